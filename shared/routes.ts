@@ -1,0 +1,110 @@
+// The route table, written once (CONTRACT.md section 3). The CDK API construct and the local runtime
+// both iterate over it, the authorizer reads each route's required scope from it, and every function
+// entry must implement exactly the routes assigned to it (checked at load and in tests).
+
+export type FunctionName = 'management' | 'publicApi' | 'chatSession' | 'chatStream' | 'export' | 'dev';
+
+/**
+ * portal: a user-pool JWT, verified in the function (so its 401 body is INVALID_TOKEN, not the
+ *         API-key body API Gateway would give every authorizer failure).
+ * apiKey: an API key, verified by the Lambda REQUEST authorizer before the function runs.
+ * session: a session token (JWT), verified in the function with one DynamoDB read.
+ * none:   local development only.
+ */
+export type AuthKind = 'portal' | 'apiKey' | 'session' | 'none';
+
+/** Minimum role for portal routes; `operator` means platform staff (cognito:groups has operators). */
+export type RoleRequirement = 'user' | 'member' | 'admin' | 'owner' | 'operator';
+
+export type Scope = 'chat' | 'export';
+export const SCOPES: readonly Scope[] = ['chat', 'export'];
+
+export interface RouteDefinition {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** API Gateway resource path, with {param} segments. */
+  path: string;
+  function: FunctionName;
+  auth: AuthKind;
+  role?: RoleRequirement;
+  scope?: Scope;
+  /** The reply is streamed (Server-Sent Events through REST API response streaming). */
+  stream?: boolean;
+  /** Served by the local runtime only, never part of the CDK stack. */
+  localOnly?: boolean;
+}
+
+const ORG = '/v1/organizations/{orgId}';
+const KEY = `${ORG}/api-keys/{keyId}`;
+const SESSION = '/v1/chat/sessions/{sessionId}';
+
+export const ROUTES: readonly RouteDefinition[] = [
+  { method: 'POST', path: '/v1/organizations', function: 'management', auth: 'portal', role: 'user' },
+  { method: 'GET', path: '/v1/organizations', function: 'management', auth: 'portal', role: 'user' },
+  { method: 'GET', path: ORG, function: 'management', auth: 'portal', role: 'member' },
+  { method: 'PATCH', path: ORG, function: 'management', auth: 'portal', role: 'operator' },
+  { method: 'POST', path: `${ORG}/credits`, function: 'management', auth: 'portal', role: 'operator' },
+  { method: 'GET', path: `${ORG}/members`, function: 'management', auth: 'portal', role: 'member' },
+  { method: 'PUT', path: `${ORG}/members/{userId}`, function: 'management', auth: 'portal', role: 'owner' },
+  { method: 'DELETE', path: `${ORG}/members/{userId}`, function: 'management', auth: 'portal', role: 'owner' },
+  { method: 'POST', path: `${ORG}/databases`, function: 'management', auth: 'portal', role: 'admin' },
+  { method: 'GET', path: `${ORG}/databases`, function: 'management', auth: 'portal', role: 'member' },
+  { method: 'POST', path: `${ORG}/api-keys`, function: 'management', auth: 'portal', role: 'owner' },
+  { method: 'GET', path: `${ORG}/api-keys`, function: 'management', auth: 'portal', role: 'member' },
+  { method: 'GET', path: KEY, function: 'management', auth: 'portal', role: 'member' },
+  { method: 'PATCH', path: KEY, function: 'management', auth: 'portal', role: 'owner' },
+  { method: 'DELETE', path: KEY, function: 'management', auth: 'portal', role: 'owner' },
+  { method: 'POST', path: `${KEY}/roll`, function: 'management', auth: 'portal', role: 'owner' },
+  { method: 'GET', path: `${KEY}/usage`, function: 'management', auth: 'portal', role: 'member' },
+  { method: 'GET', path: `${ORG}/usage`, function: 'management', auth: 'portal', role: 'member' },
+
+  { method: 'GET', path: '/v1/auth/whoami', function: 'publicApi', auth: 'apiKey' },
+  { method: 'POST', path: '/v1/chat/sessions', function: 'publicApi', auth: 'apiKey', scope: 'chat' },
+  { method: 'POST', path: '/v1/chat/voice-sessions', function: 'publicApi', auth: 'apiKey', scope: 'chat' },
+  { method: 'POST', path: '/v1/chat/message', function: 'publicApi', auth: 'apiKey', scope: 'chat' },
+  { method: 'POST', path: '/api/v1/chat/message', function: 'publicApi', auth: 'apiKey', scope: 'chat' },
+  { method: 'GET', path: '/api/export', function: 'export', auth: 'apiKey', scope: 'export' },
+
+  { method: 'POST', path: `${SESSION}/messages`, function: 'chatStream', auth: 'session', stream: true },
+  { method: 'GET', path: `${SESSION}/messages`, function: 'chatSession', auth: 'session' },
+  { method: 'POST', path: `${SESSION}/end`, function: 'chatSession', auth: 'session' },
+
+  { method: 'POST', path: '/_dev/token', function: 'dev', auth: 'none', localOnly: true },
+];
+
+export function routeKey(route: Pick<RouteDefinition, 'method' | 'path'>): string {
+  return `${route.method} ${route.path}`;
+}
+
+/** Public and session routes answer CORS preflights for any origin (CONTRACT.md section 6). */
+export function isBrowserFacing(route: RouteDefinition): boolean {
+  return route.auth === 'apiKey' || route.auth === 'session';
+}
+
+const matchers = ROUTES.map((route) => ({
+  route,
+  names: [...route.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1] as string),
+  regex: new RegExp(`^${route.path.replace(/\{\w+\}/g, '([^/]+)')}$`),
+}));
+
+export type RouteMatch =
+  | { kind: 'found'; route: RouteDefinition; params: Record<string, string> }
+  | { kind: 'method-not-allowed'; methods: string[] }
+  | { kind: 'not-found' };
+
+/** Resolve a concrete path like API Gateway does. Used by the local runtime. */
+export function matchRoute(method: string, path: string): RouteMatch {
+  const candidates = matchers.filter((m) => m.regex.test(path));
+  if (candidates.length === 0) return { kind: 'not-found' };
+  const hit = candidates.find((m) => m.route.method === method);
+  if (!hit) return { kind: 'method-not-allowed', methods: candidates.map((m) => m.route.method) };
+  const values = hit.regex.exec(path)!.slice(1);
+  const params: Record<string, string> = {};
+  hit.names.forEach((name, i) => {
+    params[name] = decodeURIComponent(values[i] as string);
+  });
+  return { kind: 'found', route: hit.route, params };
+}
+
+export function findRoute(method: string, resource: string): RouteDefinition | undefined {
+  return ROUTES.find((r) => r.method === method && r.path === resource);
+}

@@ -1,0 +1,122 @@
+// The DynamoDB tables, written once. The CDK tables construct and the local bootstrap both iterate
+// over this list; functions find each physical table name in the environment variable named here.
+// The README's "Tables" section documents each table's access patterns for operators.
+
+export type AttributeType = 'S' | 'N';
+
+export interface KeyAttribute {
+  name: string;
+  type: AttributeType;
+}
+
+export interface IndexDefinition {
+  name: string;
+  partitionKey: KeyAttribute;
+  sortKey?: KeyAttribute;
+}
+
+export interface TableDefinition {
+  /** Logical name; the physical name is `keygate-<stage>-<name>`. */
+  name: string;
+  /** Environment variable that carries the physical table name into functions. */
+  envVar: string;
+  partitionKey: KeyAttribute;
+  sortKey?: KeyAttribute;
+  indexes?: IndexDefinition[];
+  /** Epoch-seconds attribute DynamoDB TTL deletes by. Reads still filter expired items themselves. */
+  ttlAttribute?: string;
+  /** Durable tables keep their data when the stack is deleted (RETAIN). All tables have PITR. */
+  durable: boolean;
+}
+
+export const TTL_ATTRIBUTE = 'ttl';
+
+export const TABLES = {
+  organizations: {
+    name: 'organizations',
+    envVar: 'ORGANIZATIONS_TABLE',
+    partitionKey: { name: 'id', type: 'S' },
+    durable: true,
+  },
+  members: {
+    name: 'members',
+    envVar: 'MEMBERS_TABLE',
+    partitionKey: { name: 'organizationId', type: 'S' },
+    sortKey: { name: 'userId', type: 'S' },
+    indexes: [
+      { name: 'byUser', partitionKey: { name: 'userId', type: 'S' }, sortKey: { name: 'organizationId', type: 'S' } },
+    ],
+    durable: true,
+  },
+  databases: {
+    name: 'databases',
+    envVar: 'DATABASES_TABLE',
+    partitionKey: { name: 'organizationId', type: 'S' },
+    sortKey: { name: 'id', type: 'S' },
+    durable: true,
+  },
+  apiKeys: {
+    name: 'api-keys',
+    envVar: 'API_KEYS_TABLE',
+    partitionKey: { name: 'id', type: 'S' },
+    indexes: [
+      {
+        name: 'byOrganization',
+        partitionKey: { name: 'organizationId', type: 'S' },
+        sortKey: { name: 'createdAt', type: 'S' },
+      },
+    ],
+    ttlAttribute: TTL_ATTRIBUTE,
+    durable: true,
+  },
+  usage: {
+    name: 'usage',
+    envVar: 'USAGE_TABLE',
+    partitionKey: { name: 'pk', type: 'S' },
+    sortKey: { name: 'sk', type: 'S' },
+    ttlAttribute: TTL_ATTRIBUTE,
+    durable: true,
+  },
+  sessions: {
+    name: 'sessions',
+    envVar: 'SESSIONS_TABLE',
+    partitionKey: { name: 'id', type: 'S' },
+    indexes: [
+      {
+        name: 'byOrganization',
+        partitionKey: { name: 'organizationId', type: 'S' },
+        sortKey: { name: 'createdAt', type: 'S' },
+      },
+    ],
+    ttlAttribute: TTL_ATTRIBUTE,
+    durable: false,
+  },
+  messages: {
+    name: 'messages',
+    envVar: 'MESSAGES_TABLE',
+    partitionKey: { name: 'sessionId', type: 'S' },
+    sortKey: { name: 'id', type: 'S' },
+    indexes: [
+      {
+        name: 'byOrganization',
+        partitionKey: { name: 'organizationId', type: 'S' },
+        sortKey: { name: 'createdAt', type: 'S' },
+      },
+    ],
+    ttlAttribute: TTL_ATTRIBUTE,
+    durable: false,
+  },
+} as const satisfies Record<string, TableDefinition>;
+
+export type TableKey = keyof typeof TABLES;
+
+export function physicalTableName(stage: string, table: TableDefinition): string {
+  return `keygate-${stage}-${table.name}`;
+}
+
+/** The physical table name a function was given, failing loudly on a wiring mistake. */
+export function tableName(table: TableKey, env: NodeJS.ProcessEnv = process.env): string {
+  const value = env[TABLES[table].envVar];
+  if (!value) throw new Error(`Missing environment variable ${TABLES[table].envVar}`);
+  return value;
+}
