@@ -1,2 +1,39 @@
-// Placeholder: implemented in its own change.
-export const handler = async (): Promise<unknown> => ({ statusCode: 501, body: '' });
+// Management API (portal tokens): organizations, members, databases, keys and usage.
+// Event: API Gateway REST proxy (APIGatewayProxyEvent); the route table assigns the routes.
+import middy from '@middy/core';
+import httpCors from '@middy/http-cors';
+import { getMemberRole } from '../shared/db/organizations.ts';
+import { createApiHandler } from '../shared/http/pipeline.ts';
+import * as keys from './management/api-keys.ts';
+import * as orgs from './management/organizations.ts';
+
+const ORG = '/v1/organizations/{orgId}';
+const KEY = `${ORG}/api-keys/{keyId}`;
+
+export const routes = {
+  'POST /v1/organizations': orgs.postOrganization,
+  'GET /v1/organizations': orgs.getOrganizations,
+  [`GET ${ORG}`]: orgs.getOrganizationById,
+  [`PATCH ${ORG}`]: orgs.patchOrganization,
+  [`POST ${ORG}/credits`]: orgs.postCredits,
+  [`GET ${ORG}/members`]: orgs.getMembers,
+  [`PUT ${ORG}/members/{userId}`]: orgs.putMember,
+  [`DELETE ${ORG}/members/{userId}`]: orgs.deleteMember,
+  [`POST ${ORG}/databases`]: orgs.postDatabase,
+  [`GET ${ORG}/databases`]: orgs.getDatabases,
+  [`POST ${ORG}/api-keys`]: keys.postKey,
+  [`GET ${ORG}/api-keys`]: keys.getKeys,
+  [`GET ${KEY}`]: keys.getKey,
+  [`PATCH ${KEY}`]: keys.patchKey,
+  [`DELETE ${KEY}`]: keys.deleteKey,
+  [`POST ${KEY}/roll`]: keys.postRoll,
+  [`GET ${KEY}/usage`]: keys.getKeyUsage,
+  [`GET ${ORG}/usage`]: keys.getOrganizationUsage,
+};
+
+// The portal front end may live on its own origin(s); PORTAL_ORIGINS lists them (comma-separated).
+const portalOrigins = (process.env.PORTAL_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean);
+
+export const handler = middy(createApiHandler('management', routes, { loadRole: getMemberRole })).use(
+  httpCors({ origins: portalOrigins, headers: 'Content-Type, Authorization', disableBeforePreflightResponse: true }),
+);

@@ -71,6 +71,16 @@ export const ROUTES: readonly RouteDefinition[] = [
   { method: 'POST', path: '/_dev/token', function: 'dev', auth: 'none', localOnly: true },
 ];
 
+/** Entry file of each deployed function, relative to the repository root. */
+export const FUNCTION_ENTRIES: Record<Exclude<FunctionName, 'dev'>, string> = {
+  management: 'functions/management.ts',
+  publicApi: 'functions/public-api.ts',
+  chatSession: 'functions/chat-session.ts',
+  chatStream: 'functions/chat-stream.ts',
+  export: 'functions/export.ts',
+};
+export const AUTHORIZER_ENTRY = 'functions/authorizer.ts';
+
 export function routeKey(route: Pick<RouteDefinition, 'method' | 'path'>): string {
   return `${route.method} ${route.path}`;
 }

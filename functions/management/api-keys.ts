@@ -1,0 +1,97 @@
+// Key management (portal routes): create, list, get, patch, revoke, roll, usage.
+import { z } from 'zod';
+import { prefixesFromEnv } from '../../shared/domain/api-key.ts';
+import { ApiError, validationError } from '../../shared/domain/errors.ts';
+import { parseCreateKey, parsePatchKey, parseRoll } from '../../shared/domain/key-rules.ts';
+import { effectiveLimits } from '../../shared/domain/plans.ts';
+import { intQuery, parseInput } from '../../shared/domain/validation.ts';
+import {
+  keyStatus,
+  keyView,
+  listKeys,
+  mintKey,
+  putNewKey,
+  requireKey,
+  revokeKey,
+  rollKey,
+  updateKey,
+} from '../../shared/db/api-keys.ts';
+import { databaseExists } from '../../shared/db/databases.ts';
+import { requireOrganization } from '../../shared/db/organizations.ts';
+import { dailyUsage } from '../../shared/db/usage.ts';
+import type { ApiRequest } from '../../shared/http/pipeline.ts';
+import { json, noContent } from '../../shared/http/response.ts';
+
+const prefixes = prefixesFromEnv();
+
+export async function postKey(req: ApiRequest) {
+  const settings = parseCreateKey(req.body);
+  const orgId = req.params.orgId!;
+  const org = await requireOrganization(orgId);
+  if (settings.databaseId && !(await databaseExists(orgId, settings.databaseId))) {
+    throw validationError([{ field: 'databaseId', message: 'does not exist in this organization' }]);
+  }
+  const now = new Date();
+  const { item, plaintext } = mintKey(
+    { ...settings, organizationId: orgId, orgLimits: effectiveLimits(org.plan, org.limits), createdBy: req.user!.userId },
+    prefixes,
+    now,
+  );
+  await putNewKey(item);
+  return json(201, keyView(item, now, plaintext));
+}
+
+const listQuery = z.object({
+  type: z.enum(['secret', 'publishable', 'widget'], { error: 'must be secret or publishable' })
+    .transform((t) => (t === 'widget' ? 'publishable' : t))
+    .optional(),
+  status: z.enum(['active', 'disabled', 'expired'], { error: 'must be active, disabled or expired' }).optional(),
+  limit: intQuery(1, 100, 20),
+  cursor: z.string().max(1024).optional(),
+});
+
+export async function getKeys(req: ApiRequest) {
+  const query = parseInput(listQuery, req.query);
+  return json(200, await listKeys(req.params.orgId!, query, new Date()));
+}
+
+export async function getKey(req: ApiRequest) {
+  return json(200, keyView(await requireKey(req.params.orgId!, req.params.keyId!), new Date()));
+}
+
+export async function patchKey(req: ApiRequest) {
+  const current = await requireKey(req.params.orgId!, req.params.keyId!);
+  const patch = parsePatchKey(req.body, current.type);
+  const now = new Date();
+  if (patch.status === 'active' && keyStatus(current, now) === 'expired') {
+    throw new ApiError('CONFLICT', 'An expired key cannot be reactivated; roll or create a new key');
+  }
+  return json(200, keyView(await updateKey(current.organizationId, current.id, patch), now));
+}
+
+export async function deleteKey(req: ApiRequest) {
+  await revokeKey(req.params.orgId!, req.params.keyId!, new Date());
+  return noContent();
+}
+
+export async function postRoll(req: ApiRequest) {
+  const { gracePeriodHours } = parseRoll(req.body);
+  const old = await requireKey(req.params.orgId!, req.params.keyId!);
+  const now = new Date();
+  const { item, plaintext } = await rollKey(old, gracePeriodHours, req.user!.userId, prefixes, now);
+  return json(201, keyView(item, now, plaintext));
+}
+
+const usageQuery = z.object({ days: intQuery(1, 90, 30) });
+
+export async function getKeyUsage(req: ApiRequest) {
+  const { days } = parseInput(usageQuery, req.query);
+  const key = await requireKey(req.params.orgId!, req.params.keyId!);
+  return json(200, { items: await dailyUsage({ keyId: key.id }, days, new Date()) });
+}
+
+export async function getOrganizationUsage(req: ApiRequest) {
+  const { days } = parseInput(usageQuery, req.query);
+  const org = await requireOrganization(req.params.orgId!);
+  return json(200, { items: await dailyUsage({ organizationId: org.id }, days, new Date()) });
+}

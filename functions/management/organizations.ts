@@ -1,0 +1,110 @@
+// Organizations, members, databases and credits (portal routes). Roles are already checked by the
+// pipeline from the route table; these handlers validate input and call the repositories.
+import { z } from 'zod';
+import { validationError } from '../../shared/domain/errors.ts';
+import { effectiveLimits, PLANS } from '../../shared/domain/plans.ts';
+import { ROLES } from '../../shared/domain/roles.ts';
+import { nameSchema, objectBody, parseInput, positiveInt } from '../../shared/domain/validation.ts';
+import { propagateOrgLimits } from '../../shared/db/api-keys.ts';
+import { createDatabase, databaseView, listDatabases } from '../../shared/db/databases.ts';
+import {
+  createOrganization,
+  getOrganization,
+  grantCredits,
+  listMembers,
+  listMembershipsOf,
+  organizationView,
+  removeMember,
+  requireOrganization,
+  setMemberRole,
+  updatePlan,
+} from '../../shared/db/organizations.ts';
+import type { ApiRequest } from '../../shared/http/pipeline.ts';
+import { json, noContent } from '../../shared/http/response.ts';
+
+const INITIAL_CREDITS = Number(process.env.INITIAL_CREDITS ?? 100);
+
+const limitsSchema = z.strictObject(
+  { perMinute: positiveInt(), perDay: positiveInt() },
+  { error: 'must be an object with perMinute and perDay' },
+);
+
+export async function postOrganization(req: ApiRequest) {
+  const { name } = parseInput(objectBody({ name: nameSchema(100) }), req.body);
+  const org = await createOrganization(name, req.user!.userId, INITIAL_CREDITS, new Date());
+  return json(201, { ...organizationView(org), role: 'owner' });
+}
+
+export async function getOrganizations(req: ApiRequest) {
+  const memberships = await listMembershipsOf(req.user!.userId);
+  const orgs = await Promise.all(memberships.map((m) => getOrganization(m.organizationId)));
+  const items = memberships.flatMap((m, i) => {
+    const org = orgs[i];
+    return org ? [{ ...organizationView(org), role: m.role }] : [];
+  });
+  return json(200, { items });
+}
+
+export async function getOrganizationById(req: ApiRequest) {
+  return json(200, organizationView(await requireOrganization(req.params.orgId!)));
+}
+
+export async function patchOrganization(req: ApiRequest) {
+  const input = parseInput(
+    objectBody({ plan: z.enum(PLANS, { error: `must be one of ${PLANS.join(', ')}` }).optional(), limits: limitsSchema.optional() }),
+    req.body ?? {},
+  );
+  if (!input.plan && !input.limits) throw validationError([{ field: 'body', message: 'plan or limits is required' }]);
+  const current = await requireOrganization(req.params.orgId!);
+  if ((input.plan ?? current.plan) === 'enterprise' && !(input.limits ?? current.limits)) {
+    throw validationError([{ field: 'limits', message: 'is required for the enterprise plan' }]);
+  }
+  const org = await updatePlan(current.id, input);
+  await propagateOrgLimits(org.id, effectiveLimits(org.plan, org.limits));
+  return json(200, organizationView(org));
+}
+
+export async function postCredits(req: ApiRequest) {
+  const input = parseInput(
+    objectBody({
+      amount: z
+        .number({ error: 'must be a number' })
+        .int('must be an integer')
+        .refine((n) => n !== 0, 'must not be zero')
+        .refine((n) => Math.abs(n) <= 1_000_000_000, 'must be at most 1000000000 in size'),
+      reason: z.string({ error: 'must be a string' }).max(200, 'must be at most 200 characters').optional(),
+    }),
+    req.body,
+  );
+  const credits = await grantCredits(req.params.orgId!, input.amount);
+  return json(200, { credits });
+}
+
+export async function getMembers(req: ApiRequest) {
+  const members = await listMembers(req.params.orgId!);
+  return json(200, { items: members.map((m) => ({ userId: m.userId, role: m.role })) });
+}
+
+const userIdSchema = z.string().min(1).max(128).regex(/^[\w@.:+-]+$/, 'must be a user id');
+
+export async function putMember(req: ApiRequest) {
+  const userId = parseInput(userIdSchema, req.params.userId, 'userId');
+  const { role } = parseInput(objectBody({ role: z.enum(ROLES, { error: `must be one of ${ROLES.join(', ')}` }) }), req.body);
+  const member = await setMemberRole(req.params.orgId!, userId, role, new Date());
+  return json(200, { userId: member.userId, role: member.role });
+}
+
+export async function deleteMember(req: ApiRequest) {
+  await removeMember(req.params.orgId!, req.params.userId!);
+  return noContent();
+}
+
+export async function postDatabase(req: ApiRequest) {
+  const { name } = parseInput(objectBody({ name: nameSchema(100) }), req.body);
+  return json(201, databaseView(await createDatabase(req.params.orgId!, name, new Date())));
+}
+
+export async function getDatabases(req: ApiRequest) {
+  const items = await listDatabases(req.params.orgId!);
+  return json(200, { items: items.map(databaseView) });
+}

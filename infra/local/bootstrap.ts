@@ -1,0 +1,73 @@
+// Create the tables of shared/tables.ts in a DynamoDB (Local) the same way the CDK construct does:
+// same keys, same indexes, same TTL attribute. Existing tables are left as they are.
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  ResourceInUseException,
+  UpdateTimeToLiveCommand,
+  type AttributeDefinition,
+  type CreateTableCommandInput,
+} from '@aws-sdk/client-dynamodb';
+import { physicalTableName, TABLES, type TableDefinition } from '../../shared/tables.ts';
+
+export function createTableInput(stage: string, def: TableDefinition): CreateTableCommandInput {
+  const attributes = new Map<string, AttributeDefinition>();
+  const keyAttrs = [def.partitionKey, def.sortKey, ...(def.indexes ?? []).flatMap((i) => [i.partitionKey, i.sortKey])];
+  for (const attr of keyAttrs) {
+    if (attr) attributes.set(attr.name, { AttributeName: attr.name, AttributeType: attr.type });
+  }
+  const keySchema = (pk: { name: string }, sk?: { name: string }) => [
+    { AttributeName: pk.name, KeyType: 'HASH' as const },
+    ...(sk ? [{ AttributeName: sk.name, KeyType: 'RANGE' as const }] : []),
+  ];
+  return {
+    TableName: physicalTableName(stage, def),
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [...attributes.values()],
+    KeySchema: keySchema(def.partitionKey, def.sortKey),
+    ...(def.indexes?.length
+      ? {
+          GlobalSecondaryIndexes: def.indexes.map((index) => ({
+            IndexName: index.name,
+            KeySchema: keySchema(index.partitionKey, index.sortKey),
+            Projection: { ProjectionType: 'ALL' },
+          })),
+        }
+      : {}),
+  };
+}
+
+export async function createTables(client: DynamoDBClient, stage: string): Promise<void> {
+  for (const def of Object.values(TABLES) as TableDefinition[]) {
+    const name = physicalTableName(stage, def);
+    try {
+      await client.send(new CreateTableCommand(createTableInput(stage, def)));
+    } catch (error) {
+      if (!(error instanceof ResourceInUseException)) throw error;
+    }
+    if (def.ttlAttribute) {
+      const { Table } = await client.send(new DescribeTableCommand({ TableName: name }));
+      if (Table) {
+        await client
+          .send(
+            new UpdateTimeToLiveCommand({
+              TableName: name,
+              TimeToLiveSpecification: { AttributeName: def.ttlAttribute, Enabled: true },
+            }),
+          )
+          .catch((error: Error) => {
+            // Enabling TTL twice is refused; that is fine.
+            if (!/already enabled|TimeToLive is already/i.test(error.message)) throw error;
+          });
+      }
+    }
+  }
+}
+
+/** The environment a function needs to find each table (what the CDK's bindTable sets in AWS). */
+export function tableEnv(stage: string): Record<string, string> {
+  return Object.fromEntries(
+    (Object.values(TABLES) as TableDefinition[]).map((def) => [def.envVar, physicalTableName(stage, def)]),
+  );
+}

@@ -1,0 +1,205 @@
+// The local API: a plain Node HTTP server that serves the route table through the very functions
+// Lambda runs. For each request it does what API Gateway does (route match, CORS preflight, the
+// REQUEST authorizer, Gateway Responses) and then calls the function with a REST proxy event.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { pathToFileURL } from 'node:url';
+import { resolve } from 'node:path';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import type { JWK } from 'jose';
+import { ApiError } from '../../shared/domain/errors.ts';
+import { renderGatewayResponse, type GatewayResponseType, type RenderedResponse } from '../../shared/gateway-responses.ts';
+import { preflightHeaders } from '../../shared/http/cors.ts';
+import { errorResult } from '../../shared/http/response.ts';
+import {
+  AUTHORIZER_ENTRY,
+  FUNCTION_ENTRIES,
+  isBrowserFacing,
+  matchRoute,
+  ROUTES,
+  type FunctionName,
+  type RouteDefinition,
+} from '../../shared/routes.ts';
+import { issueDevToken } from './dev-token.ts';
+import { buildProxyEvent, runAuthorizer, type AuthorizerFn, type IncomingRequest } from './gateway.ts';
+
+/** API Gateway refuses bodies over 10 MB itself; the functions refuse over 64 KiB. */
+const GATEWAY_MAX_BODY = 10 * 1024 * 1024;
+const ROOT = resolve(import.meta.dirname, '../..');
+
+type ProxyHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
+/** Streaming functions export this for the local runtime: write the response to `res`. */
+export type LocalStreamHandler = (event: APIGatewayProxyEvent, res: ServerResponse) => Promise<void>;
+
+interface FunctionModule {
+  handler: ProxyHandler;
+  localStreamHandler?: LocalStreamHandler;
+}
+
+const modules = new Map<string, Promise<unknown>>();
+function load<T>(entry: string): Promise<T> {
+  if (!modules.has(entry)) modules.set(entry, import(pathToFileURL(resolve(ROOT, entry)).href));
+  return modules.get(entry) as Promise<T>;
+}
+
+function lambdaContext(requestId: string, name: string): Context {
+  return {
+    awsRequestId: requestId,
+    functionName: `keygate-local-${name}`,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:keygate-local-${name}`,
+    memoryLimitInMB: '512',
+    logGroupName: `/aws/lambda/keygate-local-${name}`,
+    logStreamName: 'local',
+    callbackWaitsForEmptyEventLoop: false,
+    getRemainingTimeInMillis: () => 30_000,
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+function send(res: ServerResponse, status: number, headers: Record<string, string>, body: string): void {
+  if (res.headersSent) return;
+  res.writeHead(status, { ...headers, 'Content-Length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+function sendGateway(res: ServerResponse, rendered: RenderedResponse): void {
+  send(res, rendered.status, rendered.headers, rendered.body);
+}
+
+function gateway(res: ServerResponse, type: GatewayResponseType, requestId: string, origin?: string): void {
+  sendGateway(res, renderGatewayResponse(type, { requestId, ...(origin ? { origin } : {}) }));
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer | 'too-large'> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).byteLength;
+    if (size > GATEWAY_MAX_BODY) return 'too-large';
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function singleValueHeaders(req: IncomingMessage): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return headers;
+}
+
+export interface LocalApiOptions {
+  port: number;
+  host?: string;
+  portalPrivateJwk: JWK;
+}
+
+export interface LocalApi {
+  url: string;
+  server: Server;
+  close(): Promise<void>;
+}
+
+export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi> {
+  const authorizer = async (event: Parameters<AuthorizerFn>[0]) =>
+    (await load<{ handler: AuthorizerFn }>(AUTHORIZER_ENTRY)).handler(event);
+
+  async function invoke(route: RouteDefinition, event: APIGatewayProxyEvent, res: ServerResponse): Promise<void> {
+    if (route.function === 'dev') {
+      const result = await Promise.resolve()
+        .then(() => issueDevToken(event.body ? JSON.parse(event.body) : undefined, options.portalPrivateJwk))
+        .then(
+        (body) => ({ statusCode: 200, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) }),
+        (error: unknown) => errorResult(error instanceof ApiError ? error : new ApiError('VALIDATION_ERROR', 'Request body is not valid JSON')),
+      );
+      send(res, result.statusCode, result.headers, result.body);
+      return;
+    }
+    const mod = await load<FunctionModule>(FUNCTION_ENTRIES[route.function as Exclude<FunctionName, 'dev'>]);
+    if (route.stream && mod.localStreamHandler) {
+      await mod.localStreamHandler(event, res);
+      return;
+    }
+    const result = await mod.handler(event, lambdaContext(event.requestContext.requestId, route.function));
+    send(res, result.statusCode, (result.headers ?? {}) as Record<string, string>, result.body);
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const requestId = randomUUID();
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const method = (req.method ?? 'GET').toUpperCase();
+    const headers = singleValueHeaders(req);
+    const origin = headers.origin;
+    let match: ReturnType<typeof matchRoute>;
+    try {
+      match = matchRoute(method, url.pathname);
+    } catch {
+      return gateway(res, 'MISSING_AUTHENTICATION_TOKEN', requestId, origin); // undecodable path
+    }
+    if (method === 'OPTIONS') {
+      const onPath = ROUTES.filter((r) => !r.localOnly && matchRoute(r.method, url.pathname).kind === 'found');
+      if (onPath.some(isBrowserFacing)) {
+        res.writeHead(204, preflightHeaders(origin, onPath.map((r) => r.method))).end();
+        return;
+      }
+      return gateway(res, 'MISSING_AUTHENTICATION_TOKEN', requestId, origin);
+    }
+    if (match.kind !== 'found') return gateway(res, 'MISSING_AUTHENTICATION_TOKEN', requestId, origin);
+    const body = await readBody(req);
+    if (body === 'too-large') {
+      gateway(res, 'REQUEST_TOO_LARGE', requestId, origin);
+      req.destroy();
+      return;
+    }
+    const query: Record<string, string> = {};
+    for (const [name, value] of url.searchParams) query[name] = value; // last one wins, as in API Gateway
+    const incoming: IncomingRequest = {
+      method,
+      path: url.pathname,
+      headers,
+      query,
+      body: body.byteLength ? body.toString('utf8') : null,
+      sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+    };
+    const event = buildProxyEvent(incoming, match.route, match.params, requestId);
+    if (match.route.auth === 'apiKey') {
+      const verdict = await runAuthorizer(authorizer, event, match.route);
+      if (verdict.kind === 'respond') return sendGateway(res, verdict.response);
+      event.requestContext.authorizer = verdict.context;
+    }
+    try {
+      await invoke(match.route, event, res);
+    } catch {
+      // A function that throws is a Lambda error: API Gateway answers with INTEGRATION_FAILURE.
+      if (!res.headersSent) gateway(res, 'INTEGRATION_FAILURE', requestId, origin);
+      else res.destroy();
+    }
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch(() => {
+      if (!res.headersSent) gateway(res, 'DEFAULT_5XX', randomUUID());
+      else res.destroy();
+    });
+  });
+  server.keepAliveTimeout = 5_000;
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolveListen, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, host, () => resolveListen());
+  });
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://localhost:${port}`,
+    server,
+    close: () =>
+      new Promise<void>((resolveClose) => {
+        server.closeAllConnections();
+        server.close(() => resolveClose());
+      }),
+  };
+}

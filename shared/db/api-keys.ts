@@ -1,0 +1,346 @@
+// API keys. The partition key is the key id, which is derived from the key's SHA-256 (see
+// shared/domain/api-key.ts), so the authorizer resolves a presented key with one consistent GetItem.
+// A secret key's plaintext is never stored; a publishable key's is (it is public by design).
+// Revoked keys stay as tombstones until TTL removes them, so a revoked key can never resolve again.
+import { GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { displayKey, generateKey, hashKey, keyIdFromHash, type KeyPrefixes, type KeyType } from '../domain/api-key.ts';
+import { ApiError } from '../domain/errors.ts';
+import type { Limits } from '../domain/plans.ts';
+import { addDays, addHours, epochSeconds, iso } from '../domain/time.ts';
+import type { Scope } from '../routes.ts';
+import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
+import { db, isConditionFailed, isTransactionConditionFailed, queryAll } from './client.ts';
+
+export type StoredStatus = 'active' | 'disabled' | 'revoked';
+export type KeyStatus = 'active' | 'disabled' | 'expired';
+
+export interface ApiKeyItem {
+  id: string;
+  keyHash: string;
+  organizationId: string;
+  name: string;
+  type: KeyType;
+  /** Publishable keys only. */
+  key?: string;
+  displayKey: string;
+  status: StoredStatus;
+  createdAt: string;
+  expiresAt: string;
+  lifetimeDays: number;
+  allowedDomains: string[];
+  databaseId: string | null;
+  scopes: Scope[];
+  rateLimit: Partial<Limits> | null;
+  /** The organization's limits, copied here so the authorizer needs no second read. */
+  orgLimits: Limits;
+  lastUsedAt: string | null;
+  usageCount: number;
+  createdBy: string;
+  revokedAt?: string;
+  ttl: number;
+}
+
+/** Expired keys stay listable for 90 days, revoked tombstones for 30, then TTL removes them. */
+const EXPIRED_RETENTION_DAYS = 90;
+const REVOKED_RETENTION_DAYS = 30;
+
+export function keyStatus(item: Pick<ApiKeyItem, 'status' | 'expiresAt'>, now: Date): KeyStatus | 'revoked' {
+  if (item.status === 'revoked') return 'revoked';
+  if (Date.parse(item.expiresAt) <= now.getTime()) return 'expired';
+  return item.status;
+}
+
+export function keyView(item: ApiKeyItem, now: Date, plaintext?: string) {
+  const view = {
+    id: item.id,
+    organizationId: item.organizationId,
+    name: item.name,
+    type: item.type,
+    displayKey: item.displayKey,
+    status: keyStatus(item, now),
+    createdAt: item.createdAt,
+    expiresAt: item.expiresAt,
+    allowedDomains: item.allowedDomains,
+    databaseId: item.databaseId,
+    scopes: item.scopes,
+    rateLimit: item.rateLimit,
+    lastUsedAt: item.lastUsedAt,
+    usageCount: item.usageCount,
+    createdBy: item.createdBy,
+  };
+  const key = plaintext ?? item.key;
+  return key ? { ...view, key } : view;
+}
+
+export interface NewKey {
+  organizationId: string;
+  name: string;
+  type: KeyType;
+  allowedDomains: string[];
+  databaseId: string | null;
+  scopes: Scope[];
+  expiresInDays: number;
+  rateLimit: Partial<Limits> | null;
+  orgLimits: Limits;
+  createdBy: string;
+}
+
+/** Build a new key item and its plaintext; nothing is written. */
+export function mintKey(input: NewKey, prefixes: KeyPrefixes, now: Date): { item: ApiKeyItem; plaintext: string } {
+  const plaintext = generateKey(input.type, prefixes);
+  const keyHash = hashKey(plaintext);
+  const expiresAt = addDays(now, input.expiresInDays);
+  const item: ApiKeyItem = {
+    id: keyIdFromHash(keyHash),
+    keyHash,
+    organizationId: input.organizationId,
+    name: input.name,
+    type: input.type,
+    ...(input.type === 'publishable' ? { key: plaintext } : {}),
+    displayKey: displayKey(plaintext),
+    status: 'active',
+    createdAt: iso(now),
+    expiresAt: iso(expiresAt),
+    lifetimeDays: input.expiresInDays,
+    allowedDomains: input.allowedDomains,
+    databaseId: input.databaseId,
+    scopes: input.scopes,
+    rateLimit: input.rateLimit,
+    orgLimits: input.orgLimits,
+    lastUsedAt: null,
+    usageCount: 0,
+    createdBy: input.createdBy,
+    ttl: epochSeconds(addDays(expiresAt, EXPIRED_RETENTION_DAYS)),
+  };
+  return { item, plaintext };
+}
+
+export async function putNewKey(item: ApiKeyItem): Promise<void> {
+  await db.send(new PutCommand({ TableName: tableName('apiKeys'), Item: item, ConditionExpression: 'attribute_not_exists(id)' }));
+}
+
+/** A live (not revoked) key of this organization, or NOT_FOUND. */
+export async function requireKey(organizationId: string, keyId: string): Promise<ApiKeyItem> {
+  const { Item } = await db.send(new GetCommand({ TableName: tableName('apiKeys'), Key: { id: keyId }, ConsistentRead: true }));
+  const item = Item as ApiKeyItem | undefined;
+  if (!item || item.organizationId !== organizationId || item.status === 'revoked') {
+    throw new ApiError('NOT_FOUND', 'API key not found');
+  }
+  return item;
+}
+
+export interface KeyListQuery {
+  type?: KeyType;
+  status?: KeyStatus;
+  limit: number;
+  cursor?: string;
+}
+
+/** Cursors carry only the position inside the organization; the organization comes from the path. */
+export function encodeCursor(position: Record<string, unknown>): string {
+  return Buffer.from(JSON.stringify(position)).toString('base64url');
+}
+
+export function decodeCursor(cursor: string, fields: readonly string[]): Record<string, string> {
+  try {
+    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Record<string, unknown>;
+    if (value && typeof value === 'object' && fields.every((f) => typeof value[f] === 'string')) {
+      return Object.fromEntries(fields.map((f) => [f, value[f] as string]));
+    }
+  } catch {
+    // fall through to the validation error
+  }
+  throw new ApiError('VALIDATION_ERROR', 'cursor: is not a cursor this API returned', {
+    details: [{ field: 'cursor', message: 'is not a cursor this API returned' }],
+  });
+}
+
+function statusFilter(status: KeyStatus | undefined): string {
+  switch (status) {
+    case 'active':
+      return '#status = :active AND expiresAt > :now';
+    case 'disabled':
+      return '#status = :disabled AND expiresAt > :now';
+    case 'expired':
+      return '#status <> :revoked AND expiresAt <= :now';
+    default:
+      return '#status <> :revoked';
+  }
+}
+
+/** Newest first, through the byOrganization index. Pages may come back short when filtered. */
+export async function listKeys(organizationId: string, query: KeyListQuery, now: Date) {
+  const start = query.cursor ? decodeCursor(query.cursor, ['id', 'createdAt']) : undefined;
+  const filters = [statusFilter(query.status)];
+  const values: Record<string, unknown> = { ':o': organizationId, ':revoked': 'revoked' };
+  if (query.status === 'active') values[':active'] = 'active';
+  if (query.status === 'disabled') values[':disabled'] = 'disabled';
+  if (query.status === 'active' || query.status === 'disabled' || query.status === 'expired') values[':now'] = iso(now);
+  if (query.type) {
+    filters.push('#type = :type');
+    values[':type'] = query.type;
+  }
+  const page = await db.send(
+    new QueryCommand({
+      TableName: tableName('apiKeys'),
+      IndexName: 'byOrganization',
+      KeyConditionExpression: 'organizationId = :o',
+      FilterExpression: filters.join(' AND '),
+      ExpressionAttributeNames: { '#status': 'status', ...(query.type ? { '#type': 'type' } : {}) },
+      ExpressionAttributeValues: values,
+      ScanIndexForward: false,
+      Limit: query.limit,
+      ...(start ? { ExclusiveStartKey: { ...start, organizationId } } : {}),
+    }),
+  );
+  const last = page.LastEvaluatedKey;
+  return {
+    items: ((page.Items ?? []) as ApiKeyItem[]).map((item) => keyView(item, now)),
+    nextCursor: last ? encodeCursor({ id: last.id, createdAt: last.createdAt }) : null,
+  };
+}
+
+export interface KeyChanges {
+  name?: string;
+  allowedDomains?: string[];
+  status?: 'active' | 'disabled';
+  rateLimit?: Partial<Limits> | null;
+}
+
+export async function updateKey(organizationId: string, keyId: string, changes: KeyChanges): Promise<ApiKeyItem> {
+  const names: Record<string, string> = { '#status': 'status' };
+  const values: Record<string, unknown> = { ':o': organizationId, ':revoked': 'revoked' };
+  const sets: string[] = [];
+  for (const [field, value] of Object.entries(changes)) {
+    if (value === undefined) continue;
+    names[`#${field}`] = field;
+    values[`:${field}`] = value;
+    sets.push(`#${field} = :${field}`);
+  }
+  try {
+    const { Attributes } = await db.send(
+      new UpdateCommand({
+        TableName: tableName('apiKeys'),
+        Key: { id: keyId },
+        UpdateExpression: `SET ${sets.join(', ')}`,
+        ConditionExpression: 'organizationId = :o AND #status <> :revoked',
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return Attributes as ApiKeyItem;
+  } catch (error) {
+    if (isConditionFailed(error)) throw new ApiError('NOT_FOUND', 'API key not found');
+    throw error;
+  }
+}
+
+/** Permanent and immediate: the authorizer's next consistent read sees the tombstone. */
+export async function revokeKey(organizationId: string, keyId: string, now: Date): Promise<void> {
+  try {
+    await db.send(
+      new UpdateCommand({
+        TableName: tableName('apiKeys'),
+        Key: { id: keyId },
+        UpdateExpression: 'SET #status = :revoked, revokedAt = :now, #ttl = :ttl REMOVE #key',
+        ConditionExpression: 'organizationId = :o AND #status <> :revoked',
+        ExpressionAttributeNames: { '#status': 'status', '#ttl': TTL_ATTRIBUTE, '#key': 'key' },
+        ExpressionAttributeValues: {
+          ':o': organizationId,
+          ':revoked': 'revoked',
+          ':now': iso(now),
+          ':ttl': epochSeconds(addDays(now, REVOKED_RETENTION_DAYS)),
+        },
+      }),
+    );
+  } catch (error) {
+    if (isConditionFailed(error)) throw new ApiError('NOT_FOUND', 'API key not found');
+    throw error;
+  }
+}
+
+/**
+ * Roll: a replacement with the same settings, and the old key's expiry brought forward to the end of
+ * the grace period (never pushed later). Both land in one transaction or neither does.
+ */
+export async function rollKey(
+  old: ApiKeyItem,
+  gracePeriodHours: number,
+  createdBy: string,
+  prefixes: KeyPrefixes,
+  now: Date,
+): Promise<{ item: ApiKeyItem; plaintext: string }> {
+  const minted = mintKey(
+    {
+      organizationId: old.organizationId,
+      name: old.name,
+      type: old.type,
+      allowedDomains: old.allowedDomains,
+      databaseId: old.databaseId,
+      scopes: old.scopes,
+      expiresInDays: old.lifetimeDays,
+      rateLimit: old.rateLimit,
+      orgLimits: old.orgLimits,
+      createdBy,
+    },
+    prefixes,
+    now,
+  );
+  const graceEnd = addHours(now, gracePeriodHours);
+  const oldExpiry = new Date(Math.min(Date.parse(old.expiresAt), graceEnd.getTime()));
+  try {
+    await db.send(
+      new TransactWriteCommand({
+        TransactItems: [
+          { Put: { TableName: tableName('apiKeys'), Item: minted.item, ConditionExpression: 'attribute_not_exists(id)' } },
+          {
+            Update: {
+              TableName: tableName('apiKeys'),
+              Key: { id: old.id },
+              UpdateExpression: 'SET expiresAt = :expiresAt, #ttl = :ttl',
+              ConditionExpression: 'organizationId = :o AND #status <> :revoked',
+              ExpressionAttributeNames: { '#status': 'status', '#ttl': TTL_ATTRIBUTE },
+              ExpressionAttributeValues: {
+                ':o': old.organizationId,
+                ':revoked': 'revoked',
+                ':expiresAt': iso(oldExpiry),
+                ':ttl': epochSeconds(addDays(oldExpiry, EXPIRED_RETENTION_DAYS)),
+              },
+            },
+          },
+        ],
+      }),
+    );
+  } catch (error) {
+    if (isTransactionConditionFailed(error)) throw new ApiError('NOT_FOUND', 'API key not found');
+    throw error;
+  }
+  return minted;
+}
+
+/** After a plan or limits change, copy the organization's limits onto each of its keys. */
+export async function propagateOrgLimits(organizationId: string, orgLimits: Limits): Promise<void> {
+  const keys = await queryAll<Pick<ApiKeyItem, 'id'>>({
+    TableName: tableName('apiKeys'),
+    IndexName: 'byOrganization',
+    KeyConditionExpression: 'organizationId = :o',
+    ExpressionAttributeValues: { ':o': organizationId },
+    ProjectionExpression: 'id',
+  });
+  await Promise.all(
+    keys.map((k) =>
+      db.send(
+        new UpdateCommand({
+          TableName: tableName('apiKeys'),
+          Key: { id: k.id },
+          UpdateExpression: 'SET orgLimits = :limits',
+          ConditionExpression: 'attribute_exists(id)',
+          ExpressionAttributeValues: { ':limits': orgLimits },
+        }),
+      ).catch((error) => {
+        if (!isConditionFailed(error)) throw error;
+      }),
+    ),
+  );
+}

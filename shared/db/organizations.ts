@@ -1,0 +1,233 @@
+// Organizations and their members. An organization item carries its plan, credits (the balance
+// the chat API debits) and ownerCount, which makes "never remove the last owner" one atomic condition.
+import { GetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { ApiError } from '../domain/errors.ts';
+import { effectiveLimits, type Limits, type Plan } from '../domain/plans.ts';
+import type { Role } from '../domain/roles.ts';
+import { iso } from '../domain/time.ts';
+import { newId } from '../domain/ids.ts';
+import { tableName } from '../tables.ts';
+import { db, isConditionFailed, isTransactionConditionFailed, queryAll } from './client.ts';
+
+export interface OrganizationItem {
+  id: string;
+  name: string;
+  plan: Plan;
+  /** Enterprise limits; ignored on other plans. */
+  limits?: Limits | null;
+  credits: number;
+  ownerCount: number;
+  createdAt: string;
+  createdBy: string;
+}
+
+export interface MemberItem {
+  organizationId: string;
+  userId: string;
+  role: Role;
+  createdAt: string;
+}
+
+export function organizationView(org: OrganizationItem) {
+  return {
+    id: org.id,
+    name: org.name,
+    plan: org.plan,
+    limits: effectiveLimits(org.plan, org.limits),
+    credits: org.credits,
+    createdAt: org.createdAt,
+  };
+}
+
+export async function createOrganization(
+  name: string,
+  ownerId: string,
+  initialCredits: number,
+  now: Date,
+): Promise<OrganizationItem> {
+  const org: OrganizationItem = {
+    id: newId('org'),
+    name,
+    plan: 'free',
+    credits: initialCredits,
+    ownerCount: 1,
+    createdAt: iso(now),
+    createdBy: ownerId,
+  };
+  const member: MemberItem = { organizationId: org.id, userId: ownerId, role: 'owner', createdAt: org.createdAt };
+  await db.send(
+    new TransactWriteCommand({
+      TransactItems: [
+        { Put: { TableName: tableName('organizations'), Item: org, ConditionExpression: 'attribute_not_exists(id)' } },
+        { Put: { TableName: tableName('members'), Item: member } },
+      ],
+    }),
+  );
+  return org;
+}
+
+export async function getOrganization(id: string): Promise<OrganizationItem | undefined> {
+  const { Item } = await db.send(new GetCommand({ TableName: tableName('organizations'), Key: { id }, ConsistentRead: true }));
+  return Item as OrganizationItem | undefined;
+}
+
+export async function requireOrganization(id: string): Promise<OrganizationItem> {
+  const org = await getOrganization(id);
+  if (!org) throw new ApiError('NOT_FOUND', 'Organization not found');
+  return org;
+}
+
+export async function updatePlan(id: string, changes: { plan?: Plan; limits?: Limits }): Promise<OrganizationItem> {
+  const sets: string[] = [];
+  const values: Record<string, unknown> = {};
+  if (changes.plan) {
+    sets.push('#plan = :plan');
+    values[':plan'] = changes.plan;
+  }
+  if (changes.limits) {
+    sets.push('#limits = :limits');
+    values[':limits'] = changes.limits;
+  }
+  try {
+    const { Attributes } = await db.send(
+      new UpdateCommand({
+        TableName: tableName('organizations'),
+        Key: { id },
+        UpdateExpression: `SET ${sets.join(', ')}`,
+        ConditionExpression: 'attribute_exists(id)',
+        ExpressionAttributeNames: { '#plan': 'plan', '#limits': 'limits' },
+        ExpressionAttributeValues: values,
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return Attributes as OrganizationItem;
+  } catch (error) {
+    if (isConditionFailed(error)) throw new ApiError('NOT_FOUND', 'Organization not found');
+    throw error;
+  }
+}
+
+/** Operator grant (or claw-back when negative). The balance can never go below zero. */
+export async function grantCredits(id: string, amount: number): Promise<number> {
+  try {
+    const { Attributes } = await db.send(
+      new UpdateCommand({
+        TableName: tableName('organizations'),
+        Key: { id },
+        UpdateExpression: 'ADD credits :amount',
+        ConditionExpression: 'attribute_exists(id) AND credits >= :floor',
+        ExpressionAttributeValues: { ':amount': amount, ':floor': Math.max(0, -amount) },
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return (Attributes as OrganizationItem).credits;
+  } catch (error) {
+    if (isConditionFailed(error)) {
+      await requireOrganization(id);
+      throw new ApiError('CONFLICT', 'The balance cannot go below zero');
+    }
+    throw error;
+  }
+}
+
+export async function getMemberRole(organizationId: string, userId: string): Promise<Role | undefined> {
+  const { Item } = await db.send(
+    new GetCommand({ TableName: tableName('members'), Key: { organizationId, userId }, ConsistentRead: true }),
+  );
+  return (Item as MemberItem | undefined)?.role;
+}
+
+export function listMembers(organizationId: string): Promise<MemberItem[]> {
+  return queryAll<MemberItem>({
+    TableName: tableName('members'),
+    KeyConditionExpression: 'organizationId = :o',
+    ExpressionAttributeValues: { ':o': organizationId },
+  });
+}
+
+/** The caller's memberships, through the members table's byUser index. */
+export function listMembershipsOf(userId: string): Promise<MemberItem[]> {
+  return queryAll<MemberItem>({
+    TableName: tableName('members'),
+    IndexName: 'byUser',
+    KeyConditionExpression: 'userId = :u',
+    ExpressionAttributeValues: { ':u': userId },
+  });
+}
+
+const LAST_OWNER = 'An organization must keep at least one owner';
+
+/**
+ * Set a member's role. Owner count moves in the same transaction, guarded so that demoting the
+ * last owner fails even when two owners demote each other at once.
+ */
+export async function setMemberRole(organizationId: string, userId: string, role: Role, now: Date): Promise<MemberItem> {
+  const previous = await getMemberRole(organizationId, userId);
+  const delta = (role === 'owner' ? 1 : 0) - (previous === 'owner' ? 1 : 0);
+  const member: MemberItem = { organizationId, userId, role, createdAt: iso(now) };
+  // The put only lands if the role is still the one the owner count was computed from.
+  const put = previous
+    ? {
+        TableName: tableName('members'),
+        Item: member,
+        ConditionExpression: '#role = :previous',
+        ExpressionAttributeNames: { '#role': 'role' },
+        ExpressionAttributeValues: { ':previous': previous },
+      }
+    : { TableName: tableName('members'), Item: member, ConditionExpression: 'attribute_not_exists(userId)' };
+  try {
+    await db.send(
+      new TransactWriteCommand({
+        TransactItems: [{ Put: put }, ownerCountUpdate(organizationId, delta)],
+      }),
+    );
+  } catch (error) {
+    if (isTransactionConditionFailed(error)) {
+      throw new ApiError('CONFLICT', delta < 0 ? LAST_OWNER : 'The member changed meanwhile, try again');
+    }
+    throw error;
+  }
+  return member;
+}
+
+export async function removeMember(organizationId: string, userId: string): Promise<void> {
+  const previous = await getMemberRole(organizationId, userId);
+  if (!previous) throw new ApiError('NOT_FOUND', 'Member not found');
+  const delta = previous === 'owner' ? -1 : 0;
+  try {
+    await db.send(
+      new TransactWriteCommand({
+        TransactItems: [
+          {
+            Delete: {
+              TableName: tableName('members'),
+              Key: { organizationId, userId },
+              ConditionExpression: '#role = :previous',
+              ExpressionAttributeNames: { '#role': 'role' },
+              ExpressionAttributeValues: { ':previous': previous },
+            },
+          },
+          ownerCountUpdate(organizationId, delta),
+        ],
+      }),
+    );
+  } catch (error) {
+    if (isTransactionConditionFailed(error)) {
+      throw new ApiError('CONFLICT', delta < 0 ? LAST_OWNER : 'The member changed meanwhile, try again');
+    }
+    throw error;
+  }
+}
+
+function ownerCountUpdate(organizationId: string, delta: number) {
+  return {
+    Update: {
+      TableName: tableName('organizations'),
+      Key: { id: organizationId },
+      UpdateExpression: 'ADD ownerCount :delta',
+      // Removing an owner needs another one left; adding or keeping needs only the org to exist.
+      ConditionExpression: delta < 0 ? 'ownerCount > :one' : 'attribute_exists(id)',
+      ExpressionAttributeValues: delta < 0 ? { ':delta': delta, ':one': 1 } : { ':delta': delta },
+    },
+  };
+}

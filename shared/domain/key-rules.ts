@@ -1,0 +1,136 @@
+// What a key may be created or changed with (CONTRACT.md sections 1 and 3). Pure: the handler adds
+// only the checks that need the database (the databaseId must exist in the organization).
+import { z } from 'zod';
+import type { KeyType } from './api-key.ts';
+import { normalizeAllowedDomains } from './allowed-domains.ts';
+import { validationError, type FieldIssue } from './errors.ts';
+import type { Limits } from './plans.ts';
+import { nameSchema, objectBody, parseInput, positiveInt } from './validation.ts';
+import { SCOPES, type Scope } from '../routes.ts';
+
+export const DEFAULT_LIFETIME_DAYS = 365;
+export const DEFAULT_GRACE_HOURS = 24;
+
+const keyType = z
+  .enum(['secret', 'publishable', 'widget'], { error: 'must be one of secret, publishable, widget' })
+  .transform((t): KeyType => (t === 'widget' ? 'publishable' : t));
+
+const rateLimit = z
+  .strictObject(
+    { perMinute: positiveInt().optional(), perDay: positiveInt().optional() },
+    { error: 'must be an object with perMinute and/or perDay' },
+  )
+  .nullable();
+
+const scopes = z
+  .array(z.enum(SCOPES as [Scope, ...Scope[]], { error: `must be one of ${SCOPES.join(', ')}` }), {
+    error: 'must be an array of scopes',
+  })
+  .max(SCOPES.length * 4, 'too many scopes');
+
+const databaseId = z.string({ error: 'must be a string' }).min(1, 'must not be empty').max(64).nullable();
+
+const createSchema = objectBody({
+  name: nameSchema(50),
+  type: keyType,
+  allowedDomains: z.unknown().optional(),
+  databaseId: databaseId.optional(),
+  scopes: scopes.optional(),
+  expiresInDays: z.number({ error: 'must be a number' }).int('must be an integer').min(1, 'must be from 1 to 365').max(365, 'must be from 1 to 365').optional(),
+  rateLimit: rateLimit.optional(),
+});
+
+const patchSchema = objectBody({
+  name: nameSchema(50).optional(),
+  allowedDomains: z.unknown().optional(),
+  status: z.enum(['active', 'disabled'], { error: 'must be active or disabled' }).optional(),
+  rateLimit: rateLimit.optional(),
+});
+
+const rollSchema = objectBody({
+  gracePeriodHours: z
+    .number({ error: 'must be a number' })
+    .min(0, 'must be from 0 to 168')
+    .max(168, 'must be from 0 to 168')
+    .optional(),
+}).optional();
+
+export interface KeySettings {
+  name: string;
+  type: KeyType;
+  allowedDomains: string[];
+  databaseId: string | null;
+  scopes: Scope[];
+  expiresInDays: number;
+  rateLimit: Partial<Limits> | null;
+}
+
+function domainsFor(type: KeyType, input: unknown, issues: FieldIssue[]): string[] {
+  if (input === undefined || input === null) return [];
+  if (type !== 'publishable') {
+    issues.push({ field: 'allowedDomains', message: 'is only allowed for publishable keys' });
+    return [];
+  }
+  const result = normalizeAllowedDomains(input);
+  if (!result.ok) {
+    issues.push(...result.issues);
+    return [];
+  }
+  return result.domains;
+}
+
+function emptyToNull(limit: Partial<Limits> | null | undefined): Partial<Limits> | null {
+  if (!limit || (limit.perMinute === undefined && limit.perDay === undefined)) return null;
+  return limit;
+}
+
+export function parseCreateKey(body: unknown): KeySettings {
+  const input = parseInput(createSchema, body);
+  const issues: FieldIssue[] = [];
+  const allowedDomains = domainsFor(input.type, input.allowedDomains, issues);
+  if (input.databaseId && input.type !== 'publishable') {
+    issues.push({ field: 'databaseId', message: 'is only allowed for publishable keys' });
+  }
+  const requested = input.scopes ? [...new Set(input.scopes)] : undefined;
+  if (input.type === 'publishable' && requested?.includes('export')) {
+    issues.push({ field: 'scopes', message: 'publishable keys cannot hold the export scope' });
+  }
+  if (requested && requested.length === 0) issues.push({ field: 'scopes', message: 'must not be empty' });
+  if (issues.length) throw validationError(issues);
+  return {
+    name: input.name,
+    type: input.type,
+    allowedDomains,
+    databaseId: input.databaseId ?? null,
+    scopes: requested ?? (input.type === 'publishable' ? ['chat'] : [...SCOPES]),
+    expiresInDays: input.expiresInDays ?? DEFAULT_LIFETIME_DAYS,
+    rateLimit: emptyToNull(input.rateLimit),
+  };
+}
+
+export interface KeyPatch {
+  name?: string;
+  allowedDomains?: string[];
+  status?: 'active' | 'disabled';
+  rateLimit?: Partial<Limits> | null;
+}
+
+export function parsePatchKey(body: unknown, type: KeyType): KeyPatch {
+  const input = parseInput(patchSchema, body ?? {});
+  const issues: FieldIssue[] = [];
+  const patch: KeyPatch = {};
+  if (input.name !== undefined) patch.name = input.name;
+  if (input.status !== undefined) patch.status = input.status;
+  if (input.rateLimit !== undefined) patch.rateLimit = emptyToNull(input.rateLimit);
+  if (input.allowedDomains !== undefined) patch.allowedDomains = domainsFor(type, input.allowedDomains, issues);
+  if (issues.length) throw validationError(issues);
+  if (Object.keys(patch).length === 0) {
+    throw validationError([{ field: 'body', message: 'name, allowedDomains, status or rateLimit is required' }]);
+  }
+  return patch;
+}
+
+export function parseRoll(body: unknown): { gracePeriodHours: number } {
+  const input = parseInput(rollSchema, body);
+  return { gracePeriodHours: input?.gracePeriodHours ?? DEFAULT_GRACE_HOURS };
+}

@@ -1,0 +1,21 @@
+// Plans and their limits (CONTRACT.md section 5). Enterprise limits live on the organization.
+
+export const PLANS = ['free', 'starter', 'pro', 'enterprise'] as const;
+export type Plan = (typeof PLANS)[number];
+
+export interface Limits {
+  perMinute: number;
+  perDay: number;
+}
+
+export const PLAN_LIMITS: Record<Exclude<Plan, 'enterprise'>, Limits> = {
+  free: { perMinute: 10, perDay: 1_000 },
+  starter: { perMinute: 60, perDay: 10_000 },
+  pro: { perMinute: 600, perDay: 100_000 },
+};
+
+/** The limits an organization runs under: its plan's, or its own on enterprise. */
+export function effectiveLimits(plan: Plan, orgLimits?: Limits | null): Limits {
+  if (plan === 'enterprise') return orgLimits ?? PLAN_LIMITS.pro;
+  return PLAN_LIMITS[plan];
+}

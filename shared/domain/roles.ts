@@ -1,0 +1,9 @@
+// Organization roles, weakest first (CONTRACT.md section 2).
+export const ROLES = ['member', 'admin', 'owner'] as const;
+export type Role = (typeof ROLES)[number];
+
+export function roleAtLeast(role: Role, required: Role): boolean {
+  return ROLES.indexOf(role) >= ROLES.indexOf(required);
+}
+
+export const OPERATORS_GROUP = 'operators';

@@ -1,0 +1,15 @@
+// CORS on public and session routes (CONTRACT.md section 6), as constants both the stack's OPTIONS
+// mock integrations and the local runtime use.
+export const CORS_ALLOW_HEADERS = 'Content-Type, X-API-Key, Authorization';
+export const CORS_MAX_AGE_SECONDS = 600;
+
+/** Preflights need no key: any origin may ask, and the answer echoes it. */
+export function preflightHeaders(origin: string | undefined, methods: readonly string[]): Record<string, string> {
+  return {
+    ...(origin ? { 'Access-Control-Allow-Origin': origin } : {}),
+    'Access-Control-Allow-Methods': [...methods, 'OPTIONS'].join(', '),
+    'Access-Control-Allow-Headers': CORS_ALLOW_HEADERS,
+    'Access-Control-Max-Age': String(CORS_MAX_AGE_SECONDS),
+    Vary: 'Origin',
+  };
+}

@@ -1,0 +1,190 @@
+// The request pipeline every API function runs, in AWS and locally:
+// route -> parse -> authenticate (by the route's auth kind) -> admit (rate limits) -> handler,
+// then CORS and rate-limit headers on whatever comes out, errors included.
+// Handlers stay thin: they get a parsed, authenticated ApiRequest and return an HttpResult.
+import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
+import { ApiError, MAX_BODY_BYTES, ROLE_TOO_WEAK } from '../domain/errors.ts';
+import { fromAuthorizerContext, type KeyIdentity } from '../domain/key-identity.ts';
+import { roleAtLeast, type Role } from '../domain/roles.ts';
+import { findRoute, ROUTES, routeKey, type FunctionName, type RouteDefinition } from '../routes.ts';
+import { isUnavailable } from '../db/client.ts';
+import { describeError, logger } from '../log.ts';
+import { verifyPortalToken, type PortalUser } from './portal-auth.ts';
+import { errorResult, type HttpResult } from './response.ts';
+
+export interface ApiRequest {
+  route: RouteDefinition;
+  params: Record<string, string>;
+  query: Record<string, string>;
+  /** Header names lower-cased. */
+  headers: Record<string, string>;
+  /** Parsed JSON body; undefined when the request had none. */
+  body: unknown;
+  requestId: string;
+  origin: string | undefined;
+  /** Portal routes: the signed-in user, and their role in the path's organization if any. */
+  user?: PortalUser;
+  role?: Role;
+  /** API-key routes: the key, as the authorizer resolved it. */
+  key?: KeyIdentity;
+  /** Session routes: whatever the session authenticator established. */
+  session?: unknown;
+}
+
+export type RouteHandler = (req: ApiRequest) => Promise<HttpResult>;
+
+/** Per-request response decorations, applied to successes and errors alike. */
+export interface ResponseState {
+  headers: Record<string, string>;
+  /** Set only for requests a browser may read: publishable keys and sessions from their origin. */
+  corsOrigin?: string;
+}
+
+export interface PipelineHooks {
+  /** Portal routes under /organizations/{orgId}: the caller's role there (undefined if none). */
+  loadRole?: (organizationId: string, userId: string) => Promise<Role | undefined>;
+  /** Session routes: verify the session token and bind req.session (and state.corsOrigin). */
+  authenticateSession?: (req: ApiRequest, state: ResponseState) => Promise<void>;
+  /** API-key and session routes: count the request; returns the X-RateLimit-* headers. */
+  admit?: (req: ApiRequest) => Promise<Record<string, string>>;
+}
+
+export function lowerCaseHeaders(headers: Record<string, string | undefined> | null): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (value !== undefined) out[name.toLowerCase()] = value;
+  }
+  return out;
+}
+
+function parseBody(event: APIGatewayProxyEvent): unknown {
+  if (event.body === null || event.body === undefined || event.body === '') return undefined;
+  const raw = event.isBase64Encoded ? Buffer.from(event.body, 'base64') : Buffer.from(event.body, 'utf8');
+  if (raw.byteLength > MAX_BODY_BYTES) throw new ApiError('PAYLOAD_TOO_LARGE');
+  // Bodies are JSON whatever the Content-Type says (curl -d sends form encoding); bad JSON is a 400.
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw new ApiError('VALIDATION_ERROR', 'Request body is not valid JSON', {
+      details: [{ field: 'body', message: 'must be valid JSON' }],
+    });
+  }
+}
+
+async function authenticatePortal(req: ApiRequest, hooks: PipelineHooks): Promise<void> {
+  req.user = await verifyPortalToken(req.headers.authorization);
+  const orgId = req.params.orgId;
+  const required = req.route.role ?? 'user';
+  if (orgId === undefined || !hooks.loadRole) return;
+  req.role = await hooks.loadRole(orgId, req.user.userId);
+  if (req.user.isOperator) return; // platform staff may read and adjust any organization
+  // Outsiders learn nothing about an organization they are not in.
+  if (!req.role) throw new ApiError('NOT_FOUND');
+  if (required === 'operator') {
+    throw new ApiError('INSUFFICIENT_PERMISSIONS', 'Only platform operators can do this');
+  }
+  if (required !== 'user' && !roleAtLeast(req.role, required)) {
+    throw new ApiError('INSUFFICIENT_PERMISSIONS', ROLE_TOO_WEAK);
+  }
+}
+
+function authenticateKey(req: ApiRequest, event: APIGatewayProxyEvent, state: ResponseState): void {
+  const key = fromAuthorizerContext(event.requestContext?.authorizer);
+  // Without the authorizer's context the gateway was bypassed or misconfigured: refuse.
+  if (!key) throw new ApiError('INVALID_API_KEY');
+  req.key = key;
+  if (key.type === 'publishable' && key.origin) state.corsOrigin = key.origin;
+  if (key.rejection) throw new ApiError(key.rejection);
+}
+
+export function toErrorResult(error: unknown, requestId: string): HttpResult {
+  if (error instanceof ApiError) return errorResult(error);
+  if (isUnavailable(error)) {
+    logger.warn('dependency unavailable', { requestId, error: describeError(error) });
+    return errorResult(new ApiError('SERVICE_UNAVAILABLE', undefined, {}, { 'Retry-After': '1' }));
+  }
+  logger.error('unhandled error', { requestId, error: describeError(error) });
+  return errorResult(new ApiError('INTERNAL_ERROR', undefined, { requestId }));
+}
+
+export function decorate(result: HttpResult, state: ResponseState): HttpResult {
+  const headers = { ...result.headers, ...state.headers };
+  if (state.corsOrigin) {
+    headers['Access-Control-Allow-Origin'] = state.corsOrigin;
+    headers['Access-Control-Expose-Headers'] =
+      'X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After';
+    headers['Vary'] = 'Origin';
+  }
+  return { ...result, headers };
+}
+
+/** Fail at load (and in tests) if a function and the route table disagree. */
+export function checkRouteCoverage(fn: FunctionName, handlers: Record<string, unknown>): void {
+  const expected = ROUTES.filter((r) => r.function === fn).map(routeKey).sort();
+  const actual = Object.keys(handlers).sort();
+  if (expected.join('\n') !== actual.join('\n')) {
+    throw new Error(`Function ${fn} implements [${actual.join(', ')}] but the route table says [${expected.join(', ')}]`);
+  }
+}
+
+export interface PreparedRequest {
+  req: ApiRequest;
+  state: ResponseState;
+  handler: RouteHandler;
+}
+
+/** Route, parse and authenticate; shared by buffered and streaming functions. */
+export async function prepare(
+  fn: FunctionName,
+  handlers: Record<string, RouteHandler>,
+  hooks: PipelineHooks,
+  event: APIGatewayProxyEvent,
+  state: ResponseState,
+): Promise<PreparedRequest> {
+  const route = findRoute(event.httpMethod, event.resource);
+  const handler = route && route.function === fn ? handlers[routeKey(route)] : undefined;
+  if (!route || !handler) throw new ApiError('NOT_FOUND');
+  const headers = lowerCaseHeaders(event.headers);
+  const query: Record<string, string> = {};
+  for (const [name, value] of Object.entries(event.queryStringParameters ?? {})) {
+    if (value !== undefined) query[name] = value;
+  }
+  const params: Record<string, string> = {};
+  for (const [name, value] of Object.entries(event.pathParameters ?? {})) {
+    if (value !== undefined) params[name] = value;
+  }
+  const req: ApiRequest = {
+    route,
+    params,
+    query,
+    headers,
+    body: undefined,
+    requestId: event.requestContext?.requestId ?? 'unknown',
+    origin: headers.origin,
+  };
+  if (route.auth === 'apiKey') authenticateKey(req, event, state);
+  req.body = parseBody(event);
+  if (route.auth === 'portal') await authenticatePortal(req, hooks);
+  if (route.auth === 'session') {
+    if (!hooks.authenticateSession) throw new Error(`No session authenticator for ${routeKey(route)}`);
+    await hooks.authenticateSession(req, state);
+  }
+  if ((route.auth === 'apiKey' || route.auth === 'session') && hooks.admit) {
+    Object.assign(state.headers, await hooks.admit(req));
+  }
+  return { req, state, handler };
+}
+
+/** A Lambda proxy handler for the routes of one function. */
+export function createApiHandler(fn: FunctionName, handlers: Record<string, RouteHandler>, hooks: PipelineHooks = {}) {
+  checkRouteCoverage(fn, handlers);
+  return async (event: APIGatewayProxyEvent, _context?: Context): Promise<HttpResult> => {
+    const state: ResponseState = { headers: {} };
+    try {
+      const { req, handler } = await prepare(fn, handlers, hooks, event, state);
+      return decorate(await handler(req), state);
+    } catch (error) {
+      return decorate(toErrorResult(error, event.requestContext?.requestId ?? 'unknown'), state);
+    }
+  };
+}

@@ -1,0 +1,25 @@
+// Building API Gateway proxy results. Handlers return these; the pipeline adds CORS and limit headers.
+import type { APIGatewayProxyResult } from 'aws-lambda';
+import { ApiError } from '../domain/errors.ts';
+
+export type HttpResult = APIGatewayProxyResult & { headers: Record<string, string> };
+
+export function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): HttpResult {
+  return {
+    statusCode,
+    headers: { 'Content-Type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  };
+}
+
+export function noContent(headers: Record<string, string> = {}): HttpResult {
+  return { statusCode: 204, headers, body: '' };
+}
+
+export function text(statusCode: number, contentType: string, body: string): HttpResult {
+  return { statusCode, headers: { 'Content-Type': contentType }, body };
+}
+
+export function errorResult(error: ApiError): HttpResult {
+  return json(error.status, error.toBody(), error.headers);
+}
