@@ -9,7 +9,7 @@ import type { Limits } from '../domain/plans.ts';
 import { addDays, addHours, epochSeconds, iso } from '../domain/time.ts';
 import type { Scope } from '../routes.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
-import { db, isConditionFailed, isTransactionConditionFailed, queryAll } from './client.ts';
+import { db, isConditionFailed, isTransactionConditionFailed, queryAll, setClause } from './client.ts';
 
 export type StoredStatus = 'active' | 'disabled' | 'revoked';
 export type KeyStatus = 'active' | 'disabled' | 'expired';
@@ -208,24 +208,16 @@ export interface KeyChanges {
 }
 
 export async function updateKey(organizationId: string, keyId: string, changes: KeyChanges): Promise<ApiKeyItem> {
-  const names: Record<string, string> = { '#status': 'status' };
-  const values: Record<string, unknown> = { ':o': organizationId, ':revoked': 'revoked' };
-  const sets: string[] = [];
-  for (const [field, value] of Object.entries(changes)) {
-    if (value === undefined) continue;
-    names[`#${field}`] = field;
-    values[`:${field}`] = value;
-    sets.push(`#${field} = :${field}`);
-  }
+  const set = setClause({ ...changes });
   try {
     const { Attributes } = await db.send(
       new UpdateCommand({
         TableName: tableName('apiKeys'),
         Key: { id: keyId },
-        UpdateExpression: `SET ${sets.join(', ')}`,
+        UpdateExpression: set.expression,
         ConditionExpression: 'organizationId = :o AND #status <> :revoked',
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
+        ExpressionAttributeNames: { ...set.names, '#status': 'status' },
+        ExpressionAttributeValues: { ...set.values, ':o': organizationId, ':revoked': 'revoked' },
         ReturnValues: 'ALL_NEW',
       }),
     );

@@ -69,3 +69,17 @@ export async function queryAll<T>(input: QueryCommandInput): Promise<T[]> {
   } while (start);
   return items;
 }
+
+/** `SET #a = :a, ...` for the defined fields of `changes`, with its names and values. */
+export function setClause(changes: Record<string, unknown>) {
+  const sets: string[] = [];
+  const names: Record<string, string> = {};
+  const values: Record<string, unknown> = {};
+  for (const [field, value] of Object.entries(changes)) {
+    if (value === undefined) continue;
+    sets.push(`#${field} = :${field}`);
+    names[`#${field}`] = field;
+    values[`:${field}`] = value;
+  }
+  return { expression: `SET ${sets.join(', ')}`, names, values };
+}

@@ -7,7 +7,7 @@ import type { Role } from '../domain/roles.ts';
 import { iso } from '../domain/time.ts';
 import { newId } from '../domain/ids.ts';
 import { tableName } from '../tables.ts';
-import { db, isConditionFailed, isTransactionConditionFailed, queryAll } from './client.ts';
+import { db, isConditionFailed, isTransactionConditionFailed, queryAll, setClause } from './client.ts';
 
 export interface OrganizationItem {
   id: string;
@@ -78,25 +78,16 @@ export async function requireOrganization(id: string): Promise<OrganizationItem>
 }
 
 export async function updatePlan(id: string, changes: { plan?: Plan; limits?: Limits }): Promise<OrganizationItem> {
-  const sets: string[] = [];
-  const values: Record<string, unknown> = {};
-  if (changes.plan) {
-    sets.push('#plan = :plan');
-    values[':plan'] = changes.plan;
-  }
-  if (changes.limits) {
-    sets.push('#limits = :limits');
-    values[':limits'] = changes.limits;
-  }
+  const set = setClause(changes);
   try {
     const { Attributes } = await db.send(
       new UpdateCommand({
         TableName: tableName('organizations'),
         Key: { id },
-        UpdateExpression: `SET ${sets.join(', ')}`,
+        UpdateExpression: set.expression,
         ConditionExpression: 'attribute_exists(id)',
-        ExpressionAttributeNames: { '#plan': 'plan', '#limits': 'limits' },
-        ExpressionAttributeValues: values,
+        ExpressionAttributeNames: set.names,
+        ExpressionAttributeValues: set.values,
         ReturnValues: 'ALL_NEW',
       }),
     );

@@ -1,0 +1,90 @@
+// Every DynamoDB table, built from shared/tables.ts (the same definitions the local bootstrap uses).
+// `bindTable` is the only way a function gets table access: it grants the actions and sets the
+// table's environment variable in one place, so a function can never hold one without the other.
+import { RemovalPolicy } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import { Construct } from 'constructs';
+import { physicalTableName, TABLES, type KeyAttribute, type TableDefinition, type TableKey } from '../../shared/tables.ts';
+
+export type TableAccess = 'read' | 'readWrite';
+
+/**
+ * Item-level actions only. No Scan (every access pattern is a GetItem or a Query, see the README's
+ * Tables section) and no table management. ConditionCheckItem lets a read-only table take part in a
+ * TransactWriteItems as a condition.
+ */
+export const TABLE_ACTIONS: Record<TableAccess, readonly string[]> = {
+  read: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:ConditionCheckItem'],
+  readWrite: [
+    'dynamodb:GetItem',
+    'dynamodb:BatchGetItem',
+    'dynamodb:Query',
+    'dynamodb:ConditionCheckItem',
+    'dynamodb:PutItem',
+    'dynamodb:UpdateItem',
+    'dynamodb:DeleteItem',
+    'dynamodb:BatchWriteItem',
+  ],
+};
+
+function attribute(key: KeyAttribute): dynamodb.Attribute {
+  return { name: key.name, type: key.type === 'S' ? dynamodb.AttributeType.STRING : dynamodb.AttributeType.NUMBER };
+}
+
+export interface KeygateTablesProps {
+  stage: string;
+}
+
+export class KeygateTables extends Construct {
+  readonly tables: Record<TableKey, dynamodb.Table>;
+
+  constructor(scope: Construct, id: string, props: KeygateTablesProps) {
+    super(scope, id);
+    const entries = (Object.entries(TABLES) as [TableKey, TableDefinition][]).map(
+      ([key, def]) => [key, this.createTable(key, def, props.stage)] as const,
+    );
+    this.tables = Object.fromEntries(entries) as Record<TableKey, dynamodb.Table>;
+  }
+
+  private createTable(key: TableKey, def: TableDefinition, stage: string): dynamodb.Table {
+    const table = new dynamodb.Table(this, key, {
+      tableName: physicalTableName(stage, def),
+      partitionKey: attribute(def.partitionKey),
+      ...(def.sortKey ? { sortKey: attribute(def.sortKey) } : {}),
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      ...(def.ttlAttribute ? { timeToLiveAttribute: def.ttlAttribute } : {}),
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      // Keys, organizations, members and usage outlive the stack; sessions and messages are transient.
+      removalPolicy: def.durable ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+      deletionProtection: def.durable,
+    });
+    for (const index of def.indexes ?? []) {
+      table.addGlobalSecondaryIndex({
+        indexName: index.name,
+        partitionKey: attribute(index.partitionKey),
+        ...(index.sortKey ? { sortKey: attribute(index.sortKey) } : {}),
+        projectionType: dynamodb.ProjectionType.ALL,
+      });
+    }
+    return table;
+  }
+
+  /**
+   * Grant `access` on one table (and its named indexes, listed one by one rather than `index/*`)
+   * and hand the function the physical table name in the table's environment variable.
+   */
+  bindTable(fn: lambda.Function, key: TableKey, access: TableAccess): void {
+    const def: TableDefinition = TABLES[key];
+    const table = this.tables[key];
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: `${key}${access === 'read' ? 'Read' : 'ReadWrite'}`,
+        actions: [...TABLE_ACTIONS[access]],
+        resources: [table.tableArn, ...(def.indexes ?? []).map((index) => `${table.tableArn}/index/${index.name}`)],
+      }),
+    );
+    fn.addEnvironment(def.envVar, table.tableName);
+  }
+}

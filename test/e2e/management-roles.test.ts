@@ -1,0 +1,145 @@
+// Role checks for every management route, over HTTP against the local API: owner, admin, member,
+// an outsider and a platform operator, each on every route of the route table.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROUTES, routeKey } from '../../shared/routes.ts';
+import type { LocalKeygate } from '../../infra/local/environment.ts';
+import { ApiClient, portalUser, startTestApi, uniqueUser } from '../support/api.ts';
+
+type Persona = 'owner' | 'admin' | 'member' | 'outsider' | 'operator';
+const PERSONAS: Persona[] = ['owner', 'admin', 'member', 'outsider', 'operator'];
+
+let keygate: LocalKeygate;
+const as = {} as Record<Persona, ApiClient>;
+const ids = {} as Record<Persona, string>;
+let orgId: string;
+
+beforeAll(async () => {
+  keygate = await startTestApi();
+  for (const p of PERSONAS) {
+    ids[p] = uniqueUser(p);
+    as[p] = await portalUser(keygate.url, ids[p], p === 'operator' ? ['operators'] : []);
+  }
+  const org = await as.owner.post('/v1/organizations', { name: 'Roles Inc' });
+  orgId = org.body.id;
+  await as.owner.put(`/v1/organizations/${orgId}/members/${ids.admin}`, { role: 'admin' });
+  await as.owner.put(`/v1/organizations/${orgId}/members/${ids.member}`, { role: 'member' });
+});
+
+afterAll(async () => {
+  await keygate?.stop();
+});
+
+async function newKeyId(): Promise<string> {
+  const res = await as.owner.post(`/v1/organizations/${orgId}/api-keys`, { name: 'target', type: 'secret' });
+  return res.body.id;
+}
+
+async function newMemberId(): Promise<string> {
+  const id = uniqueUser('extra');
+  await as.owner.put(`/v1/organizations/${orgId}/members/${id}`, { role: 'member' });
+  return id;
+}
+
+/** A request per route that succeeds (2xx) for a persona allowed to make it. */
+const requests: Record<string, () => Promise<{ method: string; path: string; body?: unknown }>> = {
+  'POST /v1/organizations': async () => ({ method: 'POST', path: '/v1/organizations', body: { name: 'Another' } }),
+  'GET /v1/organizations': async () => ({ method: 'GET', path: '/v1/organizations' }),
+  'GET /v1/organizations/{orgId}': async () => ({ method: 'GET', path: `/v1/organizations/${orgId}` }),
+  'PATCH /v1/organizations/{orgId}': async () => ({ method: 'PATCH', path: `/v1/organizations/${orgId}`, body: { plan: 'free' } }),
+  'POST /v1/organizations/{orgId}/credits': async () => ({ method: 'POST', path: `/v1/organizations/${orgId}/credits`, body: { amount: 1 } }),
+  'GET /v1/organizations/{orgId}/members': async () => ({ method: 'GET', path: `/v1/organizations/${orgId}/members` }),
+  'PUT /v1/organizations/{orgId}/members/{userId}': async () => ({
+    method: 'PUT',
+    path: `/v1/organizations/${orgId}/members/${uniqueUser('new')}`,
+    body: { role: 'member' },
+  }),
+  'DELETE /v1/organizations/{orgId}/members/{userId}': async () => ({
+    method: 'DELETE',
+    path: `/v1/organizations/${orgId}/members/${await newMemberId()}`,
+  }),
+  'POST /v1/organizations/{orgId}/databases': async () => ({ method: 'POST', path: `/v1/organizations/${orgId}/databases`, body: { name: 'db' } }),
+  'GET /v1/organizations/{orgId}/databases': async () => ({ method: 'GET', path: `/v1/organizations/${orgId}/databases` }),
+  'POST /v1/organizations/{orgId}/api-keys': async () => ({
+    method: 'POST',
+    path: `/v1/organizations/${orgId}/api-keys`,
+    body: { name: 'k', type: 'publishable', allowedDomains: ['example.org'] },
+  }),
+  'GET /v1/organizations/{orgId}/api-keys': async () => ({ method: 'GET', path: `/v1/organizations/${orgId}/api-keys` }),
+  'GET /v1/organizations/{orgId}/api-keys/{keyId}': async () => ({ method: 'GET', path: `/v1/organizations/${orgId}/api-keys/${await newKeyId()}` }),
+  'PATCH /v1/organizations/{orgId}/api-keys/{keyId}': async () => ({
+    method: 'PATCH',
+    path: `/v1/organizations/${orgId}/api-keys/${await newKeyId()}`,
+    body: { name: 'renamed' },
+  }),
+  'DELETE /v1/organizations/{orgId}/api-keys/{keyId}': async () => ({
+    method: 'DELETE',
+    path: `/v1/organizations/${orgId}/api-keys/${await newKeyId()}`,
+  }),
+  'POST /v1/organizations/{orgId}/api-keys/{keyId}/roll': async () => ({
+    method: 'POST',
+    path: `/v1/organizations/${orgId}/api-keys/${await newKeyId()}/roll`,
+    body: {},
+  }),
+  'GET /v1/organizations/{orgId}/api-keys/{keyId}/usage': async () => ({
+    method: 'GET',
+    path: `/v1/organizations/${orgId}/api-keys/${await newKeyId()}/usage?days=7`,
+  }),
+  'GET /v1/organizations/{orgId}/usage': async () => ({ method: 'GET', path: `/v1/organizations/${orgId}/usage` }),
+};
+
+/** Who may call what (CONTRACT.md section 3); operators may read and adjust any organization. */
+const allowed: Record<string, Persona[]> = {
+  user: ['owner', 'admin', 'member', 'outsider', 'operator'],
+  member: ['owner', 'admin', 'member', 'operator'],
+  admin: ['owner', 'admin', 'operator'],
+  owner: ['owner', 'operator'],
+  operator: ['operator'],
+};
+
+const portalRoutes = ROUTES.filter((r) => r.auth === 'portal');
+
+describe('every portal route has a role test', () => {
+  it('covers the route table', () => {
+    expect(Object.keys(requests).sort()).toEqual(portalRoutes.map(routeKey).sort());
+  });
+});
+
+describe.each(portalRoutes.map((r) => [routeKey(r), r.role!] as const))('%s (role: %s)', (key, role) => {
+  it.each(PERSONAS)('%s', async (persona) => {
+    const { method, path, body } = await requests[key]!();
+    const res = await as[persona].call(method, path, body);
+    const orgScoped = key.includes('{orgId}');
+    if (allowed[role]!.includes(persona)) {
+      expect(res.status, res.text).toBeGreaterThanOrEqual(200);
+      expect(res.status, res.text).toBeLessThan(300);
+    } else if (persona === 'outsider' && orgScoped) {
+      expect(res.status).toBe(404);
+      expect(res.body).toMatchObject({ error: 'not_found', code: 'NOT_FOUND' });
+    } else {
+      expect(res.status, res.text).toBe(403);
+      expect(res.body).toMatchObject({ error: 'forbidden', code: 'INSUFFICIENT_PERMISSIONS' });
+    }
+  });
+});
+
+describe('portal authentication', () => {
+  it.each([
+    ['no header', {}],
+    ['a garbage token', { Authorization: 'Bearer not-a-jwt' }],
+    ['a Basic header', { Authorization: 'Basic dXNlcjpwYXNz' }],
+  ])('refuses %s with 401 INVALID_TOKEN', async (_, headers) => {
+    const res = await new ApiClient(keygate.url, headers).get('/v1/organizations');
+    expect(res.status).toBe(401);
+    expect(res.body).toEqual({ error: 'unauthorized', message: 'Invalid or missing token', code: 'INVALID_TOKEN' });
+  });
+
+  it('refuses an API key on a management route (keys cannot mint keys)', async () => {
+    const created = await as.owner.post(`/v1/organizations/${orgId}/api-keys`, { name: 'minter', type: 'secret' });
+    const res = await new ApiClient(keygate.url, { Authorization: `Bearer ${created.body.key}` }).post(
+      `/v1/organizations/${orgId}/api-keys`,
+      { name: 'x', type: 'secret' },
+    );
+    expect(res.status).toBe(401);
+    expect(res.body.code).toBe('INVALID_TOKEN');
+  });
+});

@@ -1,0 +1,72 @@
+// A local Keygate over the test DynamoDB Local, served on a free port, plus small HTTP helpers.
+import { inject } from 'vitest';
+import { bootLocalKeygate, type LocalKeygate } from '../../infra/local/environment.ts';
+import { TEST_STAGE } from './stage.ts';
+
+export async function startTestApi(): Promise<LocalKeygate> {
+  return bootLocalKeygate({ port: 0, inMemory: true, dynamodbEndpoint: inject('dynamodbEndpoint'), stage: TEST_STAGE });
+}
+
+export interface CallResult<T = any> {
+  status: number;
+  headers: Headers;
+  body: T;
+  text: string;
+}
+
+export class ApiClient {
+  readonly base: string;
+  readonly headers: Record<string, string>;
+
+  constructor(base: string, headers: Record<string, string> = {}) {
+    this.base = base;
+    this.headers = headers;
+  }
+
+  with(headers: Record<string, string>): ApiClient {
+    return new ApiClient(this.base, { ...this.headers, ...headers });
+  }
+
+  async call<T = any>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<CallResult<T>> {
+    const res = await fetch(this.base + path, {
+      method,
+      headers: { ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}), ...this.headers, ...headers },
+      ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    let parsed: unknown = undefined;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    return { status: res.status, headers: res.headers, body: parsed as T, text };
+  }
+
+  get<T = any>(path: string, headers?: Record<string, string>) {
+    return this.call<T>('GET', path, undefined, headers);
+  }
+  post<T = any>(path: string, body?: unknown, headers?: Record<string, string>) {
+    return this.call<T>('POST', path, body, headers);
+  }
+  patch<T = any>(path: string, body?: unknown) {
+    return this.call<T>('PATCH', path, body);
+  }
+  put<T = any>(path: string, body?: unknown) {
+    return this.call<T>('PUT', path, body);
+  }
+  delete<T = any>(path: string) {
+    return this.call<T>('DELETE', path);
+  }
+}
+
+/** A portal user's client: signs in through POST /_dev/token like a developer would. */
+export async function portalUser(base: string, sub: string, groups: string[] = []): Promise<ApiClient> {
+  const res = await new ApiClient(base).post<{ token: string }>('/_dev/token', { sub, groups });
+  if (res.status !== 200) throw new Error(`dev token failed: ${res.text}`);
+  return new ApiClient(base, { Authorization: `Bearer ${res.body.token}` });
+}
+
+export function uniqueUser(label: string): string {
+  return `${label}-${Math.random().toString(36).slice(2, 10)}`;
+}
