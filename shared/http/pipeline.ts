@@ -5,6 +5,7 @@
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { ApiError, MAX_BODY_BYTES, ROLE_TOO_WEAK } from '../domain/errors.ts';
 import { fromAuthorizerContext, type KeyIdentity } from '../domain/key-identity.ts';
+import type { Limits } from '../domain/plans.ts';
 import { roleAtLeast, type Role } from '../domain/roles.ts';
 import { findRoute, ROUTES, routeKey, type FunctionName, type RouteDefinition } from '../routes.ts';
 import { isUnavailable } from '../db/client.ts';
@@ -29,6 +30,16 @@ export interface ApiRequest {
   key?: KeyIdentity;
   /** Session routes: whatever the session authenticator established. */
   session?: unknown;
+  /** API-key and session routes: whose limits this request counts against. */
+  rateSubject?: RateSubject;
+}
+
+/** Who a counted request is charged to: the organization, and the key (directly or via a session). */
+export interface RateSubject {
+  organizationId: string;
+  keyId: string;
+  orgLimits: Limits;
+  keyLimits: Partial<Limits> | null;
 }
 
 export type RouteHandler = (req: ApiRequest) => Promise<HttpResult>;
@@ -43,10 +54,13 @@ export interface ResponseState {
 export interface PipelineHooks {
   /** Portal routes under /organizations/{orgId}: the caller's role there (undefined if none). */
   loadRole?: (organizationId: string, userId: string) => Promise<Role | undefined>;
-  /** Session routes: verify the session token and bind req.session (and state.corsOrigin). */
+  /** Session routes: verify the session token, set req.session, req.rateSubject and state.corsOrigin. */
   authenticateSession?: (req: ApiRequest, state: ResponseState) => Promise<void>;
-  /** API-key and session routes: count the request; returns the X-RateLimit-* headers. */
-  admit?: (req: ApiRequest) => Promise<Record<string, string>>;
+  /**
+   * API-key and session routes: count the request against its subject's limits and return the
+   * X-RateLimit-* headers; throws RATE_LIMIT_EXCEEDED (with those headers) when over a limit.
+   */
+  admit?: (subject: RateSubject) => Promise<Record<string, string>>;
 }
 
 export function lowerCaseHeaders(headers: Record<string, string | undefined> | null): Record<string, string> {
@@ -93,6 +107,12 @@ function authenticateKey(req: ApiRequest, event: APIGatewayProxyEvent, state: Re
   // Without the authorizer's context the gateway was bypassed or misconfigured: refuse.
   if (!key) throw new ApiError('INVALID_API_KEY');
   req.key = key;
+  req.rateSubject = {
+    organizationId: key.organizationId,
+    keyId: key.keyId,
+    orgLimits: key.orgLimits,
+    keyLimits: key.keyLimits,
+  };
   if (key.type === 'publishable' && key.origin) state.corsOrigin = key.origin;
   if (key.rejection) throw new ApiError(key.rejection);
 }
@@ -169,8 +189,8 @@ export async function prepare(
     if (!hooks.authenticateSession) throw new Error(`No session authenticator for ${routeKey(route)}`);
     await hooks.authenticateSession(req, state);
   }
-  if ((route.auth === 'apiKey' || route.auth === 'session') && hooks.admit) {
-    Object.assign(state.headers, await hooks.admit(req));
+  if (req.rateSubject && hooks.admit) {
+    Object.assign(state.headers, await hooks.admit(req.rateSubject));
   }
   return { req, state, handler };
 }
