@@ -1,0 +1,77 @@
+// What each deployed function is and may touch, in one map: entry file, size, timeout, tables
+// (least privilege: read or readWrite per table), and whether it reads the session signing secret
+// or calls Bedrock. The stack applies this map; the infra tests check the synthesized policies
+// against it, so a permission exists if and only if it is written here.
+import { Duration } from 'aws-cdk-lib';
+import type { FunctionName } from '../../shared/routes.ts';
+import type { TableKey } from '../../shared/tables.ts';
+import type { TableAccess } from './tables.ts';
+
+/** Route functions that are deployed ('dev' is local only), plus the API key authorizer. */
+export type DeployedFunctionName = Exclude<FunctionName, 'dev'> | 'authorizer';
+
+export interface FunctionSpec {
+  /** File under functions/, exporting `handler`. */
+  entry: string;
+  memorySize: number;
+  timeout: Duration;
+  tables: Partial<Record<TableKey, TableAccess>>;
+  sessionSecret: boolean;
+  bedrock: boolean;
+}
+
+export const FUNCTION_SPECS: Record<DeployedFunctionName, FunctionSpec> = {
+  // On every public request: sized for a fast cold start rather than cheapest memory.
+  authorizer: {
+    entry: 'authorizer.ts',
+    memorySize: 512,
+    timeout: Duration.seconds(10),
+    tables: { apiKeys: 'read' },
+    sessionSecret: false,
+    bedrock: false,
+  },
+  management: {
+    entry: 'management.ts',
+    memorySize: 512,
+    timeout: Duration.seconds(10),
+    tables: { organizations: 'readWrite', members: 'readWrite', databases: 'readWrite', apiKeys: 'readWrite', usage: 'read' },
+    sessionSecret: false,
+    bedrock: false,
+  },
+  publicApi: {
+    entry: 'public-api.ts',
+    memorySize: 512,
+    // One-shot chat messages wait for a whole Bedrock reply; API Gateway cuts buffered calls at 29 s.
+    timeout: Duration.seconds(28),
+    tables: { organizations: 'readWrite', usage: 'readWrite', sessions: 'readWrite', messages: 'readWrite', apiKeys: 'readWrite' },
+    sessionSecret: true,
+    bedrock: true,
+  },
+  chatSession: {
+    entry: 'chat-session.ts',
+    memorySize: 512,
+    timeout: Duration.seconds(10),
+    tables: { sessions: 'readWrite', messages: 'read', apiKeys: 'read', usage: 'readWrite', organizations: 'read' },
+    sessionSecret: true,
+    bedrock: false,
+  },
+  chatStream: {
+    entry: 'chat-stream.ts',
+    memorySize: 512,
+    // Streams a Bedrock reply over Server-Sent Events; the integration timeout is set just above this.
+    timeout: Duration.seconds(120),
+    tables: { sessions: 'read', messages: 'readWrite', apiKeys: 'read', usage: 'readWrite', organizations: 'readWrite' },
+    sessionSecret: true,
+    bedrock: true,
+  },
+  export: {
+    entry: 'export.ts',
+    memorySize: 512,
+    timeout: Duration.seconds(28),
+    tables: { sessions: 'read', messages: 'read', usage: 'readWrite', apiKeys: 'readWrite', organizations: 'read' },
+    sessionSecret: false,
+    bedrock: false,
+  },
+};
+
+export const DEPLOYED_FUNCTIONS = Object.keys(FUNCTION_SPECS) as DeployedFunctionName[];

@@ -1,0 +1,80 @@
+// The user pool behind portal tokens (CONTRACT.md section 2). Users are invited, never self-signed-up;
+// `cognito:groups` containing `operators` marks platform staff. The management function verifies
+// these JWTs itself against the pool's JWKS (see api.ts for why API Gateway does not).
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as cognito from 'aws-cdk-lib/aws-cognito';
+import { Construct } from 'constructs';
+import { OPERATORS_GROUP } from '../../shared/domain/roles.ts';
+import { acknowledge } from './nag.ts';
+
+export interface PortalUserPoolProps {
+  stage: string;
+}
+
+export class PortalUserPool extends Construct {
+  readonly userPool: cognito.UserPool;
+  readonly client: cognito.UserPoolClient;
+  /** The `iss` of the pool's tokens: https://cognito-idp.<region>.amazonaws.com/<userPoolId>. */
+  readonly issuer: string;
+
+  constructor(scope: Construct, id: string, props: PortalUserPoolProps) {
+    super(scope, id);
+
+    this.userPool = new cognito.UserPool(this, 'UserPool', {
+      userPoolName: `keygate-${props.stage}-portal`,
+      selfSignUpEnabled: false,
+      signInAliases: { email: true },
+      autoVerify: { email: true },
+      standardAttributes: { email: { required: true, mutable: true } },
+      passwordPolicy: {
+        minLength: 12,
+        requireLowercase: true,
+        requireUppercase: true,
+        requireDigits: true,
+        requireSymbols: true,
+        tempPasswordValidity: Duration.days(3),
+      },
+      mfa: cognito.Mfa.OPTIONAL,
+      mfaSecondFactor: { sms: false, otp: true },
+      accountRecovery: cognito.AccountRecovery.EMAIL_ONLY,
+      featurePlan: cognito.FeaturePlan.ESSENTIALS,
+      deletionProtection: true,
+      // Users and their organization memberships (keyed by `sub`) must survive a stack deletion.
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    acknowledge(
+      this.userPool,
+      {
+        id: 'AwsSolutions-COG2',
+        reason:
+          'MFA is optional (TOTP, no SMS): org owners and operators can enroll; requiring it for every portal user ' +
+          'is a product decision left to the operator of each deployment.',
+      },
+      {
+        id: 'AwsSolutions-COG8',
+        reason:
+          'The Plus feature plan (threat protection) is billed per monthly active user; the portal has few, invited ' +
+          'users and the Essentials plan is used until an operator opts in.',
+      },
+    );
+
+    this.client = this.userPool.addClient('PortalClient', {
+      userPoolClientName: `keygate-${props.stage}-portal`,
+      generateSecret: false,
+      authFlows: { userSrp: true },
+      preventUserExistenceErrors: true,
+      enableTokenRevocation: true,
+      accessTokenValidity: Duration.hours(1),
+      idTokenValidity: Duration.hours(1),
+      refreshTokenValidity: Duration.days(30),
+    });
+
+    new cognito.CfnUserPoolGroup(this, 'OperatorsGroup', {
+      userPoolId: this.userPool.userPoolId,
+      groupName: OPERATORS_GROUP,
+      description: 'Platform staff: may change plans, limits and credits of any organization',
+    });
+
+    this.issuer = `https://cognito-idp.${Stack.of(this).region}.amazonaws.com/${this.userPool.userPoolId}`;
+  }
+}
