@@ -1,23 +1,10 @@
 // One DynamoDB document client per process, created at module scope so warm invocations reuse it.
-// DYNAMODB_ENDPOINT points it at DynamoDB Local; short timeouts make an unreachable DynamoDB fail
-// fast (and closed) instead of hanging the request.
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import { dynamoClientConfig } from './config.ts';
 
 export function createDocumentClient(env: NodeJS.ProcessEnv = process.env): DynamoDBDocumentClient {
-  const endpoint = env.DYNAMODB_ENDPOINT;
-  const client = new DynamoDBClient({
-    ...(endpoint
-      ? {
-          endpoint,
-          region: env.AWS_REGION ?? 'local',
-          credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-        }
-      : {}),
-    maxAttempts: 2,
-    requestHandler: { connectionTimeout: 1_000, requestTimeout: 5_000 },
-  });
-  return DynamoDBDocumentClient.from(client, {
+  return DynamoDBDocumentClient.from(new DynamoDBClient(dynamoClientConfig(env)), {
     marshallOptions: { removeUndefinedValues: true },
   });
 }

@@ -1,0 +1,21 @@
+// DynamoDB client settings, apart from the clients themselves so the authorizer can build its own
+// minimal client without pulling in the document client.
+// DYNAMODB_ENDPOINT points at DynamoDB Local; short timeouts and two attempts make an unreachable
+// DynamoDB fail fast (and closed) instead of hanging the request.
+import type { DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
+
+/** Client settings shared by every DynamoDB client in the project. */
+export function dynamoClientConfig(env: NodeJS.ProcessEnv = process.env): DynamoDBClientConfig {
+  const endpoint = env.DYNAMODB_ENDPOINT;
+  return {
+    ...(endpoint
+      ? {
+          endpoint,
+          region: env.AWS_REGION ?? 'local',
+          credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+        }
+      : {}),
+    maxAttempts: 2,
+    requestHandler: { connectionTimeout: 1_000, requestTimeout: 5_000 },
+  };
+}
