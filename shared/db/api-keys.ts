@@ -155,27 +155,25 @@ export function decodeCursor(cursor: string, fields: readonly string[]): Record<
   });
 }
 
-function statusFilter(status: KeyStatus | undefined): string {
+/** The filter for a derived status: `expired` is computed from expiresAt, revoked keys never list. */
+function statusFilter(status: KeyStatus | undefined, now: Date): { expression: string; values: Record<string, unknown> } {
   switch (status) {
     case 'active':
-      return '#status = :active AND expiresAt > :now';
     case 'disabled':
-      return '#status = :disabled AND expiresAt > :now';
+      return { expression: '#status = :status AND expiresAt > :now', values: { ':status': status, ':now': iso(now) } };
     case 'expired':
-      return '#status <> :revoked AND expiresAt <= :now';
+      return { expression: '#status <> :revoked AND expiresAt <= :now', values: { ':revoked': 'revoked', ':now': iso(now) } };
     default:
-      return '#status <> :revoked';
+      return { expression: '#status <> :revoked', values: { ':revoked': 'revoked' } };
   }
 }
 
 /** Newest first, through the byOrganization index. Pages may come back short when filtered. */
 export async function listKeys(organizationId: string, query: KeyListQuery, now: Date) {
   const start = query.cursor ? decodeCursor(query.cursor, ['id', 'createdAt']) : undefined;
-  const filters = [statusFilter(query.status)];
-  const values: Record<string, unknown> = { ':o': organizationId, ':revoked': 'revoked' };
-  if (query.status === 'active') values[':active'] = 'active';
-  if (query.status === 'disabled') values[':disabled'] = 'disabled';
-  if (query.status === 'active' || query.status === 'disabled' || query.status === 'expired') values[':now'] = iso(now);
+  const status = statusFilter(query.status, now);
+  const filters = [status.expression];
+  const values: Record<string, unknown> = { ':o': organizationId, ...status.values };
   if (query.type) {
     filters.push('#type = :type');
     values[':type'] = query.type;
