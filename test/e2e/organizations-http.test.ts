@@ -1,0 +1,192 @@
+// Organizations, members, databases, plans and credits over HTTP (CONTRACT.md section 3).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LocalKeygate } from '../../infra/local/environment.ts';
+import { ApiClient, portalUser, startTestApi, uniqueUser } from '../support/api.ts';
+
+let keygate: LocalKeygate;
+let owner: ApiClient;
+let operator: ApiClient;
+let ownerId: string;
+
+beforeAll(async () => {
+  keygate = await startTestApi();
+  ownerId = uniqueUser('owner');
+  owner = await portalUser(keygate.url, ownerId);
+  operator = await portalUser(keygate.url, uniqueUser('staff'), ['operators']);
+});
+
+afterAll(async () => {
+  await keygate?.stop();
+});
+
+async function newOrg(name = 'Acme') {
+  const res = await owner.post('/v1/organizations', { name });
+  expect(res.status, res.text).toBe(201);
+  return res.body;
+}
+
+describe('organizations', () => {
+  it('creates an org on the free plan with initial credits and makes the caller its owner', async () => {
+    const org = await newOrg('  Acme 🚀 Ünïcode  ');
+    expect(org).toMatchObject({
+      name: 'Acme 🚀 Ünïcode',
+      plan: 'free',
+      limits: { perMinute: 10, perDay: 1000 },
+      credits: 100,
+      role: 'owner',
+    });
+    expect(org.id).toMatch(/^org_/);
+    expect(new Date(org.createdAt).toISOString()).toBe(org.createdAt);
+    const mine = await owner.get('/v1/organizations');
+    expect(mine.body.items).toContainEqual(expect.objectContaining({ id: org.id, role: 'owner' }));
+    const members = await owner.get(`/v1/organizations/${org.id}/members`);
+    expect(members.body).toEqual({ items: [{ userId: ownerId, role: 'owner' }] });
+  });
+
+  it.each([
+    [{}, 'name'],
+    [{ name: '' }, 'name'],
+    [{ name: 42 }, 'name'],
+    [{ name: 'x'.repeat(101) }, 'name'],
+    [null, 'body'],
+  ])('refuses %j with 400', async (body, field) => {
+    const res = await owner.post('/v1/organizations', body);
+    expect(res.status).toBe(400);
+    expect(res.body.details.map((d: { field: string }) => d.field)).toContain(field);
+  });
+
+  it('returns 404 for an org that does not exist, even to an operator', async () => {
+    const res = await operator.get('/v1/organizations/org_doesnotexist');
+    expect(res.status).toBe(404);
+    expect(res.body.code).toBe('NOT_FOUND');
+  });
+});
+
+describe('plans and limits (operators)', () => {
+  it('changes the plan and the limits follow the plan table', async () => {
+    const org = await newOrg();
+    const res = await operator.patch(`/v1/organizations/${org.id}`, { plan: 'pro' });
+    expect(res.status, res.text).toBe(200);
+    expect(res.body).toMatchObject({ plan: 'pro', limits: { perMinute: 600, perDay: 100_000 } });
+  });
+
+  it('enterprise needs limits, and then uses them', async () => {
+    const org = await newOrg();
+    const missing = await operator.patch(`/v1/organizations/${org.id}`, { plan: 'enterprise' });
+    expect(missing.status).toBe(400);
+    const res = await operator.patch(`/v1/organizations/${org.id}`, { plan: 'enterprise', limits: { perMinute: 5000, perDay: 1_000_000 } });
+    expect(res.body).toMatchObject({ plan: 'enterprise', limits: { perMinute: 5000, perDay: 1_000_000 } });
+  });
+
+  it.each([
+    [{ plan: 'platinum' }, 'plan'],
+    [{ limits: { perMinute: 0, perDay: 1 } }, 'limits.perMinute'],
+    [{ limits: { perMinute: 1.5, perDay: 1 } }, 'limits.perMinute'],
+    [{}, 'body'],
+  ])('refuses %j with 400', async (body, field) => {
+    const org = await newOrg();
+    const res = await operator.patch(`/v1/organizations/${org.id}`, body);
+    expect(res.status).toBe(400);
+    expect(res.body.details.map((d: { field: string }) => d.field)).toContain(field);
+  });
+});
+
+describe('credits (operators)', () => {
+  it('grants and claws back credits', async () => {
+    const org = await newOrg();
+    expect((await operator.post(`/v1/organizations/${org.id}/credits`, { amount: 50, reason: 'promo' })).body).toEqual({ credits: 150 });
+    expect((await operator.post(`/v1/organizations/${org.id}/credits`, { amount: -150 })).body).toEqual({ credits: 0 });
+  });
+
+  it('never takes the balance below zero (409), even under concurrent claw-backs', async () => {
+    const org = await newOrg();
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => operator.post(`/v1/organizations/${org.id}/credits`, { amount: -10 })),
+    );
+    expect(results.filter((r) => r.status === 200)).toHaveLength(10);
+    expect(results.filter((r) => r.status === 409).every((r) => r.body.code === 'CONFLICT')).toBe(true);
+    expect((await owner.get(`/v1/organizations/${org.id}`)).body.credits).toBe(0);
+  });
+
+  it.each([[{ amount: 0 }], [{ amount: 1.5 }], [{ amount: '5' }], [{}], [{ amount: 5, reason: 'x'.repeat(201) }]])(
+    'refuses %j with 400',
+    async (body) => {
+      const org = await newOrg();
+      const res = await operator.post(`/v1/organizations/${org.id}/credits`, body);
+      expect(res.status).toBe(400);
+      expect(res.body.code).toBe('VALIDATION_ERROR');
+    },
+  );
+});
+
+describe('members', () => {
+  it('adds, changes and removes members', async () => {
+    const org = await newOrg();
+    const friend = uniqueUser('friend');
+    expect((await owner.put(`/v1/organizations/${org.id}/members/${friend}`, { role: 'admin' })).body).toEqual({ userId: friend, role: 'admin' });
+    expect((await owner.put(`/v1/organizations/${org.id}/members/${friend}`, { role: 'member' })).body.role).toBe('member');
+    expect((await owner.delete(`/v1/organizations/${org.id}/members/${friend}`)).status).toBe(204);
+    expect((await owner.delete(`/v1/organizations/${org.id}/members/${friend}`)).status).toBe(404);
+  });
+
+  it('refuses to remove or demote the last owner (409 CONFLICT)', async () => {
+    const org = await newOrg();
+    const removed = await owner.delete(`/v1/organizations/${org.id}/members/${ownerId}`);
+    expect(removed.status).toBe(409);
+    expect(removed.body).toMatchObject({ error: 'conflict', code: 'CONFLICT' });
+    const demoted = await owner.put(`/v1/organizations/${org.id}/members/${ownerId}`, { role: 'admin' });
+    expect(demoted.status).toBe(409);
+  });
+
+  it('two owners removing each other at once leave exactly one owner', async () => {
+    const org = await newOrg();
+    const secondId = uniqueUser('second');
+    await owner.put(`/v1/organizations/${org.id}/members/${secondId}`, { role: 'owner' });
+    const second = await portalUser(keygate.url, secondId);
+    const [a, b] = await Promise.all([
+      owner.delete(`/v1/organizations/${org.id}/members/${secondId}`),
+      second.delete(`/v1/organizations/${org.id}/members/${ownerId}`),
+    ]);
+    expect([a.status, b.status].sort()).toEqual([204, 409]);
+    const members = await operator.get(`/v1/organizations/${org.id}/members`);
+    expect(members.body.items.filter((m: { role: string }) => m.role === 'owner')).toHaveLength(1);
+  });
+
+  it('refuses an unknown role', async () => {
+    const org = await newOrg();
+    const res = await owner.put(`/v1/organizations/${org.id}/members/someone`, { role: 'superuser' });
+    expect(res.status).toBe(400);
+  });
+});
+
+describe('databases', () => {
+  it('creates and lists databases, and a publishable key can be scoped to one', async () => {
+    const org = await newOrg();
+    const db = await owner.post(`/v1/organizations/${org.id}/databases`, { name: 'Docs' });
+    expect(db.status).toBe(201);
+    expect(db.body).toEqual({ id: expect.stringMatching(/^db_/), name: 'Docs', createdAt: expect.any(String) });
+    expect((await owner.get(`/v1/organizations/${org.id}/databases`)).body.items).toEqual([db.body]);
+    const key = await owner.post(`/v1/organizations/${org.id}/api-keys`, { name: 'scoped', type: 'publishable', databaseId: db.body.id });
+    expect(key.status, key.text).toBe(201);
+    expect(key.body.databaseId).toBe(db.body.id);
+    const secret = await owner.post(`/v1/organizations/${org.id}/api-keys`, { name: 'no', type: 'secret', databaseId: db.body.id });
+    expect(secret.status).toBe(400);
+  });
+});
+
+describe('usage', () => {
+  it('returns N UTC days newest first, zero-filled', async () => {
+    const org = await newOrg();
+    const res = await owner.get(`/v1/organizations/${org.id}/usage?days=3`);
+    expect(res.status).toBe(200);
+    expect(res.body.items).toHaveLength(3);
+    expect(res.body.items[0].date).toBe(new Date().toISOString().slice(0, 10));
+    expect(res.body.items[0]).toEqual({ date: expect.any(String), requests: 0, rateLimited: 0, credits: 0 });
+    expect(res.body.items[0].date > res.body.items[1].date).toBe(true);
+  });
+
+  it.each(['days=0', 'days=91', 'days=x'])('refuses %s', async (query) => {
+    const org = await newOrg();
+    expect((await owner.get(`/v1/organizations/${org.id}/usage?${query}`)).status).toBe(400);
+  });
+});
