@@ -19,6 +19,17 @@ export default defineConfig({
           hookTimeout: 90_000,
         },
       },
+      {
+        // Headless Debian Chromium (scripts/install-chromium.sh); skipped locally without it, required in CI.
+        test: {
+          name: 'browser',
+          include: ['test/browser/**/*.test.ts'],
+          globalSetup: ['test/support/global-setup.ts'],
+          setupFiles: ['test/support/setup-env.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 90_000,
+        },
+      },
       { test: { name: 'infra', include: ['test/infra/**/*.test.ts'], testTimeout: 120_000, hookTimeout: 180_000 } },
     ],
   },

@@ -30,7 +30,11 @@ export interface GatewayResponseDefinition {
   template: string;
   /** Literal response headers (values without API Gateway's surrounding quotes). */
   headers?: Record<string, string>;
-  /** Echo the request's Origin in Access-Control-Allow-Origin, so a browser can read the error. */
+  /**
+   * Echo the request's Origin in Access-Control-Allow-Origin, so a browser can read the error.
+   * Only for responses given before a key was accepted: a gateway response cannot tell a secret key
+   * from a publishable one, and secret-key responses must never be readable cross-origin.
+   */
   echoOrigin: boolean;
 }
 
@@ -80,24 +84,24 @@ export const GATEWAY_RESPONSES: readonly GatewayResponseDefinition[] = [
     status: 429,
     template: '{"error":"rate_limit_exceeded","message":"Rate limit exceeded. Try again in 1 seconds.","code":"RATE_LIMIT_EXCEEDED","retry_after":1}',
     headers: { 'Retry-After': '1' },
-    echoOrigin: true,
+    echoOrigin: false,
   },
   {
     type: 'INTEGRATION_FAILURE',
     status: 503,
     template: fixed('SERVICE_UNAVAILABLE'),
     headers: { 'Retry-After': '1' },
-    echoOrigin: true,
+    echoOrigin: false,
   },
   {
     type: 'INTEGRATION_TIMEOUT',
     status: 503,
     template: fixed('SERVICE_UNAVAILABLE'),
     headers: { 'Retry-After': '1' },
-    echoOrigin: true,
+    echoOrigin: false,
   },
   { type: 'DEFAULT_4XX', status: 400, template: fixed('VALIDATION_ERROR'), echoOrigin: true },
-  { type: 'DEFAULT_5XX', status: 500, template: fixed('INTERNAL_ERROR', REQUEST_ID), echoOrigin: true },
+  { type: 'DEFAULT_5XX', status: 500, template: fixed('INTERNAL_ERROR', REQUEST_ID), echoOrigin: false },
 ];
 
 export function gatewayResponse(type: GatewayResponseType): GatewayResponseDefinition {

@@ -115,6 +115,11 @@ export function matchRoute(method: string, path: string): RouteMatch {
   return { kind: 'found', route: hit.route, params };
 }
 
+/** Every route whose path pattern matches a concrete path (all methods). */
+export function routesOnPath(path: string): RouteDefinition[] {
+  return matchers.filter((m) => m.regex.test(path)).map((m) => m.route);
+}
+
 export function findRoute(method: string, resource: string): RouteDefinition | undefined {
   return ROUTES.find((r) => r.method === method && r.path === resource);
 }

@@ -16,7 +16,7 @@ import {
   FUNCTION_ENTRIES,
   isBrowserFacing,
   matchRoute,
-  ROUTES,
+  routesOnPath,
   type FunctionName,
   type RouteDefinition,
 } from '../../shared/routes.ts';
@@ -141,9 +141,10 @@ export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi>
       return gateway(res, 'MISSING_AUTHENTICATION_TOKEN', requestId, origin); // undecodable path
     }
     if (method === 'OPTIONS') {
-      const onPath = ROUTES.filter((r) => !r.localOnly && matchRoute(r.method, url.pathname).kind === 'found');
-      if (onPath.some(isBrowserFacing)) {
-        res.writeHead(204, preflightHeaders(origin, onPath.map((r) => r.method))).end();
+      // As in the stack: an OPTIONS method only on paths with browser-facing routes, listing those.
+      const browserFacing = routesOnPath(url.pathname).filter((r) => !r.localOnly && isBrowserFacing(r));
+      if (browserFacing.length > 0) {
+        res.writeHead(204, preflightHeaders(origin, browserFacing.map((r) => r.method))).end();
         return;
       }
       return gateway(res, 'MISSING_AUTHENTICATION_TOKEN', requestId, origin);

@@ -1,0 +1,199 @@
+// CORS in a real browser (CONTRACT.md sections 1 "Allowed domains", 4 and 6): Debian's Chromium
+// loads pages from made-up origins (shop.example, www.shop.example, evil.example, localhost) and
+// calls the local API, served as api.keygate.test, with fetch. What a page can read is what a
+// widget on that site could read; a CORS refusal is the TypeError fetch rejects with.
+// Each refusal is checked from Node too, to show the server did answer and what it answered.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import type { LocalKeygate } from '../../infra/local/environment.ts';
+import { ApiClient, portalUser, startTestApi, uniqueUser } from '../support/api.ts';
+import {
+  apiOriginFor,
+  browserAvailability,
+  browserFetch,
+  BrowserSession,
+  HOSTS,
+  startPageServer,
+  type BrowserFetchResult,
+  type FetchInit,
+  type PageServer,
+} from './support.ts';
+
+const availability = browserAvailability();
+
+const INVALID_API_KEY = { error: 'unauthorized', message: 'Invalid or missing API key', code: 'INVALID_API_KEY' };
+
+let keygate: LocalKeygate;
+let pages: PageServer;
+let browser: BrowserSession;
+/** The API as pages see it: http://api.keygate.test:<port>. */
+let api: string;
+let owner: ApiClient;
+let orgId: string;
+/** Publishable key allowed for shop.example, and a secret key, of the same organization. */
+let pk: { id: string; key: string };
+let sk: { id: string; key: string };
+
+/** Origins of the test pages: `origins.shop` is http://shop.example:<pagePort>, and so on. */
+const origins = {} as Record<'shop' | 'shopSub' | 'evil' | 'localhost', string>;
+
+beforeAll(async () => {
+  if (!availability.run) return;
+  keygate = await startTestApi();
+  api = apiOriginFor(keygate.url);
+  pages = await startPageServer();
+  origins.shop = pages.origin(HOSTS.shop);
+  origins.shopSub = pages.origin(HOSTS.shopSub);
+  origins.evil = pages.origin(HOSTS.evil);
+  origins.localhost = pages.origin('localhost');
+
+  owner = await portalUser(keygate.url, uniqueUser('browser-owner'));
+  const org = await owner.post('/v1/organizations', { name: 'Browser Shop' });
+  expect(org.status, org.text).toBe(201);
+  orgId = org.body.id;
+  // The pro plan, so that the per-minute limit never interferes with these requests.
+  const operator = await portalUser(keygate.url, uniqueUser('browser-operator'), ['operators']);
+  const plan = await operator.patch(`/v1/organizations/${orgId}`, { plan: 'pro' });
+  expect(plan.status, plan.text).toBe(200);
+  pk = await createKey({ name: 'shop widget', type: 'publishable', allowedDomains: ['shop.example'] });
+  sk = await createKey({ name: 'shop backend', type: 'secret' });
+
+  browser = await BrowserSession.start();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await pages?.close();
+  await keygate?.stop();
+});
+
+async function createKey(body: Record<string, unknown>): Promise<{ id: string; key: string }> {
+  const res = await owner.post(`/v1/organizations/${orgId}/api-keys`, body);
+  expect(res.status, res.text).toBe(201);
+  return { id: res.body.id, key: res.body.key };
+}
+
+/** A page served from `origin`, e.g. `origins.shop`; close it when done. */
+function openPage(origin: string): Promise<Page> {
+  return browser.openPage(origin);
+}
+
+/** Open a page on `origin`, fetch an API path from it, close the page. */
+async function fetchFrom(origin: string, path: string, init: FetchInit = {}): Promise<BrowserFetchResult> {
+  const page = await openPage(origin);
+  try {
+    return await browserFetch(page, api + path, init);
+  } finally {
+    await page.close();
+  }
+}
+
+/** The same request from Node, where nothing hides the response: what the server really sent. */
+function fromNode(origin: string, headers: Record<string, string>) {
+  return new ApiClient(keygate.url, { Origin: origin, ...headers });
+}
+
+function expectReadable(result: BrowserFetchResult, status: number): asserts result is Extract<BrowserFetchResult, { blocked: false }> {
+  expect(result, JSON.stringify(result)).toMatchObject({ blocked: false, status });
+}
+
+/** fetch rejected with a TypeError, and Chromium says it was CORS (not, say, a connection failure). */
+function expectBlocked(result: BrowserFetchResult): void {
+  expect(result, JSON.stringify(result)).toMatchObject({
+    blocked: true,
+    errorName: 'TypeError',
+    corsMessage: expect.stringContaining("No 'Access-Control-Allow-Origin' header is present"),
+  });
+}
+
+describe.skipIf(!availability.run)('CORS in a real browser', () => {
+  describe('preflight (no key needed)', () => {
+    it('OPTIONS /v1/auth/whoami answers 204 with the echoed origin, methods, headers and max-age', async () => {
+      const res = await new ApiClient(keygate.url).call('OPTIONS', '/v1/auth/whoami', undefined, {
+        Origin: origins.shop,
+        'Access-Control-Request-Method': 'GET',
+        'Access-Control-Request-Headers': 'x-api-key',
+      });
+      expect(res.status).toBe(204);
+      expect(res.headers.get('access-control-allow-origin')).toBe(origins.shop);
+      const methods = new Set((res.headers.get('access-control-allow-methods') ?? '').split(',').map((m) => m.trim()));
+      expect([...methods].sort()).toEqual(['GET', 'OPTIONS']);
+      const allowHeaders = (res.headers.get('access-control-allow-headers') ?? '').split(',').map((h) => h.trim().toLowerCase());
+      expect(allowHeaders).toEqual(expect.arrayContaining(['content-type', 'x-api-key', 'authorization']));
+      expect(Number(res.headers.get('access-control-max-age'))).toBeGreaterThan(0);
+      expect(res.headers.get('vary')).toMatch(/\bOrigin\b/i);
+    });
+  });
+
+  describe('publishable key from an allowed origin: the page reads the response', () => {
+    it('shop.example (X-API-Key, which needs a preflight)', async () => {
+      const result = await fetchFrom(origins.shop, '/v1/auth/whoami', { headers: { 'X-API-Key': pk.key } });
+      expectReadable(result, 200);
+      expect(result.body).toMatchObject({ keyId: pk.id, organizationId: orgId, type: 'publishable', scopes: ['chat'] });
+
+      const server = await fromNode(origins.shop, { 'X-API-Key': pk.key }).get('/v1/auth/whoami');
+      expect(server.status, server.text).toBe(200);
+      expect(server.headers.get('access-control-allow-origin')).toBe(origins.shop);
+      expect(server.headers.get('vary')).toMatch(/\bOrigin\b/i);
+    });
+
+    it('shop.example with Authorization: Bearer', async () => {
+      const result = await fetchFrom(origins.shop, '/v1/auth/whoami', { headers: { Authorization: `Bearer ${pk.key}` } });
+      expectReadable(result, 200);
+      expect(result.body).toMatchObject({ keyId: pk.id, type: 'publishable' });
+    });
+
+    it('www.shop.example (a subdomain of an allowed domain)', async () => {
+      const result = await fetchFrom(origins.shopSub, '/v1/auth/whoami', { headers: { 'X-API-Key': pk.key } });
+      expectReadable(result, 200);
+      expect(result.body).toMatchObject({ keyId: pk.id, type: 'publishable' });
+    });
+
+    it('localhost (always allowed, any port)', async () => {
+      const result = await fetchFrom(origins.localhost, '/v1/auth/whoami', { headers: { 'X-API-Key': pk.key } });
+      expectReadable(result, 200);
+      expect(result.body).toMatchObject({ keyId: pk.id, type: 'publishable' });
+    });
+  });
+
+  describe('what a page must not read', () => {
+    it('evil.example: the publishable key is refused and the page cannot read the refusal', async () => {
+      const result = await fetchFrom(origins.evil, '/v1/auth/whoami', { headers: { 'X-API-Key': pk.key } });
+      expectBlocked(result);
+
+      const server = await fromNode(origins.evil, { 'X-API-Key': pk.key }).get('/v1/auth/whoami');
+      expect(server.status, server.text).toBe(403);
+      expect(server.body).toEqual({ error: 'forbidden', message: expect.any(String), code: 'CORS_ORIGIN_NOT_ALLOWED' });
+      expect(server.headers.get('access-control-allow-origin')).toBeNull();
+    });
+
+    it('shop.example with the secret key: the request succeeds but the page cannot read it', async () => {
+      const result = await fetchFrom(origins.shop, '/v1/auth/whoami', { headers: { 'X-API-Key': sk.key } });
+      expectBlocked(result);
+
+      const server = await fromNode(origins.shop, { 'X-API-Key': sk.key }).get('/v1/auth/whoami');
+      expect(server.status, server.text).toBe(200);
+      expect(server.body).toMatchObject({ keyId: sk.id, type: 'secret' });
+      expect(server.headers.get('access-control-allow-origin')).toBeNull();
+    });
+  });
+
+  describe('errors an allowed page can read', () => {
+    it('401 INVALID_API_KEY for a key that is not one', async () => {
+      const bogus = `pk_${'A'.repeat(32)}000000`;
+      const result = await fetchFrom(origins.shop, '/v1/auth/whoami', { headers: { 'X-API-Key': bogus } });
+      expectReadable(result, 401);
+      expect(result.body).toEqual(INVALID_API_KEY);
+    });
+
+    it('401 API_KEY_DISABLED for a disabled publishable key', async () => {
+      const disabled = await createKey({ name: 'paused widget', type: 'publishable', allowedDomains: ['shop.example'] });
+      const patched = await owner.patch(`/v1/organizations/${orgId}/api-keys/${disabled.id}`, { status: 'disabled' });
+      expect(patched.status, patched.text).toBe(200);
+
+      const result = await fetchFrom(origins.shop, '/v1/auth/whoami', { headers: { 'X-API-Key': disabled.key } });
+      expectReadable(result, 401);
+      expect(result.body).toMatchObject({ error: 'unauthorized', code: 'API_KEY_DISABLED' });
+    });
+  });
+});
