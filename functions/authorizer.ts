@@ -8,6 +8,7 @@ import { gatewayAction, judge, presentedKey, requestedDatabase } from '../shared
 import { ERRORS } from '../shared/domain/errors.ts';
 import { toAuthorizerContext } from '../shared/domain/key-identity.ts';
 import { findStoredKey } from '../shared/db/key-lookup.ts';
+import { DENY_CONTEXT } from '../shared/gateway-responses.ts';
 import { findRoute } from '../shared/routes.ts';
 
 const prefixes = prefixesFromEnv();
@@ -49,7 +50,11 @@ export async function handler(event: APIGatewayRequestAuthorizerEvent): Promise<
       throw new Error('Unauthorized');
     case 'deny': {
       const { error, message } = ERRORS[action.code];
-      return policy('Deny', stored!.id, event.methodArn, { error, message, code: action.code });
+      return policy('Deny', stored!.id, event.methodArn, {
+        [DENY_CONTEXT.error]: error,
+        [DENY_CONTEXT.message]: message,
+        [DENY_CONTEXT.code]: action.code,
+      });
     }
     case 'allow':
       return policy('Allow', action.identity.keyId, event.methodArn, toAuthorizerContext(action.identity));

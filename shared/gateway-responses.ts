@@ -45,8 +45,11 @@ function fixed(code: ErrorCode, extra = ''): string {
 
 const REQUEST_ID = ',"requestId":"$context.requestId"';
 
-/** Context keys the authorizer sets on a deny, read by the ACCESS_DENIED template. */
-export const DENY_CONTEXT_KEYS = ['error', 'message', 'code'] as const;
+/**
+ * Context keys the authorizer sets on a deny, read by the ACCESS_DENIED template. Not `error`:
+ * `$context.authorizer.error` is API Gateway's own variable (the authorizer's error message).
+ */
+export const DENY_CONTEXT = { error: 'denyError', message: 'denyMessage', code: 'denyCode' } as const;
 
 export const GATEWAY_RESPONSES: readonly GatewayResponseDefinition[] = [
   // The authorizer threw "Unauthorized": missing, malformed, unknown or revoked key.
@@ -57,7 +60,7 @@ export const GATEWAY_RESPONSES: readonly GatewayResponseDefinition[] = [
     type: 'ACCESS_DENIED',
     status: 403,
     template:
-      '{"error":"$context.authorizer.error","message":"$context.authorizer.message","code":"$context.authorizer.code"}',
+      `{"error":"$context.authorizer.${DENY_CONTEXT.error}","message":"$context.authorizer.${DENY_CONTEXT.message}","code":"$context.authorizer.${DENY_CONTEXT.code}"}`,
     echoOrigin: false,
   },
   // The authorizer could not decide (DynamoDB down, timeout): fail closed.

@@ -1,7 +1,7 @@
 // One Lambda function as every Keygate function is built: nodejs24.x on arm64, ESM bundle with the
 // AWS SDK inside (measured faster cold starts than the runtime's copy), source maps, active tracing,
-// and its own log group (no `logRetention` custom resource). Its role starts empty but for writing
-// to that log group; everything else is granted explicitly (see function-specs.ts).
+// and its own log group (no `logRetention` custom resource). Its role holds only writes to that log
+// group and X-Ray (added by tracing); everything else is granted explicitly (see function-specs.ts).
 import { fileURLToPath } from 'node:url';
 import { type Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -76,11 +76,12 @@ export class KeygateFunction extends Construct {
         mainFields: ['module', 'main'],
         minify: true,
         sourceMap: true,
-        sourceMapMode: nodejs.SourceMapMode.LINKED,
+        sourceMapMode: nodejs.SourceMapMode.DEFAULT,
         sourcesContent: false,
         banner: ESM_REQUIRE_SHIM,
         bundleAwsSDK: true,
         externalModules: [],
+        logLevel: nodejs.LogLevel.WARNING,
       },
     });
 

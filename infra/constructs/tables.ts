@@ -11,9 +11,9 @@ import { physicalTableName, TABLES, type KeyAttribute, type TableDefinition, typ
 export type TableAccess = 'read' | 'readWrite';
 
 /**
- * Item-level actions only. No Scan (every access pattern is a GetItem or a Query, see the README's
- * Tables section) and no table management. ConditionCheckItem lets a read-only table take part in a
- * TransactWriteItems as a condition.
+ * Item-level actions only: no Scan (shared/db reads by GetItem and Query) and no table management.
+ * TransactWriteItems needs no action of its own, only the item actions it contains; ConditionCheckItem
+ * lets a read-only table take part in one as a condition.
  */
 export const TABLE_ACTIONS: Record<TableAccess, readonly string[]> = {
   read: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:ConditionCheckItem'],

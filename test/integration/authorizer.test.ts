@@ -139,9 +139,9 @@ describe('keys that are looked up: exactly one DynamoDB read', () => {
     const result = await handler(event({ 'x-api-key': plaintext }, '/api/export'));
     expect(result.policyDocument.Statement[0]!.Effect).toBe('Deny');
     expect(result.context).toEqual({
-      error: 'forbidden',
-      message: 'API key does not have access to this resource',
-      code: 'INSUFFICIENT_PERMISSIONS',
+      denyError: 'forbidden',
+      denyMessage: 'API key does not have access to this resource',
+      denyCode: 'INSUFFICIENT_PERMISSIONS',
     });
   });
 
@@ -150,10 +150,10 @@ describe('keys that are looked up: exactly one DynamoDB read', () => {
     for (const origin of ['https://evilmysite.com', 'https://mysite.com.evil.com', 'null']) {
       const result = await handler(event({ 'x-api-key': plaintext, origin }));
       expect(result.policyDocument.Statement[0]!.Effect).toBe('Deny');
-      expect(result.context?.code).toBe('CORS_ORIGIN_NOT_ALLOWED');
+      expect(result.context?.denyCode).toBe('CORS_ORIGIN_NOT_ALLOWED');
     }
     const noOrigin = await handler(event({ 'x-api-key': plaintext }));
-    expect(noOrigin.context?.code).toBe('CORS_ORIGIN_NOT_ALLOWED');
+    expect(noOrigin.context?.denyCode).toBe('CORS_ORIGIN_NOT_ALLOWED');
   });
 
   it('allows a publishable key from a subdomain of an allowed domain and from localhost', async () => {

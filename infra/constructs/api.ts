@@ -1,0 +1,250 @@
+// The REST API, built from the shared route table (shared/routes.ts) and the shared Gateway
+// Responses (shared/gateway-responses.ts), the same data the local runtime serves.
+//
+// Authentication per route kind:
+// - apiKey:  the Lambda REQUEST authorizer, result caching off (a revoke is immediate, every request
+//            is counted) and no identity source (the key may come in X-API-Key or Authorization; with
+//            an identity source API Gateway itself answers 401 when that one header is missing).
+// - portal, session: no API Gateway authorizer; the function verifies the JWT. API Gateway has one
+//            UNAUTHORIZED Gateway Response for every authorizer, and it must carry the API-key body
+//            (INVALID_API_KEY), while portal and session 401s must say INVALID_TOKEN / SESSION_ENDED.
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as apigateway from 'aws-cdk-lib/aws-apigateway';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { GATEWAY_RESPONSES, type GatewayResponseDefinition } from '../../shared/gateway-responses.ts';
+import { isBrowserFacing, ROUTES, type RouteDefinition } from '../../shared/routes.ts';
+import type { DeployedFunctionName } from './function-specs.ts';
+import { acknowledge, type NagAcknowledgement } from './nag.ts';
+
+/** Headers a browser may send on public and session routes (CONTRACT.md section 6). */
+export const CORS_ALLOW_HEADERS = 'Content-Type, X-API-Key, Authorization';
+export const CORS_MAX_AGE_SECONDS = 600;
+/** Just above the stream function's own timeout, so the function ends the stream, not the gateway. */
+export const STREAM_INTEGRATION_TIMEOUT = Duration.seconds(125);
+
+/** Routes that exist in AWS: everything but the local-only ones. */
+export const DEPLOYED_ROUTES: readonly RouteDefinition[] = ROUTES.filter((route) => !route.localOnly);
+
+const JWT_IN_FUNCTION =
+  'The function verifies the JWT itself (jose): API Gateway gives every authorizer failure the one UNAUTHORIZED ' +
+  'Gateway Response, which must carry the API-key body INVALID_API_KEY, while portal and session 401s must say ' +
+  'INVALID_TOKEN or SESSION_ENDED (CONTRACT.md section 4).';
+
+const METHOD_ACKNOWLEDGEMENTS: Record<RouteDefinition['auth'], NagAcknowledgement[]> = {
+  apiKey: [
+    {
+      id: 'AwsSolutions-COG4',
+      reason:
+        'Public routes take API keys, not user-pool tokens; the Lambda REQUEST authorizer verifies the key, its ' +
+        'scope and its origin allow-list on every request (no caching).',
+    },
+  ],
+  portal: [
+    { id: 'AwsSolutions-APIG4', reason: `Portal route with a user-pool token. ${JWT_IN_FUNCTION}` },
+    { id: 'AwsSolutions-COG4', reason: `Portal route with a user-pool token. ${JWT_IN_FUNCTION}` },
+  ],
+  session: [
+    {
+      id: 'AwsSolutions-APIG4',
+      reason: `Session route with a session token (our own JWT, one DynamoDB read for revocation). ${JWT_IN_FUNCTION}`,
+    },
+    {
+      id: 'AwsSolutions-COG4',
+      reason: `Session tokens are minted by Keygate, not by the user pool, so a Cognito authorizer cannot check them. ${JWT_IN_FUNCTION}`,
+    },
+  ],
+  none: [],
+};
+
+export interface KeygateApiProps {
+  stage: string;
+  functions: Record<DeployedFunctionName, lambda.IFunction>;
+}
+
+export class KeygateApi extends Construct {
+  readonly restApi: apigateway.RestApi;
+  readonly authorizer: apigateway.RequestAuthorizer;
+  readonly accessLogs: logs.LogGroup;
+  private readonly integrations = new Map<string, apigateway.LambdaIntegration>();
+
+  constructor(scope: Construct, id: string, props: KeygateApiProps) {
+    super(scope, id);
+
+    this.accessLogs = new logs.LogGroup(this, 'AccessLogs', {
+      logGroupName: `/keygate/${props.stage}/api-access`,
+      retention: logs.RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+
+    this.restApi = new apigateway.RestApi(this, 'RestApi', {
+      restApiName: `keygate-${props.stage}`,
+      description: 'Keygate: API keys in front of a chat API',
+      endpointTypes: [apigateway.EndpointType.REGIONAL],
+      // Execution logs need an account-wide CloudWatch role shared by every API in the region; this stack
+      // does not own that singleton. Access logs below cover each request.
+      cloudWatchRole: false,
+      deployOptions: {
+        stageName: props.stage,
+        tracingEnabled: true,
+        metricsEnabled: true,
+        // A ceiling for the whole stage; per-organization limits are enforced by the functions.
+        throttlingRateLimit: 200,
+        throttlingBurstLimit: 400,
+        accessLogDestination: new apigateway.LogGroupLogDestination(this.accessLogs),
+        accessLogFormat: accessLogFormat(),
+      },
+    });
+    acknowledge(this.restApi.node.defaultChild!, {
+      id: 'AwsSolutions-APIG2',
+      reason:
+        'Every body, query and path is validated in the functions (zod), which answer the contract\'s 400 ' +
+        'VALIDATION_ERROR with field details; an API Gateway validator would answer a different body.',
+    });
+    acknowledge(
+      this.restApi.deploymentStage.node.defaultChild!,
+      {
+        id: 'AwsSolutions-APIG3',
+        reason:
+          'No WAF web ACL in this stack: abuse is bounded by per-organization rate limits and credits enforced on ' +
+          'every request, plus stage throttling. A web ACL can be associated per deployment without code changes.',
+      },
+      {
+        id: 'AwsSolutions-APIG6',
+        reason:
+          'Execution logging needs the account-wide API Gateway CloudWatch role, an account singleton this stack does ' +
+          'not own; JSON access logs with authorizer and integration errors are written for every request.',
+      },
+    );
+
+    this.authorizer = new apigateway.RequestAuthorizer(this, 'ApiKeyAuthorizer', {
+      authorizerName: `keygate-${props.stage}-api-key`,
+      handler: props.functions.authorizer,
+      identitySources: [],
+      resultsCacheTtl: Duration.seconds(0),
+    });
+    // CDK renders an empty identity source as ""; CloudFormation must get none at all.
+    (this.authorizer.node.defaultChild as apigateway.CfnAuthorizer).addPropertyDeletionOverride('IdentitySource');
+
+    for (const route of DEPLOYED_ROUTES) this.addRoute(route, props.functions);
+    this.addPreflights();
+    for (const def of GATEWAY_RESPONSES) this.addGatewayResponse(def);
+  }
+
+  private addRoute(route: RouteDefinition, functions: Record<DeployedFunctionName, lambda.IFunction>): void {
+    if (route.function === 'dev' || route.auth === 'none') {
+      throw new Error(`${route.method} ${route.path} is local-only and must be marked localOnly`);
+    }
+    const resource = this.restApi.root.resourceForPath(route.path);
+    const method = resource.addMethod(
+      route.method,
+      this.integration(functions[route.function], route.function, route.stream === true),
+      route.auth === 'apiKey'
+        ? { authorizationType: apigateway.AuthorizationType.CUSTOM, authorizer: this.authorizer }
+        : { authorizationType: apigateway.AuthorizationType.NONE },
+    );
+    acknowledge(method, ...METHOD_ACKNOWLEDGEMENTS[route.auth]);
+  }
+
+  /** One Lambda proxy integration per function (and transfer mode), one invoke permission per function. */
+  private integration(fn: lambda.IFunction, name: string, stream: boolean): apigateway.LambdaIntegration {
+    const key = `${name}:${stream ? 'stream' : 'buffered'}`;
+    let integration = this.integrations.get(key);
+    if (!integration) {
+      integration = new apigateway.LambdaIntegration(fn, {
+        proxy: true,
+        // Many routes share a function: one API-wide permission keeps its resource policy small.
+        scopePermissionToMethod: false,
+        ...(stream
+          ? { responseTransferMode: apigateway.ResponseTransferMode.STREAM, timeout: STREAM_INTEGRATION_TIMEOUT }
+          : {}),
+      });
+      this.integrations.set(key, integration);
+    }
+    return integration;
+  }
+
+  /**
+   * OPTIONS on every path with a public or session route: 204 echoing the request's Origin, without a key
+   * (CONTRACT.md section 6). Management paths have none: the portal calls them same-site.
+   */
+  private addPreflights(): void {
+    const methodsByPath = new Map<string, string[]>();
+    for (const route of DEPLOYED_ROUTES.filter(isBrowserFacing)) {
+      methodsByPath.set(route.path, [...(methodsByPath.get(route.path) ?? []), route.method]);
+    }
+    for (const [path, methods] of methodsByPath) {
+      const headers: Record<string, string> = {
+        'Access-Control-Allow-Origin': 'method.request.header.Origin',
+        'Access-Control-Allow-Methods': `'${[...methods, 'OPTIONS'].join(',')}'`,
+        'Access-Control-Allow-Headers': `'${CORS_ALLOW_HEADERS}'`,
+        'Access-Control-Max-Age': `'${CORS_MAX_AGE_SECONDS}'`,
+        Vary: "'Origin'",
+      };
+      const responseParameters = Object.fromEntries(
+        Object.entries(headers).map(([name, value]) => [`method.response.header.${name}`, value]),
+      );
+      this.restApi.root.resourceForPath(path).addMethod(
+        'OPTIONS',
+        new apigateway.MockIntegration({
+          requestTemplates: { 'application/json': '{"statusCode": 204}' },
+          passthroughBehavior: apigateway.PassthroughBehavior.WHEN_NO_MATCH,
+          integrationResponses: [{ statusCode: '204', responseParameters }],
+        }),
+        {
+          authorizationType: apigateway.AuthorizationType.NONE,
+          requestParameters: { 'method.request.header.Origin': false },
+          methodResponses: [
+            {
+              statusCode: '204',
+              responseParameters: Object.fromEntries(Object.keys(responseParameters).map((name) => [name, true])),
+            },
+          ],
+        },
+      );
+    }
+  }
+
+  private addGatewayResponse(def: GatewayResponseDefinition): void {
+    const responseHeaders: Record<string, string> = { 'Content-Type': "'application/json'" };
+    for (const [name, value] of Object.entries(def.headers ?? {})) responseHeaders[name] = `'${value}'`;
+    if (def.echoOrigin) {
+      responseHeaders['Access-Control-Allow-Origin'] = 'method.request.header.Origin';
+      responseHeaders['Vary'] = "'Origin'";
+    }
+    this.restApi.addGatewayResponse(def.type, {
+      type: apigateway.ResponseType.of(def.type),
+      statusCode: String(def.status),
+      templates: { 'application/json': def.template },
+      responseHeaders,
+    });
+  }
+}
+
+/** One JSON line per request; no headers, so no key or token ever reaches the logs. */
+function accessLogFormat(): apigateway.AccessLogFormat {
+  const fields: Record<string, string> = {
+    requestId: '$context.requestId',
+    extendedRequestId: '$context.extendedRequestId',
+    requestTime: '$context.requestTime',
+    sourceIp: '$context.identity.sourceIp',
+    userAgent: '$context.identity.userAgent',
+    httpMethod: '$context.httpMethod',
+    resourcePath: '$context.resourcePath',
+    status: '$context.status',
+    protocol: '$context.protocol',
+    responseLength: '$context.responseLength',
+    responseLatency: '$context.responseLatency',
+    authorizerStatus: '$context.authorizer.status',
+    authorizerLatency: '$context.authorizer.latency',
+    authorizerError: '$context.authorizer.error',
+    integrationStatus: '$context.integration.status',
+    integrationLatency: '$context.integration.latency',
+    integrationError: '$context.integration.error',
+    errorResponseType: '$context.error.responseType',
+    errorMessage: '$context.error.message',
+    xrayTraceId: '$context.xrayTraceId',
+  };
+  return apigateway.AccessLogFormat.custom(JSON.stringify(fields));
+}

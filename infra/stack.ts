@@ -1,0 +1,136 @@
+// The Keygate stack: tables, functions, portal user pool, session secret and the REST API, for one
+// stage. Environment-agnostic (no account, region or lookups), so it synthesizes offline.
+import { App, CfnOutput, Stack, Tags, Validations, type StackProps } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import type { Construct } from 'constructs';
+import { TABLES, type TableKey } from '../shared/tables.ts';
+import { KeygateApi } from './constructs/api.ts';
+import { grantBedrockModel } from './constructs/bedrock-access.ts';
+import { DEPLOYED_FUNCTIONS, FUNCTION_SPECS, type DeployedFunctionName } from './constructs/function-specs.ts';
+import { KeygateFunction } from './constructs/keygate-function.ts';
+import { PortalUserPool } from './constructs/portal-user-pool.ts';
+import { SessionSigningSecret } from './constructs/session-secret.ts';
+import { KeygateTables } from './constructs/tables.ts';
+
+export interface KeygateConfig {
+  stage: string;
+  secretKeyPrefix: string;
+  publishableKeyPrefix: string;
+  initialCredits: number;
+  bedrockModelId: string;
+}
+
+export interface KeygateStackProps extends StackProps {
+  config: KeygateConfig;
+}
+
+export class KeygateStack extends Stack {
+  readonly tables: KeygateTables;
+  readonly functions: Record<DeployedFunctionName, KeygateFunction>;
+  readonly portal: PortalUserPool;
+  readonly sessionSecret: SessionSigningSecret;
+  readonly api: KeygateApi;
+
+  constructor(scope: Construct, id: string, props: KeygateStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    const { stage } = config;
+
+    this.tables = new KeygateTables(this, 'Tables', { stage });
+    this.portal = new PortalUserPool(this, 'Portal', { stage });
+    this.sessionSecret = new SessionSigningSecret(this, 'SessionSigningSecret', { stage });
+
+    const shared = {
+      SECRET_KEY_PREFIX: config.secretKeyPrefix,
+      PUBLISHABLE_KEY_PREFIX: config.publishableKeyPrefix,
+    };
+    const perFunction: Partial<Record<DeployedFunctionName, Record<string, string>>> = {
+      management: {
+        PORTAL_ISSUER: this.portal.issuer,
+        PORTAL_CLIENT_ID: this.portal.client.userPoolClientId,
+        INITIAL_CREDITS: String(config.initialCredits),
+      },
+    };
+
+    const functions = {} as Record<DeployedFunctionName, KeygateFunction>;
+    for (const name of DEPLOYED_FUNCTIONS) {
+      const spec = FUNCTION_SPECS[name];
+      const fn = new KeygateFunction(this, `${name[0]!.toUpperCase()}${name.slice(1)}`, {
+        stage,
+        name,
+        entry: spec.entry,
+        memorySize: spec.memorySize,
+        timeout: spec.timeout,
+        environment: { ...shared, ...perFunction[name] },
+      });
+      for (const [table, access] of Object.entries(spec.tables) as [TableKey, 'read' | 'readWrite'][]) {
+        this.tables.bindTable(fn.function, table, access);
+      }
+      if (spec.sessionSecret) this.sessionSecret.bindReader(fn.function);
+      if (spec.bedrock) grantBedrockModel(fn.function, config.bedrockModelId);
+      functions[name] = fn;
+    }
+    this.functions = functions;
+
+    this.api = new KeygateApi(this, 'Api', {
+      stage,
+      functions: Object.fromEntries(DEPLOYED_FUNCTIONS.map((name) => [name, functions[name].function])) as Record<
+        DeployedFunctionName,
+        KeygateFunction['function']
+      >,
+    });
+
+    new CfnOutput(this, 'ApiUrl', { value: this.api.restApi.url, description: 'Base URL of the stage' });
+    new CfnOutput(this, 'UserPoolId', { value: this.portal.userPool.userPoolId });
+    new CfnOutput(this, 'UserPoolClientId', { value: this.portal.client.userPoolClientId });
+    new CfnOutput(this, 'PortalIssuer', { value: this.portal.issuer });
+    for (const key of Object.keys(TABLES) as TableKey[]) {
+      new CfnOutput(this, tableOutputId(key), { value: this.tables.tables[key].tableName });
+    }
+  }
+}
+
+/** Output id carrying a table's name, e.g. `ApiKeysTableName`. */
+export function tableOutputId(key: TableKey): string {
+  return `${key[0]!.toUpperCase()}${key.slice(1)}TableName`;
+}
+
+function contextString(app: App, key: string): string {
+  const value: unknown = app.node.tryGetContext(key);
+  if (typeof value !== 'string' || value === '') throw new Error(`CDK context "${key}" must be a non-empty string`);
+  return value;
+}
+
+/** Deploy settings from CDK context (cdk.json, or `-c key=value`). */
+export function configFromContext(app: App): KeygateConfig {
+  const stage = contextString(app, 'stage');
+  // The stage names tables, functions and the stack: keep it short and lowercase.
+  if (!/^[a-z][a-z0-9-]{0,15}$/.test(stage)) throw new Error(`Invalid stage "${stage}": use [a-z][a-z0-9-]{0,15}`);
+  const secretKeyPrefix = contextString(app, 'secretKeyPrefix');
+  const publishableKeyPrefix = contextString(app, 'publishableKeyPrefix');
+  for (const prefix of [secretKeyPrefix, publishableKeyPrefix]) {
+    if (!/^[A-Za-z0-9_]{1,16}$/.test(prefix)) throw new Error(`Invalid key prefix "${prefix}"`);
+  }
+  if (secretKeyPrefix === publishableKeyPrefix) throw new Error('Secret and publishable key prefixes must differ');
+  const initialCredits = Number(app.node.tryGetContext('initialCredits'));
+  if (!Number.isSafeInteger(initialCredits) || initialCredits < 0) throw new Error('initialCredits must be an integer >= 0');
+  const bedrockModelId = contextString(app, 'bedrockModelId');
+  return { stage, secretKeyPrefix, publishableKeyPrefix, initialCredits, bedrockModelId };
+}
+
+/**
+ * The stack for the stage in context, named `Keygate-<stage>`, with cdk-nag's AwsSolutions pack
+ * run at synthesis (unacknowledged errors fail the synth) and acknowledgements written into the
+ * template metadata for audit.
+ */
+export function createKeygateApp(app: App): KeygateStack {
+  const config = configFromContext(app);
+  const stack = new KeygateStack(app, `Keygate-${config.stage}`, {
+    config,
+    description: `Keygate (${config.stage}): serverless API keys in front of a chat API`,
+  });
+  Tags.of(stack).add('project', 'keygate');
+  Tags.of(stack).add('stage', config.stage);
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { writeSuppressionsToCloudFormation: true }));
+  return stack;
+}

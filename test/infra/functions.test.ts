@@ -1,0 +1,175 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { DEPLOYED_FUNCTIONS, FUNCTION_SPECS, type DeployedFunctionName } from '../../infra/constructs/function-specs.ts';
+import { TABLE_ACTIONS } from '../../infra/constructs/tables.ts';
+import { TABLES, type TableKey } from '../../shared/tables.ts';
+import {
+  actions,
+  CDK_CONTEXT,
+  functionByName,
+  referencedIds,
+  resourcesOf,
+  roleStatements,
+  SETUP_TIMEOUT_MS,
+  synthKeygate,
+  tableLogicalId,
+  type Statement,
+  type Synthesized,
+} from './stack-fixture.ts';
+
+const TABLE_KEYS = Object.keys(TABLES) as TableKey[];
+const SECRET_READERS: DeployedFunctionName[] = ['publicApi', 'chatSession', 'chatStream'];
+const BEDROCK_CALLERS: DeployedFunctionName[] = ['publicApi', 'chatStream'];
+
+const dynamoStatements = (statements: Statement[]) => statements.filter((st) => actions(st).some((a) => a.startsWith('dynamodb:')));
+
+describe('functions', () => {
+  // The one infra test file that bundles for real: it proves every entry builds as configured.
+  let s: Synthesized;
+  beforeAll(() => {
+    s = synthKeygate({ bundle: true });
+  }, SETUP_TIMEOUT_MS);
+
+  describe.each(DEPLOYED_FUNCTIONS)('%s', (name) => {
+    const spec = FUNCTION_SPECS[name];
+    const fn = () => functionByName(s, name)[1].Properties!;
+
+    it('runs nodejs24.x on arm64 with active tracing', () => {
+      expect(fn()).toMatchObject({
+        Runtime: 'nodejs24.x',
+        Architectures: ['arm64'],
+        Handler: 'index.handler',
+        TracingConfig: { Mode: 'Active' },
+        MemorySize: spec.memorySize,
+        Timeout: spec.timeout.toSeconds(),
+      });
+    });
+
+    it('logs to its own log group with a retention', () => {
+      const logGroupId: string = fn().LoggingConfig.LogGroup.Ref;
+      const logGroup = s.resources[logGroupId]!;
+      expect(logGroup.Type).toBe('AWS::Logs::LogGroup');
+      expect(logGroup.Properties).toMatchObject({ LogGroupName: `/aws/lambda/keygate-dev-${name}`, RetentionInDays: 30 });
+    });
+
+    it('gets the common environment', () => {
+      expect(fn().Environment.Variables).toMatchObject({
+        NODE_OPTIONS: '--enable-source-maps',
+        STAGE: 'dev',
+        SECRET_KEY_PREFIX: CDK_CONTEXT.secretKeyPrefix,
+        PUBLISHABLE_KEY_PREFIX: CDK_CONTEXT.publishableKeyPrefix,
+        POWERTOOLS_SERVICE_NAME: 'keygate',
+        LOG_LEVEL: 'INFO',
+      });
+    });
+
+    it('has an execution role without AWS managed policies', () => {
+      const roleId: string = fn().Role['Fn::GetAtt'][0];
+      expect(s.resources[roleId]!.Properties!.ManagedPolicyArns).toBeUndefined();
+    });
+
+    it('gets exactly its tables, each with the access in function-specs.ts and its env var', () => {
+      const statements = dynamoStatements(roleStatements(s, name));
+      const env = fn().Environment.Variables;
+      for (const key of TABLE_KEYS) {
+        const tableId = tableLogicalId(s, key);
+        const onTable = statements.filter((st) => referencedIds(st.Resource).has(tableId));
+        const access = spec.tables[key];
+        if (!access) {
+          expect(onTable, `${name} must not touch ${key}`).toEqual([]);
+          expect(env[TABLES[key].envVar]).toBeUndefined();
+          continue;
+        }
+        expect(onTable).toHaveLength(1);
+        expect(actions(onTable[0]!).sort()).toEqual([...TABLE_ACTIONS[access]].sort());
+        expect(env[TABLES[key].envVar]).toEqual({ Ref: tableId });
+        // Indexes are granted by name, never as index/*.
+        const indexArns = resourcesOf(onTable[0]!).filter((r) => JSON.stringify(r).includes('/index/'));
+        expect(indexArns.map((r) => JSON.stringify(r).match(/\/index\/([^"]+)"/)![1])).toEqual(
+          (TABLES[key] as { indexes?: { name: string }[] }).indexes?.map((i) => i.name) ?? [],
+        );
+      }
+    });
+
+    it('grants "*" only for X-Ray', () => {
+      for (const statement of roleStatements(s, name)) {
+        if (resourcesOf(statement).includes('*')) expect(actions(statement).sort()).toEqual(['xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
+      }
+    });
+
+    it(SECRET_READERS.includes(name) ? 'reads the session signing secret' : 'cannot read the session signing secret', () => {
+      const secretStatements = roleStatements(s, name).filter((st) => actions(st).some((a) => a.startsWith('secretsmanager:')));
+      const env = fn().Environment.Variables;
+      if (!SECRET_READERS.includes(name)) {
+        expect(secretStatements).toEqual([]);
+        expect(env.SESSION_SECRET_ARN).toBeUndefined();
+        return;
+      }
+      const [secretId] = Object.entries(s.resources).find(([, r]) => r.Type === 'AWS::SecretsManager::Secret')!;
+      expect(secretStatements).toHaveLength(1);
+      expect(actions(secretStatements[0]!).sort()).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
+      expect(secretStatements[0]!.Resource).toEqual({ Ref: secretId });
+      expect(env.SESSION_SECRET_ARN).toEqual({ Ref: secretId });
+    });
+
+    it(BEDROCK_CALLERS.includes(name) ? 'may invoke the configured Bedrock model' : 'cannot call Bedrock', () => {
+      const bedrock = roleStatements(s, name).filter((st) => actions(st).some((a) => a.startsWith('bedrock:')));
+      const env = fn().Environment.Variables;
+      if (!BEDROCK_CALLERS.includes(name)) {
+        expect(bedrock).toEqual([]);
+        expect(env.BEDROCK_MODEL_ID).toBeUndefined();
+        return;
+      }
+      expect(env.BEDROCK_MODEL_ID).toBe(CDK_CONTEXT.bedrockModelId);
+      expect(bedrock).toHaveLength(1);
+      expect(actions(bedrock[0]!).sort()).toEqual(['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream']);
+      expect(bedrock[0]!.Resource).toEqual({
+        'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':bedrock:', { Ref: 'AWS::Region' }, `::foundation-model/${CDK_CONTEXT.bedrockModelId}`]],
+      });
+    });
+
+    it('is bundled as one ESM file with a require shim, source map and the AWS SDK inside', () => {
+      const assetHash = (fn().Code.S3Key as string).replace(/\.zip$/, '');
+      const assetDir = join(s.app.outdir, `asset.${assetHash}`);
+      const code = readFileSync(join(assetDir, 'index.mjs'), 'utf8');
+      expect(code.startsWith("import { createRequire } from 'node:module';const require = createRequire(import.meta.url);")).toBe(true);
+      expect(code).not.toMatch(/from\s*["']@aws-sdk\//);
+      expect(existsSync(join(assetDir, 'index.mjs.map'))).toBe(true);
+    });
+  });
+
+  it('the authorizer may only read the api-keys table (and its index)', () => {
+    const statements = roleStatements(s, 'authorizer').filter((st) => !actions(st).some((a) => /^(logs|xray):/.test(a)));
+    expect(statements).toHaveLength(1);
+    const [statement] = statements as [Statement];
+    expect(actions(statement).every((a) => ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:ConditionCheckItem'].includes(a))).toBe(true);
+    expect(referencedIds(statement.Resource)).toEqual(new Set([tableLogicalId(s, 'apiKeys')]));
+  });
+
+  it('the management function knows the user pool issuer, client and initial credits', () => {
+    const env = functionByName(s, 'management')[1].Properties!.Environment.Variables;
+    const [poolId] = Object.entries(s.resources).find(([, r]) => r.Type === 'AWS::Cognito::UserPool')!;
+    const [clientId] = Object.entries(s.resources).find(([, r]) => r.Type === 'AWS::Cognito::UserPoolClient')!;
+    expect(env.PORTAL_ISSUER).toEqual({
+      'Fn::Join': ['', ['https://cognito-idp.', { Ref: 'AWS::Region' }, '.amazonaws.com/', { Ref: poolId }]],
+    });
+    expect(env.PORTAL_CLIENT_ID).toEqual({ Ref: clientId });
+    expect(env.INITIAL_CREDITS).toBe(String(CDK_CONTEXT.initialCredits));
+  });
+});
+
+describe('a cross-region inference profile as the Bedrock model', () => {
+  let s: Synthesized;
+  beforeAll(() => {
+    s = synthKeygate({ context: { bedrockModelId: 'us.anthropic.claude-3-5-haiku-20241022-v1:0' } });
+  }, SETUP_TIMEOUT_MS);
+
+  it('grants the profile in this region and the model in the regions it routes to', () => {
+    const [statement] = roleStatements(s, 'chatStream').filter((st) => actions(st).includes('bedrock:InvokeModel'));
+    const resources = resourcesOf(statement!).map((r) => JSON.stringify(r));
+    expect(resources).toHaveLength(2);
+    expect(resources[0]).toContain(':inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0');
+    expect(resources[1]).toContain(':bedrock:*::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0');
+  });
+});
