@@ -14,13 +14,11 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { GATEWAY_RESPONSES, type GatewayResponseDefinition } from '../../shared/gateway-responses.ts';
+import { CORS_ALLOW_HEADERS, CORS_MAX_AGE_SECONDS } from '../../shared/http/cors.ts';
 import { isBrowserFacing, ROUTES, type RouteDefinition } from '../../shared/routes.ts';
 import type { DeployedFunctionName } from './function-specs.ts';
 import { acknowledge, type NagAcknowledgement } from './nag.ts';
 
-/** Headers a browser may send on public and session routes (CONTRACT.md section 6). */
-export const CORS_ALLOW_HEADERS = 'Content-Type, X-API-Key, Authorization';
-export const CORS_MAX_AGE_SECONDS = 600;
 /** Just above the stream function's own timeout, so the function ends the stream, not the gateway. */
 export const STREAM_INTEGRATION_TIMEOUT = Duration.seconds(125);
 

@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CORS_ALLOW_HEADERS, CORS_MAX_AGE_SECONDS, DEPLOYED_ROUTES } from '../../infra/constructs/api.ts';
+import { DEPLOYED_ROUTES } from '../../infra/constructs/api.ts';
+import { CORS_ALLOW_HEADERS, CORS_MAX_AGE_SECONDS } from '../../shared/http/cors.ts';
 import { FUNCTION_SPECS } from '../../infra/constructs/function-specs.ts';
 import { tableOutputId } from '../../infra/stack.ts';
 import { GATEWAY_RESPONSES } from '../../shared/gateway-responses.ts';
