@@ -21,13 +21,18 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function waitForDynamoDb(endpoint: string, timeoutMs = 30_000): Promise<void> {
-  const client = new DynamoDBClient({
+/** A client for a DynamoDB Local endpoint (any credentials and region do). */
+export function localDynamoClient(endpoint: string, maxAttempts = 3): DynamoDBClient {
+  return new DynamoDBClient({
     endpoint,
     region: 'local',
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    maxAttempts: 1,
+    maxAttempts,
   });
+}
+
+export async function waitForDynamoDb(endpoint: string, timeoutMs = 30_000): Promise<void> {
+  const client = localDynamoClient(endpoint, 1);
   const deadline = Date.now() + timeoutMs;
   try {
     for (;;) {

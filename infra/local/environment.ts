@@ -1,10 +1,9 @@
 // Boot the whole local Keygate: DynamoDB Local (unless an endpoint is given), the tables, the
 // environment the functions read (what the CDK stack sets in AWS), and the HTTP server.
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { join, resolve } from 'node:path';
 import { createTables, tableEnv } from './bootstrap.ts';
 import { LOCAL_CLIENT_ID, LOCAL_ISSUER } from './dev-token.ts';
-import { startDynamoDbLocal } from './dynamodb-local.ts';
+import { localDynamoClient, startDynamoDbLocal } from './dynamodb-local.ts';
 import { loadLocalSecrets, type LocalSecrets } from './local-secrets.ts';
 
 export const LOCAL_STAGE = 'local';
@@ -58,11 +57,7 @@ export async function bootLocalKeygate(options: BootOptions = {}): Promise<Local
   try {
     const secrets = await loadLocalSecrets(options.inMemory ? undefined : STATE_DIR);
     const stage = options.stage ?? LOCAL_STAGE;
-    const client = new DynamoDBClient({
-      endpoint: dynamo.endpoint,
-      region: 'local',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    });
+    const client = localDynamoClient(dynamo.endpoint);
     await createTables(client, stage);
     client.destroy();
     Object.assign(process.env, localEnvironment({ dynamodbEndpoint: dynamo.endpoint, secrets, stage }));

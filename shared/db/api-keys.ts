@@ -5,6 +5,7 @@
 import { GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { displayKey, generateKey, hashKey, keyIdFromHash, type KeyPrefixes, type KeyType } from '../domain/api-key.ts';
 import { ApiError } from '../domain/errors.ts';
+import type { KeySettings } from '../domain/key-rules.ts';
 import type { Limits } from '../domain/plans.ts';
 import { addDays, addHours, epochSeconds, iso } from '../domain/time.ts';
 import type { Scope } from '../routes.ts';
@@ -72,15 +73,9 @@ export function keyView(item: ApiKeyItem, now: Date, plaintext?: string) {
   return key ? { ...view, key } : view;
 }
 
-export interface NewKey {
+/** A key to mint: the validated settings plus who and what it belongs to. */
+export interface NewKey extends KeySettings {
   organizationId: string;
-  name: string;
-  type: KeyType;
-  allowedDomains: string[];
-  databaseId: string | null;
-  scopes: Scope[];
-  expiresInDays: number;
-  rateLimit: Partial<Limits> | null;
   orgLimits: Limits;
   createdBy: string;
 }
@@ -333,4 +328,26 @@ export async function propagateOrgLimits(organizationId: string, orgLimits: Limi
       }),
     ),
   );
+}
+
+/**
+ * Refresh `lastUsedAt` and `usageCount` after an admitted request. Called on the key's first
+ * admitted request of each UTC minute (so lastUsedAt lags by under 60 s and this is not a write per
+ * request), with the key's lifetime count at that moment. Counts only move forward: when two
+ * refreshes race, the larger count (and its time) wins. A key that no longer exists is left alone.
+ */
+export async function recordKeyUse(keyId: string, usageCount: number, now: Date): Promise<void> {
+  try {
+    await db.send(
+      new UpdateCommand({
+        TableName: tableName('apiKeys'),
+        Key: { id: keyId },
+        UpdateExpression: 'SET lastUsedAt = :now, usageCount = :count',
+        ConditionExpression: 'attribute_exists(id) AND (attribute_not_exists(usageCount) OR usageCount < :count)',
+        ExpressionAttributeValues: { ':now': iso(now), ':count': usageCount },
+      }),
+    );
+  } catch (error) {
+    if (!isConditionFailed(error)) throw error;
+  }
 }
