@@ -1,0 +1,196 @@
+// Credits: one per assistant reply, debited from the organization item's `credits` balance.
+//
+// A reply reserves its credit before it is generated and gives it back if it fails. Each reservation
+// is an item in the usage table (pk `credit#org#<orgId>`, sk the caller's request key), written in
+// the same transaction as the debit, so:
+//  - the balance never goes below zero (the debit's condition is `credits >= 1`), whatever the
+//    concurrency;
+//  - a retried request charges once (the reservation can only be created once per request key);
+//  - a refund happens once (it flips the reservation from reserved to refunded, again in one
+//    transaction with the credit coming back). A refunded request key may be reserved again.
+// Credits charged are also counted per UTC day in the organization's and the key's usage items.
+import { GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { ApiError } from '../domain/errors.ts';
+import { iso, utcDay } from '../domain/time.ts';
+import { reservationTtl } from '../limits/windows.ts';
+import { describeError, logger } from '../log.ts';
+import { tableName } from '../tables.ts';
+import { db } from './client.ts';
+import { addOrgAndKeyUsage } from './usage.ts';
+
+export type ReservationState = 'reserved' | 'refunded';
+
+export interface ReservationItem {
+  pk: string;
+  sk: string;
+  state: ReservationState;
+  organizationId: string;
+  keyId: string;
+  /** UTC day the credit was counted in (a refund uncounts it there). */
+  day: string;
+  reservedAt: string;
+  refundedAt?: string;
+  ttl: number;
+}
+
+export function reservationKey(organizationId: string, requestKey: string): { pk: string; sk: string } {
+  return { pk: `credit#org#${organizationId}`, sk: requestKey };
+}
+
+/**
+ * Transactions on a busy balance can be cancelled with TransactionConflict when another
+ * transaction holds the item; they are retried with jittered backoff. DynamoDB Local never
+ * reports conflicts; a unit test covers this path with a mocked client.
+ */
+const MAX_TRANSACTION_ATTEMPTS = 8;
+
+type CancellationReason = { Code?: string };
+
+function cancellationReasons(error: unknown): CancellationReason[] | undefined {
+  const e = error as { name?: string; CancellationReasons?: CancellationReason[] };
+  return e?.name === 'TransactionCanceledException' ? (e.CancellationReasons ?? []) : undefined;
+}
+
+function isConflict(reasons: CancellationReason[]): boolean {
+  return reasons.some((r) => r.Code === 'TransactionConflict') && !reasons.some((r) => r.Code === 'ConditionalCheckFailed');
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function transact(
+  input: ConstructorParameters<typeof TransactWriteCommand>[0],
+): Promise<{ ok: true } | { ok: false; reasons: CancellationReason[] }> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await db.send(new TransactWriteCommand(input));
+      return { ok: true };
+    } catch (error) {
+      const reasons = cancellationReasons(error);
+      if (!reasons) throw error;
+      if (!isConflict(reasons)) return { ok: false, reasons };
+      if (attempt >= MAX_TRANSACTION_ATTEMPTS) {
+        throw new ApiError('SERVICE_UNAVAILABLE', 'The credit balance is busy, try again shortly', {}, { 'Retry-After': '1' });
+      }
+      await sleep(Math.random() * Math.min(200, 10 * 2 ** attempt));
+    }
+  }
+}
+
+async function balanceOf(organizationId: string): Promise<number> {
+  const { Item } = await db.send(
+    new GetCommand({
+      TableName: tableName('organizations'),
+      Key: { id: organizationId },
+      ProjectionExpression: 'credits',
+      ConsistentRead: true,
+    }),
+  );
+  return Number(Item?.credits ?? 0);
+}
+
+async function countCredits(organizationId: string, keyId: string, day: string, amount: number): Promise<void> {
+  try {
+    await addOrgAndKeyUsage(organizationId, keyId, day, 'credits', amount);
+  } catch (error) {
+    // The balance is the source of truth; usage figures are reporting.
+    logger.warn('credit usage not counted', { organizationId, keyId, error: describeError(error) });
+  }
+}
+
+/** Reserve one credit for a reply; idempotent per (organizationId, requestKey). Throws ApiError('INSUFFICIENT_CREDITS') at zero. Returns the balance after. */
+export async function reserveCredit(
+  organizationId: string,
+  requestKey: string,
+  keyId: string,
+  now: Date,
+): Promise<{ balance: number; alreadyCharged: boolean }> {
+  const day = utcDay(now);
+  const reservation: ReservationItem = {
+    ...reservationKey(organizationId, requestKey),
+    state: 'reserved',
+    organizationId,
+    keyId,
+    day,
+    reservedAt: iso(now),
+    ttl: reservationTtl(now),
+  };
+  const result = await transact({
+    TransactItems: [
+      {
+        Put: {
+          TableName: tableName('usage'),
+          Item: reservation,
+          ConditionExpression: 'attribute_not_exists(pk) OR #state = :refunded',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':refunded': 'refunded' },
+        },
+      },
+      {
+        Update: {
+          TableName: tableName('organizations'),
+          Key: { id: organizationId },
+          UpdateExpression: 'ADD credits :debit',
+          ConditionExpression: 'attribute_exists(id) AND credits >= :one',
+          ExpressionAttributeValues: { ':debit': -1, ':one': 1 },
+        },
+      },
+    ],
+  });
+  if (!result.ok) {
+    // The reservation exists and is live: this request key was charged already.
+    if (result.reasons[0]?.Code === 'ConditionalCheckFailed') {
+      return { balance: await balanceOf(organizationId), alreadyCharged: true };
+    }
+    if (result.reasons[1]?.Code === 'ConditionalCheckFailed') throw new ApiError('INSUFFICIENT_CREDITS');
+    throw new Error(`credit reservation cancelled: ${result.reasons.map((r) => r.Code).join(',')}`);
+  }
+  const [balance] = await Promise.all([balanceOf(organizationId), countCredits(organizationId, keyId, day, 1)]);
+  return { balance, alreadyCharged: false };
+}
+
+/** Give back a reserved credit when the reply failed; idempotent. */
+export async function refundCredit(organizationId: string, requestKey: string, keyId: string, now: Date): Promise<void> {
+  const key = reservationKey(organizationId, requestKey);
+  const { Item } = await db.send(new GetCommand({ TableName: tableName('usage'), Key: key, ConsistentRead: true }));
+  const reservation = Item as ReservationItem | undefined;
+  if (!reservation || reservation.state !== 'reserved') return; // nothing reserved, or refunded already
+  const result = await transact({
+    TransactItems: [
+      {
+        Update: {
+          TableName: tableName('usage'),
+          Key: key,
+          UpdateExpression: 'SET #state = :refunded, refundedAt = :now',
+          // Still the reservation we read: a concurrent refund (or refund and re-reserve) cannot double up.
+          ConditionExpression: '#state = :reserved AND reservedAt = :reservedAt',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: {
+            ':refunded': 'refunded',
+            ':reserved': 'reserved',
+            ':reservedAt': reservation.reservedAt,
+            ':now': iso(now),
+          },
+        },
+      },
+      {
+        Update: {
+          TableName: tableName('organizations'),
+          Key: { id: organizationId },
+          UpdateExpression: 'ADD credits :credit',
+          ConditionExpression: 'attribute_exists(id)',
+          ExpressionAttributeValues: { ':credit': 1 },
+        },
+      },
+    ],
+  });
+  if (!result.ok) {
+    if (result.reasons[0]?.Code === 'ConditionalCheckFailed') return; // refunded meanwhile
+    throw new Error(`credit refund cancelled: ${result.reasons.map((r) => r.Code).join(',')}`);
+  }
+  await countCredits(organizationId, reservation.keyId || keyId, reservation.day, -1);
+}
+
+/** Session creation needs a balance above zero (one consistent read). */
+export async function hasCredits(organizationId: string): Promise<boolean> {
+  return (await balanceOf(organizationId)) > 0;
+}

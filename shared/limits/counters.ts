@@ -1,0 +1,87 @@
+// What the organization's day counter item says about a request, as pure functions: the counts of
+// every applicable window, and which conditional write to try next (or that the request is over a
+// limit). shared/db/rate-limits.ts turns the steps into DynamoDB UpdateItems.
+import { isExhausted, type AppliedLimits, type WindowCount } from './headers.ts';
+import { dayOfMinute, dayWindow, minuteWindow, minuteWindowFromId, type Window } from './windows.ts';
+
+/**
+ * The counter attributes of an organization's day item (pk `usage#org#<orgId>`, sk the UTC day).
+ * The day window's count is `requests` (the day's admitted requests, also the usage figure).
+ * Keys with their own limits are counted in the same item, so one conditional write decides the
+ * organization's and the key's limits together.
+ */
+export interface OrgDayCounters {
+  /** Current minute window id, `YYYY-MM-DDTHH:MM`. */
+  mw?: string;
+  /** Admitted requests in minute `mw`. */
+  mc?: number;
+  /** Admitted requests this day. */
+  requests?: number;
+  /** Per key with a perMinute limit: admitted requests in minute `mw` (reset when mw moves). */
+  kmc?: Record<string, number>;
+  /** Per key with a perDay limit: admitted requests this day. */
+  kdc?: Record<string, number>;
+}
+
+/** The counts of every window that applies to `keyId`, as `state` records them for `minute` and `day`. */
+export function windowCounts(
+  state: OrgDayCounters | undefined,
+  minute: Window,
+  day: Window,
+  limits: AppliedLimits,
+  keyId: string,
+): WindowCount[] {
+  const sameMinute = state?.mw === minute.id;
+  const counts: WindowCount[] = [
+    { scope: 'org', window: minute, limit: limits.org.perMinute, used: sameMinute ? (state?.mc ?? 0) : 0 },
+    { scope: 'org', window: day, limit: limits.org.perDay, used: state?.requests ?? 0 },
+  ];
+  if (limits.key.perMinute !== undefined) {
+    counts.push({ scope: 'key', window: minute, limit: limits.key.perMinute, used: sameMinute ? (state?.kmc?.[keyId] ?? 0) : 0 });
+  }
+  if (limits.key.perDay !== undefined) {
+    counts.push({ scope: 'key', window: day, limit: limits.key.perDay, used: state?.kdc?.[keyId] ?? 0 });
+  }
+  return counts;
+}
+
+/**
+ * same:  the item is in this minute window; count in it.
+ * roll:  the item holds an earlier minute of this day; start this minute at one.
+ * fresh: the item has no window yet (first request of the day); create the counters.
+ */
+export type WriteKind = 'same' | 'roll' | 'fresh';
+
+export type Step =
+  | { action: WriteKind; minute: Window }
+  | { action: 'reject'; windows: WindowCount[] };
+
+/**
+ * Decide from the item as it was (ALL_OLD of a failed conditional write): over a limit, or which
+ * write to try. Windows never move backwards: if a writer whose clock runs ahead already moved the
+ * item to a later minute of this day, this request counts in that minute.
+ */
+export function nextStep(old: OrgDayCounters | undefined, now: Date, limits: AppliedLimits, keyId: string): Step {
+  const day = dayWindow(now);
+  let minute = minuteWindow(now);
+  if (old?.mw && old.mw > minute.id && dayOfMinute(old.mw) === day.id) minute = minuteWindowFromId(old.mw);
+  const windows = windowCounts(old, minute, day, limits, keyId);
+  if (windows.some(isExhausted)) return { action: 'reject', windows };
+  if (!old?.mw) return { action: 'fresh', minute };
+  return { action: old.mw === minute.id ? 'same' : 'roll', minute };
+}
+
+/**
+ * The first write to try, before anything is known about the item: from the minute this process
+ * last saw for the organization (undefined when it saw none). A wrong guess costs one failed
+ * conditional write, whose ALL_OLD then tells the right one.
+ */
+export function firstGuess(lastSeenMinute: string | undefined, now: Date): { action: WriteKind; minute: Window } {
+  const minute = minuteWindow(now);
+  const day = dayWindow(now).id;
+  if (!lastSeenMinute) return { action: 'same', minute };
+  if (dayOfMinute(lastSeenMinute) !== day) return { action: lastSeenMinute < minute.id ? 'fresh' : 'same', minute };
+  if (lastSeenMinute < minute.id) return { action: 'roll', minute };
+  if (lastSeenMinute > minute.id) return { action: 'same', minute: minuteWindowFromId(lastSeenMinute) };
+  return { action: 'same', minute };
+}
