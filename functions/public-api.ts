@@ -1,7 +1,22 @@
-// Public API (API keys, verified by the Lambda authorizer before this function runs).
+// Public API (API keys, verified by the Lambda authorizer before this function runs): whoami,
+// chat and voice session creation, and one-shot chat messages.
 // Event: API Gateway REST proxy (APIGatewayProxyEvent) with the authorizer's context.
+import { hasCredits } from '../shared/db/credits.ts';
+import { admit } from '../shared/db/rate-limits.ts';
+import { getSessionItem, putSession, retentionTtl, sessionStatus, type SessionItem } from '../shared/db/sessions.ts';
+import { ApiError } from '../shared/domain/errors.ts';
+import { newId } from '../shared/domain/ids.ts';
+import { addDays, iso } from '../shared/domain/time.ts';
+import { collectReply, CREDITS_PER_REPLY, startReply } from '../shared/chat/reply.ts';
+import { idempotencyKey, parseCreateSession, parseOneShot } from '../shared/chat/schemas.ts';
+import { signSessionToken, type SessionKind } from '../shared/chat/session-token.ts';
 import { createApiHandler, type ApiRequest } from '../shared/http/pipeline.ts';
 import { json } from '../shared/http/response.ts';
+
+/** How long a chat or voice session (and its token) lives; never beyond its key's expiry. */
+export const SESSION_LIFETIME_MS = 60 * 60 * 1000;
+/** How long a one-shot conversation can be continued after it starts. */
+export const CONVERSATION_LIFETIME_DAYS = 30;
 
 async function whoami(req: ApiRequest) {
   const key = req.key!;
@@ -15,16 +30,119 @@ async function whoami(req: ApiRequest) {
   });
 }
 
-async function notYetBuilt(): Promise<never> {
-  throw new Error('route not built yet');
+function createSession(type: SessionKind) {
+  return async (req: ApiRequest) => {
+    const key = req.key!;
+    const { metadata } = parseCreateSession(req.body);
+    // The authorizer has checked a publishable key's Origin; a session is bound to that Origin.
+    const origin = key.type === 'publishable' ? key.origin : null;
+    if (key.type === 'publishable' && !origin) throw new ApiError('CORS_ORIGIN_NOT_ALLOWED');
+    if (!(await hasCredits(key.organizationId))) throw new ApiError('INSUFFICIENT_CREDITS');
+    const now = new Date();
+    const keyExpiry = Date.parse(key.expiresAt);
+    const expiresAt = new Date(Math.min(now.getTime() + SESSION_LIFETIME_MS, Number.isNaN(keyExpiry) ? Infinity : keyExpiry));
+    const item: SessionItem = {
+      id: newId('ses'),
+      organizationId: key.organizationId,
+      keyId: key.keyId,
+      keyType: key.type,
+      type,
+      status: 'active',
+      origin,
+      databaseId: key.databaseId,
+      metadata,
+      orgLimits: key.orgLimits,
+      keyLimits: key.keyLimits,
+      createdAt: iso(now),
+      expiresAt: iso(expiresAt),
+      ttl: retentionTtl(expiresAt),
+    };
+    // Signed before the write: a signing failure leaves no orphan session behind.
+    const token = await signSessionToken({
+      sessionId: item.id,
+      organizationId: item.organizationId,
+      keyId: item.keyId,
+      type,
+      origin,
+      expiresAt,
+    });
+    await putSession(item);
+    return json(201, { sessionId: item.id, token, type, expiresAt: item.expiresAt });
+  };
+}
+
+/** The caller's live conversation, or NOT_FOUND (another org's, another database's, or expired). */
+async function requireConversation(req: ApiRequest, id: string, now: Date): Promise<SessionItem> {
+  const key = req.key!;
+  const item = /^conv_[0-9A-Za-z]{1,40}$/.test(id) ? await getSessionItem(id) : undefined;
+  if (
+    !item ||
+    item.type !== 'conversation' ||
+    item.organizationId !== key.organizationId ||
+    (key.databaseId !== null && item.databaseId !== key.databaseId) ||
+    sessionStatus(item, now) !== 'active'
+  ) {
+    throw new ApiError('NOT_FOUND', 'Conversation not found');
+  }
+  return item;
+}
+
+async function oneShotMessage(req: ApiRequest) {
+  const key = req.key!;
+  const { message, conversation_id } = parseOneShot(req.body);
+  const idempotency = idempotencyKey(req.headers);
+  const now = new Date();
+  let conversation: SessionItem;
+  let isNew = false;
+  if (conversation_id !== undefined) {
+    conversation = await requireConversation(req, conversation_id, now);
+  } else {
+    const expiresAt = addDays(now, CONVERSATION_LIFETIME_DAYS);
+    conversation = {
+      id: newId('conv'),
+      organizationId: key.organizationId,
+      keyId: key.keyId,
+      keyType: key.type,
+      type: 'conversation',
+      status: 'active',
+      origin: key.type === 'publishable' ? key.origin : null,
+      databaseId: key.databaseId,
+      metadata: null,
+      orgLimits: key.orgLimits,
+      keyLimits: key.keyLimits,
+      createdAt: iso(now),
+      expiresAt: iso(expiresAt),
+      ttl: retentionTtl(expiresAt),
+    };
+    isNew = true;
+  }
+  const reply = await startReply({
+    organizationId: key.organizationId,
+    keyId: key.keyId,
+    threadId: conversation.id,
+    isNewThread: isNew,
+    content: message,
+    ttl: conversation.ttl,
+    ...(idempotency ? { requestKey: `message#${idempotency}` } : {}),
+    // A new conversation exists only once its first reply is stored, in the same transaction.
+    ...(isNew ? { extraPut: { table: 'sessions' as const, item: { ...conversation } } } : {}),
+    contentField: 'message',
+    requestId: req.requestId,
+  });
+  const done = await collectReply(reply, req.requestId);
+  return json(200, {
+    conversation_id: conversation.id,
+    message: { role: 'assistant', content: done.content },
+    usage: { credits: CREDITS_PER_REPLY },
+  });
 }
 
 export const routes = {
   'GET /v1/auth/whoami': whoami,
-  'POST /v1/chat/sessions': notYetBuilt,
-  'POST /v1/chat/voice-sessions': notYetBuilt,
-  'POST /v1/chat/message': notYetBuilt,
-  'POST /api/v1/chat/message': notYetBuilt,
+  'POST /v1/chat/sessions': createSession('chat'),
+  'POST /v1/chat/voice-sessions': createSession('voice'),
+  'POST /v1/chat/message': oneShotMessage,
+  'POST /api/v1/chat/message': oneShotMessage,
 };
 
-export const handler = createApiHandler('publicApi', routes);
+export const handler = createApiHandler('publicApi', routes, { admit });

@@ -1,0 +1,195 @@
+// One assistant reply, shared by the streaming session route and the one-shot message route:
+// reserve a credit -> load the thread's recent history -> start the backend and wait for its first
+// delta -> (caller streams or collects the rest) -> store the turn -> done. A reply that fails at
+// any point is refunded; nothing of it is stored.
+//
+// Waiting for the first delta before anything is sent means a backend that fails to start (model
+// throttled, unavailable) is answered with a plain JSON error and status; only failures after the
+// first delta become the stream's `error` event.
+import { reserveCredit, refundCredit } from '../db/credits.ts';
+import { isUnavailable } from '../db/client.ts';
+import { recentMessages, saveTurn, type ExtraPut, type MessageItem } from '../db/messages.ts';
+import { ApiError } from '../domain/errors.ts';
+import { timeOrderedId } from '../domain/ids.ts';
+import { iso } from '../domain/time.ts';
+import { describeError, logger } from '../log.ts';
+import { chatBackend, ReplyError, REPLY_MESSAGES, type ChatTurn } from './backend.ts';
+import type { EventSink } from './sse.ts';
+
+/** Credits one assistant reply costs (CONTRACT.md section 5). */
+export const CREDITS_PER_REPLY = 1;
+/** How many stored messages of the thread the backend sees, besides the new one. */
+export const CONTEXT_MESSAGES = 40;
+
+export interface ReplyInput {
+  organizationId: string;
+  keyId: string;
+  /** The session or conversation the turn belongs to (the messages' partition). */
+  threadId: string;
+  /** A new conversation has no history to load. */
+  isNewThread: boolean;
+  content: string;
+  /** Epoch seconds until which the turn's messages are kept. */
+  ttl: number;
+  /** Idempotency scope for the credit; defaults to the new user message's id. */
+  requestKey?: string;
+  /** A put to make in the same transaction as the turn (a new conversation's item). */
+  extraPut?: ExtraPut;
+  /** The body field holding the text, named when the model refuses it (default `content`). */
+  contentField?: string;
+  requestId: string;
+}
+
+export interface StartedReply {
+  userMessageId: string;
+  contentField: string;
+  /** The first delta, already received. */
+  first: string;
+  /** The remaining deltas. */
+  rest(): AsyncIterable<string>;
+  /** Store the turn; call after the last delta. Returns the assistant message. */
+  complete(): Promise<{ messageId: string; content: string }>;
+  /** The reply failed or was abandoned: stop the backend and refund (once). */
+  fail(reason: unknown): Promise<void>;
+}
+
+/** The `error` event's payload for a failure after the stream began. */
+export function streamErrorPayload(error: unknown): { code: string; message: string } {
+  if (error instanceof ReplyError) return { code: error.code, message: error.message };
+  if (error instanceof ApiError) return { code: error.code, message: error.message };
+  if (isUnavailable(error)) return { code: 'SERVICE_UNAVAILABLE', message: REPLY_MESSAGES.unavailable };
+  return { code: 'INTERNAL_ERROR', message: REPLY_MESSAGES.failed };
+}
+
+/** A failure before anything was sent, as the contract's JSON error. */
+export function replyApiError(error: unknown, requestId: string, field = 'content'): unknown {
+  if (!(error instanceof ReplyError)) return error; // ApiErrors and DynamoDB trouble: the pipeline renders them
+  switch (error.code) {
+    case 'SERVICE_UNAVAILABLE':
+      return new ApiError('SERVICE_UNAVAILABLE', error.message, {}, { 'Retry-After': '1' });
+    case 'VALIDATION_ERROR':
+      return new ApiError('VALIDATION_ERROR', error.message, { details: [{ field, message: error.message }] });
+    default:
+      return new ApiError('INTERNAL_ERROR', error.message, { requestId });
+  }
+}
+
+function laterThan(previous: Date): Date {
+  const now = new Date();
+  return now.getTime() > previous.getTime() ? now : new Date(previous.getTime() + 1);
+}
+
+export async function startReply(input: ReplyInput): Promise<StartedReply> {
+  const startedAt = new Date();
+  const userMessageId = timeOrderedId('msg', startedAt);
+  const requestKey = input.requestKey ?? userMessageId;
+  const { alreadyCharged } = await reserveCredit(input.organizationId, requestKey, input.keyId, startedAt);
+  if (alreadyCharged) {
+    // The credit belongs to the earlier request with this key; this one is refused and refunds nothing.
+    throw new ApiError('CONFLICT', 'A reply was already requested with this Idempotency-Key');
+  }
+
+  const controller = new AbortController();
+  let refunded = false;
+  const refund = async (reason: unknown) => {
+    controller.abort();
+    if (refunded) return;
+    refunded = true;
+    logger.info('reply failed, refunding', {
+      requestId: input.requestId,
+      threadId: input.threadId,
+      error: describeError(reason),
+    });
+    try {
+      await refundCredit(input.organizationId, requestKey, input.keyId, new Date());
+    } catch (error) {
+      logger.error('refund failed', { requestId: input.requestId, threadId: input.threadId, error: describeError(error) });
+    }
+  };
+
+  let iterator: AsyncIterator<string>;
+  let first: string;
+  try {
+    const history = input.isNewThread ? [] : await recentMessages(input.threadId, CONTEXT_MESSAGES, startedAt);
+    const turns: ChatTurn[] = [...history.map((m) => ({ role: m.role, content: m.content })), { role: 'user', content: input.content }];
+    const backend = await chatBackend();
+    iterator = backend.reply(turns, controller.signal)[Symbol.asyncIterator]();
+    const head = await iterator.next();
+    if (head.done) throw new ReplyError('SERVICE_UNAVAILABLE', REPLY_MESSAGES.empty);
+    first = head.value;
+  } catch (error) {
+    await refund(error);
+    throw replyApiError(error, input.requestId, input.contentField);
+  }
+
+  const parts = [first];
+  const message = (id: string, role: MessageItem['role'], content: string, at: Date): MessageItem => ({
+    sessionId: input.threadId,
+    id,
+    organizationId: input.organizationId,
+    keyId: input.keyId,
+    role,
+    content,
+    createdAt: iso(at),
+    ttl: input.ttl,
+  });
+
+  return {
+    userMessageId,
+    contentField: input.contentField ?? 'content',
+    first,
+    async *rest() {
+      for (;;) {
+        const next = await iterator.next();
+        if (next.done) return;
+        if (controller.signal.aborted) return;
+        parts.push(next.value);
+        yield next.value;
+      }
+    },
+    async complete() {
+      const content = parts.join('');
+      if (content.trim() === '') throw new ReplyError('SERVICE_UNAVAILABLE', REPLY_MESSAGES.empty);
+      const finishedAt = laterThan(startedAt);
+      const assistant = message(timeOrderedId('msg', finishedAt), 'assistant', content, finishedAt);
+      await saveTurn(message(userMessageId, 'user', input.content, startedAt), assistant, input.extraPut);
+      return { messageId: assistant.id, content };
+    },
+    fail: refund,
+  };
+}
+
+/** The whole reply as one string (one-shot messages). Refunds and rethrows on failure. */
+export async function collectReply(reply: StartedReply, requestId: string): Promise<{ messageId: string; content: string }> {
+  try {
+    for await (const _ of reply.rest()) {
+      // parts are gathered by the reply itself
+    }
+    return await reply.complete();
+  } catch (error) {
+    await reply.fail(error);
+    throw replyApiError(error, requestId, reply.contentField);
+  }
+}
+
+/**
+ * Stream a started reply as SSE events: deltas, then `message.completed` (stored and charged) or
+ * `error` (refunded). The sink is the only part that differs between AWS and the local runtime.
+ */
+export async function pumpReply(reply: StartedReply, sink: EventSink): Promise<void> {
+  try {
+    await sink.send('message.delta', { content: reply.first });
+    for await (const delta of reply.rest()) await sink.send('message.delta', { content: delta });
+    const done = await reply.complete();
+    await sink.send('message.completed', {
+      messageId: done.messageId,
+      content: done.content,
+      usage: { credits: CREDITS_PER_REPLY },
+    });
+  } catch (error) {
+    await reply.fail(error);
+    await sink.send('error', streamErrorPayload(error));
+  } finally {
+    sink.end();
+  }
+}

@@ -1,0 +1,93 @@
+// Request shapes of the chat and export routes (zod; failures become VALIDATION_ERROR with details).
+import { z } from 'zod';
+import { ApiError, validationError } from '../domain/errors.ts';
+import { intQuery, objectBody, parseInput } from '../domain/validation.ts';
+import type { SessionMetadata } from '../db/sessions.ts';
+
+/** Session metadata: a small flat JSON object, like Stripe's (keys and sizes capped). */
+export const METADATA_MAX_KEYS = 50;
+export const METADATA_MAX_KEY_LENGTH = 40;
+export const METADATA_MAX_STRING = 500;
+export const METADATA_MAX_BYTES = 8 * 1024;
+/** A message's text. The 64 KiB body limit applies on top. */
+export const CONTENT_MAX_CHARS = 32_000;
+
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
+
+const metadataValue = z.union(
+  [
+    z.string().max(METADATA_MAX_STRING, `must be at most ${METADATA_MAX_STRING} characters`),
+    z.number().finite(),
+    z.boolean(),
+    z.null(),
+  ],
+  { error: 'must be a string, number, boolean or null' },
+);
+
+const metadataKey = z
+  .string()
+  .min(1, 'keys must not be empty')
+  .max(METADATA_MAX_KEY_LENGTH, `keys must be at most ${METADATA_MAX_KEY_LENGTH} characters`)
+  .refine((k) => !CONTROL_CHARS.test(k), 'keys must not contain control characters');
+
+export const metadataSchema = z
+  .record(metadataKey, metadataValue, {
+    error: (issue) =>
+      issue.code === 'invalid_key'
+        ? `keys must be 1 to ${METADATA_MAX_KEY_LENGTH} characters without control characters`
+        : 'must be a JSON object',
+  })
+  .refine((m) => Object.keys(m).length <= METADATA_MAX_KEYS, `must have at most ${METADATA_MAX_KEYS} keys`)
+  .refine((m) => Buffer.byteLength(JSON.stringify(m)) <= METADATA_MAX_BYTES, `must be at most ${METADATA_MAX_BYTES} bytes as JSON`);
+
+const createSessionBody = objectBody({ metadata: metadataSchema.optional() });
+
+/** `POST /v1/chat/sessions` and `/v1/chat/voice-sessions`: the body is optional. */
+export function parseCreateSession(body: unknown): { metadata: SessionMetadata | null } {
+  const parsed = parseInput(createSessionBody, body ?? {});
+  return { metadata: parsed.metadata ?? null };
+}
+
+/** Message text: a non-blank string of well-formed Unicode (no lone surrogates), at most CONTENT_MAX_CHARS. */
+export function contentSchema() {
+  return z
+    .string({ error: 'must be a string' })
+    .max(CONTENT_MAX_CHARS, `must be at most ${CONTENT_MAX_CHARS} characters`)
+    .refine((s) => s.trim() !== '', 'must not be empty')
+    .refine((s) => s.isWellFormed(), 'must be well-formed Unicode');
+}
+
+const sessionMessageBody = objectBody({ content: contentSchema() });
+
+export function parseSessionMessage(body: unknown): { content: string } {
+  if (body === undefined) throw validationError([{ field: 'content', message: 'is required' }]);
+  return parseInput(sessionMessageBody, body);
+}
+
+const oneShotBody = objectBody({
+  message: contentSchema(),
+  conversation_id: z.string({ error: 'must be a string' }).min(1, 'must not be empty').max(64, 'is not a conversation id').optional(),
+});
+
+export function parseOneShot(body: unknown): { message: string; conversation_id?: string | undefined } {
+  if (body === undefined) throw validationError([{ field: 'message', message: 'is required' }]);
+  return parseInput(oneShotBody, body);
+}
+
+export const historyQuery = z.object({
+  limit: intQuery(1, 100, 50),
+  cursor: z.string().max(512, 'is not a cursor this API returned').optional(),
+});
+
+/** Idempotency-Key header: 1..255 visible ASCII characters. */
+export function idempotencyKey(headers: Record<string, string>): string | undefined {
+  const value = headers['idempotency-key'];
+  if (value === undefined) return undefined;
+  if (!/^[\x21-\x7e]{1,255}$/.test(value)) {
+    throw new ApiError('VALIDATION_ERROR', 'Idempotency-Key: must be 1 to 255 visible ASCII characters', {
+      details: [{ field: 'Idempotency-Key', message: 'must be 1 to 255 visible ASCII characters' }],
+    });
+  }
+  return value;
+}

@@ -1,0 +1,81 @@
+// Server-Sent Events for the session message stream (CONTRACT.md section 3): each event is
+// `event: <name>\ndata: <one JSON line>\n\n`. JSON.stringify escapes CR and LF, so data is one line.
+// An EventSink is where events go: a Lambda response stream in AWS, a Node ServerResponse locally,
+// a buffer when the stream is answered as one body. Everything before the last write is shared.
+import type { Writable } from 'node:stream';
+import type { ServerResponse } from 'node:http';
+
+export type StreamEventName = 'message.delta' | 'message.completed' | 'error';
+
+export const SSE_HEADERS: Record<string, string> = {
+  'Content-Type': 'text/event-stream; charset=utf-8',
+  'Cache-Control': 'no-cache, no-transform',
+  'X-Accel-Buffering': 'no',
+};
+
+export function encodeEvent(name: StreamEventName, data: unknown): string {
+  return `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+/**
+ * Where a stream's events go. A client that goes away does not stop the reply: it is still
+ * completed, stored and charged, and can be read from the history; sends just go nowhere.
+ */
+export interface EventSink {
+  send(name: StreamEventName, data: unknown): Promise<void>;
+  /** Ends the stream; further sends are ignored. */
+  end(): void;
+}
+
+/** Events written to a Node writable (a Lambda response stream, a PassThrough, a ServerResponse). */
+export function writableSink(out: Writable): EventSink {
+  let ended = false;
+  let gone = false;
+  const onGone = () => {
+    gone = true;
+  };
+  out.once('close', onGone);
+  out.on('error', onGone);
+  return {
+    async send(name, data) {
+      if (ended || gone || out.destroyed || out.writableEnded) return;
+      if (!out.write(encodeEvent(name, data))) {
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            out.off('drain', done);
+            out.off('close', done);
+            resolve();
+          };
+          out.on('drain', done);
+          out.on('close', done);
+        });
+      }
+    },
+    end() {
+      if (ended) return;
+      ended = true;
+      out.off('close', onGone);
+      if (!out.destroyed && !out.writableEnded) out.end();
+    },
+  };
+}
+
+/** The local runtime's sink: status and headers first, then each event flushed as its own chunk. */
+export function serverResponseSink(res: ServerResponse, headers: Record<string, string>): EventSink {
+  res.writeHead(200, headers);
+  res.flushHeaders();
+  res.socket?.setNoDelay(true);
+  return writableSink(res);
+}
+
+/** Collects the events into one body (the stream route answered without streaming). */
+export function bufferSink(): EventSink & { body(): string } {
+  const chunks: string[] = [];
+  return {
+    async send(name, data) {
+      chunks.push(encodeEvent(name, data));
+    },
+    end() {},
+    body: () => chunks.join(''),
+  };
+}

@@ -1,0 +1,96 @@
+// Messages of sessions and conversations, in the messages table (pk `sessionId`, sk `id`). Message
+// ids sort by creation time (timeOrderedId), so a session's history is one ascending Query.
+// A turn (the user's message and the assistant's reply) is written only once the reply is complete,
+// in one transaction: history never holds a question without its answer, and a failed reply leaves
+// nothing behind.
+import { QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { epochSeconds } from '../domain/time.ts';
+import { tableName } from '../tables.ts';
+import { db } from './client.ts';
+
+export type MessageRole = 'user' | 'assistant';
+
+export interface MessageItem {
+  sessionId: string;
+  id: string;
+  organizationId: string;
+  keyId: string;
+  role: MessageRole;
+  content: string;
+  createdAt: string;
+  ttl: number;
+}
+
+export interface MessageView {
+  id: string;
+  role: MessageRole;
+  content: string;
+  createdAt: string;
+}
+
+export function messageView(item: MessageItem): MessageView {
+  return { id: item.id, role: item.role, content: item.content, createdAt: item.createdAt };
+}
+
+function live(item: MessageItem, now: Date): boolean {
+  return typeof item.ttl !== 'number' || item.ttl > epochSeconds(now);
+}
+
+/** A put the turn's transaction should carry too (a new conversation's item). */
+export interface ExtraPut {
+  table: 'sessions';
+  item: Record<string, unknown>;
+}
+
+export async function saveTurn(user: MessageItem, assistant: MessageItem, extra?: ExtraPut): Promise<void> {
+  const messages = tableName('messages');
+  await db.send(
+    new TransactWriteCommand({
+      TransactItems: [
+        ...(extra
+          ? [{ Put: { TableName: tableName(extra.table), Item: extra.item, ConditionExpression: 'attribute_not_exists(id)' } }]
+          : []),
+        { Put: { TableName: messages, Item: user, ConditionExpression: 'attribute_not_exists(id)' } },
+        { Put: { TableName: messages, Item: assistant, ConditionExpression: 'attribute_not_exists(id)' } },
+      ],
+    }),
+  );
+}
+
+/** One page of a session's history, oldest first, after message `afterId` if given. */
+export async function listHistory(
+  sessionId: string,
+  limit: number,
+  afterId: string | undefined,
+  now: Date,
+): Promise<{ items: MessageItem[]; more: boolean }> {
+  // One extra item tells whether another page exists, so the last page has no dangling cursor.
+  const page = await db.send(
+    new QueryCommand({
+      TableName: tableName('messages'),
+      KeyConditionExpression: 'sessionId = :s',
+      ExpressionAttributeValues: { ':s': sessionId },
+      ScanIndexForward: true,
+      ConsistentRead: true,
+      Limit: limit + 1,
+      ...(afterId ? { ExclusiveStartKey: { sessionId, id: afterId } } : {}),
+    }),
+  );
+  const items = ((page.Items ?? []) as MessageItem[]).filter((m) => live(m, now));
+  return { items: items.slice(0, limit), more: items.length > limit };
+}
+
+/** The last `count` messages of a session, oldest first: the context a reply is generated from. */
+export async function recentMessages(sessionId: string, count: number, now: Date): Promise<MessageItem[]> {
+  const page = await db.send(
+    new QueryCommand({
+      TableName: tableName('messages'),
+      KeyConditionExpression: 'sessionId = :s',
+      ExpressionAttributeValues: { ':s': sessionId },
+      ScanIndexForward: false,
+      ConsistentRead: true,
+      Limit: count,
+    }),
+  );
+  return ((page.Items ?? []) as MessageItem[]).filter((m) => live(m, now)).reverse();
+}

@@ -1,0 +1,347 @@
+// The chat and export functions called directly, as Lambda would, against DynamoDB Local:
+// API-key routes with the authorizer's context, session routes with their token. Covers what is
+// awkward over HTTP: DynamoDB call counts, expiry judged at read time, the defensive checks, and the
+// AWS response-streaming path (middy streamifyResponse over a fake `awslambda` global).
+import { PassThrough } from 'node:stream';
+import type { APIGatewayProxyEvent } from 'aws-lambda';
+import { DeleteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { handler as publicApi } from '../../functions/public-api.ts';
+import { handler as chatSession } from '../../functions/chat-session.ts';
+import { bufferedHandler as chatStream } from '../../functions/chat-stream.ts';
+import { handler as exportHandler } from '../../functions/export.ts';
+import { buildProxyEvent } from '../../infra/local/gateway.ts';
+import { mintKey, putNewKey, type NewKey } from '../../shared/db/api-keys.ts';
+import { db } from '../../shared/db/client.ts';
+import { createOrganization } from '../../shared/db/organizations.ts';
+import { toAuthorizerContext, type KeyIdentity } from '../../shared/domain/key-identity.ts';
+import { signSessionToken } from '../../shared/chat/session-token.ts';
+import { findRoute, matchRoute } from '../../shared/routes.ts';
+import { tableName } from '../../shared/tables.ts';
+import { authenticateSession } from '../../shared/chat/session-auth.ts';
+import type { ApiRequest, ResponseState } from '../../shared/http/pipeline.ts';
+
+const commands: string[] = [];
+db.middlewareStack.add(
+  (next, context) => async (args) => {
+    commands.push(context.commandName ?? 'unknown');
+    return next(args);
+  },
+  { step: 'initialize', name: 'recordCommands' },
+);
+afterEach(() => {
+  commands.length = 0;
+});
+
+let orgId: string;
+const LIMITS = { perMinute: 10_000, perDay: 1_000_000 };
+
+async function newKey(overrides: Partial<NewKey> = {}) {
+  const input: NewKey = {
+    organizationId: orgId,
+    name: 'k',
+    type: 'secret',
+    allowedDomains: [],
+    databaseId: null,
+    scopes: ['chat', 'export'],
+    expiresInDays: 365,
+    rateLimit: null,
+    orgLimits: LIMITS,
+    createdBy: 'tester',
+    ...overrides,
+  };
+  const { item } = mintKey(input, { secret: 'sk_', publishable: 'pk_' }, new Date());
+  await putNewKey(item);
+  const identity: KeyIdentity = {
+    keyId: item.id,
+    organizationId: orgId,
+    type: item.type,
+    scopes: item.scopes,
+    databaseId: item.databaseId,
+    origin: item.type === 'publishable' ? 'https://app.example.com' : null,
+    expiresAt: item.expiresAt,
+    orgLimits: LIMITS,
+    keyLimits: null,
+    rejection: null,
+  };
+  return { item, identity };
+}
+
+function event(method: string, path: string, options: { body?: unknown; headers?: Record<string, string>; query?: Record<string, string>; key?: KeyIdentity } = {}): APIGatewayProxyEvent {
+  const match = matchRoute(method, path);
+  if (match.kind !== 'found') throw new Error(`no route ${method} ${path}`);
+  const e = buildProxyEvent(
+    {
+      method,
+      path,
+      headers: options.headers ?? {},
+      query: options.query ?? {},
+      body: options.body === undefined ? null : JSON.stringify(options.body),
+      sourceIp: '127.0.0.1',
+    },
+    match.route,
+    match.params,
+  );
+  if (options.key) e.requestContext.authorizer = toAuthorizerContext(options.key);
+  return e;
+}
+
+async function createSession(key: KeyIdentity, headers: Record<string, string> = {}) {
+  const res = await publicApi(event('POST', '/v1/chat/sessions', { key, body: {}, headers }));
+  expect(res.statusCode, res.body).toBe(201);
+  return JSON.parse(res.body) as { sessionId: string; token: string; expiresAt: string };
+}
+
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+beforeAll(async () => {
+  orgId = (await createOrganization('Handlers Co', 'owner-1', 100, new Date())).id;
+});
+
+describe('session authentication', () => {
+  it('authenticates with ONE DynamoDB call: a BatchGetItem of the session and its key', async () => {
+    const { identity } = await newKey();
+    const s = await createSession(identity);
+    const req = {
+      route: findRoute('GET', '/v1/chat/sessions/{sessionId}/messages')!,
+      params: { sessionId: s.sessionId },
+      query: {},
+      headers: bearer(s.token),
+      body: undefined,
+      requestId: 'r',
+      origin: undefined,
+    } as ApiRequest;
+    const state: ResponseState = { headers: {} };
+    commands.length = 0;
+    await authenticateSession(req, state);
+    expect(commands).toEqual(['BatchGetItemCommand']);
+    expect(req.rateSubject).toEqual({ organizationId: orgId, keyId: identity.keyId, orgLimits: LIMITS, keyLimits: null });
+    expect(state.corsOrigin).toBeUndefined();
+  });
+
+  it('a history request reads the session once, then only does its own query and the rate limiter\'s work', async () => {
+    const { identity } = await newKey();
+    const s = await createSession(identity);
+    commands.length = 0;
+    const res = await chatSession(event('GET', `/v1/chat/sessions/${s.sessionId}/messages`, { headers: bearer(s.token) }));
+    expect(res.statusCode, res.body).toBe(200);
+    expect(commands.filter((c) => c === 'BatchGetItemCommand')).toHaveLength(1);
+    expect(commands.filter((c) => c === 'GetItemCommand')).toHaveLength(0);
+  });
+
+  it('makes no DynamoDB call at all for a bad token or a token for another session', async () => {
+    const { identity } = await newKey();
+    const a = await createSession(identity);
+    const b = await createSession(identity);
+    commands.length = 0;
+    const bad = await chatSession(event('GET', `/v1/chat/sessions/${a.sessionId}/messages`, { headers: bearer('x.y.z') }));
+    expect(bad.statusCode).toBe(401);
+    const crossed = await chatSession(event('GET', `/v1/chat/sessions/${b.sessionId}/messages`, { headers: bearer(a.token) }));
+    expect(crossed.statusCode).toBe(404);
+    expect(commands).toEqual([]);
+  });
+
+  it('judges expiry from expiresAt at read time, whatever TTL has (not) done', async () => {
+    const { identity } = await newKey();
+    const s = await createSession(identity);
+    await db.send(
+      new UpdateCommand({
+        TableName: tableName('sessions'),
+        Key: { id: s.sessionId },
+        UpdateExpression: 'SET expiresAt = :past',
+        ExpressionAttributeValues: { ':past': new Date(Date.now() - 1000).toISOString() },
+      }),
+    );
+    const res = await chatSession(event('GET', `/v1/chat/sessions/${s.sessionId}/messages`, { headers: bearer(s.token) }));
+    expect(res.statusCode).toBe(401);
+    expect(JSON.parse(res.body)).toEqual({ error: 'unauthorized', message: 'Session has ended', code: 'SESSION_ENDED' });
+  });
+
+  it('SESSION_ENDED for an expired token of a real session (not INVALID_TOKEN)', async () => {
+    const { identity } = await newKey();
+    const s = await createSession(identity);
+    const expired = await signSessionToken({
+      sessionId: s.sessionId,
+      organizationId: orgId,
+      keyId: identity.keyId,
+      type: 'chat',
+      origin: null,
+      expiresAt: new Date(Date.now() - 60_000),
+    });
+    const res = await chatSession(event('GET', `/v1/chat/sessions/${s.sessionId}/messages`, { headers: bearer(expired) }));
+    expect(res.statusCode).toBe(401);
+    expect(JSON.parse(res.body).code).toBe('SESSION_ENDED');
+  });
+
+  it('SESSION_ENDED when the session item is gone', async () => {
+    const { identity } = await newKey();
+    const s = await createSession(identity);
+    await db.send(new DeleteCommand({ TableName: tableName('sessions'), Key: { id: s.sessionId } }));
+    const res = await chatSession(event('POST', `/v1/chat/sessions/${s.sessionId}/end`, { headers: bearer(s.token) }));
+    expect(res.statusCode).toBe(401);
+    expect(JSON.parse(res.body).code).toBe('SESSION_ENDED');
+  });
+
+  it.each([
+    ['expired', 'SET expiresAt = :v', new Date(Date.now() - 1000).toISOString()],
+    ['disabled', 'SET #status = :v', 'disabled'],
+    ['revoked', 'SET #status = :v', 'revoked'],
+  ])('SESSION_ENDED when the creating key is %s', async (_, expression, value) => {
+    const { identity, item } = await newKey();
+    const s = await createSession(identity);
+    await db.send(
+      new UpdateCommand({
+        TableName: tableName('apiKeys'),
+        Key: { id: item.id },
+        UpdateExpression: expression,
+        ...(expression.includes('#status') ? { ExpressionAttributeNames: { '#status': 'status' } } : {}),
+        ExpressionAttributeValues: { ':v': value },
+      }),
+    );
+    const res = await chatSession(event('GET', `/v1/chat/sessions/${s.sessionId}/messages`, { headers: bearer(s.token) }));
+    expect(res.statusCode).toBe(401);
+    expect(JSON.parse(res.body).code).toBe('SESSION_ENDED');
+  });
+
+  it('SESSION_ENDED when the creating key is gone', async () => {
+    const { identity, item } = await newKey();
+    const s = await createSession(identity);
+    await db.send(new DeleteCommand({ TableName: tableName('apiKeys'), Key: { id: item.id } }));
+    const res = await chatSession(event('GET', `/v1/chat/sessions/${s.sessionId}/messages`, { headers: bearer(s.token) }));
+    expect(JSON.parse(res.body).code).toBe('SESSION_ENDED');
+  });
+
+  it("never ends past the key's own expiry", async () => {
+    const { identity } = await newKey({ expiresInDays: 1 });
+    const soon = new Date(Date.now() + 10 * 60_000).toISOString();
+    const s = await createSession({ ...identity, expiresAt: soon });
+    expect(s.expiresAt).toBe(soon);
+  });
+
+  it('stores on the session what rate limiting needs, and the bound origin', async () => {
+    const { identity } = await newKey({ type: 'publishable', allowedDomains: ['app.example.com'], scopes: ['chat'] });
+    const s = await createSession(identity, { origin: 'https://app.example.com' });
+    const { GetCommand } = await import('@aws-sdk/lib-dynamodb');
+    const { Item } = await db.send(new GetCommand({ TableName: tableName('sessions'), Key: { id: s.sessionId } }));
+    expect(Item).toMatchObject({
+      organizationId: orgId,
+      keyId: identity.keyId,
+      keyType: 'publishable',
+      origin: 'https://app.example.com',
+      orgLimits: LIMITS,
+      keyLimits: null,
+      status: 'active',
+      type: 'chat',
+    });
+    expect(Item!.ttl).toBeGreaterThan(Date.parse(s.expiresAt) / 1000);
+  });
+});
+
+describe('export, defensively', () => {
+  it('refuses a publishable key even if the gateway let it through', async () => {
+    const { identity } = await newKey({ type: 'publishable', allowedDomains: ['app.example.com'], scopes: ['chat'] });
+    const res = await exportHandler(
+      event('GET', '/api/export', { key: { ...identity, scopes: ['chat', 'export'] }, query: { resource: 'sessions' }, headers: { origin: 'https://app.example.com' } }),
+    );
+    expect(res.statusCode).toBe(403);
+    expect(JSON.parse(res.body)).toEqual({
+      error: 'forbidden',
+      message: 'API key does not have access to this resource',
+      code: 'INSUFFICIENT_PERMISSIONS',
+    });
+  });
+
+  it('refuses a request without the authorizer context', async () => {
+    const res = await exportHandler(event('GET', '/api/export', { query: { resource: 'sessions' } }));
+    expect(res.statusCode).toBe(401);
+  });
+});
+
+describe('the stream route outside Lambda', () => {
+  it('answers with the whole SSE body at once', async () => {
+    const { identity } = await newKey();
+    const s = await createSession(identity);
+    const res = await chatStream(
+      event('POST', `/v1/chat/sessions/${s.sessionId}/messages`, { headers: bearer(s.token), body: { content: 'buffered' } }),
+    );
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['Content-Type']).toMatch(/^text\/event-stream/);
+    expect(res.body).toMatch(/event: message\.completed\ndata: /);
+  });
+});
+
+describe('the stream route in Lambda (response streaming through middy)', () => {
+  /** What the Lambda runtime's HttpResponseStream.from writes: the JSON prelude, then 8 NUL bytes. */
+  function fakeAwsLambda() {
+    return {
+      streamifyResponse: (fn: unknown) => fn,
+      HttpResponseStream: {
+        from(stream: NodeJS.WritableStream, prelude: unknown) {
+          stream.write(JSON.stringify(prelude));
+          stream.write(Buffer.alloc(8));
+          return stream;
+        },
+      },
+    };
+  }
+
+  // The fake runtime global is needed while the module loads and while it runs.
+  const global = globalThis as { awslambda?: Record<string, unknown> };
+  let saved: Record<string, unknown> | undefined;
+  beforeAll(() => {
+    saved = global.awslambda;
+    global.awslambda = { ...saved, ...fakeAwsLambda() };
+  });
+  afterAll(() => {
+    global.awslambda = saved;
+  });
+
+  async function loadStreamingHandler() {
+    vi.resetModules();
+    return (await import('../../functions/chat-stream.ts')).handler as unknown as (
+      event: APIGatewayProxyEvent,
+      stream: NodeJS.WritableStream,
+      context: object,
+    ) => Promise<void>;
+  }
+
+  async function invoke(handler: Awaited<ReturnType<typeof loadStreamingHandler>>, e: APIGatewayProxyEvent) {
+    const out = new PassThrough();
+    const chunks: { at: number; data: Buffer }[] = [];
+    out.on('data', (data: Buffer) => chunks.push({ at: performance.now(), data }));
+    const ended = new Promise((r) => out.on('finish', r));
+    await handler(e, out, {});
+    await ended;
+    const all = Buffer.concat(chunks.map((c) => c.data));
+    const split = all.indexOf(Buffer.alloc(8));
+    return { prelude: JSON.parse(all.subarray(0, split).toString()), body: all.subarray(split + 8).toString(), chunks };
+  }
+
+  it('sends the 200 prelude with SSE headers, then the events as they come', async () => {
+    const handler = await loadStreamingHandler();
+    const { identity } = await newKey();
+    const s = await createSession(identity);
+    const { prelude, body, chunks } = await invoke(
+      handler,
+      event('POST', `/v1/chat/sessions/${s.sessionId}/messages`, { headers: bearer(s.token), body: { content: 'via lambda' } }),
+    );
+    expect(prelude.statusCode).toBe(200);
+    expect(prelude.headers['Content-Type']).toMatch(/^text\/event-stream/);
+    const events: EventSourceMessage[] = [];
+    createParser({ onEvent: (ev) => events.push(ev) }).feed(body);
+    expect(events.at(-1)!.event).toBe('message.completed');
+    expect(JSON.parse(events.at(-1)!.data).content).toContain('via lambda');
+    expect(events.filter((ev) => ev.event === 'message.delta').length).toBeGreaterThan(3);
+    // Written over time, not in one piece at the end.
+    expect(chunks.length).toBeGreaterThan(5);
+    expect(chunks.at(-1)!.at - chunks[2]!.at).toBeGreaterThan(30);
+  });
+
+  it('sends a JSON error with its own status when the request fails before the stream', async () => {
+    const handler = await loadStreamingHandler();
+    const { prelude, body } = await invoke(handler, event('POST', '/v1/chat/sessions/ses_nope/messages', { body: { content: 'x' } }));
+    expect(prelude.statusCode).toBe(401);
+    expect(JSON.parse(body)).toEqual({ error: 'unauthorized', message: 'Invalid or missing token', code: 'INVALID_TOKEN' });
+  });
+});

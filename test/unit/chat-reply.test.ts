@@ -1,0 +1,195 @@
+// The reply flow shared by streaming and one-shot messages, with credits, storage and the backend
+// mocked: a credit is reserved before generating, refunded when the reply fails at any point, and
+// the turn is stored only when the reply completes.
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+
+vi.hoisted(() => {
+  process.env.LOG_LEVEL = 'SILENT';
+  process.env.MESSAGES_TABLE = 'messages';
+  process.env.SESSIONS_TABLE = 'sessions';
+});
+
+const credits = vi.hoisted(() => ({
+  reserveCredit: vi.fn(async () => ({ balance: 9, alreadyCharged: false })),
+  refundCredit: vi.fn(async () => undefined),
+  hasCredits: vi.fn(async () => true),
+}));
+const messages = vi.hoisted(() => ({
+  recentMessages: vi.fn(async () => [] as unknown[]),
+  saveTurn: vi.fn(async () => undefined),
+}));
+
+vi.mock('../../shared/db/credits.ts', () => credits);
+vi.mock('../../shared/db/messages.ts', () => messages);
+
+import { ReplyError, setChatBackend, type ChatBackend, type ChatTurn } from '../../shared/chat/backend.ts';
+import { collectReply, pumpReply, startReply, streamErrorPayload, type ReplyInput } from '../../shared/chat/reply.ts';
+import { bufferSink } from '../../shared/chat/sse.ts';
+import { ApiError } from '../../shared/domain/errors.ts';
+
+function scripted(deltas: string[], failAt?: number, failure: Error = new ReplyError('SERVICE_UNAVAILABLE', 'down')): ChatBackend & { seen: ChatTurn[][] } {
+  const seen: ChatTurn[][] = [];
+  return {
+    name: 'scripted',
+    seen,
+    async *reply(turns) {
+      seen.push([...turns]);
+      for (let i = 0; i < deltas.length; i++) {
+        if (i === failAt) throw failure;
+        yield deltas[i]!;
+      }
+      if (failAt === deltas.length) throw failure;
+    },
+  };
+}
+
+const input: ReplyInput = {
+  organizationId: 'org_1',
+  keyId: 'key_1',
+  threadId: 'ses_1',
+  isNewThread: false,
+  content: 'Hello?',
+  ttl: 2_000_000_000,
+  requestId: 'req-1',
+};
+
+beforeEach(() => {
+  vi.clearAllMocks();
+  credits.reserveCredit.mockResolvedValue({ balance: 9, alreadyCharged: false });
+  messages.recentMessages.mockResolvedValue([]);
+});
+
+describe('a reply that completes', () => {
+  it('reserves one credit keyed by the new user message, sees the history, and stores both messages', async () => {
+    const backend = scripted(['Hi', ' there']);
+    setChatBackend(backend);
+    messages.recentMessages.mockResolvedValue([
+      { role: 'user', content: 'before' },
+      { role: 'assistant', content: 'reply before' },
+    ]);
+    const reply = await startReply(input);
+    expect(credits.reserveCredit).toHaveBeenCalledWith('org_1', reply.userMessageId, 'key_1', expect.any(Date));
+    const done = await collectReply(reply, 'req-1');
+    expect(done.content).toBe('Hi there');
+    expect(backend.seen[0]).toEqual([
+      { role: 'user', content: 'before' },
+      { role: 'assistant', content: 'reply before' },
+      { role: 'user', content: 'Hello?' },
+    ]);
+    const [user, assistant] = messages.saveTurn.mock.calls[0] as unknown as [any, any];
+    expect(user).toMatchObject({ id: reply.userMessageId, sessionId: 'ses_1', role: 'user', content: 'Hello?', ttl: 2_000_000_000 });
+    expect(assistant).toMatchObject({ id: done.messageId, role: 'assistant', content: 'Hi there', organizationId: 'org_1' });
+    expect(assistant.id > user.id).toBe(true);
+    expect(Date.parse(assistant.createdAt)).toBeGreaterThan(Date.parse(user.createdAt));
+    expect(credits.refundCredit).not.toHaveBeenCalled();
+  });
+
+  it('uses the given request key (an Idempotency-Key) for the credit', async () => {
+    setChatBackend(scripted(['ok']));
+    await startReply({ ...input, requestKey: 'ses_1#abc' });
+    expect(credits.reserveCredit).toHaveBeenCalledWith('org_1', 'ses_1#abc', 'key_1', expect.any(Date));
+  });
+
+  it('loads no history for a new conversation', async () => {
+    setChatBackend(scripted(['ok']));
+    await startReply({ ...input, isNewThread: true });
+    expect(messages.recentMessages).not.toHaveBeenCalled();
+  });
+
+  it('streams deltas then message.completed with the stored message id and one credit', async () => {
+    setChatBackend(scripted(['a', 'b', 'c']));
+    const sink = bufferSink();
+    await pumpReply(await startReply(input), sink);
+    const events = sink.body().trim().split('\n\n').map((block) => {
+      const [event, data] = block.split('\n');
+      return [event!.slice(7), JSON.parse(data!.slice(6))];
+    });
+    expect(events.slice(0, 3)).toEqual([
+      ['message.delta', { content: 'a' }],
+      ['message.delta', { content: 'b' }],
+      ['message.delta', { content: 'c' }],
+    ]);
+    expect(events[3]).toEqual(['message.completed', { messageId: expect.stringMatching(/^msg_/), content: 'abc', usage: { credits: 1 } }]);
+    expect(events).toHaveLength(4);
+  });
+});
+
+describe('a reply that fails', () => {
+  it('before the first delta: refunded, nothing stored, a JSON-able ApiError with Retry-After', async () => {
+    setChatBackend(scripted(['never'], 0));
+    const error = await startReply(input).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ApiError);
+    expect(error).toMatchObject({ code: 'SERVICE_UNAVAILABLE', status: 503, headers: { 'Retry-After': '1' } });
+    expect(credits.refundCredit).toHaveBeenCalledTimes(1);
+    expect(credits.refundCredit.mock.calls[0]!.slice(0, 3)).toEqual(credits.reserveCredit.mock.calls[0]!.slice(0, 3));
+    expect(messages.saveTurn).not.toHaveBeenCalled();
+  });
+
+  it('because the model rejected the conversation: a 400 naming content', async () => {
+    setChatBackend(scripted([], 0, new ReplyError('VALIDATION_ERROR', 'The model could not process this conversation')));
+    await expect(startReply(input)).rejects.toMatchObject({ code: 'VALIDATION_ERROR', status: 400, extra: { details: [{ field: 'content' }] } });
+    expect(credits.refundCredit).toHaveBeenCalledTimes(1);
+  });
+
+  it('with an empty reply: refunded', async () => {
+    setChatBackend(scripted([]));
+    await expect(startReply(input)).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+    expect(credits.refundCredit).toHaveBeenCalledTimes(1);
+  });
+
+  it('midstream: deltas, then an error event; refunded once, nothing stored', async () => {
+    setChatBackend(scripted(['a', 'b', 'c'], 2));
+    const sink = bufferSink();
+    await pumpReply(await startReply(input), sink);
+    expect(sink.body()).toBe(
+      'event: message.delta\ndata: {"content":"a"}\n\n' +
+        'event: message.delta\ndata: {"content":"b"}\n\n' +
+        'event: error\ndata: {"code":"SERVICE_UNAVAILABLE","message":"down"}\n\n',
+    );
+    expect(credits.refundCredit).toHaveBeenCalledTimes(1);
+    expect(messages.saveTurn).not.toHaveBeenCalled();
+  });
+
+  it('when storing the turn fails: an error event, refunded', async () => {
+    setChatBackend(scripted(['a']));
+    messages.saveTurn.mockRejectedValueOnce(Object.assign(new Error('down'), { name: 'ServiceUnavailable' }));
+    const sink = bufferSink();
+    await pumpReply(await startReply(input), sink);
+    expect(sink.body()).toContain('event: error\ndata: {"code":"SERVICE_UNAVAILABLE"');
+    expect(credits.refundCredit).toHaveBeenCalledTimes(1);
+  });
+
+  it('one-shot: refunded, a backend failure rethrown as its ApiError', async () => {
+    setChatBackend(scripted(['a', 'b'], 1));
+    await expect(collectReply(await startReply(input), 'req-1')).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE', status: 503 });
+    expect(credits.refundCredit).toHaveBeenCalledTimes(1);
+  });
+
+  it('one-shot: refunded, an unexpected error rethrown as is (the pipeline answers 500 and logs it)', async () => {
+    setChatBackend(scripted(['a', 'b'], 1, new Error('unexpected')));
+    await expect(collectReply(await startReply(input), 'req-1')).rejects.toThrow('unexpected');
+    expect(credits.refundCredit).toHaveBeenCalledTimes(1);
+  });
+
+  it('never leaks an unexpected error message into the stream', () => {
+    expect(streamErrorPayload(new Error('secret internals'))).toEqual({ code: 'INTERNAL_ERROR', message: 'The reply could not be generated' });
+  });
+
+  it('refuses a request whose Idempotency-Key was already charged, without generating or refunding', async () => {
+    const backend = scripted(['a']);
+    setChatBackend(backend);
+    credits.reserveCredit.mockResolvedValueOnce({ balance: 5, alreadyCharged: true });
+    await expect(startReply({ ...input, requestKey: 'ses_1#dup' })).rejects.toMatchObject({ code: 'CONFLICT', status: 409 });
+    expect(backend.seen).toHaveLength(0);
+    expect(credits.refundCredit).not.toHaveBeenCalled();
+  });
+
+  it('passes INSUFFICIENT_CREDITS through untouched, generating nothing', async () => {
+    const backend = scripted(['a']);
+    setChatBackend(backend);
+    credits.reserveCredit.mockRejectedValueOnce(new ApiError('INSUFFICIENT_CREDITS'));
+    await expect(startReply(input)).rejects.toMatchObject({ code: 'INSUFFICIENT_CREDITS', status: 402 });
+    expect(backend.seen).toHaveLength(0);
+    expect(credits.refundCredit).not.toHaveBeenCalled();
+  });
+});
