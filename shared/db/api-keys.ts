@@ -5,6 +5,7 @@
 import { GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { displayKey, generateKey, hashKey, keyIdFromHash, type KeyPrefixes, type KeyType } from '../domain/api-key.ts';
 import { ApiError } from '../domain/errors.ts';
+import { decodeCursor, encodeCursor } from '../http/cursor.ts';
 import type { KeySettings } from '../domain/key-rules.ts';
 import type { Limits } from '../domain/plans.ts';
 import { addDays, addHours, epochSeconds, iso } from '../domain/time.ts';
@@ -129,25 +130,6 @@ export interface KeyListQuery {
   status?: KeyStatus;
   limit: number;
   cursor?: string;
-}
-
-/** Cursors carry only the position inside the organization; the organization comes from the path. */
-export function encodeCursor(position: Record<string, unknown>): string {
-  return Buffer.from(JSON.stringify(position)).toString('base64url');
-}
-
-export function decodeCursor(cursor: string, fields: readonly string[]): Record<string, string> {
-  try {
-    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Record<string, unknown>;
-    if (value && typeof value === 'object' && fields.every((f) => typeof value[f] === 'string')) {
-      return Object.fromEntries(fields.map((f) => [f, value[f] as string]));
-    }
-  } catch {
-    // fall through to the validation error
-  }
-  throw new ApiError('VALIDATION_ERROR', 'cursor: is not a cursor this API returned', {
-    details: [{ field: 'cursor', message: 'is not a cursor this API returned' }],
-  });
 }
 
 /** The filter for a derived status: `expired` is computed from expiresAt, revoked keys never list. */

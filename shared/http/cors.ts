@@ -1,6 +1,7 @@
 // CORS on public and session routes (CONTRACT.md section 6), as constants both the stack's OPTIONS
 // mock integrations and the local runtime use.
-export const CORS_ALLOW_HEADERS = 'Content-Type, X-API-Key, Authorization';
+// Idempotency-Key lets a page retry a message without paying twice; X-Database-Id names a database.
+export const CORS_ALLOW_HEADERS = 'Content-Type, X-API-Key, Authorization, Idempotency-Key, X-Database-Id';
 export const CORS_MAX_AGE_SECONDS = 600;
 
 /** Preflights need no key: any origin may ask, and the answer echoes it. */

@@ -1,6 +1,6 @@
-// Pagination cursors of the chat and export routes: base64url JSON of the position to continue
-// after. A cursor never names an organization or a session: those come from the caller's key or
-// token, so a cursor from elsewhere can only point inside the caller's own data (or be refused).
+// Pagination cursors: base64url JSON of the position to continue after. A cursor never names an
+// organization or a session: those come from the caller's path, key or token, so a cursor from
+// elsewhere can only point inside the caller's own data (or be refused).
 import { ApiError } from '../domain/errors.ts';
 
 export function encodeCursor(position: Record<string, string>): string {
