@@ -3,6 +3,7 @@
 // calls the local API, served as api.keygate.test, with fetch. What a page can read is what a
 // widget on that site could read; a CORS refusal is the TypeError fetch rejects with.
 // Each refusal is checked from Node too, to show the server did answer and what it answered.
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import type { LocalKeygate } from '../../infra/local/environment.ts';
@@ -194,6 +195,78 @@ describe.skipIf(!availability.run)('CORS in a real browser', () => {
       const result = await fetchFrom(origins.shop, '/v1/auth/whoami', { headers: { 'X-API-Key': disabled.key } });
       expectReadable(result, 401);
       expect(result.body).toMatchObject({ error: 'unauthorized', code: 'API_KEY_DISABLED' });
+    });
+  });
+  describe('a widget holding only a publishable key', () => {
+    it('creates a chat session and streams a reply, reading deltas before the reply completes', async () => {
+      const page = await openPage(origins.shop);
+      try {
+        const run = await page.evaluate(
+          async ({ api, key }) => {
+            const created = await fetch(`${api}/v1/chat/sessions`, {
+              method: 'POST',
+              headers: { 'X-API-Key': key, 'Content-Type': 'application/json' },
+              body: JSON.stringify({ metadata: { page: 'checkout' } }),
+            });
+            const session = await created.json();
+            const started = performance.now();
+            const res = await fetch(`${api}/v1/chat/sessions/${session.sessionId}/messages`, {
+              method: 'POST',
+              headers: { Authorization: `Bearer ${session.token}`, 'Content-Type': 'application/json' },
+              body: JSON.stringify({ content: 'Hello from the shop widget, tell me something' }),
+            });
+            const reader = res.body!.getReader();
+            const decoder = new TextDecoder();
+            const chunks: { at: number; text: string }[] = [];
+            for (;;) {
+              const { done, value } = await reader.read();
+              if (done) break;
+              chunks.push({ at: performance.now() - started, text: decoder.decode(value, { stream: true }) });
+            }
+            return {
+              createStatus: created.status,
+              sessionType: session.type,
+              status: res.status,
+              contentType: res.headers.get('content-type'),
+              chunks,
+              endedAt: performance.now() - started,
+            };
+          },
+          { api, key: pk.key },
+        );
+        expect(run.createStatus).toBe(201);
+        expect(run.sessionType).toBe('chat');
+        expect(run.status).toBe(200);
+        expect(run.contentType).toContain('text/event-stream');
+
+        const events: (EventSourceMessage & { at: number })[] = [];
+        let at = 0;
+        const parser = createParser({ onEvent: (event) => events.push({ ...event, at }) });
+        for (const chunk of run.chunks) {
+          at = chunk.at;
+          parser.feed(chunk.text);
+        }
+        const deltas = events.filter((e) => e.event === 'message.delta');
+        const completed = events.find((e) => e.event === 'message.completed');
+        expect(deltas.length).toBeGreaterThan(1);
+        expect(completed).toBeDefined();
+        const final = JSON.parse(completed!.data);
+        expect(final.content).toBe(deltas.map((d) => JSON.parse(d.data).content).join(''));
+        expect(final.usage).toEqual({ credits: 1 });
+        // The page saw the first delta well before the reply was complete: it streamed.
+        expect(completed!.at - deltas[0]!.at).toBeGreaterThan(20);
+      } finally {
+        await page.close();
+      }
+    });
+
+    it('a foreign page cannot create a session with that key', async () => {
+      const result = await fetchFrom(origins.evil, '/v1/chat/sessions', {
+        method: 'POST',
+        headers: { 'X-API-Key': pk.key, 'Content-Type': 'application/json' },
+        body: '{}',
+      });
+      expectBlocked(result);
     });
   });
 });
