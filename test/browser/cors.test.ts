@@ -208,7 +208,7 @@ describe.skipIf(!availability.run)('CORS in a real browser', () => {
               headers: { 'X-API-Key': key, 'Content-Type': 'application/json' },
               body: JSON.stringify({ metadata: { page: 'checkout' } }),
             });
-            const session = await created.json();
+            const session = (await created.json()) as { sessionId: string; token: string; type: string };
             const started = performance.now();
             const res = await fetch(`${api}/v1/chat/sessions/${session.sessionId}/messages`, {
               method: 'POST',
