@@ -87,7 +87,7 @@ const usageQuery = z.object({ days: intQuery(1, 90, 30) });
 export async function getKeyUsage(req: ApiRequest) {
   const { days } = parseInput(usageQuery, req.query);
   const key = await requireKey(req.params.orgId!, req.params.keyId!);
-  return json(200, { items: await dailyUsage({ keyId: key.id }, days, new Date()) });
+  return json(200, { items: await dailyUsage({ organizationId: key.organizationId, keyId: key.id }, days, new Date()) });
 }
 
 export async function getOrganizationUsage(req: ApiRequest) {

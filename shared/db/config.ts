@@ -16,6 +16,14 @@ export function dynamoClientConfig(env: NodeJS.ProcessEnv = process.env): Dynamo
         }
       : {}),
     maxAttempts: 2,
-    requestHandler: { connectionTimeout: 1_000, requestTimeout: 5_000 },
+    // requestTimeout only fails the call with throwOnRequestTimeout (otherwise the SDK just warns);
+    // the default 50-socket pool would queue bursts behind the 1 s connection timeout.
+    requestHandler: {
+      connectionTimeout: 1_000,
+      requestTimeout: 5_000,
+      throwOnRequestTimeout: true,
+      httpAgent: { maxSockets: 256 },
+      httpsAgent: { maxSockets: 256 },
+    },
   };
 }

@@ -8,7 +8,8 @@
 //  - a retried request charges once (the reservation can only be created once per request key);
 //  - a refund happens once (it flips the reservation from reserved to refunded, again in one
 //    transaction with the credit coming back). A refunded request key may be reserved again.
-// Credits charged are also counted per UTC day in the organization's and the key's usage items.
+// Credits charged are also counted per UTC day in the organization's day usage item (its total and
+// the key's entry, one UpdateItem after the transaction; see countCredits).
 import { GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { ApiError } from '../domain/errors.ts';
 import { iso, utcDay } from '../domain/time.ts';
@@ -16,7 +17,7 @@ import { reservationTtl } from '../limits/windows.ts';
 import { describeError, logger } from '../log.ts';
 import { tableName } from '../tables.ts';
 import { db } from './client.ts';
-import { addOrgAndKeyUsage } from './usage.ts';
+import { addKeyUsage } from './usage.ts';
 
 export type ReservationState = 'reserved' | 'refunded';
 
@@ -88,9 +89,14 @@ async function balanceOf(organizationId: string): Promise<number> {
   return Number(Item?.credits ?? 0);
 }
 
+/**
+ * Count credits on the organization's day item, after the transaction and not in it: that item is
+ * the organization's hot rate-limit counter, and a transaction holding it would make concurrent
+ * admissions fail with TransactionConflict (and would bill its size twice).
+ */
 async function countCredits(organizationId: string, keyId: string, day: string, amount: number): Promise<void> {
   try {
-    await addOrgAndKeyUsage(organizationId, keyId, day, 'credits', amount);
+    await addKeyUsage(organizationId, keyId, day, 'credits', amount);
   } catch (error) {
     // The balance is the source of truth; usage figures are reporting.
     logger.warn('credit usage not counted', { organizationId, keyId, error: describeError(error) });

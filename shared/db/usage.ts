@@ -1,16 +1,28 @@
-// Daily usage per organization and per key, kept in the usage table next to the rate-limit
-// counters: pk `usage#org#<orgId>` or `usage#key#<keyId>`, sk `YYYY-MM-DD`.
+// Daily usage per organization and per key, in the usage table next to the rate-limit counters.
 //
-// The organization's day item is also its rate-limit counter (shared/db/rate-limits.ts): its
-// `requests` is the day window's count and it carries the current minute window. The key's day item
-// is written once per admitted request (`requests`) and carries `lm` (the last minute the key was
-// seen, which tells the first request of each minute) and `base` (the key's lifetime request count
-// before that day, from which `usageCount` on the key item is maintained). See docs/limits.md.
-import { QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+// The organization's day item (pk `usage#org#<orgId>`, sk `YYYY-MM-DD`) is also its rate-limit
+// counter (shared/db/rate-limits.ts) and holds every key's usage that day, in maps keyed by key id:
+// `kr` (admitted requests, written by the same conditional write that admits the request), `km`
+// (this minute's requests), `kl` (refused with 429) and `kc` (credits). The maps hold at most
+// MAX_KEYS_PER_ORG_DAY keys each, which keeps every admission write at a few write units.
+//
+// A key's own day item (pk `usage#key#<keyId>`) holds `base`, the key's lifetime admitted requests
+// before that day (written once per key per day; usageCount on the key item is `base` plus the
+// day's count), and, for a key the organization's item has no room for, that key's counters.
+// See docs/limits.md.
+import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { addDays, utcDay } from '../domain/time.ts';
 import { usageItemTtl } from '../limits/windows.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
-import { db } from './client.ts';
+import { db, isConditionFailed, queryAll } from './client.ts';
+
+/**
+ * Keys counted per organization and day in the organization's item (each of its four per-key maps).
+ * A write is billed by the item's size (1 WCU per KB), and every request of the org rewrites this
+ * item: at about 31 bytes per key and map, 32 keys keep it at 1 KB typically and 4 KB at worst, so
+ * an admission costs 1-4 WCU. Keys beyond the bound are counted on their own item (a second write).
+ */
+export const MAX_KEYS_PER_ORG_DAY = 32;
 
 export type UsageScope = { organizationId: string } | { keyId: string };
 
@@ -31,27 +43,53 @@ export interface DailyUsage {
 
 export type UsageCounter = 'requests' | 'rateLimited' | 'credits';
 
-/** The last `days` UTC days, newest first, zero-filled where nothing happened. */
-export async function dailyUsage(scope: UsageScope, days: number, now: Date): Promise<DailyUsage[]> {
+/** The per-key map of the organization's item that holds a counter. */
+const KEY_MAP: Record<UsageCounter, 'kr' | 'kl' | 'kc'> = { requests: 'kr', rateLimited: 'kl', credits: 'kc' };
+
+type Counts = Partial<Record<UsageCounter, number>>;
+
+function daysQuery(scope: UsageScope, from: string, to: string, projection: string, names?: Record<string, string>) {
+  return queryAll<Record<string, unknown>>({
+    TableName: tableName('usage'),
+    KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+    ExpressionAttributeValues: { ':pk': usagePartition(scope), ':from': from, ':to': to },
+    ProjectionExpression: projection,
+    ...(names ? { ExpressionAttributeNames: names } : {}),
+  });
+}
+
+/**
+ * The last `days` UTC days, newest first, zero-filled where nothing happened: the organization's,
+ * or with `keyId` that key's (its share of the organization's items plus its own items, where it
+ * was counted beyond the bound). Reads are billed by whole item size, projections or not.
+ */
+export async function dailyUsage(scope: { organizationId: string; keyId?: string }, days: number, now: Date): Promise<DailyUsage[]> {
   const from = utcDay(addDays(now, -(days - 1)));
-  const { Items = [] } = await db.send(
-    new QueryCommand({
-      TableName: tableName('usage'),
-      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
-      ExpressionAttributeValues: { ':pk': usagePartition(scope), ':from': from, ':to': utcDay(now) },
-      ScanIndexForward: false,
-    }),
-  );
-  const byDay = new Map(Items.map((item) => [item.sk as string, item]));
+  const to = utcDay(now);
+  const byDay = new Map<string, Counts>();
+  const add = (day: string, counts: Counts) => {
+    const sum = byDay.get(day) ?? {};
+    for (const counter of ['requests', 'rateLimited', 'credits'] as const) sum[counter] = (sum[counter] ?? 0) + Number(counts[counter] ?? 0);
+    byDay.set(day, sum);
+  };
+  const { organizationId, keyId } = scope;
+  if (keyId === undefined) {
+    for (const item of await daysQuery({ organizationId }, from, to, 'sk, requests, rateLimited, credits')) add(item.sk as string, item);
+  } else {
+    const [shares, own] = await Promise.all([
+      daysQuery({ organizationId }, from, to, 'sk, kr.#k, kl.#k, kc.#k', { '#k': keyId }),
+      daysQuery({ keyId }, from, to, 'sk, requests, rateLimited, credits'),
+    ]);
+    for (const item of shares) {
+      const of = (map: string) => (item[map] as Record<string, number> | undefined)?.[keyId];
+      add(item.sk as string, { requests: of('kr'), rateLimited: of('kl'), credits: of('kc') });
+    }
+    for (const item of own) add(item.sk as string, item);
+  }
   return Array.from({ length: days }, (_, i) => {
     const date = utcDay(addDays(now, -i));
-    const item = byDay.get(date);
-    return {
-      date,
-      requests: Number(item?.requests ?? 0),
-      rateLimited: Number(item?.rateLimited ?? 0),
-      credits: Number(item?.credits ?? 0),
-    };
+    const counts = byDay.get(date) ?? {};
+    return { date, requests: counts.requests ?? 0, rateLimited: counts.rateLimited ?? 0, credits: counts.credits ?? 0 };
   });
 }
 
@@ -68,53 +106,81 @@ export async function addUsage(scope: UsageScope, day: string, counter: UsageCou
   );
 }
 
-/** Count one counter on the organization's and the key's day items at once (two writes in parallel). */
-export async function addOrgAndKeyUsage(
-  organizationId: string,
-  keyId: string,
-  day: string,
-  counter: UsageCounter,
-  amount: number,
-): Promise<void> {
-  await Promise.all([addUsage({ organizationId }, day, counter, amount), addUsage({ keyId }, day, counter, amount)]);
-}
-
-export interface KeyRequestCount {
-  /** The key's admitted requests that day, this one included. */
-  requests: number;
-  /** This is the key's first admitted request in this minute window (time to refresh lastUsedAt). */
-  firstInMinute: boolean;
-  /** The key's lifetime requests before that day, if already recorded on the day item. */
-  base: number | undefined;
-}
-
-/** Count an admitted request on the key's day item: one UpdateItem. */
-export async function countKeyRequest(keyId: string, day: string, minuteId: string): Promise<KeyRequestCount> {
-  const { Attributes: old = {} } = await db.send(
-    new UpdateCommand({
-      TableName: tableName('usage'),
-      Key: usageKey({ keyId }, day),
-      UpdateExpression: 'ADD requests :one SET lm = :minute, #ttl = :ttl',
-      ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE },
-      ExpressionAttributeValues: { ':one': 1, ':minute': minuteId, ':ttl': usageItemTtl(day) },
-      ReturnValues: 'ALL_OLD',
-    }),
-  );
-  return {
-    requests: Number(old.requests ?? 0) + 1,
-    firstInMinute: old.lm !== minuteId,
-    base: typeof old.base === 'number' ? old.base : undefined,
-  };
+export interface KeyUsageOptions {
+  /** Where the key is known to be counted today; unknown: try the organization's item first. */
+  item?: 'org' | 'own' | undefined;
+  maxKeys?: number;
 }
 
 /**
- * The key's lifetime admitted requests before `day`, recorded once on that day's item (the first
- * writer wins, so concurrent callers agree). Derived from the newest earlier day item: its `base`
- * plus its `requests`, walking back over days that recorded no base (only 429s or credits).
+ * Count a refusal or credits for the organization and the key on `day`: one UpdateItem on the
+ * organization's item (its total and the key's entry), if the item has its counters (the day has
+ * an admitted request) and has or has room for the key. Otherwise two writes: the organization's
+ * total, and the key's own item.
  */
-export async function keyUsageBase(keyId: string, day: string): Promise<number> {
+export async function addKeyUsage(
+  organizationId: string,
+  keyId: string,
+  day: string,
+  counter: 'rateLimited' | 'credits',
+  amount: number,
+  { item, maxKeys = MAX_KEYS_PER_ORG_DAY }: KeyUsageOptions = {},
+): Promise<void> {
+  if (item !== 'own') {
+    try {
+      await db.send(
+        new UpdateCommand({
+          TableName: tableName('usage'),
+          Key: usageKey({ organizationId }, day),
+          UpdateExpression: 'ADD #counter :amount SET #map.#k = if_not_exists(#map.#k, :zero) + :amount',
+          ConditionExpression: 'attribute_exists(#map) AND (attribute_exists(#map.#k) OR size(#map) < :maxKeys)',
+          ExpressionAttributeNames: { '#counter': counter, '#map': KEY_MAP[counter], '#k': keyId },
+          ExpressionAttributeValues: { ':amount': amount, ':zero': 0, ':maxKeys': maxKeys },
+        }),
+      );
+      return;
+    } catch (error) {
+      if (!isConditionFailed(error)) throw error;
+    }
+  }
+  await Promise.all([addUsage({ organizationId }, day, counter, amount), addUsage({ keyId }, day, counter, amount)]);
+}
+
+/** `base` per key and day, once known (it never changes once recorded). */
+const knownBase = new Map<string, number>();
+const KNOWN_BASE_CAP = 10_000;
+
+/**
+ * The key's lifetime admitted requests before `day`. Recorded once on the key's own item for that
+ * day (the first writer wins, so concurrent callers agree), derived from the newest earlier day that
+ * recorded one: its `base`, plus the key's requests that day (its share of the organization's item
+ * and its own item), plus its own items' requests after it (days it was counted beyond the bound).
+ * A day with admitted requests always records a base (on the key's first request of each minute
+ * until it is recorded), so the walk back stops at the key's previous active day.
+ */
+export async function keyUsageBase(organizationId: string, keyId: string, day: string): Promise<number> {
+  const cacheKey = `${keyId}#${day}`;
+  const cached = knownBase.get(cacheKey);
+  if (cached !== undefined) return cached;
+  const remember = (base: number) => {
+    if (knownBase.size >= KNOWN_BASE_CAP) knownBase.clear();
+    knownBase.set(cacheKey, base);
+    return base;
+  };
+  const { Item: today } = await db.send(
+    new GetCommand({
+      TableName: tableName('usage'),
+      Key: usageKey({ keyId }, day),
+      ProjectionExpression: '#base',
+      ExpressionAttributeNames: { '#base': 'base' },
+      ConsistentRead: true,
+    }),
+  );
+  if (typeof today?.base === 'number') return remember(today.base);
+
   let sum = 0;
   let base: number | undefined;
+  let baseDay: string | undefined;
   let start: Record<string, unknown> | undefined;
   do {
     const page = await db.send(
@@ -122,7 +188,7 @@ export async function keyUsageBase(keyId: string, day: string): Promise<number> 
         TableName: tableName('usage'),
         KeyConditionExpression: 'pk = :pk AND sk < :day',
         ExpressionAttributeValues: { ':pk': usagePartition({ keyId }), ':day': day },
-        ProjectionExpression: 'requests, #base',
+        ProjectionExpression: 'sk, requests, #base',
         ExpressionAttributeNames: { '#base': 'base' },
         ScanIndexForward: false,
         ConsistentRead: true,
@@ -134,11 +200,24 @@ export async function keyUsageBase(keyId: string, day: string): Promise<number> 
       sum += Number(item.requests ?? 0);
       if (typeof item.base === 'number') {
         base = item.base;
+        baseDay = item.sk as string;
         break;
       }
     }
     start = base === undefined ? page.LastEvaluatedKey : undefined;
   } while (start);
+  if (baseDay !== undefined) {
+    const { Item: share } = await db.send(
+      new GetCommand({
+        TableName: tableName('usage'),
+        Key: usageKey({ organizationId }, baseDay),
+        ProjectionExpression: 'kr.#k',
+        ExpressionAttributeNames: { '#k': keyId },
+        ConsistentRead: true,
+      }),
+    );
+    sum += Number((share?.kr as Record<string, number> | undefined)?.[keyId] ?? 0);
+  }
   const computed = (base ?? 0) + sum;
   const { Attributes } = await db.send(
     new UpdateCommand({
@@ -150,5 +229,5 @@ export async function keyUsageBase(keyId: string, day: string): Promise<number> 
       ReturnValues: 'UPDATED_NEW',
     }),
   );
-  return Number(Attributes?.base ?? computed);
+  return remember(Number(Attributes?.base ?? computed));
 }

@@ -7,8 +7,10 @@ import { dayOfMinute, dayWindow, minuteWindow, minuteWindowFromId, type Window }
 /**
  * The counter attributes of an organization's day item (pk `usage#org#<orgId>`, sk the UTC day).
  * The day window's count is `requests` (the day's admitted requests, also the usage figure).
- * Keys with their own limits are counted in the same item, so one conditional write decides the
- * organization's and the key's limits together.
+ * Every key used that day is counted in the same item (up to a bound, see `maxKeys` in
+ * `nextStep`), so one conditional write decides the organization's and the key's limits together
+ * and records the key's usage. The same shape, without the per-key maps, is the counter on a key's
+ * own day item (pk `usage#key#<keyId>`) for keys beyond the bound.
  */
 export interface OrgDayCounters {
   /** Current minute window id, `YYYY-MM-DDTHH:MM`. */
@@ -17,10 +19,14 @@ export interface OrgDayCounters {
   mc?: number;
   /** Admitted requests this day. */
   requests?: number;
-  /** Per key with a perMinute limit: admitted requests in minute `mw` (reset when mw moves). */
-  kmc?: Record<string, number>;
-  /** Per key with a perDay limit: admitted requests this day. */
-  kdc?: Record<string, number>;
+  /** Per key: admitted requests in minute `mw` (reset when mw moves). 1 = the key's first of the minute. */
+  km?: Record<string, number>;
+  /** Per key: admitted requests this day (the key's day window and its usage figure). */
+  kr?: Record<string, number>;
+  /** Per key: requests refused with 429 this day (usage only). */
+  kl?: Record<string, number>;
+  /** Per key: credits charged this day, net of refunds (usage only). */
+  kc?: Record<string, number>;
 }
 
 /** The counts of every window that applies to `keyId`, as `state` records them for `minute` and `day`. */
@@ -37,10 +43,10 @@ export function windowCounts(
     { scope: 'org', window: day, limit: limits.org.perDay, used: state?.requests ?? 0 },
   ];
   if (limits.key.perMinute !== undefined) {
-    counts.push({ scope: 'key', window: minute, limit: limits.key.perMinute, used: sameMinute ? (state?.kmc?.[keyId] ?? 0) : 0 });
+    counts.push({ scope: 'key', window: minute, limit: limits.key.perMinute, used: sameMinute ? (state?.km?.[keyId] ?? 0) : 0 });
   }
   if (limits.key.perDay !== undefined) {
-    counts.push({ scope: 'key', window: day, limit: limits.key.perDay, used: state?.kdc?.[keyId] ?? 0 });
+    counts.push({ scope: 'key', window: day, limit: limits.key.perDay, used: state?.kr?.[keyId] ?? 0 });
   }
   return counts;
 }
@@ -52,22 +58,36 @@ export function windowCounts(
  */
 export type WriteKind = 'same' | 'roll' | 'fresh';
 
+/**
+ * overflow: the organization's item already holds `maxKeys` other keys today; this key is counted
+ * on its own day item instead (see shared/db/rate-limits.ts).
+ */
 export type Step =
   | { action: WriteKind; minute: Window }
-  | { action: 'reject'; windows: WindowCount[] };
+  | { action: 'reject'; windows: WindowCount[] }
+  | { action: 'overflow' };
+
+/** Whether the organization's item counts `keyId` today, or would take it (fewer than `maxKeys` keys). */
+export function hasRoomFor(state: OrgDayCounters | undefined, keyId: string, maxKeys: number): boolean {
+  const keys = state?.kr ?? {};
+  return keyId in keys || Object.keys(keys).length < maxKeys;
+}
 
 /**
  * Decide from the item as it was (ALL_OLD of a failed conditional write): over a limit, or which
  * write to try. Windows never move backwards: if a writer whose clock runs ahead already moved the
- * item to a later minute of this day, this request counts in that minute.
+ * item to a later minute of this day, this request counts in that minute. With `maxKeys` (the
+ * organization's item, counting keys), a key the item has no room for overflows, unless the
+ * organization's own windows refuse the request first.
  */
-export function nextStep(old: OrgDayCounters | undefined, now: Date, limits: AppliedLimits, keyId: string): Step {
+export function nextStep(old: OrgDayCounters | undefined, now: Date, limits: AppliedLimits, keyId: string, maxKeys?: number): Step {
   const day = dayWindow(now);
   let minute = minuteWindow(now);
   if (old?.mw && old.mw > minute.id && dayOfMinute(old.mw) === day.id) minute = minuteWindowFromId(old.mw);
   const windows = windowCounts(old, minute, day, limits, keyId);
   if (windows.some(isExhausted)) return { action: 'reject', windows };
   if (!old?.mw) return { action: 'fresh', minute };
+  if (maxKeys !== undefined && !hasRoomFor(old, keyId, maxKeys)) return { action: 'overflow' };
   return { action: old.mw === minute.id ? 'same' : 'roll', minute };
 }
 

@@ -4,8 +4,9 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { db } from '../../shared/db/client.ts';
 import { hasCredits, refundCredit, reservationKey, reserveCredit } from '../../shared/db/credits.ts';
+import { admit } from '../../shared/db/rate-limits.ts';
 import { createOrganization, getOrganization, grantCredits } from '../../shared/db/organizations.ts';
-import { dailyUsage } from '../../shared/db/usage.ts';
+import { dailyUsage, usageKey } from '../../shared/db/usage.ts';
 import { ApiError } from '../../shared/domain/errors.ts';
 import { newId } from '../../shared/domain/ids.ts';
 import { RESERVATION_RETENTION_DAYS } from '../../shared/limits/windows.ts';
@@ -52,7 +53,7 @@ describe('concurrent replies', () => {
     expect(refused.every((e) => e instanceof ApiError && e.code === 'INSUFFICIENT_CREDITS')).toBe(true);
     expect(await balance(orgId)).toBe(0);
     expect((await dailyUsage({ organizationId: orgId }, 1, T))[0]!.credits).toBe(100);
-    expect((await dailyUsage({ keyId: key }, 1, T))[0]!.credits).toBe(100);
+    expect((await dailyUsage({ organizationId: orgId, keyId: key }, 1, T))[0]!.credits).toBe(100);
   });
 
   it('the same request retried concurrently is charged once', async () => {
@@ -120,7 +121,7 @@ describe('refundCredit', () => {
     await refundCredit(orgId, 'fails', key, T);
     expect(await balance(orgId)).toBe(5);
     expect((await dailyUsage({ organizationId: orgId }, 1, T))[0]!.credits).toBe(0);
-    expect((await dailyUsage({ keyId: key }, 1, T))[0]!.credits).toBe(0);
+    expect((await dailyUsage({ organizationId: orgId, keyId: key }, 1, T))[0]!.credits).toBe(0);
   });
 
   it('concurrent refunds of one reservation give back one credit', async () => {
@@ -149,11 +150,41 @@ describe('refundCredit', () => {
     const key = keyId();
     await reserveCredit(orgId, 'late', key, new Date('2031-06-07T23:59:59.000Z'));
     await refundCredit(orgId, 'late', key, new Date('2031-06-08T00:00:05.000Z'));
-    const usage = await dailyUsage({ keyId: key }, 2, new Date('2031-06-08T12:00:00.000Z'));
+    const usage = await dailyUsage({ organizationId: orgId, keyId: key }, 2, new Date('2031-06-08T12:00:00.000Z'));
     expect(usage.map((d) => [d.date, d.credits])).toEqual([
       ['2031-06-08', 0],
       ['2031-06-07', 0],
     ]);
+  });
+});
+
+describe('credits in usage', () => {
+  it("a key admitted that day: one write on the organization's day item, its total and the key's entry", async () => {
+    const orgId = await newOrg(5);
+    const key = keyId();
+    await admit({ organizationId: orgId, keyId: key, orgLimits: { perMinute: 100, perDay: 1000 }, keyLimits: null }, T);
+    const writes: string[] = [];
+    const name = 'countUsageWrites';
+    db.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = args.input as { TableName?: string; Key?: { pk?: { S?: string } | string } };
+        const pk = typeof input.Key?.pk === 'object' ? input.Key.pk.S : input.Key?.pk;
+        if (context.commandName === 'UpdateItemCommand') writes.push(`${input.TableName}:${pk}`);
+        return next(args);
+      },
+      { step: 'initialize', name },
+    );
+    try {
+      await reserveCredit(orgId, 'r1', key, T);
+      await reserveCredit(orgId, 'r2', key, T);
+      await refundCredit(orgId, 'r2', key, T);
+    } finally {
+      db.middlewareStack.remove(name);
+    }
+    expect(writes).toEqual(Array(3).fill(`${tableName('usage')}:usage#org#${orgId}`));
+    const { Item } = await db.send(new GetCommand({ TableName: tableName('usage'), Key: usageKey({ organizationId: orgId }, DAY) }));
+    expect(Item).toMatchObject({ credits: 1, kc: { [key]: 1 } });
+    expect((await dailyUsage({ organizationId: orgId, keyId: key }, 1, T))[0]).toEqual({ date: DAY, requests: 1, rateLimited: 0, credits: 1 });
   });
 });
 

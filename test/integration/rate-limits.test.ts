@@ -94,7 +94,7 @@ describe(`a burst of ${BURST} concurrent requests admits exactly L`, () => {
     );
     const [org] = await dailyUsage({ organizationId: s.organizationId }, 1, T);
     expect(org).toEqual({ date: '2031-03-04', requests: limit, rateLimited: BURST - limit, credits: 0 });
-    const [key] = await dailyUsage({ keyId: s.keyId }, 1, T);
+    const [key] = await dailyUsage(s, 1, T);
     expect(key).toEqual({ date: '2031-03-04', requests: limit, rateLimited: BURST - limit, credits: 0 });
   });
 
@@ -128,8 +128,8 @@ describe(`a burst of ${BURST} concurrent requests admits exactly L`, () => {
     const b = { ...a, keyId: `key_${newId('req').slice(4)}` };
     const { admitted } = await burst([...times(BURST / 2, a), ...times(BURST / 2, b)], T);
     expect(admitted).toHaveLength(60);
-    const [ka] = await dailyUsage({ keyId: a.keyId }, 1, T);
-    const [kb] = await dailyUsage({ keyId: b.keyId }, 1, T);
+    const [ka] = await dailyUsage(a, 1, T);
+    const [kb] = await dailyUsage(b, 1, T);
     expect(ka!.requests + kb!.requests).toBe(60);
     expect(ka!.rateLimited + kb!.rateLimited).toBe(BURST - 60);
   });
@@ -270,21 +270,100 @@ describe('window roll-over (injected clock)', () => {
 });
 
 describe('counter items', () => {
-  it('carry a TTL: the org and key day items', async () => {
+  it("the org's day item holds the counters, each key's usage and a TTL; no per-key usage item", async () => {
     const s = subject({ perMinute: 1, perDay: 100 }, { perDay: 50 });
+    const other = { ...s, keyId: `key_${newId('req').slice(4)}`, keyLimits: null };
     await admit(s, T);
     await rejection(admit(s, T));
+    await rejection(admit(other, T));
     const ttl = Date.parse('2031-03-04T00:00:00Z') / 1000 + USAGE_RETENTION_DAYS * 86_400;
     const org = await usageItem({ organizationId: s.organizationId }, '2031-03-04');
-    const key = await usageItem({ keyId: s.keyId }, '2031-03-04');
-    expect(org).toMatchObject({ ttl, requests: 1, rateLimited: 1, mw: '2031-03-04T10:20', mc: 1, kdc: { [s.keyId]: 1 } });
-    expect(key).toMatchObject({ ttl, requests: 1, rateLimited: 1 });
+    expect(org).toEqual({
+      pk: `usage#org#${s.organizationId}`,
+      sk: '2031-03-04',
+      ttl,
+      requests: 1,
+      rateLimited: 2,
+      mw: '2031-03-04T10:20',
+      mc: 1,
+      km: { [s.keyId]: 1 },
+      kr: { [s.keyId]: 1 },
+      kl: { [s.keyId]: 1, [other.keyId]: 1 },
+      kc: {},
+    });
+    // The key's own item only records its lifetime base (once a day, on its first request).
+    expect(await usageItem({ keyId: s.keyId }, '2031-03-04')).toEqual({ pk: `usage#key#${s.keyId}`, sk: '2031-03-04', base: 0, ttl });
+    expect(await usageItem({ keyId: other.keyId }, '2031-03-04')).toBeUndefined();
+    expect(await dailyUsage(s, 1, T)).toEqual([{ date: '2031-03-04', requests: 1, rateLimited: 1, credits: 0 }]);
+    expect(await dailyUsage(other, 1, T)).toEqual([{ date: '2031-03-04', requests: 0, rateLimited: 1, credits: 0 }]);
   });
 
-  it('a usage item created by a rejection alone carries a TTL too', async () => {
+  it("a refusal on a day without an admitted request is counted on the key's own item, with a TTL", async () => {
     const s = subject({ perMinute: 0, perDay: 0 });
     await rejection(admit(s, T));
     expect((await usageItem({ keyId: s.keyId }, '2031-03-04'))?.ttl).toBeGreaterThan(T.getTime() / 1000);
+    expect(await dailyUsage(s, 1, T)).toEqual([{ date: '2031-03-04', requests: 0, rateLimited: 1, credits: 0 }]);
+  });
+});
+
+describe('beyond the bound of keys per organization and day (maxKeys = 2 here)', () => {
+  const MAX_KEYS = 2;
+  const newKeyOf = (s: RateSubject, keyLimits: Partial<Limits> | null = null): RateSubject => ({ ...s, keyId: `key_${newId('req').slice(4)}`, keyLimits });
+
+  it("a third key is counted on its own item; the org's item does not grow; usage stays exact", async () => {
+    const a = subject({ perMinute: 100, perDay: 1000 });
+    const b = newKeyOf(a);
+    const c = newKeyOf(a);
+    await admit(a, T, MAX_KEYS);
+    await admit(b, T, MAX_KEYS);
+    for (let i = 0; i < 3; i++) await admit(c, T, MAX_KEYS);
+    const org = await usageItem({ organizationId: a.organizationId }, '2031-03-04');
+    expect(org).toMatchObject({ requests: 5, mc: 5, kr: { [a.keyId]: 1, [b.keyId]: 1 } });
+    expect(Object.keys(org!.kr as object)).toHaveLength(2);
+    expect(await usageItem({ keyId: c.keyId }, '2031-03-04')).toMatchObject({ requests: 3, mc: 3 });
+    expect(await dailyUsage(c, 1, T)).toEqual([{ date: '2031-03-04', requests: 3, rateLimited: 0, credits: 0 }]);
+    expect(await dailyUsage(a, 1, T)).toEqual([{ date: '2031-03-04', requests: 1, rateLimited: 0, credits: 0 }]);
+    expect(await dailyUsage({ organizationId: a.organizationId }, 1, T)).toEqual([{ date: '2031-03-04', requests: 5, rateLimited: 0, credits: 0 }]);
+  });
+
+  it('the organization limit still binds them all, and their refusals are counted', async () => {
+    const a = subject({ perMinute: 3, perDay: 1000 });
+    const b = newKeyOf(a);
+    const c = newKeyOf(a);
+    await admit(a, T, MAX_KEYS);
+    await admit(b, T, MAX_KEYS);
+    await admit(c, T, MAX_KEYS);
+    expect429(await rejection(admit(c, T, MAX_KEYS)), 30, 3, MINUTE_END);
+    expect(await dailyUsage(c, 1, T)).toEqual([{ date: '2031-03-04', requests: 1, rateLimited: 1, credits: 0 }]);
+    expect(await dailyUsage({ organizationId: a.organizationId }, 1, T)).toEqual([{ date: '2031-03-04', requests: 3, rateLimited: 1, credits: 0 }]);
+  });
+
+  it.each([10, 60])('a burst on a key with its own limit beyond the bound admits exactly L, L = %i', { timeout: 120_000 }, async (limit) => {
+    const a = subject({ perMinute: 1000, perDay: 100_000 });
+    await admit(a, T, MAX_KEYS);
+    await admit(newKeyOf(a), T, MAX_KEYS);
+    const c = newKeyOf(a, { perMinute: limit });
+    const results = await Promise.allSettled(times(BURST, c).map((s) => admit(s, T, MAX_KEYS)));
+    const admitted = results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<Record<string, string>>).value);
+    expect(admitted).toHaveLength(limit);
+    for (const r of results) if (r.status === 'rejected') expect429(r.reason as ApiError, 30, limit, MINUTE_END);
+    expect(admitted.map((h) => Number(h['X-RateLimit-Remaining'])).sort((x, y) => x - y)).toEqual(Array.from({ length: limit }, (_, i) => i));
+    expect(await dailyUsage(c, 1, T)).toEqual([{ date: '2031-03-04', requests: limit, rateLimited: BURST - limit, credits: 0 }]);
+    expect(await usageItem({ organizationId: a.organizationId }, '2031-03-04')).toMatchObject({ requests: limit + 2 });
+  });
+
+  it('a key with its own limit that the organization refuses gets its count back', async () => {
+    const a = subject({ perMinute: 4, perDay: 1000 });
+    await admit(a, T, MAX_KEYS);
+    await admit(newKeyOf(a), T, MAX_KEYS);
+    const c = newKeyOf(a, { perDay: 5 });
+    await admit(c, T, MAX_KEYS);
+    await admit(a, T, MAX_KEYS);
+    // The organization's minute is full: c is counted on its own item first, then refused, then uncounted.
+    expect429(await rejection(admit(c, T, MAX_KEYS)), 30, 4, MINUTE_END);
+    expect(await usageItem({ keyId: c.keyId }, '2031-03-04')).toMatchObject({ requests: 1, mc: 1, rateLimited: 1 });
+    expect(await dailyUsage(c, 1, T)).toEqual([{ date: '2031-03-04', requests: 1, rateLimited: 1, credits: 0 }]);
+    expect(await usageItem({ organizationId: a.organizationId }, '2031-03-04')).toMatchObject({ requests: 4, rateLimited: 1 });
   });
 });
 
@@ -332,6 +411,26 @@ describe('lastUsedAt and usageCount on the key', () => {
     await admit(s, at('2031-03-09T08:00:30.000Z'));
     await admit(s, at('2031-03-09T08:01:00.000Z'));
     expect(await key()).toMatchObject({ lastUsedAt: '2031-03-09T08:01:00.000Z', usageCount: 8 });
+  });
+
+  it('carry across days whether the key was counted in the organization item or, beyond the bound, on its own', async () => {
+    const s = await realKey({ perMinute: 100, perDay: 1000 });
+    const key = () => requireKey(s.organizationId, s.keyId);
+    const other = () => ({ ...s, keyId: `key_${newId('req').slice(4)}` });
+    await admit(s, at('2031-03-04T10:20:01.000Z'), 2);
+    await admit(s, at('2031-03-04T10:20:02.000Z'), 2);
+    // Next day two other keys come first: this key is counted on its own item.
+    await admit(other(), at('2031-03-05T08:00:00.000Z'), 2);
+    await admit(other(), at('2031-03-05T08:00:00.000Z'), 2);
+    await admit(s, at('2031-03-05T08:00:01.000Z'), 2);
+    expect(await key()).toMatchObject({ lastUsedAt: '2031-03-05T08:00:01.000Z', usageCount: 3 });
+    await admit(s, at('2031-03-05T08:00:02.000Z'), 2);
+    await admit(s, at('2031-03-05T08:01:00.000Z'), 2);
+    expect(await key()).toMatchObject({ lastUsedAt: '2031-03-05T08:01:00.000Z', usageCount: 5 });
+    // And the day after, back in the organization's item.
+    await admit(s, at('2031-03-06T09:00:00.000Z'), 2);
+    expect(await key()).toMatchObject({ lastUsedAt: '2031-03-06T09:00:00.000Z', usageCount: 6 });
+    expect((await dailyUsage(s, 3, at('2031-03-06T12:00:00.000Z'))).map((d) => d.requests)).toEqual([1, 3, 2]);
   });
 
   it('concurrent first requests of a minute leave the largest count', { timeout: 60_000 }, async () => {

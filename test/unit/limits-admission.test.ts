@@ -31,89 +31,128 @@ function conditionFailed(item?: Record<string, unknown>): Error {
   return Object.assign(new Error('The conditional request failed'), { name: 'ConditionalCheckFailedException', ...(item ? { Item: item } : {}) });
 }
 
+const ORG = { organizationId: 'org_1' };
+const MAX = { maxKeys: 1000 };
+
 describe('counterUpdate', () => {
-  it('same minute, org limits only: one condition per window, no unused names or values', () => {
-    const input = counterUpdate('same', minute, DAY, 'org_1', 'key_1', appliedLimits({ perMinute: 10, perDay: 1000 }, null));
+  it("same minute, org limits only: the key's day and minute counts in the same write, with room for it", () => {
+    const input = counterUpdate('same', minute, DAY, ORG, 'key_1', appliedLimits({ perMinute: 10, perDay: 1000 }, null), MAX);
     expect(input).toMatchObject({
       Key: { pk: 'usage#org#org_1', sk: DAY },
-      ConditionExpression: 'mw = :w AND mc < :om AND requests < :od',
-      UpdateExpression: 'ADD requests :one, mc :one',
-      ExpressionAttributeValues: { ':w': '2031-03-04T10:20', ':one': 1, ':od': 1000, ':om': 10 },
+      ConditionExpression: 'mw = :w AND mc < :om AND requests < :od AND (attribute_exists(kr.#k) OR size(kr) < :maxKeys)',
+      UpdateExpression: 'SET kr.#k = if_not_exists(kr.#k, :zero) + :one, km.#k = if_not_exists(km.#k, :zero) + :one ADD requests :one, mc :one',
+      ExpressionAttributeNames: { '#k': 'key_1' },
+      ExpressionAttributeValues: { ':w': '2031-03-04T10:20', ':one': 1, ':zero': 0, ':od': 1000, ':om': 10, ':maxKeys': 1000 },
       ReturnValues: 'UPDATED_NEW',
       ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
     });
-    expect(input.ExpressionAttributeNames).toBeUndefined();
   });
 
-  it("same minute with the key's own limits: counted and checked in the same item", () => {
-    const input = counterUpdate('same', minute, DAY, 'org_1', 'key_1', appliedLimits({ perMinute: 10, perDay: 1000 }, { perMinute: 2, perDay: 5 }));
+  it("same minute with the key's own limits: checked on the same counts", () => {
+    const input = counterUpdate('same', minute, DAY, ORG, 'key_1', appliedLimits({ perMinute: 10, perDay: 1000 }, { perMinute: 2, perDay: 5 }), MAX);
     expect(input.ConditionExpression).toBe(
-      'mw = :w AND mc < :om AND requests < :od AND (attribute_not_exists(kmc.#k) OR kmc.#k < :km) AND (attribute_not_exists(kdc.#k) OR kdc.#k < :kd)',
+      'mw = :w AND mc < :om AND requests < :od AND (attribute_exists(kr.#k) OR size(kr) < :maxKeys) AND (attribute_not_exists(km.#k) OR km.#k < :keyMinute) AND (attribute_not_exists(kr.#k) OR kr.#k < :keyDay)',
     );
-    expect(input.UpdateExpression).toBe(
-      'SET kmc.#k = if_not_exists(kmc.#k, :zero) + :one, kdc.#k = if_not_exists(kdc.#k, :zero) + :one ADD requests :one, mc :one',
-    );
-    expect(input.ExpressionAttributeNames).toEqual({ '#k': 'key_1' });
+    expect(input.ExpressionAttributeValues).toMatchObject({ ':keyMinute': 2, ':keyDay': 5 });
   });
 
-  it('roll: only forward, the day limit still applies', () => {
-    const input = counterUpdate('roll', minute, DAY, 'org_1', 'key_1', appliedLimits({ perMinute: 10, perDay: 1000 }, { perMinute: 2 }));
-    expect(input.ConditionExpression).toBe('mw < :w AND requests < :od');
-    expect(input.UpdateExpression).toBe('SET mw = :w, mc = :one, kmc = :kmc ADD requests :one');
-    expect(input.ExpressionAttributeValues).toEqual({ ':w': '2031-03-04T10:20', ':one': 1, ':od': 1000, ':kmc': { key_1: 1 } });
+  it('roll: only forward, the day limit still applies, minute counts restart with this key at one', () => {
+    const input = counterUpdate('roll', minute, DAY, ORG, 'key_1', appliedLimits({ perMinute: 10, perDay: 1000 }, { perMinute: 2 }), MAX);
+    expect(input.ConditionExpression).toBe('mw < :w AND requests < :od AND (attribute_exists(kr.#k) OR size(kr) < :maxKeys)');
+    expect(input.UpdateExpression).toBe('SET mw = :w, mc = :one, km = :km, kr.#k = if_not_exists(kr.#k, :zero) + :one ADD requests :one');
+    expect(input.ExpressionAttributeValues).toEqual({ ':w': '2031-03-04T10:20', ':one': 1, ':zero': 0, ':od': 1000, ':maxKeys': 1000, ':km': { key_1: 1 } });
   });
 
-  it('fresh: creates the counters and the TTL', () => {
-    const input = counterUpdate('fresh', minute, DAY, 'org_1', 'key_1', appliedLimits({ perMinute: 10, perDay: 1000 }, { perDay: 5 }));
+  it('fresh: creates the counters, the per-key maps and the TTL', () => {
+    const input = counterUpdate('fresh', minute, DAY, ORG, 'key_1', appliedLimits({ perMinute: 10, perDay: 1000 }, { perDay: 5 }), MAX);
     expect(input.ConditionExpression).toBe('attribute_not_exists(mw) AND (attribute_not_exists(requests) OR requests < :od)');
-    expect(input.UpdateExpression).toBe('SET mw = :w, mc = :one, kmc = :kmc, kdc = :kdc, #ttl = :ttl ADD requests :one');
-    expect(input.ExpressionAttributeValues).toMatchObject({ ':kmc': {}, ':kdc': { key_1: 1 }, ':ttl': expect.any(Number) });
+    expect(input.UpdateExpression).toBe(
+      'SET mw = :w, mc = :one, km = :km, kr = :kr, kl = if_not_exists(kl, :empty), kc = if_not_exists(kc, :empty), #ttl = :ttl ADD requests :one',
+    );
+    expect(input.ExpressionAttributeValues).toMatchObject({ ':km': { key_1: 1 }, ':kr': { key_1: 1 }, ':empty': {}, ':ttl': expect.any(Number) });
     expect(input.ExpressionAttributeNames).toEqual({ '#ttl': 'ttl' });
+  });
+
+  it("without a key (a key's own item, or the organization's beyond the bound): the plain counter", () => {
+    const limits = appliedLimits({ perMinute: 10, perDay: 1000 }, null);
+    expect(counterUpdate('same', minute, DAY, { keyId: 'key_1' }, 'key_1', limits)).toMatchObject({
+      Key: { pk: 'usage#key#key_1', sk: DAY },
+      ConditionExpression: 'mw = :w AND mc < :om AND requests < :od',
+      UpdateExpression: 'ADD requests :one, mc :one',
+    });
+    expect(counterUpdate('same', minute, DAY, { keyId: 'key_1' }, 'key_1', limits).ExpressionAttributeNames).toBeUndefined();
+    expect(counterUpdate('roll', minute, DAY, { keyId: 'key_1' }, 'key_1', limits).UpdateExpression).toBe('SET mw = :w, mc = :one ADD requests :one');
+    // The organization's item still restarts its minute counts on a roll.
+    expect(counterUpdate('roll', minute, DAY, ORG, 'key_1', limits).UpdateExpression).toBe('SET mw = :w, mc = :one, km = :km ADD requests :one');
+    expect(counterUpdate('roll', minute, DAY, ORG, 'key_1', limits).ExpressionAttributeValues).toMatchObject({ ':km': {} });
   });
 });
 
 describe('admit', () => {
   const subject = { organizationId: 'org_mock1', keyId: 'key_1', orgLimits: { perMinute: 10, perDay: 1000 }, keyLimits: null };
 
-  it('after a failed guess, the old item says which write to make: here a roll', async () => {
+  it('one write: after a failed guess, the old item says which write to make (here a roll); no other write', async () => {
     documents
       .on(UpdateCommand, { Key: { pk: 'usage#org#org_mock1', sk: DAY } })
-      .rejectsOnce(conditionFailed({ mw: { S: '2031-03-04T10:19' }, mc: { N: '10' }, requests: { N: '40' } }))
-      .resolves({ Attributes: { mw: minute.id, mc: 1, requests: 41, kmc: {} } });
-    documents.on(UpdateCommand, { Key: { pk: 'usage#key#key_1', sk: DAY } }).resolves({ Attributes: { lm: minute.id, requests: 4 } });
+      .rejectsOnce(conditionFailed({ mw: { S: '2031-03-04T10:19' }, mc: { N: '10' }, requests: { N: '40' }, kr: { M: { key_1: { N: '3' } } } }))
+      .resolves({ Attributes: { mw: minute.id, mc: 1, requests: 41, km: { key_1: 1 }, kr: { key_1: 4 } } });
+    // The key's first request of the minute: lastUsedAt and usageCount (base 0 recorded on the key's own item).
+    documents.on(GetCommand).resolves({ Item: { base: 100 } });
     expect(await admit(subject, NOW)).toEqual({
       'X-RateLimit-Limit': '10',
       'X-RateLimit-Remaining': '9',
       'X-RateLimit-Reset': String(minute.resetAt),
     });
-    const counters = documents.commandCalls(UpdateCommand).filter((c) => c.args[0].input.Key?.pk === 'usage#org#org_mock1');
-    expect(counters.map((c) => c.args[0].input.UpdateExpression)).toEqual([
-      'ADD requests :one, mc :one',
-      'SET mw = :w, mc = :one, kmc = :kmc ADD requests :one',
+    const updates = documents.commandCalls(UpdateCommand).map((c) => c.args[0].input);
+    expect(updates.map((u) => [u.TableName, u.UpdateExpression])).toEqual([
+      ['usage', 'SET kr.#k = if_not_exists(kr.#k, :zero) + :one, km.#k = if_not_exists(km.#k, :zero) + :one ADD requests :one, mc :one'],
+      ['usage', 'SET mw = :w, mc = :one, km = :km, kr.#k = if_not_exists(kr.#k, :zero) + :one ADD requests :one'],
+      ['api-keys', 'SET lastUsedAt = :now, usageCount = :count'],
     ]);
+    expect(updates[2]!.ExpressionAttributeValues).toMatchObject({ ':count': 104 });
   });
 
-  it('over a limit: 429, nothing counted, rateLimited added on the org and key day items', async () => {
+  it("not the key's first request of the minute: the admission write is the only call", async () => {
+    documents
+      .on(UpdateCommand, { Key: { pk: 'usage#org#org_mock4', sk: DAY } })
+      .resolves({ Attributes: { mc: 2, requests: 2, km: { key_1: 2 }, kr: { key_1: 7 } } });
+    await expect(admit({ ...subject, organizationId: 'org_mock4' }, NOW)).resolves.toMatchObject({ 'X-RateLimit-Remaining': '8' });
+    expect(documents.calls()).toHaveLength(1);
+  });
+
+  it('over a limit: 429, nothing counted, rateLimited added for the org and the key in one write', async () => {
     documents.on(UpdateCommand).resolves({});
     documents
-      .on(UpdateCommand, { Key: { pk: 'usage#org#org_mock2', sk: DAY }, ConditionExpression: 'mw = :w AND mc < :om AND requests < :od' })
-      .rejects(conditionFailed({ mw: { S: minute.id }, mc: { N: '10' }, requests: { N: '40' } }));
+      .on(UpdateCommand, { Key: { pk: 'usage#org#org_mock2', sk: DAY }, ConditionExpression: 'mw = :w AND mc < :om AND requests < :od AND (attribute_exists(kr.#k) OR size(kr) < :maxKeys)' })
+      .rejects(conditionFailed({ mw: { S: minute.id }, mc: { N: '10' }, requests: { N: '40' }, kr: { M: { key_1: { N: '10' } } }, kl: { M: {} } }));
     const error = await admit({ ...subject, organizationId: 'org_mock2' }, NOW).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ApiError);
     expect((error as ApiError).headers).toMatchObject({ 'Retry-After': '30', 'X-RateLimit-Remaining': '0' });
-    const rateLimited = documents
-      .commandCalls(UpdateCommand)
-      .filter((c) => c.args[0].input.UpdateExpression?.startsWith('ADD #counter'))
-      .map((c) => [c.args[0].input.Key, c.args[0].input.ExpressionAttributeNames?.['#counter']]);
-    expect(rateLimited).toEqual([
-      [{ pk: 'usage#org#org_mock2', sk: DAY }, 'rateLimited'],
-      [{ pk: 'usage#key#key_1', sk: DAY }, 'rateLimited'],
+    const after = documents.commandCalls(UpdateCommand).slice(1).map((c) => c.args[0].input);
+    expect(after).toHaveLength(1);
+    expect(after[0]).toMatchObject({
+      Key: { pk: 'usage#org#org_mock2', sk: DAY },
+      UpdateExpression: 'ADD #counter :amount SET #map.#k = if_not_exists(#map.#k, :zero) + :amount',
+      ExpressionAttributeNames: { '#counter': 'rateLimited', '#map': 'kl', '#k': 'key_1' },
+    });
+  });
+
+  it("a refusal whose organization item has no room for the key: counted on the key's own item", async () => {
+    documents.on(UpdateCommand).resolves({});
+    documents
+      .on(UpdateCommand, { Key: { pk: 'usage#org#org_mock5', sk: DAY }, ReturnValues: 'UPDATED_NEW' })
+      .rejects(conditionFailed({ mw: { S: minute.id }, mc: { N: '10' }, requests: { N: '40' }, kr: { M: {} }, kl: { M: { key_2: { N: '1' } } } }));
+    await expect(admit({ ...subject, organizationId: 'org_mock5' }, NOW, 1)).rejects.toBeInstanceOf(ApiError);
+    const after = documents.commandCalls(UpdateCommand).slice(1).map((c) => [c.args[0].input.Key, c.args[0].input.UpdateExpression]);
+    expect(after).toEqual([
+      [{ pk: 'usage#org#org_mock5', sk: DAY }, 'ADD #counter :amount SET #ttl = :ttl'],
+      [{ pk: 'usage#key#key_1', sk: DAY }, 'ADD #counter :amount SET #ttl = :ttl'],
     ]);
   });
 
-  it('a failure writing key usage does not fail an admitted request', async () => {
-    documents.on(UpdateCommand, { Key: { pk: 'usage#org#org_mock3', sk: DAY } }).resolves({ Attributes: { mc: 2, requests: 2 } });
-    documents.on(UpdateCommand, { Key: { pk: 'usage#key#key_1', sk: DAY } }).rejects(Object.assign(new Error('boom'), { name: 'InternalServerError' }));
+  it('a failure refreshing the key item does not fail an admitted request', async () => {
+    documents.on(UpdateCommand, { Key: { pk: 'usage#org#org_mock3', sk: DAY } }).resolves({ Attributes: { mc: 2, requests: 2, km: { key_1: 1 }, kr: { key_1: 1 } } });
+    documents.on(GetCommand).rejects(Object.assign(new Error('boom'), { name: 'InternalServerError' }));
     await expect(admit({ ...subject, organizationId: 'org_mock3' }, NOW)).resolves.toMatchObject({ 'X-RateLimit-Remaining': '8' });
   });
 });

@@ -11,7 +11,7 @@ const day = dayWindow(NOW);
 const free = appliedLimits({ perMinute: 10, perDay: 1000 }, null);
 const strictKey = appliedLimits({ perMinute: 10, perDay: 1000 }, { perMinute: 2, perDay: 5 });
 
-const item = (overrides: OrgDayCounters): OrgDayCounters => ({ mw: '2031-03-04T10:20', mc: 3, requests: 40, kmc: {}, kdc: {}, ...overrides });
+const item = (overrides: OrgDayCounters): OrgDayCounters => ({ mw: '2031-03-04T10:20', mc: 3, requests: 40, km: {}, kr: {}, ...overrides });
 
 describe('windowCounts', () => {
   it('org minute and day; key windows only where the key has a limit', () => {
@@ -19,7 +19,7 @@ describe('windowCounts', () => {
       ['org', 'minute', 10, 3],
       ['org', 'day', 1000, 40],
     ]);
-    const counts = windowCounts(item({ kmc: { key_a: 1 }, kdc: { key_a: 4, key_b: 9 } }), minute, day, strictKey, 'key_a');
+    const counts = windowCounts(item({ km: { key_a: 1 }, kr: { key_a: 4, key_b: 9 } }), minute, day, strictKey, 'key_a');
     expect(counts.map((c) => [c.scope, c.window.period, c.limit, c.used])).toEqual([
       ['org', 'minute', 10, 3],
       ['org', 'day', 1000, 40],
@@ -29,7 +29,7 @@ describe('windowCounts', () => {
   });
 
   it('counts of an earlier minute are not this minute', () => {
-    const counts = windowCounts(item({ mw: '2031-03-04T10:19', kmc: { key_a: 2 } }), minute, day, strictKey, 'key_a');
+    const counts = windowCounts(item({ mw: '2031-03-04T10:19', km: { key_a: 2 } }), minute, day, strictKey, 'key_a');
     expect(counts.filter((c) => c.window.period === 'minute').map((c) => c.used)).toEqual([0, 0]);
   });
 
@@ -56,16 +56,27 @@ describe('nextStep after a failed conditional write', () => {
     ['org minute full', item({ mc: 10 }), free],
     ['org day full', item({ requests: 1000 }), free],
     ['org day full in a new minute', item({ mw: '2031-03-04T10:19', requests: 1000 }), free],
-    ['key minute full', item({ kmc: { key_a: 2 } }), strictKey],
-    ['key day full', item({ kdc: { key_a: 5 } }), strictKey],
-    ['key day full in a new minute', item({ mw: '2031-03-04T10:19', kdc: { key_a: 5 } }), strictKey],
+    ['key minute full', item({ km: { key_a: 2 } }), strictKey],
+    ['key day full', item({ kr: { key_a: 5 } }), strictKey],
+    ['key day full in a new minute', item({ mw: '2031-03-04T10:19', kr: { key_a: 5 } }), strictKey],
   ])('%s: reject', (_, state, limits) => {
     const step = nextStep(state, NOW, limits, 'key_a');
     expect(step.action).toBe('reject');
   });
 
   it("another key's full limit does not reject this key", () => {
-    expect(nextStep(item({ kmc: { key_b: 2 }, kdc: { key_b: 5 } }), NOW, strictKey, 'key_a').action).toBe('same');
+    expect(nextStep(item({ km: { key_b: 2 }, kr: { key_b: 5 } }), NOW, strictKey, 'key_a').action).toBe('same');
+  });
+
+  it('with maxKeys: a key the item has no room for overflows; a key it has, or a refusal, does not', () => {
+    const full = item({ kr: { key_b: 1, key_c: 4 } });
+    expect(nextStep(full, NOW, free, 'key_a', 2)).toEqual({ action: 'overflow' });
+    expect(nextStep(full, NOW, free, 'key_b', 2)).toEqual({ action: 'same', minute });
+    expect(nextStep(full, NOW, free, 'key_a', 3)).toEqual({ action: 'same', minute });
+    expect(nextStep(item({ kr: { key_b: 1, key_c: 4 }, mc: 10 }), NOW, free, 'key_a', 2).action).toBe('reject');
+    expect(nextStep(full, NOW, free, 'key_a')).toEqual({ action: 'same', minute });
+    // The first request of the day creates the item's maps: no overflow possible.
+    expect(nextStep({ requests: undefined }, NOW, free, 'key_a', 2)).toEqual({ action: 'fresh', minute });
   });
 
   it('a minute moved on by a writer whose clock is ahead is adopted, not rolled back', () => {
