@@ -10,7 +10,7 @@ import { DEPLOYED_FUNCTIONS, FUNCTION_SPECS, type DeployedFunctionName } from '.
 import { KeygateFunction } from './constructs/keygate-function.ts';
 import { PortalUserPool } from './constructs/portal-user-pool.ts';
 import { SessionSigningSecret } from './constructs/session-secret.ts';
-import { KeygateTables } from './constructs/tables.ts';
+import { KeygateTables, type TableAccess } from './constructs/tables.ts';
 
 export interface KeygateConfig {
   stage: string;
@@ -63,7 +63,7 @@ export class KeygateStack extends Stack {
         timeout: spec.timeout,
         environment: { ...shared, ...perFunction[name] },
       });
-      for (const [table, access] of Object.entries(spec.tables) as [TableKey, 'read' | 'readWrite'][]) {
+      for (const [table, access] of Object.entries(spec.tables) as [TableKey, TableAccess][]) {
         this.tables.bindTable(fn.function, table, access);
       }
       if (spec.sessionSecret) this.sessionSecret.bindReader(fn.function);

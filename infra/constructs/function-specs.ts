@@ -1,5 +1,5 @@
 // What each deployed function is and may touch, in one map: entry file, size, timeout, tables
-// (least privilege: read or readWrite per table), and whether it reads the session signing secret
+// (least privilege: read, readUpdate or readWrite per table), and whether it reads the session signing secret
 // or calls Bedrock. The stack applies this map; the infra tests check the synthesized policies
 // against it, so a permission exists if and only if it is written here.
 import { Duration } from 'aws-cdk-lib';
@@ -20,6 +20,9 @@ export interface FunctionSpec {
   bedrock: boolean;
 }
 
+// Every function that admits requests (shared/db/rate-limits.ts `admit`) refreshes the key's
+// lastUsedAt/usageCount with an UpdateItem on api-keys: `readUpdate` there, never PutItem or
+// DeleteItem (only the management function creates and deletes keys).
 export const FUNCTION_SPECS: Record<DeployedFunctionName, FunctionSpec> = {
   // On every public request: sized for a fast cold start rather than cheapest memory.
   authorizer: {
@@ -43,7 +46,7 @@ export const FUNCTION_SPECS: Record<DeployedFunctionName, FunctionSpec> = {
     memorySize: 512,
     // One-shot chat messages wait for a whole Bedrock reply; API Gateway cuts buffered calls at 29 s.
     timeout: Duration.seconds(28),
-    tables: { organizations: 'readWrite', usage: 'readWrite', sessions: 'readWrite', messages: 'readWrite', apiKeys: 'readWrite' },
+    tables: { organizations: 'readWrite', usage: 'readWrite', sessions: 'readWrite', messages: 'readWrite', apiKeys: 'readUpdate' },
     sessionSecret: true,
     bedrock: true,
   },
@@ -51,7 +54,7 @@ export const FUNCTION_SPECS: Record<DeployedFunctionName, FunctionSpec> = {
     entry: 'chat-session.ts',
     memorySize: 512,
     timeout: Duration.seconds(10),
-    tables: { sessions: 'readWrite', messages: 'read', apiKeys: 'read', usage: 'readWrite', organizations: 'read' },
+    tables: { sessions: 'readWrite', messages: 'read', apiKeys: 'readUpdate', usage: 'readWrite' },
     sessionSecret: true,
     bedrock: false,
   },
@@ -60,7 +63,7 @@ export const FUNCTION_SPECS: Record<DeployedFunctionName, FunctionSpec> = {
     memorySize: 512,
     // Streams a Bedrock reply over Server-Sent Events; the integration timeout is set just above this.
     timeout: Duration.seconds(120),
-    tables: { sessions: 'read', messages: 'readWrite', apiKeys: 'read', usage: 'readWrite', organizations: 'readWrite' },
+    tables: { sessions: 'read', messages: 'readWrite', apiKeys: 'readUpdate', usage: 'readWrite', organizations: 'readWrite' },
     sessionSecret: true,
     bedrock: true,
   },
@@ -68,7 +71,7 @@ export const FUNCTION_SPECS: Record<DeployedFunctionName, FunctionSpec> = {
     entry: 'export.ts',
     memorySize: 512,
     timeout: Duration.seconds(28),
-    tables: { sessions: 'read', messages: 'read', usage: 'readWrite', apiKeys: 'readWrite', organizations: 'read' },
+    tables: { sessions: 'read', messages: 'read', usage: 'readWrite', apiKeys: 'readUpdate' },
     sessionSecret: false,
     bedrock: false,
   },

@@ -8,15 +8,17 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { physicalTableName, TABLES, type KeyAttribute, type TableDefinition, type TableKey } from '../../shared/tables.ts';
 
-export type TableAccess = 'read' | 'readWrite';
+export type TableAccess = 'read' | 'readUpdate' | 'readWrite';
 
 /**
  * Item-level actions only: no Scan (shared/db reads by GetItem and Query) and no table management.
  * TransactWriteItems needs no action of its own, only the item actions it contains; ConditionCheckItem
- * lets a read-only table take part in one as a condition.
+ * lets a read-only table take part in one as a condition. `readUpdate` adds UpdateItem alone: it
+ * lets a function change existing items (a key's lastUsedAt) but never create or delete one.
  */
 export const TABLE_ACTIONS: Record<TableAccess, readonly string[]> = {
   read: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:ConditionCheckItem'],
+  readUpdate: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:ConditionCheckItem', 'dynamodb:UpdateItem'],
   readWrite: [
     'dynamodb:GetItem',
     'dynamodb:BatchGetItem',
@@ -80,7 +82,7 @@ export class KeygateTables extends Construct {
     const table = this.tables[key];
     fn.addToRolePolicy(
       new iam.PolicyStatement({
-        sid: `${key}${access === 'read' ? 'Read' : 'ReadWrite'}`,
+        sid: `${key}${access[0]!.toUpperCase()}${access.slice(1)}`,
         actions: [...TABLE_ACTIONS[access]],
         resources: [table.tableArn, ...(def.indexes ?? []).map((index) => `${table.tableArn}/index/${index.name}`)],
       }),

@@ -64,7 +64,8 @@ export function parseKey(candidate: unknown, prefixes: KeyPrefixes = DEFAULT_PRE
     const prefix = prefixes[type];
     if (!candidate.startsWith(prefix)) continue;
     const tail = candidate.slice(prefix.length);
-    if (!BASE62_TAIL.test(tail)) return undefined;
+    // Not this type's shape: try the other prefix, which may extend this one (`kg_`, `kg_pub_`).
+    if (!BASE62_TAIL.test(tail)) continue;
     const body = candidate.slice(0, candidate.length - CHECKSUM_LENGTH);
     return checksum(body) === candidate.slice(-CHECKSUM_LENGTH) ? type : undefined;
   }

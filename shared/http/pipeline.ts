@@ -1,5 +1,5 @@
 // The request pipeline every API function runs, in AWS and locally:
-// route -> parse -> authenticate (by the route's auth kind) -> admit (rate limits) -> handler,
+// route -> authenticate (by the route's auth kind) -> admit (rate limits) -> parse body -> handler,
 // then CORS and rate-limit headers on whatever comes out, errors included.
 // Handlers stay thin: they get a parsed, authenticated ApiRequest and return an HttpResult.
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
@@ -183,7 +183,6 @@ export async function prepare(
     origin: headers.origin,
   };
   if (route.auth === 'apiKey') authenticateKey(req, event, state);
-  req.body = parseBody(event);
   if (route.auth === 'portal') await authenticatePortal(req, hooks);
   if (route.auth === 'session') {
     if (!hooks.authenticateSession) throw new Error(`No session authenticator for ${routeKey(route)}`);
@@ -192,6 +191,9 @@ export async function prepare(
   if (req.rateSubject && hooks.admit) {
     Object.assign(state.headers, await hooks.admit(req.rateSubject));
   }
+  // After admission: a bad or oversized body from an authenticated caller is counted like any
+  // other request (CONTRACT.md section 5), so malformed bodies cannot bypass the rate limits.
+  req.body = parseBody(event);
   return { req, state, handler };
 }
 

@@ -67,6 +67,16 @@ describe('key format', () => {
     expect(parseKey(key, prefixes)).toBe('secret');
     expect(parseKey(key)).toBeUndefined();
   });
+
+  it.each([
+    { secret: 'kg_', publishable: 'kg_pub_' },
+    { secret: 'kg_pub_', publishable: 'kg_' },
+    { secret: 'sk', publishable: 'skp' },
+  ])('tells the types apart when one prefix extends the other (%o)', (prefixes) => {
+    for (const type of ['secret', 'publishable'] as const) {
+      for (let i = 0; i < 50; i++) expect(parseKey(generateKey(type, prefixes), prefixes)).toBe(type);
+    }
+  });
 });
 
 describe('parseKey rejects without I/O', () => {
