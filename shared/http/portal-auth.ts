@@ -10,15 +10,20 @@ export interface PortalUser {
   isOperator: boolean;
 }
 
-let keySet: JWTVerifyGetKey | undefined;
+/** The key set, built once per configuration (a warm Lambda reuses it and its JWKS cache). */
+let keySet: { source: string; get: JWTVerifyGetKey } | undefined;
 
 function keys(env: NodeJS.ProcessEnv): JWTVerifyGetKey {
-  if (!keySet) {
-    keySet = env.PORTAL_JWKS
-      ? createLocalJWKSet(JSON.parse(env.PORTAL_JWKS))
-      : createRemoteJWKSet(new URL(`${requiredEnv(env, 'PORTAL_ISSUER')}/.well-known/jwks.json`));
+  const source = env.PORTAL_JWKS ?? requiredEnv(env, 'PORTAL_ISSUER');
+  if (keySet?.source !== source) {
+    keySet = {
+      source,
+      get: env.PORTAL_JWKS
+        ? createLocalJWKSet(JSON.parse(env.PORTAL_JWKS))
+        : createRemoteJWKSet(new URL(`${source}/.well-known/jwks.json`), { timeoutDuration: 3_000 }),
+    };
   }
-  return keySet;
+  return keySet.get;
 }
 
 function requiredEnv(env: NodeJS.ProcessEnv, name: string): string {
@@ -30,6 +35,16 @@ function requiredEnv(env: NodeJS.ProcessEnv, name: string): string {
 export function bearerToken(authorization: string | undefined): string | undefined {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
   return match?.[1];
+}
+
+/**
+ * The user pool's key set could not be fetched (timeout, network, non-200): a dependency is down,
+ * which is a 503, not the caller's fault. A key set without the token's key is a bad token.
+ */
+function isKeySetUnavailable(error: unknown): boolean {
+  if (error instanceof TypeError) return true; // fetch failed
+  const e = error as { code?: string; message?: string };
+  return e?.code === 'ERR_JWKS_TIMEOUT' || (e?.code === 'ERR_JOSE_GENERIC' && /Expected 200 OK/.test(e.message ?? ''));
 }
 
 /** The signed-in portal user, or INVALID_TOKEN. */
@@ -44,13 +59,13 @@ export async function verifyPortalToken(
     ({ payload } = await jwtVerify(token, keys(env), {
       issuer: requiredEnv(env, 'PORTAL_ISSUER'),
       algorithms: ['RS256', 'ES256'],
+      requiredClaims: ['exp', 'sub'],
     }));
   } catch (error) {
-    if (error instanceof Error && /fetch|network|ECONN/i.test(error.message)) {
-      throw new ApiError('SERVICE_UNAVAILABLE', undefined, {}, { 'Retry-After': '1' });
-    }
+    if (isKeySetUnavailable(error)) throw new ApiError('SERVICE_UNAVAILABLE', undefined, {}, { 'Retry-After': '1' });
     throw new ApiError('INVALID_TOKEN');
   }
+  if (payload.token_use !== 'id' && payload.token_use !== 'access') throw new ApiError('INVALID_TOKEN');
   // Cognito ID tokens name the app client in `aud`, access tokens in `client_id`.
   const clientId = requiredEnv(env, 'PORTAL_CLIENT_ID');
   const audience = payload.aud ?? payload.client_id;

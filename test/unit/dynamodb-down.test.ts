@@ -32,7 +32,7 @@ function timeout(): Error {
 }
 
 async function portalToken(sub: string): Promise<string> {
-  return new SignJWT({ 'cognito:groups': [] })
+  return new SignJWT({ 'cognito:groups': [], token_use: 'id' })
     .setProtectedHeader({ alg: 'ES256', kid: secrets.portalPrivateJwk.kid! })
     .setIssuer(LOCAL_ISSUER)
     .setAudience(LOCAL_CLIENT_ID)
