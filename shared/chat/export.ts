@@ -104,7 +104,8 @@ function startKey(request: ExportRequest, organizationId: string): Record<string
   const fields = resource === 'messages' ? (['r', 'id', 'createdAt', 'sessionId'] as const) : (['r', 'id', 'createdAt'] as const);
   const p = decodeCursor(request.cursor, fields as readonly string[], (c) => {
     const at = Date.parse(c.createdAt!);
-    // A cursor of another resource or outside this range would make DynamoDB refuse the query.
+    // A cursor of another resource, outside this range or with an empty key would make DynamoDB refuse the query.
+    if (c.id === '' || (resource === 'messages' && c.sessionId === '')) return false;
     return c.r === resource && at >= request.from.getTime() && at < request.to.getTime();
   });
   const { r: _r, ...key } = p;

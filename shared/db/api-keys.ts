@@ -115,8 +115,17 @@ export async function putNewKey(item: ApiKeyItem): Promise<void> {
   await db.send(new PutCommand({ TableName: tableName('apiKeys'), Item: item, ConditionExpression: 'attribute_not_exists(id)' }));
 }
 
+/** Key ids are `key_` + 24 hex characters (keyIdFromHash); anything else names no key. */
+const KEY_ID = /^key_[0-9a-f]{24}$/;
+
+/** NOT_FOUND without a read for a path id no key can have (an oversized one would make DynamoDB refuse the key: a 500). */
+function assertKeyId(keyId: string): void {
+  if (!KEY_ID.test(keyId)) throw new ApiError('NOT_FOUND', 'API key not found');
+}
+
 /** A live (not revoked) key of this organization, or NOT_FOUND. */
 export async function requireKey(organizationId: string, keyId: string): Promise<ApiKeyItem> {
+  assertKeyId(keyId);
   const { Item } = await db.send(new GetCommand({ TableName: tableName('apiKeys'), Key: { id: keyId }, ConsistentRead: true }));
   const item = Item as ApiKeyItem | undefined;
   if (!item || item.organizationId !== organizationId || item.status === 'revoked') {
@@ -147,7 +156,8 @@ function statusFilter(status: KeyStatus | undefined, now: Date): { expression: s
 
 /** Newest first, through the byOrganization index. Pages may come back short when filtered. */
 export async function listKeys(organizationId: string, query: KeyListQuery, now: Date) {
-  const start = query.cursor ? decodeCursor(query.cursor, ['id', 'createdAt']) : undefined;
+  // Empty strings are refused too: DynamoDB rejects an empty key attribute in ExclusiveStartKey (a 500).
+  const start = query.cursor ? decodeCursor(query.cursor, ['id', 'createdAt'], (c) => c.id !== '' && c.createdAt !== '') : undefined;
   const status = statusFilter(query.status, now);
   const filters = [status.expression];
   const values: Record<string, unknown> = { ':o': organizationId, ...status.values };
@@ -183,6 +193,7 @@ export interface KeyChanges {
 }
 
 export async function updateKey(organizationId: string, keyId: string, changes: KeyChanges): Promise<ApiKeyItem> {
+  assertKeyId(keyId);
   const set = setClause({ ...changes });
   try {
     const { Attributes } = await db.send(
@@ -205,6 +216,7 @@ export async function updateKey(organizationId: string, keyId: string, changes: 
 
 /** Permanent and immediate: the authorizer's next consistent read sees the tombstone. */
 export async function revokeKey(organizationId: string, keyId: string, now: Date): Promise<void> {
+  assertKeyId(keyId);
   try {
     await db.send(
       new UpdateCommand({
@@ -286,6 +298,13 @@ export async function rollKey(
   return minted;
 }
 
+/**
+ * Writes in flight at once while propagating limits. An organization can have thousands of keys;
+ * firing them all at once queues them behind the client's socket pool, whose connection timeout
+ * starts at the call, so most would fail (docs/limits.md, "Limits of the design").
+ */
+export const PROPAGATE_CONCURRENCY = 16;
+
 /** After a plan or limits change, copy the organization's limits onto each of its keys. */
 export async function propagateOrgLimits(organizationId: string, orgLimits: Limits): Promise<void> {
   const keys = await queryAll<Pick<ApiKeyItem, 'id'>>({
@@ -295,21 +314,23 @@ export async function propagateOrgLimits(organizationId: string, orgLimits: Limi
     ExpressionAttributeValues: { ':o': organizationId },
     ProjectionExpression: 'id',
   });
-  await Promise.all(
-    keys.map((k) =>
-      db.send(
-        new UpdateCommand({
-          TableName: tableName('apiKeys'),
-          Key: { id: k.id },
-          UpdateExpression: 'SET orgLimits = :limits',
-          ConditionExpression: 'attribute_exists(id)',
-          ExpressionAttributeValues: { ':limits': orgLimits },
-        }),
-      ).catch((error) => {
-        if (!isConditionFailed(error)) throw error;
+  const update = (id: string) =>
+    db.send(
+      new UpdateCommand({
+        TableName: tableName('apiKeys'),
+        Key: { id },
+        UpdateExpression: 'SET orgLimits = :limits',
+        ConditionExpression: 'attribute_exists(id)',
+        ExpressionAttributeValues: { ':limits': orgLimits },
       }),
-    ),
-  );
+    ).catch((error) => {
+      if (!isConditionFailed(error)) throw error;
+    });
+  let next = 0;
+  const worker = async () => {
+    while (next < keys.length) await update(keys[next++]!.id);
+  };
+  await Promise.all(Array.from({ length: Math.min(PROPAGATE_CONCURRENCY, keys.length) }, worker));
 }
 
 /**

@@ -12,10 +12,10 @@
 // the key's entry, one UpdateItem after the transaction; see countCredits).
 import { GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { ApiError } from '../domain/errors.ts';
-import { iso, utcDay } from '../domain/time.ts';
+import { epochSeconds, iso, utcDay } from '../domain/time.ts';
 import { reservationTtl } from '../limits/windows.ts';
 import { describeError, logger } from '../log.ts';
-import { tableName } from '../tables.ts';
+import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
 import { db } from './client.ts';
 import { addKeyUsage } from './usage.ts';
 
@@ -126,9 +126,11 @@ export async function reserveCredit(
         Put: {
           TableName: tableName('usage'),
           Item: reservation,
-          ConditionExpression: 'attribute_not_exists(pk) OR #state = :refunded',
-          ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: { ':refunded': 'refunded' },
+          // A reservation past its TTL is forgotten (TTL deletes it days late, if at all, so it is
+          // judged here): after RESERVATION_RETENTION_DAYS the request key is a new request.
+          ConditionExpression: 'attribute_not_exists(pk) OR #state = :refunded OR #ttl <= :now',
+          ExpressionAttributeNames: { '#state': 'state', '#ttl': TTL_ATTRIBUTE },
+          ExpressionAttributeValues: { ':refunded': 'refunded', ':now': epochSeconds(now) },
         },
       },
       {

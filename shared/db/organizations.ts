@@ -181,7 +181,11 @@ export async function setMemberRole(organizationId: string, userId: string, role
   return member;
 }
 
+/** DynamoDB's limit for a sort key; a longer user id cannot be a member (and would make the read fail). */
+const MAX_SORT_KEY_BYTES = 1024;
+
 export async function removeMember(organizationId: string, userId: string): Promise<void> {
+  if (Buffer.byteLength(userId) > MAX_SORT_KEY_BYTES) throw new ApiError('NOT_FOUND', 'Member not found');
   const previous = await getMemberRole(organizationId, userId);
   if (!previous) throw new ApiError('NOT_FOUND', 'Member not found');
   const delta = previous === 'owner' ? -1 : 0;

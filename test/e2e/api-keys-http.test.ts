@@ -144,7 +144,19 @@ describe('listing keys', () => {
     expect(disabled.body.items).toEqual([]);
   });
 
-  it.each(['limit=0', 'limit=101', 'limit=abc', 'status=revoked', 'type=admin', 'cursor=not-a-cursor'])(
+  const cursorOf = (position: object) => Buffer.from(JSON.stringify(position)).toString('base64url');
+
+  it.each([
+    'limit=0',
+    'limit=101',
+    'limit=abc',
+    'status=revoked',
+    'type=admin',
+    'cursor=not-a-cursor',
+    // Empty key attributes would make DynamoDB refuse ExclusiveStartKey (was a 500).
+    `cursor=${cursorOf({ id: '', createdAt: '' })}`,
+    `cursor=${cursorOf({ id: 'key_x', createdAt: '' })}`,
+  ])(
     'refuses %s with 400',
     async (query) => {
       const res = await owner.get(`/v1/organizations/${listOrg}/api-keys?${query}`);
@@ -269,6 +281,19 @@ describe('the authorizer over HTTP', () => {
     expect(res.headers.get('access-control-allow-headers')).toContain('Content-Type, X-API-Key, Authorization');
     expect(res.headers.get('access-control-allow-methods')).toContain('GET');
     expect(Number(res.headers.get('access-control-max-age'))).toBeGreaterThan(0);
+  });
+
+  it('a key id no key can have is 404 NOT_FOUND, however long (was a 500 from DynamoDB)', async () => {
+    for (const id of ['key_nope', 'k'.repeat(3000)]) {
+      for (const res of [
+        await owner.get(`/v1/organizations/${orgId}/api-keys/${id}`),
+        await owner.patch(`/v1/organizations/${orgId}/api-keys/${id}`, { name: 'x' }),
+        await owner.delete(`/v1/organizations/${orgId}/api-keys/${id}`),
+      ]) {
+        expect(res.status, res.text).toBe(404);
+        expect(res.body.code).toBe('NOT_FOUND');
+      }
+    }
   });
 
   it('unknown routes are 404 NOT_FOUND in the contract format', async () => {

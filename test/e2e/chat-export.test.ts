@@ -138,6 +138,20 @@ describe('JSON', () => {
     expect(seen).toHaveLength(4);
   });
 
+  it('a cursor with an empty key attribute is refused with 400 (was a 500 from DynamoDB)', async () => {
+    const createdAt = new Date().toISOString();
+    for (const position of [
+      { r: 'sessions', id: '', createdAt },
+      { r: 'messages', id: '', createdAt, sessionId: 'ses_x' },
+      { r: 'messages', id: 'msg_x', createdAt, sessionId: '' },
+    ]) {
+      const cursor = Buffer.from(JSON.stringify(position)).toString('base64url');
+      const res = await api.get(exportPath({ resource: position.r, cursor }));
+      expect(res.status, res.text).toBe(400);
+      expect(res.body.details).toEqual([{ field: 'cursor', message: 'is not a cursor this API returned' }]);
+    }
+  });
+
   it('a cursor of one resource is refused for another', async () => {
     const page = await api.get(exportPath({ resource: 'messages', limit: '1' }));
     const res = await api.get(exportPath({ resource: 'sessions', cursor: page.body.nextCursor }));

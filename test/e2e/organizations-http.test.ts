@@ -129,6 +129,13 @@ describe('members', () => {
     expect((await owner.delete(`/v1/organizations/${org.id}/members/${friend}`)).status).toBe(404);
   });
 
+  it('removing a user id longer than any member id is 404, not a 500 from DynamoDB', async () => {
+    const org = await newOrg();
+    const res = await owner.delete(`/v1/organizations/${org.id}/members/${'u'.repeat(3000)}`);
+    expect(res.status, res.text).toBe(404);
+    expect(res.body.code).toBe('NOT_FOUND');
+  });
+
   it('refuses to remove or demote the last owner (409 CONFLICT)', async () => {
     const org = await newOrg();
     const removed = await owner.delete(`/v1/organizations/${org.id}/members/${ownerId}`);

@@ -109,6 +109,16 @@ describe('reserveCredit', () => {
       ttl: T.getTime() / 1000 + RESERVATION_RETENTION_DAYS * 86_400,
     });
   });
+
+  it('forgets a reservation past its retention even while TTL has not deleted it', async () => {
+    const orgId = await newOrg(5);
+    await reserveCredit(orgId, 'old', 'key_a', T);
+    const justBefore = new Date(T.getTime() + RESERVATION_RETENTION_DAYS * 86_400_000 - 1000);
+    expect(await reserveCredit(orgId, 'old', 'key_a', justBefore)).toEqual({ balance: 4, alreadyCharged: true });
+    const after = new Date(T.getTime() + RESERVATION_RETENTION_DAYS * 86_400_000);
+    expect(await reserveCredit(orgId, 'old', 'key_a', after)).toEqual({ balance: 3, alreadyCharged: false });
+    expect(await reserveCredit(orgId, 'old', 'key_a', after)).toEqual({ balance: 3, alreadyCharged: true });
+  });
 });
 
 describe('refundCredit', () => {

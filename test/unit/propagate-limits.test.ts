@@ -1,0 +1,46 @@
+// Copying an organization's new limits onto its keys (PATCH /v1/organizations/{orgId}) with a mocked
+// DynamoDB: every key is updated, with a bounded number of writes in flight however many keys.
+import { DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+
+vi.hoisted(() => {
+  Object.assign(process.env, { API_KEYS_TABLE: 'api-keys', LOG_LEVEL: 'SILENT' });
+});
+import { PROPAGATE_CONCURRENCY, propagateOrgLimits } from '../../shared/db/api-keys.ts';
+
+const documents = mockClient(DynamoDBDocumentClient);
+afterEach(() => documents.reset());
+
+describe('propagateOrgLimits', () => {
+  it('updates every key with at most PROPAGATE_CONCURRENCY writes in flight', async () => {
+    const ids = Array.from({ length: 500 }, (_, i) => `key_${String(i).padStart(24, '0')}`);
+    documents.on(QueryCommand).resolves({ Items: ids.map((id) => ({ id })) });
+    let inFlight = 0;
+    let peak = 0;
+    const updated: string[] = [];
+    documents.on(UpdateCommand).callsFake(async (input: { Key: { id: string } }) => {
+      inFlight++;
+      peak = Math.max(peak, inFlight);
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      inFlight--;
+      updated.push(input.Key.id);
+      return {};
+    });
+    await propagateOrgLimits('org_1', { perMinute: 60, perDay: 10_000 });
+    expect(updated.sort()).toEqual(ids);
+    expect(peak).toBeLessThanOrEqual(PROPAGATE_CONCURRENCY);
+    expect(peak).toBeGreaterThan(1);
+  });
+
+  it('ignores keys deleted meanwhile and fails on other errors', async () => {
+    documents.on(QueryCommand).resolves({ Items: [{ id: 'key_a' }, { id: 'key_b' }] });
+    documents
+      .on(UpdateCommand, { Key: { id: 'key_a' } })
+      .rejects(Object.assign(new Error('gone'), { name: 'ConditionalCheckFailedException' }));
+    documents.on(UpdateCommand, { Key: { id: 'key_b' } }).resolves({});
+    await expect(propagateOrgLimits('org_1', { perMinute: 1, perDay: 1 })).resolves.toBeUndefined();
+    documents.on(UpdateCommand, { Key: { id: 'key_b' } }).rejects(Object.assign(new Error('down'), { name: 'InternalServerError' }));
+    await expect(propagateOrgLimits('org_1', { perMinute: 1, perDay: 1 })).rejects.toThrow('down');
+  });
+});
