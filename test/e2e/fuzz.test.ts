@@ -145,8 +145,16 @@ describe('fuzzing every route', () => {
         if (sample.origin && !headers.Origin) headers.Origin = sample.origin;
         if (sample.contentType) headers['Content-Type'] = sample.contentType;
         const withBody = sample.body !== undefined && method !== 'GET' && method !== 'HEAD';
-        const res = await fetch(url, { method, headers, ...(withBody ? { body: sample.body } : {}) });
-        const text = await res.text();
+        let res: Response;
+        let text: string;
+        try {
+          res = await fetch(url, { method, headers, ...(withBody ? { body: sample.body } : {}) });
+          text = await res.text();
+        } catch (error) {
+          // A dropped connection is a failure too: the server must answer every request.
+          failures.push(`transport error ${String((error as Error).cause ?? error)}: ${method} ${url.slice(0, 200)} body=${String(sample.body).slice(0, 100)}`);
+          continue;
+        }
         statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
         const describe = () => `${method} ${url.slice(0, 200)} ${JSON.stringify(headers).slice(0, 200)} body=${String(sample.body).slice(0, 100)} -> ${res.status} ${text.slice(0, 200)}`;
         if (res.status >= 500) failures.push(`5xx: ${describe()}`);

@@ -108,7 +108,11 @@ describe('revocation under load', () => {
     const deleted = await owner.delete(`/v1/organizations/${orgId}/api-keys/${key.id}`);
     revokedAt = performance.now();
     expect(deleted.status).toBe(204);
-    await new Promise((r) => setTimeout(r, 300));
+    // Keep the load on until enough requests have started after the revoke (bounded in time).
+    const deadline = Date.now() + 10_000;
+    while (results.filter((r) => r.startedAt > revokedAt).length < 20 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
     stop = true;
     await Promise.all(workers);
 
