@@ -6,11 +6,11 @@ import { effectiveLimits, PLANS } from '../../shared/domain/plans.ts';
 import { ROLES } from '../../shared/domain/roles.ts';
 import { nameSchema, objectBody, parseInput, positiveInt } from '../../shared/domain/validation.ts';
 import { propagateOrgLimits } from '../../shared/db/api-keys.ts';
+import { grantCredits } from '../../shared/db/credits.ts';
 import { createDatabase, databaseView, listDatabases } from '../../shared/db/databases.ts';
 import {
   createOrganization,
   getOrganization,
-  grantCredits,
   listMembers,
   listMembershipsOf,
   organizationView,
@@ -76,7 +76,12 @@ export async function postCredits(req: ApiRequest) {
     }),
     req.body,
   );
-  const credits = await grantCredits(req.params.orgId!, input.amount);
+  const credits = await grantCredits(
+    req.params.orgId!,
+    input.amount,
+    { operatorId: req.user!.userId, ...(input.reason !== undefined ? { reason: input.reason } : {}) },
+    new Date(),
+  );
   return json(200, { credits });
 }
 

@@ -2,7 +2,7 @@
 // shared/domain/api-key.ts), so the authorizer resolves a presented key with one consistent GetItem.
 // A secret key's plaintext is never stored; a publishable key's is (it is public by design).
 // Revoked keys stay as tombstones until TTL removes them, so a revoked key can never resolve again.
-import { GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { displayKey, generateKey, hashKey, keyIdFromHash, type KeyPrefixes, type KeyType } from '../domain/api-key.ts';
 import { ApiError } from '../domain/errors.ts';
 import { decodeCursor, encodeCursor } from '../http/cursor.ts';
@@ -11,7 +11,7 @@ import type { Limits } from '../domain/plans.ts';
 import { addDays, addHours, epochSeconds, iso } from '../domain/time.ts';
 import type { Scope } from '../routes.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
-import { db, isConditionFailed, isTransactionConditionFailed, queryAll, setClause } from './client.ts';
+import { db, isConditionFailed, queryAll, setClause, transactWrite } from './client.ts';
 
 export type StoredStatus = 'active' | 'disabled' | 'revoked';
 export type KeyStatus = 'active' | 'disabled' | 'expired';
@@ -268,33 +268,27 @@ export async function rollKey(
   );
   const graceEnd = addHours(now, gracePeriodHours);
   const oldExpiry = new Date(Math.min(Date.parse(old.expiresAt), graceEnd.getTime()));
-  try {
-    await db.send(
-      new TransactWriteCommand({
-        TransactItems: [
-          { Put: { TableName: tableName('apiKeys'), Item: minted.item, ConditionExpression: 'attribute_not_exists(id)' } },
-          {
-            Update: {
-              TableName: tableName('apiKeys'),
-              Key: { id: old.id },
-              UpdateExpression: 'SET expiresAt = :expiresAt, #ttl = :ttl',
-              ConditionExpression: 'organizationId = :o AND #status <> :revoked',
-              ExpressionAttributeNames: { '#status': 'status', '#ttl': TTL_ATTRIBUTE },
-              ExpressionAttributeValues: {
-                ':o': old.organizationId,
-                ':revoked': 'revoked',
-                ':expiresAt': iso(oldExpiry),
-                ':ttl': epochSeconds(addDays(oldExpiry, EXPIRED_RETENTION_DAYS)),
-              },
-            },
+  const result = await transactWrite({
+    TransactItems: [
+      { Put: { TableName: tableName('apiKeys'), Item: minted.item, ConditionExpression: 'attribute_not_exists(id)' } },
+      {
+        Update: {
+          TableName: tableName('apiKeys'),
+          Key: { id: old.id },
+          UpdateExpression: 'SET expiresAt = :expiresAt, #ttl = :ttl',
+          ConditionExpression: 'organizationId = :o AND #status <> :revoked',
+          ExpressionAttributeNames: { '#status': 'status', '#ttl': TTL_ATTRIBUTE },
+          ExpressionAttributeValues: {
+            ':o': old.organizationId,
+            ':revoked': 'revoked',
+            ':expiresAt': iso(oldExpiry),
+            ':ttl': epochSeconds(addDays(oldExpiry, EXPIRED_RETENTION_DAYS)),
           },
-        ],
-      }),
-    );
-  } catch (error) {
-    if (isTransactionConditionFailed(error)) throw new ApiError('NOT_FOUND', 'API key not found');
-    throw error;
-  }
+        },
+      },
+    ],
+  });
+  if (!result.ok) throw new ApiError('NOT_FOUND', 'API key not found');
   return minted;
 }
 

@@ -1,6 +1,7 @@
 // One DynamoDB document client per process, created at module scope so warm invocations reuse it.
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, QueryCommand, TransactWriteCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import { ApiError } from '../domain/errors.ts';
 import { dynamoClientConfig } from './config.ts';
 
 export function createDocumentClient(env: NodeJS.ProcessEnv = process.env): DynamoDBDocumentClient {
@@ -37,14 +38,6 @@ export function isConditionFailed(error: unknown): boolean {
   return (error as { name?: string })?.name === 'ConditionalCheckFailedException';
 }
 
-export function isTransactionConditionFailed(error: unknown): boolean {
-  const e = error as { name?: string; CancellationReasons?: { Code?: string }[] };
-  return (
-    e?.name === 'TransactionCanceledException' &&
-    (e.CancellationReasons ?? []).some((r) => r.Code === 'ConditionalCheckFailed')
-  );
-}
-
 /** Every item of a query, following pagination. For small, bounded partitions (members, databases). */
 export async function queryAll<T>(input: QueryCommandInput): Promise<T[]> {
   const items: T[] = [];
@@ -69,4 +62,44 @@ export function setClause(changes: Record<string, unknown>) {
     values[`:${field}`] = value;
   }
   return { expression: `SET ${sets.join(', ')}`, names, values };
+}
+
+/**
+ * Transactions on a busy item (an organization's balance or owner count) can be cancelled with
+ * TransactionConflict while another transaction holds it; they are retried with jittered backoff.
+ * DynamoDB Local rarely reports conflicts; a unit test covers this path with a mocked client.
+ */
+const MAX_TRANSACTION_ATTEMPTS = 8;
+
+export type CancellationReason = { Code?: string };
+
+function cancellationReasons(error: unknown): CancellationReason[] | undefined {
+  const e = error as { name?: string; CancellationReasons?: CancellationReason[] };
+  return e?.name === 'TransactionCanceledException' ? (e.CancellationReasons ?? []) : undefined;
+}
+
+function isConflict(reasons: CancellationReason[]): boolean {
+  return reasons.some((r) => r.Code === 'TransactionConflict') && !reasons.some((r) => r.Code === 'ConditionalCheckFailed');
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A write transaction: ok, or cancelled by a condition (with DynamoDB's reasons, in item order). */
+export async function transactWrite(
+  input: ConstructorParameters<typeof TransactWriteCommand>[0],
+): Promise<{ ok: true } | { ok: false; reasons: CancellationReason[] }> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await db.send(new TransactWriteCommand(input));
+      return { ok: true };
+    } catch (error) {
+      const reasons = cancellationReasons(error);
+      if (!reasons) throw error;
+      if (!isConflict(reasons)) return { ok: false, reasons };
+      if (attempt >= MAX_TRANSACTION_ATTEMPTS) {
+        throw new ApiError('SERVICE_UNAVAILABLE', 'The item is busy, try again shortly', {}, { 'Retry-After': '1' });
+      }
+      await sleep(Math.random() * Math.min(200, 10 * 2 ** attempt));
+    }
+  }
 }

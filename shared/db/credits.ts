@@ -10,13 +10,14 @@
 //    transaction with the credit coming back). A refunded request key may be reserved again.
 // Credits charged are also counted per UTC day in the organization's day usage item (its total and
 // the key's entry, one UpdateItem after the transaction; see countCredits).
-import { GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { randomBase62 } from '../domain/api-key.ts';
 import { ApiError } from '../domain/errors.ts';
 import { epochSeconds, iso, utcDay } from '../domain/time.ts';
 import { reservationTtl } from '../limits/windows.ts';
 import { describeError, logger } from '../log.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
-import { db } from './client.ts';
+import { db, transactWrite } from './client.ts';
 import { addKeyUsage } from './usage.ts';
 
 export type ReservationState = 'reserved' | 'refunded';
@@ -36,45 +37,6 @@ export interface ReservationItem {
 
 export function reservationKey(organizationId: string, requestKey: string): { pk: string; sk: string } {
   return { pk: `credit#org#${organizationId}`, sk: requestKey };
-}
-
-/**
- * Transactions on a busy balance can be cancelled with TransactionConflict when another
- * transaction holds the item; they are retried with jittered backoff. DynamoDB Local never
- * reports conflicts; a unit test covers this path with a mocked client.
- */
-const MAX_TRANSACTION_ATTEMPTS = 8;
-
-type CancellationReason = { Code?: string };
-
-function cancellationReasons(error: unknown): CancellationReason[] | undefined {
-  const e = error as { name?: string; CancellationReasons?: CancellationReason[] };
-  return e?.name === 'TransactionCanceledException' ? (e.CancellationReasons ?? []) : undefined;
-}
-
-function isConflict(reasons: CancellationReason[]): boolean {
-  return reasons.some((r) => r.Code === 'TransactionConflict') && !reasons.some((r) => r.Code === 'ConditionalCheckFailed');
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function transact(
-  input: ConstructorParameters<typeof TransactWriteCommand>[0],
-): Promise<{ ok: true } | { ok: false; reasons: CancellationReason[] }> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await db.send(new TransactWriteCommand(input));
-      return { ok: true };
-    } catch (error) {
-      const reasons = cancellationReasons(error);
-      if (!reasons) throw error;
-      if (!isConflict(reasons)) return { ok: false, reasons };
-      if (attempt >= MAX_TRANSACTION_ATTEMPTS) {
-        throw new ApiError('SERVICE_UNAVAILABLE', 'The credit balance is busy, try again shortly', {}, { 'Retry-After': '1' });
-      }
-      await sleep(Math.random() * Math.min(200, 10 * 2 ** attempt));
-    }
-  }
 }
 
 async function balanceOf(organizationId: string): Promise<number> {
@@ -120,7 +82,7 @@ export async function reserveCredit(
     reservedAt: iso(now),
     ttl: reservationTtl(now),
   };
-  const result = await transact({
+  const result = await transactWrite({
     TransactItems: [
       {
         Put: {
@@ -162,7 +124,7 @@ export async function refundCredit(organizationId: string, requestKey: string, k
   const { Item } = await db.send(new GetCommand({ TableName: tableName('usage'), Key: key, ConsistentRead: true }));
   const reservation = Item as ReservationItem | undefined;
   if (!reservation || reservation.state !== 'reserved') return; // nothing reserved, or refunded already
-  const result = await transact({
+  const result = await transactWrite({
     TransactItems: [
       {
         Update: {
@@ -201,4 +163,50 @@ export async function refundCredit(organizationId: string, requestKey: string, k
 /** Session creation needs a balance above zero (one consistent read). */
 export async function hasCredits(organizationId: string): Promise<boolean> {
   return (await balanceOf(organizationId)) > 0;
+}
+
+/**
+ * Operator grant (or claw-back when negative) and its audit entry (`grant#org#<orgId>` in the usage
+ * table: amount, reason, operator, time), in one transaction. The balance never goes below zero.
+ */
+export async function grantCredits(
+  organizationId: string,
+  amount: number,
+  audit: { operatorId: string; reason?: string },
+  now: Date,
+): Promise<number> {
+  const result = await transactWrite({
+    TransactItems: [
+      {
+        Update: {
+          TableName: tableName('organizations'),
+          Key: { id: organizationId },
+          UpdateExpression: 'ADD credits :amount',
+          ConditionExpression: 'attribute_exists(id) AND credits >= :floor',
+          ExpressionAttributeValues: { ':amount': amount, ':floor': Math.max(0, -amount) },
+        },
+      },
+      {
+        Put: {
+          TableName: tableName('usage'),
+          Item: {
+            pk: `grant#org#${organizationId}`,
+            sk: `${iso(now)}#${randomBase62(8)}`,
+            amount,
+            reason: audit.reason ?? null,
+            operatorId: audit.operatorId,
+            createdAt: iso(now),
+          },
+        },
+      },
+    ],
+  });
+  if (!result.ok) {
+    const exists = await db.send(
+      new GetCommand({ TableName: tableName('organizations'), Key: { id: organizationId }, ProjectionExpression: 'id', ConsistentRead: true }),
+    );
+    if (!exists.Item) throw new ApiError('NOT_FOUND', 'Organization not found');
+    throw new ApiError('CONFLICT', 'The balance cannot go below zero');
+  }
+  return balanceOf(organizationId);
 }

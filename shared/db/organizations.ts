@@ -1,13 +1,13 @@
 // Organizations and their members. An organization item carries its plan, credits (the balance
 // the chat API debits) and ownerCount, which makes "never remove the last owner" one atomic condition.
-import { GetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ApiError } from '../domain/errors.ts';
 import { effectiveLimits, type Limits, type Plan } from '../domain/plans.ts';
 import type { Role } from '../domain/roles.ts';
 import { iso } from '../domain/time.ts';
 import { newId } from '../domain/ids.ts';
 import { tableName } from '../tables.ts';
-import { db, isConditionFailed, isTransactionConditionFailed, queryAll, setClause } from './client.ts';
+import { db, isConditionFailed, queryAll, setClause, transactWrite } from './client.ts';
 
 export interface OrganizationItem {
   id: string;
@@ -55,14 +55,13 @@ export async function createOrganization(
     createdBy: ownerId,
   };
   const member: MemberItem = { organizationId: org.id, userId: ownerId, role: 'owner', createdAt: org.createdAt };
-  await db.send(
-    new TransactWriteCommand({
-      TransactItems: [
-        { Put: { TableName: tableName('organizations'), Item: org, ConditionExpression: 'attribute_not_exists(id)' } },
-        { Put: { TableName: tableName('members'), Item: member } },
-      ],
-    }),
-  );
+  const result = await transactWrite({
+    TransactItems: [
+      { Put: { TableName: tableName('organizations'), Item: org, ConditionExpression: 'attribute_not_exists(id)' } },
+      { Put: { TableName: tableName('members'), Item: member } },
+    ],
+  });
+  if (!result.ok) throw new Error('Organization id collision'); // 119 random bits: not expected
   return org;
 }
 
@@ -94,29 +93,6 @@ export async function updatePlan(id: string, changes: { plan?: Plan; limits?: Li
     return Attributes as OrganizationItem;
   } catch (error) {
     if (isConditionFailed(error)) throw new ApiError('NOT_FOUND', 'Organization not found');
-    throw error;
-  }
-}
-
-/** Operator grant (or claw-back when negative). The balance can never go below zero. */
-export async function grantCredits(id: string, amount: number): Promise<number> {
-  try {
-    const { Attributes } = await db.send(
-      new UpdateCommand({
-        TableName: tableName('organizations'),
-        Key: { id },
-        UpdateExpression: 'ADD credits :amount',
-        ConditionExpression: 'attribute_exists(id) AND credits >= :floor',
-        ExpressionAttributeValues: { ':amount': amount, ':floor': Math.max(0, -amount) },
-        ReturnValues: 'ALL_NEW',
-      }),
-    );
-    return (Attributes as OrganizationItem).credits;
-  } catch (error) {
-    if (isConditionFailed(error)) {
-      await requireOrganization(id);
-      throw new ApiError('CONFLICT', 'The balance cannot go below zero');
-    }
     throw error;
   }
 }
@@ -166,18 +142,8 @@ export async function setMemberRole(organizationId: string, userId: string, role
         ExpressionAttributeValues: { ':previous': previous },
       }
     : { TableName: tableName('members'), Item: member, ConditionExpression: 'attribute_not_exists(userId)' };
-  try {
-    await db.send(
-      new TransactWriteCommand({
-        TransactItems: [{ Put: put }, ownerCountUpdate(organizationId, delta)],
-      }),
-    );
-  } catch (error) {
-    if (isTransactionConditionFailed(error)) {
-      throw new ApiError('CONFLICT', delta < 0 ? LAST_OWNER : 'The member changed meanwhile, try again');
-    }
-    throw error;
-  }
+  const result = await transactWrite({ TransactItems: [{ Put: put }, ownerCountUpdate(organizationId, delta)] });
+  if (!result.ok) throw new ApiError('CONFLICT', delta < 0 ? LAST_OWNER : 'The member changed meanwhile, try again');
   return member;
 }
 
@@ -189,29 +155,21 @@ export async function removeMember(organizationId: string, userId: string): Prom
   const previous = await getMemberRole(organizationId, userId);
   if (!previous) throw new ApiError('NOT_FOUND', 'Member not found');
   const delta = previous === 'owner' ? -1 : 0;
-  try {
-    await db.send(
-      new TransactWriteCommand({
-        TransactItems: [
-          {
-            Delete: {
-              TableName: tableName('members'),
-              Key: { organizationId, userId },
-              ConditionExpression: '#role = :previous',
-              ExpressionAttributeNames: { '#role': 'role' },
-              ExpressionAttributeValues: { ':previous': previous },
-            },
-          },
-          ownerCountUpdate(organizationId, delta),
-        ],
-      }),
-    );
-  } catch (error) {
-    if (isTransactionConditionFailed(error)) {
-      throw new ApiError('CONFLICT', delta < 0 ? LAST_OWNER : 'The member changed meanwhile, try again');
-    }
-    throw error;
-  }
+  const result = await transactWrite({
+    TransactItems: [
+      {
+        Delete: {
+          TableName: tableName('members'),
+          Key: { organizationId, userId },
+          ConditionExpression: '#role = :previous',
+          ExpressionAttributeNames: { '#role': 'role' },
+          ExpressionAttributeValues: { ':previous': previous },
+        },
+      },
+      ownerCountUpdate(organizationId, delta),
+    ],
+  });
+  if (!result.ok) throw new ApiError('CONFLICT', delta < 0 ? LAST_OWNER : 'The member changed meanwhile, try again');
 }
 
 function ownerCountUpdate(organizationId: string, delta: number) {

@@ -1,5 +1,8 @@
 // Organizations, members, databases, plans and credits over HTTP (CONTRACT.md section 3).
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { db } from '../../shared/db/client.ts';
+import { tableName } from '../../shared/tables.ts';
 import type { LocalKeygate } from '../../infra/local/environment.ts';
 import { ApiClient, portalUser, startTestApi, uniqueUser } from '../support/api.ts';
 
@@ -7,12 +10,14 @@ let keygate: LocalKeygate;
 let owner: ApiClient;
 let operator: ApiClient;
 let ownerId: string;
+let operatorId: string;
 
 beforeAll(async () => {
   keygate = await startTestApi();
   ownerId = uniqueUser('owner');
   owner = await portalUser(keygate.url, ownerId);
-  operator = await portalUser(keygate.url, uniqueUser('staff'), ['operators']);
+  operatorId = uniqueUser('staff');
+  operator = await portalUser(keygate.url, operatorId, ['operators']);
 });
 
 afterAll(async () => {
@@ -92,10 +97,21 @@ describe('plans and limits (operators)', () => {
 });
 
 describe('credits (operators)', () => {
-  it('grants and claws back credits', async () => {
+  it('grants and claws back credits, and keeps an audit entry of each change', async () => {
     const org = await newOrg();
     expect((await operator.post(`/v1/organizations/${org.id}/credits`, { amount: 50, reason: 'promo' })).body).toEqual({ credits: 150 });
     expect((await operator.post(`/v1/organizations/${org.id}/credits`, { amount: -150 })).body).toEqual({ credits: 0 });
+    const { Items = [] } = await db.send(
+      new QueryCommand({
+        TableName: tableName('usage'),
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': `grant#org#${org.id}` },
+      }),
+    );
+    expect(Items.map((i) => [i.amount, i.reason, i.operatorId])).toEqual([
+      [50, 'promo', operatorId],
+      [-150, null, operatorId],
+    ]);
   });
 
   it('never takes the balance below zero (409), even under concurrent claw-backs', async () => {

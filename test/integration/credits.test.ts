@@ -3,9 +3,9 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { db } from '../../shared/db/client.ts';
-import { hasCredits, refundCredit, reservationKey, reserveCredit } from '../../shared/db/credits.ts';
+import { grantCredits, hasCredits, refundCredit, reservationKey, reserveCredit } from '../../shared/db/credits.ts';
 import { admit } from '../../shared/db/rate-limits.ts';
-import { createOrganization, getOrganization, grantCredits } from '../../shared/db/organizations.ts';
+import { createOrganization, getOrganization } from '../../shared/db/organizations.ts';
 import { dailyUsage, usageKey } from '../../shared/db/usage.ts';
 import { ApiError } from '../../shared/domain/errors.ts';
 import { newId } from '../../shared/domain/ids.ts';
@@ -93,7 +93,7 @@ describe('reserveCredit', () => {
     });
     expect(await balance(orgId)).toBe(0);
     // Nothing was reserved: once credits are granted, the same request can be charged.
-    await grantCredits(orgId, 1);
+    await grantCredits(orgId, 1, { operatorId: 'staff' }, new Date());
     expect(await reserveCredit(orgId, 'r', keyId(), T)).toEqual({ balance: 0, alreadyCharged: false });
   });
 
@@ -204,7 +204,7 @@ describe('hasCredits', () => {
     expect(await hasCredits(orgId)).toBe(true);
     await reserveCredit(orgId, 'last', keyId(), T);
     expect(await hasCredits(orgId)).toBe(false);
-    await grantCredits(orgId, 2);
+    await grantCredits(orgId, 2, { operatorId: 'staff' }, new Date());
     expect(await hasCredits(orgId)).toBe(true);
   });
 
