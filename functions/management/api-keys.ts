@@ -13,6 +13,7 @@ import {
   putNewKey,
   requireKey,
   revokeKey,
+  setOrgLimits,
   rollKey,
   updateKey,
 } from '../../shared/db/api-keys.ts';
@@ -38,6 +39,12 @@ export async function postKey(req: ApiRequest) {
     now,
   );
   await putNewKey(item);
+  // A plan change that landed between our read and our write did not see this key: catch up.
+  const current = await requireOrganization(orgId);
+  const limits = effectiveLimits(current.plan, current.limits);
+  if (limits.perMinute !== item.orgLimits.perMinute || limits.perDay !== item.orgLimits.perDay) {
+    await setOrgLimits(item.id, limits);
+  }
   return json(201, keyView(item, now, plaintext));
 }
 

@@ -308,23 +308,28 @@ export async function propagateOrgLimits(organizationId: string, orgLimits: Limi
     ExpressionAttributeValues: { ':o': organizationId },
     ProjectionExpression: 'id',
   });
-  const update = (id: string) =>
-    db.send(
+  let next = 0;
+  const worker = async () => {
+    while (next < keys.length) await setOrgLimits(keys[next++]!.id, orgLimits);
+  };
+  await Promise.all(Array.from({ length: Math.min(PROPAGATE_CONCURRENCY, keys.length) }, worker));
+}
+
+/** Copy the organization's limits onto one key (a key deleted meanwhile is left alone). */
+export async function setOrgLimits(keyId: string, orgLimits: Limits): Promise<void> {
+  try {
+    await db.send(
       new UpdateCommand({
         TableName: tableName('apiKeys'),
-        Key: { id },
+        Key: { id: keyId },
         UpdateExpression: 'SET orgLimits = :limits',
         ConditionExpression: 'attribute_exists(id)',
         ExpressionAttributeValues: { ':limits': orgLimits },
       }),
-    ).catch((error) => {
-      if (!isConditionFailed(error)) throw error;
-    });
-  let next = 0;
-  const worker = async () => {
-    while (next < keys.length) await update(keys[next++]!.id);
-  };
-  await Promise.all(Array.from({ length: Math.min(PROPAGATE_CONCURRENCY, keys.length) }, worker));
+    );
+  } catch (error) {
+    if (!isConditionFailed(error)) throw error;
+  }
 }
 
 /**
