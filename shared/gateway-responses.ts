@@ -45,6 +45,11 @@ function fixed(code: ErrorCode, extra = ''): string {
 
 const REQUEST_ID = ',"requestId":"$context.requestId"';
 
+/** 503 SERVICE_UNAVAILABLE with Retry-After: a dependency of the gateway's is down. */
+function unavailable(type: GatewayResponseType, echoOrigin: boolean): GatewayResponseDefinition {
+  return { type, status: 503, template: fixed('SERVICE_UNAVAILABLE'), headers: { 'Retry-After': '1' }, echoOrigin };
+}
+
 /**
  * Context keys the authorizer sets on a deny, read by the ACCESS_DENIED template. Not `error`:
  * `$context.authorizer.error` is API Gateway's own variable (the authorizer's error message).
@@ -64,20 +69,8 @@ export const GATEWAY_RESPONSES: readonly GatewayResponseDefinition[] = [
     echoOrigin: false,
   },
   // The authorizer could not decide (DynamoDB down, timeout): fail closed.
-  {
-    type: 'AUTHORIZER_FAILURE',
-    status: 503,
-    template: fixed('SERVICE_UNAVAILABLE'),
-    headers: { 'Retry-After': '1' },
-    echoOrigin: true,
-  },
-  {
-    type: 'AUTHORIZER_CONFIGURATION_ERROR',
-    status: 503,
-    template: fixed('SERVICE_UNAVAILABLE'),
-    headers: { 'Retry-After': '1' },
-    echoOrigin: true,
-  },
+  unavailable('AUTHORIZER_FAILURE', true),
+  unavailable('AUTHORIZER_CONFIGURATION_ERROR', true),
   // REST APIs answer unknown paths and methods with MISSING_AUTHENTICATION_TOKEN.
   { type: 'MISSING_AUTHENTICATION_TOKEN', status: 404, template: fixed('NOT_FOUND'), echoOrigin: true },
   { type: 'RESOURCE_NOT_FOUND', status: 404, template: fixed('NOT_FOUND'), echoOrigin: true },
@@ -89,20 +82,9 @@ export const GATEWAY_RESPONSES: readonly GatewayResponseDefinition[] = [
     headers: { 'Retry-After': '1' },
     echoOrigin: false,
   },
-  {
-    type: 'INTEGRATION_FAILURE',
-    status: 503,
-    template: fixed('SERVICE_UNAVAILABLE'),
-    headers: { 'Retry-After': '1' },
-    echoOrigin: false,
-  },
-  {
-    type: 'INTEGRATION_TIMEOUT',
-    status: 503,
-    template: fixed('SERVICE_UNAVAILABLE'),
-    headers: { 'Retry-After': '1' },
-    echoOrigin: false,
-  },
+  // The function failed or timed out after the key was accepted: no CORS (see echoOrigin).
+  unavailable('INTEGRATION_FAILURE', false),
+  unavailable('INTEGRATION_TIMEOUT', false),
   { type: 'DEFAULT_4XX', status: 400, template: fixed('VALIDATION_ERROR'), echoOrigin: true },
   { type: 'DEFAULT_5XX', status: 500, template: fixed('INTERNAL_ERROR', REQUEST_ID), echoOrigin: false },
 ];
