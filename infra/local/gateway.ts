@@ -17,8 +17,12 @@ export const LOCAL_STAGE = 'local';
 export interface IncomingRequest {
   method: string;
   path: string;
+  /** The last value of each header, and all of them (API Gateway's headers / multiValueHeaders). */
   headers: Record<string, string>;
+  multiValueHeaders?: Record<string, string[]>;
+  /** Likewise for the query string. */
   query: Record<string, string>;
+  multiValueQuery?: Record<string, string[]>;
   body: string | null;
   sourceIp: string;
 }
@@ -39,10 +43,10 @@ export function buildProxyEvent(
     path: request.path,
     httpMethod: request.method,
     headers: request.headers,
-    multiValueHeaders: Object.fromEntries(Object.entries(request.headers).map(([k, v]) => [k, [v]])),
+    multiValueHeaders: request.multiValueHeaders ?? Object.fromEntries(Object.entries(request.headers).map(([k, v]) => [k, [v]])),
     queryStringParameters: hasQuery ? request.query : null,
     multiValueQueryStringParameters: hasQuery
-      ? Object.fromEntries(Object.entries(request.query).map(([k, v]) => [k, [v]]))
+      ? (request.multiValueQuery ?? Object.fromEntries(Object.entries(request.query).map(([k, v]) => [k, [v]])))
       : null,
     pathParameters: Object.keys(params).length ? params : null,
     stageVariables: null,

@@ -84,12 +84,9 @@ async function readBody(req: IncomingMessage): Promise<Buffer | 'too-large'> {
   return Buffer.concat(chunks);
 }
 
-function singleValueHeaders(req: IncomingMessage): Record<string, string> {
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
-  }
-  return headers;
+/** Every value of every header, as API Gateway's multiValueHeaders (Node would join some with ", "). */
+function multiValueHeaders(req: IncomingMessage): Record<string, string[]> {
+  return { ...req.headersDistinct } as Record<string, string[]>;
 }
 
 export interface LocalApiOptions {
@@ -132,7 +129,9 @@ export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi>
     const requestId = randomUUID();
     const url = new URL(req.url ?? '/', 'http://localhost');
     const method = (req.method ?? 'GET').toUpperCase();
-    const headers = singleValueHeaders(req);
+    const allHeaders = multiValueHeaders(req);
+    // API Gateway's single-value `headers` hold the last value of a repeated header.
+    const headers = Object.fromEntries(Object.entries(allHeaders).map(([k, v]) => [k, v[v.length - 1] ?? '']));
     const origin = headers.origin;
     let match: ReturnType<typeof matchRoute>;
     try {
@@ -157,12 +156,18 @@ export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi>
       return;
     }
     const query: Record<string, string> = {};
-    for (const [name, value] of url.searchParams) query[name] = value; // last one wins, as in API Gateway
+    const multiValueQuery: Record<string, string[]> = {};
+    for (const [name, value] of url.searchParams) {
+      query[name] = value; // last one wins, as in API Gateway
+      (multiValueQuery[name] ??= []).push(value);
+    }
     const incoming: IncomingRequest = {
       method,
       path: url.pathname,
       headers,
+      multiValueHeaders: allHeaders,
       query,
+      multiValueQuery,
       body: body.byteLength ? body.toString('utf8') : null,
       sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
     };
