@@ -23,32 +23,13 @@ if [ -n "${CHROMIUM_PATH:-}" ] && [ "$CHROMIUM_PATH" != /usr/bin/chromium ]; the
   exit 1
 fi
 
-if [ "$(id -u)" -eq 0 ]; then
-  SUDO=()
-elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-  SUDO=(sudo -n)
-else
-  echo "install-chromium: Chromium is missing and this user ($(id -un)) can neither install packages nor sudo." >&2
-  echo "install-chromium: as root run: apt-get update && apt-get install -y --no-install-recommends chromium" >&2
-  exit 1
-fi
-
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "install-chromium: Chromium is missing and there is no apt-get here; install Chromium and set CHROMIUM_PATH." >&2
-  exit 1
-fi
-
-echo "install-chromium: installing Debian's chromium (apt-get)…"
-start=$(date +%s)
-if ! "${SUDO[@]}" apt-get update -qq \
-  || ! "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; then
-  echo "install-chromium: apt-get could not install chromium (see the output above)." >&2
-  exit 1
-fi
+# shellcheck source=scripts/lib-apt.sh
+source "$(dirname "$0")/lib-apt.sh"
+apt_install install-chromium chromium || exit 1
 
 CHROMIUM=/usr/bin/chromium
 if ! works; then
   echo "install-chromium: chromium was installed but '$CHROMIUM --version' does not run." >&2
   exit 1
 fi
-echo "install-chromium: $("$CHROMIUM" --version 2>/dev/null) installed in $(( $(date +%s) - start ))s"
+echo "install-chromium: $("$CHROMIUM" --version 2>/dev/null) ready"
