@@ -27,12 +27,28 @@ function policy(effect: 'Allow' | 'Deny', principalId: string, resource: string,
   };
 }
 
+/**
+ * One structured line per refusal, for operators asking "why was this request refused?". Ids and
+ * codes only, never the key; plain JSON on stdout so the authorizer bundle stays minimal.
+ * Allowed requests are not logged (a line per request would cost more than the request).
+ */
+const logRefusals = !['WARN', 'ERROR', 'SILENT'].includes((process.env.LOG_LEVEL ?? 'INFO').toUpperCase());
+function logRefusal(event: APIGatewayRequestAuthorizerEvent, code: string, keyId?: string): void {
+  if (!logRefusals) return;
+  const requestId = event.requestContext?.requestId;
+  console.log(JSON.stringify({ level: 'INFO', message: 'api key refused', code, keyId, requestId, resource: event.resource }));
+}
+
 export async function handler(event: APIGatewayRequestAuthorizerEvent): Promise<APIGatewayAuthorizerResult> {
   const headers = lowerCase(event.headers);
   const key = presentedKey(headers);
-  if (!parseKey(key, prefixes)) throw new Error('Unauthorized');
+  if (!parseKey(key, prefixes)) {
+    logRefusal(event, key ? 'MALFORMED_API_KEY' : 'MISSING_API_KEY');
+    throw new Error('Unauthorized');
+  }
   const keyHash = hashKey(key!);
-  const stored = await findStoredKey(keyIdFromHash(keyHash));
+  const keyId = keyIdFromHash(keyHash);
+  const stored = await findStoredKey(keyId);
   const origin = headers.origin;
   const verdict = judge(
     stored,
@@ -47,8 +63,10 @@ export async function handler(event: APIGatewayRequestAuthorizerEvent): Promise<
   const action = gatewayAction(verdict, stored, origin);
   switch (action.action) {
     case 'unauthorized':
+      logRefusal(event, 'INVALID_API_KEY', keyId);
       throw new Error('Unauthorized');
     case 'deny': {
+      logRefusal(event, action.code, keyId);
       const { error, message } = ERRORS[action.code];
       return policy('Deny', stored!.id, event.methodArn, {
         [DENY_CONTEXT.error]: error,
@@ -57,6 +75,7 @@ export async function handler(event: APIGatewayRequestAuthorizerEvent): Promise<
       });
     }
     case 'allow':
+      if (action.identity.rejection) logRefusal(event, action.identity.rejection, keyId);
       return policy('Allow', action.identity.keyId, event.methodArn, toAuthorizerContext(action.identity));
   }
 }
