@@ -167,6 +167,11 @@ export class DynamoCounter {
     const result = await fn();
     const answered = this.mark();
     if (settleMs > 0) await new Promise((r) => setTimeout(r, settleMs));
+    // Then let every call the request started finish, so background work is counted whole.
+    const deadline = performance.now() + 2_000;
+    while (this.since(start).some((c) => c.end === undefined) && performance.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
     const calls = this.since(start);
     return { result, calls, afterResponse: calls.length - (answered - start) };
   }

@@ -246,9 +246,10 @@ async function measureScenario(scenario: Scenario): Promise<Window[] | undefined
       detail(`could not isolate the pre-handler part (${stub.reason}); the figure is the whole request`);
     }
     const bad = [...real, ...(stub.stubbed ? stub.value : [])].filter((w) => w.status !== 200);
-    const within = pre.maxReads <= 1 && pre.maxWrites <= 1 && pre.maxOther === 0;
+    // Exactly one write: none would mean the request is not being counted by rate limiting.
+    const within = pre.maxReads <= 1 && pre.maxWrites === 1 && pre.maxOther === 0;
     const notes: string[] = [];
-    if (pre.maxWrites === 0) notes.push('no write: rate limiting is not counting this request yet');
+    if (pre.maxWrites === 0) notes.push('no write: rate limiting is not counting this request');
     if (bad.length) notes.push(`${bad.length} request(s) not 200`);
     if (!within) notes.push(`${pre.maxReads} read(s), ${pre.maxWrites} write(s): ${pre.sequence}`);
     rows.push({

@@ -20,19 +20,20 @@ export const HOSTS = {
 } as const;
 
 /**
- * Whether the browser suite can run. In CI (`CI` set) it must: a missing Chromium is a failure,
- * reported by the launch itself. Elsewhere it is skipped with a message saying how to install it.
+ * Whether the browser suite runs: always, unless KEYGATE_SKIP_BROWSER=1 says to skip it (for a
+ * machine where Chromium cannot be installed). A missing Chromium is otherwise a failure, reported
+ * by the launch itself, so the browser tests can never pass by silently not running.
  */
 export function browserAvailability(): { run: boolean; reason?: string } {
-  if (existsSync(CHROMIUM_PATH) || process.env.CI) return { run: true };
-  const reason = `browser tests skipped: no Chromium at ${CHROMIUM_PATH} (run \`npm run browser:install\`, or set CHROMIUM_PATH)`;
+  if (process.env.KEYGATE_SKIP_BROWSER !== '1') return { run: true };
+  const reason = 'browser tests skipped: KEYGATE_SKIP_BROWSER=1';
   console.warn(reason);
   return { run: false, reason };
 }
 
 export async function launchBrowser(): Promise<Browser> {
   if (!existsSync(CHROMIUM_PATH)) {
-    throw new Error(`No Chromium at ${CHROMIUM_PATH}: run \`npm run browser:install\` (CI must run the browser tests)`);
+    throw new Error(`No Chromium at ${CHROMIUM_PATH}: run \`npm run browser:install\` (or set KEYGATE_SKIP_BROWSER=1 to skip the browser tests)`);
   }
   const hostResolverRules = Object.values(HOSTS)
     .map((host) => `MAP ${host} 127.0.0.1`)

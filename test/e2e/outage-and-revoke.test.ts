@@ -37,6 +37,18 @@ function captureOutput(): void {
   }
 }
 
+/** DynamoDB Local back on its port (the API keeps its endpoint); retried if the port is briefly busy. */
+async function restartOnSamePort(): Promise<RunningDynamoDb> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startDynamoDbLocal({ port, dataDir });
+    } catch (error) {
+      if (attempt === 5) throw error;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
 async function createSecret(name: string): Promise<{ id: string; key: string }> {
   const res = await owner.post(`/v1/organizations/${orgId}/api-keys`, { name, type: 'secret' });
   expect(res.status, res.text).toBe(201);
@@ -79,7 +91,7 @@ describe('DynamoDB stops mid-test', () => {
     expect(management.status).toBe(503);
     expect(management.body.code).toBe('SERVICE_UNAVAILABLE');
 
-    dynamo = await startDynamoDbLocal({ port, dataDir });
+    dynamo = await restartOnSamePort();
     let recovered = false;
     for (let i = 0; i < 50 && !recovered; i++) {
       recovered = (await api.get('/v1/auth/whoami', { 'X-API-Key': key.key })).status === 200;
