@@ -267,6 +267,9 @@ describe.skipIf(!availability.run)('CORS in a real browser', () => {
         body: '{}',
       });
       expectBlocked(result);
+      const server = await fromNode(origins.evil, { 'X-API-Key': pk.key }).post('/v1/chat/sessions', {});
+      expect(server.status).toBe(403);
+      expect(server.body).toEqual({ error: 'forbidden', message: expect.any(String), code: 'CORS_ORIGIN_NOT_ALLOWED' });
     });
   });
 });

@@ -92,7 +92,7 @@ describe('who may export', () => {
 
 describe('JSON', () => {
   it('sessions of the caller\'s organization in the range, oldest first', async () => {
-    const res = await api.get(exportPath({ resource: 'sessions' }));
+    const res = await api.get(exportPath({ resource: 'sessions' }), { Origin: 'https://evil.example' });
     expect(res.status, res.text).toBe(200);
     expect(res.body.nextCursor).toBeNull();
     expect(res.body.items.map((s: { id: string }) => s.id)).toEqual(sessionIds);

@@ -83,6 +83,15 @@ describe('credits and failures', () => {
     const res = await poorApi.post('/v1/chat/message', { message: 'hi' });
     expect(res.status).toBe(402);
     expect(res.body).toEqual({ error: 'insufficient_credits', message: 'Organization has no credits left', code: 'INSUFFICIENT_CREDITS' });
+    const exported = await poorApi.get('/api/export?resource=sessions');
+    expect(exported.status, exported.text).toBe(200);
+    expect(exported.body.items).toEqual([]);
+    // Control: the same export does list a conversation once a message goes through.
+    await poor.setCredits(1);
+    const ok = await poorApi.post('/v1/chat/message', { message: 'hi' });
+    expect(ok.status, ok.text).toBe(200);
+    const after = await poorApi.get('/api/export?resource=sessions');
+    expect(after.body.items.map((i: { id: string; type: string }) => [i.id, i.type])).toEqual([[ok.body.conversation_id, 'conversation']]);
   });
 
   it('a failing reply is a 503 and costs nothing', async () => {

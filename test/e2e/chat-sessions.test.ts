@@ -38,7 +38,7 @@ function asSession(token: string, headers: Record<string, string> = {}) {
 describe('creating sessions', () => {
   it('201 with a session id, a token, the type and an expiry about an hour away', async () => {
     const before = Date.now();
-    const res = await api.post('/v1/chat/sessions', { metadata: { user: 'u-42', tier: 'gold', n: 1 } });
+    const res = await api.post('/v1/chat/sessions', { metadata: { user: 'u-42', tier: 'gold', n: 1 } }, { Origin: 'https://evil.example' });
     expect(res.status, res.text).toBe(201);
     expect(Object.keys(res.body).sort()).toEqual(['expiresAt', 'sessionId', 'token', 'type']);
     expect(res.body.sessionId).toMatch(/^ses_[0-9A-Za-z]{20}$/);
@@ -430,10 +430,16 @@ describe('publishable-key sessions are bound to their origin', () => {
 describe('rate limits', () => {
   it('session requests are counted and carry the X-RateLimit headers', async () => {
     const s = await newSession();
-    const history = await asSession(s.token).get(`/v1/chat/sessions/${s.sessionId}/messages`);
+    // Two consecutive session requests in the same minute window: the second has one fewer remaining.
+    let history, second;
+    do {
+      history = await asSession(s.token).get(`/v1/chat/sessions/${s.sessionId}/messages`);
+      second = await asSession(s.token).get(`/v1/chat/sessions/${s.sessionId}/messages`);
+    } while (history.headers.get('x-ratelimit-reset') !== second.headers.get('x-ratelimit-reset'));
     expect(history.headers.get('x-ratelimit-limit')).toMatch(/^\d+$/);
     expect(history.headers.get('x-ratelimit-remaining')).toMatch(/^\d+$/);
     expect(history.headers.get('x-ratelimit-reset')).toMatch(/^\d+$/);
+    expect(Number(second.headers.get('x-ratelimit-remaining'))).toBe(Number(history.headers.get('x-ratelimit-remaining')) - 1);
     const reply = await postMessage(keygate.url, s.sessionId, s.token, { content: 'count me' });
     expect(reply.headers.get('x-ratelimit-limit')).toMatch(/^\d+$/);
   });

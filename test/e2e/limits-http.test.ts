@@ -80,7 +80,7 @@ describe('429 RATE_LIMIT_EXCEEDED', () => {
       expect(ok.status, ok.text).toBe(200);
       expect(rateHeaders(ok)).toEqual({ limit: '10', remaining: String(10 - i), reset: String(nextMinute(before)) });
     }
-    const refused = await api.get('/v1/auth/whoami');
+    const refused = await api.get('/v1/auth/whoami', { Origin: 'https://evil.example' });
     expect429(refused, 10, nextMinute(before), before, Date.now());
     expect(refused.headers.get('access-control-allow-origin')).toBeNull();
   });
@@ -113,9 +113,10 @@ describe('429 RATE_LIMIT_EXCEEDED', () => {
 
   it('a publishable key sees the 429 and its headers from the browser (CORS on the error)', async () => {
     const { api } = await newKey(await newOrg({ perMinute: 1000, perDay: 1 }), { type: 'publishable', allowedDomains: ['app.example.com'] });
+    const before = Date.now();
     expect((await api.get('/v1/auth/whoami')).status).toBe(200);
     const refused = await api.get('/v1/auth/whoami');
-    expect(refused.status).toBe(429);
+    expect429(refused, 1, nextMidnight(before), before, Date.now());
     expect(refused.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
     expect(refused.headers.get('access-control-expose-headers')).toContain('X-RateLimit-Remaining');
     expect(refused.headers.get('access-control-expose-headers')).toContain('Retry-After');
@@ -131,6 +132,54 @@ describe('429 RATE_LIMIT_EXCEEDED', () => {
     const ok = await api.get('/v1/auth/whoami');
     expect(ok.status, ok.text).toBe(200);
     expect(rateHeaders(ok)).toMatchObject({ limit: '5', remaining: '2' });
+  });
+});
+
+describe('plans', () => {
+  it('a starter plan organization answers X-RateLimit-Limit 60', async () => {
+    const orgId = await newOrg();
+    const patched = await operator.patch(`/v1/organizations/${orgId}`, { plan: 'starter' });
+    expect(patched.status, patched.text).toBe(200);
+    const { api } = await newKey(orgId);
+    const res = await api.get('/v1/auth/whoami');
+    expect(res.status, res.text).toBe(200);
+    expect(rateHeaders(res)).toMatchObject({ limit: '60', remaining: '59' });
+  });
+});
+
+describe('errors raised after authentication', () => {
+  const EVIL = { Origin: 'https://evil.example' };
+
+  it('a 400 on a counted request carries the X-RateLimit headers (secret key)', async () => {
+    const { api } = await newKey(await newOrg({ perMinute: 1000, perDay: 100 }));
+    const before = Date.now();
+    const res = await api.post('/v1/chat/message', { message: '' });
+    expect(res.status, res.text).toBe(400);
+    expect(res.body.code).toBe('VALIDATION_ERROR');
+    expect(rateHeaders(res)).toEqual({ limit: '100', remaining: '99', reset: String(nextMidnight(before)) });
+  });
+
+  it('a publishable-key 400 from an allowed Origin carries Access-Control-Allow-Origin and Vary: Origin', async () => {
+    const { api } = await newKey(await newOrg({ perMinute: 1000, perDay: 100 }), { type: 'publishable', allowedDomains: ['app.example.com'] });
+    const res = await api.post('/v1/chat/sessions', { metadata: [1] });
+    expect(res.status, res.text).toBe(400);
+    expect(res.body.code).toBe('VALIDATION_ERROR');
+    expect(res.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+    expect(res.headers.get('vary')).toContain('Origin');
+  });
+
+  it('secret-key 400 and 402 sent with a foreign Origin carry no Access-Control-Allow-Origin', async () => {
+    const orgId = await newOrg({ perMinute: 1000, perDay: 100 });
+    const { api } = await newKey(orgId);
+    const invalid = await api.post('/v1/chat/sessions', { metadata: [1] }, EVIL);
+    expect(invalid.status, invalid.text).toBe(400);
+    expect(invalid.headers.get('access-control-allow-origin')).toBeNull();
+    const org = await owner.get(`/v1/organizations/${orgId}`);
+    const drained = await operator.post(`/v1/organizations/${orgId}/credits`, { amount: -org.body.credits });
+    expect(drained.status, drained.text).toBe(200);
+    const poor = await api.post('/v1/chat/sessions', {}, EVIL);
+    expect(poor.status, poor.text).toBe(402);
+    expect(poor.headers.get('access-control-allow-origin')).toBeNull();
   });
 });
 

@@ -209,6 +209,7 @@ describe('session authentication', () => {
     const s = await createSession(identity);
     await db.send(new DeleteCommand({ TableName: tableName('apiKeys'), Key: { id: item.id } }));
     const res = await chatSession(event('GET', `/v1/chat/sessions/${s.sessionId}/messages`, { headers: bearer(s.token) }));
+    expect(res.statusCode).toBe(401);
     expect(JSON.parse(res.body).code).toBe('SESSION_ENDED');
   });
 

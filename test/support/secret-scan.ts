@@ -1,14 +1,20 @@
 // Scans every table for secret-key plaintext: any string anywhere in any item that is a well-formed
 // secret key (prefix, 38 base62 characters, valid checksum). It needs no list of the keys created.
 import { ScanCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { parseKey } from '../../shared/domain/api-key.ts';
+import { CHECKSUM_LENGTH, parseKey, prefixesFromEnv, RANDOM_LENGTH } from '../../shared/domain/api-key.ts';
 import { physicalTableName, TABLES, type TableDefinition } from '../../shared/tables.ts';
 
-const CANDIDATE = /sk_[0-9A-Za-z]{38}/g;
+/** The configured secret prefix (regex-escaped), then the random part and the checksum. */
+function candidatePattern(prefix: string): RegExp {
+  const escaped = prefix.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+  return new RegExp(`${escaped}[0-9A-Za-z]{${RANDOM_LENGTH + CHECKSUM_LENGTH}}`, 'g');
+}
 
 export async function scanForSecretKeys(client: DynamoDBClient, stage: string): Promise<{ items: number; leaks: string[] }> {
   let items = 0;
   const leaks: string[] = [];
+  const prefixes = prefixesFromEnv();
+  const candidate = candidatePattern(prefixes.secret);
   for (const def of Object.values(TABLES) as TableDefinition[]) {
     const table = physicalTableName(stage, def);
     let start: Record<string, any> | undefined;
@@ -16,8 +22,8 @@ export async function scanForSecretKeys(client: DynamoDBClient, stage: string): 
       const page = await client.send(new ScanCommand({ TableName: table, ExclusiveStartKey: start }));
       for (const item of page.Items ?? []) {
         items++;
-        for (const match of JSON.stringify(item).matchAll(CANDIDATE)) {
-          if (parseKey(match[0]) === 'secret') leaks.push(`${table}: ${match[0].slice(0, 8)}…`);
+        for (const match of JSON.stringify(item).matchAll(candidate)) {
+          if (parseKey(match[0], prefixes) === 'secret') leaks.push(`${table}: ${match[0].slice(0, 8)}…`);
         }
       }
       start = page.LastEvaluatedKey;

@@ -5,11 +5,14 @@ import { describe, expect, it } from 'vitest';
 import {
   BASE62,
   checksum,
+  CHECKSUM_LENGTH,
+  DEFAULT_PREFIXES,
   displayKey,
   generateKey,
   hashKey,
   keyIdFromHash,
   parseKey,
+  RANDOM_LENGTH,
   toBase62,
 } from '../../shared/domain/api-key.ts';
 
@@ -47,7 +50,12 @@ describe('key format', () => {
   });
 
   it('carries at least 190 bits of randomness and does not repeat', () => {
-    expect(32 * Math.log2(62)).toBeGreaterThanOrEqual(190);
+    const key = generateKey('secret');
+    const random = key.slice(DEFAULT_PREFIXES.secret.length, -CHECKSUM_LENGTH);
+    expect(random).toMatch(/^[0-9A-Za-z]+$/);
+    expect(random).toHaveLength(RANDOM_LENGTH);
+    expect(RANDOM_LENGTH).toBe(32);
+    expect(random.length * Math.log2(62)).toBeGreaterThanOrEqual(190);
     const keys = new Set(Array.from({ length: 2000 }, () => generateKey('secret')));
     expect(keys.size).toBe(2000);
   });

@@ -104,6 +104,7 @@ describe('DynamoDB unavailable', () => {
     );
     expect(res.statusCode).toBe(503);
     expect(documents.commandCalls(TransactWriteCommand)).toHaveLength(1);
+    expect(documents.calls()).toHaveLength(1);
   });
 
   it('an unexpected error is a 500 with a request id and no stack trace', async () => {

@@ -33,7 +33,9 @@ describe('minute window', () => {
   });
 
   it('ids sort in time order, across hours, days and years', () => {
-    const ids = ['2030-12-31T23:59', '2031-01-01T00:00', '2031-01-01T09:59', '2031-01-01T10:00'];
+    const instants = ['2030-12-31T23:59:59.999Z', '2031-01-01T00:00:00.000Z', '2031-01-01T09:59:30.000Z', '2031-01-01T10:00:00.000Z'];
+    const ids = instants.map((at) => minuteWindow(new Date(at)).id);
+    expect(new Set(ids).size).toBe(ids.length);
     expect([...ids].sort()).toEqual(ids);
   });
 
