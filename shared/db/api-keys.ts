@@ -2,7 +2,7 @@
 // shared/domain/api-key.ts), so the authorizer resolves a presented key with one consistent GetItem.
 // A secret key's plaintext is never stored; a publishable key's is (it is public by design).
 // Revoked keys stay as tombstones until TTL removes them, so a revoked key can never resolve again.
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { displayKey, generateKey, hashKey, keyIdFromHash, type KeyPrefixes, type KeyType } from '../domain/api-key.ts';
 import { ApiError } from '../domain/errors.ts';
 import { decodeCursor, encodeCursor } from '../http/cursor.ts';
@@ -11,7 +11,7 @@ import type { Limits } from '../domain/plans.ts';
 import { addDays, addHours, epochSeconds, iso } from '../domain/time.ts';
 import type { Scope } from '../routes.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
-import { db, isConditionFailed, queryAll, setClause, transactWrite } from './client.ts';
+import { conditionalUpdate, db, queryAll, setClause, transactWrite } from './client.ts';
 
 export type StoredStatus = 'active' | 'disabled' | 'revoked';
 export type KeyStatus = 'active' | 'disabled' | 'expired';
@@ -195,48 +195,36 @@ export interface KeyChanges {
 export async function updateKey(organizationId: string, keyId: string, changes: KeyChanges): Promise<ApiKeyItem> {
   assertKeyId(keyId);
   const set = setClause({ ...changes });
-  try {
-    const { Attributes } = await db.send(
-      new UpdateCommand({
-        TableName: tableName('apiKeys'),
-        Key: { id: keyId },
-        UpdateExpression: set.expression,
-        ConditionExpression: 'organizationId = :o AND #status <> :revoked',
-        ExpressionAttributeNames: { ...set.names, '#status': 'status' },
-        ExpressionAttributeValues: { ...set.values, ':o': organizationId, ':revoked': 'revoked' },
-        ReturnValues: 'ALL_NEW',
-      }),
-    );
-    return Attributes as ApiKeyItem;
-  } catch (error) {
-    if (isConditionFailed(error)) throw new ApiError('NOT_FOUND', 'API key not found');
-    throw error;
-  }
+  const updated = await conditionalUpdate({
+    TableName: tableName('apiKeys'),
+    Key: { id: keyId },
+    UpdateExpression: set.expression,
+    ConditionExpression: 'organizationId = :o AND #status <> :revoked',
+    ExpressionAttributeNames: { ...set.names, '#status': 'status' },
+    ExpressionAttributeValues: { ...set.values, ':o': organizationId, ':revoked': 'revoked' },
+    ReturnValues: 'ALL_NEW',
+  });
+  if (!updated) throw new ApiError('NOT_FOUND', 'API key not found');
+  return updated.Attributes as ApiKeyItem;
 }
 
 /** Permanent and immediate: the authorizer's next consistent read sees the tombstone. */
 export async function revokeKey(organizationId: string, keyId: string, now: Date): Promise<void> {
   assertKeyId(keyId);
-  try {
-    await db.send(
-      new UpdateCommand({
-        TableName: tableName('apiKeys'),
-        Key: { id: keyId },
-        UpdateExpression: 'SET #status = :revoked, revokedAt = :now, #ttl = :ttl REMOVE #key',
-        ConditionExpression: 'organizationId = :o AND #status <> :revoked',
-        ExpressionAttributeNames: { '#status': 'status', '#ttl': TTL_ATTRIBUTE, '#key': 'key' },
-        ExpressionAttributeValues: {
-          ':o': organizationId,
-          ':revoked': 'revoked',
-          ':now': iso(now),
-          ':ttl': epochSeconds(addDays(now, REVOKED_RETENTION_DAYS)),
-        },
-      }),
-    );
-  } catch (error) {
-    if (isConditionFailed(error)) throw new ApiError('NOT_FOUND', 'API key not found');
-    throw error;
-  }
+  const updated = await conditionalUpdate({
+    TableName: tableName('apiKeys'),
+    Key: { id: keyId },
+    UpdateExpression: 'SET #status = :revoked, revokedAt = :now, #ttl = :ttl REMOVE #key',
+    ConditionExpression: 'organizationId = :o AND #status <> :revoked',
+    ExpressionAttributeNames: { '#status': 'status', '#ttl': TTL_ATTRIBUTE, '#key': 'key' },
+    ExpressionAttributeValues: {
+      ':o': organizationId,
+      ':revoked': 'revoked',
+      ':now': iso(now),
+      ':ttl': epochSeconds(addDays(now, REVOKED_RETENTION_DAYS)),
+    },
+  });
+  if (!updated) throw new ApiError('NOT_FOUND', 'API key not found');
 }
 
 /**
@@ -317,19 +305,13 @@ export async function propagateOrgLimits(organizationId: string, orgLimits: Limi
 
 /** Copy the organization's limits onto one key (a key deleted meanwhile is left alone). */
 export async function setOrgLimits(keyId: string, orgLimits: Limits): Promise<void> {
-  try {
-    await db.send(
-      new UpdateCommand({
-        TableName: tableName('apiKeys'),
-        Key: { id: keyId },
-        UpdateExpression: 'SET orgLimits = :limits',
-        ConditionExpression: 'attribute_exists(id)',
-        ExpressionAttributeValues: { ':limits': orgLimits },
-      }),
-    );
-  } catch (error) {
-    if (!isConditionFailed(error)) throw error;
-  }
+  await conditionalUpdate({
+    TableName: tableName('apiKeys'),
+    Key: { id: keyId },
+    UpdateExpression: 'SET orgLimits = :limits',
+    ConditionExpression: 'attribute_exists(id)',
+    ExpressionAttributeValues: { ':limits': orgLimits },
+  });
 }
 
 /**
@@ -339,17 +321,11 @@ export async function setOrgLimits(keyId: string, orgLimits: Limits): Promise<vo
  * refreshes race, the larger count (and its time) wins. A key that no longer exists is left alone.
  */
 export async function recordKeyUse(keyId: string, usageCount: number, now: Date): Promise<void> {
-  try {
-    await db.send(
-      new UpdateCommand({
-        TableName: tableName('apiKeys'),
-        Key: { id: keyId },
-        UpdateExpression: 'SET lastUsedAt = :now, usageCount = :count',
-        ConditionExpression: 'attribute_exists(id) AND (attribute_not_exists(usageCount) OR usageCount < :count)',
-        ExpressionAttributeValues: { ':now': iso(now), ':count': usageCount },
-      }),
-    );
-  } catch (error) {
-    if (!isConditionFailed(error)) throw error;
-  }
+  await conditionalUpdate({
+    TableName: tableName('apiKeys'),
+    Key: { id: keyId },
+    UpdateExpression: 'SET lastUsedAt = :now, usageCount = :count',
+    ConditionExpression: 'attribute_exists(id) AND (attribute_not_exists(usageCount) OR usageCount < :count)',
+    ExpressionAttributeValues: { ':now': iso(now), ':count': usageCount },
+  });
 }

@@ -1,6 +1,14 @@
 // One DynamoDB document client per process, created at module scope so warm invocations reuse it.
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, QueryCommand, TransactWriteCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import {
+  DynamoDBDocumentClient,
+  QueryCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+  type QueryCommandInput,
+  type UpdateCommandInput,
+  type UpdateCommandOutput,
+} from '@aws-sdk/lib-dynamodb';
 import { ApiError } from '../domain/errors.ts';
 import { dynamoClientConfig } from './config.ts';
 
@@ -48,6 +56,16 @@ export async function queryAll<T>(input: QueryCommandInput): Promise<T[]> {
     start = page.LastEvaluatedKey;
   } while (start);
   return items;
+}
+
+/** A conditional update: its output, or undefined when its condition failed (other errors throw). */
+export async function conditionalUpdate(input: UpdateCommandInput): Promise<UpdateCommandOutput | undefined> {
+  try {
+    return await db.send(new UpdateCommand(input));
+  } catch (error) {
+    if (isConditionFailed(error)) return undefined;
+    throw error;
+  }
 }
 
 /** `SET #a = :a, ...` for the defined fields of `changes`, with its names and values. */

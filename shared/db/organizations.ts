@@ -1,13 +1,13 @@
 // Organizations and their members. An organization item carries its plan, credits (the balance
 // the chat API debits) and ownerCount, which makes "never remove the last owner" one atomic condition.
-import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { ApiError } from '../domain/errors.ts';
 import { effectiveLimits, type Limits, type Plan } from '../domain/plans.ts';
 import type { Role } from '../domain/roles.ts';
 import { iso } from '../domain/time.ts';
 import { newId } from '../domain/ids.ts';
 import { tableName } from '../tables.ts';
-import { db, isConditionFailed, queryAll, setClause, transactWrite } from './client.ts';
+import { conditionalUpdate, db, queryAll, setClause, transactWrite } from './client.ts';
 
 export interface OrganizationItem {
   id: string;
@@ -78,23 +78,17 @@ export async function requireOrganization(id: string): Promise<OrganizationItem>
 
 export async function updatePlan(id: string, changes: { plan?: Plan; limits?: Limits }): Promise<OrganizationItem> {
   const set = setClause(changes);
-  try {
-    const { Attributes } = await db.send(
-      new UpdateCommand({
-        TableName: tableName('organizations'),
-        Key: { id },
-        UpdateExpression: set.expression,
-        ConditionExpression: 'attribute_exists(id)',
-        ExpressionAttributeNames: set.names,
-        ExpressionAttributeValues: set.values,
-        ReturnValues: 'ALL_NEW',
-      }),
-    );
-    return Attributes as OrganizationItem;
-  } catch (error) {
-    if (isConditionFailed(error)) throw new ApiError('NOT_FOUND', 'Organization not found');
-    throw error;
-  }
+  const updated = await conditionalUpdate({
+    TableName: tableName('organizations'),
+    Key: { id },
+    UpdateExpression: set.expression,
+    ConditionExpression: 'attribute_exists(id)',
+    ExpressionAttributeNames: set.names,
+    ExpressionAttributeValues: set.values,
+    ReturnValues: 'ALL_NEW',
+  });
+  if (!updated) throw new ApiError('NOT_FOUND', 'Organization not found');
+  return updated.Attributes as OrganizationItem;
 }
 
 export async function getMemberRole(organizationId: string, userId: string): Promise<Role | undefined> {

@@ -4,14 +4,14 @@
 // creating key in one consistent BatchGetItem and nothing else.
 // Items stay for SESSION_RETENTION_DAYS after they expire (export, history), then TTL removes them;
 // expiry is always judged from `expiresAt` at read time, never left to TTL.
-import { BatchGetCommand, type BatchGetCommandInput, type BatchGetCommandOutput, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, type BatchGetCommandInput, type BatchGetCommandOutput, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { KeyType } from '../domain/api-key.ts';
 import { ApiError } from '../domain/errors.ts';
 import type { Limits } from '../domain/plans.ts';
 import { addDays, epochSeconds, iso } from '../domain/time.ts';
 import { tableName } from '../tables.ts';
 import type { ApiKeyItem } from './api-keys.ts';
-import { db, isConditionFailed } from './client.ts';
+import { conditionalUpdate, db } from './client.ts';
 
 export type SessionType = 'chat' | 'voice' | 'conversation';
 export type SessionMetadata = Record<string, string | number | boolean | null>;
@@ -95,21 +95,15 @@ export async function loadSessionAndKey(
 
 /** End an active session; SESSION_ENDED if it already was (or expired meanwhile). */
 export async function endSession(sessionId: string, now: Date): Promise<void> {
-  try {
-    await db.send(
-      new UpdateCommand({
-        TableName: tableName('sessions'),
-        Key: { id: sessionId },
-        UpdateExpression: 'SET #status = :ended, endedAt = :now',
-        ConditionExpression: '#status = :active AND expiresAt > :now',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':ended': 'ended', ':active': 'active', ':now': iso(now) },
-      }),
-    );
-  } catch (error) {
-    if (isConditionFailed(error)) throw new ApiError('SESSION_ENDED');
-    throw error;
-  }
+  const updated = await conditionalUpdate({
+    TableName: tableName('sessions'),
+    Key: { id: sessionId },
+    UpdateExpression: 'SET #status = :ended, endedAt = :now',
+    ConditionExpression: '#status = :active AND expiresAt > :now',
+    ExpressionAttributeNames: { '#status': 'status' },
+    ExpressionAttributeValues: { ':ended': 'ended', ':active': 'active', ':now': iso(now) },
+  });
+  if (!updated) throw new ApiError('SESSION_ENDED');
 }
 
 export async function getSessionItem(id: string): Promise<SessionItem | undefined> {
