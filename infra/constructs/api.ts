@@ -28,7 +28,7 @@ export const DEPLOYED_ROUTES: readonly RouteDefinition[] = ROUTES.filter((route)
 const JWT_IN_FUNCTION =
   'The function verifies the JWT itself (jose): API Gateway gives every authorizer failure the one UNAUTHORIZED ' +
   'Gateway Response, which must carry the API-key body INVALID_API_KEY, while portal and session 401s must say ' +
-  'INVALID_TOKEN or SESSION_ENDED (CONTRACT.md section 4).';
+  'INVALID_TOKEN or SESSION_ENDED (docs/api.md section 4).';
 
 const METHOD_ACKNOWLEDGEMENTS: Record<RouteDefinition['auth'], NagAcknowledgement[]> = {
   apiKey: [
@@ -165,7 +165,7 @@ export class KeygateApi extends Construct {
 
   /**
    * OPTIONS on every path with a public or session route: 204 echoing the request's Origin, without a key
-   * (CONTRACT.md section 6). Management paths have none: the portal calls them same-site.
+   * (docs/api.md section 6). Management paths have none: the portal calls them same-site.
    */
   private addPreflights(): void {
     const methodsByPath = new Map<string, string[]>();

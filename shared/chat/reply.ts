@@ -16,7 +16,7 @@ import { describeError, logger } from '../log.ts';
 import { chatBackend, ReplyError, REPLY_MESSAGES, type ChatTurn } from './backend.ts';
 import type { EventSink } from './sse.ts';
 
-/** Credits one assistant reply costs (CONTRACT.md section 5). */
+/** Credits one assistant reply costs (docs/api.md section 5). */
 export const CREDITS_PER_REPLY = 1;
 /** How many stored messages of the thread the backend sees, besides the new one. */
 export const CONTEXT_MESSAGES = 40;

@@ -1,5 +1,5 @@
 // The authorizer's rules, pure: which key a request presents, what the stored key allows, and how
-// each verdict reaches the client through API Gateway (CONTRACT.md sections 1, 2, 4 and 6).
+// each verdict reaches the client through API Gateway (docs/api.md sections 1, 2, 4 and 6).
 import type { KeyType } from './api-key.ts';
 import type { ErrorCode } from './errors.ts';
 import type { KeyIdentity } from './key-identity.ts';

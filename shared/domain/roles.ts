@@ -1,4 +1,4 @@
-// Organization roles, weakest first (CONTRACT.md section 2).
+// Organization roles, weakest first (docs/api.md section 2).
 export const ROLES = ['member', 'admin', 'owner'] as const;
 export type Role = (typeof ROLES)[number];
 

@@ -1,4 +1,4 @@
-// CORS on public and session routes (CONTRACT.md section 6), as constants both the stack's OPTIONS
+// CORS on public and session routes (docs/api.md section 6), as constants both the stack's OPTIONS
 // mock integrations and the local runtime use.
 // Idempotency-Key lets a page retry a message without paying twice; X-Database-Id names a database.
 export const CORS_ALLOW_HEADERS = 'Content-Type, X-API-Key, Authorization, Idempotency-Key, X-Database-Id';

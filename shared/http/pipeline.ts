@@ -192,7 +192,7 @@ export async function prepare(
     Object.assign(state.headers, await hooks.admit(req.rateSubject));
   }
   // After admission: a bad or oversized body from an authenticated caller is counted like any
-  // other request (CONTRACT.md section 5), so malformed bodies cannot bypass the rate limits.
+  // other request (docs/api.md section 5), so malformed bodies cannot bypass the rate limits.
   req.body = parseBody(event);
   return { req, state, handler };
 }

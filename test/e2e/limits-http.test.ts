@@ -1,4 +1,4 @@
-// Rate limits and credits over HTTP against the local API (CONTRACT.md sections 4 and 5): the
+// Rate limits and credits over HTTP against the local API (docs/api.md sections 4 and 5): the
 // X-RateLimit-* headers on 200, 402 and 429, the exact 429 and 402 bodies, Retry-After, key limits
 // stricter than the org's, exact admission under a concurrent burst, and the usage figures.
 // Day windows are used where a test needs a deterministic limit (a minute can end mid-test).

@@ -87,7 +87,7 @@ const requests: Record<string, () => Promise<{ method: string; path: string; bod
   'GET /v1/organizations/{orgId}/usage': async () => ({ method: 'GET', path: `/v1/organizations/${orgId}/usage` }),
 };
 
-/** Who may call what (CONTRACT.md section 3); operators may read and adjust any organization. */
+/** Who may call what (docs/api.md section 3); operators may read and adjust any organization. */
 const allowed: Record<string, Persona[]> = {
   user: ['owner', 'admin', 'member', 'outsider', 'operator'],
   member: ['owner', 'admin', 'member', 'operator'],

@@ -1,4 +1,4 @@
-// Organizations, members, databases, plans and credits over HTTP (CONTRACT.md section 3).
+// Organizations, members, databases, plans and credits over HTTP (docs/api.md section 3).
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { db } from '../../shared/db/client.ts';

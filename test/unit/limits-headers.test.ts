@@ -1,4 +1,4 @@
-// Which window binds, the X-RateLimit-* headers, Retry-After and the 429 body (CONTRACT.md 4, 5).
+// Which window binds, the X-RateLimit-* headers, Retry-After and the 429 body (docs/api.md 4, 5).
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../../shared/domain/errors.ts';
 import {
