@@ -5,7 +5,7 @@ import { admit } from '../shared/db/rate-limits.ts';
 import { listHistory, messageView } from '../shared/db/messages.ts';
 import { endSession } from '../shared/db/sessions.ts';
 import { parseInput } from '../shared/domain/validation.ts';
-import { decodeCursor, encodeCursor } from '../shared/http/cursor.ts';
+import { decodeCursor, encodeCursor } from '../shared/domain/cursor.ts';
 import { historyQuery } from '../shared/chat/schemas.ts';
 import { authenticateSession, sessionOf } from '../shared/chat/session-auth.ts';
 import { createApiHandler, type ApiRequest } from '../shared/http/pipeline.ts';

@@ -2,6 +2,8 @@
 // both iterate over it, the authorizer reads each route's required scope from it, and every function
 // entry must implement exactly the routes assigned to it (checked at load and in tests).
 
+import type { Scope } from './domain/scopes.ts';
+
 export type FunctionName = 'management' | 'publicApi' | 'chatSession' | 'chatStream' | 'export' | 'dev';
 
 /**
@@ -16,8 +18,6 @@ export type AuthKind = 'portal' | 'apiKey' | 'session' | 'none';
 /** Minimum role for portal routes; `operator` means platform staff (cognito:groups has operators). */
 export type RoleRequirement = 'user' | 'member' | 'admin' | 'owner' | 'operator';
 
-export type Scope = 'chat' | 'export';
-export const SCOPES: readonly Scope[] = ['chat', 'export'];
 
 export interface RouteDefinition {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';

@@ -9,7 +9,7 @@ import { dailyUsage, type DailyUsage } from '../db/usage.ts';
 import { validationError } from '../domain/errors.ts';
 import { DAY_MS, epochSeconds, iso, utcDay } from '../domain/time.ts';
 import { intQuery, parseInput } from '../domain/validation.ts';
-import { decodeCursor, encodeCursor } from '../http/cursor.ts';
+import { decodeCursor, encodeCursor } from '../domain/cursor.ts';
 
 export const EXPORT_RESOURCES = ['sessions', 'messages', 'usage'] as const;
 export type ExportResource = (typeof EXPORT_RESOURCES)[number];

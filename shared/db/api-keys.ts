@@ -5,11 +5,11 @@
 import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { displayKey, generateKey, hashKey, keyIdFromHash, type KeyPrefixes, type KeyType } from '../domain/api-key.ts';
 import { ApiError } from '../domain/errors.ts';
-import { decodeCursor, encodeCursor } from '../http/cursor.ts';
+import { decodeCursor, encodeCursor } from '../domain/cursor.ts';
 import type { KeySettings } from '../domain/key-rules.ts';
 import type { Limits } from '../domain/plans.ts';
 import { addDays, addHours, epochSeconds, iso } from '../domain/time.ts';
-import type { Scope } from '../routes.ts';
+import type { Scope } from '../domain/scopes.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
 import { conditionalUpdate, db, queryAll, setClause, transactWrite } from './client.ts';
 

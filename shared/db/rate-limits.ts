@@ -17,8 +17,7 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ApiError } from '../domain/errors.ts';
-import type { Limits } from '../domain/plans.ts';
-import type { RateSubject } from '../http/pipeline.ts';
+import type { Limits, RateSubject } from '../domain/plans.ts';
 import { firstGuess, hasRoomFor, nextStep, windowCounts, type OrgDayCounters, type WriteKind } from '../limits/counters.ts';
 import {
   appliedLimits,

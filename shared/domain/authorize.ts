@@ -5,7 +5,7 @@ import type { ErrorCode } from './errors.ts';
 import type { KeyIdentity } from './key-identity.ts';
 import type { Limits } from './plans.ts';
 import { isOriginAllowed } from './origin-match.ts';
-import type { RouteDefinition, Scope } from '../routes.ts';
+import type { Scope } from './scopes.ts';
 
 /** The stored fields the authorizer reads (one consistent GetItem, projected to these). */
 export interface StoredKey {
@@ -42,7 +42,7 @@ export interface Presented {
   keyHash: string;
   origin: string | undefined;
   database: string | undefined;
-  route: RouteDefinition | undefined;
+  route: { scope?: Scope } | undefined;
 }
 
 export type Verdict = { ok: true; identity: KeyIdentity } | { ok: false; code: ErrorCode };

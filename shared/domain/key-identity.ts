@@ -3,7 +3,7 @@
 import type { KeyType } from './api-key.ts';
 import type { ErrorCode } from './errors.ts';
 import type { Limits } from './plans.ts';
-import type { Scope } from '../routes.ts';
+import type { Scope } from './scopes.ts';
 
 export interface KeyIdentity {
   keyId: string;

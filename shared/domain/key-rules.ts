@@ -6,7 +6,7 @@ import { normalizeAllowedDomains } from './allowed-domains.ts';
 import { validationError, type FieldIssue } from './errors.ts';
 import type { Limits } from './plans.ts';
 import { nameSchema, objectBody, parseInput, positiveInt } from './validation.ts';
-import { SCOPES, type Scope } from '../routes.ts';
+import { SCOPES, type Scope } from './scopes.ts';
 
 export const DEFAULT_LIFETIME_DAYS = 365;
 export const DEFAULT_GRACE_HOURS = 24;

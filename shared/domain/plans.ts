@@ -8,6 +8,14 @@ export interface Limits {
   perDay: number;
 }
 
+/** Who a counted request is charged to: the organization, and the key (directly or via a session). */
+export interface RateSubject {
+  organizationId: string;
+  keyId: string;
+  orgLimits: Limits;
+  keyLimits: Partial<Limits> | null;
+}
+
 export const PLAN_LIMITS: Record<Exclude<Plan, 'enterprise'>, Limits> = {
   free: { perMinute: 10, perDay: 1_000 },
   starter: { perMinute: 60, perDay: 10_000 },

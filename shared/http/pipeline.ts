@@ -5,7 +5,7 @@
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { ApiError, MAX_BODY_BYTES, ROLE_TOO_WEAK } from '../domain/errors.ts';
 import { fromAuthorizerContext, type KeyIdentity } from '../domain/key-identity.ts';
-import type { Limits } from '../domain/plans.ts';
+import type { RateSubject } from '../domain/plans.ts';
 import { roleAtLeast, type Role } from '../domain/roles.ts';
 import { findRoute, ROUTES, routeKey, type FunctionName, type RouteDefinition } from '../routes.ts';
 import { isUnavailable } from '../db/client.ts';
@@ -32,14 +32,6 @@ export interface ApiRequest {
   session?: unknown;
   /** API-key and session routes: whose limits this request counts against. */
   rateSubject?: RateSubject;
-}
-
-/** Who a counted request is charged to: the organization, and the key (directly or via a session). */
-export interface RateSubject {
-  organizationId: string;
-  keyId: string;
-  orgLimits: Limits;
-  keyLimits: Partial<Limits> | null;
 }
 
 export type RouteHandler = (req: ApiRequest) => Promise<HttpResult>;

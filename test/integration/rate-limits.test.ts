@@ -10,7 +10,7 @@ import { dailyUsage, usageKey } from '../../shared/db/usage.ts';
 import { ApiError } from '../../shared/domain/errors.ts';
 import { newId } from '../../shared/domain/ids.ts';
 import type { Limits } from '../../shared/domain/plans.ts';
-import type { RateSubject } from '../../shared/http/pipeline.ts';
+import type { RateSubject } from '../../shared/domain/plans.ts';
 import { USAGE_RETENTION_DAYS } from '../../shared/limits/windows.ts';
 import { tableName } from '../../shared/tables.ts';
 

@@ -1,7 +1,7 @@
 // Request validation of the chat and export routes: bodies, headers, queries and cursors, each
 // failure a VALIDATION_ERROR naming the field.
 import { describe, expect, it } from 'vitest';
-import { decodeCursor, encodeCursor } from '../../shared/http/cursor.ts';
+import { decodeCursor, encodeCursor } from '../../shared/domain/cursor.ts';
 import { parseExportQuery } from '../../shared/chat/export.ts';
 import { idempotencyKey, parseCreateSession, parseOneShot, parseSessionMessage } from '../../shared/chat/schemas.ts';
 import { ApiError } from '../../shared/domain/errors.ts';

@@ -1,7 +1,7 @@
 // Pagination cursors: base64url JSON of the position to continue after. A cursor never names an
 // organization or a session: those come from the caller's path, key or token, so a cursor from
 // elsewhere can only point inside the caller's own data (or be refused).
-import { ApiError } from '../domain/errors.ts';
+import { ApiError } from './errors.ts';
 
 export function encodeCursor(position: Record<string, string>): string {
   return Buffer.from(JSON.stringify(position)).toString('base64url');

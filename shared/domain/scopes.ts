@@ -1,0 +1,5 @@
+// What a key may be used for (docs/api.md section 3): `chat` (chat and voice sessions, one-shot
+// messages) and `export` (data export). Routes name the scope they need; keys hold a set of them.
+
+export type Scope = 'chat' | 'export';
+export const SCOPES: readonly Scope[] = ['chat', 'export'];
