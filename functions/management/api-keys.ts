@@ -1,10 +1,9 @@
 // Key management (portal routes): create, list, get, patch, revoke, roll, usage.
-import { z } from 'zod';
 import { prefixesFromEnv } from '../../shared/domain/api-key.ts';
 import { ApiError, validationError } from '../../shared/domain/errors.ts';
-import { parseCreateKey, parsePatchKey, parseRoll } from '../../shared/domain/key-rules.ts';
+import { listKeysQuery, parseCreateKey, parsePatchKey, parseRoll, usageQuery } from '../../shared/domain/key-rules.ts';
 import { effectiveLimits } from '../../shared/domain/plans.ts';
-import { intQuery, parseInput } from '../../shared/domain/validation.ts';
+import { parseInput } from '../../shared/domain/validation.ts';
 import {
   keyStatus,
   keyView,
@@ -48,17 +47,8 @@ export async function postKey(req: ApiRequest) {
   return json(201, keyView(item, now, plaintext));
 }
 
-const listQuery = z.object({
-  type: z.enum(['secret', 'publishable', 'widget'], { error: 'must be secret or publishable' })
-    .transform((t) => (t === 'widget' ? 'publishable' : t))
-    .optional(),
-  status: z.enum(['active', 'disabled', 'expired'], { error: 'must be active, disabled or expired' }).optional(),
-  limit: intQuery(1, 100, 20),
-  cursor: z.string().max(1024).optional(),
-});
-
 export async function getKeys(req: ApiRequest) {
-  const query = parseInput(listQuery, req.query);
+  const query = parseInput(listKeysQuery, req.query);
   return json(200, await listKeys(req.params.orgId!, query, new Date()));
 }
 
@@ -88,8 +78,6 @@ export async function postRoll(req: ApiRequest) {
   const { item, plaintext } = await rollKey(old, gracePeriodHours, req.user!.userId, prefixes, now);
   return json(201, keyView(item, now, plaintext));
 }
-
-const usageQuery = z.object({ days: intQuery(1, 90, 30) });
 
 export async function getKeyUsage(req: ApiRequest) {
   const { days } = parseInput(usageQuery, req.query);

@@ -1,10 +1,16 @@
 // Organizations, members, databases and credits (portal routes). Roles are already checked by the
 // pipeline from the route table; these handlers validate input and call the repositories.
-import { z } from 'zod';
 import { validationError } from '../../shared/domain/errors.ts';
-import { effectiveLimits, PLANS } from '../../shared/domain/plans.ts';
-import { ROLES } from '../../shared/domain/roles.ts';
-import { nameSchema, objectBody, parseInput, positiveInt } from '../../shared/domain/validation.ts';
+import {
+  createDatabaseBody,
+  createOrganizationBody,
+  grantCreditsBody,
+  memberRoleBody,
+  patchOrganizationBody,
+  userIdParam,
+} from '../../shared/domain/organization-rules.ts';
+import { effectiveLimits } from '../../shared/domain/plans.ts';
+import { parseInput } from '../../shared/domain/validation.ts';
 import { propagateOrgLimits } from '../../shared/db/api-keys.ts';
 import { grantCredits } from '../../shared/db/credits.ts';
 import { createDatabase, databaseView, listDatabases } from '../../shared/db/databases.ts';
@@ -24,13 +30,8 @@ import { json, noContent } from '../../shared/http/response.ts';
 
 const INITIAL_CREDITS = Number(process.env.INITIAL_CREDITS ?? 100);
 
-const limitsSchema = z.strictObject(
-  { perMinute: positiveInt(), perDay: positiveInt() },
-  { error: 'must be an object with perMinute and perDay' },
-);
-
 export async function postOrganization(req: ApiRequest) {
-  const { name } = parseInput(objectBody({ name: nameSchema(100) }), req.body);
+  const { name } = parseInput(createOrganizationBody, req.body);
   const org = await createOrganization(name, req.user!.userId, INITIAL_CREDITS, new Date());
   return json(201, { ...organizationView(org), role: 'owner' });
 }
@@ -50,10 +51,7 @@ export async function getOrganizationById(req: ApiRequest) {
 }
 
 export async function patchOrganization(req: ApiRequest) {
-  const input = parseInput(
-    objectBody({ plan: z.enum(PLANS, { error: `must be one of ${PLANS.join(', ')}` }).optional(), limits: limitsSchema.optional() }),
-    req.body ?? {},
-  );
+  const input = parseInput(patchOrganizationBody, req.body ?? {});
   if (!input.plan && !input.limits) throw validationError([{ field: 'body', message: 'plan or limits is required' }]);
   const current = await requireOrganization(req.params.orgId!);
   if ((input.plan ?? current.plan) === 'enterprise' && !(input.limits ?? current.limits)) {
@@ -65,17 +63,7 @@ export async function patchOrganization(req: ApiRequest) {
 }
 
 export async function postCredits(req: ApiRequest) {
-  const input = parseInput(
-    objectBody({
-      amount: z
-        .number({ error: 'must be a number' })
-        .int('must be an integer')
-        .refine((n) => n !== 0, 'must not be zero')
-        .refine((n) => Math.abs(n) <= 1_000_000_000, 'must be at most 1000000000 in size'),
-      reason: z.string({ error: 'must be a string' }).max(200, 'must be at most 200 characters').optional(),
-    }),
-    req.body,
-  );
+  const input = parseInput(grantCreditsBody, req.body);
   const credits = await grantCredits(
     req.params.orgId!,
     input.amount,
@@ -90,11 +78,9 @@ export async function getMembers(req: ApiRequest) {
   return json(200, { items: members.map((m) => ({ userId: m.userId, role: m.role })) });
 }
 
-const userIdSchema = z.string().min(1).max(128).regex(/^[\w@.:+-]+$/, 'must be a user id');
-
 export async function putMember(req: ApiRequest) {
-  const userId = parseInput(userIdSchema, req.params.userId, 'userId');
-  const { role } = parseInput(objectBody({ role: z.enum(ROLES, { error: `must be one of ${ROLES.join(', ')}` }) }), req.body);
+  const userId = parseInput(userIdParam, req.params.userId, 'userId');
+  const { role } = parseInput(memberRoleBody, req.body);
   const member = await setMemberRole(req.params.orgId!, userId, role, new Date());
   return json(200, { userId: member.userId, role: member.role });
 }
@@ -105,7 +91,7 @@ export async function deleteMember(req: ApiRequest) {
 }
 
 export async function postDatabase(req: ApiRequest) {
-  const { name } = parseInput(objectBody({ name: nameSchema(100) }), req.body);
+  const { name } = parseInput(createDatabaseBody, req.body);
   return json(201, databaseView(await createDatabase(req.params.orgId!, name, new Date())));
 }
 

@@ -23,7 +23,7 @@ const instant = z.union([z.iso.datetime({ offset: true }), z.iso.date()], {
   error: 'must be an ISO-8601 date (YYYY-MM-DD) or date-time with a time zone (e.g. 2025-01-31T12:00:00Z)',
 });
 
-const exportQuery = z.object({
+export const exportQuery = z.object({
   resource: z.enum(EXPORT_RESOURCES, { error: 'must be sessions, messages or usage' }),
   from: instant.optional(),
   to: instant.optional(),

@@ -41,7 +41,7 @@ export const metadataSchema = z
   .refine((m) => Object.keys(m).length <= METADATA_MAX_KEYS, `must have at most ${METADATA_MAX_KEYS} keys`)
   .refine((m) => Buffer.byteLength(JSON.stringify(m)) <= METADATA_MAX_BYTES, `must be at most ${METADATA_MAX_BYTES} bytes as JSON`);
 
-const createSessionBody = objectBody({ metadata: metadataSchema.optional() });
+export const createSessionBody = objectBody({ metadata: metadataSchema.optional() });
 
 /** `POST /v1/chat/sessions` and `/v1/chat/voice-sessions`: the body is optional. */
 export function parseCreateSession(body: unknown): { metadata: SessionMetadata | null } {
@@ -58,14 +58,14 @@ export function contentSchema() {
     .refine((s) => s.isWellFormed(), 'must be well-formed Unicode');
 }
 
-const sessionMessageBody = objectBody({ content: contentSchema() });
+export const sessionMessageBody = objectBody({ content: contentSchema() });
 
 export function parseSessionMessage(body: unknown): { content: string } {
   if (body === undefined) throw validationError([{ field: 'content', message: 'is required' }]);
   return parseInput(sessionMessageBody, body);
 }
 
-const oneShotBody = objectBody({
+export const oneShotBody = objectBody({
   message: contentSchema(),
   conversation_id: z.string({ error: 'must be a string' }).min(1, 'must not be empty').max(64, 'is not a conversation id').optional(),
 });

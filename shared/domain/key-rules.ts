@@ -5,7 +5,7 @@ import type { KeyType } from './api-key.ts';
 import { normalizeAllowedDomains } from './allowed-domains.ts';
 import { validationError, type FieldIssue } from './errors.ts';
 import type { Limits } from './plans.ts';
-import { nameSchema, objectBody, parseInput, positiveInt } from './validation.ts';
+import { intQuery, nameSchema, objectBody, parseInput, positiveInt } from './validation.ts';
 import { SCOPES, type Scope } from './scopes.ts';
 
 export const DEFAULT_LIFETIME_DAYS = 365;
@@ -30,7 +30,7 @@ const scopes = z
 
 const databaseId = z.string({ error: 'must be a string' }).min(1, 'must not be empty').max(64).nullable();
 
-const createSchema = objectBody({
+export const createKeyBody = objectBody({
   name: nameSchema(50),
   type: keyType,
   allowedDomains: z.unknown().optional(),
@@ -40,20 +40,31 @@ const createSchema = objectBody({
   rateLimit: rateLimit.optional(),
 });
 
-const patchSchema = objectBody({
+export const patchKeyBody = objectBody({
   name: nameSchema(50).optional(),
   allowedDomains: z.unknown().optional(),
   status: z.enum(['active', 'disabled'], { error: 'must be active or disabled' }).optional(),
   rateLimit: rateLimit.optional(),
 });
 
-const rollSchema = objectBody({
+export const rollKeyBody = objectBody({
   gracePeriodHours: z
     .number({ error: 'must be a number' })
     .min(0, 'must be from 0 to 168')
     .max(168, 'must be from 0 to 168')
     .optional(),
 }).optional();
+
+/** `GET …/api-keys`: filters and pagination. */
+export const listKeysQuery = z.object({
+  type: keyType.optional(),
+  status: z.enum(['active', 'disabled', 'expired'], { error: 'must be active, disabled or expired' }).optional(),
+  limit: intQuery(1, 100, 20),
+  cursor: z.string().max(1024).optional(),
+});
+
+/** `GET …/usage?days=N`: UTC days, newest first. */
+export const usageQuery = z.object({ days: intQuery(1, 90, 30) });
 
 export interface KeySettings {
   name: string;
@@ -85,7 +96,7 @@ function emptyToNull(limit: Partial<Limits> | null | undefined): Partial<Limits>
 }
 
 export function parseCreateKey(body: unknown): KeySettings {
-  const input = parseInput(createSchema, body);
+  const input = parseInput(createKeyBody, body);
   const issues: FieldIssue[] = [];
   const allowedDomains = domainsFor(input.type, input.allowedDomains, issues);
   if (input.databaseId && input.type !== 'publishable') {
@@ -116,7 +127,7 @@ export interface KeyPatch {
 }
 
 export function parsePatchKey(body: unknown, type: KeyType): KeyPatch {
-  const input = parseInput(patchSchema, body ?? {});
+  const input = parseInput(patchKeyBody, body ?? {});
   const issues: FieldIssue[] = [];
   const patch: KeyPatch = {};
   if (input.name !== undefined) patch.name = input.name;
@@ -131,6 +142,6 @@ export function parsePatchKey(body: unknown, type: KeyType): KeyPatch {
 }
 
 export function parseRoll(body: unknown): { gracePeriodHours: number } {
-  const input = parseInput(rollSchema, body);
+  const input = parseInput(rollKeyBody, body);
   return { gracePeriodHours: input?.gracePeriodHours ?? DEFAULT_GRACE_HOURS };
 }

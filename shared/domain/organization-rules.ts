@@ -1,0 +1,33 @@
+// Request shapes of the organization, member, database and credit routes (docs/api.md section 3).
+// The handlers validate with these and the API description (GET /openapi.json) is generated from them.
+import { z } from 'zod';
+import { PLANS } from './plans.ts';
+import { ROLES } from './roles.ts';
+import { nameSchema, objectBody, positiveInt } from './validation.ts';
+
+const limitsSchema = z.strictObject(
+  { perMinute: positiveInt(), perDay: positiveInt() },
+  { error: 'must be an object with perMinute and perDay' },
+);
+
+export const createOrganizationBody = objectBody({ name: nameSchema(100) });
+
+export const patchOrganizationBody = objectBody({
+  plan: z.enum(PLANS, { error: `must be one of ${PLANS.join(', ')}` }).optional(),
+  limits: limitsSchema.optional(),
+});
+
+export const grantCreditsBody = objectBody({
+  amount: z
+    .number({ error: 'must be a number' })
+    .int('must be an integer')
+    .refine((n) => n !== 0, 'must not be zero')
+    .refine((n) => Math.abs(n) <= 1_000_000_000, 'must be at most 1000000000 in size'),
+  reason: z.string({ error: 'must be a string' }).max(200, 'must be at most 200 characters').optional(),
+});
+
+export const userIdParam = z.string().min(1).max(128).regex(/^[\w@.:+-]+$/, 'must be a user id');
+
+export const memberRoleBody = objectBody({ role: z.enum(ROLES, { error: `must be one of ${ROLES.join(', ')}` }) });
+
+export const createDatabaseBody = objectBody({ name: nameSchema(100) });
