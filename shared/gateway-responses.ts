@@ -60,7 +60,8 @@ export const GATEWAY_RESPONSES: readonly GatewayResponseDefinition[] = [
   // The authorizer threw "Unauthorized": missing, malformed, unknown or revoked key.
   { type: 'UNAUTHORIZED', status: 401, template: fixed('INVALID_API_KEY'), echoOrigin: true },
   // The authorizer denied with a reason in its context. Never readable cross-origin: it is used for
-  // origins that are not allowed and for secret keys, which must never carry CORS headers.
+  // secret keys, which must never carry CORS headers, and for publishable keys sent with no Origin
+  // (or `null`). A refused real Origin is answered by the function instead, echoing that origin.
   {
     type: 'ACCESS_DENIED',
     status: 403,

@@ -75,9 +75,12 @@ export function judge(stored: StoredKey | undefined, presented: Presented, now: 
  * type and can only echo request headers, so:
  * - `unauthorized` (throw "Unauthorized"): 401 INVALID_API_KEY, answered by the gateway;
  * - `deny` (Deny policy + context): 403 answered by the gateway with no CORS header, used where a
- *   browser must not read the answer (foreign origins, secret keys);
+ *   browser must not read the answer (secret keys) or there is no origin to echo (a publishable
+ *   key with no Origin or `Origin: null`);
  * - `allow` with `rejection`: the function answers, because the status (401 expired/disabled) or
- *   the CORS header (a publishable key's allowed origin) must differ from what the gateway can do.
+ *   the CORS header must differ from what the gateway can do: a publishable key's 403 carries
+ *   the request's Origin, also when that origin is the one refused (docs/api.md section 1), so the
+ *   page can read the refusal and tell its developer which origin to add.
  */
 export type GatewayAction =
   | { action: 'unauthorized' }
@@ -88,9 +91,17 @@ export function gatewayAction(verdict: Verdict, stored: StoredKey | undefined, o
   if (verdict.ok) return { action: 'allow', identity: verdict.identity };
   const { code } = verdict;
   if (code === 'INVALID_API_KEY' || !stored) return { action: 'unauthorized' };
-  if (code === 'CORS_ORIGIN_NOT_ALLOWED') return { action: 'deny', code };
+  if (code === 'CORS_ORIGIN_NOT_ALLOWED' && !isRealOrigin(origin)) return { action: 'deny', code };
   if (code === 'INSUFFICIENT_PERMISSIONS' && stored.type === 'secret') return { action: 'deny', code };
   return { action: 'allow', identity: identityOf(stored, origin, code) };
+}
+
+/**
+ * An Origin a browser would send for a page: `scheme://host[:port]`. Not a missing header, not the
+ * opaque `null` (sandboxed frames, file: pages), not garbage: only such an origin is worth echoing.
+ */
+function isRealOrigin(origin: string | undefined): origin is string {
+  return origin !== undefined && origin.length <= 512 && /^[a-z][a-z0-9+.-]*:\/\/[^\s/?#@]+$/i.test(origin);
 }
 
 function identityOf(stored: StoredKey, origin: string | undefined, rejection: ErrorCode | null): KeyIdentity {
@@ -100,7 +111,7 @@ function identityOf(stored: StoredKey, origin: string | undefined, rejection: Er
     type: stored.type,
     scopes: stored.scopes,
     databaseId: stored.databaseId ?? null,
-    // Only a publishable key's origin was checked, and only it earns CORS headers.
+    // Only a publishable key's origin was checked, and only it earns CORS headers (on a refusal too).
     origin: stored.type === 'publishable' ? (origin ?? null) : null,
     expiresAt: stored.expiresAt,
     orgLimits: stored.orgLimits,

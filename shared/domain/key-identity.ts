@@ -11,7 +11,10 @@ export interface KeyIdentity {
   type: KeyType;
   scopes: Scope[];
   databaseId: string | null;
-  /** The request's Origin, already checked against the key's allowed domains (publishable keys). */
+  /**
+   * Publishable keys: the request's Origin, checked against the key's allowed domains; echoed in
+   * Access-Control-Allow-Origin, also when `rejection` is CORS_ORIGIN_NOT_ALLOWED (a readable 403).
+   */
   origin: string | null;
   expiresAt: string;
   /** The limits this key's requests are counted against: the organization's, and the key's own. */

@@ -145,14 +145,22 @@ describe('keys that are looked up: exactly one DynamoDB read', () => {
     });
   });
 
-  it('denies a publishable key from an origin it does not allow (403 CORS_ORIGIN_NOT_ALLOWED)', async () => {
+  it('lets the function answer a refused real origin (403 CORS_ORIGIN_NOT_ALLOWED the page can read)', async () => {
     const { plaintext } = await newKey({ type: 'publishable', scopes: ['chat'], allowedDomains: ['mysite.com'] });
-    for (const origin of ['https://evilmysite.com', 'https://mysite.com.evil.com', 'null']) {
+    for (const origin of ['https://evilmysite.com', 'https://mysite.com.evil.com']) {
       const result = await handler(event({ 'x-api-key': plaintext, origin }));
-      expect(result.policyDocument.Statement[0]!.Effect).toBe('Deny');
-      expect(result.context?.denyCode).toBe('CORS_ORIGIN_NOT_ALLOWED');
+      expect(result.policyDocument.Statement[0]!.Effect).toBe('Allow');
+      expect(fromAuthorizerContext(result.context)).toMatchObject({ origin, rejection: 'CORS_ORIGIN_NOT_ALLOWED' });
     }
+  });
+
+  it('denies a publishable key without a real Origin at the gateway (403 CORS_ORIGIN_NOT_ALLOWED)', async () => {
+    const { plaintext } = await newKey({ type: 'publishable', scopes: ['chat'], allowedDomains: ['mysite.com'] });
+    const nullOrigin = await handler(event({ 'x-api-key': plaintext, origin: 'null' }));
+    expect(nullOrigin.policyDocument.Statement[0]!.Effect).toBe('Deny');
+    expect(nullOrigin.context?.denyCode).toBe('CORS_ORIGIN_NOT_ALLOWED');
     const noOrigin = await handler(event({ 'x-api-key': plaintext }));
+    expect(noOrigin.policyDocument.Statement[0]!.Effect).toBe('Deny');
     expect(noOrigin.context?.denyCode).toBe('CORS_ORIGIN_NOT_ALLOWED');
   });
 

@@ -64,7 +64,6 @@ describe('judge', () => {
 describe('gatewayAction: which answers the gateway gives and which the function gives', () => {
   it.each([
     ['INVALID_API_KEY', 'secret', 'unauthorized'],
-    ['CORS_ORIGIN_NOT_ALLOWED', 'publishable', 'deny'],
     ['INSUFFICIENT_PERMISSIONS', 'secret', 'deny'],
     ['INSUFFICIENT_PERMISSIONS', 'publishable', 'allow'],
     ['API_KEY_EXPIRED', 'secret', 'allow'],
@@ -73,6 +72,26 @@ describe('gatewayAction: which answers the gateway gives and which the function 
     const result = gatewayAction({ ok: false, code }, stored({ type }), 'https://a.com');
     expect(result.action).toBe(action);
     if (result.action === 'allow') expect(result.identity.rejection).toBe(code);
+  });
+});
+
+describe('gatewayAction for a refused origin (docs/api.md section 1: the page can read its 403)', () => {
+  it.each([
+    ['https://evil.example', 'allow'],
+    ['http://shop.example:8443', 'allow'],
+    [undefined, 'deny'],
+    ['', 'deny'],
+    ['null', 'deny'],
+    ['not an origin', 'deny'],
+  ] as const)('Origin %j -> %s', (origin, action) => {
+    const result = gatewayAction({ ok: false, code: 'CORS_ORIGIN_NOT_ALLOWED' }, stored({ type: 'publishable' }), origin);
+    expect(result.action).toBe(action);
+    if (result.action === 'allow') {
+      // The function answers, echoing exactly that origin.
+      expect(result.identity).toMatchObject({ rejection: 'CORS_ORIGIN_NOT_ALLOWED', origin });
+    } else {
+      expect(result).toEqual({ action: 'deny', code: 'CORS_ORIGIN_NOT_ALLOWED' });
+    }
   });
 });
 
