@@ -174,6 +174,33 @@ describe('session authentication', () => {
     expect(JSON.parse(res.body).code).toBe('SESSION_ENDED');
   });
 
+  it.each([
+    ['organization', { organizationId: 'org_SomeoneElsesOrgXXXX' }],
+    ['type', { type: 'voice' as const }],
+  ])('SESSION_ENDED for a correctly signed token whose %s claim differs from the stored session', async (_, claim) => {
+    const { identity } = await newKey();
+    const s = await createSession(identity);
+    const forged = await signSessionToken({
+      sessionId: s.sessionId,
+      organizationId: orgId,
+      keyId: identity.keyId,
+      type: 'chat',
+      origin: null,
+      expiresAt: new Date(s.expiresAt),
+      ...claim,
+    });
+    for (const res of [
+      await chatSession(event('GET', `/v1/chat/sessions/${s.sessionId}/messages`, { headers: bearer(forged) })),
+      await chatStream(event('POST', `/v1/chat/sessions/${s.sessionId}/messages`, { headers: bearer(forged), body: { content: 'hi' } })),
+    ]) {
+      expect(res.statusCode).toBe(401);
+      expect(JSON.parse(res.body)).toEqual({ error: 'unauthorized', message: 'Session has ended', code: 'SESSION_ENDED' });
+    }
+    // Control: the genuine token of the same session works.
+    const genuine = await chatSession(event('GET', `/v1/chat/sessions/${s.sessionId}/messages`, { headers: bearer(s.token) }));
+    expect(genuine.statusCode).toBe(200);
+  });
+
   it('SESSION_ENDED when the session item is gone', async () => {
     const { identity } = await newKey();
     const s = await createSession(identity);
