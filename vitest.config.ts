@@ -8,7 +8,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     projects: [
-      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      // EMF metric lines stay off unless a test turns them on (test/unit/metrics.test.ts).
+      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], env: { POWERTOOLS_METRICS_DISABLED: 'true' } } },
       {
         test: {
           name: 'integration',

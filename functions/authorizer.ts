@@ -10,6 +10,8 @@ import { toAuthorizerContext } from '../shared/domain/key-identity.ts';
 import { findStoredKey } from '../shared/db/key-lookup.ts';
 import { DENY_CONTEXT } from '../shared/gateway-responses.ts';
 import { findRoute } from '../shared/routes.ts';
+import { metricsDisabled, refusalOutcome, type RequestOutcome } from '../shared/metrics/catalog.ts';
+import { emfDocument, writeEmf } from '../shared/metrics/emf.ts';
 
 const prefixes = prefixesFromEnv();
 
@@ -39,11 +41,22 @@ function logRefusal(event: APIGatewayRequestAuthorizerEvent, code: string, keyId
   console.log(JSON.stringify({ level: 'INFO', message: 'api key refused', code, keyId, requestId, resource: event.resource }));
 }
 
+/**
+ * Every refusal the authorizer decides counts in the Requests metric by outcome (a flood of garbage
+ * keys shows as `invalid_key`); requests it lets through are counted by their function once admitted.
+ */
+const countRefusals = !metricsDisabled();
+const stage = process.env.STAGE ?? 'local';
+function refuse(event: APIGatewayRequestAuthorizerEvent, outcome: RequestOutcome, code: string, keyId?: string): void {
+  if (countRefusals) writeEmf(emfDocument('Requests', 1, stage, outcome));
+  logRefusal(event, code, keyId);
+}
+
 export async function handler(event: APIGatewayRequestAuthorizerEvent): Promise<APIGatewayAuthorizerResult> {
   const headers = lowerCase(event.headers);
   const key = presentedKey(headers);
   if (!parseKey(key, prefixes)) {
-    logRefusal(event, key ? 'MALFORMED_API_KEY' : 'MISSING_API_KEY');
+    refuse(event, 'invalid_key', key ? 'MALFORMED_API_KEY' : 'MISSING_API_KEY');
     throw new Error('Unauthorized');
   }
   const keyHash = hashKey(key!);
@@ -63,10 +76,10 @@ export async function handler(event: APIGatewayRequestAuthorizerEvent): Promise<
   const action = gatewayAction(verdict, stored, origin);
   switch (action.action) {
     case 'unauthorized':
-      logRefusal(event, 'INVALID_API_KEY', keyId);
+      refuse(event, 'invalid_key', 'INVALID_API_KEY', keyId);
       throw new Error('Unauthorized');
     case 'deny': {
-      logRefusal(event, action.code, keyId);
+      refuse(event, refusalOutcome(action.code), action.code, keyId);
       const { error, message } = ERRORS[action.code];
       return policy('Deny', stored!.id, event.methodArn, {
         [DENY_CONTEXT.error]: error,
@@ -75,7 +88,8 @@ export async function handler(event: APIGatewayRequestAuthorizerEvent): Promise<
       });
     }
     case 'allow':
-      if (action.identity.rejection) logRefusal(event, action.identity.rejection, keyId);
+      // The function answers these (docs/api.md section 4), but the authorizer decided them.
+      if (action.identity.rejection) refuse(event, refusalOutcome(action.identity.rejection), action.identity.rejection, keyId);
       return policy('Allow', action.identity.keyId, event.methodArn, toAuthorizerContext(action.identity));
   }
 }

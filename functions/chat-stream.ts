@@ -19,7 +19,7 @@ import { idempotencyKey, parseSessionMessage } from '../shared/chat/schemas.ts';
 import { authenticateSession, sessionOf } from '../shared/chat/session-auth.ts';
 import { bufferSink, serverResponseSink, SSE_HEADERS, writableSink } from '../shared/chat/sse.ts';
 import { logger, describeError } from '../shared/log.ts';
-import { createApiHandler, decorate, prepare, toErrorResult, type ApiRequest, type ResponseState } from '../shared/http/pipeline.ts';
+import { createApiHandler, decorate, prepare, recordOutcome, toErrorResult, type ApiRequest, type ResponseState } from '../shared/http/pipeline.ts';
 import type { HttpResult } from '../shared/http/response.ts';
 
 const ROUTE = 'POST /v1/chat/sessions/{sessionId}/messages';
@@ -52,8 +52,10 @@ async function open(event: APIGatewayProxyEvent): Promise<Opened> {
     const { req } = await prepare('chatStream', routes, hooks, event, state);
     const reply = await beginReply(req);
     const { headers } = decorate({ statusCode: 200, headers: { ...SSE_HEADERS }, body: '' }, state);
+    recordOutcome(state);
     return { kind: 'stream', headers, reply };
   } catch (error) {
+    recordOutcome(state, error);
     return { kind: 'respond', result: decorate(toErrorResult(error, event.requestContext?.requestId ?? 'unknown'), state) };
   }
 }

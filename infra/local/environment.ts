@@ -31,6 +31,8 @@ export function localEnvironment({ dynamodbEndpoint, secrets, stage = LOCAL_STAG
     SECRET_KEY_PREFIX: process.env.SECRET_KEY_PREFIX ?? 'sk_',
     PUBLISHABLE_KEY_PREFIX: process.env.PUBLISHABLE_KEY_PREFIX ?? 'pk_',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'WARN',
+    // No CloudWatch here: EMF metric lines would only flood the console (POWERTOOLS_METRICS_DISABLED=false shows them).
+    POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
   };
 }
 

@@ -13,6 +13,7 @@ import { ApiError } from '../domain/errors.ts';
 import { timeOrderedId } from '../domain/ids.ts';
 import { iso } from '../domain/time.ts';
 import { describeError, logger } from '../log.ts';
+import { recordReply, recordStreamFailure } from '../metrics/emit.ts';
 import { chatBackend, ReplyError, REPLY_MESSAGES, type ChatTurn } from './backend.ts';
 import type { EventSink } from './sse.ts';
 
@@ -81,6 +82,7 @@ function laterThan(previous: Date): Date {
 
 export async function startReply(input: ReplyInput): Promise<StartedReply> {
   const startedAt = new Date();
+  const started = performance.now();
   const userMessageId = timeOrderedId('msg', startedAt);
   const requestKey = input.requestKey ?? userMessageId;
   const { alreadyCharged } = await reserveCredit(input.organizationId, requestKey, input.keyId, startedAt);
@@ -109,6 +111,7 @@ export async function startReply(input: ReplyInput): Promise<StartedReply> {
 
   let iterator: AsyncIterator<string>;
   let first: string;
+  let firstDeltaMs = 0;
   try {
     const history = input.isNewThread ? [] : await recentMessages(input.threadId, CONTEXT_MESSAGES, startedAt);
     const turns: ChatTurn[] = [...history.map((m) => ({ role: m.role, content: m.content })), { role: 'user', content: input.content }];
@@ -117,6 +120,7 @@ export async function startReply(input: ReplyInput): Promise<StartedReply> {
     const head = await iterator.next();
     if (head.done) throw new ReplyError('SERVICE_UNAVAILABLE', REPLY_MESSAGES.empty);
     first = head.value;
+    firstDeltaMs = performance.now() - started;
   } catch (error) {
     await refund(error);
     throw replyApiError(error, input.requestId, input.contentField);
@@ -153,6 +157,7 @@ export async function startReply(input: ReplyInput): Promise<StartedReply> {
       const finishedAt = laterThan(startedAt);
       const assistant = message(timeOrderedId('msg', finishedAt), 'assistant', content, finishedAt);
       await saveTurn(message(userMessageId, 'user', input.content, startedAt), assistant, input.extraPut);
+      recordReply({ credits: CREDITS_PER_REPLY, firstDeltaMs, totalMs: performance.now() - started });
       return { messageId: assistant.id, content };
     },
     fail: refund,
@@ -187,6 +192,7 @@ export async function pumpReply(reply: StartedReply, sink: EventSink): Promise<v
       usage: { credits: CREDITS_PER_REPLY },
     });
   } catch (error) {
+    recordStreamFailure();
     await reply.fail(error);
     await sink.send('error', streamErrorPayload(error));
   } finally {

@@ -10,6 +10,8 @@ import { roleAtLeast, type Role } from '../domain/roles.ts';
 import { findRoute, ROUTES, routeKey, type FunctionName, type RouteDefinition } from '../routes.ts';
 import { isUnavailable } from '../db/client.ts';
 import { describeError, logger } from '../log.ts';
+import { admissionOutcome } from '../metrics/catalog.ts';
+import { recordRequest } from '../metrics/emit.ts';
 import { verifyPortalToken, type PortalUser } from './portal-auth.ts';
 import { errorResult, type HttpResult } from './response.ts';
 
@@ -41,6 +43,8 @@ export interface ResponseState {
   headers: Record<string, string>;
   /** Set only for requests a browser may read: publishable keys and sessions from their origin. */
   corsOrigin?: string;
+  /** Set once the request passed its rate limits (it counts as `admitted` in the Requests metric). */
+  admitted?: boolean;
 }
 
 export interface PipelineHooks {
@@ -130,6 +134,12 @@ export function decorate(result: HttpResult, state: ResponseState): HttpResult {
   return { ...result, headers };
 }
 
+/** Count the request in the Requests metric by how the gate decided it (`error`: what it failed with, if anything). */
+export function recordOutcome(state: ResponseState, error?: unknown): void {
+  const outcome = admissionOutcome(state.admitted === true, error);
+  if (outcome) recordRequest(outcome);
+}
+
 /** Fail at load (and in tests) if a function and the route table disagree. */
 export function checkRouteCoverage(fn: FunctionName, handlers: Record<string, unknown>): void {
   const expected = ROUTES.filter((r) => r.function === fn).map(routeKey).sort();
@@ -182,6 +192,7 @@ export async function prepare(
   }
   if (req.rateSubject && hooks.admit) {
     Object.assign(state.headers, await hooks.admit(req.rateSubject));
+    state.admitted = true;
   }
   // After admission: a bad or oversized body from an authenticated caller is counted like any
   // other request (docs/api.md section 5), so malformed bodies cannot bypass the rate limits.
@@ -196,8 +207,11 @@ export function createApiHandler(fn: FunctionName, handlers: Record<string, Rout
     const state: ResponseState = { headers: {} };
     try {
       const { req, handler } = await prepare(fn, handlers, hooks, event, state);
-      return decorate(await handler(req), state);
+      const result = decorate(await handler(req), state);
+      recordOutcome(state);
+      return result;
     } catch (error) {
+      recordOutcome(state, error);
       return decorate(toErrorResult(error, event.requestContext?.requestId ?? 'unknown'), state);
     }
   };

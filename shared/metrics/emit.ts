@@ -1,0 +1,43 @@
+// Application metrics through Powertools Metrics (EMF lines on stdout, which CloudWatch Logs turns
+// into metrics in the `Keygate` namespace). Each record function adds and publishes in one
+// synchronous step, so concurrent requests in one process (the local runtime) never share a line.
+// Off where POWERTOOLS_METRICS_DISABLED is true (the local runtime and unit tests set it).
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { METRICS, METRICS_NAMESPACE, METRICS_SERVICE, type MetricName, type RequestOutcome, type WebhookResult } from './catalog.ts';
+
+const metrics = new Metrics({
+  namespace: METRICS_NAMESPACE,
+  serviceName: METRICS_SERVICE,
+  defaultDimensions: { stage: process.env.STAGE ?? 'local' },
+});
+
+function publish(values: Partial<Record<MetricName, number>>, dimension?: { name: string; value: string }): void {
+  if (dimension) metrics.addDimension(dimension.name, dimension.value);
+  for (const [name, value] of Object.entries(values) as [MetricName, number][]) {
+    metrics.addMetric(name, MetricUnit[METRICS[name].unit], value);
+  }
+  metrics.publishStoredMetrics();
+}
+
+export function recordRequest(outcome: RequestOutcome): void {
+  publish({ Requests: 1 }, { name: METRICS.Requests.dimension, value: outcome });
+}
+
+/** A completed, stored and charged reply, with its timings in milliseconds. */
+export function recordReply(reply: { credits: number; firstDeltaMs: number; totalMs: number }): void {
+  publish({
+    Replies: 1,
+    CreditsSpent: reply.credits,
+    ReplyTimeToFirstDelta: reply.firstDeltaMs,
+    ReplyTime: reply.totalMs,
+  });
+}
+
+export function recordStreamFailure(): void {
+  publish({ StreamFailures: 1 });
+}
+
+/** For the webhook delivery function: one call per delivery attempt. */
+export function recordWebhookDelivery(result: WebhookResult): void {
+  publish({ WebhookDeliveries: 1 }, { name: METRICS.WebhookDeliveries.dimension, value: result });
+}
