@@ -34,7 +34,6 @@ async function beginReply(req: ApiRequest): Promise<StartedReply> {
     organizationId: session.organizationId,
     keyId: session.keyId,
     threadId: session.id,
-    isNewThread: false,
     content,
     ttl: session.ttl,
     // A client's Idempotency-Key is scoped by session; without one, each message is its own request.

@@ -4,6 +4,7 @@
 import { hasCredits } from '../shared/db/credits.ts';
 import { admit } from '../shared/db/rate-limits.ts';
 import { getSessionItem, putSession, retentionTtl, sessionStatus, type SessionItem } from '../shared/db/sessions.ts';
+import { conversationScope, storedConversationId } from '../shared/domain/conversations.ts';
 import { ApiError } from '../shared/domain/errors.ts';
 import { newId } from '../shared/domain/ids.ts';
 import { addDays, iso } from '../shared/domain/time.ts';
@@ -71,18 +72,14 @@ function createSession(type: SessionKind) {
   };
 }
 
-/** The caller's live conversation, or NOT_FOUND (another org's, another database's, or expired). */
-async function requireConversation(req: ApiRequest, id: string, now: Date): Promise<SessionItem> {
-  const key = req.key!;
-  const item = /^conv_[0-9A-Za-z]{1,40}$/.test(id) ? await getSessionItem(id) : undefined;
-  if (
-    !item ||
-    item.type !== 'conversation' ||
-    item.organizationId !== key.organizationId ||
-    (key.databaseId !== null && item.databaseId !== key.databaseId) ||
-    sessionStatus(item, now) !== 'active'
-  ) {
-    throw new ApiError('NOT_FOUND', 'Conversation not found');
+/**
+ * The conversation `id` names in the caller's scope (docs/api.md section 3): the live item, or
+ * undefined when the id is not used yet in that scope (a new conversation starts under it).
+ */
+async function findConversation(storedId: string, now: Date): Promise<SessionItem | undefined> {
+  const item = await getSessionItem(storedId);
+  if (item && sessionStatus(item, now) !== 'active') {
+    throw new ApiError('CONFLICT', `Conversation has expired (they last ${CONVERSATION_LIFETIME_DAYS} days); continue under a new conversation_id`);
   }
   return item;
 }
@@ -92,46 +89,41 @@ async function oneShotMessage(req: ApiRequest) {
   const { message, conversation_id } = parseOneShot(req.body);
   const idempotency = idempotencyKey(req.headers);
   const now = new Date();
-  let conversation: SessionItem;
-  let isNew = false;
-  if (conversation_id !== undefined) {
-    conversation = await requireConversation(req, conversation_id, now);
-  } else {
-    const expiresAt = addDays(now, CONVERSATION_LIFETIME_DAYS);
-    conversation = {
-      id: newId('conv'),
-      organizationId: key.organizationId,
-      keyId: key.keyId,
-      keyType: key.type,
-      type: 'conversation',
-      status: 'active',
-      origin: key.type === 'publishable' ? key.origin : null,
-      databaseId: key.databaseId,
-      metadata: null,
-      orgLimits: key.orgLimits,
-      keyLimits: key.keyLimits,
-      createdAt: iso(now),
-      expiresAt: iso(expiresAt),
-      ttl: retentionTtl(expiresAt),
-    };
-    isNew = true;
-  }
+  const conversationId = conversation_id ?? newId('conv');
+  const storedId = storedConversationId(conversationScope(key), conversationId);
+  const existing = conversation_id !== undefined ? await findConversation(storedId, now) : undefined;
+  const expiresAt = addDays(now, CONVERSATION_LIFETIME_DAYS);
+  const conversation: SessionItem = existing ?? {
+    id: storedId,
+    organizationId: key.organizationId,
+    keyId: key.keyId,
+    keyType: key.type,
+    type: 'conversation',
+    status: 'active',
+    origin: key.type === 'publishable' ? key.origin : null,
+    databaseId: key.databaseId,
+    metadata: null,
+    orgLimits: key.orgLimits,
+    keyLimits: key.keyLimits,
+    createdAt: iso(now),
+    expiresAt: iso(expiresAt),
+    ttl: retentionTtl(expiresAt),
+  };
   const reply = await startReply({
     organizationId: key.organizationId,
     keyId: key.keyId,
     threadId: conversation.id,
-    isNewThread: isNew,
     content: message,
     ttl: conversation.ttl,
     ...(idempotency ? { requestKey: `message#${idempotency}` } : {}),
     // A new conversation exists only once its first reply is stored, in the same transaction.
-    ...(isNew ? { extraPut: { table: 'sessions' as const, item: { ...conversation } } } : {}),
+    ...(!existing ? { newConversation: conversation } : {}),
     contentField: 'message',
     requestId: req.requestId,
   });
   const done = await collectReply(reply, req.requestId);
   return json(200, {
-    conversation_id: conversation.id,
+    conversation_id: conversationId,
     message: { role: 'assistant', content: done.content },
     usage: { credits: CREDITS_PER_REPLY },
   });

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { MessageItem } from '../db/messages.ts';
 import { queryOrganizationRange, sessionStatus, type SessionItem } from '../db/sessions.ts';
 import { dailyUsage, type DailyUsage } from '../db/usage.ts';
+import { publicConversationId } from '../domain/conversations.ts';
 import { validationError } from '../domain/errors.ts';
 import { DAY_MS, epochSeconds, iso, utcDay } from '../domain/time.ts';
 import { intQuery, parseInput } from '../domain/validation.ts';
@@ -66,9 +67,11 @@ export interface ExportPage {
   nextCursor: string | null;
 }
 
+// Conversations are exported under the id the client knows (docs/api.md section 3); keyId tells
+// apart publishable keys' conversations that share a name.
 function sessionRow(item: SessionItem, now: Date): ExportRow {
   return {
-    id: item.id,
+    id: publicConversationId(item.id),
     type: item.type,
     status: sessionStatus(item, now),
     keyId: item.keyId,
@@ -84,7 +87,7 @@ function sessionRow(item: SessionItem, now: Date): ExportRow {
 function messageRow(item: MessageItem): ExportRow {
   return {
     id: item.id,
-    sessionId: item.sessionId,
+    sessionId: publicConversationId(item.sessionId),
     role: item.role,
     content: item.content,
     keyId: item.keyId,

@@ -8,7 +8,8 @@
 // first delta become the stream's `error` event.
 import { reserveCredit, refundCredit } from '../db/credits.ts';
 import { isUnavailable } from '../db/client.ts';
-import { recentMessages, saveTurn, type ExtraPut, type MessageItem } from '../db/messages.ts';
+import { recentMessages, saveTurn, type MessageItem } from '../db/messages.ts';
+import type { SessionItem } from '../db/sessions.ts';
 import { ApiError } from '../domain/errors.ts';
 import { timeOrderedId } from '../domain/ids.ts';
 import { iso } from '../domain/time.ts';
@@ -27,15 +28,13 @@ export interface ReplyInput {
   keyId: string;
   /** The session or conversation the turn belongs to (the messages' partition). */
   threadId: string;
-  /** A new conversation has no history to load. */
-  isNewThread: boolean;
   content: string;
   /** Epoch seconds until which the turn's messages are kept. */
   ttl: number;
   /** Idempotency scope for the credit; defaults to the new user message's id. */
   requestKey?: string;
-  /** A put to make in the same transaction as the turn (a new conversation's item). */
-  extraPut?: ExtraPut;
+  /** A conversation's first turn: no history to load, and the item is stored with the turn. */
+  newConversation?: SessionItem;
   /** The body field holding the text, named when the model refuses it (default `content`). */
   contentField?: string;
   requestId: string;
@@ -113,7 +112,7 @@ export async function startReply(input: ReplyInput): Promise<StartedReply> {
   let first: string;
   let firstDeltaMs = 0;
   try {
-    const history = input.isNewThread ? [] : await recentMessages(input.threadId, CONTEXT_MESSAGES, startedAt);
+    const history = input.newConversation ? [] : await recentMessages(input.threadId, CONTEXT_MESSAGES, startedAt);
     const turns: ChatTurn[] = [...history.map((m) => ({ role: m.role, content: m.content })), { role: 'user', content: input.content }];
     const backend = await chatBackend();
     iterator = backend.reply(turns, controller.signal)[Symbol.asyncIterator]();
@@ -156,7 +155,7 @@ export async function startReply(input: ReplyInput): Promise<StartedReply> {
       if (content.trim() === '') throw new ReplyError('SERVICE_UNAVAILABLE', REPLY_MESSAGES.empty);
       const finishedAt = laterThan(startedAt);
       const assistant = message(timeOrderedId('msg', finishedAt), 'assistant', content, finishedAt);
-      await saveTurn(message(userMessageId, 'user', input.content, startedAt), assistant, input.extraPut);
+      await saveTurn(message(userMessageId, 'user', input.content, startedAt), assistant, input.newConversation);
       recordReply({ credits: CREDITS_PER_REPLY, firstDeltaMs, totalMs: performance.now() - started });
       return { messageId: assistant.id, content };
     },

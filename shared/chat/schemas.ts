@@ -1,5 +1,6 @@
 // Request shapes of the chat and export routes (zod; failures become VALIDATION_ERROR with details).
 import { z } from 'zod';
+import { CONVERSATION_ID, CONVERSATION_ID_RULE } from '../domain/conversations.ts';
 import { ApiError, validationError } from '../domain/errors.ts';
 import { intQuery, objectBody, parseInput } from '../domain/validation.ts';
 import type { SessionMetadata } from '../db/sessions.ts';
@@ -67,7 +68,7 @@ export function parseSessionMessage(body: unknown): { content: string } {
 
 export const oneShotBody = objectBody({
   message: contentSchema(),
-  conversation_id: z.string({ error: 'must be a string' }).min(1, 'must not be empty').max(64, 'is not a conversation id').optional(),
+  conversation_id: z.string({ error: 'must be a string' }).regex(CONVERSATION_ID, CONVERSATION_ID_RULE).optional(),
 });
 
 export function parseOneShot(body: unknown): { message: string; conversation_id?: string | undefined } {

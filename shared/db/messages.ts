@@ -3,10 +3,11 @@
 // A turn (the user's message and the assistant's reply) is written only once the reply is complete,
 // in one transaction: history never holds a question without its answer, and a failed reply leaves
 // nothing behind.
-import { QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { epochSeconds } from '../domain/time.ts';
 import { tableName } from '../tables.ts';
-import { db } from './client.ts';
+import { db, transactWrite } from './client.ts';
+import type { SessionItem } from './sessions.ts';
 
 export type MessageRole = 'user' | 'assistant';
 
@@ -36,25 +37,25 @@ function live(item: MessageItem, now: Date): boolean {
   return typeof item.ttl !== 'number' || item.ttl > epochSeconds(now);
 }
 
-/** A put the turn's transaction should carry too (a new conversation's item). */
-export interface ExtraPut {
-  table: 'sessions';
-  item: Record<string, unknown>;
-}
-
-export async function saveTurn(user: MessageItem, assistant: MessageItem, extra?: ExtraPut): Promise<void> {
+/**
+ * Store a turn, and a conversation's item with its first turn. Two first uses of one conversation
+ * id at once both try to create it; the one that loses stores its turn in the conversation the
+ * other created (same stored id, so same scope), so both end up in one conversation.
+ */
+export async function saveTurn(user: MessageItem, assistant: MessageItem, newConversation?: SessionItem): Promise<void> {
   const messages = tableName('messages');
-  await db.send(
-    new TransactWriteCommand({
-      TransactItems: [
-        ...(extra
-          ? [{ Put: { TableName: tableName(extra.table), Item: extra.item, ConditionExpression: 'attribute_not_exists(id)' } }]
-          : []),
-        { Put: { TableName: messages, Item: user, ConditionExpression: 'attribute_not_exists(id)' } },
-        { Put: { TableName: messages, Item: assistant, ConditionExpression: 'attribute_not_exists(id)' } },
-      ],
-    }),
-  );
+  const result = await transactWrite({
+    TransactItems: [
+      ...(newConversation
+        ? [{ Put: { TableName: tableName('sessions'), Item: newConversation, ConditionExpression: 'attribute_not_exists(id)' } }]
+        : []),
+      { Put: { TableName: messages, Item: user, ConditionExpression: 'attribute_not_exists(id)' } },
+      { Put: { TableName: messages, Item: assistant, ConditionExpression: 'attribute_not_exists(id)' } },
+    ],
+  });
+  if (result.ok) return;
+  if (newConversation && result.reasons[0]?.Code === 'ConditionalCheckFailed') return saveTurn(user, assistant);
+  throw new Error(`turn not stored: ${result.reasons.map((r) => r.Code).join(',')}`);
 }
 
 /** One page of a session's history, oldest first, after message `afterId` if given. */

@@ -46,32 +46,117 @@ describe.each(['/v1/chat/message', '/api/v1/chat/message'])('POST %s', (path) =>
   });
 });
 
-describe('conversations stay in their organization', () => {
-  it("404 for another organization's conversation, and nothing charged to either", async () => {
-    const mine = await api.post('/v1/chat/message', { message: 'mine' });
+describe('client-chosen conversation ids (docs/api.md section 3)', () => {
+  const fresh = (label: string) => `${label}-${Math.random().toString(36).slice(2, 10)}`;
+
+  it("the docs' own example: an id not used yet starts a conversation under that id, continued by it", async () => {
+    const id = fresh('conv-abc');
+    const first = await api.post('/api/v1/chat/message', { message: 'Show me sales data', conversation_id: id });
+    expect(first.status, first.text).toBe(200);
+    expect(first.body).toEqual({
+      conversation_id: id,
+      message: { role: 'assistant', content: 'You said: Show me sales data (turn 1). This reply comes from the Keygate local backend.' },
+      usage: { credits: 1 },
+    });
+    const second = await api.post('/v1/chat/message', { message: 'and costs', conversation_id: id });
+    expect(second.status, second.text).toBe(200);
+    expect(second.body.conversation_id).toBe(id);
+    expect(second.body.message.content).toContain('(turn 2)');
+  });
+
+  it.each([
+    ['the longest allowed id (128 characters)', 'a'.repeat(128)],
+    ['every allowed character', 'Az09._:-'],
+    ['an id shaped like one the API generates', `conv_${'A'.repeat(20)}`],
+  ])('starts a conversation under %s', async (_, base) => {
+    const id = base.length === 128 ? base.slice(0, 120) + Math.random().toString(36).slice(2, 10) : base + Math.random().toString(36).slice(2, 8);
+    const res = await api.post('/v1/chat/message', { message: 'x', conversation_id: id });
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.conversation_id).toBe(id);
+    expect(res.body.message.content).toContain('(turn 1)');
+  });
+
+  it.each([
+    ['an empty id', ''],
+    ['129 characters', 'a'.repeat(129)],
+    ['a slash', '../../etc'],
+    ['a space', 'conv abc'],
+    ['a hash (the stored key separator)', 'conv#abc'],
+    ['non-ASCII', 'conv-é'],
+  ])('400 VALIDATION_ERROR naming conversation_id for %s, nothing charged', async (_, id) => {
+    const before = await org.credits();
+    const res = await api.post('/v1/chat/message', { message: 'x', conversation_id: id });
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ error: 'validation_error', code: 'VALIDATION_ERROR' });
+    expect(res.body.details.map((d: { field: string }) => d.field)).toEqual(['conversation_id']);
+    expect(await org.credits()).toBe(before);
+  });
+
+  it('a chat session id is only a name here: it starts a conversation that never sees the session', async () => {
+    const session = await api.post('/v1/chat/sessions', {});
+    const res = await api.post('/v1/chat/message', { message: 'x', conversation_id: session.body.sessionId });
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.message.content).toContain('(turn 1)');
+  });
+
+  it('two concurrent first uses of one id end up in one conversation', async () => {
+    const id = fresh('race');
+    const since = new Date(Date.now() - 1000).toISOString();
+    const racers = await Promise.all(Array.from({ length: 5 }, (_, i) => api.post('/v1/chat/message', { message: `racer ${i}`, conversation_id: id })));
+    expect(racers.map((r) => [r.status, r.body.conversation_id])).toEqual(Array.from({ length: 5 }, () => [200, id]));
+    // All five turns are in the one conversation: the next reply is its sixth turn.
+    const next = await api.post('/v1/chat/message', { message: 'who is here?', conversation_id: id });
+    expect(next.body.message.content).toContain('(turn 6)');
+    const sessions = await api.get(`/api/export?resource=sessions&from=${since}&limit=1000`);
+    expect(sessions.body.items.filter((s: { id: string }) => s.id === id)).toHaveLength(1);
+  });
+});
+
+describe('conversation scope: the organization for secret keys, the key itself for publishable keys', () => {
+  it("another organization's id is another conversation: it never sees the first one's turns", async () => {
+    const mine = await api.post('/v1/chat/message', { message: 'my secret plan' });
     const other = await createTestOrg(keygate.url, 'Nosy Co');
     const { api: nosy } = await other.secretKey();
     const [mineBefore, otherBefore] = [await org.credits(), await other.credits()];
     const res = await nosy.post('/v1/chat/message', { message: 'peek', conversation_id: mine.body.conversation_id });
-    expect(res.status).toBe(404);
-    expect(res.body).toMatchObject({ error: 'not_found', code: 'NOT_FOUND' });
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.conversation_id).toBe(mine.body.conversation_id);
+    expect(res.body.message.content).toBe('You said: peek (turn 1). This reply comes from the Keygate local backend.');
+    // The caller pays for its own reply; the first organization's conversation goes on untouched.
     expect(await org.credits()).toBe(mineBefore);
-    expect(await other.credits()).toBe(otherBefore);
+    expect(await other.credits()).toBe(otherBefore - 1);
+    const again = await api.post('/v1/chat/message', { message: 'still mine', conversation_id: mine.body.conversation_id });
+    expect(again.body.message.content).toContain('(turn 2)');
+    const exported = await (await other.secretKey()).api.get('/api/export?resource=messages');
+    expect(JSON.stringify(exported.body)).not.toContain('my secret plan');
   });
 
-  it.each([
-    ['an unknown conversation', 'conv_AAAAAAAAAAAAAAAAAAAA'],
-    ['a session id (sessions are not conversations)', 'ses_AAAAAAAAAAAAAAAAAAAA'],
-    ['something that is no id at all', '../../etc'],
-  ])('404 for %s', async (_, id) => {
-    const res = await api.post('/v1/chat/message', { message: 'x', conversation_id: id });
-    expect(res.status).toBe(404);
+  it("a publishable key cannot continue a secret key's conversation: same id, another conversation", async () => {
+    const id = `order-${Math.random().toString(36).slice(2, 10)}`;
+    const backend = await api.post('/v1/chat/message', { message: 'internal numbers', conversation_id: id });
+    await api.post('/v1/chat/message', { message: 'more internal numbers', conversation_id: id });
+    const { api: widget } = await org.publishableKey();
+    const res = await widget.post('/v1/chat/message', { message: 'what did they say?', conversation_id: backend.body.conversation_id });
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.conversation_id).toBe(id);
+    expect(res.body.message.content).toBe('You said: what did they say? (turn 1). This reply comes from the Keygate local backend.');
+    // Both go on separately.
+    expect((await widget.post('/v1/chat/message', { message: 'w2', conversation_id: id })).body.message.content).toContain('(turn 2)');
+    expect((await api.post('/v1/chat/message', { message: 's3', conversation_id: id })).body.message.content).toContain('(turn 3)');
   });
 
-  it('a real chat session id is not a conversation either', async () => {
-    const session = await api.post('/v1/chat/sessions', {});
-    const res = await api.post('/v1/chat/message', { message: 'x', conversation_id: session.body.sessionId });
-    expect(res.status).toBe(404);
+  it("neither another publishable key nor a secret key of the organization reaches a publishable key's conversation", async () => {
+    const { api: widget } = await org.publishableKey();
+    const { api: otherWidget } = await org.publishableKey();
+    const started = await widget.post('/v1/chat/message', { message: 'visitor question' });
+    expect(started.status, started.text).toBe(200);
+    const id = started.body.conversation_id;
+    for (const client of [otherWidget, api]) {
+      const res = await client.post('/v1/chat/message', { message: 'peek', conversation_id: id });
+      expect(res.status, res.text).toBe(200);
+      expect(res.body.message.content).toContain('(turn 1)');
+    }
+    expect((await widget.post('/v1/chat/message', { message: 'next', conversation_id: id })).body.message.content).toContain('(turn 2)');
   });
 });
 

@@ -266,6 +266,33 @@ describe('session authentication', () => {
   });
 });
 
+describe('one-shot conversations', () => {
+  it('are stored under their scope and the client id; an expired one answers 409, never a fresh start', async () => {
+    const { identity } = await newKey();
+    const send = (message: string) => publicApi(event('POST', '/v1/chat/message', { key: identity, body: { message, conversation_id: 'conv-abc' } }));
+    expect((await send('hi')).statusCode).toBe(200);
+    const storedId = `conv#org#${orgId}#conv-abc`;
+    const { GetCommand } = await import('@aws-sdk/lib-dynamodb');
+    const { Item } = await db.send(new GetCommand({ TableName: tableName('sessions'), Key: { id: storedId } }));
+    expect(Item).toMatchObject({ type: 'conversation', organizationId: orgId, keyId: identity.keyId, status: 'active' });
+    await db.send(
+      new UpdateCommand({
+        TableName: tableName('sessions'),
+        Key: { id: storedId },
+        UpdateExpression: 'SET expiresAt = :past',
+        ExpressionAttributeValues: { ':past': new Date(Date.now() - 1000).toISOString() },
+      }),
+    );
+    const expired = await send('still there?');
+    expect(expired.statusCode).toBe(409);
+    expect(JSON.parse(expired.body)).toEqual({
+      error: 'conflict',
+      message: 'Conversation has expired (they last 30 days); continue under a new conversation_id',
+      code: 'CONFLICT',
+    });
+  });
+});
+
 describe('export, defensively', () => {
   it('refuses a publishable key even if the gateway let it through', async () => {
     const { identity } = await newKey({ type: 'publishable', allowedDomains: ['app.example.com'], scopes: ['chat'] });

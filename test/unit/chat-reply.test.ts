@@ -26,6 +26,7 @@ import { ReplyError, setChatBackend, type ChatBackend, type ChatTurn } from '../
 import { collectReply, pumpReply, startReply, streamErrorPayload, type ReplyInput } from '../../shared/chat/reply.ts';
 import { bufferSink } from '../../shared/chat/sse.ts';
 import { ApiError } from '../../shared/domain/errors.ts';
+import type { SessionItem } from '../../shared/db/sessions.ts';
 
 function scripted(deltas: string[], failAt?: number, failure: Error = new ReplyError('SERVICE_UNAVAILABLE', 'down')): ChatBackend & { seen: ChatTurn[][] } {
   const seen: ChatTurn[][] = [];
@@ -47,7 +48,6 @@ const input: ReplyInput = {
   organizationId: 'org_1',
   keyId: 'key_1',
   threadId: 'ses_1',
-  isNewThread: false,
   content: 'Hello?',
   ttl: 2_000_000_000,
   requestId: 'req-1',
@@ -92,8 +92,11 @@ describe('a reply that completes', () => {
 
   it('loads no history for a new conversation', async () => {
     setChatBackend(scripted(['ok']));
-    await startReply({ ...input, isNewThread: true });
+    const conversation = { id: 'conv#org#org_1#conv-abc', type: 'conversation' } as SessionItem;
+    await collectReply(await startReply({ ...input, newConversation: conversation }), 'req-1');
     expect(messages.recentMessages).not.toHaveBeenCalled();
+    // The conversation's item is stored with its first turn.
+    expect(messages.saveTurn).toHaveBeenCalledWith(expect.objectContaining({ role: 'user' }), expect.objectContaining({ role: 'assistant' }), conversation);
   });
 
   it('streams deltas then message.completed with the stored message id and one credit', async () => {
