@@ -2,6 +2,10 @@ import { defineConfig } from 'vitest/config';
 
 // unit: pure code and mocked AWS SDK. integration/e2e: one DynamoDB Local for the whole run,
 // started and stopped by test/support/global-setup.ts. infra: CDK synth and template assertions.
+// The e2e files that also run against the bundles: every function and route kind in them, in
+// modest time (the rest stays on the sources; docs/benchmarks.md has the measured cost).
+const E2E_ON_BUNDLES: string[] = [];
+
 export default defineConfig({
   test: {
     maxWorkers: 2,
@@ -29,6 +33,18 @@ export default defineConfig({
           setupFiles: ['test/support/setup-env.ts'],
           testTimeout: 60_000,
           hookTimeout: 90_000,
+        },
+      },
+      {
+        // The synthesized Lambda bundles (one `cdk synth` per run, test/support/synth-setup.ts): the
+        // bundle harness, and e2e files run again with the local API serving the bundles.
+        test: {
+          name: 'bundles',
+          include: ['test/bundles/**/*.test.ts', ...E2E_ON_BUNDLES],
+          globalSetup: ['test/support/global-setup.ts', 'test/support/synth-setup.ts'],
+          setupFiles: ['test/support/setup-env.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
         },
       },
       { test: { name: 'infra', include: ['test/infra/**/*.test.ts'], testTimeout: 120_000, hookTimeout: 180_000 } },

@@ -1,6 +1,8 @@
 // Boot the whole local Keygate: DynamoDB Local (unless an endpoint is given), the tables, the
 // environment the functions read (what the CDK stack sets in AWS), and the HTTP server.
+import { rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { LocalStandIns } from './bundles/lambda-environment.ts';
 import { createTables, tableEnv } from './bootstrap.ts';
 import { LOCAL_CLIENT_ID, LOCAL_ISSUER } from './dev-token.ts';
 import { localDynamoClient, startDynamoDbLocal } from './dynamodb-local.ts';
@@ -43,6 +45,11 @@ export interface BootOptions {
   /** Use this DynamoDB instead of starting DynamoDB Local. */
   dynamodbEndpoint?: string;
   stage?: string;
+  /**
+   * Serve the synthesized Lambda bundles instead of the sources: `true` synthesizes the app first
+   * (into a temporary directory), a string is the directory of an existing synth (cdk.out).
+   */
+  bundled?: boolean | string;
 }
 
 export interface LocalKeygate {
@@ -65,7 +72,8 @@ export async function bootLocalKeygate(options: BootOptions = {}): Promise<Local
     Object.assign(process.env, localEnvironment({ dynamodbEndpoint: dynamo.endpoint, secrets, stage }));
     // Imported only now: the functions read their environment when they load.
     const { startLocalApi } = await import('./server.ts');
-    const api = await startLocalApi({ port: options.port ?? 3000, portalPrivateJwk: secrets.portalPrivateJwk });
+    const runtime = options.bundled ? await startBundles(options.bundled, { stage, dynamodbEndpoint: dynamo.endpoint, secrets }) : undefined;
+    const api = await startLocalApi({ port: options.port ?? 3000, portalPrivateJwk: secrets.portalPrivateJwk, ...(runtime ? { runtime } : {}) });
     return {
       url: api.url,
       dynamodbEndpoint: dynamo.endpoint,
@@ -79,4 +87,26 @@ export async function bootLocalKeygate(options: BootOptions = {}): Promise<Local
     await dynamo.stop();
     throw error;
   }
+}
+
+/** The synthesized bundles, every function started once (an init error fails the boot). */
+async function startBundles(bundled: true | string, local: Omit<LocalStandIns, 'logLevel'>) {
+  const { readAssembly, synthesizeApp } = await import('./bundles/assembly.ts');
+  const { bundledRuntime } = await import('./bundles/runtime.ts');
+  const app = bundled === true ? await synthesizeApp() : readAssembly(bundled);
+  const runtime = bundledRuntime(app, { ...local, ...(process.env.LOG_LEVEL ? { logLevel: process.env.LOG_LEVEL } : {}) });
+  try {
+    await runtime.warm();
+  } catch (error) {
+    runtime.close();
+    throw error;
+  }
+  const close = runtime.close.bind(runtime);
+  return {
+    ...runtime,
+    close() {
+      close();
+      if (bundled === true) rmSync(app.outdir, { recursive: true, force: true });
+    },
+  };
 }

@@ -1,5 +1,6 @@
 // The local API: a plain Node HTTP server that serves the route table through the very functions
-// Lambda runs. For each request it does what API Gateway does (route match, CORS preflight, the
+// Lambda runs (their sources in this process, or with --bundled their synthesized bundles, see
+// bundles/runtime.ts). For each request it does what API Gateway does (route match, CORS preflight, the
 // REQUEST authorizer, Gateway Responses) and then calls the function with a REST proxy event.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -89,10 +90,36 @@ function multiValueHeaders(req: IncomingMessage): Record<string, string[]> {
   return { ...req.headersDistinct } as Record<string, string[]>;
 }
 
+/** How the server runs the functions: the TypeScript sources in this process, or the synthesized bundles. */
+export interface FunctionRuntime {
+  authorize: AuthorizerFn;
+  invoke(name: Exclude<FunctionName, 'dev'>, event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult>;
+  /** A streamed route: the response written to `res`. */
+  stream(name: Exclude<FunctionName, 'dev'>, event: APIGatewayProxyEvent, res: ServerResponse): Promise<void>;
+  close?(): Promise<void> | void;
+}
+
+/** The sources, imported into this process (what `npm start` and the tests run by default). */
+export const sourceRuntime: FunctionRuntime = {
+  authorize: async (event) => (await load<{ handler: AuthorizerFn }>(AUTHORIZER_ENTRY)).handler(event),
+  async invoke(name, event) {
+    const mod = await load<FunctionModule>(FUNCTION_ENTRIES[name]);
+    return mod.handler(event, lambdaContext(event.requestContext.requestId, name));
+  },
+  async stream(name, event, res) {
+    const mod = await load<FunctionModule>(FUNCTION_ENTRIES[name]);
+    if (mod.localStreamHandler) return mod.localStreamHandler(event, res);
+    const result = await mod.handler(event, lambdaContext(event.requestContext.requestId, name));
+    send(res, result.statusCode, (result.headers ?? {}) as Record<string, string>, result.body);
+  },
+};
+
 export interface LocalApiOptions {
   port: number;
   host?: string;
   portalPrivateJwk: JWK;
+  /** Default: the sources (sourceRuntime). */
+  runtime?: FunctionRuntime;
 }
 
 export interface LocalApi {
@@ -102,8 +129,7 @@ export interface LocalApi {
 }
 
 export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi> {
-  const authorizer = async (event: Parameters<AuthorizerFn>[0]) =>
-    (await load<{ handler: AuthorizerFn }>(AUTHORIZER_ENTRY)).handler(event);
+  const runtime = options.runtime ?? sourceRuntime;
 
   async function invoke(route: RouteDefinition, event: APIGatewayProxyEvent, res: ServerResponse): Promise<void> {
     if (route.function === 'dev') {
@@ -116,12 +142,9 @@ export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi>
       send(res, result.statusCode, result.headers, result.body);
       return;
     }
-    const mod = await load<FunctionModule>(FUNCTION_ENTRIES[route.function as Exclude<FunctionName, 'dev'>]);
-    if (route.stream && mod.localStreamHandler) {
-      await mod.localStreamHandler(event, res);
-      return;
-    }
-    const result = await mod.handler(event, lambdaContext(event.requestContext.requestId, route.function));
+    const name = route.function as Exclude<FunctionName, 'dev'>;
+    if (route.stream) return runtime.stream(name, event, res);
+    const result = await runtime.invoke(name, event);
     send(res, result.statusCode, (result.headers ?? {}) as Record<string, string>, result.body);
   }
 
@@ -173,7 +196,7 @@ export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi>
     };
     const event = buildProxyEvent(incoming, match.route, match.params, requestId);
     if (match.route.auth === 'apiKey') {
-      const verdict = await runAuthorizer(authorizer, event, match.route);
+      const verdict = await runAuthorizer(runtime.authorize, event, match.route);
       if (verdict.kind === 'respond') return sendGateway(res, verdict.response);
       event.requestContext.authorizer = verdict.context;
     }
@@ -206,6 +229,6 @@ export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi>
       new Promise<void>((resolveClose) => {
         server.closeAllConnections();
         server.close(() => resolveClose());
-      }),
+      }).then(() => runtime.close?.()),
   };
 }

@@ -1,20 +1,23 @@
 // `npm start`: the whole API on http://localhost:3000 over DynamoDB Local. Ctrl-C stops everything.
 //   PORT=4000 npm start            another port
 //   npm start -- --in-memory       nothing persists (default: .keygate/dynamodb keeps the data)
+//   npm start -- --bundled         serve the Lambda bundles of a fresh `cdk synth` instead of the sources
 //   DYNAMODB_ENDPOINT=http://...   use a DynamoDB you run yourself
 import { bootLocalKeygate } from './environment.ts';
 
 const port = Number(process.env.PORT ?? 3000);
 const inMemory = process.argv.includes('--in-memory') || process.env.KEYGATE_IN_MEMORY === '1';
+const bundled = process.argv.includes('--bundled');
 
 const keygate = await bootLocalKeygate({
   port,
   inMemory,
+  bundled,
   ...(process.env.DYNAMODB_ENDPOINT ? { dynamodbEndpoint: process.env.DYNAMODB_ENDPOINT } : {}),
 });
 const base = `http://localhost:${new URL(keygate.url).port}`;
 
-console.log(`Keygate listening on ${base}`);
+console.log(`Keygate listening on ${base}${bundled ? ' (serving the synthesized Lambda bundles)' : ''}`);
 console.log(`  DynamoDB: ${keygate.dynamodbEndpoint}${inMemory ? ' (in memory)' : ' (data in .keygate/dynamodb)'}
   Quickstart:
     TOKEN=$(curl -s -X POST ${base}/_dev/token -H 'Content-Type: application/json' -d '{"sub":"user-1"}' | node -pe 'JSON.parse(require("fs").readFileSync(0)).token')

@@ -3,8 +3,16 @@ import { inject } from 'vitest';
 import { bootLocalKeygate, type LocalKeygate } from '../../infra/local/environment.ts';
 import { TEST_STAGE } from './stage.ts';
 
+/** In the `bundles` test project (test/support/synth-setup.ts) the API serves the synthesized bundles. */
 export async function startTestApi(): Promise<LocalKeygate> {
-  return bootLocalKeygate({ port: 0, inMemory: true, dynamodbEndpoint: inject('dynamodbEndpoint'), stage: TEST_STAGE });
+  const bundled = inject('bundlesOutdir');
+  return bootLocalKeygate({
+    port: 0,
+    inMemory: true,
+    dynamodbEndpoint: inject('dynamodbEndpoint'),
+    stage: TEST_STAGE,
+    ...(bundled ? { bundled } : {}),
+  });
 }
 
 export interface CallResult<T = any> {

@@ -1,0 +1,214 @@
+// What Lambda runs, run: the bundles of this run's real `cdk synth` (test/support/synth-setup.ts),
+// each function in fresh Node processes with the Lambda runtime's handler contract and the
+// environment its template sets (infra/local/bundles/), behind the local API gateway, over
+// DynamoDB Local. Expected answers are the ones docs/api.md gives.
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { DEPLOYED_FUNCTIONS } from '../../infra/constructs/function-specs.ts';
+import { handlerModule, readAssembly, unresolvedImports, type SynthesizedFunction } from '../../infra/local/bundles/assembly.ts';
+import { LambdaInstance } from '../../infra/local/bundles/lambda-host.ts';
+import { lambdaEnvironment } from '../../infra/local/bundles/lambda-environment.ts';
+import { bundledRuntime } from '../../infra/local/bundles/runtime.ts';
+import { freePort } from '../../infra/local/dynamodb-local.ts';
+import type { LocalKeygate } from '../../infra/local/environment.ts';
+import { startLocalApi, type LocalApi } from '../../infra/local/server.ts';
+import { FUNCTION_ENTRIES } from '../../shared/routes.ts';
+import { ApiClient, startTestApi } from '../support/api.ts';
+import { TEST_STAGE } from '../support/stage.ts';
+import { createTestOrg, deltas, postMessage, type TestOrg } from '../e2e/chat-helpers.ts';
+
+const outdir = inject('bundlesOutdir');
+const app = readAssembly(outdir);
+const standIns = () => ({
+  stage: TEST_STAGE,
+  dynamodbEndpoint: inject('dynamodbEndpoint'),
+  secrets: globalThis.__keygateTestSecrets,
+  logLevel: 'SILENT',
+});
+
+const INVALID_KEY = { error: 'unauthorized', message: 'Invalid or missing API key', code: 'INVALID_API_KEY' };
+const NO_ACCESS = { error: 'forbidden', message: 'API key does not have access to this resource', code: 'INSUFFICIENT_PERMISSIONS' };
+const UNAVAILABLE = { error: 'service_unavailable', message: 'A dependency is unavailable, try again shortly', code: 'SERVICE_UNAVAILABLE' };
+
+describe('the synthesized template', () => {
+  it('has every deployed function, each found through its Code asset', () => {
+    expect(app.functions.map((f) => f.name).sort()).toEqual(expect.arrayContaining([...DEPLOYED_FUNCTIONS].sort()));
+    for (const fn of app.functions) expect(fn.runtime, fn.name).toBe('nodejs24.x');
+  });
+});
+
+// Generic over the template: a function added to the stack is checked here without a line changed.
+describe.each(app.functions.map((fn) => [fn.name, fn] as const))('bundle of %s', (_name, fn) => {
+  it('has the module its Handler names', () => {
+    expect(handlerModule(fn), `${fn.handler} in ${fn.taskRoot}`).toBeDefined();
+  });
+
+  it('imports only Node builtins (everything else is inside the bundle)', async () => {
+    expect(await unresolvedImports(fn)).toEqual([]);
+  });
+
+  it('loads in a fresh Node process and exports its handler', async () => {
+    const instance = await LambdaInstance.start(fn, lambdaEnvironment(app, fn, standIns()));
+    // Only the streaming route's function is a response-streaming handler.
+    const streamed = fn.name === 'chatStream';
+    expect(instance.streaming).toBe(streamed);
+    instance.close();
+  });
+});
+
+describe('the harness fails a broken bundle', () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'keygate-broken-'));
+  const authorizer = app.functions.find((f) => f.name === 'authorizer')!;
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+  /** The authorizer as the construct builds it, but with one dependency left out of the bundle. */
+  async function bundledWithExternal(external: string): Promise<SynthesizedFunction> {
+    const taskRoot = join(scratch, external.replace(/\W+/g, '_'));
+    await build({
+      entryPoints: [join(import.meta.dirname, '../..', 'functions/authorizer.ts')],
+      outfile: join(taskRoot, 'index.mjs'),
+      bundle: true,
+      format: 'esm',
+      platform: 'node',
+      target: 'node24',
+      mainFields: ['module', 'main'],
+      minify: true,
+      banner: { js: "import { createRequire } from 'node:module';const require = createRequire(import.meta.url);" },
+      external: [external],
+      logLevel: 'silent',
+    });
+    return { ...authorizer, taskRoot };
+  }
+
+  it('a dependency marked external: an unresolved import, and the function cannot start', async () => {
+    const broken = await bundledWithExternal('@aws-sdk/client-dynamodb');
+    expect(await unresolvedImports(broken)).toEqual(['import-statement "@aws-sdk/client-dynamodb"']);
+    const start = LambdaInstance.start(broken, lambdaEnvironment(app, broken, standIns()));
+    await expect(start).rejects.toMatchObject({ errorType: 'Runtime.ImportModuleError' });
+  });
+
+  it('a Handler the bundle does not export', async () => {
+    const wrong = { ...authorizer, handler: 'index.authorize' };
+    await expect(LambdaInstance.start(wrong, lambdaEnvironment(app, wrong, standIns()))).rejects.toMatchObject({
+      errorType: 'Runtime.HandlerNotFound',
+    });
+  });
+
+  it('an asset missing from the synth output', () => {
+    const copy = join(scratch, 'cdk.out');
+    cpSync(outdir, copy, { recursive: true });
+    rmSync(join(copy, authorizer.taskRoot.slice(outdir.length)), { recursive: true });
+    expect(() => readAssembly(copy)).toThrow(/keygate-dev-authorizer: its Code asset directory .* is missing from the synth output/);
+  });
+});
+
+describe('a flow through the bundles, behind the local gateway', () => {
+  let keygate: LocalKeygate;
+  let org: TestOrg;
+  let secret: { id: string; key: string; api: ApiClient };
+
+  beforeAll(async () => {
+    keygate = await startTestApi(); // bundled: this project provides bundlesOutdir
+    org = await createTestOrg(keygate.url, 'Bundled Co');
+    secret = await org.secretKey();
+  });
+  afterAll(async () => {
+    await keygate?.stop();
+  });
+
+  it('authorizer allows: whoami answers with the key', async () => {
+    const res = await secret.api.get('/v1/auth/whoami');
+    expect(res.status, res.text).toBe(200);
+    expect(res.body).toMatchObject({ keyId: secret.id, organizationId: org.id, type: 'secret', scopes: ['chat', 'export'] });
+  });
+
+  it('authorizer says unauthorized: 401 for a key that does not exist', async () => {
+    const res = await new ApiClient(keygate.url, { 'X-API-Key': `sk_${'A'.repeat(38)}` }).get('/v1/auth/whoami');
+    expect(res.status).toBe(401);
+    expect(res.body).toEqual(INVALID_KEY);
+  });
+
+  it('authorizer denies: 403 for a key without the export scope', async () => {
+    const chatOnly = await org.secretKey(['chat']);
+    const res = await chatOnly.api.get('/api/export?resource=sessions');
+    expect(res.status).toBe(403);
+    expect(res.body).toEqual(NO_ACCESS);
+  });
+
+  it('a session, a streamed reply read as SSE, its history and the export', async () => {
+    const session = await secret.api.post('/v1/chat/sessions', {});
+    expect(session.status, session.text).toBe(201);
+    expect(session.body).toMatchObject({ type: 'chat', sessionId: expect.any(String), token: expect.any(String) });
+    const { sessionId, token } = session.body;
+
+    const reply = await postMessage(keygate.url, sessionId, token, { content: 'hello bundles' });
+    expect(reply.status).toBe(200);
+    expect(reply.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    expect(deltas(reply).length).toBeGreaterThan(1);
+    expect(reply.events.at(-1)?.event).toBe('message.completed');
+    const text = deltas(reply).join('');
+    expect(text).toContain('hello bundles');
+
+    const history = await new ApiClient(keygate.url, { Authorization: `Bearer ${token}` }).get(`/v1/chat/sessions/${sessionId}/messages`);
+    expect(history.status).toBe(200);
+    expect(history.body.items.map((m: { role: string; content: string }) => [m.role, m.content])).toEqual([
+      ['user', 'hello bundles'],
+      ['assistant', text],
+    ]);
+
+    const exported = await secret.api.get(`/api/export?resource=messages&from=${new Date(Date.now() - 60_000).toISOString()}`);
+    expect(exported.status, exported.text).toBe(200);
+    expect(exported.body.items.map((m: { sessionId: string; role: string }) => [m.sessionId, m.role])).toEqual([
+      [sessionId, 'user'],
+      [sessionId, 'assistant'],
+    ]);
+  });
+
+  it('revoke: once the DELETE has returned, the key is refused', async () => {
+    const doomed = await org.secretKey();
+    expect((await doomed.api.get('/v1/auth/whoami')).status).toBe(200);
+    const deleted = await org.owner.delete(`/v1/organizations/${org.id}/api-keys/${doomed.id}`);
+    expect(deleted.status).toBe(204);
+    const res = await doomed.api.get('/v1/auth/whoami');
+    expect(res.status).toBe(401);
+    expect(res.body).toEqual(INVALID_KEY);
+  });
+});
+
+describe('the bundles with DynamoDB down', () => {
+  let api: LocalApi;
+  let org: TestOrg;
+  let keygate: LocalKeygate;
+
+  beforeAll(async () => {
+    keygate = await startTestApi();
+    org = await createTestOrg(keygate.url, 'Outage Co');
+    // The same bundles, pointed at a port nothing listens on.
+    const runtime = bundledRuntime(app, { ...standIns(), secrets: keygate.secrets, dynamodbEndpoint: `http://127.0.0.1:${await freePort()}` });
+    api = await startLocalApi({ port: 0, portalPrivateJwk: keygate.secrets.portalPrivateJwk, runtime });
+  });
+  afterAll(async () => {
+    await api?.close();
+    await keygate?.stop();
+  });
+
+  it('answers 503 SERVICE_UNAVAILABLE with Retry-After, from the authorizer and from a function', async () => {
+    const { key } = await org.secretKey();
+    const whoami = await new ApiClient(api.url, { 'X-API-Key': key }).get('/v1/auth/whoami');
+    expect(whoami.status).toBe(503);
+    expect(whoami.body).toEqual(UNAVAILABLE);
+    expect(whoami.headers.get('retry-after')).toBe('1');
+    const orgs = await new ApiClient(api.url, { Authorization: org.owner.headers.Authorization! }).get('/v1/organizations');
+    expect(orgs.status).toBe(503);
+    expect(orgs.body).toEqual(UNAVAILABLE);
+  });
+});
+
+// The route table's functions are exactly the template's (plus the authorizer): none is served from sources.
+it('every function of the route table is in the template', () => {
+  const names = new Set(app.functions.map((f) => f.name));
+  for (const name of Object.keys(FUNCTION_ENTRIES)) expect(names.has(name), name).toBe(true);
+});
