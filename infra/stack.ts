@@ -8,6 +8,8 @@ import { KeygateApi } from './constructs/api.ts';
 import { grantBedrockModel } from './constructs/bedrock-access.ts';
 import { DEPLOYED_FUNCTIONS, FUNCTION_SPECS, type DeployedFunctionName } from './constructs/function-specs.ts';
 import { KeygateFunction } from './constructs/keygate-function.ts';
+import { DEFAULT_ACCOUNT_CONCURRENCY_LIMIT } from './constructs/alarm-thresholds.ts';
+import { KeygateOperations } from './constructs/operations.ts';
 import { PortalUserPool } from './constructs/portal-user-pool.ts';
 import { SessionSigningSecret } from './constructs/session-secret.ts';
 import { KeygateTables, type TableAccess } from './constructs/tables.ts';
@@ -18,6 +20,10 @@ export interface KeygateConfig {
   publishableKeyPrefix: string;
   initialCredits: number;
   bedrockModelId: string;
+  /** Alarm notifications go to this address (context `alarmEmail`); none without it. */
+  alarmEmail?: string;
+  /** The account's Lambda concurrency quota, for the concurrency alarm (context `accountConcurrencyLimit`). */
+  accountConcurrencyLimit: number;
 }
 
 export interface KeygateStackProps extends StackProps {
@@ -30,6 +36,7 @@ export class KeygateStack extends Stack {
   readonly portal: PortalUserPool;
   readonly sessionSecret: SessionSigningSecret;
   readonly api: KeygateApi;
+  readonly operations: KeygateOperations;
 
   constructor(scope: Construct, id: string, props: KeygateStackProps) {
     super(scope, id, props);
@@ -80,10 +87,24 @@ export class KeygateStack extends Stack {
       >,
     });
 
+    this.operations = new KeygateOperations(this, 'Operations', {
+      stage,
+      api: this.api.restApi,
+      functions: Object.fromEntries(DEPLOYED_FUNCTIONS.map((name) => [name, functions[name].function])) as Record<
+        DeployedFunctionName,
+        KeygateFunction['function']
+      >,
+      tables: this.tables.tables,
+      ...(config.alarmEmail ? { alarmEmail: config.alarmEmail } : {}),
+      accountConcurrencyLimit: config.accountConcurrencyLimit,
+    });
+
     new CfnOutput(this, 'ApiUrl', { value: this.api.restApi.url, description: 'Base URL of the stage' });
     new CfnOutput(this, 'UserPoolId', { value: this.portal.userPool.userPoolId });
     new CfnOutput(this, 'UserPoolClientId', { value: this.portal.client.userPoolClientId });
     new CfnOutput(this, 'PortalIssuer', { value: this.portal.issuer });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.operations.topic.topicArn, description: 'SNS topic of every alarm' });
+    new CfnOutput(this, 'DashboardName', { value: this.operations.dashboard.dashboardName });
     for (const key of Object.keys(TABLES) as TableKey[]) {
       new CfnOutput(this, tableOutputId(key), { value: this.tables.tables[key].tableName });
     }
@@ -115,7 +136,23 @@ export function configFromContext(app: App): KeygateConfig {
   const initialCredits = Number(app.node.tryGetContext('initialCredits'));
   if (!Number.isSafeInteger(initialCredits) || initialCredits < 0) throw new Error('initialCredits must be an integer >= 0');
   const bedrockModelId = contextString(app, 'bedrockModelId');
-  return { stage, secretKeyPrefix, publishableKeyPrefix, initialCredits, bedrockModelId };
+  const alarmEmail: unknown = app.node.tryGetContext('alarmEmail');
+  if (alarmEmail !== undefined && alarmEmail !== '' && (typeof alarmEmail !== 'string' || !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(alarmEmail))) {
+    throw new Error(`alarmEmail must be an email address, got "${String(alarmEmail)}"`);
+  }
+  const accountConcurrencyLimit = Number(app.node.tryGetContext('accountConcurrencyLimit') ?? DEFAULT_ACCOUNT_CONCURRENCY_LIMIT);
+  if (!Number.isSafeInteger(accountConcurrencyLimit) || accountConcurrencyLimit < 1) {
+    throw new Error('accountConcurrencyLimit must be an integer >= 1');
+  }
+  return {
+    stage,
+    secretKeyPrefix,
+    publishableKeyPrefix,
+    initialCredits,
+    bedrockModelId,
+    ...(typeof alarmEmail === 'string' && alarmEmail !== '' ? { alarmEmail } : {}),
+    accountConcurrencyLimit,
+  };
 }
 
 /**

@@ -220,10 +220,17 @@ export class KeygateApi extends Construct {
   }
 }
 
-/** One JSON line per request; no headers, so no key or token ever reaches the logs. */
+/**
+ * One JSON line per request. No request header and no `$context.identity.apiKey` (API Gateway's own
+ * usage-plan key) appear in it, so no key or token can reach the logs; the key is identified by its
+ * id, which the authorizer returns as principalId for allowed and denied requests alike.
+ */
 function accessLogFormat(): apigateway.AccessLogFormat {
   const fields: Record<string, string> = {
     requestId: '$context.requestId',
+    route: '$context.httpMethod $context.resourcePath',
+    keyId: '$context.authorizer.principalId',
+    organizationId: '$context.authorizer.organizationId',
     extendedRequestId: '$context.extendedRequestId',
     requestTime: '$context.requestTime',
     sourceIp: '$context.identity.sourceIp',

@@ -1,0 +1,214 @@
+// Operations in the synthesized template: the alarm topic, every alarm with its threshold and
+// actions, the dashboard, and JSON access logs that can never hold a key.
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { acknowledge } from '../../infra/constructs/nag.ts';
+import { configFromContext, createKeygateApp } from '../../infra/stack.ts';
+import { CDK_CONTEXT, functionByName, ofType, SETUP_TIMEOUT_MS, single, tableLogicalId, type CfnResource } from './stack-fixture.ts';
+
+const TABLE_KEYS = ['organizations', 'members', 'databases', 'apiKeys', 'usage', 'sessions', 'messages'] as const;
+const FUNCTIONS = ['authorizer', 'management', 'publicApi', 'chatSession', 'chatStream', 'export'] as const;
+const capitalized = (name: string) => `${name[0]!.toUpperCase()}${name.slice(1)}`;
+
+let resources: Record<string, CfnResource>;
+let outputs: Record<string, any>;
+let topicId: string;
+
+beforeAll(() => {
+  const app = new App({
+    context: { ...CDK_CONTEXT, alarmEmail: 'oncall@example.com', accountConcurrencyLimit: 3000, 'aws:cdk:bundling-stacks': [] },
+  });
+  const stack = createKeygateApp(app);
+  // The webhook dead-letter queue arrives with the webhooks construct; the hook is exercised with a stand-in.
+  const dlq = new sqs.Queue(stack, 'StandInDeadLetters', { enforceSSL: true });
+  acknowledge(dlq, { id: 'AwsSolutions-SQS3', reason: 'A stand-in dead-letter queue in a test: a DLQ has no DLQ of its own.' });
+  stack.operations.alarmOnDeadLetterQueue('WebhookDeadLetters', dlq);
+  const template = Template.fromStack(stack).toJSON();
+  resources = template.Resources;
+  outputs = template.Outputs;
+  [topicId] = single(resources, 'AWS::SNS::Topic');
+}, SETUP_TIMEOUT_MS);
+
+function alarm(name: string): Record<string, any> {
+  const found = ofType(resources, 'AWS::CloudWatch::Alarm').find(([, a]) => a.Properties!.AlarmName === `keygate-dev-${name}`);
+  if (!found) throw new Error(`No alarm keygate-dev-${name}`);
+  return found[1].Properties!;
+}
+
+/** The metric statistics an alarm reads (its own, or those its expression uses). */
+function statsOf(props: Record<string, any>): { MetricName: string; Namespace: string; Dimensions?: { Name: string; Value: unknown }[]; Stat?: string }[] {
+  if (props.MetricName) return [{ MetricName: props.MetricName, Namespace: props.Namespace, Dimensions: props.Dimensions, Stat: props.ExtendedStatistic ?? props.Statistic }];
+  return (props.Metrics as any[]).filter((m) => m.MetricStat).map((m) => ({ ...m.MetricStat.Metric, Stat: m.MetricStat.Stat }));
+}
+const expressionOf = (props: Record<string, any>): string => (props.Metrics as any[]).find((m) => m.Expression).Expression;
+const dims = (stat: { Dimensions?: { Name: string; Value: unknown }[] }) => Object.fromEntries((stat.Dimensions ?? []).map((d) => [d.Name, d.Value]));
+
+describe('the alarm topic', () => {
+  it('is one TLS-only topic with the email subscription from context, and its ARN is an output', () => {
+    const topic = resources[topicId]!;
+    expect(topic.Properties!.TopicName).toBe('keygate-dev-alarms');
+    const [, subscription] = single(resources, 'AWS::SNS::Subscription');
+    expect(subscription.Properties).toMatchObject({ Protocol: 'email', Endpoint: 'oncall@example.com', TopicArn: { Ref: topicId } });
+    const [, policy] = single(resources, 'AWS::SNS::TopicPolicy');
+    expect(JSON.stringify(policy.Properties!.PolicyDocument)).toContain('"aws:SecureTransport":"false"');
+    expect(outputs.AlarmTopicArn.Value).toEqual({ Ref: topicId });
+  });
+
+  it('has no subscription without alarmEmail, and refuses an address that is not one', () => {
+    const context = (extra: Record<string, unknown>) => {
+      const app = new App({ context: { ...CDK_CONTEXT, ...extra } });
+      return () => configFromContext(app);
+    };
+    expect(context({})().alarmEmail).toBeUndefined();
+    expect(context({ alarmEmail: 'oncall@example.com' })().alarmEmail).toBe('oncall@example.com');
+    expect(context({ alarmEmail: 'not an address' })).toThrow(/alarmEmail/);
+    expect(context({ accountConcurrencyLimit: 0 })).toThrow(/accountConcurrencyLimit/);
+  });
+});
+
+describe('alarms', () => {
+  it('exist for the API, each function, each table, the account and the webhook DLQ, and nothing else', () => {
+    const expected = [
+      'Api5xxRate',
+      'AuthorizerLatencyP99',
+      'AccountConcurrency',
+      'WebhookDeadLetters',
+      ...FUNCTIONS.flatMap((f) => [`${capitalized(f)}Errors`, `${capitalized(f)}Throttles`]),
+      ...TABLE_KEYS.flatMap((t) => [`${capitalized(t)}TableThrottles`, `${capitalized(t)}TableSystemErrors`]),
+    ].map((n) => `keygate-dev-${n}`);
+    const names = ofType(resources, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties!.AlarmName as string);
+    expect(names.sort()).toEqual(expected.sort());
+  });
+
+  it('each notify the topic when they fire and when they clear, and say what to do', () => {
+    for (const [, a] of ofType(resources, 'AWS::CloudWatch::Alarm')) {
+      expect(a.Properties!.AlarmActions).toEqual([{ Ref: topicId }]);
+      expect(a.Properties!.OKActions).toEqual([{ Ref: topicId }]);
+      expect(a.Properties!.TreatMissingData).toBe('notBreaching');
+      expect(a.Properties!.AlarmDescription).toMatch(/What to do: .{20,}/);
+    }
+  });
+
+  it('API 5xx: the share of 5XXError in Count on the stage, judged from 20 requests, at 1% for two 5-minute periods', () => {
+    const a = alarm('Api5xxRate');
+    expect(expressionOf(a)).toBe('IF(requests >= 20, errors / requests, 0)');
+    const stats = statsOf(a);
+    const [stageId] = single(resources, 'AWS::ApiGateway::Stage');
+    expect(stats.map((s) => s.MetricName).sort()).toEqual(['5XXError', 'Count']);
+    for (const s of stats) {
+      expect(s.Namespace).toBe('AWS/ApiGateway');
+      expect(dims(s)).toEqual({ ApiName: 'keygate-dev', Stage: { Ref: stageId } });
+      expect(s.Stat).toBe('Sum');
+    }
+    expect(a).toMatchObject({ Threshold: 0.01, EvaluationPeriods: 2, DatapointsToAlarm: 2, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
+  });
+
+  it('functions: any error or throttle of each function (its own FunctionName)', () => {
+    for (const f of FUNCTIONS) {
+      const [fnId] = functionByName({ resources } as never, f);
+      const throttles = alarm(`${capitalized(f)}Throttles`);
+      expect(statsOf(throttles)).toEqual([{ MetricName: 'Throttles', Namespace: 'AWS/Lambda', Dimensions: [{ Name: 'FunctionName', Value: { Ref: fnId } }], Stat: 'Sum' }]);
+      expect(throttles.Threshold).toBe(1);
+      if (f === 'authorizer') continue;
+      const errors = alarm(`${capitalized(f)}Errors`);
+      expect(statsOf(errors)).toEqual([{ MetricName: 'Errors', Namespace: 'AWS/Lambda', Dimensions: [{ Name: 'FunctionName', Value: { Ref: fnId } }], Stat: 'Sum' }]);
+      expect(errors.Threshold).toBe(1);
+    }
+  });
+
+  it("authorizer errors: Lambda's Errors minus the invalid_key refusals it answers by throwing", () => {
+    const a = alarm('AuthorizerErrors');
+    expect(expressionOf(a)).toBe('FILL(errors, 0) - FILL(refused, 0)');
+    const [authorizerId] = functionByName({ resources } as never, 'authorizer');
+    const byName = Object.fromEntries(statsOf(a).map((s) => [s.MetricName, s]));
+    expect(dims(byName.Errors!)).toEqual({ FunctionName: { Ref: authorizerId } });
+    // The dimensions the authorizer's EMF line carries (test/unit/metrics.test.ts).
+    expect(byName.Requests).toMatchObject({ Namespace: 'Keygate', Stat: 'Sum' });
+    expect(dims(byName.Requests!)).toEqual({ service: 'keygate', stage: 'dev', Outcome: 'invalid_key' });
+    expect(a).toMatchObject({ Threshold: 5, EvaluationPeriods: 2, DatapointsToAlarm: 2 });
+  });
+
+  it('authorizer latency: p99 Duration of the authorizer at 250 ms for three 5-minute periods', () => {
+    const a = alarm('AuthorizerLatencyP99');
+    const [authorizerId] = functionByName({ resources } as never, 'authorizer');
+    expect(a).toMatchObject({ MetricName: 'Duration', Namespace: 'AWS/Lambda', ExtendedStatistic: 'p99', Period: 300, Threshold: 250, EvaluationPeriods: 3, DatapointsToAlarm: 3 });
+    expect(a.Dimensions).toEqual([{ Name: 'FunctionName', Value: { Ref: authorizerId } }]);
+  });
+
+  it('tables: ThrottledRequests and SystemErrors of each table, over every operation Keygate issues', () => {
+    const operations = ['GetItem', 'BatchGetItem', 'Query', 'PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem', 'TransactWriteItems'];
+    for (const key of TABLE_KEYS) {
+      const tableId = tableLogicalId({ resources } as never, key);
+      for (const [suffix, metricName] of [['Throttles', 'ThrottledRequests'], ['SystemErrors', 'SystemErrors']] as const) {
+        const a = alarm(`${capitalized(key)}Table${suffix}`);
+        const stats = statsOf(a);
+        expect(stats.map((s) => dims(s).Operation).sort()).toEqual([...operations].sort());
+        for (const s of stats) {
+          expect(s).toMatchObject({ MetricName: metricName, Namespace: 'AWS/DynamoDB', Stat: 'Sum' });
+          expect(dims(s).TableName).toEqual({ Ref: tableId });
+        }
+        expect(a.Threshold).toBe(1);
+      }
+    }
+  });
+
+  it('account concurrency: ClaimedAccountConcurrency over the quota from context, at 80%', () => {
+    const a = alarm('AccountConcurrency');
+    expect(expressionOf(a)).toBe('claimed / 3000');
+    expect(statsOf(a)).toEqual([{ MetricName: 'ClaimedAccountConcurrency', Namespace: 'AWS/Lambda', Stat: 'Maximum' }]);
+    expect(a.Threshold).toBe(0.8);
+  });
+
+  it('webhook dead letters: any visible message in the queue handed to the hook', () => {
+    const a = alarm('WebhookDeadLetters');
+    const [queueId] = single(resources, 'AWS::SQS::Queue');
+    expect(a).toMatchObject({ MetricName: 'ApproximateNumberOfMessagesVisible', Namespace: 'AWS/SQS', Statistic: 'Maximum', Threshold: 1 });
+    expect(a.Dimensions).toEqual([{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }]);
+  });
+});
+
+describe('the dashboard', () => {
+  it('is one dashboard named after the stage, showing every alarm and the application metrics by outcome', () => {
+    const [, dashboard] = single(resources, 'AWS::CloudWatch::Dashboard');
+    expect(dashboard.Properties!.DashboardName).toBe('keygate-dev');
+    const body = JSON.stringify(dashboard.Properties!.DashboardBody);
+    const alarmIds = ofType(resources, 'AWS::CloudWatch::Alarm').map(([id]) => id);
+    for (const id of alarmIds) expect(body).toContain(`"${id}","Arn"`);
+    for (const outcome of ['admitted', 'rate_limited', 'no_credits', 'invalid_key', 'origin_refused', 'expired', 'disabled']) {
+      expect(body).toContain(`\\"Outcome\\",\\"${outcome}\\"`);
+    }
+    for (const metric of ['ReplyTimeToFirstDelta', 'ReplyTime', 'Replies', 'CreditsSpent', 'StreamFailures', 'WebhookDeliveries', 'ThrottledRequests', 'SystemErrors', 'ClaimedAccountConcurrency', '5XXError', 'ApproximateNumberOfMessagesVisible']) {
+      expect(body).toContain(`\\"${metric}\\"`);
+    }
+    expect(outputs.DashboardName).toBeDefined();
+  });
+});
+
+describe('API access logs', () => {
+  it('are JSON with request id, route, status, latency and key id, kept 30 days', () => {
+    const [, stage] = single(resources, 'AWS::ApiGateway::Stage');
+    const format = JSON.parse(stage.Properties!.AccessLogSetting.Format);
+    expect(format).toMatchObject({
+      requestId: '$context.requestId',
+      route: '$context.httpMethod $context.resourcePath',
+      status: '$context.status',
+      responseLatency: '$context.responseLatency',
+      keyId: '$context.authorizer.principalId',
+    });
+    const logGroupId = stage.Properties!.AccessLogSetting.DestinationArn['Fn::GetAtt'][0];
+    expect(resources[logGroupId]!.Properties!.RetentionInDays).toBe(30);
+  });
+
+  it('never name API Gateway\'s apiKey, a request header, a parameter or the body', () => {
+    const [, stage] = single(resources, 'AWS::ApiGateway::Stage');
+    const format: string = stage.Properties!.AccessLogSetting.Format;
+    expect(format).not.toContain('$context.identity.apiKey');
+    expect(format).not.toMatch(/header|authorization|x-api-key|cookie|\$input|\$method\.request|\$util/i);
+    // Every value is one of the $context variables, with nothing that could carry a request's own text.
+    for (const value of Object.values(JSON.parse(format) as Record<string, string>)) {
+      expect(value).toMatch(/^\$context\.[A-Za-z.]+( \$context\.[A-Za-z.]+)*$/);
+    }
+  });
+});
