@@ -14,7 +14,7 @@ import type { APIGatewayProxyEvent } from 'aws-lambda';
 import middy from '@middy/core';
 import { executionModeStreamifyResponse } from '@middy/core/StreamifyResponse';
 import { admit } from '../shared/db/rate-limits.ts';
-import { pumpReply, startReply, type StartedReply } from '../shared/chat/reply.ts';
+import { pumpReply, REPLAYED_HEADER, startReply, type StartedReply } from '../shared/chat/reply.ts';
 import { idempotencyKey, parseSessionMessage } from '../shared/chat/schemas.ts';
 import { authenticateSession, sessionOf } from '../shared/chat/session-auth.ts';
 import { bufferSink, serverResponseSink, SSE_HEADERS, writableSink } from '../shared/chat/sse.ts';
@@ -36,10 +36,15 @@ async function beginReply(req: ApiRequest): Promise<StartedReply> {
     threadId: session.id,
     content,
     ttl: session.ttl,
-    // A client's Idempotency-Key is scoped by session; without one, each message is its own request.
-    ...(idempotency ? { requestKey: `${session.id}#${idempotency}` } : {}),
+    // A client's Idempotency-Key is scoped by the key and the session; without one, each message is its own request.
+    ...(idempotency ? { idempotency: { key: idempotency, scope: `session#${session.id}`, request: { content } } } : {}),
     requestId: req.requestId,
   });
+}
+
+/** A replayed reply (its Idempotency-Key's original) goes out as the same SSE events, marked. */
+function streamHeaders(reply: StartedReply): Record<string, string> {
+  return { ...SSE_HEADERS, ...(reply.replayed ? REPLAYED_HEADER : {}) };
 }
 
 type Opened = { kind: 'respond'; result: HttpResult } | { kind: 'stream'; headers: Record<string, string>; reply: StartedReply };
@@ -50,7 +55,7 @@ async function open(event: APIGatewayProxyEvent): Promise<Opened> {
   try {
     const { req } = await prepare('chatStream', routes, hooks, event, state);
     const reply = await beginReply(req);
-    const { headers } = decorate({ statusCode: 200, headers: { ...SSE_HEADERS }, body: '' }, state);
+    const { headers } = decorate({ statusCode: 200, headers: streamHeaders(reply), body: '' }, state);
     recordOutcome(state);
     return { kind: 'stream', headers, reply };
   } catch (error) {
@@ -64,7 +69,7 @@ async function bufferedMessage(req: ApiRequest): Promise<HttpResult> {
   const reply = await beginReply(req);
   const sink = bufferSink();
   await pumpReply(reply, sink);
-  return { statusCode: 200, headers: { ...SSE_HEADERS }, body: sink.body() };
+  return { statusCode: 200, headers: streamHeaders(reply), body: sink.body() };
 }
 
 export const routes = { [ROUTE]: bufferedMessage };

@@ -4,11 +4,11 @@
 import { hasCredits } from '../shared/db/credits.ts';
 import { admit } from '../shared/db/rate-limits.ts';
 import { getSessionItem, putSession, retentionTtl, sessionStatus, type SessionItem } from '../shared/db/sessions.ts';
-import { conversationScope, storedConversationId } from '../shared/domain/conversations.ts';
+import { conversationScope, publicConversationId, storedConversationId } from '../shared/domain/conversations.ts';
 import { ApiError } from '../shared/domain/errors.ts';
 import { newId } from '../shared/domain/ids.ts';
 import { addDays, iso } from '../shared/domain/time.ts';
-import { collectReply, CREDITS_PER_REPLY, startReply } from '../shared/chat/reply.ts';
+import { collectReply, CREDITS_PER_REPLY, REPLAYED_HEADER, startReply } from '../shared/chat/reply.ts';
 import { idempotencyKey, parseCreateSession, parseOneShot } from '../shared/chat/schemas.ts';
 import { signSessionToken, type SessionKind } from '../shared/chat/session-token.ts';
 import { createApiHandler, type ApiRequest } from '../shared/http/pipeline.ts';
@@ -115,18 +115,23 @@ async function oneShotMessage(req: ApiRequest) {
     threadId: conversation.id,
     content: message,
     ttl: conversation.ttl,
-    ...(idempotency ? { requestKey: `message#${idempotency}` } : {}),
+    ...(idempotency ? { idempotency: { key: idempotency, scope: 'message', request: { message, conversation_id } } } : {}),
     // A new conversation exists only once its first reply is stored, in the same transaction.
     ...(!existing ? { newConversation: conversation } : {}),
     contentField: 'message',
     requestId: req.requestId,
   });
   const done = await collectReply(reply, req.requestId);
-  return json(200, {
-    conversation_id: conversationId,
-    message: { role: 'assistant', content: done.content },
-    usage: { credits: CREDITS_PER_REPLY },
-  });
+  return json(
+    200,
+    {
+      // A replay answers with the original's conversation (a generated id is not generated again).
+      conversation_id: publicConversationId(reply.threadId),
+      message: { role: 'assistant', content: done.content },
+      usage: { credits: CREDITS_PER_REPLY },
+    },
+    reply.replayed ? REPLAYED_HEADER : {},
+  );
 }
 
 export const routes = {

@@ -6,9 +6,11 @@
 // Waiting for the first delta before anything is sent means a backend that fails to start (model
 // throttled, unavailable) is answered with a plain JSON error and status; only failures after the
 // first delta become the stream's `error` event.
+import { createHash } from 'node:crypto';
 import { reserveCredit, refundCredit } from '../db/credits.ts';
 import { isUnavailable } from '../db/client.ts';
 import { recentMessages, saveTurn, type MessageItem } from '../db/messages.ts';
+import { replyRecordPut, storedReply, type StoredReply } from '../db/replies.ts';
 import type { SessionItem } from '../db/sessions.ts';
 import { ApiError } from '../domain/errors.ts';
 import { timeOrderedId } from '../domain/ids.ts';
@@ -20,6 +22,8 @@ import type { EventSink } from './sse.ts';
 
 /** Credits one assistant reply costs (docs/api.md section 5). */
 export const CREDITS_PER_REPLY = 1;
+/** Marks a response that replays the original reply of its Idempotency-Key (as Stripe's does). */
+export const REPLAYED_HEADER = { 'Idempotent-Replayed': 'true' };
 /** How many stored messages of the thread the backend sees, besides the new one. */
 export const CONTEXT_MESSAGES = 40;
 
@@ -31,8 +35,12 @@ export interface ReplyInput {
   content: string;
   /** Epoch seconds until which the turn's messages are kept. */
   ttl: number;
-  /** Idempotency scope for the credit; defaults to the new user message's id. */
-  requestKey?: string;
+  /**
+   * The client's Idempotency-Key (docs/api.md section 5), scoped to the API key and `scope` (the
+   * session, or `message` for one-shot messages), with the request it came with. Without one, the
+   * credit's request key is the new user message's id, and nothing is kept for a retry.
+   */
+  idempotency?: { key: string; scope: string; request: unknown };
   /** A conversation's first turn: no history to load, and the item is stored with the turn. */
   newConversation?: SessionItem;
   /** The body field holding the text, named when the model refuses it (default `content`). */
@@ -42,6 +50,10 @@ export interface ReplyInput {
 
 export interface StartedReply {
   userMessageId: string;
+  /** The session or conversation the turn belongs to (a replay's: the original's). */
+  threadId: string;
+  /** The original reply of an Idempotency-Key, given back without generating or charging. */
+  replayed: boolean;
   contentField: string;
   /** The first delta, already received. */
   first: string;
@@ -79,16 +91,45 @@ function laterThan(previous: Date): Date {
   return now.getTime() > previous.getTime() ? now : new Date(previous.getTime() + 1);
 }
 
+/** The stored reply of an earlier request, as a reply that is already complete (nothing to refund). */
+function replayOf(stored: StoredReply, contentField: string): StartedReply {
+  return {
+    userMessageId: stored.userMessageId,
+    threadId: stored.threadId,
+    replayed: true,
+    contentField,
+    first: stored.content,
+    async *rest() {},
+    async complete() {
+      return { messageId: stored.messageId, content: stored.content };
+    },
+    async fail() {},
+  };
+}
+
+/**
+ * The request key was charged already: give back its stored reply if it is this request's, else
+ * 409 (the original is still in flight, or the key came with another request). Nothing is charged
+ * or refunded either way.
+ */
+async function replayFor(input: ReplyInput, requestKey: string, fingerprint: string, now: Date): Promise<StartedReply> {
+  const stored = await storedReply(input.keyId, requestKey, now);
+  if (!stored) {
+    throw new ApiError('CONFLICT', 'A request with this Idempotency-Key is still in progress; retry when it has finished', {}, { 'Retry-After': '1' });
+  }
+  if (stored.fingerprint !== fingerprint) throw new ApiError('CONFLICT', 'This Idempotency-Key was used with another request');
+  return replayOf(stored, input.contentField ?? 'content');
+}
+
 export async function startReply(input: ReplyInput): Promise<StartedReply> {
   const startedAt = new Date();
   const started = performance.now();
   const userMessageId = timeOrderedId('msg', startedAt);
-  const requestKey = input.requestKey ?? userMessageId;
+  const { idempotency } = input;
+  const requestKey = idempotency ? `key#${input.keyId}#${idempotency.scope}#${idempotency.key}` : userMessageId;
+  const fingerprint = idempotency ? createHash('sha256').update(JSON.stringify(idempotency.request)).digest('base64url') : '';
   const { alreadyCharged } = await reserveCredit(input.organizationId, requestKey, input.keyId, startedAt);
-  if (alreadyCharged) {
-    // The credit belongs to the earlier request with this key; this one is refused and refunds nothing.
-    throw new ApiError('CONFLICT', 'A reply was already requested with this Idempotency-Key');
-  }
+  if (alreadyCharged) return replayFor(input, requestKey, fingerprint, startedAt);
 
   const controller = new AbortController();
   let refunded = false;
@@ -139,6 +180,8 @@ export async function startReply(input: ReplyInput): Promise<StartedReply> {
 
   return {
     userMessageId,
+    threadId: input.threadId,
+    replayed: false,
     contentField: input.contentField ?? 'content',
     first,
     async *rest() {
@@ -155,7 +198,10 @@ export async function startReply(input: ReplyInput): Promise<StartedReply> {
       if (content.trim() === '') throw new ReplyError('SERVICE_UNAVAILABLE', REPLY_MESSAGES.empty);
       const finishedAt = laterThan(startedAt);
       const assistant = message(timeOrderedId('msg', finishedAt), 'assistant', content, finishedAt);
-      await saveTurn(message(userMessageId, 'user', input.content, startedAt), assistant, input.newConversation);
+      const record = idempotency
+        ? replyRecordPut(input.keyId, requestKey, { threadId: input.threadId, userMessageId, messageId: assistant.id, content, fingerprint }, finishedAt)
+        : undefined;
+      await saveTurn(message(userMessageId, 'user', input.content, startedAt), assistant, { newConversation: input.newConversation, record });
       recordReply({ credits: CREDITS_PER_REPLY, firstDeltaMs, totalMs: performance.now() - started });
       return { messageId: assistant.id, content };
     },

@@ -37,13 +37,21 @@ function live(item: MessageItem, now: Date): boolean {
   return typeof item.ttl !== 'number' || item.ttl > epochSeconds(now);
 }
 
+export interface TurnExtras {
+  /** A conversation's first turn creates its item. */
+  newConversation?: SessionItem;
+  /** A put that must happen with the turn or not at all (the reply kept for its Idempotency-Key). */
+  record?: { Put: { TableName: string; Item: Record<string, unknown> } };
+}
+
 /**
- * Store a turn, and a conversation's item with its first turn. Two first uses of one conversation
- * id at once both try to create it; the one that loses stores its turn in the conversation the
- * other created (same stored id, so same scope), so both end up in one conversation.
+ * Store a turn (and its extras) in one transaction. Two first uses of one conversation id at once
+ * both try to create it; the one that loses stores its turn in the conversation the other created
+ * (same stored id, so same scope), so both end up in one conversation.
  */
-export async function saveTurn(user: MessageItem, assistant: MessageItem, newConversation?: SessionItem): Promise<void> {
+export async function saveTurn(user: MessageItem, assistant: MessageItem, extras: TurnExtras = {}): Promise<void> {
   const messages = tableName('messages');
+  const { newConversation, record } = extras;
   const result = await transactWrite({
     TransactItems: [
       ...(newConversation
@@ -51,10 +59,11 @@ export async function saveTurn(user: MessageItem, assistant: MessageItem, newCon
         : []),
       { Put: { TableName: messages, Item: user, ConditionExpression: 'attribute_not_exists(id)' } },
       { Put: { TableName: messages, Item: assistant, ConditionExpression: 'attribute_not_exists(id)' } },
+      ...(record ? [record] : []),
     ],
   });
   if (result.ok) return;
-  if (newConversation && result.reasons[0]?.Code === 'ConditionalCheckFailed') return saveTurn(user, assistant);
+  if (newConversation && result.reasons[0]?.Code === 'ConditionalCheckFailed') return saveTurn(user, assistant, { record });
   throw new Error(`turn not stored: ${result.reasons.map((r) => r.Code).join(',')}`);
 }
 

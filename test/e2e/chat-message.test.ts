@@ -231,3 +231,79 @@ describe('publishable keys', () => {
     expect(res.headers.get('access-control-allow-origin')).toBe(APP_ORIGIN);
   });
 });
+
+describe('Idempotency-Key (docs/api.md section 5): scoped to the API key, a retry replays the original reply', () => {
+  const idem = (label: string) => ({ 'Idempotency-Key': `${label}-${Math.random().toString(36).slice(2, 10)}` });
+
+  it('a retry with the same key returns the original reply and charges nothing more', async () => {
+    const headers = idem('order-1001');
+    const before = await org.credits();
+    const first = await api.post('/v1/chat/message', { message: 'Where is my order?' }, headers);
+    expect(first.status, first.text).toBe(200);
+    expect(first.headers.get('idempotent-replayed')).toBeNull();
+    const retry = await api.post('/v1/chat/message', { message: 'Where is my order?' }, headers);
+    expect(retry.status, retry.text).toBe(200);
+    // The same body, the generated conversation_id included.
+    expect(retry.body).toEqual(first.body);
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(await org.credits()).toBe(before - 1);
+    // The conversation holds the one turn: the next message is its second.
+    const next = await api.post('/v1/chat/message', { message: 'and now?', conversation_id: first.body.conversation_id });
+    expect(next.body.message.content).toContain('(turn 2)');
+  });
+
+  it("a publishable key's Idempotency-Key never affects a secret key's, nor one secret key's another's", async () => {
+    const headers = idem('order-1001');
+    const { api: widget } = await org.publishableKey();
+    const { api: otherServer } = await org.secretKey();
+    const before = await org.credits();
+    const claimed = await widget.post('/v1/chat/message', { message: 'pre-claim' }, headers);
+    expect(claimed.status, claimed.text).toBe(200);
+    for (const [client, text] of [[api, 'backend call'], [otherServer, 'second backend']] as const) {
+      const res = await client.post('/v1/chat/message', { message: text }, headers);
+      expect(res.status, res.text).toBe(200);
+      expect(res.body.message.content).toBe(`You said: ${text} (turn 1). This reply comes from the Keygate local backend.`);
+      expect(res.headers.get('idempotent-replayed')).toBeNull();
+    }
+    expect(await org.credits()).toBe(before - 3);
+  });
+
+  it('the same key with another request is 409 CONFLICT, charged nothing', async () => {
+    const headers = idem('k');
+    expect((await api.post('/v1/chat/message', { message: 'one thing' }, headers)).status).toBe(200);
+    const before = await org.credits();
+    const other = await api.post('/v1/chat/message', { message: 'another thing' }, headers);
+    expect(other.status).toBe(409);
+    expect(other.body).toEqual({ error: 'conflict', message: 'This Idempotency-Key was used with another request', code: 'CONFLICT' });
+    expect(await org.credits()).toBe(before);
+  });
+
+  it('a retry while the original is in flight is 409 with Retry-After; once it has finished, the retry replays it', async () => {
+    const headers = idem('slow');
+    const message = Array.from({ length: 30 }, (_, i) => `word${i}`).join(' ');
+    const before = await org.credits();
+    const original = api.post('/v1/chat/message', { message }, headers);
+    await new Promise((r) => setTimeout(r, 100));
+    const early = await api.post('/v1/chat/message', { message }, headers);
+    expect(early.status, early.text).toBe(409);
+    expect(early.body).toEqual({
+      error: 'conflict',
+      message: 'A request with this Idempotency-Key is still in progress; retry when it has finished',
+      code: 'CONFLICT',
+    });
+    expect(early.headers.get('retry-after')).toBe('1');
+    const done = await original;
+    expect(done.status, done.text).toBe(200);
+    const late = await api.post('/v1/chat/message', { message }, headers);
+    expect(late.body).toEqual(done.body);
+    expect(await org.credits()).toBe(before - 1);
+  });
+
+  it('a failed original is refunded, and its retry runs again', async () => {
+    const headers = idem('fails');
+    const before = await org.credits();
+    expect((await api.post('/v1/chat/message', { message: '[fail]' }, headers)).status).toBe(503);
+    expect((await api.post('/v1/chat/message', { message: '[fail]' }, headers)).status).toBe(503);
+    expect(await org.credits()).toBe(before);
+  });
+});

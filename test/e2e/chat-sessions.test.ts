@@ -162,18 +162,35 @@ describe('streaming a reply', () => {
     expect(await poor.credits()).toBe(0);
   });
 
-  it('an Idempotency-Key already used in the session is refused with 409 and charged once', async () => {
+  it('a retry with an Idempotency-Key used in the session replays the stored reply as SSE events, charged once', async () => {
     const s = await newSession();
     const before = await org.credits();
     const first = await postMessage(keygate.url, s.sessionId, s.token, { content: 'once' }, { 'Idempotency-Key': 'abc-123' });
     expect(first.status).toBe(200);
+    const original = first.events.at(-1)!;
+    expect(original.event).toBe('message.completed');
     const again = await postMessage(keygate.url, s.sessionId, s.token, { content: 'once' }, { 'Idempotency-Key': 'abc-123' });
-    expect(again.status).toBe(409);
-    expect(again.body.code).toBe('CONFLICT');
+    expect(again.status).toBe(200);
+    expect(again.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    // The whole stored reply as one delta, then the original message.completed.
+    expect(again.events.map((e) => [e.event, e.data])).toEqual([
+      ['message.delta', { content: 'You said: once (turn 1). This reply comes from the Keygate local backend.' }],
+      ['message.completed', { messageId: original.data.messageId, content: 'You said: once (turn 1). This reply comes from the Keygate local backend.', usage: { credits: 1 } }],
+    ]);
     expect(await org.credits()).toBe(before - 1);
+    const history = await asSession(s.token).get(`/v1/chat/sessions/${s.sessionId}/messages`);
+    expect(history.body.items).toHaveLength(2);
+    // The same key with other content in this session is refused.
+    const other = await postMessage(keygate.url, s.sessionId, s.token, { content: 'twice' }, { 'Idempotency-Key': 'abc-123' });
+    expect(other.status).toBe(409);
+    expect(other.body.code).toBe('CONFLICT');
     // The same key in another session is another request.
     const s2 = await newSession();
-    expect((await postMessage(keygate.url, s2.sessionId, s2.token, { content: 'once' }, { 'Idempotency-Key': 'abc-123' })).status).toBe(200);
+    const elsewhere = await postMessage(keygate.url, s2.sessionId, s2.token, { content: 'once' }, { 'Idempotency-Key': 'abc-123' });
+    expect(elsewhere.status).toBe(200);
+    expect(elsewhere.events.at(-1)!.data.messageId).not.toBe(original.data.messageId);
+    expect(await org.credits()).toBe(before - 2);
   });
 });
 

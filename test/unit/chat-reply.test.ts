@@ -19,7 +19,13 @@ const messages = vi.hoisted(() => ({
   saveTurn: vi.fn(async () => undefined),
 }));
 
+const replies = vi.hoisted(() => ({
+  storedReply: vi.fn(async () => undefined as unknown),
+  replyRecordPut: vi.fn((...args: unknown[]) => ({ Put: { TableName: 'usage', Item: { args } } })),
+}));
+
 vi.mock('../../shared/db/credits.ts', () => credits);
+vi.mock('../../shared/db/replies.ts', () => replies);
 vi.mock('../../shared/db/messages.ts', () => messages);
 
 import { ReplyError, setChatBackend, type ChatBackend, type ChatTurn } from '../../shared/chat/backend.ts';
@@ -84,10 +90,25 @@ describe('a reply that completes', () => {
     expect(credits.refundCredit).not.toHaveBeenCalled();
   });
 
-  it('uses the given request key (an Idempotency-Key) for the credit', async () => {
+  it('keys the credit by API key, scope and Idempotency-Key, and keeps the reply with the turn', async () => {
+    setChatBackend(scripted(['o', 'k']));
+    const reply = await startReply({ ...input, idempotency: { key: 'abc', scope: 'session#ses_1', request: { content: 'Hello?' } } });
+    expect(credits.reserveCredit).toHaveBeenCalledWith('org_1', 'key#key_1#session#ses_1#abc', 'key_1', expect.any(Date));
+    const done = await collectReply(reply, 'req-1');
+    expect(replies.replyRecordPut).toHaveBeenCalledWith(
+      'key_1',
+      'key#key_1#session#ses_1#abc',
+      { threadId: 'ses_1', userMessageId: reply.userMessageId, messageId: done.messageId, content: 'ok', fingerprint: expect.any(String) },
+      expect.any(Date),
+    );
+    const extras = (messages.saveTurn.mock.calls[0] as unknown as [unknown, unknown, { record: unknown }])[2];
+    expect(extras.record).toBe(replies.replyRecordPut.mock.results[0]!.value);
+  });
+
+  it('keeps nothing for a retry without an Idempotency-Key', async () => {
     setChatBackend(scripted(['ok']));
-    await startReply({ ...input, requestKey: 'ses_1#abc' });
-    expect(credits.reserveCredit).toHaveBeenCalledWith('org_1', 'ses_1#abc', 'key_1', expect.any(Date));
+    await collectReply(await startReply(input), 'req-1');
+    expect(replies.replyRecordPut).not.toHaveBeenCalled();
   });
 
   it('loads no history for a new conversation', async () => {
@@ -96,7 +117,10 @@ describe('a reply that completes', () => {
     await collectReply(await startReply({ ...input, newConversation: conversation }), 'req-1');
     expect(messages.recentMessages).not.toHaveBeenCalled();
     // The conversation's item is stored with its first turn.
-    expect(messages.saveTurn).toHaveBeenCalledWith(expect.objectContaining({ role: 'user' }), expect.objectContaining({ role: 'assistant' }), conversation);
+    expect(messages.saveTurn).toHaveBeenCalledWith(expect.objectContaining({ role: 'user' }), expect.objectContaining({ role: 'assistant' }), {
+      newConversation: conversation,
+      record: undefined,
+    });
   });
 
   it('streams deltas then message.completed with the stored message id and one credit', async () => {
@@ -178,13 +202,46 @@ describe('a reply that fails', () => {
     expect(streamErrorPayload(new Error('secret internals'))).toEqual({ code: 'INTERNAL_ERROR', message: 'The reply could not be generated' });
   });
 
-  it('refuses a request whose Idempotency-Key was already charged, without generating or refunding', async () => {
-    const backend = scripted(['a']);
-    setChatBackend(backend);
-    credits.reserveCredit.mockResolvedValueOnce({ balance: 5, alreadyCharged: true });
-    await expect(startReply({ ...input, requestKey: 'ses_1#dup' })).rejects.toMatchObject({ code: 'CONFLICT', status: 409 });
-    expect(backend.seen).toHaveLength(0);
-    expect(credits.refundCredit).not.toHaveBeenCalled();
+  describe('a retry of an Idempotency-Key already charged', () => {
+    const idempotency = { key: 'dup', scope: 'message', request: { message: 'Hello?' } };
+
+    /** The record the original request kept, as the reply module wrote it. */
+    async function original() {
+      setChatBackend(scripted(['Hi', ' there']));
+      await collectReply(await startReply({ ...input, idempotency }), 'req-1');
+      const [, , record] = replies.replyRecordPut.mock.calls[0] as unknown as [string, string, Record<string, unknown>];
+      vi.clearAllMocks();
+      credits.reserveCredit.mockResolvedValue({ balance: 5, alreadyCharged: true });
+      return record;
+    }
+
+    it('replays the stored reply: no generation, no charge, no refund, nothing stored again', async () => {
+      const record = await original();
+      replies.storedReply.mockResolvedValueOnce(record);
+      const backend = scripted(['never']);
+      setChatBackend(backend);
+      const reply = await startReply({ ...input, threadId: 'conv#org#org_1#conv_new', idempotency });
+      expect(reply).toMatchObject({ replayed: true, threadId: 'ses_1' });
+      expect(await collectReply(reply, 'req-2')).toEqual({ messageId: record.messageId, content: 'Hi there' });
+      expect(backend.seen).toHaveLength(0);
+      expect(credits.refundCredit).not.toHaveBeenCalled();
+      expect(messages.saveTurn).not.toHaveBeenCalled();
+    });
+
+    it('409 when it came with another request', async () => {
+      replies.storedReply.mockResolvedValueOnce(await original());
+      const error = await startReply({ ...input, idempotency: { ...idempotency, request: { message: 'Other?' } } }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'CONFLICT', status: 409, message: 'This Idempotency-Key was used with another request' });
+    });
+
+    it('409 with Retry-After while the original is still in flight', async () => {
+      await original();
+      replies.storedReply.mockResolvedValueOnce(undefined);
+      const error = (await startReply({ ...input, idempotency }).catch((e: unknown) => e)) as ApiError;
+      expect(error).toMatchObject({ code: 'CONFLICT', status: 409 });
+      expect(error.headers).toEqual({ 'Retry-After': '1' });
+      expect(credits.refundCredit).not.toHaveBeenCalled();
+    });
   });
 
   it('passes INSUFFICIENT_CREDITS through untouched, generating nothing', async () => {
