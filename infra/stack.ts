@@ -10,6 +10,7 @@ import { DEPLOYED_FUNCTIONS, FUNCTION_SPECS, type DeployedFunctionName } from '.
 import { KeygateFunction } from './constructs/keygate-function.ts';
 import { DEFAULT_ACCOUNT_CONCURRENCY_LIMIT } from './constructs/alarm-thresholds.ts';
 import { KeygateOperations } from './constructs/operations.ts';
+import { DEFAULT_WAF_RATE_LIMIT_PER_IP, KeygateWaf } from './constructs/waf.ts';
 import { PortalUserPool } from './constructs/portal-user-pool.ts';
 import { SessionSigningSecret } from './constructs/session-secret.ts';
 import { KeygateTables, type TableAccess } from './constructs/tables.ts';
@@ -24,6 +25,8 @@ export interface KeygateConfig {
   alarmEmail?: string;
   /** The account's Lambda concurrency quota, for the concurrency alarm (context `accountConcurrencyLimit`). */
   accountConcurrencyLimit: number;
+  /** Requests per client IP per 5 minutes before the web ACL answers 429 (context `wafRateLimitPerIp`). */
+  wafRateLimitPerIp: number;
 }
 
 export interface KeygateStackProps extends StackProps {
@@ -37,6 +40,7 @@ export class KeygateStack extends Stack {
   readonly sessionSecret: SessionSigningSecret;
   readonly api: KeygateApi;
   readonly operations: KeygateOperations;
+  readonly waf: KeygateWaf;
 
   constructor(scope: Construct, id: string, props: KeygateStackProps) {
     super(scope, id, props);
@@ -99,6 +103,13 @@ export class KeygateStack extends Stack {
       accountConcurrencyLimit: config.accountConcurrencyLimit,
     });
 
+    this.waf = new KeygateWaf(this, 'Waf', { stage, api: this.api.restApi, rateLimitPerIp: config.wafRateLimitPerIp });
+    this.operations.addGraph('Requests blocked by the web ACL', [
+      this.waf.blockedRequests('ratePerIp'),
+      this.waf.blockedRequests('bodySize'),
+      this.waf.blockedRequests('ipReputation'),
+    ]);
+
     new CfnOutput(this, 'ApiUrl', { value: this.api.restApi.url, description: 'Base URL of the stage' });
     new CfnOutput(this, 'UserPoolId', { value: this.portal.userPool.userPoolId });
     new CfnOutput(this, 'UserPoolClientId', { value: this.portal.client.userPoolClientId });
@@ -144,6 +155,11 @@ export function configFromContext(app: App): KeygateConfig {
   if (!Number.isSafeInteger(accountConcurrencyLimit) || accountConcurrencyLimit < 1) {
     throw new Error('accountConcurrencyLimit must be an integer >= 1');
   }
+  const wafRateLimitPerIp = Number(app.node.tryGetContext('wafRateLimitPerIp') ?? DEFAULT_WAF_RATE_LIMIT_PER_IP);
+  // WAF's own bounds for a rate-based rule over a 5-minute window.
+  if (!Number.isSafeInteger(wafRateLimitPerIp) || wafRateLimitPerIp < 100 || wafRateLimitPerIp > 2_000_000_000) {
+    throw new Error('wafRateLimitPerIp must be an integer from 100 to 2,000,000,000 (requests per IP per 5 minutes)');
+  }
   return {
     stage,
     secretKeyPrefix,
@@ -152,6 +168,7 @@ export function configFromContext(app: App): KeygateConfig {
     bedrockModelId,
     ...(typeof alarmEmail === 'string' && alarmEmail !== '' ? { alarmEmail } : {}),
     accountConcurrencyLimit,
+    wafRateLimitPerIp,
   };
 }
 

@@ -103,12 +103,6 @@ export class KeygateApi extends Construct {
     acknowledge(
       this.restApi.deploymentStage.node.defaultChild!,
       {
-        id: 'AwsSolutions-APIG3',
-        reason:
-          'No WAF web ACL in this stack: abuse is bounded by per-organization rate limits and credits enforced on ' +
-          'every request, plus stage throttling. A web ACL can be associated per deployment without code changes.',
-      },
-      {
         id: 'AwsSolutions-APIG6',
         reason:
           'Execution logging needs the account-wide API Gateway CloudWatch role, an account singleton this stack does ' +

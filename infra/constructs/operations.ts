@@ -190,6 +190,11 @@ export class KeygateOperations extends Construct {
     );
   }
 
+  /** One more graph row on the dashboard (the stack adds the web ACL's). */
+  addGraph(title: string, metrics: cloudwatch.IMetric[]): void {
+    this.dashboard.addWidgets(graph(title, metrics, { stacked: true }));
+  }
+
   /**
    * Alarm on a dead-letter queue (the webhook deliveries' DLQ) and show it on the dashboard. The stack
    * calls it with the queue the webhooks construct creates.

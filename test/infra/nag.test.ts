@@ -40,7 +40,6 @@ const describeViolations = (violations: PolicyViolation[]) =>
 // The reviewed list: adding an acknowledgement is a deliberate change here.
 const ACKNOWLEDGED = [
   'AwsSolutions-APIG2', // request validation is done in the functions (contract error bodies)
-  'AwsSolutions-APIG3', // no WAF web ACL in this stack
   'AwsSolutions-APIG4', // portal and session routes verify their JWT in the function
   'AwsSolutions-APIG6', // execution logs need the account-wide CloudWatch role
   'AwsSolutions-COG2', // MFA optional

@@ -18,7 +18,7 @@ let topicId: string;
 
 beforeAll(() => {
   const app = new App({
-    context: { ...CDK_CONTEXT, alarmEmail: 'oncall@example.com', accountConcurrencyLimit: 3000, 'aws:cdk:bundling-stacks': [] },
+    context: { ...CDK_CONTEXT, alarmEmail: 'oncall@example.com', accountConcurrencyLimit: 3000, wafRateLimitPerIp: 5000, 'aws:cdk:bundling-stacks': [] },
   });
   const stack = createKeygateApp(app);
   // The webhook dead-letter queue arrives with the webhooks construct; the hook is exercised with a stand-in.
@@ -65,6 +65,8 @@ describe('the alarm topic', () => {
     expect(context({ alarmEmail: 'oncall@example.com' })().alarmEmail).toBe('oncall@example.com');
     expect(context({ alarmEmail: 'not an address' })).toThrow(/alarmEmail/);
     expect(context({ accountConcurrencyLimit: 0 })).toThrow(/accountConcurrencyLimit/);
+    expect(context({})().wafRateLimitPerIp).toBe(10_000);
+    expect(context({ wafRateLimitPerIp: 50 })).toThrow(/wafRateLimitPerIp/);
   });
 });
 
@@ -210,5 +212,51 @@ describe('API access logs', () => {
     for (const value of Object.values(JSON.parse(format) as Record<string, string>)) {
       expect(value).toMatch(/^\$context\.[A-Za-z.]+( \$context\.[A-Za-z.]+)*$/);
     }
+  });
+});
+
+describe('the web ACL', () => {
+  const rules = () => single(resources, 'AWS::WAFv2::WebACL')[1].Properties!.Rules as any[];
+
+  it('is associated with the API stage, regional, allowing by default', () => {
+    const [aclId, acl] = single(resources, 'AWS::WAFv2::WebACL');
+    expect(acl.Properties).toMatchObject({ Scope: 'REGIONAL', DefaultAction: { Allow: {} } });
+    const [, association] = single(resources, 'AWS::WAFv2::WebACLAssociation');
+    expect(association.Properties!.WebACLArn).toEqual({ 'Fn::GetAtt': [aclId, 'Arn'] });
+    const [stageId] = single(resources, 'AWS::ApiGateway::Stage');
+    expect([...JSON.stringify(association.Properties!.ResourceArn).matchAll(/"Ref":"([^"]+)"/g)].map((m) => m[1])).toContain(stageId);
+    expect(JSON.stringify(association.Properties!.ResourceArn)).toContain('/stages/');
+  });
+
+  it('limits each client IP to the context rate over 5 minutes, answering the contract 429', () => {
+    const rate = rules().find((r) => r.Name === 'RatePerIp');
+    expect(rate.Statement.RateBasedStatement).toEqual({ Limit: 5000, AggregateKeyType: 'IP', EvaluationWindowSec: 300 });
+    expect(rate.Action.Block.CustomResponse).toMatchObject({ ResponseCode: 429, CustomResponseBodyKey: 'rateLimited' });
+    const [, acl] = single(resources, 'AWS::WAFv2::WebACL');
+    const body = JSON.parse(acl.Properties!.CustomResponseBodies.rateLimited.Content);
+    expect(body).toEqual({ error: 'rate_limit_exceeded', message: 'Rate limit exceeded', code: 'RATE_LIMIT_EXCEEDED', retry_after: 60 });
+  });
+
+  it('refuses bodies over 64 KiB with the contract 413, inspecting the first 64 KB', () => {
+    const size = rules().find((r) => r.Name === 'BodySize');
+    expect(size.Statement.SizeConstraintStatement).toMatchObject({
+      FieldToMatch: { Body: { OversizeHandling: 'MATCH' } },
+      ComparisonOperator: 'GT',
+      Size: 65536,
+    });
+    expect(size.Action.Block.CustomResponse).toMatchObject({ ResponseCode: 413 });
+    const [, acl] = single(resources, 'AWS::WAFv2::WebACL');
+    expect(acl.Properties!.AssociationConfig).toEqual({ RequestBody: { API_GATEWAY: { DefaultSizeInspectionLimit: 'KB_64' } } });
+    expect(JSON.parse(acl.Properties!.CustomResponseBodies.payloadTooLarge.Content)).toEqual({
+      error: 'payload_too_large',
+      message: 'Request body exceeds 64 KiB',
+      code: 'PAYLOAD_TOO_LARGE',
+    });
+  });
+
+  it('uses no managed rule group that reads request content (only the IP reputation list)', () => {
+    const managed = rules().filter((r) => r.Statement.ManagedRuleGroupStatement).map((r) => r.Statement.ManagedRuleGroupStatement.Name);
+    expect(managed).toEqual(['AWSManagedRulesAmazonIpReputationList']);
+    expect(rules().map((r) => r.Name).sort()).toEqual(['BodySize', 'IpReputation', 'RatePerIp']);
   });
 });
