@@ -1,9 +1,11 @@
-// Management API (portal tokens): organizations, members, databases, keys and usage.
+// Management API (portal tokens): organizations, members, databases, keys and usage; and the
+// public API description.
 // Event: API Gateway REST proxy (APIGatewayProxyEvent); the route table assigns the routes.
 import middy from '@middy/core';
 import httpCors from '@middy/http-cors';
 import { getMemberRole } from '../shared/db/organizations.ts';
 import { createApiHandler } from '../shared/http/pipeline.ts';
+import { getApiDescription } from './management/api-description.ts';
 import * as keys from './management/api-keys.ts';
 import * as orgs from './management/organizations.ts';
 
@@ -29,6 +31,7 @@ export const routes = {
   [`POST ${KEY}/roll`]: keys.postRoll,
   [`GET ${KEY}/usage`]: keys.getKeyUsage,
   [`GET ${ORG}/usage`]: keys.getOrganizationUsage,
+  'GET /openapi.json': getApiDescription,
 };
 
 // The portal front end may live on its own origin(s); PORTAL_ORIGINS lists them (comma-separated).

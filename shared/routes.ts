@@ -11,9 +11,10 @@ export type FunctionName = 'management' | 'publicApi' | 'chatSession' | 'chatStr
  *         API-key body API Gateway would give every authorizer failure).
  * apiKey: an API key, verified by the Lambda REQUEST authorizer before the function runs.
  * session: a session token (JWT), verified in the function with one DynamoDB read.
+ * public: no authentication by design (the API description).
  * none:   local development only.
  */
-export type AuthKind = 'portal' | 'apiKey' | 'session' | 'none';
+export type AuthKind = 'portal' | 'apiKey' | 'session' | 'public' | 'none';
 
 /** Minimum role for portal routes; `operator` means platform staff (cognito:groups has operators). */
 export type RoleRequirement = 'user' | 'member' | 'admin' | 'owner' | 'operator';
@@ -67,6 +68,8 @@ export const ROUTES: readonly RouteDefinition[] = [
   { method: 'POST', path: `${SESSION}/messages`, function: 'chatStream', auth: 'session', stream: true },
   { method: 'GET', path: `${SESSION}/messages`, function: 'chatSession', auth: 'session' },
   { method: 'POST', path: `${SESSION}/end`, function: 'chatSession', auth: 'session' },
+
+  { method: 'GET', path: '/openapi.json', function: 'management', auth: 'public' },
 
   { method: 'POST', path: '/_dev/token', function: 'dev', auth: 'none', localOnly: true },
 ];

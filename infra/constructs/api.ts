@@ -53,6 +53,10 @@ const METHOD_ACKNOWLEDGEMENTS: Record<RouteDefinition['auth'], NagAcknowledgemen
       reason: `Session tokens are minted by Keygate, not by the user pool, so a Cognito authorizer cannot check them. ${JWT_IN_FUNCTION}`,
     },
   ],
+  public: [
+    { id: 'AwsSolutions-APIG4', reason: 'GET /openapi.json is the public API description, readable without credentials by design.' },
+    { id: 'AwsSolutions-COG4', reason: 'GET /openapi.json is the public API description, readable without credentials by design.' },
+  ],
   none: [],
 };
 

@@ -35,6 +35,8 @@ export function localEnvironment({ dynamodbEndpoint, secrets, stage = LOCAL_STAG
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'WARN',
     // No CloudWatch here: EMF metric lines would only flood the console (POWERTOOLS_METRICS_DISABLED=false shows them).
     POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
+    // The API description also lists the local-only routes (POST /_dev/token).
+    KEYGATE_LOCAL_RUNTIME: '1',
   };
 }
 

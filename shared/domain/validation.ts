@@ -54,6 +54,7 @@ export const positiveInt = (max = 1_000_000_000) =>
 export function intQuery(min: number, max: number, fallback: number) {
   return z
     .string()
+    .meta({ description: `An integer from ${min} to ${max} (default ${fallback})`, pattern: '^\\d{1,9}$' })
     .optional()
     .transform((s, ctx) => {
       if (s === undefined || s === '') return fallback;

@@ -2,6 +2,7 @@
 // an SSE client that reads a message stream with a real SSE parser, timing each event as it arrives.
 import { createParser } from 'eventsource-parser';
 import { ApiClient, portalUser, uniqueUser } from '../support/api.ts';
+import { checkAgainstApiDescription, checkStreamEvent } from '../support/api-description-check.ts';
 
 export const APP_ORIGIN = 'https://app.example.com';
 
@@ -96,6 +97,8 @@ export async function postMessage(
     text += part;
     if (res.headers.get('content-type')?.startsWith('text/event-stream')) parser.feed(part);
   }
+  await checkAgainstApiDescription('POST', res.url, res.status, res.headers.get('content-type'), text);
+  for (const e of events) await checkStreamEvent(e.event, JSON.stringify(e.data));
   let json: unknown;
   try {
     json = res.headers.get('content-type')?.startsWith('application/json') ? JSON.parse(text) : undefined;

@@ -7,6 +7,7 @@ import type { LocalKeygate } from '../../infra/local/environment.ts';
 import { ERRORS } from '../../shared/domain/errors.ts';
 import { ROUTES, type RouteDefinition } from '../../shared/routes.ts';
 import { ApiClient, portalUser, startTestApi, uniqueUser } from '../support/api.ts';
+import { checkAgainstApiDescription } from '../support/api-description-check.ts';
 
 const TOTAL = 10_000;
 const CONCURRENCY = 16;
@@ -165,6 +166,11 @@ describe('fuzzing every route', () => {
         statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
         const describe = () => `${method} ${url.slice(0, 200)} ${JSON.stringify(headers).slice(0, 200)} body=${String(sample.body).slice(0, 100)} -> ${res.status} ${text.slice(0, 200)}`;
         if (res.status >= 500) failures.push(`5xx: ${describe()}`);
+        try {
+          await checkAgainstApiDescription(method, url, res.status, res.headers.get('content-type'), text);
+        } catch (error) {
+          failures.push(`${(error as Error).message.slice(0, 300)}: ${describe()}`);
+        }
         if (res.status >= 400 && method !== 'HEAD') {
           let parsed: Record<string, unknown> | undefined;
           try {

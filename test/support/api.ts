@@ -1,6 +1,7 @@
 // A local Keygate over the test DynamoDB Local, served on a free port, plus small HTTP helpers.
 import { inject } from 'vitest';
 import { bootLocalKeygate, type LocalKeygate } from '../../infra/local/environment.ts';
+import { checkAgainstApiDescription } from './api-description-check.ts';
 import { TEST_STAGE } from './stage.ts';
 
 /** In the `bundles` test project (test/support/synth-setup.ts) the API serves the synthesized bundles. */
@@ -42,6 +43,7 @@ export class ApiClient {
       ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
     });
     const text = await res.text();
+    await checkAgainstApiDescription(method, this.base + path, res.status, res.headers.get('content-type'), text);
     let parsed: unknown = undefined;
     try {
       parsed = text ? JSON.parse(text) : undefined;

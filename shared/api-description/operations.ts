@@ -1,0 +1,202 @@
+// What the route table does not say about each route: a summary, the request schemas its handler
+// validates with (imported, never copied), its success responses and an example. The document
+// builder (document.ts) refuses a route without an entry here, so a new route cannot go undescribed.
+import type { z } from 'zod';
+import { exportQuery } from '../chat/export.ts';
+import { createSessionBody, historyQuery, oneShotBody, sessionMessageBody } from '../chat/schemas.ts';
+import { createKeyBody, listKeysQuery, patchKeyBody, rollKeyBody, usageQuery } from '../domain/key-rules.ts';
+import {
+  createDatabaseBody,
+  createOrganizationBody,
+  grantCreditsBody,
+  memberRoleBody,
+  patchOrganizationBody,
+} from '../domain/organization-rules.ts';
+import * as S from './schemas.ts';
+
+export interface SuccessResponse {
+  status: number;
+  description: string;
+  /** JSON body schema; omitted for 204 and for non-JSON bodies. */
+  schema?: z.ZodType;
+  /** Non-JSON bodies: their media type (SSE, CSV). */
+  mediaType?: string;
+}
+
+export interface Operation {
+  summary: string;
+  tag: string;
+  body?: z.ZodType;
+  /** Whether a body may be omitted altogether. */
+  bodyOptional?: boolean;
+  bodyExample?: unknown;
+  query?: z.ZodObject;
+  responses: SuccessResponse[];
+  /** Accepts `Idempotency-Key` (reply requests). */
+  idempotent?: boolean;
+  /** Extra error codes beyond those every route of its auth kind can answer. */
+  errors?: readonly string[];
+}
+
+const ORG = '/v1/organizations/{orgId}';
+const KEY = `${ORG}/api-keys/{keyId}`;
+const SESSION = '/v1/chat/sessions/{sessionId}';
+
+const ok = (schema: z.ZodType, description = 'OK'): SuccessResponse => ({ status: 200, description, schema });
+const created = (schema: z.ZodType, description = 'Created'): SuccessResponse => ({ status: 201, description, schema });
+const noContent = (description: string): SuccessResponse => ({ status: 204, description });
+
+export const OPERATIONS: Record<string, Operation> = {
+  'POST /v1/organizations': {
+    summary: 'Create an organization (the caller becomes its owner; plan free, initial credits)',
+    tag: 'Organizations',
+    body: createOrganizationBody,
+    bodyExample: { name: 'Acme' },
+    responses: [created(S.Organization)],
+  },
+  'GET /v1/organizations': { summary: "The caller's organizations with their role", tag: 'Organizations', responses: [ok(S.OrganizationList)] },
+  [`GET ${ORG}`]: { summary: 'An organization (member+)', tag: 'Organizations', responses: [ok(S.Organization)] },
+  [`PATCH ${ORG}`]: {
+    summary: 'Change the plan or enterprise limits (operators)',
+    tag: 'Organizations',
+    body: patchOrganizationBody,
+    bodyOptional: true,
+    bodyExample: { plan: 'enterprise', limits: { perMinute: 6000, perDay: 1000000 } },
+    responses: [ok(S.Organization)],
+  },
+  [`POST ${ORG}/credits`]: {
+    summary: 'Grant (or, negative, take back) credits (operators)',
+    tag: 'Organizations',
+    body: grantCreditsBody,
+    bodyExample: { amount: 500, reason: 'welcome' },
+    responses: [ok(S.Credits)],
+    errors: ['CONFLICT'],
+  },
+  [`GET ${ORG}/members`]: { summary: 'Members with their email and role (member+)', tag: 'Members', responses: [ok(S.MemberList)] },
+  [`PUT ${ORG}/members/{userId}`]: {
+    summary: "Change a member's role (owner)",
+    tag: 'Members',
+    body: memberRoleBody,
+    bodyExample: { role: 'admin' },
+    responses: [ok(S.Member)],
+    errors: ['CONFLICT'],
+  },
+  [`DELETE ${ORG}/members/{userId}`]: {
+    summary: 'Remove a member (owner); 409 for the last owner',
+    tag: 'Members',
+    responses: [noContent('Removed')],
+    errors: ['CONFLICT'],
+  },
+  [`POST ${ORG}/databases`]: {
+    summary: 'Create a database (owner, admin)',
+    tag: 'Databases',
+    body: createDatabaseBody,
+    bodyExample: { name: 'Sales' },
+    responses: [created(S.Database)],
+  },
+  [`GET ${ORG}/databases`]: { summary: 'Databases (member+)', tag: 'Databases', responses: [ok(S.DatabaseList)] },
+  [`POST ${ORG}/api-keys`]: {
+    summary: 'Create a key (owner); the response holds its plaintext `key`, shown once for secret keys',
+    tag: 'API keys',
+    body: createKeyBody,
+    bodyExample: { name: 'Website', type: 'widget', allowedDomains: ['mysite.com'] },
+    responses: [created(S.ApiKey)],
+  },
+  [`GET ${ORG}/api-keys`]: {
+    summary: 'List keys, newest first, filtered by type and status (member+)',
+    tag: 'API keys',
+    query: listKeysQuery,
+    responses: [ok(S.ApiKeyList)],
+  },
+  [`GET ${KEY}`]: { summary: 'A key (member+); publishable keys include `key`', tag: 'API keys', responses: [ok(S.ApiKey)] },
+  [`PATCH ${KEY}`]: {
+    summary: 'Rename, change allowed domains, disable or enable, set a rate limit (owner); effective at once',
+    tag: 'API keys',
+    body: patchKeyBody,
+    bodyOptional: true,
+    bodyExample: { status: 'disabled' },
+    responses: [ok(S.ApiKey)],
+    errors: ['CONFLICT'],
+  },
+  [`DELETE ${KEY}`]: {
+    summary: 'Revoke a key (owner): permanent and immediate, its sessions end',
+    tag: 'API keys',
+    responses: [noContent('Revoked')],
+  },
+  [`POST ${KEY}/roll`]: {
+    summary: 'Roll a key (owner): a replacement now, the old key expires after the grace period',
+    tag: 'API keys',
+    body: rollKeyBody,
+    bodyOptional: true,
+    bodyExample: { gracePeriodHours: 2 },
+    responses: [created(S.ApiKey, 'The replacement, with its plaintext `key`')],
+  },
+  [`GET ${KEY}/usage`]: { summary: "A key's usage per UTC day (member+)", tag: 'Usage', query: usageQuery, responses: [ok(S.UsageDays)] },
+  [`GET ${ORG}/usage`]: { summary: "The organization's usage per UTC day (member+)", tag: 'Usage', query: usageQuery, responses: [ok(S.UsageDays)] },
+
+  'GET /v1/auth/whoami': { summary: "The presented key's identity", tag: 'Keys in use', responses: [ok(S.Whoami)] },
+  'POST /v1/chat/sessions': {
+    summary: 'Start a chat session; its token authenticates the session routes',
+    tag: 'Chat',
+    body: createSessionBody,
+    bodyOptional: true,
+    bodyExample: { metadata: { page: 'checkout' } },
+    responses: [created(S.Session)],
+    errors: ['INSUFFICIENT_CREDITS'],
+  },
+  'POST /v1/chat/voice-sessions': {
+    summary: 'Start a voice session',
+    tag: 'Chat',
+    body: createSessionBody,
+    bodyOptional: true,
+    responses: [created(S.Session)],
+    errors: ['INSUFFICIENT_CREDITS'],
+  },
+  'POST /v1/chat/message': {
+    summary: 'One-shot message: a reply, continuing `conversation_id` (yours or one returned earlier)',
+    tag: 'Chat',
+    body: oneShotBody,
+    bodyExample: { message: 'Show me sales data', conversation_id: 'conv-abc' },
+    responses: [ok(S.OneShotReply)],
+    idempotent: true,
+    errors: ['CONFLICT', 'INSUFFICIENT_CREDITS'],
+  },
+  'POST /api/v1/chat/message': {
+    summary: 'One-shot message (the same as POST /v1/chat/message, at the path dialektai clients use)',
+    tag: 'Chat',
+    body: oneShotBody,
+    bodyExample: { message: 'Show me sales data', conversation_id: 'conv-abc' },
+    responses: [ok(S.OneShotReply)],
+    idempotent: true,
+    errors: ['CONFLICT', 'INSUFFICIENT_CREDITS'],
+  },
+  'GET /api/export': {
+    summary: "Export the organization's sessions, messages or usage (secret keys with the export scope)",
+    tag: 'Export',
+    query: exportQuery,
+    responses: [
+      ok(S.ExportPage, 'format=json'),
+      { status: 200, description: 'format=csv; the next cursor is in X-Next-Cursor', mediaType: 'text/csv' },
+    ],
+  },
+
+  [`POST ${SESSION}/messages`]: {
+    summary: 'Send a message; the reply streams as Server-Sent Events (message.delta..., message.completed, or error)',
+    tag: 'Sessions',
+    body: sessionMessageBody,
+    bodyExample: { content: 'Hello there' },
+    responses: [{ status: 200, description: 'text/event-stream of message.delta, message.completed or error events', mediaType: 'text/event-stream' }],
+    idempotent: true,
+    errors: ['CONFLICT', 'INSUFFICIENT_CREDITS'],
+  },
+  [`GET ${SESSION}/messages`]: { summary: 'History, oldest first', tag: 'Sessions', query: historyQuery, responses: [ok(S.History)] },
+  [`POST ${SESSION}/end`]: { summary: 'End the session', tag: 'Sessions', responses: [ok(S.SessionEnded)] },
+
+  'GET /openapi.json': { summary: 'This API description (OpenAPI 3.1)', tag: 'API description', responses: [ok(S.ApiDescription)] },
+  'POST /_dev/token': {
+    summary: 'Local runtime only: a portal token for any user (never deployed)',
+    tag: 'Local runtime',
+    bodyExample: { sub: 'alice', email: 'alice@example.com', groups: ['operators'] },
+    responses: [ok(S.DevToken)],
+  },
+};
