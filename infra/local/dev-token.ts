@@ -1,12 +1,14 @@
-// POST /_dev/token: the local stand-in for signing in to the portal. It signs a token shaped like a
-// Cognito ID token with the local issuer's key. Local runtime only: never part of the CDK stack.
-import { SignJWT, importJWK, type JWK } from 'jose';
+// Portal tokens of the local runtime, shaped like Cognito's (docs/api.md section 2) and signed with
+// the local issuer's key, which the management function verifies through PORTAL_JWKS.
+// POST /_dev/token hands one out directly; the stand-in sign-in (identity-provider.ts) issues the
+// same tokens through the authorization-code flow. Local runtime only: never part of the CDK stack.
+import { SignJWT, importJWK, type JWK, type JWTPayload } from 'jose';
 import { z } from 'zod';
 import { objectBody, parseInput } from '../../shared/domain/validation.ts';
 
 export const LOCAL_ISSUER = 'https://keygate.local/portal';
 export const LOCAL_CLIENT_ID = 'keygate-local';
-const TOKEN_LIFETIME = '12h';
+export const TOKEN_LIFETIME_SECONDS = 12 * 60 * 60;
 
 const tokenRequest = objectBody({
   sub: z.string({ error: 'must be a string' }).min(1, 'must not be empty').max(128).regex(/^[\w@.:+-]+$/, 'must be a user id'),
@@ -14,20 +16,41 @@ const tokenRequest = objectBody({
   groups: z.array(z.string().min(1).max(64), { error: 'must be an array of group names' }).max(20).optional(),
 });
 
+export interface PortalIdentity {
+  sub: string;
+  email?: string;
+  groups?: string[];
+}
+
+/**
+ * A token as Cognito would issue it: an ID token (`aud` is the client id) or an access token
+ * (`client_id` names the client). `extra` adds claims such as the OIDC `nonce`.
+ */
+export async function signPortalToken(
+  identity: PortalIdentity,
+  privateJwk: JWK,
+  use: 'id' | 'access' = 'id',
+  extra: JWTPayload = {},
+): Promise<string> {
+  const alg = privateJwk.alg ?? 'ES256';
+  const key = await importJWK(privateJwk, alg);
+  const jwt = new SignJWT({
+    ...extra,
+    token_use: use,
+    ...(use === 'id' && identity.email ? { email: identity.email } : {}),
+    ...(use === 'access' ? { client_id: LOCAL_CLIENT_ID } : {}),
+    'cognito:groups': identity.groups ?? [],
+  })
+    .setProtectedHeader({ alg, kid: privateJwk.kid! })
+    .setIssuer(LOCAL_ISSUER)
+    .setSubject(identity.sub)
+    .setIssuedAt()
+    .setExpirationTime(`${TOKEN_LIFETIME_SECONDS}s`);
+  if (use === 'id') jwt.setAudience(LOCAL_CLIENT_ID);
+  return jwt.sign(key);
+}
+
 export async function issueDevToken(body: unknown, privateJwk: JWK): Promise<{ token: string }> {
   const input = parseInput(tokenRequest, body);
-  const key = await importJWK(privateJwk, 'ES256');
-  const token = await new SignJWT({
-    token_use: 'id',
-    ...(input.email ? { email: input.email } : {}),
-    'cognito:groups': input.groups ?? [],
-  })
-    .setProtectedHeader({ alg: 'ES256', kid: privateJwk.kid! })
-    .setIssuer(LOCAL_ISSUER)
-    .setAudience(LOCAL_CLIENT_ID)
-    .setSubject(input.sub)
-    .setIssuedAt()
-    .setExpirationTime(TOKEN_LIFETIME)
-    .sign(key);
-  return { token };
+  return { token: await signPortalToken(input, privateJwk) };
 }

@@ -75,7 +75,12 @@ export async function bootLocalKeygate(options: BootOptions = {}): Promise<Local
     // Imported only now: the functions read their environment when they load.
     const { startLocalApi } = await import('./server.ts');
     const runtime = options.bundled ? await startBundles(options.bundled, { stage, dynamodbEndpoint: dynamo.endpoint, secrets }) : undefined;
-    const api = await startLocalApi({ port: options.port ?? 3000, portalPrivateJwk: secrets.portalPrivateJwk, ...(runtime ? { runtime } : {}) });
+    const api = await startLocalApi({
+      port: options.port ?? 3000,
+      portalPrivateJwk: secrets.portalPrivateJwk,
+      portalPublicJwk: secrets.portalPublicJwk,
+      ...(runtime ? { runtime } : {}),
+    });
     return {
       url: api.url,
       dynamodbEndpoint: dynamo.endpoint,

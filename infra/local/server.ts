@@ -22,6 +22,7 @@ import {
   type RouteDefinition,
 } from '../../shared/routes.ts';
 import { issueDevToken } from './dev-token.ts';
+import { createLocalWeb, type WebResponse } from './web.ts';
 import { buildProxyEvent, runAuthorizer, type AuthorizerFn, type IncomingRequest } from './gateway.ts';
 
 /** API Gateway refuses bodies over 10 MB itself; the functions refuse over 64 KiB. */
@@ -120,6 +121,8 @@ export interface LocalApiOptions {
   portalPrivateJwk: JWK;
   /** Default: the sources (sourceRuntime). */
   runtime?: FunctionRuntime;
+  /** Default: the public half of portalPrivateJwk. */
+  portalPublicJwk?: JWK;
 }
 
 export interface LocalApi {
@@ -128,8 +131,21 @@ export interface LocalApi {
   close(): Promise<void>;
 }
 
+/** A private JWK without its private members (EC `d`; RSA `d`, `p`, `q`, `dp`, `dq`, `qi`). */
+function publicHalf(jwk: JWK): JWK {
+  const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...rest } = jwk;
+  return rest;
+}
+
 export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi> {
   const runtime = options.runtime ?? sourceRuntime;
+
+  const web = createLocalWeb({ privateJwk: options.portalPrivateJwk, publicJwk: options.portalPublicJwk ?? publicHalf(options.portalPrivateJwk) });
+
+  function sendWeb(res: ServerResponse, answer: WebResponse, method: string): void {
+    res.writeHead(answer.status, { ...answer.headers, 'Content-Length': Buffer.byteLength(answer.body) });
+    res.end(method === 'HEAD' ? undefined : answer.body);
+  }
 
   async function invoke(route: RouteDefinition, event: APIGatewayProxyEvent, res: ServerResponse): Promise<void> {
     if (route.function === 'dev') {
@@ -171,7 +187,21 @@ export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi>
       }
       return gateway(res, 'MISSING_AUTHENTICATION_TOKEN', requestId, origin);
     }
-    if (match.kind !== 'found') return gateway(res, 'MISSING_AUTHENTICATION_TOKEN', requestId, origin);
+    if (match.kind !== 'found') {
+      // Not an API route: the portal, its config.json, or the stand-in sign-in (web.ts).
+      const answer = await web({
+        method,
+        url,
+        origin: `http://${headers.host ?? 'localhost'}`,
+        headers,
+        readBody: async () => {
+          const raw = await readBody(req);
+          return raw === 'too-large' ? '' : raw.toString('utf8');
+        },
+      });
+      if (answer) return sendWeb(res, answer, method);
+      return gateway(res, 'MISSING_AUTHENTICATION_TOKEN', requestId, origin);
+    }
     const body = await readBody(req);
     if (body === 'too-large') {
       gateway(res, 'REQUEST_TOO_LARGE', requestId, origin);

@@ -3,11 +3,14 @@
 //   npm start -- --in-memory       nothing persists (default: .keygate/dynamodb keeps the data)
 //   npm start -- --bundled         serve the Lambda bundles of a fresh `cdk synth` instead of the sources
 //   DYNAMODB_ENDPOINT=http://...   use a DynamoDB you run yourself
+import { ensurePortalBuilt } from './build-web.ts';
 import { bootLocalKeygate } from './environment.ts';
 
 const port = Number(process.env.PORT ?? 3000);
 const inMemory = process.argv.includes('--in-memory') || process.env.KEYGATE_IN_MEMORY === '1';
 const bundled = process.argv.includes('--bundled');
+
+if (await ensurePortalBuilt()) console.log('Built the portal into web/dist/portal (npm run build:web rebuilds it).');
 
 const keygate = await bootLocalKeygate({
   port,
@@ -18,6 +21,7 @@ const keygate = await bootLocalKeygate({
 const base = `http://localhost:${new URL(keygate.url).port}`;
 
 console.log(`Keygate listening on ${base}${bundled ? ' (serving the synthesized Lambda bundles)' : ''}`);
+console.log(`  Portal: ${base}/ (sign in with any email; tick Operator for platform staff)`);
 console.log(`  DynamoDB: ${keygate.dynamodbEndpoint}${inMemory ? ' (in memory)' : ' (data in .keygate/dynamodb)'}
   Quickstart:
     TOKEN=$(curl -s -X POST ${base}/_dev/token -H 'Content-Type: application/json' -d '{"sub":"user-1"}' | node -pe 'JSON.parse(require("fs").readFileSync(0)).token')

@@ -1,0 +1,211 @@
+// The typed management client (docs/api.md sections 2 and 3) over the shared fetch core in
+// http.ts. Every call sends the portal token; every failure is an ApiClientError to show in an alert.
+import { requestJson, type RequestOptions } from './http.ts';
+
+export type Role = 'owner' | 'admin' | 'member';
+export type Plan = 'free' | 'starter' | 'pro' | 'enterprise';
+export type KeyType = 'secret' | 'publishable';
+export type KeyStatus = 'active' | 'disabled' | 'expired';
+export type Scope = 'chat' | 'export';
+
+export interface Limits {
+  perMinute: number;
+  perDay: number;
+}
+
+export interface Organization {
+  id: string;
+  name: string;
+  plan: Plan;
+  limits: Limits;
+  credits: number;
+  createdAt: string;
+}
+
+/** An organization as GET /v1/organizations lists it: with the caller's role. */
+export interface Membership extends Organization {
+  role: Role;
+}
+
+export interface Member {
+  userId: string;
+  email?: string;
+  role: Role;
+}
+
+export interface Database {
+  id: string;
+  name: string;
+  createdAt: string;
+}
+
+export interface ApiKey {
+  id: string;
+  organizationId: string;
+  name: string;
+  type: KeyType;
+  displayKey: string;
+  status: KeyStatus;
+  createdAt: string;
+  expiresAt: string;
+  allowedDomains: string[];
+  databaseId: string | null;
+  scopes: Scope[];
+  rateLimit: Partial<Limits> | null;
+  lastUsedAt: string | null;
+  usageCount: number;
+  createdBy: string;
+  /** Publishable keys only: their plaintext, readable by members at any time. */
+  key?: string;
+}
+
+/** The create and roll answers: the key object plus its plaintext, shown once for secret keys. */
+export interface NewApiKey extends ApiKey {
+  key: string;
+}
+
+export interface CreateKeyInput {
+  name: string;
+  type: KeyType;
+  allowedDomains?: string[] | string;
+  databaseId?: string;
+  scopes?: Scope[];
+  expiresInDays?: number;
+  rateLimit?: Partial<Limits>;
+}
+
+export interface KeyPage {
+  items: ApiKey[];
+  nextCursor: string | null;
+}
+
+export interface KeyListQuery {
+  type?: KeyType;
+  status?: KeyStatus;
+  limit?: number;
+  cursor?: string;
+}
+
+export interface UsageDay {
+  date: string;
+  requests: number;
+  rateLimited: number;
+  credits: number;
+}
+
+export interface AuditEntry {
+  id: string;
+  action: string;
+  actor: { type: 'user' | 'operator' | 'system'; id: string; email?: string };
+  target: { type: string; id: string };
+  occurredAt: string;
+  requestId?: string;
+  sourceIp?: string;
+  userAgent?: string;
+  changes?: { field: string; from: unknown; to: unknown }[];
+}
+
+export interface Items<T> {
+  items: T[];
+}
+
+function query(params: Record<string, string | number | undefined>): string {
+  const search = new URLSearchParams();
+  for (const [name, value] of Object.entries(params)) if (value !== undefined && value !== '') search.set(name, String(value));
+  const text = search.toString();
+  return text ? `?${text}` : '';
+}
+
+const org = (orgId: string) => `/v1/organizations/${encodeURIComponent(orgId)}`;
+const key = (orgId: string, keyId: string) => `${org(orgId)}/api-keys/${encodeURIComponent(keyId)}`;
+
+export class ManagementClient {
+  readonly baseUrl: string;
+  private readonly token: () => string | undefined;
+
+  /** `token` is read on every call, so a renewed sign-in is picked up without a new client. */
+  constructor(baseUrl: string, token: () => string | undefined) {
+    this.baseUrl = baseUrl;
+    this.token = token;
+  }
+
+  private call<T>(path: string, options: RequestOptions = {}): Promise<T> {
+    const token = this.token();
+    return requestJson<T>(this.baseUrl, path, {
+      ...options,
+      headers: { ...options.headers, ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+    });
+  }
+
+  listOrganizations() {
+    return this.call<Items<Membership>>('/v1/organizations');
+  }
+  createOrganization(name: string) {
+    return this.call<Membership>('/v1/organizations', { method: 'POST', body: { name } });
+  }
+  getOrganization(orgId: string) {
+    return this.call<Organization>(org(orgId));
+  }
+  /** Operators only. */
+  updatePlan(orgId: string, change: { plan?: Plan; limits?: Limits }) {
+    return this.call<Organization>(org(orgId), { method: 'PATCH', body: change });
+  }
+  /** Operators only; `amount` may be negative. */
+  grantCredits(orgId: string, amount: number, reason?: string) {
+    return this.call<{ credits: number }>(`${org(orgId)}/credits`, { method: 'POST', body: { amount, ...(reason ? { reason } : {}) } });
+  }
+
+  listMembers(orgId: string) {
+    return this.call<Items<Member>>(`${org(orgId)}/members`);
+  }
+  inviteMember(orgId: string, email: string, role: Role) {
+    return this.call<Member>(`${org(orgId)}/members`, { method: 'POST', body: { email, role } });
+  }
+  setMemberRole(orgId: string, userId: string, role: Role) {
+    return this.call<Member>(`${org(orgId)}/members/${encodeURIComponent(userId)}`, { method: 'PUT', body: { role } });
+  }
+  removeMember(orgId: string, userId: string) {
+    return this.call<void>(`${org(orgId)}/members/${encodeURIComponent(userId)}`, { method: 'DELETE' });
+  }
+
+  listDatabases(orgId: string) {
+    return this.call<Items<Database>>(`${org(orgId)}/databases`);
+  }
+  createDatabase(orgId: string, name: string) {
+    return this.call<Database>(`${org(orgId)}/databases`, { method: 'POST', body: { name } });
+  }
+
+  listKeys(orgId: string, filter: KeyListQuery = {}) {
+    return this.call<KeyPage>(`${org(orgId)}/api-keys${query({ ...filter })}`);
+  }
+  getKey(orgId: string, keyId: string) {
+    return this.call<ApiKey>(key(orgId, keyId));
+  }
+  createKey(orgId: string, input: CreateKeyInput) {
+    return this.call<NewApiKey>(`${org(orgId)}/api-keys`, { method: 'POST', body: input });
+  }
+  updateKey(orgId: string, keyId: string, change: { name?: string; allowedDomains?: string[] | string; status?: 'active' | 'disabled'; rateLimit?: Partial<Limits> | null }) {
+    return this.call<ApiKey>(key(orgId, keyId), { method: 'PATCH', body: change });
+  }
+  revokeKey(orgId: string, keyId: string) {
+    return this.call<void>(key(orgId, keyId), { method: 'DELETE' });
+  }
+  rollKey(orgId: string, keyId: string, gracePeriodHours?: number) {
+    return this.call<NewApiKey>(`${key(orgId, keyId)}/roll`, {
+      method: 'POST',
+      body: gracePeriodHours === undefined ? {} : { gracePeriodHours },
+    });
+  }
+
+  keyUsage(orgId: string, keyId: string, days: number) {
+    return this.call<Items<UsageDay>>(`${key(orgId, keyId)}/usage${query({ days })}`);
+  }
+  organizationUsage(orgId: string, days: number) {
+    return this.call<Items<UsageDay>>(`${org(orgId)}/usage${query({ days })}`);
+  }
+
+  /** docs/api.md section 11 (owner, admin, operators). */
+  auditLog(orgId: string, filter: { limit?: number; cursor?: string } = {}) {
+    return this.call<{ items: AuditEntry[]; nextCursor: string | null }>(`${org(orgId)}/audit-log${query(filter)}`);
+  }
+}

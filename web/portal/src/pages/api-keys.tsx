@@ -1,0 +1,109 @@
+// Organization -> API Keys (/organization/api-key, the path the TalkifAI docs give): create a key,
+// see it once, and manage the list with filters and pages.
+import { useRef, useState } from 'preact/hooks';
+import type { KeyStatus, KeyType, NewApiKey } from '../../../api/management.ts';
+import { useOrganization, useSession } from '../session.tsx';
+import { ErrorAlert, useLoad } from '../ui.tsx';
+import { CreateKeyForm, KeyTable, NewKeyPanel } from './keys.tsx';
+
+const PAGE_SIZE = 20;
+
+export function ApiKeysPage() {
+  const { api, canManageKeys } = useSession();
+  const org = useOrganization();
+  const [creating, setCreating] = useState(false);
+  const [created, setCreated] = useState<NewApiKey | undefined>(undefined);
+  const [type, setType] = useState<KeyType | ''>('');
+  const [status, setStatus] = useState<KeyStatus | ''>('');
+  /** Cursors of the pages before the current one; the last is the current page's. */
+  const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
+  const cursor = cursors[cursors.length - 1];
+  const createButton = useRef<HTMLButtonElement>(null);
+  const keys = useLoad(
+    () => api.listKeys(org.id, { limit: PAGE_SIZE, ...(type ? { type } : {}), ...(status ? { status } : {}), ...(cursor ? { cursor } : {}) }),
+    [org.id, type, status, cursor],
+  );
+  const filtersChanged = () => setCursors([undefined]);
+
+  return (
+    <>
+      <h1>API Keys</h1>
+      <p>
+        Secret keys are for servers and are shown once. Widget keys are safe in web pages and work only from the domains you allow.
+        {canManageKeys ? null : ' Only owners can create and change keys.'}
+      </p>
+      {canManageKeys && !creating && !created ? (
+        <button type="button" class="primary" ref={createButton} onClick={() => setCreating(true)}>
+          Create API key
+        </button>
+      ) : null}
+      {creating ? (
+        <CreateKeyForm
+          onCancel={() => setCreating(false)}
+          onCreated={(key) => {
+            setCreating(false);
+            setCreated(key);
+            keys.reload();
+          }}
+        />
+      ) : null}
+      {created ? (
+        <NewKeyPanel
+          created={created}
+          onDone={() => {
+            setCreated(undefined);
+            // The button comes back on the next render; give it the focus there.
+            requestAnimationFrame(() => createButton.current?.focus());
+          }}
+        />
+      ) : null}
+
+      <h2>Your API Keys</h2>
+      <div class="filters">
+        <label>
+          Type
+          <select value={type} onChange={(e) => { setType((e.target as HTMLSelectElement).value as KeyType | ''); filtersChanged(); }}>
+            <option value="">All types</option>
+            <option value="secret">Secret</option>
+            <option value="publishable">Widget</option>
+          </select>
+        </label>
+        <label>
+          Status
+          <select value={status} onChange={(e) => { setStatus((e.target as HTMLSelectElement).value as KeyStatus | ''); filtersChanged(); }}>
+            <option value="">All statuses</option>
+            <option value="active">Active</option>
+            <option value="disabled">Disabled</option>
+            <option value="expired">Expired</option>
+          </select>
+        </label>
+      </div>
+      <ErrorAlert error={keys.error} />
+      {keys.data ? (
+        <KeyTable
+          caption="Your API Keys"
+          keys={keys.data.items}
+          onChanged={keys.reload}
+          onRolled={(key) => {
+            setCreated(key);
+            keys.reload();
+          }}
+        />
+      ) : keys.loading ? (
+        <p role="status">Loading keys…</p>
+      ) : null}
+      <div class="pager">
+        <button type="button" disabled={cursors.length < 2} onClick={() => setCursors(cursors.slice(0, -1))}>
+          Previous page
+        </button>
+        <button
+          type="button"
+          disabled={!keys.data?.nextCursor}
+          onClick={() => keys.data?.nextCursor && setCursors([...cursors, keys.data.nextCursor])}
+        >
+          Next page
+        </button>
+      </div>
+    </>
+  );
+}

@@ -1,0 +1,162 @@
+// Databases, and a database's page with its Widget Integration: widget keys scoped to the
+// database and the embed snippet for each (the widget script is served beside the portal).
+import { useState } from 'preact/hooks';
+import type { ApiKey, ManagementClient, NewApiKey } from '../../../api/management.ts';
+import { Link } from '../router.tsx';
+import { useOrganization, useSession } from '../session.tsx';
+import { CopyButton, ErrorAlert, formatDate, useAction, useLoad } from '../ui.tsx';
+import { CreateKeyForm, KeyTable, NewKeyPanel } from './keys.tsx';
+
+const DATABASES = '/organization/databases';
+
+export function DatabasesPage() {
+  const { api, canManageDatabases } = useSession();
+  const org = useOrganization();
+  const databases = useLoad(() => api.listDatabases(org.id), [org.id]);
+  const [name, setName] = useState('');
+  const create = useAction();
+  return (
+    <>
+      <h1>Databases</h1>
+      <p>A database holds what a widget answers from. Each database has its own widget keys.</p>
+      {canManageDatabases ? (
+        <form
+          class="card"
+          onSubmit={async (event) => {
+            event.preventDefault();
+            if (await create.run(() => api.createDatabase(org.id, name))) {
+              setName('');
+              databases.reload();
+            }
+          }}
+        >
+          <label>
+            Database name
+            <input value={name} onInput={(e) => setName((e.target as HTMLInputElement).value)} required maxLength={100} />
+          </label>
+          <ErrorAlert error={create.error} />
+          <button type="submit" class="primary" disabled={create.busy}>
+            Create database
+          </button>
+        </form>
+      ) : null}
+      <ErrorAlert error={databases.error} />
+      {databases.data ? (
+        databases.data.items.length === 0 ? (
+          <p>No databases yet.</p>
+        ) : (
+          <ul class="db-list">
+            {databases.data.items.map((db) => (
+              <li key={db.id}>
+                <Link href={`${DATABASES}/${encodeURIComponent(db.id)}`}>{db.name}</Link> <span class="muted">created {formatDate(db.createdAt)}</span>
+              </li>
+            ))}
+          </ul>
+        )
+      ) : databases.loading ? (
+        <p role="status">Loading databases…</p>
+      ) : null}
+    </>
+  );
+}
+
+/** Every widget key of the organization scoped to this database (the list API filters by type only). */
+async function widgetKeysOf(api: ManagementClient, orgId: string, databaseId: string): Promise<ApiKey[]> {
+  const keys: ApiKey[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await api.listKeys(orgId, { type: 'publishable', limit: 100, ...(cursor ? { cursor } : {}) });
+    keys.push(...page.items.filter((k) => k.databaseId === databaseId));
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor);
+  return keys;
+}
+
+/** The one line a site adds to show the chat widget (docs/api.md section 10). */
+export function embedSnippet(portalOrigin: string, key: string): string {
+  return `<script src="${portalOrigin}/widget.js" data-key="${key}" async></script>`;
+}
+
+export function DatabasePage({ databaseId }: { databaseId: string }) {
+  const { api, canManageKeys } = useSession();
+  const org = useOrganization();
+  const databases = useLoad(() => api.listDatabases(org.id), [org.id]);
+  const keys = useLoad(() => widgetKeysOf(api, org.id, databaseId), [org.id, databaseId]);
+  const [creating, setCreating] = useState(false);
+  const [created, setCreated] = useState<NewApiKey | undefined>(undefined);
+  const database = databases.data?.items.find((d) => d.id === databaseId);
+  if (databases.data && !database) {
+    return (
+      <>
+        <h1>Database not found</h1>
+        <p>
+          This organization has no database {databaseId}. Back to <Link href={DATABASES}>Databases</Link>.
+        </p>
+      </>
+    );
+  }
+  return (
+    <>
+      <p>
+        <Link href={DATABASES}>All databases</Link>
+      </p>
+      <h1>{database?.name ?? 'Database'}</h1>
+      <ErrorAlert error={databases.error} />
+      <section aria-labelledby="widget-integration">
+        <h2 id="widget-integration">Widget Integration</h2>
+        <p>Add the chat widget to your site with a widget key scoped to this database. Paste the snippet before the closing body tag.</p>
+        {canManageKeys && !creating && !created ? (
+          <button type="button" class="primary" onClick={() => setCreating(true)}>
+            Create New API Key
+          </button>
+        ) : null}
+        {creating ? (
+          <CreateKeyForm
+            databaseId={databaseId}
+            onCancel={() => setCreating(false)}
+            onCreated={(key) => {
+              setCreating(false);
+              setCreated(key);
+              keys.reload();
+            }}
+          />
+        ) : null}
+        {created ? <NewKeyPanel created={created} onDone={() => setCreated(undefined)} /> : null}
+        <ErrorAlert error={keys.error} />
+        {keys.data ? (
+          keys.data.length === 0 ? (
+            <p>No widget keys for this database yet.</p>
+          ) : (
+            <>
+              <ul class="snippets">
+                {keys.data.map((k) =>
+                  k.key ? (
+                    <li key={k.id}>
+                      <h3>Embed snippet for {k.name}</h3>
+                      <pre tabIndex={0} aria-label={`Embed snippet for ${k.name}`}>
+                        <code>{embedSnippet(window.location.origin, k.key)}</code>
+                      </pre>
+                      <CopyButton text={embedSnippet(window.location.origin, k.key)} label="Copy snippet" hiddenLabel={`for ${k.name}`} />
+                    </li>
+                  ) : null,
+                )}
+              </ul>
+              <h3>Widget keys of this database</h3>
+              <KeyTable
+                caption="Widget keys of this database"
+                keys={keys.data}
+                onChanged={keys.reload}
+                onRolled={(key) => {
+                  setCreated(key);
+                  keys.reload();
+                }}
+              />
+            </>
+          )
+        ) : keys.loading ? (
+          <p role="status">Loading widget keys…</p>
+        ) : null}
+      </section>
+    </>
+  );
+}

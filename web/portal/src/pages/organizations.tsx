@@ -1,0 +1,66 @@
+// Organizations: the ones the user belongs to (select one) and a form to create another.
+import { useState } from 'preact/hooks';
+import { navigate } from '../router.tsx';
+import { useSession } from '../session.tsx';
+import { ErrorAlert, useAction } from '../ui.tsx';
+
+export function OrganizationsPage() {
+  const { api, organizations, organization, selectOrganization, reloadOrganizations } = useSession();
+  const [name, setName] = useState('');
+  const create = useAction();
+  return (
+    <>
+      <h1>Organizations</h1>
+      {organizations && organizations.length === 0 ? (
+        <p>You are not in an organization yet. Create one to get your first API key, or ask an owner to invite you.</p>
+      ) : null}
+      {organizations && organizations.length > 0 ? (
+        <ul class="org-list">
+          {organizations.map((o) => (
+            <li key={o.id}>
+              <button
+                type="button"
+                aria-pressed={o.id === organization?.id}
+                onClick={() => {
+                  selectOrganization(o.id);
+                  navigate('/organization/api-key');
+                }}
+              >
+                Open {o.name}
+              </button>{' '}
+              <span class="muted">
+                {o.role}, plan {o.plan}
+              </span>
+            </li>
+          ))}
+        </ul>
+      ) : null}
+      <form
+        class="card"
+        onSubmit={async (event) => {
+          event.preventDefault();
+          let createdId = '';
+          const ok = await create.run(async () => {
+            createdId = (await api.createOrganization(name.trim())).id;
+          });
+          if (ok) {
+            setName('');
+            await reloadOrganizations();
+            selectOrganization(createdId);
+            navigate('/organization/api-key');
+          }
+        }}
+      >
+        <h2>Create an organization</h2>
+        <label>
+          Organization name
+          <input value={name} onInput={(e) => setName((e.target as HTMLInputElement).value)} required maxLength={100} autoComplete="organization" />
+        </label>
+        <ErrorAlert error={create.error} />
+        <button type="submit" class="primary" disabled={create.busy}>
+          Create organization
+        </button>
+      </form>
+    </>
+  );
+}

@@ -1,0 +1,184 @@
+// Small building blocks every page uses: the error alert, the error boundary, the modal dialog,
+// a loader hook, and date and number formatting.
+import { Component, type ComponentChildren } from 'preact';
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { ApiClientError } from '../../api/http.ts';
+
+/** What a person reads for any failure: the API's own message, or a plain one. */
+export function errorMessage(error: unknown): string {
+  if (error instanceof ApiClientError) return error.message;
+  if (error instanceof Error && error.message) return error.message;
+  return 'Something went wrong. Please try again.';
+}
+
+export function ErrorAlert({ error }: { error: unknown }) {
+  if (!error) return null;
+  return (
+    <div role="alert" class="alert">
+      {errorMessage(error)}
+    </div>
+  );
+}
+
+/** Never a blank page: a render error shows in an alert with a way back. */
+export class ErrorBoundary extends Component<{ children: ComponentChildren }, { error: unknown }> {
+  override state = { error: undefined as unknown };
+
+  override componentDidCatch(error: unknown) {
+    this.setState({ error });
+  }
+
+  override render() {
+    if (this.state.error) {
+      return (
+        <main class="page">
+          <h1>Something went wrong</h1>
+          <div role="alert" class="alert">
+            {errorMessage(this.state.error)}
+          </div>
+          <button type="button" onClick={() => window.location.reload()}>
+            Reload the page
+          </button>
+        </main>
+      );
+    }
+    return this.props.children;
+  }
+}
+
+export interface Loaded<T> {
+  data: T | undefined;
+  error: unknown;
+  loading: boolean;
+  reload: () => void;
+}
+
+/** Runs `load` when `deps` change (and on `reload`); the latest answer wins. */
+export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): Loaded<T> {
+  const [state, setState] = useState<{ data: T | undefined; error: unknown; loading: boolean }>({
+    data: undefined,
+    error: undefined,
+    loading: true,
+  });
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    let live = true;
+    setState((s) => ({ ...s, loading: true }));
+    load().then(
+      (data) => live && setState({ data, error: undefined, loading: false }),
+      (error: unknown) => live && setState((s) => ({ data: s.data, error, loading: false })),
+    );
+    return () => {
+      live = false;
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [...deps, tick]);
+  const reload = useCallback(() => setTick((t) => t + 1), []);
+  return { ...state, reload };
+}
+
+/** Runs one action at a time, keeping its error for an alert. */
+export function useAction(): {
+  busy: boolean;
+  error: unknown;
+  run: (action: () => Promise<unknown>) => Promise<boolean>;
+  clear: () => void;
+} {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(undefined);
+  const run = useCallback(async (action: () => Promise<unknown>) => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      await action();
+      return true;
+    } catch (e) {
+      setError(e);
+      return false;
+    } finally {
+      setBusy(false);
+    }
+  }, []);
+  return { busy, error, run, clear: () => setError(undefined) };
+}
+
+/** A native modal <dialog>: focus moves into it, Escape and Cancel close it, focus returns after. */
+export function Dialog(props: { title: string; onClose: () => void; children: ComponentChildren }) {
+  const ref = useRef<HTMLDialogElement>(null);
+  useEffect(() => {
+    const dialog = ref.current!;
+    const opener = document.activeElement as HTMLElement | null;
+    dialog.showModal();
+    return () => {
+      if (dialog.open) dialog.close();
+      opener?.focus?.();
+    };
+  }, []);
+  return (
+    <dialog
+      ref={ref}
+      aria-labelledby="dialog-title"
+      onCancel={(event) => {
+        event.preventDefault();
+        props.onClose();
+      }}
+    >
+      <h2 id="dialog-title">{props.title}</h2>
+      {props.children}
+    </dialog>
+  );
+}
+
+/** Text for screen readers only, e.g. the key name after a row's `Revoke` button. */
+export function Hidden({ children }: { children: ComponentChildren }) {
+  return <span class="visually-hidden">{children}</span>;
+}
+
+const dateFormat = new Intl.DateTimeFormat('en-US', { year: 'numeric', month: 'short', day: 'numeric', timeZone: 'UTC' });
+const dateTimeFormat = new Intl.DateTimeFormat('en-US', {
+  year: 'numeric',
+  month: 'short',
+  day: 'numeric',
+  hour: '2-digit',
+  minute: '2-digit',
+  timeZone: 'UTC',
+  timeZoneName: 'short',
+});
+
+/** "Jan 15, 2026" (UTC), as the TalkifAI docs show dates; a dash for none. */
+export function formatDate(iso: string | null | undefined): string {
+  return iso ? dateFormat.format(new Date(iso)) : '—';
+}
+
+export function formatDateTime(iso: string | null | undefined): string {
+  return iso ? dateTimeFormat.format(new Date(iso)) : 'Never';
+}
+
+export const formatNumber = (n: number) => n.toLocaleString('en-US');
+
+/** Copies text with the Clipboard API; says so in a polite live region (or how to copy by hand). */
+export function CopyButton(props: { text: string; label?: string; hiddenLabel?: string; source?: () => HTMLInputElement | null }) {
+  const [status, setStatus] = useState('');
+  return (
+    <>
+      <button
+        type="button"
+        onClick={async () => {
+          try {
+            await navigator.clipboard.writeText(props.text);
+            setStatus('Copied to the clipboard.');
+          } catch {
+            props.source?.()?.select();
+            setStatus('Copying is not allowed here: the text is selected, press Ctrl+C (or Cmd+C).');
+          }
+        }}
+      >
+        {props.label ?? 'Copy'}
+        {props.hiddenLabel ? <Hidden> {props.hiddenLabel}</Hidden> : null}
+      </button>
+      <span role="status" class="status">
+        {status}
+      </span>
+    </>
+  );
+}
