@@ -7,6 +7,7 @@ import { getMemberRole } from '../shared/db/organizations.ts';
 import { createApiHandler } from '../shared/http/pipeline.ts';
 import { getApiDescription } from './management/api-description.ts';
 import * as keys from './management/api-keys.ts';
+import * as audit from './management/audit-log.ts';
 import * as orgs from './management/organizations.ts';
 
 const ORG = '/v1/organizations/{orgId}';
@@ -32,6 +33,7 @@ export const routes = {
   [`GET ${KEY}/usage`]: keys.getKeyUsage,
   [`GET ${ORG}/usage`]: keys.getOrganizationUsage,
   'GET /openapi.json': getApiDescription,
+  [`GET ${ORG}/audit-log`]: audit.getAuditLog,
 };
 
 // The portal front end may live on its own origin(s); PORTAL_ORIGINS lists them (comma-separated).

@@ -57,6 +57,7 @@ export const ROUTES: readonly RouteDefinition[] = [
   { method: 'POST', path: `${KEY}/roll`, function: 'management', auth: 'portal', role: 'owner' },
   { method: 'GET', path: `${KEY}/usage`, function: 'management', auth: 'portal', role: 'member' },
   { method: 'GET', path: `${ORG}/usage`, function: 'management', auth: 'portal', role: 'member' },
+  { method: 'GET', path: `${ORG}/audit-log`, function: 'management', auth: 'portal', role: 'admin' },
 
   { method: 'GET', path: '/v1/auth/whoami', function: 'publicApi', auth: 'apiKey' },
   { method: 'POST', path: '/v1/chat/sessions', function: 'publicApi', auth: 'apiKey', scope: 'chat' },

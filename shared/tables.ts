@@ -106,6 +106,18 @@ export const TABLES = {
     ttlAttribute: TTL_ATTRIBUTE,
     durable: false,
   },
+  // One item per management change (shared/db/audit-log.ts), written in the change's transaction.
+  // `id` sorts by time, so an organization's partition reads newest first and `from`/`to` are key
+  // conditions; `byTarget` (`<orgId>#<targetId>`) answers the targetId filter.
+  auditLog: {
+    name: 'audit-log',
+    envVar: 'AUDIT_LOG_TABLE',
+    partitionKey: { name: 'organizationId', type: 'S' },
+    sortKey: { name: 'id', type: 'S' },
+    indexes: [{ name: 'byTarget', partitionKey: { name: 'targetKey', type: 'S' }, sortKey: { name: 'id', type: 'S' } }],
+    ttlAttribute: TTL_ATTRIBUTE,
+    durable: true,
+  },
 } as const satisfies Record<string, TableDefinition>;
 
 export type TableKey = keyof typeof TABLES;

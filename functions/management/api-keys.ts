@@ -19,6 +19,7 @@ import {
 import { databaseExists } from '../../shared/db/databases.ts';
 import { requireOrganization } from '../../shared/db/organizations.ts';
 import { dailyUsage } from '../../shared/db/usage.ts';
+import { auditContext } from '../../shared/http/audit-context.ts';
 import type { ApiRequest } from '../../shared/http/pipeline.ts';
 import { json, noContent } from '../../shared/http/response.ts';
 
@@ -37,7 +38,7 @@ export async function postKey(req: ApiRequest) {
     prefixes,
     now,
   );
-  await putNewKey(item);
+  await putNewKey(item, auditContext(req), now);
   // A plan change that landed between our read and our write did not see this key: catch up.
   const current = await requireOrganization(orgId);
   const limits = effectiveLimits(current.plan, current.limits);
@@ -63,11 +64,11 @@ export async function patchKey(req: ApiRequest) {
   if (patch.status === 'active' && keyStatus(current, now) === 'expired') {
     throw new ApiError('CONFLICT', 'An expired key cannot be reactivated; roll or create a new key');
   }
-  return json(200, keyView(await updateKey(current.organizationId, current.id, patch), now));
+  return json(200, keyView(await updateKey(current, patch, auditContext(req), now), now));
 }
 
 export async function deleteKey(req: ApiRequest) {
-  await revokeKey(req.params.orgId!, req.params.keyId!, new Date());
+  await revokeKey(req.params.orgId!, req.params.keyId!, auditContext(req), new Date());
   return noContent();
 }
 
@@ -75,7 +76,7 @@ export async function postRoll(req: ApiRequest) {
   const { gracePeriodHours } = parseRoll(req.body);
   const old = await requireKey(req.params.orgId!, req.params.keyId!);
   const now = new Date();
-  const { item, plaintext } = await rollKey(old, gracePeriodHours, req.user!.userId, prefixes, now);
+  const { item, plaintext } = await rollKey(old, gracePeriodHours, req.user!.userId, prefixes, auditContext(req), now);
   return json(201, keyView(item, now, plaintext));
 }
 

@@ -25,6 +25,7 @@ import {
   setMemberRole,
   updatePlan,
 } from '../../shared/db/organizations.ts';
+import { auditContext } from '../../shared/http/audit-context.ts';
 import type { ApiRequest } from '../../shared/http/pipeline.ts';
 import { json, noContent } from '../../shared/http/response.ts';
 
@@ -32,7 +33,7 @@ const INITIAL_CREDITS = Number(process.env.INITIAL_CREDITS ?? 100);
 
 export async function postOrganization(req: ApiRequest) {
   const { name } = parseInput(createOrganizationBody, req.body);
-  const org = await createOrganization(name, req.user!.userId, INITIAL_CREDITS, new Date());
+  const org = await createOrganization(name, req.user!.userId, INITIAL_CREDITS, auditContext(req), new Date());
   return json(201, { ...organizationView(org), role: 'owner' });
 }
 
@@ -57,19 +58,14 @@ export async function patchOrganization(req: ApiRequest) {
   if ((input.plan ?? current.plan) === 'enterprise' && !(input.limits ?? current.limits)) {
     throw validationError([{ field: 'limits', message: 'is required for the enterprise plan' }]);
   }
-  const org = await updatePlan(current.id, input);
+  const org = await updatePlan(current, input, auditContext(req), new Date());
   await propagateOrgLimits(org.id, effectiveLimits(org.plan, org.limits));
   return json(200, organizationView(org));
 }
 
 export async function postCredits(req: ApiRequest) {
   const input = parseInput(grantCreditsBody, req.body);
-  const credits = await grantCredits(
-    req.params.orgId!,
-    input.amount,
-    { operatorId: req.user!.userId, ...(input.reason !== undefined ? { reason: input.reason } : {}) },
-    new Date(),
-  );
+  const credits = await grantCredits(req.params.orgId!, input.amount, input.reason, auditContext(req), new Date());
   return json(200, { credits });
 }
 
@@ -81,18 +77,18 @@ export async function getMembers(req: ApiRequest) {
 export async function putMember(req: ApiRequest) {
   const userId = parseInput(userIdParam, req.params.userId, 'userId');
   const { role } = parseInput(memberRoleBody, req.body);
-  const member = await setMemberRole(req.params.orgId!, userId, role, new Date());
+  const member = await setMemberRole(req.params.orgId!, userId, role, auditContext(req), new Date());
   return json(200, { userId: member.userId, role: member.role });
 }
 
 export async function deleteMember(req: ApiRequest) {
-  await removeMember(req.params.orgId!, req.params.userId!);
+  await removeMember(req.params.orgId!, req.params.userId!, auditContext(req), new Date());
   return noContent();
 }
 
 export async function postDatabase(req: ApiRequest) {
   const { name } = parseInput(createDatabaseBody, req.body);
-  return json(201, databaseView(await createDatabase(req.params.orgId!, name, new Date())));
+  return json(201, databaseView(await createDatabase(req.params.orgId!, name, auditContext(req), new Date())));
 }
 
 export async function getDatabases(req: ApiRequest) {

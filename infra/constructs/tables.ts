@@ -8,17 +8,19 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { physicalTableName, TABLES, type KeyAttribute, type TableDefinition, type TableKey } from '../../shared/tables.ts';
 
-export type TableAccess = 'read' | 'readUpdate' | 'readWrite';
+export type TableAccess = 'read' | 'readUpdate' | 'readAppend' | 'readWrite';
 
 /**
  * Item-level actions only: no Scan (shared/db reads by GetItem and Query) and no table management.
  * TransactWriteItems needs no action of its own, only the item actions it contains; ConditionCheckItem
  * lets a read-only table take part in one as a condition. `readUpdate` adds UpdateItem alone: it
  * lets a function change existing items (a key's lastUsedAt) but never create or delete one.
+ * `readAppend` adds PutItem alone: the audit log is written once per entry, never changed or deleted.
  */
 export const TABLE_ACTIONS: Record<TableAccess, readonly string[]> = {
   read: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:ConditionCheckItem'],
   readUpdate: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:ConditionCheckItem', 'dynamodb:UpdateItem'],
+  readAppend: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:ConditionCheckItem', 'dynamodb:PutItem'],
   readWrite: [
     'dynamodb:GetItem',
     'dynamodb:BatchGetItem',

@@ -2,8 +2,9 @@
 // shared/domain/api-key.ts), so the authorizer resolves a presented key with one consistent GetItem.
 // A secret key's plaintext is never stored; a publishable key's is (it is public by design).
 // Revoked keys stay as tombstones until TTL removes them, so a revoked key can never resolve again.
-import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { displayKey, generateKey, hashKey, keyIdFromHash, type KeyPrefixes, type KeyType } from '../domain/api-key.ts';
+import { changesBetween, createdFields, type AuditAction, type AuditContext } from '../domain/audit.ts';
 import { ApiError } from '../domain/errors.ts';
 import { decodeCursor, encodeCursor } from '../domain/cursor.ts';
 import type { KeySettings } from '../domain/key-rules.ts';
@@ -11,6 +12,7 @@ import type { Limits } from '../domain/plans.ts';
 import { addDays, addHours, epochSeconds, iso } from '../domain/time.ts';
 import type { Scope } from '../domain/scopes.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
+import { auditPut } from './audit-log.ts';
 import { conditionalUpdate, db, queryAll, setClause, transactWrite } from './client.ts';
 
 export type StoredStatus = 'active' | 'disabled' | 'revoked';
@@ -39,6 +41,8 @@ export interface ApiKeyItem {
   usageCount: number;
   createdBy: string;
   revokedAt?: string;
+  /** Set on a key that was rolled: its replacement's id. */
+  rolledTo?: string;
   ttl: number;
 }
 
@@ -111,8 +115,21 @@ export function mintKey(input: NewKey, prefixes: KeyPrefixes, now: Date): { item
   return { item, plaintext };
 }
 
-export async function putNewKey(item: ApiKeyItem): Promise<void> {
-  await db.send(new PutCommand({ TableName: tableName('apiKeys'), Item: item, ConditionExpression: 'attribute_not_exists(id)' }));
+/** The settings an audit entry records for a key (never its plaintext or hash). */
+const AUDITED_KEY_FIELDS = ['name', 'type', 'expiresAt', 'allowedDomains', 'databaseId', 'scopes', 'rateLimit'] as const;
+
+export async function putNewKey(item: ApiKeyItem, audit: AuditContext, now: Date): Promise<void> {
+  const result = await transactWrite({
+    TransactItems: [
+      { Put: { TableName: tableName('apiKeys'), Item: item, ConditionExpression: 'attribute_not_exists(id)' } },
+      auditPut(audit, item.organizationId, {
+        action: 'api_key.created',
+        target: { type: 'api_key', id: item.id },
+        changes: createdFields(item, AUDITED_KEY_FIELDS),
+      }, now),
+    ],
+  });
+  if (!result.ok) throw new Error('API key id collision'); // 190 random bits: not expected
 }
 
 /** Key ids are `key_` + 24 hex characters (keyIdFromHash); anything else names no key. */
@@ -192,39 +209,72 @@ export interface KeyChanges {
   rateLimit?: Partial<Limits> | null;
 }
 
-export async function updateKey(organizationId: string, keyId: string, changes: KeyChanges): Promise<ApiKeyItem> {
-  assertKeyId(keyId);
-  const set = setClause({ ...changes });
-  const updated = await conditionalUpdate({
-    TableName: tableName('apiKeys'),
-    Key: { id: keyId },
-    UpdateExpression: set.expression,
-    ConditionExpression: 'organizationId = :o AND #status <> :revoked',
-    ExpressionAttributeNames: { ...set.names, '#status': 'status' },
-    ExpressionAttributeValues: { ...set.values, ':o': organizationId, ':revoked': 'revoked' },
-    ReturnValues: 'ALL_NEW',
-  });
-  if (!updated) throw new ApiError('NOT_FOUND', 'API key not found');
-  return updated.Attributes as ApiKeyItem;
+/** `api_key.disabled` / `api_key.enabled` when the status changes, else `api_key.updated`. */
+function patchAction(current: ApiKeyItem, changes: KeyChanges): AuditAction {
+  if (changes.status && changes.status !== current.status) return changes.status === 'disabled' ? 'api_key.disabled' : 'api_key.enabled';
+  return 'api_key.updated';
 }
 
-/** Permanent and immediate: the authorizer's next consistent read sees the tombstone. */
-export async function revokeKey(organizationId: string, keyId: string, now: Date): Promise<void> {
-  assertKeyId(keyId);
-  const updated = await conditionalUpdate({
-    TableName: tableName('apiKeys'),
-    Key: { id: keyId },
-    UpdateExpression: 'SET #status = :revoked, revokedAt = :now, #ttl = :ttl REMOVE #key',
-    ConditionExpression: 'organizationId = :o AND #status <> :revoked',
-    ExpressionAttributeNames: { '#status': 'status', '#ttl': TTL_ATTRIBUTE, '#key': 'key' },
-    ExpressionAttributeValues: {
-      ':o': organizationId,
-      ':revoked': 'revoked',
-      ':now': iso(now),
-      ':ttl': epochSeconds(addDays(now, REVOKED_RETENTION_DAYS)),
-    },
+/** Apply a patch to `current` (as just read), with its audit entry. Returns the key after. */
+export async function updateKey(current: ApiKeyItem, changes: KeyChanges, audit: AuditContext, now: Date): Promise<ApiKeyItem> {
+  const set = setClause({ ...changes });
+  const result = await transactWrite({
+    TransactItems: [
+      {
+        Update: {
+          TableName: tableName('apiKeys'),
+          Key: { id: current.id },
+          UpdateExpression: set.expression,
+          ConditionExpression: 'organizationId = :o AND #status <> :revoked',
+          ExpressionAttributeNames: { ...set.names, '#status': 'status' },
+          ExpressionAttributeValues: { ...set.values, ':o': current.organizationId, ':revoked': 'revoked' },
+        },
+      },
+      auditPut(audit, current.organizationId, {
+        action: patchAction(current, changes),
+        target: { type: 'api_key', id: current.id },
+        changes: changesBetween<ApiKeyItem>(current, changes, ['name', 'allowedDomains', 'status', 'rateLimit']),
+      }, now),
+    ],
   });
-  if (!updated) throw new ApiError('NOT_FOUND', 'API key not found');
+  if (!result.ok) throw new ApiError('NOT_FOUND', 'API key not found');
+  return requireKey(current.organizationId, current.id);
+}
+
+/**
+ * Revoke a key as whoever `audit` names (the API passes the portal user, the operator CLI an
+ * `operator` actor): permanent and immediate, with its `api_key.revoked` entry in the same
+ * transaction. The authorizer's next consistent read sees the tombstone, and every session of the
+ * key ends with it (session requests read their key: docs/api.md section 1). NOT_FOUND when the
+ * key is not a live key of this organization.
+ */
+export async function revokeKey(organizationId: string, keyId: string, audit: AuditContext, now: Date = new Date()): Promise<void> {
+  const current = await requireKey(organizationId, keyId);
+  const result = await transactWrite({
+    TransactItems: [
+      {
+        Update: {
+          TableName: tableName('apiKeys'),
+          Key: { id: keyId },
+          UpdateExpression: 'SET #status = :revoked, revokedAt = :now, #ttl = :ttl REMOVE #key',
+          ConditionExpression: 'organizationId = :o AND #status <> :revoked',
+          ExpressionAttributeNames: { '#status': 'status', '#ttl': TTL_ATTRIBUTE, '#key': 'key' },
+          ExpressionAttributeValues: {
+            ':o': organizationId,
+            ':revoked': 'revoked',
+            ':now': iso(now),
+            ':ttl': epochSeconds(addDays(now, REVOKED_RETENTION_DAYS)),
+          },
+        },
+      },
+      auditPut(audit, organizationId, {
+        action: 'api_key.revoked',
+        target: { type: 'api_key', id: keyId },
+        changes: [{ field: 'status', from: keyStatus(current, now), to: 'revoked' }],
+      }, now),
+    ],
+  });
+  if (!result.ok) throw new ApiError('NOT_FOUND', 'API key not found');
 }
 
 /**
@@ -236,6 +286,7 @@ export async function rollKey(
   gracePeriodHours: number,
   createdBy: string,
   prefixes: KeyPrefixes,
+  audit: AuditContext,
   now: Date,
 ): Promise<{ item: ApiKeyItem; plaintext: string }> {
   const minted = mintKey(
@@ -263,17 +314,26 @@ export async function rollKey(
         Update: {
           TableName: tableName('apiKeys'),
           Key: { id: old.id },
-          UpdateExpression: 'SET expiresAt = :expiresAt, #ttl = :ttl',
+          UpdateExpression: 'SET expiresAt = :expiresAt, rolledTo = :rolledTo, #ttl = :ttl',
           ConditionExpression: 'organizationId = :o AND #status <> :revoked',
           ExpressionAttributeNames: { '#status': 'status', '#ttl': TTL_ATTRIBUTE },
           ExpressionAttributeValues: {
             ':o': old.organizationId,
             ':revoked': 'revoked',
             ':expiresAt': iso(oldExpiry),
+            ':rolledTo': minted.item.id,
             ':ttl': epochSeconds(addDays(oldExpiry, EXPIRED_RETENTION_DAYS)),
           },
         },
       },
+      auditPut(audit, old.organizationId, {
+        action: 'api_key.rolled',
+        target: { type: 'api_key', id: old.id },
+        changes: [
+          { field: 'expiresAt', from: old.expiresAt, to: iso(oldExpiry) },
+          { field: 'rolledTo', from: old.rolledTo ?? null, to: minted.item.id },
+        ],
+      }, now),
     ],
   });
   if (!result.ok) throw new ApiError('NOT_FOUND', 'API key not found');

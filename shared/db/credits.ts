@@ -11,12 +11,13 @@
 // Credits charged are also counted per UTC day in the organization's day usage item (its total and
 // the key's entry, one UpdateItem after the transaction; see countCredits).
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { randomBase62 } from '../domain/api-key.ts';
+import type { AuditContext } from '../domain/audit.ts';
 import { ApiError } from '../domain/errors.ts';
 import { epochSeconds, iso, utcDay } from '../domain/time.ts';
 import { reservationTtl } from '../limits/windows.ts';
 import { describeError, logger } from '../log.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
+import { auditPut } from './audit-log.ts';
 import { db, transactWrite } from './client.ts';
 import { addKeyUsage } from './usage.ts';
 
@@ -165,48 +166,52 @@ export async function hasCredits(organizationId: string): Promise<boolean> {
   return (await balanceOf(organizationId)) > 0;
 }
 
+/** Attempts at a grant while chat replies keep moving the balance between its read and its write. */
+const GRANT_ATTEMPTS = 20;
+
 /**
- * Operator grant (or claw-back when negative) and its audit entry (`grant#org#<orgId>` in the usage
- * table: amount, reason, operator, time), in one transaction. The balance never goes below zero.
+ * Operator grant (or claw-back when negative), with its audit entry (`credits.granted`: the balance
+ * from and to, and the reason) in the same transaction. The write is conditional on the balance just
+ * read, so the entry's from/to are exact; a balance moved meanwhile is read again. The balance
+ * never goes below zero (409).
  */
 export async function grantCredits(
   organizationId: string,
   amount: number,
-  audit: { operatorId: string; reason?: string },
+  reason: string | undefined,
+  audit: AuditContext,
   now: Date,
 ): Promise<number> {
-  const result = await transactWrite({
-    TransactItems: [
-      {
-        Update: {
-          TableName: tableName('organizations'),
-          Key: { id: organizationId },
-          UpdateExpression: 'ADD credits :amount',
-          ConditionExpression: 'attribute_exists(id) AND credits >= :floor',
-          ExpressionAttributeValues: { ':amount': amount, ':floor': Math.max(0, -amount) },
-        },
-      },
-      {
-        Put: {
-          TableName: tableName('usage'),
-          Item: {
-            pk: `grant#org#${organizationId}`,
-            sk: `${iso(now)}#${randomBase62(8)}`,
-            amount,
-            reason: audit.reason ?? null,
-            operatorId: audit.operatorId,
-            createdAt: iso(now),
+  for (let attempt = 1; attempt <= GRANT_ATTEMPTS; attempt++) {
+    const { Item } = await db.send(
+      new GetCommand({ TableName: tableName('organizations'), Key: { id: organizationId }, ProjectionExpression: 'credits', ConsistentRead: true }),
+    );
+    if (!Item) throw new ApiError('NOT_FOUND', 'Organization not found');
+    const before = Number(Item.credits ?? 0);
+    const after = before + amount;
+    if (after < 0) throw new ApiError('CONFLICT', 'The balance cannot go below zero');
+    const result = await transactWrite({
+      TransactItems: [
+        {
+          Update: {
+            TableName: tableName('organizations'),
+            Key: { id: organizationId },
+            UpdateExpression: 'SET credits = :after',
+            ConditionExpression: 'credits = :before',
+            ExpressionAttributeValues: { ':before': before, ':after': after },
           },
         },
-      },
-    ],
-  });
-  if (!result.ok) {
-    const exists = await db.send(
-      new GetCommand({ TableName: tableName('organizations'), Key: { id: organizationId }, ProjectionExpression: 'id', ConsistentRead: true }),
-    );
-    if (!exists.Item) throw new ApiError('NOT_FOUND', 'Organization not found');
-    throw new ApiError('CONFLICT', 'The balance cannot go below zero');
+        auditPut(audit, organizationId, {
+          action: 'credits.granted',
+          target: { type: 'organization', id: organizationId },
+          changes: [
+            { field: 'credits', from: before, to: after },
+            ...(reason !== undefined ? [{ field: 'reason', from: null, to: reason }] : []),
+          ],
+        }, now),
+      ],
+    });
+    if (result.ok) return after;
   }
-  return balanceOf(organizationId);
+  throw new ApiError('SERVICE_UNAVAILABLE', 'The balance is changing too fast, try again shortly', {}, { 'Retry-After': '1' });
 }

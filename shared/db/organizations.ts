@@ -1,13 +1,15 @@
 // Organizations and their members. An organization item carries its plan, credits (the balance
 // the chat API debits) and ownerCount, which makes "never remove the last owner" one atomic condition.
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { changesBetween, createdFields, type AuditContext } from '../domain/audit.ts';
 import { ApiError } from '../domain/errors.ts';
 import { effectiveLimits, type Limits, type Plan } from '../domain/plans.ts';
 import type { Role } from '../domain/roles.ts';
 import { iso } from '../domain/time.ts';
 import { newId } from '../domain/ids.ts';
 import { tableName } from '../tables.ts';
-import { conditionalUpdate, db, queryAll, setClause, transactWrite } from './client.ts';
+import { auditPut } from './audit-log.ts';
+import { db, queryAll, setClause, transactWrite } from './client.ts';
 
 export interface OrganizationItem {
   id: string;
@@ -43,6 +45,7 @@ export async function createOrganization(
   name: string,
   ownerId: string,
   initialCredits: number,
+  audit: AuditContext,
   now: Date,
 ): Promise<OrganizationItem> {
   const org: OrganizationItem = {
@@ -59,6 +62,11 @@ export async function createOrganization(
     TransactItems: [
       { Put: { TableName: tableName('organizations'), Item: org, ConditionExpression: 'attribute_not_exists(id)' } },
       { Put: { TableName: tableName('members'), Item: member } },
+      auditPut(audit, org.id, {
+        action: 'organization.created',
+        target: { type: 'organization', id: org.id },
+        changes: createdFields(org, ['name', 'plan', 'credits']),
+      }, now),
     ],
   });
   if (!result.ok) throw new Error('Organization id collision'); // 119 random bits: not expected
@@ -76,19 +84,35 @@ export async function requireOrganization(id: string): Promise<OrganizationItem>
   return org;
 }
 
-export async function updatePlan(id: string, changes: { plan?: Plan; limits?: Limits }): Promise<OrganizationItem> {
+/** Change plan and/or limits of `current` (as just read), with its audit entry. Returns the organization after. */
+export async function updatePlan(
+  current: OrganizationItem,
+  changes: { plan?: Plan; limits?: Limits },
+  audit: AuditContext,
+  now: Date,
+): Promise<OrganizationItem> {
   const set = setClause(changes);
-  const updated = await conditionalUpdate({
-    TableName: tableName('organizations'),
-    Key: { id },
-    UpdateExpression: set.expression,
-    ConditionExpression: 'attribute_exists(id)',
-    ExpressionAttributeNames: set.names,
-    ExpressionAttributeValues: set.values,
-    ReturnValues: 'ALL_NEW',
+  const result = await transactWrite({
+    TransactItems: [
+      {
+        Update: {
+          TableName: tableName('organizations'),
+          Key: { id: current.id },
+          UpdateExpression: set.expression,
+          ConditionExpression: 'attribute_exists(id)',
+          ExpressionAttributeNames: set.names,
+          ExpressionAttributeValues: set.values,
+        },
+      },
+      auditPut(audit, current.id, {
+        action: 'organization.updated',
+        target: { type: 'organization', id: current.id },
+        changes: changesBetween<OrganizationItem>(current, changes, ['plan', 'limits']),
+      }, now),
+    ],
   });
-  if (!updated) throw new ApiError('NOT_FOUND', 'Organization not found');
-  return updated.Attributes as OrganizationItem;
+  if (!result.ok) throw new ApiError('NOT_FOUND', 'Organization not found');
+  return requireOrganization(current.id);
 }
 
 export async function getMemberRole(organizationId: string, userId: string): Promise<Role | undefined> {
@@ -122,7 +146,13 @@ const LAST_OWNER = 'An organization must keep at least one owner';
  * Set a member's role. Owner count moves in the same transaction, guarded so that demoting the
  * last owner fails even when two owners demote each other at once.
  */
-export async function setMemberRole(organizationId: string, userId: string, role: Role, now: Date): Promise<MemberItem> {
+export async function setMemberRole(
+  organizationId: string,
+  userId: string,
+  role: Role,
+  audit: AuditContext,
+  now: Date,
+): Promise<MemberItem> {
   const previous = await getMemberRole(organizationId, userId);
   const delta = (role === 'owner' ? 1 : 0) - (previous === 'owner' ? 1 : 0);
   const member: MemberItem = { organizationId, userId, role, createdAt: iso(now) };
@@ -136,7 +166,12 @@ export async function setMemberRole(organizationId: string, userId: string, role
         ExpressionAttributeValues: { ':previous': previous },
       }
     : { TableName: tableName('members'), Item: member, ConditionExpression: 'attribute_not_exists(userId)' };
-  const result = await transactWrite({ TransactItems: [{ Put: put }, ownerCountUpdate(organizationId, delta)] });
+  const entry = auditPut(audit, organizationId, {
+    action: previous ? 'member.updated' : 'member.added',
+    target: { type: 'member', id: userId },
+    changes: [{ field: 'role', from: previous ?? null, to: role }],
+  }, now);
+  const result = await transactWrite({ TransactItems: [{ Put: put }, ownerCountUpdate(organizationId, delta), entry] });
   if (!result.ok) throw new ApiError('CONFLICT', delta < 0 ? LAST_OWNER : 'The member changed meanwhile, try again');
   return member;
 }
@@ -144,7 +179,7 @@ export async function setMemberRole(organizationId: string, userId: string, role
 /** DynamoDB's limit for a sort key; a longer user id cannot be a member (and would make the read fail). */
 const MAX_SORT_KEY_BYTES = 1024;
 
-export async function removeMember(organizationId: string, userId: string): Promise<void> {
+export async function removeMember(organizationId: string, userId: string, audit: AuditContext, now: Date): Promise<void> {
   if (Buffer.byteLength(userId) > MAX_SORT_KEY_BYTES) throw new ApiError('NOT_FOUND', 'Member not found');
   const previous = await getMemberRole(organizationId, userId);
   if (!previous) throw new ApiError('NOT_FOUND', 'Member not found');
@@ -161,6 +196,11 @@ export async function removeMember(organizationId: string, userId: string): Prom
         },
       },
       ownerCountUpdate(organizationId, delta),
+      auditPut(audit, organizationId, {
+        action: 'member.removed',
+        target: { type: 'member', id: userId },
+        changes: [{ field: 'role', from: previous, to: null }],
+      }, now),
     ],
   });
   if (!result.ok) throw new ApiError('CONFLICT', delta < 0 ? LAST_OWNER : 'The member changed meanwhile, try again');

@@ -25,6 +25,8 @@ export interface ApiRequest {
   body: unknown;
   requestId: string;
   origin: string | undefined;
+  /** The caller's address as API Gateway saw it (audit entries record it). */
+  sourceIp?: string;
   /** Portal routes: the signed-in user, and their role in the path's organization if any. */
   user?: PortalUser;
   role?: Role;
@@ -183,6 +185,7 @@ export async function prepare(
     body: undefined,
     requestId: event.requestContext?.requestId ?? 'unknown',
     origin: headers.origin,
+    ...(event.requestContext?.identity?.sourceIp ? { sourceIp: event.requestContext.identity.sourceIp } : {}),
   };
   if (route.auth === 'apiKey') authenticateKey(req, event, state);
   if (route.auth === 'portal') await authenticatePortal(req, hooks);

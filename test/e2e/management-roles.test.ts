@@ -85,6 +85,7 @@ const requests: Record<string, () => Promise<{ method: string; path: string; bod
     path: `/v1/organizations/${orgId}/api-keys/${await newKeyId()}/usage?days=7`,
   }),
   'GET /v1/organizations/{orgId}/usage': async () => ({ method: 'GET', path: `/v1/organizations/${orgId}/usage` }),
+  'GET /v1/organizations/{orgId}/audit-log': async () => ({ method: 'GET', path: `/v1/organizations/${orgId}/audit-log` }),
 };
 
 /** Who may call what (docs/api.md section 3); operators may read and adjust any organization. */

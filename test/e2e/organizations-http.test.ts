@@ -1,8 +1,5 @@
 // Organizations, members, databases, plans and credits over HTTP (docs/api.md section 3).
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { db } from '../../shared/db/client.ts';
-import { tableName } from '../../shared/tables.ts';
 import type { LocalKeygate } from '../../infra/local/environment.ts';
 import { ApiClient, portalUser, startTestApi, uniqueUser } from '../support/api.ts';
 
@@ -101,16 +98,10 @@ describe('credits (operators)', () => {
     const org = await newOrg();
     expect((await operator.post(`/v1/organizations/${org.id}/credits`, { amount: 50, reason: 'promo' })).body).toEqual({ credits: 150 });
     expect((await operator.post(`/v1/organizations/${org.id}/credits`, { amount: -150 })).body).toEqual({ credits: 0 });
-    const { Items = [] } = await db.send(
-      new QueryCommand({
-        TableName: tableName('usage'),
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': `grant#org#${org.id}` },
-      }),
-    );
-    expect(Items.map((i) => [i.amount, i.reason, i.operatorId])).toEqual([
-      [50, 'promo', operatorId],
-      [-150, null, operatorId],
+    const log = await operator.get(`/v1/organizations/${org.id}/audit-log?action=credits.granted`);
+    expect(log.body.items.map((e: any) => [e.changes, e.actor.id])).toEqual([
+      [[{ field: 'credits', from: 150, to: 0 }], operatorId],
+      [[{ field: 'credits', from: 100, to: 150 }, { field: 'reason', from: null, to: 'promo' }], operatorId],
     ]);
   });
 

@@ -2,6 +2,7 @@
 import type { APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { TEST_AUDIT } from '../support/audit.ts';
 import { handler } from '../../functions/authorizer.ts';
 import { checksum, generateKey } from '../../shared/domain/api-key.ts';
 import { fromAuthorizerContext } from '../../shared/domain/key-identity.ts';
@@ -57,12 +58,12 @@ const base = (): Omit<NewKey, 'name' | 'type'> => ({
 async function newKey(overrides: Partial<NewKey> = {}) {
   const input = { ...base(), name: 'k', type: 'secret' as const, ...overrides };
   const minted = mintKey(input, { secret: 'sk_', publishable: 'pk_' }, new Date());
-  await putNewKey(minted.item);
+  await putNewKey(minted.item, TEST_AUDIT, new Date());
   return minted;
 }
 
 beforeAll(async () => {
-  orgId = (await createOrganization('Authorizer Co', 'owner-1', 100, new Date())).id;
+  orgId = (await createOrganization('Authorizer Co', 'owner-1', 100, TEST_AUDIT, new Date())).id;
 });
 
 describe('keys that never reach DynamoDB', () => {
@@ -116,7 +117,7 @@ describe('keys that are looked up: exactly one DynamoDB read', () => {
   it('refuses a revoked key on the very next request (401)', async () => {
     const { item, plaintext } = await newKey();
     await handler(event({ 'x-api-key': plaintext }));
-    await revokeKey(orgId, item.id, new Date());
+    await revokeKey(orgId, item.id, TEST_AUDIT, new Date());
     await expect(handler(event({ 'x-api-key': plaintext }))).rejects.toThrow('Unauthorized');
   });
 

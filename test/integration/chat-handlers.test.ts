@@ -7,6 +7,7 @@ import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { DeleteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { TEST_AUDIT } from '../support/audit.ts';
 import { handler as publicApi } from '../../functions/public-api.ts';
 import { handler as chatSession } from '../../functions/chat-session.ts';
 import { bufferedHandler as chatStream } from '../../functions/chat-stream.ts';
@@ -52,7 +53,7 @@ async function newKey(overrides: Partial<NewKey> = {}) {
     ...overrides,
   };
   const { item } = mintKey(input, { secret: 'sk_', publishable: 'pk_' }, new Date());
-  await putNewKey(item);
+  await putNewKey(item, TEST_AUDIT, new Date());
   const identity: KeyIdentity = {
     keyId: item.id,
     organizationId: orgId,
@@ -96,7 +97,7 @@ async function createSession(key: KeyIdentity, headers: Record<string, string> =
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 beforeAll(async () => {
-  orgId = (await createOrganization('Handlers Co', 'owner-1', 100, new Date())).id;
+  orgId = (await createOrganization('Handlers Co', 'owner-1', 100, TEST_AUDIT, new Date())).id;
 });
 
 describe('session authentication', () => {

@@ -2,6 +2,7 @@
 // retried request is charged once, a failed reply is refunded once, and usage counts the credits.
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { TEST_AUDIT } from '../support/audit.ts';
 import { db } from '../../shared/db/client.ts';
 import { grantCredits, hasCredits, refundCredit, reservationKey, reserveCredit } from '../../shared/db/credits.ts';
 import { admit } from '../../shared/db/rate-limits.ts';
@@ -25,7 +26,7 @@ beforeAll(async () => {
 });
 
 async function newOrg(credits: number): Promise<string> {
-  return (await createOrganization('Credits Inc', 'owner', credits, T)).id;
+  return (await createOrganization('Credits Inc', 'owner', credits, TEST_AUDIT, T)).id;
 }
 
 const keyId = () => `key_${newId('req').slice(4)}`;
@@ -93,7 +94,7 @@ describe('reserveCredit', () => {
     });
     expect(await balance(orgId)).toBe(0);
     // Nothing was reserved: once credits are granted, the same request can be charged.
-    await grantCredits(orgId, 1, { operatorId: 'staff' }, new Date());
+    await grantCredits(orgId, 1, undefined, TEST_AUDIT, new Date());
     expect(await reserveCredit(orgId, 'r', keyId(), T)).toEqual({ balance: 0, alreadyCharged: false });
   });
 
@@ -204,7 +205,7 @@ describe('hasCredits', () => {
     expect(await hasCredits(orgId)).toBe(true);
     await reserveCredit(orgId, 'last', keyId(), T);
     expect(await hasCredits(orgId)).toBe(false);
-    await grantCredits(orgId, 2, { operatorId: 'staff' }, new Date());
+    await grantCredits(orgId, 2, undefined, TEST_AUDIT, new Date());
     expect(await hasCredits(orgId)).toBe(true);
   });
 

@@ -3,6 +3,7 @@
 // pipeline does; each test uses fresh organization and key ids.
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { TEST_AUDIT } from '../support/audit.ts';
 import { mintKey, putNewKey, requireKey } from '../../shared/db/api-keys.ts';
 import { db } from '../../shared/db/client.ts';
 import { admit } from '../../shared/db/rate-limits.ts';
@@ -386,7 +387,7 @@ describe('lastUsedAt and usageCount on the key', () => {
       { secret: 'sk_', publishable: 'pk_' },
       new Date(),
     );
-    await putNewKey(item);
+    await putNewKey(item, TEST_AUDIT, new Date());
     return { organizationId, keyId: item.id, orgLimits, keyLimits: null };
   }
 
