@@ -19,7 +19,7 @@ import {
 } from '../domain/audit.ts';
 import { timeOrderedId } from '../domain/ids.ts';
 import { addDays, epochSeconds, iso } from '../domain/time.ts';
-import { decodeCursor, encodeCursor } from '../http/cursor.ts';
+import { decodeCursor, encodeCursor } from '../domain/cursor.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
 import { db } from './client.ts';
 
