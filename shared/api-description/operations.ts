@@ -4,6 +4,7 @@
 import type { z } from 'zod';
 import { exportQuery } from '../chat/export.ts';
 import { createSessionBody, historyQuery, oneShotBody, sessionMessageBody } from '../chat/schemas.ts';
+import { auditLogQuery } from '../domain/audit.ts';
 import { createKeyBody, listKeysQuery, patchKeyBody, rollKeyBody, usageQuery } from '../domain/key-rules.ts';
 import {
   createDatabaseBody,
@@ -133,6 +134,12 @@ export const OPERATIONS: Record<string, Operation> = {
   },
   [`GET ${KEY}/usage`]: { summary: "A key's usage per UTC day (member+)", tag: 'Usage', query: usageQuery, responses: [ok(S.UsageDays)] },
   [`GET ${ORG}/usage`]: { summary: "The organization's usage per UTC day (member+)", tag: 'Usage', query: usageQuery, responses: [ok(S.UsageDays)] },
+  [`GET ${ORG}/audit-log`]: {
+    summary: 'Audit log, newest first; filters action, targetId, from (inclusive), to (exclusive) (owner, admin)',
+    tag: 'Audit log',
+    query: auditLogQuery,
+    responses: [ok(S.AuditLogPage)],
+  },
 
   'GET /v1/auth/whoami': { summary: "The presented key's identity", tag: 'Keys in use', responses: [ok(S.Whoami)] },
   'POST /v1/chat/sessions': {

@@ -3,6 +3,7 @@
 // response against the generated document (test/support/api-description-check.ts), so a handler
 // that answers something else fails the tests instead of drifting from its description.
 import { z } from 'zod';
+import { AUDIT_ACTIONS } from '../domain/audit.ts';
 import { ERRORS, type ErrorCode } from '../domain/errors.ts';
 import { PLANS } from '../domain/plans.ts';
 import { ROLES } from '../domain/roles.ts';
@@ -162,3 +163,25 @@ export const StreamError = named(
 export const DevToken = named('DevToken', 'A portal token the local runtime accepts', z.strictObject({ token: z.string() }));
 
 export const ApiDescription = named('ApiDescription', 'This document (OpenAPI 3.1)', z.looseObject({ openapi: z.string() }));
+
+export const AuditEntry = named(
+  'AuditEntry',
+  'One management change (docs/api.md section 11)',
+  z.strictObject({
+    id: z.string(),
+    action: z.enum(AUDIT_ACTIONS),
+    actor: z.strictObject({ type: z.enum(['user', 'operator', 'system']), id: z.string(), email: z.string().nullable() }),
+    target: z.strictObject({ type: z.string(), id: z.string() }),
+    occurredAt: isoTime,
+    requestId: z.string().nullable(),
+    sourceIp: z.string().nullable(),
+    userAgent: z.string().nullable(),
+    changes: z.array(z.strictObject({ field: z.string(), from: z.unknown(), to: z.unknown() })),
+  }),
+);
+
+export const AuditLogPage = named(
+  'AuditLogPage',
+  'Audit entries, newest first',
+  z.strictObject({ items: z.array(AuditEntry), nextCursor }),
+);

@@ -27,6 +27,7 @@ const CONTRACT_ROUTES = [
   'POST /v1/organizations/{orgId}/api-keys/{keyId}/roll',
   'GET /v1/organizations/{orgId}/api-keys/{keyId}/usage',
   'GET /v1/organizations/{orgId}/usage',
+  'GET /v1/organizations/{orgId}/audit-log',
   'GET /v1/auth/whoami',
   'POST /v1/chat/sessions',
   'POST /v1/chat/voice-sessions',
