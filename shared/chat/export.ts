@@ -109,6 +109,9 @@ function startKey(request: ExportRequest, organizationId: string): Record<string
     const at = Date.parse(c.createdAt!);
     // A cursor of another resource, outside this range or with an empty key would make DynamoDB refuse the query.
     if (c.id === '' || (resource === 'messages' && c.sessionId === '')) return false;
+    // Items hold canonical ISO-8601 UTC times (iso()); any other spelling of a time Date.parse takes
+    // (`Tue, 01 Dec 2026 …`, `+002026-…`) sorts outside the key range and DynamoDB refuses the query.
+    if (Number.isNaN(at) || iso(new Date(at)) !== c.createdAt) return false;
     return c.r === resource && at >= request.from.getTime() && at < request.to.getTime();
   });
   const { r: _r, ...key } = p;

@@ -16,10 +16,33 @@ export const CONTENT_MAX_CHARS = 32_000;
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
 
+/**
+ * Metadata numbers are stored as DynamoDB numbers and must come back exactly: integers up to 2^53-1
+ * in magnitude (beyond, a double is no longer the integer that was sent), decimals (always below
+ * 2^53) down to DynamoDB's smallest magnitude, 1e-130. So 1e200 and 10000000000000000 are refused.
+ */
+const METADATA_NUMBER_RULE = `numbers must be integers of at most ${Number.MAX_SAFE_INTEGER} in magnitude, or decimals of at least 1e-130`;
+const metadataNumber = z
+  .number()
+  .refine((n) => Number.isSafeInteger(n) || (Number.isFinite(n) && !Number.isInteger(n) && Math.abs(n) >= 1e-130), METADATA_NUMBER_RULE);
+
+/**
+ * Keys every JavaScript object already has: a consumer of the metadata could trip over them (and
+ * `__proto__` is dropped by zod's record rather than refused), so they are refused from the raw body.
+ */
+const RESERVED_METADATA_KEYS = ['__proto__', 'constructor', 'prototype'];
+
+function refuseReservedKeys(body: unknown): void {
+  const metadata = (body as { metadata?: unknown } | null | undefined)?.metadata;
+  if (!metadata || typeof metadata !== 'object' || Array.isArray(metadata)) return;
+  const reserved = Object.keys(metadata).filter((k) => RESERVED_METADATA_KEYS.includes(k));
+  if (reserved.length > 0) throw validationError(reserved.map((k) => ({ field: `metadata.${k}`, message: 'is a reserved name' })));
+}
+
 const metadataValue = z.union(
   [
     z.string().max(METADATA_MAX_STRING, `must be at most ${METADATA_MAX_STRING} characters`),
-    z.number().finite(),
+    metadataNumber,
     z.boolean(),
     z.null(),
   ],
@@ -46,6 +69,7 @@ export const createSessionBody = objectBody({ metadata: metadataSchema.optional(
 
 /** `POST /v1/chat/sessions` and `/v1/chat/voice-sessions`: the body is optional. */
 export function parseCreateSession(body: unknown): { metadata: SessionMetadata | null } {
+  refuseReservedKeys(body);
   const parsed = parseInput(createSessionBody, body ?? {});
   return { metadata: parsed.metadata ?? null };
 }

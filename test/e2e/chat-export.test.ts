@@ -152,6 +152,27 @@ describe('JSON', () => {
     }
   });
 
+  it.each([
+    ['an HTTP date', 'Tue, 01 Dec 2026 00:00:00 GMT'],
+    ['an expanded year', '+002026-12-01T00:00:00Z'],
+    ['no milliseconds', '2026-12-01T00:00:00Z'],
+    ['an offset', '2026-12-01T01:00:00.000+01:00'],
+  ])('a cursor whose createdAt is %s is refused with 400 (was a 500 from DynamoDB)', async (_, createdAt) => {
+    const query = { from: '2026-11-30T00:00:00Z', to: '2026-12-02T00:00:00Z' };
+    for (const position of [
+      { r: 'sessions', id: 'ses_x', createdAt },
+      { r: 'messages', id: 'msg_x', createdAt, sessionId: 'ses_x' },
+    ]) {
+      const cursor = Buffer.from(JSON.stringify(position)).toString('base64url');
+      const res = await api.get(`/api/export?${new URLSearchParams({ resource: position.r, ...query, cursor })}`);
+      expect(res.status, res.text).toBe(400);
+      expect(res.body.details).toEqual([{ field: 'cursor', message: 'is not a cursor this API returned' }]);
+    }
+    // Control: the same position with the canonical time is a cursor this API could have returned.
+    const canonical = Buffer.from(JSON.stringify({ r: 'sessions', id: 'ses_x', createdAt: '2026-12-01T00:00:00.000Z' })).toString('base64url');
+    expect((await api.get(`/api/export?${new URLSearchParams({ resource: 'sessions', ...query, cursor: canonical })}`)).status).toBe(200);
+  });
+
   it('a cursor of one resource is refused for another', async () => {
     const page = await api.get(exportPath({ resource: 'messages', limit: '1' }));
     const res = await api.get(exportPath({ resource: 'sessions', cursor: page.body.nextCursor }));

@@ -74,6 +74,29 @@ describe('creating sessions', () => {
     expect(res.body.details.map((d: { field: string }) => d.field)).toContain(field);
   });
 
+  // Once 500s: a key every JavaScript object has, and numbers DynamoDB cannot hold exactly.
+  it.each([
+    ['a key named constructor', '{"metadata":{"constructor":"x"}}', 'metadata.constructor', 'is a reserved name'],
+    ['a key named __proto__', '{"metadata":{"__proto__":{"admin":true}}}', 'metadata.__proto__', 'is a reserved name'],
+    ['a key named prototype', '{"metadata":{"prototype":1}}', 'metadata.prototype', 'is a reserved name'],
+    ['1e200', '{"metadata":{"n":1e200}}', 'metadata.n', 'numbers must be integers of at most 9007199254740991 in magnitude, or decimals of at least 1e-130'],
+    ['10000000000000000 (beyond 2^53)', '{"metadata":{"n":10000000000000000}}', 'metadata.n', 'numbers must be integers of at most 9007199254740991 in magnitude, or decimals of at least 1e-130'],
+    ['1e-200', '{"metadata":{"n":1e-200}}', 'metadata.n', 'numbers must be integers of at most 9007199254740991 in magnitude, or decimals of at least 1e-130'],
+  ])('400 for metadata with %s, in the contract format', async (_, body, field, message) => {
+    const res = await api.post('/v1/chat/sessions', body);
+    expect(res.status, res.text).toBe(400);
+    expect(res.body).toEqual({ error: 'validation_error', message: `${field}: ${message}`, code: 'VALIDATION_ERROR', details: [{ field, message }] });
+  });
+
+  it('stores numbers that round-trip exactly: the largest safe integer, decimals, negatives', async () => {
+    const since = new Date(Date.now() - 1000).toISOString();
+    const metadata = { big: 9007199254740991, small: -9007199254740991, pi: 3.141592653589793, tiny: 1e-130, frac: 0.1 };
+    const created = await api.post('/v1/chat/sessions', { metadata });
+    expect(created.status, created.text).toBe(201);
+    const exported = await api.get(`/api/export?resource=sessions&from=${since}&limit=1000`);
+    expect(exported.body.items.find((s: { id: string }) => s.id === created.body.sessionId).metadata).toEqual(metadata);
+  });
+
   it('402 INSUFFICIENT_CREDITS when the organization has no credits, for both kinds', async () => {
     const poor = await createTestOrg(keygate.url, 'Poor Co');
     const { api: poorApi } = await poor.secretKey();

@@ -87,7 +87,30 @@ const jsonValue = fc.oneof(
   fc.record({ allowedDomains: fc.oneof(fc.array(strings, { maxLength: 60 }), strings, fc.integer()), scopes: fc.array(strings) }, { requiredKeys: [] }),
 );
 
+// Shapes that were 500s once: session metadata keys every object has, numbers DynamoDB cannot hold
+// exactly, export cursors whose createdAt is a time in another spelling. Written as JSON text so a
+// `__proto__` key reaches the server as sent.
+const metadataBody = fc
+  .array(
+    fc.tuple(
+      fc.constantFrom('constructor', '__proto__', 'prototype', 'toString', 'n'),
+      fc.oneof(fc.constantFrom('1e200', '10000000000000000', '1e-200', '-1e130', '9007199254740993', '1.5e300', '0.1'), strings.map((v) => JSON.stringify(v))),
+    ),
+    { minLength: 1, maxLength: 3 },
+  )
+  .map((entries) => `{"metadata":{${entries.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}}`);
+
+const oddCursor = fc
+  .record({
+    r: fc.constantFrom('sessions', 'messages'),
+    id: fc.constantFrom('ses_x', 'msg_x', ''),
+    sessionId: fc.constantFrom('ses_x', ''),
+    createdAt: fc.constantFrom('Tue, 01 Dec 2026 00:00:00 GMT', '+002026-12-01T00:00:00Z', '2026-12-01T00:00:00Z', '2026-12-01', '2026-12-01T01:00:00.000+01:00', '2026-12-01T00:00:00.000Z'),
+  })
+  .map((p) => ({ resource: p.r, from: '2026-11-30T00:00:00Z', to: '2026-12-02T00:00:00Z', cursor: Buffer.from(JSON.stringify(p)).toString('base64url') }));
+
 const body = fc.oneof(
+  { weight: 1, arbitrary: metadataBody },
   { weight: 2, arbitrary: fc.constant<string | undefined>(undefined) },
   { weight: 4, arbitrary: jsonValue.map((v) => JSON.stringify(v)) },
   { weight: 2, arbitrary: strings },
@@ -95,7 +118,10 @@ const body = fc.oneof(
   { weight: 1, arbitrary: fc.integer({ min: 1, max: 5000 }).map((n) => '['.repeat(n) + ']'.repeat(n)) },
 );
 
-const query = fc.dictionary(fc.constantFrom('limit', 'cursor', 'days', 'type', 'status', 'resource', 'from', 'to', 'format', 'databaseId', 'x'), strings, { maxKeys: 4 });
+const query = fc.oneof(
+  { weight: 4, arbitrary: fc.dictionary(fc.constantFrom('limit', 'cursor', 'days', 'type', 'status', 'resource', 'from', 'to', 'format', 'databaseId', 'x'), strings, { maxKeys: 4 }) },
+  { weight: 1, arbitrary: oddCursor },
+);
 
 const deployedRoutes = ROUTES.filter((r) => !r.localOnly);
 
