@@ -17,6 +17,7 @@ import { json } from '../shared/http/response.ts';
 import { AUTHORIZER_ENTRY, FUNCTION_ENTRIES, ROUTES, routeKey, type RouteDefinition } from '../shared/routes.ts';
 import { tableName } from '../shared/tables.ts';
 import { ApiClient, type CallResult } from '../test/support/api.ts';
+import { bundleWidget, gzipBytes, WIDGET_GZIP_BUDGET } from '../scripts/build-widget.ts';
 import { BASELINE_NAME, buildBundles, byPackage, importTimes, type BundleResult } from './bundles.ts';
 import { byCommand, classify, DynamoCounter, sequence, type DynamoCall } from './dynamo-counter.ts';
 import { createFixtures, moduleUrl, whyNotServing } from './fixtures.ts';
@@ -624,6 +625,19 @@ async function main(): Promise<void> {
     });
 
     // ---- figure 6 ----
+    await figure('widget.js size', async () => {
+      section('widget.js (scripts/build-widget.ts, the bytes npm start and the CDN serve)');
+      const bytes = await bundleWidget();
+      const gzip = gzipBytes(bytes);
+      detail(`${bytes.byteLength} bytes minified, ${gzip} bytes gzip (zlib default level)`);
+      rows.push({
+        figure: 'widget.js gzip / budget',
+        measured: `${kib(gzip)} / ${kib(WIDGET_GZIP_BUDGET)} = ${ratio(gzip / WIDGET_GZIP_BUDGET)}`,
+        target: '<= 1.00',
+        status: gzip <= WIDGET_GZIP_BUDGET ? 'PASS' : 'GAP',
+      });
+    });
+
     await figure('local API load', async () => {
       section(`6. Local API under load: GET /v1/auth/whoami, ${LOAD.connections} connections, ${LOAD.durationSeconds} s, loopback`);
       const probe = await fx.secretClient.get('/v1/auth/whoami');

@@ -4,6 +4,7 @@
 //   npm start -- --bundled         serve the Lambda bundles of a fresh `cdk synth` instead of the sources
 //   DYNAMODB_ENDPOINT=http://...   use a DynamoDB you run yourself
 import { ensurePortalBuilt } from './build-web.ts';
+import { buildWidget } from '../../scripts/build-widget.ts';
 import { bootLocalKeygate } from './environment.ts';
 
 const port = Number(process.env.PORT ?? 3000);
@@ -11,6 +12,8 @@ const inMemory = process.argv.includes('--in-memory') || process.env.KEYGATE_IN_
 const bundled = process.argv.includes('--bundled');
 
 if (await ensurePortalBuilt()) console.log('Built the portal into web/dist/portal (npm run build:web rebuilds it).');
+// widget.js is built on every start (esbuild, well under a second), so it always matches the sources.
+const widget = await buildWidget();
 
 const keygate = await bootLocalKeygate({
   port,
@@ -23,6 +26,7 @@ const base = `http://localhost:${new URL(keygate.url).port}`;
 console.log(`Keygate listening on ${base}${bundled ? ' (serving the synthesized Lambda bundles)' : ''}`);
 console.log(`  Portal: ${base}/ (sign in with any email; tick Operator for platform staff)`);
 console.log(`  DynamoDB: ${keygate.dynamodbEndpoint}${inMemory ? ' (in memory)' : ' (data in .keygate/dynamodb)'}
+  Widget: ${base}/widget.js (${(widget.gzipBytes / 1024).toFixed(1)} KiB gzip), demo page ${base}/widget-demo.html?key=pk_…
   Quickstart:
     TOKEN=$(curl -s -X POST ${base}/_dev/token -H 'Content-Type: application/json' -d '{"sub":"user-1"}' | node -pe 'JSON.parse(require("fs").readFileSync(0)).token')
     curl -s -X POST ${base}/v1/organizations -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"name":"Acme"}'

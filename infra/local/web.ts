@@ -1,9 +1,11 @@
 // What the local runtime serves besides the API: the portal build (web/dist/portal) at `/` with a
-// single-page-app fallback, its config.json, and the stand-in identity provider. The API routes
+// single-page-app fallback, its config.json, the widget (web/dist/widget: /widget.js and its
+// versioned copy) with its demo page (/widget-demo.html), and the stand-in identity provider. The API routes
 // keep priority; this answers only paths no route matches. Headers match what CloudFront sends.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { extname, join, resolve, sep } from 'node:path';
 import type { JWK } from 'jose';
+import { WIDGET_DIST } from '../../scripts/build-widget.ts';
 import { CACHE_CONTROL, portalResponseHeaders } from '../portal-headers.ts';
 import { LOCAL_CLIENT_ID } from './dev-token.ts';
 import { createLocalIdentityProvider, IDP_PATHS } from './identity-provider.ts';
@@ -11,11 +13,18 @@ import { createLocalIdentityProvider, IDP_PATHS } from './identity-provider.ts';
 export const WEB_DIST = resolve(import.meta.dirname, '../../web/dist');
 export const PORTAL_DIST = join(WEB_DIST, 'portal');
 
+/** The widget's demo page: the widget on a localhost page, under the portal's CSP. */
+export const WIDGET_DEMO = resolve(import.meta.dirname, '../../web/widget/demo');
+
 /**
- * Folders served at `/`, first match wins: the portal build, and (added by the widget build) the
- * folder holding widget.js. Only the portal's index.html is the SPA fallback.
+ * Folders served at `/`, first match wins: the portal build, the widget build (scripts/build-widget.ts)
+ * and the widget's demo page. Only the portal's index.html is the SPA fallback.
  */
-export const STATIC_ROOTS: string[] = [PORTAL_DIST];
+export const STATIC_ROOTS: string[] = [PORTAL_DIST, WIDGET_DIST, WIDGET_DEMO];
+
+/** Any website may load the widget, and read config.json beside it, as from the CDN (CORS `*`). */
+const ANY_ORIGIN = { 'Access-Control-Allow-Origin': '*' };
+const CROSS_ORIGIN_ROOTS = [WIDGET_DIST];
 
 /** API-looking paths never fall back to the portal: an unknown one stays the API's JSON 404. */
 const API_PREFIXES = ['/v1/', '/api/', '/_dev/', '/openapi.json'];
@@ -95,7 +104,7 @@ export function createLocalWeb(options: { privateJwk: JWK; publicJwk: JWK }) {
     if (url.pathname === '/config.json') {
       return {
         status: 200,
-        headers: { 'Content-Type': 'application/json', 'Cache-Control': CACHE_CONTROL.noStore, ...security },
+        headers: { 'Content-Type': 'application/json', 'Cache-Control': CACHE_CONTROL.noStore, ...security, ...ANY_ORIGIN },
         body: JSON.stringify(localPortalConfig(origin)),
       };
     }
@@ -108,6 +117,7 @@ export function createLocalWeb(options: { privateJwk: JWK; publicJwk: JWK }) {
             'Content-Type': CONTENT_TYPES[extname(file)] ?? 'application/octet-stream',
             'Cache-Control': cacheControlFor(root, file),
             ...security,
+            ...(CROSS_ORIGIN_ROOTS.includes(root) ? ANY_ORIGIN : {}),
           },
           body: readFileSync(file),
         };

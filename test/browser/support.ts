@@ -17,6 +17,10 @@ export const HOSTS = {
   shop: 'shop.example',
   shopSub: 'www.shop.example',
   evil: 'evil.example',
+  // The widget's tests: a site, its subdomain and a stranger.
+  mysite: 'mysite.test',
+  mysiteStaging: 'staging.mysite.test',
+  evilTest: 'evil.test',
 } as const;
 
 /**
@@ -54,7 +58,17 @@ export async function launchBrowser(): Promise<Browser> {
   });
 }
 
-/** Serves the same blank HTML page at every path, on 127.0.0.1; reachable as any mapped host. */
+/** A response the page server sends instead of its blank page. */
+export interface PageResponse {
+  body: string;
+  contentType?: string;
+  headers?: Record<string, string>;
+}
+
+/**
+ * Serves the same blank HTML page at every path, on 127.0.0.1; reachable as any mapped host.
+ * `pages` may answer some requests itself (a page with a widget, its stylesheet, ...).
+ */
 export interface PageServer {
   port: number;
   /** `http://<host>:<port>` for a hostname Chromium maps to 127.0.0.1 (or `localhost`). */
@@ -62,8 +76,18 @@ export interface PageServer {
   close(): Promise<void>;
 }
 
-export async function startPageServer(): Promise<PageServer> {
+export async function startPageServer(pages?: (url: URL) => PageResponse | undefined): Promise<PageServer> {
   const server: Server = createServer((req, res) => {
+    const page = pages?.(new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`));
+    if (page) {
+      res.writeHead(200, {
+        'Content-Type': page.contentType ?? 'text/html; charset=utf-8',
+        'Content-Length': Buffer.byteLength(page.body),
+        ...page.headers,
+      });
+      res.end(page.body);
+      return;
+    }
     const body = `<!doctype html><html><head><meta charset="utf-8"><title>${req.headers.host ?? ''}</title></head><body>test page</body></html>`;
     res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
     res.end(body);

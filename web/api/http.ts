@@ -46,6 +46,18 @@ function retryAfterOf(response: Response, body: ApiErrorBody | undefined): numbe
   return body?.retry_after;
 }
 
+/**
+ * `path` under `baseUrl`, keeping the base's own path: an API Gateway URL ends with its stage
+ * (`https://…/prod/`), which `new URL('/v1/…', base)` would drop.
+ */
+export function apiUrl(baseUrl: string, path: string): URL {
+  const base = new URL(baseUrl);
+  const target = new URL(path, 'http://path.invalid/'); // splits the path from its query
+  base.pathname = base.pathname.replace(/\/+$/, '') + target.pathname;
+  base.search = target.search;
+  return base;
+}
+
 /** Sends one request; resolves to the raw Response when it is 2xx, throws ApiClientError otherwise. */
 export async function send(baseUrl: string, path: string, options: RequestOptions = {}): Promise<Response> {
   const headers: Record<string, string> = { ...options.headers };
@@ -56,7 +68,7 @@ export async function send(baseUrl: string, path: string, options: RequestOption
   }
   let response: Response;
   try {
-    response = await fetch(new URL(path, baseUrl), {
+    response = await fetch(apiUrl(baseUrl, path), {
       method: options.method ?? 'GET',
       headers,
       ...(body !== undefined ? { body } : {}),
