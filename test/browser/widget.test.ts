@@ -202,7 +202,7 @@ function replies(w: WidgetPage): Promise<string[]> {
 }
 
 async function waitForReply(w: WidgetPage, expected: string): Promise<void> {
-  await expect.poll(async () => (await replies(w)).at(-1), { timeout: 10_000 }).toBe(expected);
+  await expect.poll(async () => (await replies(w)).at(-1), { timeout: 20_000 }).toBe(expected);
   await expect.poll(() => w.log.getAttribute('aria-busy')).toBe('false');
 }
 
