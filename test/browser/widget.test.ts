@@ -547,6 +547,19 @@ describe.skipIf(!availability.run)('the chat widget in a real browser', () => {
       }
     }
   });
+
+  it('on a refused origin it says which origin to add to the key', async () => {
+    const w = await openSite(origins.evil);
+    try {
+      await openPanel(w);
+      await send(w, 'Hello from a stranger');
+      const text = await alertText(w);
+      expect(text).toContain(`This chat is not enabled on ${origins.evil}.`);
+      expect(text).toContain(`add ${origins.evil} to the allowed domains`);
+    } finally {
+      await w.page.close();
+    }
+  });
 });
 
 /** The README's picture (docs/images/widget.png) when UPDATE_SCREENSHOTS=1, a temporary file otherwise. */
