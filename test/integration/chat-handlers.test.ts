@@ -16,6 +16,7 @@ import { buildProxyEvent } from '../../infra/local/gateway.ts';
 import { mintKey, putNewKey, type NewKey } from '../../shared/db/api-keys.ts';
 import { db } from '../../shared/db/client.ts';
 import { createOrganization } from '../../shared/db/organizations.ts';
+import { replyRecordPut, storedReply } from '../../shared/db/replies.ts';
 import { toAuthorizerContext, type KeyIdentity } from '../../shared/domain/key-identity.ts';
 import { signSessionToken } from '../../shared/chat/session-token.ts';
 import { findRoute, matchRoute } from '../../shared/routes.ts';
@@ -291,6 +292,19 @@ describe('one-shot conversations', () => {
       message: 'Conversation has expired (they last 30 days); continue under a new conversation_id',
       code: 'CONFLICT',
     });
+  });
+});
+
+describe('replies kept for an Idempotency-Key', () => {
+  it('are read back for 7 days after they were stored, for their own API key only', async () => {
+    const { TransactWriteCommand } = await import('@aws-sdk/lib-dynamodb');
+    const T = new Date('2031-01-01T00:00:00.000Z');
+    const reply = { threadId: 'ses_1', userMessageId: 'msg_1', messageId: 'msg_2', content: 'hi', fingerprint: 'f' };
+    await db.send(new TransactWriteCommand({ TransactItems: [replyRecordPut('key_t', 'key#key_t#message#a', reply, T)] }));
+    const SEVEN_DAYS_MS = 7 * 86_400_000;
+    expect(await storedReply('key_t', 'key#key_t#message#a', new Date(T.getTime() + SEVEN_DAYS_MS - 1000))).toEqual(reply);
+    expect(await storedReply('key_t', 'key#key_t#message#a', new Date(T.getTime() + SEVEN_DAYS_MS))).toBeUndefined();
+    expect(await storedReply('key_other', 'key#key_t#message#a', T)).toBeUndefined();
   });
 });
 

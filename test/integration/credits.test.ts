@@ -10,7 +10,6 @@ import { createOrganization, getOrganization } from '../../shared/db/organizatio
 import { dailyUsage, usageKey } from '../../shared/db/usage.ts';
 import { ApiError } from '../../shared/domain/errors.ts';
 import { newId } from '../../shared/domain/ids.ts';
-import { RESERVATION_RETENTION_DAYS } from '../../shared/limits/windows.ts';
 import { tableName } from '../../shared/tables.ts';
 
 const T = new Date('2031-06-07T12:00:00.000Z');
@@ -67,6 +66,9 @@ describe('concurrent replies', () => {
   });
 });
 
+/** A request key is remembered for 7 days (docs/limits.md), written here, not read from the code. */
+const SEVEN_DAYS_MS = 7 * 86_400_000;
+
 describe('reserveCredit', () => {
   it('returns the balance after the debit', async () => {
     const orgId = await newOrg(3);
@@ -107,16 +109,16 @@ describe('reserveCredit', () => {
       state: 'reserved',
       keyId: key,
       day: DAY,
-      ttl: T.getTime() / 1000 + RESERVATION_RETENTION_DAYS * 86_400,
+      ttl: T.getTime() / 1000 + SEVEN_DAYS_MS / 1000,
     });
   });
 
   it('forgets a reservation past its retention even while TTL has not deleted it', async () => {
     const orgId = await newOrg(5);
     await reserveCredit(orgId, 'old', 'key_a', T);
-    const justBefore = new Date(T.getTime() + RESERVATION_RETENTION_DAYS * 86_400_000 - 1000);
+    const justBefore = new Date(T.getTime() + SEVEN_DAYS_MS - 1000);
     expect(await reserveCredit(orgId, 'old', 'key_a', justBefore)).toEqual({ balance: 4, alreadyCharged: true });
-    const after = new Date(T.getTime() + RESERVATION_RETENTION_DAYS * 86_400_000);
+    const after = new Date(T.getTime() + SEVEN_DAYS_MS);
     expect(await reserveCredit(orgId, 'old', 'key_a', after)).toEqual({ balance: 3, alreadyCharged: false });
     expect(await reserveCredit(orgId, 'old', 'key_a', after)).toEqual({ balance: 3, alreadyCharged: true });
   });
