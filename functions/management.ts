@@ -20,6 +20,7 @@ export const routes = {
   [`PATCH ${ORG}`]: orgs.patchOrganization,
   [`POST ${ORG}/credits`]: orgs.postCredits,
   [`GET ${ORG}/members`]: orgs.getMembers,
+  [`POST ${ORG}/members`]: orgs.postMember,
   [`PUT ${ORG}/members/{userId}`]: orgs.putMember,
   [`DELETE ${ORG}/members/{userId}`]: orgs.deleteMember,
   [`POST ${ORG}/databases`]: orgs.postDatabase,

@@ -79,6 +79,7 @@ export class KeygateStack extends Stack {
       }
       if (spec.sessionSecret) this.sessionSecret.bindReader(fn.function);
       if (spec.bedrock) grantBedrockModel(fn.function, config.bedrockModelId);
+      if (spec.userDirectory) this.portal.bindUserDirectory(fn.function);
       functions[name] = fn;
     }
     this.functions = functions;

@@ -45,6 +45,7 @@ export const ROUTES: readonly RouteDefinition[] = [
   { method: 'PATCH', path: ORG, function: 'management', auth: 'portal', role: 'operator' },
   { method: 'POST', path: `${ORG}/credits`, function: 'management', auth: 'portal', role: 'operator' },
   { method: 'GET', path: `${ORG}/members`, function: 'management', auth: 'portal', role: 'member' },
+  { method: 'POST', path: `${ORG}/members`, function: 'management', auth: 'portal', role: 'owner' },
   { method: 'PUT', path: `${ORG}/members/{userId}`, function: 'management', auth: 'portal', role: 'owner' },
   { method: 'DELETE', path: `${ORG}/members/{userId}`, function: 'management', auth: 'portal', role: 'owner' },
   { method: 'POST', path: `${ORG}/databases`, function: 'management', auth: 'portal', role: 'admin' },

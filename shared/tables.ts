@@ -122,6 +122,20 @@ export const TABLES = {
 
 export type TableKey = keyof typeof TABLES;
 
+/**
+ * Tables of the local runtime only (never in the CDK stack): stand-ins for AWS services. The local
+ * bootstrap creates them next to TABLES; in AWS, Cognito's user pool is the user directory.
+ */
+export const LOCAL_TABLES = {
+  /** The local user directory (shared/users/local-directory.ts): one item per email. */
+  localUsers: {
+    name: 'local-users',
+    envVar: 'LOCAL_USERS_TABLE',
+    partitionKey: { name: 'email', type: 'S' },
+    durable: false,
+  },
+} as const satisfies Record<string, TableDefinition>;
+
 export function physicalTableName(stage: string, table: TableDefinition): string {
   return `keygate-${stage}-${table.name}`;
 }

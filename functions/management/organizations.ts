@@ -2,6 +2,7 @@
 // pipeline from the route table; these handlers validate input and call the repositories.
 import { validationError } from '../../shared/domain/errors.ts';
 import {
+  addMemberBody,
   createDatabaseBody,
   createOrganizationBody,
   grantCreditsBody,
@@ -15,10 +16,12 @@ import { propagateOrgLimits } from '../../shared/db/api-keys.ts';
 import { grantCredits } from '../../shared/db/credits.ts';
 import { createDatabase, databaseView, listDatabases } from '../../shared/db/databases.ts';
 import {
+  addMember,
   createOrganization,
   getOrganization,
   listMembers,
   listMembershipsOf,
+  memberView,
   organizationView,
   removeMember,
   requireOrganization,
@@ -28,12 +31,14 @@ import {
 import { auditContext } from '../../shared/http/audit-context.ts';
 import type { ApiRequest } from '../../shared/http/pipeline.ts';
 import { json, noContent } from '../../shared/http/response.ts';
+import { findOrInvite, normalizeEmail, userDirectory } from '../../shared/users/directory.ts';
 
 const INITIAL_CREDITS = Number(process.env.INITIAL_CREDITS ?? 100);
 
 export async function postOrganization(req: ApiRequest) {
   const { name } = parseInput(createOrganizationBody, req.body);
-  const org = await createOrganization(name, req.user!.userId, INITIAL_CREDITS, auditContext(req), new Date());
+  const email = req.user!.email ? normalizeEmail(req.user!.email) : undefined;
+  const org = await createOrganization(name, req.user!.userId, INITIAL_CREDITS, auditContext(req), new Date(), email);
   return json(201, { ...organizationView(org), role: 'owner' });
 }
 
@@ -71,14 +76,22 @@ export async function postCredits(req: ApiRequest) {
 
 export async function getMembers(req: ApiRequest) {
   const members = await listMembers(req.params.orgId!);
-  return json(200, { items: members.map((m) => ({ userId: m.userId, role: m.role })) });
+  return json(200, { items: members.map(memberView) });
+}
+
+/** Add a member by email: the directory finds their account, or invites them first (docs/api.md section 3). */
+export async function postMember(req: ApiRequest) {
+  const { email, role } = parseInput(addMemberBody, req.body);
+  const user = await findOrInvite(await userDirectory(), email);
+  const member = await addMember(req.params.orgId!, user, role, auditContext(req), new Date());
+  return json(201, memberView(member));
 }
 
 export async function putMember(req: ApiRequest) {
   const userId = parseInput(userIdParam, req.params.userId, 'userId');
   const { role } = parseInput(memberRoleBody, req.body);
   const member = await setMemberRole(req.params.orgId!, userId, role, auditContext(req), new Date());
-  return json(200, { userId: member.userId, role: member.role });
+  return json(200, memberView(member));
 }
 
 export async function deleteMember(req: ApiRequest) {

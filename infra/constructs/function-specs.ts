@@ -1,6 +1,6 @@
 // What each deployed function is and may touch, in one map: entry file, size, timeout, tables
-// (least privilege: read, readUpdate or readWrite per table), and whether it reads the session signing secret
-// or calls Bedrock. The stack applies this map; the infra tests check the synthesized policies
+// (least privilege: read, readUpdate or readWrite per table), and whether it reads the session signing secret,
+// calls Bedrock or uses the user directory. The stack applies this map; the infra tests check the synthesized policies
 // against it, so a permission exists if and only if it is written here.
 import { Duration } from 'aws-cdk-lib';
 import type { FunctionName } from '../../shared/routes.ts';
@@ -18,6 +18,8 @@ export interface FunctionSpec {
   tables: Partial<Record<TableKey, TableAccess>>;
   sessionSecret: boolean;
   bedrock: boolean;
+  /** Finds and invites portal users by email in the user pool (cognito-idp:ListUsers, AdminCreateUser). */
+  userDirectory?: boolean;
 }
 
 // Every function that admits requests (shared/db/rate-limits.ts `admit`) refreshes the key's
@@ -47,6 +49,8 @@ export const FUNCTION_SPECS: Record<DeployedFunctionName, FunctionSpec> = {
     },
     sessionSecret: false,
     bedrock: false,
+    // Members by email: the only function that may look up or invite users.
+    userDirectory: true,
   },
   publicApi: {
     entry: 'public-api.ts',

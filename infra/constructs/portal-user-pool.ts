@@ -3,6 +3,7 @@
 // these JWTs itself against the pool's JWKS (see api.ts for why API Gateway does not).
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cognito from 'aws-cdk-lib/aws-cognito';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { OPERATORS_GROUP } from '../../shared/domain/roles.ts';
 import { acknowledge } from './nag.ts';
@@ -76,5 +77,15 @@ export class PortalUserPool extends Construct {
     });
 
     this.issuer = `https://cognito-idp.${Stack.of(this).region}.amazonaws.com/${this.userPool.userPoolId}`;
+  }
+
+  /**
+   * Let a function find users by email and invite new ones (shared/users/cognito-directory.ts):
+   * exactly ListUsers and AdminCreateUser on this pool, and the environment that selects it.
+   */
+  bindUserDirectory(fn: lambda.Function): void {
+    this.userPool.grant(fn, 'cognito-idp:ListUsers', 'cognito-idp:AdminCreateUser');
+    fn.addEnvironment('USER_DIRECTORY', 'cognito');
+    fn.addEnvironment('USER_POOL_ID', this.userPool.userPoolId);
   }
 }

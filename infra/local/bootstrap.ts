@@ -1,5 +1,6 @@
 // Create the tables of shared/tables.ts in a DynamoDB (Local) the same way the CDK construct does:
-// same keys, same indexes, same TTL attribute. Existing tables are left as they are.
+// same keys, same indexes, same TTL attribute; plus LOCAL_TABLES, the local stand-ins for AWS
+// services. Existing tables are left as they are.
 import {
   CreateTableCommand,
   DescribeTableCommand,
@@ -9,7 +10,10 @@ import {
   type AttributeDefinition,
   type CreateTableCommandInput,
 } from '@aws-sdk/client-dynamodb';
-import { physicalTableName, TABLES, type TableDefinition } from '../../shared/tables.ts';
+import { LOCAL_TABLES, physicalTableName, TABLES, type TableDefinition } from '../../shared/tables.ts';
+
+/** Every table the local runtime has: the stack's, and the local stand-ins for AWS services. */
+const ALL_TABLES: TableDefinition[] = [...Object.values(TABLES), ...Object.values(LOCAL_TABLES)];
 
 export function createTableInput(stage: string, def: TableDefinition): CreateTableCommandInput {
   const attributes = new Map<string, AttributeDefinition>();
@@ -39,7 +43,7 @@ export function createTableInput(stage: string, def: TableDefinition): CreateTab
 }
 
 export async function createTables(client: DynamoDBClient, stage: string): Promise<void> {
-  for (const def of Object.values(TABLES) as TableDefinition[]) {
+  for (const def of ALL_TABLES) {
     const name = physicalTableName(stage, def);
     try {
       await client.send(new CreateTableCommand(createTableInput(stage, def)));
@@ -68,6 +72,6 @@ export async function createTables(client: DynamoDBClient, stage: string): Promi
 /** The environment a function needs to find each table (what the CDK's bindTable sets in AWS). */
 export function tableEnv(stage: string): Record<string, string> {
   return Object.fromEntries(
-    (Object.values(TABLES) as TableDefinition[]).map((def) => [def.envVar, physicalTableName(stage, def)]),
+    ALL_TABLES.map((def) => [def.envVar, physicalTableName(stage, def)]),
   );
 }

@@ -2,9 +2,12 @@
 // the local issuer's key, which the management function verifies through PORTAL_JWKS.
 // POST /_dev/token hands one out directly; the stand-in sign-in (identity-provider.ts) issues the
 // same tokens through the authorization-code flow. Local runtime only: never part of the CDK stack.
+// A token with an email registers that email for that sub in the local user directory
+// (shared/users/local-directory.ts), so owners can add the user as a member by email.
 import { SignJWT, importJWK, type JWK, type JWTPayload } from 'jose';
 import { z } from 'zod';
 import { objectBody, parseInput } from '../../shared/domain/validation.ts';
+import { normalizeEmail } from '../../shared/users/directory.ts';
 
 export const LOCAL_ISSUER = 'https://keygate.local/portal';
 export const LOCAL_CLIENT_ID = 'keygate-local';
@@ -52,5 +55,11 @@ export async function signPortalToken(
 
 export async function issueDevToken(body: unknown, privateJwk: JWK): Promise<{ token: string }> {
   const input = parseInput(tokenRequest, body);
-  return { token: await signPortalToken(input, privateJwk) };
+  const email = input.email ? normalizeEmail(input.email) : undefined;
+  if (email) {
+    // Loaded on use: the directory's DynamoDB client must see the environment the runtime sets up.
+    const { localUserDirectory } = await import('../../shared/users/local-directory.ts');
+    await localUserDirectory().register({ userId: input.sub, email });
+  }
+  return { token: await signPortalToken({ ...input, ...(email ? { email } : {}) }, privateJwk) };
 }

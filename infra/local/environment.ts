@@ -29,6 +29,8 @@ export function localEnvironment({ dynamodbEndpoint, secrets, stage = LOCAL_STAG
     PORTAL_JWKS: JSON.stringify({ keys: [secrets.portalPublicJwk] }),
     SESSION_SECRET: secrets.sessionSecret,
     CHAT_BACKEND: 'local',
+    // Members by email: the local user directory stands in for the Cognito user pool.
+    USER_DIRECTORY: 'local',
     INITIAL_CREDITS: process.env.INITIAL_CREDITS ?? '100',
     SECRET_KEY_PREFIX: process.env.SECRET_KEY_PREFIX ?? 'sk_',
     PUBLISHABLE_KEY_PREFIX: process.env.PUBLISHABLE_KEY_PREFIX ?? 'pk_',

@@ -153,7 +153,14 @@ export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi>
         .then(() => issueDevToken(event.body ? JSON.parse(event.body) : undefined, options.portalPrivateJwk))
         .then(
         (body) => ({ statusCode: 200, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) }),
-        (error: unknown) => errorResult(error instanceof ApiError ? error : new ApiError('VALIDATION_ERROR', 'Request body is not valid JSON')),
+        (error: unknown) =>
+          errorResult(
+            error instanceof ApiError
+              ? error
+              : error instanceof SyntaxError
+                ? new ApiError('VALIDATION_ERROR', 'Request body is not valid JSON')
+                : new ApiError('INTERNAL_ERROR'),
+          ),
       );
       send(res, result.statusCode, result.headers, result.body);
       return;

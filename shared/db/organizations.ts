@@ -27,7 +27,14 @@ export interface MemberItem {
   organizationId: string;
   userId: string;
   role: Role;
+  /** Known when the member was added by email, or signed in with one when creating the org. */
+  email?: string;
   createdAt: string;
+}
+
+/** A member as the API shows it (docs/api.md section 3): `email` is null when it was never known. */
+export function memberView(member: MemberItem) {
+  return { userId: member.userId, email: member.email ?? null, role: member.role };
 }
 
 export function organizationView(org: OrganizationItem) {
@@ -47,6 +54,7 @@ export async function createOrganization(
   initialCredits: number,
   audit: AuditContext,
   now: Date,
+  ownerEmail?: string,
 ): Promise<OrganizationItem> {
   const org: OrganizationItem = {
     id: newId('org'),
@@ -57,7 +65,13 @@ export async function createOrganization(
     createdAt: iso(now),
     createdBy: ownerId,
   };
-  const member: MemberItem = { organizationId: org.id, userId: ownerId, role: 'owner', createdAt: org.createdAt };
+  const member: MemberItem = {
+    organizationId: org.id,
+    userId: ownerId,
+    role: 'owner',
+    ...(ownerEmail ? { email: ownerEmail } : {}),
+    createdAt: org.createdAt,
+  };
   const result = await transactWrite({
     TransactItems: [
       { Put: { TableName: tableName('organizations'), Item: org, ConditionExpression: 'attribute_not_exists(id)' } },
@@ -115,11 +129,15 @@ export async function updatePlan(
   return requireOrganization(current.id);
 }
 
-export async function getMemberRole(organizationId: string, userId: string): Promise<Role | undefined> {
+export async function getMember(organizationId: string, userId: string): Promise<MemberItem | undefined> {
   const { Item } = await db.send(
     new GetCommand({ TableName: tableName('members'), Key: { organizationId, userId }, ConsistentRead: true }),
   );
-  return (Item as MemberItem | undefined)?.role;
+  return Item as MemberItem | undefined;
+}
+
+export async function getMemberRole(organizationId: string, userId: string): Promise<Role | undefined> {
+  return (await getMember(organizationId, userId))?.role;
 }
 
 export function listMembers(organizationId: string): Promise<MemberItem[]> {
@@ -153,9 +171,11 @@ export async function setMemberRole(
   audit: AuditContext,
   now: Date,
 ): Promise<MemberItem> {
-  const previous = await getMemberRole(organizationId, userId);
+  const existing = await getMember(organizationId, userId);
+  const previous = existing?.role;
   const delta = (role === 'owner' ? 1 : 0) - (previous === 'owner' ? 1 : 0);
-  const member: MemberItem = { organizationId, userId, role, createdAt: iso(now) };
+  // A role change keeps what the member item already knew (email, when they joined).
+  const member: MemberItem = existing ? { ...existing, role } : { organizationId, userId, role, createdAt: iso(now) };
   // The put only lands if the role is still the one the owner count was computed from.
   const put = previous
     ? {
@@ -173,6 +193,41 @@ export async function setMemberRole(
   }, now);
   const result = await transactWrite({ TransactItems: [{ Put: put }, ownerCountUpdate(organizationId, delta), entry] });
   if (!result.ok) throw new ApiError('CONFLICT', delta < 0 ? LAST_OWNER : 'The member changed meanwhile, try again');
+  return member;
+}
+
+/**
+ * Add a user (found or invited by email) as a member. 409 CONFLICT when they already are one; an
+ * added owner moves the owner count, and the audit entry is written, in the same transaction.
+ */
+export async function addMember(
+  organizationId: string,
+  user: { userId: string; email: string },
+  role: Role,
+  audit: AuditContext,
+  now: Date,
+): Promise<MemberItem> {
+  const member: MemberItem = { organizationId, userId: user.userId, role, email: user.email, createdAt: iso(now) };
+  const result = await transactWrite({
+    TransactItems: [
+      { Put: { TableName: tableName('members'), Item: member, ConditionExpression: 'attribute_not_exists(userId)' } },
+      ownerCountUpdate(organizationId, role === 'owner' ? 1 : 0),
+      auditPut(audit, organizationId, {
+        action: 'member.added',
+        target: { type: 'member', id: user.userId },
+        changes: [
+          { field: 'role', from: null, to: role },
+          { field: 'email', from: null, to: user.email },
+        ],
+      }, now),
+    ],
+  });
+  if (!result.ok) {
+    if (result.reasons[0]?.Code === 'ConditionalCheckFailed') {
+      throw new ApiError('CONFLICT', `${user.email} is already a member of this organization`);
+    }
+    throw new ApiError('NOT_FOUND', 'Organization not found');
+  }
   return member;
 }
 

@@ -28,6 +28,18 @@ export const grantCreditsBody = objectBody({
 
 export const userIdParam = z.string().min(1).max(128).regex(/^[\w@.:+-]+$/, 'must be a user id');
 
-export const memberRoleBody = objectBody({ role: z.enum(ROLES, { error: `must be one of ${ROLES.join(', ')}` }) });
+const roleSchema = z.enum(ROLES, { error: `must be one of ${ROLES.join(', ')}` });
+
+export const memberRoleBody = objectBody({ role: roleSchema });
+
+/** An email address as members are added by: trimmed and lowercased (one spelling per address). */
+export const emailSchema = z
+  .string({ error: 'must be a string' })
+  .trim()
+  .toLowerCase()
+  .max(254, 'must be at most 254 characters')
+  .pipe(z.email({ error: 'must be an email address' }));
+
+export const addMemberBody = objectBody({ email: emailSchema, role: roleSchema });
 
 export const createDatabaseBody = objectBody({ name: nameSchema(100) });

@@ -42,7 +42,7 @@ describe('organizations', () => {
     const mine = await owner.get('/v1/organizations');
     expect(mine.body.items).toContainEqual(expect.objectContaining({ id: org.id, role: 'owner' }));
     const members = await owner.get(`/v1/organizations/${org.id}/members`);
-    expect(members.body).toEqual({ items: [{ userId: ownerId, role: 'owner' }] });
+    expect(members.body).toEqual({ items: [{ userId: ownerId, email: null, role: 'owner' }] });
   });
 
   it.each([
@@ -130,7 +130,7 @@ describe('members', () => {
   it('adds, changes and removes members', async () => {
     const org = await newOrg();
     const friend = uniqueUser('friend');
-    expect((await owner.put(`/v1/organizations/${org.id}/members/${friend}`, { role: 'admin' })).body).toEqual({ userId: friend, role: 'admin' });
+    expect((await owner.put(`/v1/organizations/${org.id}/members/${friend}`, { role: 'admin' })).body).toEqual({ userId: friend, email: null, role: 'admin' });
     expect((await owner.put(`/v1/organizations/${org.id}/members/${friend}`, { role: 'member' })).body.role).toBe('member');
     expect((await owner.delete(`/v1/organizations/${org.id}/members/${friend}`)).status).toBe(204);
     expect((await owner.delete(`/v1/organizations/${org.id}/members/${friend}`)).status).toBe(404);
