@@ -6,8 +6,9 @@
 //   SESSION_SECRET_ARN (a secret)  -> SESSION_SECRET with the local secret (no Secrets Manager)
 //   PORTAL_ISSUER / PORTAL_CLIENT_ID (Cognito) -> the local identity provider, and its key set in PORTAL_JWKS
 //   BEDROCK_MODEL_ID               -> kept, plus CHAT_BACKEND=local (no Bedrock)
+//   USER_DIRECTORY=cognito, USER_POOL_ID -> USER_DIRECTORY=local over the local user directory table
 // and DYNAMODB_ENDPOINT for every function. Any other intrinsic becomes `unresolved:<expression>`.
-import { physicalTableName, TABLES, type TableDefinition } from '../../../shared/tables.ts';
+import { LOCAL_TABLES, physicalTableName, TABLES, type TableDefinition } from '../../../shared/tables.ts';
 import { LOCAL_CLIENT_ID, LOCAL_ISSUER } from '../dev-token.ts';
 import type { LocalSecrets } from '../local-secrets.ts';
 import type { CfnResource, SynthesizedApp, SynthesizedFunction } from './assembly.ts';
@@ -56,11 +57,14 @@ export function lambdaEnvironment(app: SynthesizedApp, fn: SynthesizedFunction, 
       env.PORTAL_JWKS = JSON.stringify({ keys: [local.secrets.portalPublicJwk] });
     } else if (name === 'PORTAL_CLIENT_ID' && resource?.Type === 'AWS::Cognito::UserPoolClient') {
       env.PORTAL_CLIENT_ID = LOCAL_CLIENT_ID;
+    } else if (name === 'USER_POOL_ID' && resource?.Type === 'AWS::Cognito::UserPool') {
+      env.LOCAL_USERS_TABLE = physicalTableName(local.stage, LOCAL_TABLES.localUsers);
     } else {
       env[name] = `unresolved:${JSON.stringify(value)}`;
     }
   }
   if (env.BEDROCK_MODEL_ID) env.CHAT_BACKEND = 'local';
+  if (env.LOCAL_USERS_TABLE) env.USER_DIRECTORY = 'local';
   if (local.logLevel) env.LOG_LEVEL = local.logLevel;
   const logGroup = `/aws/lambda/${fn.functionName}`;
   return {
