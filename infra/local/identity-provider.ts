@@ -13,6 +13,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { JWK } from 'jose';
 import { z } from 'zod';
 import { OPERATORS_GROUP } from '../../shared/domain/roles.ts';
+import { localUserId } from '../../shared/users/local-directory.ts';
 import { LOCAL_CLIENT_ID, LOCAL_ISSUER, signPortalToken, TOKEN_LIFETIME_SECONDS } from './dev-token.ts';
 
 /** Codes are single-use and short-lived, as Cognito's (5 minutes). */
@@ -29,10 +30,15 @@ export const IDP_PATHS = {
 
 /**
  * The user id a signed-in email gets: stable, so signing in again finds the same organizations.
- * One function, so it can switch to the local user directory once that exists.
+ * The local user directory's derivation (an invited email signs in as the invited user).
  */
 export function localUserIdFor(email: string): string {
-  return `local-${createHash('sha256').update(email.trim().toLowerCase()).digest('hex').slice(0, 24)}`;
+  return localUserId(email);
+}
+
+/** Who an email signs in as: the local user directory (shared/users/local-directory.ts) in the runtime. */
+export interface LocalSignIn {
+  signIn(email: string): Promise<{ userId: string }>;
 }
 
 export interface IdpRequest {
@@ -149,7 +155,8 @@ export interface LocalIdentityProvider {
   handle(request: IdpRequest): Promise<IdpResponse | undefined>;
 }
 
-export function createLocalIdentityProvider(options: { privateJwk: JWK; publicJwk: JWK }): LocalIdentityProvider {
+/** Without `users` (unit tests) an email signs in as `localUserIdFor(email)`, with no directory record. */
+export function createLocalIdentityProvider(options: { privateJwk: JWK; publicJwk: JWK; users?: LocalSignIn }): LocalIdentityProvider {
   const codes = new Map<string, PendingCode>();
 
   function signInPage(query: z.infer<typeof authorizeQuery>, error?: string, email = ''): IdpResponse {
@@ -238,7 +245,7 @@ ${hidden}
         const email = form.data.email.trim().toLowerCase();
         const code = randomBytes(24).toString('base64url');
         codes.set(code, {
-          sub: localUserIdFor(email),
+          sub: options.users ? (await options.users.signIn(email)).userId : localUserIdFor(email),
           email,
           groups: form.data.operator ? [OPERATORS_GROUP] : [],
           redirectUri: form.data.redirect_uri,

@@ -21,6 +21,7 @@ import {
   type FunctionName,
   type RouteDefinition,
 } from '../../shared/routes.ts';
+import { localUserDirectory } from '../../shared/users/local-directory.ts';
 import { issueDevToken } from './dev-token.ts';
 import { createLocalWeb, type WebResponse } from './web.ts';
 import { buildProxyEvent, runAuthorizer, type AuthorizerFn, type IncomingRequest } from './gateway.ts';
@@ -140,7 +141,12 @@ function publicHalf(jwk: JWK): JWK {
 export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi> {
   const runtime = options.runtime ?? sourceRuntime;
 
-  const web = createLocalWeb({ privateJwk: options.portalPrivateJwk, publicJwk: options.portalPublicJwk ?? publicHalf(options.portalPrivateJwk) });
+  const web = createLocalWeb({
+    privateJwk: options.portalPrivateJwk,
+    publicJwk: options.portalPublicJwk ?? publicHalf(options.portalPrivateJwk),
+    // The sign-in page signs users in through the local user directory, as POST /_dev/token registers them.
+    users: localUserDirectory(),
+  });
 
   function sendWeb(res: ServerResponse, answer: WebResponse, method: string): void {
     res.writeHead(answer.status, { ...answer.headers, 'Content-Length': Buffer.byteLength(answer.body) });

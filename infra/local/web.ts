@@ -84,7 +84,7 @@ function cacheControlFor(root: string, file: string): string {
   return CACHE_CONTROL.noCache;
 }
 
-export function createLocalWeb(options: { privateJwk: JWK; publicJwk: JWK }) {
+export function createLocalWeb(options: Parameters<typeof createLocalIdentityProvider>[0]) {
   const idp = createLocalIdentityProvider(options);
 
   /** Answers non-API paths; undefined when the path is the API's (its JSON 404 applies). */

@@ -7,6 +7,7 @@ import { createSessionBody, historyQuery, oneShotBody, sessionMessageBody } from
 import { auditLogQuery } from '../domain/audit.ts';
 import { createKeyBody, listKeysQuery, patchKeyBody, rollKeyBody, usageQuery } from '../domain/key-rules.ts';
 import {
+  addMemberBody,
   createDatabaseBody,
   createOrganizationBody,
   grantCreditsBody,
@@ -74,6 +75,14 @@ export const OPERATIONS: Record<string, Operation> = {
     errors: ['CONFLICT'],
   },
   [`GET ${ORG}/members`]: { summary: 'Members with their email and role (member+)', tag: 'Members', responses: [ok(S.MemberList)] },
+  [`POST ${ORG}/members`]: {
+    summary: 'Add a member by email (owner); an email with no account is invited to the user pool first; 409 if already a member',
+    tag: 'Members',
+    body: addMemberBody,
+    bodyExample: { email: 'bob@example.com', role: 'admin' },
+    responses: [created(S.Member)],
+    errors: ['CONFLICT'],
+  },
   [`PUT ${ORG}/members/{userId}`]: {
     summary: "Change a member's role (owner)",
     tag: 'Members',
@@ -205,5 +214,7 @@ export const OPERATIONS: Record<string, Operation> = {
     tag: 'Local runtime',
     bodyExample: { sub: 'alice', email: 'alice@example.com', groups: ['operators'] },
     responses: [ok(S.DevToken)],
+    // The email is registered for that sub in the local user directory; another sub's email is 409.
+    errors: ['CONFLICT'],
   },
 };

@@ -56,7 +56,11 @@ export const Credits = named('Credits', 'The balance after a grant', z.strictObj
 export const Member = named(
   'Member',
   'A member of an organization',
-  z.strictObject({ userId: z.string(), email: z.string().nullable().optional(), role: z.enum(ROLES) }),
+  z.strictObject({
+    userId: z.string(),
+    email: z.string().nullable().meta({ description: 'null when never known (a member added by user id before emails were kept)' }),
+    role: z.enum(ROLES),
+  }),
 );
 
 export const MemberList = named('MemberList', 'Members', z.strictObject({ items: z.array(Member) }));

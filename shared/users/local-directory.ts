@@ -11,7 +11,7 @@
 // - `dir.findByEmail(email)`          the account of an email, or undefined (UserDirectory);
 // - `dir.inviteByEmail(email)`        POST .../members for an unknown email: creates the account with
 //                                     id `localUserId(email)` (no email is sent locally) (UserDirectory);
-// - `localUserId(email)`              `user_` + 24 hex of SHA-256(normalized email): deterministic, so an
+// - `localUserId(email)`              `local-` + 24 hex of SHA-256(normalized email): deterministic, so an
 //                                     invited user who later signs in with that email is the same user.
 // Emails are normalized (trimmed, lowercase) by every entry point.
 import { createHash } from 'node:crypto';
@@ -32,7 +32,7 @@ interface LocalUserItem extends DirectoryUser {
 
 /** The user id an email's account gets when the directory creates it. */
 export function localUserId(email: string): string {
-  return `user_${createHash('sha256').update(normalizeEmail(email)).digest('hex').slice(0, 24)}`;
+  return `local-${createHash('sha256').update(normalizeEmail(email)).digest('hex').slice(0, 24)}`;
 }
 
 export class LocalUserDirectory implements UserDirectory {

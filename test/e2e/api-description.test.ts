@@ -15,6 +15,7 @@ const CONTRACT_ROUTES = [
   'PATCH /v1/organizations/{orgId}',
   'POST /v1/organizations/{orgId}/credits',
   'GET /v1/organizations/{orgId}/members',
+  'POST /v1/organizations/{orgId}/members',
   'PUT /v1/organizations/{orgId}/members/{userId}',
   'DELETE /v1/organizations/{orgId}/members/{userId}',
   'POST /v1/organizations/{orgId}/databases',

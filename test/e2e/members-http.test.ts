@@ -2,7 +2,9 @@
 // {email, role} finds the user in the user directory (locally: shared/users/local-directory.ts,
 // which POST /_dev/token and the local sign-in register users in) or invites them first, and
 // GET .../members shows each member's email.
+import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LOCAL_CLIENT_ID } from '../../infra/local/dev-token.ts';
 import type { LocalKeygate } from '../../infra/local/environment.ts';
 import { ApiClient, portalUser, startTestApi, uniqueUser } from '../support/api.ts';
 
@@ -88,7 +90,7 @@ describe('POST /v1/organizations/{orgId}/members', () => {
     const email = uniqueEmail('invitee');
     const added = await owner.post(`/v1/organizations/${orgId}/members`, { email, role: 'member' });
     expect(added.status, added.text).toBe(201);
-    expect(added.body).toEqual({ userId: expect.stringMatching(/^user_[0-9a-f]{24}$/), email, role: 'member' });
+    expect(added.body).toEqual({ userId: expect.stringMatching(/^local-[0-9a-f]{24}$/), email, role: 'member' });
 
     // The local sign-in page signs the invitee in through the same directory.
     const { localUserDirectory } = await import('../../shared/users/local-directory.ts');
@@ -163,6 +165,67 @@ describe('POST /v1/organizations/{orgId}/members', () => {
     expect(denied.body.code).toBe('INSUFFICIENT_PERMISSIONS');
     const outsider = await portalUser(keygate.url, uniqueUser('outsider'));
     expect((await outsider.post(`/v1/organizations/${orgId}/members`, { email: uniqueEmail('y'), role: 'member' })).status).toBe(404);
+  });
+});
+
+/** The local sign-in page, as a browser would drive it: the form, then code + PKCE for tokens. */
+async function signInOnPage(email: string): Promise<{ client: ApiClient; userId: string }> {
+  const verifier = randomBytes(32).toString('base64url');
+  const redirect = `${keygate.url}/callback`;
+  const form = new URLSearchParams({
+    response_type: 'code',
+    client_id: LOCAL_CLIENT_ID,
+    redirect_uri: redirect,
+    state: 's',
+    scope: 'openid email profile',
+    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+    code_challenge_method: 'S256',
+    email,
+  });
+  const authorize = await fetch(`${keygate.url}/oauth2/authorize`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: form,
+    redirect: 'manual',
+  });
+  expect(authorize.status, await authorize.text()).toBe(302);
+  const code = new URL(authorize.headers.get('location')!).searchParams.get('code')!;
+  const tokenRes = await fetch(`${keygate.url}/oauth2/token`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: redirect, client_id: LOCAL_CLIENT_ID, code_verifier: verifier }),
+  });
+  expect(tokenRes.status).toBe(200);
+  const { id_token: idToken } = (await tokenRes.json()) as { id_token: string };
+  const userId = JSON.parse(Buffer.from(idToken.split('.')[1]!, 'base64url').toString()).sub as string;
+  return { client: new ApiClient(keygate.url, { Authorization: `Bearer ${idToken}` }), userId };
+}
+
+describe('the local sign-in page signs in through the same directory', () => {
+  it('an invited email signs in on the page as the invited member', async () => {
+    const { owner, orgId } = await ownerWithOrg();
+    const email = uniqueEmail('page-invitee');
+    const added = await owner.post(`/v1/organizations/${orgId}/members`, { email, role: 'admin' });
+    expect(added.status, added.text).toBe(201);
+    const { client, userId } = await signInOnPage(email.toUpperCase());
+    expect(userId).toBe(added.body.userId);
+    const mine = await client.get('/v1/organizations');
+    expect(mine.body.items).toContainEqual(expect.objectContaining({ id: orgId, role: 'admin' }));
+  });
+
+  it('a user registered by POST /_dev/token signs in on the page as that same sub', async () => {
+    const sub = uniqueUser('dev');
+    const email = uniqueEmail('dev');
+    await signIn(sub, email);
+    expect((await signInOnPage(email)).userId).toBe(sub);
+  });
+
+  it('an email first seen on the page can then be added by email as that user', async () => {
+    const email = uniqueEmail('walk-in');
+    const { userId } = await signInOnPage(email);
+    const { owner, orgId } = await ownerWithOrg();
+    const added = await owner.post(`/v1/organizations/${orgId}/members`, { email, role: 'member' });
+    expect(added.body).toEqual({ userId, email, role: 'member' });
   });
 });
 
