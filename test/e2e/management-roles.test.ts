@@ -97,7 +97,10 @@ const requests: Record<string, () => Promise<{ method: string; path: string; bod
 
 type MinimumRole = 'user' | 'member' | 'admin' | 'owner' | 'operator';
 
-/** The minimum role of each management route, copied from the "who" column of docs/api.md section 3. */
+/**
+ * The minimum role of each management route, copied from docs/api.md (the "who" column of section
+ * 3, and sections 11 and 12). A new portal route must be added here from the contract.
+ */
 const CONTRACT_ROLES: Record<string, MinimumRole> = {
   'POST /v1/organizations': 'user',
   'GET /v1/organizations': 'user',
@@ -118,6 +121,8 @@ const CONTRACT_ROLES: Record<string, MinimumRole> = {
   'POST /v1/organizations/{orgId}/api-keys/{keyId}/roll': 'owner',
   'GET /v1/organizations/{orgId}/api-keys/{keyId}/usage': 'member',
   'GET /v1/organizations/{orgId}/usage': 'member',
+  // docs/api.md section 11.
+  'GET /v1/organizations/{orgId}/audit-log': 'admin',
 };
 
 /** Who may call what (docs/api.md sections 2 and 3); operators may read and adjust any organization. */
