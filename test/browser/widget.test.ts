@@ -425,6 +425,8 @@ describe.skipIf(!availability.run)('the chat widget in a real browser', () => {
       await w.alert.getByRole('button', { name: 'Retry' }).click();
       await waitForReply(w, localReply('Are you there?', 1));
       await expect.poll(() => w.alert.count()).toBe(0);
+      // The Retry button went away with the alert: focus went to the message box, not lost.
+      expect(await w.message.evaluate((el) => el === el.getRootNode().activeElement)).toBe(true);
       expect(await turns(w, 'user')).toEqual(['Are you there?']);
     } finally {
       await w.page.close();

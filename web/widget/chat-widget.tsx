@@ -116,7 +116,7 @@ export function ChatWidget({ conversation, store, title, initiallyOpen }: ChatWi
             <p>{failure.text}</p>
             {failure.detail && <p class="detail">{failure.detail}</p>}
             {failure.action === 'retry' && (
-              <button type="button" class="secondary" onClick={() => conversation.retry()}>
+              <button type="button" class="secondary" onClick={() => { focusNext.current = 'input'; conversation.retry(); }}>
                 Retry
               </button>
             )}

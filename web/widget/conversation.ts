@@ -144,8 +144,9 @@ export class Conversation {
       this.update({ phase: 'idle' });
     } catch (error) {
       if (abort.signal.aborted) {
-        // Stopped by the visitor: keep what arrived. (The API still finishes and stores the reply.)
-        if (this.state.phase === 'streaming') this.updateTurn(reply.id, { status: 'stopped' });
+        // Stopped by the visitor: keep what arrived (the API still finishes and stores the reply),
+        // or mark the message itself when no reply had started.
+        this.updateTurn(this.state.phase === 'streaming' ? reply.id : user.id, { status: 'stopped' });
         this.update({ phase: 'idle' });
         return;
       }
