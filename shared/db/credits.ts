@@ -10,16 +10,20 @@
 //    transaction with the credit coming back). A refunded request key may be reserved again.
 // Credits charged are also counted per UTC day in the organization's day usage item (its total and
 // the key's entry, one UpdateItem after the transaction; see countCredits).
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { randomBase62 } from '../domain/api-key.ts';
 import type { AuditContext } from '../domain/audit.ts';
 import { ApiError } from '../domain/errors.ts';
 import { epochSeconds, iso, utcDay } from '../domain/time.ts';
-import { reservationTtl } from '../limits/windows.ts';
+import { CreditMemory, reserveFromBatch, type HighVolumeStore } from '../limits/credit-batches.ts';
+import type { CreditBatch, CreditStore } from '../limits/store.ts';
+import { reservationTtl, usageItemTtl } from '../limits/windows.ts';
 import { describeError, logger } from '../log.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
 import { auditPut } from './audit-log.ts';
 import { db, transactWrite } from './client.ts';
-import { addKeyUsage } from './usage.ts';
+import { counterStore, isHighVolumeOrg } from './sharded-store.ts';
+import { addKeyUsage, usageKey } from './usage.ts';
 
 export type ReservationState = 'reserved' | 'refunded';
 
@@ -31,6 +35,8 @@ export interface ReservationItem {
   keyId: string;
   /** UTC day the credit was counted in (a refund uncounts it there). */
   day: string;
+  /** High-volume path: the batch the credit came out of (a refund returns it to the balance). */
+  batchId?: string;
   reservedAt: string;
   refundedAt?: string;
   ttl: number;
@@ -73,6 +79,9 @@ export async function reserveCredit(
   keyId: string,
   now: Date,
 ): Promise<{ balance: number; alreadyCharged: boolean }> {
+  if (isHighVolumeOrg(organizationId, now)) {
+    return reserveFromBatch(highVolumeStore, creditMemory, organizationId, requestKey, keyId, now, () => randomBase62(16));
+  }
   const day = utcDay(now);
   const reservation: ReservationItem = {
     ...reservationKey(organizationId, requestKey),
@@ -214,4 +223,148 @@ export async function grantCredits(
     if (result.ok) return after;
   }
   throw new ApiError('SERVICE_UNAVAILABLE', 'The balance is changing too fast, try again shortly', {}, { 'Retry-After': '1' });
+}
+
+// ---- The high-volume path: credits taken from the balance in batches (shared/limits/credit-batches.ts).
+
+/** The batch items of an organization (pk `credit-batch#org#<orgId>`, sk the batch id). */
+function batchKey(organizationId: string, batchId: string): { pk: string; sk: string } {
+  return { pk: `credit-batch#org#${organizationId}`, sk: batchId };
+}
+
+/** What the reservation condition is on both paths: no reservation, a refunded one, or one past its retention. */
+const RESERVATION_CONDITION = 'attribute_not_exists(pk) OR #state = :refunded OR #ttl <= :now';
+
+export const creditStore: CreditStore = {
+  balance: balanceOf,
+
+  async openBatch(organizationId, batch, now) {
+    const result = await transactWrite({
+      TransactItems: [
+        {
+          Update: {
+            TableName: tableName('organizations'),
+            Key: { id: organizationId },
+            UpdateExpression: 'ADD credits :debit',
+            ConditionExpression: 'attribute_exists(id) AND credits >= :size',
+            ExpressionAttributeValues: { ':debit': -batch.size, ':size': batch.size },
+          },
+        },
+        {
+          Put: {
+            TableName: tableName('usage'),
+            Item: {
+              ...batchKey(organizationId, batch.id),
+              ...batch,
+              remaining: batch.size,
+              openedAt: iso(now),
+              // Kept well past any reclaim; the item is deleted when it is returned.
+              ttl: epochSeconds(now) + 7 * 86_400,
+            },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          },
+        },
+      ],
+    });
+    return result.ok;
+  },
+
+  async spend(organizationId, batchId, { requestKey, keyId, day }, now) {
+    const reservation: ReservationItem = {
+      ...reservationKey(organizationId, requestKey),
+      state: 'reserved',
+      organizationId,
+      keyId,
+      day,
+      batchId,
+      reservedAt: iso(now),
+      ttl: reservationTtl(now),
+    };
+    const result = await transactWrite({
+      TransactItems: [
+        {
+          Put: {
+            TableName: tableName('usage'),
+            Item: reservation,
+            ConditionExpression: RESERVATION_CONDITION,
+            ExpressionAttributeNames: { '#state': 'state', '#ttl': TTL_ATTRIBUTE },
+            ExpressionAttributeValues: { ':refunded': 'refunded', ':now': epochSeconds(now) },
+          },
+        },
+        {
+          Update: {
+            TableName: tableName('usage'),
+            Key: batchKey(organizationId, batchId),
+            UpdateExpression: 'ADD remaining :minus',
+            ConditionExpression: 'remaining >= :one',
+            ExpressionAttributeValues: { ':minus': -1, ':one': 1 },
+          },
+        },
+      ],
+    });
+    if (result.ok) return 'spent';
+    if (result.reasons[0]?.Code === 'ConditionalCheckFailed') return 'alreadyCharged';
+    if (result.reasons[1]?.Code === 'ConditionalCheckFailed') return 'batchEmpty';
+    throw new Error(`credit spend cancelled: ${result.reasons.map((r) => r.Code).join(',')}`);
+  },
+
+  async closeBatch(organizationId, batch: CreditBatch, remaining) {
+    const spent = batch.size - remaining;
+    const result = await transactWrite({
+      TransactItems: [
+        {
+          Delete: {
+            TableName: tableName('usage'),
+            Key: batchKey(organizationId, batch.id),
+            ConditionExpression: 'remaining = :remaining',
+            ExpressionAttributeValues: { ':remaining': remaining },
+          },
+        },
+        ...(remaining > 0
+          ? [{ Update: { TableName: tableName('organizations'), Key: { id: organizationId }, UpdateExpression: 'ADD credits :back', ExpressionAttributeValues: { ':back': remaining } } }]
+          : []),
+        ...(spent !== 0
+          ? [{
+            Update: {
+              TableName: tableName('usage'),
+              Key: usageKey({ organizationId }, batch.day),
+              UpdateExpression: 'ADD credits :spent SET #ttl = if_not_exists(#ttl, :ttl)',
+              ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE },
+              ExpressionAttributeValues: { ':spent': spent, ':ttl': usageItemTtl(batch.day) },
+            },
+          }]
+          : []),
+      ],
+    });
+    return result.ok;
+  },
+
+  async isCharged(organizationId, requestKey, now) {
+    const { Item } = await db.send(new GetCommand({ TableName: tableName('usage'), Key: reservationKey(organizationId, requestKey), ConsistentRead: true }));
+    return Item !== undefined && Item.state !== 'refunded' && Number(Item.ttl) > epochSeconds(now);
+  },
+
+  async openBatches(organizationId) {
+    const { Items = [] } = await db.send(new QueryCommand({
+      TableName: tableName('usage'),
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': `credit-batch#org#${organizationId}` },
+      ConsistentRead: true,
+    }));
+    return Items.map((item) => ({
+      id: String(item.id),
+      size: Number(item.size),
+      day: String(item.day),
+      expiresAt: Number(item.expiresAt),
+      remaining: Number(item.remaining),
+    }));
+  },
+};
+
+const highVolumeStore: HighVolumeStore = { ...counterStore, ...creditStore };
+const creditMemory = new CreditMemory();
+
+/** For tests: forget this environment's batches (a fresh Lambda environment; what they hold is returned by reclaim). */
+export function forgetCreditBatches(): void {
+  for (const map of [creditMemory.observed, creditMemory.held, creditMemory.meters, creditMemory.emptyAt, creditMemory.lastReclaim, creditMemory.balanceAfterOpen]) map.clear();
 }

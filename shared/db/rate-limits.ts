@@ -27,11 +27,13 @@ import {
   type AppliedLimits,
   type WindowCount,
 } from '../limits/headers.ts';
+import { isHighVolume } from '../limits/sharded.ts';
 import { dayWindow, usageItemTtl, type Window } from '../limits/windows.ts';
 import { describeError, logger } from '../log.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
 import { recordKeyUse } from './api-keys.ts';
 import { db, isConditionFailed } from './client.ts';
+import { admitHighVolume, forgetHighVolume } from './sharded-store.ts';
 import { addKeyUsage, keyUsageBase, MAX_KEYS_PER_ORG_DAY, usageKey, usagePartition, type UsageScope } from './usage.ts';
 
 /** Enough for a guess, a roll and a retry after losing the roll to a concurrent request. */
@@ -358,6 +360,9 @@ async function recordRejection(subject: RateSubject, admission: Admission, maxKe
  * `maxKeys` (keys counted in the organization's day item) is a parameter for tests only.
  */
 export async function admit(subject: RateSubject, now: Date = new Date(), maxKeys: number = MAX_KEYS_PER_ORG_DAY): Promise<Record<string, string>> {
+  // Organizations whose limits one item cannot carry are counted on shards (docs/limits.md, "Past one hot item").
+  if (isHighVolume(subject.orgLimits)) return admitHighVolume(subject, now);
+  forgetHighVolume(subject.organizationId);
   const admission = await countRequest(subject, now, maxKeys);
   if (!admission.admitted) {
     await recordRejection(subject, admission, maxKeys);

@@ -74,7 +74,14 @@ export async function dailyUsage(scope: { organizationId: string; keyId?: string
   };
   const { organizationId, keyId } = scope;
   if (keyId === undefined) {
-    for (const item of await daysQuery({ organizationId }, from, to, 'sk, requests, rateLimited, credits')) add(item.sk as string, item);
+    const items = await daysQuery({ organizationId }, from, to, 'sk, requests, rateLimited, credits, shards');
+    for (const item of items) add(item.sk as string, item);
+    // High-volume days (shared/limits/sharded.ts): the counts are on the organization's shard items.
+    const shards = Math.max(0, ...items.map((item) => Number(item.shards ?? 0)));
+    const shardItems = await Promise.all(
+      Array.from({ length: shards }, (_, i) => daysQuery({ organizationId: `${organizationId}#${i}` }, from, to, 'sk, requests, rateLimited, credits')),
+    );
+    for (const item of shardItems.flat()) add(item.sk as string, item);
   } else {
     const [shares, own] = await Promise.all([
       daysQuery({ organizationId }, from, to, 'sk, kr.#k, kl.#k, kc.#k', { '#k': keyId }),

@@ -15,14 +15,25 @@ export interface Window {
 
 const MINUTE_MS = 60_000;
 
+// The last window of each period is kept (frozen, so no caller can change it): a busy process, and
+// the simulation in bench/, ask for the same window many times a second.
+let lastMinute: Window | undefined;
+let lastDay: Window | undefined;
+
 export function minuteWindow(now: Date): Window {
   const start = Math.floor(now.getTime() / MINUTE_MS) * MINUTE_MS;
-  return { period: 'minute', id: new Date(start).toISOString().slice(0, 16), resetAt: (start + MINUTE_MS) / 1000 };
+  if (lastMinute?.resetAt !== (start + MINUTE_MS) / 1000) {
+    lastMinute = Object.freeze({ period: 'minute', id: new Date(start).toISOString().slice(0, 16), resetAt: (start + MINUTE_MS) / 1000 });
+  }
+  return lastMinute;
 }
 
 export function dayWindow(now: Date): Window {
   const start = Math.floor(now.getTime() / DAY_MS) * DAY_MS;
-  return { period: 'day', id: utcDay(now), resetAt: (start + DAY_MS) / 1000 };
+  if (lastDay?.resetAt !== (start + DAY_MS) / 1000) {
+    lastDay = Object.freeze({ period: 'day', id: utcDay(now), resetAt: (start + DAY_MS) / 1000 });
+  }
+  return lastDay;
 }
 
 /** The minute window a stored id names (used when another writer's clock is a little ahead). */

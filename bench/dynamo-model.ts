@@ -1,0 +1,486 @@
+// A model of the DynamoDB calls the limits and credits code makes, with DynamoDB's per-item rules:
+//  - writes to one item are applied one at a time (the simulation is single-threaded: each call
+//    runs to completion), and a conditional write sees the exact item;
+//  - one item takes at most 1,000 WCU per second; a write is billed by the larger of the item's
+//    size before and after, 1 WCU per KB started; a failed conditional write by the item's size
+//    (at least 1); an item in a transaction costs twice; a strongly consistent read 1 RCU per 4 KB;
+//  - beyond 1,000 WCU/s a write is throttled (not applied, not billed); the SDK retries a
+//    throttled call with backoff (50 ms, then 100 ms), then the call fails (a 503 to the client).
+// It implements the high-volume path's store (shared/limits/store.ts) with the semantics of the
+// UpdateItems in shared/db/sharded-store.ts and credits.ts, and today's one-item calls (the
+// organization's day item with its per-key maps, the per-reply credit transaction) for comparison.
+// The integration tests run the same decision code against DynamoDB Local (test/integration/
+// high-volume.test.ts), which is what keeps this model honest.
+import type { AppliedLimits } from '../shared/limits/headers.ts';
+import type { OrgDayCounters, WriteKind } from '../shared/limits/counters.ts';
+import type { CounterTarget, CreditBatch, SpendResult } from '../shared/limits/store.ts';
+import type { HighVolumeStore } from '../shared/limits/credit-batches.ts';
+import type { Window } from '../shared/limits/windows.ts';
+
+export const ITEM_WCU_PER_SECOND = 1_000;
+const RETRY_DELAYS_MS = [50, 100];
+
+type Item = Record<string, unknown>;
+
+export class Throttled extends Error {
+  readonly item: string;
+  constructor(item: string) {
+    super(`throttled on ${item}`);
+    this.item = item;
+    this.name = 'ThrottlingException';
+  }
+}
+
+/** DynamoDB's item size: attribute names plus values (numbers about 1 byte per 2 digits + 1, maps 3 bytes + 1 per entry). */
+export function sizeOf(value: unknown): number {
+  if (typeof value === 'string') return Buffer.byteLength(value);
+  if (typeof value === 'number') return Math.ceil(String(Math.abs(value)).replace('.', '').length / 2) + 1;
+  if (typeof value === 'boolean' || value === null || value === undefined) return 1;
+  if (typeof value === 'object') {
+    let size = 3;
+    for (const [name, v] of Object.entries(value as Item)) size += Buffer.byteLength(name) + sizeOf(v) + 1;
+    return size;
+  }
+  return 0;
+}
+
+/** The key attributes (pk, sk or id) every item also carries: names and values, about this many bytes. */
+const KEY_BYTES = 60;
+
+function itemSize(item: Item | undefined): number {
+  if (!item) return 0;
+  let size = KEY_BYTES;
+  for (const [name, v] of Object.entries(item)) size += Buffer.byteLength(name) + sizeOf(v);
+  return size;
+}
+
+/** A TTL attribute's value (its size is what matters here). */
+const TTL = 1_999_999_999;
+
+const wcuOf = (bytes: number) => Math.max(1, Math.ceil(bytes / 1024));
+
+interface ItemLoad {
+  second: number;
+  accepted: number;
+  offered: number;
+}
+
+export interface ItemPeak {
+  item: string;
+  /** Highest WCU in one second that callers sent to the item (throttled ones included). */
+  offered: number;
+  /** Highest WCU in one second the item took. */
+  accepted: number;
+}
+
+/** A write on one or more items: their keys, and for each the new item (undefined: delete), or a failed condition. */
+interface WritePlan {
+  keys: string[];
+  apply: () => void;
+  /** Bytes per item before and after, for the bill. */
+  sizes: { before: number; after: number }[];
+  failed?: boolean;
+}
+
+export class DynamoModel implements HighVolumeStore {
+  readonly items = new Map<string, Item>();
+  /** Simulated time (ms since the epoch) of the call being made; the simulation sets it. */
+  now = 0;
+  /** Tests that make calls one after another without a clock: each call moves `now` on by this much. */
+  msPerCall = 0;
+  wcu = 0;
+  rcu = 0;
+  calls = 0;
+  throttledCalls = 0;
+  failedCalls = 0;
+  /** Credits sitting in open batches (for the simulation's early-402 figure). */
+  creditsInBatches = 0;
+  private readonly load = new Map<string, ItemLoad>();
+  private readonly peaks = new Map<string, { offered: number; accepted: number }>();
+
+  // ---- throughput ----
+
+  private bucket(key: string, at: number): ItemLoad {
+    const second = Math.floor(at / 1000);
+    let load = this.load.get(key);
+    if (!load || load.second !== second) {
+      if (load) this.closeBucket(key, load);
+      load = { second, accepted: 0, offered: 0 };
+      this.load.set(key, load);
+    }
+    return load;
+  }
+
+  private closeBucket(key: string, load: ItemLoad): void {
+    const peak = this.peaks.get(key) ?? { offered: 0, accepted: 0 };
+    peak.offered = Math.max(peak.offered, load.offered);
+    peak.accepted = Math.max(peak.accepted, load.accepted);
+    this.peaks.set(key, peak);
+  }
+
+  /** The items with the highest offered WCU in any one second, busiest first. */
+  hottest(n = 3): ItemPeak[] {
+    for (const [key, load] of this.load) this.closeBucket(key, load);
+    return [...this.peaks].map(([item, p]) => ({ item, ...p })).sort((a, b) => b.offered - a.offered).slice(0, n);
+  }
+
+  /** Bill and admit a write (all its items, or none when one is over its second's capacity), retrying as the SDK does. */
+  private write(plan: WritePlan, transaction = false): void {
+    this.calls += 1;
+    this.now += this.msPerCall;
+    const cost = plan.sizes.map((s) => (plan.failed ? wcuOf(s.before) : wcuOf(Math.max(s.before, s.after))) * (transaction ? 2 : 1));
+    let at = this.now;
+    for (let attempt = 0; ; attempt++) {
+      const buckets = plan.keys.map((key) => this.bucket(key, at));
+      // Offered load: what callers send, a request once (the SDK's retries of it are not new demand).
+      if (attempt === 0) buckets.forEach((b, i) => (b.offered += cost[i] as number));
+      if (buckets.every((b, i) => b.accepted + (cost[i] as number) <= ITEM_WCU_PER_SECOND)) {
+        buckets.forEach((b, i) => (b.accepted += cost[i] as number));
+        this.wcu += cost.reduce((a, b) => a + b, 0);
+        if (plan.failed) this.failedCalls += 1;
+        else plan.apply();
+        return;
+      }
+      const delay = RETRY_DELAYS_MS[attempt];
+      if (delay === undefined) {
+        this.throttledCalls += 1;
+        throw new Throttled(plan.keys.join('+'));
+      }
+      at += delay;
+    }
+  }
+
+  private read(key: string | string[]): void {
+    this.calls += 1;
+    const keys = Array.isArray(key) ? key : [key];
+    const bytes = keys.reduce((sum, k) => sum + itemSize(this.items.get(k)), 0);
+    this.rcu += Math.max(1, Math.ceil(bytes / 4096));
+  }
+
+  private get(key: string): Item | undefined {
+    return this.items.get(key);
+  }
+
+  /** Batch item keys per organization partition (a Query reads that partition only). */
+  private readonly batchKeys = new Map<string, Set<string>>();
+
+  private put(key: string, item: Item | undefined): void {
+    if (item === undefined) this.items.delete(key);
+    else this.items.set(key, item);
+    if (key.startsWith('credit-batch#')) {
+      const partition = key.slice(0, key.indexOf('|'));
+      const keys = this.batchKeys.get(partition) ?? new Set<string>();
+      if (item === undefined) keys.delete(key);
+      else keys.add(key);
+      this.batchKeys.set(partition, keys);
+    }
+  }
+
+  /** One conditional update of one item: `next` returns the new item, or undefined when the condition fails. */
+  private update(key: string, next: (old: Item | undefined) => Item | undefined): { ok: true; item: Item } | { ok: false; old: Item | undefined } {
+    const old = this.get(key);
+    // `next` never changes `old` (it builds a new item), so the item as it was is still at hand.
+    const updated = next(old);
+    this.write({
+      keys: [key],
+      apply: () => this.put(key, updated),
+      sizes: [{ before: itemSize(old), after: itemSize(updated) }],
+      failed: updated === undefined,
+    });
+    return updated ? { ok: true, item: updated } : { ok: false, old };
+  }
+
+  // ---- item keys (as shared/db/usage.ts and sharded-store.ts name them) ----
+
+  static counterKey(target: CounterTarget, day: string): string {
+    return 'keyId' in target ? `usage#key#${target.keyId}|${day}` : `usage#org#${target.organizationId}#${target.shard}|${day}`;
+  }
+  static orgDayKey(organizationId: string, day: string): string {
+    return `usage#org#${organizationId}|${day}`;
+  }
+  static keyDayKey(keyId: string, day: string): string {
+    return `usage#key#${keyId}|${day}`;
+  }
+  static balanceKey(organizationId: string): string {
+    return `organizations|${organizationId}`;
+  }
+  static reservationKey(organizationId: string, requestKey: string): string {
+    return `credit#org#${organizationId}|${requestKey}`;
+  }
+  static batchKey(organizationId: string, batchId: string): string {
+    return `credit-batch#org#${organizationId}|${batchId}`;
+  }
+
+  /** An organization item with its balance (as createOrganization leaves it, roughly: name, plan, limits, credits). */
+  createOrganization(organizationId: string, credits: number, limits: { perMinute: number; perDay: number }): void {
+    this.put(DynamoModel.balanceKey(organizationId), {
+      id: organizationId,
+      name: 'Simulated Enterprise Inc',
+      plan: 'enterprise',
+      limits: { perMinute: limits.perMinute, perDay: limits.perDay },
+      credits,
+      createdAt: '2031-03-04T00:00:00.000Z',
+    });
+  }
+
+  // ---- the high-volume store (shared/limits/store.ts) ----
+
+  async count(target: CounterTarget, kind: WriteKind, minute: Window, day: string, limits: AppliedLimits) {
+    const isShard = !('keyId' in target);
+    const result = this.update(DynamoModel.counterKey(target, day), (item) =>
+      counterStep(item, kind, minute.id, limits, isShard, day, undefined),
+    );
+    if (!result.ok) return { ok: false as const, old: result.old as OrgDayCounters | undefined };
+    return { ok: true as const, state: { mc: result.item.mc, requests: result.item.requests } as OrgDayCounters };
+  }
+
+  async takeBack(target: CounterTarget, minute: Window, day: string) {
+    this.update(DynamoModel.counterKey(target, day), (item) => {
+      const next: Item = { ...item, requests: Number(item?.requests ?? 0) - 1 };
+      if (next.mw === minute.id) next.mc = Number(next.mc ?? 0) - 1;
+      return next;
+    });
+  }
+
+  async addUsage(target: CounterTarget, day: string, counter: 'rateLimited' | 'credits', amount: number) {
+    this.update(DynamoModel.counterKey(target, day), (item) => ({ ttl: TTL, ...item, [counter]: Number(item?.[counter] ?? 0) + amount }));
+  }
+
+  async markSharded(organizationId: string, day: string, shards: number) {
+    this.update(DynamoModel.orgDayKey(organizationId, day), (item) => ({ ttl: TTL, ...item, shards }));
+  }
+
+  async balance(organizationId: string) {
+    this.read(DynamoModel.balanceKey(organizationId));
+    return Number(this.get(DynamoModel.balanceKey(organizationId))?.credits ?? 0);
+  }
+
+  async openBatch(organizationId: string, batch: CreditBatch, now: Date) {
+    const balanceKey = DynamoModel.balanceKey(organizationId);
+    const batchKey = DynamoModel.batchKey(organizationId, batch.id);
+    const org = this.get(balanceKey);
+    const ok = org !== undefined && Number(org.credits) >= batch.size && !this.items.has(batchKey);
+    const nextOrg = ok ? { ...org, credits: Number(org.credits) - batch.size } : org;
+    const item: Item = { ...batch, remaining: batch.size, openedAt: now.toISOString(), ttl: TTL };
+    this.write({
+      keys: [balanceKey, batchKey],
+      apply: () => {
+        this.put(balanceKey, nextOrg);
+        this.put(batchKey, item);
+        this.creditsInBatches += batch.size;
+      },
+      sizes: [{ before: itemSize(org), after: itemSize(nextOrg) }, { before: 0, after: itemSize(item) }],
+      failed: !ok,
+    }, true);
+    return ok;
+  }
+
+  private reservationLive(organizationId: string, requestKey: string, nowMs: number): boolean {
+    const r = this.get(DynamoModel.reservationKey(organizationId, requestKey));
+    return r !== undefined && r.state !== 'refunded' && Number(r.ttl) > nowMs / 1000;
+  }
+
+  async spend(organizationId: string, batchId: string, reservation: { requestKey: string; keyId: string; day: string }, now: Date): Promise<SpendResult> {
+    const rKey = DynamoModel.reservationKey(organizationId, reservation.requestKey);
+    const bKey = DynamoModel.batchKey(organizationId, batchId);
+    const batch = this.get(bKey);
+    const live = this.reservationLive(organizationId, reservation.requestKey, now.getTime());
+    const hasCredit = batch !== undefined && Number(batch.remaining) >= 1;
+    const item: Item = {
+      state: 'reserved',
+      organizationId,
+      keyId: reservation.keyId,
+      day: reservation.day,
+      batchId,
+      reservedAt: now.toISOString(),
+      ttl: Math.floor(now.getTime() / 1000) + 7 * 86_400,
+    };
+    const nextBatch = hasCredit ? { ...batch, remaining: Number(batch.remaining) - 1 } : batch;
+    this.write({
+      keys: [rKey, bKey],
+      apply: () => {
+        this.put(rKey, item);
+        this.put(bKey, nextBatch);
+        this.creditsInBatches -= 1;
+      },
+      sizes: [{ before: itemSize(this.get(rKey)), after: itemSize(item) }, { before: itemSize(batch), after: itemSize(nextBatch) }],
+      failed: live || !hasCredit,
+    }, true);
+    if (live) return 'alreadyCharged';
+    return hasCredit ? 'spent' : 'batchEmpty';
+  }
+
+  async closeBatch(organizationId: string, batch: CreditBatch, remaining: number) {
+    const bKey = DynamoModel.batchKey(organizationId, batch.id);
+    const balanceKey = DynamoModel.balanceKey(organizationId);
+    const usageKey = DynamoModel.orgDayKey(organizationId, batch.day);
+    const stored = this.get(bKey);
+    const ok = stored !== undefined && Number(stored.remaining) === remaining;
+    const org = this.get(balanceKey);
+    const usage = this.get(usageKey);
+    const nextOrg = { ...org, credits: Number(org?.credits ?? 0) + remaining };
+    const nextUsage = { ttl: TTL, ...usage, credits: Number(usage?.credits ?? 0) + (batch.size - remaining) };
+    this.write({
+      keys: [bKey, balanceKey, usageKey],
+      apply: () => {
+        this.put(bKey, undefined);
+        this.put(balanceKey, nextOrg);
+        this.put(usageKey, nextUsage);
+        this.creditsInBatches -= remaining;
+      },
+      sizes: [
+        { before: itemSize(stored), after: 0 },
+        { before: itemSize(org), after: itemSize(nextOrg) },
+        { before: itemSize(usage), after: itemSize(nextUsage) },
+      ],
+      failed: !ok,
+    }, true);
+    return ok;
+  }
+
+  async isCharged(organizationId: string, requestKey: string, now: Date) {
+    this.read(DynamoModel.reservationKey(organizationId, requestKey));
+    return this.reservationLive(organizationId, requestKey, now.getTime());
+  }
+
+  async openBatches(organizationId: string) {
+    const keys = [...(this.batchKeys.get(`credit-batch#org#${organizationId}`) ?? [])];
+    this.read(keys);
+    return keys.map((k) => {
+      const b = this.items.get(k) as Item;
+      return { id: String(b.id), size: Number(b.size), day: String(b.day), expiresAt: Number(b.expiresAt), remaining: Number(b.remaining) };
+    });
+  }
+
+  // ---- today's one-item calls, for the side-by-side figures ----
+
+  /** The organization's day item with per-key maps: counterUpdate with maxKeys (shared/db/rate-limits.ts). */
+  countOrgItem(organizationId: string, keyId: string, kind: WriteKind, minute: Window, day: string, limits: AppliedLimits, maxKeys: number | undefined) {
+    const result = this.update(DynamoModel.orgDayKey(organizationId, day), (item) =>
+      counterStep(item, kind, minute.id, limits, true, day, maxKeys === undefined ? undefined : { keyId, maxKeys }),
+    );
+    if (!result.ok) return { ok: false as const, old: result.old as OrgDayCounters | undefined };
+    const state = { mc: result.item.mc, requests: result.item.requests } as OrgDayCounters;
+    if (maxKeys !== undefined) {
+      state.kr = { [keyId]: (result.item.kr as Record<string, number>)[keyId] as number };
+      state.km = { [keyId]: (result.item.km as Record<string, number>)[keyId] as number };
+    }
+    return { ok: true as const, state };
+  }
+
+  /** addKeyUsage (shared/db/usage.ts): the organization's item and the key's map entry, or two writes when it has no room. */
+  addKeyUsageToday(organizationId: string, keyId: string, day: string, counter: 'rateLimited' | 'credits', amount: number, maxKeys: number): void {
+    const map = counter === 'rateLimited' ? 'kl' : 'kc';
+    const result = this.update(DynamoModel.orgDayKey(organizationId, day), (item) => {
+      const keys = item?.[map] as Record<string, number> | undefined;
+      if (!item || !keys || (!(keyId in keys) && Object.keys(keys).length >= maxKeys)) return undefined;
+      return { ...item, [counter]: Number(item[counter] ?? 0) + amount, [map]: { ...keys, [keyId]: (keys[keyId] ?? 0) + amount } };
+    });
+    if (result.ok) return;
+    for (const key of [DynamoModel.orgDayKey(organizationId, day), DynamoModel.keyDayKey(keyId, day)]) {
+      this.update(key, (item) => ({ ttl: TTL, ...item, [counter]: Number(item?.[counter] ?? 0) + amount }));
+    }
+  }
+
+  /** reserveCredit's transaction (shared/db/credits.ts): the reservation and the balance's debit. */
+  reserveToday(organizationId: string, requestKey: string, keyId: string, day: string, now: Date): 'spent' | 'alreadyCharged' | 'empty' {
+    const rKey = DynamoModel.reservationKey(organizationId, requestKey);
+    const balanceKey = DynamoModel.balanceKey(organizationId);
+    const org = this.get(balanceKey);
+    const live = this.reservationLive(organizationId, requestKey, now.getTime());
+    const hasCredit = org !== undefined && Number(org.credits) >= 1;
+    const item: Item = { state: 'reserved', organizationId, keyId, day, reservedAt: now.toISOString(), ttl: Math.floor(now.getTime() / 1000) + 7 * 86_400 };
+    const nextOrg = hasCredit ? { ...org, credits: Number(org.credits) - 1 } : org;
+    this.write({
+      keys: [rKey, balanceKey],
+      apply: () => {
+        this.put(rKey, item);
+        this.put(balanceKey, nextOrg);
+      },
+      sizes: [{ before: itemSize(this.get(rKey)), after: itemSize(item) }, { before: itemSize(org), after: itemSize(nextOrg) }],
+      failed: live || !hasCredit,
+    }, true);
+    if (live) return 'alreadyCharged';
+    return hasCredit ? 'spent' : 'empty';
+  }
+
+  /** refundCredit (shared/db/credits.ts), on both paths: the reservation flips to refunded and the balance gets the credit back. */
+  refund(organizationId: string, requestKey: string, now: Date): boolean {
+    const rKey = DynamoModel.reservationKey(organizationId, requestKey);
+    this.read(rKey);
+    const reservation = this.get(rKey);
+    if (!reservation || reservation.state !== 'reserved') return false;
+    const balanceKey = DynamoModel.balanceKey(organizationId);
+    const org = this.get(balanceKey);
+    const next = { ...reservation, state: 'refunded', refundedAt: now.toISOString() };
+    const nextOrg = { ...org, credits: Number(org?.credits ?? 0) + 1 };
+    this.write({
+      keys: [rKey, balanceKey],
+      apply: () => {
+        this.put(rKey, next);
+        this.put(balanceKey, nextOrg);
+      },
+      sizes: [{ before: itemSize(reservation), after: itemSize(next) }, { before: itemSize(org), after: itemSize(nextOrg) }],
+    }, true);
+    return true;
+  }
+
+  /** The balance read right after a debit (reserveCredit returns it). */
+  readBalance(organizationId: string): number {
+    this.read(DynamoModel.balanceKey(organizationId));
+    return Number(this.get(DynamoModel.balanceKey(organizationId))?.credits ?? 0);
+  }
+}
+
+/**
+ * counterUpdate's three forms (shared/db/rate-limits.ts) on an item: the new item, or undefined when
+ * the condition fails. With `perKey`, the organization's item counting the key in its maps.
+ */
+function counterStep(
+  item: Item | undefined,
+  kind: WriteKind,
+  w: string,
+  limits: AppliedLimits,
+  isOrg: boolean,
+  day: string,
+  perKey: { keyId: string; maxKeys: number } | undefined,
+): Item | undefined {
+  const mw = item?.mw as string | undefined;
+  const mc = Number(item?.mc ?? 0);
+  const requests = item?.requests as number | undefined;
+  const kr = (item?.kr ?? {}) as Record<string, number>;
+  const km = (item?.km ?? {}) as Record<string, number>;
+  const k = perKey?.keyId ?? '';
+  const room = !perKey || k in kr || Object.keys(kr).length < perKey.maxKeys;
+  const keyDayOk = !perKey || limits.key.perDay === undefined || !(k in kr) || (kr[k] as number) < limits.key.perDay;
+  switch (kind) {
+    case 'same': {
+      const keyMinuteOk = !perKey || limits.key.perMinute === undefined || !(k in km) || (km[k] as number) < limits.key.perMinute;
+      if (mw !== w || mc >= limits.org.perMinute || requests === undefined || requests >= limits.org.perDay || !room || !keyMinuteOk || !keyDayOk) return undefined;
+      const next: Item = { ...item, mc: mc + 1, requests: requests + 1 };
+      if (perKey) {
+        next.kr = { ...kr, [k]: (kr[k] ?? 0) + 1 };
+        next.km = { ...km, [k]: (km[k] ?? 0) + 1 };
+      }
+      return next;
+    }
+    case 'roll': {
+      if (mw === undefined || mw >= w || requests === undefined || requests >= limits.org.perDay || !room || !keyDayOk) return undefined;
+      const next: Item = { ...item, mw: w, mc: 1, requests: requests + 1 };
+      if (isOrg) next.km = perKey ? { [k]: 1 } : {};
+      if (perKey) next.kr = { ...kr, [k]: (kr[k] ?? 0) + 1 };
+      return next;
+    }
+    case 'fresh': {
+      if (mw !== undefined || (requests !== undefined && requests >= limits.org.perDay)) return undefined;
+      const next: Item = { ...item, mw: w, mc: 1, requests: (requests ?? 0) + 1, ttl: TTL };
+      if (isOrg) {
+        next.km = perKey ? { [k]: 1 } : {};
+        next.kr = perKey ? { [k]: 1 } : {};
+        next.kl = item?.kl ?? {};
+        next.kc = item?.kc ?? {};
+      }
+      return next;
+    }
+  }
+}

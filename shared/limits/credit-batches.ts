@@ -1,0 +1,192 @@
+// Credits on the high-volume path (docs/limits.md, "Past one hot item"): the per-reply debit of
+// the organization's balance item would be the next hot item, so an environment takes a batch of
+// credits from the balance at once (one transaction: debit + batch item) and each reply spends one
+// credit from its batch (one transaction: the reservation + one out of the batch item).
+//
+//  - Never below zero: the balance's debit is conditional (`credits >= size`), a spend is
+//    conditional on the batch (`remaining >= 1`); credits only move between the balance, batches
+//    and reservations, never appear.
+//  - Never paid twice: the reservation (the same item as on the one-item path, keyed by the
+//    request key) is created in the same transaction as the spend, unless a live one exists.
+//  - Refunds: the reservation flips to refunded and the credit returns to the balance (refundCredit,
+//    unchanged).
+//  - Nothing is lost when an environment stops: a batch expires (its owner stops spending from it
+//    after BATCH_TTL_MS); what an expired batch still holds goes back to the balance when its owner
+//    closes it, or, if the owner never comes back, when any other environment finds it
+//    RECLAIM_GRACE_MS after its expiry. A spend on a batch that was returned fails (the batch is gone).
+import { ApiError } from '../domain/errors.ts';
+import { utcDay } from '../domain/time.ts';
+import type { CounterStore, CreditBatch, CreditStore } from './store.ts';
+
+/** A batch holds about this many seconds of the environment's replies (fewer writes on the balance, more held in batches). */
+export const BATCH_SECONDS = 4;
+/** A batch takes at most this share of the balance, so near zero the credits are not all sitting in batches. */
+export const BATCH_SHARE = 256;
+export const MAX_BATCH = 10_000;
+/** The owner spends from a batch for at most this long, then returns what is left. */
+export const BATCH_TTL_MS = 10_000;
+/** Another environment returns an expired batch this long after its expiry (covers clock skew and a short freeze). */
+export const RECLAIM_GRACE_MS = 60_000;
+/** How often one environment looks for expired batches of an organization. */
+export const RECLAIM_EVERY_MS = 30_000;
+/** After the balance read zero, replies are refused (402) without another read for this long. */
+export const EMPTY_RECHECK_MS = 1_000;
+
+const MAX_ATTEMPTS = 6;
+
+/** Replies per second of one environment for one organization (two one-second buckets). */
+export class RateMeter {
+  private second = -1;
+  private current = 0;
+  private previous = 0;
+
+  tick(nowMs: number): void {
+    const second = Math.floor(nowMs / 1000);
+    if (second !== this.second) {
+      this.previous = second === this.second + 1 ? this.current : 0;
+      this.current = 0;
+      this.second = second;
+    }
+    this.current += 1;
+  }
+
+  perSecond(): number {
+    return Math.max(this.previous, this.current);
+  }
+}
+
+/** How many credits to take: about BATCH_SECONDS of this environment's replies, at most 1/BATCH_SHARE of the balance, at least one. */
+export function batchSize(repliesPerSecond: number, balance: number): number {
+  const wanted = Math.min(MAX_BATCH, Math.ceil(repliesPerSecond * BATCH_SECONDS));
+  return Math.max(1, Math.min(wanted, Math.floor(balance / BATCH_SHARE), balance));
+}
+
+/** Whether `batch` may be returned by an environment that does not own it (its owner is gone or frozen). */
+export function isAbandoned(batch: CreditBatch, nowMs: number): boolean {
+  return batch.expiresAt + RECLAIM_GRACE_MS <= nowMs;
+}
+
+interface Held {
+  batch: CreditBatch;
+  openedAt: number;
+  /** What this environment's own spends leave in it (the item is the truth; a mismatch only fails a close). */
+  remaining: number;
+}
+
+/** One environment's credit memory (module scope in a Lambda; one per environment in the simulation). */
+export class CreditMemory {
+  readonly held = new Map<string, Held>();
+  readonly meters = new Map<string, RateMeter>();
+  readonly emptyAt = new Map<string, number>();
+  readonly lastReclaim = new Map<string, number>();
+  /** Replies per second the last batch lasted at (a batch spent in 0.1 s says more than a cold meter). */
+  readonly observed = new Map<string, number>();
+  /** The balance read before the last batch was opened, minus the batch (for the returned estimate). */
+  readonly balanceAfterOpen = new Map<string, number>();
+
+  meter(organizationId: string): RateMeter {
+    let meter = this.meters.get(organizationId);
+    if (!meter) {
+      if (this.meters.size >= 10_000) this.meters.clear();
+      meter = new RateMeter();
+      this.meters.set(organizationId, meter);
+    }
+    return meter;
+  }
+}
+
+export type HighVolumeStore = CounterStore & CreditStore;
+
+/** Return a batch this environment holds; if it changed under us (another process shares the memory), return what the item says. */
+async function closeHeld(store: CreditStore, organizationId: string, held: Held): Promise<void> {
+  if (await store.closeBatch(organizationId, held.batch, held.remaining)) return;
+  const current = (await store.openBatches(organizationId)).find((b) => b.id === held.batch.id);
+  if (current) await store.closeBatch(organizationId, current, current.remaining);
+}
+
+/** Return the batches of environments that stopped (expired RECLAIM_GRACE_MS ago), at most once per RECLAIM_EVERY_MS here. */
+export async function reclaimAbandoned(store: CreditStore, memory: CreditMemory, organizationId: string, now: Date): Promise<number> {
+  const last = memory.lastReclaim.get(organizationId);
+  if (last !== undefined && now.getTime() - last < RECLAIM_EVERY_MS) return 0;
+  memory.lastReclaim.set(organizationId, now.getTime());
+  let returned = 0;
+  for (const batch of await store.openBatches(organizationId)) {
+    if (isAbandoned(batch, now.getTime()) && (await store.closeBatch(organizationId, batch, batch.remaining))) returned += batch.remaining;
+  }
+  return returned;
+}
+
+export interface BatchedReservation {
+  alreadyCharged: boolean;
+  /** An estimate: the balance as read when this environment last opened a batch, plus what its batch still holds. */
+  balance: number;
+}
+
+/**
+ * Reserve one reply's credit from this environment's batch, opening a new batch when it has none,
+ * it is empty, or it expired. Throws INSUFFICIENT_CREDITS when the balance and the batch are empty.
+ */
+export async function reserveFromBatch(
+  store: HighVolumeStore,
+  memory: CreditMemory,
+  organizationId: string,
+  requestKey: string,
+  keyId: string,
+  now: Date,
+  newBatchId: () => string,
+): Promise<BatchedReservation> {
+  const nowMs = now.getTime();
+  const day = utcDay(now);
+  memory.meter(organizationId).tick(nowMs);
+  const estimate = () => (memory.balanceAfterOpen.get(organizationId) ?? 0) + Math.max(0, memory.held.get(organizationId)?.remaining ?? 0);
+  for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+    let held = memory.held.get(organizationId);
+    if (!held || held.remaining <= 0 || nowMs >= held.batch.expiresAt) {
+      if (held) {
+        memory.held.delete(organizationId);
+        if (held.remaining <= 0) memory.observed.set(organizationId, held.batch.size / Math.max(0.05, (nowMs - held.openedAt) / 1000));
+        await closeHeld(store, organizationId, held);
+      }
+      // No credit here: a retry of a request already charged is still told so (as on the one-item path).
+      const noCredits = async () => {
+        if (await store.isCharged(organizationId, requestKey, now)) return { alreadyCharged: true, balance: estimate() };
+        throw new ApiError('INSUFFICIENT_CREDITS');
+      };
+      const emptyAt = memory.emptyAt.get(organizationId);
+      if (emptyAt !== undefined && nowMs - emptyAt < EMPTY_RECHECK_MS) return noCredits();
+      await reclaimAbandoned(store, memory, organizationId, now);
+      const balance = await store.balance(organizationId);
+      if (balance <= 0) {
+        memory.emptyAt.set(organizationId, nowMs);
+        return noCredits();
+      }
+      memory.emptyAt.delete(organizationId);
+      const batch: CreditBatch = {
+        id: newBatchId(),
+        size: batchSize(Math.max(memory.meter(organizationId).perSecond(), memory.observed.get(organizationId) ?? 0), balance),
+        day,
+        expiresAt: nowMs + BATCH_TTL_MS,
+      };
+      if (!(await store.openBatch(organizationId, batch, now))) continue; // the balance moved since the read
+      held = { batch, openedAt: nowMs, remaining: batch.size };
+      memory.held.set(organizationId, held);
+      memory.balanceAfterOpen.set(organizationId, balance - batch.size);
+    }
+    const spent = await store.spend(organizationId, held.batch.id, { requestKey, keyId, day }, now);
+    if (spent === 'alreadyCharged') return { alreadyCharged: true, balance: estimate() };
+    if (spent === 'batchEmpty') {
+      held.remaining = 0; // spent elsewhere or returned by another environment: open a new one
+      continue;
+    }
+    held.remaining -= 1;
+    try {
+      // Usage only, after the money moved (as on the one-item path): a failure leaves the key's
+      // credits figure one low, never the balance.
+      await store.addUsage({ keyId }, day, 'credits', 1);
+    } catch {
+      // counted by the caller's logs
+    }
+    return { alreadyCharged: false, balance: estimate() };
+  }
+  throw new ApiError('SERVICE_UNAVAILABLE', 'The credit balance is busy, try again shortly', {}, { 'Retry-After': '1' });
+}

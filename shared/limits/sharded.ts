@@ -1,0 +1,316 @@
+// The high-volume admission path (docs/limits.md, "Past one hot item"): an organization whose
+// minute limit is at least SHARDED_FROM_PER_MINUTE is counted on SHARD_COUNT shard items, each
+// holding an exact share of every limit (the shares sum to the limit), instead of its one day item.
+//
+// Never over: each shard's conditional write admits at most its share in a window, and the shares
+// sum to the limit. No early refusals: a full shard is only ever learnt from that shard's own
+// failed write (counts never go down within a window), and a request is refused only when every
+// shard is known full, so the window has admitted exactly its limit. Nothing is held between
+// requests (no leased tokens), so a Lambda environment frozen or killed at any point strands no
+// capacity, and a thawed one counts in the window its clock is in, never back in an earlier one
+// (a shard's window only moves forward, as today's counter does).
+//
+// The key's counts, its own limits and its usage are on its own day item (`usage#key#<keyId>`,
+// the shape the one-item path uses for keys beyond its bound), decided first with one conditional
+// write: two writes per admitted request, each on an item that takes a share of the load.
+import type { Limits, RateSubject } from '../domain/plans.ts';
+import { windowCounts, type OrgDayCounters } from './counters.ts';
+import { appliedLimits, isExhausted, type AppliedLimits, type WindowCount } from './headers.ts';
+import { countIn, type CounterStore, type CounterTarget } from './store.ts';
+import { dayOfMinute, dayWindow, minuteWindow, type Window } from './windows.ts';
+
+/**
+ * From this minute limit up an organization is counted on shards. One item takes 1,000 WCU/s and
+ * an admission on the one-item path costs 1-4 WCU (the item grows with the keys used that day), so
+ * the one-item path is safe to about 250 requests/s sustained = 15,000 a minute. Free, starter
+ * and pro (at most 600 a minute) are always below it.
+ */
+export const SHARDED_FROM_PER_MINUTE = 15_000;
+
+/**
+ * Shards per organization. Fixed, so a limit change never moves counts between shard sets. At
+ * 10,000 requests/s a shard takes about 156 writes/s (16% of its item's 1,000 WCU/s); the path
+ * stays under half the per-item ceiling up to about 32,000 requests/s, three times API Gateway's
+ * default account ceiling.
+ */
+export const SHARD_COUNT = 64;
+
+/** Refusals are tallied in memory and written at most this often per environment (usage only, never a limit). */
+export const REFUSAL_FLUSH_MS = 1_000;
+
+export function isHighVolume(orgLimits: Limits): boolean {
+  return orgLimits.perMinute >= SHARDED_FROM_PER_MINUTE;
+}
+
+/** Shard `shard`'s share of `limit`: as even as integers allow; the shares sum to the limit exactly. */
+export function shardShare(limit: number, shard: number, shards: number = SHARD_COUNT): number {
+  return Math.floor(limit / shards) + (shard < limit % shards ? 1 : 0);
+}
+
+/** The limits one shard enforces (its shares of the organization's minute and day limits). */
+export function shardLimits(limits: Limits, shard: number): AppliedLimits {
+  return { org: { perMinute: shardShare(limits.perMinute, shard), perDay: shardShare(limits.perDay, shard) }, key: {} };
+}
+
+/** A limit a key does not set: its own item still counts (usage), and never refuses. */
+export const UNLIMITED = Number.MAX_SAFE_INTEGER;
+
+/** A key's own limits as the limits of its own counter item. */
+export function keyItemLimits(key: Partial<Limits>): AppliedLimits {
+  return { org: { perMinute: key.perMinute ?? UNLIMITED, perDay: key.perDay ?? UNLIMITED }, key: {} };
+}
+
+/** The windows of a key's own item as the key's windows (only those the key sets a limit for). */
+export function asKeyWindows(windows: readonly WindowCount[], key: Partial<Limits>): WindowCount[] {
+  return windows
+    .filter((w) => (w.window.period === 'minute' ? key.perMinute : key.perDay) !== undefined)
+    .map((w) => ({ ...w, scope: 'key' as const }));
+}
+
+interface ShardState {
+  day: string;
+  mw?: string;
+  mc: number;
+  requests: number;
+  /** The minute (id) in which this shard was seen full; it stays full for that minute and any earlier one. */
+  minuteFull?: string;
+  /** The day on which this shard was seen full for the day. */
+  dayFull?: string;
+}
+
+/**
+ * What one environment has seen of one organization's shards. It decides nothing on its own: a
+ * shard is skipped only after its own failed write said it is full in a window that has not ended
+ * by this environment's clock, and a full shard cannot get room back in that window.
+ */
+export class ShardView {
+  private readonly shards = new Map<number, ShardState>();
+  /** Until when (epoch ms, this environment's clock) some shard is known full: before it, pick must look. */
+  private fullUntil = 0;
+
+  /** Record what a write returned (new counts, or the item as it was) for the day `day`. */
+  observe(shard: number, day: string, state: OrgDayCounters | undefined): void {
+    const known = this.shards.get(shard);
+    const next: ShardState = known?.day === day ? { ...known } : { day, mc: 0, requests: 0 };
+    if (state?.mw !== undefined && dayOfMinute(state.mw) === day && (next.mw === undefined || state.mw >= next.mw)) {
+      next.mw = state.mw;
+      next.mc = Number(state.mc ?? 0);
+    }
+    next.requests = Math.max(next.requests, Number(state?.requests ?? 0));
+    this.shards.set(shard, next);
+  }
+
+  /** A shard's failed write said these windows are exhausted. */
+  markFull(shard: number, day: string, windows: readonly WindowCount[]): void {
+    const state = this.shards.get(shard) ?? { day, mc: 0, requests: 0 };
+    for (const w of windows.filter(isExhausted)) {
+      this.fullUntil = Math.max(this.fullUntil, w.window.resetAt * 1000);
+      if (w.window.period === 'day') state.dayFull = w.window.id;
+      else if (!state.minuteFull || w.window.id > state.minuteFull) state.minuteFull = w.window.id;
+    }
+    this.shards.set(shard, state);
+  }
+
+  private isFull(shard: number, minute: Window, day: Window): 'minute' | 'day' | undefined {
+    const state = this.shards.get(shard);
+    if (!state) return undefined;
+    if (state.dayFull !== undefined && state.dayFull >= day.id) return 'day';
+    if (state.minuteFull !== undefined && dayOfMinute(state.minuteFull) === day.id && state.minuteFull >= minute.id) return 'minute';
+    return undefined;
+  }
+
+  /** Shards not known to be full at `now` (by this environment's clock). */
+  open(now: Date, shards: number = SHARD_COUNT): number[] {
+    const minute = minuteWindow(now);
+    const day = dayWindow(now);
+    const open: number[] = [];
+    for (let i = 0; i < shards; i++) if (!this.isFull(i, minute, day)) open.push(i);
+    return open;
+  }
+
+  /** A shard to try: chosen at random among those not known to be full; undefined when all are. */
+  pick(now: Date, random: Random, shards: number = SHARD_COUNT): number | undefined {
+    if (now.getTime() >= this.fullUntil) return Math.floor(random() * shards); // the common case: none known full
+    const open = this.open(now, shards);
+    if (open.length === 0) return undefined;
+    return open[Math.floor(random() * open.length)];
+  }
+
+  /**
+   * The organization's minute and day windows as this environment knows them: the counts its
+   * writes last returned from each shard for `minute` and the day (a shard not seen in them counts
+   * as empty, so Remaining errs high by what other environments counted since). With every shard
+   * full, the exhausted window(s) at their limit.
+   */
+  windows(limits: Limits, minute: Window, now: Date, shards: number = SHARD_COUNT): WindowCount[] {
+    const day = dayWindow(now);
+    let minuteUsed = 0;
+    let dayUsed = 0;
+    let dayFull = 0;
+    let anyFull = 0;
+    const clockMinute = minuteWindow(now);
+    for (let i = 0; i < shards; i++) {
+      const state = this.shards.get(i);
+      const full = this.isFull(i, clockMinute, day);
+      if (full) anyFull += 1;
+      if (full === 'day') dayFull += 1;
+      if (!state || state.day !== day.id) continue;
+      if (state.mw === minute.id) minuteUsed += state.mc;
+      dayUsed += state.requests;
+    }
+    const everyShardFull = anyFull === shards;
+    return [
+      { scope: 'org', window: minute, limit: limits.perMinute, used: everyShardFull && dayFull < shards ? limits.perMinute : Math.min(minuteUsed, limits.perMinute) },
+      { scope: 'org', window: day, limit: limits.perDay, used: dayFull === shards ? limits.perDay : Math.min(dayUsed, limits.perDay) },
+    ];
+  }
+}
+
+/** Refusals not yet written: per organization and day, and per key and day. */
+export class RefusalTally {
+  readonly orgs = new Map<string, number>();
+  readonly keys = new Map<string, number>();
+  lastFlush = 0;
+
+  add(organizationId: string, keyId: string, day: string, n = 1): void {
+    this.orgs.set(`${organizationId} ${day}`, (this.orgs.get(`${organizationId} ${day}`) ?? 0) + n);
+    this.keys.set(`${keyId} ${day}`, (this.keys.get(`${keyId} ${day}`) ?? 0) + n);
+  }
+
+  get size(): number {
+    return this.orgs.size + this.keys.size;
+  }
+}
+
+/** One environment's memory for the high-volume path (module scope in a Lambda; one per environment in the simulation). */
+export class ShardedMemory {
+  readonly views = new Map<string, ShardView>();
+  /** The minute last seen on each counter item (shards and key items): picks the first write to try. */
+  readonly lastSeen = new Map<string, string>();
+  /** Organization -> the day its "sharded" marker was written for. */
+  readonly marked = new Map<string, string>();
+  readonly refusals = new RefusalTally();
+
+  view(organizationId: string): ShardView {
+    let view = this.views.get(organizationId);
+    if (!view) {
+      if (this.views.size >= 10_000) this.views.clear();
+      view = new ShardView();
+      this.views.set(organizationId, view);
+    }
+    if (this.lastSeen.size >= 100_000) this.lastSeen.clear();
+    return view;
+  }
+}
+
+export interface HighVolumeAdmission {
+  admitted: boolean;
+  /** Every applicable window: the key's exact (from its own item), the organization's as this environment knows them. */
+  windows: WindowCount[];
+  day: string;
+  /** Admitted only: the key's admitted requests today on its own item, this one included. */
+  keyRequests?: number;
+  /** Admitted only: the key's first admitted request of its minute (refresh lastUsedAt). */
+  firstInMinute?: boolean;
+  /** The shard that admitted the request. */
+  shard?: number;
+}
+
+/** `random()` in [0, 1): which open shard to try (Math.random in production; seeded in the simulation). */
+export type Random = () => number;
+
+/**
+ * Count one request of a high-volume organization: the key's own item first (its limits, its
+ * usage), then a shard with room, trying others until one admits or every shard is known full.
+ * If the organization refuses after the key counted, the key's count is taken back.
+ */
+export async function admitSharded(
+  store: CounterStore,
+  memory: ShardedMemory,
+  subject: RateSubject,
+  now: Date,
+  random: Random,
+): Promise<HighVolumeAdmission> {
+  const { organizationId, keyId } = subject;
+  const limits = appliedLimits(subject.orgLimits, subject.keyLimits);
+  const minute = minuteWindow(now);
+  const day = dayWindow(now);
+  const view = memory.view(organizationId);
+  const refuse = (windows: WindowCount[]): HighVolumeAdmission => {
+    memory.refusals.add(organizationId, keyId, day.id);
+    return { admitted: false, windows, day: day.id };
+  };
+
+  // A limit of zero admits nothing; no write can tell us more.
+  const empty = windowCounts(undefined, minute, day, limits, keyId);
+  if (empty.some(isExhausted)) return refuse(empty);
+  // Every shard said it is full in this window: refused without a write (it cannot get room back).
+  if (view.pick(now, random) === undefined) return refuse([...view.windows(limits.org, minute, now), ...asKeyWindows(empty, limits.key)]);
+
+  if (memory.marked.get(organizationId) !== day.id) {
+    await store.markSharded(organizationId, day.id, SHARD_COUNT);
+    memory.marked.set(organizationId, day.id);
+  }
+
+  const ownLimits = keyItemLimits(limits.key);
+  const keyTarget: CounterTarget = { keyId };
+  const key = await countIn(store, keyTarget, ownLimits, now, memory.lastSeen);
+  if (key.outcome === 'rejected') {
+    return refuse([...view.windows(limits.org, minute, now), ...asKeyWindows(key.windows, limits.key)]);
+  }
+  const keyWindows = asKeyWindows(windowCounts(key.state, key.minute, day, ownLimits, keyId), limits.key);
+
+  for (let shard = view.pick(now, random); shard !== undefined; shard = view.pick(now, random)) {
+    const counted = await countIn(store, { organizationId, shard }, shardLimits(limits.org, shard), now, memory.lastSeen);
+    if (counted.outcome === 'admitted') {
+      view.observe(shard, day.id, counted.state);
+      return {
+        admitted: true,
+        windows: [...view.windows(limits.org, counted.minute, now), ...keyWindows],
+        day: day.id,
+        keyRequests: key.state.requests,
+        firstInMinute: key.state.mc === 1,
+        shard,
+      };
+    }
+    view.observe(shard, day.id, counted.old);
+    view.markFull(shard, day.id, counted.windows);
+  }
+
+  // Every shard is full: the organization refuses. Give the key its count back.
+  try {
+    await store.takeBack(keyTarget, key.minute, day.id);
+  } catch {
+    // The key's count stays one high for a refused request (docs/limits.md states this bound).
+  }
+  return refuse([...view.windows(limits.org, minute, now), ...keyWindows.map((w) => ({ ...w, used: w.used - 1 }))]);
+}
+
+/**
+ * Write the tallied refusals if the last flush is REFUSAL_FLUSH_MS old: the organization's total
+ * on one shard item (dailyUsage sums them), each key's on its own item. What fails is kept for the
+ * next flush. Returns the number of writes made.
+ */
+export async function flushRefusals(store: CounterStore, tally: RefusalTally, now: Date, random: Random, force = false): Promise<number> {
+  if (tally.size === 0 || (!force && now.getTime() - tally.lastFlush < REFUSAL_FLUSH_MS)) return 0;
+  tally.lastFlush = now.getTime();
+  const orgs = [...tally.orgs];
+  const keys = [...tally.keys];
+  tally.orgs.clear();
+  tally.keys.clear();
+  let writes = 0;
+  const write = async (target: CounterTarget, entry: string, n: number, keep: Map<string, number>) => {
+    const day = entry.slice(entry.lastIndexOf(' ') + 1);
+    writes += 1;
+    try {
+      await store.addUsage(target, day, 'rateLimited', n);
+    } catch {
+      keep.set(entry, (keep.get(entry) ?? 0) + n);
+    }
+  };
+  for (const [entry, n] of orgs) {
+    await write({ organizationId: entry.slice(0, entry.indexOf(' ')), shard: Math.floor(random() * SHARD_COUNT) }, entry, n, tally.orgs);
+  }
+  for (const [entry, n] of keys) await write({ keyId: entry.slice(0, entry.indexOf(' ')) }, entry, n, tally.keys);
+  return writes;
+}

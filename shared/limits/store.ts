@@ -1,0 +1,120 @@
+// The storage the high-volume admission and credit paths need, as an interface (a "store"), so the
+// same decision code runs against DynamoDB (shared/db/sharded-store.ts: production, the local
+// runtime and the integration tests) and against a model of DynamoDB's per-item rules (the
+// simulation in bench/limits-sim.ts). Every method is one DynamoDB call (a transaction counts as
+// one). docs/limits.md, "Past one hot item", has the design.
+import type { AppliedLimits, WindowCount } from './headers.ts';
+import { firstGuess, nextStep, type OrgDayCounters, type WriteKind } from './counters.ts';
+import { dayWindow, type Window } from './windows.ts';
+
+/**
+ * A counter item with the shape of `OrgDayCounters` (mw, mc, requests): shard `shard` of an
+ * organization's day counter (`usage#org#<orgId>#<shard>`), or a key's own day item
+ * (`usage#key#<keyId>`), which on the high-volume path holds the key's counts, usage and limits.
+ */
+export type CounterTarget = { organizationId: string; shard: number } | { keyId: string };
+
+export type CounterWrite = { ok: true; state: OrgDayCounters } | { ok: false; old: OrgDayCounters | undefined };
+
+export interface CounterStore {
+  /**
+   * One conditional counter write, exactly the `same` / `roll` / `fresh` UpdateItem of today's
+   * counter (counterUpdate in shared/db/rate-limits.ts, without per-key maps): adds one if the
+   * item is in `minute` (or rolls it forward) and under `limits.org`. The new counts, or the item
+   * as it was when the condition failed (ALL_OLD).
+   */
+  count(target: CounterTarget, kind: WriteKind, minute: Window, day: string, limits: AppliedLimits): Promise<CounterWrite>;
+  /** Undo one count of a request another window then refused (`ADD requests -1`, and `mc -1` if still in `minute`). */
+  takeBack(target: CounterTarget, minute: Window, day: string): Promise<void>;
+  /** Add to a usage counter (`rateLimited`, `credits`) of a counter item, creating it with its TTL. */
+  addUsage(target: CounterTarget, day: string, counter: 'rateLimited' | 'credits', amount: number): Promise<void>;
+  /** Record on the organization's day item that its counts that day are also on `shards` shard items (read by dailyUsage). */
+  markSharded(organizationId: string, day: string, shards: number): Promise<void>;
+}
+
+/** A batch of credits one environment took from the organization's balance (docs/limits.md). */
+export interface CreditBatch {
+  id: string;
+  /** Credits taken from the balance when the batch was opened. */
+  size: number;
+  /** UTC day the batch was opened: its credits are counted in that day's usage when it closes. */
+  day: string;
+  /** Epoch ms after which the owner stops spending from it and anyone may return what is left. */
+  expiresAt: number;
+}
+
+export type SpendResult = 'spent' | 'alreadyCharged' | 'batchEmpty';
+
+export interface CreditStore {
+  /** Consistent read of the organization's balance (credits not in any batch). */
+  balance(organizationId: string): Promise<number>;
+  /**
+   * Take `batch.size` credits from the balance and create the batch item, in one transaction
+   * (condition: the balance holds them). False when it does not.
+   */
+  openBatch(organizationId: string, batch: CreditBatch, now: Date): Promise<boolean>;
+  /**
+   * One reply's credit, in one transaction: the reservation (pk `credit#org#<orgId>`, sk the
+   * request key, unless a live one exists: alreadyCharged), one credit out of the batch (unless it
+   * is empty or gone: batchEmpty), and one on the key's own day usage item.
+   */
+  spend(organizationId: string, batchId: string, reservation: { requestKey: string; keyId: string; day: string }, now: Date): Promise<SpendResult>;
+  /**
+   * Return a batch's `remaining` credits to the balance, delete it, and count its spent credits
+   * (size - remaining) in the organization's usage for its day, in one transaction (condition: the
+   * batch still holds exactly `remaining`). False when it does not (changed or gone).
+   */
+  closeBatch(organizationId: string, batch: CreditBatch, remaining: number): Promise<boolean>;
+  /** Whether a live reservation exists for the request key (a retry is told so, not refused with 402). */
+  isCharged(organizationId: string, requestKey: string, now: Date): Promise<boolean>;
+  /** The organization's open batches with what each still holds (to return those of environments that stopped). */
+  openBatches(organizationId: string): Promise<(CreditBatch & { remaining: number })[]>;
+}
+
+/** Enough for a guess, a roll and a retry after losing the roll to a concurrent request (as today's counter). */
+const MAX_ATTEMPTS = 5;
+
+export type Counted =
+  | { outcome: 'admitted'; minute: Window; state: OrgDayCounters }
+  | { outcome: 'rejected'; old: OrgDayCounters | undefined; windows: WindowCount[] };
+
+export class CounterContention extends Error {
+  constructor() {
+    super('counter contention');
+    this.name = 'CounterContention';
+  }
+}
+
+/**
+ * Count one request in one counter item: the first write guessed from the minute this environment
+ * last saw there, then whatever the failed write's ALL_OLD says (today's countIn, store-agnostic).
+ * `lastSeen` is the environment's memory of each item's minute; it only saves failed writes.
+ */
+export async function countIn(
+  store: CounterStore,
+  target: CounterTarget,
+  limits: AppliedLimits,
+  now: Date,
+  lastSeen: Map<string, string>,
+): Promise<Counted> {
+  const name = targetName(target);
+  const day = dayWindow(now).id;
+  let step = firstGuess(lastSeen.get(name), now);
+  for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+    const result = await store.count(target, step.action, step.minute, day, limits);
+    if (result.ok) {
+      lastSeen.set(name, step.minute.id);
+      return { outcome: 'admitted', minute: step.minute, state: { ...result.state, mw: step.minute.id } };
+    }
+    if (result.old?.mw) lastSeen.set(name, result.old.mw);
+    const next = nextStep(result.old, now, limits, 'keyId' in target ? target.keyId : '');
+    if (next.action === 'reject') return { outcome: 'rejected', old: result.old, windows: next.windows };
+    if (next.action === 'overflow') throw new Error('a counter without per-key maps cannot overflow');
+    step = next;
+  }
+  throw new CounterContention();
+}
+
+export function targetName(target: CounterTarget): string {
+  return 'keyId' in target ? `key#${target.keyId}` : `org#${target.organizationId}#${target.shard}`;
+}

@@ -1,0 +1,228 @@
+// The high-volume path's decisions (shared/limits/sharded.ts, credit-batches.ts) against the model
+// of DynamoDB's per-item rules the simulation uses (bench/dynamo-model.ts). The same code against
+// DynamoDB Local: test/integration/high-volume.test.ts.
+import { describe, expect, it } from 'vitest';
+import { DynamoModel } from '../../bench/dynamo-model.ts';
+import { seeded } from '../../bench/limits-sim.ts';
+import { ApiError } from '../../shared/domain/errors.ts';
+import { PLAN_LIMITS, type Limits, type RateSubject } from '../../shared/domain/plans.ts';
+import { BATCH_TTL_MS, CreditMemory, RECLAIM_GRACE_MS, reclaimAbandoned, reserveFromBatch } from '../../shared/limits/credit-batches.ts';
+import { rateLimitHeaders } from '../../shared/limits/headers.ts';
+import {
+  admitSharded,
+  flushRefusals,
+  isHighVolume,
+  SHARD_COUNT,
+  shardShare,
+  ShardedMemory,
+} from '../../shared/limits/sharded.ts';
+
+const T = new Date('2031-03-04T10:20:30.000Z');
+const DAY = '2031-03-04';
+const ORG = 'org_1';
+const at = (iso: string) => new Date(iso);
+
+function subject(orgLimits: Limits, keyId = 'key_a', keyLimits: Partial<Limits> | null = null): RateSubject {
+  return { organizationId: ORG, keyId, orgLimits, keyLimits };
+}
+
+/** The model's throughput clock: 5 ms per call, so no item is near its 1,000 WCU/s here. */
+function newModel(): DynamoModel {
+  const model = new DynamoModel();
+  model.msPerCall = 5;
+  return model;
+}
+
+/** Sum of a counter over the organization's shard items for a day. */
+function shardTotal(model: DynamoModel, day: string, counter: 'requests' | 'mc' | 'rateLimited'): number {
+  let sum = 0;
+  for (let i = 0; i < SHARD_COUNT; i++) sum += Number(model.items.get(`usage#org#${ORG}#${i}|${day}`)?.[counter] ?? 0);
+  return sum;
+}
+
+describe('which organizations are high-volume', () => {
+  it('never free, starter or pro; enterprise from 15,000 a minute', () => {
+    for (const limits of Object.values(PLAN_LIMITS)) expect(isHighVolume(limits)).toBe(false);
+    expect(isHighVolume({ perMinute: 14_999, perDay: 10_000_000 })).toBe(false);
+    expect(isHighVolume({ perMinute: 15_000, perDay: 10_000_000 })).toBe(true);
+    expect(isHighVolume({ perMinute: 600_000, perDay: 100_000_000 })).toBe(true);
+  });
+});
+
+describe('shard shares', () => {
+  it.each([15_000, 600_000, 100_000_000, 1_000_003, 63, 1])('%i splits into shares that sum to it, at most one apart', (limit) => {
+    const shares = Array.from({ length: SHARD_COUNT }, (_, i) => shardShare(limit, i));
+    expect(shares.reduce((a, b) => a + b, 0)).toBe(limit);
+    expect(Math.max(...shares) - Math.min(...shares)).toBeLessThanOrEqual(1);
+  });
+});
+
+describe('admission on shards', () => {
+  const limits = { perMinute: 15_000, perDay: 1_000_000 };
+
+  it('admits exactly the limit, and refuses nothing before the limit is reached, across ten environments', async () => {
+    const model = newModel();
+    const envs = Array.from({ length: 10 }, () => new ShardedMemory());
+    const random = seeded(1);
+    let admitted = 0;
+    let refusedEarly = 0;
+    for (let i = 0; i < 15_300; i++) {
+      const result = await admitSharded(model, envs[i % 10] as ShardedMemory, subject(limits, `key_${i % 7}`), T, random);
+      if (result.admitted) admitted += 1;
+      else if (admitted < 15_000) refusedEarly += 1;
+    }
+    expect(admitted).toBe(15_000);
+    expect(refusedEarly).toBe(0);
+    expect(shardTotal(model, DAY, 'mc')).toBe(15_000);
+  });
+
+  it("counts the key on its own item, exactly, with the key's own limit deciding first", async () => {
+    const model = newModel();
+    const memory = new ShardedMemory();
+    const results = [];
+    for (let i = 0; i < 8; i++) results.push(await admitSharded(model, memory, subject(limits, 'key_k', { perMinute: 5 }), T, seeded(2)));
+    expect(results.filter((r) => r.admitted)).toHaveLength(5);
+    expect(model.items.get(`usage#key#key_k|${DAY}`)).toMatchObject({ requests: 5, mc: 5, mw: '2031-03-04T10:20' });
+    // A refused request consumes nothing: the organization counted the five only.
+    expect(shardTotal(model, DAY, 'requests')).toBe(5);
+    expect(results[4]).toMatchObject({ keyRequests: 5 });
+    expect(results[0]).toMatchObject({ firstInMinute: true, keyRequests: 1 });
+    expect(rateLimitHeaders(results[7]!.windows)).toEqual({
+      'X-RateLimit-Limit': '5',
+      'X-RateLimit-Remaining': '0',
+      'X-RateLimit-Reset': String(Date.parse('2031-03-04T10:21:00Z') / 1000),
+    });
+  });
+
+  it("gives the key's count back when the organization refuses", async () => {
+    const model = newModel();
+    const memory = new ShardedMemory();
+    const small = { perMinute: 15_000, perDay: 3 };
+    for (let i = 0; i < 5; i++) await admitSharded(model, memory, subject(small, 'key_k'), T, seeded(3));
+    expect(model.items.get(`usage#key#key_k|${DAY}`)).toMatchObject({ requests: 3, mc: 3 });
+    expect(shardTotal(model, DAY, 'requests')).toBe(3);
+  });
+
+  it('one environment that made every write knows Remaining exactly', async () => {
+    const model = newModel();
+    const memory = new ShardedMemory();
+    let last;
+    for (let i = 0; i < 40; i++) last = await admitSharded(model, memory, subject(limits), T, seeded(4));
+    expect(rateLimitHeaders(last!.windows)['X-RateLimit-Remaining']).toBe('14960');
+  });
+
+  it('refuses without a write once every shard said it is full, until the window ends', async () => {
+    const model = newModel();
+    const memory = new ShardedMemory();
+    const tiny = { perMinute: 15_000, perDay: 64 };
+    for (let i = 0; i < 64; i++) expect((await admitSharded(model, memory, subject(tiny), T, seeded(5))).admitted).toBe(true);
+    const refused = await admitSharded(model, memory, subject(tiny), T, seeded(5));
+    expect(refused.admitted).toBe(false);
+    const calls = model.calls;
+    const again = await admitSharded(model, memory, subject(tiny), at('2031-03-04T10:20:50.000Z'), seeded(5));
+    expect(again.admitted).toBe(false);
+    expect(model.calls).toBe(calls);
+    expect(rateLimitHeaders(again.windows)['X-RateLimit-Remaining']).toBe('0');
+  });
+
+  it('a new minute is open again, and an environment thawing with a stale view counts in its clock\'s window', async () => {
+    const model = newModel();
+    const frozen = new ShardedMemory();
+    const other = new ShardedMemory();
+    const perMinute = { perMinute: 15_000, perDay: 1_000_000 };
+    // 15,000 in 10:20 (the limit), seen full by `frozen`.
+    for (let i = 0; i < 15_001; i++) await admitSharded(model, i % 2 ? frozen : other, subject(perMinute), T, seeded(6));
+    expect((await admitSharded(model, frozen, subject(perMinute), T, seeded(6))).admitted).toBe(false);
+    // Thawed at 10:22: its memory says 10:20 is full, which says nothing of 10:22.
+    const thawed = await admitSharded(model, frozen, subject(perMinute), at('2031-03-04T10:22:05.000Z'), seeded(6));
+    expect(thawed.admitted).toBe(true);
+    expect(thawed.windows[0]!.window.id).toBe('2031-03-04T10:22');
+  });
+
+  it('never counts back in an earlier minute: a slow clock counts in the minute a shard already moved to', async () => {
+    const model = newModel();
+    const fast = new ShardedMemory();
+    const slow = new ShardedMemory();
+    const one = { perMinute: 15_000, perDay: 1_000_000 };
+    // Only shard 0 is used (random() = 0): the fast clock moves it to 10:21.
+    const zero = () => 0;
+    await admitSharded(model, fast, subject(one), at('2031-03-04T10:21:00.500Z'), zero);
+    const behind = await admitSharded(model, slow, subject(one), at('2031-03-04T10:20:59.700Z'), zero);
+    expect(behind.admitted).toBe(true);
+    expect(model.items.get(`usage#org#${ORG}#0|${DAY}`)).toMatchObject({ mw: '2031-03-04T10:21', mc: 2 });
+  });
+
+  it('tallies refusals and writes them at most once a second per environment', async () => {
+    const model = newModel();
+    const memory = new ShardedMemory();
+    const zeroDay = { perMinute: 15_000, perDay: 0 };
+    for (let i = 0; i < 50; i++) await admitSharded(model, memory, subject(zeroDay, 'key_r'), T, seeded(7));
+    expect(await flushRefusals(model, memory.refusals, T, seeded(7))).toBe(2);
+    expect(await flushRefusals(model, memory.refusals, T, seeded(7))).toBe(0);
+    expect(shardTotal(model, DAY, 'rateLimited')).toBe(50);
+    expect(model.items.get(`usage#key#key_r|${DAY}`)).toMatchObject({ rateLimited: 50 });
+  });
+});
+
+describe('credits from batches', () => {
+  let ids = 0;
+  const newBatchId = () => `b${ids++}`;
+  const balanceOf = (model: DynamoModel) => Number(model.items.get(DynamoModel.balanceKey(ORG))?.credits);
+
+  it('serves exactly the balance across environments, never below zero, each request key charged once', async () => {
+    const model = newModel();
+    model.createOrganization(ORG, 10_000, { perMinute: 600_000, perDay: 100_000_000 });
+    const envs = Array.from({ length: 10 }, () => new CreditMemory());
+    let charged = 0;
+    let refused = 0;
+    for (let i = 0; i < 12_000; i++) {
+      try {
+        const r = await reserveFromBatch(model, envs[i % 10] as CreditMemory, ORG, `req_${i}`, 'key_a', new Date(T.getTime() + i), newBatchId);
+        if (!r.alreadyCharged) charged += 1;
+      } catch (error) {
+        expect((error as ApiError).code).toBe('INSUFFICIENT_CREDITS');
+        refused += 1;
+      }
+      expect(balanceOf(model)).toBeGreaterThanOrEqual(0);
+    }
+    expect(charged).toBe(10_000);
+    expect(refused).toBe(2_000);
+    expect(balanceOf(model) + model.creditsInBatches).toBe(0);
+    const again = await reserveFromBatch(model, envs[3] as CreditMemory, ORG, 'req_42', 'key_a', T, newBatchId).catch((e) => e);
+    // Retried after the balance ran out: still the original charge, not a 402.
+    expect(again).toMatchObject({ alreadyCharged: true });
+  });
+
+  it('a refunded credit goes back to the balance; the request key may then be charged again', async () => {
+    const model = newModel();
+    model.createOrganization(ORG, 1_000, { perMinute: 600_000, perDay: 100_000_000 });
+    const memory = new CreditMemory();
+    await reserveFromBatch(model, memory, ORG, 'req_x', 'key_a', T, newBatchId);
+    const held = model.creditsInBatches;
+    expect(balanceOf(model) + held).toBe(999);
+    expect(model.refund(ORG, 'req_x', T)).toBe(true);
+    expect(model.refund(ORG, 'req_x', T)).toBe(false);
+    expect(balanceOf(model) + model.creditsInBatches).toBe(1_000);
+    expect(await reserveFromBatch(model, memory, ORG, 'req_x', 'key_a', T, newBatchId)).toMatchObject({ alreadyCharged: false });
+    expect(model.items.get(`usage#key#key_a|${DAY}`)).toMatchObject({ credits: 2 });
+  });
+
+  it("returns what a stopped environment's batch holds once it is abandoned; the thawed owner cannot spend it", async () => {
+    const model = newModel();
+    model.createOrganization(ORG, 100_000, { perMinute: 600_000, perDay: 100_000_000 });
+    const stopped = new CreditMemory();
+    for (let i = 0; i < 50; i++) await reserveFromBatch(model, stopped, ORG, `s_${i}`, 'key_a', new Date(T.getTime() + i * 10), newBatchId);
+    const stranded = model.creditsInBatches;
+    expect(stranded).toBeGreaterThan(0);
+    const other = new CreditMemory();
+    expect(await reclaimAbandoned(model, other, ORG, new Date(T.getTime() + BATCH_TTL_MS))).toBe(0);
+    const later = new Date(T.getTime() + BATCH_TTL_MS + RECLAIM_GRACE_MS + 1_000);
+    expect(await reclaimAbandoned(model, new CreditMemory(), ORG, later)).toBe(stranded);
+    expect(balanceOf(model)).toBe(100_000 - 50);
+    // The owner thaws: its batch is gone, so it opens a new one; nothing is paid twice.
+    expect(await reserveFromBatch(model, stopped, ORG, 's_50', 'key_a', later, newBatchId)).toMatchObject({ alreadyCharged: false });
+    expect(balanceOf(model) + model.creditsInBatches).toBe(100_000 - 51);
+    // Its organization's usage counts the credits of the returned batch.
+    expect(model.items.get(DynamoModel.orgDayKey(ORG, DAY))).toMatchObject({ credits: 50 });
+  });
+});
