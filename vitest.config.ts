@@ -29,7 +29,7 @@ export default defineConfig({
         test: {
           name: 'browser',
           include: ['test/browser/**/*.test.ts'],
-          globalSetup: ['test/support/global-setup.ts'],
+          globalSetup: ['test/support/global-setup.ts', 'test/browser/build-portal.ts'],
           setupFiles: ['test/support/setup-env.ts'],
           testTimeout: 60_000,
           hookTimeout: 90_000,

@@ -11,7 +11,6 @@ const ROLES: { value: Role; label: string }[] = [
   { value: 'member', label: 'Member: read keys and usage' },
 ];
 
-const who = (m: Member) => m.email ?? m.userId;
 
 export function MembersPage() {
   const { api, user, canManageMembers } = useSession();
@@ -22,6 +21,8 @@ export function MembersPage() {
   const invite = useAction();
   const change = useAction();
   const [notice, setNotice] = useState('');
+  /** A member's email when the API gives it (your own is always known), else their user id. */
+  const who = (m: Member) => m.email ?? (m.userId === user.userId ? user.email : undefined) ?? m.userId;
 
   return (
     <>

@@ -36,7 +36,7 @@ export function UsageChart(props: { days: UsageDay[]; title: string }) {
   const summary = `${props.title}: ${formatNumber(sum.requests)} requests, ${formatNumber(sum.rateLimited)} rate limited, ${formatNumber(sum.credits)} credits over ${days.length} UTC days, from ${days[0]?.date ?? ''} to ${days[days.length - 1]?.date ?? ''}. The table below has each day.`;
   return (
     <figure class="chart">
-      <svg viewBox={`0 0 ${width} ${height}`} role="img" aria-label={summary} preserveAspectRatio="none">
+      <svg viewBox={`0 0 ${width} ${height}`} role="img" aria-label={summary}>
         <line x1={left} y1={height - bottom} x2={width} y2={height - bottom} stroke="#6b7280" />
         <text x={left - 4} y={top + 4} text-anchor="end" font-size="11" fill="#374151">{formatNumber(max)}</text>
         <text x={left - 4} y={height - bottom} text-anchor="end" font-size="11" fill="#374151">0</text>

@@ -1,0 +1,472 @@
+// The portal in real headless Chromium (docs/api.md section 9), against the local API serving the
+// built portal at `/` and playing the identity provider: the owner signs in, creates an
+// organization and keys, reads a secret key once, disables, enables, rolls and revokes it and sees
+// the API follow; a widget key and its embed snippet; an operator's plan and credit controls; a
+// member's narrower controls; usage; errors in alerts. Every page is checked with axe (WCAG 2.2 AA).
+// One browser and one API for the whole file; each signed-in user gets its own browser context.
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import AxeBuilder from '@axe-core/playwright';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { LocalKeygate } from '../../infra/local/environment.ts';
+import { ROUTES } from '../../shared/routes.ts';
+import { ApiClient, startTestApi } from '../support/api.ts';
+import { browserAvailability, launchBrowser } from './support.ts';
+
+// page.evaluate bodies run inside the page; these are the page's globals there (no DOM lib in Node's tsconfig).
+declare const document: any, localStorage: any, sessionStorage: any, location: any, history: any;
+type Storage = { length: number; key(i: number): string | null; getItem(k: string): string | null };
+type HTMLInputElement = { value: string };
+
+const availability = browserAvailability();
+const SCREENSHOTS = resolve(import.meta.dirname, '../../docs/images');
+/** docs/api.md section 1: prefix, 32 random and 6 checksum base62 characters. */
+const SECRET_KEY = /^sk_[0-9A-Za-z]{38}$/;
+const PUBLISHABLE_KEY = /^pk_[0-9A-Za-z]{38}$/;
+const inviteRouteExists = ROUTES.some((r) => r.method === 'POST' && r.path === '/v1/organizations/{orgId}/members');
+
+let keygate: LocalKeygate;
+let browser: Browser;
+/** http://localhost:<port>: the portal, its sign-in and the API on one origin, as `npm start` serves them. */
+let portal: string;
+const contexts: BrowserContext[] = [];
+
+let owner: Page;
+let orgId = '';
+const ownerEmail = `owner-${Math.random().toString(36).slice(2, 8)}@example.com`;
+const memberEmail = `member-${Math.random().toString(36).slice(2, 8)}@example.com`;
+const operatorEmail = `operator-${Math.random().toString(36).slice(2, 8)}@example.com`;
+
+beforeAll(async () => {
+  if (!availability.run) return;
+  keygate = await startTestApi();
+  portal = keygate.url;
+  browser = await launchBrowser();
+  mkdirSync(SCREENSHOTS, { recursive: true });
+});
+
+afterAll(async () => {
+  for (const context of contexts) await context.close().catch(() => undefined);
+  await browser?.close();
+  await keygate?.stop();
+});
+
+async function newPage(viewport = { width: 1280, height: 900 }): Promise<Page> {
+  const context = await browser.newContext({ viewport });
+  contexts.push(context);
+  return context.newPage();
+}
+
+/** axe with the WCAG 2.0-2.2 A and AA rules: no serious or critical violation on this page. */
+async function expectAccessible(page: Page, where: string): Promise<void> {
+  const results = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']).analyze();
+  const bad = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  expect(
+    bad.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`),
+    `axe on ${where}`,
+  ).toEqual([]);
+}
+
+/** Nothing wider than the viewport at 375 px except inside the scrollable table regions. */
+async function expectNoPageScroll(page: Page): Promise<void> {
+  const widths = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
+  expect(widths.scroll, 'page scrolls sideways').toBeLessThanOrEqual(widths.client);
+}
+
+/** Through the portal's Sign in button and the local sign-in page, as a person would. */
+async function signIn(page: Page, email: string, operator = false, checkSignInPage = false): Promise<void> {
+  await page.goto(`${portal}/`);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(/\/oauth2\/authorize/);
+  if (checkSignInPage) await expectAccessible(page, 'the local sign-in page');
+  await page.getByRole('textbox', { name: 'Email' }).fill(email);
+  if (operator) await page.getByRole('checkbox', { name: 'Operator' }).check();
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign out' }).waitFor();
+}
+
+async function goTo(page: Page, link: string, heading: string): Promise<void> {
+  await page.getByRole('navigation').getByRole('link', { name: link, exact: true }).click();
+  await page.getByRole('heading', { level: 1, name: heading, exact: true }).waitFor();
+}
+
+/** The API's answer to a request with this key, from Node (as a server using the key would call). */
+async function whoami(key: string): Promise<{ status: number; code?: string }> {
+  const res = await new ApiClient(keygate.url, { 'X-API-Key': key }).get('/v1/auth/whoami');
+  return { status: res.status, ...(res.body?.code ? { code: res.body.code } : {}) };
+}
+
+function keyRow(page: Page, name: string) {
+  return page.getByRole('table').getByRole('row').filter({ has: page.getByRole('rowheader', { name, exact: true }) });
+}
+
+async function createKeyInPortal(page: Page, name: string, type: 'Secret' | 'Widget', domains?: string): Promise<string> {
+  await page.getByRole('button', { name: 'Create API key' }).click();
+  await page.getByRole('textbox', { name: 'Key name' }).fill(name);
+  await page.getByRole('radio', { name: type }).check();
+  if (domains !== undefined) await page.getByRole('textbox', { name: 'Allowed domains' }).fill(domains);
+  await page.getByRole('button', { name: 'Generate API key' }).click();
+  const shown = page.getByRole('textbox', { name: 'Your new API key' });
+  await shown.waitFor();
+  expect(await shown.getAttribute('readonly')).not.toBeNull();
+  return shown.inputValue();
+}
+
+/** Everywhere a page could keep a string: markup, form values, storage, the address. */
+async function pageHolds(page: Page, text: string): Promise<Record<string, boolean>> {
+  const found = await page.evaluate((t) => {
+    const values = [...document.querySelectorAll('input, textarea')].map((el) => (el as HTMLInputElement).value);
+    const storage = (s: Storage) => Array.from({ length: s.length }, (_, i) => `${s.key(i)}=${s.getItem(s.key(i)!)}`).join('\n');
+    return {
+      dom: document.documentElement.outerHTML.includes(t) || document.body.innerText.includes(t),
+      formValues: values.some((v) => v.includes(t)),
+      localStorage: storage(localStorage).includes(t),
+      sessionStorage: storage(sessionStorage).includes(t),
+      url: location.href.includes(t),
+      history: history.state !== null && JSON.stringify(history.state).includes(t),
+    };
+  }, text);
+  return found;
+}
+
+describe.skipIf(!availability.run)('the portal in a real browser', () => {
+  it('signs in locally through the authorization-code flow and creates an organization', async () => {
+    owner = await newPage();
+    await owner.goto(`${portal}/organization/api-key`);
+    await owner.getByRole('button', { name: 'Sign in' }).waitFor();
+    await expectAccessible(owner, 'the signed-out page');
+    await signIn(owner, ownerEmail, false, true);
+    // A new user has no organization yet: the create form, nothing else to do.
+    await owner.getByRole('textbox', { name: 'Organization name' }).waitFor();
+    await expectAccessible(owner, 'the organizations page');
+    await owner.getByRole('textbox', { name: 'Organization name' }).fill('Acme Browser');
+    await owner.getByRole('button', { name: 'Create organization' }).click();
+    await owner.getByRole('heading', { level: 1, name: 'API Keys', exact: true }).waitFor();
+    expect(new URL(owner.url()).pathname).toBe('/organization/api-key');
+    for (const link of ['API Keys', 'Databases', 'Members', 'Usage', 'Audit log']) {
+      await expect(owner.getByRole('link', { name: link, exact: true }).count()).resolves.toBe(1);
+    }
+    // The API agrees: the signed-in email's user owns exactly this new organization.
+    const token = await owner.evaluate(() => {
+      const entry = Object.keys(sessionStorage).find((k) => k.startsWith('oidc.user:'));
+      return entry ? (JSON.parse(sessionStorage.getItem(entry)!) as { id_token: string }).id_token : '';
+    });
+    const orgs = await new ApiClient(keygate.url, { Authorization: `Bearer ${token}` }).get('/v1/organizations');
+    expect(orgs.status).toBe(200);
+    expect(orgs.body.items).toHaveLength(1);
+    expect(orgs.body.items[0]).toMatchObject({ name: 'Acme Browser', role: 'owner', plan: 'free', credits: 100 });
+    orgId = orgs.body.items[0].id;
+  });
+
+  it('an operator changes the plan and grants credits with a reason', async () => {
+    const operator = await newPage();
+    await signIn(operator, operatorEmail, true);
+    await operator.getByRole('link', { name: 'Plan and credits' }).click();
+    await operator.getByRole('textbox', { name: 'Organization ID' }).fill(orgId);
+    await operator.getByRole('button', { name: 'Open organization' }).click();
+    await operator.getByRole('combobox', { name: 'Plan' }).waitFor();
+    await expectAccessible(operator, 'the plan and credits page (operator)');
+    // Enterprise asks for its own limits.
+    await operator.getByRole('combobox', { name: 'Plan' }).selectOption('enterprise');
+    await operator.getByRole('spinbutton', { name: 'Requests per minute' }).fill('300');
+    await operator.getByRole('spinbutton', { name: 'Requests per day' }).fill('50000');
+    await operator.getByRole('button', { name: 'Save plan' }).click();
+    await operator.getByRole('status').filter({ hasText: 'Plan saved: enterprise.' }).waitFor();
+    await operator.getByRole('spinbutton', { name: 'Credits' }).fill('250');
+    await operator.getByRole('textbox', { name: 'Reason' }).fill('Launch bonus');
+    await operator.getByRole('button', { name: 'Grant credits' }).click();
+    await operator.getByRole('status').filter({ hasText: 'The balance is now 350.' }).waitFor();
+    const org = await operatorApi(operator).then((api) => api.get(`/v1/organizations/${orgId}`));
+    expect(org.body).toMatchObject({ plan: 'enterprise', limits: { perMinute: 300, perDay: 50000 }, credits: 350 });
+    // The owner sees the figures but no operator controls.
+    await goTo(owner, 'Plan and credits', 'Plan and credits');
+    await owner.getByText('350', { exact: true }).waitFor();
+    expect(await owner.getByRole('button', { name: 'Grant credits' }).count()).toBe(0);
+    expect(await owner.getByRole('combobox', { name: 'Plan' }).count()).toBe(0);
+  });
+
+  let secretKey = '';
+  it('creates a secret key, shows it once, and after Done it is nowhere in the page', async () => {
+    await goTo(owner, 'API Keys', 'API Keys');
+    secretKey = await createKeyInPortal(owner, 'Production Server', 'Secret');
+    expect(secretKey).toMatch(SECRET_KEY);
+    await owner.getByRole('button', { name: 'Copy', exact: true }).waitFor();
+    await expectAccessible(owner, 'the API Keys page showing a new key');
+    expect((await pageHolds(owner, secretKey)).formValues).toBe(true); // shown, once
+
+    await owner.getByRole('button', { name: 'Done' }).click();
+    await owner.getByRole('button', { name: 'Create API key' }).waitFor();
+    expect(await pageHolds(owner, secretKey)).toEqual({
+      dom: false,
+      formValues: false,
+      localStorage: false,
+      sessionStorage: false,
+      url: false,
+      history: false,
+    });
+    // Still gone after navigating away and back, and after a reload.
+    await goTo(owner, 'Usage', 'Usage');
+    await goTo(owner, 'API Keys', 'API Keys');
+    await owner.reload();
+    await owner.getByRole('heading', { name: 'Your API Keys' }).waitFor();
+    expect(Object.values(await pageHolds(owner, secretKey)).some(Boolean)).toBe(false);
+
+    const row = keyRow(owner, 'Production Server');
+    await row.waitFor();
+    await expect(row.getByText('Secret', { exact: true }).count()).resolves.toBe(1);
+    await expect(row.getByText('Active', { exact: true }).count()).resolves.toBe(1);
+    await expect(row.getByText(`${secretKey.slice(0, 8)}••••••••`, { exact: true }).count()).resolves.toBe(1);
+    // The key works over HTTP, from a server.
+    expect(await whoami(secretKey)).toEqual({ status: 200 });
+  });
+
+  it('the key list has the contract columns and the owner controls', async () => {
+    const headers = await owner.getByRole('table').getByRole('columnheader').allInnerTexts();
+    expect(headers).toEqual(['Name', 'Type', 'Key', 'Created', 'Expires', 'Status', 'Allowed domains', 'Last used', 'Usage', 'Actions']);
+    for (const name of ['Disable Production Server', 'Roll Production Server', 'Revoke Production Server']) {
+      await expect(owner.getByRole('button', { name, exact: true }).count()).resolves.toBe(1);
+    }
+  });
+
+  it('disables and enables the key, and the API follows at once', async () => {
+    await owner.getByRole('button', { name: 'Disable Production Server' }).click();
+    await keyRow(owner, 'Production Server').getByText('Disabled', { exact: true }).waitFor();
+    expect(await whoami(secretKey)).toEqual({ status: 401, code: 'API_KEY_DISABLED' });
+    // The status filter finds it among the disabled keys only.
+    await owner.getByRole('combobox', { name: 'Status' }).selectOption('active');
+    await owner.getByText('No API keys match.').waitFor();
+    await owner.getByRole('combobox', { name: 'Status' }).selectOption('disabled');
+    await keyRow(owner, 'Production Server').waitFor();
+    await owner.getByRole('combobox', { name: 'Status' }).selectOption('');
+
+    await owner.getByRole('button', { name: 'Enable Production Server' }).click();
+    await keyRow(owner, 'Production Server').getByText('Active', { exact: true }).waitFor();
+    expect(await whoami(secretKey)).toEqual({ status: 200 });
+  });
+
+  let rolledKey = '';
+  it('rolls the key with a grace period of 0 hours: the new key works, the old one is refused', async () => {
+    await owner.getByRole('button', { name: 'Roll Production Server' }).click();
+    const dialog = owner.getByRole('dialog');
+    await dialog.waitFor();
+    await expectAccessible(owner, 'the roll dialog');
+    await dialog.getByRole('spinbutton', { name: 'Grace period (hours)' }).fill('0');
+    await dialog.getByRole('button', { name: 'Roll API key' }).click();
+    const shown = owner.getByRole('textbox', { name: 'Your new API key' });
+    await shown.waitFor();
+    rolledKey = await shown.inputValue();
+    expect(rolledKey).toMatch(SECRET_KEY);
+    expect(rolledKey).not.toBe(secretKey);
+    await owner.getByRole('button', { name: 'Done' }).click();
+    expect(Object.values(await pageHolds(owner, rolledKey)).some(Boolean)).toBe(false);
+    expect(await whoami(rolledKey)).toEqual({ status: 200 });
+    expect(await whoami(secretKey)).toEqual({ status: 401, code: 'API_KEY_EXPIRED' });
+  });
+
+  it('revokes the rolled key after confirming, and the API refuses it', async () => {
+    // The replacement carries the same name; the old one is now Expired (without a Disable button).
+    const active = keyRow(owner, 'Production Server').filter({ hasText: 'Active' });
+    await active.getByRole('button', { name: 'Revoke Production Server' }).click();
+    const dialog = owner.getByRole('dialog');
+    await dialog.waitFor();
+    await expectAccessible(owner, 'the revoke dialog');
+    await dialog.getByRole('button', { name: 'Revoke API key' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await expect.poll(() => keyRow(owner, 'Production Server').filter({ hasText: 'Active' }).count()).toBe(0);
+    expect(await whoami(rolledKey)).toEqual({ status: 401, code: 'INVALID_API_KEY' });
+  });
+
+  it('an API error appears in an alert (a public suffix as an allowed domain), and nothing is created', async () => {
+    await owner.getByRole('button', { name: 'Create API key' }).click();
+    await owner.getByRole('textbox', { name: 'Key name' }).fill('Bad Widget');
+    await owner.getByRole('radio', { name: 'Widget' }).check();
+    await owner.getByRole('textbox', { name: 'Allowed domains' }).fill('com');
+    await owner.getByRole('button', { name: 'Generate API key' }).click();
+    const alert = owner.getByRole('alert');
+    await alert.waitFor();
+    // docs/api.md section 1: a public suffix is refused with 400 VALIDATION_ERROR; the page shows the API's message.
+    expect(await alert.innerText()).toMatch(/\S/);
+    const direct = await (await ownerApi()).post(`/v1/organizations/${orgId}/api-keys`, { name: 'Bad Widget', type: 'publishable', allowedDomains: ['com'] });
+    expect(direct.status).toBe(400);
+    expect(await alert.innerText()).toBe(direct.body.message);
+    expect(await owner.getByRole('textbox', { name: 'Your new API key' }).count()).toBe(0);
+    await expectAccessible(owner, 'the create form with an error');
+    await owner.getByRole('button', { name: 'Cancel' }).click();
+  });
+
+  let widgetKey = '';
+  it('creates a widget key with allowed domains; it can be copied from its row', async () => {
+    widgetKey = await createKeyInPortal(owner, 'Website Widget', 'Widget', 'shop.example, https://www.shop.example');
+    expect(widgetKey).toMatch(PUBLISHABLE_KEY);
+    await owner.getByRole('button', { name: 'Done' }).click();
+    const row = keyRow(owner, 'Website Widget');
+    await row.waitFor();
+    await expect(row.getByText('Widget', { exact: true }).count()).resolves.toBe(1);
+    await expect(row.getByText('shop.example, https://www.shop.example', { exact: true }).count()).resolves.toBe(1);
+    await expect(row.getByRole('button', { name: 'Copy Website Widget' }).count()).resolves.toBe(1);
+    // The type filter shows widget keys only.
+    await owner.getByRole('combobox', { name: 'Type' }).selectOption('publishable');
+    await expect.poll(() => owner.getByRole('rowheader', { name: 'Production Server' }).count()).toBe(0);
+    await row.waitFor();
+    await owner.getByRole('combobox', { name: 'Type' }).selectOption('');
+    // The API locks it to those origins.
+    const allowed = await new ApiClient(keygate.url, { 'X-API-Key': widgetKey, Origin: 'https://www.shop.example' }).get('/v1/auth/whoami');
+    expect(allowed.status).toBe(200);
+    const refused = await new ApiClient(keygate.url, { 'X-API-Key': widgetKey, Origin: 'https://evil.example' }).get('/v1/auth/whoami');
+    expect(refused.status).toBe(403);
+  });
+
+  it('a database page has Widget Integration: a widget key scoped to it and its embed snippet', async () => {
+    await goTo(owner, 'Databases', 'Databases');
+    await owner.getByRole('textbox', { name: 'Database name' }).fill('Help Center');
+    await owner.getByRole('button', { name: 'Create database' }).click();
+    await owner.getByRole('link', { name: 'Help Center' }).click();
+    await owner.getByRole('heading', { name: 'Widget Integration' }).waitFor();
+    await owner.getByRole('button', { name: 'Create New API Key' }).click();
+    await owner.getByRole('textbox', { name: 'Key name' }).fill('Help Widget');
+    await owner.getByRole('textbox', { name: 'Allowed domains' }).fill('help.example');
+    await owner.getByRole('button', { name: 'Generate API key' }).click();
+    const key = await owner.getByRole('textbox', { name: 'Your new API key' }).inputValue();
+    expect(key).toMatch(PUBLISHABLE_KEY);
+    await owner.getByRole('button', { name: 'Done' }).click();
+    const snippet = owner.getByRole('region', { name: 'Embed snippet for Help Widget' }).or(owner.getByLabel('Embed snippet for Help Widget'));
+    await expect.poll(() => snippet.innerText()).toBe(`<script src="${portal}/widget.js" data-key="${key}" async></script>`);
+    await expectAccessible(owner, 'a database page');
+    const databases = await (await ownerApi()).get(`/v1/organizations/${orgId}/databases`);
+    const db = databases.body.items.find((d: { name: string }) => d.name === 'Help Center');
+    const keys = await (await ownerApi()).get(`/v1/organizations/${orgId}/api-keys?type=publishable`);
+    expect(keys.body.items.find((k: { key?: string }) => k.key === key)).toMatchObject({ databaseId: db.id, allowedDomains: ['help.example'] });
+  });
+
+  it('members: the last owner cannot be removed, and the refusal shows in an alert', async () => {
+    await goTo(owner, 'Members', 'Members');
+    await expectAccessible(owner, 'the members page');
+    await owner.getByRole('button', { name: `Remove ${ownerEmail}` }).click();
+    const alert = owner.getByRole('alert');
+    await alert.waitFor();
+    expect(await alert.innerText()).toMatch(/owner/i);
+    expect(await owner.getByRole('rowheader', { name: `${ownerEmail} (you)` }).count()).toBe(1);
+  });
+
+  it.skipIf(!inviteRouteExists)('invites a member by email, who sees keys but no owner controls', async () => {
+    await owner.getByRole('textbox', { name: 'Email' }).fill(memberEmail);
+    await owner.getByRole('combobox', { name: 'Role', exact: true }).selectOption('member');
+    await owner.getByRole('button', { name: 'Invite' }).click();
+    await owner.getByRole('rowheader', { name: memberEmail }).waitFor();
+
+    const member = await newPage();
+    await signIn(member, memberEmail);
+    await member.getByRole('heading', { level: 1, name: 'API Keys', exact: true }).waitFor();
+    await keyRow(member, 'Website Widget').waitFor();
+    expect(await member.getByRole('button', { name: 'Create API key' }).count()).toBe(0);
+    expect(await member.getByRole('button', { name: /^(Disable|Enable|Roll|Revoke) / }).count()).toBe(0);
+    await goTo(member, 'Members', 'Members');
+    expect(await member.getByRole('button', { name: 'Invite' }).count()).toBe(0);
+    expect(await member.getByRole('button', { name: /^Remove/ }).count()).toBe(0);
+    await expectAccessible(member, 'the API Keys page of a member');
+  });
+
+  it('usage shows the requests just made, in the chart and the table, for the org and one key', async () => {
+    // A fresh key used exactly three times today.
+    await goTo(owner, 'API Keys', 'API Keys');
+    const counted = await createKeyInPortal(owner, 'Usage Probe', 'Secret');
+    await owner.getByRole('button', { name: 'Done' }).click();
+    for (let i = 0; i < 3; i += 1) expect(await whoami(counted)).toEqual({ status: 200 });
+    const today = new Date().toISOString().slice(0, 10);
+
+    const api = await ownerApi();
+    const probe = (await api.get(`/v1/organizations/${orgId}/api-keys?limit=100`)).body.items.find((k: { name: string }) => k.name === 'Usage Probe');
+    await goTo(owner, 'Usage', 'Usage');
+    await owner.getByRole('combobox', { name: 'Key' }).selectOption(probe.id);
+    const keyTable = owner.getByRole('table', { name: 'Usage of key Usage Probe per UTC day' });
+    const keyToday = keyTable.getByRole('row').filter({ has: owner.getByRole('rowheader', { name: today }) });
+    await expect.poll(() => keyToday.getByRole('cell').allInnerTexts()).toEqual(['3', '0', '0']);
+    await expect(owner.getByRole('img', { name: /^Usage of key Usage Probe: 3 requests, 0 rate limited, 0 credits over 30 UTC days/ }).count()).resolves.toBe(1);
+
+    // Admitted requests in this organization today: the secret key once, again after Enable, the
+    // rolled key once, the widget key from an allowed origin once, and the probe three times.
+    // Refusals (disabled, expired, revoked, foreign origin) are not counted (docs/api.md section 5).
+    const orgToday = async () => (await api.get(`/v1/organizations/${orgId}/usage?days=30`)).body.items.find((d: { date: string }) => d.date === today);
+    await expect.poll(async () => (await orgToday()).requests).toBe(7);
+    await owner.reload();
+    const orgTable = owner.getByRole('table', { name: 'Usage of Acme Browser per UTC day' });
+    const orgRow = orgTable.getByRole('row').filter({ has: owner.getByRole('rowheader', { name: today }) });
+    await expect.poll(() => orgRow.getByRole('cell').allInnerTexts()).toEqual(['7', '0', '0']);
+    await expect(owner.getByRole('img', { name: /^Usage of Acme Browser: 7 requests, 0 rate limited, 0 credits over 30 UTC days/ }).count()).resolves.toBe(1);
+    await expectAccessible(owner, 'the usage page');
+    await owner.screenshot({ path: resolve(SCREENSHOTS, 'portal-usage.png'), fullPage: true });
+  });
+
+  it('the audit log page shows a table of entries, or its empty state while the route is absent', async () => {
+    await goTo(owner, 'Audit log', 'Audit log');
+    await expect.poll(async () => (await owner.getByRole('table', { name: 'Audit log' }).count()) + (await owner.getByText('No audit entries yet.').count())).toBe(1);
+    expect(await owner.getByRole('alert').count()).toBe(0);
+    await expectAccessible(owner, 'the audit log page');
+  });
+
+  it('works at 375 px wide: the key page fits, and its table scrolls inside its own region', async () => {
+    const narrow = await newPage({ width: 375, height: 800 });
+    await signIn(narrow, ownerEmail);
+    await narrow.getByRole('heading', { name: 'Your API Keys' }).waitFor();
+    await keyRow(narrow, 'Website Widget').waitFor();
+    await expectNoPageScroll(narrow);
+    await expectAccessible(narrow, 'the API Keys page at 375 px');
+    await goTo(narrow, 'Usage', 'Usage');
+    await expectNoPageScroll(narrow);
+  });
+
+  it('is usable by keyboard alone: create a key, read it, Done', async () => {
+    await goTo(owner, 'API Keys', 'API Keys');
+    await owner.getByRole('button', { name: 'Create API key' }).focus();
+    await owner.keyboard.press('Enter');
+    // The form takes the focus in its first field.
+    await expect.poll(() => owner.evaluate(() => document.activeElement?.closest('label')?.textContent ?? '')).toContain('Key name');
+    await owner.keyboard.type('Keyboard Key');
+    await owner.keyboard.press('Tab'); // to the Secret radio (checked)
+    await owner.keyboard.press('ArrowDown'); // Widget
+    await owner.keyboard.press('Tab'); // Allowed domains
+    await owner.keyboard.type('kbd.example');
+    await owner.keyboard.press('Enter'); // submits the form
+    const shown = owner.getByRole('textbox', { name: 'Your new API key' });
+    await shown.waitFor();
+    // The new key takes the focus, so a screen reader reads it and Ctrl+C copies it.
+    await expect.poll(() => owner.evaluate(() => document.activeElement?.closest('label')?.textContent ?? '')).toContain('Your new API key');
+    expect(await shown.inputValue()).toMatch(PUBLISHABLE_KEY);
+    await owner.screenshot({ path: resolve(SCREENSHOTS, 'portal-api-keys.png'), fullPage: true });
+    await owner.keyboard.press('Tab'); // Copy
+    await owner.keyboard.press('Tab'); // Done
+    await owner.keyboard.press('Enter');
+    await shown.waitFor({ state: 'detached' });
+    await expect.poll(() => owner.evaluate(() => document.activeElement?.textContent)).toBe('Create API key');
+    // Revoke through the dialog with the keyboard, Escape cancels first.
+    await owner.getByRole('button', { name: 'Revoke Keyboard Key' }).focus();
+    await owner.keyboard.press('Enter');
+    await owner.getByRole('dialog').waitFor();
+    await owner.keyboard.press('Escape');
+    await owner.getByRole('dialog').waitFor({ state: 'detached' });
+    await expect.poll(() => owner.evaluate(() => document.activeElement?.textContent)).toBe('Revoke Keyboard Key');
+  });
+
+  it('signs out: the tokens are gone and the portal asks to sign in again', async () => {
+    await owner.getByRole('button', { name: 'Sign out' }).click();
+    await owner.getByRole('button', { name: 'Sign in' }).waitFor();
+    const stored = await owner.evaluate(() => Object.keys(sessionStorage).filter((k) => k.startsWith('oidc.user:')));
+    expect(stored).toEqual([]);
+  });
+});
+
+async function tokenOf(page: Page): Promise<string> {
+  return page.evaluate(() => {
+    const entry = Object.keys(sessionStorage).find((k) => k.startsWith('oidc.user:'));
+    return entry ? (JSON.parse(sessionStorage.getItem(entry)!) as { id_token: string }).id_token : '';
+  });
+}
+
+async function operatorApi(page: Page): Promise<ApiClient> {
+  return new ApiClient(keygate.url, { Authorization: `Bearer ${await tokenOf(page)}` });
+}
+
+async function ownerApi(): Promise<ApiClient> {
+  return new ApiClient(keygate.url, { Authorization: `Bearer ${await tokenOf(owner)}` });
+}
