@@ -1,0 +1,152 @@
+// The high-volume path (docs/limits.md, "Past one hot item") against DynamoDB Local: the same
+// decision code the simulation runs, with the DynamoDB store. Concurrent bursts admit exactly the
+// limit, windows roll with an injected clock, and credits taken in batches are exact, including
+// when an environment stops between taking a batch and spending it. Each test uses fresh ids.
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { db } from '../../shared/db/client.ts';
+import { creditStore, refundCredit, reserveCredit } from '../../shared/db/credits.ts';
+import { createOrganization, getOrganization } from '../../shared/db/organizations.ts';
+import { admit } from '../../shared/db/rate-limits.ts';
+import { counterStore } from '../../shared/db/sharded-store.ts';
+import { dailyUsage, usageKey } from '../../shared/db/usage.ts';
+import { ApiError } from '../../shared/domain/errors.ts';
+import { newId } from '../../shared/domain/ids.ts';
+import type { Limits, RateSubject } from '../../shared/domain/plans.ts';
+import { BATCH_TTL_MS, CreditMemory, RECLAIM_GRACE_MS, reserveFromBatch } from '../../shared/limits/credit-batches.ts';
+import { admitSharded, ShardedMemory } from '../../shared/limits/sharded.ts';
+import { tableName } from '../../shared/tables.ts';
+import { TEST_AUDIT } from '../support/audit.ts';
+
+const T = new Date('2031-05-06T10:20:30.000Z');
+const DAY = '2031-05-06';
+const at = (iso: string) => new Date(iso);
+/** High-volume by its minute limit; a small day limit makes bursts at the limit affordable here. */
+const HIGH = (perDay: number): Limits => ({ perMinute: 15_000, perDay });
+
+/** A burst stands for as many Lambda invocations: give this one process a connection pool that wide. */
+beforeAll(async () => {
+  const config = db.config as unknown as { requestHandler: object };
+  const Handler = config.requestHandler.constructor as new (options: object) => object;
+  config.requestHandler = new Handler({ connectionTimeout: 5_000, requestTimeout: 10_000, httpAgent: { maxSockets: 1024 } });
+  const warm = subject(HIGH(100_000));
+  await Promise.allSettled(Array.from({ length: 200 }, () => admit(warm, T)));
+});
+
+function subject(orgLimits: Limits, keyLimits: Partial<Limits> | null = null, organizationId = newId('org'), keyId = `key_${newId('req').slice(4)}`): RateSubject {
+  return { organizationId, keyId, orgLimits, keyLimits };
+}
+
+async function burst(subjects: RateSubject[], now: Date) {
+  const results = await Promise.allSettled(subjects.map((s) => admit(s, now)));
+  const rejected = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason as ApiError);
+  return { admitted: results.length - rejected.length, rejected };
+}
+
+async function item(pk: string, sk: string) {
+  const { Item } = await db.send(new GetCommand({ TableName: tableName('usage'), Key: { pk, sk }, ConsistentRead: true }));
+  return Item;
+}
+
+describe('admission on shards under real concurrency', () => {
+  it('a burst of 400 concurrent requests on a day limit of 300 admits exactly 300; the rest are 429 and count nowhere', { timeout: 120_000 }, async () => {
+    const organizationId = newId('org');
+    const keys = Array.from({ length: 4 }, () => `key_${newId('req').slice(4)}`);
+    const subjects = Array.from({ length: 400 }, (_, i) => subject(HIGH(300), null, organizationId, keys[i % 4]));
+    const { admitted, rejected } = await burst(subjects, T);
+    expect(admitted).toBe(300);
+    expect(rejected).toHaveLength(100);
+    expect(rejected.every((e) => e instanceof ApiError && e.code === 'RATE_LIMIT_EXCEEDED')).toBe(true);
+    // The day is full: a 429 says so, and Retry-After points at the end of the UTC day.
+    expect(rejected[0]!.headers).toMatchObject({ 'X-RateLimit-Limit': '300', 'X-RateLimit-Remaining': '0', 'X-RateLimit-Reset': String(Date.parse('2031-05-07T00:00:00Z') / 1000) });
+    // Usage: the organization's shards hold exactly the admitted requests, the keys' own items too.
+    const [orgDay] = await dailyUsage({ organizationId }, 1, T);
+    expect(orgDay).toMatchObject({ date: DAY, requests: 300 });
+    let keyTotal = 0;
+    for (const keyId of keys) keyTotal += (await dailyUsage({ organizationId, keyId }, 1, T))[0]!.requests;
+    expect(keyTotal).toBe(300);
+  });
+
+  it("a key's own limit is exact on the high-volume path, and its refusals consume nothing", { timeout: 60_000 }, async () => {
+    const organizationId = newId('org');
+    const keyId = `key_${newId('req').slice(4)}`;
+    const { admitted } = await burst(Array.from({ length: 120 }, () => subject(HIGH(100_000), { perMinute: 50 }, organizationId, keyId)), T);
+    expect(admitted).toBe(50);
+    expect(await item(`usage#key#${keyId}`, DAY)).toMatchObject({ requests: 50, mc: 50 });
+    expect((await dailyUsage({ organizationId }, 1, T))[0]!.requests).toBe(50);
+  });
+});
+
+describe('windows (injected clock)', () => {
+  it('a shard rolls to the next minute, and a slow clock counts in the minute the shard moved to', async () => {
+    const organizationId = newId('org');
+    const memory = new ShardedMemory();
+    const limits = HIGH(100_000);
+    const shardZero = () => 0;
+    for (let i = 0; i < 3; i++) await admitSharded(counterStore, memory, subject(limits, null, organizationId), T, shardZero);
+    expect(await item(`usage#org#${organizationId}#0`, DAY)).toMatchObject({ mw: '2031-05-06T10:20', mc: 3, requests: 3 });
+    await admitSharded(counterStore, memory, subject(limits, null, organizationId), at('2031-05-06T10:21:05.000Z'), shardZero);
+    // Another environment whose clock is a second behind: it counts in 10:21, never back in 10:20.
+    const slow = await admitSharded(counterStore, new ShardedMemory(), subject(limits, null, organizationId), at('2031-05-06T10:20:59.900Z'), shardZero);
+    expect(slow.admitted).toBe(true);
+    expect(await item(`usage#org#${organizationId}#0`, DAY)).toMatchObject({ mw: '2031-05-06T10:21', mc: 2, requests: 5 });
+  });
+
+  it('a full day refuses until midnight UTC, and the next day starts empty', { timeout: 60_000 }, async () => {
+    const organizationId = newId('org');
+    const before = await burst(Array.from({ length: 150 }, () => subject(HIGH(100), null, organizationId)), at('2031-05-06T23:59:59.500Z'));
+    expect(before.admitted).toBe(100);
+    const after = await burst(Array.from({ length: 150 }, () => subject(HIGH(100), null, organizationId)), at('2031-05-07T00:00:00.500Z'));
+    expect(after.admitted).toBe(100);
+    expect((await dailyUsage({ organizationId }, 2, at('2031-05-07T12:00:00Z'))).map((d) => d.requests)).toEqual([100, 100]);
+  });
+});
+
+describe('credits from batches', () => {
+  const balance = async (orgId: string) => (await getOrganization(orgId))!.credits;
+  const held = async (orgId: string) => (await creditStore.openBatches(orgId)).reduce((sum, b) => sum + b.remaining, 0);
+
+  it('300 concurrent replies on a balance of 100 serve exactly 100; a retry is charged once; a refund comes back', { timeout: 120_000 }, async () => {
+    const orgId = (await createOrganization('High Volume Inc', 'owner', 100, TEST_AUDIT, T)).id;
+    const keyId = `key_${newId('req').slice(4)}`;
+    // Admitted on the high-volume path first, as every reply is: its credits come from batches.
+    await admit(subject(HIGH(100_000), null, orgId, keyId), T);
+    const results = await Promise.allSettled(Array.from({ length: 300 }, (_, i) => reserveCredit(orgId, `reply-${i}`, keyId, T)));
+    const served = results.filter((r) => r.status === 'fulfilled' && !r.value.alreadyCharged);
+    const refused = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason as ApiError);
+    expect(served).toHaveLength(100);
+    expect(refused).toHaveLength(200);
+    expect(refused.every((e) => e instanceof ApiError && e.code === 'INSUFFICIENT_CREDITS')).toBe(true);
+    expect(await balance(orgId)).toBe(0);
+    expect(await held(orgId)).toBe(0);
+    const servedKey = results.findIndex((r) => r.status === 'fulfilled');
+    expect(await reserveCredit(orgId, `reply-${servedKey}`, keyId, T)).toMatchObject({ alreadyCharged: true });
+    await refundCredit(orgId, `reply-${servedKey}`, keyId, T);
+    expect(await balance(orgId)).toBe(1);
+    expect((await dailyUsage({ organizationId: orgId, keyId }, 1, T))[0]!.credits).toBe(99);
+  });
+
+  it('an environment that stops between taking a batch and spending it loses nothing: the batch is returned', { timeout: 60_000 }, async () => {
+    const orgId = (await createOrganization('High Volume Inc', 'owner', 10_000, TEST_AUDIT, T)).id;
+    const store = { ...counterStore, ...creditStore };
+    const stopped = new CreditMemory();
+    let ids = 0;
+    const batchId = () => `b_${newId('req').slice(4)}_${ids++}`;
+    // A busy environment: its batches grow with its rate.
+    for (let i = 0; i < 40; i++) await reserveFromBatch(store, stopped, orgId, `s-${i}`, 'key_s', new Date(T.getTime() + i * 5), batchId);
+    const stranded = await held(orgId);
+    expect(stranded).toBeGreaterThan(0);
+    expect((await balance(orgId)) + stranded).toBe(10_000 - 40);
+    // It stops. Another environment, after the batch expired and the grace passed, returns it.
+    const later = new Date(T.getTime() + BATCH_TTL_MS + RECLAIM_GRACE_MS + 1_000);
+    const other = new CreditMemory();
+    await reserveFromBatch(store, other, orgId, 'o-1', 'key_o', later, batchId);
+    expect(await held(orgId)).toBe(Number((await creditStore.openBatches(orgId))[0]?.remaining ?? 0));
+    expect((await balance(orgId)) + (await held(orgId))).toBe(10_000 - 41);
+    // The stopped one thaws: what it remembers of its batch is gone; it opens a new one, paying once.
+    expect(await reserveFromBatch(store, stopped, orgId, 's-40', 'key_s', later, batchId)).toMatchObject({ alreadyCharged: false });
+    expect((await balance(orgId)) + (await held(orgId))).toBe(10_000 - 42);
+    // The returned batch's spent credits are in the organization's usage for its day.
+    expect((await dailyUsage({ organizationId: orgId }, 1, T))[0]!.credits).toBe(40);
+  });
+});
