@@ -55,7 +55,6 @@ describe('functions', () => {
 
     it('gets the common environment', () => {
       expect(fn().Environment.Variables).toMatchObject({
-        NODE_OPTIONS: '--enable-source-maps',
         STAGE: 'dev',
         SECRET_KEY_PREFIX: CDK_CONTEXT.secretKeyPrefix,
         PUBLISHABLE_KEY_PREFIX: CDK_CONTEXT.publishableKeyPrefix,
@@ -136,6 +135,15 @@ describe('functions', () => {
       expect(code.startsWith("import { createRequire } from 'node:module';const require = createRequire(import.meta.url);")).toBe(true);
       expect(code).not.toMatch(/from\s*["']@aws-sdk\//);
       expect(existsSync(join(assetDir, 'index.mjs.map'))).toBe(true);
+    });
+
+    it('is trimmed for the cold start: credentials from the environment only, source maps not loaded at start', () => {
+      const assetDir = join(s.app.outdir, `asset.${(fn().Code.S3Key as string).replace(/\.zip$/, '')}`);
+      const sources: string[] = JSON.parse(readFileSync(join(assetDir, 'index.mjs.map'), 'utf8')).sources;
+      const providers = sources.map((src) => /@aws-sdk\/(credential-provider-[a-z-]+)\//.exec(src)?.[1]).filter(Boolean);
+      expect([...new Set(providers)]).toEqual(['credential-provider-env']);
+      // Node parses the whole map when the bundle loads with --enable-source-maps (docs/benchmarks.md).
+      expect(fn().Environment.Variables.NODE_OPTIONS).toBeUndefined();
     });
   });
 

@@ -39,18 +39,23 @@ type Pending =
 
 /** One execution environment. */
 export class LambdaInstance {
+  /** Wall and CPU time of loading the bundle (the init phase's import), measured inside the environment. */
   readonly importMs: number;
+  readonly importCpuMs: number;
   readonly streaming: boolean;
-  /** Duration of the last invocation, measured inside the environment. */
+  /** Wall and CPU time of the last invocation, measured inside the environment. */
   lastDurationMs = 0;
+  lastCpuMs = 0;
   private readonly child: ChildProcess;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private exited = false;
 
-  private constructor(child: ChildProcess, importMs: number, streaming: boolean) {
+  private constructor(child: ChildProcess, ready: { importMs: number; importCpuMs: number; streaming: boolean }) {
     this.child = child;
-    this.importMs = importMs;
+    this.importMs = ready.importMs;
+    this.importCpuMs = ready.importCpuMs;
+    const streaming = ready.streaming;
     this.streaming = streaming;
     child.on('message', (message: RuntimeMessage) => this.onMessage(message));
     child.once('exit', (code, signal) => {
@@ -84,7 +89,7 @@ export class LambdaInstance {
       child.once('exit', onExit);
       child.once('message', (message: RuntimeMessage) => {
         child.off('exit', onExit);
-        if (message.type === 'ready') resolve(new LambdaInstance(child, message.importMs, message.streaming));
+        if (message.type === 'ready') resolve(new LambdaInstance(child, message));
         else if (message.type === 'init-error') {
           child.kill();
           reject(new LambdaError(message.errorType, `${fn.functionName}: ${message.errorMessage}`));
@@ -103,12 +108,14 @@ export class LambdaInstance {
     } else if (message.type === 'result' && pending.kind === 'buffered') {
       this.pending.delete(message.id);
       this.lastDurationMs = message.durationMs;
+      this.lastCpuMs = message.cpuMs;
       pending.resolve(message.result);
     } else if (message.type === 'chunk' && pending.kind === 'stream') {
       pending.onChunk(Buffer.from(message.data, 'base64'));
     } else if (message.type === 'end' && pending.kind === 'stream') {
       this.pending.delete(message.id);
       this.lastDurationMs = message.durationMs;
+      this.lastCpuMs = message.cpuMs;
       pending.resolve();
     }
   }

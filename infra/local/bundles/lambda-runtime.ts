@@ -31,12 +31,12 @@ export interface InvokeMessage {
 }
 
 export type RuntimeMessage =
-  | { type: 'ready'; importMs: number; streaming: boolean }
+  | { type: 'ready'; importMs: number; importCpuMs: number; streaming: boolean }
   | { type: 'init-error'; errorType: string; errorMessage: string }
-  | { type: 'result'; id: number; result: unknown; durationMs: number }
+  | { type: 'result'; id: number; result: unknown; durationMs: number; cpuMs: number }
   | { type: 'error'; id: number; errorType: string; errorMessage: string }
   | { type: 'chunk'; id: number; data: string }
-  | { type: 'end'; id: number; contentType: string | undefined; durationMs: number };
+  | { type: 'end'; id: number; contentType: string | undefined; durationMs: number; cpuMs: number };
 
 type Handler = ((...args: unknown[]) => unknown) & { [HANDLER_STREAMING]?: unknown };
 
@@ -147,11 +147,16 @@ async function invoke(handler: Handler, streaming: boolean, message: InvokeMessa
   const timeoutMs = Number(process.env.KEYGATE_FUNCTION_TIMEOUT_MS ?? 3_000);
   const ctx = context(message.requestId, Date.now() + timeoutMs);
   const started = performance.now();
+  const cpu = process.cpuUsage();
+  const cpuMs = () => {
+    const used = process.cpuUsage(cpu);
+    return (used.user + used.system) / 1000;
+  };
   try {
     if (!streaming) {
       const result = await handler(message.event, ctx);
       // The runtime returns the result JSON-serialized (the IPC channel serializes it the same way).
-      send({ type: 'result', id: message.id, result: result === undefined ? null : result, durationMs: performance.now() - started });
+      send({ type: 'result', id: message.id, result: result === undefined ? null : result, durationMs: performance.now() - started, cpuMs: cpuMs() });
       return;
     }
     const stream = new LambdaResponseStream(message.id);
@@ -162,7 +167,7 @@ async function invoke(handler: Handler, streaming: boolean, message: InvokeMessa
     await handler(message.event, stream, ctx);
     if (!stream.writableEnded) stream.end();
     await finished;
-    send({ type: 'end', id: message.id, contentType: stream.contentType, durationMs: performance.now() - started });
+    send({ type: 'end', id: message.id, contentType: stream.contentType, durationMs: performance.now() - started, cpuMs: cpuMs() });
   } catch (error) {
     send({ type: 'error', id: message.id, ...describe(error) });
   }
@@ -177,6 +182,7 @@ async function main(): Promise<void> {
     HttpResponseStream,
   };
   const started = performance.now();
+  const cpu = process.cpuUsage();
   let handler: Handler;
   try {
     handler = await loadHandler();
@@ -186,6 +192,8 @@ async function main(): Promise<void> {
     return;
   }
   const importMs = performance.now() - started;
+  const used = process.cpuUsage(cpu);
+  const importCpuMs = (used.user + used.system) / 1000;
   const marker = handler[HANDLER_STREAMING];
   if (marker !== undefined && marker !== null && marker !== false && marker !== STREAM_RESPONSE) {
     send({ type: 'init-error', errorType: 'Runtime.MalformedStreamingHandler', errorMessage: 'Only response streaming is supported.' });
@@ -199,7 +207,7 @@ async function main(): Promise<void> {
     if (message?.type !== 'invoke') return;
     queue = queue.then(() => invoke(handler, streaming, message));
   });
-  send({ type: 'ready', importMs, streaming });
+  send({ type: 'ready', importMs, importCpuMs, streaming });
 }
 
 await main();
