@@ -10,7 +10,7 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayAuthorizerResult, APIGatewayProxyEvent, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
-import { bootLocalKeygate, type LocalKeygate } from '../infra/local/environment.ts';
+import { bootLocalKeygate, LOCAL_STAGE, type LocalKeygate } from '../infra/local/environment.ts';
 import { buildAuthorizerEvent, buildProxyEvent, runAuthorizer } from '../infra/local/gateway.ts';
 import { dynamoClientConfig } from '../shared/db/config.ts';
 import { json } from '../shared/http/response.ts';
@@ -18,7 +18,8 @@ import { AUTHORIZER_ENTRY, FUNCTION_ENTRIES, ROUTES, routeKey, type RouteDefinit
 import { tableName } from '../shared/tables.ts';
 import { ApiClient, type CallResult } from '../test/support/api.ts';
 import { bundleWidget, gzipBytes, WIDGET_GZIP_BUDGET } from '../scripts/build-widget.ts';
-import { BASELINE_NAME, buildBundles, byPackage, importTimes, type BundleResult } from './bundles.ts';
+import { measureColdStarts } from './cold-start.ts';
+import { synthesizeApp } from '../infra/local/bundles/assembly.ts';
 import { byCommand, classify, DynamoCounter, sequence, type DynamoCall } from './dynamo-counter.ts';
 import { createFixtures, moduleUrl, whyNotServing } from './fixtures.ts';
 import { runLoad, type LoadResult } from './load.ts';
@@ -33,7 +34,9 @@ const TIMING_BATCH = 10; // figure 2: calls per batch; small batches rotating au
 const TIMING_BATCHES = 100; // -> 1,000 timed calls of each kind
 const REJECTIONS = 2_000; // figure 3: timed rejections per malformed-key variant
 const FUNCTION_CALLS = 200; // function duration for the cost estimate
-const IMPORT_ROUNDS = 5; // figure 4: fresh `node` processes per bundle
+const IMPORT_ROUNDS = 5; // figure 4: rounds of cold starts (fresh `node` processes) per function
+const AUTHORIZER_SIZE_GOAL = 0.75; // figure 4: authorizer index.mjs / baseline index.mjs
+const IMPORT_GOAL = 1.0; // figure 4: every function's import CPU time / the baseline's
 const LOAD = { durationSeconds: 10, connections: 20, maxRequests: 200_000 }; // figure 6
 const RATIO_TARGET = 1.25;
 const WHOAMI = 'GET /v1/auth/whoami';
@@ -275,8 +278,11 @@ async function main(): Promise<void> {
   try {
     section('Starting DynamoDB Local (in memory) and the local API in this process; bundling the functions');
     detail(`machine: ${availableParallelism()} CPUs, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} (1/5/15 min), Node ${process.version}`);
-    const entries: Record<string, string> = { authorizer: AUTHORIZER_ENTRY, ...FUNCTION_ENTRIES };
-    const bundlesPromise = buildBundles(entries, tmp);
+    // Synthesized first (it bundles every function, blocking this process for a few seconds).
+    const synthStarted = process.hrtime.bigint();
+    const synthPromise = synthesizeApp(join(tmp, 'cdk.out'));
+    await synthPromise;
+    detail(`cdk synth with bundling: ${(elapsedMs(synthStarted) / 1000).toFixed(1)} s`);
     keygate = await bootLocalKeygate({ port: 0, inMemory: true });
     const port = new URL(keygate.url).port;
     const base = `http://127.0.0.1:${port}`;
@@ -562,65 +568,58 @@ async function main(): Promise<void> {
     });
 
     // ---- figure 4 ----
-    await figure('bundle size and import time', async () => {
-      section('4. Bundle sizes (esbuild as the CDK builds them) and module import time');
-      const { bundles, baseline } = await bundlesPromise;
-      const all: BundleResult[] = [...bundles, baseline];
-      const imports = await importTimes(all, IMPORT_ROUNDS, process.env, ['authorizer', BASELINE_NAME]);
-      const importOf = (name: string) => imports.find((i) => i.name === name);
-      console.log(table(
-        ['bundle', 'entry', 'minified', `import, wall (median of ${IMPORT_ROUNDS})`, 'import, CPU'],
-        all.map((b) => {
-          const imp = importOf(b.name);
-          return [
-            b.name,
-            b.entry.startsWith('/') ? '(temp dir)' : b.entry,
-            b.ok ? kib(b.bytes as number) : `build failed: ${(b.error ?? '').slice(0, 90)}`,
-            imp?.error ? `failed: ${imp.error.slice(0, 80)}` : imp ? ms(imp.medianMs, 1) : '-',
-            imp && !imp.error ? ms(imp.medianCpuMs, 1) : '-',
-          ];
-        }),
-      ).split('\n').map((l) => `   ${l}`).join('\n'));
-      const auth = bundles.find((b) => b.name === 'authorizer');
-      if (!auth?.ok || !baseline.ok) {
-        notMeasurable('authorizer bundle / DynamoDBClient+GetItem bundle', `<= ${RATIO_TARGET}`, `build failed: ${auth?.error ?? baseline.error}`);
-        return;
-      }
-      detail('top 5 inputs of the authorizer bundle (bytes in the minified output):');
-      for (const input of (auth.inputs ?? []).slice(0, 5)) detail(`   ${kib(input.bytes, 2).padStart(10)}  ${input.path}`);
-      const authPackages = byPackage(auth.inputs ?? []);
-      detail(`largest packages of the authorizer bundle: ${authPackages.slice(0, 6).map((p) => `${p.path} ${kib(p.bytes)}`).join(', ')}`);
-      const basePackages = new Map(byPackage(baseline.inputs ?? []).map((p) => [p.path, p.bytes]));
-      const extra = authPackages
-        .map((p) => ({ path: p.path, bytes: p.bytes - (basePackages.get(p.path) ?? 0) }))
-        .filter((p) => p.bytes > 0)
-        .sort((a, b) => b.bytes - a.bytes);
-      detail(`what the authorizer carries beyond the baseline (${kib((auth.bytes as number) - (baseline.bytes as number))} in all), by package:`);
-      for (const p of extra.slice(0, 6)) detail(`   ${kib(p.bytes, 2).padStart(10)}  ${p.path}`);
-      const sizeRatio = (auth.bytes as number) / (baseline.bytes as number);
-      rows.push({
-        figure: 'authorizer bundle / DynamoDBClient+GetItem bundle',
-        measured: `${kib(auth.bytes as number)} / ${kib(baseline.bytes as number)} = ${ratio(sizeRatio)}`,
-        target: `<= ${RATIO_TARGET}`,
-        status: sizeRatio <= RATIO_TARGET ? 'PASS' : 'GAP',
-        ...(sizeRatio > RATIO_TARGET ? { note: `largest additions: ${extra.slice(0, 3).map((p) => p.path).join(', ')}` } : {}),
+    await figure('cold start of the synthesized bundles', async () => {
+      section(`4. Cold start of the synthesized bundles (cdk synth assets, fresh Node process per function, median of ${IMPORT_ROUNDS} rounds)`);
+      const app = await synthPromise;
+      const { functions, baseline } = await measureColdStarts({
+        app,
+        // As in AWS: the template's LOG_LEVEL and metrics on (their lines are discarded).
+        local: { stage: LOCAL_STAGE, dynamodbEndpoint: keygate!.dynamodbEndpoint, secrets: keygate!.secrets, metricsDisabled: false },
+        portalPrivateJwk: keygate!.secrets.portalPrivateJwk,
+        secret: fx.secret,
+        apiKeysTable: tableName('apiKeys'),
+        rounds: IMPORT_ROUNDS,
+        tmp,
       });
-      const ai = importOf('authorizer');
-      const bi = importOf(BASELINE_NAME);
-      if (!ai || !bi || ai.error || bi.error) {
-        notMeasurable('authorizer import / baseline import', `<= ${RATIO_TARGET} (by analogy)`, ai?.error ?? bi?.error ?? 'no timing');
-        return;
+      const r = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? undefined : a / b);
+      console.log(table(
+        ['function', 'index.mjs', 'size ratio', 'import CPU', 'import wall', 'import ratio CPU (wall)', 'first request CPU', 'first wall', 'first ratio CPU (wall)', 'first request'],
+        [...functions, baseline].map((f) => [
+          f.name,
+          kib(f.bytes),
+          ratio(f.bytes / baseline.bytes),
+          ms(f.importCpuMs, 1),
+          ms(f.importMs, 1),
+          `${ratio(f.importCpuMs / baseline.importCpuMs)} (${ratio(f.importMs / baseline.importMs)})`,
+          f.firstCpuMs === undefined ? '-' : ms(f.firstCpuMs, 1),
+          f.firstMs === undefined ? '-' : ms(f.firstMs, 1),
+          f.firstCpuMs === undefined ? '-' : `${ratio(r(f.firstCpuMs, baseline.firstCpuMs)!)} (${ratio(r(f.firstMs, baseline.firstMs)!)})`,
+          f.request,
+        ]),
+      ).split('\n').map((l) => `   ${l}`).join('\n'));
+      detail('CPU time of the process decides the import goal: on 2 shared cores the wall time mostly measures the other processes.');
+      for (const f of functions) {
+        const size = f.bytes / baseline.bytes;
+        const imp = f.importCpuMs / baseline.importCpuMs;
+        const first = r(f.firstCpuMs, baseline.firstCpuMs);
+        const sizeGoal = f.name === 'authorizer' ? AUTHORIZER_SIZE_GOAL : undefined;
+        const missed = [
+          ...(sizeGoal !== undefined && size > sizeGoal ? [`size ${ratio(size)} > ${sizeGoal}`] : []),
+          ...(imp > IMPORT_GOAL ? [`import ${ratio(imp)} > ${IMPORT_GOAL}`] : []),
+        ];
+        rows.push({
+          figure: `cold start ${f.name} / baseline`,
+          measured: `size ${ratio(size)}, import ${ratio(imp)} (wall ${ratio(f.importMs / baseline.importMs)}), first request ${first === undefined ? 'n/a' : ratio(first)}`,
+          target: `${sizeGoal !== undefined ? `size <= ${sizeGoal}, ` : ''}import <= ${IMPORT_GOAL}`,
+          status: missed.length ? 'GAP' : 'PASS',
+          ...(missed.length ? { note: missed.join('; ') } : {}),
+        });
       }
-      const importRatio = ai.medianMs / bi.medianMs;
-      const cpuRatio = ai.medianCpuMs / bi.medianCpuMs;
       rows.push({
-        figure: `authorizer import / baseline import (median of ${IMPORT_ROUNDS})`,
-        measured: `${ms(ai.medianMs, 1)} / ${ms(bi.medianMs, 1)} = ${ratio(importRatio)} (CPU time ${ratio(cpuRatio)})`,
-        target: `<= ${RATIO_TARGET} (by analogy with size)`,
-        status: importRatio <= RATIO_TARGET ? 'PASS' : 'GAP',
-        ...(importRatio > RATIO_TARGET && cpuRatio <= RATIO_TARGET
-          ? { note: `wall clock only; the CPU-time ratio ${ratio(cpuRatio)} says the difference is other processes on the cores` }
-          : {}),
+        figure: 'cold start baseline (DynamoDBClient + GetItem)',
+        measured: `${kib(baseline.bytes)}, import ${ms(baseline.importCpuMs, 1)} CPU (${ms(baseline.importMs, 1)} wall), first request ${ms(baseline.firstCpuMs!, 1)} CPU`,
+        target: '-',
+        status: 'info',
       });
     });
 
@@ -687,10 +686,10 @@ function printTable(): void {
 }
 
 const watchdog = setTimeout(() => {
-  console.error('bench: still running after 4 minutes, giving up');
+  console.error('bench: still running after 5 minutes, giving up');
   printTable();
   process.exit(2);
-}, 240_000);
+}, 300_000);
 watchdog.unref();
 
 try {

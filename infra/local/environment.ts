@@ -103,7 +103,11 @@ async function startBundles(bundled: true | string, local: Omit<LocalStandIns, '
   const { readAssembly, synthesizeApp } = await import('./bundles/assembly.ts');
   const { bundledRuntime } = await import('./bundles/runtime.ts');
   const app = bundled === true ? await synthesizeApp() : readAssembly(bundled);
-  const runtime = bundledRuntime(app, { ...local, ...(process.env.LOG_LEVEL ? { logLevel: process.env.LOG_LEVEL } : {}) });
+  const runtime = bundledRuntime(app, {
+    ...local,
+    ...(process.env.LOG_LEVEL ? { logLevel: process.env.LOG_LEVEL } : {}),
+    metricsDisabled: process.env.POWERTOOLS_METRICS_DISABLED !== 'false',
+  });
   try {
     await runtime.warm();
   } catch (error) {

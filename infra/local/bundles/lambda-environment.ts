@@ -7,6 +7,7 @@
 //   PORTAL_ISSUER / PORTAL_CLIENT_ID (Cognito) -> the local identity provider, and its key set in PORTAL_JWKS
 //   BEDROCK_MODEL_ID               -> kept, plus CHAT_BACKEND=local (no Bedrock)
 //   USER_DIRECTORY=cognito, USER_POOL_ID -> USER_DIRECTORY=local over the local user directory table
+//   (CloudWatch)                   -> POWERTOOLS_METRICS_DISABLED=true unless asked otherwise, as the source runtime
 // and DYNAMODB_ENDPOINT for every function. Any other intrinsic becomes `unresolved:<expression>`.
 import { LOCAL_TABLES, physicalTableName, TABLES, type TableDefinition } from '../../../shared/tables.ts';
 import { LOCAL_CLIENT_ID, LOCAL_ISSUER } from '../dev-token.ts';
@@ -21,6 +22,8 @@ export interface LocalStandIns {
   region?: string;
   /** Overrides LOG_LEVEL (tests keep the functions quiet). */
   logLevel?: string;
+  /** No CloudWatch locally: EMF metric lines off as in the source runtime (default true; the bench keeps them on, as in AWS). */
+  metricsDisabled?: boolean;
 }
 
 /** Credentials Lambda puts in the environment of every function (fake here: DynamoDB Local accepts any). */
@@ -66,18 +69,20 @@ export function lambdaEnvironment(app: SynthesizedApp, fn: SynthesizedFunction, 
   if (env.BEDROCK_MODEL_ID) env.CHAT_BACKEND = 'local';
   if (env.LOCAL_USERS_TABLE) env.USER_DIRECTORY = 'local';
   if (local.logLevel) env.LOG_LEVEL = local.logLevel;
-  const logGroup = `/aws/lambda/${fn.functionName}`;
+  if (local.metricsDisabled ?? true) env.POWERTOOLS_METRICS_DISABLED = 'true';
+  return { ...env, DYNAMODB_ENDPOINT: local.dynamodbEndpoint, ...lambdaServiceVariables(fn, region) };
+}
+
+/** What the Lambda service sets for every function ("Defined runtime environment variables"), credentials included. */
+export function lambdaServiceVariables(fn: SynthesizedFunction, region: string): Record<string, string> {
   return {
-    ...env,
-    DYNAMODB_ENDPOINT: local.dynamodbEndpoint,
-    // Set by the Lambda service (Lambda "Defined runtime environment variables").
     AWS_REGION: region,
     AWS_DEFAULT_REGION: region,
     AWS_EXECUTION_ENV: `AWS_Lambda_${fn.runtime}`,
     AWS_LAMBDA_FUNCTION_NAME: fn.functionName,
     AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(fn.memorySize),
     AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
-    AWS_LAMBDA_LOG_GROUP_NAME: logGroup,
+    AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${fn.functionName}`,
     AWS_LAMBDA_LOG_STREAM_NAME: 'local',
     AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
     LAMBDA_TASK_ROOT: fn.taskRoot,
@@ -86,6 +91,7 @@ export function lambdaEnvironment(app: SynthesizedApp, fn: SynthesizedFunction, 
     LANG: 'en_US.UTF-8',
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     ...LAMBDA_CREDENTIALS,
+    // Read by lambda-runtime.ts for getRemainingTimeInMillis.
     KEYGATE_FUNCTION_TIMEOUT_MS: String(fn.timeoutSeconds * 1000),
   };
 }

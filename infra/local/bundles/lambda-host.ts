@@ -46,6 +46,8 @@ export class LambdaInstance {
   /** Wall and CPU time of the last invocation, measured inside the environment. */
   lastDurationMs = 0;
   lastCpuMs = 0;
+  /** Wall and CPU time of the first invocation (the cold one), once it has answered. */
+  first: { durationMs: number; cpuMs: number } | undefined;
   private readonly child: ChildProcess;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
@@ -109,6 +111,7 @@ export class LambdaInstance {
       this.pending.delete(message.id);
       this.lastDurationMs = message.durationMs;
       this.lastCpuMs = message.cpuMs;
+      this.first ??= { durationMs: message.durationMs, cpuMs: message.cpuMs };
       pending.resolve(message.result);
     } else if (message.type === 'chunk' && pending.kind === 'stream') {
       pending.onChunk(Buffer.from(message.data, 'base64'));
@@ -116,6 +119,7 @@ export class LambdaInstance {
       this.pending.delete(message.id);
       this.lastDurationMs = message.durationMs;
       this.lastCpuMs = message.cpuMs;
+      this.first ??= { durationMs: message.durationMs, cpuMs: message.cpuMs };
       pending.resolve();
     }
   }
@@ -174,10 +178,19 @@ export class LambdaFunction {
   private readonly waiters: ((instance: LambdaInstance) => void)[] = [];
   private closed = false;
 
-  constructor(fn: SynthesizedFunction, env: Record<string, string>, maxEnvironments = 4) {
+  private readonly output: ((chunk: Buffer) => void) | undefined;
+
+  /** `output` receives what the function writes to stdout/stderr (its CloudWatch log); default: this process's stdout. */
+  constructor(fn: SynthesizedFunction, env: Record<string, string>, maxEnvironments = 4, output?: (chunk: Buffer) => void) {
     this.fn = fn;
     this.env = env;
     this.maxEnvironments = maxEnvironments;
+    this.output = output;
+  }
+
+  /** The environments started so far, oldest first. */
+  get environments(): LambdaInstance[] {
+    return [...this.all];
   }
 
   /** Start one environment now (fails with the init error if the bundle cannot load). */
@@ -188,7 +201,7 @@ export class LambdaFunction {
   private async spawn(): Promise<LambdaInstance> {
     this.starting++;
     try {
-      const instance = await LambdaInstance.start(this.fn, this.env);
+      const instance = await LambdaInstance.start(this.fn, this.env, this.output);
       if (this.closed) instance.close();
       this.all.add(instance);
       return instance;

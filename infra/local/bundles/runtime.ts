@@ -15,9 +15,16 @@ export interface BundledRuntime extends FunctionRuntime {
   close(): void;
 }
 
-export function bundledRuntime(app: SynthesizedApp, local: LocalStandIns, maxEnvironments = 4): BundledRuntime {
+export interface BundledRuntimeOptions {
+  /** Execution environments per function at most (default 4). */
+  maxEnvironments?: number;
+  /** Where the functions' stdout/stderr go (default: this process's stdout, like their log group). */
+  output?: (chunk: Buffer) => void;
+}
+
+export function bundledRuntime(app: SynthesizedApp, local: LocalStandIns, options: BundledRuntimeOptions = {}): BundledRuntime {
   const functions = new Map(
-    app.functions.map((fn) => [fn.name, new LambdaFunction(fn, lambdaEnvironment(app, fn, local), maxEnvironments)]),
+    app.functions.map((fn) => [fn.name, new LambdaFunction(fn, lambdaEnvironment(app, fn, local), options.maxEnvironments ?? 4, options.output)]),
   );
   const functionNamed = (name: string): LambdaFunction => {
     const fn = functions.get(name);
