@@ -4,7 +4,14 @@ import { defineConfig } from 'vitest/config';
 // started and stopped by test/support/global-setup.ts. infra: CDK synth and template assertions.
 // The e2e files that also run against the bundles: every function and route kind in them, in
 // modest time (the rest stays on the sources; docs/benchmarks.md has the measured cost).
-const E2E_ON_BUNDLES: string[] = [];
+const E2E_ON_BUNDLES = [
+  'test/e2e/chat-sessions.test.ts',
+  'test/e2e/chat-message.test.ts',
+  'test/e2e/chat-export.test.ts',
+  'test/e2e/api-keys-http.test.ts',
+  'test/e2e/organizations-http.test.ts',
+  'test/e2e/local-gateway.test.ts',
+];
 
 export default defineConfig({
   test: {
