@@ -97,6 +97,11 @@ async function createSession(key: KeyIdentity, headers: Record<string, string> =
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
+/** A correctly signed token for a chat session of this org, with some claims changed. */
+function signedToken(sessionId: string, keyId: string, claims: Partial<Parameters<typeof signSessionToken>[0]>) {
+  return signSessionToken({ sessionId, organizationId: orgId, keyId, type: 'chat', origin: null, expiresAt: new Date(Date.now() + 60 * 60_000), ...claims });
+}
+
 beforeAll(async () => {
   orgId = (await createOrganization('Handlers Co', 'owner-1', 100, TEST_AUDIT, new Date())).id;
 });
@@ -163,14 +168,7 @@ describe('session authentication', () => {
   it('SESSION_ENDED for an expired token of a real session (not INVALID_TOKEN)', async () => {
     const { identity } = await newKey();
     const s = await createSession(identity);
-    const expired = await signSessionToken({
-      sessionId: s.sessionId,
-      organizationId: orgId,
-      keyId: identity.keyId,
-      type: 'chat',
-      origin: null,
-      expiresAt: new Date(Date.now() - 60_000),
-    });
+    const expired = await signedToken(s.sessionId, identity.keyId, { expiresAt: new Date(Date.now() - 60_000) });
     const res = await chatSession(event('GET', `/v1/chat/sessions/${s.sessionId}/messages`, { headers: bearer(expired) }));
     expect(res.statusCode).toBe(401);
     expect(JSON.parse(res.body).code).toBe('SESSION_ENDED');
@@ -182,15 +180,7 @@ describe('session authentication', () => {
   ])('SESSION_ENDED for a correctly signed token whose %s claim differs from the stored session', async (_, claim) => {
     const { identity } = await newKey();
     const s = await createSession(identity);
-    const forged = await signSessionToken({
-      sessionId: s.sessionId,
-      organizationId: orgId,
-      keyId: identity.keyId,
-      type: 'chat',
-      origin: null,
-      expiresAt: new Date(s.expiresAt),
-      ...claim,
-    });
+    const forged = await signedToken(s.sessionId, identity.keyId, claim);
     for (const res of [
       await chatSession(event('GET', `/v1/chat/sessions/${s.sessionId}/messages`, { headers: bearer(forged) })),
       await chatStream(event('POST', `/v1/chat/sessions/${s.sessionId}/messages`, { headers: bearer(forged), body: { content: 'hi' } })),
