@@ -3,7 +3,7 @@
 import { App, CfnOutput, Stack, Tags, Validations, type StackProps } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { Construct } from 'constructs';
-import { TABLES, type TableKey } from '../shared/tables.ts';
+import { TABLES, tableOutputId, type TableKey } from '../shared/tables.ts';
 import { KeygateApi } from './constructs/api.ts';
 import { grantBedrockModel } from './constructs/bedrock-access.ts';
 import { DEPLOYED_FUNCTIONS, FUNCTION_SPECS, type DeployedFunctionName } from './constructs/function-specs.ts';
@@ -123,10 +123,7 @@ export class KeygateStack extends Stack {
   }
 }
 
-/** Output id carrying a table's name, e.g. `ApiKeysTableName`. */
-export function tableOutputId(key: TableKey): string {
-  return `${key[0]!.toUpperCase()}${key.slice(1)}TableName`;
-}
+export { tableOutputId };
 
 function contextString(app: App, key: string): string {
   const value: unknown = app.node.tryGetContext(key);

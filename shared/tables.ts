@@ -13,6 +13,8 @@ export interface IndexDefinition {
   name: string;
   partitionKey: KeyAttribute;
   sortKey?: KeyAttribute;
+  /** Attributes copied into the index: all (default), or only the keys (updates to other attributes cost nothing there). */
+  projection?: 'ALL' | 'KEYS_ONLY';
 }
 
 export interface TableDefinition {
@@ -65,6 +67,9 @@ export const TABLES = {
         partitionKey: { name: 'organizationId', type: 'S' },
         sortKey: { name: 'createdAt', type: 'S' },
       },
+      // The operator CLI's `keys find <display prefix>` (a leak report often has only `sk_AbCdE…`).
+      // Keys only: lastUsedAt/usageCount refreshes never write to it.
+      { name: 'byDisplayKey', partitionKey: { name: 'displayKey', type: 'S' }, projection: 'KEYS_ONLY' },
     ],
     ttlAttribute: TTL_ATTRIBUTE,
     durable: true,
@@ -145,4 +150,9 @@ export function tableName(table: TableKey, env: NodeJS.ProcessEnv = process.env)
   const value = env[TABLES[table].envVar];
   if (!value) throw new Error(`Missing environment variable ${TABLES[table].envVar}`);
   return value;
+}
+
+/** The stack output carrying a table's name, e.g. `ApiKeysTableName` (the operator CLI reads them). */
+export function tableOutputId(key: TableKey): string {
+  return `${key[0]!.toUpperCase()}${key.slice(1)}TableName`;
 }

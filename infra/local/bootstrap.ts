@@ -6,6 +6,7 @@ import {
   DescribeTableCommand,
   DynamoDBClient,
   ResourceInUseException,
+  UpdateTableCommand,
   UpdateTimeToLiveCommand,
   type AttributeDefinition,
   type CreateTableCommandInput,
@@ -35,7 +36,7 @@ export function createTableInput(stage: string, def: TableDefinition): CreateTab
           GlobalSecondaryIndexes: def.indexes.map((index) => ({
             IndexName: index.name,
             KeySchema: keySchema(index.partitionKey, index.sortKey),
-            Projection: { ProjectionType: 'ALL' },
+            Projection: { ProjectionType: index.projection ?? 'ALL' },
           })),
         }
       : {}),
@@ -49,6 +50,7 @@ export async function createTables(client: DynamoDBClient, stage: string): Promi
       await client.send(new CreateTableCommand(createTableInput(stage, def)));
     } catch (error) {
       if (!(error instanceof ResourceInUseException)) throw error;
+      await addMissingIndexes(client, stage, def);
     }
     if (def.ttlAttribute) {
       const { Table } = await client.send(new DescribeTableCommand({ TableName: name }));
@@ -66,6 +68,27 @@ export async function createTables(client: DynamoDBClient, stage: string): Promi
           });
       }
     }
+  }
+}
+
+/**
+ * A table kept from an earlier run (`.keygate/dynamodb`) gets the indexes added to shared/tables.ts
+ * since, as a deploy would add them. DynamoDB Local builds them at once; AWS would backfill.
+ */
+async function addMissingIndexes(client: DynamoDBClient, stage: string, def: TableDefinition): Promise<void> {
+  const name = physicalTableName(stage, def);
+  const { Table } = await client.send(new DescribeTableCommand({ TableName: name }));
+  const existing = new Set((Table?.GlobalSecondaryIndexes ?? []).map((index) => index.IndexName));
+  const wanted = createTableInput(stage, def);
+  for (const index of wanted.GlobalSecondaryIndexes ?? []) {
+    if (existing.has(index.IndexName)) continue;
+    await client.send(
+      new UpdateTableCommand({
+        TableName: name,
+        AttributeDefinitions: wanted.AttributeDefinitions,
+        GlobalSecondaryIndexUpdates: [{ Create: index }],
+      }),
+    );
   }
 }
 

@@ -5,7 +5,8 @@
 //   DYNAMODB_ENDPOINT=http://...   use a DynamoDB you run yourself
 import { ensurePortalBuilt } from './build-web.ts';
 import { buildWidget } from '../../scripts/build-widget.ts';
-import { bootLocalKeygate } from './environment.ts';
+import { bootLocalKeygate, LOCAL_STAGE } from './environment.ts';
+import { removeRuntimeInfo, writeRuntimeInfo } from './runtime-file.ts';
 
 const port = Number(process.env.PORT ?? 3000);
 const inMemory = process.argv.includes('--in-memory') || process.env.KEYGATE_IN_MEMORY === '1';
@@ -22,6 +23,8 @@ const keygate = await bootLocalKeygate({
   ...(process.env.DYNAMODB_ENDPOINT ? { dynamodbEndpoint: process.env.DYNAMODB_ENDPOINT } : {}),
 });
 const base = `http://localhost:${new URL(keygate.url).port}`;
+// For the operator CLI (`npx keygate …`): where this runtime's tables are.
+writeRuntimeInfo({ dynamodbEndpoint: keygate.dynamodbEndpoint, stage: LOCAL_STAGE, url: base, pid: process.pid });
 
 console.log(`Keygate listening on ${base}${bundled ? ' (serving the synthesized Lambda bundles)' : ''}`);
 console.log(`  Portal: ${base}/ (sign in with any email; tick Operator for platform staff)`);
@@ -37,6 +40,7 @@ async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   console.log(`\n${signal}: stopping Keygate...`);
+  removeRuntimeInfo();
   await keygate.stop();
   process.exit(0);
 }

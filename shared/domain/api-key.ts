@@ -84,6 +84,9 @@ export function keyIdFromHash(hash: string): string {
   return `key_${hash.slice(0, 24)}`;
 }
 
+/** How many leading characters of a key its display form shows (the rest is masked). */
+export const DISPLAY_CHARS = 8;
+
 export function displayKey(key: string): string {
-  return key.slice(0, 8) + '\u2022'.repeat(8);
+  return key.slice(0, DISPLAY_CHARS) + '\u2022'.repeat(8);
 }

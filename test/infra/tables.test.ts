@@ -33,14 +33,14 @@ describe('tables (one per shared/tables.ts entry)', () => {
       }
     });
 
-    it('has its global secondary indexes, projecting all attributes', () => {
+    it('has its global secondary indexes, projecting all attributes unless the definition says keys only', () => {
       const expected = (def.indexes ?? []).map((index) => ({
         IndexName: index.name,
         KeySchema: [
           { AttributeName: index.partitionKey.name, KeyType: 'HASH' },
           ...(index.sortKey ? [{ AttributeName: index.sortKey.name, KeyType: 'RANGE' }] : []),
         ],
-        Projection: { ProjectionType: 'ALL' },
+        Projection: { ProjectionType: index.projection ?? 'ALL' },
       }));
       expect(table().Properties!.GlobalSecondaryIndexes ?? []).toEqual(expected);
     });

@@ -1,0 +1,136 @@
+// The operator commands. Loaded only after cli/target.ts has set the environment, because the
+// shared/db modules create their DynamoDB client and read table names from it. Revokes go through
+// the same shared/db function as the API's DELETE, so a revoke here is exactly a revoke there.
+import { prefixesFromEnv } from '../shared/domain/api-key.ts';
+import { keyQueryOf, KEY_ID_PATTERN } from '../shared/domain/key-query.ts';
+import { keyStatus, revokeKey, type ApiKeyItem } from '../shared/db/api-keys.ts';
+import { countKeys, findByDisplayKey, getKeyItem, DISPLAY_MATCH_LIMIT } from '../shared/db/key-search.ts';
+import { getOrganization, listMembers, organizationView } from '../shared/db/organizations.ts';
+import { dailyUsage } from '../shared/db/usage.ts';
+import { CliError, EXIT } from './errors.ts';
+import { fields, table } from './format.ts';
+
+export interface Output {
+  json: unknown;
+  text: string;
+}
+
+/** What an operator sees of a key: never its hash, never a plaintext (a publishable key's included). */
+export function operatorKeyView(item: ApiKeyItem, now: Date) {
+  return {
+    id: item.id,
+    organizationId: item.organizationId,
+    name: item.name,
+    type: item.type,
+    displayKey: item.displayKey,
+    status: keyStatus(item, now),
+    createdAt: item.createdAt,
+    createdBy: item.createdBy,
+    expiresAt: item.expiresAt,
+    lastUsedAt: item.lastUsedAt,
+    usageCount: item.usageCount,
+    allowedDomains: item.allowedDomains,
+    scopes: item.scopes,
+    revokedAt: item.revokedAt ?? null,
+  };
+}
+type KeyView = ReturnType<typeof operatorKeyView>;
+
+function keyText(view: KeyView): string {
+  return fields({
+    key: `${view.id}  ${view.displayKey}  ${view.type}  ${view.status}`,
+    organization: view.organizationId,
+    name: view.name,
+    created: `${view.createdAt} by ${view.createdBy}`,
+    expires: view.expiresAt,
+    'last used': `${view.lastUsedAt ?? 'never'} (${view.usageCount} requests)`,
+    scopes: view.scopes.join(', '),
+    ...(view.allowedDomains.length ? { domains: view.allowedDomains.join(', ') } : {}),
+    ...(view.revokedAt ? { revoked: view.revokedAt } : {}),
+  });
+}
+
+export async function keysFind(input: string, now = new Date()): Promise<Output> {
+  const query = keyQueryOf(input, prefixesFromEnv());
+  if (query.kind === 'invalid') throw new CliError(query.reason, EXIT.usage);
+  let items: ApiKeyItem[];
+  let more = false;
+  if (query.kind === 'display') {
+    ({ items, more } = await findByDisplayKey(query.displayKey));
+  } else {
+    const item = await getKeyItem(query.keyId);
+    items = item ? [item] : [];
+  }
+  if (items.length === 0) {
+    const what = { plaintext: 'the key (by its hash)', id: 'this key id', display: 'this display prefix' }[query.kind];
+    throw new CliError(`no key matches ${what}`, EXIT.notFound);
+  }
+  const views = items.map((item) => operatorKeyView(item, now));
+  const note = more ? `\nmore than ${DISPLAY_MATCH_LIMIT} keys share this display prefix: give the key or its id` : '';
+  return {
+    json: { matchedBy: query.kind, items: views, more },
+    text: views.map(keyText).join('\n\n') + note,
+  };
+}
+
+export interface Operator {
+  name: string;
+  reason: string;
+}
+
+export async function keysRevoke(keyId: string, operator: Operator, targetDescription: string, now = new Date()): Promise<Output> {
+  if (!KEY_ID_PATTERN.test(keyId)) {
+    throw new CliError('revoke takes a key id (key_ + 24 hex): find it with `keygate keys find`', EXIT.usage);
+  }
+  const item = await getKeyItem(keyId);
+  if (!item) throw new CliError('no key has this id', EXIT.notFound);
+  if (item.status === 'revoked') {
+    const view = operatorKeyView(item, now);
+    return { json: { revoked: true, alreadyRevoked: true, key: view }, text: `${keyId} was already revoked at ${item.revokedAt ?? '?'}` };
+  }
+  await revokeKey(item.organizationId, keyId, now);
+  const view = operatorKeyView({ ...item, status: 'revoked', revokedAt: now.toISOString() }, now);
+  return {
+    json: { revoked: true, alreadyRevoked: false, key: view, operator: operator.name, reason: operator.reason },
+    text:
+      `Revoked ${keyId} (${item.displayKey}, ${item.type}, organization ${item.organizationId}) on ${targetDescription}.\n` +
+      `The next request with it is refused, and its sessions have ended. Reason: ${operator.reason} (operator ${operator.name})`,
+  };
+}
+
+export async function orgsShow(organizationId: string, now = new Date()): Promise<Output> {
+  const org = await getOrganization(organizationId);
+  if (!org) throw new CliError('no organization has this id', EXIT.notFound);
+  const [members, keys] = await Promise.all([listMembers(organizationId), countKeys(organizationId, now)]);
+  const view = { ...organizationView(org), ownerCount: org.ownerCount, createdBy: org.createdBy };
+  const json = { organization: view, members: members.map((m) => ({ userId: m.userId, role: m.role, createdAt: m.createdAt })), keys };
+  const text = [
+    fields({
+      organization: `${view.id}  ${view.name}`,
+      plan: view.plan,
+      limits: `${view.limits.perMinute}/minute, ${view.limits.perDay}/day`,
+      credits: String(view.credits),
+      created: `${view.createdAt} by ${view.createdBy}`,
+    }),
+    '',
+    `keys (${['secret', 'publishable'].map((t) => `${t}: ${Object.values(keys[t as 'secret']).reduce((a, b) => a + b, 0)}`).join(', ')}):`,
+    table(['type', 'active', 'disabled', 'expired', 'revoked'], (['secret', 'publishable'] as const).map((t) => [t, ...(['active', 'disabled', 'expired', 'revoked'] as const).map((s) => String(keys[t][s]))])),
+    '',
+    `members (${members.length}):`,
+    members.length ? table(['user', 'role', 'since'], members.map((m) => [m.userId, m.role, m.createdAt])) : '  none',
+  ].join('\n');
+  return { json, text };
+}
+
+export async function usage(organizationId: string, days: number, now = new Date()): Promise<Output> {
+  const org = await getOrganization(organizationId);
+  if (!org) throw new CliError('no organization has this id', EXIT.notFound);
+  const items = await dailyUsage({ organizationId }, days, now);
+  const total = items.reduce((sum, d) => ({ requests: sum.requests + d.requests, rateLimited: sum.rateLimited + d.rateLimited, credits: sum.credits + d.credits }), { requests: 0, rateLimited: 0, credits: 0 });
+  return {
+    json: { organizationId, days, items, total },
+    text:
+      table(['day (UTC)', 'requests', 'rate limited', 'credits'], items.map((d) => [d.date, String(d.requests), String(d.rateLimited), String(d.credits)])) +
+      `\n${days} days: ${total.requests} requests, ${total.rateLimited} rate limited, ${total.credits} credits`,
+  };
+}

@@ -1,0 +1,134 @@
+#!/usr/bin/env node
+// `npx keygate …`: the operator CLI (README "Operator CLI"). Exit codes: 0 done, 1 failed (DynamoDB
+// or AWS), 2 usage error, 3 not found. `--json` prints one JSON document on stdout; errors always go
+// to stderr as one line. A plaintext key given to `keys find` is hashed in this process and never
+// printed, logged or sent.
+import { userInfo } from 'node:os';
+import { parseArgs } from 'node:util';
+import { prefixesFromEnv } from '../shared/domain/api-key.ts';
+import { keyQueryOf } from '../shared/domain/key-query.ts';
+import { CliError, describeFailure, EXIT } from './errors.ts';
+import { resolveTarget, type Target } from './target.ts';
+
+const HELP = `keygate: operate a Keygate stage or the local runtime
+
+usage:
+  keygate keys find <key | key id | display prefix>   whose key is this? (- reads the key from stdin)
+  keygate keys revoke <key id> --reason <text>         revoke it now (as the API's DELETE does)
+  keygate orgs show <org id>                           plan, limits, credits, members, key counts
+  keygate usage <org id> [--days N]                    requests, rate-limited requests, credits per UTC day
+
+target (first that applies):
+  DYNAMODB_ENDPOINT=<url>   that DynamoDB, tables of stage --stage (default local)
+  --stage <stage>           the deployed stack Keygate-<stage> (AWS credentials from the environment)
+  (neither)                 the local runtime started by npm start
+
+options:
+  --json              machine-readable output
+  --stage <stage>     stage name
+  --region <region>   AWS region (default: AWS_REGION)
+  --reason <text>     why a key is revoked (required for revoke)
+  --operator <name>   who revokes (default: your OS user name)
+  --days <N>          days of usage, 1-90 (default 30)
+  -h, --help          this help
+
+Prefer \`keygate keys find -\` and paste the key: an argument stays in your shell history.
+exit codes: 0 done, 1 failed, 2 usage error, 3 not found`;
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8').trim();
+}
+
+function parse(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        json: { type: 'boolean', default: false },
+        stage: { type: 'string' },
+        region: { type: 'string' },
+        reason: { type: 'string' },
+        operator: { type: 'string' },
+        days: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (error) {
+    // parseArgs names the option, never a positional (which may be a key).
+    throw new CliError(`${(error as Error).message.split('\n')[0]} (keygate --help)`, EXIT.usage);
+  }
+}
+
+function daysOf(value: string | undefined): number {
+  if (value === undefined) return 30;
+  const days = Number(value);
+  if (!Number.isInteger(days) || days < 1 || days > 90) throw new CliError('--days must be an integer from 1 to 90', EXIT.usage);
+  return days;
+}
+
+function one(positionals: string[], at: number, what: string): string {
+  const value = positionals[at];
+  if (value === undefined || value === '') throw new CliError(`missing ${what} (keygate --help)`, EXIT.usage);
+  if (positionals.length > at + 1) throw new CliError(`too many arguments (keygate --help)`, EXIT.usage);
+  return value;
+}
+
+async function run(argv: string[]): Promise<string> {
+  const { values, positionals } = parse(argv);
+  if (values.help || positionals.length === 0) return HELP;
+  const command = positionals.slice(0, positionals[0] === 'keys' || positionals[0] === 'orgs' ? 2 : 1).join(' ');
+  const known = ['keys find', 'keys revoke', 'orgs show', 'usage'];
+  if (!known.includes(command)) throw new CliError(`unknown command "${command}" (keygate --help)`, EXIT.usage);
+  const argAt = command.includes(' ') ? 2 : 1;
+
+  // Everything about the arguments is checked before anything is read or resolved.
+  let argument = one(positionals, argAt, command === 'keys find' ? 'a key, key id or display prefix' : command === 'keys revoke' ? 'a key id' : 'an organization id');
+  const days = daysOf(values.days);
+  const reason = values.reason?.trim();
+  if (command === 'keys revoke' && !reason) throw new CliError('keys revoke needs --reason <text> (it is kept with the revoke)', EXIT.usage);
+  if (command === 'keys find') {
+    if (argument === '-') argument = await readStdin();
+    const query = keyQueryOf(argument, prefixesFromEnv());
+    if (query.kind === 'invalid') throw new CliError(query.reason, EXIT.usage);
+  }
+
+  const target: Target = await resolveTarget({
+    ...(values.stage !== undefined ? { stage: values.stage } : {}),
+    ...(values.region !== undefined ? { region: values.region } : {}),
+  });
+  // The shared/db modules read these when they load: no logs or metrics on this terminal.
+  Object.assign(process.env, target.env, { LOG_LEVEL: 'SILENT', POWERTOOLS_METRICS_DISABLED: 'true' });
+  const commands = await import('./commands.ts');
+  let output: Awaited<ReturnType<typeof commands.keysFind>>;
+  try {
+    switch (command) {
+      case 'keys find':
+        output = await commands.keysFind(argument);
+        break;
+      case 'keys revoke':
+        output = await commands.keysRevoke(argument, { name: values.operator?.trim() || userInfo().username, reason: reason! }, target.description);
+        break;
+      case 'orgs show':
+        output = await commands.orgsShow(argument);
+        break;
+      default:
+        output = await commands.usage(argument, days);
+    }
+  } catch (error) {
+    throw describeFailure(error, target.description);
+  }
+  return values.json ? JSON.stringify(output.json, null, 2) : output.text;
+}
+
+try {
+  process.stdout.write(`${await run(process.argv.slice(2))}\n`);
+  process.exitCode = EXIT.ok;
+} catch (error) {
+  const failure = describeFailure(error, 'the target');
+  process.stderr.write(`keygate: ${failure.message}\n`);
+  process.exitCode = failure.exitCode;
+}
