@@ -1,9 +1,11 @@
 // The operator commands. Loaded only after cli/target.ts has set the environment, because the
 // shared/db modules create their DynamoDB client and read table names from it. Revokes go through
 // the same shared/db function as the API's DELETE, so a revoke here is exactly a revoke there.
+import { actorContext, type AuditAction } from '../shared/domain/audit.ts';
 import { prefixesFromEnv } from '../shared/domain/api-key.ts';
 import { keyQueryOf, KEY_ID_PATTERN } from '../shared/domain/key-query.ts';
 import { keyStatus, revokeKey, type ApiKeyItem } from '../shared/db/api-keys.ts';
+import { listAuditLog } from '../shared/db/audit-log.ts';
 import { countKeys, findByDisplayKey, getKeyItem, DISPLAY_MATCH_LIMIT } from '../shared/db/key-search.ts';
 import { getOrganization, listMembers, organizationView } from '../shared/db/organizations.ts';
 import { dailyUsage } from '../shared/db/usage.ts';
@@ -32,6 +34,7 @@ export function operatorKeyView(item: ApiKeyItem, now: Date) {
     allowedDomains: item.allowedDomains,
     scopes: item.scopes,
     revokedAt: item.revokedAt ?? null,
+    revocationReason: item.revocationReason ?? null,
   };
 }
 type KeyView = ReturnType<typeof operatorKeyView>;
@@ -46,7 +49,7 @@ function keyText(view: KeyView): string {
     'last used': `${view.lastUsedAt ?? 'never'} (${view.usageCount} requests)`,
     scopes: view.scopes.join(', '),
     ...(view.allowedDomains.length ? { domains: view.allowedDomains.join(', ') } : {}),
-    ...(view.revokedAt ? { revoked: view.revokedAt } : {}),
+    ...(view.revokedAt ? { revoked: `${view.revokedAt}${view.revocationReason ? ` (${view.revocationReason})` : ''}` } : {}),
   });
 }
 
@@ -73,6 +76,9 @@ export async function keysFind(input: string, now = new Date()): Promise<Output>
   };
 }
 
+/** The `userAgent` of the audit entries the CLI writes. */
+export const CLI_USER_AGENT = 'keygate-cli';
+
 export interface Operator {
   name: string;
   reason: string;
@@ -88,8 +94,10 @@ export async function keysRevoke(keyId: string, operator: Operator, targetDescri
     const view = operatorKeyView(item, now);
     return { json: { revoked: true, alreadyRevoked: true, key: view }, text: `${keyId} was already revoked at ${item.revokedAt ?? '?'}` };
   }
-  await revokeKey(item.organizationId, keyId, now);
-  const view = operatorKeyView({ ...item, status: 'revoked', revokedAt: now.toISOString() }, now);
+  // The API's revoke, with an audit entry whose actor is this operator.
+  const audit = actorContext({ type: 'operator', id: operator.name, email: null }, { userAgent: CLI_USER_AGENT });
+  await revokeKey(item.organizationId, keyId, audit, now, operator.reason);
+  const view = operatorKeyView({ ...item, status: 'revoked', revokedAt: now.toISOString(), revocationReason: operator.reason }, now);
   return {
     json: { revoked: true, alreadyRevoked: false, key: view, operator: operator.name, reason: operator.reason },
     text:
@@ -132,5 +140,27 @@ export async function usage(organizationId: string, days: number, now = new Date
     text:
       table(['day (UTC)', 'requests', 'rate limited', 'credits'], items.map((d) => [d.date, String(d.requests), String(d.rateLimited), String(d.credits)])) +
       `\n${days} days: ${total.requests} requests, ${total.rateLimited} rate limited, ${total.credits} credits`,
+  };
+}
+
+export interface AuditOptions {
+  limit: number;
+  cursor?: string;
+  action?: AuditAction;
+  targetId?: string;
+}
+
+export async function audit(organizationId: string, options: AuditOptions): Promise<Output> {
+  const org = await getOrganization(organizationId);
+  if (!org) throw new CliError('no organization has this id', EXIT.notFound);
+  const page = await listAuditLog(organizationId, options);
+  const change = (c: { field: string; from: unknown; to: unknown }) => `${c.field}: ${JSON.stringify(c.from)} -> ${JSON.stringify(c.to)}`;
+  const rows = page.items.map((e) => [e.occurredAt, e.action, `${e.actor.type}:${e.actor.id}`, `${e.target.type}:${e.target.id}`, e.changes.map(change).join('; ')]);
+  return {
+    json: page,
+    text:
+      (rows.length ? table(['when (UTC)', 'action', 'actor', 'target', 'changes'], rows) : '  no entries') +
+      (page.nextCursor ? `
+more: --cursor ${page.nextCursor}` : ''),
   };
 }

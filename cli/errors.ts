@@ -1,4 +1,6 @@
 // Exit codes and the one error type the CLI reports (its message goes to stderr as is).
+import { ApiError } from '../shared/domain/errors.ts';
+
 export const EXIT = { ok: 0, failure: 1, usage: 2, notFound: 3 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
@@ -14,6 +16,10 @@ export class CliError extends Error {
 /** What went wrong talking to DynamoDB or AWS, in words an operator can act on. Never echoes input. */
 export function describeFailure(error: unknown, target: string): CliError {
   if (error instanceof CliError) return error;
+  // shared/db's own refusals: a cursor that is not one, a key revoked meanwhile.
+  if (error instanceof ApiError) {
+    return new CliError(error.message, error.code === 'NOT_FOUND' ? EXIT.notFound : error.status < 500 ? EXIT.usage : EXIT.failure);
+  }
   const e = error as { name?: string; code?: string; message?: string; cause?: { code?: string } };
   const code = e.code ?? e.cause?.code;
   if (e.name === 'ResourceNotFoundException') {

@@ -6,7 +6,10 @@
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { prefixesFromEnv } from '../shared/domain/api-key.ts';
-import { keyQueryOf } from '../shared/domain/key-query.ts';
+import { auditLogQuery } from '../shared/domain/audit.ts';
+import { ApiError } from '../shared/domain/errors.ts';
+import { parseInput } from '../shared/domain/validation.ts';
+import { keyQueryOf, mentionsKey } from '../shared/domain/key-query.ts';
 import { CliError, describeFailure, EXIT } from './errors.ts';
 import { resolveTarget, type Target } from './target.ts';
 
@@ -17,6 +20,8 @@ usage:
   keygate keys revoke <key id> --reason <text>         revoke it now (as the API's DELETE does)
   keygate orgs show <org id>                           plan, limits, credits, members, key counts
   keygate usage <org id> [--days N]                    requests, rate-limited requests, credits per UTC day
+  keygate audit <org id> [--action A] [--target ID] [--limit N] [--cursor C]
+                                                       the organization's audit log, newest first
 
 target (first that applies):
   DYNAMODB_ENDPOINT=<url>   that DynamoDB, tables of stage --stage (default local)
@@ -30,6 +35,7 @@ options:
   --reason <text>     why a key is revoked (required for revoke)
   --operator <name>   who revokes (default: your OS user name)
   --days <N>          days of usage, 1-90 (default 30)
+  --action, --target, --limit (1-100, default 50), --cursor   audit log filters and paging
   -h, --help          this help
 
 Prefer \`keygate keys find -\` and paste the key: an argument stays in your shell history.
@@ -54,6 +60,10 @@ function parse(argv: string[]) {
         reason: { type: 'string' },
         operator: { type: 'string' },
         days: { type: 'string' },
+        action: { type: 'string' },
+        target: { type: 'string' },
+        limit: { type: 'string' },
+        cursor: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -70,6 +80,28 @@ function daysOf(value: string | undefined): number {
   return days;
 }
 
+/** The audit filters, checked by the same schema as the API's audit-log query. */
+function auditOptions(values: { action?: string; target?: string; limit?: string; cursor?: string }) {
+  try {
+    const query = parseInput(auditLogQuery, {
+      ...(values.limit !== undefined ? { limit: values.limit } : {}),
+      ...(values.cursor !== undefined ? { cursor: values.cursor } : {}),
+      ...(values.action !== undefined ? { action: values.action } : {}),
+      ...(values.target !== undefined ? { targetId: values.target } : {}),
+    });
+    return {
+      limit: query.limit,
+      ...(query.cursor !== undefined ? { cursor: query.cursor } : {}),
+      ...(query.action !== undefined ? { action: query.action } : {}),
+      ...(query.targetId !== undefined ? { targetId: query.targetId } : {}),
+    };
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    const details = (error.extra.details ?? []).map((d) => `--${d.field === 'targetId' ? 'target' : d.field} ${d.message}`);
+    throw new CliError(details.join('; ') || error.message, EXIT.usage);
+  }
+}
+
 function one(positionals: string[], at: number, what: string): string {
   const value = positionals[at];
   if (value === undefined || value === '') throw new CliError(`missing ${what} (keygate --help)`, EXIT.usage);
@@ -81,15 +113,21 @@ async function run(argv: string[]): Promise<string> {
   const { values, positionals } = parse(argv);
   if (values.help || positionals.length === 0) return HELP;
   const command = positionals.slice(0, positionals[0] === 'keys' || positionals[0] === 'orgs' ? 2 : 1).join(' ');
-  const known = ['keys find', 'keys revoke', 'orgs show', 'usage'];
+  const known = ['keys find', 'keys revoke', 'orgs show', 'usage', 'audit'];
   if (!known.includes(command)) throw new CliError(`unknown command "${command}" (keygate --help)`, EXIT.usage);
   const argAt = command.includes(' ') ? 2 : 1;
 
   // Everything about the arguments is checked before anything is read or resolved.
   let argument = one(positionals, argAt, command === 'keys find' ? 'a key, key id or display prefix' : command === 'keys revoke' ? 'a key id' : 'an organization id');
   const days = daysOf(values.days);
+  const auditQuery = auditOptions(values);
   const reason = values.reason?.trim();
-  if (command === 'keys revoke' && !reason) throw new CliError('keys revoke needs --reason <text> (it is kept with the revoke)', EXIT.usage);
+  if (command === 'keys revoke') {
+    if (!reason) throw new CliError('keys revoke needs --reason <text> (it is kept with the revoke)', EXIT.usage);
+    if (reason.length > 500 || /[\u0000-\u001f\u007f]/.test(reason)) throw new CliError('--reason must be one line of at most 500 characters', EXIT.usage);
+    // The reason is stored on the key and in the audit log: a pasted key must never get there.
+    if (mentionsKey(reason, prefixesFromEnv())) throw new CliError('--reason must not contain an API key: name the key by its id', EXIT.usage);
+  }
   if (command === 'keys find') {
     if (argument === '-') argument = await readStdin();
     const query = keyQueryOf(argument, prefixesFromEnv());
@@ -114,6 +152,9 @@ async function run(argv: string[]): Promise<string> {
         break;
       case 'orgs show':
         output = await commands.orgsShow(argument);
+        break;
+      case 'audit':
+        output = await commands.audit(argument, auditQuery);
         break;
       default:
         output = await commands.usage(argument, days);

@@ -41,6 +41,8 @@ export interface ApiKeyItem {
   usageCount: number;
   createdBy: string;
   revokedAt?: string;
+  /** Why it was revoked, when an operator said (keygate keys revoke --reason). */
+  revocationReason?: string;
   /** Set on a key that was rolled: its replacement's id. */
   rolledTo?: string;
   ttl: number;
@@ -248,7 +250,14 @@ export async function updateKey(current: ApiKeyItem, changes: KeyChanges, audit:
  * key ends with it (session requests read their key: docs/api.md section 1). NOT_FOUND when the
  * key is not a live key of this organization.
  */
-export async function revokeKey(organizationId: string, keyId: string, audit: AuditContext, now: Date = new Date()): Promise<void> {
+export async function revokeKey(
+  organizationId: string,
+  keyId: string,
+  audit: AuditContext,
+  now: Date = new Date(),
+  /** Why (the operator CLI's --reason): kept on the tombstone and in the entry's changes. */
+  reason?: string,
+): Promise<void> {
   const current = await requireKey(organizationId, keyId);
   const result = await transactWrite({
     TransactItems: [
@@ -256,7 +265,7 @@ export async function revokeKey(organizationId: string, keyId: string, audit: Au
         Update: {
           TableName: tableName('apiKeys'),
           Key: { id: keyId },
-          UpdateExpression: 'SET #status = :revoked, revokedAt = :now, #ttl = :ttl REMOVE #key',
+          UpdateExpression: `SET #status = :revoked, revokedAt = :now, #ttl = :ttl${reason ? ', revocationReason = :reason' : ''} REMOVE #key`,
           ConditionExpression: 'organizationId = :o AND #status <> :revoked',
           ExpressionAttributeNames: { '#status': 'status', '#ttl': TTL_ATTRIBUTE, '#key': 'key' },
           ExpressionAttributeValues: {
@@ -264,13 +273,17 @@ export async function revokeKey(organizationId: string, keyId: string, audit: Au
             ':revoked': 'revoked',
             ':now': iso(now),
             ':ttl': epochSeconds(addDays(now, REVOKED_RETENTION_DAYS)),
+            ...(reason ? { ':reason': reason } : {}),
           },
         },
       },
       auditPut(audit, organizationId, {
         action: 'api_key.revoked',
         target: { type: 'api_key', id: keyId },
-        changes: [{ field: 'status', from: keyStatus(current, now), to: 'revoked' }],
+        changes: [
+          { field: 'status', from: keyStatus(current, now), to: 'revoked' },
+          ...(reason ? [{ field: 'revocationReason', from: null, to: reason }] : []),
+        ],
       }, now),
     ],
   });

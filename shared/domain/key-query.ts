@@ -34,3 +34,18 @@ export function keyQueryOf(input: string, prefixes: KeyPrefixes): KeyQuery {
   // A longer fragment of a key that failed its checksum (a typo, a truncated paste): its display prefix.
   return { kind: 'display', displayKey: displayKey(visible) };
 }
+
+/**
+ * Whether free text (a revoke reason) holds something that is, or nearly is, an API key: a word
+ * that parses as one, or a prefix followed by 20+ key characters (a key with a typo). Such text
+ * must never be stored.
+ */
+export function mentionsKey(text: string, prefixes: KeyPrefixes): boolean {
+  for (const word of text.match(/[A-Za-z0-9_]+/g) ?? []) {
+    if (parseKey(word, prefixes)) return true;
+    for (const prefix of [prefixes.secret, prefixes.publishable]) {
+      if (word.startsWith(prefix) && word.length - prefix.length >= 20) return true;
+    }
+  }
+  return false;
+}

@@ -145,8 +145,11 @@ describe('keygate orgs show and usage', () => {
 });
 
 describe('keygate keys revoke', () => {
-  it('refuses to revoke without a reason, or by anything but a key id', async () => {
+  it('refuses to revoke without a reason, with a key in the reason, or by anything but a key id', async () => {
     expect(await keygateCli(['keys', 'revoke', leaked.id])).toMatchObject({ code: 2 });
+    const pasted = await keygateCli(['keys', 'revoke', leaked.id, '--reason', `found ${leaked.key} on a forum`]);
+    expect(pasted.code).toBe(2);
+    expect(pasted.stderr).toBe('keygate: --reason must not contain an API key: name the key by its id\n');
     const byKey = await keygateCli(['keys', 'revoke', leaked.key, '--reason', 'leaked']);
     expect(byKey.code).toBe(2);
     expect(byKey.stderr).not.toContain(leaked.key);
@@ -165,12 +168,36 @@ describe('keygate keys revoke', () => {
     expect((await owner.get(`/v1/organizations/${orgId}/api-keys/${leaked.id}`)).status).toBe(404);
   });
 
+  it('leaves an audit entry with actor type operator, readable through the API and `keygate audit`', async () => {
+    const fromApi = await owner.get(`/v1/organizations/${orgId}/audit-log?action=api_key.revoked`);
+    expect(fromApi.status, fromApi.text).toBe(200);
+    expect(fromApi.body.items).toHaveLength(1);
+    expect(fromApi.body.items[0]).toMatchObject({
+      action: 'api_key.revoked',
+      actor: { type: 'operator', id: 'alice', email: null },
+      target: { type: 'api_key', id: leaked.id },
+      userAgent: 'keygate-cli',
+      changes: [
+        { field: 'status', from: 'active', to: 'revoked' },
+        { field: 'revocationReason', from: null, to: 'posted in a public repository' },
+      ],
+    });
+    const run = await keygateCli(['audit', orgId, '--action', 'api_key.revoked', '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.json.items.map((e: { id: string }) => e.id)).toEqual(fromApi.body.items.map((e: { id: string }) => e.id));
+    const all = await keygateCli(['audit', orgId]);
+    expect(all.stdout).toContain('api_key.created');
+    expect(all.stdout).toContain('operator:alice');
+    expect((await keygateCli(['audit', orgId, '--action', 'nope'])).code).toBe(2);
+    expect((await keygateCli(['audit', orgId, '--cursor', 'garbage'])).code).toBe(2);
+  });
+
   it('reports a second revoke as already done, and find shows the tombstone', async () => {
     const again = await keygateCli(['keys', 'revoke', leaked.id, '--reason', 'again', '--json']);
     expect(again.code, again.stderr).toBe(0);
     expect(again.json).toMatchObject({ revoked: true, alreadyRevoked: true });
     const found = await keygateCli(['keys', 'find', '-', '--json'], leaked.key);
-    expect(found.json.items[0]).toMatchObject({ id: leaked.id, status: 'revoked' });
+    expect(found.json.items[0]).toMatchObject({ id: leaked.id, status: 'revoked', revocationReason: 'posted in a public repository' });
     expect(found.json.items[0].revokedAt).toEqual(expect.any(String));
   });
 });

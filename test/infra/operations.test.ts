@@ -4,12 +4,15 @@ import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { DEPLOYED_FUNCTIONS } from '../../infra/constructs/function-specs.ts';
 import { acknowledge } from '../../infra/constructs/nag.ts';
 import { configFromContext, createKeygateApp } from '../../infra/stack.ts';
+import { TABLES, type TableKey } from '../../shared/tables.ts';
 import { CDK_CONTEXT, functionByName, ofType, SETUP_TIMEOUT_MS, single, tableLogicalId, type CfnResource } from './stack-fixture.ts';
 
-const TABLE_KEYS = ['organizations', 'members', 'databases', 'apiKeys', 'usage', 'sessions', 'messages'] as const;
-const FUNCTIONS = ['authorizer', 'management', 'publicApi', 'chatSession', 'chatStream', 'export'] as const;
+// Every table and every function the stack deploys (the two source-of-truth lists) gets its alarms.
+const TABLE_KEYS = Object.keys(TABLES) as TableKey[];
+const FUNCTIONS = DEPLOYED_FUNCTIONS;
 const capitalized = (name: string) => `${name[0]!.toUpperCase()}${name.slice(1)}`;
 
 let resources: Record<string, CfnResource>;

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { resolveTarget } from '../../cli/target.ts';
 import { generateKey, hashKey, keyIdFromHash, DEFAULT_PREFIXES } from '../../shared/domain/api-key.ts';
-import { keyQueryOf } from '../../shared/domain/key-query.ts';
+import { keyQueryOf, mentionsKey } from '../../shared/domain/key-query.ts';
 
 describe('keys find input', () => {
   it('hashes a well-formed key to its id, and keeps nothing else of it', () => {
@@ -38,6 +38,17 @@ describe('keys find input', () => {
     expect(keyQueryOf('keygate_live_\u2022\u2022', prefixes)).toMatchObject({ kind: 'invalid', reason: expect.stringMatching(/no random characters/) });
     const key = generateKey('secret', prefixes);
     expect(keyQueryOf(key, prefixes).kind).toBe('plaintext');
+  });
+});
+
+describe('revoke reasons', () => {
+  it('are refused when they hold a key, or nearly one (a typo), and accepted otherwise', () => {
+    const key = generateKey('secret');
+    expect(mentionsKey(`leaked: ${key}.`, DEFAULT_PREFIXES)).toBe(true);
+    expect(mentionsKey(`leaked ${key.slice(0, -1)}X`, DEFAULT_PREFIXES)).toBe(true);
+    expect(mentionsKey(`widget ${generateKey('publishable')}`, DEFAULT_PREFIXES)).toBe(true);
+    expect(mentionsKey('posted in a public repository (sk_AbCdE, ticket 42)', DEFAULT_PREFIXES)).toBe(false);
+    expect(mentionsKey('key_0123456789abcdef01234567 leaked', DEFAULT_PREFIXES)).toBe(false);
   });
 });
 
