@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { resolveTarget } from '../../cli/target.ts';
 import { generateKey, hashKey, keyIdFromHash, DEFAULT_PREFIXES } from '../../shared/domain/api-key.ts';
 import { keyQueryOf, mentionsKey } from '../../shared/domain/key-query.ts';
+import { TABLES, tableOutputId, type TableKey } from '../../shared/tables.ts';
 
 describe('keys find input', () => {
   it('hashes a well-formed key to its id, and keeps nothing else of it', () => {
@@ -65,22 +66,16 @@ describe('the target', () => {
 
   it('is a deployed stage with --stage: every table name from the outputs of Keygate-<stage>', async () => {
     const asked: unknown[] = [];
-    const outputs = {
-      OrganizationsTableName: 'orgs-physical',
-      MembersTableName: 'members-physical',
-      DatabasesTableName: 'databases-physical',
-      ApiKeysTableName: 'keys-physical',
-      UsageTableName: 'usage-physical',
-      SessionsTableName: 'sessions-physical',
-      MessagesTableName: 'messages-physical',
-      ApiUrl: 'https://example',
-    };
+    // What the stack outputs: one <Table>TableName per table of shared/tables.ts, and others.
+    const outputs: Record<string, string> = { ApiUrl: 'https://example' };
+    for (const key of Object.keys(TABLES) as TableKey[]) outputs[tableOutputId(key)] = `${key}-physical`;
+    expect(outputs.ApiKeysTableName).toBe('apiKeys-physical');
     const target = await resolveTarget({ stage: 'prod', region: 'eu-west-1' }, {}, async (stack, region) => {
       asked.push([stack, region]);
       return outputs;
     });
     expect(asked).toEqual([['Keygate-prod', 'eu-west-1']]);
-    expect(target.env).toMatchObject({ API_KEYS_TABLE: 'keys-physical', MESSAGES_TABLE: 'messages-physical', AWS_REGION: 'eu-west-1' });
+    expect(target.env).toMatchObject({ API_KEYS_TABLE: 'apiKeys-physical', MESSAGES_TABLE: 'messages-physical', AWS_REGION: 'eu-west-1' });
     expect(target.env.DYNAMODB_ENDPOINT).toBeUndefined();
     expect(target.description).toBe('stage prod (stack Keygate-prod)');
   });
