@@ -378,6 +378,30 @@ describe.skipIf(!availability.run)('the chat widget in a real browser', () => {
     }
   });
 
+  it("data-database is sent as X-Database-Id: the key's own database chats, another is refused; data-open opens the panel", async () => {
+    const db = await owner.post(`/v1/organizations/${orgId}/databases`, { name: 'Catalogue' });
+    expect(db.status, db.text).toBe(201);
+    const key = await createKey(orgId, { name: 'catalogue widget', type: 'widget', allowedDomains: ['mysite.test'], databaseId: db.body.id });
+    const own = await openSite(origins.mysite, { key: key.key, attributes: { 'data-database': db.body.id, 'data-open': 'true' } });
+    try {
+      await expect.poll(() => own.dialog.isVisible()).toBe(true); // no click: data-open="true"
+      await send(own, 'What is in the catalogue?');
+      await waitForReply(own, localReply('What is in the catalogue?', 1));
+    } finally {
+      await own.page.close();
+    }
+    const other = await openSite(origins.mysite, { key: key.key, attributes: { 'data-database': 'db_someoneelse' } });
+    try {
+      await openPanel(other);
+      await send(other, 'And this one?');
+      const text = await alertText(other);
+      expect(text).toContain("This chat's key cannot be used for this database.");
+      expect(text).toContain('API key does not have access to this resource');
+    } finally {
+      await other.page.close();
+    }
+  });
+
   it('no credits: the 402 message', async () => {
     const brokeOrg = await createOrg('Broke Shop');
     const drained = await operator.post(`/v1/organizations/${brokeOrg}/credits`, { amount: -100, reason: 'test: no credits' });
