@@ -18,12 +18,21 @@ import {
 } from '../../shared/db/api-keys.ts';
 import { databaseExists } from '../../shared/db/databases.ts';
 import { requireOrganization } from '../../shared/db/organizations.ts';
-import { dailyUsage } from '../../shared/db/usage.ts';
+import { dailyUsage, lifetimeRequests } from '../../shared/db/usage.ts';
 import { auditContext } from '../../shared/http/audit-context.ts';
 import type { ApiRequest } from '../../shared/http/pipeline.ts';
 import { json, noContent } from '../../shared/http/response.ts';
 
 const prefixes = prefixesFromEnv();
+
+/**
+ * Key objects with `usageCount` exact as of now, computed from the usage counters at read time
+ * (docs/api.md section 5); the key item's own copy is refreshed only once a minute per key.
+ */
+async function withExactUsage<T extends { id: string; usageCount: number }>(organizationId: string, views: T[], now: Date): Promise<T[]> {
+  const counts = await lifetimeRequests(organizationId, views.map((v) => v.id), now);
+  return views.map((view) => ({ ...view, usageCount: counts.get(view.id) ?? view.usageCount }));
+}
 
 export async function postKey(req: ApiRequest) {
   const settings = parseCreateKey(req.body);
@@ -50,11 +59,15 @@ export async function postKey(req: ApiRequest) {
 
 export async function getKeys(req: ApiRequest) {
   const query = parseInput(listKeysQuery, req.query);
-  return json(200, await listKeys(req.params.orgId!, query, new Date()));
+  const now = new Date();
+  const page = await listKeys(req.params.orgId!, query, now);
+  return json(200, { ...page, items: await withExactUsage(req.params.orgId!, page.items, now) });
 }
 
 export async function getKey(req: ApiRequest) {
-  return json(200, keyView(await requireKey(req.params.orgId!, req.params.keyId!), new Date()));
+  const now = new Date();
+  const [view] = await withExactUsage(req.params.orgId!, [keyView(await requireKey(req.params.orgId!, req.params.keyId!), now)], now);
+  return json(200, view);
 }
 
 export async function patchKey(req: ApiRequest) {
@@ -64,7 +77,8 @@ export async function patchKey(req: ApiRequest) {
   if (patch.status === 'active' && keyStatus(current, now) === 'expired') {
     throw new ApiError('CONFLICT', 'An expired key cannot be reactivated; roll or create a new key');
   }
-  return json(200, keyView(await updateKey(current, patch, auditContext(req), now), now));
+  const [view] = await withExactUsage(current.organizationId, [keyView(await updateKey(current, patch, auditContext(req), now), now)], now);
+  return json(200, view);
 }
 
 export async function deleteKey(req: ApiRequest) {

@@ -169,11 +169,6 @@ export async function keyUsageBase(organizationId: string, keyId: string, day: s
   const cacheKey = `${keyId}#${day}`;
   const cached = knownBase.get(cacheKey);
   if (cached !== undefined) return cached;
-  const remember = (base: number) => {
-    if (knownBase.size >= KNOWN_BASE_CAP) knownBase.clear();
-    knownBase.set(cacheKey, base);
-    return base;
-  };
   const { Item: today } = await db.send(
     new GetCommand({
       TableName: tableName('usage'),
@@ -183,8 +178,29 @@ export async function keyUsageBase(organizationId: string, keyId: string, day: s
       ConsistentRead: true,
     }),
   );
-  if (typeof today?.base === 'number') return remember(today.base);
+  if (typeof today?.base === 'number') return rememberBase(cacheKey, today.base);
+  const computed = await baseFromHistory(organizationId, keyId, day);
+  const { Attributes } = await db.send(
+    new UpdateCommand({
+      TableName: tableName('usage'),
+      Key: usageKey({ keyId }, day),
+      UpdateExpression: 'SET #base = if_not_exists(#base, :base), #ttl = :ttl',
+      ExpressionAttributeNames: { '#base': 'base', '#ttl': TTL_ATTRIBUTE },
+      ExpressionAttributeValues: { ':base': computed, ':ttl': usageItemTtl(day) },
+      ReturnValues: 'UPDATED_NEW',
+    }),
+  );
+  return rememberBase(cacheKey, Number(Attributes?.base ?? computed));
+}
 
+function rememberBase(cacheKey: string, base: number): number {
+  if (knownBase.size >= KNOWN_BASE_CAP) knownBase.clear();
+  knownBase.set(cacheKey, base);
+  return base;
+}
+
+/** The key's lifetime admitted requests before `day`, from the newest earlier day that recorded a base (reads only). */
+async function baseFromHistory(organizationId: string, keyId: string, day: string): Promise<number> {
   let sum = 0;
   let base: number | undefined;
   let baseDay: string | undefined;
@@ -225,16 +241,45 @@ export async function keyUsageBase(organizationId: string, keyId: string, day: s
     );
     sum += Number((share?.kr as Record<string, number> | undefined)?.[keyId] ?? 0);
   }
-  const computed = (base ?? 0) + sum;
-  const { Attributes } = await db.send(
-    new UpdateCommand({
-      TableName: tableName('usage'),
-      Key: usageKey({ keyId }, day),
-      UpdateExpression: 'SET #base = if_not_exists(#base, :base), #ttl = :ttl',
-      ExpressionAttributeNames: { '#base': 'base', '#ttl': TTL_ATTRIBUTE },
-      ExpressionAttributeValues: { ':base': computed, ':ttl': usageItemTtl(day) },
-      ReturnValues: 'UPDATED_NEW',
+  return (base ?? 0) + sum;
+}
+
+/**
+ * Each key's lifetime admitted requests, exact as of now (docs/api.md section 5: `usageCount` is
+ * exact whenever it is read), computed at read time from what the admission write itself records:
+ * today's count (the key's share `kr` of the organization's day item, plus its own day item beyond
+ * the bound) and its lifetime before today (`base` on its own day item, or, before today's first
+ * request recorded one, derived from history as keyUsageBase does). Reads only: the admission path
+ * gains no write. Consistent reads, so a request admitted before the read is counted.
+ */
+export async function lifetimeRequests(organizationId: string, keyIds: readonly string[], now: Date): Promise<Map<string, number>> {
+  const day = utcDay(now);
+  const counts = new Map<string, number>();
+  if (keyIds.length === 0) return counts;
+  const get = (scope: UsageScope, projection: string, names: Record<string, string>) =>
+    db
+      .send(
+        new GetCommand({
+          TableName: tableName('usage'),
+          Key: usageKey(scope, day),
+          ProjectionExpression: projection,
+          ExpressionAttributeNames: names,
+          ConsistentRead: true,
+        }),
+      )
+      .then((r) => r.Item);
+  const [orgDay, ...ownDays] = await Promise.all([
+    get({ organizationId }, '#kr', { '#kr': 'kr' }),
+    ...keyIds.map((keyId) => get({ keyId }, '#base, #requests', { '#base': 'base', '#requests': 'requests' })),
+  ]);
+  const shares = (orgDay?.kr ?? {}) as Record<string, number>;
+  await Promise.all(
+    keyIds.map(async (keyId, i) => {
+      const own = ownDays[i];
+      const known = knownBase.get(`${keyId}#${day}`);
+      const base = typeof own?.base === 'number' ? own.base : (known ?? (await baseFromHistory(organizationId, keyId, day)));
+      counts.set(keyId, base + Number(shares[keyId] ?? 0) + Number(own?.requests ?? 0));
     }),
   );
-  return remember(Number(Attributes?.base ?? computed));
+  return counts;
 }
