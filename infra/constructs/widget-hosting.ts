@@ -7,6 +7,10 @@
 //                        that pin a version (e.g. with Subresource Integrity). Deploys never delete
 //                        old versions (prune off), so a pinned URL keeps working.
 // The files come from `web/dist/widget` (scripts/build-widget.ts, which `cdk synth` runs first).
+// Wiring, in the portal's hosting: `new WidgetHosting(this, 'Widget', { distribution, origin, bucket,
+// widgetDir: WIDGET_DIST })`, and the portal's own BucketDeployment given `exclude: ['widget*.js']`
+// so that its pruning leaves these files alone. config.json (beside widget.js, naming the API for
+// the widget) must be readable by any site too: CORS `*` on its behaviour.
 import { Duration } from 'aws-cdk-lib';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
