@@ -4,7 +4,7 @@
 //   widget.<hash>.js     the same bytes under a content hash (immutable: for pinning a version)
 // `npm run build:widget` runs this; `npm start` and the browser tests build before serving.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -75,8 +75,13 @@ export async function buildWidget(outDir = WIDGET_DIST): Promise<WidgetBuild> {
     if (/^widget\.[0-9a-f]{12}\.js$/.test(name) && name !== versionedName) rmSync(join(outDir, name));
   }
   const file = join(outDir, 'widget.js');
-  writeFileSync(file, bytes);
-  writeFileSync(join(outDir, versionedName), bytes);
+  // Written to a temporary name and renamed: a server reading the folder meanwhile (another test
+  // file builds it too) sees the old file or the new one, never half of one.
+  for (const target of [file, join(outDir, versionedName)]) {
+    const temporary = `${target}.${process.pid}.tmp`;
+    writeFileSync(temporary, bytes);
+    renameSync(temporary, target);
+  }
   return { file, versionedName, bytes: bytes.byteLength, gzipBytes: gzipBytes(bytes) };
 }
 
