@@ -4,10 +4,13 @@
 // Normalized entry: [http://|https://][*.]host[:port], host lowercase ASCII (IDN in punycode).
 // Decisions, in short:
 // - `host` covers host and all its subdomains; `*.host` covers subdomains only.
-// - Scheme and port are optional; when an entry has one, the origin's must equal it, when it
-//   has none, any is accepted. Ports are compared as effective ports (80/443 implied by the
-//   scheme), so `https://a.com:443` is stored as `https://a.com` and `a.com:443` matches
-//   `https://a.com` but not `http://a.com`.
+// - Scheme and port are optional; when an entry has one, the origin's must equal it. Ports are
+//   compared as effective ports (80/443 implied by the scheme). The rule for an entry without a port:
+//     - with a scheme, it means that scheme's default port: `https://a.com` admits
+//       `https://a.com` (443) and never `https://a.com:8443`;
+//     - without a scheme, any port: `a.com` admits `http://a.com:8080`.
+//   So `https://a.com:443` is stored as `https://a.com` and keeps its lock on 443, `a.com:443`
+//   matches `https://a.com` but not `http://a.com`, and `a.com:8443` any scheme on 8443.
 // - IPv4 literals (canonical dotted decimal only) and bracketed IPv6 are accepted, and match
 //   that exact address only (an IP has no subdomains, and `*.` on an IP is rejected).
 // - `localhost` is accepted as an entry although tldts calls it a suffix: it is always allowed.

@@ -116,9 +116,11 @@ function entryMatches(entry: string, schemeLen: number, host: string, port: numb
   const colon = entry.indexOf(':', close >= 0 ? close : i);
   if (colon >= 0) {
     const entryPort = parsePort(entry, colon + 1, entry.length);
-    // An entry's default port is implied by its scheme, or absent (then any port matches).
     if (entryPort === 0 || entryPort !== port) return false;
     hostEnd = colon;
+  } else if (sep >= 0 && port !== (schemeLen === 5 ? 443 : 80)) {
+    // A scheme and no port means that scheme's default port; no scheme and no port, any port.
+    return false;
   }
   const len = hostEnd - i;
   if (len <= 0) return false;

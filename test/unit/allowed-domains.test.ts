@@ -279,11 +279,28 @@ describe('isOriginAllowed', () => {
     ['https://mysite.com', 'https://app.mysite.com', true],
     ['https://mysite.com', 'http://mysite.com', false],
     ['https://mysite.com', 'https://mysite.com:443', true],
-    ['https://mysite.com', 'https://mysite.com:8443', true],
+    // An entry with a scheme and no port means that scheme's default port.
+    ['https://mysite.com', 'https://mysite.com:8443', false],
+    ['https://mysite.com', 'https://app.mysite.com:8443', false],
+    ['https://*.mysite.com', 'https://app.mysite.com:8443', false],
     ['http://mysite.com', 'https://mysite.com', false],
     ['http://mysite.com', 'http://mysite.com:80', true],
+    ['http://mysite.com', 'http://mysite.com:8080', false],
   ])('scheme entry %s: %s -> %s', (entry, origin, expected) => {
     expect(isOriginAllowed(origin, [entry])).toBe(expected);
+  });
+
+  it('an explicit default port keeps its lock: https://shop.example:443 admits that origin only, not :8443', () => {
+    const result = normalizeAllowedDomains(['https://shop.example:443']);
+    expect(result.ok).toBe(true);
+    const domains = (result as { ok: true; domains: string[] }).domains;
+    expect(isOriginAllowed('https://shop.example', domains)).toBe(true);
+    expect(isOriginAllowed('https://shop.example:443', domains)).toBe(true);
+    expect(isOriginAllowed('https://shop.example:8443', domains)).toBe(false);
+    expect(isOriginAllowed('http://shop.example', domains)).toBe(false);
+    const http = (normalizeAllowedDomains(['http://shop.example:80']) as { ok: true; domains: string[] }).domains;
+    expect(isOriginAllowed('http://shop.example', http)).toBe(true);
+    expect(isOriginAllowed('http://shop.example:8080', http)).toBe(false);
   });
 
   it.each([
