@@ -2,11 +2,12 @@
 // each function in fresh Node processes with the Lambda runtime's handler contract and the
 // environment its template sets (infra/local/bundles/), behind the local API gateway, over
 // DynamoDB Local. Expected answers are the ones docs/api.md gives.
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { buildBundles } from '../../bench/bundles.ts';
 import { DEPLOYED_FUNCTIONS } from '../../infra/constructs/function-specs.ts';
 import { handlerModule, readAssembly, unresolvedImports, type SynthesizedFunction } from '../../infra/local/bundles/assembly.ts';
 import { LambdaInstance } from '../../infra/local/bundles/lambda-host.ts';
@@ -57,6 +58,19 @@ describe.each(app.functions.map((fn) => [fn.name, fn] as const))('bundle of %s',
     expect(instance.streaming).toBe(streamed);
     instance.close();
   });
+});
+
+// Bundle bytes are deterministic, so the size goal is a test too (the bench prints it with the timings).
+it('the authorizer bundle is at most 0.75 of a default-config DynamoDBClient + GetItem bundle', async () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'keygate-baseline-'));
+  try {
+    const { baseline } = await buildBundles({}, scratch);
+    const authorizer = app.functions.find((f) => f.name === 'authorizer')!;
+    const ratio = statSync(handlerModule(authorizer)!).size / baseline.bytes!;
+    expect(ratio).toBeLessThanOrEqual(0.75);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
 });
 
 describe('the harness fails a broken bundle', () => {

@@ -201,6 +201,8 @@ async function main(): Promise<void> {
     return;
   }
   const streaming = marker === STREAM_RESPONSE;
+  // The environment ends with the host that started it (an IPC channel closed by a crash, too).
+  process.on('disconnect', () => process.exit(0));
   // One invocation at a time, as in a Lambda execution environment.
   let queue = Promise.resolve();
   process.on('message', (message: InvokeMessage) => {
