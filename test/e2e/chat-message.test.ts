@@ -283,7 +283,8 @@ describe('Idempotency-Key (docs/api.md section 5): scoped to the API key, a retr
     const message = Array.from({ length: 30 }, (_, i) => `word${i}`).join(' ');
     const before = await org.credits();
     const original = api.post('/v1/chat/message', { message }, headers);
-    await new Promise((r) => setTimeout(r, 100));
+    // The original has reserved its credit (and is generating ~45 words, 15 ms each): retry now.
+    while ((await org.credits()) === before) await new Promise((r) => setTimeout(r, 10));
     const early = await api.post('/v1/chat/message', { message }, headers);
     expect(early.status, early.text).toBe(409);
     expect(early.body).toEqual({
