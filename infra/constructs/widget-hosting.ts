@@ -7,10 +7,9 @@
 //                        that pin a version (e.g. with Subresource Integrity). Deploys never delete
 //                        old versions (prune off), so a pinned URL keeps working.
 // The files come from `web/dist/widget` (scripts/build-widget.ts, which `cdk synth` runs first).
-// Wiring, in the portal's hosting: `new WidgetHosting(this, 'Widget', { distribution, origin, bucket,
-// widgetDir: WIDGET_DIST })`, and the portal's own BucketDeployment given `exclude: ['widget*.js']`
-// so that its pruning leaves these files alone. config.json (beside widget.js, naming the API for
-// the widget) must be readable by any site too: CORS `*` on its behaviour.
+//   /config.json         the portal's runtime settings, which name the API the widget calls
+//                        (web/widget/config.ts): readable by any site too (CORS `*`), never cached.
+// The portal's own deployments must not prune these files (they do not: prune is off).
 import { Duration } from 'aws-cdk-lib';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
@@ -38,6 +37,7 @@ export interface WidgetHostingProps {
 export class WidgetHosting extends Construct {
   readonly currentPolicy: cloudfront.ResponseHeadersPolicy;
   readonly versionedPolicy: cloudfront.ResponseHeadersPolicy;
+  readonly configPolicy: cloudfront.ResponseHeadersPolicy;
 
   constructor(scope: Construct, id: string, props: WidgetHostingProps) {
     super(scope, id);
@@ -45,7 +45,7 @@ export class WidgetHosting extends Construct {
 
     const headers = (name: string, cacheControl: string) =>
       new cloudfront.ResponseHeadersPolicy(this, name, {
-        comment: `Keygate widget.js (${name}): CORS for any site, ${cacheControl}`,
+        comment: `Keygate widget (${name}): CORS for any site, ${cacheControl}`,
         corsBehavior: {
           accessControlAllowOrigins: ['*'],
           accessControlAllowMethods: ['GET', 'HEAD'],
@@ -81,6 +81,8 @@ export class WidgetHosting extends Construct {
     });
     distribution.addBehavior('/widget.js', origin, behavior(currentCache, this.currentPolicy));
     distribution.addBehavior('/widget.*.js', origin, behavior(cloudfront.CachePolicy.CACHING_OPTIMIZED, this.versionedPolicy));
+    this.configPolicy = headers('Config', 'no-store');
+    distribution.addBehavior('/config.json', origin, behavior(cloudfront.CachePolicy.CACHING_DISABLED, this.configPolicy));
 
     new s3deploy.BucketDeployment(this, 'Files', {
       sources: [s3deploy.Source.asset(widgetDir)],

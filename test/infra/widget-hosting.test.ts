@@ -64,6 +64,15 @@ describe('widget.js on the CloudFront distribution', () => {
     expect(deployment.Properties).toMatchObject({ DistributionPaths: ['/widget.js'], Prune: false });
   });
 
+  it('/config.json (which names the API for the widget): readable by any site, never cached', () => {
+    const b = behavior('/config.json');
+    const policy = byLogicalId(b.ResponseHeadersPolicyId).Properties!.ResponseHeadersPolicyConfig;
+    expect(policy.CorsConfig).toMatchObject({ AccessControlAllowOrigins: { Items: ['*'] }, AccessControlAllowMethods: { Items: ['GET', 'HEAD'] } });
+    expect(policy.CustomHeadersConfig.Items).toEqual([{ Header: 'Cache-Control', Value: 'no-store', Override: true }]);
+    // The managed CachingDisabled policy (id from AWS's documentation).
+    expect(b.CachePolicyId).toBe('4135ea2d-6df8-44a3-9df3-4b5a84be39ad');
+  });
+
   it('/widget.<hash>.js: immutable for a year (a pinned version never changes)', () => {
     const b = behavior('/widget.*.js');
     const policy = byLogicalId(b.ResponseHeadersPolicyId).Properties!.ResponseHeadersPolicyConfig;
