@@ -24,15 +24,25 @@ export function parseInput<S extends z.ZodType>(schema: S, value: unknown, root 
 
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
+/**
+ * Bidirectional controls reorder what is displayed (U+202E turns `Backend\u202Egpj.exe` into
+ * `Backendexe.jpg` on screen): embeddings and overrides U+202A..U+202E, isolates U+2066..U+2069,
+ * the marks U+200E, U+200F and U+061C.
+ */
+const BIDI_CONTROLS = /[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]/;
+/** A UTF-16 surrogate without its pair: not a character at all (and not valid UTF-8 when stored). */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
-/** A display name: trimmed, 1..max characters, no control characters. */
+/** A display name: trimmed, 1..max characters, no control characters, nothing that spoofs its display. */
 export function nameSchema(max: number) {
   return z
     .string({ error: 'must be a string' })
     .trim()
     .min(1, 'must not be empty')
     .max(max, `must be at most ${max} characters`)
-    .refine((s) => !CONTROL_CHARS.test(s), 'must not contain control characters');
+    .refine((s) => !CONTROL_CHARS.test(s), 'must not contain control characters')
+    .refine((s) => !BIDI_CONTROLS.test(s), 'must not contain bidirectional control characters (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C)')
+    .refine((s) => !LONE_SURROGATE.test(s), 'must not contain unpaired surrogates (not valid Unicode text)');
 }
 
 /** A JSON object body (not an array, not null). */
