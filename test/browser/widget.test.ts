@@ -250,6 +250,9 @@ describe.skipIf(!availability.run)('the chat widget in a real browser', () => {
       expect(partials.length, JSON.stringify(seen)).toBeGreaterThanOrEqual(3);
       for (const partial of partials) expect(expected.startsWith(partial), partial).toBe(true);
       expect(seen.at(-1)).toEqual({ text: expected, busy: 'false' });
+      // Busy from the first delta until completion, without a gap: assistive technology announces the reply once.
+      const busyRuns = seen.map((s) => s.busy).filter((busy, i, all) => i === 0 || busy !== all[i - 1]);
+      expect(busyRuns).toEqual(['true', 'false']);
 
       expect(await turns(w, 'user')).toEqual([question]);
       expect(cspErrors(w)).toEqual([]);
