@@ -12,6 +12,8 @@ import { dailyUsage } from '../shared/db/usage.ts';
 import { CliError, EXIT } from './errors.ts';
 import { fields, table } from './format.ts';
 
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
 export interface Output {
   json: unknown;
   text: string;
@@ -46,7 +48,7 @@ function keyText(view: KeyView): string {
     name: view.name,
     created: `${view.createdAt} by ${view.createdBy}`,
     expires: view.expiresAt,
-    'last used': `${view.lastUsedAt ?? 'never'} (${view.usageCount} requests)`,
+    'last used': `${view.lastUsedAt ?? 'never'} (${plural(view.usageCount, 'request')})`,
     scopes: view.scopes.join(', '),
     ...(view.allowedDomains.length ? { domains: view.allowedDomains.join(', ') } : {}),
     ...(view.revokedAt ? { revoked: `${view.revokedAt}${view.revocationReason ? ` (${view.revocationReason})` : ''}` } : {}),
@@ -139,7 +141,7 @@ export async function usage(organizationId: string, days: number, now = new Date
     json: { organizationId, days, items, total },
     text:
       table(['day (UTC)', 'requests', 'rate limited', 'credits'], items.map((d) => [d.date, String(d.requests), String(d.rateLimited), String(d.credits)])) +
-      `\n${days} days: ${total.requests} requests, ${total.rateLimited} rate limited, ${total.credits} credits`,
+      `\n${plural(days, 'day')}: ${plural(total.requests, 'request')}, ${total.rateLimited} rate limited, ${plural(total.credits, 'credit')}`,
   };
 }
 

@@ -257,3 +257,21 @@ it('webhook deliveries are counted by result', () => {
     },
   ]);
 });
+
+it('the authorizer bundle holds no Powertools Metrics (its EMF line is hand-written: README "Operations")', async () => {
+  const { build } = await import('esbuild');
+  const result = await build({
+    entryPoints: [new URL('../../functions/authorizer.ts', import.meta.url).pathname],
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node24',
+    mainFields: ['module', 'main'],
+    write: false,
+    metafile: true,
+    logLevel: 'silent',
+  });
+  const inputs = Object.keys(result.metafile.inputs);
+  expect(inputs.some((path) => path.includes('shared/metrics/emf.ts'))).toBe(true);
+  expect(inputs.filter((path) => path.includes('@aws-lambda-powertools/metrics'))).toEqual([]);
+});
