@@ -163,17 +163,23 @@ function describeSummary(label: string, windows: readonly Window[], s: WindowSum
 }
 
 /**
- * Replace one route handler of a function module with a no-I/O stub while `fn` runs. The pipeline
+ * Replace one route handler of a function module with a no-I/O stub (answering `answer`) while `fn` runs. The pipeline
  * looks its handler up in the module's exported `routes` object on every request, so what is left is
  * exactly the work done before the handler: authentication and rate limiting.
  */
-async function withStubbedHandler<T>(entry: string, key: string, fn: () => Promise<T>): Promise<{ stubbed: true; value: T } | { stubbed: false; reason: string }> {
+async function withStubbedHandler<T>(
+  entry: string,
+  key: string,
+  answer: unknown,
+  fn: () => Promise<T>,
+): Promise<{ stubbed: true; value: T } | { stubbed: false; reason: string }> {
   const mod = (await import(moduleUrl(entry))) as { routes?: Record<string, unknown> };
   const routes = mod.routes;
   if (!routes || typeof routes[key] !== 'function') return { stubbed: false, reason: `${entry} exports no routes['${key}']` };
   const original = routes[key];
   try {
-    routes[key] = async () => json(200, { stub: true });
+    // The stub answers what the real handler answered, so the response still matches the API description.
+    routes[key] = async () => json(200, answer);
   } catch (error) {
     return { stubbed: false, reason: `cannot stub ${key}: ${(error as Error).message}` };
   }
@@ -239,7 +245,8 @@ async function measureScenario(scenario: Scenario): Promise<Window[] | undefined
     const real = await countRequests(send, REQUESTS_PER_SCENARIO);
     const realSummary = summarizeWindows(real);
     describeSummary('whole request', real, realSummary);
-    const stub = await withStubbedHandler(scenario.entry, scenario.key, () => countRequests(send, REQUESTS_PER_SCENARIO));
+    const answer = (await send()).body;
+    const stub = await withStubbedHandler(scenario.entry, scenario.key, answer, () => countRequests(send, REQUESTS_PER_SCENARIO));
     let pre = realSummary;
     let basis = 'whole request';
     if (stub.stubbed) {
