@@ -4,6 +4,7 @@
 // Handlers stay thin: they get a parsed, authenticated ApiRequest and return an HttpResult.
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { ApiError, MAX_BODY_BYTES, ROLE_TOO_WEAK } from '../domain/errors.ts';
+import { isOrganizationId } from '../domain/ids.ts';
 import { fromAuthorizerContext, type KeyIdentity } from '../domain/key-identity.ts';
 import type { RateSubject } from '../domain/plans.ts';
 import { roleAtLeast, type Role } from '../domain/roles.ts';
@@ -88,6 +89,8 @@ async function authenticatePortal(req: ApiRequest, hooks: PipelineHooks): Promis
   const orgId = req.params.orgId;
   const required = req.route.role ?? 'user';
   if (orgId === undefined || !hooks.loadRole) return;
+  // A path id no organization can have is not read (an oversized one would make DynamoDB refuse the key: a 500).
+  if (!isOrganizationId(orgId)) throw new ApiError('NOT_FOUND', 'Organization not found');
   req.role = await hooks.loadRole(orgId, req.user.userId);
   if (req.user.isOperator) return; // platform staff may read and adjust any organization
   // Outsiders learn nothing about an organization they are not in.
