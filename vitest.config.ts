@@ -36,7 +36,7 @@ export default defineConfig({
         test: {
           name: 'browser',
           include: ['test/browser/**/*.test.ts'],
-          globalSetup: ['test/support/global-setup.ts', 'test/browser/build-portal.ts'],
+          globalSetup: ['test/support/global-setup.ts', 'test/support/build-portal.ts'],
           setupFiles: ['test/support/setup-env.ts'],
           testTimeout: 60_000,
           hookTimeout: 90_000,
@@ -48,13 +48,13 @@ export default defineConfig({
         test: {
           name: 'bundles',
           include: ['test/bundles/**/*.test.ts', ...E2E_ON_BUNDLES],
-          globalSetup: ['test/support/global-setup.ts', 'test/support/synth-setup.ts'],
+          globalSetup: ['test/support/global-setup.ts', 'test/support/build-portal.ts', 'test/support/synth-setup.ts'],
           setupFiles: ['test/support/setup-env.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },
       },
-      { test: { name: 'infra', include: ['test/infra/**/*.test.ts'], testTimeout: 120_000, hookTimeout: 180_000 } },
+      { test: { name: 'infra', include: ['test/infra/**/*.test.ts'], globalSetup: ['test/support/build-portal.ts'], testTimeout: 120_000, hookTimeout: 180_000 } },
     ],
   },
 });

@@ -1,5 +1,6 @@
 // The Keygate stack: tables, functions, portal user pool, session secret and the REST API, for one
 // stage. Environment-agnostic (no account, region or lookups), so it synthesizes offline.
+import { resolve } from 'node:path';
 import { App, CfnOutput, Stack, Tags, Validations, type StackProps } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { Construct } from 'constructs';
@@ -11,6 +12,7 @@ import { KeygateFunction } from './constructs/keygate-function.ts';
 import { DEFAULT_ACCOUNT_CONCURRENCY_LIMIT } from './constructs/alarm-thresholds.ts';
 import { KeygateOperations } from './constructs/operations.ts';
 import { DEFAULT_WAF_RATE_LIMIT_PER_IP, KeygateWaf } from './constructs/waf.ts';
+import { PortalHosting } from './constructs/portal-hosting.ts';
 import { PortalUserPool } from './constructs/portal-user-pool.ts';
 import { SessionSigningSecret } from './constructs/session-secret.ts';
 import { KeygateTables, type TableAccess } from './constructs/tables.ts';
@@ -37,6 +39,7 @@ export class KeygateStack extends Stack {
   readonly tables: KeygateTables;
   readonly functions: Record<DeployedFunctionName, KeygateFunction>;
   readonly portal: PortalUserPool;
+  readonly portalHosting: PortalHosting;
   readonly sessionSecret: SessionSigningSecret;
   readonly api: KeygateApi;
   readonly operations: KeygateOperations;
@@ -58,7 +61,6 @@ export class KeygateStack extends Stack {
     const perFunction: Partial<Record<DeployedFunctionName, Record<string, string>>> = {
       management: {
         PORTAL_ISSUER: this.portal.issuer,
-        PORTAL_CLIENT_ID: this.portal.client.userPoolClientId,
         INITIAL_CREDITS: String(config.initialCredits),
       },
     };
@@ -111,6 +113,28 @@ export class KeygateStack extends Stack {
       this.waf.blockedRequests('ipReputation'),
     ]);
 
+    // The portal: its hosting needs the API (CSP, config.json); its app client needs the hosting's URL;
+    // the management function then learns the client id and answers CORS for that origin only.
+    const apiOrigin = `https://${this.api.restApi.restApiId}.execute-api.${this.region}.${this.urlSuffix}`;
+    this.portalHosting = new PortalHosting(this, 'PortalHosting', {
+      stage,
+      assetsDir: PORTAL_ASSETS_DIR,
+      connectSrc: [apiOrigin, `https://cognito-idp.${this.region}.amazonaws.com`, this.portal.domain.baseUrl()],
+    });
+    const portalClient = this.portal.addPortalClient(this.portalHosting.url, stage);
+    this.portalHosting.deploy(PORTAL_ASSETS_DIR, {
+      apiUrl: this.api.restApi.url,
+      authority: this.portal.issuer,
+      clientId: portalClient.userPoolClientId,
+      signOutUrl: this.portal.signOutUrl,
+      scope: 'openid email profile',
+    });
+    functions.management.function.addEnvironment('PORTAL_CLIENT_ID', portalClient.userPoolClientId);
+    functions.management.function.addEnvironment('PORTAL_ORIGINS', this.portalHosting.url);
+    this.api.allowPortalPreflights(this.portalHosting.url);
+
+    new CfnOutput(this, 'PortalUrl', { value: `${this.portalHosting.url}/`, description: 'The portal (sign in here)' });
+    new CfnOutput(this, 'CognitoDomain', { value: this.portal.domain.baseUrl(), description: 'Managed login of the user pool' });
     new CfnOutput(this, 'ApiUrl', { value: this.api.restApi.url, description: 'Base URL of the stage' });
     new CfnOutput(this, 'UserPoolId', { value: this.portal.userPool.userPoolId });
     new CfnOutput(this, 'UserPoolClientId', { value: this.portal.client.userPoolClientId });
@@ -124,6 +148,9 @@ export class KeygateStack extends Stack {
 }
 
 export { tableOutputId };
+
+/** The portal build the stack uploads (infra/app.ts builds it before synthesizing). */
+export const PORTAL_ASSETS_DIR = resolve(import.meta.dirname, '../web/dist/portal');
 
 function contextString(app: App, key: string): string {
   const value: unknown = app.node.tryGetContext(key);

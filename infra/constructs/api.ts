@@ -25,6 +25,15 @@ export const STREAM_INTEGRATION_TIMEOUT = Duration.seconds(125);
 /** Routes that exist in AWS: everything but the local-only ones. */
 export const DEPLOYED_ROUTES: readonly RouteDefinition[] = ROUTES.filter((route) => !route.localOnly);
 
+/** What the portal sends to management routes (its token and JSON bodies). */
+export const PORTAL_CORS_ALLOW_HEADERS = 'Content-Type, Authorization';
+
+function methodsByPath(routes: readonly RouteDefinition[]): Map<string, string[]> {
+  const byPath = new Map<string, string[]>();
+  for (const route of routes) byPath.set(route.path, [...(byPath.get(route.path) ?? []), route.method]);
+  return byPath;
+}
+
 const JWT_IN_FUNCTION =
   'The function verifies the JWT itself (jose): API Gateway gives every authorizer failure the one UNAUTHORIZED ' +
   'Gateway Response, which must carry the API-key body INVALID_API_KEY, while portal and session 401s must say ' +
@@ -163,43 +172,55 @@ export class KeygateApi extends Construct {
 
   /**
    * OPTIONS on every path with a public or session route: 204 echoing the request's Origin, without a key
-   * (docs/api.md section 6). Management paths have none: the portal calls them same-site.
+   * (docs/api.md section 6).
    */
   private addPreflights(): void {
-    const methodsByPath = new Map<string, string[]>();
-    for (const route of DEPLOYED_ROUTES.filter(isBrowserFacing)) {
-      methodsByPath.set(route.path, [...(methodsByPath.get(route.path) ?? []), route.method]);
+    for (const [path, methods] of methodsByPath(DEPLOYED_ROUTES.filter(isBrowserFacing))) {
+      this.addPreflight(path, methods, 'method.request.header.Origin', CORS_ALLOW_HEADERS);
     }
-    for (const [path, methods] of methodsByPath) {
-      const headers: Record<string, string> = {
-        'Access-Control-Allow-Origin': 'method.request.header.Origin',
-        'Access-Control-Allow-Methods': `'${[...methods, 'OPTIONS'].join(',')}'`,
-        'Access-Control-Allow-Headers': `'${CORS_ALLOW_HEADERS}'`,
-        'Access-Control-Max-Age': `'${CORS_MAX_AGE_SECONDS}'`,
-        Vary: "'Origin'",
-      };
-      const responseParameters = Object.fromEntries(
-        Object.entries(headers).map(([name, value]) => [`method.response.header.${name}`, value]),
-      );
-      this.restApi.root.resourceForPath(path).addMethod(
-        'OPTIONS',
-        new apigateway.MockIntegration({
-          requestTemplates: { 'application/json': '{"statusCode": 204}' },
-          passthroughBehavior: apigateway.PassthroughBehavior.WHEN_NO_MATCH,
-          integrationResponses: [{ statusCode: '204', responseParameters }],
-        }),
-        {
-          authorizationType: apigateway.AuthorizationType.NONE,
-          requestParameters: { 'method.request.header.Origin': false },
-          methodResponses: [
-            {
-              statusCode: '204',
-              responseParameters: Object.fromEntries(Object.keys(responseParameters).map((name) => [name, true])),
-            },
-          ],
-        },
-      );
+  }
+
+  /**
+   * OPTIONS on every management path, answering for the portal's origin only (the management
+   * function adds the same origin to its responses, PORTAL_ORIGINS): a page elsewhere cannot call it.
+   */
+  allowPortalPreflights(portalOrigin: string): void {
+    const portalPaths = DEPLOYED_ROUTES.filter((r) => r.auth === 'portal');
+    for (const [path, methods] of methodsByPath(portalPaths)) {
+      this.addPreflight(path, methods, `'${portalOrigin}'`, PORTAL_CORS_ALLOW_HEADERS);
     }
+  }
+
+  /** A mock 204 with the CORS headers; `allowOrigin` is a mapping expression or a quoted literal. */
+  private addPreflight(path: string, methods: string[], allowOrigin: string, allowHeaders: string): void {
+    const headers: Record<string, string> = {
+      'Access-Control-Allow-Origin': allowOrigin,
+      'Access-Control-Allow-Methods': `'${[...methods, 'OPTIONS'].join(',')}'`,
+      'Access-Control-Allow-Headers': `'${allowHeaders}'`,
+      'Access-Control-Max-Age': `'${CORS_MAX_AGE_SECONDS}'`,
+      Vary: "'Origin'",
+    };
+    const responseParameters = Object.fromEntries(
+      Object.entries(headers).map(([name, value]) => [`method.response.header.${name}`, value]),
+    );
+    this.restApi.root.resourceForPath(path).addMethod(
+      'OPTIONS',
+      new apigateway.MockIntegration({
+        requestTemplates: { 'application/json': '{"statusCode": 204}' },
+        passthroughBehavior: apigateway.PassthroughBehavior.WHEN_NO_MATCH,
+        integrationResponses: [{ statusCode: '204', responseParameters }],
+      }),
+      {
+        authorizationType: apigateway.AuthorizationType.NONE,
+        requestParameters: { 'method.request.header.Origin': false },
+        methodResponses: [
+          {
+            statusCode: '204',
+            responseParameters: Object.fromEntries(Object.keys(responseParameters).map((name) => [name, true])),
+          },
+        ],
+      },
+    );
   }
 
   private addGatewayResponse(def: GatewayResponseDefinition): void {

@@ -1,7 +1,9 @@
 // The user pool behind portal tokens (docs/api.md section 2). Users are invited, never self-signed-up;
 // `cognito:groups` containing `operators` marks platform staff. The management function verifies
 // these JWTs itself against the pool's JWKS (see api.ts for why API Gateway does not).
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+// Sign-in is Cognito managed login on a user-pool domain; the portal's app client runs the
+// authorization-code flow with PKCE (a public client: no secret), back to the portal's URL.
+import { Aws, Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cognito from 'aws-cdk-lib/aws-cognito';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
@@ -14,7 +16,10 @@ export interface PortalUserPoolProps {
 
 export class PortalUserPool extends Construct {
   readonly userPool: cognito.UserPool;
-  readonly client: cognito.UserPoolClient;
+  /** The managed login domain: https://keygate-<stage>-<stack id>.auth.<region>.amazoncognito.com */
+  readonly domain: cognito.UserPoolDomain;
+  /** The portal's app client, created by addPortalClient once the portal's URL is known. */
+  client!: cognito.UserPoolClient;
   /** The `iss` of the pool's tokens: https://cognito-idp.<region>.amazonaws.com/<userPoolId>. */
   readonly issuer: string;
 
@@ -59,15 +64,12 @@ export class PortalUserPool extends Construct {
       },
     );
 
-    this.client = this.userPool.addClient('PortalClient', {
-      userPoolClientName: `keygate-${props.stage}-portal`,
-      generateSecret: false,
-      authFlows: { userSrp: true },
-      preventUserExistenceErrors: true,
-      enableTokenRevocation: true,
-      accessTokenValidity: Duration.hours(1),
-      idTokenValidity: Duration.hours(1),
-      refreshTokenValidity: Duration.days(30),
+    // A domain prefix is global per region: the stage plus the first block of this stack's own
+    // UUID (from its stack id), so two accounts deploying the same stage never collide.
+    const stackUuidHead = Fn.select(0, Fn.split('-', Fn.select(2, Fn.split('/', Aws.STACK_ID))));
+    this.domain = this.userPool.addDomain('Domain', {
+      cognitoDomain: { domainPrefix: Fn.join('-', ['keygate', props.stage, stackUuidHead]) },
+      managedLoginVersion: cognito.ManagedLoginVersion.NEWER_MANAGED_LOGIN,
     });
 
     new cognito.CfnUserPoolGroup(this, 'OperatorsGroup', {
@@ -77,6 +79,44 @@ export class PortalUserPool extends Construct {
     });
 
     this.issuer = `https://cognito-idp.${Stack.of(this).region}.amazonaws.com/${this.userPool.userPoolId}`;
+  }
+
+  /** Cognito's /logout: ends the managed-login session, then returns to a registered logout URL. */
+  get signOutUrl(): string {
+    return `${this.domain.baseUrl()}/logout`;
+  }
+
+  /**
+   * The portal's app client: authorization code with PKCE (no client secret, as a browser cannot
+   * keep one), callback `<portalUrl>/callback`, sign-out back to `<portalUrl>/`, and the managed
+   * login branding for it (Cognito's default look).
+   */
+  addPortalClient(portalUrl: string, stage: string): cognito.UserPoolClient {
+    this.client = this.userPool.addClient('PortalClient', {
+      userPoolClientName: `keygate-${stage}-portal`,
+      generateSecret: false,
+      authFlows: { userSrp: true },
+      oAuth: {
+        flows: { authorizationCodeGrant: true },
+        scopes: [cognito.OAuthScope.OPENID, cognito.OAuthScope.EMAIL, cognito.OAuthScope.PROFILE],
+        callbackUrls: [`${portalUrl}/callback`],
+        logoutUrls: [`${portalUrl}/`],
+      },
+      supportedIdentityProviders: [cognito.UserPoolClientIdentityProvider.COGNITO],
+      preventUserExistenceErrors: true,
+      enableTokenRevocation: true,
+      accessTokenValidity: Duration.hours(1),
+      idTokenValidity: Duration.hours(1),
+      refreshTokenValidity: Duration.days(30),
+    });
+    const branding = new cognito.CfnManagedLoginBranding(this, 'ManagedLoginBranding', {
+      userPoolId: this.userPool.userPoolId,
+      clientId: this.client.userPoolClientId,
+      useCognitoProvidedValues: true,
+    });
+    branding.node.addDependency(this.domain); // branding needs the managed-login (version 2) domain
+
+    return this.client;
   }
 
   /**

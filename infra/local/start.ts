@@ -12,7 +12,7 @@ const port = Number(process.env.PORT ?? 3000);
 const inMemory = process.argv.includes('--in-memory') || process.env.KEYGATE_IN_MEMORY === '1';
 const bundled = process.argv.includes('--bundled');
 
-if (await ensurePortalBuilt()) console.log('Built the portal into web/dist/portal (npm run build:web rebuilds it).');
+if (await ensurePortalBuilt()) console.log('Built the portal into web/dist/portal (it was missing or older than its sources).');
 // widget.js is built on every start (esbuild, well under a second), so it always matches the sources.
 const widget = await buildWidget();
 

@@ -90,7 +90,8 @@ describe('REST API', () => {
 
   it('has no method beyond the route table and the preflights', () => {
     const browserPaths = new Set(DEPLOYED_ROUTES.filter(isBrowserFacing).map((r) => r.path));
-    expect(ofType(s.resources, 'AWS::ApiGateway::Method')).toHaveLength(DEPLOYED_ROUTES.length + browserPaths.size);
+    const portalPaths = new Set(DEPLOYED_ROUTES.filter((r) => r.auth === 'portal').map((r) => r.path));
+    expect(ofType(s.resources, 'AWS::ApiGateway::Method')).toHaveLength(DEPLOYED_ROUTES.length + browserPaths.size + portalPaths.size);
   });
 
   describe('CORS preflight', () => {
@@ -123,9 +124,18 @@ describe('REST API', () => {
       for (const header of ['Content-Type', 'X-API-Key', 'Authorization']) expect(CORS_ALLOW_HEADERS).toContain(header);
     });
 
-    it('is not offered on management-only paths', () => {
+    it('on management-only paths answers for the portal origin only (the distribution), never echoing the Origin', () => {
       const managementPaths = new Set(DEPLOYED_ROUTES.filter((r) => r.auth === 'portal').map((r) => r.path));
-      for (const path of managementPaths) expect(findMethod(s, 'OPTIONS', path)).toBeUndefined();
+      const [distributionId] = single(s.resources, 'AWS::CloudFront::Distribution');
+      for (const path of managementPaths) {
+        const method = findMethod(s, 'OPTIONS', path)?.Properties;
+        expect(method, path).toBeDefined();
+        const params = method!.Integration.IntegrationResponses[0].ResponseParameters;
+        expect(params['method.response.header.Access-Control-Allow-Origin']).toEqual({
+          'Fn::Join': ['', ["'https://", { 'Fn::GetAtt': [distributionId, 'DomainName'] }, "'"]],
+        });
+        expect(params['method.response.header.Access-Control-Allow-Headers']).toBe("'Content-Type, Authorization'");
+      }
     });
   });
 

@@ -47,6 +47,22 @@ const ACKNOWLEDGED = [
   'AwsSolutions-COG8', // Essentials feature plan
   'AwsSolutions-IAM5[Resource::*]', // X-Ray only
   'AwsSolutions-SMG4', // session signing key rotation needs dual-key verification first
+  // The portal's hosting (infra/constructs/portal-hosting.ts):
+  'AwsSolutions-S1', // the static build bucket: CloudFront metrics instead of S3 access logs
+  'AwsSolutions-CFR1', // no geo restriction for a signed-in, worldwide portal
+  'AwsSolutions-CFR2', // static files only; the API has its web ACL
+  'AwsSolutions-CFR3', // no CloudFront standard logs for content-hashed static files
+  'AwsSolutions-CFR4', // the default certificate cannot pin TLS 1.2
+  // BucketDeployment's handler (aws-cdk-lib's own function, runs only during deploys):
+  'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+  'AwsSolutions-IAM5[Action::s3:GetObject*]',
+  'AwsSolutions-IAM5[Action::s3:GetBucket*]',
+  'AwsSolutions-IAM5[Action::s3:List*]',
+  'AwsSolutions-IAM5[Action::s3:DeleteObject*]',
+  'AwsSolutions-IAM5[Action::s3:Abort*]',
+  'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*]',
+  'AwsSolutions-IAM5[Resource::<PortalHostingBucket1ED002EC.Arn>/*]',
+  'AwsSolutions-L1',
 ];
 const PROFILE_MODEL = 'us.anthropic.claude-3-5-haiku-20241022-v1:0';
 
