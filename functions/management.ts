@@ -9,6 +9,7 @@ import { getApiDescription } from './management/api-description.ts';
 import * as keys from './management/api-keys.ts';
 import * as audit from './management/audit-log.ts';
 import * as orgs from './management/organizations.ts';
+import * as webhooks from './management/webhooks.ts';
 
 const ORG = '/v1/organizations/{orgId}';
 const KEY = `${ORG}/api-keys/{keyId}`;
@@ -35,6 +36,10 @@ export const routes = {
   [`GET ${ORG}/usage`]: keys.getOrganizationUsage,
   'GET /openapi.json': getApiDescription,
   [`GET ${ORG}/audit-log`]: audit.getAuditLog,
+  [`POST ${ORG}/webhooks`]: webhooks.postWebhook,
+  [`GET ${ORG}/webhooks`]: webhooks.getWebhooks,
+  [`DELETE ${ORG}/webhooks/{webhookId}`]: webhooks.deleteWebhookById,
+  [`POST ${ORG}/webhooks/{webhookId}/test`]: webhooks.postWebhookTest,
 };
 
 // The portal front end may live on its own origin(s); PORTAL_ORIGINS lists them (comma-separated).

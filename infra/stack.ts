@@ -16,6 +16,7 @@ import { PortalHosting } from './constructs/portal-hosting.ts';
 import { PortalUserPool } from './constructs/portal-user-pool.ts';
 import { SessionSigningSecret } from './constructs/session-secret.ts';
 import { KeygateTables, type TableAccess } from './constructs/tables.ts';
+import { KeygateWebhooks } from './constructs/webhooks.ts';
 
 export interface KeygateConfig {
   stage: string;
@@ -44,6 +45,8 @@ export class KeygateStack extends Stack {
   readonly api: KeygateApi;
   readonly operations: KeygateOperations;
   readonly waf: KeygateWaf;
+  /** Webhook queue, dead-letter queue (alarmed on), KMS key and expiry schedule. */
+  readonly webhooks: KeygateWebhooks;
 
   constructor(scope: Construct, id: string, props: KeygateStackProps) {
     super(scope, id, props);
@@ -106,6 +109,17 @@ export class KeygateStack extends Stack {
       accountConcurrencyLimit: config.accountConcurrencyLimit,
     });
 
+    this.webhooks = new KeygateWebhooks(this, 'Webhooks', {
+      stage,
+      apiKeysTable: this.tables.tables.apiKeys,
+      organizationsTable: this.tables.tables.organizations,
+      management: functions.management.function,
+      events: functions.webhookEvents.function,
+      delivery: functions.webhookDelivery.function,
+      sweep: functions.expirySweep.function,
+    });
+    this.operations.alarmOnDeadLetterQueue('WebhookDeadLetters', this.webhooks.deadLetterQueue);
+
     this.waf = new KeygateWaf(this, 'Waf', { stage, api: this.api.restApi, rateLimitPerIp: config.wafRateLimitPerIp });
     this.operations.addGraph('Requests blocked by the web ACL', [
       this.waf.blockedRequests('ratePerIp'),
@@ -141,6 +155,8 @@ export class KeygateStack extends Stack {
     new CfnOutput(this, 'PortalIssuer', { value: this.portal.issuer });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.operations.topic.topicArn, description: 'SNS topic of every alarm' });
     new CfnOutput(this, 'DashboardName', { value: this.operations.dashboard.dashboardName });
+    new CfnOutput(this, 'WebhookQueueUrl', { value: this.webhooks.deliveryQueue.queueUrl });
+    new CfnOutput(this, 'WebhookDeadLetterQueueUrl', { value: this.webhooks.deadLetterQueue.queueUrl });
     for (const key of Object.keys(TABLES) as TableKey[]) {
       new CfnOutput(this, tableOutputId(key), { value: this.tables.tables[key].tableName });
     }

@@ -29,6 +29,8 @@ export interface TableDefinition {
   ttlAttribute?: string;
   /** Durable tables keep their data when the stack is deleted (RETAIN). All tables have PITR. */
   durable: boolean;
+  /** A DynamoDB stream (new and old images): webhook events come from the changes themselves. */
+  stream?: boolean;
 }
 
 export const TTL_ATTRIBUTE = 'ttl';
@@ -39,6 +41,7 @@ export const TABLES = {
     envVar: 'ORGANIZATIONS_TABLE',
     partitionKey: { name: 'id', type: 'S' },
     durable: true,
+    stream: true,
   },
   members: {
     name: 'members',
@@ -70,9 +73,12 @@ export const TABLES = {
       // The operator CLI's `keys find <display prefix>` (a leak report often has only `sk_AbCdE…`).
       // Keys only: lastUsedAt/usageCount refreshes never write to it.
       { name: 'byDisplayKey', partitionKey: { name: 'displayKey', type: 'S' }, projection: 'KEYS_ONLY' },
+      // Sparse: only keys with an expiry notice still to send (shared/webhooks/sweep.ts).
+      { name: 'byNoticeDue', partitionKey: { name: 'noticeShard', type: 'S' }, sortKey: { name: 'noticeAt', type: 'S' } },
     ],
     ttlAttribute: TTL_ATTRIBUTE,
     durable: true,
+    stream: true,
   },
   usage: {
     name: 'usage',
@@ -121,6 +127,14 @@ export const TABLES = {
     sortKey: { name: 'id', type: 'S' },
     indexes: [{ name: 'byTarget', partitionKey: { name: 'targetKey', type: 'S' }, sortKey: { name: 'id', type: 'S' } }],
     ttlAttribute: TTL_ATTRIBUTE,
+    durable: true,
+  },
+  // An organization's webhook endpoints (at most 10); the secret only as ciphertext.
+  webhooks: {
+    name: 'webhooks',
+    envVar: 'WEBHOOKS_TABLE',
+    partitionKey: { name: 'organizationId', type: 'S' },
+    sortKey: { name: 'id', type: 'S' },
     durable: true,
   },
 } as const satisfies Record<string, TableDefinition>;

@@ -7,8 +7,12 @@ import type { FunctionName } from '../../shared/routes.ts';
 import type { TableKey } from '../../shared/tables.ts';
 import type { TableAccess } from './tables.ts';
 
-/** Route functions that are deployed ('dev' is local only), plus the API key authorizer. */
-export type DeployedFunctionName = Exclude<FunctionName, 'dev'> | 'authorizer';
+/**
+ * Route functions that are deployed ('dev' is local only), the API key authorizer, and the webhook
+ * workers (stream consumer, delivery, expiry sweep: infra/constructs/webhooks.ts wires their triggers).
+ */
+export type DeployedFunctionName = Exclude<FunctionName, 'dev'> | 'authorizer' | WebhookWorkerName;
+export type WebhookWorkerName = 'webhookEvents' | 'webhookDelivery' | 'expirySweep';
 
 export interface FunctionSpec {
   /** File under functions/, exporting `handler`. */
@@ -46,6 +50,7 @@ export const FUNCTION_SPECS: Record<DeployedFunctionName, FunctionSpec> = {
       apiKeys: 'readWrite',
       usage: 'read',
       auditLog: 'readAppend',
+      webhooks: 'readWrite',
     },
     sessionSecret: false,
     bedrock: false,
@@ -83,6 +88,33 @@ export const FUNCTION_SPECS: Record<DeployedFunctionName, FunctionSpec> = {
     memorySize: 512,
     timeout: Duration.seconds(28),
     tables: { sessions: 'read', messages: 'read', usage: 'readWrite', apiKeys: 'readUpdate' },
+    sessionSecret: false,
+    bedrock: false,
+  },
+  // Reads each stream batch's subscribers and queues one message per webhook.
+  webhookEvents: {
+    entry: 'webhook-events.ts',
+    memorySize: 256,
+    timeout: Duration.seconds(30),
+    tables: { webhooks: 'read' },
+    sessionSecret: false,
+    bedrock: false,
+  },
+  // Up to 10 attempts at once, each at most 10 s (DELIVERY_TIMEOUT_MS), plus the DynamoDB and KMS calls.
+  webhookDelivery: {
+    entry: 'webhook-delivery.ts',
+    memorySize: 256,
+    timeout: Duration.seconds(30),
+    tables: { webhooks: 'read' },
+    sessionSecret: false,
+    bedrock: false,
+  },
+  // Queries the byNoticeDue index and records each due notice with one conditional UpdateItem.
+  expirySweep: {
+    entry: 'expiry-sweep.ts',
+    memorySize: 256,
+    timeout: Duration.minutes(5),
+    tables: { apiKeys: 'readUpdate' },
     sessionSecret: false,
     bedrock: false,
   },

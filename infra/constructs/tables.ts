@@ -63,6 +63,7 @@ export class KeygateTables extends Construct {
       // Keys, organizations, members and usage outlive the stack; sessions and messages are transient.
       removalPolicy: def.durable ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
       deletionProtection: def.durable,
+      ...(def.stream ? { stream: dynamodb.StreamViewType.NEW_AND_OLD_IMAGES } : {}),
     });
     for (const index of def.indexes ?? []) {
       table.addGlobalSecondaryIndex({

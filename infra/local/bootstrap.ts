@@ -31,6 +31,7 @@ export function createTableInput(stage: string, def: TableDefinition): CreateTab
     BillingMode: 'PAY_PER_REQUEST',
     AttributeDefinitions: [...attributes.values()],
     KeySchema: keySchema(def.partitionKey, def.sortKey),
+    ...(def.stream ? { StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' } } : {}),
     ...(def.indexes?.length
       ? {
           GlobalSecondaryIndexes: def.indexes.map((index) => ({
@@ -50,6 +51,7 @@ export async function createTables(client: DynamoDBClient, stage: string): Promi
       await client.send(new CreateTableCommand(createTableInput(stage, def)));
     } catch (error) {
       if (!(error instanceof ResourceInUseException)) throw error;
+      await enableStream(client, name, def);
       await addMissingIndexes(client, stage, def);
     }
     if (def.ttlAttribute) {
@@ -69,6 +71,16 @@ export async function createTables(client: DynamoDBClient, stage: string): Promi
       }
     }
   }
+}
+
+/** A table kept from before webhooks gets its stream (webhook events come from it). */
+async function enableStream(client: DynamoDBClient, name: string, def: TableDefinition): Promise<void> {
+  if (!def.stream) return;
+  const { Table } = await client.send(new DescribeTableCommand({ TableName: name }));
+  if (Table?.StreamSpecification?.StreamEnabled) return;
+  await client.send(
+    new UpdateTableCommand({ TableName: name, StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' } }),
+  );
 }
 
 /**

@@ -7,6 +7,7 @@ import { createTables, tableEnv } from './bootstrap.ts';
 import { LOCAL_CLIENT_ID, LOCAL_ISSUER } from './dev-token.ts';
 import { localDynamoClient, startDynamoDbLocal } from './dynamodb-local.ts';
 import { loadLocalSecrets, type LocalSecrets } from './local-secrets.ts';
+import type { LocalWebhooks } from './webhooks.ts';
 
 export const LOCAL_STAGE = 'local';
 export const STATE_DIR = resolve(import.meta.dirname, '../../.keygate');
@@ -39,6 +40,11 @@ export function localEnvironment({ dynamodbEndpoint, secrets, stage = LOCAL_STAG
     POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
     // The API description also lists the local-only routes (POST /_dev/token).
     KEYGATE_LOCAL_RUNTIME: '1',
+    // Webhooks (infra/local/webhooks.ts): http://localhost and http://127.0.0.1 receivers allowed,
+    // secrets sealed with the local key (KMS in AWS), retry delays scaled by WEBHOOK_RETRY_SCALE.
+    WEBHOOK_ALLOW_LOCAL: '1',
+    WEBHOOK_SECRET_KEY: secrets.webhookSecretKey,
+    WEBHOOK_RETRY_SCALE: process.env.WEBHOOK_RETRY_SCALE ?? '1',
   };
 }
 
@@ -54,12 +60,18 @@ export interface BootOptions {
    * (into a temporary directory), a string is the directory of an existing synth (cdk.out).
    */
   bundled?: boolean | string;
+  /**
+   * Webhook events: follow the tables' streams and run the expiry sweep on a timer (default on).
+   * Deliveries queued by requests (the test route) run in process either way.
+   */
+  webhookEvents?: boolean;
 }
 
 export interface LocalKeygate {
   url: string;
   dynamodbEndpoint: string;
   secrets: LocalSecrets;
+  webhooks: LocalWebhooks;
   stop(): Promise<void>;
 }
 
@@ -72,8 +84,10 @@ export async function bootLocalKeygate(options: BootOptions = {}): Promise<Local
     const stage = options.stage ?? LOCAL_STAGE;
     const client = localDynamoClient(dynamo.endpoint);
     await createTables(client, stage);
-    client.destroy();
     Object.assign(process.env, localEnvironment({ dynamodbEndpoint: dynamo.endpoint, secrets, stage }));
+    const { startLocalWebhooks } = await import('./webhooks.ts');
+    const webhooks = await startLocalWebhooks({ client, endpoint: dynamo.endpoint, stage, events: options.webhookEvents ?? true });
+    client.destroy();
     // Imported only now: the functions read their environment when they load.
     const { startLocalApi } = await import('./server.ts');
     const runtime = options.bundled ? await startBundles(options.bundled, { stage, dynamodbEndpoint: dynamo.endpoint, secrets }) : undefined;
@@ -87,8 +101,10 @@ export async function bootLocalKeygate(options: BootOptions = {}): Promise<Local
       url: api.url,
       dynamodbEndpoint: dynamo.endpoint,
       secrets,
+      webhooks,
       async stop() {
         await api.close();
+        await webhooks.stop();
         await dynamo.stop();
       },
     };

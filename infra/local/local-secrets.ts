@@ -10,6 +10,8 @@ export interface LocalSecrets {
   portalPrivateJwk: JWK;
   portalPublicJwk: JWK;
   sessionSecret: string;
+  /** AES-256-GCM key sealing webhook secrets locally (KMS does it in AWS). */
+  webhookSecretKey: string;
 }
 
 async function generate(): Promise<LocalSecrets> {
@@ -19,6 +21,7 @@ async function generate(): Promise<LocalSecrets> {
     portalPrivateJwk: { ...(await exportJWK(privateKey)), kid, alg: 'ES256' },
     portalPublicJwk: { ...(await exportJWK(publicKey)), kid, alg: 'ES256' },
     sessionSecret: randomBytes(48).toString('base64url'),
+    webhookSecretKey: randomBytes(32).toString('base64'),
   };
 }
 
@@ -26,7 +29,14 @@ async function generate(): Promise<LocalSecrets> {
 export async function loadLocalSecrets(dir?: string): Promise<LocalSecrets> {
   if (!dir) return generate();
   const file = join(dir, 'secrets.json');
-  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as LocalSecrets;
+  if (existsSync(file)) {
+    const stored = JSON.parse(readFileSync(file, 'utf8')) as LocalSecrets;
+    if (stored.webhookSecretKey) return stored;
+    // Kept from before webhooks existed: add the webhook key, keep the rest.
+    const upgraded = { ...stored, webhookSecretKey: randomBytes(32).toString('base64') };
+    writeFileSync(file, JSON.stringify(upgraded, null, 2), { mode: 0o600 });
+    return upgraded;
+  }
   const secrets = await generate();
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });

@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import { exportQuery } from '../chat/export.ts';
 import { createSessionBody, historyQuery, oneShotBody, sessionMessageBody } from '../chat/schemas.ts';
 import { auditLogQuery } from '../domain/audit.ts';
+import { createWebhookBody } from '../domain/webhooks.ts';
 import { createKeyBody, listKeysQuery, patchKeyBody, rollKeyBody, usageQuery } from '../domain/key-rules.ts';
 import {
   addMemberBody,
@@ -148,6 +149,21 @@ export const OPERATIONS: Record<string, Operation> = {
     tag: 'Audit log',
     query: auditLogQuery,
     responses: [ok(S.AuditLogPage)],
+  },
+  [`POST ${ORG}/webhooks`]: {
+    summary: 'Create a webhook; the signing secret is in this response only (owner; at most 10)',
+    tag: 'Webhooks',
+    body: createWebhookBody,
+    bodyExample: { url: 'https://example.com/keygate', events: ['api_key.expiring', 'api_key.revoked'] },
+    responses: [created(S.CreatedWebhook)],
+    errors: ['CONFLICT'],
+  },
+  [`GET ${ORG}/webhooks`]: { summary: "The organization's webhooks (owner, admin)", tag: 'Webhooks', responses: [ok(S.WebhookList)] },
+  [`DELETE ${ORG}/webhooks/{webhookId}`]: { summary: 'Delete a webhook (owner)', tag: 'Webhooks', responses: [noContent('Deleted')] },
+  [`POST ${ORG}/webhooks/{webhookId}/test`]: {
+    summary: 'Send a ping event to this webhook (owner)',
+    tag: 'Webhooks',
+    responses: [{ status: 202, description: 'Queued', schema: S.WebhookTest }],
   },
 
   'GET /v1/auth/whoami': { summary: "The presented key's identity", tag: 'Keys in use', responses: [ok(S.Whoami)] },

@@ -4,6 +4,7 @@
 // that answers something else fails the tests instead of drifting from its description.
 import { z } from 'zod';
 import { AUDIT_ACTIONS } from '../domain/audit.ts';
+import { EVENT_TYPES } from '../domain/webhooks.ts';
 import { ERRORS, type ErrorCode } from '../domain/errors.ts';
 import { PLANS } from '../domain/plans.ts';
 import { ROLES } from '../domain/roles.ts';
@@ -188,4 +189,24 @@ export const AuditLogPage = named(
   'AuditLogPage',
   'Audit entries, newest first',
   z.strictObject({ items: z.array(AuditEntry), nextCursor }),
+);
+
+export const Webhook = named(
+  'Webhook',
+  'A webhook endpoint and the events it receives',
+  z.strictObject({ id: z.string(), url: z.string(), events: z.array(z.enum(EVENT_TYPES)), createdAt: isoTime }),
+);
+
+export const CreatedWebhook = named(
+  'CreatedWebhook',
+  'A new webhook with its signing secret (`whsec_…`), shown this once',
+  z.strictObject({ id: z.string(), url: z.string(), events: z.array(z.enum(EVENT_TYPES)), createdAt: isoTime, secret: z.string() }),
+);
+
+export const WebhookList = named('WebhookList', "The organization's webhooks (at most 10)", z.strictObject({ items: z.array(Webhook) }));
+
+export const WebhookTest = named(
+  'WebhookTest',
+  'The queued `ping` event: its id is the `id` of the delivery the endpoint receives',
+  z.strictObject({ id: z.string(), type: z.literal('ping') }),
 );

@@ -6,6 +6,7 @@ import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { displayKey, generateKey, hashKey, keyIdFromHash, type KeyPrefixes, type KeyType } from '../domain/api-key.ts';
 import { changesBetween, createdFields, type AuditAction, type AuditContext } from '../domain/audit.ts';
 import { ApiError } from '../domain/errors.ts';
+import { firstNoticeAt } from '../domain/webhooks.ts';
 import { decodeCursor, encodeCursor } from '../domain/cursor.ts';
 import type { KeySettings } from '../domain/key-rules.ts';
 import type { Limits } from '../domain/plans.ts';
@@ -45,6 +46,10 @@ export interface ApiKeyItem {
   revocationReason?: string;
   /** Set on a key that was rolled: its replacement's id. */
   rolledTo?: string;
+  /** Expiry notices (shared/webhooks/sweep.ts): the byNoticeDue shard, when the next is due, the last sent. */
+  noticeShard?: string;
+  noticeAt?: string;
+  lastNotice?: string;
   ttl: number;
 }
 
@@ -80,6 +85,10 @@ export function keyView(item: ApiKeyItem, now: Date, plaintext?: string) {
   return key ? { ...view, key } : view;
 }
 
+/** The byNoticeDue index is spread over a few partitions so no one of them is hot; the sweep reads each. */
+export const NOTICE_SHARDS = 4;
+const noticeShard = (keyHash: string) => `n${parseInt(keyHash.slice(-2), 16) % NOTICE_SHARDS}`;
+
 /** A key to mint: the validated settings plus who and what it belongs to. */
 export interface NewKey extends KeySettings {
   organizationId: string;
@@ -112,6 +121,8 @@ export function mintKey(input: NewKey, prefixes: KeyPrefixes, now: Date): { item
     lastUsedAt: null,
     usageCount: 0,
     createdBy: input.createdBy,
+    noticeShard: noticeShard(keyHash),
+    noticeAt: iso(firstNoticeAt(expiresAt, now)),
     ttl: epochSeconds(addDays(expiresAt, EXPIRED_RETENTION_DAYS)),
   };
   return { item, plaintext };
@@ -265,7 +276,8 @@ export async function revokeKey(
         Update: {
           TableName: tableName('apiKeys'),
           Key: { id: keyId },
-          UpdateExpression: `SET #status = :revoked, revokedAt = :now, #ttl = :ttl${reason ? ', revocationReason = :reason' : ''} REMOVE #key`,
+          // A revoked key gets no expiry notices: it leaves the byNoticeDue index.
+          UpdateExpression: `SET #status = :revoked, revokedAt = :now, #ttl = :ttl${reason ? ', revocationReason = :reason' : ''} REMOVE #key, noticeAt, noticeShard`,
           ConditionExpression: 'organizationId = :o AND #status <> :revoked',
           ExpressionAttributeNames: { '#status': 'status', '#ttl': TTL_ATTRIBUTE, '#key': 'key' },
           ExpressionAttributeValues: {
@@ -327,7 +339,8 @@ export async function rollKey(
         Update: {
           TableName: tableName('apiKeys'),
           Key: { id: old.id },
-          UpdateExpression: 'SET expiresAt = :expiresAt, rolledTo = :rolledTo, #ttl = :ttl',
+          // The replaced key's only notice left is api_key.expired, at the end of its grace period.
+          UpdateExpression: 'SET expiresAt = :expiresAt, rolledTo = :rolledTo, noticeAt = :expiresAt, #ttl = :ttl',
           ConditionExpression: 'organizationId = :o AND #status <> :revoked',
           ExpressionAttributeNames: { '#status': 'status', '#ttl': TTL_ATTRIBUTE },
           ExpressionAttributeValues: {

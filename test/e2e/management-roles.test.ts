@@ -42,6 +42,15 @@ async function newMemberId(): Promise<string> {
   return id;
 }
 
+/** Nothing listens on the discard port: a test ping is simply retried until the API stops. */
+const WEBHOOK = { url: 'http://127.0.0.1:9/hook', events: ['api_key.revoked'] };
+let sharedWebhookId: string | undefined;
+
+async function newWebhookId(): Promise<string> {
+  const res = await as.owner.post(`/v1/organizations/${orgId}/webhooks`, WEBHOOK);
+  return res.body.id;
+}
+
 /** A request per route that succeeds (2xx) for a persona allowed to make it. */
 const requests: Record<string, () => Promise<{ method: string; path: string; body?: unknown }>> = {
   'POST /v1/organizations': async () => ({ method: 'POST', path: '/v1/organizations', body: { name: 'Another' } }),
@@ -93,6 +102,16 @@ const requests: Record<string, () => Promise<{ method: string; path: string; bod
   }),
   'GET /v1/organizations/{orgId}/usage': async () => ({ method: 'GET', path: `/v1/organizations/${orgId}/usage` }),
   'GET /v1/organizations/{orgId}/audit-log': async () => ({ method: 'GET', path: `/v1/organizations/${orgId}/audit-log` }),
+  'POST /v1/organizations/{orgId}/webhooks': async () => ({ method: 'POST', path: `/v1/organizations/${orgId}/webhooks`, body: WEBHOOK }),
+  'GET /v1/organizations/{orgId}/webhooks': async () => ({ method: 'GET', path: `/v1/organizations/${orgId}/webhooks` }),
+  'DELETE /v1/organizations/{orgId}/webhooks/{webhookId}': async () => ({
+    method: 'DELETE',
+    path: `/v1/organizations/${orgId}/webhooks/${await newWebhookId()}`,
+  }),
+  'POST /v1/organizations/{orgId}/webhooks/{webhookId}/test': async () => ({
+    method: 'POST',
+    path: `/v1/organizations/${orgId}/webhooks/${(sharedWebhookId ??= await newWebhookId())}/test`,
+  }),
 };
 
 type MinimumRole = 'user' | 'member' | 'admin' | 'owner' | 'operator';

@@ -4,14 +4,20 @@ import { bootLocalKeygate, type LocalKeygate } from '../../infra/local/environme
 import { checkAgainstApiDescription } from './api-description-check.ts';
 import { TEST_STAGE } from './stage.ts';
 
-/** In the `bundles` test project (test/support/synth-setup.ts) the API serves the synthesized bundles. */
-export async function startTestApi(): Promise<LocalKeygate> {
+/**
+ * In the `bundles` test project (test/support/synth-setup.ts) the API serves the synthesized bundles.
+ * Webhook events (stream pollers, sweep timer) are off: every test file shares the test stage's
+ * tables, and each file's poller would deliver the others' events. Webhook tests pass their own
+ * stage (fresh tables) and `webhookEvents: true`.
+ */
+export async function startTestApi(options: { stage?: string; webhookEvents?: boolean } = {}): Promise<LocalKeygate> {
   const bundled = inject('bundlesOutdir');
   return bootLocalKeygate({
     port: 0,
     inMemory: true,
     dynamodbEndpoint: inject('dynamodbEndpoint'),
-    stage: TEST_STAGE,
+    stage: options.stage ?? TEST_STAGE,
+    webhookEvents: options.webhookEvents ?? false,
     ...(bundled ? { bundled } : {}),
   });
 }

@@ -1,0 +1,174 @@
+// Webhooks in the local runtime, running the code the Lambda functions run, in process:
+// - a poller on the DynamoDB Local streams of api-keys and organizations feeds handleChanges (what
+//   the stream-triggered function does in AWS);
+// - an in-process delivery queue stands in for SQS: each message is a timer, every attempt runs on
+//   its own (a receiver that never answers holds only its own attempt), dead letters are kept in
+//   memory and logged;
+// - the expiry sweep runs on a timer (every minute; WEBHOOK_SWEEP_INTERVAL_MS) and on demand.
+import { DescribeTableCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  DescribeStreamCommand,
+  DynamoDBStreamsClient,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  type _Record,
+} from '@aws-sdk/client-dynamodb-streams';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { describeError, logger } from '../../shared/log.ts';
+import { physicalTableName, TABLES } from '../../shared/tables.ts';
+import { deliver, deliveryDepsFromEnv, logDeliveryError } from '../../shared/webhooks/deliver.ts';
+import type { StreamChange, StreamTable } from '../../shared/webhooks/events.ts';
+import { setDeliveryQueue, type DeliveryMessage, type DeliveryQueue } from '../../shared/webhooks/queue.ts';
+import { handleChanges } from '../../shared/webhooks/stream.ts';
+import { sweepExpiringKeys } from '../../shared/webhooks/sweep.ts';
+
+const STREAM_POLL_MS = 250;
+const STREAM_TABLES: StreamTable[] = ['apiKeys', 'organizations'];
+
+export interface LocalWebhooks {
+  /** Run the expiry sweep now (time injectable for tests); resolves with the notices recorded. */
+  sweep(now?: Date): Promise<number>;
+  /** Deliveries given up after their 24 hours (in memory). */
+  deadLetters: { message: DeliveryMessage; reason: string }[];
+  stop(): Promise<void>;
+}
+
+function toChange(record: _Record): StreamChange {
+  const image = (value: Record<string, unknown> | undefined) => (value ? unmarshall(value as Record<string, AttributeValue>) : undefined);
+  const oldImage = image(record.dynamodb?.OldImage);
+  const newImage = image(record.dynamodb?.NewImage);
+  return {
+    eventId: record.eventID ?? '',
+    eventName: record.eventName as StreamChange['eventName'],
+    ...(oldImage ? { oldImage } : {}),
+    ...(newImage ? { newImage } : {}),
+    at: record.dynamodb?.ApproximateCreationDateTime ?? new Date(),
+  };
+}
+
+/**
+ * Follows every shard of one table's stream from now on, handing each batch of changes to
+ * `onChanges`. Each poll asks for the records after the last one seen (DynamoDB Local's iterators
+ * go stale between polls); what a shard held at boot is skipped.
+ */
+async function pollStream(streams: DynamoDBStreamsClient, streamArn: string, onChanges: (changes: StreamChange[]) => Promise<void>) {
+  const lastSeen = new Map<string, string | null>(); // shard id -> last sequence number handled (null: none yet)
+  let stopped = false;
+
+  /** Every record of a shard after `after` (from its start when null). */
+  const read = async (shardId: string, after: string | null): Promise<_Record[]> => {
+    const { ShardIterator } = await streams.send(
+      new GetShardIteratorCommand({
+        StreamArn: streamArn,
+        ShardId: shardId,
+        ...(after ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', SequenceNumber: after } : { ShardIteratorType: 'TRIM_HORIZON' }),
+      }),
+    );
+    const records: _Record[] = [];
+    let iterator = ShardIterator;
+    for (let page = 0; iterator && page < 20; page++) {
+      const result = await streams.send(new GetRecordsCommand({ ShardIterator: iterator }));
+      if (!result.Records?.length) break;
+      records.push(...result.Records);
+      iterator = result.NextShardIterator;
+    }
+    return records;
+  };
+
+  const shards = async () => (await streams.send(new DescribeStreamCommand({ StreamArn: streamArn }))).StreamDescription?.Shards ?? [];
+
+  for (const shard of await shards()) {
+    const old = await read(shard.ShardId!, null);
+    lastSeen.set(shard.ShardId!, old.at(-1)?.dynamodb?.SequenceNumber ?? null);
+  }
+
+  const poll = async () => {
+    for (const shard of await shards()) {
+      const id = shard.ShardId!;
+      const records = await read(id, lastSeen.get(id) ?? null);
+      if (records.length === 0) {
+        if (!lastSeen.has(id)) lastSeen.set(id, null);
+        continue;
+      }
+      await onChanges(records.map(toChange));
+      lastSeen.set(id, records.at(-1)!.dynamodb!.SequenceNumber!);
+    }
+  };
+  const loop = (async () => {
+    while (!stopped) {
+      await poll().catch((error: unknown) => logger.warn('local stream poll failed', { error: describeError(error) }));
+      await new Promise((resolve) => setTimeout(resolve, STREAM_POLL_MS));
+    }
+  })();
+  return async () => {
+    stopped = true;
+    await loop;
+  };
+}
+
+export interface LocalWebhookOptions {
+  client: DynamoDBClient;
+  endpoint: string;
+  stage: string;
+  /** Follow the streams and sweep on a timer; without, only queued deliveries run (and sweep() on demand). */
+  events: boolean;
+}
+
+export async function startLocalWebhooks(options: LocalWebhookOptions): Promise<LocalWebhooks> {
+  const pending = new Set<NodeJS.Timeout>();
+  const running = new Set<Promise<unknown>>();
+  const deadLetters: LocalWebhooks['deadLetters'] = [];
+  let stopped = false;
+  const queue: DeliveryQueue = {
+    async send(messages, delaySeconds = 0) {
+      for (const message of messages) {
+        const timer = setTimeout(() => {
+          pending.delete(timer);
+          if (stopped) return;
+          const attempt = deliver(message, deps).catch((error: unknown) => logDeliveryError(message, error));
+          running.add(attempt);
+          void attempt.finally(() => running.delete(attempt));
+        }, delaySeconds * 1000);
+        pending.add(timer);
+      }
+    },
+    async deadLetter(message, reason) {
+      deadLetters.push({ message, reason });
+    },
+  };
+  setDeliveryQueue(queue);
+  const deps = { ...deliveryDepsFromEnv(), queue };
+
+  const streams = new DynamoDBStreamsClient({
+    endpoint: options.endpoint,
+    region: 'local',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  const stopPollers: (() => Promise<void>)[] = [];
+  for (const table of options.events ? STREAM_TABLES : []) {
+    const { Table } = await options.client.send(new DescribeTableCommand({ TableName: physicalTableName(options.stage, TABLES[table]) }));
+    if (!Table?.LatestStreamArn) throw new Error(`Table ${Table?.TableName} has no stream`);
+    stopPollers.push(await pollStream(streams, Table.LatestStreamArn, (changes) => handleChanges(table, changes).then(() => undefined)));
+  }
+
+  const interval = Number(process.env.WEBHOOK_SWEEP_INTERVAL_MS ?? 60_000);
+  const sweepTimer = options.events
+    ? setInterval(() => {
+        sweepExpiringKeys(new Date()).catch((error: unknown) => logger.warn('local expiry sweep failed', { error: describeError(error) }));
+      }, interval)
+    : undefined;
+
+  return {
+    sweep: (now = new Date()) => sweepExpiringKeys(now),
+    deadLetters,
+    async stop() {
+      stopped = true;
+      clearInterval(sweepTimer);
+      for (const timer of pending) clearTimeout(timer);
+      await Promise.all(stopPollers.map((stop) => stop()));
+      await Promise.allSettled([...running]);
+      setDeliveryQueue(undefined);
+      streams.destroy();
+    },
+  };
+}

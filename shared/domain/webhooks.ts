@@ -1,0 +1,151 @@
+// Webhook rules (docs/api.md section 12), pure: which events exist, which URLs may receive them,
+// the signature, the retry schedule and the expiry notices. Network, storage and queues live in
+// shared/webhooks/ and shared/db/webhooks.ts.
+import { createHmac } from 'node:crypto';
+import { isIP } from 'node:net';
+import ipaddr from 'ipaddr.js';
+import { z } from 'zod';
+import { DAY_MS } from './time.ts';
+import { objectBody } from './validation.ts';
+
+export const EVENT_TYPES = [
+  'api_key.expiring',
+  'api_key.expired',
+  'api_key.revoked',
+  'api_key.rolled',
+  'credits.low',
+  'credits.exhausted',
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+/** What a delivery can carry: the subscribable events and the test route's `ping`. */
+export type DeliveryType = EventType | 'ping';
+
+export const MAX_WEBHOOKS_PER_ORG = 10;
+export const SECRET_PREFIX = 'whsec_';
+export const SIGNATURE_HEADER = 'Keygate-Signature';
+/** `credits.low` fires when the balance falls to this or below (from above it). */
+export const LOW_CREDITS = 10;
+/** `api_key.expiring` fires this many days before `expiresAt`, each once. */
+export const NOTICE_DAYS = [30, 7, 1] as const;
+
+/** The JSON body of every delivery; its id is the same on every attempt. */
+export interface WebhookEvent {
+  id: string;
+  type: DeliveryType;
+  createdAt: string;
+  organizationId: string;
+  data: Record<string, unknown>;
+}
+
+export interface UrlPolicy {
+  /** The local runtime: `http://localhost` and `http://127.0.0.1` URLs, and loopback deliveries. */
+  allowLocal: boolean;
+}
+
+export const urlPolicyFromEnv = (env: NodeJS.ProcessEnv = process.env): UrlPolicy => ({ allowLocal: env.WEBHOOK_ALLOW_LOCAL === '1' });
+
+const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1']);
+
+/** Bare host of a URL (IPv6 without brackets). */
+export function hostOf(url: URL): string {
+  return url.hostname.replace(/^\[|\]$/g, '');
+}
+
+/**
+ * Addresses a delivery must never reach: anything but public unicast (private, loopback,
+ * link-local and so the 169.254.169.254 metadata endpoint, unique-local (fd00:ec2::254), CGNAT,
+ * multicast, reserved, unspecified), IPv4-mapped IPv6 judged as the IPv4 it maps. Loopback is
+ * allowed only when the local runtime says so.
+ */
+export function isForbiddenAddress(address: string, policy: UrlPolicy): boolean {
+  if (!ipaddr.isValid(address)) return true;
+  let parsed = ipaddr.parse(address);
+  if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) parsed = (parsed as ipaddr.IPv6).toIPv4Address();
+  const range = parsed.range();
+  if (range === 'loopback' && policy.allowLocal) return false;
+  return range !== 'unicast';
+}
+
+/** Why a webhook URL is refused at creation, or undefined when it is acceptable. */
+export function urlProblem(raw: string, policy: UrlPolicy): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return 'must be an absolute URL';
+  }
+  if (url.username || url.password) return 'must not contain credentials';
+  const host = hostOf(url);
+  const local = policy.allowLocal && url.protocol === 'http:' && LOCAL_HOSTS.has(host);
+  if (url.protocol !== 'https:' && !local) {
+    return policy.allowLocal ? 'must be https:// (or http://localhost, http://127.0.0.1 locally)' : 'must be https://';
+  }
+  if (!local && (host === 'localhost' || host.endsWith('.localhost'))) return 'must not be a loopback host';
+  if (isIP(host) && isForbiddenAddress(host, { allowLocal: local })) return 'must not be a private, loopback, link-local or metadata address';
+  return undefined;
+}
+
+export const createWebhookBody = objectBody({
+  url: z.string({ error: 'must be a string' }).max(2048, 'must be at most 2048 characters'),
+  events: z
+    .array(z.enum(EVENT_TYPES, { error: `must be one of ${EVENT_TYPES.join(', ')}` }), { error: 'must be an array of event types' })
+    .min(1, 'must name at least one event')
+    .max(EVENT_TYPES.length)
+    .refine((events) => new Set(events).size === events.length, 'must not repeat an event'),
+});
+
+/** `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>" under the secret>` (docs/api.md section 12). */
+export function signatureHeader(secret: string, body: string, now: Date): string {
+  const t = Math.floor(now.getTime() / 1000);
+  const v1 = createHmac('sha256', secret).update(`${t}.${body}`).digest('hex');
+  return `t=${t},v1=${v1}`;
+}
+
+/** Failed deliveries are retried for this long after the first attempt. */
+export const RETRY_WINDOW_MS = DAY_MS;
+const FIRST_RETRY_SECONDS = 30;
+const MAX_RETRY_SECONDS = 6 * 3600;
+
+/**
+ * Seconds to wait after failed attempt `attempt` (1-based): 30 s, 2 min, 8 min, 32 min, ~2 h, then
+ * every 6 h, plus up to 10% jitter so receivers coming back are not hit all at once. `random` is
+ * injectable for tests.
+ */
+export function retryDelaySeconds(attempt: number, random: () => number = Math.random): number {
+  const base = Math.min(FIRST_RETRY_SECONDS * 4 ** (attempt - 1), MAX_RETRY_SECONDS);
+  return Math.round(base * (1 + random() * 0.1));
+}
+
+/** The next attempt's time, or undefined once it would fall past the 24-hour retry window. */
+export function nextAttemptAt(firstAttemptAt: Date, attempt: number, now: Date, random?: () => number): Date | undefined {
+  const at = new Date(now.getTime() + retryDelaySeconds(attempt, random) * 1000);
+  return at.getTime() - firstAttemptAt.getTime() <= RETRY_WINDOW_MS ? at : undefined;
+}
+
+// Expiry notices. A key carries the time its next notice is due (`noticeAt`, in a sparse index);
+// the sweep sends what is due and moves `noticeAt` on, so every threshold is sent once.
+
+export type NoticeKind = `expiring:${(typeof NOTICE_DAYS)[number]}` | 'expired';
+
+/** When the first notice of a key expiring at `expiresAt` is due: the nearest threshold not yet past at `now`. */
+export function firstNoticeAt(expiresAt: Date, now: Date): Date {
+  for (const days of NOTICE_DAYS) {
+    const at = expiresAt.getTime() - days * DAY_MS;
+    if (at >= now.getTime()) return new Date(at);
+  }
+  return expiresAt;
+}
+
+/**
+ * The notice to send for a key whose notice is due at `now` (the most urgent threshold passed; a
+ * sweep that was down sends only that one), and when the following one is due (none after `expired`).
+ */
+export function dueNotice(expiresAt: Date, now: Date): { kind: NoticeKind; days: number; next: Date | undefined } {
+  const left = expiresAt.getTime() - now.getTime();
+  if (left <= 0) return { kind: 'expired', days: 0, next: undefined };
+  const passed = NOTICE_DAYS.filter((days) => left <= days * DAY_MS);
+  const days = passed.length ? passed[passed.length - 1]! : NOTICE_DAYS[0];
+  const later = NOTICE_DAYS.filter((d) => d < days);
+  const next = later.length ? new Date(expiresAt.getTime() - later[0]! * DAY_MS) : expiresAt;
+  return { kind: `expiring:${days}` as NoticeKind, days, next };
+}

@@ -1,0 +1,59 @@
+// Webhook events from the changes themselves: each DynamoDB stream record of the api-keys and
+// organizations tables (new and old image) is turned into the events it means. A revoke, a roll
+// and a credit balance crossing a threshold are single writes, so the event exists if and only if
+// the change does; expiry notices are the sweep's conditional write of `lastNotice` on the key.
+// Event ids derive from the stream record, so a redelivered record gives the same id.
+import { createHash } from 'node:crypto';
+import { iso } from '../domain/time.ts';
+import { LOW_CREDITS, type EventType, type WebhookEvent } from '../domain/webhooks.ts';
+
+export interface StreamChange {
+  /** The stream record's id (unique per change, the same when a batch is retried). */
+  eventId: string;
+  eventName: 'INSERT' | 'MODIFY' | 'REMOVE';
+  oldImage?: Record<string, any>;
+  newImage?: Record<string, any>;
+  at: Date;
+}
+
+export type StreamTable = 'apiKeys' | 'organizations';
+
+function event(change: StreamChange, type: EventType, organizationId: string, data: Record<string, unknown>): WebhookEvent {
+  const id = `evt_${createHash('sha256').update(`${change.eventId}:${type}`).digest('hex').slice(0, 24)}`;
+  return { id, type, createdAt: iso(change.at), organizationId, data };
+}
+
+function keyEvents(change: StreamChange): WebhookEvent[] {
+  const before = change.oldImage;
+  const after = change.newImage;
+  if (change.eventName !== 'MODIFY' || !before || !after) return [];
+  const key = { keyId: after.id, name: after.name, type: after.type };
+  const events: WebhookEvent[] = [];
+  if (after.status === 'revoked' && before.status !== 'revoked') {
+    events.push(event(change, 'api_key.revoked', after.organizationId, { ...key, revokedAt: after.revokedAt ?? iso(change.at) }));
+  }
+  if (after.rolledTo && after.rolledTo !== before.rolledTo) {
+    events.push(event(change, 'api_key.rolled', after.organizationId, { ...key, newKeyId: after.rolledTo, expiresAt: after.expiresAt }));
+  }
+  if (after.lastNotice && after.lastNotice !== before.lastNotice) {
+    const [kind, days] = String(after.lastNotice).split(':');
+    if (kind === 'expired') events.push(event(change, 'api_key.expired', after.organizationId, { ...key, expiresAt: after.expiresAt }));
+    else events.push(event(change, 'api_key.expiring', after.organizationId, { ...key, expiresAt: after.expiresAt, daysBeforeExpiry: Number(days) }));
+  }
+  return events;
+}
+
+function creditEvents(change: StreamChange): WebhookEvent[] {
+  const before = Number(change.oldImage?.credits);
+  const after = Number(change.newImage?.credits);
+  if (change.eventName !== 'MODIFY' || !Number.isFinite(before) || !Number.isFinite(after)) return [];
+  const organizationId = change.newImage!.id as string;
+  const events: WebhookEvent[] = [];
+  if (before > LOW_CREDITS && after <= LOW_CREDITS) events.push(event(change, 'credits.low', organizationId, { credits: after, threshold: LOW_CREDITS }));
+  if (before > 0 && after <= 0) events.push(event(change, 'credits.exhausted', organizationId, { credits: after }));
+  return events;
+}
+
+export function eventsFromChange(table: StreamTable, change: StreamChange): WebhookEvent[] {
+  return table === 'apiKeys' ? keyEvents(change) : creditEvents(change);
+}
