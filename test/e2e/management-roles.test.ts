@@ -142,6 +142,11 @@ const CONTRACT_ROLES: Record<string, MinimumRole> = {
   'GET /v1/organizations/{orgId}/usage': 'member',
   // docs/api.md section 11.
   'GET /v1/organizations/{orgId}/audit-log': 'admin',
+  // docs/api.md section 12.
+  'POST /v1/organizations/{orgId}/webhooks': 'owner',
+  'GET /v1/organizations/{orgId}/webhooks': 'admin',
+  'DELETE /v1/organizations/{orgId}/webhooks/{webhookId}': 'owner',
+  'POST /v1/organizations/{orgId}/webhooks/{webhookId}/test': 'owner',
 };
 
 /** Who may call what (docs/api.md sections 2 and 3); operators may read and adjust any organization. */
