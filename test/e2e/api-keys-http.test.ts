@@ -230,6 +230,24 @@ describe('the authorizer over HTTP', () => {
     expect(listed.body.status).toBe('expired');
   });
 
+  it('an expired key cannot be re-activated: PATCH {status:"active"} is 409 and the key stays expired', async () => {
+    const old = await createKey({ name: 'lapsed', type: 'secret' });
+    // Rolling with no grace period expires the old key now.
+    const rolled = await owner.post(`/v1/organizations/${orgId}/api-keys/${old.id}/roll`, { gracePeriodHours: 0 });
+    expect(rolled.status, rolled.text).toBe(201);
+    secrets.push(rolled.body.key);
+    const expiresAt = (await owner.get(`/v1/organizations/${orgId}/api-keys/${old.id}`)).body.expiresAt;
+
+    const patched = await owner.patch(`/v1/organizations/${orgId}/api-keys/${old.id}`, { status: 'active' });
+    expect(patched.status, patched.text).toBe(409);
+    expect(patched.body).toMatchObject({ error: 'conflict', code: 'CONFLICT' });
+
+    const after = await owner.get(`/v1/organizations/${orgId}/api-keys/${old.id}`);
+    expect(after.body).toMatchObject({ status: 'expired', expiresAt });
+    const res = await api.get('/v1/auth/whoami', { 'X-API-Key': old.key });
+    expect(res.body).toEqual({ error: 'unauthorized', message: 'API key has expired', code: 'API_KEY_EXPIRED' });
+  });
+
   it('roll never pushes an expiry later than it was', async () => {
     const old = await createKey({ name: 'short', type: 'secret', expiresInDays: 1 });
     await owner.post(`/v1/organizations/${orgId}/api-keys/${old.id}/roll`, { gracePeriodHours: 168 }).then((r) => secrets.push(r.body.key));

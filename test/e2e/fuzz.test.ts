@@ -4,7 +4,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalKeygate } from '../../infra/local/environment.ts';
-import { ERRORS } from '../../shared/domain/errors.ts';
 import { ROUTES, type RouteDefinition } from '../../shared/routes.ts';
 import { ApiClient, portalUser, startTestApi, uniqueUser } from '../support/api.ts';
 import { checkAgainstApiDescription } from '../support/api-description-check.ts';
@@ -163,7 +162,24 @@ function matchingCredential(route: RouteDefinition): Record<string, string> {
   return { 'X-API-Key': credentials.secret! };
 }
 
-const CODES = new Set(Object.keys(ERRORS));
+/** The error codes of docs/api.md section 4, written from the contract (not read from the catalogue under test). */
+const CODES = new Set([
+  'VALIDATION_ERROR',
+  'INVALID_API_KEY',
+  'API_KEY_EXPIRED',
+  'API_KEY_DISABLED',
+  'INVALID_TOKEN',
+  'SESSION_ENDED',
+  'INSUFFICIENT_CREDITS',
+  'CORS_ORIGIN_NOT_ALLOWED',
+  'INSUFFICIENT_PERMISSIONS',
+  'NOT_FOUND',
+  'CONFLICT',
+  'PAYLOAD_TOO_LARGE',
+  'RATE_LIMIT_EXCEEDED',
+  'INTERNAL_ERROR',
+  'SERVICE_UNAVAILABLE',
+]);
 
 describe('fuzzing every route', () => {
   it(`answers ${TOTAL} malformed requests with no 5xx and only contract-shaped errors`, async () => {
