@@ -1,12 +1,10 @@
 // Operations in the synthesized template: the alarm topic, every alarm with its threshold and
 // actions, the dashboard, and JSON access logs that can never hold a key.
-import { App } from 'aws-cdk-lib';
+import { App, type CfnElement } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DEPLOYED_FUNCTIONS } from '../../infra/constructs/function-specs.ts';
-import { acknowledge } from '../../infra/constructs/nag.ts';
-import { configFromContext, createKeygateApp } from '../../infra/stack.ts';
+import { configFromContext, createKeygateApp, type KeygateStack } from '../../infra/stack.ts';
 import { TABLES, type TableKey } from '../../shared/tables.ts';
 import { CDK_CONTEXT, functionByName, ofType, SETUP_TIMEOUT_MS, single, tableLogicalId, type CfnResource } from './stack-fixture.ts';
 
@@ -15,6 +13,7 @@ const TABLE_KEYS = Object.keys(TABLES) as TableKey[];
 const FUNCTIONS = DEPLOYED_FUNCTIONS;
 const capitalized = (name: string) => `${name[0]!.toUpperCase()}${name.slice(1)}`;
 
+let stack: KeygateStack;
 let resources: Record<string, CfnResource>;
 let outputs: Record<string, any>;
 let topicId: string;
@@ -23,11 +22,7 @@ beforeAll(() => {
   const app = new App({
     context: { ...CDK_CONTEXT, alarmEmail: 'oncall@example.com', accountConcurrencyLimit: 3000, wafRateLimitPerIp: 5000, 'aws:cdk:bundling-stacks': [] },
   });
-  const stack = createKeygateApp(app);
-  // The webhook dead-letter queue arrives with the webhooks construct; the hook is exercised with a stand-in.
-  const dlq = new sqs.Queue(stack, 'StandInDeadLetters', { enforceSSL: true });
-  acknowledge(dlq, { id: 'AwsSolutions-SQS3', reason: 'A stand-in dead-letter queue in a test: a DLQ has no DLQ of its own.' });
-  stack.operations.alarmOnDeadLetterQueue('WebhookDeadLetters', dlq);
+  stack = createKeygateApp(app);
   const template = Template.fromStack(stack).toJSON();
   resources = template.Resources;
   outputs = template.Outputs;
@@ -166,9 +161,9 @@ describe('alarms', () => {
     expect(a.Threshold).toBe(0.8);
   });
 
-  it('webhook dead letters: any visible message in the queue handed to the hook', () => {
+  it("webhook dead letters: any visible message in the webhook deliveries' dead-letter queue", () => {
     const a = alarm('WebhookDeadLetters');
-    const [queueId] = single(resources, 'AWS::SQS::Queue');
+    const queueId = stack.getLogicalId(stack.webhooks.deadLetterQueue.node.defaultChild as CfnElement);
     expect(a).toMatchObject({ MetricName: 'ApproximateNumberOfMessagesVisible', Namespace: 'AWS/SQS', Statistic: 'Maximum', Threshold: 1 });
     expect(a.Dimensions).toEqual([{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }]);
   });
