@@ -21,6 +21,8 @@ type HTMLInputElement = { value: string };
 
 const availability = browserAvailability();
 const SCREENSHOTS = resolve(import.meta.dirname, '../../docs/images');
+/** `UPDATE_SCREENSHOTS=1` rewrites the README's screenshots (docs/images/portal-*.png) from this run. */
+const updateScreenshots = process.env.UPDATE_SCREENSHOTS === '1';
 /** docs/api.md section 1: prefix, 32 random and 6 checksum base62 characters. */
 const SECRET_KEY = /^sk_[0-9A-Za-z]{38}$/;
 const PUBLISHABLE_KEY = /^pk_[0-9A-Za-z]{38}$/;
@@ -43,7 +45,7 @@ beforeAll(async () => {
   keygate = await startTestApi();
   portal = keygate.url;
   browser = await launchBrowser();
-  mkdirSync(SCREENSHOTS, { recursive: true });
+  if (updateScreenshots) mkdirSync(SCREENSHOTS, { recursive: true });
 });
 
 afterAll(async () => {
@@ -395,7 +397,7 @@ describe.skipIf(!availability.run)('the portal in a real browser', () => {
     await expect.poll(() => orgRow.getByRole('cell').allInnerTexts()).toEqual(['7', '0', '0']);
     await expect(owner.getByRole('img', { name: /^Usage of Acme Browser: 7 requests, 0 rate limited, 0 credits over 30 UTC days/ }).count()).resolves.toBe(1);
     await expectAccessible(owner, 'the usage page');
-    await owner.screenshot({ path: resolve(SCREENSHOTS, 'portal-usage.png'), fullPage: true });
+    if (updateScreenshots) await owner.screenshot({ path: resolve(SCREENSHOTS, 'portal-usage.png'), fullPage: true });
   });
 
   it('the audit log page shows a table of entries, or its empty state while the route is absent', async () => {
@@ -433,7 +435,7 @@ describe.skipIf(!availability.run)('the portal in a real browser', () => {
     // The new key takes the focus, so a screen reader reads it and Ctrl+C copies it.
     await expect.poll(() => owner.evaluate(() => document.activeElement?.closest('label')?.textContent ?? '')).toContain('Your new API key');
     expect(await shown.inputValue()).toMatch(PUBLISHABLE_KEY);
-    await owner.screenshot({ path: resolve(SCREENSHOTS, 'portal-api-keys.png'), fullPage: true });
+    if (updateScreenshots) await owner.screenshot({ path: resolve(SCREENSHOTS, 'portal-api-keys.png'), fullPage: true });
     await owner.keyboard.press('Tab'); // Copy
     await owner.keyboard.press('Tab'); // Done
     await owner.keyboard.press('Enter');
@@ -446,6 +448,20 @@ describe.skipIf(!availability.run)('the portal in a real browser', () => {
     await owner.keyboard.press('Escape');
     await owner.getByRole('dialog').waitFor({ state: 'detached' });
     await expect.poll(() => owner.evaluate(() => document.activeElement?.textContent)).toBe('Revoke Keyboard Key');
+  });
+
+  it('never a blank page: missing settings or an unreachable API show in an alert', async () => {
+    const page = await newPage();
+    await page.route('**/config.json', (route) => route.fulfill({ status: 500, body: 'boom' }));
+    await page.goto(`${portal}/organization/api-key`);
+    await expect.poll(() => page.getByRole('alert').innerText()).toBe('The portal settings (/config.json) answered 500.');
+    await page.unroute('**/config.json');
+
+    await signIn(page, ownerEmail);
+    await page.route('**/v1/organizations', (route) => route.abort('connectionrefused'));
+    await page.reload();
+    await expect.poll(() => page.getByRole('alert').innerText()).toBe('The API could not be reached. Check your connection and try again.');
+    await expectAccessible(page, 'the portal with the API unreachable');
   });
 
   it('signs out: the tokens are gone and the portal asks to sign in again', async () => {
