@@ -1,11 +1,14 @@
 // CDK entry (cdk.json: `node infra/app.ts`). Stage and deploy settings come from CDK context:
 //   npx cdk synth -c stage=prod -c bedrockModelId=us.anthropic.claude-...
 import { App } from 'aws-cdk-lib';
+import { buildWidget } from '../scripts/build-widget.ts';
 import { ensurePortalBuilt } from './local/build-web.ts';
 import { createKeygateApp } from './stack.ts';
 
-// The stack uploads the portal build: build it first when missing or older than its sources.
+// The stack uploads the portal build and widget.js: build them first (the portal when missing or
+// older than its sources; the widget always, in well under a second).
 await ensurePortalBuilt();
+await buildWidget();
 
 const app = new App();
 createKeygateApp(app);

@@ -13,6 +13,8 @@ import { DEFAULT_ACCOUNT_CONCURRENCY_LIMIT } from './constructs/alarm-thresholds
 import { KeygateOperations } from './constructs/operations.ts';
 import { DEFAULT_WAF_RATE_LIMIT_PER_IP, KeygateWaf } from './constructs/waf.ts';
 import { PortalHosting } from './constructs/portal-hosting.ts';
+import { WidgetHosting } from './constructs/widget-hosting.ts';
+import { WIDGET_DIST } from '../scripts/build-widget.ts';
 import { PortalUserPool } from './constructs/portal-user-pool.ts';
 import { SessionSigningSecret } from './constructs/session-secret.ts';
 import { KeygateTables, type TableAccess } from './constructs/tables.ts';
@@ -142,6 +144,13 @@ export class KeygateStack extends Stack {
       clientId: portalClient.userPoolClientId,
       signOutUrl: this.portal.signOutUrl,
       scope: 'openid email profile',
+    });
+    // widget.js beside the portal (docs/api.md section 10): config.json above names the API for it.
+    new WidgetHosting(this, 'WidgetHosting', {
+      distribution: this.portalHosting.distribution,
+      origin: this.portalHosting.origin,
+      bucket: this.portalHosting.bucket,
+      widgetDir: WIDGET_DIST,
     });
     functions.management.function.addEnvironment('PORTAL_CLIENT_ID', portalClient.userPoolClientId);
     functions.management.function.addEnvironment('PORTAL_ORIGINS', this.portalHosting.url);

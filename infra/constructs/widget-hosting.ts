@@ -10,6 +10,8 @@
 //   /config.json         the portal's runtime settings, which name the API the widget calls
 //                        (web/widget/config.ts): readable by any site too (CORS `*`), never cached.
 // The portal's own deployments must not prune these files (they do not: prune is off).
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { Duration } from 'aws-cdk-lib';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
@@ -42,6 +44,9 @@ export class WidgetHosting extends Construct {
   constructor(scope: Construct, id: string, props: WidgetHostingProps) {
     super(scope, id);
     const { distribution, origin, bucket, widgetDir } = props;
+    if (!existsSync(join(widgetDir, 'widget.js'))) {
+      throw new Error(`The widget is not built: ${widgetDir}/widget.js is missing. Run \`npm run build:widget\` before \`cdk synth\`.`);
+    }
 
     const headers = (name: string, cacheControl: string) =>
       new cloudfront.ResponseHeadersPolicy(this, name, {
@@ -88,6 +93,8 @@ export class WidgetHosting extends Construct {
       sources: [s3deploy.Source.asset(widgetDir)],
       destinationBucket: bucket,
       prune: false,
+      // The portal's deployments' memory: they then share one handler function (and its review in nag.ts terms).
+      memoryLimit: 256,
       distribution,
       distributionPaths: ['/widget.js'],
     });

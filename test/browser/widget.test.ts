@@ -1,7 +1,8 @@
 // The chat widget in a real browser from real origins (docs/api.md sections 1, 3, 4 and 10).
 // Debian's Chromium maps mysite.test, staging.mysite.test and evil.test to 127.0.0.1; the test
 // serves each page (with a strict CSP: scripts and connections only from the API's origin, no
-// inline anything) and the local API serves widget.js, as `npm start` does. Every page embeds the
+// inline anything) and the local API serves widget.js (built by test/support/build-portal.ts), as
+// `npm start` does. Every page embeds the
 // widget with the snippet a website would paste, and the tests work it by roles and names.
 import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +11,6 @@ import AxeBuilder from '@axe-core/playwright';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Locator, Page } from 'playwright-core';
 import type { LocalKeygate } from '../../infra/local/environment.ts';
-import { buildWidget } from '../../scripts/build-widget.ts';
 import { ApiClient, portalUser, startTestApi, uniqueUser } from '../support/api.ts';
 import { apiOriginFor, browserAvailability, BrowserSession, HOSTS, startPageServer, type PageServer } from './support.ts';
 
@@ -102,7 +102,6 @@ function sitePage(url: URL) {
 
 beforeAll(async () => {
   if (!availability.run) return;
-  await buildWidget();
   keygate = await startTestApi();
   api = apiOriginFor(keygate.url);
   pages = await startPageServer(sitePage);

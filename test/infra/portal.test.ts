@@ -69,7 +69,11 @@ describe('portal hosting', () => {
   });
 
   it('security headers: strict CSP with connect-src the API and Cognito only, HSTS, nosniff, no framing', () => {
-    const [headersId, headers] = single(s.resources, 'AWS::CloudFront::ResponseHeadersPolicy');
+    // The portal's policy is its default behavior's (the widget's files have their own: widget-hosting.test.ts).
+    const [, distribution] = single(s.resources, 'AWS::CloudFront::Distribution');
+    const headersId = distribution.Properties!.DistributionConfig.DefaultCacheBehavior.ResponseHeadersPolicyId.Ref as string;
+    const headers = s.resources[headersId]!;
+    expect(headers.Type).toBe('AWS::CloudFront::ResponseHeadersPolicy');
     const security = headers.Properties!.ResponseHeadersPolicyConfig.SecurityHeadersConfig;
     const csp = flatten(security.ContentSecurityPolicy.ContentSecurityPolicy);
     expect(csp).toContain("default-src 'none'");
@@ -87,12 +91,13 @@ describe('portal hosting', () => {
     expect(security.StrictTransportSecurity).toMatchObject({ AccessControlMaxAgeSec: 63072000, IncludeSubdomains: true, Override: true });
     expect(security.ContentTypeOptions).toEqual({ Override: true });
     expect(security.FrameOptions).toEqual({ FrameOption: 'DENY', Override: true });
-    const [, distribution] = single(s.resources, 'AWS::CloudFront::Distribution');
-    expect(distribution.Properties!.DistributionConfig.DefaultCacheBehavior.ResponseHeadersPolicyId).toEqual({ Ref: headersId });
   });
 
   it('config.json is written at deploy time (API URL, Cognito issuer and client) and never cached; hashed assets are immutable', () => {
-    const deployments = ofType(s.resources, 'Custom::CDKBucketDeployment').map(([, r]) => r.Properties!);
+    // The portal's deployments (the widget's own is checked in widget-hosting.test.ts).
+    const deployments = ofType(s.resources, 'Custom::CDKBucketDeployment')
+      .filter(([id]) => !id.startsWith('WidgetHosting'))
+      .map(([, r]) => r.Properties!);
     expect(deployments).toHaveLength(3);
     const byCache = Object.fromEntries(deployments.map((d) => [d.SystemMetadata['cache-control'], d]));
     expect(Object.keys(byCache).sort()).toEqual(['no-cache', 'no-store', 'public, max-age=31536000, immutable']);

@@ -1,30 +1,14 @@
 // widget.js on CloudFront (docs/api.md section 10; README "Chat widget"): any site may load it
 // (CORS for every origin), /widget.js is cached briefly and invalidated on deploy, the content-hashed
-// copy is immutable, and deploys keep older versions. Checked on a distribution of its own, shaped
-// like the portal's (private bucket, Origin Access Control).
-import { App, Stack } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
-import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
-import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
-import * as s3 from 'aws-cdk-lib/aws-s3';
+// copy is immutable, and deploys keep older versions: on the portal's distribution in the stack.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { WidgetHosting } from '../../infra/constructs/widget-hosting.ts';
-import { buildWidget, WIDGET_DIST } from '../../scripts/build-widget.ts';
+import { SETUP_TIMEOUT_MS, synthKeygate, type CfnResource } from './stack-fixture.ts';
 
-let template: Template;
-let resources: Record<string, { Type: string; Properties?: Record<string, any> }>;
+let resources: Record<string, CfnResource>;
 
-beforeAll(async () => {
-  await buildWidget();
-  const app = new App();
-  const stack = new Stack(app, 'WidgetHostingTest', { env: { account: '111111111111', region: 'eu-west-1' } });
-  const bucket = new s3.Bucket(stack, 'Site');
-  const origin = origins.S3BucketOrigin.withOriginAccessControl(bucket);
-  const distribution = new cloudfront.Distribution(stack, 'Portal', { defaultBehavior: { origin } });
-  new WidgetHosting(stack, 'Widget', { distribution, origin, bucket, widgetDir: WIDGET_DIST });
-  template = Template.fromStack(stack);
-  resources = template.toJSON().Resources;
-}, 120_000);
+beforeAll(() => {
+  resources = synthKeygate().resources;
+}, SETUP_TIMEOUT_MS);
 
 function byLogicalId(ref: unknown) {
   const id = (ref as { Ref?: string })?.Ref;
@@ -32,9 +16,16 @@ function byLogicalId(ref: unknown) {
   return resources[id]!;
 }
 
+/** The stack's one distribution: the portal's (its default root object is the portal's index.html). */
+function portalDistribution() {
+  const distributions = Object.values(resources).filter((r) => r.Type === 'AWS::CloudFront::Distribution');
+  expect(distributions).toHaveLength(1);
+  expect(distributions[0]!.Properties!.DistributionConfig.DefaultRootObject).toBe('index.html');
+  return distributions[0]!;
+}
+
 function behavior(pathPattern: string) {
-  const [distribution] = Object.values(resources).filter((r) => r.Type === 'AWS::CloudFront::Distribution');
-  const found = distribution!.Properties!.DistributionConfig.CacheBehaviors.find((b: any) => b.PathPattern === pathPattern);
+  const found = portalDistribution().Properties!.DistributionConfig.CacheBehaviors.find((b: any) => b.PathPattern === pathPattern);
   expect(found, pathPattern).toBeDefined();
   return found;
 }
@@ -60,8 +51,11 @@ describe('widget.js on the CloudFront distribution', () => {
     expect(policy.CustomHeadersConfig.Items).toEqual([{ Header: 'Cache-Control', Value: 'public, max-age=300', Override: true }]);
     const cache = byLogicalId(b.CachePolicyId).Properties!.CachePolicyConfig;
     expect(cache).toMatchObject({ DefaultTTL: 300, MaxTTL: 300, MinTTL: 0 });
-    const deployment = Object.values(resources).find((r) => r.Type === 'Custom::CDKBucketDeployment')!;
-    expect(deployment.Properties).toMatchObject({ DistributionPaths: ['/widget.js'], Prune: false });
+    const deployments = Object.values(resources).filter(
+      (r) => r.Type === 'Custom::CDKBucketDeployment' && JSON.stringify(r.Properties?.DistributionPaths) === '["/widget.js"]',
+    );
+    expect(deployments).toHaveLength(1);
+    expect(deployments[0]!.Properties).toMatchObject({ Prune: false });
   });
 
   it('/config.json (which names the API for the widget): readable by any site, never cached', () => {
@@ -79,5 +73,12 @@ describe('widget.js on the CloudFront distribution', () => {
     expect(policy.CustomHeadersConfig.Items).toEqual([{ Header: 'Cache-Control', Value: 'public, max-age=31536000, immutable', Override: true }]);
     // The managed CachingOptimized policy (id from AWS's documentation).
     expect(b.CachePolicyId).toBe('658327ea-f89d-4fab-a63d-7e88639e58f6');
+  });
+
+  it('no deployment of the bucket prunes (a pinned widget.<hash>.js stays), and they share one handler function', () => {
+    const deployments = Object.values(resources).filter((r) => r.Type === 'Custom::CDKBucketDeployment');
+    expect(deployments.length).toBeGreaterThanOrEqual(2);
+    for (const d of deployments) expect(d.Properties!.Prune).toBe(false);
+    expect(new Set(deployments.map((d) => JSON.stringify(d.Properties!.ServiceToken))).size).toBe(1);
   });
 });
