@@ -33,12 +33,16 @@ export class Throttled extends Error {
 
 /** DynamoDB's item size: attribute names plus values (numbers about 1 byte per 2 digits + 1, maps 3 bytes + 1 per entry). */
 export function sizeOf(value: unknown): number {
-  if (typeof value === 'string') return Buffer.byteLength(value);
-  if (typeof value === 'number') return Math.ceil(String(Math.abs(value)).replace('.', '').length / 2) + 1;
+  if (typeof value === 'string') return value.length; // every string here is ASCII
+  if (typeof value === 'number') {
+    // Integers here: about one byte per two significant digits, plus one.
+    const digits = value === 0 ? 1 : Math.floor(Math.log10(Math.abs(value))) + 1;
+    return Math.ceil(digits / 2) + 1;
+  }
   if (typeof value === 'boolean' || value === null || value === undefined) return 1;
   if (typeof value === 'object') {
     let size = 3;
-    for (const [name, v] of Object.entries(value as Item)) size += Buffer.byteLength(name) + sizeOf(v) + 1;
+    for (const name in value as Item) size += name.length + sizeOf((value as Item)[name]) + 1;
     return size;
   }
   return 0;
@@ -50,7 +54,7 @@ const KEY_BYTES = 60;
 function itemSize(item: Item | undefined): number {
   if (!item) return 0;
   let size = KEY_BYTES;
-  for (const [name, v] of Object.entries(item)) size += Buffer.byteLength(name) + sizeOf(v);
+  for (const name in item) size += name.length + sizeOf(item[name]);
   return size;
 }
 
@@ -75,7 +79,6 @@ export interface ItemPeak {
 
 /** A write on one or more items: their keys, and for each the new item (undefined: delete), or a failed condition. */
 interface WritePlan {
-  keys: string[];
   apply: () => void;
   /** Bytes per item before and after, for the bill. */
   sizes: { before: number; after: number }[];
@@ -124,17 +127,29 @@ export class DynamoModel implements HighVolumeStore {
     return [...this.peaks].map(([item, p]) => ({ item, ...p })).sort((a, b) => b.offered - a.offered).slice(0, n);
   }
 
-  /** Bill and admit a write (all its items, or none when one is over its second's capacity), retrying as the SDK does. */
-  private write(plan: WritePlan, transaction = false): void {
+  /**
+   * Bill and admit a write on `keys` (all of them, or none when one is over its second's capacity),
+   * retrying as the SDK does. `build` makes the new items; it runs only once there is room for the
+   * write at the items' current sizes (a throttled call costs no work, as in DynamoDB).
+   */
+  private write(keys: string[], build: () => WritePlan, transaction = false): void {
     this.calls += 1;
     this.now += this.msPerCall;
-    const cost = plan.sizes.map((s) => (plan.failed ? wcuOf(s.before) : wcuOf(Math.max(s.before, s.after))) * (transaction ? 2 : 1));
+    const factor = transaction ? 2 : 1;
+    const least = keys.map((key) => wcuOf(this.sizeAt(key)) * factor);
+    let plan: WritePlan | undefined;
+    let cost = least;
     let at = this.now;
     for (let attempt = 0; ; attempt++) {
-      const buckets = plan.keys.map((key) => this.bucket(key, at));
+      const buckets = keys.map((key) => this.bucket(key, at));
+      const fits = (c: number[]) => buckets.every((b, i) => b.accepted + (c[i] as number) <= ITEM_WCU_PER_SECOND);
+      if (fits(least) && !plan) {
+        plan = build();
+        cost = plan.sizes.map((sz) => (plan!.failed ? wcuOf(sz.before) : wcuOf(Math.max(sz.before, sz.after))) * factor);
+      }
       // Offered load: what callers send, a request once (the SDK's retries of it are not new demand).
       if (attempt === 0) buckets.forEach((b, i) => (b.offered += cost[i] as number));
-      if (buckets.every((b, i) => b.accepted + (cost[i] as number) <= ITEM_WCU_PER_SECOND)) {
+      if (plan && fits(cost)) {
         buckets.forEach((b, i) => (b.accepted += cost[i] as number));
         this.wcu += cost.reduce((a, b) => a + b, 0);
         if (plan.failed) this.failedCalls += 1;
@@ -144,29 +159,63 @@ export class DynamoModel implements HighVolumeStore {
       const delay = RETRY_DELAYS_MS[attempt];
       if (delay === undefined) {
         this.throttledCalls += 1;
-        throw new Throttled(plan.keys.join('+'));
+        throw new Throttled(keys.join('+'));
       }
       at += delay;
     }
   }
 
+  /** An item's size now (0 when it does not exist), kept per item. */
+  private sizeAt(key: string): number {
+    return this.sizes.get(key) ?? 0;
+  }
+
   private read(key: string | string[]): void {
     this.calls += 1;
     const keys = Array.isArray(key) ? key : [key];
-    const bytes = keys.reduce((sum, k) => sum + itemSize(this.items.get(k)), 0);
+    const bytes = keys.reduce((sum, k) => sum + this.sizeAt(k), 0);
     this.rcu += Math.max(1, Math.ceil(bytes / 4096));
   }
+
+  /** Reservations by the million: kept as their state only (their size is kept with the others). */
+  private readonly reservations = new Map<string, string>();
 
   private get(key: string): Item | undefined {
     return this.items.get(key);
   }
 
+  /** A reservation as `state` and `batchId` (stored as `state` or `state|batchId`). */
+  private reservation(key: string): Item | undefined {
+    const stored = this.reservations.get(key);
+    if (stored === undefined) return undefined;
+    const [state, batchId] = stored.split('|');
+    return { state, ttl: TTL, ...(batchId ? { batchId } : {}) };
+  }
+
+  /** Reservations still reserved (not refunded). */
+  reservedCount(): number {
+    let n = 0;
+    for (const stored of this.reservations.values()) if (stored.startsWith('reserved')) n += 1;
+    return n;
+  }
+
   /** Batch item keys per organization partition (a Query reads that partition only). */
   private readonly batchKeys = new Map<string, Set<string>>();
+  private readonly sizes = new Map<string, number>();
 
   private put(key: string, item: Item | undefined): void {
-    if (item === undefined) this.items.delete(key);
-    else this.items.set(key, item);
+    if (key.startsWith('credit#') && item) {
+      this.reservations.set(key, item.batchId ? `${item.state}|${item.batchId}` : String(item.state));
+      this.sizes.set(key, itemSize(item));
+      return;
+    }
+    if (item === undefined) {
+      this.items.delete(key);
+      this.sizes.delete(key);
+    } else {
+      this.items.set(key, item);
+      this.sizes.set(key, itemSize(item));
+    }
     if (key.startsWith('credit-batch#')) {
       const partition = key.slice(0, key.indexOf('|'));
       const keys = this.batchKeys.get(partition) ?? new Set<string>();
@@ -179,13 +228,11 @@ export class DynamoModel implements HighVolumeStore {
   /** One conditional update of one item: `next` returns the new item, or undefined when the condition fails. */
   private update(key: string, next: (old: Item | undefined) => Item | undefined): { ok: true; item: Item } | { ok: false; old: Item | undefined } {
     const old = this.get(key);
+    let updated: Item | undefined;
     // `next` never changes `old` (it builds a new item), so the item as it was is still at hand.
-    const updated = next(old);
-    this.write({
-      keys: [key],
-      apply: () => this.put(key, updated),
-      sizes: [{ before: itemSize(old), after: itemSize(updated) }],
-      failed: updated === undefined,
+    this.write([key], () => {
+      updated = next(old);
+      return { apply: () => this.put(key, updated), sizes: [{ before: this.sizeAt(key), after: itemSize(updated) }], failed: updated === undefined };
     });
     return updated ? { ok: true, item: updated } : { ok: false, old };
   }
@@ -255,28 +302,46 @@ export class DynamoModel implements HighVolumeStore {
     return Number(this.get(DynamoModel.balanceKey(organizationId))?.credits ?? 0);
   }
 
-  async openBatch(organizationId: string, batch: CreditBatch, now: Date) {
+  async openBatch(organizationId: string, batch: CreditBatch, now: Date, returning?: { batch: CreditBatch; remaining: number }) {
     const balanceKey = DynamoModel.balanceKey(organizationId);
     const batchKey = DynamoModel.batchKey(organizationId, batch.id);
-    const org = this.get(balanceKey);
-    const ok = org !== undefined && Number(org.credits) >= batch.size && !this.items.has(batchKey);
-    const nextOrg = ok ? { ...org, credits: Number(org.credits) - batch.size } : org;
-    const item: Item = { ...batch, remaining: batch.size, openedAt: now.toISOString(), ttl: TTL };
-    this.write({
-      keys: [balanceKey, batchKey],
-      apply: () => {
-        this.put(balanceKey, nextOrg);
-        this.put(batchKey, item);
-        this.creditsInBatches += batch.size;
-      },
-      sizes: [{ before: itemSize(org), after: itemSize(nextOrg) }, { before: 0, after: itemSize(item) }],
-      failed: !ok,
+    const back = returning?.remaining ?? 0;
+    const oldKey = returning ? DynamoModel.batchKey(organizationId, returning.batch.id) : undefined;
+    const usageKey = returning ? DynamoModel.orgDayKey(organizationId, returning.batch.day) : undefined;
+    const keys = [balanceKey, batchKey, ...(oldKey && usageKey ? [oldKey, usageKey] : [])];
+    let ok = false;
+    this.write(keys, () => {
+      const org = this.get(balanceKey);
+      const old = oldKey ? this.get(oldKey) : undefined;
+      ok = org !== undefined && Number(org.credits) + back >= batch.size && !this.items.has(batchKey) && (!oldKey || (old !== undefined && Number(old.remaining) === back));
+      const nextOrg = ok ? { ...org, credits: Number(org?.credits) + back - batch.size } : org;
+      const item: Item = { ...batch, remaining: batch.size, openedAt: now.toISOString(), ttl: TTL };
+      const usage = usageKey ? this.get(usageKey) : undefined;
+      const nextUsage = returning ? { ttl: TTL, ...usage, credits: Number(usage?.credits ?? 0) + (returning.batch.size - back) } : undefined;
+      return {
+        apply: () => {
+          this.put(balanceKey, nextOrg);
+          this.put(batchKey, item);
+          this.creditsInBatches += batch.size;
+          if (oldKey && usageKey) {
+            this.put(oldKey, undefined);
+            this.put(usageKey, nextUsage);
+            this.creditsInBatches -= back;
+          }
+        },
+        sizes: [
+          { before: this.sizeAt(balanceKey), after: itemSize(nextOrg) },
+          { before: 0, after: itemSize(item) },
+          ...(oldKey && usageKey ? [{ before: this.sizeAt(oldKey), after: 0 }, { before: this.sizeAt(usageKey), after: itemSize(nextUsage) }] : []),
+        ],
+        failed: !ok,
+      };
     }, true);
     return ok;
   }
 
   private reservationLive(organizationId: string, requestKey: string, nowMs: number): boolean {
-    const r = this.get(DynamoModel.reservationKey(organizationId, requestKey));
+    const r = this.reservation(DynamoModel.reservationKey(organizationId, requestKey));
     return r !== undefined && r.state !== 'refunded' && Number(r.ttl) > nowMs / 1000;
   }
 
@@ -296,16 +361,15 @@ export class DynamoModel implements HighVolumeStore {
       ttl: Math.floor(now.getTime() / 1000) + 7 * 86_400,
     };
     const nextBatch = hasCredit ? { ...batch, remaining: Number(batch.remaining) - 1 } : batch;
-    this.write({
-      keys: [rKey, bKey],
+    this.write([rKey, bKey], () => ({
       apply: () => {
         this.put(rKey, item);
         this.put(bKey, nextBatch);
         this.creditsInBatches -= 1;
       },
-      sizes: [{ before: itemSize(this.get(rKey)), after: itemSize(item) }, { before: itemSize(batch), after: itemSize(nextBatch) }],
+      sizes: [{ before: this.sizeAt(rKey), after: itemSize(item) }, { before: itemSize(batch), after: itemSize(nextBatch) }],
       failed: live || !hasCredit,
-    }, true);
+    }), true);
     if (live) return 'alreadyCharged';
     return hasCredit ? 'spent' : 'batchEmpty';
   }
@@ -320,8 +384,7 @@ export class DynamoModel implements HighVolumeStore {
     const usage = this.get(usageKey);
     const nextOrg = { ...org, credits: Number(org?.credits ?? 0) + remaining };
     const nextUsage = { ttl: TTL, ...usage, credits: Number(usage?.credits ?? 0) + (batch.size - remaining) };
-    this.write({
-      keys: [bKey, balanceKey, usageKey],
+    this.write([bKey, balanceKey, usageKey], () => ({
       apply: () => {
         this.put(bKey, undefined);
         this.put(balanceKey, nextOrg);
@@ -334,7 +397,7 @@ export class DynamoModel implements HighVolumeStore {
         { before: itemSize(usage), after: itemSize(nextUsage) },
       ],
       failed: !ok,
-    }, true);
+    }), true);
     return ok;
   }
 
@@ -391,38 +454,55 @@ export class DynamoModel implements HighVolumeStore {
     const hasCredit = org !== undefined && Number(org.credits) >= 1;
     const item: Item = { state: 'reserved', organizationId, keyId, day, reservedAt: now.toISOString(), ttl: Math.floor(now.getTime() / 1000) + 7 * 86_400 };
     const nextOrg = hasCredit ? { ...org, credits: Number(org.credits) - 1 } : org;
-    this.write({
-      keys: [rKey, balanceKey],
+    this.write([rKey, balanceKey], () => ({
       apply: () => {
         this.put(rKey, item);
         this.put(balanceKey, nextOrg);
       },
-      sizes: [{ before: itemSize(this.get(rKey)), after: itemSize(item) }, { before: itemSize(org), after: itemSize(nextOrg) }],
+      sizes: [{ before: this.sizeAt(rKey), after: itemSize(item) }, { before: itemSize(org), after: itemSize(nextOrg) }],
       failed: live || !hasCredit,
-    }, true);
+    }), true);
     if (live) return 'alreadyCharged';
     return hasCredit ? 'spent' : 'empty';
   }
 
-  /** refundCredit (shared/db/credits.ts), on both paths: the reservation flips to refunded and the balance gets the credit back. */
-  refund(organizationId: string, requestKey: string, now: Date): boolean {
+  /**
+   * refundCredit (shared/db/credits.ts), on both paths: the reservation flips to refunded and the
+   * credit goes back into its open batch, or to the balance. Where it went, or false (nothing to refund).
+   */
+  refund(organizationId: string, requestKey: string, now: Date): false | { batchId: string } | 'balance' {
     const rKey = DynamoModel.reservationKey(organizationId, requestKey);
     this.read(rKey);
-    const reservation = this.get(rKey);
+    const reservation = this.reservation(rKey);
     if (!reservation || reservation.state !== 'reserved') return false;
+    const batchKey = reservation.batchId ? DynamoModel.batchKey(organizationId, String(reservation.batchId)) : undefined;
+    const batch = batchKey ? this.get(batchKey) : undefined;
+    if (batchKey && batch) {
+      // Into its open batch (refundToBatch in shared/db/credits.ts).
+      const next = { ...reservation, state: 'refunded', refundedAt: now.toISOString() };
+      const nextBatch = { ...batch, remaining: Number(batch.remaining) + 1 };
+      this.write([rKey, batchKey], () => ({
+        apply: () => {
+          this.put(rKey, next);
+          this.put(batchKey, nextBatch);
+          this.creditsInBatches += 1;
+        },
+        sizes: [{ before: this.sizeAt(rKey), after: itemSize(next) }, { before: this.sizeAt(batchKey), after: itemSize(nextBatch) }],
+      }), true);
+      return { batchId: String(reservation.batchId) };
+    }
     const balanceKey = DynamoModel.balanceKey(organizationId);
     const org = this.get(balanceKey);
     const next = { ...reservation, state: 'refunded', refundedAt: now.toISOString() };
     const nextOrg = { ...org, credits: Number(org?.credits ?? 0) + 1 };
-    this.write({
-      keys: [rKey, balanceKey],
+    this.write([rKey, balanceKey], () => ({
       apply: () => {
         this.put(rKey, next);
         this.put(balanceKey, nextOrg);
       },
       sizes: [{ before: itemSize(reservation), after: itemSize(next) }, { before: itemSize(org), after: itemSize(nextOrg) }],
-    }, true);
-    return true;
+    }), true);
+    return 'balance';
   }
 
   /** The balance read right after a debit (reserveCredit returns it). */

@@ -25,6 +25,7 @@ import { synthesizeApp } from '../infra/local/bundles/assembly.ts';
 import { byCommand, classify, DynamoCounter, sequence, type DynamoCall } from './dynamo-counter.ts';
 import { createFixtures, moduleUrl, whyNotServing } from './fixtures.ts';
 import { runLoad, type LoadResult } from './load.ts';
+import { describe as describeSimulation, runSimulation, SCENARIO_LINES } from './limits-sim.ts';
 import { costPerMillion, PRICE_TABLE_LINES } from './pricing.ts';
 import { elapsedMs, kib, median, ms, ratio, summarize, table, us, usd, type Summary } from './stats.ts';
 
@@ -707,6 +708,33 @@ function printTable(): void {
     rows.map((r) => [r.figure, r.measured, r.target, r.note && r.status !== 'PASS' ? `${r.status}: ${r.note}` : r.note ? `${r.status} (${r.note})` : r.status]),
   ));
 }
+
+/**
+ * Figure 7 (issue 15): one enterprise organization at 10,000 requests/s, today's one-item design
+ * beside the high-volume path, on a simulated clock against a model of DynamoDB's per-item rules
+ * (bench/limits-sim.ts). Runs before the watchdog starts: it needs no DynamoDB Local.
+ */
+async function simulationFigure(): Promise<void> {
+  await figure('past one hot item (simulation)', async () => {
+    section('7. Past one hot item: simulation (bench/limits-sim.ts; docs/limits.md, "Past one hot item")');
+    for (const line of SCENARIO_LINES) detail(line);
+    const { today, highVolume, figures, ms: took } = await runSimulation();
+    for (const line of [...describeSimulation(today), ...describeSimulation(highVolume)]) detail(line);
+    console.log(table(['figure', "today's design", 'high-volume path', 'goal'], figures.map((f) => [f.figure, f.today, f.highVolume, f.goal]))
+      .split('\n').map((l) => `   ${l}`).join('\n'));
+    detail(`simulated in ${(took / 1000).toFixed(1)} s of this machine's time`);
+    for (const f of figures) {
+      rows.push({
+        figure: `simulation: ${f.figure}`,
+        measured: `high-volume ${f.highVolume}; today ${f.today}`,
+        target: f.goal,
+        status: f.goal === '-' || f.goal.startsWith('bounded') ? 'info' : f.met ? 'PASS' : 'GAP',
+      });
+    }
+  });
+}
+
+await simulationFigure();
 
 const watchdog = setTimeout(() => {
   console.error('bench: still running after 5 minutes, giving up');

@@ -134,6 +134,16 @@ export async function refundCredit(organizationId: string, requestKey: string, k
   const { Item } = await db.send(new GetCommand({ TableName: tableName('usage'), Key: key, ConsistentRead: true }));
   const reservation = Item as ReservationItem | undefined;
   if (!reservation || reservation.state !== 'reserved') return; // nothing reserved, or refunded already
+  // High-volume path: the credit goes back into its batch while the batch is open (no write on the
+  // hot balance; the batch's close counts the organization's usage net of it), else to the balance.
+  if (reservation.batchId && (await refundToBatch(organizationId, reservation, now))) {
+    const held = creditMemory.held.get(organizationId);
+    if (held?.batch.id === reservation.batchId) held.remaining += 1;
+    await counterStore.addUsage({ keyId: reservation.keyId || keyId }, reservation.day, 'credits', -1).catch((error: unknown) => {
+      logger.warn('credit usage not counted', { organizationId, keyId, error: describeError(error) });
+    });
+    return;
+  }
   const result = await transactWrite({
     TransactItems: [
       {
@@ -168,6 +178,35 @@ export async function refundCredit(organizationId: string, requestKey: string, k
     throw new Error(`credit refund cancelled: ${result.reasons.map((r) => r.Code).join(',')}`);
   }
   await countCredits(organizationId, reservation.keyId || keyId, reservation.day, -1);
+}
+
+/** The refund of a batched reservation into its batch, in one transaction; false when the batch is gone (returned). */
+async function refundToBatch(organizationId: string, reservation: ReservationItem, now: Date): Promise<boolean> {
+  const result = await transactWrite({
+    TransactItems: [
+      {
+        Update: {
+          TableName: tableName('usage'),
+          Key: reservationKey(organizationId, reservation.sk),
+          UpdateExpression: 'SET #state = :refunded, refundedAt = :now',
+          ConditionExpression: '#state = :reserved AND reservedAt = :reservedAt',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':refunded': 'refunded', ':reserved': 'reserved', ':reservedAt': reservation.reservedAt, ':now': iso(now) },
+        },
+      },
+      {
+        Update: {
+          TableName: tableName('usage'),
+          Key: batchKey(organizationId, reservation.batchId as string),
+          UpdateExpression: 'ADD remaining :one',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeValues: { ':one': 1 },
+        },
+      },
+    ],
+  });
+  // Refunded meanwhile counts as done; a returned batch sends the credit to the balance instead.
+  return result.ok || result.reasons[0]?.Code === 'ConditionalCheckFailed';
 }
 
 /** Session creation needs a balance above zero (one consistent read). */
@@ -235,19 +274,53 @@ function batchKey(organizationId: string, batchId: string): { pk: string; sk: st
 /** What the reservation condition is on both paths: no reservation, a refunded one, or one past its retention. */
 const RESERVATION_CONDITION = 'attribute_not_exists(pk) OR #state = :refunded OR #ttl <= :now';
 
+/**
+ * Returning a batch: delete it (condition: it holds exactly `remaining`), its credits back to the
+ * balance (unless the same transaction's debit nets them), its spent credits into the
+ * organization's usage of its day.
+ */
+function closeItems(organizationId: string, batch: CreditBatch, remaining: number, toBalance: boolean) {
+  const spent = batch.size - remaining;
+  return [
+    {
+      Delete: {
+        TableName: tableName('usage'),
+        Key: batchKey(organizationId, batch.id),
+        ConditionExpression: 'remaining = :remaining',
+        ExpressionAttributeValues: { ':remaining': remaining },
+      },
+    },
+    ...(toBalance && remaining > 0
+      ? [{ Update: { TableName: tableName('organizations'), Key: { id: organizationId }, UpdateExpression: 'ADD credits :back', ExpressionAttributeValues: { ':back': remaining } } }]
+      : []),
+    ...(spent !== 0
+      ? [{
+        Update: {
+          TableName: tableName('usage'),
+          Key: usageKey({ organizationId }, batch.day),
+          UpdateExpression: 'ADD credits :spent SET #ttl = if_not_exists(#ttl, :ttl)',
+          ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE },
+          ExpressionAttributeValues: { ':spent': spent, ':ttl': usageItemTtl(batch.day) },
+        },
+      }]
+      : []),
+  ];
+}
+
 export const creditStore: CreditStore = {
   balance: balanceOf,
 
-  async openBatch(organizationId, batch, now) {
+  async openBatch(organizationId, batch, now, returning) {
+    const back = returning?.remaining ?? 0;
     const result = await transactWrite({
       TransactItems: [
         {
           Update: {
             TableName: tableName('organizations'),
             Key: { id: organizationId },
-            UpdateExpression: 'ADD credits :debit',
-            ConditionExpression: 'attribute_exists(id) AND credits >= :size',
-            ExpressionAttributeValues: { ':debit': -batch.size, ':size': batch.size },
+            UpdateExpression: 'ADD credits :delta',
+            ConditionExpression: 'attribute_exists(id) AND credits >= :need',
+            ExpressionAttributeValues: { ':delta': back - batch.size, ':need': batch.size - back },
           },
         },
         {
@@ -264,6 +337,7 @@ export const creditStore: CreditStore = {
             ConditionExpression: 'attribute_not_exists(pk)',
           },
         },
+        ...(returning ? closeItems(organizationId, returning.batch, returning.remaining, false) : []),
       ],
     });
     return result.ok;
@@ -309,34 +383,7 @@ export const creditStore: CreditStore = {
   },
 
   async closeBatch(organizationId, batch: CreditBatch, remaining) {
-    const spent = batch.size - remaining;
-    const result = await transactWrite({
-      TransactItems: [
-        {
-          Delete: {
-            TableName: tableName('usage'),
-            Key: batchKey(organizationId, batch.id),
-            ConditionExpression: 'remaining = :remaining',
-            ExpressionAttributeValues: { ':remaining': remaining },
-          },
-        },
-        ...(remaining > 0
-          ? [{ Update: { TableName: tableName('organizations'), Key: { id: organizationId }, UpdateExpression: 'ADD credits :back', ExpressionAttributeValues: { ':back': remaining } } }]
-          : []),
-        ...(spent !== 0
-          ? [{
-            Update: {
-              TableName: tableName('usage'),
-              Key: usageKey({ organizationId }, batch.day),
-              UpdateExpression: 'ADD credits :spent SET #ttl = if_not_exists(#ttl, :ttl)',
-              ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE },
-              ExpressionAttributeValues: { ':spent': spent, ':ttl': usageItemTtl(batch.day) },
-            },
-          }]
-          : []),
-      ],
-    });
-    return result.ok;
+    return (await transactWrite({ TransactItems: closeItems(organizationId, batch, remaining, true) })).ok;
   },
 
   async isCharged(organizationId, requestKey, now) {

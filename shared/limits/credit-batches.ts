@@ -15,24 +15,37 @@
 //    closes it, or, if the owner never comes back, when any other environment finds it
 //    RECLAIM_GRACE_MS after its expiry. A spend on a batch that was returned fails (the batch is gone).
 import { ApiError } from '../domain/errors.ts';
-import { utcDay } from '../domain/time.ts';
 import type { CounterStore, CreditBatch, CreditStore } from './store.ts';
+import { dayWindow } from './windows.ts';
 
 /** A batch holds about this many seconds of the environment's replies (fewer writes on the balance, more held in batches). */
 export const BATCH_SECONDS = 4;
-/** A batch takes at most this share of the balance, so near zero the credits are not all sitting in batches. */
-export const BATCH_SHARE = 256;
-export const MAX_BATCH = 10_000;
+/**
+ * A batch takes at most 1/BATCH_SHARE of the balance, so near zero the credits are not all sitting
+ * in batches; as the balance runs out, the batches opened on the way number about
+ * BATCH_SHARE × (ln(balance / BATCH_SHARE) + 1) (16: about 120 in the last 10,000 credits).
+ */
+export const BATCH_SHARE = 16;
+/**
+ * A batch item takes every spend of its environment (2 WCU each, in a transaction), so a batch
+ * holds at most this many: no batch item takes more than 400 WCU in any second.
+ */
+export const MAX_BATCH = 200;
 /** The owner spends from a batch for at most this long, then returns what is left. */
 export const BATCH_TTL_MS = 10_000;
-/** Another environment returns an expired batch this long after its expiry (covers clock skew and a short freeze). */
-export const RECLAIM_GRACE_MS = 60_000;
+/**
+ * Another environment returns an expired batch this long after its expiry. Returning one early is
+ * safe (the owner's spend then fails and it opens a new batch); the grace only spares an owner
+ * whose clock is a little behind a needless new batch.
+ */
+export const RECLAIM_GRACE_MS = 5_000;
 /** How often one environment looks for expired batches of an organization. */
-export const RECLAIM_EVERY_MS = 30_000;
+export const RECLAIM_EVERY_MS = 10_000;
 /** After the balance read zero, replies are refused (402) without another read for this long. */
 export const EMPTY_RECHECK_MS = 1_000;
 
-const MAX_ATTEMPTS = 6;
+/** Attempts of one reservation; more than a few only when many concurrent requests of one process share a small batch. */
+const MAX_ATTEMPTS = 64;
 
 /** Replies per second of one environment for one organization (two one-second buckets). */
 export class RateMeter {
@@ -79,6 +92,8 @@ export class CreditMemory {
   readonly meters = new Map<string, RateMeter>();
   readonly emptyAt = new Map<string, number>();
   readonly lastReclaim = new Map<string, number>();
+  /** The batch being opened per organization (concurrent requests of one process wait for it). */
+  readonly opening = new Map<string, Promise<'opened' | 'empty'>>();
   /** Replies per second the last batch lasted at (a batch spent in 0.1 s says more than a cold meter). */
   readonly observed = new Map<string, number>();
   /** The balance read before the last batch was opened, minus the batch (for the returned estimate). */
@@ -116,6 +131,50 @@ export async function reclaimAbandoned(store: CreditStore, memory: CreditMemory,
   return returned;
 }
 
+/**
+ * Open this environment's next batch for the organization, returning the one it is done with in
+ * the same transaction when that works (on its own otherwise, or when no new batch can be opened).
+ * 'empty' when the balance has nothing (or read nothing less than EMPTY_RECHECK_MS ago).
+ */
+async function openNext(store: HighVolumeStore, memory: CreditMemory, organizationId: string, now: Date, newBatchId: () => string): Promise<'opened' | 'empty'> {
+  const nowMs = now.getTime();
+  const returning = memory.held.get(organizationId);
+  if (returning) {
+    memory.held.delete(organizationId);
+    if (returning.remaining <= 0) memory.observed.set(organizationId, returning.batch.size / Math.max(0.05, (nowMs - returning.openedAt) / 1000));
+  }
+  const closeReturning = async () => {
+    if (returning) await closeHeld(store, organizationId, returning);
+  };
+  const emptyAt = memory.emptyAt.get(organizationId);
+  if (emptyAt !== undefined && nowMs - emptyAt < EMPTY_RECHECK_MS) {
+    await closeReturning();
+    return 'empty';
+  }
+  await reclaimAbandoned(store, memory, organizationId, now);
+  const back = Math.max(0, returning?.remaining ?? 0);
+  const balance = (await store.balance(organizationId)) + back;
+  if (balance <= 0) {
+    await closeReturning();
+    memory.emptyAt.set(organizationId, nowMs);
+    return 'empty';
+  }
+  memory.emptyAt.delete(organizationId);
+  const batch: CreditBatch = {
+    id: newBatchId(),
+    size: batchSize(Math.max(memory.meter(organizationId).perSecond(), memory.observed.get(organizationId) ?? 0), balance),
+    day: dayWindow(now).id,
+    expiresAt: nowMs + BATCH_TTL_MS,
+  };
+  if (!(await store.openBatch(organizationId, batch, now, returning ? { batch: returning.batch, remaining: back } : undefined))) {
+    await closeReturning(); // the returned batch changed, or the balance moved since the read: the caller tries again
+    return 'opened';
+  }
+  memory.held.set(organizationId, { batch, openedAt: nowMs, remaining: batch.size });
+  memory.balanceAfterOpen.set(organizationId, balance - batch.size);
+  return 'opened';
+}
+
 export interface BatchedReservation {
   alreadyCharged: boolean;
   /** An estimate: the balance as read when this environment last opened a batch, plus what its batch still holds. */
@@ -136,41 +195,25 @@ export async function reserveFromBatch(
   newBatchId: () => string,
 ): Promise<BatchedReservation> {
   const nowMs = now.getTime();
-  const day = utcDay(now);
+  const day = dayWindow(now).id;
   memory.meter(organizationId).tick(nowMs);
   const estimate = () => (memory.balanceAfterOpen.get(organizationId) ?? 0) + Math.max(0, memory.held.get(organizationId)?.remaining ?? 0);
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-    let held = memory.held.get(organizationId);
+    const held = memory.held.get(organizationId);
     if (!held || held.remaining <= 0 || nowMs >= held.batch.expiresAt) {
-      if (held) {
-        memory.held.delete(organizationId);
-        if (held.remaining <= 0) memory.observed.set(organizationId, held.batch.size / Math.max(0.05, (nowMs - held.openedAt) / 1000));
-        await closeHeld(store, organizationId, held);
+      // One opening at a time per organization in this process (the local runtime serves
+      // concurrent requests from one memory; a Lambda environment serves one at a time).
+      let opening = memory.opening.get(organizationId);
+      if (!opening) {
+        opening = openNext(store, memory, organizationId, now, newBatchId).finally(() => memory.opening.delete(organizationId));
+        memory.opening.set(organizationId, opening);
       }
-      // No credit here: a retry of a request already charged is still told so (as on the one-item path).
-      const noCredits = async () => {
+      if ((await opening) === 'empty') {
+        // No credit here: a retry of a request already charged is still told so (as on the one-item path).
         if (await store.isCharged(organizationId, requestKey, now)) return { alreadyCharged: true, balance: estimate() };
         throw new ApiError('INSUFFICIENT_CREDITS');
-      };
-      const emptyAt = memory.emptyAt.get(organizationId);
-      if (emptyAt !== undefined && nowMs - emptyAt < EMPTY_RECHECK_MS) return noCredits();
-      await reclaimAbandoned(store, memory, organizationId, now);
-      const balance = await store.balance(organizationId);
-      if (balance <= 0) {
-        memory.emptyAt.set(organizationId, nowMs);
-        return noCredits();
       }
-      memory.emptyAt.delete(organizationId);
-      const batch: CreditBatch = {
-        id: newBatchId(),
-        size: batchSize(Math.max(memory.meter(organizationId).perSecond(), memory.observed.get(organizationId) ?? 0), balance),
-        day,
-        expiresAt: nowMs + BATCH_TTL_MS,
-      };
-      if (!(await store.openBatch(organizationId, batch, now))) continue; // the balance moved since the read
-      held = { batch, openedAt: nowMs, remaining: batch.size };
-      memory.held.set(organizationId, held);
-      memory.balanceAfterOpen.set(organizationId, balance - batch.size);
+      continue;
     }
     const spent = await store.spend(organizationId, held.batch.id, { requestKey, keyId, day }, now);
     if (spent === 'alreadyCharged') return { alreadyCharged: true, balance: estimate() };

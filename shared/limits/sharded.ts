@@ -85,6 +85,9 @@ interface ShardState {
  */
 export class ShardView {
   private readonly shards = new Map<number, ShardState>();
+  /** Sums of the shards' last seen counts, per minute id and per day (kept as they are observed). */
+  private readonly minuteSums = new Map<string, number>();
+  private readonly daySums = new Map<string, number>();
   /** Until when (epoch ms, this environment's clock) some shard is known full: before it, pick must look. */
   private fullUntil = 0;
 
@@ -97,7 +100,24 @@ export class ShardView {
       next.mc = Number(state.mc ?? 0);
     }
     next.requests = Math.max(next.requests, Number(state?.requests ?? 0));
+    this.count(known, -1);
+    this.count(next, 1);
     this.shards.set(shard, next);
+  }
+
+  private count(state: ShardState | undefined, sign: 1 | -1): void {
+    if (!state) return;
+    if (state.mw !== undefined) this.minuteSums.set(state.mw, (this.minuteSums.get(state.mw) ?? 0) + sign * state.mc);
+    this.daySums.set(state.day, (this.daySums.get(state.day) ?? 0) + sign * state.requests);
+    if (this.minuteSums.size > 4 || this.daySums.size > 4) this.forgetOldSums();
+  }
+
+  /** Keep the sums of the latest windows only. */
+  private forgetOldSums(): void {
+    for (const sums of [this.minuteSums, this.daySums]) {
+      const ids = [...sums.keys()].sort();
+      for (const id of ids.slice(0, -2)) sums.delete(id);
+    }
   }
 
   /** A shard's failed write said these windows are exhausted. */
@@ -128,12 +148,25 @@ export class ShardView {
     return open;
   }
 
-  /** A shard to try: chosen at random among those not known to be full; undefined when all are. */
+  /**
+   * A shard to try, among those not known to be full (undefined when all are): the less used, as
+   * this environment last saw them, of two chosen at random. Two choices keep the shards' counts
+   * close, so they fill at about the same moment instead of the last few taking every request.
+   */
   pick(now: Date, random: Random, shards: number = SHARD_COUNT): number | undefined {
-    if (now.getTime() >= this.fullUntil) return Math.floor(random() * shards); // the common case: none known full
+    const minute = minuteWindow(now).id;
+    const used = (shard: number) => {
+      const state = this.shards.get(shard);
+      return state?.mw === minute ? state.mc : 0;
+    };
+    const better = (a: number, b: number) => (used(b) < used(a) ? b : a);
+    if (now.getTime() >= this.fullUntil) {
+      // The common case: none known full.
+      return better(Math.floor(random() * shards), Math.floor(random() * shards));
+    }
     const open = this.open(now, shards);
     if (open.length === 0) return undefined;
-    return open[Math.floor(random() * open.length)];
+    return better(open[Math.floor(random() * open.length)] as number, open[Math.floor(random() * open.length)] as number);
   }
 
   /**
@@ -144,23 +177,20 @@ export class ShardView {
    */
   windows(limits: Limits, minute: Window, now: Date, shards: number = SHARD_COUNT): WindowCount[] {
     const day = dayWindow(now);
-    let minuteUsed = 0;
-    let dayUsed = 0;
     let dayFull = 0;
-    let anyFull = 0;
-    const clockMinute = minuteWindow(now);
-    for (let i = 0; i < shards; i++) {
-      const state = this.shards.get(i);
-      const full = this.isFull(i, clockMinute, day);
-      if (full) anyFull += 1;
-      if (full === 'day') dayFull += 1;
-      if (!state || state.day !== day.id) continue;
-      if (state.mw === minute.id) minuteUsed += state.mc;
-      dayUsed += state.requests;
+    let full = 0;
+    if (now.getTime() < this.fullUntil) {
+      const clockMinute = minuteWindow(now);
+      for (let i = 0; i < shards; i++) {
+        const why = this.isFull(i, clockMinute, day);
+        if (why) full += 1;
+        if (why === 'day') dayFull += 1;
+      }
     }
-    const everyShardFull = anyFull === shards;
+    const minuteUsed = this.minuteSums.get(minute.id) ?? 0;
+    const dayUsed = this.daySums.get(day.id) ?? 0;
     return [
-      { scope: 'org', window: minute, limit: limits.perMinute, used: everyShardFull && dayFull < shards ? limits.perMinute : Math.min(minuteUsed, limits.perMinute) },
+      { scope: 'org', window: minute, limit: limits.perMinute, used: full === shards && dayFull < shards ? limits.perMinute : Math.min(minuteUsed, limits.perMinute) },
       { scope: 'org', window: day, limit: limits.perDay, used: dayFull === shards ? limits.perDay : Math.min(dayUsed, limits.perDay) },
     ];
   }

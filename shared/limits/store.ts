@@ -50,9 +50,10 @@ export interface CreditStore {
   balance(organizationId: string): Promise<number>;
   /**
    * Take `batch.size` credits from the balance and create the batch item, in one transaction
-   * (condition: the balance holds them). False when it does not.
+   * (condition: the balance holds them). With `returning`, the same transaction also closes that
+   * batch (as closeBatch), so a turnover is one write on the balance. False when a condition fails.
    */
-  openBatch(organizationId: string, batch: CreditBatch, now: Date): Promise<boolean>;
+  openBatch(organizationId: string, batch: CreditBatch, now: Date, returning?: { batch: CreditBatch; remaining: number }): Promise<boolean>;
   /**
    * One reply's credit, in one transaction: the reservation (pk `credit#org#<orgId>`, sk the
    * request key, unless a live one exists: alreadyCharged), one credit out of the batch (unless it

@@ -106,24 +106,61 @@ describe('credits from batches', () => {
   const balance = async (orgId: string) => (await getOrganization(orgId))!.credits;
   const held = async (orgId: string) => (await creditStore.openBatches(orgId)).reduce((sum, b) => sum + b.remaining, 0);
 
-  it('300 concurrent replies on a balance of 100 serve exactly 100; a retry is charged once; a refund comes back', { timeout: 120_000 }, async () => {
+  it('300 replies from 30 concurrent environments on a balance of 100: never over, each key charged once, the rest served after batches return', { timeout: 120_000 }, async () => {
     const orgId = (await createOrganization('High Volume Inc', 'owner', 100, TEST_AUDIT, T)).id;
     const keyId = `key_${newId('req').slice(4)}`;
-    // Admitted on the high-volume path first, as every reply is: its credits come from batches.
-    await admit(subject(HIGH(100_000), null, orgId, keyId), T);
-    const results = await Promise.allSettled(Array.from({ length: 300 }, (_, i) => reserveCredit(orgId, `reply-${i}`, keyId, T)));
-    const served = results.filter((r) => r.status === 'fulfilled' && !r.value.alreadyCharged);
-    const refused = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason as ApiError);
-    expect(served).toHaveLength(100);
-    expect(refused).toHaveLength(200);
-    expect(refused.every((e) => e instanceof ApiError && e.code === 'INSUFFICIENT_CREDITS')).toBe(true);
+    const store = { ...counterStore, ...creditStore };
+    let ids = 0;
+    const batchId = () => `b_${newId('req').slice(4)}_${ids++}`;
+    // A Lambda environment serves one request at a time: 30 of them, 10 replies each, all at once.
+    const envs = Array.from({ length: 30 }, () => new CreditMemory());
+    const servedKeys: string[] = [];
+    const outcomes = await Promise.all(envs.map(async (memory, e) => {
+      const mine: string[] = [];
+      for (let i = 0; i < 10; i++) {
+        try {
+          const r = await reserveFromBatch(store, memory, orgId, `reply-${e}-${i}`, keyId, T, batchId);
+          mine.push(r.alreadyCharged ? 'again' : 'served');
+          if (!r.alreadyCharged) servedKeys.push(`reply-${e}-${i}`);
+        } catch (error) {
+          mine.push((error as ApiError).code);
+        }
+      }
+      return mine;
+    }));
+    const all = outcomes.flat();
+    const served = all.filter((o) => o === 'served').length;
+    expect(all.filter((o) => o !== 'served' && o !== 'INSUFFICIENT_CREDITS')).toEqual([]);
+    expect(served).toBeLessThanOrEqual(100);
+    // Credits only moved: what was not served is on the balance or in the environments' batches.
+    expect(served + (await balance(orgId)) + (await held(orgId))).toBe(100);
+    // Once the batches are returned (any environment, after their expiry), the rest is served, exactly.
+    const later = new Date(T.getTime() + BATCH_TTL_MS + RECLAIM_GRACE_MS + 1_000);
+    const last = new CreditMemory();
+    let more = 0;
+    for (let i = 0; i < 120; i++) {
+      const r = await reserveFromBatch(store, last, orgId, `late-${i}`, keyId, later, batchId).catch((error: ApiError) => error.code);
+      if (typeof r === 'object' && !r.alreadyCharged) more += 1;
+    }
+    expect(served + more).toBe(100);
     expect(await balance(orgId)).toBe(0);
-    expect(await held(orgId)).toBe(0);
-    const servedKey = results.findIndex((r) => r.status === 'fulfilled');
-    expect(await reserveCredit(orgId, `reply-${servedKey}`, keyId, T)).toMatchObject({ alreadyCharged: true });
-    await refundCredit(orgId, `reply-${servedKey}`, keyId, T);
-    expect(await balance(orgId)).toBe(1);
-    expect((await dailyUsage({ organizationId: orgId, keyId }, 1, T))[0]!.credits).toBe(99);
+    // A retry of a charged request is told so, even now; a refund brings one credit back, once.
+    const charged = servedKeys[0] as string;
+    expect(await reserveFromBatch(store, last, orgId, charged, keyId, later, batchId)).toMatchObject({ alreadyCharged: true });
+    await refundCredit(orgId, charged, keyId, later);
+    expect((await balance(orgId)) + (await held(orgId))).toBe(1);
+    await refundCredit(orgId, charged, keyId, later);
+    expect((await balance(orgId)) + (await held(orgId))).toBe(1);
+  });
+
+  it('replies through reserveCredit take the batched path once the organization was admitted on the high-volume path', { timeout: 60_000 }, async () => {
+    const orgId = (await createOrganization('High Volume Inc', 'owner', 50, TEST_AUDIT, T)).id;
+    const keyId = `key_${newId('req').slice(4)}`;
+    await admit(subject(HIGH(100_000), null, orgId, keyId), T);
+    expect(await reserveCredit(orgId, 'one', keyId, T)).toMatchObject({ alreadyCharged: false });
+    expect((await creditStore.openBatches(orgId)).length).toBe(1);
+    expect(await reserveCredit(orgId, 'one', keyId, T)).toMatchObject({ alreadyCharged: true });
+    expect((await balance(orgId)) + (await held(orgId))).toBe(49);
   });
 
   it('an environment that stops between taking a batch and spending it loses nothing: the batch is returned', { timeout: 60_000 }, async () => {
