@@ -25,6 +25,7 @@ export interface KeygateConfig {
   secretKeyPrefix: string;
   publishableKeyPrefix: string;
   initialCredits: number;
+  maxOrganizationsPerUser: number;
   bedrockModelId: string;
   /** Alarm notifications go to this address (context `alarmEmail`); none without it. */
   alarmEmail?: string;
@@ -67,6 +68,7 @@ export class KeygateStack extends Stack {
       management: {
         PORTAL_ISSUER: this.portal.issuer,
         INITIAL_CREDITS: String(config.initialCredits),
+        MAX_ORGANIZATIONS_PER_USER: String(config.maxOrganizationsPerUser),
       },
     };
 
@@ -196,6 +198,10 @@ export function configFromContext(app: App): KeygateConfig {
   if (secretKeyPrefix === publishableKeyPrefix) throw new Error('Secret and publishable key prefixes must differ');
   const initialCredits = Number(app.node.tryGetContext('initialCredits'));
   if (!Number.isSafeInteger(initialCredits) || initialCredits < 0) throw new Error('initialCredits must be an integer >= 0');
+  const maxOrganizationsPerUser = Number(app.node.tryGetContext('maxOrganizationsPerUser') ?? 10);
+  if (!Number.isSafeInteger(maxOrganizationsPerUser) || maxOrganizationsPerUser < 1) {
+    throw new Error('maxOrganizationsPerUser must be an integer >= 1');
+  }
   const bedrockModelId = contextString(app, 'bedrockModelId');
   const alarmEmail: unknown = app.node.tryGetContext('alarmEmail');
   if (alarmEmail !== undefined && alarmEmail !== '' && (typeof alarmEmail !== 'string' || !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(alarmEmail))) {
@@ -215,6 +221,7 @@ export function configFromContext(app: App): KeygateConfig {
     secretKeyPrefix,
     publishableKeyPrefix,
     initialCredits,
+    maxOrganizationsPerUser,
     bedrockModelId,
     ...(typeof alarmEmail === 'string' && alarmEmail !== '' ? { alarmEmail } : {}),
     accountConcurrencyLimit,

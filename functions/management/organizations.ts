@@ -34,11 +34,16 @@ import { json, noContent } from '../../shared/http/response.ts';
 import { findOrInvite, normalizeEmail, userDirectory } from '../../shared/users/directory.ts';
 
 const INITIAL_CREDITS = Number(process.env.INITIAL_CREDITS ?? 100);
+/** Bounds the free credits a user can collect (every organization starts with INITIAL_CREDITS). */
+const MAX_ORGANIZATIONS_PER_USER = Number(process.env.MAX_ORGANIZATIONS_PER_USER ?? 10);
 
 export async function postOrganization(req: ApiRequest) {
   const { name } = parseInput(createOrganizationBody, req.body);
   const email = req.user!.email ? normalizeEmail(req.user!.email) : undefined;
-  const org = await createOrganization(name, req.user!.userId, INITIAL_CREDITS, auditContext(req), new Date(), email);
+  const org = await createOrganization(name, req.user!.userId, INITIAL_CREDITS, auditContext(req), new Date(), {
+    ...(email ? { ownerEmail: email } : {}),
+    maxOrganizationsPerUser: MAX_ORGANIZATIONS_PER_USER,
+  });
   return json(201, { ...organizationView(org), role: 'owner' });
 }
 

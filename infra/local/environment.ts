@@ -33,6 +33,7 @@ export function localEnvironment({ dynamodbEndpoint, secrets, stage = LOCAL_STAG
     // Members by email: the local user directory stands in for the Cognito user pool.
     USER_DIRECTORY: 'local',
     INITIAL_CREDITS: process.env.INITIAL_CREDITS ?? '100',
+    MAX_ORGANIZATIONS_PER_USER: process.env.MAX_ORGANIZATIONS_PER_USER ?? '10',
     SECRET_KEY_PREFIX: process.env.SECRET_KEY_PREFIX ?? 'sk_',
     PUBLISHABLE_KEY_PREFIX: process.env.PUBLISHABLE_KEY_PREFIX ?? 'pk_',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'WARN',

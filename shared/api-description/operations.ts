@@ -56,6 +56,8 @@ export const OPERATIONS: Record<string, Operation> = {
     body: createOrganizationBody,
     bodyExample: { name: 'Acme' },
     responses: [created(S.Organization)],
+    // A user may create at most maxOrganizationsPerUser organizations (the free-credit bound).
+    errors: ['CONFLICT'],
   },
   'GET /v1/organizations': { summary: "The caller's organizations with their role", tag: 'Organizations', responses: [ok(S.OrganizationList)] },
   [`GET ${ORG}`]: { summary: 'An organization (member+)', tag: 'Organizations', responses: [ok(S.Organization)] },

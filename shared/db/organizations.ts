@@ -48,13 +48,30 @@ export function organizationView(org: OrganizationItem) {
   };
 }
 
+/**
+ * The item that counts the organizations a user has created, in the organizations table under
+ * `user#<userId>` (a path `{orgId}` can never name it: only `org_` ids are read). It bounds free
+ * credits: every organization starts with the initial credits, so a user may create at most
+ * `maxOrganizationsPerUser` of them (README "Deploy").
+ */
+export function creatorQuotaId(userId: string): string {
+  return `user#${userId}`;
+}
+
+export interface CreateOrganizationOptions {
+  /** Kept on the owner's member item (from the token's `email` claim). */
+  ownerEmail?: string;
+  /** How many organizations the owner may have created, this one included; unset: not counted. */
+  maxOrganizationsPerUser?: number;
+}
+
 export async function createOrganization(
   name: string,
   ownerId: string,
   initialCredits: number,
   audit: AuditContext,
   now: Date,
-  ownerEmail?: string,
+  { ownerEmail, maxOrganizationsPerUser }: CreateOrganizationOptions = {},
 ): Promise<OrganizationItem> {
   const org: OrganizationItem = {
     id: newId('org'),
@@ -72,8 +89,24 @@ export async function createOrganization(
     ...(ownerEmail ? { email: ownerEmail } : {}),
     createdAt: org.createdAt,
   };
+  // The owner's count moves in the same transaction, so concurrent creations cannot pass the bound.
+  const quota =
+    maxOrganizationsPerUser === undefined
+      ? []
+      : [
+          {
+            Update: {
+              TableName: tableName('organizations'),
+              Key: { id: creatorQuotaId(ownerId) },
+              UpdateExpression: 'ADD organizationsCreated :one',
+              ConditionExpression: 'attribute_not_exists(organizationsCreated) OR organizationsCreated < :max',
+              ExpressionAttributeValues: { ':one': 1, ':max': maxOrganizationsPerUser },
+            },
+          },
+        ];
   const result = await transactWrite({
     TransactItems: [
+      ...quota,
       { Put: { TableName: tableName('organizations'), Item: org, ConditionExpression: 'attribute_not_exists(id)' } },
       { Put: { TableName: tableName('members'), Item: member } },
       auditPut(audit, org.id, {
@@ -83,7 +116,12 @@ export async function createOrganization(
       }, now),
     ],
   });
-  if (!result.ok) throw new Error('Organization id collision'); // 119 random bits: not expected
+  if (!result.ok) {
+    if (quota.length > 0 && result.reasons[0]?.Code === 'ConditionalCheckFailed') {
+      throw new ApiError('CONFLICT', `A user can create at most ${maxOrganizationsPerUser} organizations`);
+    }
+    throw new Error('Organization id collision'); // 119 random bits: not expected
+  }
   return org;
 }
 

@@ -20,7 +20,12 @@ afterAll(async () => {
   await keygate?.stop();
 });
 
+/**
+ * A fresh organization with a fresh owner (`owner` from then on): one user may create at most 10
+ * organizations (maxOrganizationsPerUser), fewer than this file needs.
+ */
 async function newOrg(limits?: { perMinute: number; perDay: number }): Promise<string> {
+  owner = await portalUser(keygate.url, uniqueUser('limits-owner'));
   const org = await owner.post('/v1/organizations', { name: 'Limits Inc' });
   expect(org.status, org.text).toBe(201);
   if (limits) {

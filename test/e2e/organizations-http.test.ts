@@ -21,7 +21,13 @@ afterAll(async () => {
   await keygate?.stop();
 });
 
+/**
+ * A fresh organization, created by a fresh owner (`owner`, `ownerId` from then on): one user may
+ * create at most 10 organizations (maxOrganizationsPerUser), fewer than this file needs.
+ */
 async function newOrg(name = 'Acme') {
+  ownerId = uniqueUser('owner');
+  owner = await portalUser(keygate.url, ownerId);
   const res = await owner.post('/v1/organizations', { name });
   expect(res.status, res.text).toBe(201);
   return res.body;

@@ -1,0 +1,63 @@
+// Free credits cannot be farmed (README "Deploy", `maxOrganizationsPerUser`): every organization
+// starts with the initial credits, so a user may create at most 10 organizations (the default),
+// counted atomically: concurrent creations cannot pass the bound. Other users are not affected.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LocalKeygate } from '../../infra/local/environment.ts';
+import { portalUser, startTestApi, uniqueUser } from '../support/api.ts';
+
+/** The default of the deploy setting, as the README documents it. */
+const MAX_ORGANIZATIONS_PER_USER = 10;
+
+let keygate: LocalKeygate;
+
+beforeAll(async () => {
+  keygate = await startTestApi();
+});
+
+afterAll(async () => {
+  await keygate?.stop();
+});
+
+describe('organizations per user', () => {
+  it('the 11th organization of one user is 409 CONFLICT; another user still gets theirs with the initial credits', async () => {
+    const farmer = await portalUser(keygate.url, uniqueUser('farmer'));
+    for (let i = 1; i <= MAX_ORGANIZATIONS_PER_USER; i++) {
+      const res = await farmer.post('/v1/organizations', { name: `Farm ${i}` });
+      expect(res.status, res.text).toBe(201);
+      expect(res.body.credits).toBe(100);
+    }
+    const over = await farmer.post('/v1/organizations', { name: 'Farm 11' });
+    expect(over.status, over.text).toBe(409);
+    expect(over.body).toEqual({ error: 'conflict', message: 'A user can create at most 10 organizations', code: 'CONFLICT' });
+    expect((await farmer.get('/v1/organizations')).body.items).toHaveLength(MAX_ORGANIZATIONS_PER_USER);
+
+    const other = await portalUser(keygate.url, uniqueUser('neighbour'));
+    const theirs = await other.post('/v1/organizations', { name: 'Theirs' });
+    expect(theirs.status, theirs.text).toBe(201);
+    expect(theirs.body.credits).toBe(100);
+  });
+
+  it('15 concurrent creations by one user: exactly 10 are created', async () => {
+    const farmer = await portalUser(keygate.url, uniqueUser('racer'));
+    const results = await Promise.all(Array.from({ length: 15 }, (_, i) => farmer.post('/v1/organizations', { name: `Race ${i}` })));
+    const statuses = results.map((r) => r.status).sort();
+    expect(statuses.filter((s) => s === 201)).toHaveLength(MAX_ORGANIZATIONS_PER_USER);
+    expect(statuses.filter((s) => s === 409)).toHaveLength(5);
+    expect((await farmer.get('/v1/organizations')).body.items).toHaveLength(MAX_ORGANIZATIONS_PER_USER);
+  });
+
+  it('a refused request (bad name) does not count', async () => {
+    const user = await portalUser(keygate.url, uniqueUser('careful'));
+    for (let i = 0; i < 12; i++) expect((await user.post('/v1/organizations', { name: '' })).status).toBe(400);
+    expect((await user.post('/v1/organizations', { name: 'First' })).status).toBe(201);
+  });
+
+  it('the count is not reachable as an organization', async () => {
+    const userId = uniqueUser('curious');
+    const user = await portalUser(keygate.url, userId);
+    const operator = await portalUser(keygate.url, uniqueUser('staff'), ['operators']);
+    expect((await user.post('/v1/organizations', { name: 'Mine' })).status).toBe(201);
+    const res = await operator.get(`/v1/organizations/${encodeURIComponent(`user#${userId}`)}`);
+    expect(res.status).toBe(404);
+  });
+});
