@@ -20,6 +20,8 @@ type Storage = { length: number; key(i: number): string | null; getItem(k: strin
 type HTMLInputElement = { value: string };
 
 const availability = browserAvailability();
+/** Waits for what the page shows next; generous, as the machine may be busy with other browsers. */
+const poll = <T>(read: () => T | Promise<T>) => expect.poll(read, { timeout: 15_000, interval: 100 });
 const SCREENSHOTS = resolve(import.meta.dirname, '../../docs/images');
 /** `UPDATE_SCREENSHOTS=1` rewrites the README's screenshots (docs/images/portal-*.png) from this run. */
 const updateScreenshots = process.env.UPDATE_SCREENSHOTS === '1';
@@ -275,7 +277,7 @@ describe.skipIf(!availability.run)('the portal in a real browser', () => {
     await expectAccessible(owner, 'the revoke dialog');
     await dialog.getByRole('button', { name: 'Revoke API key' }).click();
     await dialog.waitFor({ state: 'detached' });
-    await expect.poll(() => keyRow(owner, 'Production Server').filter({ hasText: 'Active' }).count()).toBe(0);
+    await poll(() => keyRow(owner, 'Production Server').filter({ hasText: 'Active' }).count()).toBe(0);
     expect(await whoami(rolledKey)).toEqual({ status: 401, code: 'INVALID_API_KEY' });
   });
 
@@ -309,7 +311,7 @@ describe.skipIf(!availability.run)('the portal in a real browser', () => {
     await expect(row.getByRole('button', { name: 'Copy Website Widget' }).count()).resolves.toBe(1);
     // The type filter shows widget keys only.
     await owner.getByRole('combobox', { name: 'Type' }).selectOption('publishable');
-    await expect.poll(() => owner.getByRole('rowheader', { name: 'Production Server' }).count()).toBe(0);
+    await poll(() => owner.getByRole('rowheader', { name: 'Production Server' }).count()).toBe(0);
     await row.waitFor();
     await owner.getByRole('combobox', { name: 'Type' }).selectOption('');
     // The API locks it to those origins.
@@ -333,7 +335,7 @@ describe.skipIf(!availability.run)('the portal in a real browser', () => {
     expect(key).toMatch(PUBLISHABLE_KEY);
     await owner.getByRole('button', { name: 'Done' }).click();
     const snippet = owner.getByRole('region', { name: 'Embed snippet for Help Widget' }).or(owner.getByLabel('Embed snippet for Help Widget'));
-    await expect.poll(() => snippet.innerText()).toBe(`<script src="${portal}/widget.js" data-key="${key}" async></script>`);
+    await poll(() => snippet.innerText()).toBe(`<script src="${portal}/widget.js" data-key="${key}" async></script>`);
     await expectAccessible(owner, 'a database page');
     const databases = await (await ownerApi()).get(`/v1/organizations/${orgId}/databases`);
     const db = databases.body.items.find((d: { name: string }) => d.name === 'Help Center');
@@ -383,18 +385,18 @@ describe.skipIf(!availability.run)('the portal in a real browser', () => {
     await owner.getByRole('combobox', { name: 'Key' }).selectOption(probe.id);
     const keyTable = owner.getByRole('table', { name: 'Usage of key Usage Probe per UTC day' });
     const keyToday = keyTable.getByRole('row').filter({ has: owner.getByRole('rowheader', { name: today }) });
-    await expect.poll(() => keyToday.getByRole('cell').allInnerTexts()).toEqual(['3', '0', '0']);
+    await poll(() => keyToday.getByRole('cell').allInnerTexts()).toEqual(['3', '0', '0']);
     await expect(owner.getByRole('img', { name: /^Usage of key Usage Probe: 3 requests, 0 rate limited, 0 credits over 30 UTC days/ }).count()).resolves.toBe(1);
 
     // Admitted requests in this organization today: the secret key once, again after Enable, the
     // rolled key once, the widget key from an allowed origin once, and the probe three times.
     // Refusals (disabled, expired, revoked, foreign origin) are not counted (docs/api.md section 5).
     const orgToday = async () => (await api.get(`/v1/organizations/${orgId}/usage?days=30`)).body.items.find((d: { date: string }) => d.date === today);
-    await expect.poll(async () => (await orgToday()).requests).toBe(7);
+    await poll(async () => (await orgToday()).requests).toBe(7);
     await owner.reload();
     const orgTable = owner.getByRole('table', { name: 'Usage of Acme Browser per UTC day' });
     const orgRow = orgTable.getByRole('row').filter({ has: owner.getByRole('rowheader', { name: today }) });
-    await expect.poll(() => orgRow.getByRole('cell').allInnerTexts()).toEqual(['7', '0', '0']);
+    await poll(() => orgRow.getByRole('cell').allInnerTexts()).toEqual(['7', '0', '0']);
     await expect(owner.getByRole('img', { name: /^Usage of Acme Browser: 7 requests, 0 rate limited, 0 credits over 30 UTC days/ }).count()).resolves.toBe(1);
     await expectAccessible(owner, 'the usage page');
     if (updateScreenshots) await owner.screenshot({ path: resolve(SCREENSHOTS, 'portal-usage.png'), fullPage: true });
@@ -402,7 +404,7 @@ describe.skipIf(!availability.run)('the portal in a real browser', () => {
 
   it('the audit log page shows a table of entries, or its empty state while the route is absent', async () => {
     await goTo(owner, 'Audit log', 'Audit log');
-    await expect.poll(async () => (await owner.getByRole('table', { name: 'Audit log' }).count()) + (await owner.getByText('No audit entries yet.').count())).toBe(1);
+    await poll(async () => (await owner.getByRole('table', { name: 'Audit log' }).count()) + (await owner.getByText('No audit entries yet.').count())).toBe(1);
     expect(await owner.getByRole('alert').count()).toBe(0);
     await expectAccessible(owner, 'the audit log page');
   });
@@ -423,7 +425,7 @@ describe.skipIf(!availability.run)('the portal in a real browser', () => {
     await owner.getByRole('button', { name: 'Create API key' }).focus();
     await owner.keyboard.press('Enter');
     // The form takes the focus in its first field.
-    await expect.poll(() => owner.evaluate(() => document.activeElement?.closest('label')?.textContent ?? '')).toContain('Key name');
+    await poll(() => owner.evaluate(() => document.activeElement?.closest('label')?.textContent ?? '')).toContain('Key name');
     await owner.keyboard.type('Keyboard Key');
     await owner.keyboard.press('Tab'); // to the Secret radio (checked)
     await owner.keyboard.press('ArrowDown'); // Widget
@@ -433,34 +435,34 @@ describe.skipIf(!availability.run)('the portal in a real browser', () => {
     const shown = owner.getByRole('textbox', { name: 'Your new API key' });
     await shown.waitFor();
     // The new key takes the focus, so a screen reader reads it and Ctrl+C copies it.
-    await expect.poll(() => owner.evaluate(() => document.activeElement?.closest('label')?.textContent ?? '')).toContain('Your new API key');
+    await poll(() => owner.evaluate(() => document.activeElement?.closest('label')?.textContent ?? '')).toContain('Your new API key');
     expect(await shown.inputValue()).toMatch(PUBLISHABLE_KEY);
     if (updateScreenshots) await owner.screenshot({ path: resolve(SCREENSHOTS, 'portal-api-keys.png'), fullPage: true });
     await owner.keyboard.press('Tab'); // Copy
     await owner.keyboard.press('Tab'); // Done
     await owner.keyboard.press('Enter');
     await shown.waitFor({ state: 'detached' });
-    await expect.poll(() => owner.evaluate(() => document.activeElement?.textContent)).toBe('Create API key');
+    await poll(() => owner.evaluate(() => document.activeElement?.textContent)).toBe('Create API key');
     // Revoke through the dialog with the keyboard, Escape cancels first.
     await owner.getByRole('button', { name: 'Revoke Keyboard Key' }).focus();
     await owner.keyboard.press('Enter');
     await owner.getByRole('dialog').waitFor();
     await owner.keyboard.press('Escape');
     await owner.getByRole('dialog').waitFor({ state: 'detached' });
-    await expect.poll(() => owner.evaluate(() => document.activeElement?.textContent)).toBe('Revoke Keyboard Key');
+    await poll(() => owner.evaluate(() => document.activeElement?.textContent)).toBe('Revoke Keyboard Key');
   });
 
   it('never a blank page: missing settings or an unreachable API show in an alert', async () => {
     const page = await newPage();
     await page.route('**/config.json', (route) => route.fulfill({ status: 500, body: 'boom' }));
     await page.goto(`${portal}/organization/api-key`);
-    await expect.poll(() => page.getByRole('alert').innerText()).toBe('The portal settings (/config.json) answered 500.');
+    await poll(() => page.getByRole('alert').innerText()).toBe('The portal settings (/config.json) answered 500.');
     await page.unroute('**/config.json');
 
     await signIn(page, ownerEmail);
     await page.route('**/v1/organizations', (route) => route.abort('connectionrefused'));
     await page.reload();
-    await expect.poll(() => page.getByRole('alert').innerText()).toBe('The API could not be reached. Check your connection and try again.');
+    await poll(() => page.getByRole('alert').innerText()).toBe('The API could not be reached. Check your connection and try again.');
     await expectAccessible(page, 'the portal with the API unreachable');
   });
 
