@@ -18,9 +18,10 @@ export interface StreamChange {
 
 export type StreamTable = 'apiKeys' | 'organizations';
 
-function event(change: StreamChange, type: EventType, organizationId: string, data: Record<string, unknown>): WebhookEvent {
+/** `createdAt` is the change's own time when the item records it, else the stream record's (whole seconds). */
+function event(change: StreamChange, type: EventType, organizationId: string, data: Record<string, unknown>, at?: string): WebhookEvent {
   const id = `evt_${createHash('sha256').update(`${change.eventId}:${type}`).digest('hex').slice(0, 24)}`;
-  return { id, type, createdAt: iso(change.at), organizationId, data };
+  return { id, type, createdAt: at ?? iso(change.at), organizationId, data };
 }
 
 function keyEvents(change: StreamChange): WebhookEvent[] {
@@ -30,7 +31,8 @@ function keyEvents(change: StreamChange): WebhookEvent[] {
   const key = { keyId: after.id, name: after.name, type: after.type };
   const events: WebhookEvent[] = [];
   if (after.status === 'revoked' && before.status !== 'revoked') {
-    events.push(event(change, 'api_key.revoked', after.organizationId, { ...key, revokedAt: after.revokedAt ?? iso(change.at) }));
+    const revokedAt = after.revokedAt ?? iso(change.at);
+    events.push(event(change, 'api_key.revoked', after.organizationId, { ...key, revokedAt }, revokedAt));
   }
   if (after.rolledTo && after.rolledTo !== before.rolledTo) {
     events.push(event(change, 'api_key.rolled', after.organizationId, { ...key, newKeyId: after.rolledTo, expiresAt: after.expiresAt }));
