@@ -1,7 +1,7 @@
 // GET /openapi.json (docs/api.md section 8): an OpenAPI 3.1 document generated from the route
 // table, the zod schemas the handlers validate with (requests) and the response schemas the
 // end-to-end suite holds every real response to. Nothing in it is written twice by hand.
-import { z } from 'zod';
+import * as z from 'zod';
 import { ERRORS, type ErrorCode } from '../domain/errors.ts';
 import { ROUTES, routeKey, type AuthKind, type RouteDefinition } from '../routes.ts';
 import { OPERATIONS, type Operation } from './operations.ts';

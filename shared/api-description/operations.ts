@@ -1,7 +1,7 @@
 // What the route table does not say about each route: a summary, the request schemas its handler
 // validates with (imported, never copied), its success responses and an example. The document
 // builder (document.ts) refuses a route without an entry here, so a new route cannot go undescribed.
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { exportQuery } from '../chat/export.ts';
 import { createSessionBody, historyQuery, oneShotBody, sessionMessageBody } from '../chat/schemas.ts';
 import { auditLogQuery } from '../domain/audit.ts';

@@ -2,7 +2,7 @@
 // they get in the API description's `components.schemas`. The end-to-end suite checks every real
 // response against the generated document (test/support/api-description-check.ts), so a handler
 // that answers something else fails the tests instead of drifting from its description.
-import { z } from 'zod';
+import * as z from 'zod';
 import { AUDIT_ACTIONS } from '../domain/audit.ts';
 import { EVENT_TYPES } from '../domain/webhooks.ts';
 import { ERRORS, type ErrorCode } from '../domain/errors.ts';

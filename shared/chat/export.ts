@@ -2,7 +2,7 @@
 // [from, to), oldest first, as JSON `{items, nextCursor}` or CSV (nextCursor in X-Next-Cursor).
 // Sessions and messages page through their tables' byOrganization index (organizationId,
 // createdAt); the organization always comes from the key, never from the query or the cursor.
-import { z } from 'zod';
+import * as z from 'zod';
 import type { MessageItem } from '../db/messages.ts';
 import { queryOrganizationRange, sessionStatus, type SessionItem } from '../db/sessions.ts';
 import { dailyUsage, type DailyUsage } from '../db/usage.ts';

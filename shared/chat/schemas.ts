@@ -1,5 +1,5 @@
 // Request shapes of the chat and export routes (zod; failures become VALIDATION_ERROR with details).
-import { z } from 'zod';
+import * as z from 'zod';
 import { CONVERSATION_ID, CONVERSATION_ID_RULE } from '../domain/conversations.ts';
 import { ApiError, validationError } from '../domain/errors.ts';
 import { intQuery, objectBody, parseInput } from '../domain/validation.ts';

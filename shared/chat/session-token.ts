@@ -2,8 +2,10 @@
 // the key that created it and, for publishable keys, the Origin it is bound to. Verifying one needs
 // no I/O; whether the session and its key are still alive is the session authenticator's job.
 // The HMAC secret is SESSION_SECRET locally and a Secrets Manager secret (SESSION_SECRET_ARN) in
-// AWS, fetched once per cold start.
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+// AWS, fetched once per cold start. The Secrets Manager client is loaded by that first fetch, not when
+// the function loads (docs/benchmarks.md, figure 4): a cold start whose request needs no token never
+// pays for it, one that does pays it once, in its first request.
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { errors, jwtVerify, SignJWT } from 'jose';
 import { ApiError } from '../domain/errors.ts';
 
@@ -31,6 +33,7 @@ async function loadSecret(env: NodeJS.ProcessEnv): Promise<Uint8Array> {
   if (env.SESSION_SECRET) return new TextEncoder().encode(env.SESSION_SECRET);
   const arn = env.SESSION_SECRET_ARN;
   if (!arn) throw new Error('Missing environment variable SESSION_SECRET_ARN (or SESSION_SECRET locally)');
+  const { GetSecretValueCommand, SecretsManagerClient } = await import('@aws-sdk/client-secrets-manager');
   secretsClient ??= new SecretsManagerClient({ maxAttempts: 3 });
   const { SecretString } = await secretsClient.send(new GetSecretValueCommand({ SecretId: arn }));
   if (!SecretString) throw new Error('The session signing secret has no string value');

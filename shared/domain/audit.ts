@@ -1,7 +1,7 @@
 // Audit log rules (docs/api.md section 11): who may appear as an actor, which actions exist, and how
 // a change is described as `{field, from, to}`. Pure: the entries themselves are written by
 // shared/db/audit-log.ts inside the same transaction as the change they describe.
-import { z } from 'zod';
+import * as z from 'zod';
 import { intQuery } from './validation.ts';
 
 export const AUDIT_ACTIONS = [

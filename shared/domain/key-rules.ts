@@ -1,6 +1,6 @@
 // What a key may be created or changed with (docs/api.md sections 1 and 3). Pure: the handler adds
 // only the checks that need the database (the databaseId must exist in the organization).
-import { z } from 'zod';
+import * as z from 'zod';
 import type { KeyType } from './api-key.ts';
 import { normalizeAllowedDomains } from './allowed-domains.ts';
 import { validationError, type FieldIssue } from './errors.ts';

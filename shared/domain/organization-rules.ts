@@ -1,6 +1,6 @@
 // Request shapes of the organization, member, database and credit routes (docs/api.md section 3).
 // The handlers validate with these and the API description (GET /openapi.json) is generated from them.
-import { z } from 'zod';
+import * as z from 'zod';
 import { PLANS } from './plans.ts';
 import { ROLES } from './roles.ts';
 import { nameSchema, objectBody, positiveInt } from './validation.ts';

@@ -1,6 +1,6 @@
 // Request validation with zod; every failure becomes the contract's VALIDATION_ERROR with
 // `details: [{field, message}]`, one entry per problem.
-import { z } from 'zod';
+import * as z from 'zod';
 import { validationError, type FieldIssue } from './errors.ts';
 
 export function fieldPath(path: readonly PropertyKey[], root = ''): string {

@@ -1,0 +1,57 @@
+// What the function bundles hold and what they load only on first use (cold-start trimming,
+// docs/benchmarks.md figure 4). Built with the construct's esbuild options (ESM, node24, minified, its
+// aliases) and read from esbuild's metafile, so the checks are about the module graph, not timings.
+import { build, type Metafile } from 'esbuild';
+import { describe, expect, it } from 'vitest';
+import { COLD_START_ALIASES } from '../../infra/constructs/keygate-function.ts';
+import { AUTHORIZER_ENTRY, FUNCTION_ENTRIES } from '../../shared/routes.ts';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const ENTRIES = { authorizer: AUTHORIZER_ENTRY, ...FUNCTION_ENTRIES };
+
+async function metafileOf(entry: string): Promise<Metafile> {
+  const result = await build({
+    absWorkingDir: ROOT,
+    entryPoints: [entry],
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node24',
+    mainFields: ['module', 'main'],
+    minify: true,
+    alias: COLD_START_ALIASES,
+    write: false,
+    metafile: true,
+    logLevel: 'silent',
+  });
+  return result.metafile;
+}
+
+/** The modules with code in the bundle (the metafile's inputs also list the ones tree-shaken away). */
+function bundled(meta: Metafile): string[] {
+  const [output] = Object.values(meta.outputs);
+  return Object.entries(output!.inputs).filter(([, input]) => input.bytesInOutput > 0).map(([path]) => path);
+}
+
+/** How each bundled importer reaches `target` (a path fragment): 'import-statement', 'dynamic-import', ... */
+function edgesTo(meta: Metafile, target: string): { from: string; kind: string }[] {
+  const kept = new Set(bundled(meta));
+  return Object.entries(meta.inputs)
+    .filter(([from]) => kept.has(from))
+    .flatMap(([from, input]) => input.imports.filter((i) => i.path.includes(target)).map((i) => ({ from, kind: i.kind })));
+}
+
+describe.each(Object.entries(ENTRIES))('bundle of %s', (_name, entry) => {
+  it('holds no zod locale but English (zod is imported as `import * as z`, which esbuild tree-shakes)', async () => {
+    const meta = await metafileOf(entry);
+    const locales = bundled(meta).filter((path) => path.includes('zod/v4/locales/') && !path.endsWith('/en.js'));
+    expect(locales).toEqual([]);
+  });
+
+  it('loads the Secrets Manager and Bedrock clients only on first use (dynamic import)', async () => {
+    const meta = await metafileOf(entry);
+    for (const edge of edgesTo(meta, '@aws-sdk/client-secrets-manager/dist-es/index.js')) expect(edge).toEqual({ from: edge.from, kind: 'dynamic-import' });
+    for (const edge of edgesTo(meta, 'shared/chat/bedrock-backend.ts')) expect(edge).toEqual({ from: edge.from, kind: 'dynamic-import' });
+    for (const edge of edgesTo(meta, '@aws-sdk/client-bedrock-runtime/dist-es/index.js')) expect(edge.from).toBe('shared/chat/bedrock-backend.ts');
+  });
+});
