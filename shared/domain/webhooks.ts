@@ -4,7 +4,7 @@
 import { createHmac } from 'node:crypto';
 import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
-import { z } from 'zod';
+import * as z from 'zod';
 import { DAY_MS } from './time.ts';
 import { objectBody } from './validation.ts';
 
