@@ -71,8 +71,10 @@ export function readAssembly(outdir: string): SynthesizedApp {
     }
   }
   const resources = template.Resources as Record<string, CfnResource>;
+  // Keygate's functions, each named keygate-<stage>-<name> by KeygateFunction. The template's other
+  // functions are CDK's own custom-resource handlers (BucketDeployment's, Python), AWS's code deployed as shipped.
   const functions = Object.entries(resources)
-    .filter(([, r]) => r.Type === 'AWS::Lambda::Function')
+    .filter(([, r]) => r.Type === 'AWS::Lambda::Function' && String(r.Properties?.FunctionName ?? '').startsWith('keygate-'))
     .map(([logicalId, r]): SynthesizedFunction => {
       const p = r.Properties ?? {};
       const functionName = String(p.FunctionName ?? logicalId);
