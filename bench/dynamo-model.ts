@@ -98,18 +98,30 @@ export class DynamoModel implements HighVolumeStore {
   failedCalls = 0;
   /** Credits sitting in open batches (for the simulation's early-402 figure). */
   creditsInBatches = 0;
-  private readonly load = new Map<string, ItemLoad>();
+  private readonly load = new Map<string, Map<number, ItemLoad>>();
   private readonly peaks = new Map<string, { offered: number; accepted: number }>();
 
   // ---- throughput ----
 
   private bucket(key: string, at: number): ItemLoad {
     const second = Math.floor(at / 1000);
-    let load = this.load.get(key);
-    if (!load || load.second !== second) {
-      if (load) this.closeBucket(key, load);
+    let loads = this.load.get(key);
+    if (!loads) {
+      loads = new Map();
+      this.load.set(key, loads);
+    }
+    let load = loads.get(second);
+    if (!load) {
+      // A call's retries can land in a later second than the next caller's first attempt: each
+      // second keeps its own count (the latest few seconds; older ones go to the peaks).
+      for (const [s2, old] of loads) {
+        if (s2 < second - 2) {
+          this.closeBucket(key, old);
+          loads.delete(s2);
+        }
+      }
       load = { second, accepted: 0, offered: 0 };
-      this.load.set(key, load);
+      loads.set(second, load);
     }
     return load;
   }
@@ -123,7 +135,7 @@ export class DynamoModel implements HighVolumeStore {
 
   /** The items with the highest offered WCU in any one second, busiest first. */
   hottest(n = 3): ItemPeak[] {
-    for (const [key, load] of this.load) this.closeBucket(key, load);
+    for (const [key, loads] of this.load) for (const load of loads.values()) this.closeBucket(key, load);
     return [...this.peaks].map(([item, p]) => ({ item, ...p })).sort((a, b) => b.offered - a.offered).slice(0, n);
   }
 
