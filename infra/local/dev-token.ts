@@ -35,7 +35,7 @@ export async function signPortalToken(
   use: 'id' | 'access' = 'id',
   extra: JWTPayload = {},
 ): Promise<string> {
-  const alg = privateJwk.alg ?? 'ES256';
+  const alg = privateJwk.alg ?? 'RS256';
   const key = await importJWK(privateJwk, alg);
   const jwt = new SignJWT({
     ...extra,

@@ -220,7 +220,7 @@ ${hidden}
           response_types_supported: ['code'],
           grant_types_supported: ['authorization_code'],
           subject_types_supported: ['public'],
-          id_token_signing_alg_values_supported: [options.publicJwk.alg ?? 'ES256'],
+          id_token_signing_alg_values_supported: [options.publicJwk.alg ?? 'RS256'],
           scopes_supported: SCOPES.split(' '),
           token_endpoint_auth_methods_supported: ['none'],
           code_challenge_methods_supported: ['S256'],

@@ -1,5 +1,5 @@
 // Secrets the local runtime generates once and keeps under .keygate/ (git-ignored): the portal
-// issuer's signing key pair and the session-token secret. In AWS these are Cognito's keys and a
+// issuer's signing key pair (RS256, as Cognito signs) and the session-token secret. In AWS these are Cognito's keys and a
 // Secrets Manager secret.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -15,11 +15,11 @@ export interface LocalSecrets {
 }
 
 async function generate(): Promise<LocalSecrets> {
-  const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+  const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true, modulusLength: 2048 });
   const kid = randomBytes(8).toString('hex');
   return {
-    portalPrivateJwk: { ...(await exportJWK(privateKey)), kid, alg: 'ES256' },
-    portalPublicJwk: { ...(await exportJWK(publicKey)), kid, alg: 'ES256' },
+    portalPrivateJwk: { ...(await exportJWK(privateKey)), kid, alg: 'RS256' },
+    portalPublicJwk: { ...(await exportJWK(publicKey)), kid, alg: 'RS256' },
     sessionSecret: randomBytes(48).toString('base64url'),
     webhookSecretKey: randomBytes(32).toString('base64'),
   };

@@ -33,12 +33,12 @@ function timeout(): Error {
 
 async function portalToken(sub: string): Promise<string> {
   return new SignJWT({ 'cognito:groups': [], token_use: 'id' })
-    .setProtectedHeader({ alg: 'ES256', kid: secrets.portalPrivateJwk.kid! })
+    .setProtectedHeader({ alg: secrets.portalPrivateJwk.alg!, kid: secrets.portalPrivateJwk.kid! })
     .setIssuer(LOCAL_ISSUER)
     .setAudience(LOCAL_CLIENT_ID)
     .setSubject(sub)
     .setExpirationTime('5m')
-    .sign(await importJWK(secrets.portalPrivateJwk, 'ES256'));
+    .sign(await importJWK(secrets.portalPrivateJwk, secrets.portalPrivateJwk.alg!));
 }
 
 function proxyEvent(method: string, resource: string, path: string, headers: Record<string, string>, body?: unknown): APIGatewayProxyEvent {

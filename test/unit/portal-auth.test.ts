@@ -15,12 +15,12 @@ beforeAll(async () => {
 
 async function token(claims: JWTPayload, options: { exp?: string | false; iss?: string; aud?: string } = {}): Promise<string> {
   let jwt = new SignJWT(claims)
-    .setProtectedHeader({ alg: 'ES256', kid: secrets.portalPrivateJwk.kid! })
+    .setProtectedHeader({ alg: secrets.portalPrivateJwk.alg!, kid: secrets.portalPrivateJwk.kid! })
     .setIssuer(options.iss ?? LOCAL_ISSUER)
     .setAudience(options.aud ?? LOCAL_CLIENT_ID)
     .setSubject('user-1');
   if (options.exp !== false) jwt = jwt.setExpirationTime(options.exp ?? '5m');
-  return jwt.sign(await importJWK(secrets.portalPrivateJwk, 'ES256'));
+  return jwt.sign(await importJWK(secrets.portalPrivateJwk, secrets.portalPrivateJwk.alg!));
 }
 
 const code = (promise: Promise<unknown>) => promise.then(() => 'ok', (e: { code?: string }) => e.code);
@@ -33,11 +33,11 @@ describe('verifyPortalToken', () => {
 
   it('accepts an access token naming the app client in client_id', async () => {
     const jwt = await new SignJWT({ token_use: 'access', client_id: LOCAL_CLIENT_ID })
-      .setProtectedHeader({ alg: 'ES256', kid: secrets.portalPrivateJwk.kid! })
+      .setProtectedHeader({ alg: secrets.portalPrivateJwk.alg!, kid: secrets.portalPrivateJwk.kid! })
       .setIssuer(LOCAL_ISSUER)
       .setSubject('user-2')
       .setExpirationTime('5m')
-      .sign(await importJWK(secrets.portalPrivateJwk, 'ES256'));
+      .sign(await importJWK(secrets.portalPrivateJwk, secrets.portalPrivateJwk.alg!));
     expect((await verifyPortalToken(`Bearer ${jwt}`, env)).userId).toBe('user-2');
   });
 
