@@ -3,8 +3,9 @@
 // Decrypt, so nothing but signing can read a secret back. The encryption context binds each
 // ciphertext to its organization and webhook. Locally the same interface uses AES-256-GCM with the
 // local runtime's generated key (WEBHOOK_SECRET_KEY, kept in .keygate/secrets.json).
+// The KMS client is loaded on first use, not when the management function starts (docs/benchmarks.md, figure 4).
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { DecryptCommand, EncryptCommand, KMSClient } from '@aws-sdk/client-kms';
+import type { KMSClient } from '@aws-sdk/client-kms';
 
 export interface SecretOwner {
   organizationId: string;
@@ -12,7 +13,8 @@ export interface SecretOwner {
 }
 
 let kms: KMSClient | undefined;
-const kmsClient = () => (kms ??= new KMSClient({}));
+const loadKms = () => import('@aws-sdk/client-kms');
+const kmsClient = async () => (kms ??= new (await loadKms()).KMSClient({}));
 
 const context = (owner: SecretOwner) => ({ organizationId: owner.organizationId, webhookId: owner.webhookId });
 
@@ -25,7 +27,8 @@ function localKey(env: NodeJS.ProcessEnv): Buffer {
 /** Encrypt a secret for storage: `kms:<base64>` in AWS, `local:<iv>.<tag>.<ciphertext>` locally. */
 export async function sealSecret(secret: string, owner: SecretOwner, env: NodeJS.ProcessEnv = process.env): Promise<string> {
   if (env.WEBHOOK_KMS_KEY_ID) {
-    const { CiphertextBlob } = await kmsClient().send(
+    const { EncryptCommand } = await loadKms();
+    const { CiphertextBlob } = await (await kmsClient()).send(
       new EncryptCommand({ KeyId: env.WEBHOOK_KMS_KEY_ID, Plaintext: Buffer.from(secret), EncryptionContext: context(owner) }),
     );
     return `kms:${Buffer.from(CiphertextBlob!).toString('base64')}`;
@@ -40,7 +43,8 @@ export async function sealSecret(secret: string, owner: SecretOwner, env: NodeJS
 /** The plaintext secret, for signing only. */
 export async function openSecret(sealed: string, owner: SecretOwner, env: NodeJS.ProcessEnv = process.env): Promise<string> {
   if (sealed.startsWith('kms:')) {
-    const { Plaintext } = await kmsClient().send(
+    const { DecryptCommand } = await loadKms();
+    const { Plaintext } = await (await kmsClient()).send(
       new DecryptCommand({ CiphertextBlob: Buffer.from(sealed.slice(4), 'base64'), EncryptionContext: context(owner) }),
     );
     return Buffer.from(Plaintext!).toString('utf8');

@@ -48,9 +48,10 @@ describe.each(Object.entries(ENTRIES))('bundle of %s', (_name, entry) => {
     expect(locales).toEqual([]);
   });
 
-  it('loads the Secrets Manager and Bedrock clients only on first use (dynamic import)', async () => {
+  it('loads the Secrets Manager, KMS and Bedrock clients only on first use (dynamic import)', async () => {
     const meta = await metafileOf(entry);
     for (const edge of edgesTo(meta, '@aws-sdk/client-secrets-manager/dist-es/index.js')) expect(edge).toEqual({ from: edge.from, kind: 'dynamic-import' });
+    for (const edge of edgesTo(meta, '@aws-sdk/client-kms/dist-es/index.js')) expect(edge).toEqual({ from: edge.from, kind: 'dynamic-import' });
     for (const edge of edgesTo(meta, 'shared/chat/bedrock-backend.ts')) expect(edge).toEqual({ from: edge.from, kind: 'dynamic-import' });
     for (const edge of edgesTo(meta, '@aws-sdk/client-bedrock-runtime/dist-es/index.js')) expect(edge.from).toBe('shared/chat/bedrock-backend.ts');
   });
