@@ -24,6 +24,9 @@ const ESM_REQUIRE_SHIM = "import { createRequire } from 'node:module';const requ
  * - No `--enable-source-maps`: Node then parses the whole source map when the bundle loads,
  *   measured at 15-20% of the import time. The .map still ships in the asset, so a stack trace
  *   from the logs can be mapped back offline.
+ * Two more live in the code, since a bundler option cannot make them: zod is imported as
+ * `import * as z` (esbuild then tree-shakes it), and clients only some requests need (Bedrock,
+ * Secrets Manager, KMS, Cognito) are loaded by `import()` on first use. test/unit/bundle-contents.test.ts checks both.
  */
 export const COLD_START_ALIASES: Record<string, string> = {
   '@aws-sdk/credential-provider-node': fileURLToPath(new URL('./bundling/credentials-from-env.ts', import.meta.url)),
