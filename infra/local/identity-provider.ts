@@ -13,7 +13,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { JWK } from 'jose';
 import { z } from 'zod';
 import { OPERATORS_GROUP } from '../../shared/domain/roles.ts';
-import { localUserId } from '../../shared/users/local-directory.ts';
+import { localUserId } from '../../shared/users/directory.ts';
 import { LOCAL_CLIENT_ID, LOCAL_ISSUER, signPortalToken, TOKEN_LIFETIME_SECONDS } from './dev-token.ts';
 
 /** Codes are single-use and short-lived, as Cognito's (5 minutes). */

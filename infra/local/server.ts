@@ -21,7 +21,6 @@ import {
   type FunctionName,
   type RouteDefinition,
 } from '../../shared/routes.ts';
-import { localUserDirectory } from '../../shared/users/local-directory.ts';
 import { issueDevToken } from './dev-token.ts';
 import { createLocalWeb, type WebResponse } from './web.ts';
 import { buildProxyEvent, runAuthorizer, type AuthorizerFn, type IncomingRequest } from './gateway.ts';
@@ -145,7 +144,10 @@ export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi>
     privateJwk: options.portalPrivateJwk,
     publicJwk: options.portalPublicJwk ?? publicHalf(options.portalPrivateJwk),
     // The sign-in page signs users in through the local user directory, as POST /_dev/token registers them.
-    users: localUserDirectory(),
+    // Loaded on first sign-in: it creates the DynamoDB client, which must see the runtime's endpoint.
+    users: {
+      signIn: async (email) => (await import('../../shared/users/local-directory.ts')).localUserDirectory().signIn(email),
+    },
   });
 
   function sendWeb(res: ServerResponse, answer: WebResponse, method: string): void {

@@ -6,6 +6,7 @@
 // - `cognito` (the stack): the portal's Cognito user pool (USER_POOL_ID), shared/users/cognito-directory.ts;
 // - `local` (the local runtime): a DynamoDB Local table, shared/users/local-directory.ts.
 // Both are loaded lazily, so a function only initialises the one it uses.
+import { createHash } from 'node:crypto';
 
 /** A user as the directory knows them: `userId` is the portal token's `sub`. */
 export interface DirectoryUser {
@@ -27,6 +28,11 @@ export interface UserDirectory {
 /** One spelling per address: trimmed and lowercased (the portal signs in case-insensitively). */
 export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
+}
+
+/** The user id the local directory gives an email's account (pure, so sign-in code needs no database). */
+export function localUserId(email: string): string {
+  return `local-${createHash('sha256').update(normalizeEmail(email)).digest('hex').slice(0, 24)}`;
 }
 
 /** The user with this email, inviting them first when they have no account. */

@@ -11,16 +11,15 @@
 // - `dir.findByEmail(email)`          the account of an email, or undefined (UserDirectory);
 // - `dir.inviteByEmail(email)`        POST .../members for an unknown email: creates the account with
 //                                     id `localUserId(email)` (no email is sent locally) (UserDirectory);
-// - `localUserId(email)`              `local-` + 24 hex of SHA-256(normalized email): deterministic, so an
+// - `localUserId(email)` (directory.ts) `local-` + 24 hex of SHA-256(normalized email): deterministic, so an
 //                                     invited user who later signs in with that email is the same user.
 // Emails are normalized (trimmed, lowercase) by every entry point.
-import { createHash } from 'node:crypto';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { ApiError } from '../domain/errors.ts';
 import { iso } from '../domain/time.ts';
 import { db, isConditionFailed } from '../db/client.ts';
 import { LOCAL_TABLES } from '../tables.ts';
-import { normalizeEmail, type DirectoryUser, type UserDirectory } from './directory.ts';
+import { localUserId, normalizeEmail, type DirectoryUser, type UserDirectory } from './directory.ts';
 
 /** How an account came to be: signed in on the local sign-in page, a dev token, or an invitation. */
 export type LocalUserSource = 'sign-in' | 'dev-token' | 'invitation';
@@ -28,11 +27,6 @@ export type LocalUserSource = 'sign-in' | 'dev-token' | 'invitation';
 interface LocalUserItem extends DirectoryUser {
   source: LocalUserSource;
   createdAt: string;
-}
-
-/** The user id an email's account gets when the directory creates it. */
-export function localUserId(email: string): string {
-  return `local-${createHash('sha256').update(normalizeEmail(email)).digest('hex').slice(0, 24)}`;
 }
 
 export class LocalUserDirectory implements UserDirectory {
