@@ -8,7 +8,7 @@ import { keyStatus, revokeKey, type ApiKeyItem } from '../shared/db/api-keys.ts'
 import { listAuditLog } from '../shared/db/audit-log.ts';
 import { countKeys, findByDisplayKey, getKeyItem, DISPLAY_MATCH_LIMIT } from '../shared/db/key-search.ts';
 import { getOrganization, listMembers, organizationView } from '../shared/db/organizations.ts';
-import { dailyUsage } from '../shared/db/usage.ts';
+import { dailyUsage, withExactUsage } from '../shared/db/usage.ts';
 import { CliError, EXIT } from './errors.ts';
 import { fields, table } from './format.ts';
 
@@ -70,7 +70,10 @@ export async function keysFind(input: string, now = new Date()): Promise<Output>
     const what = { plaintext: 'the key (by its hash)', id: 'this key id', display: 'this display prefix' }[query.kind];
     throw new CliError(`no key matches ${what}`, EXIT.notFound);
   }
-  const views = items.map((item) => operatorKeyView(item, now));
+  // usageCount exact as the API shows it, per organization (a display prefix can match several).
+  const views = await Promise.all(
+    items.map(async (item) => (await withExactUsage(item.organizationId, [operatorKeyView(item, now)], now))[0]!),
+  );
   const note = more ? `\nmore than ${DISPLAY_MATCH_LIMIT} keys share this display prefix: give the key or its id` : '';
   return {
     json: { matchedBy: query.kind, items: views, more },

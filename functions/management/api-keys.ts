@@ -18,21 +18,12 @@ import {
 } from '../../shared/db/api-keys.ts';
 import { databaseExists } from '../../shared/db/databases.ts';
 import { requireOrganization } from '../../shared/db/organizations.ts';
-import { dailyUsage, lifetimeRequests } from '../../shared/db/usage.ts';
+import { dailyUsage, withExactUsage } from '../../shared/db/usage.ts';
 import { auditContext } from '../../shared/http/audit-context.ts';
 import type { ApiRequest } from '../../shared/http/pipeline.ts';
 import { json, noContent } from '../../shared/http/response.ts';
 
 const prefixes = prefixesFromEnv();
-
-/**
- * Key objects with `usageCount` exact as of now, computed from the usage counters at read time
- * (docs/api.md section 5); the key item's own copy is refreshed only once a minute per key.
- */
-async function withExactUsage<T extends { id: string; usageCount: number }>(organizationId: string, views: T[], now: Date): Promise<T[]> {
-  const counts = await lifetimeRequests(organizationId, views.map((v) => v.id), now);
-  return views.map((view) => ({ ...view, usageCount: counts.get(view.id) ?? view.usageCount }));
-}
 
 export async function postKey(req: ApiRequest) {
   const settings = parseCreateKey(req.body);

@@ -49,6 +49,16 @@ const ok = (schema: z.ZodType, description = 'OK'): SuccessResponse => ({ status
 const created = (schema: z.ZodType, description = 'Created'): SuccessResponse => ({ status: 201, description, schema });
 const noContent = (description: string): SuccessResponse => ({ status: 204, description });
 
+const ONE_SHOT: Operation = {
+  summary: 'One-shot message: a reply, continuing `conversation_id` (yours or one returned earlier)',
+  tag: 'Chat',
+  body: oneShotBody,
+  bodyExample: { message: 'Show me sales data', conversation_id: 'conv-abc' },
+  responses: [ok(S.OneShotReply)],
+  idempotent: true,
+  errors: ['CONFLICT', 'INSUFFICIENT_CREDITS'],
+};
+
 export const OPERATIONS: Record<string, Operation> = {
   'POST /v1/organizations': {
     summary: 'Create an organization (the caller becomes its owner; plan free, initial credits)',
@@ -186,23 +196,10 @@ export const OPERATIONS: Record<string, Operation> = {
     responses: [created(S.Session)],
     errors: ['INSUFFICIENT_CREDITS'],
   },
-  'POST /v1/chat/message': {
-    summary: 'One-shot message: a reply, continuing `conversation_id` (yours or one returned earlier)',
-    tag: 'Chat',
-    body: oneShotBody,
-    bodyExample: { message: 'Show me sales data', conversation_id: 'conv-abc' },
-    responses: [ok(S.OneShotReply)],
-    idempotent: true,
-    errors: ['CONFLICT', 'INSUFFICIENT_CREDITS'],
-  },
+  'POST /v1/chat/message': ONE_SHOT,
   'POST /api/v1/chat/message': {
+    ...ONE_SHOT,
     summary: 'One-shot message (the same as POST /v1/chat/message, at the path dialektai clients use)',
-    tag: 'Chat',
-    body: oneShotBody,
-    bodyExample: { message: 'Show me sales data', conversation_id: 'conv-abc' },
-    responses: [ok(S.OneShotReply)],
-    idempotent: true,
-    errors: ['CONFLICT', 'INSUFFICIENT_CREDITS'],
   },
   'GET /api/export': {
     summary: "Export the organization's sessions, messages or usage (secret keys with the export scope)",

@@ -283,3 +283,12 @@ export async function lifetimeRequests(organizationId: string, keyIds: readonly 
   );
   return counts;
 }
+
+/**
+ * Key objects with `usageCount` exact as of now (docs/api.md section 5), for the API and the
+ * operator CLI alike: the key item's own copy is refreshed only once a minute per key.
+ */
+export async function withExactUsage<T extends { id: string; usageCount: number }>(organizationId: string, views: T[], now: Date): Promise<T[]> {
+  const counts = await lifetimeRequests(organizationId, views.map((v) => v.id), now);
+  return views.map((view) => ({ ...view, usageCount: counts.get(view.id) ?? view.usageCount }));
+}
