@@ -336,7 +336,11 @@ export async function countRequest(subject: RateSubject, now: Date, maxKeys: num
  * (the key's lifetime count before today, plus today's). Bookkeeping failures are logged, not
  * surfaced: the request has been admitted and counted against the limits already.
  */
-async function recordUse(subject: RateSubject, admission: Admission, now: Date): Promise<void> {
+export async function recordUse(
+  subject: RateSubject,
+  admission: Pick<Admission, 'firstInMinute' | 'keyRequests' | 'day'>,
+  now: Date,
+): Promise<void> {
   if (!admission.firstInMinute || admission.keyRequests === undefined) return;
   try {
     const base = await keyUsageBase(subject.organizationId, subject.keyId, admission.day);

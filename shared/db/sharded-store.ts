@@ -14,10 +14,9 @@ import { CounterContention, type CounterStore, type CounterTarget } from '../lim
 import { usageItemTtl, type Window } from '../limits/windows.ts';
 import { describeError, logger } from '../log.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
-import { recordKeyUse } from './api-keys.ts';
 import { db, isConditionFailed } from './client.ts';
-import { counterUpdate } from './rate-limits.ts';
-import { addUsage, keyUsageBase, usageKey, type UsageScope } from './usage.ts';
+import { counterUpdate, recordUse } from './rate-limits.ts';
+import { addUsage, usageKey, type UsageScope } from './usage.ts';
 
 /** A shard is a counter item of its own: `usage#org#<orgId>#<shard>`, sk the UTC day. */
 export function shardScope(organizationId: string, shard: number): UsageScope {
@@ -90,15 +89,6 @@ export function forgetHighVolume(organizationId: string): void {
   highVolumeOrgs.delete(organizationId);
 }
 
-async function recordUse(subject: RateSubject, admission: HighVolumeAdmission, now: Date): Promise<void> {
-  if (!admission.firstInMinute || admission.keyRequests === undefined) return;
-  try {
-    const base = await keyUsageBase(subject.organizationId, subject.keyId, admission.day);
-    await recordKeyUse(subject.keyId, base + admission.keyRequests, now);
-  } catch (error) {
-    logger.warn('key use not recorded', { keyId: subject.keyId, error: describeError(error) });
-  }
-}
 
 /** The pipeline's admit hook for a high-volume organization (see `admit` in rate-limits.ts). */
 export async function admitHighVolume(subject: RateSubject, now: Date, random: () => number = Math.random): Promise<Record<string, string>> {
