@@ -4,7 +4,7 @@
 import { actorContext, type AuditAction } from '../shared/domain/audit.ts';
 import { prefixesFromEnv } from '../shared/domain/api-key.ts';
 import { keyQueryOf, KEY_ID_PATTERN } from '../shared/domain/key-query.ts';
-import { keyStatus, revokeKey, type ApiKeyItem } from '../shared/db/api-keys.ts';
+import { keyDetails, revokeKey, type ApiKeyItem } from '../shared/db/api-keys.ts';
 import { listAuditLog } from '../shared/db/audit-log.ts';
 import { countKeys, findByDisplayKey, getKeyItem, DISPLAY_MATCH_LIMIT } from '../shared/db/key-search.ts';
 import { getOrganization, listMembers, organizationView } from '../shared/db/organizations.ts';
@@ -19,25 +19,9 @@ export interface Output {
   text: string;
 }
 
-/** What an operator sees of a key: never its hash, never a plaintext (a publishable key's included). */
+/** What an operator sees of a key: the API's details (no hash, no plaintext, a publishable key's included) and how it was revoked. */
 export function operatorKeyView(item: ApiKeyItem, now: Date) {
-  return {
-    id: item.id,
-    organizationId: item.organizationId,
-    name: item.name,
-    type: item.type,
-    displayKey: item.displayKey,
-    status: keyStatus(item, now),
-    createdAt: item.createdAt,
-    createdBy: item.createdBy,
-    expiresAt: item.expiresAt,
-    lastUsedAt: item.lastUsedAt,
-    usageCount: item.usageCount,
-    allowedDomains: item.allowedDomains,
-    scopes: item.scopes,
-    revokedAt: item.revokedAt ?? null,
-    revocationReason: item.revocationReason ?? null,
-  };
+  return { ...keyDetails(item, now), revokedAt: item.revokedAt ?? null, revocationReason: item.revocationReason ?? null };
 }
 type KeyView = ReturnType<typeof operatorKeyView>;
 

@@ -63,8 +63,9 @@ export function keyStatus(item: Pick<ApiKeyItem, 'status' | 'expiresAt'>, now: D
   return item.status;
 }
 
-export function keyView(item: ApiKeyItem, now: Date, plaintext?: string) {
-  const view = {
+/** How a key is shown, to the API's callers and to operators alike: never its hash, never a plaintext. */
+export function keyDetails(item: ApiKeyItem, now: Date) {
+  return {
     id: item.id,
     organizationId: item.organizationId,
     name: item.name,
@@ -81,6 +82,11 @@ export function keyView(item: ApiKeyItem, now: Date, plaintext?: string) {
     usageCount: item.usageCount,
     createdBy: item.createdBy,
   };
+}
+
+/** The API's view of a key: its details, and the plaintext of a key just made or of a publishable key. */
+export function keyView(item: ApiKeyItem, now: Date, plaintext?: string) {
+  const view = keyDetails(item, now);
   const key = plaintext ?? item.key;
   return key ? { ...view, key } : view;
 }
