@@ -10,7 +10,7 @@ import { PlanPage } from './pages/plan.tsx';
 import { UsagePage } from './pages/usage.tsx';
 import { Link, navigate, usePath } from './router.tsx';
 import { useSession } from './session.tsx';
-import { ErrorAlert } from './ui.tsx';
+import { ErrorAlert, Select } from './ui.tsx';
 
 export const PATHS = {
   apiKeys: '/organization/api-key',
@@ -26,16 +26,13 @@ function OrganizationSwitcher() {
   const { organizations, organization, selectOrganization } = useSession();
   if (!organizations || organizations.length < 2 || !organization) return null;
   return (
-    <label class="switcher">
-      Organization
-      <select value={organization.id} onChange={(e) => selectOrganization((e.target as HTMLSelectElement).value)}>
-        {organizations.map((o) => (
-          <option key={o.id} value={o.id}>
-            {o.name}
-          </option>
-        ))}
-      </select>
-    </label>
+    <Select
+      class="switcher"
+      label="Organization"
+      value={organization.id}
+      options={organizations.map((o) => ({ value: o.id, label: o.name }))}
+      onValue={selectOrganization}
+    />
   );
 }
 

@@ -1,6 +1,7 @@
 // Small building blocks every page uses: the error alert, the error boundary, the modal dialog,
-// a loader hook, and date and number formatting.
-import { Component, type ComponentChildren } from 'preact';
+// labelled fields and selects, a form's submit row, a table, a loader hook, and date and number
+// formatting.
+import { Component, type ComponentChildren, type InputHTMLAttributes, type Ref } from 'preact';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { ApiClientError } from '../../api/http.ts';
 
@@ -126,6 +127,98 @@ export function Dialog(props: { title: string; onClose: () => void; children: Co
       <h2 id="dialog-title">{props.title}</h2>
       {props.children}
     </dialog>
+  );
+}
+
+/**
+ * A labelled text input: the label's text names it, `onValue` gets what was typed, the other props
+ * go to the input. `children` (a hint) follow the input inside the label.
+ */
+export function Field({ label, onValue, inputRef, children, ...input }: InputHTMLAttributes<HTMLInputElement> & {
+  label: string;
+  onValue: (value: string) => void;
+  inputRef?: Ref<HTMLInputElement>;
+  children?: ComponentChildren;
+}) {
+  return (
+    <label>
+      {label}
+      <input {...input} ref={inputRef} onInput={(e) => onValue((e.target as HTMLInputElement).value)} />
+      {children}
+    </label>
+  );
+}
+
+/** A labelled select of `options`; `onValue` gets the chosen option's value. */
+export function Select<T extends string>(props: {
+  label: ComponentChildren;
+  value: T;
+  options: readonly { value: T; label: string }[];
+  onValue: (value: T) => void;
+  disabled?: boolean;
+  class?: string;
+}) {
+  return (
+    <label class={props.class}>
+      {props.label}
+      <select value={props.value} disabled={props.disabled} onChange={(e) => props.onValue((e.target as HTMLSelectElement).value as T)}>
+        {props.options.map((option) => (
+          <option key={option.value} value={option.value}>
+            {option.label}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
+/** The end of a form: the error of its action, if any, and its submit button (disabled while the action runs), with Cancel when `onCancel` is given. */
+export function FormActions(props: { action: { busy: boolean; error: unknown }; submit: string; onCancel?: () => void }) {
+  const submit = (
+    <button type="submit" class="primary" disabled={props.action.busy}>
+      {props.submit}
+    </button>
+  );
+  return (
+    <>
+      <ErrorAlert error={props.action.error} />
+      {props.onCancel ? (
+        <div class="actions">
+          {submit}
+          <button type="button" onClick={props.onCancel}>
+            Cancel
+          </button>
+        </div>
+      ) : (
+        submit
+      )}
+    </>
+  );
+}
+
+/**
+ * A table in a focusable region named by its caption (a narrow screen scrolls the table, not the
+ * page). `columns` are the header cells; a false one is left out (e.g. Actions for non-owners).
+ */
+export function Table(props: { caption: string; showCaption?: boolean; columns: (string | false)[]; children: ComponentChildren }) {
+  return (
+    <div class="table-scroll" tabIndex={0} role="region" aria-label={props.caption}>
+      <table>
+        <caption class={props.showCaption ? undefined : 'visually-hidden'}>{props.caption}</caption>
+        <thead>
+          <tr>
+            {props.columns.map((column) =>
+              column === false ? null : (
+                <th key={column} scope="col">
+                  {column}
+                </th>
+              ),
+            )}
+          </tr>
+        </thead>
+        <tbody>{props.children}</tbody>
+      </table>
+    </div>
   );
 }
 

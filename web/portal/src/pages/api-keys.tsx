@@ -3,10 +3,21 @@
 import { useRef, useState } from 'preact/hooks';
 import type { KeyStatus, KeyType, NewApiKey } from '../../../api/management.ts';
 import { useOrganization, useSession } from '../session.tsx';
-import { ErrorAlert, useLoad } from '../ui.tsx';
+import { ErrorAlert, Select, useLoad } from '../ui.tsx';
 import { CreateKeyForm, KeyTable, NewKeyPanel } from './keys.tsx';
 
 const PAGE_SIZE = 20;
+const TYPE_FILTER: { value: KeyType | ''; label: string }[] = [
+  { value: '', label: 'All types' },
+  { value: 'secret', label: 'Secret' },
+  { value: 'publishable', label: 'Widget' },
+];
+const STATUS_FILTER: { value: KeyStatus | ''; label: string }[] = [
+  { value: '', label: 'All statuses' },
+  { value: 'active', label: 'Active' },
+  { value: 'disabled', label: 'Disabled' },
+  { value: 'expired', label: 'Expired' },
+];
 
 export function ApiKeysPage() {
   const { api, canManageKeys } = useSession();
@@ -60,23 +71,8 @@ export function ApiKeysPage() {
 
       <h2>Your API Keys</h2>
       <div class="filters">
-        <label>
-          Type
-          <select value={type} onChange={(e) => { setType((e.target as HTMLSelectElement).value as KeyType | ''); filtersChanged(); }}>
-            <option value="">All types</option>
-            <option value="secret">Secret</option>
-            <option value="publishable">Widget</option>
-          </select>
-        </label>
-        <label>
-          Status
-          <select value={status} onChange={(e) => { setStatus((e.target as HTMLSelectElement).value as KeyStatus | ''); filtersChanged(); }}>
-            <option value="">All statuses</option>
-            <option value="active">Active</option>
-            <option value="disabled">Disabled</option>
-            <option value="expired">Expired</option>
-          </select>
-        </label>
+        <Select label="Type" value={type} options={TYPE_FILTER} onValue={(value) => { setType(value); filtersChanged(); }} />
+        <Select label="Status" value={status} options={STATUS_FILTER} onValue={(value) => { setStatus(value); filtersChanged(); }} />
       </div>
       <ErrorAlert error={keys.error} />
       {keys.data ? (

@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks';
 import { ApiClientError } from '../../../api/http.ts';
 import { useOrganization, useSession } from '../session.tsx';
-import { ErrorAlert, formatDateTime, useLoad } from '../ui.tsx';
+import { ErrorAlert, formatDateTime, Table, useLoad } from '../ui.tsx';
 
 function describeChanges(changes: { field: string; from: unknown; to: unknown }[] | undefined): string {
   if (!changes?.length) return '—';
@@ -34,31 +34,17 @@ export function AuditLogPage() {
         log.data.items.length === 0 ? (
           <p>No audit entries yet.</p>
         ) : (
-          <div class="table-scroll" tabIndex={0} role="region" aria-label="Audit log">
-            <table>
-              <caption class="visually-hidden">Audit log</caption>
-              <thead>
-                <tr>
-                  <th scope="col">When</th>
-                  <th scope="col">Action</th>
-                  <th scope="col">Actor</th>
-                  <th scope="col">Target</th>
-                  <th scope="col">Changes</th>
-                </tr>
-              </thead>
-              <tbody>
-                {log.data.items.map((entry) => (
-                  <tr key={entry.id}>
-                    <td>{formatDateTime(entry.occurredAt)}</td>
-                    <th scope="row">{entry.action}</th>
-                    <td>{entry.actor.email ?? entry.actor.id} ({entry.actor.type})</td>
-                    <td>{entry.target.type} {entry.target.id}</td>
-                    <td>{describeChanges(entry.changes)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table caption="Audit log" columns={['When', 'Action', 'Actor', 'Target', 'Changes']}>
+            {log.data.items.map((entry) => (
+              <tr key={entry.id}>
+                <td>{formatDateTime(entry.occurredAt)}</td>
+                <th scope="row">{entry.action}</th>
+                <td>{entry.actor.email ?? entry.actor.id} ({entry.actor.type})</td>
+                <td>{entry.target.type} {entry.target.id}</td>
+                <td>{describeChanges(entry.changes)}</td>
+              </tr>
+            ))}
+          </Table>
         )
       ) : log.loading && canReadAuditLog ? (
         <p role="status">Loading the audit log…</p>

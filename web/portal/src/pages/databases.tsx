@@ -4,7 +4,7 @@ import { useState } from 'preact/hooks';
 import type { ApiKey, ManagementClient, NewApiKey } from '../../../api/management.ts';
 import { Link } from '../router.tsx';
 import { useOrganization, useSession } from '../session.tsx';
-import { CopyButton, ErrorAlert, formatDate, useAction, useLoad } from '../ui.tsx';
+import { CopyButton, ErrorAlert, Field, FormActions, formatDate, useAction, useLoad } from '../ui.tsx';
 import { CreateKeyForm, KeyTable, NewKeyPanel } from './keys.tsx';
 
 const DATABASES = '/organization/databases';
@@ -30,14 +30,8 @@ export function DatabasesPage() {
             }
           }}
         >
-          <label>
-            Database name
-            <input value={name} onInput={(e) => setName((e.target as HTMLInputElement).value)} required maxLength={100} />
-          </label>
-          <ErrorAlert error={create.error} />
-          <button type="submit" class="primary" disabled={create.busy}>
-            Create database
-          </button>
+          <Field label="Database name" value={name} onValue={setName} required maxLength={100} />
+          <FormActions action={create} submit="Create database" />
         </form>
       ) : null}
       <ErrorAlert error={databases.error} />

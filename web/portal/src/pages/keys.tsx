@@ -3,7 +3,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { ApiKey, KeyType, NewApiKey } from '../../../api/management.ts';
 import { useOrganization, useSession } from '../session.tsx';
-import { CopyButton, Dialog, ErrorAlert, formatDate, formatDateTime, formatNumber, Hidden, useAction } from '../ui.tsx';
+import { CopyButton, Dialog, ErrorAlert, Field, FormActions, formatDate, formatDateTime, formatNumber, Hidden, Table, useAction } from '../ui.tsx';
 
 export const TYPE_LABEL: Record<KeyType, string> = { secret: 'Secret', publishable: 'Widget' };
 const STATUS_LABEL = { active: 'Active', disabled: 'Disabled', expired: 'Expired' } as const;
@@ -47,10 +47,7 @@ export function CreateKeyForm(props: {
       }}
     >
       <h2 id="create-key-title">{props.databaseId ? 'New widget key for this database' : 'Create an API key'}</h2>
-      <label>
-        Key name
-        <input ref={first} value={name} onInput={(e) => setName((e.target as HTMLInputElement).value)} required maxLength={MAX_NAME} placeholder="Production Server" />
-      </label>
+      <Field label="Key name" inputRef={first} value={name} onValue={setName} required maxLength={MAX_NAME} placeholder="Production Server" />
       {props.databaseId ? null : (
         <fieldset>
           <legend>Key type</legend>
@@ -67,32 +64,14 @@ export function CreateKeyForm(props: {
         </fieldset>
       )}
       {type === 'publishable' ? (
-        <label>
-          Allowed domains
-          <input
-            value={domains}
-            onInput={(e) => setDomains((e.target as HTMLInputElement).value)}
-            placeholder="mysite.com, staging.mysite.com"
-            aria-describedby="domains-hint"
-          />
+        <Field label="Allowed domains" value={domains} onValue={setDomains} placeholder="mysite.com, staging.mysite.com" aria-describedby="domains-hint">
           <span class="hint" id="domains-hint">
             Comma-separated. Subdomains are covered; localhost is always allowed; https:// is optional.
           </span>
-        </label>
+        </Field>
       ) : null}
-      <label>
-        Expires in (days)
-        <input type="number" min={1} max={MAX_DAYS} step={1} value={days} onInput={(e) => setDays((e.target as HTMLInputElement).value)} />
-      </label>
-      <ErrorAlert error={create.error} />
-      <div class="actions">
-        <button type="submit" class="primary" disabled={create.busy}>
-          Generate API key
-        </button>
-        <button type="button" onClick={props.onCancel}>
-          Cancel
-        </button>
-      </div>
+      <Field label="Expires in (days)" type="number" min={1} max={MAX_DAYS} step={1} value={days} onValue={setDays} />
+      <FormActions action={create} submit="Generate API key" onCancel={props.onCancel} />
     </form>
   );
 }
@@ -184,19 +163,8 @@ function RollDialog(props: { apiKey: ApiKey; onClose: () => void; onRolled: (key
         }}
       >
         <p>A replacement key with the same settings is created. The old key keeps working for the grace period, then expires.</p>
-        <label>
-          Grace period (hours)
-          <input type="number" min={0} max={168} step={1} value={hours} onInput={(e) => setHours((e.target as HTMLInputElement).value)} />
-        </label>
-        <ErrorAlert error={action.error} />
-        <div class="actions">
-          <button type="submit" class="primary" disabled={action.busy}>
-            Roll API key
-          </button>
-          <button type="button" onClick={props.onClose}>
-            Cancel
-          </button>
-        </div>
+        <Field label="Grace period (hours)" type="number" min={0} max={168} step={1} value={hours} onValue={setHours} />
+        <FormActions action={action} submit="Roll API key" onCancel={props.onClose} />
       </form>
     </Dialog>
   );
@@ -211,66 +179,47 @@ export function KeyTable(props: { keys: ApiKey[]; onChanged: () => void; onRolle
   return (
     <>
       <ErrorAlert error={toggle.error} />
-      <div class="table-scroll" tabIndex={0} role="region" aria-label={props.caption}>
-        <table>
-          <caption class="visually-hidden">{props.caption}</caption>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Type</th>
-              <th scope="col">Key</th>
-              <th scope="col">Created</th>
-              <th scope="col">Expires</th>
-              <th scope="col">Status</th>
-              <th scope="col">Allowed domains</th>
-              <th scope="col">Last used</th>
-              <th scope="col">Usage</th>
-              {canManageKeys ? <th scope="col">Actions</th> : null}
-            </tr>
-          </thead>
-          <tbody>
-            {props.keys.map((k) => (
-              <tr key={k.id}>
-                <th scope="row">{k.name}</th>
-                <td><TypeBadge type={k.type} /></td>
-                <td>
-                  <span class="mono">{k.displayKey}</span>
-                  {k.type === 'publishable' && k.key ? <> <CopyButton text={k.key} hiddenLabel={k.name} /></> : null}
-                </td>
-                <td>{formatDate(k.createdAt)}</td>
-                <td>{formatDate(k.expiresAt)}</td>
-                <td><StatusBadge status={k.status} /></td>
-                <td>{k.type === 'publishable' ? k.allowedDomains.join(', ') || 'localhost only' : '—'}</td>
-                <td>{formatDateTime(k.lastUsedAt)}</td>
-                <td>{formatNumber(k.usageCount)}</td>
-                {canManageKeys ? (
-                  <td class="row-actions">
-                    {k.status === 'expired' ? null : (
-                      <button
-                        type="button"
-                        disabled={toggle.busy}
-                        onClick={async () => {
-                          const status = k.status === 'active' ? 'disabled' : 'active';
-                          if (await toggle.run(() => api.updateKey(k.organizationId, k.id, { status }))) props.onChanged();
-                        }}
-                      >
-                        {k.status === 'active' ? 'Disable' : 'Enable'}
-                        <Hidden> {k.name}</Hidden>
-                      </button>
-                    )}
-                    <button type="button" onClick={() => setDialog({ kind: 'roll', key: k })}>
-                      Roll<Hidden> {k.name}</Hidden>
-                    </button>
-                    <button type="button" class="danger" onClick={() => setDialog({ kind: 'revoke', key: k })}>
-                      Revoke<Hidden> {k.name}</Hidden>
-                    </button>
-                  </td>
-                ) : null}
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <Table caption={props.caption} columns={['Name', 'Type', 'Key', 'Created', 'Expires', 'Status', 'Allowed domains', 'Last used', 'Usage', canManageKeys && 'Actions']}>
+        {props.keys.map((k) => (
+          <tr key={k.id}>
+            <th scope="row">{k.name}</th>
+            <td><TypeBadge type={k.type} /></td>
+            <td>
+              <span class="mono">{k.displayKey}</span>
+              {k.type === 'publishable' && k.key ? <> <CopyButton text={k.key} hiddenLabel={k.name} /></> : null}
+            </td>
+            <td>{formatDate(k.createdAt)}</td>
+            <td>{formatDate(k.expiresAt)}</td>
+            <td><StatusBadge status={k.status} /></td>
+            <td>{k.type === 'publishable' ? k.allowedDomains.join(', ') || 'localhost only' : '—'}</td>
+            <td>{formatDateTime(k.lastUsedAt)}</td>
+            <td>{formatNumber(k.usageCount)}</td>
+            {canManageKeys ? (
+              <td class="row-actions">
+                {k.status === 'expired' ? null : (
+                  <button
+                    type="button"
+                    disabled={toggle.busy}
+                    onClick={async () => {
+                      const status = k.status === 'active' ? 'disabled' : 'active';
+                      if (await toggle.run(() => api.updateKey(k.organizationId, k.id, { status }))) props.onChanged();
+                    }}
+                  >
+                    {k.status === 'active' ? 'Disable' : 'Enable'}
+                    <Hidden> {k.name}</Hidden>
+                  </button>
+                )}
+                <button type="button" onClick={() => setDialog({ kind: 'roll', key: k })}>
+                  Roll<Hidden> {k.name}</Hidden>
+                </button>
+                <button type="button" class="danger" onClick={() => setDialog({ kind: 'revoke', key: k })}>
+                  Revoke<Hidden> {k.name}</Hidden>
+                </button>
+              </td>
+            ) : null}
+          </tr>
+        ))}
+      </Table>
       {dialog?.kind === 'revoke' ? (
         <RevokeDialog
           apiKey={dialog.key}

@@ -3,14 +3,15 @@
 import { useState } from 'preact/hooks';
 import type { Member, Role } from '../../../api/management.ts';
 import { useOrganization, useSession } from '../session.tsx';
-import { ErrorAlert, Hidden, useAction, useLoad } from '../ui.tsx';
+import { ErrorAlert, Field, FormActions, Hidden, Select, Table, useAction, useLoad } from '../ui.tsx';
 
 const ROLES: { value: Role; label: string }[] = [
   { value: 'owner', label: 'Owner: everything' },
   { value: 'admin', label: 'Admin: read everything, manage databases' },
   { value: 'member', label: 'Member: read keys and usage' },
 ];
-
+/** A member's row shows each role by its name alone. */
+const ROLE_NAMES = ROLES.map((r) => ({ value: r.value, label: r.value }));
 
 export function MembersPage() {
   const { api, user, canManageMembers } = useSession();
@@ -43,24 +44,9 @@ export function MembersPage() {
         >
           <h2>Invite a member</h2>
           <p class="hint">Someone without an account gets an email invitation to sign in.</p>
-          <label>
-            Email
-            <input type="email" value={email} onInput={(e) => setEmail((e.target as HTMLInputElement).value)} required autoComplete="off" />
-          </label>
-          <label>
-            Role
-            <select value={role} onChange={(e) => setRole((e.target as HTMLSelectElement).value as Role)}>
-              {ROLES.map((r) => (
-                <option key={r.value} value={r.value}>
-                  {r.label}
-                </option>
-              ))}
-            </select>
-          </label>
-          <ErrorAlert error={invite.error} />
-          <button type="submit" class="primary" disabled={invite.busy}>
-            Invite
-          </button>
+          <Field label="Email" type="email" value={email} onValue={setEmail} required autoComplete="off" />
+          <Select label="Role" value={role} options={ROLES} onValue={setRole} />
+          <FormActions action={invite} submit="Invite" />
         </form>
       ) : (
         <p>Only owners can invite, change or remove members.</p>
@@ -70,71 +56,51 @@ export function MembersPage() {
       </p>
       <ErrorAlert error={change.error ?? members.error} />
       {members.data ? (
-        <div class="table-scroll" tabIndex={0} role="region" aria-label="Members">
-          <table>
-            <caption class="visually-hidden">Members</caption>
-            <thead>
-              <tr>
-                <th scope="col">Member</th>
-                <th scope="col">Role</th>
-                {canManageMembers ? <th scope="col">Actions</th> : null}
-              </tr>
-            </thead>
-            <tbody>
-              {members.data.items.map((m) => (
-                <tr key={m.userId}>
-                  <th scope="row">
-                    {who(m)}
-                    {m.userId === user.userId ? ' (you)' : ''}
-                  </th>
-                  <td>
-                    {canManageMembers ? (
-                      <label>
-                        <Hidden>Role for {who(m)}</Hidden>
-                        <select
-                          value={m.role}
-                          disabled={change.busy}
-                          onChange={async (e) => {
-                            const next = (e.target as HTMLSelectElement).value as Role;
-                            setNotice('');
-                            if (await change.run(() => api.setMemberRole(org.id, m.userId, next))) setNotice(`${who(m)} is now ${next}.`);
-                            members.reload();
-                          }}
-                        >
-                          {ROLES.map((r) => (
-                            <option key={r.value} value={r.value}>
-                              {r.value}
-                            </option>
-                          ))}
-                        </select>
-                      </label>
-                    ) : (
-                      m.role
-                    )}
-                  </td>
-                  {canManageMembers ? (
-                    <td>
-                      <button
-                        type="button"
-                        class="danger"
-                        disabled={change.busy}
-                        onClick={async () => {
-                          setNotice('');
-                          if (await change.run(() => api.removeMember(org.id, m.userId))) {
-                            setNotice(`${who(m)} was removed.`);
-                            members.reload();
-                          }
-                        }}
-                      >
-                        Remove<Hidden> {who(m)}</Hidden>
-                      </button>
-                    </td>
-                  ) : null}
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table caption="Members" columns={['Member', 'Role', canManageMembers && 'Actions']}>
+          {members.data.items.map((m) => (
+            <tr key={m.userId}>
+              <th scope="row">
+                {who(m)}
+                {m.userId === user.userId ? ' (you)' : ''}
+              </th>
+              <td>
+                {canManageMembers ? (
+                  <Select
+                    label={<Hidden>Role for {who(m)}</Hidden>}
+                    value={m.role}
+                    options={ROLE_NAMES}
+                    disabled={change.busy}
+                    onValue={async (next) => {
+                      setNotice('');
+                      if (await change.run(() => api.setMemberRole(org.id, m.userId, next))) setNotice(`${who(m)} is now ${next}.`);
+                      members.reload();
+                    }}
+                  />
+                ) : (
+                  m.role
+                )}
+              </td>
+              {canManageMembers ? (
+                <td>
+                  <button
+                    type="button"
+                    class="danger"
+                    disabled={change.busy}
+                    onClick={async () => {
+                      setNotice('');
+                      if (await change.run(() => api.removeMember(org.id, m.userId))) {
+                        setNotice(`${who(m)} was removed.`);
+                        members.reload();
+                      }
+                    }}
+                  >
+                    Remove<Hidden> {who(m)}</Hidden>
+                  </button>
+                </td>
+              ) : null}
+            </tr>
+          ))}
+        </Table>
       ) : members.loading ? (
         <p role="status">Loading members…</p>
       ) : null}

@@ -2,7 +2,7 @@
 import { useState } from 'preact/hooks';
 import { navigate } from '../router.tsx';
 import { useSession } from '../session.tsx';
-import { ErrorAlert, useAction } from '../ui.tsx';
+import { Field, FormActions, useAction } from '../ui.tsx';
 
 export function OrganizationsPage() {
   const { api, organizations, organization, selectOrganization, reloadOrganizations } = useSession();
@@ -52,14 +52,8 @@ export function OrganizationsPage() {
         }}
       >
         <h2>Create an organization</h2>
-        <label>
-          Organization name
-          <input value={name} onInput={(e) => setName((e.target as HTMLInputElement).value)} required maxLength={100} autoComplete="organization" />
-        </label>
-        <ErrorAlert error={create.error} />
-        <button type="submit" class="primary" disabled={create.busy}>
-          Create organization
-        </button>
+        <Field label="Organization name" value={name} onValue={setName} required maxLength={100} autoComplete="organization" />
+        <FormActions action={create} submit="Create organization" />
       </form>
     </>
   );

@@ -3,7 +3,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { Organization, Plan } from '../../../api/management.ts';
 import { useSession } from '../session.tsx';
-import { ErrorAlert, formatNumber, useAction, useLoad } from '../ui.tsx';
+import { ErrorAlert, Field, FormActions, formatNumber, Select, useAction, useLoad } from '../ui.tsx';
 
 const PLANS: Plan[] = ['free', 'starter', 'pro', 'enterprise'];
 
@@ -38,32 +38,14 @@ function OperatorControls(props: { org: Organization; onChanged: () => void }) {
         }}
       >
         <h2>Change the plan</h2>
-        <label>
-          Plan
-          <select value={plan} onChange={(e) => setPlan((e.target as HTMLSelectElement).value as Plan)}>
-            {PLANS.map((p) => (
-              <option key={p} value={p}>
-                {p}
-              </option>
-            ))}
-          </select>
-        </label>
+        <Select label="Plan" value={plan} options={PLANS.map((p) => ({ value: p, label: p }))} onValue={setPlan} />
         {plan === 'enterprise' ? (
           <>
-            <label>
-              Requests per minute
-              <input type="number" min={1} step={1} required value={perMinute} onInput={(e) => setPerMinute((e.target as HTMLInputElement).value)} />
-            </label>
-            <label>
-              Requests per day
-              <input type="number" min={1} step={1} required value={perDay} onInput={(e) => setPerDay((e.target as HTMLInputElement).value)} />
-            </label>
+            <Field label="Requests per minute" type="number" min={1} step={1} required value={perMinute} onValue={setPerMinute} />
+            <Field label="Requests per day" type="number" min={1} step={1} required value={perDay} onValue={setPerDay} />
           </>
         ) : null}
-        <ErrorAlert error={save.error} />
-        <button type="submit" class="primary" disabled={save.busy}>
-          Save plan
-        </button>
+        <FormActions action={save} submit="Save plan" />
       </form>
       <form
         class="card"
@@ -80,19 +62,11 @@ function OperatorControls(props: { org: Organization; onChanged: () => void }) {
         }}
       >
         <h2>Grant credits</h2>
-        <label>
-          Credits
-          <input type="number" step={1} required value={amount} onInput={(e) => setAmount((e.target as HTMLInputElement).value)} aria-describedby="credits-hint" />
+        <Field label="Credits" type="number" step={1} required value={amount} onValue={setAmount} aria-describedby="credits-hint">
           <span class="hint" id="credits-hint">A whole number; negative to take credits back.</span>
-        </label>
-        <label>
-          Reason
-          <input value={reason} onInput={(e) => setReason((e.target as HTMLInputElement).value)} maxLength={200} />
-        </label>
-        <ErrorAlert error={grant.error} />
-        <button type="submit" class="primary" disabled={grant.busy}>
-          Grant credits
-        </button>
+        </Field>
+        <Field label="Reason" value={reason} onValue={setReason} maxLength={200} />
+        <FormActions action={grant} submit="Grant credits" />
       </form>
       <p role="status" class="status">
         {notice}
@@ -123,10 +97,7 @@ export function PlanPage() {
             setOrgId(lookup.trim());
           }}
         >
-          <label>
-            Organization ID
-            <input value={lookup} onInput={(e) => setLookup((e.target as HTMLInputElement).value)} class="mono" spellcheck={false} />
-          </label>
+          <Field label="Organization ID" value={lookup} onValue={setLookup} class="mono" spellcheck={false} />
           <button type="submit">Open organization</button>
         </form>
       ) : null}

@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks';
 import type { UsageDay } from '../../../api/management.ts';
 import { useOrganization, useSession } from '../session.tsx';
-import { ErrorAlert, formatNumber, useLoad } from '../ui.tsx';
+import { ErrorAlert, formatNumber, Select, Table, useLoad } from '../ui.tsx';
 
 const SERIES = [
   { field: 'requests', label: 'Requests', color: '#1d4ed8' },
@@ -64,29 +64,16 @@ export function UsageChart(props: { days: UsageDay[]; title: string }) {
 
 export function UsageTable(props: { days: UsageDay[]; caption: string }) {
   return (
-    <div class="table-scroll" tabIndex={0} role="region" aria-label={props.caption}>
-      <table>
-        <caption>{props.caption}</caption>
-        <thead>
-          <tr>
-            <th scope="col">Date</th>
-            <th scope="col">Requests</th>
-            <th scope="col">Rate limited</th>
-            <th scope="col">Credits</th>
-          </tr>
-        </thead>
-        <tbody>
-          {props.days.map((d) => (
-            <tr key={d.date}>
-              <th scope="row">{d.date}</th>
-              <td>{formatNumber(d.requests)}</td>
-              <td>{formatNumber(d.rateLimited)}</td>
-              <td>{formatNumber(d.credits)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <Table caption={props.caption} showCaption columns={['Date', 'Requests', 'Rate limited', 'Credits']}>
+      {props.days.map((d) => (
+        <tr key={d.date}>
+          <th scope="row">{d.date}</th>
+          <td>{formatNumber(d.requests)}</td>
+          <td>{formatNumber(d.rateLimited)}</td>
+          <td>{formatNumber(d.credits)}</td>
+        </tr>
+      ))}
+    </Table>
   );
 }
 
@@ -106,16 +93,7 @@ export function UsagePage() {
     <>
       <h1>Usage</h1>
       <p>Requests, rate-limited requests and credits per UTC day.</p>
-      <label>
-        Days
-        <select value={String(days)} onChange={(e) => setDays(Number((e.target as HTMLSelectElement).value))}>
-          {DAY_CHOICES.map((n) => (
-            <option key={n} value={String(n)}>
-              Last {n} days
-            </option>
-          ))}
-        </select>
-      </label>
+      <Select label="Days" value={String(days)} options={DAY_CHOICES.map((n) => ({ value: String(n), label: `Last ${n} days` }))} onValue={(value) => setDays(Number(value))} />
       <section aria-labelledby="org-usage">
         <h2 id="org-usage">Organization usage</h2>
         <ErrorAlert error={orgUsage.error} />
@@ -134,16 +112,7 @@ export function UsagePage() {
         {keys.data && keys.data.items.length === 0 ? <p>No keys yet.</p> : null}
         {selectedKey ? (
           <>
-            <label>
-              Key
-              <select value={selectedKey.id} onChange={(e) => setKeyId((e.target as HTMLSelectElement).value)}>
-                {keys.data!.items.map((k) => (
-                  <option key={k.id} value={k.id}>
-                    {k.name} ({k.displayKey})
-                  </option>
-                ))}
-              </select>
-            </label>
+            <Select label="Key" value={selectedKey.id} options={keys.data!.items.map((k) => ({ value: k.id, label: `${k.name} (${k.displayKey})` }))} onValue={setKeyId} />
             {keyUsage.data ? (
               <>
                 <UsageChart days={keyUsage.data.items} title={`Usage of key ${selectedKey.name}`} />
