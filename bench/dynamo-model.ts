@@ -13,7 +13,7 @@
 // high-volume.test.ts), which is what keeps this model honest.
 import type { AppliedLimits } from '../shared/limits/headers.ts';
 import type { OrgDayCounters, WriteKind } from '../shared/limits/counters.ts';
-import type { CounterTarget, CreditBatch, SpendResult } from '../shared/limits/store.ts';
+import { batchIdsExpiredBefore, type CounterTarget, type CreditBatch, type SpendResult } from '../shared/limits/store.ts';
 import type { HighVolumeStore } from '../shared/limits/credit-batches.ts';
 import type { Window } from '../shared/limits/windows.ts';
 
@@ -260,6 +260,9 @@ export class DynamoModel implements HighVolumeStore {
   static keyDayKey(keyId: string, day: string): string {
     return `usage#key#${keyId}|${day}`;
   }
+  static keyCreditsKey(keyId: string, day: string): string {
+    return `usage#key#${keyId}#credits|${day}`;
+  }
   static balanceKey(organizationId: string): string {
     return `organizations|${organizationId}`;
   }
@@ -301,8 +304,13 @@ export class DynamoModel implements HighVolumeStore {
     });
   }
 
-  async addUsage(target: CounterTarget, day: string, counter: 'rateLimited' | 'credits', amount: number) {
-    this.update(DynamoModel.counterKey(target, day), (item) => ({ ttl: TTL, ...item, [counter]: Number(item?.[counter] ?? 0) + amount }));
+  async addRefusals(target: CounterTarget, day: string, amount: number) {
+    const result = this.update(DynamoModel.counterKey(target, day), (item) => ({ ttl: TTL, ...item, rateLimited: Number(item?.rateLimited ?? 0) + amount }));
+    return result.ok && result.item.requests === undefined && Number(result.item.rateLimited) === amount;
+  }
+
+  async countKeyCredits(keyId: string, day: string, amount: number) {
+    this.update(DynamoModel.keyCreditsKey(keyId, day), (item) => ({ ttl: TTL, ...item, credits: Number(item?.credits ?? 0) + amount }));
   }
 
   async markSharded(organizationId: string, day: string, shards: number) {
@@ -418,13 +426,21 @@ export class DynamoModel implements HighVolumeStore {
     return this.reservationLive(organizationId, requestKey, now.getTime());
   }
 
-  async openBatches(organizationId: string) {
-    const keys = [...(this.batchKeys.get(`credit-batch#org#${organizationId}`) ?? [])];
+  async openBatches(organizationId: string, expiredBefore = Infinity) {
+    const before = batchIdsExpiredBefore(expiredBefore);
+    const keys = [...(this.batchKeys.get(`credit-batch#org#${organizationId}`) ?? [])].filter((k) => k.slice(k.indexOf('|') + 1) < before);
     this.read(keys);
     return keys.map((k) => {
       const b = this.items.get(k) as Item;
       return { id: String(b.id), size: Number(b.size), day: String(b.day), expiresAt: Number(b.expiresAt), remaining: Number(b.remaining) };
     });
+  }
+
+  async remaining(organizationId: string, batchId: string) {
+    const key = DynamoModel.batchKey(organizationId, batchId);
+    this.read(key);
+    const item = this.get(key);
+    return item ? Number(item.remaining) : undefined;
   }
 
   // ---- today's one-item calls, for the side-by-side figures ----

@@ -10,20 +10,20 @@
 //    transaction with the credit coming back). A refunded request key may be reserved again.
 // Credits charged are also counted per UTC day in the organization's day usage item (its total and
 // the key's entry, one UpdateItem after the transaction; see countCredits).
-import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { randomBase62 } from '../domain/api-key.ts';
 import type { AuditContext } from '../domain/audit.ts';
 import { ApiError } from '../domain/errors.ts';
 import { epochSeconds, iso, utcDay } from '../domain/time.ts';
 import { CreditMemory, reserveFromBatch, type HighVolumeStore } from '../limits/credit-batches.ts';
-import type { CreditBatch, CreditStore } from '../limits/store.ts';
+import { batchIdsExpiredBefore, type CreditBatch, type CreditStore } from '../limits/store.ts';
 import { reservationTtl, usageItemTtl } from '../limits/windows.ts';
 import { describeError, logger } from '../log.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
 import { auditPut } from './audit-log.ts';
-import { db, transactWrite } from './client.ts';
+import { db, queryAll, transactWrite } from './client.ts';
 import { counterStore, isHighVolumeOrg } from './sharded-store.ts';
-import { addKeyUsage, usageKey } from './usage.ts';
+import { addKeyUsage, addUsage, keyCreditsScope, usageKey } from './usage.ts';
 
 export type ReservationState = 'reserved' | 'refunded';
 
@@ -139,7 +139,7 @@ export async function refundCredit(organizationId: string, requestKey: string, k
   if (reservation.batchId && (await refundToBatch(organizationId, reservation, now))) {
     const held = creditMemory.held.get(organizationId);
     if (held?.batch.id === reservation.batchId) held.remaining += 1;
-    await counterStore.addUsage({ keyId: reservation.keyId || keyId }, reservation.day, 'credits', -1).catch((error: unknown) => {
+    await creditStore.countKeyCredits(reservation.keyId || keyId, reservation.day, -1).catch((error: unknown) => {
       logger.warn('credit usage not counted', { organizationId, keyId, error: describeError(error) });
     });
     return;
@@ -386,18 +386,27 @@ export const creditStore: CreditStore = {
     return (await transactWrite({ TransactItems: closeItems(organizationId, batch, remaining, true) })).ok;
   },
 
+  async remaining(organizationId, batchId) {
+    const { Item } = await db.send(new GetCommand({ TableName: tableName('usage'), Key: batchKey(organizationId, batchId), ConsistentRead: true }));
+    return Item ? Number(Item.remaining) : undefined;
+  },
+
+  async countKeyCredits(keyId, day, amount) {
+    await addUsage(keyCreditsScope(keyId), day, 'credits', amount);
+  },
+
   async isCharged(organizationId, requestKey, now) {
     const { Item } = await db.send(new GetCommand({ TableName: tableName('usage'), Key: reservationKey(organizationId, requestKey), ConsistentRead: true }));
     return Item !== undefined && Item.state !== 'refunded' && Number(Item.ttl) > epochSeconds(now);
   },
 
-  async openBatches(organizationId) {
-    const { Items = [] } = await db.send(new QueryCommand({
+  async openBatches(organizationId, expiredBefore = Infinity) {
+    const Items = await queryAll<Record<string, unknown>>({
       TableName: tableName('usage'),
-      KeyConditionExpression: 'pk = :pk',
-      ExpressionAttributeValues: { ':pk': `credit-batch#org#${organizationId}` },
+      KeyConditionExpression: 'pk = :pk AND sk < :before',
+      ExpressionAttributeValues: { ':pk': `credit-batch#org#${organizationId}`, ':before': batchIdsExpiredBefore(expiredBefore) },
       ConsistentRead: true,
-    }));
+    });
     return Items.map((item) => ({
       id: String(item.id),
       size: Number(item.size),

@@ -16,12 +16,7 @@ import { describeError, logger } from '../log.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
 import { db, isConditionFailed } from './client.ts';
 import { counterUpdate, recordUse } from './rate-limits.ts';
-import { addUsage, usageKey, type UsageScope } from './usage.ts';
-
-/** A shard is a counter item of its own: `usage#org#<orgId>#<shard>`, sk the UTC day. */
-export function shardScope(organizationId: string, shard: number): UsageScope {
-  return { organizationId: `${organizationId}#${shard}` };
-}
+import { addUsage, shardScope, usageKey, type UsageScope } from './usage.ts';
 
 function scopeOf(target: CounterTarget): UsageScope {
   return 'keyId' in target ? { keyId: target.keyId } : shardScope(target.organizationId, target.shard);
@@ -57,8 +52,9 @@ export const counterStore: CounterStore = {
     }
   },
 
-  async addUsage(target, day, counter, amount) {
-    await addUsage(scopeOf(target), day, counter, amount);
+  async addRefusals(target, day, amount) {
+    const item = await addUsage(scopeOf(target), day, 'rateLimited', amount);
+    return item.requests === undefined && Number(item.rateLimited) === amount;
   },
 
   async markSharded(organizationId, day, shards) {
@@ -115,5 +111,5 @@ export async function admitHighVolume(subject: RateSubject, now: Date, random: (
 /** For tests: forget what this environment knows (a fresh Lambda environment), flushing tallied refusals first. */
 export async function resetHighVolumeMemory(now: Date = new Date()): Promise<void> {
   await flushRefusals(counterStore, memory.refusals, now, Math.random, true);
-  for (const map of [memory.views, memory.lastSeen, memory.marked, highVolumeOrgs]) map.clear();
+  for (const map of [memory.views, memory.lastSeen, highVolumeOrgs]) map.clear();
 }

@@ -26,6 +26,20 @@ export const MAX_KEYS_PER_ORG_DAY = 32;
 
 export type UsageScope = { organizationId: string } | { keyId: string };
 
+/** Shard `shard` of a high-volume organization's day counter: `usage#org#<orgId>#<shard>` (shared/limits/sharded.ts). */
+export function shardScope(organizationId: string, shard: number): UsageScope {
+  return { organizationId: `${organizationId}#${shard}` };
+}
+
+/**
+ * A key's credits on the high-volume path: `usage#key#<keyId>#credits`, an item of its own so
+ * that each reply's credit does not land on the item each of the key's admissions writes
+ * (which would halve the rate one key can take).
+ */
+export function keyCreditsScope(keyId: string): UsageScope {
+  return { keyId: `${keyId}#credits` };
+}
+
 export function usagePartition(scope: UsageScope): string {
   return 'keyId' in scope ? `usage#key#${scope.keyId}` : `usage#org#${scope.organizationId}`;
 }
@@ -61,7 +75,7 @@ function daysQuery(scope: UsageScope, from: string, to: string, projection: stri
 /**
  * The last `days` UTC days, newest first, zero-filled where nothing happened: the organization's,
  * or with `keyId` that key's (its share of the organization's items plus its own items, where it
- * was counted beyond the bound). Reads are billed by whole item size, projections or not.
+ * was counted beyond the bound or on the high-volume path, and its credits item there). Reads are billed by whole item size, projections or not.
  */
 export async function dailyUsage(scope: { organizationId: string; keyId?: string }, days: number, now: Date): Promise<DailyUsage[]> {
   const from = utcDay(addDays(now, -(days - 1)));
@@ -79,19 +93,20 @@ export async function dailyUsage(scope: { organizationId: string; keyId?: string
     // High-volume days (shared/limits/sharded.ts): the counts are on the organization's shard items.
     const shards = Math.max(0, ...items.map((item) => Number(item.shards ?? 0)));
     const shardItems = await Promise.all(
-      Array.from({ length: shards }, (_, i) => daysQuery({ organizationId: `${organizationId}#${i}` }, from, to, 'sk, requests, rateLimited, credits')),
+      Array.from({ length: shards }, (_, i) => daysQuery(shardScope(organizationId, i), from, to, 'sk, requests, rateLimited, credits')),
     );
     for (const item of shardItems.flat()) add(item.sk as string, item);
   } else {
-    const [shares, own] = await Promise.all([
+    const [shares, own, credits] = await Promise.all([
       daysQuery({ organizationId }, from, to, 'sk, kr.#k, kl.#k, kc.#k', { '#k': keyId }),
       daysQuery({ keyId }, from, to, 'sk, requests, rateLimited, credits'),
+      daysQuery(keyCreditsScope(keyId), from, to, 'sk, credits'),
     ]);
     for (const item of shares) {
       const of = (map: string) => (item[map] as Record<string, number> | undefined)?.[keyId];
       add(item.sk as string, { requests: of('kr'), rateLimited: of('kl'), credits: of('kc') });
     }
-    for (const item of own) add(item.sk as string, item);
+    for (const item of [...own, ...credits]) add(item.sk as string, item);
   }
   return Array.from({ length: days }, (_, i) => {
     const date = utcDay(addDays(now, -i));
@@ -100,17 +115,19 @@ export async function dailyUsage(scope: { organizationId: string; keyId?: string
   });
 }
 
-/** Add to one counter of one day's usage item (creating it, with its TTL, if need be). */
-export async function addUsage(scope: UsageScope, day: string, counter: UsageCounter, amount: number): Promise<void> {
-  await db.send(
+/** Add to one counter of one day's usage item (creating it, with its TTL, if need be); the item as it is now. */
+export async function addUsage(scope: UsageScope, day: string, counter: UsageCounter, amount: number): Promise<Record<string, unknown>> {
+  const { Attributes = {} } = await db.send(
     new UpdateCommand({
       TableName: tableName('usage'),
       Key: usageKey(scope, day),
       UpdateExpression: 'ADD #counter :amount SET #ttl = :ttl',
       ExpressionAttributeNames: { '#counter': counter, '#ttl': TTL_ATTRIBUTE },
       ExpressionAttributeValues: { ':amount': amount, ':ttl': usageItemTtl(day) },
+      ReturnValues: 'ALL_NEW',
     }),
   );
+  return Attributes;
 }
 
 export interface KeyUsageOptions {

@@ -15,7 +15,7 @@
 //    closes it, or, if the owner never comes back, when any other environment finds it
 //    RECLAIM_GRACE_MS after its expiry. A spend on a batch that was returned fails (the batch is gone).
 import { ApiError } from '../domain/errors.ts';
-import type { CounterStore, CreditBatch, CreditStore } from './store.ts';
+import { batchId, type CounterStore, type CreditBatch, type CreditStore } from './store.ts';
 import { dayWindow } from './windows.ts';
 
 /** A batch holds about this many seconds of the environment's replies (fewer writes on the balance, more held in batches). */
@@ -115,8 +115,8 @@ export type HighVolumeStore = CounterStore & CreditStore;
 /** Return a batch this environment holds; if it changed under us (another process shares the memory), return what the item says. */
 async function closeHeld(store: CreditStore, organizationId: string, held: Held): Promise<void> {
   if (await store.closeBatch(organizationId, held.batch, held.remaining)) return;
-  const current = (await store.openBatches(organizationId)).find((b) => b.id === held.batch.id);
-  if (current) await store.closeBatch(organizationId, current, current.remaining);
+  const remaining = await store.remaining(organizationId, held.batch.id);
+  if (remaining !== undefined) await store.closeBatch(organizationId, held.batch, remaining);
 }
 
 /** Return the batches of environments that stopped (expired RECLAIM_GRACE_MS ago), at most once per RECLAIM_EVERY_MS here. */
@@ -125,7 +125,7 @@ export async function reclaimAbandoned(store: CreditStore, memory: CreditMemory,
   if (last !== undefined && now.getTime() - last < RECLAIM_EVERY_MS) return 0;
   memory.lastReclaim.set(organizationId, now.getTime());
   let returned = 0;
-  for (const batch of await store.openBatches(organizationId)) {
+  for (const batch of await store.openBatches(organizationId, now.getTime() - RECLAIM_GRACE_MS)) {
     if (isAbandoned(batch, now.getTime()) && (await store.closeBatch(organizationId, batch, batch.remaining))) returned += batch.remaining;
   }
   return returned;
@@ -160,11 +160,12 @@ async function openNext(store: HighVolumeStore, memory: CreditMemory, organizati
     return 'empty';
   }
   memory.emptyAt.delete(organizationId);
+  const expiresAt = nowMs + BATCH_TTL_MS;
   const batch: CreditBatch = {
-    id: newBatchId(),
+    id: batchId(expiresAt, newBatchId()),
     size: batchSize(Math.max(memory.meter(organizationId).perSecond(), memory.observed.get(organizationId) ?? 0), balance),
     day: dayWindow(now).id,
-    expiresAt: nowMs + BATCH_TTL_MS,
+    expiresAt,
   };
   if (!(await store.openBatch(organizationId, batch, now, returning ? { batch: returning.batch, remaining: back } : undefined))) {
     await closeReturning(); // the returned batch changed, or the balance moved since the read: the caller tries again
@@ -225,7 +226,7 @@ export async function reserveFromBatch(
     try {
       // Usage only, after the money moved (as on the one-item path): a failure leaves the key's
       // credits figure one low, never the balance.
-      await store.addUsage({ keyId }, day, 'credits', 1);
+      await store.countKeyCredits(keyId, day, 1);
     } catch {
       // counted by the caller's logs
     }

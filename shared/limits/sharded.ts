@@ -217,8 +217,6 @@ export class ShardedMemory {
   readonly views = new Map<string, ShardView>();
   /** The minute last seen on each counter item (shards and key items): picks the first write to try. */
   readonly lastSeen = new Map<string, string>();
-  /** Organization -> the day its "sharded" marker was written for. */
-  readonly marked = new Map<string, string>();
   readonly refusals = new RefusalTally();
 
   view(organizationId: string): ShardView {
@@ -277,11 +275,6 @@ export async function admitSharded(
   // Every shard said it is full in this window: refused without a write (it cannot get room back).
   if (view.pick(now, random) === undefined) return refuse([...view.windows(limits.org, minute, now), ...asKeyWindows(empty, limits.key)]);
 
-  if (memory.marked.get(organizationId) !== day.id) {
-    await store.markSharded(organizationId, day.id, SHARD_COUNT);
-    memory.marked.set(organizationId, day.id);
-  }
-
   const ownLimits = keyItemLimits(limits.key);
   const keyTarget: CounterTarget = { keyId };
   const key = await countIn(store, keyTarget, ownLimits, now, memory.lastSeen);
@@ -294,6 +287,7 @@ export async function admitSharded(
     const counted = await countIn(store, { organizationId, shard }, shardLimits(limits.org, shard), now, memory.lastSeen);
     if (counted.outcome === 'admitted') {
       view.observe(shard, day.id, counted.state);
+      if (counted.state.requests === 1) await markSharded(store, organizationId, day.id);
       return {
         admitted: true,
         windows: [...view.windows(limits.org, counted.minute, now), ...keyWindows],
@@ -317,6 +311,20 @@ export async function admitSharded(
 }
 
 /**
+ * Record on the organization's day item that the day's counts are on shards (dailyUsage reads
+ * them). Written by the write that starts a shard's day, so at most twice per shard and day
+ * whatever the number of environments (one per environment would be a burst of writes on one item
+ * whenever many start at once). A failure is left: any other shard's first write marks the day too.
+ */
+async function markSharded(store: CounterStore, organizationId: string, day: string): Promise<void> {
+  try {
+    await store.markSharded(organizationId, day, SHARD_COUNT);
+  } catch {
+    // another shard's first write of the day marks it
+  }
+}
+
+/**
  * Write the tallied refusals if the last flush is REFUSAL_FLUSH_MS old: the organization's total
  * on one shard item (dailyUsage sums them), each key's on its own item. What fails is kept for the
  * next flush. Returns the number of writes made.
@@ -332,11 +340,14 @@ export async function flushRefusals(store: CounterStore, tally: RefusalTally, no
   const write = async (target: CounterTarget, entry: string, n: number, keep: Map<string, number>) => {
     const day = entry.slice(entry.lastIndexOf(' ') + 1);
     writes += 1;
+    let started: boolean;
     try {
-      await store.addUsage(target, day, 'rateLimited', n);
+      started = await store.addRefusals(target, day, n);
     } catch {
       keep.set(entry, (keep.get(entry) ?? 0) + n);
+      return;
     }
+    if (started && 'shard' in target) await markSharded(store, target.organizationId, day);
   };
   for (const [entry, n] of orgs) {
     await write({ organizationId: entry.slice(0, entry.indexOf(' ')), shard: Math.floor(random() * SHARD_COUNT) }, entry, n, tally.orgs);

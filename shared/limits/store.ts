@@ -26,14 +26,18 @@ export interface CounterStore {
   count(target: CounterTarget, kind: WriteKind, minute: Window, day: string, limits: AppliedLimits): Promise<CounterWrite>;
   /** Undo one count of a request another window then refused (`ADD requests -1`, and `mc -1` if still in `minute`). */
   takeBack(target: CounterTarget, minute: Window, day: string): Promise<void>;
-  /** Add to a usage counter (`rateLimited`, `credits`) of a counter item, creating it with its TTL. */
-  addUsage(target: CounterTarget, day: string, counter: 'rateLimited' | 'credits', amount: number): Promise<void>;
+  /**
+   * Add `amount` refused requests (`rateLimited`, usage only) to a counter item, creating it with
+   * its TTL. True when this write started the item's day (it holds nothing else).
+   */
+  addRefusals(target: CounterTarget, day: string, amount: number): Promise<boolean>;
   /** Record on the organization's day item that its counts that day are also on `shards` shard items (read by dailyUsage). */
   markSharded(organizationId: string, day: string, shards: number): Promise<void>;
 }
 
 /** A batch of credits one environment took from the organization's balance (docs/limits.md). */
 export interface CreditBatch {
+  /** `batchId(expiresAt, unique)`: sorts by expiry. */
   id: string;
   /** Credits taken from the balance when the batch was opened. */
   size: number;
@@ -41,6 +45,16 @@ export interface CreditBatch {
   day: string;
   /** Epoch ms after which the owner stops spending from it and anyone may return what is left. */
   expiresAt: number;
+}
+
+/** A batch id that sorts by expiry (zero-padded epoch ms), then `unique`. */
+export function batchId(expiresAt: number, unique: string): string {
+  return `${String(expiresAt).padStart(15, '0')}_${unique}`;
+}
+
+/** The sort key below which every batch expired before `epochMs` (the bound of openBatches). */
+export function batchIdsExpiredBefore(epochMs: number): string {
+  return Number.isFinite(epochMs) ? String(Math.max(0, epochMs)).padStart(15, '0') : '~';
 }
 
 export type SpendResult = 'spent' | 'alreadyCharged' | 'batchEmpty';
@@ -56,8 +70,8 @@ export interface CreditStore {
   openBatch(organizationId: string, batch: CreditBatch, now: Date, returning?: { batch: CreditBatch; remaining: number }): Promise<boolean>;
   /**
    * One reply's credit, in one transaction: the reservation (pk `credit#org#<orgId>`, sk the
-   * request key, unless a live one exists: alreadyCharged), one credit out of the batch (unless it
-   * is empty or gone: batchEmpty), and one on the key's own day usage item.
+   * request key, unless a live one exists: alreadyCharged) and one credit out of the batch (unless
+   * it is empty or gone: batchEmpty). The key's usage is counted after it (countKeyCredits).
    */
   spend(organizationId: string, batchId: string, reservation: { requestKey: string; keyId: string; day: string }, now: Date): Promise<SpendResult>;
   /**
@@ -66,10 +80,21 @@ export interface CreditStore {
    * batch still holds exactly `remaining`). False when it does not (changed or gone).
    */
   closeBatch(organizationId: string, batch: CreditBatch, remaining: number): Promise<boolean>;
+  /**
+   * Add to the key's credits that day (usage only), on the key's credits item
+   * (`usage#key#<keyId>#credits`): not on its counter item, which each admission already writes.
+   */
+  countKeyCredits(keyId: string, day: string, amount: number): Promise<void>;
   /** Whether a live reservation exists for the request key (a retry is told so, not refused with 402). */
   isCharged(organizationId: string, requestKey: string, now: Date): Promise<boolean>;
-  /** The organization's open batches with what each still holds (to return those of environments that stopped). */
-  openBatches(organizationId: string): Promise<(CreditBatch & { remaining: number })[]>;
+  /**
+   * The organization's open batches that expired before `expiredBefore` (epoch ms; all without
+   * it), with what each still holds: read by sort key (batch ids start with their expiry), so a
+   * reclaim reads the few abandoned batches, not every environment's.
+   */
+  openBatches(organizationId: string, expiredBefore?: number): Promise<(CreditBatch & { remaining: number })[]>;
+  /** What one batch still holds (undefined when it is gone). */
+  remaining(organizationId: string, batchId: string): Promise<number | undefined>;
 }
 
 /** Enough for a guess, a roll and a retry after losing the roll to a concurrent request (as today's counter). */

@@ -151,6 +151,8 @@ describe('credits from batches', () => {
     expect((await balance(orgId)) + (await held(orgId))).toBe(1);
     await refundCredit(orgId, charged, keyId, later);
     expect((await balance(orgId)) + (await held(orgId))).toBe(1);
+    // The key's usage counts every reply served once, less the refund (its credits item, summed by dailyUsage).
+    expect((await dailyUsage({ organizationId: orgId, keyId }, 1, later))[0]).toMatchObject({ date: DAY, credits: 99 });
   });
 
   it('replies through reserveCredit take the batched path once the organization was admitted on the high-volume path', { timeout: 60_000 }, async () => {

@@ -1,7 +1,7 @@
 // The high-volume path's decisions (shared/limits/sharded.ts, credit-batches.ts) against the model
 // of DynamoDB's per-item rules the simulation uses (bench/dynamo-model.ts). The same code against
 // DynamoDB Local: test/integration/high-volume.test.ts.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { DynamoModel } from '../../bench/dynamo-model.ts';
 import { seeded } from '../../bench/limits-sim.ts';
 import { ApiError } from '../../shared/domain/errors.ts';
@@ -74,6 +74,22 @@ describe('admission on shards', () => {
     expect(admitted).toBe(15_000);
     expect(refusedEarly).toBe(0);
     expect(shardTotal(model, DAY, 'mc')).toBe(15_000);
+  });
+
+  it('marks the day as sharded from the shards\' first writes, however many environments start', async () => {
+    const model = newModel();
+    const marks = vi.spyOn(model, 'markSharded');
+    const random = seeded(3);
+    // 1,000 fresh environments, one request each: one mark per shard that started its day.
+    for (let i = 0; i < 1_000; i++) await admitSharded(model, new ShardedMemory(), subject(limits, `key_${i % 7}`), T, random);
+    expect(marks.mock.calls.length).toBeGreaterThan(0);
+    expect(marks.mock.calls.length).toBeLessThanOrEqual(SHARD_COUNT);
+    expect(model.items.get(DynamoModel.orgDayKey(ORG, DAY))).toMatchObject({ shards: SHARD_COUNT });
+    // A refusal tally that starts a shard's day (a day limit of zero admits nothing) marks it too.
+    const refusing = new ShardedMemory();
+    await admitSharded(model, refusing, { ...subject({ perMinute: 15_000, perDay: 0 }), organizationId: 'org_2' }, T, random);
+    await flushRefusals(model, refusing.refusals, T, random, true);
+    expect(model.items.get(DynamoModel.orgDayKey('org_2', DAY))).toMatchObject({ shards: SHARD_COUNT });
   });
 
   it("counts the key on its own item, exactly, with the key's own limit deciding first", async () => {
@@ -204,7 +220,9 @@ describe('credits from batches', () => {
     expect(model.refund(ORG, 'req_x', T)).toBe(false);
     expect(balanceOf(model) + model.creditsInBatches).toBe(1_000);
     expect(await reserveFromBatch(model, memory, ORG, 'req_x', 'key_a', T, newBatchId)).toMatchObject({ alreadyCharged: false });
-    expect(model.items.get(`usage#key#key_a|${DAY}`)).toMatchObject({ credits: 2 });
+    // The key's credits are on its credits item, not on the counter item its admissions write.
+    expect(model.items.get(`usage#key#key_a#credits|${DAY}`)).toMatchObject({ credits: 2 });
+    expect(model.items.get(`usage#key#key_a|${DAY}`)?.credits).toBeUndefined();
   });
 
   it("returns what a stopped environment's batch holds once it is abandoned; the thawed owner cannot spend it", async () => {
