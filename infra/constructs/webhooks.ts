@@ -19,6 +19,7 @@ import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { LOW_CREDITS } from '../../shared/domain/webhooks.ts';
+import { TABLES } from '../../shared/tables.ts';
 import { acknowledge } from './nag.ts';
 
 export interface KeygateWebhooksProps {
@@ -104,6 +105,10 @@ export class KeygateWebhooks extends Construct {
     );
     this.deliveryQueue.grantSendMessages(props.events);
     props.events.addEnvironment('WEBHOOK_QUEUE_URL', this.deliveryQueue.queueUrl);
+    // Names only, no access: the function tells the two streams apart by the table name in each
+    // record's eventSourceARN (functions/webhook-events.ts), so it must know both names.
+    props.events.addEnvironment(TABLES.apiKeys.envVar, props.apiKeysTable.tableName);
+    props.events.addEnvironment(TABLES.organizations.envVar, props.organizationsTable.tableName);
 
     // Delivery: read secrets (Decrypt only), re-queue retries, dead-letter what used up its 24 hours.
     props.delivery.addEventSource(

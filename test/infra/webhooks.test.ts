@@ -66,6 +66,10 @@ describe('webhook delivery infrastructure', () => {
       .find(([, m]) => referencedIds(m.Properties!.EventSourceArn).has(tableLogicalId(s, 'apiKeys')))![1]
       .Properties!.FilterCriteria.Filters.map((f: { Pattern: string }) => JSON.parse(f.Pattern));
     expect(keyFilters).toContainEqual({ eventName: ['MODIFY'], dynamodb: { NewImage: { status: { S: ['revoked'] } } } });
+    // It recognizes each record's table by name (functions/webhook-events.ts), so it is told both names.
+    const env = functionByName(s, 'webhookEvents')[1].Properties!.Environment.Variables;
+    expect(env.API_KEYS_TABLE).toEqual({ Ref: tableLogicalId(s, 'apiKeys') });
+    expect(env.ORGANIZATIONS_TABLE).toEqual({ Ref: tableLogicalId(s, 'organizations') });
   });
 
   it('only the events function reads the streams', () => {
