@@ -46,6 +46,72 @@ export function reservationKey(organizationId: string, requestKey: string): { pk
   return { pk: `credit#org#${organizationId}`, sk: requestKey };
 }
 
+/** A live reservation of one credit for a request key (on the high-volume path, out of `batchId`). */
+function newReservation(organizationId: string, requestKey: string, keyId: string, day: string, now: Date, batchId?: string): ReservationItem {
+  return {
+    ...reservationKey(organizationId, requestKey),
+    state: 'reserved',
+    organizationId,
+    keyId,
+    day,
+    ...(batchId !== undefined ? { batchId } : {}),
+    reservedAt: iso(now),
+    ttl: reservationTtl(now),
+  };
+}
+
+/**
+ * The reservation's write, on both paths: it succeeds when there is no reservation, a refunded one,
+ * or one past its TTL (TTL deletes it days late, if at all, so it is judged here: after
+ * RESERVATION_RETENTION_DAYS the request key is a new request). Else this request key was charged.
+ */
+function reservationPut(reservation: ReservationItem, now: Date) {
+  return {
+    Put: {
+      TableName: tableName('usage'),
+      Item: reservation,
+      ConditionExpression: 'attribute_not_exists(pk) OR #state = :refunded OR #ttl <= :now',
+      ExpressionAttributeNames: { '#state': 'state', '#ttl': TTL_ATTRIBUTE },
+      ExpressionAttributeValues: { ':refunded': 'refunded', ':now': epochSeconds(now) },
+    },
+  };
+}
+
+/** The refund's flip from reserved to refunded, on both paths: still the reservation read, so a concurrent refund (or refund and re-reserve) cannot double up. */
+function refundUpdate(organizationId: string, reservation: ReservationItem, now: Date) {
+  return {
+    Update: {
+      TableName: tableName('usage'),
+      Key: reservationKey(organizationId, reservation.sk),
+      UpdateExpression: 'SET #state = :refunded, refundedAt = :now',
+      ConditionExpression: '#state = :reserved AND reservedAt = :reservedAt',
+      ExpressionAttributeNames: { '#state': 'state' },
+      ExpressionAttributeValues: { ':refunded': 'refunded', ':reserved': 'reserved', ':reservedAt': reservation.reservedAt, ':now': iso(now) },
+    },
+  };
+}
+
+/**
+ * The organization's balance moved by `delta`, as an item of a transaction (condition: the
+ * organization exists and, with `need`, its balance holds `need`, so a debit never takes it below zero).
+ */
+function balanceChange(organizationId: string, delta: number, need?: number) {
+  return {
+    Update: {
+      TableName: tableName('organizations'),
+      Key: { id: organizationId },
+      UpdateExpression: 'ADD credits :delta',
+      ConditionExpression: need === undefined ? 'attribute_exists(id)' : 'attribute_exists(id) AND credits >= :need',
+      ExpressionAttributeValues: { ':delta': delta, ...(need === undefined ? {} : { ':need': need }) },
+    },
+  };
+}
+
+/** The error of a transaction cancelled for another reason than the conditions its caller answers. */
+function cancelled(what: string, reasons: { Code?: string }[]): Error {
+  return new Error(`credit ${what} cancelled: ${reasons.map((r) => r.Code).join(',')}`);
+}
+
 async function balanceOf(organizationId: string): Promise<number> {
   const { Item } = await db.send(
     new GetCommand({
@@ -83,37 +149,10 @@ export async function reserveCredit(
     return reserveFromBatch(highVolumeStore, creditMemory, organizationId, requestKey, keyId, now, () => randomBase62(16));
   }
   const day = utcDay(now);
-  const reservation: ReservationItem = {
-    ...reservationKey(organizationId, requestKey),
-    state: 'reserved',
-    organizationId,
-    keyId,
-    day,
-    reservedAt: iso(now),
-    ttl: reservationTtl(now),
-  };
   const result = await transactWrite({
     TransactItems: [
-      {
-        Put: {
-          TableName: tableName('usage'),
-          Item: reservation,
-          // A reservation past its TTL is forgotten (TTL deletes it days late, if at all, so it is
-          // judged here): after RESERVATION_RETENTION_DAYS the request key is a new request.
-          ConditionExpression: 'attribute_not_exists(pk) OR #state = :refunded OR #ttl <= :now',
-          ExpressionAttributeNames: { '#state': 'state', '#ttl': TTL_ATTRIBUTE },
-          ExpressionAttributeValues: { ':refunded': 'refunded', ':now': epochSeconds(now) },
-        },
-      },
-      {
-        Update: {
-          TableName: tableName('organizations'),
-          Key: { id: organizationId },
-          UpdateExpression: 'ADD credits :debit',
-          ConditionExpression: 'attribute_exists(id) AND credits >= :one',
-          ExpressionAttributeValues: { ':debit': -1, ':one': 1 },
-        },
-      },
+      reservationPut(newReservation(organizationId, requestKey, keyId, day, now), now),
+      balanceChange(organizationId, -1, 1),
     ],
   });
   if (!result.ok) {
@@ -122,7 +161,7 @@ export async function reserveCredit(
       return { balance: await balanceOf(organizationId), alreadyCharged: true };
     }
     if (result.reasons[1]?.Code === 'ConditionalCheckFailed') throw new ApiError('INSUFFICIENT_CREDITS');
-    throw new Error(`credit reservation cancelled: ${result.reasons.map((r) => r.Code).join(',')}`);
+    throw cancelled('reservation', result.reasons);
   }
   const [balance] = await Promise.all([balanceOf(organizationId), countCredits(organizationId, keyId, day, 1)]);
   return { balance, alreadyCharged: false };
@@ -146,36 +185,13 @@ export async function refundCredit(organizationId: string, requestKey: string, k
   }
   const result = await transactWrite({
     TransactItems: [
-      {
-        Update: {
-          TableName: tableName('usage'),
-          Key: key,
-          UpdateExpression: 'SET #state = :refunded, refundedAt = :now',
-          // Still the reservation we read: a concurrent refund (or refund and re-reserve) cannot double up.
-          ConditionExpression: '#state = :reserved AND reservedAt = :reservedAt',
-          ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: {
-            ':refunded': 'refunded',
-            ':reserved': 'reserved',
-            ':reservedAt': reservation.reservedAt,
-            ':now': iso(now),
-          },
-        },
-      },
-      {
-        Update: {
-          TableName: tableName('organizations'),
-          Key: { id: organizationId },
-          UpdateExpression: 'ADD credits :credit',
-          ConditionExpression: 'attribute_exists(id)',
-          ExpressionAttributeValues: { ':credit': 1 },
-        },
-      },
+      refundUpdate(organizationId, reservation, now),
+      balanceChange(organizationId, 1),
     ],
   });
   if (!result.ok) {
     if (result.reasons[0]?.Code === 'ConditionalCheckFailed') return; // refunded meanwhile
-    throw new Error(`credit refund cancelled: ${result.reasons.map((r) => r.Code).join(',')}`);
+    throw cancelled('refund', result.reasons);
   }
   await countCredits(organizationId, reservation.keyId || keyId, reservation.day, -1);
 }
@@ -184,16 +200,7 @@ export async function refundCredit(organizationId: string, requestKey: string, k
 async function refundToBatch(organizationId: string, reservation: ReservationItem, now: Date): Promise<boolean> {
   const result = await transactWrite({
     TransactItems: [
-      {
-        Update: {
-          TableName: tableName('usage'),
-          Key: reservationKey(organizationId, reservation.sk),
-          UpdateExpression: 'SET #state = :refunded, refundedAt = :now',
-          ConditionExpression: '#state = :reserved AND reservedAt = :reservedAt',
-          ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: { ':refunded': 'refunded', ':reserved': 'reserved', ':reservedAt': reservation.reservedAt, ':now': iso(now) },
-        },
-      },
+      refundUpdate(organizationId, reservation, now),
       {
         Update: {
           TableName: tableName('usage'),
@@ -271,9 +278,6 @@ function batchKey(organizationId: string, batchId: string): { pk: string; sk: st
   return { pk: `credit-batch#org#${organizationId}`, sk: batchId };
 }
 
-/** What the reservation condition is on both paths: no reservation, a refunded one, or one past its retention. */
-const RESERVATION_CONDITION = 'attribute_not_exists(pk) OR #state = :refunded OR #ttl <= :now';
-
 /**
  * Returning a batch: delete it (condition: it holds exactly `remaining`), its credits back to the
  * balance (unless the same transaction's debit nets them), its spent credits into the
@@ -314,15 +318,7 @@ export const creditStore: CreditStore = {
     const back = returning?.remaining ?? 0;
     const result = await transactWrite({
       TransactItems: [
-        {
-          Update: {
-            TableName: tableName('organizations'),
-            Key: { id: organizationId },
-            UpdateExpression: 'ADD credits :delta',
-            ConditionExpression: 'attribute_exists(id) AND credits >= :need',
-            ExpressionAttributeValues: { ':delta': back - batch.size, ':need': batch.size - back },
-          },
-        },
+        balanceChange(organizationId, back - batch.size, batch.size - back),
         {
           Put: {
             TableName: tableName('usage'),
@@ -344,27 +340,9 @@ export const creditStore: CreditStore = {
   },
 
   async spend(organizationId, batchId, { requestKey, keyId, day }, now) {
-    const reservation: ReservationItem = {
-      ...reservationKey(organizationId, requestKey),
-      state: 'reserved',
-      organizationId,
-      keyId,
-      day,
-      batchId,
-      reservedAt: iso(now),
-      ttl: reservationTtl(now),
-    };
     const result = await transactWrite({
       TransactItems: [
-        {
-          Put: {
-            TableName: tableName('usage'),
-            Item: reservation,
-            ConditionExpression: RESERVATION_CONDITION,
-            ExpressionAttributeNames: { '#state': 'state', '#ttl': TTL_ATTRIBUTE },
-            ExpressionAttributeValues: { ':refunded': 'refunded', ':now': epochSeconds(now) },
-          },
-        },
+        reservationPut(newReservation(organizationId, requestKey, keyId, day, now, batchId), now),
         {
           Update: {
             TableName: tableName('usage'),
@@ -379,7 +357,7 @@ export const creditStore: CreditStore = {
     if (result.ok) return 'spent';
     if (result.reasons[0]?.Code === 'ConditionalCheckFailed') return 'alreadyCharged';
     if (result.reasons[1]?.Code === 'ConditionalCheckFailed') return 'batchEmpty';
-    throw new Error(`credit spend cancelled: ${result.reasons.map((r) => r.Code).join(',')}`);
+    throw cancelled('spend', result.reasons);
   },
 
   async closeBatch(organizationId, batch: CreditBatch, remaining) {
