@@ -9,16 +9,7 @@ vi.hoisted(() => {
   process.env.SESSIONS_TABLE = 'sessions';
 });
 
-const credits = vi.hoisted(() => ({
-  reserveCredit: vi.fn(async () => ({ balance: 9, alreadyCharged: false })),
-  refundCredit: vi.fn(async () => undefined),
-  hasCredits: vi.fn(async () => true),
-}));
-const messages = vi.hoisted(() => ({
-  recentMessages: vi.fn(async () => [] as unknown[]),
-  saveTurn: vi.fn(async () => undefined),
-}));
-
+const { credits, messages } = await vi.hoisted(() => import('../support/reply-store-mocks.ts'));
 const replies = vi.hoisted(() => ({
   storedReply: vi.fn(async () => undefined as unknown),
   replyRecordPut: vi.fn((...args: unknown[]) => ({ Put: { TableName: 'usage', Item: { args } } })),

@@ -18,15 +18,7 @@ vi.hoisted(() => {
   });
 });
 
-const credits = vi.hoisted(() => ({
-  reserveCredit: vi.fn(async () => ({ balance: 9, alreadyCharged: false })),
-  refundCredit: vi.fn(async () => undefined),
-  hasCredits: vi.fn(async () => true),
-}));
-const messages = vi.hoisted(() => ({
-  recentMessages: vi.fn(async () => [] as unknown[]),
-  saveTurn: vi.fn(async () => undefined),
-}));
+const { credits, messages } = await vi.hoisted(() => import('../support/reply-store-mocks.ts'));
 vi.mock('../../shared/db/credits.ts', () => credits);
 vi.mock('../../shared/db/messages.ts', () => messages);
 
