@@ -8,6 +8,7 @@
 // functions/authorizer.ts): 401 INVALID_API_KEY, and 403 deny whose body comes from the
 // authorizer's context.
 import { ERRORS, type ErrorCode } from './domain/errors.ts';
+import { CORS_EXPOSE_HEADERS } from './http/cors.ts';
 
 export type GatewayResponseType =
   | 'UNAUTHORIZED'
@@ -31,7 +32,8 @@ export interface GatewayResponseDefinition {
   /** Literal response headers (values without API Gateway's surrounding quotes). */
   headers?: Record<string, string>;
   /**
-   * Echo the request's Origin in Access-Control-Allow-Origin, so a browser can read the error.
+   * Echo the request's Origin in Access-Control-Allow-Origin (and expose Retry-After and the rest of
+   * CORS_EXPOSE_HEADERS), so a browser can read the error.
    * Only for responses given before a key was accepted: a gateway response cannot tell a secret key
    * from a publishable one, and secret-key responses must never be readable cross-origin.
    */
@@ -119,6 +121,7 @@ export function renderGatewayResponse(
   const headers: Record<string, string> = { 'Content-Type': 'application/json', ...def.headers };
   if (def.echoOrigin && context.origin) {
     headers['Access-Control-Allow-Origin'] = context.origin;
+    headers['Access-Control-Expose-Headers'] = CORS_EXPOSE_HEADERS;
     headers['Vary'] = 'Origin';
   }
   return { status: def.status, headers, body };

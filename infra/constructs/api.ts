@@ -14,7 +14,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { GATEWAY_RESPONSES, type GatewayResponseDefinition } from '../../shared/gateway-responses.ts';
-import { CORS_ALLOW_HEADERS, CORS_MAX_AGE_SECONDS } from '../../shared/http/cors.ts';
+import { CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, CORS_MAX_AGE_SECONDS } from '../../shared/http/cors.ts';
 import { isBrowserFacing, ROUTES, type RouteDefinition } from '../../shared/routes.ts';
 import type { DeployedFunctionName } from './function-specs.ts';
 import { acknowledge, type NagAcknowledgement } from './nag.ts';
@@ -228,6 +228,7 @@ export class KeygateApi extends Construct {
     for (const [name, value] of Object.entries(def.headers ?? {})) responseHeaders[name] = `'${value}'`;
     if (def.echoOrigin) {
       responseHeaders['Access-Control-Allow-Origin'] = 'method.request.header.Origin';
+      responseHeaders['Access-Control-Expose-Headers'] = `'${CORS_EXPOSE_HEADERS}'`;
       responseHeaders['Vary'] = "'Origin'";
     }
     this.restApi.addGatewayResponse(def.type, {

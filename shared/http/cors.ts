@@ -3,6 +3,12 @@
 // Idempotency-Key lets a page retry a message without paying twice; X-Database-Id names a database.
 export const CORS_ALLOW_HEADERS = 'Content-Type, X-API-Key, Authorization, Idempotency-Key, X-Database-Id';
 export const CORS_MAX_AGE_SECONDS = 600;
+/**
+ * Response headers a page may read besides the CORS-safelisted ones: its rate-limit window, how long
+ * to wait (429, 409 in progress, 503), and whether a reply is a replay of an Idempotency-Key
+ * (docs/api.md section 5). Sent wherever a response carries Access-Control-Allow-Origin.
+ */
+export const CORS_EXPOSE_HEADERS = 'X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, Idempotent-Replayed';
 
 /** Preflights need no key: any origin may ask, and the answer echoes it. */
 export function preflightHeaders(origin: string | undefined, methods: readonly string[]): Record<string, string> {

@@ -13,6 +13,7 @@ import { isUnavailable } from '../db/client.ts';
 import { describeError, logger } from '../log.ts';
 import { admissionOutcome } from '../metrics/catalog.ts';
 import { recordRequest } from '../metrics/emit.ts';
+import { CORS_EXPOSE_HEADERS } from './cors.ts';
 import { verifyPortalToken, type PortalUser } from './portal-auth.ts';
 import { errorResult, type HttpResult } from './response.ts';
 
@@ -132,8 +133,7 @@ export function decorate(result: HttpResult, state: ResponseState): HttpResult {
   const headers = { ...result.headers, ...state.headers };
   if (state.corsOrigin) {
     headers['Access-Control-Allow-Origin'] = state.corsOrigin;
-    headers['Access-Control-Expose-Headers'] =
-      'X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After';
+    headers['Access-Control-Expose-Headers'] = CORS_EXPOSE_HEADERS;
     headers['Vary'] = 'Origin';
   }
   return { ...result, headers };

@@ -192,6 +192,48 @@ describe.skipIf(!availability.run)('CORS in a real browser', () => {
     });
   });
 
+  describe('Idempotency-Key replays: the page can tell a replay from a new reply', () => {
+    it('one-shot message: the retry is marked Idempotent-Replayed: true, readable by the page', async () => {
+      const init = {
+        method: 'POST',
+        headers: { 'X-API-Key': pk.key, 'Content-Type': 'application/json', 'Idempotency-Key': `order-${Date.now()}` },
+        body: JSON.stringify({ message: 'Where is my order?' }),
+      };
+      const first = await fetchFrom(origins.shop, '/v1/chat/message', init);
+      expectReadable(first, 200);
+      expect(first.headers['idempotent-replayed']).toBeUndefined();
+      // The page reads the other exposed headers too, as it always could.
+      expect(first.headers['x-ratelimit-remaining']).toMatch(/^\d+$/);
+      const retry = await fetchFrom(origins.shop, '/v1/chat/message', init);
+      expectReadable(retry, 200);
+      expect(retry.headers['idempotent-replayed']).toBe('true');
+      expect(retry.body).toEqual(first.body);
+    });
+
+    it('session message: the replayed stream is marked too', async () => {
+      const created = await fetchFrom(origins.shop, '/v1/chat/sessions', {
+        method: 'POST',
+        headers: { 'X-API-Key': pk.key, 'Content-Type': 'application/json' },
+        body: '{}',
+      });
+      expectReadable(created, 201);
+      const init = {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${created.body.token}`, 'Content-Type': 'application/json', 'Idempotency-Key': 'turn-1' },
+        body: JSON.stringify({ content: 'Hello once' }),
+      };
+      const path = `/v1/chat/sessions/${created.body.sessionId}/messages`;
+      const first = await fetchFrom(origins.shop, path, init);
+      expectReadable(first, 200);
+      expect(first.headers['idempotent-replayed']).toBeUndefined();
+      const retry = await fetchFrom(origins.shop, path, init);
+      expectReadable(retry, 200);
+      expect(retry.headers['content-type']).toContain('text/event-stream');
+      expect(retry.headers['idempotent-replayed']).toBe('true');
+      expect(retry.text).toContain('event: message.completed');
+    });
+  });
+
   describe('errors an allowed page can read', () => {
     it('401 INVALID_API_KEY for a key that is not one', async () => {
       const bogus = `pk_${'A'.repeat(32)}000000`;
@@ -274,3 +316,4 @@ describe.skipIf(!availability.run)('CORS in a real browser', () => {
     });
   });
 });
+

@@ -148,6 +148,8 @@ describe('REST API', () => {
       for (const [name, value] of Object.entries(def.headers ?? {})) headers[`gatewayresponse.header.${name}`] = `'${value}'`;
       if (def.echoOrigin) {
         headers['gatewayresponse.header.Access-Control-Allow-Origin'] = 'method.request.header.Origin';
+        headers['gatewayresponse.header.Access-Control-Expose-Headers'] =
+          "'X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, Idempotent-Replayed'";
         headers['gatewayresponse.header.Vary'] = "'Origin'";
       }
       expect(props.StatusCode).toBe(String(def.status));
