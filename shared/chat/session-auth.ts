@@ -2,7 +2,8 @@
 // than the API Gateway authorizer so its 401s carry the session codes, not the API-key body.
 // Order, cheapest first:
 //   1. verify the JWT (no I/O): missing/bad -> 401 INVALID_TOKEN; authentic but expired -> 401 SESSION_ENDED
-//   2. a publishable-key session is bound to its Origin: another Origin -> 403 CORS_ORIGIN_NOT_ALLOWED
+//   2. a publishable-key session is bound to its Origin: another Origin -> 403 CORS_ORIGIN_NOT_ALLOWED,
+//      readable by that origin's page (echoed) when it is a real one
 //   3. the path's session must be the token's: otherwise 404 NOT_FOUND (no read; a token can never
 //      reach any other session, in its org or another)
 //   4. ONE consistent BatchGetItem of the session and its creating key: session ended, expired or
@@ -13,7 +14,7 @@ import type { ApiRequest, ResponseState } from '../http/pipeline.ts';
 import { keyStatus } from '../db/api-keys.ts';
 import { loadSessionAndKey, sessionStatus, type SessionItem } from '../db/sessions.ts';
 import { ApiError } from '../domain/errors.ts';
-import { isOriginAllowed } from '../domain/origin-match.ts';
+import { isOriginAllowed, isRealOrigin } from '../domain/origin-match.ts';
 import { verifySessionToken } from './session-token.ts';
 
 /** What a session request's handler gets in `req.session`. */
@@ -37,7 +38,12 @@ export async function authenticateSession(req: ApiRequest, state: ResponseState,
   const claims = verdict.claims;
 
   if (claims.origin !== null) {
-    if (req.origin !== claims.origin) throw new ApiError('CORS_ORIGIN_NOT_ALLOWED');
+    if (req.origin !== claims.origin) {
+      // Readable by the calling page, as a publishable key's refused origin is (docs/api.md
+      // section 1): the answer admits only that this origin may not use the token.
+      if (isRealOrigin(req.origin)) state.corsOrigin = req.origin;
+      throw new ApiError('CORS_ORIGIN_NOT_ALLOWED');
+    }
     state.corsOrigin = claims.origin;
   } else if (req.origin) {
     // Secret-key sessions are not origin-bound: a server mints the token and may hand it to a page,
@@ -58,8 +64,8 @@ export async function authenticateSession(req: ApiRequest, state: ResponseState,
   }
   if (keyStatus(key, now) !== 'active') throw new ApiError('SESSION_ENDED');
   // The key's allowed domains apply at once: a session whose origin was removed stops working.
+  // The page (on that origin, checked above) can read why, as it could for a new request with the key.
   if (session.origin !== null && !isOriginAllowed(session.origin, key.allowedDomains ?? [])) {
-    delete state.corsOrigin;
     throw new ApiError('CORS_ORIGIN_NOT_ALLOWED');
   }
 

@@ -4,7 +4,7 @@ import type { KeyType } from './api-key.ts';
 import type { ErrorCode } from './errors.ts';
 import type { KeyIdentity } from './key-identity.ts';
 import type { Limits } from './plans.ts';
-import { isOriginAllowed } from './origin-match.ts';
+import { isOriginAllowed, isRealOrigin } from './origin-match.ts';
 import type { Scope } from './scopes.ts';
 
 /** The stored fields the authorizer reads (one consistent GetItem, projected to these). */
@@ -94,14 +94,6 @@ export function gatewayAction(verdict: Verdict, stored: StoredKey | undefined, o
   if (code === 'CORS_ORIGIN_NOT_ALLOWED' && !isRealOrigin(origin)) return { action: 'deny', code };
   if (code === 'INSUFFICIENT_PERMISSIONS' && stored.type === 'secret') return { action: 'deny', code };
   return { action: 'allow', identity: identityOf(stored, origin, code) };
-}
-
-/**
- * An Origin a browser would send for a page: `scheme://host[:port]`. Not a missing header, not the
- * opaque `null` (sandboxed frames, file: pages), not garbage: only such an origin is worth echoing.
- */
-function isRealOrigin(origin: string | undefined): origin is string {
-  return origin !== undefined && origin.length <= 512 && /^[a-z][a-z0-9+.-]*:\/\/[^\s/?#@]+$/i.test(origin);
 }
 
 function identityOf(stored: StoredKey, origin: string | undefined, rejection: ErrorCode | null): KeyIdentity {

@@ -88,6 +88,15 @@ export function isOriginAllowed(origin: string | undefined | null, allowedDomain
   return false;
 }
 
+/**
+ * An Origin a browser would send for a page: `scheme://host[:port]`. Not a missing header, not the
+ * opaque `null` (sandboxed frames, file: pages), not garbage: only such an origin is worth echoing
+ * in a refusal the page should be able to read.
+ */
+export function isRealOrigin(origin: string | undefined): origin is string {
+  return origin !== undefined && origin.length <= MAX_ORIGIN && /^[a-z][a-z0-9+.-]*:\/\/[^\s/?#@]+$/i.test(origin);
+}
+
 /** Port digits in s[from, to) as a number, 0 if not a valid port. */
 function parsePort(s: string, from: number, to: number): number {
   if (to <= from || to - from > 5) return 0;

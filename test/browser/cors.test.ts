@@ -192,6 +192,39 @@ describe.skipIf(!availability.run)('CORS in a real browser', () => {
     });
   });
 
+  describe('a session token used from another origin', () => {
+    const REFUSED = { error: 'forbidden', message: 'Origin is not allowed for this API key', code: 'CORS_ORIGIN_NOT_ALLOWED' };
+
+    it('the page on evil.example reads the 403 code and message; the session is unharmed for its own origin', async () => {
+      // A session a widget on shop.example created; its token then used by a page elsewhere.
+      const created = await fromNode(origins.shop, { 'X-API-Key': pk.key }).post('/v1/chat/sessions', {});
+      expect(created.status, created.text).toBe(201);
+      const { sessionId, token } = created.body as { sessionId: string; token: string };
+      const auth = { Authorization: `Bearer ${token}` };
+
+      const history = await fetchFrom(origins.evil, `/v1/chat/sessions/${sessionId}/messages`, { headers: auth });
+      expectReadable(history, 403);
+      expect(history.body).toEqual(REFUSED);
+      const message = await fetchFrom(origins.evil, `/v1/chat/sessions/${sessionId}/messages`, {
+        method: 'POST',
+        headers: { ...auth, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ content: 'from a stolen token' }),
+      });
+      expectReadable(message, 403);
+      expect(message.body).toEqual(REFUSED);
+
+      const server = await fromNode(origins.evil, auth).get(`/v1/chat/sessions/${sessionId}/messages`);
+      expect(server.status).toBe(403);
+      expect(server.headers.get('access-control-allow-origin')).toBe(origins.evil);
+      expect(server.headers.get('vary')).toMatch(/\bOrigin\b/i);
+
+      // The check did not weaken: the refusals stored nothing, and the session's own origin still works.
+      const own = await fetchFrom(origins.shop, `/v1/chat/sessions/${sessionId}/messages`, { headers: auth });
+      expectReadable(own, 200);
+      expect(own.body.items).toEqual([]);
+    });
+  });
+
   describe('Idempotency-Key replays: the page can tell a replay from a new reply', () => {
     it('one-shot message: the retry is marked Idempotent-Replayed: true, readable by the page', async () => {
       const init = {

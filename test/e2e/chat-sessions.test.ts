@@ -440,20 +440,27 @@ describe('publishable-key sessions are bound to their origin', () => {
     expect(ended.headers.get('access-control-allow-origin')).toBe(APP_ORIGIN);
   });
 
+  // A real Origin is echoed so the calling page can read its refusal (docs/api.md section 1); with
+  // no Origin or `null` there is nothing to echo. Either way nothing was read or counted.
   it.each([
-    ['another origin', { Origin: 'https://evil.example.net' }],
-    ['a sibling subdomain the key also allows', { Origin: 'https://other.app.example.com' }],
-    ['no Origin', {}],
-    ['Origin null', { Origin: 'null' }],
-  ])('403 CORS_ORIGIN_NOT_ALLOWED from %s, not readable cross-origin', async (_, headers) => {
+    ['another origin', { Origin: 'https://evil.example.net' }, 'https://evil.example.net'],
+    ['a sibling subdomain the key also allows', { Origin: 'https://other.app.example.com' }, 'https://other.app.example.com'],
+    ['no Origin', {}, null],
+    ['Origin null', { Origin: 'null' }, null],
+  ])('403 CORS_ORIGIN_NOT_ALLOWED from %s, readable only by a real calling origin', async (_, headers, readableBy) => {
     const { api: widget } = await org.publishableKey();
     const { sessionId, token } = (await widget.post('/v1/chat/sessions', {})).body;
+    const refusal = { error: 'forbidden', message: 'Origin is not allowed for this API key', code: 'CORS_ORIGIN_NOT_ALLOWED' };
     const res = await asSession(token, headers).get(`/v1/chat/sessions/${sessionId}/messages`);
     expect(res.status).toBe(403);
-    expect(res.body).toEqual({ error: 'forbidden', message: 'Origin is not allowed for this API key', code: 'CORS_ORIGIN_NOT_ALLOWED' });
-    expect(res.headers.get('access-control-allow-origin')).toBeNull();
+    expect(res.body).toEqual(refusal);
+    expect(res.headers.get('access-control-allow-origin')).toBe(readableBy);
+    if (readableBy) expect(res.headers.get('vary')).toContain('Origin');
+    expect(res.headers.get('x-ratelimit-remaining')).toBeNull();
     const message = await postMessage(keygate.url, sessionId, token, { content: 'x' }, headers);
     expect(message.status).toBe(403);
+    expect(message.body).toEqual(refusal);
+    expect(message.headers.get('access-control-allow-origin')).toBe(readableBy);
   });
 
   it('stops when the key no longer allows the origin', async () => {
@@ -464,6 +471,8 @@ describe('publishable-key sessions are bound to their origin', () => {
     const res = await asSession(token, { Origin: APP_ORIGIN }).get(`/v1/chat/sessions/${sessionId}/messages`);
     expect(res.status).toBe(403);
     expect(res.body.code).toBe('CORS_ORIGIN_NOT_ALLOWED');
+    // The page on that origin can read why, as it could for a new request with the key.
+    expect(res.headers.get('access-control-allow-origin')).toBe(APP_ORIGIN);
   });
 });
 
