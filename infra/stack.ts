@@ -11,7 +11,7 @@ import { DEPLOYED_FUNCTIONS, FUNCTION_SPECS, type DeployedFunctionName } from '.
 import { KeygateFunction } from './constructs/keygate-function.ts';
 import { DEFAULT_ACCOUNT_CONCURRENCY_LIMIT } from './constructs/alarm-thresholds.ts';
 import { KeygateOperations } from './constructs/operations.ts';
-import { DEFAULT_WAF_RATE_LIMIT_PER_IP, KeygateWaf } from './constructs/waf.ts';
+import { DEFAULT_WAF_RATE_LIMIT_PER_IP, KeygateWaf, WAF_RULES } from './constructs/waf.ts';
 import { PortalHosting } from './constructs/portal-hosting.ts';
 import { WidgetHosting } from './constructs/widget-hosting.ts';
 import { WIDGET_DIST } from '../scripts/build-widget.ts';
@@ -125,11 +125,10 @@ export class KeygateStack extends Stack {
     this.operations.alarmOnDeadLetterQueue('WebhookDeadLetters', this.webhooks.deadLetterQueue);
 
     this.waf = new KeygateWaf(this, 'Waf', { stage, api: this.api.restApi, rateLimitPerIp: config.wafRateLimitPerIp });
-    this.operations.addGraph('Requests blocked by the web ACL', [
-      this.waf.blockedRequests('ratePerIp'),
-      this.waf.blockedRequests('bodySize'),
-      this.waf.blockedRequests('ipReputation'),
-    ]);
+    this.operations.addGraph(
+      'Requests blocked by the web ACL',
+      (Object.keys(WAF_RULES) as (keyof typeof WAF_RULES)[]).map((rule) => this.waf.blockedRequests(rule)),
+    );
 
     // The portal: its hosting needs the API (CSP, config.json); its app client needs the hosting's URL;
     // the management function then learns the client id and answers CORS for that origin only.

@@ -2,16 +2,27 @@
 // oversized bodies) is refused by WAF before it runs up authorizer invocations and DynamoDB reads.
 // Rules, in order:
 //   1. a rate limit per client IP (context `wafRateLimitPerIp`, requests per 5 minutes): 429;
-//   2. bodies over the API's 64 KiB limit (docs/api.md section 5): 413, without invoking anything;
-//   3. Amazon's IP reputation list (addresses known for bots and attacks; it reads no request content).
+//   2. the same limit for CORS preflights (OPTIONS), counted apart and answered with a preflight, so a
+//      page over rule 1 still gets past its preflight and can read the 429;
+//   3. bodies over the API's 64 KiB limit (docs/api.md section 5): 413, without invoking anything;
+//   4. Amazon's IP reputation list (addresses known for bots and attacks; it reads no request content).
 // No managed rule set that inspects content (Core rule set, SQL injection, Known bad inputs): chat text
 // legitimately contains code, SQL, `<script>` and `${jndi:` and those rules would block it.
+//
+// WAF answers a blocked request itself (API Gateway adds nothing, not even its gateway responses),
+// so these answers carry their own CORS headers. WAF cannot echo the Origin, hence `*`: the API
+// authenticates with headers, never cookies, and the bodies are fixed text, so a page reading them
+// learns nothing it could not know. Custom response headers are sent under the names given (only
+// headers WAF inserts into *requests* get the `x-amzn-waf-` prefix); any name but Content-Type.
 import { Stack } from 'aws-cdk-lib';
 import type * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
-import { errorBody, MAX_BODY_BYTES, type ErrorCode } from '../../shared/domain/errors.ts';
+import { errorBody, MAX_BODY_BYTES } from '../../shared/domain/errors.ts';
+import { CORS_EXPOSE_HEADERS, preflightHeaders } from '../../shared/http/cors.ts';
+import { rateLimitMessage } from '../../shared/limits/headers.ts';
+import { ROUTES } from '../../shared/routes.ts';
 
 /**
  * Above the pro plan's 600 requests a minute (3,000 per 5 minutes), so one server using a busy key is
@@ -22,7 +33,47 @@ export const DEFAULT_WAF_RATE_LIMIT_PER_IP = 10_000;
 /** How long a blocked client is told to wait: the rate-based rule re-evaluates its 5-minute window continuously. */
 const RATE_LIMITED_RETRY_AFTER_SECONDS = 60;
 
-export const WAF_RULES = { ratePerIp: 'RatePerIp', bodySize: 'BodySize', ipReputation: 'IpReputation' } as const;
+export const WAF_RULES = {
+  ratePerIp: 'RatePerIp',
+  preflightRatePerIp: 'PreflightRatePerIp',
+  bodySize: 'BodySize',
+  ipReputation: 'IpReputation',
+} as const;
+
+/** A response WAF sends for a blocked request: status, headers, and a JSON body if any. */
+export interface WafBlockResponse {
+  status: number;
+  headers: Record<string, string>;
+  body?: object;
+}
+
+/** On every WAF answer: any page may read it (see the file comment for why `*` is safe). */
+const READABLE_BY_ANY_PAGE = { 'Access-Control-Allow-Origin': '*', 'Access-Control-Expose-Headers': CORS_EXPOSE_HEADERS };
+
+/**
+ * What WAF answers, by custom response key. The construct turns these into the web ACL's custom
+ * responses; the browser test serves exactly these to a page to show it can read them.
+ */
+export const WAF_BLOCK_RESPONSES = {
+  rateLimited: {
+    status: 429,
+    headers: { ...READABLE_BY_ANY_PAGE, 'Retry-After': String(RATE_LIMITED_RETRY_AFTER_SECONDS) },
+    body: {
+      ...errorBody('RATE_LIMIT_EXCEEDED', rateLimitMessage(RATE_LIMITED_RETRY_AFTER_SECONDS)),
+      retry_after: RATE_LIMITED_RETRY_AFTER_SECONDS,
+    },
+  },
+  payloadTooLarge: { status: 413, headers: READABLE_BY_ANY_PAGE, body: errorBody('PAYLOAD_TOO_LARGE') },
+  // What API Gateway's OPTIONS mock answers (docs/api.md section 6), with `*` for the origin and every
+  // method of the API, as WAF cannot tell paths apart. It lets the browser send the real request; what
+  // the page may read of that answer is still decided by that answer's own headers.
+  preflight: {
+    status: 204,
+    headers: { ...preflightHeaders(undefined, [...new Set(ROUTES.filter((r) => !r.localOnly).map((r) => r.method))]), 'Access-Control-Allow-Origin': '*' },
+  },
+} as const satisfies Record<string, WafBlockResponse>;
+
+type WafBlockResponseKey = keyof typeof WAF_BLOCK_RESPONSES;
 
 export interface KeygateWafProps {
   stage: string;
@@ -52,31 +103,27 @@ export class KeygateWaf extends Construct {
       visibilityConfig: visibility(name),
       // API Gateway bodies are inspected up to 16 KB by default; the size rule needs the first 64 KB.
       associationConfig: { requestBody: { API_GATEWAY: { defaultSizeInspectionLimit: 'KB_64' } } },
-      customResponseBodies: {
-        rateLimited: jsonBody('RATE_LIMIT_EXCEEDED', { retry_after: RATE_LIMITED_RETRY_AFTER_SECONDS }),
-        payloadTooLarge: jsonBody('PAYLOAD_TOO_LARGE'),
-      },
+      customResponseBodies: customResponseBodies(),
       rules: [
         {
           name: WAF_RULES.ratePerIp,
           priority: 0,
-          statement: {
-            rateBasedStatement: { limit: props.rateLimitPerIp, aggregateKeyType: 'IP', evaluationWindowSec: 300 },
-          },
-          action: {
-            block: {
-              customResponse: {
-                responseCode: 429,
-                customResponseBodyKey: 'rateLimited',
-                responseHeaders: [{ name: 'Retry-After', value: String(RATE_LIMITED_RETRY_AFTER_SECONDS) }],
-              },
-            },
-          },
+          statement: { rateBasedStatement: perIp(props.rateLimitPerIp, { notStatement: { statement: IS_PREFLIGHT } }) },
+          action: blockWith('rateLimited'),
           visibilityConfig: visibility(`${name}-${WAF_RULES.ratePerIp}`),
         },
         {
-          name: WAF_RULES.bodySize,
+          // Preflights are counted too (a flood of them is stopped here), but apart: a page making N
+          // requests makes at most N preflights, so it reaches rule 0 first and reads that 429.
+          name: WAF_RULES.preflightRatePerIp,
           priority: 1,
+          statement: { rateBasedStatement: perIp(props.rateLimitPerIp, IS_PREFLIGHT) },
+          action: blockWith('preflight'),
+          visibilityConfig: visibility(`${name}-${WAF_RULES.preflightRatePerIp}`),
+        },
+        {
+          name: WAF_RULES.bodySize,
+          priority: 2,
           statement: {
             sizeConstraintStatement: {
               // Past the inspection limit (64 KB) the body is over the API's limit too: treat it as a match.
@@ -86,12 +133,12 @@ export class KeygateWaf extends Construct {
               textTransformations: [{ priority: 0, type: 'NONE' }],
             },
           },
-          action: { block: { customResponse: { responseCode: 413, customResponseBodyKey: 'payloadTooLarge' } } },
+          action: blockWith('payloadTooLarge'),
           visibilityConfig: visibility(`${name}-${WAF_RULES.bodySize}`),
         },
         {
           name: WAF_RULES.ipReputation,
-          priority: 2,
+          priority: 3,
           statement: { managedRuleGroupStatement: { vendorName: 'AWS', name: 'AWSManagedRulesAmazonIpReputationList' } },
           overrideAction: { none: {} },
           visibilityConfig: visibility(`${name}-${WAF_RULES.ipReputation}`),
@@ -118,7 +165,38 @@ export class KeygateWaf extends Construct {
   }
 }
 
-/** A WAF custom response body in the contract's error format (docs/api.md section 4). */
-function jsonBody(code: ErrorCode, extra: Record<string, unknown> = {}): wafv2.CfnWebACL.CustomResponseBodyProperty {
-  return { contentType: 'APPLICATION_JSON', content: JSON.stringify({ ...errorBody(code), ...extra }) };
+/** The HTTP method is OPTIONS: a CORS preflight (API Gateway answers it with a mock, no function). */
+const IS_PREFLIGHT: wafv2.CfnWebACL.StatementProperty = {
+  byteMatchStatement: {
+    fieldToMatch: { method: {} },
+    positionalConstraint: 'EXACTLY',
+    searchString: 'OPTIONS',
+    textTransformations: [{ priority: 0, type: 'NONE' }],
+  },
+};
+
+function perIp(limit: number, scopeDownStatement: wafv2.CfnWebACL.StatementProperty): wafv2.CfnWebACL.RateBasedStatementProperty {
+  return { limit, aggregateKeyType: 'IP', evaluationWindowSec: 300, scopeDownStatement };
+}
+
+/** The JSON bodies, in the contract's error format (docs/api.md section 4), keyed as the responses. */
+function customResponseBodies(): Record<string, wafv2.CfnWebACL.CustomResponseBodyProperty> {
+  const bodies: Record<string, wafv2.CfnWebACL.CustomResponseBodyProperty> = {};
+  for (const [key, response] of Object.entries(WAF_BLOCK_RESPONSES) as [string, WafBlockResponse][]) {
+    if (response.body) bodies[key] = { contentType: 'APPLICATION_JSON', content: JSON.stringify(response.body) };
+  }
+  return bodies;
+}
+
+function blockWith(key: WafBlockResponseKey): wafv2.CfnWebACL.RuleActionProperty {
+  const response: WafBlockResponse = WAF_BLOCK_RESPONSES[key];
+  return {
+    block: {
+      customResponse: {
+        responseCode: response.status,
+        ...(response.body ? { customResponseBodyKey: key } : {}),
+        responseHeaders: Object.entries(response.headers).map(([name, value]) => ({ name, value })),
+      },
+    },
+  };
 }

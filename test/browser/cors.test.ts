@@ -3,10 +3,14 @@
 // calls the local API, served as api.keygate.test, with fetch. What a page can read is what a
 // widget on that site could read; a CORS refusal is the TypeError fetch rejects with.
 // Each refusal is checked from Node too, to show the server did answer and what it answered.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
+import { WAF_BLOCK_RESPONSES, type WafBlockResponse } from '../../infra/constructs/waf.ts';
 import type { LocalKeygate } from '../../infra/local/environment.ts';
+import { MAX_BODY_BYTES } from '../../shared/domain/errors.ts';
 import { ApiClient, portalUser, startTestApi, uniqueUser } from '../support/api.ts';
 import {
   apiOriginFor,
@@ -350,3 +354,71 @@ describe.skipIf(!availability.run)('CORS in a real browser', () => {
   });
 });
 
+// WAF cannot run here. What it would send is the web ACL's custom responses, WAF_BLOCK_RESPONSES
+// (test/infra/operations.test.ts checks the template holds exactly these): a stand-in serves them
+// as WAF would for an address over its limits, preflights included, and a page reads them.
+describe.skipIf(!availability.run)('WAF answers in a real browser', () => {
+  let waf: Server;
+  /** The stand-in under the API's hostname: http://api.keygate.test:<its port>. */
+  let wafApi: string;
+
+  beforeAll(async () => {
+    waf = createServer((req, res) => {
+      let size = 0;
+      req.on('data', (chunk: Buffer) => (size += chunk.length));
+      req.on('end', () => {
+        const answer: WafBlockResponse =
+          req.method === 'OPTIONS'
+            ? WAF_BLOCK_RESPONSES.preflight
+            : size > MAX_BODY_BYTES
+              ? WAF_BLOCK_RESPONSES.payloadTooLarge
+              : WAF_BLOCK_RESPONSES.rateLimited;
+        const body = answer.body ? JSON.stringify(answer.body) : '';
+        res.writeHead(answer.status, { ...answer.headers, ...(body ? { 'Content-Type': 'application/json' } : {}) });
+        res.end(body);
+      });
+    });
+    await new Promise<void>((resolve) => waf.listen(0, '127.0.0.1', () => resolve()));
+    wafApi = `http://${HOSTS.api}:${(waf.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    waf?.closeAllConnections();
+    await new Promise((resolve) => waf?.close(resolve));
+  });
+
+  async function fetchWaf(origin: string, path: string, init: FetchInit): Promise<BrowserFetchResult> {
+    const page = await openPage(origin);
+    try {
+      return await browserFetch(page, wafApi + path, init);
+    } finally {
+      await page.close();
+    }
+  }
+
+  it('429 RATE_LIMIT_EXCEEDED: the page reads the code, the wait and Retry-After (preflight blocked too)', async () => {
+    const result = await fetchWaf(origins.shop, '/v1/chat/message', {
+      method: 'POST',
+      headers: { 'X-API-Key': pk.key, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ message: 'hello' }),
+    });
+    expectReadable(result, 429);
+    expect(result.body).toEqual({
+      error: 'rate_limit_exceeded',
+      message: 'Rate limit exceeded. Try again in 60 seconds.',
+      code: 'RATE_LIMIT_EXCEEDED',
+      retry_after: 60,
+    });
+    expect(result.headers['retry-after']).toBe('60');
+  });
+
+  it('413 PAYLOAD_TOO_LARGE: the page reads the code and message', async () => {
+    const result = await fetchWaf(origins.evil, '/v1/chat/message', {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${pk.key}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ message: 'x'.repeat(MAX_BODY_BYTES) }),
+    });
+    expectReadable(result, 413);
+    expect(result.body).toEqual({ error: 'payload_too_large', message: 'Request body exceeds 64 KiB', code: 'PAYLOAD_TOO_LARGE' });
+  });
+});

@@ -3,7 +3,10 @@
 import { App, type CfnElement } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { DEPLOYED_ROUTES } from '../../infra/constructs/api.ts';
 import { DEPLOYED_FUNCTIONS } from '../../infra/constructs/function-specs.ts';
+import { WAF_BLOCK_RESPONSES, type WafBlockResponse } from '../../infra/constructs/waf.ts';
+import { CORS_ALLOW_HEADERS } from '../../shared/http/cors.ts';
 import { configFromContext, createKeygateApp, type KeygateStack } from '../../infra/stack.ts';
 import { TABLES, type TableKey } from '../../shared/tables.ts';
 import { CDK_CONTEXT, functionByName, ofType, SETUP_TIMEOUT_MS, single, tableLogicalId, type CfnResource } from './stack-fixture.ts';
@@ -226,35 +229,111 @@ describe('the web ACL', () => {
     expect(JSON.stringify(association.Properties!.ResourceArn)).toContain('/stages/');
   });
 
-  it('limits each client IP to the context rate over 5 minutes, answering the contract 429', () => {
+  const acl = () => single(resources, 'AWS::WAFv2::WebACL')[1].Properties!;
+  const IS_OPTIONS = {
+    ByteMatchStatement: {
+      FieldToMatch: { Method: {} },
+      PositionalConstraint: 'EXACTLY',
+      SearchString: 'OPTIONS',
+      TextTransformations: [{ Priority: 0, Type: 'NONE' }],
+    },
+  };
+  /** A rule's custom response as a client gets it: status, headers by name, parsed JSON body. */
+  function answerOf(ruleName: string): { status: number; headers: Record<string, string>; body?: unknown } {
+    const response = rules().find((r) => r.Name === ruleName).Action.Block.CustomResponse;
+    const headers = Object.fromEntries((response.ResponseHeaders ?? []).map((h: { Name: string; Value: string }) => [h.Name, h.Value]));
+    const key = response.CustomResponseBodyKey;
+    if (key) expect(acl().CustomResponseBodies[key].ContentType).toBe('APPLICATION_JSON');
+    return { status: response.ResponseCode, headers, ...(key ? { body: JSON.parse(acl().CustomResponseBodies[key].Content) } : {}) };
+  }
+
+  it('limits each client IP to the context rate over 5 minutes (preflights apart), answering the contract 429', () => {
     const rate = rules().find((r) => r.Name === 'RatePerIp');
-    expect(rate.Statement.RateBasedStatement).toEqual({ Limit: 5000, AggregateKeyType: 'IP', EvaluationWindowSec: 300 });
-    expect(rate.Action.Block.CustomResponse).toMatchObject({ ResponseCode: 429, CustomResponseBodyKey: 'rateLimited' });
-    const [, acl] = single(resources, 'AWS::WAFv2::WebACL');
-    const body = JSON.parse(acl.Properties!.CustomResponseBodies.rateLimited.Content);
-    expect(body).toEqual({ error: 'rate_limit_exceeded', message: 'Rate limit exceeded', code: 'RATE_LIMIT_EXCEEDED', retry_after: 60 });
+    expect(rate.Priority).toBe(0);
+    expect(rate.Statement.RateBasedStatement).toEqual({
+      Limit: 5000,
+      AggregateKeyType: 'IP',
+      EvaluationWindowSec: 300,
+      ScopeDownStatement: { NotStatement: { Statement: IS_OPTIONS } },
+    });
+    const answer = answerOf('RatePerIp');
+    expect(answer.status).toBe(429);
+    expect(answer.body).toEqual({
+      error: 'rate_limit_exceeded',
+      message: 'Rate limit exceeded. Try again in 60 seconds.',
+      code: 'RATE_LIMIT_EXCEEDED',
+      retry_after: 60,
+    });
+    // Readable by any page (WAF cannot echo the Origin), Retry-After included.
+    expect(answer.headers['Retry-After']).toBe('60');
+    expect(answer.headers['Access-Control-Allow-Origin']).toBe('*');
+    expect(answer.headers['Access-Control-Expose-Headers']!.split(', ')).toContain('Retry-After');
   });
 
-  it('refuses bodies over 64 KiB with the contract 413, inspecting the first 64 KB', () => {
+  it('counts preflights per IP too, answering a blocked one with a preflight so the page reaches the readable 429', () => {
+    const preflight = rules().find((r) => r.Name === 'PreflightRatePerIp');
+    expect(preflight.Priority).toBe(1);
+    expect(preflight.Statement.RateBasedStatement).toEqual({ Limit: 5000, AggregateKeyType: 'IP', EvaluationWindowSec: 300, ScopeDownStatement: IS_OPTIONS });
+    const answer = answerOf('PreflightRatePerIp');
+    expect(answer.status).toBe(204);
+    expect(answer.body).toBeUndefined();
+    expect(answer.headers['Access-Control-Allow-Origin']).toBe('*');
+    expect(answer.headers['Access-Control-Allow-Headers']).toBe(CORS_ALLOW_HEADERS);
+    expect(Number(answer.headers['Access-Control-Max-Age'])).toBeGreaterThan(0);
+    const methods = answer.headers['Access-Control-Allow-Methods']!.split(', ').sort();
+    expect(methods).toEqual([...new Set([...DEPLOYED_ROUTES.map((r) => r.method), 'OPTIONS'])].sort());
+  });
+
+  it('refuses bodies over 64 KiB with the contract 413, inspecting the first 64 KB, readable by any page', () => {
     const size = rules().find((r) => r.Name === 'BodySize');
     expect(size.Statement.SizeConstraintStatement).toMatchObject({
       FieldToMatch: { Body: { OversizeHandling: 'MATCH' } },
       ComparisonOperator: 'GT',
       Size: 65536,
     });
-    expect(size.Action.Block.CustomResponse).toMatchObject({ ResponseCode: 413 });
-    const [, acl] = single(resources, 'AWS::WAFv2::WebACL');
-    expect(acl.Properties!.AssociationConfig).toEqual({ RequestBody: { API_GATEWAY: { DefaultSizeInspectionLimit: 'KB_64' } } });
-    expect(JSON.parse(acl.Properties!.CustomResponseBodies.payloadTooLarge.Content)).toEqual({
-      error: 'payload_too_large',
-      message: 'Request body exceeds 64 KiB',
-      code: 'PAYLOAD_TOO_LARGE',
-    });
+    expect(acl().AssociationConfig).toEqual({ RequestBody: { API_GATEWAY: { DefaultSizeInspectionLimit: 'KB_64' } } });
+    const answer = answerOf('BodySize');
+    expect(answer.status).toBe(413);
+    expect(answer.body).toEqual({ error: 'payload_too_large', message: 'Request body exceeds 64 KiB', code: 'PAYLOAD_TOO_LARGE' });
+    expect(answer.headers['Access-Control-Allow-Origin']).toBe('*');
+  });
+
+  it('sends exactly the responses the browser test serves (WAF_BLOCK_RESPONSES)', () => {
+    const byRule = { RatePerIp: 'rateLimited', PreflightRatePerIp: 'preflight', BodySize: 'payloadTooLarge' } as const;
+    for (const [rule, key] of Object.entries(byRule)) {
+      const expected = WAF_BLOCK_RESPONSES[key] as WafBlockResponse;
+      expect(answerOf(rule), rule).toEqual({ status: expected.status, headers: expected.headers, ...(expected.body ? { body: expected.body } : {}) });
+    }
+  });
+
+  it('custom response headers stay within what WAF accepts', () => {
+    // CustomHTTPHeader: name ^[a-zA-Z0-9._$-]+$ (1..64), value 1..255; any name but Content-Type; no
+    // duplicates; at most 100 custom response headers per web ACL (AWS WAF quotas).
+    const all = rules().flatMap((r) => (r.Action?.Block?.CustomResponse?.ResponseHeaders ?? []) as { Name: string; Value: string }[]);
+    expect(all.length).toBeGreaterThan(0);
+    expect(all.length).toBeLessThanOrEqual(100);
+    for (const rule of rules().filter((r) => r.Action?.Block?.CustomResponse)) {
+      const headers = (rule.Action.Block.CustomResponse.ResponseHeaders ?? []) as { Name: string; Value: string }[];
+      const names = headers.map((h) => h.Name.toLowerCase());
+      expect(new Set(names).size, rule.Name).toBe(names.length);
+      expect(names).not.toContain('content-type');
+      for (const { Name, Value } of headers) {
+        expect(Name).toMatch(/^[a-zA-Z0-9._$-]{1,64}$/);
+        expect(Value.length).toBeGreaterThan(0);
+        expect(Value.length).toBeLessThanOrEqual(255);
+      }
+    }
+  });
+
+  it('graphs the requests each rule blocked on the dashboard', () => {
+    const [, dashboard] = single(resources, 'AWS::CloudWatch::Dashboard');
+    const body = JSON.stringify(dashboard.Properties!.DashboardBody);
+    for (const rule of ['RatePerIp', 'PreflightRatePerIp', 'BodySize', 'IpReputation']) expect(body).toContain(`keygate-dev-api-${rule}`);
   });
 
   it('uses no managed rule group that reads request content (only the IP reputation list)', () => {
     const managed = rules().filter((r) => r.Statement.ManagedRuleGroupStatement).map((r) => r.Statement.ManagedRuleGroupStatement.Name);
     expect(managed).toEqual(['AWSManagedRulesAmazonIpReputationList']);
-    expect(rules().map((r) => r.Name).sort()).toEqual(['BodySize', 'IpReputation', 'RatePerIp']);
+    expect(rules().map((r) => r.Name).sort()).toEqual(['BodySize', 'IpReputation', 'PreflightRatePerIp', 'RatePerIp']);
   });
 });
