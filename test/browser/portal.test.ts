@@ -466,6 +466,30 @@ describe.skipIf(!availability.run)('the portal in a real browser', () => {
     await expectAccessible(page, 'the portal with the API unreachable');
   });
 
+  it('pages through the key list 20 at a time with Next page and Previous page', async () => {
+    const api = await ownerApi();
+    const listed = async () => (await api.get(`/v1/organizations/${orgId}/api-keys?limit=100`)).body.items.length as number;
+    for (let n = await listed(); n <= 20; n += 1) {
+      expect((await api.post(`/v1/organizations/${orgId}/api-keys`, { name: `Filler ${n}`, type: 'secret' })).status).toBe(201);
+    }
+    const total = await listed();
+    await goTo(owner, 'API Keys', 'API Keys');
+    await owner.reload(); // the page may have listed the keys before these were made
+    const names = () => owner.getByRole('table', { name: 'Your API Keys' }).getByRole('rowheader').allInnerTexts();
+    await poll(async () => (await names()).length).toBe(20);
+    const firstPage = await names();
+    const previous = owner.getByRole('button', { name: 'Previous page' });
+    const next = owner.getByRole('button', { name: 'Next page' });
+    expect(await previous.isDisabled()).toBe(true);
+    await next.click();
+    await poll(async () => (await names()).length).toBe(total - 20);
+    expect((await names()).filter((name) => firstPage.includes(name))).toEqual([]);
+    expect(await next.isDisabled()).toBe(true);
+    await previous.click();
+    await poll(names).toEqual(firstPage);
+    expect(await previous.isDisabled()).toBe(true);
+  });
+
   it('signs out: the tokens are gone and the portal asks to sign in again', async () => {
     await owner.getByRole('button', { name: 'Sign out' }).click();
     await owner.getByRole('button', { name: 'Sign in' }).waitFor();

@@ -1,6 +1,6 @@
 // Small building blocks every page uses: the error alert, the error boundary, the modal dialog,
-// labelled fields and selects, a form's submit row, a table, a loader hook, and date and number
-// formatting.
+// labelled fields and selects, a form's submit row, a table, a pager, a loader hook, and date and
+// number formatting.
 import { Component, type ComponentChildren, type InputHTMLAttributes, type Ref } from 'preact';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { ApiClientError } from '../../api/http.ts';
@@ -101,6 +101,43 @@ export function useAction(): {
     }
   }, []);
   return { busy, error, run, clear: () => setError(undefined) };
+}
+
+export interface Pages {
+  /** The current page's cursor (none for the first page). */
+  cursor: string | undefined;
+  hasPrevious: boolean;
+  previous: () => void;
+  next: (cursor: string) => void;
+  /** Back to the first page (e.g. when a filter changes). */
+  reset: () => void;
+}
+
+/** Cursor pagination: the cursors of the pages seen so far, the current page's last. */
+export function usePages(): Pages {
+  const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
+  return {
+    cursor: cursors[cursors.length - 1],
+    hasPrevious: cursors.length > 1,
+    previous: () => setCursors(cursors.slice(0, -1)),
+    next: (cursor) => setCursors([...cursors, cursor]),
+    reset: () => setCursors([undefined]),
+  };
+}
+
+/** `Previous page` and `Next page`; Next while the API gave a cursor for the page after this one. */
+export function Pager(props: { pages: Pages; nextCursor: string | null | undefined }) {
+  const { pages, nextCursor } = props;
+  return (
+    <div class="pager">
+      <button type="button" disabled={!pages.hasPrevious} onClick={pages.previous}>
+        Previous page
+      </button>
+      <button type="button" disabled={!nextCursor} onClick={() => nextCursor && pages.next(nextCursor)}>
+        Next page
+      </button>
+    </div>
+  );
 }
 
 /** A native modal <dialog>: focus moves into it, Escape and Cancel close it, focus returns after. */

@@ -3,7 +3,7 @@
 import { useRef, useState } from 'preact/hooks';
 import type { KeyStatus, KeyType, NewApiKey } from '../../../api/management.ts';
 import { useOrganization, useSession } from '../session.tsx';
-import { ErrorAlert, Select, useLoad } from '../ui.tsx';
+import { ErrorAlert, Pager, Select, useLoad, usePages } from '../ui.tsx';
 import { CreateKeyForm, KeyTable, NewKeyPanel } from './keys.tsx';
 
 const PAGE_SIZE = 20;
@@ -26,15 +26,14 @@ export function ApiKeysPage() {
   const [created, setCreated] = useState<NewApiKey | undefined>(undefined);
   const [type, setType] = useState<KeyType | ''>('');
   const [status, setStatus] = useState<KeyStatus | ''>('');
-  /** Cursors of the pages before the current one; the last is the current page's. */
-  const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
-  const cursor = cursors[cursors.length - 1];
+  const pages = usePages();
+  const cursor = pages.cursor;
   const createButton = useRef<HTMLButtonElement>(null);
   const keys = useLoad(
     () => api.listKeys(org.id, { limit: PAGE_SIZE, ...(type ? { type } : {}), ...(status ? { status } : {}), ...(cursor ? { cursor } : {}) }),
     [org.id, type, status, cursor],
   );
-  const filtersChanged = () => setCursors([undefined]);
+  const filtersChanged = pages.reset;
 
   return (
     <>
@@ -88,18 +87,7 @@ export function ApiKeysPage() {
       ) : keys.loading ? (
         <p role="status">Loading keys…</p>
       ) : null}
-      <div class="pager">
-        <button type="button" disabled={cursors.length < 2} onClick={() => setCursors(cursors.slice(0, -1))}>
-          Previous page
-        </button>
-        <button
-          type="button"
-          disabled={!keys.data?.nextCursor}
-          onClick={() => keys.data?.nextCursor && setCursors([...cursors, keys.data.nextCursor])}
-        >
-          Next page
-        </button>
-      </div>
+      <Pager pages={pages} nextCursor={keys.data?.nextCursor} />
     </>
   );
 }

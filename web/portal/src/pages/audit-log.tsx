@@ -1,9 +1,8 @@
 // The audit log (docs/api.md section 11), newest first. Until the audit-log route is deployed the
 // API answers 404: that is shown as an empty log, any other error in an alert.
-import { useState } from 'preact/hooks';
 import { ApiClientError } from '../../../api/http.ts';
 import { useOrganization, useSession } from '../session.tsx';
-import { ErrorAlert, formatDateTime, Table, useLoad } from '../ui.tsx';
+import { ErrorAlert, formatDateTime, Pager, Table, useLoad, usePages } from '../ui.tsx';
 
 function describeChanges(changes: { field: string; from: unknown; to: unknown }[] | undefined): string {
   if (!changes?.length) return '—';
@@ -13,8 +12,8 @@ function describeChanges(changes: { field: string; from: unknown; to: unknown }[
 export function AuditLogPage() {
   const { api, canReadAuditLog } = useSession();
   const org = useOrganization();
-  const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
-  const cursor = cursors[cursors.length - 1];
+  const pages = usePages();
+  const cursor = pages.cursor;
   const log = useLoad(async () => {
     if (!canReadAuditLog) return undefined;
     try {
@@ -49,16 +48,7 @@ export function AuditLogPage() {
       ) : log.loading && canReadAuditLog ? (
         <p role="status">Loading the audit log…</p>
       ) : null}
-      {log.data?.items.length ? (
-        <div class="pager">
-          <button type="button" disabled={cursors.length < 2} onClick={() => setCursors(cursors.slice(0, -1))}>
-            Previous page
-          </button>
-          <button type="button" disabled={!log.data.nextCursor} onClick={() => log.data?.nextCursor && setCursors([...cursors, log.data.nextCursor])}>
-            Next page
-          </button>
-        </div>
-      ) : null}
+      {log.data?.items.length ? <Pager pages={pages} nextCursor={log.data.nextCursor} /> : null}
     </>
   );
 }
