@@ -75,6 +75,12 @@ const RATE_HEADERS = {
   'X-RateLimit-Reset': { description: 'Unix seconds when that window resets', schema: { type: 'integer' } },
 };
 const RETRY_AFTER = { 'Retry-After': { description: 'Seconds to wait', schema: { type: 'integer' } } };
+const REPLAYED = {
+  'Idempotent-Replayed': {
+    description: '`true` when this is the stored reply of an earlier request with the same Idempotency-Key (nothing was charged)',
+    schema: { type: 'string', enum: ['true'] },
+  },
+};
 
 /** JSON Schema of a request-side zod schema (what a client may send), ready to embed. */
 function inputSchema(schema: z.ZodType): JsonSchema {
@@ -139,7 +145,8 @@ function errorResponses(route: RouteDefinition, op: Operation): Record<string, J
   for (const [status, list] of [...byStatus].sort(([a], [b]) => a - b)) {
     const headers = {
       ...(counted(route) && status !== 500 && status !== 503 ? RATE_HEADERS : {}),
-      ...(status === 429 || status === 503 ? RETRY_AFTER : {}),
+      // 409 on a reply request: its Idempotency-Key is still in progress (Retry-After: 1).
+      ...(status === 429 || status === 503 || (status === 409 && op.idempotent) ? RETRY_AFTER : {}),
     };
     out[String(status)] = {
       description: list.map((code) => `\`${code}\`: ${ERRORS[code].message}`).join('; '),
@@ -166,7 +173,7 @@ function operation(route: RouteDefinition, op: Operation): JsonSchema {
     const existing = responses[key] as { description: string; content?: Record<string, unknown> } | undefined;
     responses[key] = {
       description: existing ? `${existing.description}; ${success.description}` : success.description,
-      ...(counted(route) ? { headers: RATE_HEADERS } : {}),
+      ...(counted(route) || op.idempotent ? { headers: { ...(counted(route) ? RATE_HEADERS : {}), ...(op.idempotent ? REPLAYED : {}) } } : {}),
       ...(content || existing?.content ? { content: { ...existing?.content, ...content } } : {}),
     };
   }

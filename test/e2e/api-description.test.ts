@@ -124,4 +124,18 @@ describe('GET /openapi.json', () => {
     expect(Object.keys(whoami['429'].headers)).toContain('Retry-After');
     expect(doc.paths['/v1/chat/sessions/{sessionId}/messages'].post.responses['200'].content).toHaveProperty('text/event-stream');
   });
+
+  it('declares Idempotent-Replayed on replies and Retry-After on their 409 (key still in progress)', () => {
+    for (const [path, op] of [
+      ['/v1/chat/sessions/{sessionId}/messages', doc.paths['/v1/chat/sessions/{sessionId}/messages'].post],
+      ['/v1/chat/message', doc.paths['/v1/chat/message'].post],
+      ['/api/v1/chat/message', doc.paths['/api/v1/chat/message'].post],
+    ]) {
+      expect(Object.keys(op.responses['200'].headers), path).toEqual([
+        'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'Idempotent-Replayed',
+      ]);
+      expect(Object.keys(op.responses['409'].headers), path).toContain('Retry-After');
+    }
+    expect(doc.paths['/v1/auth/whoami'].get.responses['200'].headers).not.toHaveProperty('Idempotent-Replayed');
+  });
 });
