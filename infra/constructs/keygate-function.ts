@@ -32,6 +32,20 @@ export const COLD_START_ALIASES: Record<string, string> = {
   '@aws-sdk/credential-provider-node': fileURLToPath(new URL('./bundling/credentials-from-env.ts', import.meta.url)),
 };
 
+/**
+ * What esbuild is told for every function (the construct passes these through its bundling options),
+ * so a test that builds a bundle itself builds it as the stack does.
+ */
+export const FUNCTION_BUILD = {
+  format: 'esm',
+  platform: 'node',
+  target: 'node24',
+  mainFields: ['module', 'main'],
+  minify: true,
+  banner: { js: ESM_REQUIRE_SHIM },
+  alias: COLD_START_ALIASES,
+} as const;
+
 export interface KeygateFunctionProps {
   stage: string;
   /** Logical name, e.g. `publicApi`; the physical name is `keygate-<stage>-<name>`. */
@@ -86,15 +100,15 @@ export class KeygateFunction extends Construct {
       },
       bundling: {
         format: nodejs.OutputFormat.ESM,
-        target: 'node24',
-        platform: 'node',
-        mainFields: ['module', 'main'],
-        minify: true,
+        target: FUNCTION_BUILD.target,
+        platform: FUNCTION_BUILD.platform,
+        mainFields: [...FUNCTION_BUILD.mainFields],
+        minify: FUNCTION_BUILD.minify,
         sourceMap: true,
         sourceMapMode: nodejs.SourceMapMode.DEFAULT,
         sourcesContent: false,
-        banner: ESM_REQUIRE_SHIM,
-        esbuildArgs: { '--alias': Object.entries(COLD_START_ALIASES).map(([from, to]) => `${from}=${to}`) },
+        banner: FUNCTION_BUILD.banner.js,
+        esbuildArgs: { '--alias': Object.entries(FUNCTION_BUILD.alias).map(([from, to]) => `${from}=${to}`) },
         bundleAwsSDK: true,
         externalModules: [],
         logLevel: nodejs.LogLevel.WARNING,

@@ -1,9 +1,10 @@
 // What the function bundles hold and what they load only on first use (cold-start trimming,
-// docs/benchmarks.md figure 4). Built with the construct's esbuild options (ESM, node24, minified, its
-// aliases) and read from esbuild's metafile, so the checks are about the module graph, not timings.
+// docs/benchmarks.md figure 4). Built with the construct's esbuild options (FUNCTION_BUILD: ESM, node24,
+// minified, its aliases) and read from esbuild's metafile, so the checks are about the module graph,
+// not timings.
 import { build, type Metafile } from 'esbuild';
 import { describe, expect, it } from 'vitest';
-import { COLD_START_ALIASES } from '../../infra/constructs/keygate-function.ts';
+import { FUNCTION_BUILD } from '../../infra/constructs/keygate-function.ts';
 import { AUTHORIZER_ENTRY, FUNCTION_ENTRIES } from '../../shared/routes.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -11,15 +12,11 @@ const ENTRIES = { authorizer: AUTHORIZER_ENTRY, ...FUNCTION_ENTRIES };
 
 async function metafileOf(entry: string): Promise<Metafile> {
   const result = await build({
+    ...FUNCTION_BUILD,
+    mainFields: [...FUNCTION_BUILD.mainFields],
     absWorkingDir: ROOT,
     entryPoints: [entry],
     bundle: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node24',
-    mainFields: ['module', 'main'],
-    minify: true,
-    alias: COLD_START_ALIASES,
     write: false,
     metafile: true,
     logLevel: 'silent',

@@ -252,13 +252,12 @@ it('webhook deliveries are counted by result', () => {
 
 it('the authorizer bundle holds no Powertools Metrics (its EMF line is hand-written: README "Operations")', async () => {
   const { build } = await import('esbuild');
+  const { FUNCTION_BUILD } = await import('../../infra/constructs/keygate-function.ts');
   const result = await build({
+    ...FUNCTION_BUILD,
+    mainFields: [...FUNCTION_BUILD.mainFields],
     entryPoints: [new URL('../../functions/authorizer.ts', import.meta.url).pathname],
     bundle: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node24',
-    mainFields: ['module', 'main'],
     write: false,
     metafile: true,
     logLevel: 'silent',
