@@ -12,8 +12,9 @@
 // The integration tests run the same decision code against DynamoDB Local (test/integration/
 // high-volume.test.ts), which is what keeps this model honest.
 import type { AppliedLimits } from '../shared/limits/headers.ts';
-import type { OrgDayCounters, WriteKind } from '../shared/limits/counters.ts';
-import { batchIdsExpiredBefore, type CounterTarget, type CreditBatch, type SpendResult } from '../shared/limits/store.ts';
+import type { Limits } from '../shared/domain/plans.ts';
+import { orgFullHint, type OrgDayCounters, type WriteKind } from '../shared/limits/counters.ts';
+import { batchIdsExpiredBefore, type CounterTarget, type CreditBatch, type OrgFull, type SpendResult } from '../shared/limits/store.ts';
 import type { HighVolumeStore } from '../shared/limits/credit-batches.ts';
 import type { Window } from '../shared/limits/windows.ts';
 
@@ -287,18 +288,19 @@ export class DynamoModel implements HighVolumeStore {
 
   // ---- the high-volume store (shared/limits/store.ts) ----
 
-  async count(target: CounterTarget, kind: WriteKind, minute: Window, day: string, limits: AppliedLimits) {
+  async count(target: CounterTarget, kind: WriteKind, minute: Window, day: string, limits: AppliedLimits, unlessOrgFull?: Limits) {
     const isShard = !('keyId' in target);
-    const result = this.update(DynamoModel.counterKey(target, day), (item) =>
-      counterStep(item, kind, minute.id, limits, isShard, day, undefined),
-    );
+    const result = this.update(DynamoModel.counterKey(target, day), (item) => {
+      if (unlessOrgFull && (item?.ofm === orgFullHint(minute.id, unlessOrgFull.perMinute) || item?.ofd === orgFullHint(day, unlessOrgFull.perDay))) return undefined;
+      return counterStep(item, kind, minute.id, limits, isShard, day, undefined);
+    });
     if (!result.ok) return { ok: false as const, old: result.old as OrgDayCounters | undefined };
     return { ok: true as const, state: { mc: result.item.mc, requests: result.item.requests } as OrgDayCounters };
   }
 
-  async takeBack(target: CounterTarget, minute: Window, day: string) {
+  async takeBack(target: CounterTarget, minute: Window, day: string, orgFull: OrgFull = {}) {
     this.update(DynamoModel.counterKey(target, day), (item) => {
-      const next: Item = { ...item, requests: Number(item?.requests ?? 0) - 1 };
+      const next: Item = { ...item, ...orgFull, requests: Number(item?.requests ?? 0) - 1 };
       if (next.mw === minute.id) next.mc = Number(next.mc ?? 0) - 1;
       return next;
     });

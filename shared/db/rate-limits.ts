@@ -18,7 +18,7 @@ import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ApiError } from '../domain/errors.ts';
 import type { Limits, RateSubject } from '../domain/plans.ts';
-import { firstGuess, hasRoomFor, nextStep, windowCounts, type OrgDayCounters, type WriteKind } from '../limits/counters.ts';
+import { firstGuess, hasRoomFor, nextStep, orgFullHint, windowCounts, type OrgDayCounters, type WriteKind } from '../limits/counters.ts';
 import {
   appliedLimits,
   isExhausted,
@@ -67,6 +67,11 @@ export interface CounterOptions {
    * a key beyond the bound).
    */
   maxKeys?: number;
+  /**
+   * A key's own item on the high-volume path: the write also fails when the item says the
+   * organization was found full at these limits in this minute or on this day (`ofm`, `ofd`).
+   */
+  unlessOrgFull?: Limits | undefined;
 }
 
 /** The UpdateItem for one step. Exported for tests; the expressions are the design. */
@@ -100,6 +105,11 @@ export function counterUpdate(
   };
   const conditions: string[] = [];
   const sets: string[] = [];
+  if (options.unlessOrgFull) {
+    values[':ofm'] = orgFullHint(minute.id, options.unlessOrgFull.perMinute);
+    values[':ofd'] = orgFullHint(day, options.unlessOrgFull.perDay);
+    conditions.push('(attribute_not_exists(ofm) OR ofm <> :ofm)', '(attribute_not_exists(ofd) OR ofd <> :ofd)');
+  }
   // The key's counts: its day count is also its usage figure, its minute count tells its first
   // request of the minute. A key not yet counted today needs room in the item.
   const room = '(attribute_exists(kr.#k) OR size(kr) < :maxKeys)';

@@ -23,9 +23,9 @@ function scopeOf(target: CounterTarget): UsageScope {
 }
 
 export const counterStore: CounterStore = {
-  async count(target, kind, minute, day, limits) {
+  async count(target, kind, minute, day, limits, unlessOrgFull) {
     // The counter without per-key maps: a key's own item, or a shard (neither holds other keys).
-    const input = counterUpdate(kind, minute, day, scopeOf(target), 'keyId' in target ? target.keyId : '', limits);
+    const input = counterUpdate(kind, minute, day, scopeOf(target), 'keyId' in target ? target.keyId : '', limits, { unlessOrgFull });
     try {
       const { Attributes = {} } = await db.send(new UpdateCommand(input));
       return { ok: true, state: Attributes as OrgDayCounters };
@@ -36,19 +36,22 @@ export const counterStore: CounterStore = {
     }
   },
 
-  async takeBack(target, minute: Window, day) {
+  async takeBack(target, minute: Window, day, orgFull = {}) {
     const input = { TableName: tableName('usage'), Key: usageKey(scopeOf(target), day) };
+    const hints = Object.entries(orgFull).filter(([, hint]) => hint !== undefined);
+    const set = hints.length ? ` SET ${hints.map(([name]) => `${name} = :${name}`).join(', ')}` : '';
+    const hintValues = Object.fromEntries(hints.map(([name, hint]) => [`:${name}`, hint]));
     try {
       await db.send(new UpdateCommand({
         ...input,
-        UpdateExpression: 'ADD requests :minus, mc :minus',
+        UpdateExpression: `ADD requests :minus, mc :minus${set}`,
         ConditionExpression: 'mw = :w',
-        ExpressionAttributeValues: { ':minus': -1, ':w': minute.id },
+        ExpressionAttributeValues: { ':minus': -1, ':w': minute.id, ...hintValues },
       }));
     } catch (error) {
       if (!isConditionFailed(error)) throw error;
       // The minute moved on (its count restarted): only the day still holds this request.
-      await db.send(new UpdateCommand({ ...input, UpdateExpression: 'ADD requests :minus', ExpressionAttributeValues: { ':minus': -1 } }));
+      await db.send(new UpdateCommand({ ...input, UpdateExpression: `ADD requests :minus${set}`, ExpressionAttributeValues: { ':minus': -1, ...hintValues } }));
     }
   },
 

@@ -27,6 +27,17 @@ export interface OrgDayCounters {
   kl?: Record<string, number>;
   /** Per key: credits charged this day, net of refunds (usage only). */
   kc?: Record<string, number>;
+  /**
+   * On a key's own item of a high-volume organization (shared/limits/sharded.ts): the minute, and
+   * the day, in which every shard of the organization was found full, as `orgFullHint` values.
+   */
+  ofm?: string;
+  ofd?: string;
+}
+
+/** `<window id>|<limit>`: a window found full at a limit (a raised limit makes it a different hint). */
+export function orgFullHint(windowId: string, limit: number): string {
+  return `${windowId}|${limit}`;
 }
 
 /** The counts of every window that applies to `keyId`, as `state` records them for `minute` and `day`. */

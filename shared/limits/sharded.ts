@@ -14,9 +14,9 @@
 // the shape the one-item path uses for keys beyond its bound), decided first with one conditional
 // write: two writes per admitted request, each on an item that takes a share of the load.
 import type { Limits, RateSubject } from '../domain/plans.ts';
-import { windowCounts, type OrgDayCounters } from './counters.ts';
+import { orgFullHint, windowCounts, type OrgDayCounters } from './counters.ts';
 import { appliedLimits, isExhausted, type AppliedLimits, type WindowCount } from './headers.ts';
-import { countIn, type CounterStore, type CounterTarget } from './store.ts';
+import { countIn, type CounterStore, type CounterTarget, type OrgFull } from './store.ts';
 import { dayOfMinute, dayWindow, minuteWindow, type Window } from './windows.ts';
 
 /**
@@ -137,6 +137,19 @@ export class ShardView {
     if (state.dayFull !== undefined && state.dayFull >= day.id) return 'day';
     if (state.minuteFull !== undefined && dayOfMinute(state.minuteFull) === day.id && state.minuteFull >= minute.id) return 'minute';
     return undefined;
+  }
+
+  /** What every shard is known full for at `now`: the day, this minute (some for the day), or neither. */
+  allFull(now: Date, shards: number = SHARD_COUNT): 'minute' | 'day' | undefined {
+    const minute = minuteWindow(now);
+    const day = dayWindow(now);
+    let dayFull = 0;
+    for (let i = 0; i < shards; i++) {
+      const why = this.isFull(i, minute, day);
+      if (!why) return undefined;
+      if (why === 'day') dayFull += 1;
+    }
+    return dayFull === shards ? 'day' : 'minute';
   }
 
   /** Shards not known to be full at `now` (by this environment's clock). */
@@ -277,9 +290,15 @@ export async function admitSharded(
 
   const ownLimits = keyItemLimits(limits.key);
   const keyTarget: CounterTarget = { keyId };
-  const key = await countIn(store, keyTarget, ownLimits, now, memory.lastSeen);
+  // The key's item also carries what an environment found full (every shard): its write fails
+  // then, and the request is refused without trying the shards (see orgFullOf).
+  const key = await countIn(store, keyTarget, ownLimits, now, memory.lastSeen, limits.org);
   if (key.outcome === 'rejected') {
     return refuse([...view.windows(limits.org, minute, now), ...asKeyWindows(key.windows, limits.key)]);
+  }
+  if (key.outcome === 'orgFull') {
+    const windows = view.windows(limits.org, key.minute, now).map((w) => (w.window.period === key.period ? { ...w, used: w.limit } : w));
+    return refuse([...windows, ...asKeyWindows(windowCounts(key.old, key.minute, day, ownLimits, keyId), limits.key)]);
   }
   const keyWindows = asKeyWindows(windowCounts(key.state, key.minute, day, ownLimits, keyId), limits.key);
 
@@ -297,17 +316,32 @@ export async function admitSharded(
         shard,
       };
     }
+    if (counted.outcome === 'orgFull') throw new Error('only a key item carries what was found full');
     view.observe(shard, day.id, counted.old);
     view.markFull(shard, day.id, counted.windows);
   }
 
-  // Every shard is full: the organization refuses. Give the key its count back.
+  // Every shard is full: the organization refuses. Give the key its count back, and leave on its
+  // item what was found full, so that the key's next request anywhere is refused by one write.
   try {
-    await store.takeBack(keyTarget, key.minute, day.id);
+    await store.takeBack(keyTarget, key.minute, day.id, orgFullOf(view, limits.org, now));
   } catch {
     // The key's count stays one high for a refused request (docs/limits.md states this bound).
   }
   return refuse([...view.windows(limits.org, minute, now), ...keyWindows.map((w) => ({ ...w, used: w.used - 1 }))]);
+}
+
+/**
+ * What this environment found full, for the key's item: every shard full this minute (by its
+ * clock), or for the day. Shards never get room back within a window, so another environment
+ * refusing on it refuses only what the shards would refuse; a limit changed since gives a
+ * different hint, so it refuses nothing under the new limit.
+ */
+export function orgFullOf(view: ShardView, limits: Limits, now: Date): OrgFull {
+  const full = view.allFull(now);
+  if (full === 'day') return { ofd: orgFullHint(dayWindow(now).id, limits.perDay) };
+  if (full === 'minute') return { ofm: orgFullHint(minuteWindow(now).id, limits.perMinute) };
+  return {};
 }
 
 /**

@@ -3,8 +3,9 @@
 // runtime and the integration tests) and against a model of DynamoDB's per-item rules (the
 // simulation in bench/limits-sim.ts). Every method is one DynamoDB call (a transaction counts as
 // one). docs/limits.md, "Past one hot item", has the design.
+import type { Limits } from '../domain/plans.ts';
 import type { AppliedLimits, WindowCount } from './headers.ts';
-import { firstGuess, nextStep, type OrgDayCounters, type WriteKind } from './counters.ts';
+import { firstGuess, nextStep, orgFullHint, type OrgDayCounters, type WriteKind } from './counters.ts';
 import { dayWindow, type Window } from './windows.ts';
 
 /**
@@ -14,18 +15,25 @@ import { dayWindow, type Window } from './windows.ts';
  */
 export type CounterTarget = { organizationId: string; shard: number } | { keyId: string };
 
+/** The organization's windows found full (every shard), as `orgFullHint` values. */
+export type OrgFull = Pick<OrgDayCounters, 'ofm' | 'ofd'>;
+
 export type CounterWrite = { ok: true; state: OrgDayCounters } | { ok: false; old: OrgDayCounters | undefined };
 
 export interface CounterStore {
   /**
    * One conditional counter write, exactly the `same` / `roll` / `fresh` UpdateItem of today's
    * counter (counterUpdate in shared/db/rate-limits.ts, without per-key maps): adds one if the
-   * item is in `minute` (or rolls it forward) and under `limits.org`. The new counts, or the item
-   * as it was when the condition failed (ALL_OLD).
+   * item is in `minute` (or rolls it forward) and under `limits.org`, and, with `unlessOrgFull`,
+   * unless the item says the organization was found full at those limits in `minute` or on `day`.
+   * The new counts, or the item as it was when the condition failed (ALL_OLD).
    */
-  count(target: CounterTarget, kind: WriteKind, minute: Window, day: string, limits: AppliedLimits): Promise<CounterWrite>;
-  /** Undo one count of a request another window then refused (`ADD requests -1`, and `mc -1` if still in `minute`). */
-  takeBack(target: CounterTarget, minute: Window, day: string): Promise<void>;
+  count(target: CounterTarget, kind: WriteKind, minute: Window, day: string, limits: AppliedLimits, unlessOrgFull?: Limits): Promise<CounterWrite>;
+  /**
+   * Undo one count of a request another window then refused (`ADD requests -1`, and `mc -1` if
+   * still in `minute`), and record on the item what `orgFull` says was found full (`ofm`, `ofd`).
+   */
+  takeBack(target: CounterTarget, minute: Window, day: string, orgFull?: OrgFull): Promise<void>;
   /**
    * Add `amount` refused requests (`rateLimited`, usage only) to a counter item, creating it with
    * its TTL. True when this write started the item's day (it holds nothing else).
@@ -102,7 +110,9 @@ const MAX_ATTEMPTS = 5;
 
 export type Counted =
   | { outcome: 'admitted'; minute: Window; state: OrgDayCounters }
-  | { outcome: 'rejected'; old: OrgDayCounters | undefined; windows: WindowCount[] };
+  | { outcome: 'rejected'; old: OrgDayCounters | undefined; windows: WindowCount[] }
+  /** The item says the organization was found full in `minute` (period 'minute') or that day. */
+  | { outcome: 'orgFull'; period: 'minute' | 'day'; minute: Window; old: OrgDayCounters };
 
 export class CounterContention extends Error {
   constructor() {
@@ -115,6 +125,8 @@ export class CounterContention extends Error {
  * Count one request in one counter item: the first write guessed from the minute this environment
  * last saw there, then whatever the failed write's ALL_OLD says (today's countIn, store-agnostic).
  * `lastSeen` is the environment's memory of each item's minute; it only saves failed writes.
+ * With `unlessOrgFull` (a key's own item), an item that says the organization is full at those
+ * limits in the minute or day the write is for ends it: 'orgFull'.
  */
 export async function countIn(
   store: CounterStore,
@@ -122,12 +134,13 @@ export async function countIn(
   limits: AppliedLimits,
   now: Date,
   lastSeen: Map<string, string>,
+  unlessOrgFull?: Limits,
 ): Promise<Counted> {
   const name = targetName(target);
   const day = dayWindow(now).id;
   let step = firstGuess(lastSeen.get(name), now);
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-    const result = await store.count(target, step.action, step.minute, day, limits);
+    const result = await store.count(target, step.action, step.minute, day, limits, unlessOrgFull);
     if (result.ok) {
       lastSeen.set(name, step.minute.id);
       return { outcome: 'admitted', minute: step.minute, state: { ...result.state, mw: step.minute.id } };
@@ -136,6 +149,10 @@ export async function countIn(
     const next = nextStep(result.old, now, limits, 'keyId' in target ? target.keyId : '');
     if (next.action === 'reject') return { outcome: 'rejected', old: result.old, windows: next.windows };
     if (next.action === 'overflow') throw new Error('a counter without per-key maps cannot overflow');
+    if (unlessOrgFull && result.old) {
+      if (result.old.ofd === orgFullHint(day, unlessOrgFull.perDay)) return { outcome: 'orgFull', period: 'day', minute: next.minute, old: result.old };
+      if (result.old.ofm === orgFullHint(next.minute.id, unlessOrgFull.perMinute)) return { outcome: 'orgFull', period: 'minute', minute: next.minute, old: result.old };
+    }
     step = next;
   }
   throw new CounterContention();

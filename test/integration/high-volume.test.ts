@@ -3,7 +3,7 @@
 // limit, windows roll with an injected clock, and credits taken in batches are exact, including
 // when an environment stops between taking a batch and spending it. Each test uses fresh ids.
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { db } from '../../shared/db/client.ts';
 import { creditStore, refundCredit, reserveCredit } from '../../shared/db/credits.ts';
 import { createOrganization, getOrganization } from '../../shared/db/organizations.ts';
@@ -65,6 +65,16 @@ describe('admission on shards under real concurrency', () => {
     let keyTotal = 0;
     for (const keyId of keys) keyTotal += (await dailyUsage({ organizationId, keyId }, 1, T))[0]!.requests;
     expect(keyTotal).toBe(300);
+    // What was found full is on the keys' items: a fresh environment refuses with one failed write
+    // on the key's item (its count unchanged), without trying a shard.
+    const keyItem = await item(`usage#key#${keys[0]}`, DAY);
+    expect(keyItem).toMatchObject({ ofd: '2031-05-06|300' });
+    const count = vi.fn(counterStore.count);
+    const fresh = await admitSharded({ ...counterStore, count }, new ShardedMemory(), subject(HIGH(300), null, organizationId, keys[0]), T, Math.random);
+    expect(fresh).toMatchObject({ admitted: false });
+    expect(count.mock.calls.map(([target]) => target)).toEqual([{ keyId: keys[0] }]);
+    expect(await item(`usage#key#${keys[0]}`, DAY)).toMatchObject({ requests: keyItem!.requests });
+    expect((await dailyUsage({ organizationId }, 1, T))[0]).toMatchObject({ requests: 300 });
   });
 
   it("a key's own limit is exact on the high-volume path, and its refusals consume nothing", { timeout: 60_000 }, async () => {

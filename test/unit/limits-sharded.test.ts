@@ -141,6 +141,29 @@ describe('admission on shards', () => {
     expect(rateLimitHeaders(again.windows)['X-RateLimit-Remaining']).toBe('0');
   });
 
+  it("leaves what it found full on the key's item: any other environment then refuses that key with one write", async () => {
+    const model = newModel();
+    const first = new ShardedMemory();
+    const perMinute = { perMinute: 15_000, perDay: 1_000_000 };
+    for (let i = 0; i < 15_000; i++) expect((await admitSharded(model, first, subject(perMinute, ['key_a', 'key_b', 'key_c'][i % 3]), T, seeded(8))).admitted).toBe(true);
+    // The first refusal tries the shards until each said it is full, then marks key_a's item.
+    expect((await admitSharded(model, first, subject(perMinute, 'key_a'), T, seeded(8))).admitted).toBe(false);
+    expect(model.items.get(`usage#key#key_a|${DAY}`)).toMatchObject({ ofm: '2031-03-04T10:20|15000' });
+    // A fresh environment: one failed write on key_a's item, no shard tried, the minute at its limit.
+    const calls = model.calls;
+    const fresh = await admitSharded(model, new ShardedMemory(), subject(perMinute, 'key_a'), at('2031-03-04T10:20:59.000Z'), seeded(9));
+    expect(fresh.admitted).toBe(false);
+    expect(model.calls - calls).toBe(1);
+    expect(rateLimitHeaders(fresh.windows)).toMatchObject({ 'X-RateLimit-Limit': '15000', 'X-RateLimit-Remaining': '0' });
+    expect(model.items.get(`usage#key#key_a|${DAY}`)).toMatchObject({ requests: 5_000 });
+    // It is only about that minute, at that limit: a raised limit, or the next minute, is counted.
+    const raised = { perMinute: 16_000, perDay: 1_000_000 };
+    const more = await admitSharded(model, new ShardedMemory(), subject(raised, 'key_a'), at('2031-03-04T10:20:59.500Z'), seeded(9));
+    expect(more).toMatchObject({ admitted: true });
+    expect(more.windows.find((w) => w.window.period === 'minute')?.window.id).toBe('2031-03-04T10:20');
+    expect((await admitSharded(model, new ShardedMemory(), subject(perMinute, 'key_a'), at('2031-03-04T10:21:00.000Z'), seeded(9))).admitted).toBe(true);
+  });
+
   it('a new minute is open again, and an environment thawing with a stale view counts in its clock\'s window', async () => {
     const model = newModel();
     const frozen = new ShardedMemory();
