@@ -7,6 +7,7 @@ import { createTables, tableEnv } from './bootstrap.ts';
 import { LOCAL_CLIENT_ID, LOCAL_ISSUER } from './dev-token.ts';
 import { localDynamoClient, startDynamoDbLocal } from './dynamodb-local.ts';
 import { loadLocalSecrets, type LocalSecrets } from './local-secrets.ts';
+import type { DeliveryQueue } from '../../shared/webhooks/queue.ts';
 import type { LocalWebhooks } from './webhooks.ts';
 
 export const LOCAL_STAGE = 'local';
@@ -87,25 +88,50 @@ export async function bootLocalKeygate(options: BootOptions = {}): Promise<Local
     await createTables(client, stage);
     Object.assign(process.env, localEnvironment({ dynamodbEndpoint: dynamo.endpoint, secrets, stage }));
     const { startLocalWebhooks } = await import('./webhooks.ts');
-    const webhooks = await startLocalWebhooks({ client, endpoint: dynamo.endpoint, stage, events: options.webhookEvents ?? true });
+    // Bundled: the functions run in their own processes and reach the local KMS and queue through
+    // the local AWS endpoint, which feeds the webhooks' queue (started after the bundles, hence late-bound).
+    let webhooks: LocalWebhooks | undefined;
+    const bundles = options.bundled
+      ? await startBundles(options.bundled, { stage, dynamodbEndpoint: dynamo.endpoint, secrets }, {
+          send: (messages, delaySeconds) => webhooks!.queue.send(messages, delaySeconds),
+          deadLetter: (message, reason) => webhooks!.queue.deadLetter(message, reason),
+        })
+      : undefined;
+    try {
+      webhooks = await startLocalWebhooks({
+        client,
+        endpoint: dynamo.endpoint,
+        stage,
+        events: options.webhookEvents ?? true,
+        ...(bundles ? { workers: bundles.webhookWorkers } : {}),
+      });
+    } catch (error) {
+      await bundles?.runtime.close();
+      throw error;
+    }
     client.destroy();
     // Imported only now: the functions read their environment when they load.
     const { startLocalApi } = await import('./server.ts');
-    const runtime = options.bundled ? await startBundles(options.bundled, { stage, dynamodbEndpoint: dynamo.endpoint, secrets }) : undefined;
+    const running = webhooks;
     const api = await startLocalApi({
       port: options.port ?? 3000,
       portalPrivateJwk: secrets.portalPrivateJwk,
       portalPublicJwk: secrets.portalPublicJwk,
-      ...(runtime ? { runtime } : {}),
+      ...(bundles ? { runtime: bundles.runtime } : {}),
+    }).catch(async (error: unknown) => {
+      await running.stop();
+      await bundles?.runtime.close();
+      throw error;
     });
     return {
       url: api.url,
       dynamodbEndpoint: dynamo.endpoint,
       secrets,
-      webhooks,
+      webhooks: running,
       async stop() {
+        // Triggers first, so no delivery starts on a function that is already stopped.
+        await running.stop();
         await api.close();
-        await webhooks.stop();
         await dynamo.stop();
       },
     };
@@ -115,28 +141,53 @@ export async function bootLocalKeygate(options: BootOptions = {}): Promise<Local
   }
 }
 
-/** The synthesized bundles, every function started once (an init error fails the boot). */
-async function startBundles(bundled: true | string, local: Omit<LocalStandIns, 'logLevel'>) {
+/**
+ * The synthesized bundles, every function started once (an init error fails the boot), with the
+ * local AWS endpoint their KMS and SQS clients reach (its queues lead to `queue`) and the webhook
+ * workers that invoke them.
+ */
+async function startBundles(bundled: true | string, local: Omit<LocalStandIns, 'logLevel' | 'aws' | 'secrets'> & { secrets: LocalSecrets }, queue: DeliveryQueue) {
   const { readAssembly, synthesizeApp } = await import('./bundles/assembly.ts');
   const { bundledRuntime } = await import('./bundles/runtime.ts');
+  const { startLocalAwsEndpoint } = await import('./bundles/aws-endpoint.ts');
+  const { webhookQueueNames } = await import('./bundles/lambda-environment.ts');
+  const { bundledWebhookWorkers } = await import('./bundles/event-sources.ts');
   const app = bundled === true ? await synthesizeApp() : readAssembly(bundled);
+  const removeSynth = () => {
+    if (bundled === true) rmSync(app.outdir, { recursive: true, force: true });
+  };
+  const queues = webhookQueueNames(app, local.stage);
+  const aws = await startLocalAwsEndpoint({
+    webhookSecretKey: local.secrets.webhookSecretKey,
+    queue,
+    deliveryQueueName: queues.deliveries,
+    deadLetterQueueName: queues.deadLetters,
+  });
   const runtime = bundledRuntime(app, {
     ...local,
+    aws,
     ...(process.env.LOG_LEVEL ? { logLevel: process.env.LOG_LEVEL } : {}),
+    ...(process.env.WEBHOOK_RETRY_SCALE ? { webhookRetryScale: process.env.WEBHOOK_RETRY_SCALE } : {}),
     metricsDisabled: process.env.POWERTOOLS_METRICS_DISABLED !== 'false',
   });
   try {
     await runtime.warm();
   } catch (error) {
     runtime.close();
+    await aws.close();
+    removeSynth();
     throw error;
   }
   const close = runtime.close.bind(runtime);
   return {
-    ...runtime,
-    close() {
-      close();
-      if (bundled === true) rmSync(app.outdir, { recursive: true, force: true });
+    runtime: {
+      ...runtime,
+      async close() {
+        close();
+        await aws.close();
+        removeSynth();
+      },
     },
+    webhookWorkers: bundledWebhookWorkers({ functions: runtime.functions, region: local.region ?? 'local', deliveryQueueName: queues.deliveries }),
   };
 }

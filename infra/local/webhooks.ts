@@ -1,10 +1,13 @@
-// Webhooks in the local runtime, running the code the Lambda functions run, in process:
-// - a poller on the DynamoDB Local streams of api-keys and organizations feeds handleChanges (what
-//   the stream-triggered function does in AWS);
+// Webhooks in the local runtime, running the code the Lambda functions run:
+// - a poller on the DynamoDB Local streams of api-keys and organizations feeds the stream worker
+//   (what the stream-triggered function does in AWS);
 // - an in-process delivery queue stands in for SQS: each message is a timer, every attempt runs on
 //   its own (a receiver that never answers holds only its own attempt), dead letters are kept in
 //   memory and logged;
 // - the expiry sweep runs on a timer (every minute; WEBHOOK_SWEEP_INTERVAL_MS) and on demand.
+// The workers are the sources in this process by default; with --bundled they are the synthesized
+// webhookEvents, webhookDelivery and expirySweep bundles (bundles/event-sources.ts), which reach
+// this queue through the local SQS endpoint (bundles/aws-endpoint.ts).
 import { DescribeTableCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   DescribeStreamCommand,
@@ -28,10 +31,33 @@ const STREAM_TABLES: StreamTable[] = ['apiKeys', 'organizations'];
 export interface LocalWebhooks {
   /** Run the expiry sweep now (time injectable for tests); resolves with the notices recorded. */
   sweep(now?: Date): Promise<number>;
+  /** The local stand-in for the delivery queue (SQS) and its dead-letter queue. */
+  queue: DeliveryQueue;
   /** Deliveries given up after their 24 hours (in memory). */
   deadLetters: { message: DeliveryMessage; reason: string }[];
   stop(): Promise<void>;
 }
+
+/** What the three webhook functions do with what their triggers hand them. */
+export interface WebhookWorkers {
+  /** The delivery function: one attempt of one queued message. */
+  deliver(message: DeliveryMessage, queue: DeliveryQueue): Promise<void>;
+  /** The stream function: a batch of one table's stream records. */
+  handleRecords(table: StreamTable, streamArn: string, records: _Record[]): Promise<void>;
+  /** The scheduled sweep (with an injected time only in process: a bundle reads the clock). */
+  sweep(now?: Date): Promise<number>;
+}
+
+/** The workers as the sources, in this process. */
+export const inProcessWorkers: WebhookWorkers = {
+  async deliver(message, queue) {
+    await deliver(message, { ...deliveryDepsFromEnv(), queue }).catch((error: unknown) => logDeliveryError(message, error));
+  },
+  async handleRecords(table, _streamArn, records) {
+    await handleChanges(table, records.map(toChange));
+  },
+  sweep: (now = new Date()) => sweepExpiringKeys(now),
+};
 
 function toChange(record: _Record): StreamChange {
   const image = (value: Record<string, unknown> | undefined) => (value ? unmarshall(value as Record<string, AttributeValue>) : undefined);
@@ -47,11 +73,11 @@ function toChange(record: _Record): StreamChange {
 }
 
 /**
- * Follows every shard of one table's stream from now on, handing each batch of changes to
- * `onChanges`. Each poll asks for the records after the last one seen (DynamoDB Local's iterators
+ * Follows every shard of one table's stream from now on, handing each batch of records to
+ * `onRecords`. Each poll asks for the records after the last one seen (DynamoDB Local's iterators
  * go stale between polls); what a shard held at boot is skipped.
  */
-async function pollStream(streams: DynamoDBStreamsClient, streamArn: string, onChanges: (changes: StreamChange[]) => Promise<void>) {
+async function pollStream(streams: DynamoDBStreamsClient, streamArn: string, onRecords: (records: _Record[]) => Promise<void>) {
   const lastSeen = new Map<string, string | null>(); // shard id -> last sequence number handled (null: none yet)
   let stopped = false;
 
@@ -90,7 +116,7 @@ async function pollStream(streams: DynamoDBStreamsClient, streamArn: string, onC
         if (!lastSeen.has(id)) lastSeen.set(id, null);
         continue;
       }
-      await onChanges(records.map(toChange));
+      await onRecords(records);
       lastSeen.set(id, records.at(-1)!.dynamodb!.SequenceNumber!);
     }
   };
@@ -112,9 +138,12 @@ export interface LocalWebhookOptions {
   stage: string;
   /** Follow the streams and sweep on a timer; without, only queued deliveries run (and sweep() on demand). */
   events: boolean;
+  /** Default: the sources in this process. */
+  workers?: WebhookWorkers;
 }
 
 export async function startLocalWebhooks(options: LocalWebhookOptions): Promise<LocalWebhooks> {
+  const workers = options.workers ?? inProcessWorkers;
   const pending = new Set<NodeJS.Timeout>();
   const running = new Set<Promise<unknown>>();
   const deadLetters: LocalWebhooks['deadLetters'] = [];
@@ -125,7 +154,7 @@ export async function startLocalWebhooks(options: LocalWebhookOptions): Promise<
         const timer = setTimeout(() => {
           pending.delete(timer);
           if (stopped) return;
-          const attempt = deliver(message, deps).catch((error: unknown) => logDeliveryError(message, error));
+          const attempt = workers.deliver(message, queue).catch((error: unknown) => logDeliveryError(message, error));
           running.add(attempt);
           void attempt.finally(() => running.delete(attempt));
         }, delaySeconds * 1000);
@@ -137,7 +166,6 @@ export async function startLocalWebhooks(options: LocalWebhookOptions): Promise<
     },
   };
   setDeliveryQueue(queue);
-  const deps = { ...deliveryDepsFromEnv(), queue };
 
   const streams = new DynamoDBStreamsClient({
     endpoint: options.endpoint,
@@ -148,18 +176,20 @@ export async function startLocalWebhooks(options: LocalWebhookOptions): Promise<
   for (const table of options.events ? STREAM_TABLES : []) {
     const { Table } = await options.client.send(new DescribeTableCommand({ TableName: physicalTableName(options.stage, TABLES[table]) }));
     if (!Table?.LatestStreamArn) throw new Error(`Table ${Table?.TableName} has no stream`);
-    stopPollers.push(await pollStream(streams, Table.LatestStreamArn, (changes) => handleChanges(table, changes).then(() => undefined)));
+    const streamArn = Table.LatestStreamArn;
+    stopPollers.push(await pollStream(streams, streamArn, (records) => workers.handleRecords(table, streamArn, records)));
   }
 
   const interval = Number(process.env.WEBHOOK_SWEEP_INTERVAL_MS ?? 60_000);
   const sweepTimer = options.events
     ? setInterval(() => {
-        sweepExpiringKeys(new Date()).catch((error: unknown) => logger.warn('local expiry sweep failed', { error: describeError(error) }));
+        workers.sweep().catch((error: unknown) => logger.warn('local expiry sweep failed', { error: describeError(error) }));
       }, interval)
     : undefined;
 
   return {
-    sweep: (now = new Date()) => sweepExpiringKeys(now),
+    sweep: (now) => workers.sweep(now),
+    queue,
     deadLetters,
     async stop() {
       stopped = true;

@@ -1,23 +1,31 @@
 // What Lambda runs, run: the bundles of this run's real `cdk synth` (test/support/synth-setup.ts),
 // each function in fresh Node processes with the Lambda runtime's handler contract and the
 // environment its template sets (infra/local/bundles/), behind the local API gateway, over
-// DynamoDB Local. Expected answers are the ones docs/api.md gives.
+// DynamoDB Local, with KMS and SQS on the local AWS endpoint. Expected answers are the ones docs/api.md gives.
 import { cpSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DecryptCommand, EncryptCommand, KMSClient } from '@aws-sdk/client-kms';
+import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildBundles } from '../../bench/bundles.ts';
 import { DEPLOYED_FUNCTIONS } from '../../infra/constructs/function-specs.ts';
 import { handlerModule, readAssembly, unresolvedImports, type SynthesizedFunction } from '../../infra/local/bundles/assembly.ts';
+import { startLocalAwsEndpoint } from '../../infra/local/bundles/aws-endpoint.ts';
 import { LambdaInstance } from '../../infra/local/bundles/lambda-host.ts';
 import { lambdaEnvironment } from '../../infra/local/bundles/lambda-environment.ts';
 import { bundledRuntime } from '../../infra/local/bundles/runtime.ts';
 import { freePort } from '../../infra/local/dynamodb-local.ts';
 import type { LocalKeygate } from '../../infra/local/environment.ts';
 import { startLocalApi, type LocalApi } from '../../infra/local/server.ts';
+import { db } from '../../shared/db/client.ts';
 import { FUNCTION_ENTRIES } from '../../shared/routes.ts';
-import { ApiClient, startTestApi } from '../support/api.ts';
+import { physicalTableName, TABLES } from '../../shared/tables.ts';
+import type { DeliveryMessage } from '../../shared/webhooks/queue.ts';
+import { ApiClient, portalUser, startTestApi, uniqueUser } from '../support/api.ts';
+import { Receiver, verifySignature } from '../support/webhook-receiver.ts';
 import { TEST_STAGE } from '../support/stage.ts';
 import { createTestOrg, deltas, postMessage, type TestOrg } from '../e2e/chat-helpers.ts';
 
@@ -218,6 +226,146 @@ describe('the bundles with DynamoDB down', () => {
     const orgs = await new ApiClient(api.url, { Authorization: org.owner.headers.Authorization! }).get('/v1/organizations');
     expect(orgs.status).toBe(503);
     expect(orgs.body).toEqual(UNAVAILABLE);
+  });
+});
+
+// The bundles' own KMS and SQS clients (in their processes) reach this endpoint; here the same SDK
+// clients check what it answers: what they validate (SQS's MD5 of each body) and what KMS refuses.
+describe('the local AWS endpoint, through the SDK clients', () => {
+  const sent: { message: DeliveryMessage; delaySeconds: number | undefined }[] = [];
+  const dead: { message: DeliveryMessage; reason: string }[] = [];
+  let endpoint: Awaited<ReturnType<typeof startLocalAwsEndpoint>>;
+  const client = { region: 'local', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
+
+  beforeAll(async () => {
+    endpoint = await startLocalAwsEndpoint({
+      webhookSecretKey: globalThis.__keygateTestSecrets.webhookSecretKey,
+      queue: {
+        send: async (messages, delaySeconds) => void sent.push(...messages.map((message) => ({ message, delaySeconds }))),
+        deadLetter: async (message, reason) => void dead.push({ message, reason }),
+      },
+      deliveryQueueName: 'keygate-t-webhook-deliveries',
+      deadLetterQueueName: 'keygate-t-webhook-dead-letters',
+    });
+  });
+  afterAll(() => endpoint?.close());
+
+  it('KMS: a ciphertext opens under the encryption context it was sealed with, and only under it', async () => {
+    const kms = new KMSClient({ ...client, endpoint: endpoint.url });
+    const context = { organizationId: 'org_1', webhookId: 'wh_1' };
+    const { CiphertextBlob } = await kms.send(new EncryptCommand({ KeyId: 'arn:aws:kms:local:000000000000:key/k', Plaintext: Buffer.from('whsec_x'), EncryptionContext: context }));
+    expect(Buffer.from(CiphertextBlob!).toString()).not.toContain('whsec_x');
+    const { Plaintext } = await kms.send(new DecryptCommand({ CiphertextBlob, EncryptionContext: context }));
+    expect(Buffer.from(Plaintext!).toString()).toBe('whsec_x');
+    await expect(kms.send(new DecryptCommand({ CiphertextBlob, EncryptionContext: { ...context, webhookId: 'wh_2' } }))).rejects.toMatchObject({
+      name: 'InvalidCiphertextException',
+    });
+    kms.destroy();
+  });
+
+  it('SQS: a batch reaches the local queue with its delay, the MD5s the client checks are right, an unknown queue is refused', async () => {
+    const sqs = new SQSClient({ ...client, endpoint: endpoint.url });
+    const message = { organizationId: 'org_1', webhookId: 'wh_1', eventId: 'evt_1', type: 'ping', body: '{"id":"evt_1"}', attempt: 1, firstAttemptAt: new Date().toISOString() };
+    const result = await sqs.send(
+      new SendMessageBatchCommand({ QueueUrl: endpoint.queueUrl('keygate-t-webhook-deliveries'), Entries: [{ Id: '0', MessageBody: JSON.stringify(message), DelaySeconds: 30 }] }),
+    );
+    expect(result.Successful).toHaveLength(1);
+    expect(sent).toEqual([{ message, delaySeconds: 30 }]);
+    await expect(
+      sqs.send(new SendMessageBatchCommand({ QueueUrl: endpoint.queueUrl('keygate-t-other'), Entries: [{ Id: '0', MessageBody: '{}' }] })),
+    ).rejects.toMatchObject({ $metadata: { httpStatusCode: 400 } });
+    expect(dead).toEqual([]);
+    sqs.destroy();
+  });
+});
+
+// The webhook flow on the bundles only: management seals the secret with KMS and queues the ping on
+// SQS (the local AWS endpoint); the tables' streams invoke webhookEvents, the queue invokes
+// webhookDelivery, the sweep invokes expirySweep, each a synthesized bundle in its own process.
+describe('webhooks through the bundles', () => {
+  const stage = `bw${Math.random().toString(36).slice(2, 8)}`;
+  let keygate: LocalKeygate;
+  let receiver: Receiver;
+  let owner: ApiClient;
+  let orgId: string;
+  let hook: { id: string; secret: string };
+  const O = () => `/v1/organizations/${orgId}`;
+
+  beforeAll(async () => {
+    receiver = new Receiver();
+    await receiver.start();
+    process.env.WEBHOOK_RETRY_SCALE = '0.01'; // the bundles' retry waits: 30 s -> 0.3 s, 2 min -> 1.2 s
+    keygate = await startTestApi({ stage, webhookEvents: true });
+    delete process.env.WEBHOOK_RETRY_SCALE;
+    owner = await portalUser(keygate.url, uniqueUser('owner'));
+    orgId = (await owner.post('/v1/organizations', { name: 'Hooks Bundled' })).body.id;
+  });
+  afterAll(async () => {
+    await keygate?.stop();
+    await receiver?.stop();
+  });
+
+  const signed = (raw: string, header: unknown) => verifySignature(header as string, raw, hook.secret).ok;
+
+  it('creates a webhook whose secret is stored sealed by KMS, never in plaintext', async () => {
+    const created = await owner.post(`${O()}/webhooks`, { url: `${receiver.url}/ok`, events: ['api_key.revoked', 'api_key.expiring', 'credits.low'] });
+    expect(created.status, created.text).toBe(201);
+    expect(created.body.secret).toMatch(/^whsec_[0-9A-Za-z]{32}$/);
+    hook = created.body;
+    const { Items = [] } = await db.send(new ScanCommand({ TableName: physicalTableName(stage, TABLES.webhooks) }));
+    expect(Items).toHaveLength(1);
+    expect(Items[0]!.secretCiphertext).toMatch(/^kms:/); // the bundle's KMS path, not the local sealing
+    expect(JSON.stringify(Items)).not.toContain(hook.secret);
+  });
+
+  it('the test route: a signed ping, queued by management and delivered by webhookDelivery', async () => {
+    const test = await owner.post(`${O()}/webhooks/${hook.id}/test`);
+    expect(test.status, test.text).toBe(202);
+    await receiver.waitFor(() => receiver.received.some((r) => r.body.id === test.body.id), 30_000);
+    const ping = receiver.received.find((r) => r.body.id === test.body.id)!;
+    expect(ping.body).toMatchObject({ type: 'ping', organizationId: orgId, data: { webhookId: hook.id } });
+    expect(ping.headers['content-type']).toBe('application/json');
+    expect(signed(ping.raw, ping.headers['keygate-signature'])).toBe(true);
+    expect(signed(`${ping.raw} `, ping.headers['keygate-signature'])).toBe(false);
+  });
+
+  it('a revoke: the api-keys stream through webhookEvents, a signed api_key.revoked', async () => {
+    const key = await owner.post(`${O()}/api-keys`, { name: 'Doomed', type: 'secret' });
+    expect((await owner.delete(`${O()}/api-keys/${key.body.id}`)).status).toBe(204);
+    const revoked = () => receiver.of('/ok', 'api_key.revoked').filter((r) => r.body.data.keyId === key.body.id);
+    await receiver.waitFor(() => revoked().length > 0, 30_000);
+    expect(revoked()[0]!.body).toMatchObject({ id: expect.stringMatching(/^evt_/), organizationId: orgId, data: { keyId: key.body.id, name: 'Doomed', type: 'secret' } });
+    expect(signed(revoked()[0]!.raw, revoked()[0]!.headers['keygate-signature'])).toBe(true);
+  });
+
+  it('credits falling to 10: the organizations stream, a signed credits.low', async () => {
+    const operator = await portalUser(keygate.url, uniqueUser('staff'), ['operators']);
+    expect((await operator.post(`${O()}/credits`, { amount: -90 })).body.credits).toBe(10);
+    await receiver.waitFor(() => receiver.of('/ok', 'credits.low').some((r) => r.body.organizationId === orgId), 30_000);
+    const low = receiver.of('/ok', 'credits.low').find((r) => r.body.organizationId === orgId)!;
+    expect(low.body.data).toEqual({ credits: 10, threshold: 10 });
+    expect(signed(low.raw, low.headers['keygate-signature'])).toBe(true);
+  });
+
+  it('the sweep through expirySweep: a key with 7 days left gets its signed api_key.expiring', async () => {
+    const key = await owner.post(`${O()}/api-keys`, { name: 'Short', type: 'secret', expiresInDays: 7 });
+    await keygate.webhooks.sweep();
+    const notices = () => receiver.of('/ok', 'api_key.expiring').filter((r) => r.body.data.keyId === key.body.id);
+    await receiver.waitFor(() => notices().length > 0, 30_000);
+    expect(notices()[0]!.body.data).toMatchObject({ keyId: key.body.id, daysBeforeExpiry: 7 });
+    expect(signed(notices()[0]!.raw, notices()[0]!.headers['keygate-signature'])).toBe(true);
+  });
+
+  it('a receiver failing twice: webhookDelivery re-queues on SQS, the third attempt carries the same id and body', async () => {
+    const flaky = await owner.post(`${O()}/webhooks`, { url: `${receiver.url}/flaky`, events: ['api_key.rolled'] });
+    expect(flaky.status, flaky.text).toBe(201);
+    const test = await owner.post(`${O()}/webhooks/${flaky.body.id}/test`);
+    const attempts = () => receiver.of('/flaky').filter((r) => r.body.id === test.body.id);
+    await receiver.waitFor(() => attempts().length >= 3, 30_000);
+    expect(new Set(attempts().map((a) => a.raw)).size).toBe(1);
+    for (const a of attempts()) expect(verifySignature(a.headers['keygate-signature'] as string, a.raw, flaky.body.secret).ok).toBe(true);
+    expect(attempts()[1]!.at - attempts()[0]!.at).toBeGreaterThanOrEqual(300 - 50); // the (scaled) 30 s
+    expect(keygate.webhooks.deadLetters).toEqual([]);
   });
 });
 

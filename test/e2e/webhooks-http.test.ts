@@ -1,78 +1,16 @@
 // Webhooks end to end on the local runtime (docs/api.md section 12): the routes, and deliveries to
 // receivers on 127.0.0.1 from the changes themselves (stream) and from the expiry sweep (time
-// injected). Signatures are checked with a reference implementation written here from the
-// contract's formula. This file runs on its own stage (fresh tables) with webhook events on.
-import { createHmac, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+// injected). Signatures are checked with a reference implementation written from the contract's
+// formula (test/support/webhook-receiver.ts). This file runs on its own stage (fresh tables) with webhook events on.
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalKeygate } from '../../infra/local/environment.ts';
 import { db } from '../../shared/db/client.ts';
 import { tableName } from '../../shared/tables.ts';
 import { ApiClient, portalUser, startTestApi, uniqueUser } from '../support/api.ts';
+import { Receiver, verifySignature } from '../support/webhook-receiver.ts';
 
 const DAY = 86_400_000;
-
-interface Received {
-  path: string;
-  headers: IncomingMessage['headers'];
-  raw: string;
-  body: any;
-  at: number;
-}
-
-/** A receiver on 127.0.0.1: /ok answers 204, /flaky fails twice per event id then 200, /hang never answers. */
-class Receiver {
-  readonly received: Received[] = [];
-  private readonly failures = new Map<string, number>();
-  server!: Server;
-  url!: string;
-
-  async start() {
-    this.server = createServer(async (req, res) => {
-      const chunks: Buffer[] = [];
-      for await (const chunk of req) chunks.push(chunk as Buffer);
-      const raw = Buffer.concat(chunks).toString('utf8');
-      const body = JSON.parse(raw);
-      this.received.push({ path: req.url!, headers: req.headers, raw, body, at: Date.now() });
-      if (req.url === '/hang') return; // never answers
-      if (req.url === '/flaky') {
-        const seen = (this.failures.get(body.id) ?? 0) + 1;
-        this.failures.set(body.id, seen);
-        res.writeHead(seen <= 2 ? 500 : 200).end();
-        return;
-      }
-      res.writeHead(204).end();
-    });
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as { port: number }).port}`;
-  }
-
-  of(path: string, type?: string) {
-    return this.received.filter((r) => r.path === path && (!type || r.body.type === type));
-  }
-
-  async waitFor(predicate: () => boolean, timeoutMs = 60_000) {
-    const deadline = Date.now() + timeoutMs;
-    while (!predicate()) {
-      if (Date.now() > deadline) throw new Error('timed out waiting for a delivery');
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-
-  stop() {
-    this.server.closeAllConnections();
-    return new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-}
-
-/** The contract's verification: HMAC-SHA256 over "<t>.<raw body>" with the secret, hex, in `v1`. */
-function verifySignature(header: string | undefined, raw: string, secret: string): { ok: boolean; t: number } {
-  const parts = Object.fromEntries((header ?? '').split(',').map((p) => p.split('=') as [string, string]));
-  const expected = createHmac('sha256', secret).update(`${parts.t}.${raw}`).digest('hex');
-  const given = Buffer.from(parts.v1 ?? '', 'hex');
-  return { ok: given.length === 32 && timingSafeEqual(given, Buffer.from(expected, 'hex')), t: Number(parts.t) };
-}
 
 let keygate: LocalKeygate;
 let receiver: Receiver;

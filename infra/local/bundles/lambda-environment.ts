@@ -7,12 +7,19 @@
 //   PORTAL_ISSUER / PORTAL_CLIENT_ID (Cognito) -> the local identity provider, and its key set in PORTAL_JWKS
 //   BEDROCK_MODEL_ID               -> kept, plus CHAT_BACKEND=local (no Bedrock)
 //   USER_DIRECTORY=cognito, USER_POOL_ID -> USER_DIRECTORY=local over the local user directory table
+//   Arn of the KMS key (WEBHOOK_KMS_KEY_ID) -> a local key ARN, Encrypt/Decrypt on the local AWS endpoint
+//   Ref to an SQS queue (WEBHOOK_QUEUE_URL, WEBHOOK_DLQ_URL) -> that queue's URL on the local AWS endpoint
+//   (a webhook function, i.e. one with WEBHOOK_QUEUE_URL) -> WEBHOOK_ALLOW_LOCAL=1 (127.0.0.1 receivers)
+//                                     and the local runtime's WEBHOOK_RETRY_SCALE when one is given
 //   (CloudWatch)                   -> POWERTOOLS_METRICS_DISABLED=true unless asked otherwise, as the source runtime
-// and DYNAMODB_ENDPOINT for every function. Any other intrinsic becomes `unresolved:<expression>`.
+// and DYNAMODB_ENDPOINT for every function, plus AWS_ENDPOINT_URL_KMS / AWS_ENDPOINT_URL_SQS (the
+// SDK's own endpoint settings) when there is a local AWS endpoint (aws-endpoint.ts). Any other
+// intrinsic, and the KMS and SQS references without a local AWS endpoint, become `unresolved:<expression>`.
 import { LOCAL_TABLES, physicalTableName, TABLES, type TableDefinition } from '../../../shared/tables.ts';
 import { LOCAL_CLIENT_ID, LOCAL_ISSUER } from '../dev-token.ts';
 import type { LocalSecrets } from '../local-secrets.ts';
 import type { CfnResource, SynthesizedApp, SynthesizedFunction } from './assembly.ts';
+import { LOCAL_ACCOUNT, type LocalAwsEndpoint } from './aws-endpoint.ts';
 
 export interface LocalStandIns {
   /** Stage whose tables the local DynamoDB holds. */
@@ -24,6 +31,10 @@ export interface LocalStandIns {
   logLevel?: string;
   /** No CloudWatch locally: EMF metric lines off as in the source runtime (default true; the bench keeps them on, as in AWS). */
   metricsDisabled?: boolean;
+  /** The local KMS and SQS endpoint (aws-endpoint.ts); without it the webhook functions' KMS key and queues stay unresolved. */
+  aws?: Pick<LocalAwsEndpoint, 'url' | 'queueUrl'>;
+  /** WEBHOOK_RETRY_SCALE for the webhook functions (the local runtime's shortened waits; default: the real schedule). */
+  webhookRetryScale?: string;
 }
 
 /** Credentials Lambda puts in the environment of every function (fake here: DynamoDB Local accepts any). */
@@ -40,6 +51,23 @@ function localTableName(resource: CfnResource, stage: string): string | undefine
   return def ? physicalTableName(stage, def) : undefined;
 }
 
+/** A stage-named resource (`keygate-<stage>-<rest>`) as the local stage names it. */
+function localStageName(deployed: unknown, stage: string): string | undefined {
+  const match = /^keygate-[^-]+-(.+)$/.exec(String(deployed));
+  return match ? `keygate-${stage}-${match[1]}` : undefined;
+}
+
+/** The local names of the webhook queues: the deliveries queue is the one with a redrive policy, the dead-letter queue its target. */
+export function webhookQueueNames(app: SynthesizedApp, stage: string): { deliveries: string; deadLetters: string } {
+  const queues = Object.entries(app.resources).filter(([, r]) => r.Type === 'AWS::SQS::Queue');
+  const deliveries = queues.find(([, r]) => r.Properties?.RedrivePolicy);
+  const deadLetterId = deliveries?.[1].Properties?.RedrivePolicy?.deadLetterTargetArn?.['Fn::GetAtt']?.[0];
+  const deadLetters = queues.find(([id]) => id === deadLetterId);
+  const names = [deliveries, deadLetters].map((q) => q && localStageName(q[1].Properties?.QueueName, stage));
+  if (!names[0] || !names[1]) throw new Error('the template has no webhook delivery queue with a dead-letter queue (keygate-<stage>-…)');
+  return { deliveries: names[0], deadLetters: names[1] };
+}
+
 /** The function's environment in the local stand-in world. */
 export function lambdaEnvironment(app: SynthesizedApp, fn: SynthesizedFunction, local: LocalStandIns): Record<string, string> {
   const region = local.region ?? 'local';
@@ -51,6 +79,8 @@ export function lambdaEnvironment(app: SynthesizedApp, fn: SynthesizedFunction, 
     }
     const ref = (value as { Ref?: string })?.Ref;
     const resource = ref ? app.resources[ref] : undefined;
+    const [attOf, attribute] = ((value as { 'Fn::GetAtt'?: [string, string] })?.['Fn::GetAtt'] ?? []) as (string | undefined)[];
+    const attResource = attOf ? app.resources[attOf] : undefined;
     if (resource?.Type === 'AWS::DynamoDB::Table') {
       env[name] = localTableName(resource, local.stage) ?? `unresolved:${JSON.stringify(value)}`;
     } else if (name === 'SESSION_SECRET_ARN' && resource?.Type === 'AWS::SecretsManager::Secret') {
@@ -62,12 +92,21 @@ export function lambdaEnvironment(app: SynthesizedApp, fn: SynthesizedFunction, 
       env.PORTAL_CLIENT_ID = LOCAL_CLIENT_ID;
     } else if (name === 'USER_POOL_ID' && resource?.Type === 'AWS::Cognito::UserPool') {
       env.LOCAL_USERS_TABLE = physicalTableName(local.stage, LOCAL_TABLES.localUsers);
+    } else if (local.aws && attResource?.Type === 'AWS::KMS::Key' && attribute === 'Arn') {
+      env[name] = `arn:aws:kms:${region}:${LOCAL_ACCOUNT}:key/${attOf}`;
+    } else if (local.aws && resource?.Type === 'AWS::SQS::Queue' && localStageName(resource.Properties?.QueueName, local.stage)) {
+      env[name] = local.aws.queueUrl(localStageName(resource.Properties?.QueueName, local.stage)!);
     } else {
       env[name] = `unresolved:${JSON.stringify(value)}`;
     }
   }
   if (env.BEDROCK_MODEL_ID) env.CHAT_BACKEND = 'local';
   if (env.LOCAL_USERS_TABLE) env.USER_DIRECTORY = 'local';
+  if (env.WEBHOOK_QUEUE_URL) {
+    env.WEBHOOK_ALLOW_LOCAL = '1';
+    if (local.webhookRetryScale) env.WEBHOOK_RETRY_SCALE = local.webhookRetryScale;
+  }
+  if (local.aws) Object.assign(env, { AWS_ENDPOINT_URL_KMS: local.aws.url, AWS_ENDPOINT_URL_SQS: local.aws.url });
   if (local.logLevel) env.LOG_LEVEL = local.logLevel;
   if (local.metricsDisabled ?? true) env.POWERTOOLS_METRICS_DISABLED = 'true';
   return { ...env, DYNAMODB_ENDPOINT: local.dynamodbEndpoint, ...lambdaServiceVariables(fn, region) };
