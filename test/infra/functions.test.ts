@@ -80,7 +80,9 @@ describe('functions', () => {
         const access = spec.tables[key];
         if (!access) {
           expect(onTable, `${name} must not touch ${key}`).toEqual([]);
-          expect(env[TABLES[key].envVar]).toBeUndefined();
+          // A stream consumer gets the name (not access) of each table whose stream it reads: it tells their records apart by it.
+          const readsStream = roleStatements(s, name).some((st) => actions(st).includes('dynamodb:GetRecords') && referencedIds(st.Resource).has(tableId));
+          expect(env[TABLES[key].envVar]).toEqual(readsStream ? { Ref: tableId } : undefined);
           continue;
         }
         expect(onTable).toHaveLength(1);
