@@ -12,6 +12,7 @@ import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildBundles } from '../../bench/bundles.ts';
 import { DEPLOYED_FUNCTIONS } from '../../infra/constructs/function-specs.ts';
+import { FUNCTION_BUILD } from '../../infra/constructs/keygate-function.ts';
 import { handlerModule, readAssembly, unresolvedImports, type SynthesizedFunction } from '../../infra/local/bundles/assembly.ts';
 import { startLocalAwsEndpoint } from '../../infra/local/bundles/aws-endpoint.ts';
 import { LambdaInstance } from '../../infra/local/bundles/lambda-host.ts';
@@ -90,15 +91,11 @@ describe('the harness fails a broken bundle', () => {
   async function bundledWithExternal(external: string): Promise<SynthesizedFunction> {
     const taskRoot = join(scratch, external.replace(/\W+/g, '_'));
     await build({
+      ...FUNCTION_BUILD,
+      mainFields: [...FUNCTION_BUILD.mainFields],
       entryPoints: [join(import.meta.dirname, '../..', 'functions/authorizer.ts')],
       outfile: join(taskRoot, 'index.mjs'),
       bundle: true,
-      format: 'esm',
-      platform: 'node',
-      target: 'node24',
-      mainFields: ['module', 'main'],
-      minify: true,
-      banner: { js: "import { createRequire } from 'node:module';const require = createRequire(import.meta.url);" },
       external: [external],
       logLevel: 'silent',
     });
