@@ -155,7 +155,7 @@ async function admitToday(model: DynamoModel, env: Env, organizationId: string, 
   // Beyond the bound (keys without their own limits here): the organization's item, then the key's own.
   const counted = countOrg(undefined, { org: limits.org, key: {} });
   if (counted.outcome !== 'admitted') return { admitted: false, windows: counted.windows };
-  await countIn(model, { keyId }, keyItemLimits(limits.key), now, env.lastSeen);
+  await countIn(model, { keyId }, keyItemLimits(limits.key), now, env.lastSeen, { guess: firstGuess });
   return { admitted: true, windows: counted.windows };
 }
 

@@ -116,3 +116,21 @@ export function firstGuess(lastSeenMinute: string | undefined, now: Date): { act
   if (lastSeenMinute > minute.id) return { action: 'same', minute: minuteWindowFromId(lastSeenMinute) };
   return { action: 'same', minute };
 }
+
+/** How far into a minute a busy item is taken to have been moved to it by another writer (at 250 writes/s, 25 writes in). */
+export const BUSY_ROLLED_AFTER_MS = 100;
+
+/**
+ * The first write to try on an item many environments write many times a second (the high-volume
+ * path's shards and keys' items): once a minute is 100 ms old, another environment has almost
+ * surely started it there, so this environment's first write in it is `same`, not `roll` or
+ * `fresh`. Otherwise every environment's first write in each minute would fail once on each
+ * item, a burst of failed writes at every minute's start that grows with the number of
+ * environments. A wrong guess (a quiet key) costs one failed write, whose ALL_OLD tells the right one.
+ */
+export function firstGuessOnBusyItem(lastSeenMinute: string | undefined, now: Date): { action: WriteKind; minute: Window } {
+  const minute = minuteWindow(now);
+  const intoMinute = now.getTime() - (minute.resetAt * 1000 - 60_000);
+  if (lastSeenMinute !== undefined && lastSeenMinute < minute.id && intoMinute >= BUSY_ROLLED_AFTER_MS) return { action: 'same', minute };
+  return firstGuess(lastSeenMinute, now);
+}

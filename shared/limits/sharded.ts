@@ -292,7 +292,7 @@ export async function admitSharded(
   const keyTarget: CounterTarget = { keyId };
   // The key's item also carries what an environment found full (every shard): its write fails
   // then, and the request is refused without trying the shards (see orgFullOf).
-  const key = await countIn(store, keyTarget, ownLimits, now, memory.lastSeen, limits.org);
+  const key = await countIn(store, keyTarget, ownLimits, now, memory.lastSeen, { unlessOrgFull: limits.org });
   if (key.outcome === 'rejected') {
     return refuse([...view.windows(limits.org, minute, now), ...asKeyWindows(key.windows, limits.key)]);
   }

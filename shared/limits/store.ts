@@ -5,7 +5,7 @@
 // one). docs/limits.md, "Past one hot item", has the design.
 import type { Limits } from '../domain/plans.ts';
 import type { AppliedLimits, WindowCount } from './headers.ts';
-import { firstGuess, nextStep, orgFullHint, type OrgDayCounters, type WriteKind } from './counters.ts';
+import { firstGuessOnBusyItem, nextStep, orgFullHint, type OrgDayCounters, type WriteKind } from './counters.ts';
 import { dayWindow, type Window } from './windows.ts';
 
 /**
@@ -126,7 +126,9 @@ export class CounterContention extends Error {
  * last saw there, then whatever the failed write's ALL_OLD says (today's countIn, store-agnostic).
  * `lastSeen` is the environment's memory of each item's minute; it only saves failed writes.
  * With `unlessOrgFull` (a key's own item), an item that says the organization is full at those
- * limits in the minute or day the write is for ends it: 'orgFull'.
+ * limits in the minute or day the write is for ends it: 'orgFull'. `guess` picks the first write
+ * (the high-volume path's busy items by default; the simulation's model of today's path passes
+ * today's firstGuess).
  */
 export async function countIn(
   store: CounterStore,
@@ -134,11 +136,11 @@ export async function countIn(
   limits: AppliedLimits,
   now: Date,
   lastSeen: Map<string, string>,
-  unlessOrgFull?: Limits,
+  { unlessOrgFull, guess = firstGuessOnBusyItem }: { unlessOrgFull?: Limits; guess?: typeof firstGuessOnBusyItem } = {},
 ): Promise<Counted> {
   const name = targetName(target);
   const day = dayWindow(now).id;
-  let step = firstGuess(lastSeen.get(name), now);
+  let step = guess(lastSeen.get(name), now);
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
     const result = await store.count(target, step.action, step.minute, day, limits, unlessOrgFull);
     if (result.ok) {

@@ -1,7 +1,7 @@
 // Reading the organization's day counter item: every window's count, and which conditional write
 // comes next (or that the request is over a limit).
 import { describe, expect, it } from 'vitest';
-import { firstGuess, nextStep, windowCounts, type OrgDayCounters } from '../../shared/limits/counters.ts';
+import { firstGuess, firstGuessOnBusyItem, nextStep, windowCounts, type OrgDayCounters } from '../../shared/limits/counters.ts';
 import { appliedLimits } from '../../shared/limits/headers.ts';
 import { dayWindow, minuteWindow } from '../../shared/limits/windows.ts';
 
@@ -99,5 +99,19 @@ describe('firstGuess (from the minute this process last saw for the org)', () =>
 
   it('a minute ahead of this clock is used as is', () => {
     expect(firstGuess('2031-03-04T10:21', NOW)).toEqual({ action: 'same', minute: minuteWindow(new Date('2031-03-04T10:21:00Z')) });
+  });
+});
+
+describe('firstGuessOnBusyItem (the high-volume path: items many environments write each second)', () => {
+  it('from 100 ms into a minute, a minute or day this process has not written in is taken as started by another', () => {
+    expect(firstGuessOnBusyItem('2031-03-04T10:19', NOW)).toEqual({ action: 'same', minute });
+    expect(firstGuessOnBusyItem('2031-03-03T23:59', NOW)).toEqual({ action: 'same', minute });
+  });
+
+  it("in a minute's first 100 ms it guesses as firstGuess does (this may be the first write)", () => {
+    const early = new Date('2031-03-04T10:20:00.040Z');
+    expect(firstGuessOnBusyItem('2031-03-04T10:19', early)).toEqual(firstGuess('2031-03-04T10:19', early));
+    expect(firstGuessOnBusyItem('2031-03-04T10:19', early).action).toBe('roll');
+    expect(firstGuessOnBusyItem(undefined, NOW)).toEqual(firstGuess(undefined, NOW));
   });
 });
