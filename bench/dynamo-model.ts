@@ -291,7 +291,7 @@ export class DynamoModel implements HighVolumeStore {
   async count(target: CounterTarget, kind: WriteKind, minute: Window, day: string, limits: AppliedLimits, unlessOrgFull?: Limits) {
     const isShard = !('keyId' in target);
     const result = this.update(DynamoModel.counterKey(target, day), (item) => {
-      if (unlessOrgFull && (item?.ofm === orgFullHint(minute.id, unlessOrgFull.perMinute) || item?.ofd === orgFullHint(day, unlessOrgFull.perDay))) return undefined;
+      if (unlessOrgFull && (item?.ofm === orgFullHint(minute.id, unlessOrgFull) || item?.ofd === orgFullHint(day, unlessOrgFull))) return undefined;
       return counterStep(item, kind, minute.id, limits, isShard, day, undefined);
     });
     if (!result.ok) return { ok: false as const, old: result.old as OrgDayCounters | undefined };
@@ -473,6 +473,11 @@ export class DynamoModel implements HighVolumeStore {
     for (const key of [DynamoModel.orgDayKey(organizationId, day), DynamoModel.keyDayKey(keyId, day)]) {
       this.update(key, (item) => ({ ttl: TTL, ...item, [counter]: Number(item?.[counter] ?? 0) + amount }));
     }
+  }
+
+  /** addUsage on the organization's day item (a refund of a credit whose batch was returned). */
+  addOrgDayCredits(organizationId: string, day: string, amount: number): void {
+    this.update(DynamoModel.orgDayKey(organizationId, day), (item) => ({ ttl: TTL, ...item, credits: Number(item?.credits ?? 0) + amount }));
   }
 
   /** reserveCredit's transaction (shared/db/credits.ts): the reservation and the balance's debit. */

@@ -318,13 +318,17 @@ async function run(design: Design, scenario: typeof SCENARIO): Promise<SimResult
           if (env.recentKeys.length > 20) env.recentKeys.shift();
         }
         if (random() < scenario.replyFailure) {
-          // refundCredit: into the reply's open batch (the key's own usage item uncounts it), else
-          // to the balance (addKeyUsage uncounts it).
+          // refundCredit: into the reply's open batch (the key's credits item uncounts it), else to
+          // the balance (the key's credits item and the organization's day on the high-volume
+          // path, addKeyUsage on today's).
           const refunded = model.refund(org, requestKey, now);
           if (refunded) {
             result.credits.refunded += 1;
             charges.set(requestKey, (charges.get(requestKey) ?? 0) - 1);
-            if (refunded === 'balance') model.addKeyUsageToday(org, keyId, day, 'credits', -1, MAX_KEYS_PER_ORG_DAY);
+            if (refunded === 'balance' && design === 'high-volume') {
+              await model.countKeyCredits(keyId, day, -1);
+              model.addOrgDayCredits(org, day, -1);
+            } else if (refunded === 'balance') model.addKeyUsageToday(org, keyId, day, 'credits', -1, MAX_KEYS_PER_ORG_DAY);
             else {
               await model.countKeyCredits(keyId, day, -1);
               const held = env.credits.held.get(org);

@@ -15,7 +15,7 @@ import { randomBase62 } from '../domain/api-key.ts';
 import type { AuditContext } from '../domain/audit.ts';
 import { ApiError } from '../domain/errors.ts';
 import { epochSeconds, iso, utcDay } from '../domain/time.ts';
-import { CreditMemory, reserveFromBatch, type HighVolumeStore } from '../limits/credit-batches.ts';
+import { CreditMemory, reclaimAbandoned, reserveFromBatch, type HighVolumeStore } from '../limits/credit-batches.ts';
 import { batchIdsExpiredBefore, type CreditBatch, type CreditStore } from '../limits/store.ts';
 import { reservationTtl, usageItemTtl } from '../limits/windows.ts';
 import { describeError, logger } from '../log.ts';
@@ -148,6 +148,19 @@ export async function reserveCredit(
   if (isHighVolumeOrg(organizationId, now)) {
     return reserveFromBatch(highVolumeStore, creditMemory, organizationId, requestKey, keyId, now, () => randomBase62(16));
   }
+  try {
+    return await reserveOneItem(organizationId, requestKey, keyId, now);
+  } catch (error) {
+    // An organization that left the high-volume path (or whose environments stopped) may have
+    // credits in batches nobody will return: at 402, return the abandoned ones and try once more.
+    if (!(error instanceof ApiError) || error.code !== 'INSUFFICIENT_CREDITS') throw error;
+    if ((await reclaimAbandoned(creditStore, creditMemory, organizationId, now)) === 0) throw error;
+    return reserveOneItem(organizationId, requestKey, keyId, now);
+  }
+}
+
+/** The one-item path: the reservation and the balance's debit in one transaction. */
+async function reserveOneItem(organizationId: string, requestKey: string, keyId: string, now: Date): Promise<{ balance: number; alreadyCharged: boolean }> {
   const day = utcDay(now);
   const result = await transactWrite({
     TransactItems: [
@@ -178,9 +191,7 @@ export async function refundCredit(organizationId: string, requestKey: string, k
   if (reservation.batchId && (await refundToBatch(organizationId, reservation, now))) {
     const held = creditMemory.held.get(organizationId);
     if (held?.batch.id === reservation.batchId) held.remaining += 1;
-    await creditStore.countKeyCredits(reservation.keyId || keyId, reservation.day, -1).catch((error: unknown) => {
-      logger.warn('credit usage not counted', { organizationId, keyId, error: describeError(error) });
-    });
+    await uncountBatchedCredit(organizationId, reservation.keyId || keyId, reservation.day, false);
     return;
   }
   const result = await transactWrite({
@@ -193,7 +204,24 @@ export async function refundCredit(organizationId: string, requestKey: string, k
     if (result.reasons[0]?.Code === 'ConditionalCheckFailed') return; // refunded meanwhile
     throw cancelled('refund', result.reasons);
   }
-  await countCredits(organizationId, reservation.keyId || keyId, reservation.day, -1);
+  if (reservation.batchId) await uncountBatchedCredit(organizationId, reservation.keyId || keyId, reservation.day, true);
+  else await countCredits(organizationId, reservation.keyId || keyId, reservation.day, -1);
+}
+
+/**
+ * Uncount a refunded credit of the high-volume path: on the key's credits item, where its spend
+ * counted it, and with `fromOrganization` (its batch was already returned, counting it as spent)
+ * on the organization's day too. Usage only, as countCredits.
+ */
+async function uncountBatchedCredit(organizationId: string, keyId: string, day: string, fromOrganization: boolean): Promise<void> {
+  try {
+    await Promise.all([
+      creditStore.countKeyCredits(keyId, day, -1),
+      ...(fromOrganization ? [addUsage({ organizationId }, day, 'credits', -1)] : []),
+    ]);
+  } catch (error) {
+    logger.warn('credit usage not counted', { organizationId, keyId, error: describeError(error) });
+  }
 }
 
 /** The refund of a batched reservation into its batch, in one transaction; false when the batch is gone (returned). */
@@ -379,13 +407,19 @@ export const creditStore: CreditStore = {
   },
 
   async openBatches(organizationId, expiredBefore = Infinity) {
-    const Items = await queryAll<Record<string, unknown>>({
+    const range = (condition: string, values: Record<string, string>) => queryAll<Record<string, unknown>>({
       TableName: tableName('usage'),
-      KeyConditionExpression: 'pk = :pk AND sk < :before',
-      ExpressionAttributeValues: { ':pk': `credit-batch#org#${organizationId}`, ':before': batchIdsExpiredBefore(expiredBefore) },
+      KeyConditionExpression: `pk = :pk AND ${condition}`,
+      ExpressionAttributeValues: { ':pk': `credit-batch#org#${organizationId}`, ...values },
       ConsistentRead: true,
     });
-    return Items.map((item) => ({
+    const [expired, legacy] = await Promise.all([
+      range('sk < :before', { ':before': batchIdsExpiredBefore(expiredBefore) }),
+      // Batches opened before ids started with their expiry (random base62 ids; today's start with
+      // "00" until the year 5138): read too, so that one a stopped environment left is returned.
+      Number.isFinite(expiredBefore) ? range('sk >= :legacy', { ':legacy': '01' }) : Promise.resolve([]),
+    ]);
+    return [...expired, ...legacy].map((item) => ({
       id: String(item.id),
       size: Number(item.size),
       day: String(item.day),

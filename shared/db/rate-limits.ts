@@ -106,8 +106,8 @@ export function counterUpdate(
   const conditions: string[] = [];
   const sets: string[] = [];
   if (options.unlessOrgFull) {
-    values[':ofm'] = orgFullHint(minute.id, options.unlessOrgFull.perMinute);
-    values[':ofd'] = orgFullHint(day, options.unlessOrgFull.perDay);
+    values[':ofm'] = orgFullHint(minute.id, options.unlessOrgFull);
+    values[':ofd'] = orgFullHint(day, options.unlessOrgFull);
     conditions.push('(attribute_not_exists(ofm) OR ofm <> :ofm)', '(attribute_not_exists(ofd) OR ofd <> :ofd)');
   }
   // The key's counts: its day count is also its usage figure, its minute count tells its first

@@ -35,9 +35,13 @@ export interface OrgDayCounters {
   ofd?: string;
 }
 
-/** `<window id>|<limit>`: a window found full at a limit (a raised limit makes it a different hint). */
-export function orgFullHint(windowId: string, limit: number): string {
-  return `${windowId}|${limit}`;
+/**
+ * `<window id>|<perMinute>|<perDay>`: a window found full under these limits. Both limits are in
+ * it (a minute is full when some shards are full for the day and the rest for the minute), so any
+ * limit change makes it a different hint.
+ */
+export function orgFullHint(windowId: string, limits: { perMinute: number; perDay: number }): string {
+  return `${windowId}|${limits.perMinute}|${limits.perDay}`;
 }
 
 /** The counts of every window that applies to `keyId`, as `state` records them for `minute` and `day`. */

@@ -84,6 +84,13 @@ interface ShardState {
  * by this environment's clock, and a full shard cannot get room back in that window.
  */
 export class ShardView {
+  /** The organization's limits this view was learnt under (a shard full under them may have room under others). */
+  readonly limits: Limits;
+
+  constructor(limits: Limits) {
+    this.limits = limits;
+  }
+
   private readonly shards = new Map<number, ShardState>();
   /** Sums of the shards' last seen counts, per minute id and per day (kept as they are observed). */
   private readonly minuteSums = new Map<string, number>();
@@ -232,11 +239,13 @@ export class ShardedMemory {
   readonly lastSeen = new Map<string, string>();
   readonly refusals = new RefusalTally();
 
-  view(organizationId: string): ShardView {
+  /** What this environment knows of the organization's shards, learnt under `limits`: a limit change starts it afresh. */
+  view(organizationId: string, limits: Limits): ShardView {
     let view = this.views.get(organizationId);
+    if (view && (view.limits.perMinute !== limits.perMinute || view.limits.perDay !== limits.perDay)) view = undefined;
     if (!view) {
       if (this.views.size >= 10_000) this.views.clear();
-      view = new ShardView();
+      view = new ShardView(limits);
       this.views.set(organizationId, view);
     }
     if (this.lastSeen.size >= 100_000) this.lastSeen.clear();
@@ -276,7 +285,7 @@ export async function admitSharded(
   const limits = appliedLimits(subject.orgLimits, subject.keyLimits);
   const minute = minuteWindow(now);
   const day = dayWindow(now);
-  const view = memory.view(organizationId);
+  const view = memory.view(organizationId, limits.org);
   const refuse = (windows: WindowCount[]): HighVolumeAdmission => {
     memory.refusals.add(organizationId, keyId, day.id);
     return { admitted: false, windows, day: day.id };
@@ -339,8 +348,8 @@ export async function admitSharded(
  */
 export function orgFullOf(view: ShardView, limits: Limits, now: Date): OrgFull {
   const full = view.allFull(now);
-  if (full === 'day') return { ofd: orgFullHint(dayWindow(now).id, limits.perDay) };
-  if (full === 'minute') return { ofm: orgFullHint(minuteWindow(now).id, limits.perMinute) };
+  if (full === 'day') return { ofd: orgFullHint(dayWindow(now).id, limits) };
+  if (full === 'minute') return { ofm: orgFullHint(minuteWindow(now).id, limits) };
   return {};
 }
 

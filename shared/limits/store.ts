@@ -152,8 +152,8 @@ export async function countIn(
     if (next.action === 'reject') return { outcome: 'rejected', old: result.old, windows: next.windows };
     if (next.action === 'overflow') throw new Error('a counter without per-key maps cannot overflow');
     if (unlessOrgFull && result.old) {
-      if (result.old.ofd === orgFullHint(day, unlessOrgFull.perDay)) return { outcome: 'orgFull', period: 'day', minute: next.minute, old: result.old };
-      if (result.old.ofm === orgFullHint(next.minute.id, unlessOrgFull.perMinute)) return { outcome: 'orgFull', period: 'minute', minute: next.minute, old: result.old };
+      if (result.old.ofd === orgFullHint(day, unlessOrgFull)) return { outcome: 'orgFull', period: 'day', minute: next.minute, old: result.old };
+      if (result.old.ofm === orgFullHint(next.minute.id, unlessOrgFull)) return { outcome: 'orgFull', period: 'minute', minute: next.minute, old: result.old };
     }
     step = next;
   }

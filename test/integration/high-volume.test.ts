@@ -2,7 +2,7 @@
 // decision code the simulation runs, with the DynamoDB store. Concurrent bursts admit exactly the
 // limit, windows roll with an injected clock, and credits taken in batches are exact, including
 // when an environment stops between taking a batch and spending it. Each test uses fresh ids.
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { db } from '../../shared/db/client.ts';
 import { creditStore, refundCredit, reserveCredit } from '../../shared/db/credits.ts';
@@ -68,7 +68,7 @@ describe('admission on shards under real concurrency', () => {
     // What was found full is on the keys' items: a fresh environment refuses with one failed write
     // on the key's item (its count unchanged), without trying a shard.
     const keyItem = await item(`usage#key#${keys[0]}`, DAY);
-    expect(keyItem).toMatchObject({ ofd: '2031-05-06|300' });
+    expect(keyItem).toMatchObject({ ofd: '2031-05-06|15000|300' });
     const count = vi.fn(counterStore.count);
     const fresh = await admitSharded({ ...counterStore, count }, new ShardedMemory(), subject(HIGH(300), null, organizationId, keys[0]), T, Math.random);
     expect(fresh).toMatchObject({ admitted: false });
@@ -173,6 +173,60 @@ describe('credits from batches', () => {
     expect((await creditStore.openBatches(orgId)).length).toBe(1);
     expect(await reserveCredit(orgId, 'one', keyId, T)).toMatchObject({ alreadyCharged: true });
     expect((await balance(orgId)) + (await held(orgId))).toBe(49);
+  });
+
+  it('credits an organization left in batches come back once it is on the one-item path again', { timeout: 60_000 }, async () => {
+    const orgId = (await createOrganization('High Volume Inc', 'owner', 100, TEST_AUDIT, T)).id;
+    const keyId = `key_${newId('req').slice(4)}`;
+    await admit(subject(HIGH(100_000), null, orgId, keyId), T);
+    expect(await reserveCredit(orgId, 'hv-1', keyId, T)).toMatchObject({ alreadyCharged: false });
+    expect(await held(orgId)).toBeGreaterThan(0);
+    // Its limits are lowered: admitted on the one-item path, its replies are charged there, and no
+    // environment of the high-volume path is left to return the batch.
+    await admit(subject({ perMinute: 600, perDay: 100_000 }, null, orgId, keyId), T);
+    const later = new Date(T.getTime() + BATCH_TTL_MS + RECLAIM_GRACE_MS + 1_000);
+    const outcomes: string[] = [];
+    for (let i = 0; i < 105; i++) outcomes.push(await reserveCredit(orgId, `one-${i}`, keyId, later).then(() => 'served', (error: ApiError) => error.code));
+    // Every credit is served: the 402 that found the balance empty returned the batch first.
+    expect(outcomes.filter((o) => o === 'served')).toHaveLength(99);
+    expect(outcomes.slice(99)).toEqual(Array(6).fill('INSUFFICIENT_CREDITS'));
+    expect((await balance(orgId)) + (await held(orgId))).toBe(0);
+  });
+
+  it('a reclaim reads the expired batches, and a batch from before ids sorted by expiry too', { timeout: 60_000 }, async () => {
+    const orgId = (await createOrganization('High Volume Inc', 'owner', 1_000, TEST_AUDIT, T)).id;
+    const store = { ...counterStore, ...creditStore };
+    let ids = 0;
+    const batchId = () => `b${ids++}`;
+    // Two environments take a batch each at T and T + 1 s; a third, older one has a random id.
+    await reserveFromBatch(store, new CreditMemory(), orgId, 'a-1', 'key_a', T, batchId);
+    await reserveFromBatch(store, new CreditMemory(), orgId, 'b-1', 'key_b', new Date(T.getTime() + 1_000), batchId);
+    await db.send(new PutCommand({
+      TableName: tableName('usage'),
+      Item: { pk: `credit-batch#org#${orgId}`, sk: 'Zq3legacy', id: 'Zq3legacy', size: 5, remaining: 5, day: DAY, expiresAt: T.getTime() + BATCH_TTL_MS, ttl: 4_000_000_000 },
+    }));
+    const cutoff = T.getTime() + BATCH_TTL_MS + 1;
+    const read = (await creditStore.openBatches(orgId, cutoff)).map((b) => b.id);
+    expect(read).toHaveLength(2);
+    expect(read).toContain('Zq3legacy');
+    expect(read.some((id) => id.endsWith('_b0'))).toBe(true);
+    expect(await creditStore.openBatches(orgId)).toHaveLength(3);
+  });
+
+  it('a refund after its batch was returned uncounts the key\'s credits item and the organization\'s day', { timeout: 60_000 }, async () => {
+    const orgId = (await createOrganization('High Volume Inc', 'owner', 100, TEST_AUDIT, T)).id;
+    const keyId = `key_${newId('req').slice(4)}`;
+    await admit(subject(HIGH(100_000), null, orgId, keyId), T);
+    await reserveCredit(orgId, 'r-1', keyId, T);
+    await reserveCredit(orgId, 'r-2', keyId, T);
+    // Every batch is returned (as a reclaim does), counting both credits as spent that day.
+    for (const batch of await creditStore.openBatches(orgId)) await creditStore.closeBatch(orgId, batch, batch.remaining);
+    expect((await dailyUsage({ organizationId: orgId }, 1, T))[0]).toMatchObject({ credits: 2 });
+    await refundCredit(orgId, 'r-1', keyId, T);
+    expect((await dailyUsage({ organizationId: orgId }, 1, T))[0]).toMatchObject({ credits: 1 });
+    expect((await dailyUsage({ organizationId: orgId, keyId }, 1, T))[0]).toMatchObject({ credits: 1 });
+    expect(await item(`usage#key#${keyId}`, DAY)).not.toHaveProperty('credits');
+    expect(await balance(orgId)).toBe(99);
   });
 
   it('an environment that stops between taking a batch and spending it loses nothing: the batch is returned', { timeout: 60_000 }, async () => {

@@ -148,7 +148,7 @@ describe('admission on shards', () => {
     for (let i = 0; i < 15_000; i++) expect((await admitSharded(model, first, subject(perMinute, ['key_a', 'key_b', 'key_c'][i % 3]), T, seeded(8))).admitted).toBe(true);
     // The first refusal tries the shards until each said it is full, then marks key_a's item.
     expect((await admitSharded(model, first, subject(perMinute, 'key_a'), T, seeded(8))).admitted).toBe(false);
-    expect(model.items.get(`usage#key#key_a|${DAY}`)).toMatchObject({ ofm: '2031-03-04T10:20|15000' });
+    expect(model.items.get(`usage#key#key_a|${DAY}`)).toMatchObject({ ofm: '2031-03-04T10:20|15000|1000000' });
     // A fresh environment: one failed write on key_a's item, no shard tried, the minute at its limit.
     const calls = model.calls;
     const fresh = await admitSharded(model, new ShardedMemory(), subject(perMinute, 'key_a'), at('2031-03-04T10:20:59.000Z'), seeded(9));
@@ -162,6 +162,24 @@ describe('admission on shards', () => {
     expect(more).toMatchObject({ admitted: true });
     expect(more.windows.find((w) => w.window.period === 'minute')?.window.id).toBe('2031-03-04T10:20');
     expect((await admitSharded(model, new ShardedMemory(), subject(perMinute, 'key_a'), at('2031-03-04T10:21:00.000Z'), seeded(9))).admitted).toBe(true);
+  });
+
+  it('a raised limit is room again at once: what an environment saw full under the old limit is forgotten', async () => {
+    const model = newModel();
+    const seen = new ShardedMemory();
+    const small = { perMinute: 15_000, perDay: 640 };
+    for (let i = 0; i < 640; i++) await admitSharded(model, seen, subject(small, ['key_a', 'key_b'][i % 2]), T, seeded(10));
+    expect((await admitSharded(model, seen, subject(small, 'key_a'), T, seeded(10))).admitted).toBe(false);
+    expect(model.items.get(`usage#key#key_a|${DAY}`)).toMatchObject({ ofd: '2031-03-04|15000|640' });
+    // The day limit doubles: the same environment, and any other, admit the next 640 of the day.
+    const raised = { perMinute: 15_000, perDay: 1_280 };
+    let admitted = 0;
+    for (let i = 0; i < 700; i++) {
+      const env = i % 2 ? seen : new ShardedMemory();
+      if ((await admitSharded(model, env, subject(raised, ['key_a', 'key_b'][i % 2]), T, seeded(11 + i))).admitted) admitted += 1;
+    }
+    expect(admitted).toBe(640);
+    expect(shardTotal(model, DAY, 'requests')).toBe(1_280);
   });
 
   it('a new minute is open again, and an environment thawing with a stale view counts in its clock\'s window', async () => {
