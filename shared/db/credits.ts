@@ -154,7 +154,11 @@ export async function reserveCredit(
     // An organization that left the high-volume path (or whose environments stopped) may have
     // credits in batches nobody will return: at 402, return the abandoned ones and try once more.
     if (!(error instanceof ApiError) || error.code !== 'INSUFFICIENT_CREDITS') throw error;
-    if ((await reclaimAbandoned(creditStore, creditMemory, organizationId, now)) === 0) throw error;
+    const returned = await reclaimAbandoned(creditStore, creditMemory, organizationId, now).catch((reclaimError: unknown) => {
+      logger.warn('abandoned credit batches not returned', { organizationId, error: describeError(reclaimError) });
+      return 0;
+    });
+    if (returned === 0) throw error;
     return reserveOneItem(organizationId, requestKey, keyId, now);
   }
 }
