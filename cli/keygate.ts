@@ -6,7 +6,7 @@
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { prefixesFromEnv } from '../shared/domain/api-key.ts';
-import { auditLogQuery } from '../shared/domain/audit.ts';
+import { auditLogQuery } from '../shared/domain/audit-query.ts';
 import { ApiError } from '../shared/domain/errors.ts';
 import { parseInput } from '../shared/domain/validation.ts';
 import { keyQueryOf, mentionsKey } from '../shared/domain/key-query.ts';

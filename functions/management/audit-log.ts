@@ -1,6 +1,6 @@
 // GET /v1/organizations/{orgId}/audit-log (owner, admin; operators for any org): newest first,
 // filters action, targetId, from (inclusive) and to (exclusive), cursor pagination (docs/api.md section 11).
-import { auditLogQuery } from '../../shared/domain/audit.ts';
+import { auditLogQuery } from '../../shared/domain/audit-query.ts';
 import { validationError } from '../../shared/domain/errors.ts';
 import { parseInput } from '../../shared/domain/validation.ts';
 import { listAuditLog } from '../../shared/db/audit-log.ts';

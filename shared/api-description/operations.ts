@@ -4,8 +4,8 @@
 import type * as z from 'zod';
 import { exportQuery } from '../chat/export.ts';
 import { createSessionBody, historyQuery, oneShotBody, sessionMessageBody } from '../chat/schemas.ts';
-import { auditLogQuery } from '../domain/audit.ts';
-import { createWebhookBody } from '../domain/webhooks.ts';
+import { auditLogQuery } from '../domain/audit-query.ts';
+import { createWebhookBody } from '../domain/webhook-rules.ts';
 import { createKeyBody, listKeysQuery, patchKeyBody, rollKeyBody, usageQuery } from '../domain/key-rules.ts';
 import {
   addMemberBody,

@@ -1,12 +1,11 @@
 // Webhook rules (docs/api.md section 12), pure: which events exist, which URLs may receive them,
-// the signature, the retry schedule and the expiry notices. Network, storage and queues live in
+// the signature, the retry schedule and the expiry notices (the create request's shape is in
+// webhook-rules.ts). Network, storage and queues live in
 // shared/webhooks/ and shared/db/webhooks.ts.
 import { createHmac } from 'node:crypto';
 import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
-import * as z from 'zod';
 import { DAY_MS } from './time.ts';
-import { objectBody } from './validation.ts';
 
 export const EVENT_TYPES = [
   'api_key.expiring',
@@ -84,15 +83,6 @@ export function urlProblem(raw: string, policy: UrlPolicy): string | undefined {
   if (isIP(host) && isForbiddenAddress(host, { allowLocal: local })) return 'must not be a private, loopback, link-local or metadata address';
   return undefined;
 }
-
-export const createWebhookBody = objectBody({
-  url: z.string({ error: 'must be a string' }).max(2048, 'must be at most 2048 characters'),
-  events: z
-    .array(z.enum(EVENT_TYPES, { error: `must be one of ${EVENT_TYPES.join(', ')}` }), { error: 'must be an array of event types' })
-    .min(1, 'must name at least one event')
-    .max(EVENT_TYPES.length)
-    .refine((events) => new Set(events).size === events.length, 'must not repeat an event'),
-});
 
 /** `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>" under the secret>` (docs/api.md section 12). */
 export function signatureHeader(secret: string, body: string, now: Date): string {
