@@ -93,7 +93,7 @@ export function keyView(item: ApiKeyItem, now: Date, plaintext?: string) {
 
 /** The byNoticeDue index is spread over a few partitions so no one of them is hot; the sweep reads each. */
 export const NOTICE_SHARDS = 4;
-const noticeShard = (keyHash: string) => `n${parseInt(keyHash.slice(-2), 16) % NOTICE_SHARDS}`;
+export const noticeShard = (keyHash: string) => `n${parseInt(keyHash.slice(-2), 16) % NOTICE_SHARDS}`;
 
 /** A key to mint: the validated settings plus who and what it belongs to. */
 export interface NewKey extends KeySettings {

@@ -139,3 +139,33 @@ export function dueNotice(expiresAt: Date, now: Date): { kind: NoticeKind; days:
   const next = later.length ? new Date(expiresAt.getTime() - later[0]! * DAY_MS) : expiresAt;
   return { kind: `expiring:${days}` as NoticeKind, days, next };
 }
+
+/** What the notice backfill reads of a key (keys stored before expiry notices existed lack `noticeShard`). */
+export interface NoticeFields {
+  status: string;
+  expiresAt: string;
+  noticeShard?: string;
+  noticeAt?: string;
+  lastNotice?: string;
+}
+
+export type NoticeBackfill =
+  | { action: 'set'; noticeAt: Date }
+  | { action: 'skip'; reason: 'indexed' | 'revoked' | 'expired' | 'notified' };
+
+/**
+ * Whether a key needs its next notice set on upgrade, and when it is due: as for a key created at
+ * `now` (firstNoticeAt), so a threshold already past is never sent late (docs/api.md section 12: a key
+ * with less time left gets the nearest ones only). Revoked and expired keys get no notices, and a key
+ * the sweep has already notified is left as the sweep left it. A legacy key rolled before the backfill
+ * keeps the `noticeAt` the roll gave it (its only notice left is `expired`); it lacked just the shard.
+ */
+export function noticeBackfill(key: NoticeFields, now: Date): NoticeBackfill {
+  if (key.noticeShard !== undefined) return { action: 'skip', reason: 'indexed' };
+  if (key.status === 'revoked') return { action: 'skip', reason: 'revoked' };
+  const expiresAt = new Date(key.expiresAt);
+  if (expiresAt.getTime() <= now.getTime()) return { action: 'skip', reason: 'expired' };
+  if (key.lastNotice !== undefined) return { action: 'skip', reason: 'notified' };
+  if (key.noticeAt !== undefined) return { action: 'set', noticeAt: new Date(key.noticeAt) };
+  return { action: 'set', noticeAt: firstNoticeAt(expiresAt, now) };
+}

@@ -6,6 +6,7 @@ import { describe, expect, it, vi } from 'vitest';
 import {
   dueNotice,
   firstNoticeAt,
+  noticeBackfill,
   isForbiddenAddress,
   nextAttemptAt,
   retryDelaySeconds,
@@ -57,6 +58,44 @@ describe('expiry notices', () => {
     expect(dueNotice(expiresAt, new Date('2027-01-25T00:00:00Z'))).toEqual({ kind: 'expiring:7', days: 7, next: new Date('2027-01-30T00:00:00Z') });
     expect(dueNotice(expiresAt, new Date('2027-01-30T06:00:00Z'))).toEqual({ kind: 'expiring:1', days: 1, next: expiresAt });
     expect(dueNotice(expiresAt, new Date(expiresAt.getTime() + DAY))).toEqual({ kind: 'expired', days: 0, next: undefined });
+  });
+
+  describe('backfill of keys stored before notices existed', () => {
+    const legacy = { status: 'active', expiresAt: expiresAt.toISOString() };
+    it('gives a key the next notice a key created now would get: a threshold already past is not sent late', () => {
+      // 40 days left: the 30-day notice, when it comes (nothing now).
+      expect(noticeBackfill(legacy, new Date('2026-12-22T00:00:00Z'))).toEqual({ action: 'set', noticeAt: new Date('2027-01-01T00:00:00Z') });
+      // 20 days left: 30 days is past, so the 7-day notice is next; the 30-day one is never sent.
+      expect(noticeBackfill(legacy, new Date('2027-01-11T00:00:00Z'))).toEqual({ action: 'set', noticeAt: new Date('2027-01-24T00:00:00Z') });
+      // 12 hours left: only "expired", at expiry.
+      expect(noticeBackfill(legacy, new Date('2027-01-30T12:00:00Z'))).toEqual({ action: 'set', noticeAt: expiresAt });
+      // Disabled keys get notices, as new keys do (the sweep skips only revoked ones).
+      expect(noticeBackfill({ ...legacy, status: 'disabled' }, new Date('2027-01-11T00:00:00Z'))).toEqual({ action: 'set', noticeAt: new Date('2027-01-24T00:00:00Z') });
+    });
+
+    it('is the same rule as a new key at every instant before expiry', () => {
+      for (let at = expiresAt.getTime() - 400 * DAY; at < expiresAt.getTime(); at += 0.37 * DAY) {
+        const now = new Date(at);
+        expect(noticeBackfill(legacy, now)).toEqual({ action: 'set', noticeAt: firstNoticeAt(expiresAt, now) });
+      }
+    });
+
+    it('leaves revoked, expired, indexed and already-notified keys alone', () => {
+      const now = new Date('2027-01-11T00:00:00Z');
+      expect(noticeBackfill({ ...legacy, status: 'revoked' }, now)).toEqual({ action: 'skip', reason: 'revoked' });
+      expect(noticeBackfill(legacy, expiresAt)).toEqual({ action: 'skip', reason: 'expired' });
+      expect(noticeBackfill(legacy, new Date(expiresAt.getTime() + DAY))).toEqual({ action: 'skip', reason: 'expired' });
+      expect(noticeBackfill({ ...legacy, noticeShard: 'n2', noticeAt: '2027-01-24T00:00:00.000Z' }, now)).toEqual({ action: 'skip', reason: 'indexed' });
+      expect(noticeBackfill({ ...legacy, lastNotice: 'expiring:30' }, now)).toEqual({ action: 'skip', reason: 'notified' });
+    });
+
+    it('keeps the notice a roll gave a legacy key (its only one left is "expired") and adds just the shard', () => {
+      const graceEnd = '2027-01-12T00:00:00.000Z';
+      expect(noticeBackfill({ status: 'active', expiresAt: graceEnd, noticeAt: graceEnd }, new Date('2027-01-11T00:00:00Z'))).toEqual({
+        action: 'set',
+        noticeAt: new Date(graceEnd),
+      });
+    });
   });
 });
 
