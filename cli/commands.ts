@@ -6,6 +6,7 @@ import { prefixesFromEnv } from '../shared/domain/api-key.ts';
 import { keyQueryOf, KEY_ID_PATTERN } from '../shared/domain/key-query.ts';
 import { keyDetails, revokeKey, type ApiKeyItem } from '../shared/db/api-keys.ts';
 import { listAuditLog } from '../shared/db/audit-log.ts';
+import { backfillNotices, type BackfillProgress } from '../shared/db/notice-backfill.ts';
 import { countKeys, findByDisplayKey, getKeyItem, DISPLAY_MATCH_LIMIT } from '../shared/db/key-search.ts';
 import { getOrganization, listMembers, organizationView } from '../shared/db/organizations.ts';
 import { dailyUsage, withExactUsage } from '../shared/db/usage.ts';
@@ -152,4 +153,33 @@ export async function audit(organizationId: string, options: AuditOptions): Prom
       (page.nextCursor ? `
 more: --cursor ${page.nextCursor}` : ''),
   };
+}
+
+function backfillCounts(p: BackfillProgress): string {
+  return `${plural(p.scanned, 'item')} scanned, ${p.unindexed} without a notice due, ${p.set} set, ` +
+    `skipped ${p.skipped.revoked} revoked, ${p.skipped.expired} expired, ${p.skipped.notified} already notified, ${p.changedMeanwhile} changed meanwhile`;
+}
+
+/** Once after an upgrade: keys stored before expiry notices existed get their next one (shared/db/notice-backfill.ts). */
+export async function noticesBackfill(
+  options: { dryRun: boolean; organizationId?: string },
+  targetDescription: string,
+  progress?: (line: string) => void,
+  now = new Date(),
+): Promise<Output> {
+  if (options.organizationId !== undefined && !(await getOrganization(options.organizationId))) {
+    throw new CliError('no organization has this id', EXIT.notFound);
+  }
+  const result = await backfillNotices({
+    now,
+    dryRun: options.dryRun,
+    ...(options.organizationId !== undefined ? { organizationId: options.organizationId } : {}),
+    ...(progress ? { onPage: (p: BackfillProgress) => progress(`page ${p.pages}: ${backfillCounts(p)}`) } : {}),
+  });
+  const scope = options.organizationId ? `organization ${options.organizationId} on ` : '';
+  const done = options.dryRun
+    ? `Dry run on ${scope}${targetDescription}: nothing written; ${plural(result.set, 'key')} would be given their next expiry notice.`
+    : `Backfilled expiry notices on ${scope}${targetDescription}: ${plural(result.set, 'key')} given ${result.set === 1 ? 'its' : 'their'} next expiry notice (none for a threshold already past).` +
+      (result.changedMeanwhile ? ' Some keys changed while this ran: run it again to look at them.' : ' Running it again changes nothing.');
+  return { json: { dryRun: options.dryRun, organizationId: options.organizationId ?? null, ...result }, text: `${done}\n${backfillCounts(result)}` };
 }

@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { prefixesFromEnv } from '../shared/domain/api-key.ts';
 import { auditLogQuery } from '../shared/domain/audit-query.ts';
 import { ApiError } from '../shared/domain/errors.ts';
+import { isOrganizationId } from '../shared/domain/ids.ts';
 import { parseInput } from '../shared/domain/validation.ts';
 import { keyQueryOf, mentionsKey } from '../shared/domain/key-query.ts';
 import { CliError, describeFailure, EXIT } from './errors.ts';
@@ -22,6 +23,7 @@ usage:
   keygate usage <org id> [--days N]                    requests, rate-limited requests, credits per UTC day
   keygate audit <org id> [--action A] [--target ID] [--limit N] [--cursor C]
                                                        the organization's audit log, newest first
+  keygate notices backfill [--dry-run] [--org ID]      once after upgrading: expiry notices for keys made before them
 
 target (first that applies):
   DYNAMODB_ENDPOINT=<url>   that DynamoDB, tables of stage --stage (default local)
@@ -36,6 +38,8 @@ options:
   --operator <name>   who revokes (default: your OS user name)
   --days <N>          days of usage, 1-90 (default 30)
   --action, --target, --limit (1-100, default 50), --cursor   audit log filters and paging
+  --dry-run           notices backfill: count what it would change, write nothing
+  --org <org id>      notices backfill: only this organization's keys
   -h, --help          this help
 
 Prefer \`keygate keys find -\` and paste the key: an argument stays in your shell history.
@@ -64,6 +68,8 @@ function parse(argv: string[]) {
         target: { type: 'string' },
         limit: { type: 'string' },
         cursor: { type: 'string' },
+        'dry-run': { type: 'boolean', default: false },
+        org: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -112,13 +118,15 @@ function one(positionals: string[], at: number, what: string): string {
 async function run(argv: string[]): Promise<string> {
   const { values, positionals } = parse(argv);
   if (values.help || positionals.length === 0) return HELP;
-  const command = positionals.slice(0, positionals[0] === 'keys' || positionals[0] === 'orgs' ? 2 : 1).join(' ');
-  const known = ['keys find', 'keys revoke', 'orgs show', 'usage', 'audit'];
+  const command = positionals.slice(0, ['keys', 'orgs', 'notices'].includes(positionals[0]!) ? 2 : 1).join(' ');
+  const known = ['keys find', 'keys revoke', 'orgs show', 'usage', 'audit', 'notices backfill'];
   if (!known.includes(command)) throw new CliError(`unknown command "${command}" (keygate --help)`, EXIT.usage);
   const argAt = command.includes(' ') ? 2 : 1;
 
   // Everything about the arguments is checked before anything is read or resolved.
-  let argument = one(positionals, argAt, command === 'keys find' ? 'a key, key id or display prefix' : command === 'keys revoke' ? 'a key id' : 'an organization id');
+  if (command === 'notices backfill' && positionals.length > argAt) throw new CliError('notices backfill takes no arguments (keygate --help)', EXIT.usage);
+  if (values.org !== undefined && !isOrganizationId(values.org)) throw new CliError('--org must be an organization id (org_…)', EXIT.usage);
+  let argument = command === 'notices backfill' ? '' : one(positionals, argAt, command === 'keys find' ? 'a key, key id or display prefix' : command === 'keys revoke' ? 'a key id' : 'an organization id');
   const days = daysOf(values.days);
   const auditQuery = auditOptions(values);
   const reason = values.reason?.trim();
@@ -155,6 +163,14 @@ async function run(argv: string[]): Promise<string> {
         break;
       case 'audit':
         output = await commands.audit(argument, auditQuery);
+        break;
+      case 'notices backfill':
+        output = await commands.noticesBackfill(
+          { dryRun: values['dry-run'], ...(values.org !== undefined ? { organizationId: values.org } : {}) },
+          target.description,
+          // Progress goes to stderr, so stdout stays the one result (and the one JSON document with --json).
+          values.json ? undefined : (line) => process.stderr.write(`${line}\n`),
+        );
         break;
       default:
         output = await commands.usage(argument, days);

@@ -2,9 +2,12 @@
 // against the local runtime's DynamoDB: a leaked key found by its plaintext, its display prefix and
 // its id, revoked, and refused by the local API on the next request; exit codes and --json.
 import { execFile } from 'node:child_process';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import type { LocalKeygate } from '../../infra/local/environment.ts';
+import { db } from '../../shared/db/client.ts';
+import { tableName } from '../../shared/tables.ts';
 import { ApiClient, portalUser, startTestApi, uniqueUser } from '../support/api.ts';
 import { TEST_STAGE } from '../support/stage.ts';
 
@@ -199,6 +202,61 @@ describe('keygate keys revoke', () => {
     const found = await keygateCli(['keys', 'find', '-', '--json'], leaked.key);
     expect(found.json.items[0]).toMatchObject({ id: leaked.id, status: 'revoked', revocationReason: 'posted in a public repository' });
     expect(found.json.items[0].revokedAt).toEqual(expect.any(String));
+  });
+});
+
+describe('keygate notices backfill', () => {
+  const stored = async (id: string) => (await db.send(new GetCommand({ TableName: tableName('apiKeys'), Key: { id }, ConsistentRead: true }))).Item!;
+  let upgradedOrg: string;
+  let legacyId: string;
+  let revokedId: string;
+  beforeAll(async () => {
+    upgradedOrg = (await owner.post('/v1/organizations', { name: 'Upgraded Ltd' })).body.id;
+    const make = async (name: string) => (await owner.post(`/v1/organizations/${upgradedOrg}/api-keys`, { name, type: 'secret', expiresInDays: 20 })).body.id as string;
+    legacyId = await make('Old backend');
+    revokedId = await make('Old leaked');
+    // Both as a version before expiry notices stored them; then one is revoked through the API.
+    for (const id of [legacyId, revokedId]) {
+      await db.send(new UpdateCommand({ TableName: tableName('apiKeys'), Key: { id }, UpdateExpression: 'REMOVE noticeAt, noticeShard' }));
+    }
+    expect((await owner.call('DELETE', `/v1/organizations/${upgradedOrg}/api-keys/${revokedId}`)).status).toBe(204);
+  });
+
+  it('a dry run reports what it would set and writes nothing', async () => {
+    const run = await keygateCli(['notices', 'backfill', '--org', upgradedOrg, '--dry-run', '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.json).toMatchObject({ dryRun: true, organizationId: upgradedOrg, unindexed: 2, set: 1, skipped: { revoked: 1, expired: 0 } });
+    expect((await stored(legacyId)).noticeShard).toBeUndefined();
+  });
+
+  it('sets the next notice on the legacy key only, with progress on stderr, and a second run changes nothing', async () => {
+    const run = await keygateCli(['notices', 'backfill', '--org', upgradedOrg]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/^page 1: /m);
+    expect(run.stdout).toContain('1 key given its next expiry notice');
+    const legacy = await stored(legacyId);
+    expect(legacy.noticeShard).toMatch(/^n[0-3]$/);
+    // 20 days left: the 30-day notice is past and not sent late; the 7-day one is next.
+    expect(legacy.noticeAt).toBe(new Date(Date.parse(legacy.expiresAt) - 7 * 86_400_000).toISOString());
+    const revoked = await stored(revokedId);
+    expect(revoked.status).toBe('revoked');
+    expect(revoked.noticeShard).toBeUndefined();
+
+    const again = await keygateCli(['notices', 'backfill', '--org', upgradedOrg, '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.json).toMatchObject({ dryRun: false, unindexed: 1, set: 0, skipped: { revoked: 1 }, changedMeanwhile: 0 });
+    expect(again.stderr).toBe(''); // --json: nothing but the one document
+    expect(await stored(legacyId)).toEqual(legacy);
+  });
+
+  it('refuses extra arguments and a malformed --org (exit 2), and an unknown organization (exit 3)', async () => {
+    expect((await keygateCli(['notices', 'backfill', 'now'])).code).toBe(2);
+    const malformed = await keygateCli(['notices', 'backfill', '--org', 'acme']);
+    expect(malformed.code).toBe(2);
+    expect(malformed.stderr).toContain('--org must be an organization id');
+    const unknown = await keygateCli(['notices', 'backfill', '--org', 'org_NoSuchOrganization1']);
+    expect(unknown.code).toBe(3);
+    expect(unknown.stderr).toContain('no organization has this id');
   });
 });
 
