@@ -4,42 +4,54 @@
 import middy from '@middy/core';
 import httpCors from '@middy/http-cors';
 import { getMemberRole } from '../shared/db/organizations.ts';
-import { createApiHandler } from '../shared/http/pipeline.ts';
-import { getApiDescription } from './management/api-description.ts';
-import * as keys from './management/api-keys.ts';
-import * as audit from './management/audit-log.ts';
-import * as orgs from './management/organizations.ts';
-import * as webhooks from './management/webhooks.ts';
+import { createApiHandler, type RouteHandler } from '../shared/http/pipeline.ts';
+
+/**
+ * A route module imported on the first request to one of its routes, not with the function: most
+ * of the function's code (the request schemas, the public suffix list, the Cognito, KMS and SQS
+ * clients, the API description) serves only some routes, and one instance seldom sees them all
+ * (cold start, docs/benchmarks.md figure 4). esbuild keeps the modules in the one bundle.
+ */
+function onFirstUse<M>(load: () => Promise<M>) {
+  return <K extends { [P in keyof M]: M[P] extends RouteHandler ? P : never }[keyof M]>(name: K): RouteHandler =>
+    async (req) => ((await load())[name] as RouteHandler)(req);
+}
+
+const orgs = onFirstUse(() => import('./management/organizations.ts'));
+const keys = onFirstUse(() => import('./management/api-keys.ts'));
+const audit = onFirstUse(() => import('./management/audit-log.ts'));
+const webhooks = onFirstUse(() => import('./management/webhooks.ts'));
+const description = onFirstUse(() => import('./management/api-description.ts'));
 
 const ORG = '/v1/organizations/{orgId}';
 const KEY = `${ORG}/api-keys/{keyId}`;
 
 export const routes = {
-  'POST /v1/organizations': orgs.postOrganization,
-  'GET /v1/organizations': orgs.getOrganizations,
-  [`GET ${ORG}`]: orgs.getOrganizationById,
-  [`PATCH ${ORG}`]: orgs.patchOrganization,
-  [`POST ${ORG}/credits`]: orgs.postCredits,
-  [`GET ${ORG}/members`]: orgs.getMembers,
-  [`POST ${ORG}/members`]: orgs.postMember,
-  [`PUT ${ORG}/members/{userId}`]: orgs.putMember,
-  [`DELETE ${ORG}/members/{userId}`]: orgs.deleteMember,
-  [`POST ${ORG}/databases`]: orgs.postDatabase,
-  [`GET ${ORG}/databases`]: orgs.getDatabases,
-  [`POST ${ORG}/api-keys`]: keys.postKey,
-  [`GET ${ORG}/api-keys`]: keys.getKeys,
-  [`GET ${KEY}`]: keys.getKey,
-  [`PATCH ${KEY}`]: keys.patchKey,
-  [`DELETE ${KEY}`]: keys.deleteKey,
-  [`POST ${KEY}/roll`]: keys.postRoll,
-  [`GET ${KEY}/usage`]: keys.getKeyUsage,
-  [`GET ${ORG}/usage`]: keys.getOrganizationUsage,
-  'GET /openapi.json': getApiDescription,
-  [`GET ${ORG}/audit-log`]: audit.getAuditLog,
-  [`POST ${ORG}/webhooks`]: webhooks.postWebhook,
-  [`GET ${ORG}/webhooks`]: webhooks.getWebhooks,
-  [`DELETE ${ORG}/webhooks/{webhookId}`]: webhooks.deleteWebhookById,
-  [`POST ${ORG}/webhooks/{webhookId}/test`]: webhooks.postWebhookTest,
+  'POST /v1/organizations': orgs('postOrganization'),
+  'GET /v1/organizations': orgs('getOrganizations'),
+  [`GET ${ORG}`]: orgs('getOrganizationById'),
+  [`PATCH ${ORG}`]: orgs('patchOrganization'),
+  [`POST ${ORG}/credits`]: orgs('postCredits'),
+  [`GET ${ORG}/members`]: orgs('getMembers'),
+  [`POST ${ORG}/members`]: orgs('postMember'),
+  [`PUT ${ORG}/members/{userId}`]: orgs('putMember'),
+  [`DELETE ${ORG}/members/{userId}`]: orgs('deleteMember'),
+  [`POST ${ORG}/databases`]: orgs('postDatabase'),
+  [`GET ${ORG}/databases`]: orgs('getDatabases'),
+  [`POST ${ORG}/api-keys`]: keys('postKey'),
+  [`GET ${ORG}/api-keys`]: keys('getKeys'),
+  [`GET ${KEY}`]: keys('getKey'),
+  [`PATCH ${KEY}`]: keys('patchKey'),
+  [`DELETE ${KEY}`]: keys('deleteKey'),
+  [`POST ${KEY}/roll`]: keys('postRoll'),
+  [`GET ${KEY}/usage`]: keys('getKeyUsage'),
+  [`GET ${ORG}/usage`]: keys('getOrganizationUsage'),
+  'GET /openapi.json': description('getApiDescription'),
+  [`GET ${ORG}/audit-log`]: audit('getAuditLog'),
+  [`POST ${ORG}/webhooks`]: webhooks('postWebhook'),
+  [`GET ${ORG}/webhooks`]: webhooks('getWebhooks'),
+  [`DELETE ${ORG}/webhooks/{webhookId}`]: webhooks('deleteWebhookById'),
+  [`POST ${ORG}/webhooks/{webhookId}/test`]: webhooks('postWebhookTest'),
 };
 
 // The portal front end may live on its own origin(s); PORTAL_ORIGINS lists them (comma-separated).

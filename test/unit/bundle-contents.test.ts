@@ -42,7 +42,7 @@ describe.each(Object.entries(ENTRIES))('bundle of %s', (_name, entry) => {
   it('holds no zod locale but English (zod is imported as `import * as z`, which esbuild tree-shakes)', async () => {
     const meta = await metafileOf(entry);
     // locales/index.js is no locale: where zod is also reached through a dynamic import (management's
-    // API description), esbuild keeps the index as an empty lazy initialiser of a few bytes.
+    // route modules), esbuild keeps the index as an empty lazy initialiser of a few bytes.
     const locales = bundled(meta).filter(
       (path) => path.includes('zod/v4/locales/') && !path.endsWith('/en.js') && !path.endsWith('/locales/index.js'),
     );
@@ -57,8 +57,11 @@ describe.each(Object.entries(ENTRIES))('bundle of %s', (_name, entry) => {
     for (const edge of edgesTo(meta, '@aws-sdk/client-bedrock-runtime/dist-es/index.js')) expect(edge.from).toBe('shared/chat/bedrock-backend.ts');
   });
 
-  it('loads the API description document (every response schema) only on first use (dynamic import)', async () => {
+  it('loads the route modules of management (schemas, suffix list, clients, API description) only on first use (dynamic import)', async () => {
     const meta = await metafileOf(entry);
-    for (const edge of edgesTo(meta, 'shared/api-description/document.ts')) expect(edge).toEqual({ from: edge.from, kind: 'dynamic-import' });
+    const routeModules = edgesTo(meta, 'functions/management/');
+    if (entry === FUNCTION_ENTRIES.management) expect(routeModules.length).toBeGreaterThanOrEqual(5);
+    for (const edge of routeModules) expect(edge).toEqual({ from: 'functions/management.ts', kind: 'dynamic-import' });
+    for (const edge of edgesTo(meta, 'shared/api-description/document.ts')) expect(edge.from).toBe('functions/management/api-description.ts');
   });
 });
