@@ -114,5 +114,5 @@ export async function admitHighVolume(subject: RateSubject, now: Date, random: (
 /** For tests: forget what this environment knows (a fresh Lambda environment), flushing tallied refusals first. */
 export async function resetHighVolumeMemory(now: Date = new Date()): Promise<void> {
   await flushRefusals(counterStore, memory.refusals, now, Math.random, true);
-  for (const map of [memory.views, memory.lastSeen, highVolumeOrgs]) map.clear();
+  for (const map of [memory.views, memory.lastSeen, memory.keyMinuteFull, highVolumeOrgs]) map.clear();
 }

@@ -14,7 +14,7 @@
 // the shape the one-item path uses for keys beyond its bound), decided first with one conditional
 // write: two writes per admitted request, each on an item that takes a share of the load.
 import type { Limits, RateSubject } from '../domain/plans.ts';
-import { orgFullHint, windowCounts, type OrgDayCounters } from './counters.ts';
+import { firstGuessOnBusyItem, orgFullHint, windowCounts, type OrgDayCounters } from './counters.ts';
 import { appliedLimits, isExhausted, type AppliedLimits, type WindowCount } from './headers.ts';
 import { countIn, type CounterStore, type CounterTarget, type OrgFull } from './store.ts';
 import { dayOfMinute, dayWindow, minuteWindow, type Window } from './windows.ts';
@@ -97,6 +97,21 @@ export class ShardView {
   private readonly daySums = new Map<string, number>();
   /** Until when (epoch ms, this environment's clock) some shard is known full: before it, pick must look. */
   private fullUntil = 0;
+  /** The latest minute this environment saw on any of the organization's items (shards and keys). */
+  private latestMinute: string | undefined;
+
+  /** A write counted in, or found its item in, `minuteId`. */
+  noteMinute(minuteId: string | undefined): void {
+    if (minuteId !== undefined && (this.latestMinute === undefined || minuteId > this.latestMinute)) this.latestMinute = minuteId;
+  }
+
+  /**
+   * The first write to try on one of the organization's items: as for any busy item, from the
+   * later of that item's last minute and the latest seen on any of them. A clock behind the others
+   * then learns the new minute once per organization, not once per item.
+   */
+  readonly guess = (lastSeen: string | undefined, now: Date) =>
+    firstGuessOnBusyItem(this.latestMinute !== undefined && (lastSeen === undefined || this.latestMinute > lastSeen) ? this.latestMinute : lastSeen, now);
 
   /** Record what a write returned (new counts, or the item as it was) for the day `day`. */
   observe(shard: number, day: string, state: OrgDayCounters | undefined): void {
@@ -238,6 +253,12 @@ export class ShardedMemory {
   /** The minute last seen on each counter item (shards and key items): picks the first write to try. */
   readonly lastSeen = new Map<string, string>();
   readonly refusals = new RefusalTally();
+  /**
+   * Keys whose own minute limit this environment saw used up: key -> `<minute>|<limit>`. A key's
+   * minute count only goes down by a take-back, which comes from an organization that refused in
+   * that window, so the rest of the minute is refused without the failed write.
+   */
+  readonly keyMinuteFull = new Map<string, string>();
 
   /** What this environment knows of the organization's shards, learnt under `limits`: a limit change starts it afresh. */
   view(organizationId: string, limits: Limits): ShardView {
@@ -299,20 +320,34 @@ export async function admitSharded(
 
   const ownLimits = keyItemLimits(limits.key);
   const keyTarget: CounterTarget = { keyId };
+  const keyFullHint = limits.key.perMinute === undefined ? undefined : `${minute.id}|${limits.key.perMinute}`;
+  if (keyFullHint !== undefined && memory.keyMinuteFull.get(keyId) === keyFullHint) {
+    const windows = windowCounts(undefined, minute, day, ownLimits, keyId).map((w) => (w.window.period === 'minute' ? { ...w, used: w.limit } : w));
+    return refuse([...view.windows(limits.org, minute, now), ...asKeyWindows(windows, limits.key)]);
+  }
   // The key's item also carries what an environment found full (every shard): its write fails
   // then, and the request is refused without trying the shards (see orgFullOf).
-  const key = await countIn(store, keyTarget, ownLimits, now, memory.lastSeen, { unlessOrgFull: limits.org });
+  const key = await countIn(store, keyTarget, ownLimits, now, memory.lastSeen, { unlessOrgFull: limits.org, guess: view.guess });
+  view.noteMinute(key.outcome === 'rejected' ? key.old?.mw : key.minute.id);
   if (key.outcome === 'rejected') {
+    if (keyFullHint !== undefined && key.windows.some((w) => w.window.period === 'minute' && w.window.id === minute.id && isExhausted(w))) {
+      if (memory.keyMinuteFull.size >= 10_000) memory.keyMinuteFull.clear();
+      memory.keyMinuteFull.set(keyId, keyFullHint);
+    }
     return refuse([...view.windows(limits.org, minute, now), ...asKeyWindows(key.windows, limits.key)]);
   }
   if (key.outcome === 'orgFull') {
     const windows = view.windows(limits.org, key.minute, now).map((w) => (w.window.period === key.period ? { ...w, used: w.limit } : w));
+    // The hint is what another environment proved: this one now knows it too, and refuses the
+    // rest of the window without a write, whatever the key.
+    for (let shard = 0; shard < SHARD_COUNT; shard++) view.markFull(shard, day.id, windows);
     return refuse([...windows, ...asKeyWindows(windowCounts(key.old, key.minute, day, ownLimits, keyId), limits.key)]);
   }
   const keyWindows = asKeyWindows(windowCounts(key.state, key.minute, day, ownLimits, keyId), limits.key);
 
   for (let shard = view.pick(now, random); shard !== undefined; shard = view.pick(now, random)) {
-    const counted = await countIn(store, { organizationId, shard }, shardLimits(limits.org, shard), now, memory.lastSeen);
+    const counted = await countIn(store, { organizationId, shard }, shardLimits(limits.org, shard), now, memory.lastSeen, { guess: view.guess });
+    view.noteMinute(counted.outcome === 'rejected' ? counted.old?.mw : counted.minute.id);
     if (counted.outcome === 'admitted') {
       view.observe(shard, day.id, counted.state);
       if (counted.state.requests === 1) await markSharded(store, organizationId, day.id);

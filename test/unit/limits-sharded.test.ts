@@ -110,6 +110,22 @@ describe('admission on shards', () => {
     });
   });
 
+  it("remembers a key's own minute limit used up: the rest of that minute is refused without a write", async () => {
+    const model = newModel();
+    const memory = new ShardedMemory();
+    const own = { perMinute: 5 };
+    for (let i = 0; i < 5; i++) expect((await admitSharded(model, memory, subject(limits, 'key_k', own), T, seeded(12))).admitted).toBe(true);
+    expect((await admitSharded(model, memory, subject(limits, 'key_k', own), T, seeded(12))).admitted).toBe(false);
+    const calls = model.calls;
+    const again = await admitSharded(model, memory, subject(limits, 'key_k', own), at('2031-03-04T10:20:59.000Z'), seeded(12));
+    expect(again.admitted).toBe(false);
+    expect(model.calls).toBe(calls);
+    expect(rateLimitHeaders(again.windows)).toMatchObject({ 'X-RateLimit-Limit': '5', 'X-RateLimit-Remaining': '0' });
+    // A raised key limit, or the next minute, is counted again.
+    expect((await admitSharded(model, memory, subject(limits, 'key_k', { perMinute: 6 }), at('2031-03-04T10:20:59.500Z'), seeded(12))).admitted).toBe(true);
+    expect((await admitSharded(model, memory, subject(limits, 'key_k', own), at('2031-03-04T10:21:00.500Z'), seeded(12))).admitted).toBe(true);
+  });
+
   it("gives the key's count back when the organization refuses", async () => {
     const model = newModel();
     const memory = new ShardedMemory();
@@ -151,10 +167,14 @@ describe('admission on shards', () => {
     expect(model.items.get(`usage#key#key_a|${DAY}`)).toMatchObject({ ofm: '2031-03-04T10:20|15000|1000000' });
     // A fresh environment: one failed write on key_a's item, no shard tried, the minute at its limit.
     const calls = model.calls;
-    const fresh = await admitSharded(model, new ShardedMemory(), subject(perMinute, 'key_a'), at('2031-03-04T10:20:59.000Z'), seeded(9));
+    const freshMemory = new ShardedMemory();
+    const fresh = await admitSharded(model, freshMemory, subject(perMinute, 'key_a'), at('2031-03-04T10:20:59.000Z'), seeded(9));
     expect(fresh.admitted).toBe(false);
     expect(model.calls - calls).toBe(1);
     expect(rateLimitHeaders(fresh.windows)).toMatchObject({ 'X-RateLimit-Limit': '15000', 'X-RateLimit-Remaining': '0' });
+    // That environment now knows the minute is full: another key is refused without a write.
+    expect((await admitSharded(model, freshMemory, subject(perMinute, 'key_b'), at('2031-03-04T10:20:59.100Z'), seeded(9))).admitted).toBe(false);
+    expect(model.calls - calls).toBe(1);
     expect(model.items.get(`usage#key#key_a|${DAY}`)).toMatchObject({ requests: 5_000 });
     // It is only about that minute, at that limit: a raised limit, or the next minute, is counted.
     const raised = { perMinute: 16_000, perDay: 1_000_000 };
