@@ -52,6 +52,11 @@ export function shardLimits(limits: Limits, shard: number): AppliedLimits {
   return { org: { perMinute: shardShare(limits.perMinute, shard), perDay: shardShare(limits.perDay, shard) }, key: {} };
 }
 
+/** `windows` with those of `period` at their limit (known full without a count to show). */
+function exhausted(windows: WindowCount[], period: 'minute' | 'day'): WindowCount[] {
+  return windows.map((w) => (w.window.period === period ? { ...w, used: w.limit } : w));
+}
+
 /** A limit a key does not set: its own item still counts (usage), and never refuses. */
 export const UNLIMITED = Number.MAX_SAFE_INTEGER;
 
@@ -322,7 +327,7 @@ export async function admitSharded(
   const keyTarget: CounterTarget = { keyId };
   const keyFullHint = limits.key.perMinute === undefined ? undefined : `${minute.id}|${limits.key.perMinute}`;
   if (keyFullHint !== undefined && memory.keyMinuteFull.get(keyId) === keyFullHint) {
-    const windows = windowCounts(undefined, minute, day, ownLimits, keyId).map((w) => (w.window.period === 'minute' ? { ...w, used: w.limit } : w));
+    const windows = exhausted(windowCounts(undefined, minute, day, ownLimits, keyId), 'minute');
     return refuse([...view.windows(limits.org, minute, now), ...asKeyWindows(windows, limits.key)]);
   }
   // The key's item also carries what an environment found full (every shard): its write fails
@@ -337,7 +342,7 @@ export async function admitSharded(
     return refuse([...view.windows(limits.org, minute, now), ...asKeyWindows(key.windows, limits.key)]);
   }
   if (key.outcome === 'orgFull') {
-    const windows = view.windows(limits.org, key.minute, now).map((w) => (w.window.period === key.period ? { ...w, used: w.limit } : w));
+    const windows = exhausted(view.windows(limits.org, key.minute, now), key.period);
     // The hint is what another environment proved: this one now knows it too, and refuses the
     // rest of the window without a write, whatever the key.
     for (let shard = 0; shard < SHARD_COUNT; shard++) view.markFull(shard, day.id, windows);
