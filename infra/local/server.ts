@@ -118,6 +118,8 @@ export const sourceRuntime: FunctionRuntime = {
 export interface LocalApiOptions {
   port: number;
   host?: string;
+  /** Host names answered besides localhost, 127.0.0.1 and [::1] (default: KEYGATE_ALLOWED_HOSTS, comma-separated). */
+  allowedHosts?: readonly string[];
   portalPrivateJwk: JWK;
   /** Default: the sources (sourceRuntime). */
   runtime?: FunctionRuntime;
@@ -131,6 +133,24 @@ export interface LocalApi {
   close(): Promise<void>;
 }
 
+const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]'];
+
+/** The host name of a Host header (`localhost:3000` -> `localhost`, `[::1]:3000` -> `[::1]`), lowercased. */
+function hostName(host: string): string {
+  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d*$/, '');
+  return name.toLowerCase();
+}
+
+/**
+ * Whether the local server answers a request with this Host header: only loopback names (any port)
+ * and the configured hosts, so a page on another name cannot reach it through DNS rebinding.
+ */
+export function isAllowedHost(host: string | undefined, extra: readonly string[] = []): boolean {
+  if (!host) return false;
+  const name = hostName(host.trim());
+  return LOOPBACK_HOSTS.includes(name) || extra.some((allowed) => hostName(allowed.trim()) === name);
+}
+
 /** A private JWK without its private members (EC `d`; RSA `d`, `p`, `q`, `dp`, `dq`, `qi`). */
 function publicHalf(jwk: JWK): JWK {
   const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...rest } = jwk;
@@ -139,6 +159,7 @@ function publicHalf(jwk: JWK): JWK {
 
 export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi> {
   const runtime = options.runtime ?? sourceRuntime;
+  const allowedHosts = options.allowedHosts ?? (process.env.KEYGATE_ALLOWED_HOSTS ?? '').split(',').filter((h) => h.trim() !== '');
 
   const web = createLocalWeb({
     privateJwk: options.portalPrivateJwk,
@@ -181,6 +202,9 @@ export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi>
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const requestId = randomUUID();
+    if (!isAllowedHost(req.headers.host, allowedHosts)) {
+      return send(res, 403, { 'Content-Type': 'text/plain; charset=utf-8' }, 'This local Keygate answers only Host localhost, 127.0.0.1 or [::1]\n');
+    }
     const url = new URL(req.url ?? '/', 'http://localhost');
     const method = (req.method ?? 'GET').toUpperCase();
     const allHeaders = multiValueHeaders(req);
