@@ -1,5 +1,5 @@
 // CDK entry (cdk.json: `node infra/app.ts`). Stage and deploy settings come from CDK context:
-//   npx cdk synth -c stage=prod -c bedrockModelId=us.anthropic.claude-...
+//   npx cdk synth -c stage=prod -c bedrockModelId=eu.anthropic.claude-haiku-5-5
 import { App } from 'aws-cdk-lib';
 import { buildWidget } from '../scripts/build-widget.ts';
 import { ensurePortalBuilt } from './local/build-web.ts';

@@ -7,6 +7,7 @@ import type { Construct } from 'constructs';
 import { TABLES, tableOutputId, type TableKey } from '../shared/tables.ts';
 import { KeygateApi } from './constructs/api.ts';
 import { grantBedrockModel } from './constructs/bedrock-access.ts';
+import { DEFAULT_BEDROCK_MODEL } from '../shared/chat/bedrock-model.ts';
 import { DEPLOYED_FUNCTIONS, FUNCTION_SPECS, type DeployedFunctionName } from './constructs/function-specs.ts';
 import { KeygateFunction } from './constructs/keygate-function.ts';
 import { DEFAULT_ACCOUNT_CONCURRENCY_LIMIT } from './constructs/alarm-thresholds.ts';
@@ -26,6 +27,7 @@ export interface KeygateConfig {
   publishableKeyPrefix: string;
   initialCredits: number;
   maxOrganizationsPerUser: number;
+  /** Model or inference profile id replies come from (context `bedrockModelId`, default DEFAULT_BEDROCK_MODEL). */
   bedrockModelId: string;
   /** Alarm notifications go to this address (context `alarmEmail`); none without it. */
   alarmEmail?: string;
@@ -201,7 +203,7 @@ export function configFromContext(app: App): KeygateConfig {
   if (!Number.isSafeInteger(maxOrganizationsPerUser) || maxOrganizationsPerUser < 1) {
     throw new Error('maxOrganizationsPerUser must be an integer >= 1');
   }
-  const bedrockModelId = contextString(app, 'bedrockModelId');
+  const bedrockModelId = app.node.tryGetContext('bedrockModelId') === undefined ? DEFAULT_BEDROCK_MODEL : contextString(app, 'bedrockModelId');
   const alarmEmail: unknown = app.node.tryGetContext('alarmEmail');
   if (alarmEmail !== undefined && alarmEmail !== '' && (typeof alarmEmail !== 'string' || !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(alarmEmail))) {
     throw new Error(`alarmEmail must be an email address, got "${String(alarmEmail)}"`);

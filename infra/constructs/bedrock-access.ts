@@ -3,17 +3,22 @@
 import { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import { parseInferenceProfileId } from '../../shared/chat/bedrock-model.ts';
 import { acknowledge } from './nag.ts';
 
 export const BEDROCK_MODEL_ENV = 'BEDROCK_MODEL_ID';
 const INVOKE_ACTIONS = ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream'];
 
-/** Cross-region inference profile ids carry a geography prefix, e.g. `us.anthropic.claude-...`. */
-const INFERENCE_PROFILE_PREFIX = /^(us|eu|apac|jp|au|ca|us-gov|global)\./;
-
+/**
+ * A foundation-model id: one statement on the model in this Region. An inference profile id: the
+ * profile in this Region, plus the model in every Region it may route to, the latter only when
+ * called through that profile (condition `bedrock:InferenceProfileArn`). The destination Regions of
+ * a profile grow over time, so they are `*` rather than a list that would deny a new one; a global
+ * profile's model ARN has an empty Region, which is named as well.
+ */
 export function grantBedrockModel(fn: lambda.Function, modelId: string): void {
   const stack = Stack.of(fn);
-  const profile = INFERENCE_PROFILE_PREFIX.exec(modelId);
+  const profile = parseInferenceProfileId(modelId);
   if (!profile) {
     fn.addToRolePolicy(
       new iam.PolicyStatement({
@@ -23,21 +28,28 @@ export function grantBedrockModel(fn: lambda.Function, modelId: string): void {
       }),
     );
   } else {
-    // A profile routes each call to a region of its geography, so the model grant spans regions.
-    const baseModelId = modelId.slice(profile[0].length);
-    const anyRegionModel = `arn:${stack.partition}:bedrock:*::foundation-model/${baseModelId}`;
+    const profileArn = `arn:${stack.partition}:bedrock:${stack.region}:${stack.account}:inference-profile/${modelId}`;
+    const anyRegionModel = `arn:${stack.partition}:bedrock:*::foundation-model/${profile.foundationModelId}`;
+    const modelResources = [anyRegionModel];
+    if (profile.geography === 'global') {
+      modelResources.push(`arn:${stack.partition}:bedrock:::foundation-model/${profile.foundationModelId}`);
+    }
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({ sid: 'BedrockInvokeInferenceProfile', actions: INVOKE_ACTIONS, resources: [profileArn] }),
+    );
     fn.addToRolePolicy(
       new iam.PolicyStatement({
-        sid: 'BedrockInvokeInferenceProfile',
+        sid: 'BedrockInvokeModelThroughProfile',
         actions: INVOKE_ACTIONS,
-        resources: [`arn:${stack.partition}:bedrock:${stack.region}:${stack.account}:inference-profile/${modelId}`, anyRegionModel],
+        resources: modelResources,
+        conditions: { StringEquals: { 'bedrock:InferenceProfileArn': profileArn } },
       }),
     );
     acknowledge(fn.role!, {
-      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:*::foundation-model/${baseModelId}]`,
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:*::foundation-model/${profile.foundationModelId}]`,
       reason:
         'A cross-region inference profile sends each request to any region of its geography; the model ' +
-        'grant must name every region (region "*"), still limited to this one model.',
+        'grant must name every region (region "*"), still limited to this one model and to calls through the profile.',
     });
   }
   fn.addEnvironment(BEDROCK_MODEL_ENV, modelId);

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DEPLOYED_FUNCTIONS, FUNCTION_SPECS, type DeployedFunctionName } from '../../infra/constructs/function-specs.ts';
 import { TABLE_ACTIONS } from '../../infra/constructs/tables.ts';
+import { DEFAULT_BEDROCK_MODEL } from '../../shared/chat/bedrock-model.ts';
 import { TABLES, type TableKey } from '../../shared/tables.ts';
 import {
   actions,
@@ -130,12 +131,9 @@ describe('functions', () => {
         expect(env.BEDROCK_MODEL_ID).toBeUndefined();
         return;
       }
-      expect(env.BEDROCK_MODEL_ID).toBe(CDK_CONTEXT.bedrockModelId);
-      expect(bedrock).toHaveLength(1);
-      expect(actions(bedrock[0]!).sort()).toEqual(['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream']);
-      expect(bedrock[0]!.Resource).toEqual({
-        'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':bedrock:', { Ref: 'AWS::Region' }, `::foundation-model/${CDK_CONTEXT.bedrockModelId}`]],
-      });
+      expect(env.BEDROCK_MODEL_ID).toBe(DEFAULT_BEDROCK_MODEL);
+      expect(bedrock).toHaveLength(2);
+      for (const st of bedrock) expect(actions(st).sort()).toEqual(['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream']);
     });
 
     it('is bundled as one ESM file with a require shim, source map and the AWS SDK inside', () => {
@@ -177,17 +175,47 @@ describe('functions', () => {
   });
 });
 
-describe('a cross-region inference profile as the Bedrock model', () => {
-  let s: Synthesized;
-  beforeAll(() => {
-    s = synthKeygate({ context: { bedrockModelId: 'us.anthropic.claude-3-5-haiku-20241022-v1:0' } });
+const PROFILE_ARN = (id: string) => ({
+  'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':bedrock:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, `:inference-profile/${id}`]],
+});
+const MODEL_ARN = (region: string, id: string) => ({
+  'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:bedrock:${region}::foundation-model/${id}`]],
+});
+
+function bedrockStatements(s: Synthesized): Statement[] {
+  return roleStatements(s, 'chatStream').filter((st) => actions(st).some((a) => a.startsWith('bedrock:')));
+}
+
+describe('the Bedrock model grant', () => {
+  it('defaults to a model Bedrock serves now, through a global inference profile', () => {
+    expect(DEFAULT_BEDROCK_MODEL).toBe('global.anthropic.claude-haiku-5-5');
+    expect(CDK_CONTEXT.bedrockModelId).toBeUndefined(); // one source of truth: the exported constant
+  });
+
+  it('a global profile: the profile here, the model in every region and the region-less global ARN, only through the profile', () => {
+    const s = synthKeygate();
+    const [profile, model] = bedrockStatements(s) as [Statement & { Condition?: unknown }, Statement & { Condition?: unknown }];
+    expect(profile.Resource).toEqual(PROFILE_ARN(DEFAULT_BEDROCK_MODEL));
+    expect(profile.Condition).toBeUndefined();
+    expect(resourcesOf(model)).toEqual([MODEL_ARN('*', 'anthropic.claude-haiku-5-5'), MODEL_ARN('', 'anthropic.claude-haiku-5-5')]);
+    expect(model.Condition).toEqual({ StringEquals: { 'bedrock:InferenceProfileArn': PROFILE_ARN(DEFAULT_BEDROCK_MODEL) } });
   }, SETUP_TIMEOUT_MS);
 
-  it('grants the profile in this region and the model in the regions it routes to', () => {
-    const [statement] = roleStatements(s, 'chatStream').filter((st) => actions(st).includes('bedrock:InvokeModel'));
-    const resources = resourcesOf(statement!).map((r) => JSON.stringify(r));
-    expect(resources).toHaveLength(2);
-    expect(resources[0]).toContain(':inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0');
-    expect(resources[1]).toContain(':bedrock:*::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0');
-  });
+  it('a geographic profile: the model in the regions it routes to (region "*"), only through the profile', () => {
+    const s = synthKeygate({ context: { bedrockModelId: 'us.anthropic.claude-haiku-5-5' } });
+    const [profile, model] = bedrockStatements(s) as [Statement, Statement & { Condition?: unknown }];
+    expect(profile.Resource).toEqual(PROFILE_ARN('us.anthropic.claude-haiku-5-5'));
+    expect(model.Resource).toEqual(MODEL_ARN('*', 'anthropic.claude-haiku-5-5'));
+    expect(model.Condition).toEqual({ StringEquals: { 'bedrock:InferenceProfileArn': PROFILE_ARN('us.anthropic.claude-haiku-5-5') } });
+  }, SETUP_TIMEOUT_MS);
+
+  it('a foundation-model id: that model in this region only', () => {
+    const s = synthKeygate({ context: { bedrockModelId: 'amazon.nova-lite-v1:0' } });
+    const statements = bedrockStatements(s);
+    expect(statements).toHaveLength(1);
+    expect(statements[0]!.Resource).toEqual({
+      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':bedrock:', { Ref: 'AWS::Region' }, '::foundation-model/amazon.nova-lite-v1:0']],
+    });
+    expect(functionByName(s, 'chatStream')[1].Properties!.Environment.Variables.BEDROCK_MODEL_ID).toBe('amazon.nova-lite-v1:0');
+  }, SETUP_TIMEOUT_MS);
 });

@@ -66,16 +66,13 @@ const ACKNOWLEDGED = [
   'AwsSolutions-IAM5[Resource::<PortalHostingBucket1ED002EC.Arn>/*]',
   'AwsSolutions-L1',
 ];
-const PROFILE_MODEL = 'us.anthropic.claude-3-5-haiku-20241022-v1:0';
+// The model grant of an inference profile names region "*" (the profile routes to any region of its geography).
+const PROFILE_MODEL_ACK = 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:*::foundation-model/anthropic.claude-haiku-5-5]';
 
 describe.each([
-  ['the default model', {}, ACKNOWLEDGED],
-  [
-    'a cross-region inference profile',
-    { bedrockModelId: PROFILE_MODEL },
-    // The profile routes to any region of its geography: the model grant names region "*".
-    [...ACKNOWLEDGED, 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:*::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0]'],
-  ],
+  ['the default model (a global inference profile)', {}, [...ACKNOWLEDGED, PROFILE_MODEL_ACK]],
+  ['a geographic inference profile', { bedrockModelId: 'eu.anthropic.claude-haiku-5-5' }, [...ACKNOWLEDGED, PROFILE_MODEL_ACK]],
+  ['a foundation model called in its own region', { bedrockModelId: 'amazon.nova-lite-v1:0' }, ACKNOWLEDGED],
 ])('cdk-nag AwsSolutions with %s', (_, context, expected) => {
   let s: Synthesized;
   beforeAll(() => {

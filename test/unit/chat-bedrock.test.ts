@@ -9,10 +9,11 @@ vi.hoisted(() => {
 });
 import { ReplyError, type ChatTurn } from '../../shared/chat/backend.ts';
 import { bedrockBackend, replyErrorFrom, toBedrockMessages } from '../../shared/chat/bedrock-backend.ts';
+import { DEFAULT_BEDROCK_MODEL } from '../../shared/chat/bedrock-model.ts';
 
 const client = new BedrockRuntimeClient({ region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
 const bedrock = mockClient(client);
-const MODEL = 'us.anthropic.claude-3-5-haiku-20241022-v1:0';
+const MODEL = DEFAULT_BEDROCK_MODEL;
 const backend = bedrockBackend({ modelId: MODEL, maxTokens: 256, system: 'Be brief.', client });
 const question: ChatTurn[] = [{ role: 'user', content: 'Hello?' }];
 
