@@ -111,6 +111,26 @@ describe('SSRF defences', () => {
     expect(isForbiddenAddress(address, AWS)).toBe(false);
   });
 
+  it.each(['::7f00:1', '::a9fe:a9fe', '::a00:1', '::c0a8:101', '0:0:0:0:0:0:127.0.0.1'])(
+    'refuses IPv4-compatible IPv6 %s, judged as the IPv4 it embeds',
+    (address) => {
+      expect(isForbiddenAddress(address, AWS)).toBe(true);
+    },
+  );
+
+  it('IPv4-compatible IPv6 literals: refused at creation and at delivery', async () => {
+    for (const url of ['https://[::7f00:1]/hook', 'https://[::a9fe:a9fe]/latest/meta-data']) {
+      expect(urlProblem(url, AWS), url).toMatch(/private, loopback/);
+      await expect(resolveTarget(new URL(url), { policy: AWS, resolve: async () => [] }), url).rejects.toBeInstanceOf(ForbiddenTargetError);
+    }
+  });
+
+  it('localhost names with a trailing dot are refused at creation', () => {
+    expect(urlProblem('https://localhost./', AWS)).toBe('must not be a loopback host');
+    expect(urlProblem('https://app.localhost./hook', AWS)).toBe('must not be a loopback host');
+    expect(urlProblem('https://localhost../hook', AWS)).toBe('must not be a loopback host');
+  });
+
   it('allows loopback only in the local runtime, and nothing else private there either', () => {
     expect(isForbiddenAddress('127.0.0.1', LOCAL)).toBe(false);
     expect(isForbiddenAddress('::1', LOCAL)).toBe(false);
