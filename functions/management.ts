@@ -21,6 +21,7 @@ const orgs = onFirstUse(() => import('./management/organizations.ts'));
 const keys = onFirstUse(() => import('./management/api-keys.ts'));
 const audit = onFirstUse(() => import('./management/audit-log.ts'));
 const webhooks = onFirstUse(() => import('./management/webhooks.ts'));
+const upstreams = onFirstUse(() => import('./management/upstreams.ts'));
 const description = onFirstUse(() => import('./management/api-description.ts'));
 
 const ORG = '/v1/organizations/{orgId}';
@@ -52,6 +53,7 @@ export const routes = {
   [`GET ${ORG}/webhooks`]: webhooks('getWebhooks'),
   [`DELETE ${ORG}/webhooks/{webhookId}`]: webhooks('deleteWebhookById'),
   [`POST ${ORG}/webhooks/{webhookId}/test`]: webhooks('postWebhookTest'),
+  [`GET ${ORG}/upstreams`]: upstreams('getUpstreams'),
 };
 
 // The portal front end may live on its own origin(s); PORTAL_ORIGINS lists them (comma-separated).

@@ -63,6 +63,7 @@ export const ROUTES: readonly RouteDefinition[] = [
   { method: 'GET', path: `${ORG}/webhooks`, function: 'management', auth: 'portal', role: 'admin' },
   { method: 'DELETE', path: `${ORG}/webhooks/{webhookId}`, function: 'management', auth: 'portal', role: 'owner' },
   { method: 'POST', path: `${ORG}/webhooks/{webhookId}/test`, function: 'management', auth: 'portal', role: 'owner' },
+  { method: 'GET', path: `${ORG}/upstreams`, function: 'management', auth: 'portal', role: 'member' },
 
   { method: 'GET', path: '/v1/auth/whoami', function: 'publicApi', auth: 'apiKey' },
   { method: 'POST', path: '/v1/chat/sessions', function: 'publicApi', auth: 'apiKey', scope: 'chat' },

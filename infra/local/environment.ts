@@ -6,6 +6,7 @@ import type { LocalStandIns } from './bundles/lambda-environment.ts';
 import { createTables, tableEnv } from './bootstrap.ts';
 import { LOCAL_CLIENT_ID, LOCAL_ISSUER } from './dev-token.ts';
 import { localDynamoClient, startDynamoDbLocal } from './dynamodb-local.ts';
+import { upstreamConfig } from '../../shared/chat/upstreams.ts';
 import { loadLocalSecrets, type LocalSecrets } from './local-secrets.ts';
 import type { DeliveryQueue } from '../../shared/webhooks/queue.ts';
 import type { LocalWebhooks } from './webhooks.ts';
@@ -87,6 +88,8 @@ export async function bootLocalKeygate(options: BootOptions = {}): Promise<Local
     const client = localDynamoClient(dynamo.endpoint);
     await createTables(client, stage);
     Object.assign(process.env, localEnvironment({ dynamodbEndpoint: dynamo.endpoint, secrets, stage }));
+    // A wrong KEYGATE_UPSTREAMS fails the boot with the field it names, not the first reply.
+    upstreamConfig(process.env);
     const { startLocalWebhooks } = await import('./webhooks.ts');
     // Bundled: the functions run in their own processes and reach the local KMS and queue through
     // the local AWS endpoint, which feeds the webhooks' queue (started after the bundles, hence late-bound).

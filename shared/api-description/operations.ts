@@ -177,6 +177,11 @@ export const OPERATIONS: Record<string, Operation> = {
     tag: 'Webhooks',
     responses: [{ status: 202, description: 'Queued', schema: S.WebhookTest }],
   },
+  [`GET ${ORG}/upstreams`]: {
+    summary: 'The deployed chat upstreams an assistant can use, with their models (member+)',
+    tag: 'Assistants',
+    responses: [ok(S.UpstreamList)],
+  },
 
   'GET /v1/auth/whoami': { summary: "The presented key's identity", tag: 'Keys in use', responses: [ok(S.Whoami)] },
   'POST /v1/chat/sessions': {

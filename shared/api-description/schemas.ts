@@ -3,6 +3,7 @@
 // response against the generated document (test/support/api-description-check.ts), so a handler
 // that answers something else fails the tests instead of drifting from its description.
 import * as z from 'zod';
+import { UPSTREAM_KINDS } from '../chat/upstreams.ts';
 import { AUDIT_ACTIONS } from '../domain/audit.ts';
 import { EVENT_TYPES } from '../domain/webhooks.ts';
 import { ERRORS, type ErrorCode } from '../domain/errors.ts';
@@ -204,6 +205,14 @@ export const CreatedWebhook = named(
 );
 
 export const WebhookList = named('WebhookList', "The organization's webhooks (at most 10)", z.strictObject({ items: z.array(Webhook) }));
+
+export const UpstreamList = named(
+  'UpstreamList',
+  'The deployed upstreams, in deployment order; `http` and `echo` upstreams have no models',
+  z.strictObject({
+    items: z.array(z.strictObject({ name: z.string(), kind: z.enum(UPSTREAM_KINDS), models: z.array(z.string()) })),
+  }),
+);
 
 export const WebhookTest = named(
   'WebhookTest',

@@ -33,6 +33,7 @@ const CONTRACT_ROUTES = [
   'GET /v1/organizations/{orgId}/webhooks',
   'DELETE /v1/organizations/{orgId}/webhooks/{webhookId}',
   'POST /v1/organizations/{orgId}/webhooks/{webhookId}/test',
+  'GET /v1/organizations/{orgId}/upstreams',
   'GET /v1/auth/whoami',
   'POST /v1/chat/sessions',
   'POST /v1/chat/voice-sessions',

@@ -112,6 +112,7 @@ const requests: Record<string, () => Promise<{ method: string; path: string; bod
     method: 'POST',
     path: `/v1/organizations/${orgId}/webhooks/${(sharedWebhookId ??= await newWebhookId())}/test`,
   }),
+  'GET /v1/organizations/{orgId}/upstreams': async () => ({ method: 'GET', path: `/v1/organizations/${orgId}/upstreams` }),
 };
 
 type MinimumRole = 'user' | 'member' | 'admin' | 'owner' | 'operator';
@@ -147,6 +148,8 @@ const CONTRACT_ROLES: Record<string, MinimumRole> = {
   'GET /v1/organizations/{orgId}/webhooks': 'admin',
   'DELETE /v1/organizations/{orgId}/webhooks/{webhookId}': 'owner',
   'POST /v1/organizations/{orgId}/webhooks/{webhookId}/test': 'owner',
+  // docs/api.md section 13.
+  'GET /v1/organizations/{orgId}/upstreams': 'member',
 };
 
 /** Who may call what (docs/api.md sections 2 and 3); operators may read and adjust any organization. */
