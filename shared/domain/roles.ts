@@ -7,3 +7,13 @@ export function roleAtLeast(role: Role, required: Role): boolean {
 }
 
 export const OPERATORS_GROUP = 'operators';
+
+/**
+ * What a platform operator may do in an organization where their own role (if any) does not
+ * allow it (docs/api.md section 2): read it (any GET), and the operator routes (plan, limits,
+ * billing, credits). Never create, change or revoke keys, members, databases, webhooks or
+ * assistants, so one stolen operator password cannot mint keys in every tenant.
+ */
+export function operatorMay(route: { method: string; role?: string }): boolean {
+  return route.method === 'GET' || route.role === 'operator';
+}

@@ -7,7 +7,7 @@ import { ApiError, MAX_BODY_BYTES, ROLE_TOO_WEAK } from '../domain/errors.ts';
 import { isOrganizationId } from '../domain/ids.ts';
 import { fromAuthorizerContext, type KeyIdentity } from '../domain/key-identity.ts';
 import type { RateSubject } from '../domain/plans.ts';
-import { roleAtLeast, type Role } from '../domain/roles.ts';
+import { operatorMay, roleAtLeast, type Role } from '../domain/roles.ts';
 import { findRoute, ROUTES, routeKey, type FunctionName, type RouteDefinition } from '../routes.ts';
 import { isUnavailable } from '../db/client.ts';
 import { describeError, logger } from '../log.ts';
@@ -93,16 +93,19 @@ async function authenticatePortal(req: ApiRequest, hooks: PipelineHooks): Promis
   // A path id no organization can have is not read (an oversized one would make DynamoDB refuse the key: a 500).
   if (!isOrganizationId(orgId)) throw new ApiError('NOT_FOUND', 'Organization not found');
   req.role = await hooks.loadRole(orgId, req.user.userId);
-  if (req.user.isOperator) return; // platform staff may read and adjust any organization
+  const roleAllows = required !== 'operator' && req.role !== undefined && (required === 'user' || roleAtLeast(req.role, required));
+  if (roleAllows) return;
+  // Platform staff read any organization and adjust its plan and credits, nothing more.
+  if (req.user.isOperator) {
+    if (operatorMay(req.route)) return;
+    throw new ApiError('INSUFFICIENT_PERMISSIONS', OPERATOR_TOO_WEAK);
+  }
   // Outsiders learn nothing about an organization they are not in.
   if (!req.role) throw new ApiError('NOT_FOUND');
-  if (required === 'operator') {
-    throw new ApiError('INSUFFICIENT_PERMISSIONS', 'Only platform operators can do this');
-  }
-  if (required !== 'user' && !roleAtLeast(req.role, required)) {
-    throw new ApiError('INSUFFICIENT_PERMISSIONS', ROLE_TOO_WEAK);
-  }
+  throw new ApiError('INSUFFICIENT_PERMISSIONS', required === 'operator' ? 'Only platform operators can do this' : ROLE_TOO_WEAK);
 }
+
+const OPERATOR_TOO_WEAK = 'Operators can read this organization and change its plan, limits, billing and credits, nothing else';
 
 function authenticateKey(req: ApiRequest, event: APIGatewayProxyEvent, state: ResponseState): void {
   const key = fromAuthorizerContext(event.requestContext?.authorizer);
