@@ -8,10 +8,9 @@ import { parseInput } from '../shared/domain/validation.ts';
 import { decodeCursor, encodeCursor } from '../shared/domain/cursor.ts';
 import { historyQuery } from '../shared/chat/schemas.ts';
 import { authenticateSession, sessionOf } from '../shared/chat/session-auth.ts';
-import { createApiHandler, type ApiRequest } from '../shared/http/pipeline.ts';
+import { createApiHandler, type ApiRequest, type RouteHandler } from '../shared/http/pipeline.ts';
 import { json } from '../shared/http/response.ts';
-
-const SESSION = '/v1/chat/sessions/{sessionId}';
+import { SESSION, type RouteKey } from '../shared/routes.ts';
 
 async function getHistory(req: ApiRequest) {
   const session = sessionOf(req);
@@ -34,6 +33,6 @@ async function postEnd(req: ApiRequest) {
 export const routes = {
   [`GET ${SESSION}/messages`]: getHistory,
   [`POST ${SESSION}/end`]: postEnd,
-};
+} satisfies Record<RouteKey<'chatSession'>, RouteHandler>;
 
 export const handler = createApiHandler('chatSession', routes, { authenticateSession, admit });

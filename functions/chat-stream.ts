@@ -19,10 +19,9 @@ import { idempotencyKey, parseSessionMessage } from '../shared/chat/schemas.ts';
 import { authenticateSession, sessionOf } from '../shared/chat/session-auth.ts';
 import { bufferSink, serverResponseSink, SSE_HEADERS, writableSink } from '../shared/chat/sse.ts';
 import { logger, describeError } from '../shared/log.ts';
-import { createApiHandler, decorate, prepare, recordOutcome, toErrorResult, type ApiRequest, type ResponseState } from '../shared/http/pipeline.ts';
+import { createApiHandler, decorate, prepare, recordOutcome, toErrorResult, type ApiRequest, type ResponseState, type RouteHandler } from '../shared/http/pipeline.ts';
 import type { HttpResult } from '../shared/http/response.ts';
-
-const ROUTE = 'POST /v1/chat/sessions/{sessionId}/messages';
+import { SESSION, type RouteKey } from '../shared/routes.ts';
 const hooks = { authenticateSession, admit };
 
 /** Validate the message and start its reply (credit reserved, first delta received). */
@@ -72,7 +71,7 @@ async function bufferedMessage(req: ApiRequest): Promise<HttpResult> {
   return { statusCode: 200, headers: streamHeaders(reply), body: sink.body() };
 }
 
-export const routes = { [ROUTE]: bufferedMessage };
+export const routes = { [`POST ${SESSION}/messages`]: bufferedMessage } satisfies Record<RouteKey<'chatStream'>, RouteHandler>;
 
 /** AWS: status and headers as middy's streaming prelude, then the events piped from a PassThrough. */
 export async function streamingHandler(event: APIGatewayProxyEvent): Promise<HttpResult | { statusCode: number; headers: Record<string, string>; body: PassThrough }> {

@@ -5,8 +5,9 @@ import { admit } from '../shared/db/rate-limits.ts';
 import { ApiError } from '../shared/domain/errors.ts';
 import { toCsv } from '../shared/chat/csv.ts';
 import { COLUMNS, exportFileName, exportPage, NEXT_CURSOR_HEADER, parseExportQuery } from '../shared/chat/export.ts';
-import { createApiHandler, type ApiRequest } from '../shared/http/pipeline.ts';
+import { createApiHandler, type ApiRequest, type RouteHandler } from '../shared/http/pipeline.ts';
 import { json } from '../shared/http/response.ts';
+import type { RouteKey } from '../shared/routes.ts';
 
 async function getExport(req: ApiRequest) {
   const key = req.key!;
@@ -26,6 +27,6 @@ async function getExport(req: ApiRequest) {
   };
 }
 
-export const routes = { 'GET /api/export': getExport };
+export const routes = { 'GET /api/export': getExport } satisfies Record<RouteKey<'export'>, RouteHandler>;
 
 export const handler = createApiHandler('export', routes, { admit });

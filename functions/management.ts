@@ -5,6 +5,7 @@ import middy from '@middy/core';
 import httpCors from '@middy/http-cors';
 import { getMemberRole } from '../shared/db/organizations.ts';
 import { createApiHandler, type RouteHandler } from '../shared/http/pipeline.ts';
+import { KEY, ORG, type RouteKey } from '../shared/routes.ts';
 
 /**
  * A route module imported on the first request to one of its routes, not with the function: most
@@ -23,9 +24,6 @@ const audit = onFirstUse(() => import('./management/audit-log.ts'));
 const webhooks = onFirstUse(() => import('./management/webhooks.ts'));
 const upstreams = onFirstUse(() => import('./management/upstreams.ts'));
 const description = onFirstUse(() => import('./management/api-description.ts'));
-
-const ORG = '/v1/organizations/{orgId}';
-const KEY = `${ORG}/api-keys/{keyId}`;
 
 export const routes = {
   'POST /v1/organizations': orgs('postOrganization'),
@@ -54,7 +52,7 @@ export const routes = {
   [`DELETE ${ORG}/webhooks/{webhookId}`]: webhooks('deleteWebhookById'),
   [`POST ${ORG}/webhooks/{webhookId}/test`]: webhooks('postWebhookTest'),
   [`GET ${ORG}/upstreams`]: upstreams('getUpstreams'),
-};
+} satisfies Record<RouteKey<'management'>, RouteHandler>;
 
 // The portal front end may live on its own origin(s); PORTAL_ORIGINS lists them (comma-separated).
 const portalOrigins = (process.env.PORTAL_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean);

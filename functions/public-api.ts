@@ -11,8 +11,9 @@ import { addDays, iso } from '../shared/domain/time.ts';
 import { collectReply, CREDITS_PER_REPLY, REPLAYED_HEADER, startReply } from '../shared/chat/reply.ts';
 import { idempotencyKey, parseCreateSession, parseOneShot } from '../shared/chat/schemas.ts';
 import { signSessionToken, type SessionKind } from '../shared/chat/session-token.ts';
-import { createApiHandler, type ApiRequest } from '../shared/http/pipeline.ts';
+import { createApiHandler, type ApiRequest, type RouteHandler } from '../shared/http/pipeline.ts';
 import { json } from '../shared/http/response.ts';
+import type { RouteKey } from '../shared/routes.ts';
 
 /** How long a chat or voice session (and its token) lives; never beyond its key's expiry. */
 export const SESSION_LIFETIME_MS = 60 * 60 * 1000;
@@ -140,6 +141,6 @@ export const routes = {
   'POST /v1/chat/voice-sessions': createSession('voice'),
   'POST /v1/chat/message': oneShotMessage,
   'POST /api/v1/chat/message': oneShotMessage,
-};
+} satisfies Record<RouteKey<'publicApi'>, RouteHandler>;
 
 export const handler = createApiHandler('publicApi', routes, { admit });

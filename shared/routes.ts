@@ -34,11 +34,12 @@ export interface RouteDefinition {
   localOnly?: boolean;
 }
 
-const ORG = '/v1/organizations/{orgId}';
-const KEY = `${ORG}/api-keys/{keyId}`;
-const SESSION = '/v1/chat/sessions/{sessionId}';
+/** Path prefixes shared by many routes; function entries and the API description build their keys from these. */
+export const ORG = '/v1/organizations/{orgId}';
+export const KEY = `${ORG}/api-keys/{keyId}`;
+export const SESSION = '/v1/chat/sessions/{sessionId}';
 
-export const ROUTES: readonly RouteDefinition[] = [
+const TABLE = [
   { method: 'POST', path: '/v1/organizations', function: 'management', auth: 'portal', role: 'user' },
   { method: 'GET', path: '/v1/organizations', function: 'management', auth: 'portal', role: 'user' },
   { method: 'GET', path: ORG, function: 'management', auth: 'portal', role: 'member' },
@@ -79,7 +80,18 @@ export const ROUTES: readonly RouteDefinition[] = [
   { method: 'GET', path: '/openapi.json', function: 'management', auth: 'public' },
 
   { method: 'POST', path: '/_dev/token', function: 'dev', auth: 'none', localOnly: true },
-];
+] as const satisfies readonly RouteDefinition[];
+
+export const ROUTES: readonly RouteDefinition[] = TABLE;
+
+type KeyOf<R> = R extends { method: infer M extends string; path: infer P extends string } ? `${M} ${P}` : never;
+
+/**
+ * `"METHOD /path"` of every route in the table, or of one function's routes. A function entry's
+ * `routes` object `satisfies Record<RouteKey<'itsName'>, RouteHandler>`, so a missing, extra or
+ * misspelt route is a compile error, not only a load-time one.
+ */
+export type RouteKey<F extends FunctionName = FunctionName> = KeyOf<Extract<(typeof TABLE)[number], { function: F }>>;
 
 /** Entry file of each deployed function, relative to the repository root. */
 export const FUNCTION_ENTRIES: Record<Exclude<FunctionName, 'dev'>, string> = {

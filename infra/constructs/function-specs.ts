@@ -3,7 +3,7 @@
 // calls Bedrock or uses the user directory. The stack applies this map; the infra tests check the synthesized policies
 // against it, so a permission exists if and only if it is written here.
 import { Duration } from 'aws-cdk-lib';
-import type { FunctionName } from '../../shared/routes.ts';
+import { AUTHORIZER_ENTRY, FUNCTION_ENTRIES, type FunctionName } from '../../shared/routes.ts';
 import type { TableKey } from '../../shared/tables.ts';
 import type { TableAccess } from './tables.ts';
 
@@ -15,7 +15,7 @@ export type DeployedFunctionName = Exclude<FunctionName, 'dev'> | 'authorizer' |
 export type WebhookWorkerName = 'webhookEvents' | 'webhookDelivery' | 'expirySweep';
 
 export interface FunctionSpec {
-  /** File under functions/, exporting `handler`. */
+  /** Entry file relative to the repository root, exporting `handler` (route functions' from the route table's FUNCTION_ENTRIES). */
   entry: string;
   memorySize: number;
   timeout: Duration;
@@ -32,7 +32,7 @@ export interface FunctionSpec {
 export const FUNCTION_SPECS: Record<DeployedFunctionName, FunctionSpec> = {
   // On every public request: sized for a fast cold start rather than cheapest memory.
   authorizer: {
-    entry: 'authorizer.ts',
+    entry: AUTHORIZER_ENTRY,
     memorySize: 512,
     timeout: Duration.seconds(10),
     tables: { apiKeys: 'read' },
@@ -40,7 +40,7 @@ export const FUNCTION_SPECS: Record<DeployedFunctionName, FunctionSpec> = {
     bedrock: false,
   },
   management: {
-    entry: 'management.ts',
+    entry: FUNCTION_ENTRIES.management,
     memorySize: 512,
     timeout: Duration.seconds(10),
     tables: {
@@ -58,7 +58,7 @@ export const FUNCTION_SPECS: Record<DeployedFunctionName, FunctionSpec> = {
     userDirectory: true,
   },
   publicApi: {
-    entry: 'public-api.ts',
+    entry: FUNCTION_ENTRIES.publicApi,
     memorySize: 512,
     // One-shot chat messages wait for a whole Bedrock reply; API Gateway cuts buffered calls at 29 s.
     timeout: Duration.seconds(28),
@@ -67,7 +67,7 @@ export const FUNCTION_SPECS: Record<DeployedFunctionName, FunctionSpec> = {
     bedrock: true,
   },
   chatSession: {
-    entry: 'chat-session.ts',
+    entry: FUNCTION_ENTRIES.chatSession,
     memorySize: 512,
     timeout: Duration.seconds(10),
     tables: { sessions: 'readWrite', messages: 'read', apiKeys: 'readUpdate', usage: 'readWrite' },
@@ -75,7 +75,7 @@ export const FUNCTION_SPECS: Record<DeployedFunctionName, FunctionSpec> = {
     bedrock: false,
   },
   chatStream: {
-    entry: 'chat-stream.ts',
+    entry: FUNCTION_ENTRIES.chatStream,
     memorySize: 512,
     // Streams a Bedrock reply over Server-Sent Events; the integration timeout is set just above this.
     timeout: Duration.seconds(120),
@@ -84,7 +84,7 @@ export const FUNCTION_SPECS: Record<DeployedFunctionName, FunctionSpec> = {
     bedrock: true,
   },
   export: {
-    entry: 'export.ts',
+    entry: FUNCTION_ENTRIES.export,
     memorySize: 512,
     timeout: Duration.seconds(28),
     tables: { sessions: 'read', messages: 'read', usage: 'readWrite', apiKeys: 'readUpdate' },
@@ -93,7 +93,7 @@ export const FUNCTION_SPECS: Record<DeployedFunctionName, FunctionSpec> = {
   },
   // Reads each stream batch's subscribers and queues one message per webhook.
   webhookEvents: {
-    entry: 'webhook-events.ts',
+    entry: 'functions/webhook-events.ts',
     memorySize: 256,
     timeout: Duration.seconds(30),
     tables: { webhooks: 'read' },
@@ -102,7 +102,7 @@ export const FUNCTION_SPECS: Record<DeployedFunctionName, FunctionSpec> = {
   },
   // Up to 10 attempts at once, each at most 10 s (DELIVERY_TIMEOUT_MS), plus the DynamoDB and KMS calls.
   webhookDelivery: {
-    entry: 'webhook-delivery.ts',
+    entry: 'functions/webhook-delivery.ts',
     memorySize: 256,
     timeout: Duration.seconds(30),
     tables: { webhooks: 'read' },
@@ -111,7 +111,7 @@ export const FUNCTION_SPECS: Record<DeployedFunctionName, FunctionSpec> = {
   },
   // Queries the byNoticeDue index and records each due notice with one conditional UpdateItem.
   expirySweep: {
-    entry: 'expiry-sweep.ts',
+    entry: 'functions/expiry-sweep.ts',
     memorySize: 256,
     timeout: Duration.minutes(5),
     tables: { apiKeys: 'readUpdate' },

@@ -50,7 +50,7 @@ export interface KeygateFunctionProps {
   stage: string;
   /** Logical name, e.g. `publicApi`; the physical name is `keygate-<stage>-<name>`. */
   name: string;
-  /** File under functions/. */
+  /** Entry file relative to the repository root (functions/…). */
   entry: string;
   memorySize: number;
   timeout: Duration;
@@ -81,7 +81,7 @@ export class KeygateFunction extends Construct {
 
     this.function = new nodejs.NodejsFunction(this, 'Function', {
       functionName,
-      entry: `${repoRoot}functions/${props.entry}`,
+      entry: `${repoRoot}${props.entry}`,
       handler: 'handler',
       projectRoot: repoRoot,
       depsLockFilePath: `${repoRoot}package-lock.json`,

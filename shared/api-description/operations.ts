@@ -15,6 +15,7 @@ import {
   memberRoleBody,
   patchOrganizationBody,
 } from '../domain/organization-rules.ts';
+import { KEY, ORG, SESSION, type RouteKey } from '../routes.ts';
 import * as S from './schemas.ts';
 
 export interface SuccessResponse {
@@ -41,10 +42,6 @@ export interface Operation {
   errors?: readonly string[];
 }
 
-const ORG = '/v1/organizations/{orgId}';
-const KEY = `${ORG}/api-keys/{keyId}`;
-const SESSION = '/v1/chat/sessions/{sessionId}';
-
 const ok = (schema: z.ZodType, description = 'OK'): SuccessResponse => ({ status: 200, description, schema });
 const created = (schema: z.ZodType, description = 'Created'): SuccessResponse => ({ status: 201, description, schema });
 const noContent = (description: string): SuccessResponse => ({ status: 204, description });
@@ -59,7 +56,8 @@ const ONE_SHOT: Operation = {
   errors: ['CONFLICT', 'INSUFFICIENT_CREDITS'],
 };
 
-export const OPERATIONS: Record<string, Operation> = {
+/** One entry per route of the table, local-only ones included (the compiler checks the keys). */
+export const OPERATIONS: Record<RouteKey, Operation> = {
   'POST /v1/organizations': {
     summary: 'Create an organization (the caller becomes its owner; plan free, initial credits)',
     tag: 'Organizations',
