@@ -6,15 +6,15 @@
 //    (at least 1); an item in a transaction costs twice; a strongly consistent read 1 RCU per 4 KB;
 //  - beyond 1,000 WCU/s a write is throttled (not applied, not billed); the SDK retries a
 //    throttled call with backoff (50 ms, then 100 ms), then the call fails (a 503 to the client).
-// It implements the high-volume path's store (shared/limits/store.ts) with the semantics of the
-// UpdateItems in shared/db/sharded-store.ts and credits.ts, and today's one-item calls (the
-// organization's day item with its per-key maps, the per-reply credit transaction) for comparison.
+// It implements the limiter's store (shared/limits/store.ts, both paths) with the semantics of the
+// UpdateItems in shared/db/rate-limits.ts and credits.ts, and the one-item path's credit calls (the
+// per-reply credit transaction) for comparison.
 // The integration tests run the same decision code against DynamoDB Local (test/integration/
 // high-volume.test.ts), which is what keeps this model honest.
 import type { AppliedLimits } from '../shared/limits/headers.ts';
 import type { Limits } from '../shared/domain/plans.ts';
 import { orgFullHint, type OrgDayCounters, type WriteKind } from '../shared/limits/counters.ts';
-import { batchIdsExpiredBefore, type CounterTarget, type CreditBatch, type OrgFull, type SpendResult } from '../shared/limits/store.ts';
+import { batchIdsExpiredBefore, type CounterTarget, type CountOptions, type CreditBatch, type OrgFull, type SpendResult } from '../shared/limits/store.ts';
 import type { HighVolumeStore } from '../shared/limits/credit-batches.ts';
 import type { Window } from '../shared/limits/windows.ts';
 
@@ -250,10 +250,11 @@ export class DynamoModel implements HighVolumeStore {
     return updated ? { ok: true, item: updated } : { ok: false, old };
   }
 
-  // ---- item keys (as shared/db/usage.ts and sharded-store.ts name them) ----
+  // ---- item keys (as shared/db/usage.ts and rate-limits.ts name them) ----
 
   static counterKey(target: CounterTarget, day: string): string {
-    return 'keyId' in target ? `usage#key#${target.keyId}|${day}` : `usage#org#${target.organizationId}#${target.shard}|${day}`;
+    if ('keyId' in target) return `usage#key#${target.keyId}|${day}`;
+    return target.shard === undefined ? DynamoModel.orgDayKey(target.organizationId, day) : `usage#org#${target.organizationId}#${target.shard}|${day}`;
   }
   static orgDayKey(organizationId: string, day: string): string {
     return `usage#org#${organizationId}|${day}`;
@@ -288,7 +289,10 @@ export class DynamoModel implements HighVolumeStore {
 
   // ---- the high-volume store (shared/limits/store.ts) ----
 
-  async count(target: CounterTarget, kind: WriteKind, minute: Window, day: string, limits: AppliedLimits, unlessOrgFull?: Limits) {
+  async count(target: CounterTarget, kind: WriteKind, minute: Window, day: string, limits: AppliedLimits, { perKey, unlessOrgFull }: CountOptions = {}) {
+    if (!('keyId' in target) && target.shard === undefined) {
+      return this.countOrgItem(target.organizationId, perKey?.keyId ?? '', kind, minute, day, perKey ? limits : { org: limits.org, key: {} }, perKey?.maxKeys);
+    }
     const isShard = !('keyId' in target);
     const result = this.update(DynamoModel.counterKey(target, day), (item) => {
       if (unlessOrgFull && (item?.ofm === orgFullHint(minute.id, unlessOrgFull) || item?.ofd === orgFullHint(day, unlessOrgFull))) return undefined;
@@ -445,7 +449,7 @@ export class DynamoModel implements HighVolumeStore {
     return item ? Number(item.remaining) : undefined;
   }
 
-  // ---- today's one-item calls, for the side-by-side figures ----
+  // ---- the one-item path's other calls ----
 
   /** The organization's day item with per-key maps: counterUpdate with maxKeys (shared/db/rate-limits.ts). */
   countOrgItem(organizationId: string, keyId: string, kind: WriteKind, minute: Window, day: string, limits: AppliedLimits, maxKeys: number | undefined) {

@@ -2,12 +2,10 @@
 // enterprise organization at 10,000 requests/s, today's one-item design beside the high-volume
 // path, both driven through the same model of DynamoDB's per-item rules (bench/dynamo-model.ts).
 //
-// The high-volume side runs the real decision code (admitSharded, flushRefusals, reserveFromBatch
-// from shared/limits/) against the model store. Today's side runs the one-item path's real pure
-// decisions (firstGuess / nextStep from shared/limits/counters.ts) with the model of its UpdateItem
-// (counterUpdate's three forms, with the per-key maps and the 32-key bound), its refusal write
-// (addKeyUsage) and its per-reply credit transaction, as shared/db/rate-limits.ts and credits.ts
-// make them.
+// Both sides run the limiter's real decision code against the model store: the high-volume side
+// admitSharded, flushRefusals and reserveFromBatch, the one-item side admitOneItem (the same code
+// shared/db/rate-limits.ts runs), with the model of its refusal write (addKeyUsage) and its
+// per-reply credit transaction, as shared/db/credits.ts makes them.
 //
 // Simulated clock, seeded: the same figures on every run and machine, in a few seconds. Each
 // request runs to completion at its arrival time (the calls of one request are not interleaved
@@ -16,11 +14,11 @@
 import { ApiError } from '../shared/domain/errors.ts';
 import type { Limits } from '../shared/domain/plans.ts';
 import { CreditMemory, reserveFromBatch } from '../shared/limits/credit-batches.ts';
-import { firstGuess, nextStep, windowCounts, type OrgDayCounters } from '../shared/limits/counters.ts';
-import { appliedLimits, isExhausted, type AppliedLimits, type WindowCount } from '../shared/limits/headers.ts';
-import { admitSharded, flushRefusals, keyItemLimits, ShardedMemory, SHARD_COUNT } from '../shared/limits/sharded.ts';
-import { countIn } from '../shared/limits/store.ts';
-import { dayWindow, minuteWindow } from '../shared/limits/windows.ts';
+import { isExhausted, type WindowCount } from '../shared/limits/headers.ts';
+import { admitOneItem } from '../shared/limits/one-item.ts';
+import { admitSharded, flushRefusals, LimiterMemory, SHARD_COUNT } from '../shared/limits/sharded.ts';
+import { CounterContention } from '../shared/limits/store.ts';
+import { dayWindow } from '../shared/limits/windows.ts';
 import { DynamoModel, ITEM_WCU_PER_SECOND, Throttled } from './dynamo-model.ts';
 import { PRICES } from './pricing.ts';
 
@@ -111,11 +109,8 @@ interface Env {
   skewMs: number;
   frozenUntil: number;
   random: () => number;
-  sharded: ShardedMemory;
+  sharded: LimiterMemory;
   credits: CreditMemory;
-  /** Today's per-process memory: the minute last seen per counter item, keys beyond the bound. */
-  lastSeen: Map<string, string>;
-  overflowDay: Map<string, string>;
   recentKeys: string[];
   batchSeq: number;
 }
@@ -123,41 +118,6 @@ interface Env {
 const MAX_KEYS_PER_ORG_DAY = 32;
 
 type Admission = { admitted: boolean; windows: WindowCount[] };
-
-/** Today's countRequest (shared/db/rate-limits.ts) on the model: one write on the organization's day item. */
-async function admitToday(model: DynamoModel, env: Env, organizationId: string, keyId: string, limits: AppliedLimits, now: Date): Promise<Admission> {
-  const day = dayWindow(now);
-  const empty = windowCounts(undefined, minuteWindow(now), day, limits, keyId);
-  if (empty.some(isExhausted)) return { admitted: false, windows: empty };
-  const overflow = env.overflowDay.get(keyId) === day.id;
-  const countOrg = (maxKeys: number | undefined, orgLimits: AppliedLimits) => {
-    const name = `org#${organizationId}`;
-    let step = firstGuess(env.lastSeen.get(name), now);
-    for (let attempt = 1; attempt <= 5; attempt++) {
-      const result = model.countOrgItem(organizationId, keyId, step.action, step.minute, day.id, orgLimits, maxKeys);
-      if (result.ok) {
-        env.lastSeen.set(name, step.minute.id);
-        return { outcome: 'admitted' as const, windows: windowCounts({ ...result.state, mw: step.minute.id }, step.minute, day, orgLimits, keyId) };
-      }
-      if (result.old?.mw) env.lastSeen.set(name, result.old.mw);
-      const next = nextStep(result.old as OrgDayCounters | undefined, now, orgLimits, keyId, maxKeys);
-      if (next.action === 'reject') return { outcome: 'rejected' as const, windows: next.windows };
-      if (next.action === 'overflow') return { outcome: 'overflow' as const, windows: [] };
-      step = next;
-    }
-    throw new Throttled('contention');
-  };
-  if (!overflow) {
-    const counted = countOrg(MAX_KEYS_PER_ORG_DAY, limits);
-    if (counted.outcome !== 'overflow') return { admitted: counted.outcome === 'admitted', windows: counted.windows };
-    env.overflowDay.set(keyId, day.id);
-  }
-  // Beyond the bound (keys without their own limits here): the organization's item, then the key's own.
-  const counted = countOrg(undefined, { org: limits.org, key: {} });
-  if (counted.outcome !== 'admitted') return { admitted: false, windows: counted.windows };
-  await countIn(model, { keyId }, keyItemLimits(limits.key), now, env.lastSeen, { guess: firstGuess });
-  return { admitted: true, windows: counted.windows };
-}
 
 export async function simulate(design: Design, scenario = SCENARIO): Promise<SimResult> {
   // Throttled calls are thrown and caught by the hundred thousand: their stack traces would dominate.
@@ -180,10 +140,8 @@ async function run(design: Design, scenario: typeof SCENARIO): Promise<SimResult
     skewMs: Math.round((random() * 2 - 1) * scenario.clockSkewMs),
     frozenUntil: 0,
     random: seeded(scenario.seed * 1000 + index),
-    sharded: new ShardedMemory(),
+    sharded: new LimiterMemory(),
     credits: new CreditMemory(),
-    lastSeen: new Map(),
-    overflowDay: new Map(),
     recentKeys: [],
     batchSeq: 0,
   }));
@@ -251,11 +209,11 @@ async function run(design: Design, scenario: typeof SCENARIO): Promise<SimResult
         admission = await admitSharded(model, env.sharded, { organizationId: org, keyId, orgLimits: scenario.limits, keyLimits }, now, env.random);
         await flushRefusals(model, env.sharded.refusals, now, env.random);
       } else {
-        admission = await admitToday(model, env, org, keyId, appliedLimits(scenario.limits, keyLimits), now);
+        admission = await admitOneItem(model, env.sharded, { organizationId: org, keyId, orgLimits: scenario.limits, keyLimits }, now, MAX_KEYS_PER_ORG_DAY);
         if (!admission.admitted) model.addKeyUsageToday(org, keyId, dayWindow(now).id, 'rateLimited', 1, MAX_KEYS_PER_ORG_DAY);
       }
     } catch (error) {
-      if (!(error instanceof Throttled)) throw error;
+      if (!(error instanceof Throttled) && !(error instanceof CounterContention)) throw error;
       result.unavailable += 1;
       continue;
     }

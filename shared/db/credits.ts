@@ -22,7 +22,7 @@ import { describeError, logger } from '../log.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
 import { auditPut } from './audit-log.ts';
 import { db, queryAll, transactWrite } from './client.ts';
-import { counterStore, isHighVolumeOrg } from './sharded-store.ts';
+import { counterStore, isHighVolumeOrg } from './rate-limits.ts';
 import { addKeyUsage, addUsage, keyCreditsScope, usageKey } from './usage.ts';
 
 export type ReservationState = 'reserved' | 'refunded';

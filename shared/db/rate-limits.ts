@@ -1,63 +1,33 @@
-// Admission: count a request against its organization's windows (UTC minute and day, from the plan
-// or the enterprise org's limits) and its key's own stricter ones, exactly, under any concurrency,
-// and record the key's usage, in one DynamoDB write.
+// Admission on DynamoDB: the limiter's store (shared/limits/store.ts) as UpdateItems on the usage
+// table, and the pipeline's `admit` hook. The decisions are shared/limits/ (one-item.ts and
+// sharded.ts behind limiter.ts), which the simulation in bench/ runs against a model of the same
+// calls.
 //
-// One conditional UpdateItem on the organization's day usage item decides everything: the
-// condition says "this window and under every limit", the update counts the request for the
-// organization and for the key (`kr.<keyId>` day, `km.<keyId>` minute), and UPDATED_NEW gives the
-// counts for the X-RateLimit-* headers, the key's day count (for usageCount) and whether this is
-// the key's first request of the minute (for lastUsedAt). A request that fails the condition wrote
-// nothing, so a rejected request consumes nothing and no limit is ever exceeded. At a window boundary
-// the failed write's ALL_OLD tells which write to try instead (roll the minute, or create the day).
-//
-// The organization's item holds at most `maxKeys` keys a day, so it stays far below DynamoDB's
-// 400 KB item limit. A key beyond that is counted on its own day item (a second write) and, if it
-// has its own limits, decided there before the organization's item is asked. The design, and what
+// One-item path: one conditional UpdateItem on the organization's day usage item decides
+// everything: the condition says "this window and under every limit", the update counts the
+// request for the organization and for the key (`kr.<keyId>` day, `km.<keyId>` minute), and
+// UPDATED_NEW gives the counts for the X-RateLimit-* headers, the key's day count (for usageCount)
+// and whether this is the key's first request of the minute (for lastUsedAt). A request that fails
+// the condition wrote nothing, so a rejected request consumes nothing and no limit is ever
+// exceeded. At a window boundary the failed write's ALL_OLD tells which write to try instead.
+// High-volume path: the same writes on a key's own item and on shard items. The design, and what
 // each request costs, are in docs/limits.md.
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { ApiError } from '../domain/errors.ts';
 import type { Limits, RateSubject } from '../domain/plans.ts';
-import { firstGuess, hasRoomFor, nextStep, orgFullHint, windowCounts, type OrgDayCounters, type WriteKind } from '../limits/counters.ts';
-import {
-  appliedLimits,
-  isExhausted,
-  rateLimitExceeded,
-  rateLimitHeaders,
-  type AppliedLimits,
-  type WindowCount,
-} from '../limits/headers.ts';
-import { isHighVolume } from '../limits/sharded.ts';
-import { dayWindow, usageItemTtl, type Window } from '../limits/windows.ts';
+import { orgFullHint, type OrgDayCounters, type WriteKind } from '../limits/counters.ts';
+import { rateLimitExceeded, rateLimitHeaders, type AppliedLimits } from '../limits/headers.ts';
+import { decide } from '../limits/limiter.ts';
+import { flushRefusals, LimiterMemory } from '../limits/sharded.ts';
+import { CounterContention, type Admission, type CounterStore, type CounterTarget } from '../limits/store.ts';
+import { usageItemTtl, type Window } from '../limits/windows.ts';
 import { describeError, logger } from '../log.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
 import { recordKeyUse } from './api-keys.ts';
 import { db, isConditionFailed } from './client.ts';
-import { admitHighVolume, forgetHighVolume } from './sharded-store.ts';
-import { addKeyUsage, keyUsageBase, MAX_KEYS_PER_ORG_DAY, usageKey, usagePartition, type UsageScope } from './usage.ts';
-
-/** Enough for a guess, a roll and a retry after losing the roll to a concurrent request. */
-const MAX_ATTEMPTS = 5;
-
-/** A key's own limit that is not set: its own counter still counts, and never refuses. */
-const UNLIMITED = Number.MAX_SAFE_INTEGER;
-
-/** Per-process memory, bounded: cleared when full. It only saves failed writes, it never decides. */
-function boundedMap<V>(cap: number) {
-  const map = new Map<string, V>();
-  return {
-    get: (key: string) => map.get(key),
-    set(key: string, value: V) {
-      if (map.size >= cap) map.clear();
-      map.set(key, value);
-    },
-  };
-}
-
-/** The minute this process last counted in, per counter item (partition): picks the first write to try. */
-const lastSeenMinute = boundedMap<string>(10_000);
-/** Keys this process saw overflow the organization's item, with the day: they skip the write that would fail. */
-const overflowDay = boundedMap<string>(10_000);
+import { addKeyUsage, addUsage, keyUsageBase, MAX_KEYS_PER_ORG_DAY, shardScope, usageKey, type UsageScope } from './usage.ts';
 
 export interface CounterOptions {
   /**
@@ -66,11 +36,8 @@ export interface CounterOptions {
    * day. Unset: the item is counted without a key (a key's own item, or the organization's item for
    * a key beyond the bound).
    */
-  maxKeys?: number;
-  /**
-   * A key's own item on the high-volume path: the write also fails when the item says the
-   * organization was found full at these limits in this minute or on this day (`ofm`, `ofd`).
-   */
+  maxKeys?: number | undefined;
+  /** A key's own item on the high-volume path: see CountOptions in shared/limits/store.ts. */
   unlessOrgFull?: Limits | undefined;
 }
 
@@ -166,179 +133,78 @@ export function counterUpdate(
   };
 }
 
-/** A raw DynamoDB item (a failed condition's ALL_OLD is not unmarshalled by the document client). */
-function fromAttributeValue(value: AttributeValue): unknown {
-  if (value.N !== undefined) return Number(value.N);
-  if (value.S !== undefined) return value.S;
-  if (value.M !== undefined) return fromItem(value.M);
-  if (value.BOOL !== undefined) return value.BOOL;
-  if (value.L !== undefined) return value.L.map(fromAttributeValue);
-  return undefined;
+function scopeOf(target: CounterTarget): UsageScope {
+  if ('keyId' in target) return { keyId: target.keyId };
+  return target.shard === undefined ? { organizationId: target.organizationId } : shardScope(target.organizationId, target.shard);
 }
 
-function fromItem(item: Record<string, AttributeValue>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(item).map(([name, value]) => [name, fromAttributeValue(value)]));
-}
-
-type Counted =
-  | { outcome: 'admitted'; minute: Window; state: OrgDayCounters }
-  | { outcome: 'rejected'; windows: WindowCount[]; old: OrgDayCounters | undefined }
-  | { outcome: 'overflow' };
-
-/** The conditional write (two or three at a window boundary) on one counter item. */
-async function countIn(target: UsageScope, keyId: string, limits: AppliedLimits, now: Date, options: CounterOptions = {}): Promise<Counted> {
-  const partition = usagePartition(target);
-  const day = dayWindow(now).id;
-  let step = firstGuess(lastSeenMinute.get(partition), now);
-  for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+/** The limiter's store on DynamoDB: each method one call on the usage table. */
+export const counterStore: CounterStore = {
+  async count(target, kind, minute, day, limits, { perKey, unlessOrgFull } = {}) {
+    const keyId = perKey?.keyId ?? ('keyId' in target ? target.keyId : '');
+    const input = counterUpdate(kind, minute, day, scopeOf(target), keyId, limits, { maxKeys: perKey?.maxKeys, unlessOrgFull });
     try {
-      const input = counterUpdate(step.action, step.minute, day, target, keyId, limits, options);
       const { Attributes = {} } = await db.send(new UpdateCommand(input));
-      lastSeenMinute.set(partition, step.minute.id);
-      return { outcome: 'admitted', minute: step.minute, state: { ...(Attributes as OrgDayCounters), mw: step.minute.id } };
+      return { ok: true, state: Attributes as OrgDayCounters };
     } catch (error) {
       if (!isConditionFailed(error)) throw error;
+      // A failed condition's ALL_OLD is not unmarshalled by the document client.
       const item = (error as { Item?: Record<string, AttributeValue> }).Item;
-      const old = item ? (fromItem(item) as OrgDayCounters) : undefined;
-      if (old?.mw) lastSeenMinute.set(partition, old.mw);
-      const next = nextStep(old, now, limits, keyId, options.maxKeys);
-      if (next.action === 'reject') return { outcome: 'rejected', windows: next.windows, old };
-      if (next.action === 'overflow') return { outcome: 'overflow' };
-      step = next;
+      return { ok: false, old: item ? (unmarshall(item) as OrgDayCounters) : undefined };
     }
-  }
-  logger.warn('rate limit counter contention', { partition, attempts: MAX_ATTEMPTS });
-  throw new ApiError('SERVICE_UNAVAILABLE', undefined, {}, { 'Retry-After': '1' });
-}
+  },
 
-export interface Admission {
-  admitted: boolean;
-  /** Every applicable window with its count (after this request when admitted). */
-  windows: WindowCount[];
-  /** The UTC day the request was counted in. */
-  day: string;
-  /** Where the key's usage is counted today, when known: the organization's item or its own. */
-  keyItem?: 'org' | 'own';
-  /** Admitted only: the key's admitted requests today, this one included. */
-  keyRequests?: number;
-  /** Admitted only: this is the key's first admitted request of its minute window (refresh lastUsedAt). */
-  firstInMinute?: boolean;
-}
-
-/** The key's own limits as the limits of its own counter item (a limit it does not set never refuses). */
-function ownItemLimits(key: Partial<Limits>): AppliedLimits {
-  return { org: { perMinute: key.perMinute ?? UNLIMITED, perDay: key.perDay ?? UNLIMITED }, key: {} };
-}
-
-/** The windows of a key's own counter item, as the key's windows (only the limits the key sets). */
-function asKeyWindows(windows: WindowCount[], key: Partial<Limits>): WindowCount[] {
-  return windows
-    .filter((w) => (w.window.period === 'minute' ? key.perMinute : key.perDay) !== undefined)
-    .map((w) => ({ ...w, scope: 'key' as const }));
-}
-
-/** Undo a count on a key's own item whose request the organization then refused. */
-async function takeBack(keyId: string, minute: Window, day: string): Promise<void> {
-  const input = {
-    TableName: tableName('usage'),
-    Key: usageKey({ keyId }, day),
-    ExpressionAttributeValues: { ':minus': -1, ':w': minute.id },
-  };
-  try {
+  async takeBack(target, minute: Window, day, orgFull = {}) {
+    const input = { TableName: tableName('usage'), Key: usageKey(scopeOf(target), day) };
+    const hints = Object.entries(orgFull).filter(([, hint]) => hint !== undefined);
+    const set = hints.length ? ` SET ${hints.map(([name]) => `${name} = :${name}`).join(', ')}` : '';
+    const hintValues = Object.fromEntries(hints.map(([name, hint]) => [`:${name}`, hint]));
     try {
-      await db.send(new UpdateCommand({ ...input, UpdateExpression: 'ADD requests :minus, mc :minus', ConditionExpression: 'mw = :w' }));
+      await db.send(new UpdateCommand({
+        ...input,
+        UpdateExpression: `ADD requests :minus, mc :minus${set}`,
+        ConditionExpression: 'mw = :w',
+        ExpressionAttributeValues: { ':minus': -1, ':w': minute.id, ...hintValues },
+      }));
     } catch (error) {
       if (!isConditionFailed(error)) throw error;
-      // The minute has moved on (its count restarted): only the day still holds this request.
-      await db.send(new UpdateCommand({ ...input, UpdateExpression: 'ADD requests :minus', ExpressionAttributeValues: { ':minus': -1 } }));
+      // The minute moved on (its count restarted): only the day still holds this request.
+      await db.send(new UpdateCommand({ ...input, UpdateExpression: `ADD requests :minus${set}`, ExpressionAttributeValues: { ':minus': -1, ...hintValues } }));
     }
-  } catch (error) {
-    logger.warn('key count not taken back', { keyId, error: describeError(error) });
-  }
+  },
+
+  async addRefusals(target, day, amount) {
+    const item = await addUsage(scopeOf(target), day, 'rateLimited', amount);
+    return item.requests === undefined && Number(item.rateLimited) === amount;
+  },
+
+  async markSharded(organizationId, day, shards) {
+    await db.send(new UpdateCommand({
+      TableName: tableName('usage'),
+      Key: usageKey({ organizationId }, day),
+      UpdateExpression: 'SET shards = :shards, #ttl = if_not_exists(#ttl, :ttl)',
+      ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE },
+      ExpressionAttributeValues: { ':shards': shards, ':ttl': usageItemTtl(day) },
+    }));
+  },
+};
+
+/** This environment's memory for the limiter (it saves reads and failed writes, never decides on its own). */
+const memory = new LimiterMemory();
+
+/** Organizations this environment admitted on the high-volume path: their replies take credits from batches. */
+const highVolumeOrgs = new Map<string, number>();
+const HIGH_VOLUME_MEMORY_MS = 3_600_000;
+
+export function isHighVolumeOrg(organizationId: string, now: Date = new Date()): boolean {
+  const seen = highVolumeOrgs.get(organizationId);
+  return seen !== undefined && now.getTime() - seen < HIGH_VOLUME_MEMORY_MS;
 }
 
-/**
- * A key beyond the organization's item's bound: counted on its own day item. A key with its own
- * limits is decided there first (conditional, exact), then by the organization's item; if the
- * organization refuses, the key's count is taken back. A key without limits is counted on its own
- * item after the organization admitted it. Either way the organization's item is not grown.
- */
-async function countOverflow(subject: RateSubject, limits: AppliedLimits, now: Date): Promise<Admission> {
-  const { organizationId, keyId } = subject;
-  const day = dayWindow(now);
-  const orgOnly: AppliedLimits = { org: limits.org, key: {} };
-  const own = ownItemLimits(limits.key);
-  const hasOwnLimits = limits.key.perMinute !== undefined || limits.key.perDay !== undefined;
-  const orgWindows = (c: Counted & { outcome: 'admitted' }) => windowCounts(c.state, c.minute, day, orgOnly, keyId);
-
-  if (hasOwnLimits) {
-    const key = await countIn({ keyId }, keyId, own, now);
-    if (key.outcome === 'rejected') return { admitted: false, windows: asKeyWindows(key.windows, limits.key), day: day.id, keyItem: 'own' };
-    if (key.outcome !== 'admitted') throw new Error('a key counter cannot overflow');
-    const keyWindows = asKeyWindows(windowCounts(key.state, key.minute, day, own, keyId), limits.key);
-    const org = await countIn({ organizationId }, keyId, orgOnly, now);
-    if (org.outcome === 'overflow') throw new Error('the organization counter overflowed without a key');
-    if (org.outcome === 'rejected') {
-      await takeBack(keyId, key.minute, day.id);
-      return { admitted: false, windows: [...org.windows, ...keyWindows.map((w) => ({ ...w, used: w.used - 1 }))], day: day.id, keyItem: 'own' };
-    }
-    return {
-      admitted: true,
-      windows: [...orgWindows(org), ...keyWindows],
-      day: day.id,
-      keyItem: 'own',
-      keyRequests: key.state.requests,
-      firstInMinute: key.state.mc === 1,
-    };
-  }
-
-  const org = await countIn({ organizationId }, keyId, orgOnly, now);
-  if (org.outcome === 'rejected') return { admitted: false, windows: org.windows, day: day.id, keyItem: 'own' };
-  if (org.outcome !== 'admitted') throw new Error('the organization counter overflowed without a key');
-  const admission: Admission = { admitted: true, windows: orgWindows(org), day: day.id, keyItem: 'own' };
-  try {
-    // Usage only (no limit to check): a failure is logged, the request has been admitted.
-    const key = await countIn({ keyId }, keyId, own, now);
-    if (key.outcome === 'admitted') Object.assign(admission, { keyRequests: key.state.requests, firstInMinute: key.state.mc === 1 });
-  } catch (error) {
-    logger.warn('key usage not recorded', { keyId, error: describeError(error) });
-  }
-  return admission;
-}
-
-/** Count a request: one conditional write on the organization's day item (more only at a window boundary or beyond the bound). */
-export async function countRequest(subject: RateSubject, now: Date, maxKeys: number = MAX_KEYS_PER_ORG_DAY): Promise<Admission> {
-  const limits = appliedLimits(subject.orgLimits, subject.keyLimits);
-  const { organizationId, keyId } = subject;
-  const day = dayWindow(now);
-  // A limit of zero (or a missing one) admits nothing; no write can tell us more.
-  const empty = windowCounts(undefined, firstGuess(undefined, now).minute, day, limits, keyId);
-  if (empty.some(isExhausted)) return { admitted: false, windows: empty, day: day.id };
-  if (overflowDay.get(keyId) === day.id) return countOverflow(subject, limits, now);
-
-  const counted = await countIn({ organizationId }, keyId, limits, now, { maxKeys: Math.max(1, maxKeys) });
-  switch (counted.outcome) {
-    case 'admitted':
-      return {
-        admitted: true,
-        windows: windowCounts(counted.state, counted.minute, day, limits, keyId),
-        day: day.id,
-        keyItem: 'org',
-        keyRequests: counted.state.kr?.[keyId],
-        firstInMinute: counted.state.km?.[keyId] === 1,
-      };
-    case 'rejected': {
-      // The refusal is counted for the key in the organization's item if the item has (or has
-      // room for) the key in its `kl` map; otherwise on the key's own item.
-      const kl = counted.old?.kl;
-      const keyItem = kl !== undefined && hasRoomFor({ kr: kl }, keyId, maxKeys) ? 'org' : 'own';
-      return { admitted: false, windows: counted.windows, day: day.id, keyItem };
-    }
-    case 'overflow':
-      overflowDay.set(keyId, day.id);
-      logger.info('key counted on its own usage item', { organizationId, keyId, maxKeys });
-      return countOverflow(subject, limits, now);
-  }
+/** For tests: forget what this environment knows (a fresh Lambda environment), flushing tallied refusals first. */
+export async function resetLimiterMemory(now: Date = new Date()): Promise<void> {
+  await flushRefusals(counterStore, memory.refusals, now, Math.random, true);
+  for (const map of [memory.views, memory.lastSeen, memory.keyMinuteFull, memory.overflowDay, highVolumeOrgs]) map.clear();
 }
 
 /**
@@ -368,20 +234,41 @@ async function recordRejection(subject: RateSubject, admission: Admission, maxKe
   }
 }
 
+const onError = (what: string, error: unknown) => logger.warn(what, { error: describeError(error) });
+
 /**
  * The pipeline's `admit` hook: count the request and return the X-RateLimit-* headers, or throw
  * 429 RATE_LIMIT_EXCEEDED (with those headers and Retry-After) when any window is full.
  * `maxKeys` (keys counted in the organization's day item) is a parameter for tests only.
  */
-export async function admit(subject: RateSubject, now: Date = new Date(), maxKeys: number = MAX_KEYS_PER_ORG_DAY): Promise<Record<string, string>> {
-  // Organizations whose limits one item cannot carry are counted on shards (docs/limits.md, "Past one hot item").
-  if (isHighVolume(subject.orgLimits)) return admitHighVolume(subject, now);
-  forgetHighVolume(subject.organizationId);
-  const admission = await countRequest(subject, now, maxKeys);
-  if (!admission.admitted) {
-    await recordRejection(subject, admission, maxKeys);
-    throw rateLimitExceeded(admission.windows, now);
+export async function admit(
+  subject: RateSubject,
+  now: Date = new Date(),
+  maxKeys: number = MAX_KEYS_PER_ORG_DAY,
+  random: () => number = Math.random,
+): Promise<Record<string, string>> {
+  let decision: Awaited<ReturnType<typeof decide>>;
+  try {
+    decision = await decide(counterStore, memory, subject, now, { maxKeys, random, onError });
+  } catch (error) {
+    if (!(error instanceof CounterContention)) throw error;
+    logger.warn('rate limit counter contention', { organizationId: subject.organizationId });
+    throw new ApiError('SERVICE_UNAVAILABLE', undefined, {}, { 'Retry-After': '1' });
   }
-  await recordUse(subject, admission, now);
-  return rateLimitHeaders(admission.windows);
+  if (decision.path === 'sharded') {
+    if (highVolumeOrgs.size >= 10_000) highVolumeOrgs.clear();
+    highVolumeOrgs.set(subject.organizationId, now.getTime());
+    try {
+      await flushRefusals(counterStore, memory.refusals, now, random);
+    } catch (error) {
+      logger.warn('rate-limited requests not counted', { organizationId: subject.organizationId, error: describeError(error) });
+    }
+  } else {
+    // Admitted on the one-item path: its credits go back to the one-item path too.
+    highVolumeOrgs.delete(subject.organizationId);
+    if (!decision.admitted) await recordRejection(subject, decision, maxKeys);
+  }
+  if (!decision.admitted) throw rateLimitExceeded(decision.windows, now);
+  await recordUse(subject, decision, now);
+  return rateLimitHeaders(decision.windows);
 }

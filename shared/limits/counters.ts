@@ -1,6 +1,7 @@
 // What the organization's day counter item says about a request, as pure functions: the counts of
 // every applicable window, and which conditional write to try next (or that the request is over a
 // limit). shared/db/rate-limits.ts turns the steps into DynamoDB UpdateItems.
+import type { Limits } from '../domain/plans.ts';
 import { isExhausted, type AppliedLimits, type WindowCount } from './headers.ts';
 import { dayOfMinute, dayWindow, minuteWindow, minuteWindowFromId, type Window } from './windows.ts';
 
@@ -137,4 +138,19 @@ export function firstGuessOnBusyItem(lastSeenMinute: string | undefined, now: Da
   const intoMinute = now.getTime() - (minute.resetAt * 1000 - 60_000);
   if (lastSeenMinute !== undefined && lastSeenMinute < minute.id && intoMinute >= BUSY_ROLLED_AFTER_MS) return { action: 'same', minute };
   return firstGuess(lastSeenMinute, now);
+}
+
+/** A limit a key does not set: its own item still counts (usage), and never refuses. */
+export const UNLIMITED = Number.MAX_SAFE_INTEGER;
+
+/** A key's own limits as the limits of its own counter item. */
+export function keyItemLimits(key: Partial<Limits>): AppliedLimits {
+  return { org: { perMinute: key.perMinute ?? UNLIMITED, perDay: key.perDay ?? UNLIMITED }, key: {} };
+}
+
+/** The windows of a key's own item as the key's windows (only those the key sets a limit for). */
+export function asKeyWindows(windows: readonly WindowCount[], key: Partial<Limits>): WindowCount[] {
+  return windows
+    .filter((w) => (w.window.period === 'minute' ? key.perMinute : key.perDay) !== undefined)
+    .map((w) => ({ ...w, scope: 'key' as const }));
 }

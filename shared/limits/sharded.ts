@@ -14,9 +14,9 @@
 // the shape the one-item path uses for keys beyond its bound), decided first with one conditional
 // write: two writes per admitted request, each on an item that takes a share of the load.
 import type { Limits, RateSubject } from '../domain/plans.ts';
-import { firstGuessOnBusyItem, orgFullHint, windowCounts, type OrgDayCounters } from './counters.ts';
+import { asKeyWindows, firstGuessOnBusyItem, keyItemLimits, orgFullHint, windowCounts, type OrgDayCounters } from './counters.ts';
 import { appliedLimits, isExhausted, type AppliedLimits, type WindowCount } from './headers.ts';
-import { countIn, type CounterStore, type CounterTarget, type OrgFull } from './store.ts';
+import { countIn, type Admission, type CounterStore, type CounterTarget, type OrgFull } from './store.ts';
 import { dayOfMinute, dayWindow, minuteWindow, type Window } from './windows.ts';
 
 /**
@@ -55,21 +55,6 @@ export function shardLimits(limits: Limits, shard: number): AppliedLimits {
 /** `windows` with those of `period` at their limit (known full without a count to show). */
 function exhausted(windows: WindowCount[], period: 'minute' | 'day'): WindowCount[] {
   return windows.map((w) => (w.window.period === period ? { ...w, used: w.limit } : w));
-}
-
-/** A limit a key does not set: its own item still counts (usage), and never refuses. */
-export const UNLIMITED = Number.MAX_SAFE_INTEGER;
-
-/** A key's own limits as the limits of its own counter item. */
-export function keyItemLimits(key: Partial<Limits>): AppliedLimits {
-  return { org: { perMinute: key.perMinute ?? UNLIMITED, perDay: key.perDay ?? UNLIMITED }, key: {} };
-}
-
-/** The windows of a key's own item as the key's windows (only those the key sets a limit for). */
-export function asKeyWindows(windows: readonly WindowCount[], key: Partial<Limits>): WindowCount[] {
-  return windows
-    .filter((w) => (w.window.period === 'minute' ? key.perMinute : key.perDay) !== undefined)
-    .map((w) => ({ ...w, scope: 'key' as const }));
 }
 
 interface ShardState {
@@ -252,8 +237,12 @@ export class RefusalTally {
   }
 }
 
-/** One environment's memory for the high-volume path (module scope in a Lambda; one per environment in the simulation). */
-export class ShardedMemory {
+/**
+ * One environment's memory for the limiter, both paths (module scope in a Lambda; one per
+ * environment in the simulation). It saves reads and failed writes; what it remembers as full is
+ * only what a write proved under the same limits.
+ */
+export class LimiterMemory {
   readonly views = new Map<string, ShardView>();
   /** The minute last seen on each counter item (shards and key items): picks the first write to try. */
   readonly lastSeen = new Map<string, string>();
@@ -264,6 +253,8 @@ export class ShardedMemory {
    * that window, so the rest of the minute is refused without the failed write.
    */
   readonly keyMinuteFull = new Map<string, string>();
+  /** One-item path: keys seen to overflow their organization's day item, with the day (they skip the write that would fail). */
+  readonly overflowDay = new Map<string, string>();
 
   /** What this environment knows of the organization's shards, learnt under `limits`: a limit change starts it afresh. */
   view(organizationId: string, limits: Limits): ShardView {
@@ -279,19 +270,6 @@ export class ShardedMemory {
   }
 }
 
-export interface HighVolumeAdmission {
-  admitted: boolean;
-  /** Every applicable window: the key's exact (from its own item), the organization's as this environment knows them. */
-  windows: WindowCount[];
-  day: string;
-  /** Admitted only: the key's admitted requests today on its own item, this one included. */
-  keyRequests?: number;
-  /** Admitted only: the key's first admitted request of its minute (refresh lastUsedAt). */
-  firstInMinute?: boolean;
-  /** The shard that admitted the request. */
-  shard?: number;
-}
-
 /** `random()` in [0, 1): which open shard to try (Math.random in production; seeded in the simulation). */
 export type Random = () => number;
 
@@ -302,17 +280,17 @@ export type Random = () => number;
  */
 export async function admitSharded(
   store: CounterStore,
-  memory: ShardedMemory,
+  memory: LimiterMemory,
   subject: RateSubject,
   now: Date,
   random: Random,
-): Promise<HighVolumeAdmission> {
+): Promise<Admission> {
   const { organizationId, keyId } = subject;
   const limits = appliedLimits(subject.orgLimits, subject.keyLimits);
   const minute = minuteWindow(now);
   const day = dayWindow(now);
   const view = memory.view(organizationId, limits.org);
-  const refuse = (windows: WindowCount[]): HighVolumeAdmission => {
+  const refuse = (windows: WindowCount[]): Admission => {
     memory.refusals.add(organizationId, keyId, day.id);
     return { admitted: false, windows, day: day.id };
   };
@@ -333,6 +311,7 @@ export async function admitSharded(
   // The key's item also carries what an environment found full (every shard): its write fails
   // then, and the request is refused without trying the shards (see orgFullOf).
   const key = await countIn(store, keyTarget, ownLimits, now, memory.lastSeen, { unlessOrgFull: limits.org, guess: view.guess });
+  if (key.outcome === 'overflow') throw new Error('a key counter cannot overflow');
   view.noteMinute(key.outcome === 'rejected' ? key.old?.mw : key.minute.id);
   if (key.outcome === 'rejected') {
     if (keyFullHint !== undefined && key.windows.some((w) => w.window.period === 'minute' && w.window.id === minute.id && isExhausted(w))) {
@@ -351,7 +330,15 @@ export async function admitSharded(
   const keyWindows = asKeyWindows(windowCounts(key.state, key.minute, day, ownLimits, keyId), limits.key);
 
   for (let shard = view.pick(now, random); shard !== undefined; shard = view.pick(now, random)) {
-    const counted = await countIn(store, { organizationId, shard }, shardLimits(limits.org, shard), now, memory.lastSeen, { guess: view.guess });
+    let counted: Awaited<ReturnType<typeof countIn>>;
+    try {
+      counted = await countIn(store, { organizationId, shard }, shardLimits(limits.org, shard), now, memory.lastSeen, { guess: view.guess });
+    } catch (error) {
+      // Whatever failed after the key's count (DynamoDB, contention), the key's count is given back.
+      await store.takeBack(keyTarget, key.minute, day.id).catch(() => undefined);
+      throw error;
+    }
+    if (counted.outcome === 'overflow') throw new Error('a shard counter cannot overflow');
     view.noteMinute(counted.outcome === 'rejected' ? counted.old?.mw : counted.minute.id);
     if (counted.outcome === 'admitted') {
       view.observe(shard, day.id, counted.state);
@@ -365,7 +352,7 @@ export async function admitSharded(
         shard,
       };
     }
-    if (counted.outcome === 'orgFull') throw new Error('only a key item carries what was found full');
+    if (counted.outcome !== 'rejected') throw new Error('a shard neither overflows nor carries what was found full');
     view.observe(shard, day.id, counted.old);
     view.markFull(shard, day.id, counted.windows);
   }

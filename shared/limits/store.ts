@@ -1,19 +1,35 @@
-// The storage the high-volume admission and credit paths need, as an interface (a "store"), so the
-// same decision code runs against DynamoDB (shared/db/sharded-store.ts: production, the local
-// runtime and the integration tests) and against a model of DynamoDB's per-item rules (the
-// simulation in bench/limits-sim.ts). Every method is one DynamoDB call (a transaction counts as
-// one). docs/limits.md, "Past one hot item", has the design.
+// The storage the limiter (both admission paths) and the credit batches need, as an interface (a
+// "store"), so the same decision code runs against DynamoDB (shared/db/rate-limits.ts and
+// credits.ts: production, the local runtime and the integration tests) and against a model of
+// DynamoDB's per-item rules (the simulation in bench/limits-sim.ts). Every method is one DynamoDB
+// call (a transaction counts as one). docs/limits.md has the design.
 import type { Limits } from '../domain/plans.ts';
 import type { AppliedLimits, WindowCount } from './headers.ts';
-import { firstGuessOnBusyItem, nextStep, orgFullHint, type OrgDayCounters, type WriteKind } from './counters.ts';
+import { firstGuess, nextStep, orgFullHint, type OrgDayCounters, type WriteKind } from './counters.ts';
 import { dayWindow, type Window } from './windows.ts';
 
 /**
- * A counter item with the shape of `OrgDayCounters` (mw, mc, requests): shard `shard` of an
- * organization's day counter (`usage#org#<orgId>#<shard>`), or a key's own day item
- * (`usage#key#<keyId>`), which on the high-volume path holds the key's counts, usage and limits.
+ * A counter item with the shape of `OrgDayCounters` (mw, mc, requests): the organization's day item
+ * (`usage#org#<orgId>`, no shard: the one-item path, which may also count keys in its maps), shard
+ * `shard` of it (`usage#org#<orgId>#<shard>`), or a key's own day item (`usage#key#<keyId>`), which
+ * holds the key's counts, usage and limits on the high-volume path and for keys beyond the bound.
  */
-export type CounterTarget = { organizationId: string; shard: number } | { keyId: string };
+export type CounterTarget = { organizationId: string; shard?: number } | { keyId: string };
+
+/** How one counter write is made, besides its window and limits. */
+export interface CountOptions {
+  /**
+   * The organization's day item only: count `keyId` in its per-key maps too (its minute and day
+   * counts, checked against the key's own limits), when the item has or has room for it among at
+   * most `maxKeys` keys that day. Unset: the item is counted without a key.
+   */
+  perKey?: { keyId: string; maxKeys: number };
+  /**
+   * A key's own item on the high-volume path: the write also fails when the item says the
+   * organization was found full at these limits in this minute or on this day (`ofm`, `ofd`).
+   */
+  unlessOrgFull?: Limits | undefined;
+}
 
 /** The organization's windows found full (every shard), as `orgFullHint` values. */
 export type OrgFull = Pick<OrgDayCounters, 'ofm' | 'ofd'>;
@@ -22,13 +38,13 @@ export type CounterWrite = { ok: true; state: OrgDayCounters } | { ok: false; ol
 
 export interface CounterStore {
   /**
-   * One conditional counter write, exactly the `same` / `roll` / `fresh` UpdateItem of today's
-   * counter (counterUpdate in shared/db/rate-limits.ts, without per-key maps): adds one if the
-   * item is in `minute` (or rolls it forward) and under `limits.org`, and, with `unlessOrgFull`,
-   * unless the item says the organization was found full at those limits in `minute` or on `day`.
-   * The new counts, or the item as it was when the condition failed (ALL_OLD).
+   * One conditional counter write, the `same` / `roll` / `fresh` UpdateItem (counterUpdate in
+   * shared/db/rate-limits.ts): adds one if the item is in `minute` (or rolls it forward) and under
+   * `limits.org` (with `perKey`, also the key's entries under `limits.key`, with room for the key),
+   * and, with `unlessOrgFull`, unless the item says the organization was found full at those limits
+   * in `minute` or on `day`. The new counts, or the item as it was when the condition failed (ALL_OLD).
    */
-  count(target: CounterTarget, kind: WriteKind, minute: Window, day: string, limits: AppliedLimits, unlessOrgFull?: Limits): Promise<CounterWrite>;
+  count(target: CounterTarget, kind: WriteKind, minute: Window, day: string, limits: AppliedLimits, options?: CountOptions): Promise<CounterWrite>;
   /**
    * Undo one count of a request another window then refused (`ADD requests -1`, and `mc -1` if
    * still in `minute`), and record on the item what `orgFull` says was found full (`ofm`, `ofd`).
@@ -105,12 +121,14 @@ export interface CreditStore {
   remaining(organizationId: string, batchId: string): Promise<number | undefined>;
 }
 
-/** Enough for a guess, a roll and a retry after losing the roll to a concurrent request (as today's counter). */
+/** Enough for a guess, a roll and a retry after losing the roll to a concurrent request. */
 const MAX_ATTEMPTS = 5;
 
 export type Counted =
   | { outcome: 'admitted'; minute: Window; state: OrgDayCounters }
   | { outcome: 'rejected'; old: OrgDayCounters | undefined; windows: WindowCount[] }
+  /** The organization's day item has no room for the key (options.perKey): count it on its own item. */
+  | { outcome: 'overflow' }
   /** The item says the organization was found full in `minute` (period 'minute') or that day. */
   | { outcome: 'orgFull'; period: 'minute' | 'day'; minute: Window; old: OrgDayCounters };
 
@@ -122,35 +140,36 @@ export class CounterContention extends Error {
 }
 
 /**
- * Count one request in one counter item: the first write guessed from the minute this environment
- * last saw there, then whatever the failed write's ALL_OLD says (today's countIn, store-agnostic).
- * `lastSeen` is the environment's memory of each item's minute; it only saves failed writes.
- * With `unlessOrgFull` (a key's own item), an item that says the organization is full at those
- * limits in the minute or day the write is for ends it: 'orgFull'. `guess` picks the first write
- * (the high-volume path's busy items by default; the simulation's model of today's path passes
- * today's firstGuess).
+ * Count one request in one counter item, on either path: the first write guessed from the minute
+ * this environment last saw there, then whatever the failed write's ALL_OLD says (the item is
+ * over a limit, has no room for the key, or needs another of the three writes). `lastSeen` is the
+ * environment's memory of each item's minute; it only saves failed writes. With `unlessOrgFull`
+ * (a key's own item), an item that says the organization is full at those limits in the minute or
+ * day the write is for ends it: 'orgFull'. `guess` picks the first write (the one-item path's
+ * `firstGuess` by default; the high-volume path passes its guess for busy items).
  */
 export async function countIn(
   store: CounterStore,
   target: CounterTarget,
   limits: AppliedLimits,
   now: Date,
-  lastSeen: Map<string, string>,
-  { unlessOrgFull, guess = firstGuessOnBusyItem }: { unlessOrgFull?: Limits; guess?: typeof firstGuessOnBusyItem } = {},
+  lastSeen: Pick<Map<string, string>, 'get' | 'set'>,
+  { perKey, unlessOrgFull, guess = firstGuess }: CountOptions & { guess?: typeof firstGuess } = {},
 ): Promise<Counted> {
   const name = targetName(target);
   const day = dayWindow(now).id;
+  const keyId = perKey?.keyId ?? ('keyId' in target ? target.keyId : '');
   let step = guess(lastSeen.get(name), now);
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-    const result = await store.count(target, step.action, step.minute, day, limits, unlessOrgFull);
+    const result = await store.count(target, step.action, step.minute, day, limits, { perKey, unlessOrgFull });
     if (result.ok) {
       lastSeen.set(name, step.minute.id);
       return { outcome: 'admitted', minute: step.minute, state: { ...result.state, mw: step.minute.id } };
     }
     if (result.old?.mw) lastSeen.set(name, result.old.mw);
-    const next = nextStep(result.old, now, limits, 'keyId' in target ? target.keyId : '');
+    const next = nextStep(result.old, now, limits, keyId, perKey?.maxKeys);
     if (next.action === 'reject') return { outcome: 'rejected', old: result.old, windows: next.windows };
-    if (next.action === 'overflow') throw new Error('a counter without per-key maps cannot overflow');
+    if (next.action === 'overflow') return { outcome: 'overflow' };
     if (unlessOrgFull && result.old) {
       if (result.old.ofd === orgFullHint(day, unlessOrgFull)) return { outcome: 'orgFull', period: 'day', minute: next.minute, old: result.old };
       if (result.old.ofm === orgFullHint(next.minute.id, unlessOrgFull)) return { outcome: 'orgFull', period: 'minute', minute: next.minute, old: result.old };
@@ -161,5 +180,23 @@ export async function countIn(
 }
 
 export function targetName(target: CounterTarget): string {
-  return 'keyId' in target ? `key#${target.keyId}` : `org#${target.organizationId}#${target.shard}`;
+  if ('keyId' in target) return `key#${target.keyId}`;
+  return target.shard === undefined ? `org#${target.organizationId}` : `org#${target.organizationId}#${target.shard}`;
+}
+
+/** What the limiter decided for one request, on either path. */
+export interface Admission {
+  admitted: boolean;
+  /** Every applicable window with its count (after this request when admitted). */
+  windows: WindowCount[];
+  /** The UTC day the request was counted in. */
+  day: string;
+  /** Where the key's usage is counted today, when known: the organization's item or its own. */
+  keyItem?: 'org' | 'own';
+  /** Admitted only: the key's admitted requests today on the item that counts it, this one included. */
+  keyRequests?: number;
+  /** Admitted only: this is the key's first admitted request of its minute window (refresh lastUsedAt). */
+  firstInMinute?: boolean;
+  /** High-volume path: the shard that admitted the request. */
+  shard?: number;
 }

@@ -7,14 +7,13 @@ import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { db } from '../../shared/db/client.ts';
 import { creditStore, refundCredit, reserveCredit } from '../../shared/db/credits.ts';
 import { createOrganization, getOrganization } from '../../shared/db/organizations.ts';
-import { admit } from '../../shared/db/rate-limits.ts';
-import { counterStore } from '../../shared/db/sharded-store.ts';
+import { admit, counterStore } from '../../shared/db/rate-limits.ts';
 import { dailyUsage, usageKey } from '../../shared/db/usage.ts';
 import { ApiError } from '../../shared/domain/errors.ts';
 import { newId } from '../../shared/domain/ids.ts';
 import type { Limits, RateSubject } from '../../shared/domain/plans.ts';
 import { BATCH_TTL_MS, CreditMemory, RECLAIM_GRACE_MS, reserveFromBatch } from '../../shared/limits/credit-batches.ts';
-import { admitSharded, ShardedMemory } from '../../shared/limits/sharded.ts';
+import { admitSharded, LimiterMemory } from '../../shared/limits/sharded.ts';
 import { tableName } from '../../shared/tables.ts';
 import { TEST_AUDIT } from '../support/audit.ts';
 
@@ -69,8 +68,8 @@ describe('admission on shards under real concurrency', () => {
     // on the key's item (its count unchanged), without trying a shard.
     const keyItem = await item(`usage#key#${keys[0]}`, DAY);
     expect(keyItem).toMatchObject({ ofd: '2031-05-06|15000|300' });
-    const count = vi.fn(counterStore.count);
-    const fresh = await admitSharded({ ...counterStore, count }, new ShardedMemory(), subject(HIGH(300), null, organizationId, keys[0]), T, Math.random);
+    const count = vi.fn<typeof counterStore.count>(counterStore.count);
+    const fresh = await admitSharded({ ...counterStore, count }, new LimiterMemory(), subject(HIGH(300), null, organizationId, keys[0]), T, Math.random);
     expect(fresh).toMatchObject({ admitted: false });
     expect(count.mock.calls.map(([target]) => target)).toEqual([{ keyId: keys[0] }]);
     expect(await item(`usage#key#${keys[0]}`, DAY)).toMatchObject({ requests: keyItem!.requests });
@@ -90,14 +89,14 @@ describe('admission on shards under real concurrency', () => {
 describe('windows (injected clock)', () => {
   it('a shard rolls to the next minute, and a slow clock counts in the minute the shard moved to', async () => {
     const organizationId = newId('org');
-    const memory = new ShardedMemory();
+    const memory = new LimiterMemory();
     const limits = HIGH(100_000);
     const shardZero = () => 0;
     for (let i = 0; i < 3; i++) await admitSharded(counterStore, memory, subject(limits, null, organizationId), T, shardZero);
     expect(await item(`usage#org#${organizationId}#0`, DAY)).toMatchObject({ mw: '2031-05-06T10:20', mc: 3, requests: 3 });
     await admitSharded(counterStore, memory, subject(limits, null, organizationId), at('2031-05-06T10:21:05.000Z'), shardZero);
     // Another environment whose clock is a second behind: it counts in 10:21, never back in 10:20.
-    const slow = await admitSharded(counterStore, new ShardedMemory(), subject(limits, null, organizationId), at('2031-05-06T10:20:59.900Z'), shardZero);
+    const slow = await admitSharded(counterStore, new LimiterMemory(), subject(limits, null, organizationId), at('2031-05-06T10:20:59.900Z'), shardZero);
     expect(slow.admitted).toBe(true);
     expect(await item(`usage#org#${organizationId}#0`, DAY)).toMatchObject({ mw: '2031-05-06T10:21', mc: 2, requests: 5 });
   });

@@ -14,7 +14,7 @@ import {
   isHighVolume,
   SHARD_COUNT,
   shardShare,
-  ShardedMemory,
+  LimiterMemory,
 } from '../../shared/limits/sharded.ts';
 
 const T = new Date('2031-03-04T10:20:30.000Z');
@@ -62,12 +62,12 @@ describe('admission on shards', () => {
 
   it('admits exactly the limit, and refuses nothing before the limit is reached, across ten environments', async () => {
     const model = newModel();
-    const envs = Array.from({ length: 10 }, () => new ShardedMemory());
+    const envs = Array.from({ length: 10 }, () => new LimiterMemory());
     const random = seeded(1);
     let admitted = 0;
     let refusedEarly = 0;
     for (let i = 0; i < 15_300; i++) {
-      const result = await admitSharded(model, envs[i % 10] as ShardedMemory, subject(limits, `key_${i % 7}`), T, random);
+      const result = await admitSharded(model, envs[i % 10] as LimiterMemory, subject(limits, `key_${i % 7}`), T, random);
       if (result.admitted) admitted += 1;
       else if (admitted < 15_000) refusedEarly += 1;
     }
@@ -81,12 +81,12 @@ describe('admission on shards', () => {
     const marks = vi.spyOn(model, 'markSharded');
     const random = seeded(3);
     // 1,000 fresh environments, one request each: one mark per shard that started its day.
-    for (let i = 0; i < 1_000; i++) await admitSharded(model, new ShardedMemory(), subject(limits, `key_${i % 7}`), T, random);
+    for (let i = 0; i < 1_000; i++) await admitSharded(model, new LimiterMemory(), subject(limits, `key_${i % 7}`), T, random);
     expect(marks.mock.calls.length).toBeGreaterThan(0);
     expect(marks.mock.calls.length).toBeLessThanOrEqual(SHARD_COUNT);
     expect(model.items.get(DynamoModel.orgDayKey(ORG, DAY))).toMatchObject({ shards: SHARD_COUNT });
     // A refusal tally that starts a shard's day (a day limit of zero admits nothing) marks it too.
-    const refusing = new ShardedMemory();
+    const refusing = new LimiterMemory();
     await admitSharded(model, refusing, { ...subject({ perMinute: 15_000, perDay: 0 }), organizationId: 'org_2' }, T, random);
     await flushRefusals(model, refusing.refusals, T, random, true);
     expect(model.items.get(DynamoModel.orgDayKey('org_2', DAY))).toMatchObject({ shards: SHARD_COUNT });
@@ -94,7 +94,7 @@ describe('admission on shards', () => {
 
   it("counts the key on its own item, exactly, with the key's own limit deciding first", async () => {
     const model = newModel();
-    const memory = new ShardedMemory();
+    const memory = new LimiterMemory();
     const results = [];
     for (let i = 0; i < 8; i++) results.push(await admitSharded(model, memory, subject(limits, 'key_k', { perMinute: 5 }), T, seeded(2)));
     expect(results.filter((r) => r.admitted)).toHaveLength(5);
@@ -112,7 +112,7 @@ describe('admission on shards', () => {
 
   it("remembers a key's own minute limit used up: the rest of that minute is refused without a write", async () => {
     const model = newModel();
-    const memory = new ShardedMemory();
+    const memory = new LimiterMemory();
     const own = { perMinute: 5 };
     for (let i = 0; i < 5; i++) expect((await admitSharded(model, memory, subject(limits, 'key_k', own), T, seeded(12))).admitted).toBe(true);
     expect((await admitSharded(model, memory, subject(limits, 'key_k', own), T, seeded(12))).admitted).toBe(false);
@@ -128,7 +128,7 @@ describe('admission on shards', () => {
 
   it("gives the key's count back when the organization refuses", async () => {
     const model = newModel();
-    const memory = new ShardedMemory();
+    const memory = new LimiterMemory();
     const small = { perMinute: 15_000, perDay: 3 };
     for (let i = 0; i < 5; i++) await admitSharded(model, memory, subject(small, 'key_k'), T, seeded(3));
     expect(model.items.get(`usage#key#key_k|${DAY}`)).toMatchObject({ requests: 3, mc: 3 });
@@ -137,7 +137,7 @@ describe('admission on shards', () => {
 
   it('one environment that made every write knows Remaining exactly', async () => {
     const model = newModel();
-    const memory = new ShardedMemory();
+    const memory = new LimiterMemory();
     let last;
     for (let i = 0; i < 40; i++) last = await admitSharded(model, memory, subject(limits), T, seeded(4));
     expect(rateLimitHeaders(last!.windows)['X-RateLimit-Remaining']).toBe('14960');
@@ -145,7 +145,7 @@ describe('admission on shards', () => {
 
   it('refuses without a write once every shard said it is full, until the window ends', async () => {
     const model = newModel();
-    const memory = new ShardedMemory();
+    const memory = new LimiterMemory();
     const tiny = { perMinute: 15_000, perDay: 64 };
     for (let i = 0; i < 64; i++) expect((await admitSharded(model, memory, subject(tiny), T, seeded(5))).admitted).toBe(true);
     const refused = await admitSharded(model, memory, subject(tiny), T, seeded(5));
@@ -159,7 +159,7 @@ describe('admission on shards', () => {
 
   it("leaves what it found full on the key's item: any other environment then refuses that key with one write", async () => {
     const model = newModel();
-    const first = new ShardedMemory();
+    const first = new LimiterMemory();
     const perMinute = { perMinute: 15_000, perDay: 1_000_000 };
     for (let i = 0; i < 15_000; i++) expect((await admitSharded(model, first, subject(perMinute, ['key_a', 'key_b', 'key_c'][i % 3]), T, seeded(8))).admitted).toBe(true);
     // The first refusal tries the shards until each said it is full, then marks key_a's item.
@@ -167,7 +167,7 @@ describe('admission on shards', () => {
     expect(model.items.get(`usage#key#key_a|${DAY}`)).toMatchObject({ ofm: '2031-03-04T10:20|15000|1000000' });
     // A fresh environment: one failed write on key_a's item, no shard tried, the minute at its limit.
     const calls = model.calls;
-    const freshMemory = new ShardedMemory();
+    const freshMemory = new LimiterMemory();
     const fresh = await admitSharded(model, freshMemory, subject(perMinute, 'key_a'), at('2031-03-04T10:20:59.000Z'), seeded(9));
     expect(fresh.admitted).toBe(false);
     expect(model.calls - calls).toBe(1);
@@ -178,15 +178,15 @@ describe('admission on shards', () => {
     expect(model.items.get(`usage#key#key_a|${DAY}`)).toMatchObject({ requests: 5_000 });
     // It is only about that minute, at that limit: a raised limit, or the next minute, is counted.
     const raised = { perMinute: 16_000, perDay: 1_000_000 };
-    const more = await admitSharded(model, new ShardedMemory(), subject(raised, 'key_a'), at('2031-03-04T10:20:59.500Z'), seeded(9));
+    const more = await admitSharded(model, new LimiterMemory(), subject(raised, 'key_a'), at('2031-03-04T10:20:59.500Z'), seeded(9));
     expect(more).toMatchObject({ admitted: true });
     expect(more.windows.find((w) => w.window.period === 'minute')?.window.id).toBe('2031-03-04T10:20');
-    expect((await admitSharded(model, new ShardedMemory(), subject(perMinute, 'key_a'), at('2031-03-04T10:21:00.000Z'), seeded(9))).admitted).toBe(true);
+    expect((await admitSharded(model, new LimiterMemory(), subject(perMinute, 'key_a'), at('2031-03-04T10:21:00.000Z'), seeded(9))).admitted).toBe(true);
   });
 
   it('a raised limit is room again at once: what an environment saw full under the old limit is forgotten', async () => {
     const model = newModel();
-    const seen = new ShardedMemory();
+    const seen = new LimiterMemory();
     const small = { perMinute: 15_000, perDay: 640 };
     for (let i = 0; i < 640; i++) await admitSharded(model, seen, subject(small, ['key_a', 'key_b'][i % 2]), T, seeded(10));
     expect((await admitSharded(model, seen, subject(small, 'key_a'), T, seeded(10))).admitted).toBe(false);
@@ -195,7 +195,7 @@ describe('admission on shards', () => {
     const raised = { perMinute: 15_000, perDay: 1_280 };
     let admitted = 0;
     for (let i = 0; i < 700; i++) {
-      const env = i % 2 ? seen : new ShardedMemory();
+      const env = i % 2 ? seen : new LimiterMemory();
       if ((await admitSharded(model, env, subject(raised, ['key_a', 'key_b'][i % 2]), T, seeded(11 + i))).admitted) admitted += 1;
     }
     expect(admitted).toBe(640);
@@ -204,8 +204,8 @@ describe('admission on shards', () => {
 
   it('a new minute is open again, and an environment thawing with a stale view counts in its clock\'s window', async () => {
     const model = newModel();
-    const frozen = new ShardedMemory();
-    const other = new ShardedMemory();
+    const frozen = new LimiterMemory();
+    const other = new LimiterMemory();
     const perMinute = { perMinute: 15_000, perDay: 1_000_000 };
     // 15,000 in 10:20 (the limit), seen full by `frozen`.
     for (let i = 0; i < 15_001; i++) await admitSharded(model, i % 2 ? frozen : other, subject(perMinute), T, seeded(6));
@@ -218,8 +218,8 @@ describe('admission on shards', () => {
 
   it('never counts back in an earlier minute: a slow clock counts in the minute a shard already moved to', async () => {
     const model = newModel();
-    const fast = new ShardedMemory();
-    const slow = new ShardedMemory();
+    const fast = new LimiterMemory();
+    const slow = new LimiterMemory();
     const one = { perMinute: 15_000, perDay: 1_000_000 };
     // Only shard 0 is used (random() = 0): the fast clock moves it to 10:21.
     const zero = () => 0;
@@ -231,7 +231,7 @@ describe('admission on shards', () => {
 
   it('tallies refusals and writes them at most once a second per environment', async () => {
     const model = newModel();
-    const memory = new ShardedMemory();
+    const memory = new LimiterMemory();
     const zeroDay = { perMinute: 15_000, perDay: 0 };
     for (let i = 0; i < 50; i++) await admitSharded(model, memory, subject(zeroDay, 'key_r'), T, seeded(7));
     expect(await flushRefusals(model, memory.refusals, T, seeded(7))).toBe(2);

@@ -1,0 +1,137 @@
+// The one-item admission path (docs/limits.md, "How admission works"): an organization below the
+// high-volume threshold is counted on its day item, whose one conditional write decides the
+// organization's windows and the key's own (the key is counted in the item's per-key maps), and
+// records the key's usage. A key beyond the item's bound of keys a day is counted on its own day
+// item too. Written against the store interface, so the simulation runs this same code.
+import type { RateSubject } from '../domain/plans.ts';
+import { asKeyWindows, firstGuess, hasRoomFor, keyItemLimits, windowCounts } from './counters.ts';
+import { appliedLimits, isExhausted, type AppliedLimits } from './headers.ts';
+import type { LimiterMemory } from './sharded.ts';
+import { countIn, type Admission, type Counted, type CounterStore } from './store.ts';
+import { dayWindow, type Window } from './windows.ts';
+
+/** Called when bookkeeping after a decision fails (logged by the caller; the decision stands). */
+export type OnBookkeepingError = (what: string, error: unknown) => void;
+
+function remember(map: Map<string, string>, key: string, value: string, cap = 10_000): void {
+  if (map.size >= cap) map.clear();
+  map.set(key, value);
+}
+
+/**
+ * A key beyond the organization's item's bound: counted on its own day item. A key with its own
+ * limits is decided there first (conditional, exact), then by the organization's item; if the
+ * organization refuses, the key's count is taken back. A key without limits is counted on its own
+ * item after the organization admitted it. Either way the organization's item is not grown.
+ */
+async function countOverflow(
+  store: CounterStore,
+  memory: LimiterMemory,
+  subject: RateSubject,
+  limits: AppliedLimits,
+  now: Date,
+  onError: OnBookkeepingError,
+): Promise<Admission> {
+  const { organizationId, keyId } = subject;
+  const day = dayWindow(now);
+  const orgOnly: AppliedLimits = { org: limits.org, key: {} };
+  const own = keyItemLimits(limits.key);
+  const hasOwnLimits = limits.key.perMinute !== undefined || limits.key.perDay !== undefined;
+  const orgWindows = (c: Counted & { outcome: 'admitted' }) => windowCounts(c.state, c.minute, day, orgOnly, keyId);
+  const countOrg = async () => {
+    const org = await countIn(store, { organizationId }, orgOnly, now, memory.lastSeen);
+    if (org.outcome === 'overflow' || org.outcome === 'orgFull') throw new Error('the organization counter without a key cannot overflow');
+    return org;
+  };
+
+  if (hasOwnLimits) {
+    const key = await countIn(store, { keyId }, own, now, memory.lastSeen);
+    if (key.outcome === 'rejected') return { admitted: false, windows: asKeyWindows(key.windows, limits.key), day: day.id, keyItem: 'own' };
+    if (key.outcome !== 'admitted') throw new Error('a key counter cannot overflow');
+    const keyWindows = asKeyWindows(windowCounts(key.state, key.minute, day, own, keyId), limits.key);
+    let org: Awaited<ReturnType<typeof countOrg>>;
+    try {
+      org = await countOrg();
+    } catch (error) {
+      // Whatever failed after the key's count (DynamoDB, contention), the key's count is given back.
+      await takeBackQuietly(store, keyId, key.minute, day.id, onError);
+      throw error;
+    }
+    if (org.outcome === 'rejected') {
+      await takeBackQuietly(store, keyId, key.minute, day.id, onError);
+      return { admitted: false, windows: [...org.windows, ...keyWindows.map((w) => ({ ...w, used: w.used - 1 }))], day: day.id, keyItem: 'own' };
+    }
+    return {
+      admitted: true,
+      windows: [...orgWindows(org), ...keyWindows],
+      day: day.id,
+      keyItem: 'own',
+      keyRequests: key.state.requests,
+      firstInMinute: key.state.mc === 1,
+    };
+  }
+
+  const org = await countOrg();
+  if (org.outcome === 'rejected') return { admitted: false, windows: org.windows, day: day.id, keyItem: 'own' };
+  const admission: Admission = { admitted: true, windows: orgWindows(org), day: day.id, keyItem: 'own' };
+  try {
+    // Usage only (no limit to check): a failure is reported, the request has been admitted.
+    const key = await countIn(store, { keyId }, own, now, memory.lastSeen);
+    if (key.outcome === 'admitted') Object.assign(admission, { keyRequests: key.state.requests, firstInMinute: key.state.mc === 1 });
+  } catch (error) {
+    onError('key usage not recorded', error);
+  }
+  return admission;
+}
+
+async function takeBackQuietly(store: CounterStore, keyId: string, minute: Window, day: string, onError: OnBookkeepingError): Promise<void> {
+  try {
+    await store.takeBack({ keyId }, minute, day);
+  } catch (error) {
+    onError('key count not taken back', error);
+  }
+}
+
+/** Count a request on the one-item path: one conditional write on the organization's day item (more only at a window boundary or beyond the bound). */
+export async function admitOneItem(
+  store: CounterStore,
+  memory: LimiterMemory,
+  subject: RateSubject,
+  now: Date,
+  maxKeys: number,
+  onError: OnBookkeepingError = () => {},
+): Promise<Admission> {
+  const limits = appliedLimits(subject.orgLimits, subject.keyLimits);
+  const { organizationId, keyId } = subject;
+  const day = dayWindow(now);
+  if (memory.lastSeen.size >= 100_000) memory.lastSeen.clear();
+  // A limit of zero (or a missing one) admits nothing; no write can tell us more.
+  const empty = windowCounts(undefined, firstGuess(undefined, now).minute, day, limits, keyId);
+  if (empty.some(isExhausted)) return { admitted: false, windows: empty, day: day.id };
+  if (memory.overflowDay.get(keyId) === day.id) return countOverflow(store, memory, subject, limits, now, onError);
+
+  const counted = await countIn(store, { organizationId }, limits, now, memory.lastSeen, { perKey: { keyId, maxKeys: Math.max(1, maxKeys) } });
+  switch (counted.outcome) {
+    case 'admitted':
+      return {
+        admitted: true,
+        windows: windowCounts(counted.state, counted.minute, day, limits, keyId),
+        day: day.id,
+        keyItem: 'org',
+        keyRequests: counted.state.kr?.[keyId],
+        firstInMinute: counted.state.km?.[keyId] === 1,
+      };
+    case 'rejected': {
+      // The refusal is counted for the key in the organization's item if the item has (or has
+      // room for) the key in its `kl` map; otherwise on the key's own item.
+      const kl = counted.old?.kl;
+      const keyItem = kl !== undefined && hasRoomFor({ kr: kl }, keyId, maxKeys) ? 'org' : 'own';
+      return { admitted: false, windows: counted.windows, day: day.id, keyItem };
+    }
+    case 'overflow':
+      remember(memory.overflowDay, keyId, day.id);
+      return countOverflow(store, memory, subject, limits, now, onError);
+    case 'orgFull':
+      throw new Error('only a key item carries what was found full');
+  }
+}
