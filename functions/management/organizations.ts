@@ -31,7 +31,8 @@ import {
 import { auditContext } from '../../shared/http/audit-context.ts';
 import type { ApiRequest } from '../../shared/http/pipeline.ts';
 import { json, noContent } from '../../shared/http/response.ts';
-import { findOrInvite, normalizeEmail, userDirectory } from '../../shared/users/directory.ts';
+import { findOrInvite, normalizeEmail } from '../../shared/users/directory.ts';
+import { userDirectory } from '../../shared/users/user-directory.ts';
 
 const INITIAL_CREDITS = Number(process.env.INITIAL_CREDITS ?? 100);
 /** Bounds the free credits a user can collect (every organization starts with INITIAL_CREDITS). */

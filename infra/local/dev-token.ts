@@ -2,8 +2,10 @@
 // the local issuer's key, which the management function verifies through PORTAL_JWKS.
 // POST /_dev/token hands one out directly; the stand-in sign-in (identity-provider.ts) issues the
 // same tokens through the authorization-code flow. Local runtime only: never part of the CDK stack.
-// A token with an email registers that email for that sub in the local user directory
-// (shared/users/local-directory.ts), so owners can add the user as a member by email.
+// A token with a verified email registers that email for that sub in the local user directory
+// (shared/users/local-directory.ts), so owners can add the user as a member by email. A token with
+// `email_verified: false` is what a user who changed their email in Cognito holds until they enter
+// the code: the pool keeps their original email, so the directory records nothing for the new one.
 import { SignJWT, importJWK, type JWK, type JWTPayload } from 'jose';
 import { z } from 'zod';
 import { objectBody, parseInput } from '../../shared/domain/validation.ts';
@@ -16,12 +18,15 @@ export const TOKEN_LIFETIME_SECONDS = 12 * 60 * 60;
 const tokenRequest = objectBody({
   sub: z.string({ error: 'must be a string' }).min(1, 'must not be empty').max(128).regex(/^[\w@.:+-]+$/, 'must be a user id'),
   email: z.email({ error: 'must be an email address' }).max(254).optional(),
+  email_verified: z.boolean({ error: 'must be true or false' }).optional(),
   groups: z.array(z.string().min(1).max(64), { error: 'must be an array of group names' }).max(20).optional(),
 });
 
 export interface PortalIdentity {
   sub: string;
   email?: string;
+  /** Default true, as for an invited user (the invitation went to that address). */
+  emailVerified?: boolean;
   groups?: string[];
 }
 
@@ -40,7 +45,7 @@ export async function signPortalToken(
   const jwt = new SignJWT({
     ...extra,
     token_use: use,
-    ...(use === 'id' && identity.email ? { email: identity.email } : {}),
+    ...(use === 'id' && identity.email ? { email: identity.email, email_verified: identity.emailVerified ?? true } : {}),
     ...(use === 'access' ? { client_id: LOCAL_CLIENT_ID } : {}),
     'cognito:groups': identity.groups ?? [],
   })
@@ -56,10 +61,16 @@ export async function signPortalToken(
 export async function issueDevToken(body: unknown, privateJwk: JWK): Promise<{ token: string }> {
   const input = parseInput(tokenRequest, body);
   const email = input.email ? normalizeEmail(input.email) : undefined;
-  if (email) {
+  const emailVerified = input.email_verified ?? true;
+  if (email && emailVerified) {
     // Loaded on use: the directory's DynamoDB client must see the environment the runtime sets up.
     const { localUserDirectory } = await import('../../shared/users/local-directory.ts');
     await localUserDirectory().register({ userId: input.sub, email });
   }
-  return { token: await signPortalToken({ ...input, ...(email ? { email } : {}) }, privateJwk) };
+  const identity: PortalIdentity = {
+    sub: input.sub,
+    ...(input.groups ? { groups: input.groups } : {}),
+    ...(email ? { email, emailVerified } : {}),
+  };
+  return { token: await signPortalToken(identity, privateJwk) };
 }

@@ -6,6 +6,7 @@ import { OPERATORS_GROUP } from '../domain/roles.ts';
 
 export interface PortalUser {
   userId: string;
+  /** The token's `email` claim, only when `email_verified` is true. */
   email?: string;
   isOperator: boolean;
 }
@@ -74,9 +75,11 @@ export async function verifyPortalToken(
     throw new ApiError('INVALID_TOKEN');
   }
   const groups = payload['cognito:groups'];
+  // An email counts only once verified: an unverified one may be anybody's (docs/api.md section 2).
+  const verified = payload.email_verified === true || payload.email_verified === 'true';
   return {
     userId: payload.sub,
-    ...(typeof payload.email === 'string' ? { email: payload.email } : {}),
+    ...(typeof payload.email === 'string' && verified ? { email: payload.email } : {}),
     isOperator: Array.isArray(groups) && groups.includes(OPERATORS_GROUP),
   };
 }

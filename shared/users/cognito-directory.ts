@@ -10,6 +10,9 @@ import {
 import { ApiError, validationError } from '../domain/errors.ts';
 import type { DirectoryUser, UserDirectory } from './directory.ts';
 
+/** Accounts read per email: normally one; a few more only if unverified copies of the address exist. */
+const MATCHES_READ = 10;
+
 /** Cognito's answers that mean "try again later", not "the request was wrong". */
 const UNAVAILABLE = new Set(['TooManyRequestsException', 'InternalErrorException', 'LimitExceededException', 'TimeoutError']);
 
@@ -42,18 +45,26 @@ export class CognitoUserDirectory implements UserDirectory {
     this.userPoolId = userPoolId;
   }
 
+  /**
+   * Only an account whose email is verified: the pool keeps a changed email unverified until its
+   * code is entered, and an unverified address may be anybody's (ListUsers cannot filter on
+   * email_verified, so the few accounts with that email are read and checked here).
+   */
   async findByEmail(email: string): Promise<DirectoryUser | undefined> {
     const { Users } = await this.client
       .send(
         new ListUsersCommand({
           UserPoolId: this.userPoolId,
           Filter: `email = "${filterValue(email)}"`,
-          AttributesToGet: ['sub', 'email'],
-          Limit: 1,
+          AttributesToGet: ['sub', 'email', 'email_verified'],
+          Limit: MATCHES_READ,
         }),
       )
       .catch(translate);
-    const sub = attribute(Users?.[0]?.Attributes, 'sub');
+    const owner = (Users ?? []).find(
+      (user) => attribute(user.Attributes, 'email_verified') === 'true' && attribute(user.Attributes, 'email')?.toLowerCase() === email,
+    );
+    const sub = attribute(owner?.Attributes, 'sub');
     return sub ? { userId: sub, email } : undefined;
   }
 
@@ -79,6 +90,7 @@ export class CognitoUserDirectory implements UserDirectory {
       if ((error as { name?: string })?.name === 'UsernameExistsException') {
         const found = await this.findByEmail(email);
         if (found) return found;
+        throw new ApiError('CONFLICT', 'An account with this email exists but has not verified it yet');
       }
       return translate(error);
     }

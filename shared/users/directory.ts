@@ -2,10 +2,11 @@
 // (docs/api.md section 3, POST /v1/organizations/{orgId}/members), so it must find a user's id
 // (the portal token's `sub`) from an email, or invite them when they have no account yet.
 //
-// Two implementations, chosen by USER_DIRECTORY:
-// - `cognito` (the stack): the portal's Cognito user pool (USER_POOL_ID), shared/users/cognito-directory.ts;
-// - `local` (the local runtime): a DynamoDB Local table, shared/users/local-directory.ts.
-// Both are loaded lazily, so a function only initialises the one it uses.
+// This module is the interface and its pure helpers only; the implementations (cognito-directory.ts,
+// local-directory.ts) import it, and user-directory.ts picks one (so nothing here imports them back).
+//
+// Only verified emails count (docs/api.md section 2): an address a user typed but never confirmed
+// may be anybody's, and must never capture an invitation meant for its owner.
 import { createHash } from 'node:crypto';
 
 /** A user as the directory knows them: `userId` is the portal token's `sub`. */
@@ -16,7 +17,7 @@ export interface DirectoryUser {
 }
 
 export interface UserDirectory {
-  /** The user with this (normalized) email, or undefined when nobody has an account with it. */
+  /** The user whose verified (normalized) email this is, or undefined when nobody has one. */
   findByEmail(email: string): Promise<DirectoryUser | undefined>;
   /**
    * Create an account for this (normalized) email and send its invitation. When an account
@@ -40,26 +41,4 @@ export async function findOrInvite(directory: UserDirectory, email: string): Pro
   const found = await directory.findByEmail(email);
   if (found) return { ...found, invited: false };
   return { ...(await directory.inviteByEmail(email)), invited: true };
-}
-
-let cached: { key: string; directory: Promise<UserDirectory> } | undefined;
-
-/** The directory this deployment uses, built once per configuration. */
-export function userDirectory(env: NodeJS.ProcessEnv = process.env): Promise<UserDirectory> {
-  const kind = env.USER_DIRECTORY;
-  const key = `${kind}:${env.USER_POOL_ID ?? ''}:${env.LOCAL_USERS_TABLE ?? ''}`;
-  if (cached?.key !== key) {
-    let directory: Promise<UserDirectory>;
-    if (kind === 'cognito') {
-      const poolId = env.USER_POOL_ID;
-      if (!poolId) throw new Error('Missing environment variable USER_POOL_ID');
-      directory = import('./cognito-directory.ts').then((m) => m.cognitoUserDirectory(poolId));
-    } else if (kind === 'local') {
-      directory = import('./local-directory.ts').then((m) => m.localUserDirectory(env));
-    } else {
-      throw new Error(`USER_DIRECTORY must be "cognito" or "local", not ${JSON.stringify(kind)}`);
-    }
-    cached = { key, directory };
-  }
-  return cached.directory;
 }

@@ -6,7 +6,9 @@
 // - `localUserDirectory(env?)`        the directory over LOCAL_USERS_TABLE (what USER_DIRECTORY=local loads);
 // - `dir.signIn(email)`               the local sign-in page: the account of that email, created on
 //                                     first sign-in with id `localUserId(email)`; returns {userId, email};
-// - `dir.register({userId, email})`   POST /_dev/token {sub, email}: binds that email to that sub;
+// - `dir.register({userId, email})`   POST /_dev/token {sub, email} with the email verified (the default):
+//                                     binds that email to that sub (an unverified one is never registered,
+//                                     as Cognito keeps the original email until a new one is verified);
 //                                     409 CONFLICT when the email already belongs to another user id;
 // - `dir.findByEmail(email)`          the account of an email, or undefined (UserDirectory);
 // - `dir.inviteByEmail(email)`        POST .../members for an unknown email: creates the account with

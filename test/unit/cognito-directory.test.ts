@@ -18,11 +18,12 @@ const cognito = mockClient(client);
 const directory = new CognitoUserDirectory(client, POOL);
 
 const SUB = '7c1d2e3f-0000-4000-8000-000000000001';
-const userWith = (sub: string, email: string) => ({
+const userWith = (sub: string, email: string, verified = true) => ({
   Username: sub,
   Attributes: [
     { Name: 'sub', Value: sub },
     { Name: 'email', Value: email },
+    { Name: 'email_verified', Value: String(verified) },
   ],
 });
 
@@ -43,9 +44,17 @@ describe('findByEmail', () => {
     expect(calls[0]!.args[0].input).toEqual({
       UserPoolId: POOL,
       Filter: 'email = "ana@example.com"',
-      AttributesToGet: ['sub', 'email'],
-      Limit: 1,
+      AttributesToGet: ['sub', 'email', 'email_verified'],
+      Limit: 10,
     });
+  });
+
+  it('matches verified emails only: an account that set the address without verifying it is not its owner', async () => {
+    const ATTACKER = '7c1d2e3f-0000-4000-8000-0000000000aa';
+    cognito.on(ListUsersCommand).resolves({ Users: [userWith(ATTACKER, 'cfo@victim.example', false)] });
+    expect(await directory.findByEmail('cfo@victim.example')).toBeUndefined();
+    cognito.on(ListUsersCommand).resolves({ Users: [userWith(ATTACKER, 'cfo@victim.example', false), userWith(SUB, 'cfo@victim.example')] });
+    expect(await directory.findByEmail('cfo@victim.example')).toEqual({ userId: SUB, email: 'cfo@victim.example' });
   });
 
   it('returns undefined when nobody has that email', async () => {

@@ -31,6 +31,16 @@ describe('verifyPortalToken', () => {
     expect(user).toEqual({ userId: 'user-1', isOperator: true });
   });
 
+  it('uses the email claim only when email_verified is true', async () => {
+    const email = 'cfo@victim.example';
+    expect((await verifyPortalToken(`Bearer ${await token({ token_use: 'id', email, email_verified: true })}`, env)).email).toBe(email);
+    expect((await verifyPortalToken(`Bearer ${await token({ token_use: 'id', email, email_verified: 'true' })}`, env)).email).toBe(email);
+    for (const claims of [{ email }, { email, email_verified: false }, { email, email_verified: 'false' }]) {
+      const user = await verifyPortalToken(`Bearer ${await token({ token_use: 'id', ...claims })}`, env);
+      expect(user, JSON.stringify(claims)).toEqual({ userId: 'user-1', isOperator: false });
+    }
+  });
+
   it('accepts an access token naming the app client in client_id', async () => {
     const jwt = await new SignJWT({ token_use: 'access', client_id: LOCAL_CLIENT_ID })
       .setProtectedHeader({ alg: secrets.portalPrivateJwk.alg!, kid: secrets.portalPrivateJwk.kid! })
