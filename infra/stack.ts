@@ -33,6 +33,10 @@ export interface KeygateConfig {
   alarmEmail?: string;
   /** The account's Lambda concurrency quota, for the concurrency alarm (context `accountConcurrencyLimit`). */
   accountConcurrencyLimit: number;
+  /** Deletion protection on the durable tables and the user pool (context `deletionProtection`, default false). */
+  deletionProtection: boolean;
+  /** Create the account's API Gateway CloudWatch Logs role (context `apiGatewayCloudWatchRole`, default true). */
+  apiGatewayCloudWatchRole: boolean;
   /** Requests per client IP per 5 minutes before the web ACL answers 429 (context `wafRateLimitPerIp`). */
   wafRateLimitPerIp: number;
 }
@@ -58,8 +62,8 @@ export class KeygateStack extends Stack {
     const { config } = props;
     const { stage } = config;
 
-    this.tables = new KeygateTables(this, 'Tables', { stage });
-    this.portal = new PortalUserPool(this, 'Portal', { stage });
+    this.tables = new KeygateTables(this, 'Tables', { stage, deletionProtection: config.deletionProtection });
+    this.portal = new PortalUserPool(this, 'Portal', { stage, deletionProtection: config.deletionProtection });
     this.sessionSecret = new SessionSigningSecret(this, 'SessionSigningSecret', { stage });
 
     const shared = {
@@ -97,6 +101,7 @@ export class KeygateStack extends Stack {
 
     this.api = new KeygateApi(this, 'Api', {
       stage,
+      cloudWatchRole: config.apiGatewayCloudWatchRole,
       functions: Object.fromEntries(DEPLOYED_FUNCTIONS.map((name) => [name, functions[name].function])) as Record<
         DeployedFunctionName,
         KeygateFunction['function']
@@ -186,6 +191,15 @@ function contextString(app: App, key: string): string {
   return value;
 }
 
+/** A true/false context value (`-c key=true` arrives as a string). */
+function contextBoolean(app: App, key: string, fallback: boolean): boolean {
+  const value: unknown = app.node.tryGetContext(key);
+  if (value === undefined) return fallback;
+  if (value === true || value === 'true') return true;
+  if (value === false || value === 'false') return false;
+  throw new Error(`CDK context "${key}" must be true or false`);
+}
+
 /** Deploy settings from CDK context (cdk.json, or `-c key=value`). */
 export function configFromContext(app: App): KeygateConfig {
   const stage = contextString(app, 'stage');
@@ -217,8 +231,12 @@ export function configFromContext(app: App): KeygateConfig {
   if (!Number.isSafeInteger(wafRateLimitPerIp) || wafRateLimitPerIp < 100 || wafRateLimitPerIp > 2_000_000_000) {
     throw new Error('wafRateLimitPerIp must be an integer from 100 to 2,000,000,000 (requests per IP per 5 minutes)');
   }
+  const apiGatewayCloudWatchRole = contextBoolean(app, 'apiGatewayCloudWatchRole', true);
+  const deletionProtection = contextBoolean(app, 'deletionProtection', false);
   return {
     stage,
+    apiGatewayCloudWatchRole,
+    deletionProtection,
     secretKeyPrefix,
     publishableKeyPrefix,
     initialCredits,

@@ -58,8 +58,9 @@ export class PortalHosting extends Construct {
       encryption: s3.BucketEncryption.S3_MANAGED,
       enforceSSL: true,
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      // Only build output lives here: the next deploy writes it again.
-      removalPolicy: RemovalPolicy.RETAIN,
+      // Only build output lives here: the next deploy writes it again. Kept on delete (CloudFormation
+      // cannot delete a bucket with objects), but not after a failed first create.
+      removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     });
     acknowledge(this.bucket, {
       id: 'AwsSolutions-S1',

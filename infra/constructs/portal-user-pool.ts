@@ -12,6 +12,8 @@ import { acknowledge } from './nag.ts';
 
 export interface PortalUserPoolProps {
   stage: string;
+  /** Cognito deletion protection (context `deletionProtection`); see KeygateTablesProps. */
+  deletionProtection: boolean;
 }
 
 export class PortalUserPool extends Construct {
@@ -44,9 +46,10 @@ export class PortalUserPool extends Construct {
       mfaSecondFactor: { sms: false, otp: true },
       accountRecovery: cognito.AccountRecovery.EMAIL_ONLY,
       featurePlan: cognito.FeaturePlan.ESSENTIALS,
-      deletionProtection: true,
-      // Users and their organization memberships (keyed by `sub`) must survive a stack deletion.
-      removalPolicy: RemovalPolicy.RETAIN,
+      deletionProtection: props.deletionProtection,
+      // Users and their organization memberships (keyed by `sub`) must survive a stack deletion; the
+      // rollback of a failed first create still deletes the pool (RetainExceptOnCreate).
+      removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     });
     acknowledge(
       this.userPool,

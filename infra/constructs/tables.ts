@@ -39,6 +39,12 @@ function attribute(key: KeyAttribute): dynamodb.Attribute {
 
 export interface KeygateTablesProps {
   stage: string;
+  /**
+   * DynamoDB deletion protection on the durable tables (context `deletionProtection`). Off for a first
+   * deploy: a protected table cannot be deleted by the rollback of a failed create, and its fixed name
+   * would then block every retry. Turn it on once the stack exists (docs/deploy.md).
+   */
+  deletionProtection: boolean;
 }
 
 export class KeygateTables extends Construct {
@@ -47,22 +53,24 @@ export class KeygateTables extends Construct {
   constructor(scope: Construct, id: string, props: KeygateTablesProps) {
     super(scope, id);
     const entries = (Object.entries(TABLES) as [TableKey, TableDefinition][]).map(
-      ([key, def]) => [key, this.createTable(key, def, props.stage)] as const,
+      ([key, def]) => [key, this.createTable(key, def, props)] as const,
     );
     this.tables = Object.fromEntries(entries) as Record<TableKey, dynamodb.Table>;
   }
 
-  private createTable(key: TableKey, def: TableDefinition, stage: string): dynamodb.Table {
+  private createTable(key: TableKey, def: TableDefinition, props: KeygateTablesProps): dynamodb.Table {
     const table = new dynamodb.Table(this, key, {
-      tableName: physicalTableName(stage, def),
+      tableName: physicalTableName(props.stage, def),
       partitionKey: attribute(def.partitionKey),
       ...(def.sortKey ? { sortKey: attribute(def.sortKey) } : {}),
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       ...(def.ttlAttribute ? { timeToLiveAttribute: def.ttlAttribute } : {}),
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      // Keys, organizations, members and usage outlive the stack; sessions and messages are transient.
-      removalPolicy: def.durable ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
-      deletionProtection: def.durable,
+      // Keys, organizations, members and usage outlive the stack (RetainExceptOnCreate: kept on delete or
+      // replacement, deleted only by the rollback of the operation that created them, so a retry finds
+      // the fixed name free); sessions and messages are transient.
+      removalPolicy: def.durable ? RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE : RemovalPolicy.DESTROY,
+      deletionProtection: def.durable && props.deletionProtection,
       ...(def.stream ? { stream: dynamodb.StreamViewType.NEW_AND_OLD_IMAGES } : {}),
     });
     for (const index of def.indexes ?? []) {

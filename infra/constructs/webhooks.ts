@@ -50,7 +50,8 @@ export class KeygateWebhooks extends Construct {
     this.key = new kms.Key(this, 'SecretsKey', {
       description: `Keygate ${stage}: seals webhook signing secrets`,
       enableKeyRotation: true,
-      removalPolicy: RemovalPolicy.RETAIN,
+      // Without this key no stored webhook secret can be opened: kept on delete, except after a failed first create.
+      removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     });
 
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetters', {

@@ -201,7 +201,7 @@ describe('REST API', () => {
       });
       expect(pool.Properties!.MfaConfiguration).toBe('OPTIONAL');
       expect(pool.Properties!.EnabledMfas).toEqual(['SOFTWARE_TOKEN_MFA']);
-      expect(pool.DeletionPolicy).toBe('Retain');
+      expect(pool.DeletionPolicy).toBe('RetainExceptOnCreate');
     });
 
     it('has a public SRP client and the operators group', () => {

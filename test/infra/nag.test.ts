@@ -64,6 +64,8 @@ const ACKNOWLEDGED = [
   'AwsSolutions-IAM5[Action::s3:Abort*]',
   'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*]',
   'AwsSolutions-IAM5[Resource::<PortalHostingBucket1ED002EC.Arn>/*]',
+  // The account's API Gateway CloudWatch Logs role (AWS managed policy):
+  'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
   'AwsSolutions-L1',
 ];
 // The model grant of an inference profile names region "*" (the profile routes to any region of its geography).

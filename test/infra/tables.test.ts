@@ -55,11 +55,12 @@ describe('tables (one per shared/tables.ts entry)', () => {
       expect(table().Properties!.PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
     });
 
-    it(def.durable ? 'is retained and deletion-protected' : 'is deleted with the stack', () => {
+    it(def.durable ? 'is retained, except by the rollback of the create that made it' : 'is deleted with the stack', () => {
       const t = table();
-      expect(t.DeletionPolicy).toBe(def.durable ? 'Retain' : 'Delete');
+      expect(t.DeletionPolicy).toBe(def.durable ? 'RetainExceptOnCreate' : 'Delete');
       expect(t.UpdateReplacePolicy).toBe(def.durable ? 'Retain' : 'Delete');
-      expect(t.Properties!.DeletionProtectionEnabled ?? false).toBe(def.durable);
+      // Deletion protection would stop that rollback: opt-in (-c deletionProtection=true, test/infra/deploy.test.ts).
+      expect(t.Properties!.DeletionProtectionEnabled ?? false).toBe(false);
     });
   });
 });

@@ -1,0 +1,78 @@
+// What a first `cdk deploy` in a new account needs from the template: the API Gateway CloudWatch role,
+// retries after a failed create, names unique per account and region, and ordering CloudFormation
+// does not infer by itself.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { physicalTableName, TABLES } from '../../shared/tables.ts';
+import { ofType, SETUP_TIMEOUT_MS, single, synthKeygate, type CfnResource, type Synthesized } from './stack-fixture.ts';
+
+describe('a first deploy in a new account', () => {
+  let s: Synthesized;
+  beforeAll(() => {
+    s = synthKeygate();
+  }, SETUP_TIMEOUT_MS);
+
+  describe('the API Gateway CloudWatch Logs role (the stage has access logs)', () => {
+    it('is set for the account by the stack, with a role kept on delete', () => {
+      const [accountId, account] = single(s.resources, 'AWS::ApiGateway::Account');
+      const roleId: string = account.Properties!.CloudWatchRoleArn['Fn::GetAtt'][0];
+      const role = s.resources[roleId]!;
+      expect(role.Type).toBe('AWS::IAM::Role');
+      expect(role.DeletionPolicy).toBe('Retain');
+      expect(role.Properties!.AssumeRolePolicyDocument.Statement[0].Principal).toEqual({ Service: 'apigateway.amazonaws.com' });
+      expect(JSON.stringify(role.Properties!.ManagedPolicyArns)).toContain('AmazonAPIGatewayPushToCloudWatchLogs');
+      // The stage is created only after the account points at the role.
+      const [, stage] = single(s.resources, 'AWS::ApiGateway::Stage');
+      expect(stage.DependsOn).toContain(accountId);
+      expect(stage.Properties!.AccessLogSetting).toBeDefined();
+    });
+
+    it('is left to the account with -c apiGatewayCloudWatchRole=false (npm run preflight checks it is set)', () => {
+      const without = synthKeygate({ context: { apiGatewayCloudWatchRole: 'false' } });
+      expect(ofType(without.resources, 'AWS::ApiGateway::Account')).toEqual([]);
+      expect(() => synthKeygate({ context: { apiGatewayCloudWatchRole: 'maybe' } })).toThrow(/apiGatewayCloudWatchRole/);
+    }, SETUP_TIMEOUT_MS);
+  });
+
+  describe('a failed first create can be retried', () => {
+    const stateful = () => [
+      ...durableTables(s),
+      single(s.resources, 'AWS::Cognito::UserPool'),
+      single(s.resources, 'AWS::KMS::Key'),
+      single(s.resources, 'AWS::S3::Bucket'),
+    ];
+
+    it('the tables, user pool, KMS key and bucket are kept on delete or replacement, but not by the rollback of their own create', () => {
+      expect(stateful()).toHaveLength(Object.values(TABLES).filter((t) => t.durable).length + 3);
+      for (const [id, r] of stateful()) {
+        expect(r.DeletionPolicy, id).toBe('RetainExceptOnCreate');
+        expect(r.UpdateReplacePolicy, id).toBe('Retain');
+      }
+    });
+
+    it('nothing else is retained on a failed create except the account-wide API Gateway setting and its role', () => {
+      const retained = Object.entries(s.resources).filter(([, r]) => r.DeletionPolicy === 'Retain');
+      expect(retained.map(([, r]) => r.Type).sort()).toEqual(['AWS::ApiGateway::Account', 'AWS::IAM::Role']);
+    });
+
+    it('deletion protection, which would make that rollback fail, is off by default', () => {
+      for (const [, t] of durableTables(s)) expect(t.Properties!.DeletionProtectionEnabled ?? false).toBe(false);
+      expect(single(s.resources, 'AWS::Cognito::UserPool')[1].Properties!.DeletionProtection ?? 'INACTIVE').toBe('INACTIVE');
+    });
+
+    it('-c deletionProtection=true protects the durable tables and the user pool once the stack exists', () => {
+      const p = synthKeygate({ context: { deletionProtection: 'true' } });
+      for (const [, t] of durableTables(p)) expect(t.Properties!.DeletionProtectionEnabled).toBe(true);
+      for (const [, t] of ofType(p.resources, 'AWS::DynamoDB::Table').filter(([, t]) => !durableNames.has(t.Properties!.TableName))) {
+        expect(t.Properties!.DeletionProtectionEnabled ?? false).toBe(false);
+      }
+      expect(single(p.resources, 'AWS::Cognito::UserPool')[1].Properties!.DeletionProtection).toBe('ACTIVE');
+      expect(() => synthKeygate({ context: { deletionProtection: 'yes' } })).toThrow(/deletionProtection/);
+    }, SETUP_TIMEOUT_MS);
+  });
+});
+
+const durableNames = new Set(Object.values(TABLES).filter((t) => t.durable).map((t) => physicalTableName('dev', t)));
+
+function durableTables(s: Synthesized): [string, CfnResource][] {
+  return ofType(s.resources, 'AWS::DynamoDB::Table').filter(([, t]) => durableNames.has(t.Properties!.TableName));
+}
