@@ -88,7 +88,7 @@ export async function handler(event: APIGatewayRequestAuthorizerEvent): Promise<
       });
     }
     case 'allow':
-      // The function answers these (docs/api.md section 4), but the authorizer decided them.
+      // The function answers these (docs/api.md "Errors"), but the authorizer decided them.
       if (action.identity.rejection) refuse(event, refusalOutcome(action.identity.rejection), action.identity.rejection, keyId);
       return policy('Allow', action.identity.keyId, event.methodArn, toAuthorizerContext(action.identity));
   }

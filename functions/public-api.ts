@@ -74,7 +74,7 @@ function createSession(type: SessionKind) {
 }
 
 /**
- * The conversation `id` names in the caller's scope (docs/api.md section 3): the live item, or
+ * The conversation `id` names in the caller's scope (docs/api.md "Routes"): the live item, or
  * undefined when the id is not used yet in that scope (a new conversation starts under it).
  */
 async function findConversation(storedId: string, now: Date): Promise<SessionItem | undefined> {

@@ -153,7 +153,7 @@ export class KeygateStack extends Stack {
       signOutUrl: this.portal.signOutUrl,
       scope: 'openid email profile',
     });
-    // widget.js beside the portal (docs/api.md section 10): config.json above names the API for it.
+    // widget.js beside the portal (docs/api.md "Chat widget"): config.json above names the API for it.
     new WidgetHosting(this, 'WidgetHosting', {
       distribution: this.portalHosting.distribution,
       origin: this.portalHosting.origin,

@@ -13,7 +13,7 @@ import { build, transform, type Plugin } from 'esbuild';
 export const ROOT = resolve(import.meta.dirname, '..');
 export const WIDGET_ENTRY = join(ROOT, 'web/widget/widget.tsx');
 export const WIDGET_DIST = join(ROOT, 'web/dist/widget');
-/** docs/api.md section 10: widget.js is at most 30 KiB gzip. */
+/** docs/api.md "Chat widget": widget.js is at most 30 KiB gzip. */
 export const WIDGET_GZIP_BUDGET = 30 * 1024;
 
 /** `import css from './widget.css'`: the stylesheet minified, as a string. */

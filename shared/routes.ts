@@ -1,4 +1,4 @@
-// The route table, written once (docs/api.md section 3). The CDK API construct and the local runtime
+// The route table, written once (docs/api.md "Routes"). The CDK API construct and the local runtime
 // both iterate over it, the authorizer reads each route's required scope from it, and every function
 // entry must implement exactly the routes assigned to it (checked at load and in tests).
 
@@ -107,7 +107,7 @@ export function routeKey(route: Pick<RouteDefinition, 'method' | 'path'>): strin
   return `${route.method} ${route.path}`;
 }
 
-/** Public and session routes answer CORS preflights for any origin (docs/api.md section 6). */
+/** Public and session routes answer CORS preflights for any origin (docs/api.md "CORS on public and session routes"). */
 export function isBrowserFacing(route: RouteDefinition): boolean {
   return route.auth === 'apiKey' || route.auth === 'session';
 }

@@ -1,5 +1,5 @@
 // GET /v1/organizations/{orgId}/audit-log (owner, admin; operators for any org): newest first,
-// filters action, targetId, from (inclusive) and to (exclusive), cursor pagination (docs/api.md section 11).
+// filters action, targetId, from (inclusive) and to (exclusive), cursor pagination (docs/api.md "Audit log").
 import { auditLogQuery } from '../../shared/domain/audit-query.ts';
 import { validationError } from '../../shared/domain/errors.ts';
 import { parseInput } from '../../shared/domain/validation.ts';

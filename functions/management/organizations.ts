@@ -85,7 +85,7 @@ export async function getMembers(req: ApiRequest) {
   return json(200, { items: members.map(memberView) });
 }
 
-/** Add a member by email: the directory finds their account, or invites them first (docs/api.md section 3). */
+/** Add a member by email: the directory finds their account, or invites them first (docs/api.md "Routes"). */
 export async function postMember(req: ApiRequest) {
   const { email, role } = parseInput(addMemberBody, req.body);
   const user = await findOrInvite(await userDirectory(), email);

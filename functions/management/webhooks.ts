@@ -1,4 +1,4 @@
-// Webhooks (portal routes, docs/api.md section 12): create (the secret shown once), list, delete, test.
+// Webhooks (portal routes, docs/api.md "Webhooks"): create (the secret shown once), list, delete, test.
 import { validationError } from '../../shared/domain/errors.ts';
 import { newId } from '../../shared/domain/ids.ts';
 import { iso } from '../../shared/domain/time.ts';

@@ -37,7 +37,7 @@ function methodsByPath(routes: readonly RouteDefinition[]): Map<string, string[]
 const JWT_IN_FUNCTION =
   'The function verifies the JWT itself (jose): API Gateway gives every authorizer failure the one UNAUTHORIZED ' +
   'Gateway Response, which must carry the API-key body INVALID_API_KEY, while portal and session 401s must say ' +
-  'INVALID_TOKEN or SESSION_ENDED (docs/api.md section 4).';
+  'INVALID_TOKEN or SESSION_ENDED (docs/api.md "Errors").';
 
 const METHOD_ACKNOWLEDGEMENTS: Record<RouteDefinition['auth'], NagAcknowledgement[]> = {
   apiKey: [
@@ -188,7 +188,7 @@ export class KeygateApi extends Construct {
 
   /**
    * OPTIONS on every path with a public or session route: 204 echoing the request's Origin, without a key
-   * (docs/api.md section 6).
+   * (docs/api.md "CORS on public and session routes").
    */
   private addPreflights(): void {
     for (const [path, methods] of methodsByPath(DEPLOYED_ROUTES.filter(isBrowserFacing))) {

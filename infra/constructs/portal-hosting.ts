@@ -1,4 +1,4 @@
-// The portal's hosting (docs/api.md section 9): a private S3 bucket behind CloudFront with Origin
+// The portal's hosting (docs/api.md "Portal (web)"): a private S3 bucket behind CloudFront with Origin
 // Access Control, a single-page-app fallback, strict security headers, and config.json written at
 // deploy time so one build serves every stage. Hashed assets are cached for a year; index.html and
 // config.json are never cached. widget.js joins this distribution through WidgetHosting

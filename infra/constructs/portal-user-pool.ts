@@ -1,4 +1,4 @@
-// The user pool behind portal tokens (docs/api.md section 2). Users are invited, never self-signed-up;
+// The user pool behind portal tokens (docs/api.md "Authentication"). Users are invited, never self-signed-up;
 // `cognito:groups` containing `operators` marks platform staff. The management function verifies
 // these JWTs itself against the pool's JWKS (see api.ts for why API Gateway does not).
 // Sign-in is Cognito managed login on a user-pool domain; the portal's app client runs the

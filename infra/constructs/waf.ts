@@ -4,7 +4,7 @@
 //   1. a rate limit per client IP (context `wafRateLimitPerIp`, requests per 5 minutes): 429;
 //   2. the same limit for CORS preflights (OPTIONS), counted apart and answered with a preflight, so a
 //      page over rule 1 still gets past its preflight and can read the 429;
-//   3. bodies over the API's 64 KiB limit (docs/api.md section 5): 413, without invoking anything;
+//   3. bodies over the API's 64 KiB limit (docs/api.md "Rate limits and credits"): 413, without invoking anything;
 //   4. Amazon's IP reputation list (addresses known for bots and attacks; it reads no request content).
 // No managed rule set that inspects content (Core rule set, SQL injection, Known bad inputs): chat text
 // legitimately contains code, SQL, `<script>` and `${jndi:` and those rules would block it.
@@ -64,7 +64,7 @@ export const WAF_BLOCK_RESPONSES = {
     },
   },
   payloadTooLarge: { status: 413, headers: READABLE_BY_ANY_PAGE, body: errorBody('PAYLOAD_TOO_LARGE') },
-  // What API Gateway's OPTIONS mock answers (docs/api.md section 6), with `*` for the origin and every
+  // What API Gateway's OPTIONS mock answers (docs/api.md "CORS on public and session routes"), with `*` for the origin and every
   // method of the API, as WAF cannot tell paths apart. It lets the browser send the real request; what
   // the page may read of that answer is still decided by that answer's own headers.
   preflight: {
@@ -179,7 +179,7 @@ function perIp(limit: number, scopeDownStatement: wafv2.CfnWebACL.StatementPrope
   return { limit, aggregateKeyType: 'IP', evaluationWindowSec: 300, scopeDownStatement };
 }
 
-/** The JSON bodies, in the contract's error format (docs/api.md section 4), keyed as the responses. */
+/** The JSON bodies, in the contract's error format (docs/api.md "Errors"), keyed as the responses. */
 function customResponseBodies(): Record<string, wafv2.CfnWebACL.CustomResponseBodyProperty> {
   const bodies: Record<string, wafv2.CfnWebACL.CustomResponseBodyProperty> = {};
   for (const [key, response] of Object.entries(WAF_BLOCK_RESPONSES) as [string, WafBlockResponse][]) {

@@ -1,4 +1,4 @@
-// Webhook delivery in AWS (docs/api.md section 12), around the three worker functions of
+// Webhook delivery in AWS (docs/api.md "Webhooks"), around the three worker functions of
 // function-specs.ts:
 // - the api-keys and organizations tables' streams trigger `webhookEvents`, which queues one SQS
 //   message per subscribed webhook (filtered at the event source: only records that can mean an event);

@@ -1,4 +1,4 @@
-// widget.js on the portal's CloudFront distribution (docs/api.md section 10): any website loads
+// widget.js on the portal's CloudFront distribution (docs/api.md "Chat widget"): any website loads
 // `<portal URL>/widget.js`, so both widget files are served with CORS for every origin, and cached:
 //   /widget.js           the file every snippet names: browsers and the edge keep it 5 minutes
 //                        (revalidated by ETag after that), and each deploy invalidates it at the

@@ -1,4 +1,4 @@
-// Portal tokens of the local runtime, shaped like Cognito's (docs/api.md section 2) and signed with
+// Portal tokens of the local runtime, shaped like Cognito's (docs/api.md "Authentication") and signed with
 // the local issuer's key, which the management function verifies through PORTAL_JWKS.
 // POST /_dev/token hands one out directly; the stand-in sign-in (identity-provider.ts) issues the
 // same tokens through the authorization-code flow. Local runtime only: never part of the CDK stack.

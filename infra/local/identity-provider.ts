@@ -1,4 +1,4 @@
-// The local stand-in for Cognito managed login (docs/api.md section 9): the same OIDC
+// The local stand-in for Cognito managed login (docs/api.md "Portal (web)"): the same OIDC
 // authorization-code flow with PKCE the portal runs against Cognito in AWS, so one code path
 // serves `npm start`, the browser tests and a deployment. Any email signs in; a checkbox adds the
 // operators group. Local runtime only: never part of the CDK stack.

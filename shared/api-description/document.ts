@@ -1,4 +1,4 @@
-// GET /openapi.json (docs/api.md section 8): an OpenAPI 3.1 document generated from the route
+// GET /openapi.json (docs/api.md "API description"): an OpenAPI 3.1 document generated from the route
 // table, the zod schemas the handlers validate with (requests) and the response schemas the
 // end-to-end suite holds every real response to. Nothing in it is written twice by hand.
 import * as z from 'zod';

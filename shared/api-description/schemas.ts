@@ -1,4 +1,4 @@
-// Response shapes of every route (docs/api.md section 3), as zod schemas registered under the name
+// Response shapes of every route (docs/api.md "Routes"), as zod schemas registered under the name
 // they get in the API description's `components.schemas`. The end-to-end suite checks every real
 // response against the generated document (test/support/api-description-check.ts), so a handler
 // that answers something else fails the tests instead of drifting from its description.
@@ -26,7 +26,7 @@ const limits = z.strictObject({ perMinute: z.int().positive(), perDay: z.int().p
 
 export const ErrorBody = named(
   'Error',
-  'Every error: snake_case `error`, readable `message`, UPPER_CASE `code` (docs/api.md section 4)',
+  'Every error: snake_case `error`, readable `message`, UPPER_CASE `code` (docs/api.md "Errors")',
   z.strictObject({
     error: z.string(),
     message: z.string(),
@@ -172,7 +172,7 @@ export const ApiDescription = named('ApiDescription', 'This document (OpenAPI 3.
 
 export const AuditEntry = named(
   'AuditEntry',
-  'One management change (docs/api.md section 11)',
+  'One management change (docs/api.md "Audit log")',
   z.strictObject({
     id: z.string(),
     action: z.enum(AUDIT_ACTIONS),

@@ -67,7 +67,7 @@ export interface ExportPage {
   nextCursor: string | null;
 }
 
-// Conversations are exported under the id the client knows (docs/api.md section 3); keyId tells
+// Conversations are exported under the id the client knows (docs/api.md "Routes"); keyId tells
 // apart publishable keys' conversations that share a name.
 function sessionRow(item: SessionItem, now: Date): ExportRow {
   return {

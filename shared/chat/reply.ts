@@ -20,7 +20,7 @@ import { recordReply, recordStreamFailure } from '../metrics/emit.ts';
 import { chatBackend, ReplyError, REPLY_MESSAGES, type ChatTurn } from './backend.ts';
 import type { EventSink } from './sse.ts';
 
-/** Credits one assistant reply costs (docs/api.md section 5). */
+/** Credits one assistant reply costs (docs/api.md "Rate limits and credits"). */
 export const CREDITS_PER_REPLY = 1;
 /** Marks a response that replays the original reply of its Idempotency-Key (as Stripe's does). */
 export const REPLAYED_HEADER = { 'Idempotent-Replayed': 'true' };
@@ -36,7 +36,7 @@ export interface ReplyInput {
   /** Epoch seconds until which the turn's messages are kept. */
   ttl: number;
   /**
-   * The client's Idempotency-Key (docs/api.md section 5), scoped to the API key and `scope` (the
+   * The client's Idempotency-Key (docs/api.md "Rate limits and credits"), scoped to the API key and `scope` (the
    * session, or `message` for one-shot messages), with the request it came with. Without one, the
    * credit's request key is the new user message's id, and nothing is kept for a retry.
    */

@@ -40,7 +40,7 @@ export async function authenticateSession(req: ApiRequest, state: ResponseState,
   if (claims.origin !== null) {
     if (req.origin !== claims.origin) {
       // Readable by the calling page, as a publishable key's refused origin is (docs/api.md
-      // section 1): the answer admits only that this origin may not use the token.
+      // "Keys"): the answer admits only that this origin may not use the token.
       if (isRealOrigin(req.origin)) state.corsOrigin = req.origin;
       throw new ApiError('CORS_ORIGIN_NOT_ALLOWED');
     }

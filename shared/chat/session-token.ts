@@ -1,4 +1,4 @@
-// Session tokens (docs/api.md section 2): short-lived HS256 JWTs naming one session, its organization,
+// Session tokens (docs/api.md "Authentication"): short-lived HS256 JWTs naming one session, its organization,
 // the key that created it and, for publishable keys, the Origin it is bound to. Verifying one needs
 // no I/O; whether the session and its key are still alive is the session authenticator's job.
 // The HMAC secret is SESSION_SECRET locally and a Secrets Manager secret (SESSION_SECRET_ARN) in

@@ -1,4 +1,4 @@
-// Server-Sent Events for the session message stream (docs/api.md section 3): each event is
+// Server-Sent Events for the session message stream (docs/api.md "Routes"): each event is
 // `event: <name>\ndata: <one JSON line>\n\n`. JSON.stringify escapes CR and LF, so data is one line.
 // An EventSink is where events go: a Lambda response stream in AWS, a Node ServerResponse locally,
 // a buffer when the stream is answered as one body. Everything before the last write is shared.

@@ -264,7 +264,7 @@ export async function updateKey(current: ApiKeyItem, changes: KeyChanges, audit:
  * Revoke a key as whoever `audit` names (the API passes the portal user, the operator CLI an
  * `operator` actor): permanent and immediate, with its `api_key.revoked` entry in the same
  * transaction. The authorizer's next consistent read sees the tombstone, and every session of the
- * key ends with it (session requests read their key: docs/api.md section 1). NOT_FOUND when the
+ * key ends with it (session requests read their key: docs/api.md "Keys"). NOT_FOUND when the
  * key is not a live key of this organization.
  */
 export async function revokeKey(

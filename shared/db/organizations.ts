@@ -32,7 +32,7 @@ export interface MemberItem {
   createdAt: string;
 }
 
-/** A member as the API shows it (docs/api.md section 3): `email` is null when it was never known. */
+/** A member as the API shows it (docs/api.md "Routes"): `email` is null when it was never known. */
 export function memberView(member: MemberItem) {
   return { userId: member.userId, email: member.email ?? null, role: member.role };
 }

@@ -1,4 +1,4 @@
-// Replies kept for their Idempotency-Key (docs/api.md section 5), so a retry gets the original reply
+// Replies kept for their Idempotency-Key (docs/api.md "Rate limits and credits"), so a retry gets the original reply
 // back, as Stripe does, instead of a second charge. One item per (API key, request key) in the usage
 // table, pk `reply#key#<keyId>`, sk the request key (which carries the session for session
 // messages), written in the same transaction as the turn it records: a reply is either stored and

@@ -262,7 +262,7 @@ async function baseFromHistory(organizationId: string, keyId: string, day: strin
 }
 
 /**
- * Each key's lifetime admitted requests, exact as of now (docs/api.md section 5: `usageCount` is
+ * Each key's lifetime admitted requests, exact as of now (docs/api.md "Rate limits and credits": `usageCount` is
  * exact whenever it is read), computed at read time from what the admission write itself records:
  * today's count (the key's share `kr` of the organization's day item, plus its own day item beyond
  * the bound) and its lifetime before today (`base` on its own day item, or, before today's first
@@ -302,7 +302,7 @@ export async function lifetimeRequests(organizationId: string, keyIds: readonly 
 }
 
 /**
- * Key objects with `usageCount` exact as of now (docs/api.md section 5), for the API and the
+ * Key objects with `usageCount` exact as of now (docs/api.md "Rate limits and credits"), for the API and the
  * operator CLI alike: the key item's own copy is refreshed only once a minute per key.
  */
 export async function withExactUsage<T extends { id: string; usageCount: number }>(organizationId: string, views: T[], now: Date): Promise<T[]> {

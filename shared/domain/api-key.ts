@@ -1,4 +1,4 @@
-// API key format (docs/api.md section 1): <prefix><32 random base62><6 base62 CRC-32 checksum>.
+// API key format (docs/api.md "Keys"): <prefix><32 random base62><6 base62 CRC-32 checksum>.
 // This module makes keys, checks their shape and checksum without any I/O, and hashes them.
 // It is not a password hasher: keys carry >= 190 bits of CSPRNG entropy, so one SHA-256 is enough
 // and keeps the authorizer's lookup a single GetItem.

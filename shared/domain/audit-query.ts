@@ -1,4 +1,4 @@
-// Query of GET /v1/organizations/{orgId}/audit-log (docs/api.md section 11). Apart from audit.ts,
+// Query of GET /v1/organizations/{orgId}/audit-log (docs/api.md "Audit log"). Apart from audit.ts,
 // which every function that writes an audit entry loads, so those functions do not load zod for it
 // (cold start, docs/benchmarks.md figure 4).
 import * as z from 'zod';

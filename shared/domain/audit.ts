@@ -1,4 +1,4 @@
-// Audit log rules (docs/api.md section 11): who may appear as an actor, which actions exist, and how
+// Audit log rules (docs/api.md "Audit log"): who may appear as an actor, which actions exist, and how
 // a change is described as `{field, from, to}`. Pure: the entries themselves are written by
 // shared/db/audit-log.ts inside the same transaction as the change they describe. The query of
 // GET .../audit-log is in audit-query.ts, so what writes entries does not load zod.
@@ -65,7 +65,7 @@ export const MAX_USER_AGENT = 512;
 
 /**
  * Fields an entry may never carry, whatever a caller passes: plaintext keys, hashes, tokens and
- * webhook secrets (docs/api.md section 11). Checked when an entry is built.
+ * webhook secrets (docs/api.md "Audit log"). Checked when an entry is built.
  */
 const SECRET_FIELDS = new Set(['key', 'keyHash', 'secret', 'secretCiphertext', 'token', 'plaintext']);
 

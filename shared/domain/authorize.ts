@@ -1,5 +1,5 @@
 // The authorizer's rules, pure: which key a request presents, what the stored key allows, and how
-// each verdict reaches the client through API Gateway (docs/api.md sections 1, 2, 4 and 6).
+// each verdict reaches the client through API Gateway (docs/api.md "Keys", "Authentication", "Errors" and "CORS on public and session routes").
 import type { KeyType } from './api-key.ts';
 import type { ErrorCode } from './errors.ts';
 import type { KeyIdentity } from './key-identity.ts';
@@ -79,7 +79,7 @@ export function judge(stored: StoredKey | undefined, presented: Presented, now: 
  *   key with no Origin or `Origin: null`);
  * - `allow` with `rejection`: the function answers, because the status (401 expired/disabled) or
  *   the CORS header must differ from what the gateway can do: a publishable key's 403 carries
- *   the request's Origin, also when that origin is the one refused (docs/api.md section 1), so the
+ *   the request's Origin, also when that origin is the one refused (docs/api.md "Keys"), so the
  *   page can read the refusal and tell its developer which origin to add.
  */
 export type GatewayAction =

@@ -1,4 +1,4 @@
-// One-shot conversations (docs/api.md section 3). A conversation id is the client's own name
+// One-shot conversations (docs/api.md "Routes"). A conversation id is the client's own name
 // (`conv-abc`) or one the API generated (`conv_…`), and it is unique only within its scope: the
 // organization for secret keys, the key itself for publishable keys. A publishable key is public
 // by design, so it must never reach a conversation a backend started with a secret key, and a

@@ -1,4 +1,4 @@
-// The contract's error catalogue (docs/api.md section 4). Every error the API returns, whether a
+// The contract's error catalogue (docs/api.md "Errors"). Every error the API returns, whether a
 // handler, the local runtime or an API Gateway Gateway Response produces it, is built from here.
 
 export const ERRORS = {

@@ -1,4 +1,4 @@
-// What a key may be created or changed with (docs/api.md sections 1 and 3). Pure: the handler adds
+// What a key may be created or changed with (docs/api.md "Keys" and "Routes"). Pure: the handler adds
 // only the checks that need the database (the databaseId must exist in the organization).
 import * as z from 'zod';
 import type { KeyType } from './api-key.ts';

@@ -1,4 +1,4 @@
-// Request shapes of the organization, member, database and credit routes (docs/api.md section 3).
+// Request shapes of the organization, member, database and credit routes (docs/api.md "Routes").
 // The handlers validate with these and the API description (GET /openapi.json) is generated from them.
 import * as z from 'zod';
 import { PLANS } from './plans.ts';

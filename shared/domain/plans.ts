@@ -1,4 +1,4 @@
-// Plans and their limits (docs/api.md section 5). Enterprise limits live on the organization.
+// Plans and their limits (docs/api.md "Rate limits and credits"). Enterprise limits live on the organization.
 
 export const PLANS = ['free', 'starter', 'pro', 'enterprise'] as const;
 export type Plan = (typeof PLANS)[number];

@@ -1,4 +1,4 @@
-// Organization roles, weakest first (docs/api.md section 2).
+// Organization roles, weakest first (docs/api.md "Authentication").
 export const ROLES = ['member', 'admin', 'owner'] as const;
 export type Role = (typeof ROLES)[number];
 
@@ -10,7 +10,7 @@ export const OPERATORS_GROUP = 'operators';
 
 /**
  * What a platform operator may do in an organization where their own role (if any) does not
- * allow it (docs/api.md section 2): read it (any GET), and the operator routes (plan, limits,
+ * allow it (docs/api.md "Authentication"): read it (any GET), and the operator routes (plan, limits,
  * billing, credits). Never create, change or revoke keys, members, databases, webhooks or
  * assistants, so one stolen operator password cannot mint keys in every tenant.
  */

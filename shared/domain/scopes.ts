@@ -1,4 +1,4 @@
-// What a key may be used for (docs/api.md section 3): `chat` (chat and voice sessions, one-shot
+// What a key may be used for (docs/api.md "Routes"): `chat` (chat and voice sessions, one-shot
 // messages) and `export` (data export). Routes name the scope they need; keys hold a set of them.
 
 export type Scope = 'chat' | 'export';

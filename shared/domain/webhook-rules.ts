@@ -1,4 +1,4 @@
-// Request shape of POST /v1/organizations/{orgId}/webhooks (docs/api.md section 12). Apart from
+// Request shape of POST /v1/organizations/{orgId}/webhooks (docs/api.md "Webhooks"). Apart from
 // webhooks.ts, so the functions that deliver and sweep (which need the URL and signature rules, not
 // request validation) do not load zod (cold start, docs/benchmarks.md figure 4).
 import * as z from 'zod';

@@ -1,4 +1,4 @@
-// Webhook rules (docs/api.md section 12), pure: which events exist, which URLs may receive them,
+// Webhook rules (docs/api.md "Webhooks"), pure: which events exist, which URLs may receive them,
 // the signature, the retry schedule and the expiry notices (the create request's shape is in
 // webhook-rules.ts). Network, storage and queues live in
 // shared/webhooks/ and shared/db/webhooks.ts.
@@ -95,7 +95,7 @@ export function urlProblem(raw: string, policy: UrlPolicy): string | undefined {
   return undefined;
 }
 
-/** `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>" under the secret>` (docs/api.md section 12). */
+/** `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>" under the secret>` (docs/api.md "Webhooks"). */
 export function signatureHeader(secret: string, body: string, now: Date): string {
   const t = Math.floor(now.getTime() / 1000);
   const v1 = createHmac('sha256', secret).update(`${t}.${body}`).digest('hex');
@@ -166,7 +166,7 @@ export type NoticeBackfill =
 
 /**
  * Whether a key needs its next notice set on upgrade, and when it is due: as for a key created at
- * `now` (firstNoticeAt), so a threshold already past is never sent late (docs/api.md section 12: a key
+ * `now` (firstNoticeAt), so a threshold already past is never sent late (docs/api.md "Webhooks": a key
  * with less time left gets the nearest ones only). Revoked and expired keys get no notices, and a key
  * the sweep has already notified is left as the sweep left it. A legacy key rolled before the backfill
  * keeps the `noticeAt` the roll gave it (its only notice left is `expired`); it lacked just the shard.

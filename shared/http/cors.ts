@@ -1,4 +1,4 @@
-// CORS on public and session routes (docs/api.md section 6), as constants both the stack's OPTIONS
+// CORS on public and session routes (docs/api.md "CORS on public and session routes"), as constants both the stack's OPTIONS
 // mock integrations and the local runtime use.
 // Idempotency-Key lets a page retry a message without paying twice; X-Database-Id names a database.
 export const CORS_ALLOW_HEADERS = 'Content-Type, X-API-Key, Authorization, Idempotency-Key, X-Database-Id';
@@ -6,7 +6,7 @@ export const CORS_MAX_AGE_SECONDS = 600;
 /**
  * Response headers a page may read besides the CORS-safelisted ones: its rate-limit window, how long
  * to wait (429, 409 in progress, 503), and whether a reply is a replay of an Idempotency-Key
- * (docs/api.md section 5). Sent wherever a response carries Access-Control-Allow-Origin.
+ * (docs/api.md "Rate limits and credits"). Sent wherever a response carries Access-Control-Allow-Origin.
  */
 export const CORS_EXPOSE_HEADERS = 'X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, Idempotent-Replayed';
 

@@ -204,7 +204,7 @@ export async function prepare(
     state.admitted = true;
   }
   // After admission: a bad or oversized body from an authenticated caller is counted like any
-  // other request (docs/api.md section 5), so malformed bodies cannot bypass the rate limits.
+  // other request (docs/api.md "Rate limits and credits"), so malformed bodies cannot bypass the rate limits.
   req.body = parseBody(event);
   return { req, state, handler };
 }

@@ -1,5 +1,5 @@
 // Which limits apply to a request, which of them binds, and how that is told to the client
-// (docs/api.md sections 4 and 5). Pure: counts come in, headers and the 429 error come out.
+// (docs/api.md "Errors" and "Rate limits and credits"). Pure: counts come in, headers and the 429 error come out.
 import { ApiError } from '../domain/errors.ts';
 import type { Limits } from '../domain/plans.ts';
 import type { Window } from './windows.ts';

@@ -1,4 +1,4 @@
-// Fixed UTC rate-limit windows (docs/api.md section 5), as pure functions of an injected clock so
+// Fixed UTC rate-limit windows (docs/api.md "Rate limits and credits"), as pure functions of an injected clock so
 // roll-over is testable. A window id sorts lexicographically in time order, which is what lets the
 // counters in DynamoDB refuse to move a window backwards (see shared/db/rate-limits.ts).
 import { DAY_MS, epochSeconds, utcDay } from '../domain/time.ts';

@@ -1,5 +1,5 @@
 // The user directory: who has an account, by email. The management API adds members by email
-// (docs/api.md section 3, POST /v1/organizations/{orgId}/members), so it must find a user's id
+// (docs/api.md "Routes", POST /v1/organizations/{orgId}/members), so it must find a user's id
 // (the portal token's `sub`) from an email, or invite them when they have no account yet.
 //
 // This module is the interface and its pure helpers only; the implementations (cognito-directory.ts,

@@ -1,7 +1,7 @@
 // One delivery attempt of one event to one webhook, as the delivery function (SQS) and the local
 // runtime run it: sign the stored body with a fresh timestamp, POST it, and on anything but a 2xx
-// within 10 s put it back on the queue for the next attempt of the schedule (docs/api.md section
-// 12), or dead-letter it once the 24 hours are used up. The event id and body never change.
+// within 10 s put it back on the queue for the next attempt of the schedule (docs/api.md
+// "Webhooks"), or dead-letter it once the 24 hours are used up. The event id and body never change.
 import { getWebhook } from '../db/webhooks.ts';
 import { iso } from '../domain/time.ts';
 import { RETRY_WINDOW_MS, retryDelaySeconds, SIGNATURE_HEADER, signatureHeader, urlPolicyFromEnv, type UrlPolicy } from '../domain/webhooks.ts';

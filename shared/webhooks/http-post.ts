@@ -1,4 +1,4 @@
-// One delivery attempt over the network, with the SSRF defences of docs/api.md section 12: the host
+// One delivery attempt over the network, with the SSRF defences of docs/api.md "Webhooks": the host
 // is resolved here, every address it resolves to is checked (no private, loopback, link-local or
 // metadata targets; loopback only in the local runtime), and the connection goes to the checked
 // address (no second lookup an attacker's DNS could answer differently). Redirects are not

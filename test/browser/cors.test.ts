@@ -1,4 +1,4 @@
-// CORS in a real browser (docs/api.md sections 1 "Allowed domains", 4 and 6): Debian's Chromium
+// CORS in a real browser (docs/api.md "Allowed domains (publishable keys)", "Errors" and "CORS on public and session routes"): Debian's Chromium
 // loads pages from made-up origins (shop.example, www.shop.example, evil.example, localhost) and
 // calls the local API, served as api.keygate.test, with fetch. What a page can read is what a
 // widget on that site could read; a CORS refusal is the TypeError fetch rejects with.

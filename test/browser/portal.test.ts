@@ -1,4 +1,4 @@
-// The portal in real headless Chromium (docs/api.md section 9), against the local API serving the
+// The portal in real headless Chromium (docs/api.md "Portal (web)"), against the local API serving the
 // built portal at `/` and playing the identity provider: the owner signs in, creates an
 // organization and keys, reads a secret key once, disables, enables, rolls and revokes it and sees
 // the API follow; a widget key and its embed snippet; an operator's plan and credit controls; a
@@ -25,7 +25,7 @@ const poll = <T>(read: () => T | Promise<T>) => expect.poll(read, { timeout: 15_
 const SCREENSHOTS = resolve(import.meta.dirname, '../../docs/images');
 /** `UPDATE_SCREENSHOTS=1` rewrites the README's screenshots (docs/images/portal-*.png) from this run. */
 const updateScreenshots = process.env.UPDATE_SCREENSHOTS === '1';
-/** docs/api.md section 1: prefix, 32 random and 6 checksum base62 characters. */
+/** docs/api.md "Keys": prefix, 32 random and 6 checksum base62 characters. */
 const SECRET_KEY = /^sk_[0-9A-Za-z]{38}$/;
 const PUBLISHABLE_KEY = /^pk_[0-9A-Za-z]{38}$/;
 const inviteRouteExists = ROUTES.some((r) => r.method === 'POST' && r.path === '/v1/organizations/{orgId}/members');
@@ -289,7 +289,7 @@ describe.skipIf(!availability.run)('the portal in a real browser', () => {
     await owner.getByRole('button', { name: 'Generate API key' }).click();
     const alert = owner.getByRole('alert');
     await alert.waitFor();
-    // docs/api.md section 1: a public suffix is refused with 400 VALIDATION_ERROR; the page shows the API's message.
+    // docs/api.md "Keys": a public suffix is refused with 400 VALIDATION_ERROR; the page shows the API's message.
     expect(await alert.innerText()).toMatch(/\S/);
     const direct = await (await ownerApi()).post(`/v1/organizations/${orgId}/api-keys`, { name: 'Bad Widget', type: 'publishable', allowedDomains: ['com'] });
     expect(direct.status).toBe(400);
@@ -390,7 +390,7 @@ describe.skipIf(!availability.run)('the portal in a real browser', () => {
 
     // Admitted requests in this organization today: the secret key once, again after Enable, the
     // rolled key once, the widget key from an allowed origin once, and the probe three times.
-    // Refusals (disabled, expired, revoked, foreign origin) are not counted (docs/api.md section 5).
+    // Refusals (disabled, expired, revoked, foreign origin) are not counted (docs/api.md "Rate limits and credits").
     const orgToday = async () => (await api.get(`/v1/organizations/${orgId}/usage?days=30`)).body.items.find((d: { date: string }) => d.date === today);
     await poll(async () => (await orgToday()).requests).toBe(7);
     await owner.reload();

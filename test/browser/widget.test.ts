@@ -1,4 +1,4 @@
-// The chat widget in a real browser from real origins (docs/api.md sections 1, 3, 4 and 10).
+// The chat widget in a real browser from real origins (docs/api.md "Keys", "Routes", "Errors" and "Chat widget").
 // Debian's Chromium maps mysite.test, staging.mysite.test and evil.test to 127.0.0.1; the test
 // serves each page (with a strict CSP: scripts and connections only from the API's origin, no
 // inline anything) and the local API serves widget.js (built by test/support/build-portal.ts), as

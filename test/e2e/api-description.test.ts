@@ -1,4 +1,4 @@
-// GET /openapi.json (docs/api.md section 8): served without credentials, a valid OpenAPI 3.1
+// GET /openapi.json (docs/api.md "API description"): served without credentials, a valid OpenAPI 3.1
 // document (checked by a maintained validator), listing every route of docs/api.md with its
 // security, parameters and errors. That real responses match it is checked on every call the
 // end-to-end suite makes (test/support/api-description-check.ts).
@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalKeygate } from '../../infra/local/environment.ts';
 import { ApiClient, startTestApi } from '../support/api.ts';
 
-// Written from docs/api.md section 3, 7 and 8, not read from the route table.
+// Written from docs/api.md "Routes", "Local runtime" and "API description", not read from the route table.
 const CONTRACT_ROUTES = [
   'POST /v1/organizations',
   'GET /v1/organizations',

@@ -1,5 +1,5 @@
 // API keys from the outside: the key-management routes and the authorizer's answers over HTTP,
-// byte for byte as the contract's error table says, with the CORS headers of section 6.
+// byte for byte as the contract's error table says, with the CORS headers of docs/api.md "CORS on public and session routes".
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalKeygate } from '../../infra/local/environment.ts';
@@ -153,7 +153,7 @@ describe('listing keys', () => {
     'status=revoked',
     'type=admin',
     'cursor=not-a-cursor',
-    // Empty key attributes would make DynamoDB refuse ExclusiveStartKey (was a 500).
+    // Empty key attributes would make DynamoDB refuse ExclusiveStartKey.
     `cursor=${cursorOf({ id: '', createdAt: '' })}`,
     `cursor=${cursorOf({ id: 'key_x', createdAt: '' })}`,
   ])(
@@ -311,7 +311,7 @@ describe('the authorizer over HTTP', () => {
     expect(Number(res.headers.get('access-control-max-age'))).toBeGreaterThan(0);
   });
 
-  it('a key id no key can have is 404 NOT_FOUND, however long (was a 500 from DynamoDB)', async () => {
+  it('a key id no key can have is 404 NOT_FOUND, however long (even longer than DynamoDB accepts in a key)', async () => {
     for (const id of ['key_nope', 'k'.repeat(3000)]) {
       for (const res of [
         await owner.get(`/v1/organizations/${orgId}/api-keys/${id}`),

@@ -1,4 +1,4 @@
-// GET /v1/organizations/{orgId}/audit-log over HTTP (docs/api.md section 11): every management
+// GET /v1/organizations/{orgId}/audit-log over HTTP (docs/api.md "Audit log"): every management
 // action of the contract leaves its entry, attributed to the right actor, newest first, with
 // filters and cursor pagination; owners, admins and operators read it, members and outsiders don't.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -46,7 +46,7 @@ describe.each(['/v1/chat/message', '/api/v1/chat/message'])('POST %s', (path) =>
   });
 });
 
-describe('client-chosen conversation ids (docs/api.md section 3)', () => {
+describe('client-chosen conversation ids (docs/api.md "Routes")', () => {
   const fresh = (label: string) => `${label}-${Math.random().toString(36).slice(2, 10)}`;
 
   it("the docs' own example: an id not used yet starts a conversation under that id, continued by it", async () => {
@@ -232,7 +232,7 @@ describe('publishable keys', () => {
   });
 });
 
-describe('Idempotency-Key (docs/api.md section 5): scoped to the API key, a retry replays the original reply', () => {
+describe('Idempotency-Key (docs/api.md "Rate limits and credits"): scoped to the API key, a retry replays the original reply', () => {
   const idem = (label: string) => ({ 'Idempotency-Key': `${label}-${Math.random().toString(36).slice(2, 10)}` });
 
   it('a retry with the same key returns the original reply and charges nothing more', async () => {

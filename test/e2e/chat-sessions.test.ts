@@ -440,7 +440,7 @@ describe('publishable-key sessions are bound to their origin', () => {
     expect(ended.headers.get('access-control-allow-origin')).toBe(APP_ORIGIN);
   });
 
-  // A real Origin is echoed so the calling page can read its refusal (docs/api.md section 1); with
+  // A real Origin is echoed so the calling page can read its refusal (docs/api.md "Keys"); with
   // no Origin or `null` there is nothing to echo. Either way nothing was read or counted.
   it.each([
     ['another origin', { Origin: 'https://evil.example.net' }, 'https://evil.example.net'],

@@ -1,4 +1,4 @@
-// Display names refuse what spoofs them (docs/api.md section 1: names have no control characters):
+// Display names refuse what spoofs them (docs/api.md "Keys": names have no control characters):
 // bidirectional controls (U+202E makes `Backend‮gpj.exe` read as `Backendexe.jpg`) and lone
 // surrogates, in key and organization names (create and rename), with 400 VALIDATION_ERROR naming
 // the field. Bodies are sent as raw JSON text so `\ud800` reaches the API as a lone surrogate.

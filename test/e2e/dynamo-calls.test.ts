@@ -1,4 +1,4 @@
-// DynamoDB calls before the handler's own work (ARCHITECTURE.md targets: 1 read + 1 write for an
+// DynamoDB calls before the handler's own work (docs/benchmarks.md figure 1 targets: 1 read + 1 write for an
 // API-key request and for a session request), counted through the local API the way `npm run bench`
 // counts them: SDK middleware on every DynamoDB client in this process (bench/dynamo-counter.ts).
 // whoami does no work of its own; the session history handler is replaced by a no-I/O stub for the

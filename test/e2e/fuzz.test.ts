@@ -162,7 +162,7 @@ function matchingCredential(route: RouteDefinition): Record<string, string> {
   return { 'X-API-Key': credentials.secret! };
 }
 
-/** The error codes of docs/api.md section 4, written from the contract (not read from the catalogue under test). */
+/** The error codes of docs/api.md "Errors", written from the contract (not read from the catalogue under test). */
 const CODES = new Set([
   'VALIDATION_ERROR',
   'INVALID_API_KEY',

@@ -1,4 +1,4 @@
-// Rate limits and credits over HTTP against the local API (docs/api.md sections 4 and 5): the
+// Rate limits and credits over HTTP against the local API (docs/api.md "Errors" and "Rate limits and credits"): the
 // X-RateLimit-* headers on 200, 402 and 429, the exact 429 and 402 bodies, Retry-After, key limits
 // stricter than the org's, exact admission under a concurrent burst, and the usage figures.
 // Day windows are used where a test needs a deterministic limit (a minute can end mid-test).
@@ -251,7 +251,7 @@ describe('usage, lastUsedAt and usageCount', () => {
     // Refreshed on the key's first admitted request of each minute: lags by under 60 s.
     expect(Date.parse(key.body.lastUsedAt)).toBeGreaterThanOrEqual(Math.floor(started / 1000) * 1000);
     expect(Date.now() - Date.parse(key.body.lastUsedAt)).toBeLessThan(60_000);
-    // Exact when read (docs/api.md section 5): the 4 admitted requests, not the 2 refused.
+    // Exact when read (docs/api.md "Rate limits and credits"): the 4 admitted requests, not the 2 refused.
     expect(key.body.usageCount).toBe(4);
   });
 });

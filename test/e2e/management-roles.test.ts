@@ -1,6 +1,6 @@
 // Role checks for every management route, over HTTP against the local API: owner, admin, member,
 // an outsider and a platform operator, each on every route. Who may call what is written below from
-// docs/api.md section 3, never read from the route table the code enforces: a route whose role
+// docs/api.md "Routes", never read from the route table the code enforces: a route whose role
 // changes in shared/routes.ts must fail here.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROUTES, routeKey } from '../../shared/routes.ts';
@@ -118,8 +118,8 @@ const requests: Record<string, () => Promise<{ method: string; path: string; bod
 type MinimumRole = 'user' | 'member' | 'admin' | 'owner' | 'operator';
 
 /**
- * The minimum role of each management route, copied from docs/api.md (the "who" column of section
- * 3, and sections 11 and 12). A new portal route must be added here from the contract.
+ * The minimum role of each management route, copied from docs/api.md (the "who" column of
+ * "Routes", and "Audit log" and "Webhooks"). A new portal route must be added here from the contract.
  */
 const CONTRACT_ROLES: Record<string, MinimumRole> = {
   'POST /v1/organizations': 'user',
@@ -141,18 +141,18 @@ const CONTRACT_ROLES: Record<string, MinimumRole> = {
   'POST /v1/organizations/{orgId}/api-keys/{keyId}/roll': 'owner',
   'GET /v1/organizations/{orgId}/api-keys/{keyId}/usage': 'member',
   'GET /v1/organizations/{orgId}/usage': 'member',
-  // docs/api.md section 11.
+  // docs/api.md "Audit log".
   'GET /v1/organizations/{orgId}/audit-log': 'admin',
-  // docs/api.md section 12.
+  // docs/api.md "Webhooks".
   'POST /v1/organizations/{orgId}/webhooks': 'owner',
   'GET /v1/organizations/{orgId}/webhooks': 'admin',
   'DELETE /v1/organizations/{orgId}/webhooks/{webhookId}': 'owner',
   'POST /v1/organizations/{orgId}/webhooks/{webhookId}/test': 'owner',
-  // docs/api.md section 13.
+  // docs/api.md "Upstreams".
   'GET /v1/organizations/{orgId}/upstreams': 'member',
 };
 
-/** Who may call what (docs/api.md sections 2 and 3), operators apart. */
+/** Who may call what (docs/api.md "Authentication" and "Routes"), operators apart. */
 const allowed: Record<MinimumRole, Persona[]> = {
   user: ['owner', 'admin', 'member', 'outsider', 'operator'],
   member: ['owner', 'admin', 'member'],

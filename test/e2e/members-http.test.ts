@@ -1,4 +1,4 @@
-// Members by email over HTTP (docs/api.md section 3): POST /v1/organizations/{orgId}/members
+// Members by email over HTTP (docs/api.md "Routes"): POST /v1/organizations/{orgId}/members
 // {email, role} finds the user in the user directory (locally: shared/users/local-directory.ts,
 // which POST /_dev/token and the local sign-in register users in) or invites them first, and
 // GET .../members shows each member's email.

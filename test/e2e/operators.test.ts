@@ -1,4 +1,4 @@
-// Platform operators (docs/api.md section 2) read any organization and change its plan, limits,
+// Platform operators (docs/api.md "Authentication") read any organization and change its plan, limits,
 // billing and credits; every other change in an organization they are not an owner of is a 403,
 // so one stolen operator password cannot mint keys in every tenant. The owner routes are read
 // from the route table, so a route added later is covered without touching this file.

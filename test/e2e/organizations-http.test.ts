@@ -1,4 +1,4 @@
-// Organizations, members, databases, plans and credits over HTTP (docs/api.md section 3).
+// Organizations, members, databases, plans and credits over HTTP (docs/api.md "Routes").
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalKeygate } from '../../infra/local/environment.ts';
 import { ApiClient, portalUser, startTestApi, uniqueUser } from '../support/api.ts';
@@ -168,7 +168,7 @@ describe('members', () => {
       second.delete(`/v1/organizations/${org.id}/members/${ownerId}`),
     ]);
     // The loser is refused: 409 if both were still owners when its request ran, 404 if it ran after
-    // the winner's (its caller is then not in the org, docs/api.md section 4). Which one depends on
+    // the winner's (its caller is then not in the org, docs/api.md "Errors"). Which one depends on
     // timing: the bundled run, one process per request, sees the 404.
     const [won, lost] = [a.status, b.status].sort();
     expect(won).toBe(204);

@@ -1,4 +1,4 @@
-// usageCount on the key object is exact whenever it is read (docs/api.md section 5), over HTTP:
+// usageCount on the key object is exact whenever it is read (docs/api.md "Rate limits and credits"), over HTTP:
 // three admitted requests in one minute read back as 3 from GET key, the list and PATCH, a refused
 // request (429) counts nothing, and lastUsedAt lags by at most 60 s.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

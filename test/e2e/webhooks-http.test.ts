@@ -1,4 +1,4 @@
-// Webhooks end to end on the local runtime (docs/api.md section 12): the routes, and deliveries to
+// Webhooks end to end on the local runtime (docs/api.md "Webhooks"): the routes, and deliveries to
 // receivers on 127.0.0.1 from the changes themselves (stream) and from the expiry sweep (time
 // injected). Signatures are checked with a reference implementation written from the contract's
 // formula (test/support/webhook-receiver.ts). This file runs on its own stage (fresh tables) with webhook events on.

@@ -1,4 +1,4 @@
-// The portal's hosting and sign-in in the synthesized template (docs/api.md section 9): what is
+// The portal's hosting and sign-in in the synthesized template (docs/api.md "Portal (web)"): what is
 // verified here without an AWS account. Expected values are written from the contract and the
 // construct's documented choices, not read back from the code.
 import { beforeAll, describe, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-// widget.js on CloudFront (docs/api.md section 10; README "Chat widget"): any site may load it
+// widget.js on CloudFront (docs/api.md "Chat widget"; README "Chat widget"): any site may load it
 // (CORS for every origin), /widget.js is cached briefly and invalidated on deploy, the content-hashed
 // copy is immutable, and deploys keep older versions: on the portal's distribution in the stack.
 import { beforeAll, describe, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-// The audit entry and its change are one transaction (docs/api.md section 11): a change never lands
+// The audit entry and its change are one transaction (docs/api.md "Audit log"): a change never lands
 // without its entry and an entry never without its change. The failure is forced for real: an audit
 // context too large for a DynamoDB item (400 KB) makes DynamoDB refuse the whole transaction.
 import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';

@@ -1,4 +1,4 @@
-// usageCount exact whenever read (docs/api.md section 5), against DynamoDB Local: `admit()` counts
+// usageCount exact whenever read (docs/api.md "Rate limits and credits"), against DynamoDB Local: `admit()` counts
 // requests as the pipeline does (injected clock), and `lifetimeRequests` reads the count at read
 // time from the admission write's own counters. The expected figures are the requests this test
 // admitted, counted by hand.

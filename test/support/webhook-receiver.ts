@@ -1,4 +1,4 @@
-// A webhook receiver on 127.0.0.1 and the contract's signature check (docs/api.md section 12),
+// A webhook receiver on 127.0.0.1 and the contract's signature check (docs/api.md "Webhooks"),
 // written here from the formula rather than taken from the code under test.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';

@@ -1,4 +1,4 @@
-// The key format of docs/api.md section 1, against an independent CRC-32 (zlib's) and base62.
+// The key format of docs/api.md "Keys", against an independent CRC-32 (zlib's) and base62.
 import { crc32 } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';

@@ -75,7 +75,7 @@ describe('gatewayAction: which answers the gateway gives and which the function 
   });
 });
 
-describe('gatewayAction for a refused origin (docs/api.md section 1: the page can read its 403)', () => {
+describe('gatewayAction for a refused origin (docs/api.md "Keys": the page can read its 403)', () => {
   it.each([
     ['https://evil.example', 'allow'],
     ['http://shop.example:8443', 'allow'],

@@ -1,5 +1,5 @@
 // The Cognito user directory against a mocked user pool (aws-sdk-client-mock): the exact calls
-// members-by-email makes in AWS (docs/api.md section 3), and how the pool's failures reach the API.
+// members-by-email makes in AWS (docs/api.md "Routes"), and how the pool's failures reach the API.
 import {
   AdminCreateUserCommand,
   CognitoIdentityProviderClient,

@@ -1,4 +1,4 @@
-// The local stand-in sign-in (docs/api.md section 9): the authorization-code flow with PKCE, and
+// The local stand-in sign-in (docs/api.md "Portal (web)"): the authorization-code flow with PKCE, and
 // tokens the management function's own verifier accepts.
 import { createHash, randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';

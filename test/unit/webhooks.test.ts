@@ -1,4 +1,4 @@
-// Webhook rules (docs/api.md section 12), expectations written from the contract: the signature
+// Webhook rules (docs/api.md "Webhooks"), expectations written from the contract: the signature
 // formula, the retry schedule (first retry within a minute, 24 hours in all), expiry thresholds
 // (30, 7, 1 days, each once) and the SSRF defences, which refuse before any connection is made.
 import { createHmac } from 'node:crypto';

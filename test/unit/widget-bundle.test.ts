@@ -1,4 +1,4 @@
-// widget.js as built for every page that embeds it (docs/api.md section 10): at most 30 KiB gzip,
+// widget.js as built for every page that embeds it (docs/api.md "Chat widget"): at most 30 KiB gzip,
 // no eval of any kind (a page's CSP need not allow 'unsafe-eval'), and no address of its own to
 // call: it talks only to the API and to its own origin (config.json beside it).
 import { beforeAll, describe, expect, it } from 'vitest';

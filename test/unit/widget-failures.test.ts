@@ -1,4 +1,4 @@
-// What the widget says for each failure (docs/api.md sections 4 and 10): the API's errors as the
+// What the widget says for each failure (docs/api.md "Errors" and "Chat widget"): the API's errors as the
 // chat client raises them, and the action the panel offers.
 import { describe, expect, it } from 'vitest';
 import { ReplyStreamError } from '../../web/api/chat.ts';
