@@ -15,7 +15,7 @@ import { KeygateOperations } from './constructs/operations.ts';
 import { DEFAULT_WAF_RATE_LIMIT_PER_IP, KeygateWaf, WAF_RULES } from './constructs/waf.ts';
 import { PortalHosting } from './constructs/portal-hosting.ts';
 import { WidgetHosting } from './constructs/widget-hosting.ts';
-import { WIDGET_DIST } from '../scripts/build-widget.ts';
+import { WIDGET_DIST } from '../web/build.ts';
 import { PortalUserPool } from './constructs/portal-user-pool.ts';
 import { SessionSigningSecret } from './constructs/session-secret.ts';
 import { KeygateTables, type TableAccess } from './constructs/tables.ts';

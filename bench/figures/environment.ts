@@ -4,8 +4,7 @@
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { APIGatewayAuthorizerResult, APIGatewayProxyEvent, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
-import { ensurePortalBuilt } from '../../infra/local/build-web.ts';
-import { buildWidget } from '../../scripts/build-widget.ts';
+import { ensureWebBuilt } from '../../web/build.ts';
 import { bootLocalKeygate, type LocalKeygate } from '../../infra/local/environment.ts';
 import { buildAuthorizerEvent, buildProxyEvent } from '../../infra/local/gateway.ts';
 import { synthesizeApp, type SynthesizedApp } from '../../infra/local/bundles/assembly.ts';
@@ -53,8 +52,7 @@ export async function startEnvironment(tmp: string, counter: DynamoCounter, star
   section('Starting DynamoDB Local (in memory) and the local API in this process; bundling the functions');
   detail(`machine: ${availableParallelism()} CPUs, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} (1/5/15 min), Node ${process.version}`);
   // The stack serves the portal's and the widget's builds, so synth needs them (as infra/app.ts).
-  await ensurePortalBuilt();
-  await buildWidget();
+  await ensureWebBuilt();
   // Synthesized first (it bundles every function, blocking this process for a few seconds).
   const synthStarted = process.hrtime.bigint();
   const app = await synthesizeApp(join(tmp, 'cdk.out'));

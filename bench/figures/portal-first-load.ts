@@ -1,5 +1,5 @@
 // The portal's first page load: the scripts index.html loads, gzip against the budget. Needs neither DynamoDB nor the API.
-import { buildPortal, PORTAL_BUILD } from '../../infra/local/build-web.ts';
+import { buildPortal, PORTAL_BUILD } from '../../web/build.ts';
 import { PORTAL_FIRST_LOAD_GZIP_BUDGET, portalFirstLoadJs } from '../portal-size.ts';
 import { kib, ratio } from '../stats.ts';
 import { detail, figure, rows, section } from './report.ts';

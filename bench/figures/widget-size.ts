@@ -1,11 +1,11 @@
 // The widget's size: widget.js gzip against its budget. Needs neither DynamoDB nor the API.
-import { bundleWidget, gzipBytes, WIDGET_GZIP_BUDGET } from '../../scripts/build-widget.ts';
+import { bundleWidget, gzipBytes, WIDGET_GZIP_BUDGET } from '../../web/build.ts';
 import { kib, ratio } from '../stats.ts';
 import { detail, figure, rows, section } from './report.ts';
 
 export async function widgetSizeFigure(): Promise<void> {
   await figure('widget.js size', async () => {
-    section('widget.js (scripts/build-widget.ts, the bytes npm start and the CDN serve)');
+    section('widget.js (web/build.ts, the bytes npm start and the CDN serve)');
     const bytes = await bundleWidget();
     const gzip = gzipBytes(bytes);
     detail(`${bytes.byteLength} bytes minified, ${gzip} bytes gzip (zlib default level)`);

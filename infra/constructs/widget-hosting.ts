@@ -6,7 +6,7 @@
 //   /widget.<hash>.js    the same bytes under their content hash: immutable for a year, for sites
 //                        that pin a version (e.g. with Subresource Integrity). Deploys never delete
 //                        old versions (prune off), so a pinned URL keeps working.
-// The files come from `web/dist/widget` (scripts/build-widget.ts, which `cdk synth` runs first).
+// The files come from `web/dist/widget` (web/build.ts, which `cdk synth` runs first).
 //   /config.json         the portal's runtime settings, which name the API the widget calls
 //                        (web/widget/config.ts): readable by any site too (CORS `*`), never cached.
 // The portal's own deployments must not prune these files (they do not: prune is off).

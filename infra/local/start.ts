@@ -3,8 +3,7 @@
 //   npm start -- --in-memory       nothing persists (default: .keygate/dynamodb keeps the data)
 //   npm start -- --bundled         serve the Lambda bundles of a fresh `cdk synth` instead of the sources
 //   DYNAMODB_ENDPOINT=http://...   use a DynamoDB you run yourself
-import { ensurePortalBuilt } from './build-web.ts';
-import { buildWidget } from '../../scripts/build-widget.ts';
+import { ensureWebBuilt } from '../../web/build.ts';
 import { bootLocalKeygate, LOCAL_STAGE } from './environment.ts';
 import { removeRuntimeInfo, writeRuntimeInfo } from './runtime-file.ts';
 
@@ -12,9 +11,9 @@ const port = Number(process.env.PORT ?? 3000);
 const inMemory = process.argv.includes('--in-memory') || process.env.KEYGATE_IN_MEMORY === '1';
 const bundled = process.argv.includes('--bundled');
 
-if (await ensurePortalBuilt()) console.log('Built the portal into web/dist/portal (it was missing or older than its sources).');
-// widget.js is built on every start (esbuild, well under a second), so it always matches the sources.
-const widget = await buildWidget();
+// The portal when missing or older than its sources; widget.js every time, so it always matches them.
+const { portalBuilt, widget } = await ensureWebBuilt();
+if (portalBuilt) console.log('Built the portal into web/dist/portal (it was missing or older than its sources).');
 
 const keygate = await bootLocalKeygate({
   port,

@@ -5,7 +5,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { extname, join, resolve, sep } from 'node:path';
 import type { JWK } from 'jose';
-import { WIDGET_DIST } from '../../scripts/build-widget.ts';
+import { WIDGET_DIST } from '../../web/build.ts';
 import { CACHE_CONTROL, portalResponseHeaders } from '../portal-headers.ts';
 import { LOCAL_CLIENT_ID } from './dev-token.ts';
 import { createLocalIdentityProvider, IDP_PATHS } from './identity-provider.ts';
@@ -17,7 +17,7 @@ export const PORTAL_DIST = join(WEB_DIST, 'portal');
 export const WIDGET_DEMO = resolve(import.meta.dirname, '../../web/widget/demo');
 
 /**
- * Folders served at `/`, first match wins: the portal build, the widget build (scripts/build-widget.ts)
+ * Folders served at `/`, first match wins: the portal build, the widget build (web/build.ts)
  * and the widget's demo page. Only the portal's index.html is the SPA fallback.
  */
 export const STATIC_ROOTS: string[] = [PORTAL_DIST, WIDGET_DIST, WIDGET_DEMO];

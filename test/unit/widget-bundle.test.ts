@@ -2,7 +2,7 @@
 // no eval of any kind (a page's CSP need not allow 'unsafe-eval'), and no address of its own to
 // call: it talks only to the API and to its own origin (config.json beside it).
 import { beforeAll, describe, expect, it } from 'vitest';
-import { bundleWidget, gzipBytes } from '../../scripts/build-widget.ts';
+import { bundleWidget, gzipBytes } from '../../web/build.ts';
 
 const BUDGET_GZIP_BYTES = 30 * 1024;
 

@@ -1,4 +1,4 @@
-// The widget's stylesheet is bundled as a string (scripts/build-widget.ts minifies it).
+// The widget's stylesheet is bundled as a string (web/build.ts minifies it).
 declare module '*.css' {
   const css: string;
   export default css;
