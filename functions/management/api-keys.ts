@@ -34,16 +34,15 @@ export async function postKey(req: ApiRequest) {
   }
   const now = new Date();
   const { item, plaintext } = mintKey(
-    { ...settings, organizationId: orgId, orgLimits: effectiveLimits(org.plan, org.limits), createdBy: req.user!.userId },
+    { ...settings, organizationId: orgId, orgLimits: effectiveLimits(org.plan, org.limits), orgLimitsVersion: org.limitsVersion ?? 0, createdBy: req.user!.userId },
     prefixes,
     now,
   );
   await putNewKey(item, auditContext(req), now);
   // A plan change that landed between our read and our write did not see this key: catch up.
   const current = await requireOrganization(orgId);
-  const limits = effectiveLimits(current.plan, current.limits);
-  if (limits.perMinute !== item.orgLimits.perMinute || limits.perDay !== item.orgLimits.perDay) {
-    await setOrgLimits(item.id, limits);
+  if ((current.limitsVersion ?? 0) !== (org.limitsVersion ?? 0)) {
+    await setOrgLimits(item.id, effectiveLimits(current.plan, current.limits), current.limitsVersion ?? 0);
   }
   return json(201, keyView(item, now, plaintext));
 }

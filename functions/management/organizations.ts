@@ -69,8 +69,10 @@ export async function patchOrganization(req: ApiRequest) {
   if ((input.plan ?? current.plan) === 'enterprise' && !(input.limits ?? current.limits)) {
     throw validationError([{ field: 'limits', message: 'is required for the enterprise plan' }]);
   }
+  // The organization as read after the change: its limits and version are one consistent pair
+  // (a concurrent change may have landed since ours; then both copy the newer).
   const org = await updatePlan(current, input, auditContext(req), new Date());
-  await propagateOrgLimits(org.id, effectiveLimits(org.plan, org.limits));
+  await propagateOrgLimits(org.id, effectiveLimits(org.plan, org.limits), org.limitsVersion ?? 0);
   return json(200, organizationView(org));
 }
 

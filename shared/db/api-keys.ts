@@ -38,6 +38,8 @@ export interface ApiKeyItem {
   rateLimit: Partial<Limits> | null;
   /** The organization's limits, copied here so the authorizer needs no second read. */
   orgLimits: Limits;
+  /** The organization's `limitsVersion` those limits are: a copy of an older change never replaces it. */
+  orgLimitsVersion?: number;
   lastUsedAt: string | null;
   usageCount: number;
   createdBy: string;
@@ -99,6 +101,8 @@ export const noticeShard = (keyHash: string) => `n${parseInt(keyHash.slice(-2), 
 export interface NewKey extends KeySettings {
   organizationId: string;
   orgLimits: Limits;
+  /** The organization's `limitsVersion` that `orgLimits` are (0 before its first change). */
+  orgLimitsVersion?: number;
   createdBy: string;
 }
 
@@ -124,6 +128,7 @@ export function mintKey(input: NewKey, prefixes: KeyPrefixes, now: Date): { item
     scopes: input.scopes,
     rateLimit: input.rateLimit,
     orgLimits: input.orgLimits,
+    orgLimitsVersion: input.orgLimitsVersion ?? 0,
     lastUsedAt: null,
     usageCount: 0,
     createdBy: input.createdBy,
@@ -331,6 +336,7 @@ export async function rollKey(
       expiresInDays: old.lifetimeDays,
       rateLimit: old.rateLimit,
       orgLimits: old.orgLimits,
+      orgLimitsVersion: old.orgLimitsVersion ?? 0,
       createdBy,
     },
     prefixes,
@@ -379,8 +385,21 @@ export async function rollKey(
  */
 export const PROPAGATE_CONCURRENCY = 16;
 
-/** After a plan or limits change, copy the organization's limits onto each of its keys. */
-export async function propagateOrgLimits(organizationId: string, orgLimits: Limits): Promise<void> {
+/**
+ * Waits before each new round over the keys whose copy failed: a copy is retried for about 3 s
+ * (on top of the SDK's own retry) before the change is reported as failed, and repeating the
+ * PATCH copies again.
+ */
+export const PROPAGATE_RETRY_MS = [100, 400, 1_600] as const;
+
+/**
+ * After a plan or limits change, copy the organization's limits (and their `version`, the
+ * organization's `limitsVersion`) onto each of its keys. Every copy is conditional on the key
+ * holding an older version, so copies of two changes can land in any order: each key ends with
+ * the newest. Keys whose copy fails are tried again in rounds (PROPAGATE_RETRY_MS); if some still
+ * fail, the last error is thrown (the change is stored; repeating it completes the copy).
+ */
+export async function propagateOrgLimits(organizationId: string, orgLimits: Limits, version: number): Promise<void> {
   const keys = await queryAll<Pick<ApiKeyItem, 'id'>>({
     TableName: tableName('apiKeys'),
     IndexName: 'byOrganization',
@@ -388,21 +407,42 @@ export async function propagateOrgLimits(organizationId: string, orgLimits: Limi
     ExpressionAttributeValues: { ':o': organizationId },
     ProjectionExpression: 'id',
   });
-  let next = 0;
-  const worker = async () => {
-    while (next < keys.length) await setOrgLimits(keys[next++]!.id, orgLimits);
-  };
-  await Promise.all(Array.from({ length: Math.min(PROPAGATE_CONCURRENCY, keys.length) }, worker));
+  let pending = keys.map((k) => k.id);
+  for (let round = 0; ; round++) {
+    const failed: string[] = [];
+    let lastError: unknown;
+    let next = 0;
+    const worker = async () => {
+      while (next < pending.length) {
+        const keyId = pending[next++]!;
+        try {
+          await setOrgLimits(keyId, orgLimits, version);
+        } catch (error) {
+          failed.push(keyId);
+          lastError = error;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PROPAGATE_CONCURRENCY, pending.length) }, worker));
+    if (failed.length === 0) return;
+    const wait = PROPAGATE_RETRY_MS[round];
+    if (wait === undefined) throw lastError;
+    await new Promise((resolve) => setTimeout(resolve, wait));
+    pending = failed;
+  }
 }
 
-/** Copy the organization's limits onto one key (a key deleted meanwhile is left alone). */
-export async function setOrgLimits(keyId: string, orgLimits: Limits): Promise<void> {
+/**
+ * Copy the organization's limits of `version` onto one key, unless the key already holds that
+ * version or a newer one (or was deleted meanwhile).
+ */
+export async function setOrgLimits(keyId: string, orgLimits: Limits, version: number): Promise<void> {
   await conditionalUpdate({
     TableName: tableName('apiKeys'),
     Key: { id: keyId },
-    UpdateExpression: 'SET orgLimits = :limits',
-    ConditionExpression: 'attribute_exists(id)',
-    ExpressionAttributeValues: { ':limits': orgLimits },
+    UpdateExpression: 'SET orgLimits = :limits, orgLimitsVersion = :v',
+    ConditionExpression: 'attribute_exists(id) AND (attribute_not_exists(orgLimitsVersion) OR orgLimitsVersion < :v)',
+    ExpressionAttributeValues: { ':limits': orgLimits, ':v': version },
   });
 }
 

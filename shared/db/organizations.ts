@@ -17,6 +17,11 @@ export interface OrganizationItem {
   plan: Plan;
   /** Enterprise limits; ignored on other plans. */
   limits?: Limits | null;
+  /**
+   * Counts plan and limits changes: the keys' copies of the limits carry it, so a copy of an
+   * older change never replaces a newer one (absent: 0).
+   */
+  limitsVersion?: number;
   credits: number;
   ownerCount: number;
   createdAt: string;
@@ -150,10 +155,10 @@ export async function updatePlan(
         Update: {
           TableName: tableName('organizations'),
           Key: { id: current.id },
-          UpdateExpression: set.expression,
+          UpdateExpression: `${set.expression} ADD #limitsVersion :one`,
           ConditionExpression: 'attribute_exists(id)',
-          ExpressionAttributeNames: set.names,
-          ExpressionAttributeValues: set.values,
+          ExpressionAttributeNames: { ...set.names, '#limitsVersion': 'limitsVersion' },
+          ExpressionAttributeValues: { ...set.values, ':one': 1 },
         },
       },
       auditPut(audit, current.id, {

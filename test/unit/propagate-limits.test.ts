@@ -27,20 +27,33 @@ describe('propagateOrgLimits', () => {
       updated.push(input.Key.id);
       return {};
     });
-    await propagateOrgLimits('org_1', { perMinute: 60, perDay: 10_000 });
+    await propagateOrgLimits('org_1', { perMinute: 60, perDay: 10_000 }, 3);
     expect(updated.sort()).toEqual(ids);
     expect(peak).toBeLessThanOrEqual(PROPAGATE_CONCURRENCY);
     expect(peak).toBeGreaterThan(1);
   });
 
-  it('ignores keys deleted meanwhile and fails on other errors', async () => {
+  it('ignores keys deleted meanwhile or already newer, retries failed copies, and fails only when they keep failing', { timeout: 10_000 }, async () => {
     documents.on(QueryCommand).resolves({ Items: [{ id: 'key_a' }, { id: 'key_b' }] });
     documents
       .on(UpdateCommand, { Key: { id: 'key_a' } })
-      .rejects(Object.assign(new Error('gone'), { name: 'ConditionalCheckFailedException' }));
-    documents.on(UpdateCommand, { Key: { id: 'key_b' } }).resolves({});
-    await expect(propagateOrgLimits('org_1', { perMinute: 1, perDay: 1 })).resolves.toBeUndefined();
+      .rejects(Object.assign(new Error('gone or newer'), { name: 'ConditionalCheckFailedException' }));
+    // A copy that fails twice is tried again until it lands: the change reaches every key.
+    documents
+      .on(UpdateCommand, { Key: { id: 'key_b' } })
+      .rejectsOnce(Object.assign(new Error('down'), { name: 'InternalServerError' }))
+      .rejectsOnce(Object.assign(new Error('down'), { name: 'InternalServerError' }))
+      .resolves({});
+    await expect(propagateOrgLimits('org_1', { perMinute: 1, perDay: 1 }, 4)).resolves.toBeUndefined();
+    const copies = documents.commandCalls(UpdateCommand).filter((c) => c.args[0].input.Key?.id === 'key_b');
+    expect(copies).toHaveLength(3);
+    // Each copy carries the version and only replaces an older one.
+    expect(copies[0]!.args[0].input).toMatchObject({
+      UpdateExpression: 'SET orgLimits = :limits, orgLimitsVersion = :v',
+      ConditionExpression: 'attribute_exists(id) AND (attribute_not_exists(orgLimitsVersion) OR orgLimitsVersion < :v)',
+      ExpressionAttributeValues: { ':limits': { perMinute: 1, perDay: 1 }, ':v': 4 },
+    });
     documents.on(UpdateCommand, { Key: { id: 'key_b' } }).rejects(Object.assign(new Error('down'), { name: 'InternalServerError' }));
-    await expect(propagateOrgLimits('org_1', { perMinute: 1, perDay: 1 })).rejects.toThrow('down');
+    await expect(propagateOrgLimits('org_1', { perMinute: 1, perDay: 1 }, 5)).rejects.toThrow('down');
   });
 });
