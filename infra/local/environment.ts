@@ -31,7 +31,6 @@ export function localEnvironment({ dynamodbEndpoint, secrets, stage = LOCAL_STAG
     PORTAL_CLIENT_ID: LOCAL_CLIENT_ID,
     PORTAL_JWKS: JSON.stringify({ keys: [secrets.portalPublicJwk] }),
     SESSION_SECRET: secrets.sessionSecret,
-    CHAT_BACKEND: 'local',
     // Members by email: the local user directory stands in for the Cognito user pool.
     USER_DIRECTORY: 'local',
     INITIAL_CREDITS: process.env.INITIAL_CREDITS ?? '100',

@@ -1,6 +1,7 @@
-// Amazon Bedrock backend: ConverseStream on the model in BEDROCK_MODEL_ID (a model id or a
-// cross-region inference profile id). contentBlockDelta text becomes deltas, messageStop ends the
-// reply; exceptions (thrown by the SDK or arriving as stream events) become ReplyErrors:
+// The `bedrock` upstream: ConverseStream on the assistant's model (a model id or a cross-region
+// inference profile id), its instructions as the system prompt, its output cap and temperature.
+// contentBlockDelta text becomes deltas, messageStop ends the reply and the metadata event after it
+// carries the usage; exceptions (thrown by the SDK or arriving as stream events) become ReplyErrors:
 // throttling and service trouble -> SERVICE_UNAVAILABLE, validation -> VALIDATION_ERROR,
 // anything else -> INTERNAL_ERROR. Bedrock's own messages are logged, never sent to clients.
 import {
@@ -10,10 +11,7 @@ import {
   type Message,
 } from '@aws-sdk/client-bedrock-runtime';
 import { describeError, logger } from '../log.ts';
-import { ReplyError, REPLY_MESSAGES, type ChatBackend, type ChatTurn } from './backend.ts';
-
-/** Older turns are dropped beyond this much text, so a long session still fits the model's context. */
-export const MAX_CONTEXT_CHARS = 60_000;
+import { reportedUsage, ReplyError, REPLY_MESSAGES, type ChatBackend, type ChatTurn, type TokenUsage } from './backend.ts';
 
 const BUSY = new Set(['ThrottlingException', 'ServiceQuotaExceededException', 'TooManyRequestsException']);
 const UNAVAILABLE = new Set([
@@ -33,30 +31,31 @@ export function replyErrorFrom(error: unknown): ReplyError {
   if (error instanceof ReplyError) return error;
   const e = (error ?? {}) as { name?: string; code?: string };
   const name = e.name ?? '';
-  if (BUSY.has(name)) return new ReplyError('SERVICE_UNAVAILABLE', REPLY_MESSAGES.busy, { cause: error });
+  if (BUSY.has(name)) return new ReplyError('SERVICE_UNAVAILABLE', REPLY_MESSAGES.busy, { cause: error, failure: 'rate_limited' });
   if (UNAVAILABLE.has(name) || (e.code && NETWORK_CODES.has(e.code))) {
     return new ReplyError('SERVICE_UNAVAILABLE', REPLY_MESSAGES.unavailable, { cause: error });
   }
   if (name === 'ValidationException') return new ReplyError('VALIDATION_ERROR', REPLY_MESSAGES.rejected, { cause: error });
+  // Other AWS errors by their status: a refusal (4xx: access denied, unknown model) is the request's
+  // 400, anything else the service's trouble.
+  const status = (error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
+  const fault = (error as { $fault?: string } | null)?.$fault;
+  if (status === 429) return new ReplyError('SERVICE_UNAVAILABLE', REPLY_MESSAGES.busy, { cause: error, failure: 'rate_limited' });
+  if ((status !== undefined && status >= 400 && status < 500) || (status === undefined && fault === 'client')) {
+    return new ReplyError('VALIDATION_ERROR', REPLY_MESSAGES.rejected, { cause: error });
+  }
+  if (status !== undefined || fault === 'server') return new ReplyError('SERVICE_UNAVAILABLE', REPLY_MESSAGES.unavailable, { cause: error });
   return new ReplyError('INTERNAL_ERROR', REPLY_MESSAGES.failed, { cause: error });
 }
 
 /**
  * History as Bedrock messages: Converse wants user/assistant alternating and starting with a user
- * turn, so consecutive turns of one role are merged, leading assistant turns dropped, and the oldest
- * turns dropped once the text exceeds MAX_CONTEXT_CHARS (the newest turn is always kept).
+ * turn, so consecutive turns of one role are merged, empty turns and leading assistant turns dropped.
+ * (The conversation is already trimmed to the assistant's maxInputTokens.)
  */
-export function toBedrockMessages(turns: readonly ChatTurn[], maxChars = MAX_CONTEXT_CHARS): Message[] {
-  const kept: ChatTurn[] = [];
-  let size = 0;
-  for (let i = turns.length - 1; i >= 0; i--) {
-    const turn = turns[i]!;
-    if (kept.length > 0 && size + turn.content.length > maxChars) break;
-    kept.unshift(turn);
-    size += turn.content.length;
-  }
+export function toBedrockMessages(turns: readonly ChatTurn[]): Message[] {
   const merged: { role: ChatTurn['role']; texts: string[] }[] = [];
-  for (const turn of kept) {
+  for (const turn of turns) {
     if (turn.content.trim() === '') continue;
     const previous = merged.at(-1);
     if (previous && previous.role === turn.role) previous.texts.push(turn.content);
@@ -74,38 +73,39 @@ const STREAM_EXCEPTIONS = [
   ['serviceUnavailableException', 'ServiceUnavailableException'],
 ] as const;
 
-export interface BedrockBackendOptions {
-  modelId: string;
-  maxTokens?: number;
-  system?: string;
-  client?: BedrockRuntimeClient;
-}
+let sharedClient: BedrockRuntimeClient | undefined;
 
-export function bedrockBackend({ modelId, maxTokens = 1024, system, client }: BedrockBackendOptions): ChatBackend {
-  const bedrock = client ?? new BedrockRuntimeClient({ maxAttempts: 2 });
+/** One client per execution environment; no SDK retries (a retried stream could answer twice). */
+export function bedrockBackend(client?: BedrockRuntimeClient): ChatBackend {
+  const bedrock = client ?? (sharedClient ??= new BedrockRuntimeClient({ maxAttempts: 1 }));
   return {
-    name: 'bedrock',
-    async *reply(turns, signal) {
+    kind: 'bedrock',
+    async *reply({ turns, assistant, signal }) {
       const messages = toBedrockMessages(turns);
-      if (messages.length === 0 || messages.at(-1)!.role !== 'user') {
+      if (messages.length === 0 || messages.at(-1)!.role !== 'user' || !assistant.model) {
         throw new ReplyError('VALIDATION_ERROR', REPLY_MESSAGES.rejected);
       }
       let stream: AsyncIterable<ConverseStreamOutput> | undefined;
       try {
         const response = await bedrock.send(
           new ConverseStreamCommand({
-            modelId,
+            modelId: assistant.model,
             messages,
-            ...(system ? { system: [{ text: system }] } : {}),
-            inferenceConfig: { maxTokens },
+            ...(assistant.instructions ? { system: [{ text: assistant.instructions }] } : {}),
+            inferenceConfig: {
+              maxTokens: assistant.maxOutputTokens,
+              ...(assistant.temperature !== null ? { temperature: assistant.temperature } : {}),
+            },
           }),
-          signal ? { abortSignal: signal } : {},
+          { abortSignal: signal },
         );
         stream = response.stream;
       } catch (error) {
         throw logged(replyErrorFrom(error), error);
       }
-      if (!stream) throw new ReplyError('INTERNAL_ERROR', REPLY_MESSAGES.failed);
+      if (!stream) throw new ReplyError('SERVICE_UNAVAILABLE', REPLY_MESSAGES.failed, { failure: 'malformed' });
+      let stopped = false;
+      let usage: TokenUsage | undefined;
       try {
         for await (const event of stream) {
           const text = event.contentBlockDelta?.delta?.text;
@@ -113,7 +113,8 @@ export function bedrockBackend({ modelId, maxTokens = 1024, system, client }: Be
             yield text;
             continue;
           }
-          if (event.messageStop) return;
+          if (event.messageStop) stopped = true;
+          if (event.metadata) usage = reportedUsage(event.metadata.usage);
           for (const [member, name] of STREAM_EXCEPTIONS) {
             if (event[member]) throw Object.assign(new Error(event[member]?.message ?? name), { name });
           }
@@ -122,23 +123,13 @@ export function bedrockBackend({ modelId, maxTokens = 1024, system, client }: Be
         throw logged(replyErrorFrom(error), error);
       }
       // The stream ended without messageStop: the reply is incomplete.
-      throw new ReplyError('SERVICE_UNAVAILABLE', REPLY_MESSAGES.incomplete);
+      if (!stopped) throw new ReplyError('SERVICE_UNAVAILABLE', REPLY_MESSAGES.incomplete, { failure: 'incomplete' });
+      return usage;
     },
   };
 }
 
 function logged(replyError: ReplyError, original: unknown): ReplyError {
-  logger.warn('bedrock reply failed', { code: replyError.code, error: describeError(original) });
+  logger.warn('bedrock reply failed', { code: replyError.code, failure: replyError.failure, error: describeError(original) });
   return replyError;
-}
-
-export function createBedrockBackend(env: NodeJS.ProcessEnv = process.env): ChatBackend {
-  const modelId = env.BEDROCK_MODEL_ID;
-  if (!modelId) throw new Error('Missing environment variable BEDROCK_MODEL_ID');
-  const maxTokens = Number(env.BEDROCK_MAX_TOKENS ?? 1024);
-  return bedrockBackend({
-    modelId,
-    maxTokens: Number.isInteger(maxTokens) && maxTokens > 0 ? maxTokens : 1024,
-    ...(env.BEDROCK_SYSTEM_PROMPT ? { system: env.BEDROCK_SYSTEM_PROMPT } : {}),
-  });
 }

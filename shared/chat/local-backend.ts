@@ -1,6 +1,6 @@
-// The deterministic local backend (CHAT_BACKEND=local): the reply is a fixed template around the
-// user's words, streamed word by word with a small delay (CHAT_LOCAL_DELAY_MS, default 15 ms) so
-// streaming is observable. Local runtime and tests only; never deployed as a choice in AWS.
+// The `echo` upstream: a deterministic reply, a fixed template around the user's words, streamed
+// word by word with a small delay (CHAT_LOCAL_DELAY_MS, default 15 ms) so streaming is observable.
+// The local runtime's upstream when no other is configured, and the tests'.
 //
 // Two messages simulate failures, so the refund paths can be exercised end to end:
 //   `[fail]`            fails before the first delta (the request gets a JSON 503)
@@ -11,7 +11,7 @@ import { ReplyError, REPLY_MESSAGES, type ChatBackend, type ChatTurn } from './b
 export const FAIL_BEFORE_STREAM = '[fail]';
 export const FAIL_MIDSTREAM = '[fail-midstream]';
 
-/** The full reply the local backend gives to `turns`. */
+/** The full reply the echo upstream gives to `turns`. */
 export function localReply(turns: readonly ChatTurn[]): string {
   const last = turns.at(-1)?.content ?? '';
   const turn = turns.filter((t) => t.role === 'user').length;
@@ -27,18 +27,21 @@ export function createLocalBackend(env: NodeJS.ProcessEnv = process.env): ChatBa
   const parsed = Number(env.CHAT_LOCAL_DELAY_MS ?? 15);
   const delayMs = Number.isFinite(parsed) && parsed >= 0 ? parsed : 15;
   return {
-    name: 'local',
-    async *reply(turns, signal) {
+    kind: 'echo',
+    async *reply({ turns, signal }) {
       const last = turns.at(-1)?.content.trim();
       if (last === FAIL_BEFORE_STREAM) throw new ReplyError('SERVICE_UNAVAILABLE', REPLY_MESSAGES.unavailable);
       let sent = 0;
       for (const word of words(localReply(turns))) {
-        if (signal?.aborted) return;
-        if (delayMs > 0) await sleep(delayMs);
+        if (signal.aborted) return undefined;
+        if (delayMs > 0) await sleep(delayMs, undefined, { signal }).catch(() => undefined);
+        if (signal.aborted) return undefined;
         if (last === FAIL_MIDSTREAM && sent === 2) throw new ReplyError('SERVICE_UNAVAILABLE', REPLY_MESSAGES.unavailable);
         sent++;
         yield word;
       }
+      // No usage reported: the reply's tokens are estimated, as for any upstream that reports none.
+      return undefined;
     },
   };
 }

@@ -1,7 +1,7 @@
 // One assistant reply, shared by the streaming session route and the one-shot message route:
-// reserve a credit -> load the thread's recent history -> start the backend and wait for its first
-// delta -> (caller streams or collects the rest) -> store the turn -> done. A reply that fails at
-// any point is refunded; nothing of it is stored.
+// reserve a credit -> load the thread's recent history -> start the assistant's upstream and wait
+// for its first delta -> (caller streams or collects the rest) -> store the turn with its tokens ->
+// done. A reply that fails at any point is refunded; nothing of it is stored.
 //
 // Waiting for the first delta before anything is sent means a backend that fails to start (model
 // throttled, unavailable) is answered with a plain JSON error and status; only failures after the
@@ -17,7 +17,10 @@ import { timeOrderedId } from '../domain/ids.ts';
 import { iso } from '../domain/time.ts';
 import { describeError, logger } from '../log.ts';
 import { recordReply, recordStreamFailure } from '../metrics/emit.ts';
-import { chatBackend, ReplyError, REPLY_MESSAGES, type ChatTurn } from './backend.ts';
+import { defaultAssistantSettings, type Assistant } from '../domain/assistants.ts';
+import { ReplyError, REPLY_MESSAGES, type ChatTurn, type ReplyIdentity, type ReplyUsage } from './backend.ts';
+import { backendFor, guardedReply, type GuardedReply } from './backends.ts';
+import { findUpstream, listUpstreams, defaultUpstreamName } from './upstreams.ts';
 import type { EventSink } from './sse.ts';
 
 /** Credits one assistant reply costs (docs/api.md "Rate limits and credits"). */
@@ -46,6 +49,22 @@ export interface ReplyInput {
   /** The body field holding the text, named when the model refuses it (default `content`). */
   contentField?: string;
   requestId: string;
+  /** Who answers (default: a Default assistant on the default upstream). */
+  assistant?: Assistant;
+  /** Who is asking, as an http upstream receives it (organizationId and keyId come from above). */
+  identity?: Omit<ReplyIdentity, 'organizationId' | 'keyId'>;
+  /** Epoch ms by which the upstream must have stopped (the function's deadline less a margin). */
+  stopBy?: number;
+}
+
+/** The Default assistant an organization has on the default upstream, for callers that name none. */
+export function builtinAssistant(organizationId: string, env: NodeJS.ProcessEnv = process.env): Assistant {
+  return {
+    id: 'default',
+    organizationId,
+    createdAt: new Date(0).toISOString(),
+    ...defaultAssistantSettings(listUpstreams(env), defaultUpstreamName(env)),
+  };
 }
 
 export interface StartedReply {
@@ -63,6 +82,10 @@ export interface StartedReply {
   complete(): Promise<{ messageId: string; content: string }>;
   /** The reply failed or was abandoned: stop the backend and refund (once). */
   fail(reason: unknown): Promise<void>;
+  /** The caller went away: stop the upstream; the reply ends with what it produced. */
+  cancel(): void;
+  /** The reply's tokens, once complete (reported by the upstream or estimated). */
+  usage(): ReplyUsage | undefined;
 }
 
 /** The `error` event's payload for a failure after the stream began. */
@@ -104,6 +127,8 @@ function replayOf(stored: StoredReply, contentField: string): StartedReply {
       return { messageId: stored.messageId, content: stored.content };
     },
     async fail() {},
+    cancel() {},
+    usage: () => undefined,
   };
 }
 
@@ -149,22 +174,42 @@ export async function startReply(input: ReplyInput): Promise<StartedReply> {
     }
   };
 
-  let iterator: AsyncIterator<string>;
+  const assistant = input.assistant ?? builtinAssistant(input.organizationId);
+  const caller = new AbortController();
+  controller.signal.addEventListener('abort', () => caller.abort(), { once: true });
+  let iterator: GuardedReply;
   let first: string;
   let firstDeltaMs = 0;
   try {
+    const upstream = findUpstream(assistant.upstream);
+    if (!upstream) {
+      logger.error('assistant names an upstream that is not deployed', { assistantId: assistant.id, upstream: assistant.upstream });
+      throw new ReplyError('SERVICE_UNAVAILABLE', REPLY_MESSAGES.unavailable, { failure: 'unavailable' });
+    }
     const history = input.newConversation ? [] : await recentMessages(input.threadId, CONTEXT_MESSAGES, startedAt);
     const turns: ChatTurn[] = [...history.map((m) => ({ role: m.role, content: m.content })), { role: 'user', content: input.content }];
-    const backend = await chatBackend();
-    iterator = backend.reply(turns, controller.signal)[Symbol.asyncIterator]();
+    const identity: ReplyIdentity = {
+      organizationId: input.organizationId,
+      keyId: input.keyId,
+      keyType: input.identity?.keyType ?? 'secret',
+      databaseId: input.identity?.databaseId ?? null,
+      sessionId: input.identity?.sessionId ?? null,
+      conversationId: input.identity?.conversationId ?? null,
+      origin: input.identity?.origin ?? null,
+    };
+    const backend = await backendFor(upstream);
+    iterator = guardedReply(upstream, backend, { turns, assistant, identity, signal: caller.signal }, {
+      ...(input.stopBy !== undefined ? { stopBy: input.stopBy } : {}),
+    });
     const head = await iterator.next();
-    if (head.done) throw new ReplyError('SERVICE_UNAVAILABLE', REPLY_MESSAGES.empty);
+    if (head.done) throw new ReplyError('SERVICE_UNAVAILABLE', REPLY_MESSAGES.empty, { failure: 'malformed' });
     first = head.value;
     firstDeltaMs = performance.now() - started;
   } catch (error) {
     await refund(error);
     throw replyApiError(error, input.requestId, input.contentField);
   }
+  let usage: ReplyUsage | undefined;
 
   const parts = [first];
   const message = (id: string, role: MessageItem['role'], content: string, at: Date): MessageItem => ({
@@ -187,7 +232,10 @@ export async function startReply(input: ReplyInput): Promise<StartedReply> {
     async *rest() {
       for (;;) {
         const next = await iterator.next();
-        if (next.done) return;
+        if (next.done) {
+          usage = next.value;
+          return;
+        }
         if (controller.signal.aborted) return;
         parts.push(next.value);
         yield next.value;
@@ -206,6 +254,8 @@ export async function startReply(input: ReplyInput): Promise<StartedReply> {
       return { messageId: assistant.id, content };
     },
     fail: refund,
+    cancel: () => caller.abort(),
+    usage: () => usage,
   };
 }
 

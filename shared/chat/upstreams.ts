@@ -22,6 +22,8 @@ export const BEDROCK_UPSTREAM = 'bedrock';
 
 export const UPSTREAMS_ENV = 'KEYGATE_UPSTREAMS';
 export const DEFAULT_UPSTREAM_ENV = 'KEYGATE_DEFAULT_UPSTREAM';
+/** Set (to 1) where the variables hold local settings: the local runtime, and the bundles it serves. */
+export const UPSTREAMS_LOCAL_ENV = 'KEYGATE_UPSTREAMS_LOCAL';
 
 interface Common {
   name: string;
@@ -248,11 +250,11 @@ let cached: { source: string; config: UpstreamConfig } | undefined;
 
 /**
  * This process's upstreams, from KEYGATE_UPSTREAMS and KEYGATE_DEFAULT_UPSTREAM. The local runtime
- * (KEYGATE_LOCAL_RUNTIME=1) reads them in local mode; anywhere else they are AWS settings. Parsed
- * once per distinct value.
+ * (KEYGATE_LOCAL_RUNTIME=1) and its bundles (KEYGATE_UPSTREAMS_LOCAL=1) read them in local mode;
+ * anywhere else they are AWS settings. Parsed once per distinct value.
  */
 export function upstreamConfig(env: NodeJS.ProcessEnv = process.env): UpstreamConfig {
-  const mode: UpstreamMode = env.KEYGATE_LOCAL_RUNTIME === '1' ? 'local' : 'aws';
+  const mode: UpstreamMode = env.KEYGATE_LOCAL_RUNTIME === '1' || env[UPSTREAMS_LOCAL_ENV] === '1' ? 'local' : 'aws';
   const source = `${mode}\n${env[DEFAULT_UPSTREAM_ENV] ?? ''}\n${env[UPSTREAMS_ENV] ?? ''}`;
   if (cached?.source !== source) cached = { source, config: parseUpstreams(env[UPSTREAMS_ENV], env[DEFAULT_UPSTREAM_ENV], mode) };
   return cached.config;

@@ -1,4 +1,6 @@
-// The Bedrock backend against a mocked ConverseStream: deltas, completion, and every failure
+// The Bedrock backend against a mocked ConverseStream fed event sequences shaped as AWS documents
+// them (messageStart, contentBlockDelta..., contentBlockStop, messageStop, then metadata with the
+// usage): deltas, the assistant's settings in the request, the reported usage, and every failure
 // mapped to the code the stream's `error` event (or the JSON error before it) carries.
 import { BedrockRuntimeClient, ConverseStreamCommand, type ConverseStreamOutput } from '@aws-sdk/client-bedrock-runtime';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -7,14 +9,21 @@ import { beforeEach, describe, expect, it, vi } from 'vitest';
 vi.hoisted(() => {
   process.env.LOG_LEVEL = 'SILENT';
 });
-import { ReplyError, type ChatTurn } from '../../shared/chat/backend.ts';
+import { ReplyError, type ChatTurn, type TokenUsage } from '../../shared/chat/backend.ts';
 import { bedrockBackend, replyErrorFrom, toBedrockMessages } from '../../shared/chat/bedrock-backend.ts';
 import { DEFAULT_BEDROCK_MODEL } from '../../shared/chat/bedrock-model.ts';
+import { replyRequest } from '../support/reply-request.ts';
 
 const client = new BedrockRuntimeClient({ region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
 const bedrock = mockClient(client);
 const MODEL = DEFAULT_BEDROCK_MODEL;
-const backend = bedrockBackend({ modelId: MODEL, maxTokens: 256, system: 'Be brief.', client });
+const backend = bedrockBackend(client);
+const assistant: { model: string; maxOutputTokens: number; instructions: string; temperature: number | null } = {
+  model: MODEL,
+  maxOutputTokens: 256,
+  instructions: 'Be brief.',
+  temperature: null,
+};
 const question: ChatTurn[] = [{ role: 'user', content: 'Hello?' }];
 
 async function* events(list: ConverseStreamOutput[], thenThrow?: Error): AsyncGenerator<ConverseStreamOutput> {
@@ -26,14 +35,26 @@ const delta = (text: string): ConverseStreamOutput => ({ contentBlockDelta: { co
 const START: ConverseStreamOutput = { messageStart: { role: 'assistant' } };
 const STOP: ConverseStreamOutput = { messageStop: { stopReason: 'end_turn' } };
 
-async function collect(turns: ChatTurn[] = question): Promise<string[]> {
-  const out: string[] = [];
-  for await (const d of backend.reply(turns)) out.push(d);
-  return out;
+async function run(turns: ChatTurn[] = question, settings: Partial<typeof assistant> = {}): Promise<{ deltas: string[]; usage: TokenUsage | undefined | void }> {
+  const deltas: string[] = [];
+  const it = backend.reply(replyRequest(turns, { assistant: { ...assistant, ...settings } }));
+  for (;;) {
+    const next = await it.next();
+    if (next.done) return { deltas, usage: next.value };
+    deltas.push(next.value);
+  }
 }
 
-function awsError(name: string): Error {
-  return Object.assign(new Error(`${name} from Bedrock with internal details`), { name, $fault: 'client' });
+async function collect(turns: ChatTurn[] = question): Promise<string[]> {
+  return (await run(turns)).deltas;
+}
+
+function awsError(name: string, status = 400): Error {
+  return Object.assign(new Error(`${name} from Bedrock with internal details`), {
+    name,
+    $fault: status < 500 ? 'client' : 'server',
+    $metadata: { httpStatusCode: status },
+  });
 }
 
 beforeEach(() => {
@@ -41,7 +62,7 @@ beforeEach(() => {
 });
 
 describe('stream mapping', () => {
-  it('turns contentBlockDelta text into deltas and ends at messageStop', async () => {
+  it('turns contentBlockDelta text into deltas and returns the usage of the metadata event after messageStop', async () => {
     bedrock.on(ConverseStreamCommand).resolves({
       stream: events([
         START,
@@ -54,7 +75,28 @@ describe('stream mapping', () => {
         { metadata: { usage: { inputTokens: 3, outputTokens: 4, totalTokens: 7 }, metrics: { latencyMs: 10 } } },
       ]),
     });
-    expect(await collect()).toEqual(['Hel', 'lo, ', 'world.']);
+    expect(await run()).toEqual({ deltas: ['Hel', 'lo, ', 'world.'], usage: { inputTokens: 3, outputTokens: 4 } });
+  });
+
+  it('reports no usage when the stream has no metadata (the reply is then estimated)', async () => {
+    bedrock.on(ConverseStreamCommand).resolves({ stream: events([START, delta('ok'), STOP]) });
+    expect(await run()).toEqual({ deltas: ['ok'], usage: undefined });
+  });
+
+  it('sends the temperature only when the assistant sets one, and no system prompt without instructions', async () => {
+    bedrock.on(ConverseStreamCommand).resolves({ stream: events([delta('ok'), STOP]) });
+    await run(question, { temperature: 0.2, instructions: '', model: 'amazon.nova-lite-v1:0', maxOutputTokens: 64 });
+    expect(bedrock.commandCalls(ConverseStreamCommand)[0]!.args[0].input).toEqual({
+      modelId: 'amazon.nova-lite-v1:0',
+      messages: [{ role: 'user', content: [{ text: 'Hello?' }] }],
+      inferenceConfig: { maxTokens: 64, temperature: 0.2 },
+    });
+  });
+
+  it('passes the abort signal to the SDK, so a caller that leaves stops the call', async () => {
+    bedrock.on(ConverseStreamCommand).resolves({ stream: events([delta('ok'), STOP]) });
+    await run();
+    expect((bedrock.commandCalls(ConverseStreamCommand)[0]!.args as unknown[])[1]).toMatchObject({ abortSignal: expect.any(AbortSignal) });
   });
 
   it('sends the model id, the history as Bedrock messages, the system prompt and the token cap', async () => {
@@ -98,10 +140,11 @@ describe('failures', () => {
     ['ModelTimeoutException', 'SERVICE_UNAVAILABLE', 'The model is unavailable; try again shortly'],
     ['InternalServerException', 'SERVICE_UNAVAILABLE', 'The model is unavailable; try again shortly'],
     ['ValidationException', 'VALIDATION_ERROR', 'The model could not process this conversation'],
-    ['AccessDeniedException', 'INTERNAL_ERROR', 'The reply could not be generated'],
-    ['ResourceNotFoundException', 'INTERNAL_ERROR', 'The reply could not be generated'],
+    ['AccessDeniedException', 'VALIDATION_ERROR', 'The model could not process this conversation'],
+    ['ResourceNotFoundException', 'VALIDATION_ERROR', 'The model could not process this conversation'],
   ])('%s thrown by the call becomes %s, without Bedrock\'s own message', async (name, code, message) => {
-    bedrock.on(ConverseStreamCommand).rejects(awsError(name));
+    const status = { ThrottlingException: 429, ServiceQuotaExceededException: 400, ServiceUnavailableException: 503, ModelTimeoutException: 408, InternalServerException: 500, ValidationException: 400, AccessDeniedException: 403, ResourceNotFoundException: 404 }[name]!;
+    bedrock.on(ConverseStreamCommand).rejects(awsError(name, status));
     const error = await collect().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ReplyError);
     expect(error).toMatchObject({ code, message });
@@ -119,7 +162,7 @@ describe('failures', () => {
     });
     const seen: string[] = [];
     const error = await (async () => {
-      for await (const d of backend.reply(question)) seen.push(d);
+      for await (const d of backend.reply(replyRequest(question, { assistant }))) seen.push(d);
     })().catch((e: unknown) => e);
     expect(seen).toEqual(['one ']);
     expect(error).toMatchObject({ name: 'ReplyError', code });
@@ -156,15 +199,5 @@ describe('history mapping', () => {
       { role: 'assistant', content: [{ text: 'c' }] },
       { role: 'user', content: [{ text: 'd' }] },
     ]);
-  });
-
-  it('drops the oldest turns beyond the context budget but always keeps the newest', () => {
-    const turns: ChatTurn[] = [
-      { role: 'user', content: 'x'.repeat(50) },
-      { role: 'assistant', content: 'y'.repeat(50) },
-      { role: 'user', content: 'z'.repeat(50) },
-    ];
-    expect(toBedrockMessages(turns, 120)).toEqual([{ role: 'user', content: [{ text: 'z'.repeat(50) }] }]);
-    expect(toBedrockMessages([{ role: 'user', content: 'q'.repeat(500) }], 120)).toHaveLength(1);
   });
 });

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { csvField, toCsv } from '../../shared/chat/csv.ts';
 import { createLocalBackend, FAIL_BEFORE_STREAM, FAIL_MIDSTREAM, localReply, words } from '../../shared/chat/local-backend.ts';
 import { bufferSink, encodeEvent, writableSink } from '../../shared/chat/sse.ts';
+import { replyRequest } from '../support/reply-request.ts';
 
 function parse(text: string): EventSourceMessage[] {
   const events: EventSourceMessage[] = [];
@@ -112,7 +113,7 @@ describe('local backend', () => {
 
   async function collect(content: string) {
     const out: string[] = [];
-    for await (const d of backend.reply([{ role: 'user', content }])) out.push(d);
+    for await (const d of backend.reply(replyRequest([{ role: 'user', content }]))) out.push(d);
     return out;
   }
 
@@ -144,7 +145,7 @@ describe('local backend', () => {
     const seen: string[] = [];
     await expect(
       (async () => {
-        for await (const d of backend.reply([{ role: 'user', content: FAIL_MIDSTREAM }])) seen.push(d);
+        for await (const d of backend.reply(replyRequest([{ role: 'user', content: FAIL_MIDSTREAM }]))) seen.push(d);
       })(),
     ).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
     expect(seen).toHaveLength(2);
@@ -153,7 +154,7 @@ describe('local backend', () => {
   it('waits between words so streaming can be observed', async () => {
     const slow = createLocalBackend({ CHAT_LOCAL_DELAY_MS: '20' });
     const times: number[] = [];
-    for await (const _ of slow.reply([{ role: 'user', content: 'x' }])) times.push(performance.now());
+    for await (const _ of slow.reply(replyRequest([{ role: 'user', content: 'x' }]))) times.push(performance.now());
     expect(times.at(-1)! - times[0]!).toBeGreaterThanOrEqual(20 * (times.length - 1) - 5);
   });
 });

@@ -19,7 +19,8 @@ vi.mock('../../shared/db/credits.ts', () => credits);
 vi.mock('../../shared/db/replies.ts', () => replies);
 vi.mock('../../shared/db/messages.ts', () => messages);
 
-import { ReplyError, setChatBackend, type ChatBackend, type ChatTurn } from '../../shared/chat/backend.ts';
+import { ReplyError, type ChatBackend, type ChatTurn } from '../../shared/chat/backend.ts';
+import { setChatBackend } from '../../shared/chat/backends.ts';
 import { collectReply, pumpReply, startReply, streamErrorPayload, type ReplyInput } from '../../shared/chat/reply.ts';
 import { bufferSink } from '../../shared/chat/sse.ts';
 import { ApiError } from '../../shared/domain/errors.ts';
@@ -28,9 +29,9 @@ import type { SessionItem } from '../../shared/db/sessions.ts';
 function scripted(deltas: string[], failAt?: number, failure: Error = new ReplyError('SERVICE_UNAVAILABLE', 'down')): ChatBackend & { seen: ChatTurn[][] } {
   const seen: ChatTurn[][] = [];
   return {
-    name: 'scripted',
+    kind: 'scripted',
     seen,
-    async *reply(turns) {
+    async *reply({ turns }) {
       seen.push([...turns]);
       for (let i = 0; i < deltas.length; i++) {
         if (i === failAt) throw failure;

@@ -24,7 +24,8 @@ vi.mock('../../shared/db/messages.ts', () => messages);
 
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { handler as authorizer } from '../../functions/authorizer.ts';
-import { ReplyError, setChatBackend, type ChatBackend } from '../../shared/chat/backend.ts';
+import { ReplyError, type ChatBackend } from '../../shared/chat/backend.ts';
+import { setChatBackend } from '../../shared/chat/backends.ts';
 import { collectReply, pumpReply, startReply } from '../../shared/chat/reply.ts';
 import { bufferSink } from '../../shared/chat/sse.ts';
 import { generateKey, hashKey, keyIdFromHash } from '../../shared/domain/api-key.ts';
@@ -189,7 +190,7 @@ describe('the request pipeline', () => {
 
 describe('replies', () => {
   const backend = (deltas: string[], failAt?: number): ChatBackend => ({
-    name: 'scripted',
+    kind: 'scripted',
     async *reply() {
       for (let i = 0; i < deltas.length; i++) {
         if (i === failAt) throw new ReplyError('SERVICE_UNAVAILABLE', 'down');

@@ -5,7 +5,8 @@
 //   Ref to a DynamoDB table        -> the same table's name for the local stage (DynamoDB Local)
 //   SESSION_SECRET_ARN (a secret)  -> SESSION_SECRET with the local secret (no Secrets Manager)
 //   PORTAL_ISSUER / PORTAL_CLIENT_ID (Cognito) -> the local identity provider, and its key set in PORTAL_JWKS
-//   BEDROCK_MODEL_ID               -> kept, plus CHAT_BACKEND=local (no Bedrock)
+//   KEYGATE_UPSTREAMS (or BEDROCK_MODEL_ID) -> the local runtime's own upstreams (its KEYGATE_UPSTREAMS,
+//                                     read as local settings; echo without it): no Bedrock, no Secrets Manager
 //   USER_DIRECTORY=cognito, USER_POOL_ID -> USER_DIRECTORY=local over the local user directory table
 //   Arn of the KMS key (WEBHOOK_KMS_KEY_ID) -> a local key ARN, Encrypt/Decrypt on the local AWS endpoint
 //   Ref to an SQS queue (WEBHOOK_QUEUE_URL, WEBHOOK_DLQ_URL) -> that queue's URL on the local AWS endpoint
@@ -15,6 +16,7 @@
 // and DYNAMODB_ENDPOINT for every function, plus AWS_ENDPOINT_URL_KMS / AWS_ENDPOINT_URL_SQS (the
 // SDK's own endpoint settings) when there is a local AWS endpoint (aws-endpoint.ts). Any other
 // intrinsic, and the KMS and SQS references without a local AWS endpoint, become `unresolved:<expression>`.
+import { DEFAULT_UPSTREAM_ENV, UPSTREAMS_ENV, UPSTREAMS_LOCAL_ENV } from '../../../shared/chat/upstreams.ts';
 import { LOCAL_TABLES, physicalTableName, TABLES, type TableDefinition } from '../../../shared/tables.ts';
 import { LOCAL_CLIENT_ID, LOCAL_ISSUER } from '../dev-token.ts';
 import type { LocalSecrets } from '../local-secrets.ts';
@@ -100,7 +102,12 @@ export function lambdaEnvironment(app: SynthesizedApp, fn: SynthesizedFunction, 
       env[name] = `unresolved:${JSON.stringify(value)}`;
     }
   }
-  if (env.BEDROCK_MODEL_ID) env.CHAT_BACKEND = 'local';
+  if (env.BEDROCK_MODEL_ID !== undefined || env[UPSTREAMS_ENV] !== undefined) {
+    delete env.BEDROCK_MODEL_ID;
+    env[UPSTREAMS_LOCAL_ENV] = '1';
+    env[UPSTREAMS_ENV] = process.env[UPSTREAMS_ENV] ?? '';
+    env[DEFAULT_UPSTREAM_ENV] = process.env[DEFAULT_UPSTREAM_ENV] ?? '';
+  }
   if (env.LOCAL_USERS_TABLE) env.USER_DIRECTORY = 'local';
   if (env.WEBHOOK_QUEUE_URL) {
     env.WEBHOOK_ALLOW_LOCAL = '1';

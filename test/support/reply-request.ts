@@ -1,0 +1,33 @@
+// A backend call as reply.ts makes it: an assistant, who is asking, and a live signal.
+import type { ChatTurn, ReplyAssistant, ReplyIdentity, ReplyRequest } from '../../shared/chat/backend.ts';
+
+export const TEST_ASSISTANT: ReplyAssistant = {
+  id: 'asst_test',
+  name: 'Support',
+  model: 'test-model',
+  instructions: 'Be brief.',
+  maxOutputTokens: 256,
+  temperature: null,
+};
+
+export const TEST_IDENTITY: ReplyIdentity = {
+  organizationId: 'org_1',
+  keyId: 'key_1',
+  keyType: 'secret',
+  databaseId: null,
+  sessionId: 'ses_1',
+  conversationId: null,
+  origin: null,
+};
+
+export function replyRequest(
+  turns: readonly ChatTurn[],
+  overrides: { assistant?: Partial<ReplyAssistant>; identity?: Partial<ReplyIdentity>; signal?: AbortSignal } = {},
+): ReplyRequest {
+  return {
+    turns,
+    assistant: { ...TEST_ASSISTANT, ...overrides.assistant },
+    identity: { ...TEST_IDENTITY, ...overrides.identity },
+    signal: overrides.signal ?? new AbortController().signal,
+  };
+}
