@@ -248,7 +248,7 @@ export class LimiterMemory {
   readonly lastSeen = new Map<string, string>();
   readonly refusals = new RefusalTally();
   /**
-   * Keys whose own minute limit this environment saw used up: key -> `<minute>|<limit>`. A key's
+   * Keys whose own minute limit this environment saw used up, under which organization limits. A key's
    * minute count only goes down by a take-back, which comes from an organization that refused in
    * that window, so the rest of the minute is refused without the failed write.
    */
@@ -303,7 +303,9 @@ export async function admitSharded(
 
   const ownLimits = keyItemLimits(limits.key);
   const keyTarget: CounterTarget = { keyId };
-  const keyFullHint = limits.key.perMinute === undefined ? undefined : `${minute.id}|${limits.key.perMinute}`;
+  // Under the organization's limits too: a key's minute can look full because of counts that an
+  // organization refusing then took back, which a raised organization limit no longer refuses.
+  const keyFullHint = limits.key.perMinute === undefined ? undefined : `${minute.id}|${limits.key.perMinute}|${orgFullHint('', limits.org)}`;
   if (keyFullHint !== undefined && memory.keyMinuteFull.get(keyId) === keyFullHint) {
     const windows = exhausted(windowCounts(undefined, minute, day, ownLimits, keyId), 'minute');
     return refuse([...view.windows(limits.org, minute, now), ...asKeyWindows(windows, limits.key)]);

@@ -126,6 +126,25 @@ describe('admission on shards', () => {
     expect((await admitSharded(model, memory, subject(limits, 'key_k', own), at('2031-03-04T10:21:00.500Z'), seeded(12))).admitted).toBe(true);
   });
 
+  it("forgets a key's minute seen full once the organization's limits change: counts taken back made it look full", async () => {
+    const model = newModel();
+    const dayFull = { perMinute: 15_000, perDay: 64 };
+    // Other environments fill the organization's day (one request per shard).
+    const others = new LimiterMemory();
+    for (let i = 0; i < 64; i++) expect((await admitSharded(model, others, subject(dayFull, `key_${i}`), T, seeded(20 + i))).admitted).toBe(true);
+    // Three concurrent requests of a key allowed 2 a minute: two count on its item and are then
+    // refused by the organization (their counts taken back); the third found the key's minute full.
+    const memory = new LimiterMemory();
+    const own = { perMinute: 2 };
+    const results = await Promise.all([1, 2, 3].map((n) => admitSharded(model, memory, subject(dayFull, 'key_k', own), T, seeded(n))));
+    expect(results.map((r) => r.admitted)).toEqual([false, false, false]);
+    expect(model.items.get(`usage#key#key_k|${DAY}`)).toMatchObject({ mc: 0, requests: 0 });
+    // The organization's day limit is raised: the key has room again, in this environment too.
+    const raised = { perMinute: 15_000, perDay: 6_400 };
+    expect((await admitSharded(model, new LimiterMemory(), subject(raised, 'key_fresh', own), T, seeded(40))).admitted).toBe(true);
+    expect((await admitSharded(model, memory, subject(raised, 'key_k', own), T, seeded(41))).admitted).toBe(true);
+  });
+
   it("gives the key's count back when the organization refuses", async () => {
     const model = newModel();
     const memory = new LimiterMemory();
