@@ -5,9 +5,11 @@
 // authorization-code flow with PKCE (a public client: no secret), back to the portal's URL.
 import { Aws, Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cognito from 'aws-cdk-lib/aws-cognito';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { OPERATORS_GROUP } from '../../shared/domain/roles.ts';
+import { KeygateFunction } from './keygate-function.ts';
 import { acknowledge } from './nag.ts';
 
 export interface PortalUserPoolProps {
@@ -24,6 +26,8 @@ export class PortalUserPool extends Construct {
   client!: cognito.UserPoolClient;
   /** The `iss` of the pool's tokens: https://cognito-idp.<region>.amazonaws.com/<userPoolId>. */
   readonly issuer: string;
+  /** The pre-token-generation trigger that keeps `operators` for TOTP users only. */
+  readonly operatorTokens: KeygateFunction;
 
   constructor(scope: Construct, id: string, props: PortalUserPoolProps) {
     super(scope, id);
@@ -34,6 +38,9 @@ export class PortalUserPool extends Construct {
       signInAliases: { email: true },
       autoVerify: { email: true },
       standardAttributes: { email: { required: true, mutable: true } },
+      // A changed email stays unverified and the original stays the user's email until the code
+      // sent to the new one is entered: an address typed but never confirmed is nobody's.
+      keepOriginal: { email: true },
       passwordPolicy: {
         minLength: 12,
         requireLowercase: true,
@@ -56,8 +63,9 @@ export class PortalUserPool extends Construct {
       {
         id: 'AwsSolutions-COG2',
         reason:
-          'MFA is optional (TOTP, no SMS): org owners and operators can enroll; requiring it for every portal user ' +
-          'is a product decision left to the operator of each deployment.',
+          'MFA is optional (TOTP, no SMS): owners may enroll, operators must (the pre-token-generation trigger drops ' +
+          'the operators group from tokens of users without TOTP); requiring it for every portal user is a product ' +
+          'decision left to the operator of each deployment.',
       },
       {
         id: 'AwsSolutions-COG8',
@@ -78,7 +86,25 @@ export class PortalUserPool extends Construct {
     new cognito.CfnUserPoolGroup(this, 'OperatorsGroup', {
       userPoolId: this.userPool.userPoolId,
       groupName: OPERATORS_GROUP,
-      description: 'Platform staff: may change plans, limits and credits of any organization',
+      description: 'Platform staff: read any organization, change its plan, limits, billing and credits (TOTP MFA required)',
+    });
+
+    // Tokens carry `operators` only for users who sign in with TOTP (functions/operator-tokens.ts):
+    // MFA is set per pool, not per group, so the group is dropped from the tokens of anyone else.
+    this.operatorTokens = new KeygateFunction(this, 'OperatorTokens', {
+      stage: props.stage,
+      name: 'operatorTokens',
+      entry: 'functions/operator-tokens.ts',
+      memorySize: 256,
+      timeout: Duration.seconds(5),
+      environment: {},
+    });
+    this.userPool.addTrigger(cognito.UserPoolOperation.PRE_TOKEN_GENERATION, this.operatorTokens.function);
+    // A policy of its own (not the role's default policy, which the function depends on): the pool
+    // already depends on the function, so the grant on the pool must not be a dependency of it.
+    new iam.Policy(this, 'OperatorTokensPolicy', {
+      roles: [this.operatorTokens.role],
+      statements: [new iam.PolicyStatement({ actions: ['cognito-idp:AdminGetUser'], resources: [this.userPool.userPoolArn] })],
     });
 
     this.issuer = `https://cognito-idp.${Stack.of(this).region}.amazonaws.com/${this.userPool.userPoolId}`;
@@ -99,6 +125,9 @@ export class PortalUserPool extends Construct {
       userPoolClientName: `keygate-${stage}-portal`,
       generateSecret: false,
       authFlows: { userSrp: true },
+      // Users cannot change their own email through this client's tokens (UpdateUserAttributes):
+      // invitations find members by email, so it changes only through the pool's verification.
+      writeAttributes: new cognito.ClientAttributes().withStandardAttributes({ fullname: true, preferredUsername: true }),
       oAuth: {
         flows: { authorizationCodeGrant: true },
         scopes: [cognito.OAuthScope.OPENID, cognito.OAuthScope.EMAIL, cognito.OAuthScope.PROFILE],

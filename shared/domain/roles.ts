@@ -17,3 +17,12 @@ export const OPERATORS_GROUP = 'operators';
 export function operatorMay(route: { method: string; role?: string }): boolean {
   return route.method === 'GET' || route.role === 'operator';
 }
+
+/**
+ * The groups a portal token carries: `operators` only for a user who signs in with TOTP MFA
+ * (Cognito sets MFA per pool, not per group, so the pool's pre-token-generation trigger applies
+ * this to every token it issues); other groups as they are.
+ */
+export function tokenGroups(groups: readonly string[], signsInWithTotp: boolean): string[] {
+  return signsInWithTotp ? [...groups] : groups.filter((group) => group !== OPERATORS_GROUP);
+}

@@ -152,3 +152,35 @@ describe('sign-in with Cognito managed login', () => {
     expect(fn.Properties!.Environment.Variables.PORTAL_CLIENT_ID).toEqual({ Ref: clientId });
   });
 });
+
+describe('user pool: verified emails and operators with MFA (docs/api.md section 2)', () => {
+  it('a changed email is kept unverified until verified: the original stays the user\'s email', () => {
+    const [, pool] = single(s.resources, 'AWS::Cognito::UserPool');
+    expect(pool.Properties!.UserAttributeUpdateSettings).toEqual({ AttributesRequireVerificationBeforeUpdate: ['email'] });
+    expect(pool.Properties!.AutoVerifiedAttributes).toEqual(['email']);
+  });
+
+  it('the portal client cannot write email (its write attributes are listed, email not among them)', () => {
+    const [, client] = single(s.resources, 'AWS::Cognito::UserPoolClient');
+    const write = client.Properties!.WriteAttributes as string[];
+    expect(Array.isArray(write) && write.length > 0).toBe(true);
+    expect(write).not.toContain('email');
+    expect(write).not.toContain('email_verified');
+  });
+
+  it('MFA optional with TOTP (no SMS), and a pre-token-generation trigger that keeps operators for TOTP users only', () => {
+    const [poolId, pool] = single(s.resources, 'AWS::Cognito::UserPool');
+    expect(pool.Properties!.MfaConfiguration).toBe('OPTIONAL');
+    expect(pool.Properties!.EnabledMfas).toEqual(['SOFTWARE_TOKEN_MFA']);
+    const [fnId, fn] = functionByName(s, 'operatorTokens');
+    expect(fn.Properties!.Handler).toBe('index.handler');
+    expect(pool.Properties!.LambdaConfig.PreTokenGeneration).toEqual({ 'Fn::GetAtt': [fnId, 'Arn'] });
+    const [, group] = single(s.resources, 'AWS::Cognito::UserPoolGroup');
+    expect(group.Properties!.GroupName).toBe('operators');
+    // The trigger reads the user's MFA settings (AdminGetUser on this pool), nothing more.
+    const statements = ofType(s.resources, 'AWS::IAM::Policy')
+      .filter(([, p]) => JSON.stringify(p.Properties!.PolicyDocument).includes('cognito-idp:AdminGetUser'))
+      .flatMap(([, p]) => p.Properties!.PolicyDocument.Statement as any[]);
+    expect(statements).toEqual([{ Action: 'cognito-idp:AdminGetUser', Effect: 'Allow', Resource: { 'Fn::GetAtt': [poolId, 'Arn'] } }]);
+  });
+});
