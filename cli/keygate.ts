@@ -24,6 +24,9 @@ usage:
   keygate audit <org id> [--action A] [--target ID] [--limit N] [--cursor C]
                                                        the organization's audit log, newest first
   keygate notices backfill [--dry-run] [--org ID]      once after upgrading: expiry notices for keys made before them
+  keygate operators invite --email <address> --stage <stage>
+                                                       the first operator of a deployed stage: invited into its
+                                                       user pool (Cognito) and added to the operators group
 
 target (first that applies):
   DYNAMODB_ENDPOINT=<url>   that DynamoDB, tables of stage --stage (default local)
@@ -40,6 +43,7 @@ options:
   --action, --target, --limit (1-100, default 50), --cursor   audit log filters and paging
   --dry-run           notices backfill: count what it would change, write nothing
   --org <org id>      notices backfill: only this organization's keys
+  --email <address>   operators invite: whom to invite
   -h, --help          this help
 
 Prefer \`keygate keys find -\` and paste the key: an argument stays in your shell history.
@@ -70,6 +74,7 @@ function parse(argv: string[]) {
         cursor: { type: 'string' },
         'dry-run': { type: 'boolean', default: false },
         org: { type: 'string' },
+        email: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -115,12 +120,23 @@ function one(positionals: string[], at: number, what: string): string {
   return value;
 }
 
+async function inviteOperator(values: { email?: string; stage?: string; region?: string; json: boolean }, positionals: string[]): Promise<string> {
+  if (positionals.length > 2) throw new CliError('operators invite takes no arguments, only --email and --stage (keygate --help)', EXIT.usage);
+  if (!values.email || !values.stage) throw new CliError('operators invite needs --email <address> and --stage <stage> (keygate --help)', EXIT.usage);
+  const region = values.region ?? process.env.AWS_REGION;
+  const { inviteOperatorCommand } = await import('./invite-operator.ts');
+  const output = await inviteOperatorCommand({ email: values.email, stage: values.stage, ...(region ? { region } : {}) });
+  return values.json ? JSON.stringify(output.json, null, 2) : output.text;
+}
+
 async function run(argv: string[]): Promise<string> {
   const { values, positionals } = parse(argv);
   if (values.help || positionals.length === 0) return HELP;
-  const command = positionals.slice(0, ['keys', 'orgs', 'notices'].includes(positionals[0]!) ? 2 : 1).join(' ');
-  const known = ['keys find', 'keys revoke', 'orgs show', 'usage', 'audit', 'notices backfill'];
+  const command = positionals.slice(0, ['keys', 'orgs', 'notices', 'operators'].includes(positionals[0]!) ? 2 : 1).join(' ');
+  const known = ['keys find', 'keys revoke', 'orgs show', 'usage', 'audit', 'notices backfill', 'operators invite'];
   if (!known.includes(command)) throw new CliError(`unknown command "${command}" (keygate --help)`, EXIT.usage);
+  // A deployed stage's user pool, not its tables: no target to resolve.
+  if (command === 'operators invite') return inviteOperator(values, positionals);
   const argAt = command.includes(' ') ? 2 : 1;
 
   // Everything about the arguments is checked before anything is read or resolved.

@@ -5,7 +5,7 @@
 //                              AWS credentials and region from the environment (or --region);
 //   else                    -> the running `npm start` (its .keygate/runtime.json).
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
-import { readRuntimeInfo } from '../infra/local/runtime-file.ts';
+import { readRuntimeInfo } from '../shared/runtime-file.ts';
 import { physicalTableName, tableOutputId, TABLES, type TableDefinition, type TableKey } from '../shared/tables.ts';
 import { CliError, EXIT } from './errors.ts';
 

@@ -5,7 +5,7 @@
 //   DYNAMODB_ENDPOINT=http://...   use a DynamoDB you run yourself
 import { ensureWebBuilt } from '../../web/build.ts';
 import { bootLocalKeygate, LOCAL_STAGE } from './environment.ts';
-import { removeRuntimeInfo, writeRuntimeInfo } from './runtime-file.ts';
+import { removeRuntimeInfo, writeRuntimeInfo } from '../../shared/runtime-file.ts';
 
 const port = Number(process.env.PORT ?? 3000);
 const inMemory = process.argv.includes('--in-memory') || process.env.KEYGATE_IN_MEMORY === '1';

@@ -8,7 +8,7 @@ import {
 } from '@aws-sdk/client-cognito-identity-provider';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { inviteOperator } from '../../scripts/invite-operator.ts';
+import { inviteOperator } from '../../cli/invite-operator.ts';
 
 const cognitoMock = mockClient(CognitoIdentityProviderClient);
 const cognito = new CognitoIdentityProviderClient({ region: 'eu-west-1' });
@@ -20,7 +20,7 @@ const outputs = async (stackName: string) => {
 
 beforeEach(() => cognitoMock.reset());
 
-describe('npm run invite-operator', () => {
+describe('keygate operators invite', () => {
   it('invites a new email into the pool of Keygate-<stage> and adds it to the operators group', async () => {
     cognitoMock.on(AdminGetUserCommand).rejects(Object.assign(new Error('User does not exist.'), { name: 'UserNotFoundException' }));
     cognitoMock.on(AdminCreateUserCommand).resolves({});

@@ -1,9 +1,10 @@
 // `npm start` records where its DynamoDB Local listens (a free port each run) and which stage names
-// its tables, so `npx keygate …` finds the running local runtime without being told.
+// its tables, so `npx keygate …` finds the running local runtime without being told: the local
+// runtime writes this file, the CLI reads it.
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 
-export const RUNTIME_FILE = resolve(import.meta.dirname, '../../.keygate/runtime.json');
+export const RUNTIME_FILE = resolve(import.meta.dirname, '../.keygate/runtime.json');
 
 export interface RuntimeInfo {
   dynamodbEndpoint: string;
