@@ -6,13 +6,24 @@
 // One browser and one API for the whole file; each signed-in user gets its own browser context.
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import AxeBuilder from '@axe-core/playwright';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import type { LocalKeygate } from '../../infra/local/environment.ts';
-import { ROUTES } from '../../shared/routes.ts';
-import { ApiClient, startTestApi } from '../support/api.ts';
-import { browserAvailability, launchBrowser } from './support.ts';
+import type { Page } from 'playwright-core';
+import { ApiClient } from '../support/api.ts';
+import {
+  createKeyInPortal,
+  expectAccessible,
+  expectNoPageScroll,
+  goTo,
+  keyRow,
+  PHONE,
+  poll,
+  PortalHarness,
+  PUBLISHABLE_KEY,
+  SECRET_KEY,
+  tokenOf,
+  uniqueEmail,
+} from './portal-support.ts';
+import { browserAvailability } from './support.ts';
 
 // page.evaluate bodies run inside the page; these are the page's globals there (no DOM lib in Node's tsconfig).
 declare const document: any, localStorage: any, sessionStorage: any, location: any, history: any;
@@ -20,102 +31,35 @@ type Storage = { length: number; key(i: number): string | null; getItem(k: strin
 type HTMLInputElement = { value: string };
 
 const availability = browserAvailability();
-/** Waits for what the page shows next; generous, as the machine may be busy with other browsers. */
-const poll = <T>(read: () => T | Promise<T>) => expect.poll(read, { timeout: 15_000, interval: 100 });
 const SCREENSHOTS = resolve(import.meta.dirname, '../../docs/images');
 /** `UPDATE_SCREENSHOTS=1` rewrites the README's screenshots (docs/images/portal-*.png) from this run. */
 const updateScreenshots = process.env.UPDATE_SCREENSHOTS === '1';
-/** docs/api.md "Keys": prefix, 32 random and 6 checksum base62 characters. */
-const SECRET_KEY = /^sk_[0-9A-Za-z]{38}$/;
-const PUBLISHABLE_KEY = /^pk_[0-9A-Za-z]{38}$/;
-const inviteRouteExists = ROUTES.some((r) => r.method === 'POST' && r.path === '/v1/organizations/{orgId}/members');
 
-let keygate: LocalKeygate;
-let browser: Browser;
-/** http://localhost:<port>: the portal, its sign-in and the API on one origin, as `npm start` serves them. */
+let h: PortalHarness;
+let keygate: PortalHarness['keygate'];
 let portal: string;
-const contexts: BrowserContext[] = [];
 
 let owner: Page;
 let orgId = '';
-const ownerEmail = `owner-${Math.random().toString(36).slice(2, 8)}@example.com`;
-const memberEmail = `member-${Math.random().toString(36).slice(2, 8)}@example.com`;
-const operatorEmail = `operator-${Math.random().toString(36).slice(2, 8)}@example.com`;
+const ownerEmail = uniqueEmail('owner');
+const memberEmail = uniqueEmail('member');
+const operatorEmail = uniqueEmail('operator');
 
 beforeAll(async () => {
   if (!availability.run) return;
-  keygate = await startTestApi();
-  portal = keygate.url;
-  browser = await launchBrowser();
+  h = await PortalHarness.start();
+  keygate = h.keygate;
+  portal = h.portal;
   if (updateScreenshots) mkdirSync(SCREENSHOTS, { recursive: true });
 });
 
 afterAll(async () => {
-  for (const context of contexts) await context.close().catch(() => undefined);
-  await browser?.close();
-  await keygate?.stop();
+  await h?.stop();
 });
 
-async function newPage(viewport = { width: 1280, height: 900 }): Promise<Page> {
-  const context = await browser.newContext({ viewport });
-  contexts.push(context);
-  return context.newPage();
-}
-
-/** axe with the WCAG 2.0-2.2 A and AA rules: no serious or critical violation on this page. */
-async function expectAccessible(page: Page, where: string): Promise<void> {
-  const results = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']).analyze();
-  const bad = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  expect(
-    bad.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`),
-    `axe on ${where}`,
-  ).toEqual([]);
-}
-
-/** Nothing wider than the viewport at 375 px except inside the scrollable table regions. */
-async function expectNoPageScroll(page: Page): Promise<void> {
-  const widths = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
-  expect(widths.scroll, 'page scrolls sideways').toBeLessThanOrEqual(widths.client);
-}
-
-/** Through the portal's Sign in button and the local sign-in page, as a person would. */
-async function signIn(page: Page, email: string, operator = false, checkSignInPage = false): Promise<void> {
-  await page.goto(`${portal}/`);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL(/\/oauth2\/authorize/);
-  if (checkSignInPage) await expectAccessible(page, 'the local sign-in page');
-  await page.getByRole('textbox', { name: 'Email' }).fill(email);
-  if (operator) await page.getByRole('checkbox', { name: 'Operator' }).check();
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('button', { name: 'Sign out' }).waitFor();
-}
-
-async function goTo(page: Page, link: string, heading: string): Promise<void> {
-  await page.getByRole('navigation').getByRole('link', { name: link, exact: true }).click();
-  await page.getByRole('heading', { level: 1, name: heading, exact: true }).waitFor();
-}
-
-/** The API's answer to a request with this key, from Node (as a server using the key would call). */
-async function whoami(key: string): Promise<{ status: number; code?: string }> {
-  const res = await new ApiClient(keygate.url, { 'X-API-Key': key }).get('/v1/auth/whoami');
-  return { status: res.status, ...(res.body?.code ? { code: res.body.code } : {}) };
-}
-
-function keyRow(page: Page, name: string) {
-  return page.getByRole('table').getByRole('row').filter({ has: page.getByRole('rowheader', { name, exact: true }) });
-}
-
-async function createKeyInPortal(page: Page, name: string, type: 'Secret' | 'Widget', domains?: string): Promise<string> {
-  await page.getByRole('button', { name: 'Create API key' }).click();
-  await page.getByRole('textbox', { name: 'Key name' }).fill(name);
-  await page.getByRole('radio', { name: type }).check();
-  if (domains !== undefined) await page.getByRole('textbox', { name: 'Allowed domains' }).fill(domains);
-  await page.getByRole('button', { name: 'Generate API key' }).click();
-  const shown = page.getByRole('textbox', { name: 'Your new API key' });
-  await shown.waitFor();
-  expect(await shown.getAttribute('readonly')).not.toBeNull();
-  return shown.inputValue();
-}
+const newPage = (viewport?: { width: number; height: number }) => h.newPage(viewport);
+const signIn = (page: Page, email: string, operator = false, checkSignInPage = false) => h.signIn(page, email, operator, checkSignInPage);
+const whoami = (key: string) => h.whoami(key);
 
 /** Everywhere a page could keep a string: markup, form values, storage, the address. */
 async function pageHolds(page: Page, text: string): Promise<Record<string, boolean>> {
@@ -152,10 +96,7 @@ describe.skipIf(!availability.run)('the portal in a real browser', () => {
       await expect(owner.getByRole('link', { name: link, exact: true }).count()).resolves.toBe(1);
     }
     // The API agrees: the signed-in email's user owns exactly this new organization.
-    const token = await owner.evaluate(() => {
-      const entry = Object.keys(sessionStorage).find((k) => k.startsWith('oidc.user:'));
-      return entry ? (JSON.parse(sessionStorage.getItem(entry)!) as { id_token: string }).id_token : '';
-    });
+    const token = await tokenOf(owner);
     const orgs = await new ApiClient(keygate.url, { Authorization: `Bearer ${token}` }).get('/v1/organizations');
     expect(orgs.status).toBe(200);
     expect(orgs.body.items).toHaveLength(1);
@@ -195,9 +136,21 @@ describe.skipIf(!availability.run)('the portal in a real browser', () => {
     await goTo(owner, 'API Keys', 'API Keys');
     secretKey = await createKeyInPortal(owner, 'Production Server', 'Secret');
     expect(secretKey).toMatch(SECRET_KEY);
-    await owner.getByRole('button', { name: 'Copy', exact: true }).waitFor();
-    await expectAccessible(owner, 'the API Keys page showing a new key');
+    const dialog = owner.getByRole('dialog', { name: 'Your new API key' });
+    await dialog.getByRole('button', { name: 'Copy', exact: true }).waitFor();
+    await expectAccessible(owner, 'the new-key dialog');
     expect((await pageHolds(owner, secretKey)).formValues).toBe(true); // shown, once
+    // A modal: nothing behind it takes a click or the focus, and Escape does not drop the key.
+    const blocked = await owner.getByRole('link', { name: 'Usage', exact: true }).click({ timeout: 1_000, trial: true }).then(() => false, () => true);
+    expect(blocked, 'a link behind the dialog can be clicked').toBe(true);
+    expect(await owner.evaluate(() => {
+      const link = document.querySelector('nav a');
+      link.focus();
+      return document.activeElement === link;
+    }), 'a link behind the dialog takes the focus').toBe(false);
+    await owner.keyboard.press('Escape');
+    expect(await dialog.isVisible()).toBe(true);
+    expect(new URL(owner.url()).pathname).toBe('/organization/api-key');
 
     await owner.getByRole('button', { name: 'Done' }).click();
     await owner.getByRole('button', { name: 'Create API key' }).waitFor();
@@ -303,6 +256,11 @@ describe.skipIf(!availability.run)('the portal in a real browser', () => {
   it('creates a widget key with allowed domains; it can be copied from its row', async () => {
     widgetKey = await createKeyInPortal(owner, 'Website Widget', 'Widget', 'shop.example, https://www.shop.example');
     expect(widgetKey).toMatch(PUBLISHABLE_KEY);
+    // A widget key's dialog holds its embed snippet, ready to paste.
+    const dialog = owner.getByRole('dialog', { name: 'Your new API key' });
+    expect(await dialog.getByRole('textbox', { name: 'Embed snippet' }).inputValue()).toBe(`<script src="${portal}/widget.js" data-key="${widgetKey}" async></script>`);
+    await dialog.getByRole('button', { name: 'Copy snippet' }).waitFor();
+    await expectAccessible(owner, 'the new-key dialog of a widget key');
     await owner.getByRole('button', { name: 'Done' }).click();
     const row = keyRow(owner, 'Website Widget');
     await row.waitFor();
@@ -353,7 +311,7 @@ describe.skipIf(!availability.run)('the portal in a real browser', () => {
     expect(await owner.getByRole('rowheader', { name: `${ownerEmail} (you)` }).count()).toBe(1);
   });
 
-  it.skipIf(!inviteRouteExists)('invites a member by email, who sees keys but no owner controls', async () => {
+  it('invites a member by email, who sees keys but no owner controls', async () => {
     await owner.getByRole('textbox', { name: 'Email' }).fill(memberEmail);
     await owner.getByRole('combobox', { name: 'Role', exact: true }).selectOption('member');
     await owner.getByRole('button', { name: 'Invite' }).click();
@@ -402,15 +360,32 @@ describe.skipIf(!availability.run)('the portal in a real browser', () => {
     if (updateScreenshots) await owner.screenshot({ path: resolve(SCREENSHOTS, 'portal-usage.png'), fullPage: true });
   });
 
-  it('the audit log page shows a table of entries, or its empty state while the route is absent', async () => {
+  it('the audit log page shows the entries of what the owner did, newest first', async () => {
     await goTo(owner, 'Audit log', 'Audit log');
-    await poll(async () => (await owner.getByRole('table', { name: 'Audit log' }).count()) + (await owner.getByText('No audit entries yet.').count())).toBe(1);
+    const table = owner.getByRole('table', { name: 'Audit log' });
+    await table.waitFor();
+    await poll(async () => (await table.getByRole('row').count()) >= 3).toBe(true); // the header row and at least two entries
     expect(await owner.getByRole('alert').count()).toBe(0);
     await expectAccessible(owner, 'the audit log page');
   });
 
+  it('the audit log page shows an API error in an alert, never an empty log', async () => {
+    const auditLog = /\/v1\/organizations\/[^/]+\/audit-log/;
+    await owner.route(auditLog, (route) =>
+      route.fulfill({ status: 404, contentType: 'application/json', body: JSON.stringify({ error: 'not_found', message: 'Not found', code: 'NOT_FOUND' }) }),
+    );
+    try {
+      await owner.reload();
+      await owner.getByRole('alert').waitFor();
+      expect(await owner.getByRole('alert').innerText()).toBe('Not found');
+      expect(await owner.getByText('No audit entries yet.').count()).toBe(0);
+    } finally {
+      await owner.unroute(auditLog);
+    }
+  });
+
   it('works at 375 px wide: the key page fits, and its table scrolls inside its own region', async () => {
-    const narrow = await newPage({ width: 375, height: 800 });
+    const narrow = await newPage(PHONE);
     await signIn(narrow, ownerEmail);
     await narrow.getByRole('heading', { name: 'Your API Keys' }).waitFor();
     await keyRow(narrow, 'Website Widget').waitFor();
@@ -438,8 +413,10 @@ describe.skipIf(!availability.run)('the portal in a real browser', () => {
     await poll(() => owner.evaluate(() => document.activeElement?.closest('label')?.textContent ?? '')).toContain('Your new API key');
     expect(await shown.inputValue()).toMatch(PUBLISHABLE_KEY);
     if (updateScreenshots) await owner.screenshot({ path: resolve(SCREENSHOTS, 'portal-api-keys.png'), fullPage: true });
-    await owner.keyboard.press('Tab'); // Copy
-    await owner.keyboard.press('Tab'); // Done
+    for (const next of ['Copy', 'Embed snippet', 'Copy snippet', 'Done']) {
+      await owner.keyboard.press('Tab');
+      expect(await owner.evaluate(() => document.activeElement?.closest('label')?.textContent ?? document.activeElement?.textContent)).toContain(next);
+    }
     await owner.keyboard.press('Enter');
     await shown.waitFor({ state: 'detached' });
     await poll(() => owner.evaluate(() => document.activeElement?.textContent)).toBe('Create API key');
@@ -498,17 +475,10 @@ describe.skipIf(!availability.run)('the portal in a real browser', () => {
   });
 });
 
-async function tokenOf(page: Page): Promise<string> {
-  return page.evaluate(() => {
-    const entry = Object.keys(sessionStorage).find((k) => k.startsWith('oidc.user:'));
-    return entry ? (JSON.parse(sessionStorage.getItem(entry)!) as { id_token: string }).id_token : '';
-  });
-}
-
 async function operatorApi(page: Page): Promise<ApiClient> {
-  return new ApiClient(keygate.url, { Authorization: `Bearer ${await tokenOf(page)}` });
+  return h.apiAs(page);
 }
 
 async function ownerApi(): Promise<ApiClient> {
-  return new ApiClient(keygate.url, { Authorization: `Bearer ${await tokenOf(owner)}` });
+  return h.apiAs(owner);
 }

@@ -2,7 +2,7 @@
 // labelled fields and selects, a form's submit row, a table, a pager, a loader hook, and date and
 // number formatting.
 import { Component, type ComponentChildren, type InputHTMLAttributes, type Ref } from 'preact';
-import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { useCallback, useEffect, useId, useRef, useState } from 'preact/hooks';
 import { ApiClientError } from '../../api/http.ts';
 
 /** What a person reads for any failure: the API's own message, or a plain one. */
@@ -140,28 +140,49 @@ export function Pager(props: { pages: Pages; nextCursor: string | null | undefin
   );
 }
 
-/** A native modal <dialog>: focus moves into it, Escape and Cancel close it, focus returns after. */
-export function Dialog(props: { title: string; onClose: () => void; children: ComponentChildren }) {
+/**
+ * A native modal <dialog>: nothing behind it can be clicked or focused while it is open. Focus goes
+ * to the element marked `data-autofocus` (else the first focusable one), Escape and Cancel close it
+ * (`onClose`; without it Escape does nothing, so only the dialog's own button closes it), and focus
+ * returns to the opener after (or to `returnFocus()`, when the opener is gone).
+ */
+export function Dialog(props: {
+  title: ComponentChildren;
+  onClose?: () => void;
+  returnFocus?: () => HTMLElement | null | undefined;
+  children: ComponentChildren;
+  class?: string;
+}) {
   const ref = useRef<HTMLDialogElement>(null);
+  const titleId = useId();
+  const returnFocus = useRef(props.returnFocus);
+  returnFocus.current = props.returnFocus;
   useEffect(() => {
     const dialog = ref.current!;
     const opener = document.activeElement as HTMLElement | null;
     dialog.showModal();
+    const first = dialog.querySelector<HTMLElement>('[data-autofocus]');
+    if (first) {
+      first.focus();
+      if (first instanceof HTMLInputElement || first instanceof HTMLTextAreaElement) first.select();
+    }
     return () => {
       if (dialog.open) dialog.close();
-      opener?.focus?.();
+      const target = opener?.isConnected && opener !== document.body ? opener : returnFocus.current?.();
+      target?.focus();
     };
   }, []);
   return (
     <dialog
       ref={ref}
-      aria-labelledby="dialog-title"
+      class={props.class}
+      aria-labelledby={titleId}
       onCancel={(event) => {
         event.preventDefault();
-        props.onClose();
+        props.onClose?.();
       }}
     >
-      <h2 id="dialog-title">{props.title}</h2>
+      <h2 id={titleId}>{props.title}</h2>
       {props.children}
     </dialog>
   );
@@ -287,7 +308,7 @@ export function formatDateTime(iso: string | null | undefined): string {
 export const formatNumber = (n: number) => n.toLocaleString('en-US');
 
 /** Copies text with the Clipboard API; says so in a polite live region (or how to copy by hand). */
-export function CopyButton(props: { text: string; label?: string; hiddenLabel?: string; source?: () => HTMLInputElement | null }) {
+export function CopyButton(props: { text: string; label?: string; hiddenLabel?: string; source?: () => HTMLInputElement | HTMLTextAreaElement | null }) {
   const [status, setStatus] = useState('');
   return (
     <>

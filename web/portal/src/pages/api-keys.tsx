@@ -1,10 +1,11 @@
 // Organization -> API Keys (/organization/api-key, the path the TalkifAI docs give): create a key,
 // see it once, and manage the list with filters and pages.
-import { useRef, useState } from 'preact/hooks';
-import type { KeyStatus, KeyType, NewApiKey } from '../../../api/management.ts';
+import { useState } from 'preact/hooks';
+import type { KeyStatus, KeyType } from '../../../api/management.ts';
 import { useOrganization, useSession } from '../session.tsx';
 import { ErrorAlert, Pager, Select, useLoad, usePages } from '../ui.tsx';
-import { CreateKeyForm, KeyTable, NewKeyPanel } from './keys.tsx';
+import { KeyTable } from '../keys/key-list.tsx';
+import { CreateKeyFlow } from '../keys/new-key.tsx';
 
 const PAGE_SIZE = 20;
 const TYPE_FILTER: { value: KeyType | ''; label: string }[] = [
@@ -22,13 +23,10 @@ const STATUS_FILTER: { value: KeyStatus | ''; label: string }[] = [
 export function ApiKeysPage() {
   const { api, canManageKeys } = useSession();
   const org = useOrganization();
-  const [creating, setCreating] = useState(false);
-  const [created, setCreated] = useState<NewApiKey | undefined>(undefined);
   const [type, setType] = useState<KeyType | ''>('');
   const [status, setStatus] = useState<KeyStatus | ''>('');
   const pages = usePages();
   const cursor = pages.cursor;
-  const createButton = useRef<HTMLButtonElement>(null);
   const keys = useLoad(
     () => api.listKeys(org.id, { limit: PAGE_SIZE, ...(type ? { type } : {}), ...(status ? { status } : {}), ...(cursor ? { cursor } : {}) }),
     [org.id, type, status, cursor],
@@ -42,31 +40,7 @@ export function ApiKeysPage() {
         Secret keys are for servers and are shown once. Widget keys are safe in web pages and work only from the domains you allow.
         {canManageKeys ? null : ' Only owners can create and change keys.'}
       </p>
-      {canManageKeys && !creating && !created ? (
-        <button type="button" class="primary" ref={createButton} onClick={() => setCreating(true)}>
-          Create API key
-        </button>
-      ) : null}
-      {creating ? (
-        <CreateKeyForm
-          onCancel={() => setCreating(false)}
-          onCreated={(key) => {
-            setCreating(false);
-            setCreated(key);
-            keys.reload();
-          }}
-        />
-      ) : null}
-      {created ? (
-        <NewKeyPanel
-          created={created}
-          onDone={() => {
-            setCreated(undefined);
-            // The button comes back on the next render; give it the focus there.
-            requestAnimationFrame(() => createButton.current?.focus());
-          }}
-        />
-      ) : null}
+      <CreateKeyFlow label="Create API key" onCreated={() => keys.reload()} />
 
       <h2>Your API Keys</h2>
       <div class="filters">
@@ -79,10 +53,6 @@ export function ApiKeysPage() {
           caption="Your API Keys"
           keys={keys.data.items}
           onChanged={keys.reload}
-          onRolled={(key) => {
-            setCreated(key);
-            keys.reload();
-          }}
         />
       ) : keys.loading ? (
         <p role="status">Loading keys…</p>

@@ -1,11 +1,12 @@
 // Databases, and a database's page with its Widget Integration: widget keys scoped to the
 // database and the embed snippet for each (the widget script is served beside the portal).
 import { useState } from 'preact/hooks';
-import type { ApiKey, ManagementClient, NewApiKey } from '../../../api/management.ts';
+import type { ApiKey, ManagementClient } from '../../../api/management.ts';
 import { Link } from '../router.tsx';
 import { useOrganization, useSession } from '../session.tsx';
 import { CopyButton, ErrorAlert, Field, FormActions, formatDate, useAction, useLoad } from '../ui.tsx';
-import { CreateKeyForm, KeyTable, NewKeyPanel } from './keys.tsx';
+import { KeyTable } from '../keys/key-list.tsx';
+import { CreateKeyFlow, embedSnippet } from '../keys/new-key.tsx';
 
 const DATABASES = '/organization/databases';
 
@@ -66,18 +67,11 @@ async function widgetKeysOf(api: ManagementClient, orgId: string, databaseId: st
   return keys;
 }
 
-/** The one line a site adds to show the chat widget (docs/api.md section 10). */
-export function embedSnippet(portalOrigin: string, key: string): string {
-  return `<script src="${portalOrigin}/widget.js" data-key="${key}" async></script>`;
-}
-
 export function DatabasePage({ databaseId }: { databaseId: string }) {
-  const { api, canManageKeys } = useSession();
+  const { api } = useSession();
   const org = useOrganization();
   const databases = useLoad(() => api.listDatabases(org.id), [org.id]);
   const keys = useLoad(() => widgetKeysOf(api, org.id, databaseId), [org.id, databaseId]);
-  const [creating, setCreating] = useState(false);
-  const [created, setCreated] = useState<NewApiKey | undefined>(undefined);
   const database = databases.data?.items.find((d) => d.id === databaseId);
   if (databases.data && !database) {
     return (
@@ -99,23 +93,7 @@ export function DatabasePage({ databaseId }: { databaseId: string }) {
       <section aria-labelledby="widget-integration">
         <h2 id="widget-integration">Widget Integration</h2>
         <p>Add the chat widget to your site with a widget key scoped to this database. Paste the snippet before the closing body tag.</p>
-        {canManageKeys && !creating && !created ? (
-          <button type="button" class="primary" onClick={() => setCreating(true)}>
-            Create New API Key
-          </button>
-        ) : null}
-        {creating ? (
-          <CreateKeyForm
-            databaseId={databaseId}
-            onCancel={() => setCreating(false)}
-            onCreated={(key) => {
-              setCreating(false);
-              setCreated(key);
-              keys.reload();
-            }}
-          />
-        ) : null}
-        {created ? <NewKeyPanel created={created} onDone={() => setCreated(undefined)} /> : null}
+        <CreateKeyFlow label="Create New API Key" databaseId={databaseId} onCreated={() => keys.reload()} />
         <ErrorAlert error={keys.error} />
         {keys.data ? (
           keys.data.length === 0 ? (
@@ -140,10 +118,6 @@ export function DatabasePage({ databaseId }: { databaseId: string }) {
                 caption="Widget keys of this database"
                 keys={keys.data}
                 onChanged={keys.reload}
-                onRolled={(key) => {
-                  setCreated(key);
-                  keys.reload();
-                }}
               />
             </>
           )

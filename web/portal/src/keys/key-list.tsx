@@ -1,113 +1,13 @@
-// The pieces of key management the API Keys page and a database's Widget Integration share:
-// the create form, the once-only display of a new key, the key table and its dialogs.
-import { useEffect, useRef, useState } from 'preact/hooks';
+// The key list (docs/api.md "Portal (web)"): badges, and per row the owner's actions and their
+// dialogs. A rolled key's replacement shows in the new-key dialog, as after creation.
+import { useState } from 'preact/hooks';
 import type { ApiKey, KeyType, NewApiKey } from '../../../api/management.ts';
-import { useOrganization, useSession } from '../session.tsx';
+import { useSession } from '../session.tsx';
 import { CopyButton, Dialog, ErrorAlert, Field, FormActions, formatDate, formatDateTime, formatNumber, Hidden, Table, useAction } from '../ui.tsx';
+import { NewKeyDialog } from './new-key.tsx';
 
 export const TYPE_LABEL: Record<KeyType, string> = { secret: 'Secret', publishable: 'Widget' };
 const STATUS_LABEL = { active: 'Active', disabled: 'Disabled', expired: 'Expired' } as const;
-
-/** docs/api.md section 1: names are 1..50 characters; lifetime 1..365 days. */
-const MAX_NAME = 50;
-const MAX_DAYS = 365;
-
-export function CreateKeyForm(props: {
-  /** A database's widget keys are always widget keys scoped to it. */
-  databaseId?: string;
-  onCreated: (key: NewApiKey) => void;
-  onCancel: () => void;
-}) {
-  const { api } = useSession();
-  const org = useOrganization();
-  const [name, setName] = useState('');
-  const [type, setType] = useState<KeyType>(props.databaseId ? 'publishable' : 'secret');
-  const [domains, setDomains] = useState('');
-  const [days, setDays] = useState(String(MAX_DAYS));
-  const create = useAction();
-  const first = useRef<HTMLInputElement>(null);
-  useEffect(() => first.current?.focus(), []);
-  return (
-    <form
-      class="card"
-      aria-labelledby="create-key-title"
-      onSubmit={async (event) => {
-        event.preventDefault();
-        let created: NewApiKey | undefined;
-        const ok = await create.run(async () => {
-          created = await api.createKey(org.id, {
-            name,
-            type,
-            ...(type === 'publishable' && domains.trim() ? { allowedDomains: domains } : {}),
-            ...(props.databaseId ? { databaseId: props.databaseId } : {}),
-            ...(days.trim() ? { expiresInDays: Number(days) } : {}),
-          });
-        });
-        if (ok && created) props.onCreated(created);
-      }}
-    >
-      <h2 id="create-key-title">{props.databaseId ? 'New widget key for this database' : 'Create an API key'}</h2>
-      <Field label="Key name" inputRef={first} value={name} onValue={setName} required maxLength={MAX_NAME} placeholder="Production Server" />
-      {props.databaseId ? null : (
-        <fieldset>
-          <legend>Key type</legend>
-          <label class="inline">
-            <input type="radio" name="key-type" value="secret" checked={type === 'secret'} onChange={() => setType('secret')} />
-            Secret
-          </label>
-          <span class="hint">For servers only: full API access, shown once.</span>
-          <label class="inline">
-            <input type="radio" name="key-type" value="publishable" checked={type === 'publishable'} onChange={() => setType('publishable')} />
-            Widget
-          </label>
-          <span class="hint">Safe in a web page: locked to the domains you list.</span>
-        </fieldset>
-      )}
-      {type === 'publishable' ? (
-        <Field label="Allowed domains" value={domains} onValue={setDomains} placeholder="mysite.com, staging.mysite.com" aria-describedby="domains-hint">
-          <span class="hint" id="domains-hint">
-            Comma-separated. Subdomains are covered; localhost is always allowed; https:// is optional.
-          </span>
-        </Field>
-      ) : null}
-      <Field label="Expires in (days)" type="number" min={1} max={MAX_DAYS} step={1} value={days} onValue={setDays} />
-      <FormActions action={create} submit="Generate API key" onCancel={props.onCancel} />
-    </form>
-  );
-}
-
-/**
- * The plaintext of a new key, shown once. It lives only in this component's props: `Done` unmounts
- * it, after which it is in no DOM node, storage or URL (docs/api.md section 9).
- */
-export function NewKeyPanel(props: { created: NewApiKey; onDone: () => void }) {
-  const input = useRef<HTMLInputElement>(null);
-  useEffect(() => {
-    input.current?.focus();
-    input.current?.select();
-  }, []);
-  const secret = props.created.type === 'secret';
-  return (
-    <section class="card new-key" aria-labelledby="new-key-title">
-      <h2 id="new-key-title">Your new API key: {props.created.name}</h2>
-      <p>
-        {secret
-          ? 'Copy it now and keep it in a password manager or an environment variable. It is shown only once: Keygate keeps only a hash of it.'
-          : 'Widget keys are safe in a web page. You can copy it again from the key list at any time.'}
-      </p>
-      <label>
-        Your new API key
-        <input ref={input} readOnly value={props.created.key} class="mono" spellcheck={false} autoComplete="off" />
-      </label>
-      <div class="actions">
-        <CopyButton text={props.created.key} source={() => input.current} />
-        <button type="button" class="primary" onClick={props.onDone}>
-          Done
-        </button>
-      </div>
-    </section>
-  );
-}
 
 export function TypeBadge({ type }: { type: KeyType }) {
   return <span class={`badge badge-${type}`}>{TYPE_LABEL[type]}</span>;
@@ -170,10 +70,11 @@ function RollDialog(props: { apiKey: ApiKey; onClose: () => void; onRolled: (key
   );
 }
 
-/** The key list (docs/api.md section 9): owners get Disable/Enable, Roll and Revoke per row. */
-export function KeyTable(props: { keys: ApiKey[]; onChanged: () => void; onRolled: (key: NewApiKey) => void; caption: string }) {
+/** The key list: owners get Disable/Enable, Roll and Revoke per row. */
+export function KeyTable(props: { keys: ApiKey[]; onChanged: () => void; caption: string }) {
   const { api, canManageKeys } = useSession();
   const [dialog, setDialog] = useState<{ kind: 'revoke' | 'roll'; key: ApiKey } | undefined>(undefined);
+  const [rolled, setRolled] = useState<NewApiKey | undefined>(undefined);
   const toggle = useAction();
   if (props.keys.length === 0) return <p>No API keys match.</p>;
   return (
@@ -234,12 +135,14 @@ export function KeyTable(props: { keys: ApiKey[]; onChanged: () => void; onRolle
         <RollDialog
           apiKey={dialog.key}
           onClose={() => setDialog(undefined)}
-          onRolled={(rolled) => {
+          onRolled={(key) => {
             setDialog(undefined);
-            props.onRolled(rolled);
+            setRolled(key);
+            props.onChanged();
           }}
         />
       ) : null}
+      {rolled ? <NewKeyDialog created={rolled} onDone={() => setRolled(undefined)} /> : null}
     </>
   );
 }

@@ -1,0 +1,165 @@
+// Creating a key, and the one place its plaintext is ever shown: a modal dialog that nothing
+// behind can take the focus from until Done, so a click elsewhere cannot drop the only copy.
+import { useEffect, useRef, useState } from 'preact/hooks';
+import type { KeyType, NewApiKey } from '../../../api/management.ts';
+import { useOrganization, useSession } from '../session.tsx';
+import { CopyButton, Dialog, Field, FormActions, useAction } from '../ui.tsx';
+
+/** The one line a site adds to show the chat widget; the script is served beside the portal. */
+export function embedSnippet(portalOrigin: string, key: string): string {
+  return `<script src="${portalOrigin}/widget.js" data-key="${key}" async></script>`;
+}
+
+/** docs/api.md "Keys": names are 1..50 characters; lifetime 1..365 days. */
+export const MAX_NAME = 50;
+const MAX_DAYS = 365;
+
+export function CreateKeyForm(props: {
+  /** A database's widget keys are always widget keys scoped to it. */
+  databaseId?: string;
+  onCreated: (key: NewApiKey) => void;
+  onCancel: () => void;
+}) {
+  const { api } = useSession();
+  const org = useOrganization();
+  const [name, setName] = useState('');
+  const [type, setType] = useState<KeyType>(props.databaseId ? 'publishable' : 'secret');
+  const [domains, setDomains] = useState('');
+  const [days, setDays] = useState(String(MAX_DAYS));
+  const create = useAction();
+  const first = useRef<HTMLInputElement>(null);
+  useEffect(() => first.current?.focus(), []);
+  return (
+    <form
+      class="card"
+      aria-labelledby="create-key-title"
+      onSubmit={async (event) => {
+        event.preventDefault();
+        let created: NewApiKey | undefined;
+        const ok = await create.run(async () => {
+          created = await api.createKey(org.id, {
+            name,
+            type,
+            ...(type === 'publishable' && domains.trim() ? { allowedDomains: domains } : {}),
+            ...(props.databaseId ? { databaseId: props.databaseId } : {}),
+            ...(days.trim() ? { expiresInDays: Number(days) } : {}),
+          });
+        });
+        if (ok && created) props.onCreated(created);
+      }}
+    >
+      <h2 id="create-key-title">{props.databaseId ? 'New widget key for this database' : 'Create an API key'}</h2>
+      <Field label="Key name" inputRef={first} value={name} onValue={setName} required maxLength={MAX_NAME} placeholder="Production Server" />
+      {props.databaseId ? null : (
+        <fieldset>
+          <legend>Key type</legend>
+          <label class="inline">
+            <input type="radio" name="key-type" value="secret" checked={type === 'secret'} onChange={() => setType('secret')} />
+            Secret
+          </label>
+          <span class="hint">For servers only: full API access, shown once.</span>
+          <label class="inline">
+            <input type="radio" name="key-type" value="publishable" checked={type === 'publishable'} onChange={() => setType('publishable')} />
+            Widget
+          </label>
+          <span class="hint">Safe in a web page: locked to the domains you list.</span>
+        </fieldset>
+      )}
+      {type === 'publishable' ? (
+        <Field label="Allowed domains" value={domains} onValue={setDomains} placeholder="mysite.com, staging.mysite.com" aria-describedby="domains-hint">
+          <span class="hint" id="domains-hint">
+            Comma-separated. Subdomains are covered; localhost is always allowed; https:// is optional.
+          </span>
+        </Field>
+      ) : null}
+      <Field label="Expires in (days)" type="number" min={1} max={MAX_DAYS} step={1} value={days} onValue={setDays} />
+      <FormActions action={create} submit="Generate API key" onCancel={props.onCancel} />
+    </form>
+  );
+}
+
+/**
+ * The plaintext of a new or rolled key, shown once. It lives only in this component's props: `Done`
+ * unmounts it, after which it is in no DOM node, storage or URL. Escape does not close it.
+ */
+export function NewKeyDialog(props: { created: NewApiKey; onDone: () => void; returnFocus?: () => HTMLElement | null }) {
+  const input = useRef<HTMLInputElement>(null);
+  const snippetBox = useRef<HTMLTextAreaElement>(null);
+  const { created } = props;
+  const secret = created.type === 'secret';
+  const snippet = secret ? '' : embedSnippet(window.location.origin, created.key);
+  return (
+    <Dialog title="Your new API key" class="new-key" {...(props.returnFocus ? { returnFocus: props.returnFocus } : {})}>
+      <p>
+        <strong>{created.name}</strong>.{' '}
+        {secret
+          ? 'Copy it now and keep it in a password manager or an environment variable. It is shown only once: Keygate keeps only a hash of it.'
+          : 'Widget keys are safe in a web page. You can copy it again from the key list at any time.'}
+      </p>
+      <label>
+        Your new API key
+        <input ref={input} data-autofocus readOnly value={created.key} class="mono" spellcheck={false} autoComplete="off" />
+      </label>
+      <div class="actions">
+        <CopyButton text={created.key} source={() => input.current} />
+      </div>
+      {secret ? null : (
+        <>
+          <label>
+            Embed snippet
+            <textarea ref={snippetBox} readOnly rows={3} value={snippet} class="mono" spellcheck={false} aria-describedby="snippet-hint" />
+          </label>
+          <p class="hint" id="snippet-hint">
+            Paste it before the closing body tag of a page on an allowed domain.
+          </p>
+          <div class="actions">
+            <CopyButton text={snippet} label="Copy snippet" source={() => snippetBox.current} />
+          </div>
+        </>
+      )}
+      <div class="actions">
+        <button type="button" class="primary" onClick={props.onDone}>
+          Done
+        </button>
+      </div>
+    </Dialog>
+  );
+}
+
+/**
+ * The create-key flow both the API Keys page and a database's Widget Integration use: the button,
+ * the form, then the new key's dialog; focus returns to the button after Done.
+ */
+export function CreateKeyFlow(props: { label: string; databaseId?: string; onCreated: () => void }) {
+  const { canManageKeys } = useSession();
+  const [creating, setCreating] = useState(false);
+  const [created, setCreated] = useState<NewApiKey | undefined>(undefined);
+  const button = useRef<HTMLButtonElement>(null);
+  if (!canManageKeys) return null;
+  return (
+    <>
+      {creating ? (
+        <CreateKeyForm
+          {...(props.databaseId ? { databaseId: props.databaseId } : {})}
+          onCancel={() => setCreating(false)}
+          onCreated={(key) => {
+            setCreating(false);
+            setCreated(key);
+            props.onCreated();
+          }}
+        />
+      ) : (
+        <button type="button" class="primary" ref={button} onClick={() => setCreating(true)}>
+          {props.label}
+        </button>
+      )}
+      {created ? (
+        <NewKeyDialog
+          created={created}
+          onDone={() => setCreated(undefined)}
+          returnFocus={() => button.current}
+        />
+      ) : null}
+    </>
+  );
+}
