@@ -18,7 +18,8 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { LOW_CREDITS } from '../../shared/domain/webhooks.ts';
+import type { EventPattern } from '../../shared/webhooks/event-pattern.ts';
+import { STREAM_FILTERS } from '../../shared/webhooks/stream-filters.ts';
 import { TABLES } from '../../shared/tables.ts';
 import { acknowledge } from './nag.ts';
 
@@ -78,7 +79,7 @@ export class KeygateWebhooks extends Construct {
     props.management.addEnvironment('WEBHOOK_QUEUE_URL', this.deliveryQueue.queueUrl);
 
     // Stream consumer: only records that can mean an event reach it.
-    const streamSource = (table: dynamodb.ITable, filters: Record<string, unknown>[]) =>
+    const streamSource = (table: dynamodb.ITable, filters: readonly EventPattern[]) =>
       new DynamoEventSource(table, {
         startingPosition: lambda.StartingPosition.LATEST,
         batchSize: 100,
@@ -87,23 +88,10 @@ export class KeygateWebhooks extends Construct {
         retryAttempts: 10,
         maxRecordAge: Duration.hours(24),
         onFailure: new SqsDlq(this.deadLetterQueue),
-        filters: filters.map((pattern) => lambda.FilterCriteria.filter(pattern)),
+        filters: filters.map((pattern) => lambda.FilterCriteria.filter(pattern as Record<string, unknown>)),
       });
-    props.events.addEventSource(
-      streamSource(props.apiKeysTable, [
-        { eventName: lambda.FilterRule.isEqual('MODIFY'), dynamodb: { NewImage: { status: { S: lambda.FilterRule.isEqual('revoked') } } } },
-        { eventName: lambda.FilterRule.isEqual('MODIFY'), dynamodb: { NewImage: { rolledTo: { S: lambda.FilterRule.exists() } } } },
-        { eventName: lambda.FilterRule.isEqual('MODIFY'), dynamodb: { NewImage: { lastNotice: { S: lambda.FilterRule.exists() } } } },
-      ]),
-    );
-    props.events.addEventSource(
-      streamSource(props.organizationsTable, [
-        {
-          eventName: lambda.FilterRule.isEqual('MODIFY'),
-          dynamodb: { NewImage: { credits: { N: lambda.FilterRule.between(Number.MIN_SAFE_INTEGER, LOW_CREDITS) } } },
-        },
-      ]),
-    );
+    props.events.addEventSource(streamSource(props.apiKeysTable, STREAM_FILTERS.apiKeys));
+    props.events.addEventSource(streamSource(props.organizationsTable, STREAM_FILTERS.organizations));
     this.deliveryQueue.grantSendMessages(props.events);
     props.events.addEnvironment('WEBHOOK_QUEUE_URL', this.deliveryQueue.queueUrl);
     // Names only, no access: the function tells the two streams apart by the table name in each

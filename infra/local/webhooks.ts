@@ -22,7 +22,9 @@ import { physicalTableName, TABLES } from '../../shared/tables.ts';
 import { deliver, deliveryDepsFromEnv, logDeliveryError } from '../../shared/webhooks/deliver.ts';
 import type { StreamChange, StreamTable } from '../../shared/webhooks/events.ts';
 import { setDeliveryQueue, type DeliveryMessage, type DeliveryQueue } from '../../shared/webhooks/queue.ts';
+import { matchesAny } from '../../shared/webhooks/event-pattern.ts';
 import { handleChanges } from '../../shared/webhooks/stream.ts';
+import { STREAM_FILTERS } from '../../shared/webhooks/stream-filters.ts';
 import { sweepExpiringKeys } from '../../shared/webhooks/sweep.ts';
 
 const STREAM_POLL_MS = 250;
@@ -59,7 +61,12 @@ export const inProcessWorkers: WebhookWorkers = {
   sweep: (now = new Date()) => sweepExpiringKeys(now),
 };
 
-function toChange(record: _Record): StreamChange {
+/** The records the deployed event source mapping would hand over: those matching one of its filters. */
+export function passingFilters(table: StreamTable, records: _Record[]): _Record[] {
+  return records.filter((record) => matchesAny(STREAM_FILTERS[table], record));
+}
+
+export function toChange(record: _Record): StreamChange {
   const image = (value: Record<string, unknown> | undefined) => (value ? unmarshall(value as Record<string, AttributeValue>) : undefined);
   const oldImage = image(record.dynamodb?.OldImage);
   const newImage = image(record.dynamodb?.NewImage);
@@ -177,7 +184,12 @@ export async function startLocalWebhooks(options: LocalWebhookOptions): Promise<
     const { Table } = await options.client.send(new DescribeTableCommand({ TableName: physicalTableName(options.stage, TABLES[table]) }));
     if (!Table?.LatestStreamArn) throw new Error(`Table ${Table?.TableName} has no stream`);
     const streamArn = Table.LatestStreamArn;
-    stopPollers.push(await pollStream(streams, streamArn, (records) => workers.handleRecords(table, streamArn, records)));
+    stopPollers.push(
+      await pollStream(streams, streamArn, async (records) => {
+        const passing = passingFilters(table, records);
+        if (passing.length > 0) await workers.handleRecords(table, streamArn, passing);
+      }),
+    );
   }
 
   const interval = Number(process.env.WEBHOOK_SWEEP_INTERVAL_MS ?? 60_000);

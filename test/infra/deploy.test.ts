@@ -2,7 +2,10 @@
 // retries after a failed create, names unique per account and region, and ordering CloudFormation
 // does not infer by itself.
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { CfnElement } from 'aws-cdk-lib';
 import { physicalTableName, TABLES } from '../../shared/tables.ts';
+import { validatePattern } from '../../shared/webhooks/event-pattern.ts';
+import { STREAM_FILTERS } from '../../shared/webhooks/stream-filters.ts';
 import { ofType, SETUP_TIMEOUT_MS, single, synthKeygate, type CfnResource, type Synthesized } from './stack-fixture.ts';
 
 describe('a first deploy in a new account', () => {
@@ -68,6 +71,27 @@ describe('a first deploy in a new account', () => {
       expect(single(p.resources, 'AWS::Cognito::UserPool')[1].Properties!.DeletionProtection).toBe('ACTIVE');
       expect(() => synthKeygate({ context: { deletionProtection: 'yes' } })).toThrow(/deletionProtection/);
     }, SETUP_TIMEOUT_MS);
+  });
+});
+
+describe('event source mapping filters', () => {
+  let s: Synthesized;
+  beforeAll(() => {
+    s = synthKeygate();
+  }, SETUP_TIMEOUT_MS);
+
+  it('every mapping deploys valid patterns (±5e9 numbers, 4096 characters, at most 5 filters), the very ones the local runtime applies', () => {
+    const mappings = ofType(s.resources, 'AWS::Lambda::EventSourceMapping').filter(([, m]) => m.Properties!.FilterCriteria);
+    expect(mappings).toHaveLength(2);
+    for (const table of ['apiKeys', 'organizations'] as const) {
+      const id = s.stack.getLogicalId(s.stack.tables.tables[table].node.defaultChild as CfnElement);
+      const [, mapping] = mappings.find(([, m]) => JSON.stringify(m.Properties!.EventSourceArn).includes(`"${id}"`))!;
+      const filters: { Pattern: string }[] = mapping.Properties!.FilterCriteria.Filters;
+      expect(filters.length).toBeLessThanOrEqual(5);
+      const patterns = filters.map((f) => JSON.parse(f.Pattern) as unknown);
+      for (const pattern of patterns) expect(() => validatePattern(pattern)).not.toThrow();
+      expect(patterns).toEqual(STREAM_FILTERS[table]);
+    }
   });
 });
 
