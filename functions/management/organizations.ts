@@ -35,7 +35,7 @@ import { findOrInvite, normalizeEmail } from '../../shared/users/directory.ts';
 import { userDirectory } from '../../shared/users/user-directory.ts';
 
 const INITIAL_CREDITS = Number(process.env.INITIAL_CREDITS ?? 100);
-/** Bounds the free credits a user can collect (every organization starts with INITIAL_CREDITS). */
+/** Bounds the organizations a user can create (only the first starts with INITIAL_CREDITS). */
 const MAX_ORGANIZATIONS_PER_USER = Number(process.env.MAX_ORGANIZATIONS_PER_USER ?? 10);
 
 export async function postOrganization(req: ApiRequest) {
@@ -44,6 +44,7 @@ export async function postOrganization(req: ApiRequest) {
   const org = await createOrganization(name, req.user!.userId, INITIAL_CREDITS, auditContext(req), new Date(), {
     ...(email ? { ownerEmail: email } : {}),
     maxOrganizationsPerUser: MAX_ORGANIZATIONS_PER_USER,
+    initialCreditsOnce: true,
   });
   return json(201, { ...organizationView(org), role: 'owner' });
 }

@@ -56,78 +56,105 @@ export function organizationView(org: OrganizationItem) {
 /**
  * The item that counts the organizations a user has created, in the organizations table under
  * `user#<userId>` (a path `{orgId}` can never name it: only `org_` ids are read). It bounds free
- * credits: every organization starts with the initial credits, so a user may create at most
- * `maxOrganizationsPerUser` of them (README "Deploy").
+ * credits: only the organization that moves the count from 0 to 1 starts with the initial credits,
+ * and a user may create at most `maxOrganizationsPerUser` organizations (README "Deploy").
  */
 export function creatorQuotaId(userId: string): string {
   return `user#${userId}`;
 }
 
 export interface CreateOrganizationOptions {
-  /** Kept on the owner's member item (from the token's `email` claim). */
+  /** Kept on the owner's member item (from the token's verified `email` claim). */
   ownerEmail?: string;
-  /** How many organizations the owner may have created, this one included; unset: not counted. */
+  /** How many organizations the owner may have created, this one included; unset: no bound. */
   maxOrganizationsPerUser?: number;
+  /** The initial credits go to the owner's first organization only (later ones start at 0). */
+  initialCreditsOnce?: boolean;
 }
 
+async function organizationsCreatedBy(userId: string): Promise<number> {
+  const { Item } = await db.send(
+    new GetCommand({ TableName: tableName('organizations'), Key: { id: creatorQuotaId(userId) }, ConsistentRead: true }),
+  );
+  return (Item?.organizationsCreated as number | undefined) ?? 0;
+}
+
+/**
+ * Create an organization owned by `ownerId`, starting with `initialCredits`. With
+ * `initialCreditsOnce` only a user's first organization gets them, exactly once whatever the
+ * concurrency: the creation that moves the creator's count from 0 to 1 carries them (a condition
+ * on that count), every other one starts at 0. Without it or a bound, nothing is counted.
+ */
 export async function createOrganization(
   name: string,
   ownerId: string,
   initialCredits: number,
   audit: AuditContext,
   now: Date,
-  { ownerEmail, maxOrganizationsPerUser }: CreateOrganizationOptions = {},
+  { ownerEmail, maxOrganizationsPerUser, initialCreditsOnce = false }: CreateOrganizationOptions = {},
 ): Promise<OrganizationItem> {
-  const org: OrganizationItem = {
-    id: newId('org'),
-    name,
-    plan: 'free',
-    credits: initialCredits,
-    ownerCount: 1,
-    createdAt: iso(now),
-    createdBy: ownerId,
-  };
-  const member: MemberItem = {
-    organizationId: org.id,
-    userId: ownerId,
-    role: 'owner',
-    ...(ownerEmail ? { email: ownerEmail } : {}),
-    createdAt: org.createdAt,
-  };
-  // The owner's count moves in the same transaction, so concurrent creations cannot pass the bound.
-  const quota =
-    maxOrganizationsPerUser === undefined
-      ? []
-      : [
-          {
-            Update: {
-              TableName: tableName('organizations'),
-              Key: { id: creatorQuotaId(ownerId) },
-              UpdateExpression: 'ADD organizationsCreated :one',
-              ConditionExpression: 'attribute_not_exists(organizationsCreated) OR organizationsCreated < :max',
-              ExpressionAttributeValues: { ':one': 1, ':max': maxOrganizationsPerUser },
-            },
-          },
-        ];
-  const result = await transactWrite({
-    TransactItems: [
-      ...quota,
-      { Put: { TableName: tableName('organizations'), Item: org, ConditionExpression: 'attribute_not_exists(id)' } },
-      { Put: { TableName: tableName('members'), Item: member } },
-      auditPut(audit, org.id, {
-        action: 'organization.created',
-        target: { type: 'organization', id: org.id },
-        changes: createdFields(org, ['name', 'plan', 'credits']),
-      }, now),
-    ],
-  });
-  if (!result.ok) {
-    if (quota.length > 0 && result.reasons[0]?.Code === 'ConditionalCheckFailed') {
-      throw new ApiError('CONFLICT', `A user can create at most ${maxOrganizationsPerUser} organizations`);
-    }
+  const tooMany = () => new ApiError('CONFLICT', `A user can create at most ${maxOrganizationsPerUser} organizations`);
+  const counted = initialCreditsOnce || maxOrganizationsPerUser !== undefined;
+  const created = counted ? await organizationsCreatedBy(ownerId) : 0;
+  if (maxOrganizationsPerUser !== undefined && created >= maxOrganizationsPerUser) throw tooMany();
+  let first = created === 0;
+  // A first creation that loses the race to another one is retried once as a later creation.
+  for (;;) {
+    const org = await createAs(first);
+    if (org) return org;
+    if (!first) throw tooMany();
+    first = false;
+  }
+
+  async function createAs(isFirst: boolean): Promise<OrganizationItem | undefined> {
+    const org: OrganizationItem = {
+      id: newId('org'),
+      name,
+      plan: 'free',
+      credits: isFirst || !initialCreditsOnce ? initialCredits : 0,
+      ownerCount: 1,
+      createdAt: iso(now),
+      createdBy: ownerId,
+    };
+    const member: MemberItem = {
+      organizationId: org.id,
+      userId: ownerId,
+      role: 'owner',
+      ...(ownerEmail ? { email: ownerEmail } : {}),
+      createdAt: org.createdAt,
+    };
+    const bounded = maxOrganizationsPerUser !== undefined;
+    const quota = {
+      Update: {
+        TableName: tableName('organizations'),
+        Key: { id: creatorQuotaId(ownerId) },
+        UpdateExpression: 'ADD organizationsCreated :one',
+        ConditionExpression: isFirst
+          ? 'attribute_not_exists(organizationsCreated) OR organizationsCreated = :zero'
+          : `organizationsCreated >= :one${bounded ? ' AND organizationsCreated < :max' : ''}`,
+        ExpressionAttributeValues: {
+          ':one': 1,
+          ...(isFirst ? { ':zero': 0 } : {}),
+          ...(!isFirst && bounded ? { ':max': maxOrganizationsPerUser } : {}),
+        },
+      },
+    };
+    const result = await transactWrite({
+      TransactItems: [
+        ...(counted ? [quota] : []),
+        { Put: { TableName: tableName('organizations'), Item: org, ConditionExpression: 'attribute_not_exists(id)' } },
+        { Put: { TableName: tableName('members'), Item: member } },
+        auditPut(audit, org.id, {
+          action: 'organization.created',
+          target: { type: 'organization', id: org.id },
+          changes: createdFields(org, ['name', 'plan', 'credits']),
+        }, now),
+      ],
+    });
+    if (result.ok) return org;
+    if (counted && result.reasons[0]?.Code === 'ConditionalCheckFailed') return undefined;
     throw new Error('Organization id collision'); // 119 random bits: not expected
   }
-  return org;
 }
 
 export async function getOrganization(id: string): Promise<OrganizationItem | undefined> {

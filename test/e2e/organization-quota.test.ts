@@ -1,6 +1,7 @@
-// Free credits cannot be farmed (README "Deploy", `maxOrganizationsPerUser`): every organization
-// starts with the initial credits, so a user may create at most 10 organizations (the default),
-// counted atomically: concurrent creations cannot pass the bound. Other users are not affected.
+// Free credits cannot be farmed (docs/api.md section 3): only a user's first organization starts
+// with the initial credits (exactly one, whatever the concurrency), later ones at 0, and a user may
+// create at most 10 organizations (the default, README "Deploy"), counted atomically: concurrent
+// creations cannot pass the bound. Other users are not affected.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalKeygate } from '../../infra/local/environment.ts';
 import { portalUser, startTestApi, uniqueUser } from '../support/api.ts';
@@ -19,12 +20,21 @@ afterAll(async () => {
 });
 
 describe('organizations per user', () => {
+  it('the first organization gets the initial credits, the second 0', async () => {
+    const user = await portalUser(keygate.url, uniqueUser('founder'));
+    expect((await user.post('/v1/organizations', { name: 'First' })).body.credits).toBe(100);
+    const second = await user.post('/v1/organizations', { name: 'Second' });
+    expect(second.status, second.text).toBe(201);
+    expect(second.body.credits).toBe(0);
+    expect((await user.get(`/v1/organizations/${second.body.id}`)).body.credits).toBe(0);
+  });
+
   it('the 11th organization of one user is 409 CONFLICT; another user still gets theirs with the initial credits', async () => {
     const farmer = await portalUser(keygate.url, uniqueUser('farmer'));
     for (let i = 1; i <= MAX_ORGANIZATIONS_PER_USER; i++) {
       const res = await farmer.post('/v1/organizations', { name: `Farm ${i}` });
       expect(res.status, res.text).toBe(201);
-      expect(res.body.credits).toBe(100);
+      expect(res.body.credits).toBe(i === 1 ? 100 : 0);
     }
     const over = await farmer.post('/v1/organizations', { name: 'Farm 11' });
     expect(over.status, over.text).toBe(409);
@@ -43,7 +53,10 @@ describe('organizations per user', () => {
     const statuses = results.map((r) => r.status).sort();
     expect(statuses.filter((s) => s === 201)).toHaveLength(MAX_ORGANIZATIONS_PER_USER);
     expect(statuses.filter((s) => s === 409)).toHaveLength(5);
-    expect((await farmer.get('/v1/organizations')).body.items).toHaveLength(MAX_ORGANIZATIONS_PER_USER);
+    const orgs = (await farmer.get('/v1/organizations')).body.items as { credits: number }[];
+    expect(orgs).toHaveLength(MAX_ORGANIZATIONS_PER_USER);
+    // Exactly one of the concurrent creations was the first: the initial credits once, in total.
+    expect(orgs.map((o) => o.credits).sort((a, b) => b - a)).toEqual([100, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
   });
 
   it('a refused request (bad name) does not count', async () => {
