@@ -31,7 +31,8 @@ export function localDynamoClient(endpoint: string, maxAttempts = 3): DynamoDBCl
   });
 }
 
-export async function waitForDynamoDb(endpoint: string, timeoutMs = 30_000): Promise<void> {
+// Java starts in a few seconds on a quiet machine, but a loaded CI runner can take a minute or more.
+export async function waitForDynamoDb(endpoint: string, timeoutMs = 120_000): Promise<void> {
   const client = localDynamoClient(endpoint, 1);
   const deadline = Date.now() + timeoutMs;
   try {
