@@ -38,6 +38,7 @@ async function beginReply(req: ApiRequest): Promise<StartedReply> {
     // A client's Idempotency-Key is scoped by the key and the session; without one, each message is its own request.
     ...(idempotency ? { idempotency: { key: idempotency, scope: `session#${session.id}`, request: { content } } } : {}),
     requestId: req.requestId,
+    identity: { keyType: session.keyType, databaseId: session.databaseId, sessionId: session.id, conversationId: null, origin: session.origin },
   });
 }
 

@@ -121,6 +121,13 @@ async function oneShotMessage(req: ApiRequest) {
     ...(!existing ? { newConversation: conversation } : {}),
     contentField: 'message',
     requestId: req.requestId,
+    identity: {
+      keyType: key.type,
+      databaseId: key.databaseId,
+      sessionId: null,
+      conversationId: publicConversationId(conversation.id),
+      origin: key.type === 'publishable' ? key.origin : null,
+    },
   });
   const done = await collectReply(reply, req.requestId);
   return json(

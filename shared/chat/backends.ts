@@ -8,7 +8,8 @@ import { describeError, logger } from '../log.ts';
 import { estimateUsage, ReplyError, REPLY_MESSAGES, type ChatBackend, type ReplyRequest, type ReplyUsage } from './backend.ts';
 import type { Upstream } from './upstreams.ts';
 
-const backends = new Map<string, Promise<ChatBackend>>();
+// Keyed by the configuration's upstream object: a changed configuration (a new secret locally) gets new backends.
+const backends = new WeakMap<Upstream, Promise<ChatBackend>>();
 let override: ChatBackend | undefined;
 
 function create(upstream: Upstream, env: NodeJS.ProcessEnv): Promise<ChatBackend> {
@@ -27,11 +28,11 @@ function create(upstream: Upstream, env: NodeJS.ProcessEnv): Promise<ChatBackend
 /** The backend of a deployed upstream (a test's override if one is set). */
 export function backendFor(upstream: Upstream, env: NodeJS.ProcessEnv = process.env): Promise<ChatBackend> {
   if (override) return Promise.resolve(override);
-  let backend = backends.get(upstream.name);
+  let backend = backends.get(upstream);
   if (!backend) {
     backend = create(upstream, env);
-    backends.set(upstream.name, backend);
-    backend.catch(() => backends.delete(upstream.name));
+    backends.set(upstream, backend);
+    backend.catch(() => backends.delete(upstream));
   }
   return backend;
 }
@@ -39,7 +40,6 @@ export function backendFor(upstream: Upstream, env: NodeJS.ProcessEnv = process.
 /** Tests only: every upstream answers with this backend (or, with undefined, its own again). */
 export function setChatBackend(backend: ChatBackend | undefined): void {
   override = backend;
-  backends.clear();
 }
 
 export interface GuardOptions {

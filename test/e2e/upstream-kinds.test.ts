@@ -1,0 +1,201 @@
+// The chat flow once per upstream kind, over HTTP against the local API: a session's streamed
+// reply and its history, a one-shot message with a publishable key, and a failure before the first
+// delta (503, not charged). What each upstream received is checked: the assistant's model and
+// output cap, the identity fields, the signature (the reference http upstream verifies it), and
+// the caller's credentials nowhere. Bedrock is the SDK client mocked in this process (the sources
+// serve the API here, not the bundles).
+import { BedrockRuntimeClient, ConverseStreamCommand, type ConverseStreamOutput } from '@aws-sdk/client-bedrock-runtime';
+import { mockClient } from 'aws-sdk-client-mock';
+import type { IncomingHttpHeaders, Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHttpUpstream, type KeygateRequest } from '../../examples/http-upstream/server.ts';
+import type { LocalKeygate } from '../../infra/local/environment.ts';
+import { startTestApi } from '../support/api.ts';
+import { startOpenAIStub, type OpenAIStub } from '../support/openai-stub.ts';
+import { APP_ORIGIN, createTestOrg, deltas, postMessage, type TestOrg } from './chat-helpers.ts';
+
+const SIGNING_SECRET = 'whsec_e2e-upstream-signing';
+const UPSTREAM_KEY = 'sk-upstream-e2e-key';
+
+let keygate: LocalKeygate;
+let org: TestOrg;
+let stub: OpenAIStub;
+let httpServer: Server;
+const httpReceived: { body: KeygateRequest; headers: IncomingHttpHeaders }[] = [];
+const bedrock = mockClient(BedrockRuntimeClient);
+const saved = { upstreams: process.env.KEYGATE_UPSTREAMS, default: process.env.KEYGATE_DEFAULT_UPSTREAM };
+
+beforeAll(async () => {
+  stub = await startOpenAIStub();
+  httpServer = createHttpUpstream({ signingSecret: SIGNING_SECRET, onRequest: (body, headers) => httpReceived.push({ body, headers }) });
+  await new Promise<void>((r) => httpServer.listen(0, '127.0.0.1', r));
+  process.env.KEYGATE_UPSTREAMS = JSON.stringify({
+    echo: { kind: 'echo' },
+    gpt: { kind: 'openai', baseUrl: stub.baseUrl, apiKey: UPSTREAM_KEY, models: ['gpt-test', 'gpt-other'], timeoutSeconds: 2 },
+    sql: { kind: 'http', url: `http://127.0.0.1:${(httpServer.address() as AddressInfo).port}/reply`, signingSecret: SIGNING_SECRET, timeoutSeconds: 2 },
+    claude: { kind: 'bedrock', models: ['us.anthropic.claude-test-v1:0'] },
+  });
+  keygate = await startTestApi();
+  org = await createTestOrg(keygate.url, 'Upstream kinds');
+});
+
+afterAll(async () => {
+  await keygate?.stop();
+  await stub?.close();
+  httpServer?.closeAllConnections();
+  httpServer?.close();
+  bedrock.restore();
+  for (const [name, value] of [['KEYGATE_UPSTREAMS', saved.upstreams], ['KEYGATE_DEFAULT_UPSTREAM', saved.default]] as const) {
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  }
+});
+
+interface Kind {
+  name: string;
+  expected: string;
+  /** Arrange a reply that fails before its first delta. */
+  failNext(): void | string;
+  /** Undo failNext. */
+  heal(): void;
+}
+
+const bedrockEvents = (texts: string[]): AsyncIterable<ConverseStreamOutput> =>
+  (async function* () {
+    yield { messageStart: { role: 'assistant' } };
+    for (const text of texts) yield { contentBlockDelta: { contentBlockIndex: 0, delta: { text } } };
+    yield { contentBlockStop: { contentBlockIndex: 0 } };
+    yield { messageStop: { stopReason: 'end_turn' } };
+    yield { metadata: { usage: { inputTokens: 21, outputTokens: 3, totalTokens: 24 }, metrics: { latencyMs: 5 } } };
+  })();
+
+function healBedrock() {
+  bedrock.reset();
+  bedrock.on(ConverseStreamCommand).callsFake(async () => ({ stream: bedrockEvents(['From ', 'Bed', 'rock.']) }));
+}
+
+const KINDS: Kind[] = [
+  { name: 'echo', expected: 'You said: Hello upstream (turn 1). This reply comes from the Keygate local backend.', failNext: () => '[fail]', heal: () => {} },
+  {
+    name: 'gpt',
+    expected: 'Hello from the stub.',
+    failNext: () => {
+      stub.mode = { kind: 'status', status: 500 };
+    },
+    heal: () => {
+      stub.mode = { kind: 'ok' };
+    },
+  },
+  {
+    name: 'sql',
+    expected: 'Echo: Hello upstream',
+    failNext: () => {
+      process.env.KEYGATE_UPSTREAMS = process.env.KEYGATE_UPSTREAMS!.replace(SIGNING_SECRET, 'whsec_rotated-wrongly');
+    },
+    heal: () => {
+      process.env.KEYGATE_UPSTREAMS = process.env.KEYGATE_UPSTREAMS!.replace('whsec_rotated-wrongly', SIGNING_SECRET);
+    },
+  },
+  {
+    name: 'claude',
+    expected: 'From Bedrock.',
+    failNext: () => {
+      bedrock.reset();
+      bedrock.on(ConverseStreamCommand).rejects(Object.assign(new Error('ThrottlingException: secret internals'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 429 } }));
+    },
+    heal: healBedrock,
+  },
+];
+
+describe.each(KINDS)('upstream $name', (kind) => {
+  beforeAll(() => {
+    process.env.KEYGATE_DEFAULT_UPSTREAM = kind.name;
+    healBedrock();
+    kind.heal();
+    stub.requests.length = 0;
+    httpReceived.length = 0;
+  });
+
+  it('a session streams the reply, stores it in the history and charges one credit', async () => {
+    const { api, key } = await org.secretKey();
+    const before = await org.credits();
+    const session = await api.post('/v1/chat/sessions', {});
+    expect(session.status).toBe(201);
+    const reply = await postMessage(keygate.url, session.body.sessionId, session.body.token, { content: 'Hello upstream' });
+    expect(reply.status).toBe(200);
+    expect(deltas(reply).join('')).toBe(kind.expected);
+    expect(reply.events.at(-1)).toMatchObject({ event: 'message.completed', data: { content: kind.expected, usage: { credits: 1 } } });
+    const history = await fetch(`${keygate.url}/v1/chat/sessions/${session.body.sessionId}/messages`, { headers: { Authorization: `Bearer ${session.body.token}` } });
+    const items = ((await history.json()) as { items: { role: string; content: string }[] }).items;
+    expect(items.map((m) => [m.role, m.content])).toEqual([
+      ['user', 'Hello upstream'],
+      ['assistant', kind.expected],
+    ]);
+    expect(await org.credits()).toBe(before - 1);
+
+    if (kind.name === 'gpt') {
+      const [req] = stub.requests;
+      expect(req!.body).toMatchObject({ model: 'gpt-test', max_completion_tokens: 1024, stream: true, stream_options: { include_usage: true } });
+      expect(req!.body).not.toHaveProperty('temperature');
+      expect(req!.body.messages).toEqual([{ role: 'user', content: 'Hello upstream' }]);
+      expect(req!.headers.authorization).toBe(`Bearer ${UPSTREAM_KEY}`);
+      expect(JSON.stringify(req)).not.toContain(key);
+      expect(JSON.stringify(req)).not.toContain(session.body.token);
+    }
+    if (kind.name === 'sql') {
+      const [{ body, headers }] = httpReceived as [(typeof httpReceived)[number]];
+      expect(body.identity).toEqual({
+        organizationId: org.id,
+        keyId: expect.stringMatching(/^key_/),
+        keyType: 'secret',
+        databaseId: null,
+        sessionId: session.body.sessionId,
+        conversationId: null,
+        origin: null,
+      });
+      expect(body.assistant).toMatchObject({ name: 'Default', model: null, maxOutputTokens: 1024, temperature: null });
+      expect(headers['keygate-signature']).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
+      expect(JSON.stringify({ body, headers })).not.toContain(key);
+      expect(JSON.stringify({ body, headers })).not.toContain(session.body.token);
+    }
+    if (kind.name === 'claude') {
+      const input = bedrock.commandCalls(ConverseStreamCommand).at(-1)!.args[0].input;
+      expect(input).toEqual({
+        modelId: 'us.anthropic.claude-test-v1:0',
+        messages: [{ role: 'user', content: [{ text: 'Hello upstream' }] }],
+        inferenceConfig: { maxTokens: 1024 },
+      });
+    }
+  });
+
+  it('a publishable key’s one-shot message gets the whole reply as JSON; an http upstream sees the origin and the conversation', async () => {
+    const { api } = await org.publishableKey();
+    const res = await api.post('/v1/chat/message', { message: 'Hello upstream' });
+    expect(res.status, res.text).toBe(200);
+    expect(res.body).toMatchObject({ message: { role: 'assistant', content: kind.expected }, usage: { credits: 1 } });
+    if (kind.name === 'sql') {
+      expect(httpReceived.at(-1)!.body.identity).toMatchObject({ keyType: 'publishable', origin: APP_ORIGIN, sessionId: null, conversationId: res.body.conversation_id });
+    }
+  });
+
+  it('a reply that fails before its first delta is a 503 with Retry-After, no upstream text, not charged', async () => {
+    const { api } = await org.secretKey();
+    const before = await org.credits();
+    const content = kind.failNext() ?? 'Hello upstream';
+    try {
+      const res = await api.post('/v1/chat/message', { message: content });
+      expect([400, 503]).toContain(res.status);
+      if (kind.name === 'sql') expect(res.body).toMatchObject({ code: 'VALIDATION_ERROR' }); // the service refused the signature: a 401
+      else {
+        expect(res.status).toBe(503);
+        expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
+        expect(res.body).toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+      }
+      expect(res.text).not.toMatch(/secret|internals|sk-upstream/);
+    } finally {
+      kind.heal();
+    }
+    expect(await org.credits()).toBe(before);
+  });
+});
