@@ -47,6 +47,13 @@ export interface DynamoCall {
   input: Record<string, unknown>;
 }
 
+/** The DynamoDB calls of one request, and how many of them came after its response. */
+export interface Window {
+  status: number;
+  calls: DynamoCall[];
+  afterResponse: number;
+}
+
 interface StackLike {
   add(middleware: unknown, options: Record<string, unknown>): void;
 }

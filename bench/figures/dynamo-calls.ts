@@ -2,19 +2,13 @@
 import { json } from '../../shared/http/response.ts';
 import { FUNCTION_ENTRIES, routeKey } from '../../shared/routes.ts';
 import { ApiClient, type CallResult } from '../../test/support/api.ts';
-import { byCommand, classify, sequence, type DynamoCall, type DynamoCounter } from '../dynamo-counter.ts';
+import { byCommand, classify, sequence, type DynamoCounter, type Window } from '../dynamo-counter.ts';
 import { moduleUrl, whyNotServing } from '../fixtures.ts';
 import { routeOf, SETTLE_MS, WHOAMI, type BenchEnvironment } from './environment.ts';
 import { detail, figure, notMeasurable, rows, section } from './report.ts';
 
 const REQUESTS_PER_SCENARIO = 10; // counted requests per scenario (plus 3 warm-up)
 const SESSION_HISTORY = 'GET /v1/chat/sessions/{sessionId}/messages';
-
-export interface Window {
-  status: number;
-  calls: DynamoCall[];
-  afterResponse: number;
-}
 
 async function countRequests(counter: DynamoCounter, send: () => Promise<CallResult>, n: number): Promise<Window[]> {
   const windows: Window[] = [];

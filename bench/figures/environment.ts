@@ -9,10 +9,9 @@ import { bootLocalKeygate, type LocalKeygate } from '../../infra/local/environme
 import { buildAuthorizerEvent, buildProxyEvent } from '../../infra/local/gateway.ts';
 import { synthesizeApp, type SynthesizedApp } from '../../infra/local/bundles/assembly.ts';
 import { AUTHORIZER_ENTRY, ROUTES, routeKey, type RouteDefinition } from '../../shared/routes.ts';
-import { DynamoCounter } from '../dynamo-counter.ts';
+import { DynamoCounter, type Window } from '../dynamo-counter.ts';
 import { createFixtures, moduleUrl, type Fixtures } from '../fixtures.ts';
 import { elapsedMs, type Summary } from '../stats.ts';
-import type { Window } from './dynamo-calls.ts';
 import { detail, section } from './report.ts';
 
 export const WHOAMI = 'GET /v1/auth/whoami';
