@@ -90,6 +90,7 @@ export const ApiKey = named(
     lastUsedAt: isoTime.nullable(),
     usageCount: z.int().nonnegative(),
     createdBy: z.string(),
+    replacedBy: z.string().nullable().meta({ description: 'The id of the key a roll made from this one' }),
     key: z.string().optional(),
   }),
 );

@@ -83,6 +83,7 @@ export function keyDetails(item: ApiKeyItem, now: Date) {
     lastUsedAt: item.lastUsedAt,
     usageCount: item.usageCount,
     createdBy: item.createdBy,
+    replacedBy: item.rolledTo ?? null,
   };
 }
 

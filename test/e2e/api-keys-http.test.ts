@@ -228,6 +228,9 @@ describe('the authorizer over HTTP', () => {
     expect(oldRes.body).toEqual({ error: 'unauthorized', message: 'API key has expired', code: 'API_KEY_EXPIRED' });
     const listed = await owner.get(`/v1/organizations/${orgId}/api-keys/${old.id}`);
     expect(listed.body.status).toBe('expired');
+    // The old key names its replacement; the replacement has none.
+    expect(listed.body.replacedBy).toBe(rolled.body.id);
+    expect(rolled.body.replacedBy).toBeNull();
   });
 
   it('an expired key cannot be re-activated: PATCH {status:"active"} is 409 and the key stays expired', async () => {
