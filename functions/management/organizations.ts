@@ -17,6 +17,7 @@ import { grantCredits } from '../../shared/db/credits.ts';
 import { createDatabase, databaseView, listDatabases } from '../../shared/db/databases.ts';
 import {
   addMember,
+  countInvitation,
   createOrganization,
   getOrganization,
   listMembers,
@@ -29,6 +30,7 @@ import {
   updatePlan,
 } from '../../shared/db/organizations.ts';
 import { auditContext } from '../../shared/http/audit-context.ts';
+import { recordInvitation } from '../../shared/metrics/emit.ts';
 import type { ApiRequest } from '../../shared/http/pipeline.ts';
 import { json, noContent } from '../../shared/http/response.ts';
 import { findOrInvite, normalizeEmail } from '../../shared/users/directory.ts';
@@ -91,7 +93,9 @@ export async function getMembers(req: ApiRequest) {
 /** Add a member by email: the directory finds their account, or invites them first (docs/api.md "Routes"). */
 export async function postMember(req: ApiRequest) {
   const { email, role } = parseInput(addMemberBody, req.body);
-  const user = await findOrInvite(await userDirectory(), email);
+  // Invitations create accounts (self sign-up is off) and send mail: a daily allowance per organization.
+  const user = await findOrInvite(await userDirectory(), email, () => countInvitation(req.params.orgId!, new Date()));
+  if (user.invited) recordInvitation();
   const member = await addMember(req.params.orgId!, user, role, auditContext(req), new Date());
   return json(201, memberView(member));
 }

@@ -5,7 +5,7 @@ import { iso } from '../../shared/domain/time.ts';
 import { parseInput } from '../../shared/domain/validation.ts';
 import { createWebhookBody } from '../../shared/domain/webhook-rules.ts';
 import { urlPolicyFromEnv, urlProblem, type WebhookEvent } from '../../shared/domain/webhooks.ts';
-import { createWebhook, deleteWebhook, listWebhooks, requireWebhook, webhookView } from '../../shared/db/webhooks.ts';
+import { claimTest, createWebhook, deleteWebhook, listWebhooks, webhookView } from '../../shared/db/webhooks.ts';
 import { auditContext } from '../../shared/http/audit-context.ts';
 import type { ApiRequest } from '../../shared/http/pipeline.ts';
 import { json, noContent } from '../../shared/http/response.ts';
@@ -30,7 +30,8 @@ export async function deleteWebhookById(req: ApiRequest) {
 
 /** 202: a `ping` event is queued for this webhook alone; its id is returned to find it at the receiver. */
 export async function postWebhookTest(req: ApiRequest) {
-  const webhook = await requireWebhook(req.params.orgId!, req.params.webhookId!);
+  // At most one test per webhook per minute: a test route must not amplify traffic to the receiver.
+  const webhook = await claimTest(req.params.orgId!, req.params.webhookId!, new Date());
   const event: WebhookEvent = {
     id: newId('evt', 24),
     type: 'ping',

@@ -109,6 +109,20 @@ export const ALARM_THRESHOLDS = {
       'Webhook deliveries dead-lettered: read the messages in the DLQ (endpoint, status), tell the customer if their ' +
       'endpoint is down, and redrive the queue once it is fixed.',
   },
+  /** Portal accounts created by invitations (UsersInvited), per hour, all organizations together. */
+  usersInvited: {
+    threshold: 50,
+    periodMinutes: 60,
+    evaluationPeriods: 1,
+    datapoints: 1,
+    reason:
+      'Self sign-up is off, so invitations are how accounts are made; each organization may invite 20 a day. 50 in an ' +
+      "hour is far above normal onboarding and about a day of Cognito's built-in email (invitations, resets and codes " +
+      'stop for every tenant once it is used up): someone may be farming accounts or credits.',
+    action:
+      "Many accounts invited: search the management function's logs and the audit log for member.added in the last " +
+      'hour, find the organizations inviting, and suspend or talk to them; check the user pool for throwaway addresses.',
+  },
   /** Share of the account's concurrency limit (context `accountConcurrencyLimit`) claimed. */
   accountConcurrencyShare: {
     threshold: 0.8,

@@ -115,6 +115,9 @@ export class KeygateOperations extends Construct {
       );
     }
 
+    // Accounts created by invitations: farming, or Cognito's built-in email running out.
+    this.alarm('UsersInvited', this.appMetric('UsersInvited', undefined, minutes(t.usersInvited)), t.usersInvited, 'Portal accounts created by invitations');
+
     // The account: claimed concurrency against its quota.
     const claimed = new cloudwatch.Metric({
       namespace: 'AWS/Lambda',
@@ -161,10 +164,11 @@ export class KeygateOperations extends Construct {
       ]),
     );
     this.dashboard.addWidgets(
-      graph('Replies, credits spent, stream failures', [
+      graph('Replies, credits spent, stream failures, users invited', [
         this.appMetric('Replies'),
         this.appMetric('CreditsSpent'),
         this.appMetric('StreamFailures'),
+        this.appMetric('UsersInvited'),
       ]),
       graph('Webhook deliveries by result', WEBHOOK_RESULTS.map((r) => this.appMetric('WebhookDeliveries', r)), { stacked: true }),
       graph('Lambda claimed concurrency', [claimed], { horizontal: props.accountConcurrencyLimit }),

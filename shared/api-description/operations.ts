@@ -87,12 +87,13 @@ export const OPERATIONS: Record<RouteKey, Operation> = {
   },
   [`GET ${ORG}/members`]: { summary: 'Members with their email and role (member+)', tag: 'Members', responses: [ok(S.MemberList)] },
   [`POST ${ORG}/members`]: {
-    summary: 'Add a member by email (owner); an email with no account is invited to the user pool first; 409 if already a member',
+    summary:
+      'Add a member by email (owner); an email with no account is invited to the user pool first (at most 20 invitations a UTC day per organization, 429 beyond); 409 if already a member',
     tag: 'Members',
     body: addMemberBody,
     bodyExample: { email: 'bob@example.com', role: 'admin' },
     responses: [created(S.Member)],
-    errors: ['CONFLICT'],
+    errors: ['CONFLICT', 'RATE_LIMIT_EXCEEDED'],
   },
   [`PUT ${ORG}/members/{userId}`]: {
     summary: "Change a member's role (owner)",
@@ -171,9 +172,10 @@ export const OPERATIONS: Record<RouteKey, Operation> = {
   [`GET ${ORG}/webhooks`]: { summary: "The organization's webhooks (owner, admin)", tag: 'Webhooks', responses: [ok(S.WebhookList)] },
   [`DELETE ${ORG}/webhooks/{webhookId}`]: { summary: 'Delete a webhook (owner)', tag: 'Webhooks', responses: [noContent('Deleted')] },
   [`POST ${ORG}/webhooks/{webhookId}/test`]: {
-    summary: 'Send a ping event to this webhook (owner)',
+    summary: 'Send a ping event to this webhook (owner); at most one test per webhook per minute (429 beyond)',
     tag: 'Webhooks',
     responses: [{ status: 202, description: 'Queued', schema: S.WebhookTest }],
+    errors: ['RATE_LIMIT_EXCEEDED'],
   },
   [`GET ${ORG}/upstreams`]: {
     summary: 'The deployed chat upstreams an assistant can use, with their models (member+)',

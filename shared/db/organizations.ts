@@ -1,15 +1,15 @@
 // Organizations and their members. An organization item carries its plan, credits (the balance
 // the chat API debits) and ownerCount, which makes "never remove the last owner" one atomic condition.
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { changesBetween, createdFields, type AuditContext } from '../domain/audit.ts';
-import { ApiError } from '../domain/errors.ts';
+import { ApiError, retryLaterError } from '../domain/errors.ts';
 import { effectiveLimits, type Limits, type Plan } from '../domain/plans.ts';
 import type { Role } from '../domain/roles.ts';
-import { iso } from '../domain/time.ts';
+import { DAY_MS, iso, utcDay } from '../domain/time.ts';
 import { newId } from '../domain/ids.ts';
 import { tableName } from '../tables.ts';
 import { auditPut } from './audit-log.ts';
-import { db, queryAll, setClause, transactWrite } from './client.ts';
+import { db, isConditionFailed, queryAll, setClause, transactWrite } from './client.ts';
 
 export interface OrganizationItem {
   id: string;
@@ -342,4 +342,59 @@ function ownerCountUpdate(organizationId: string, delta: number) {
       ExpressionAttributeValues: delta < 0 ? { ':delta': delta, ':one': 1 } : { ':delta': delta },
     },
   };
+}
+
+/** Invitations of new accounts an organization may send per UTC day (docs/api.md section 3). */
+export const MAX_INVITATIONS_PER_DAY = 20;
+
+/** The item counting an organization's invitations today (`invitations#<orgId>`, never an `org_` id). */
+export function invitationCountId(organizationId: string): string {
+  return `invitations#${organizationId}`;
+}
+
+/**
+ * Count one invitation of a new account for today (UTC), or 429 with the seconds until the next
+ * UTC day once `max` were sent. One conditional write per attempt: the same day's count grows
+ * below `max`, another day's is replaced by 1; a lost race (the day turned meanwhile) is retried.
+ */
+export async function countInvitation(organizationId: string, now: Date, max = MAX_INVITATIONS_PER_DAY): Promise<void> {
+  const key = { id: invitationCountId(organizationId) };
+  const day = utcDay(now);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      await db.send(
+        new UpdateCommand({
+          TableName: tableName('organizations'),
+          Key: key,
+          UpdateExpression: 'ADD invitations :one',
+          ConditionExpression: '#day = :day AND invitations < :max',
+          ExpressionAttributeNames: { '#day': 'day' },
+          ExpressionAttributeValues: { ':one': 1, ':day': day, ':max': max },
+        }),
+      );
+      return;
+    } catch (error) {
+      if (!isConditionFailed(error)) throw error;
+    }
+    try {
+      await db.send(
+        new UpdateCommand({
+          TableName: tableName('organizations'),
+          Key: key,
+          UpdateExpression: 'SET #day = :day, invitations = :one',
+          ConditionExpression: 'attribute_not_exists(#day) OR #day <> :day',
+          ExpressionAttributeNames: { '#day': 'day' },
+          ExpressionAttributeValues: { ':one': 1, ':day': day },
+        }),
+      );
+      return;
+    } catch (error) {
+      if (!isConditionFailed(error)) throw error;
+    }
+    // Today's count exists: either full (refused below) or another request started the day first.
+    const { Item } = await db.send(new GetCommand({ TableName: tableName('organizations'), Key: key, ConsistentRead: true }));
+    if (Item?.day === day && (Item.invitations as number) >= max) break;
+  }
+  const nextDay = Date.parse(`${day}T00:00:00.000Z`) + DAY_MS;
+  throw retryLaterError((nextDay - now.getTime()) / 1000);
 }

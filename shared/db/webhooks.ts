@@ -1,17 +1,17 @@
 // Webhook endpoints (README "Tables"): organizationId × id, with the URL, the subscribed events and
 // the signing secret as ciphertext only (shared/webhooks/secret-box.ts). The organization item
 // counts its webhooks (`webhookCount`), so "at most 10" is one condition in the creating transaction.
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { AuditContext } from '../domain/audit.ts';
 import { randomBase62 } from '../domain/api-key.ts';
-import { ApiError } from '../domain/errors.ts';
+import { ApiError, retryLaterError } from '../domain/errors.ts';
 import { newId } from '../domain/ids.ts';
 import { iso } from '../domain/time.ts';
 import { MAX_WEBHOOKS_PER_ORG, SECRET_PREFIX, type DeliveryType, type EventType } from '../domain/webhooks.ts';
 import { tableName } from '../tables.ts';
 import { sealSecret } from '../webhooks/secret-box.ts';
 import { auditPut } from './audit-log.ts';
-import { db, queryAll, transactWrite } from './client.ts';
+import { db, isConditionFailed, queryAll, transactWrite } from './client.ts';
 
 export interface WebhookItem {
   organizationId: string;
@@ -21,6 +21,8 @@ export interface WebhookItem {
   createdAt: string;
   createdBy: string;
   secretCiphertext: string;
+  /** When the test route last sent a ping (at most one a minute). */
+  lastTestAt?: string;
 }
 
 export function webhookView(item: WebhookItem) {
@@ -135,4 +137,33 @@ export async function deleteWebhook(organizationId: string, id: string, audit: A
 export async function subscribersOf(organizationId: string, type: DeliveryType): Promise<WebhookItem[]> {
   const all = await listWebhooks(organizationId);
   return all.filter((w) => (w.events as DeliveryType[]).includes(type));
+}
+
+/** A webhook's test route sends at most one ping per this many milliseconds (docs/api.md section 12). */
+export const TEST_INTERVAL_MS = 60_000;
+
+/**
+ * Claim this webhook's test for now: one conditional write of `lastTestAt`, refused (429 with the
+ * seconds left) while the previous test is less than a minute old, so concurrent tests send one ping.
+ */
+export async function claimTest(organizationId: string, id: string, now: Date): Promise<WebhookItem> {
+  if (!WEBHOOK_ID.test(id)) throw new ApiError('NOT_FOUND', 'Webhook not found');
+  try {
+    const { Attributes } = await db.send(
+      new UpdateCommand({
+        TableName: tableName('webhooks'),
+        Key: { organizationId, id },
+        UpdateExpression: 'SET lastTestAt = :now',
+        ConditionExpression: 'attribute_exists(id) AND (attribute_not_exists(lastTestAt) OR lastTestAt <= :since)',
+        ExpressionAttributeValues: { ':now': iso(now), ':since': iso(new Date(now.getTime() - TEST_INTERVAL_MS)) },
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return Attributes as WebhookItem;
+  } catch (error) {
+    if (!isConditionFailed(error)) throw error;
+  }
+  const current = await requireWebhook(organizationId, id);
+  const last = Date.parse(current.lastTestAt ?? '');
+  throw retryLaterError(Number.isNaN(last) ? 1 : (last + TEST_INTERVAL_MS - now.getTime()) / 1000);
 }

@@ -74,3 +74,14 @@ export function validationError(details: FieldIssue[], message?: string): ApiErr
 export function errorBody(code: ErrorCode, message: string = ERRORS[code].message): ErrorBody {
   return { error: ERRORS[code].error, message, code };
 }
+
+/** A 429 for a per-resource allowance (invitations a day, webhook tests a minute): retry after `seconds`. */
+export function retryLaterError(seconds: number): ApiError {
+  const retryAfter = Math.max(1, Math.ceil(seconds));
+  return new ApiError(
+    'RATE_LIMIT_EXCEEDED',
+    `Rate limit exceeded. Try again in ${retryAfter} seconds.`,
+    { retry_after: retryAfter },
+    { 'Retry-After': String(retryAfter) },
+  );
+}

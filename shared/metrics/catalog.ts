@@ -41,6 +41,8 @@ export const METRICS = {
   /** Streams that failed after the first delta was sent (the client got an `error` event). */
   StreamFailures: { unit: 'Count' },
   WebhookDeliveries: { unit: 'Count', dimension: 'Result' },
+  /** Portal accounts created by invitations (the only way accounts are made: self sign-up is off). */
+  UsersInvited: { unit: 'Count' },
 } as const satisfies Record<string, { unit: MetricUnitName; dimension?: string }>;
 export type MetricName = keyof typeof METRICS;
 

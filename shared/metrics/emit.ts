@@ -41,3 +41,8 @@ export function recordStreamFailure(): void {
 export function recordWebhookDelivery(result: WebhookResult): void {
   publish({ WebhookDeliveries: 1 }, { name: METRICS.WebhookDeliveries.dimension, value: result });
 }
+
+/** An invitation created a portal account (members by email, for an address with no account). */
+export function recordInvitation(): void {
+  publish({ UsersInvited: 1 });
+}

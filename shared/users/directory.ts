@@ -36,9 +36,17 @@ export function localUserId(email: string): string {
   return `local-${createHash('sha256').update(normalizeEmail(email)).digest('hex').slice(0, 24)}`;
 }
 
-/** The user with this email, inviting them first when they have no account. */
-export async function findOrInvite(directory: UserDirectory, email: string): Promise<DirectoryUser & { invited: boolean }> {
+/**
+ * The user with this email, inviting them first when they have no account. `beforeInvite` runs
+ * only when an invitation is about to be sent (it may refuse it by throwing: a daily allowance).
+ */
+export async function findOrInvite(
+  directory: UserDirectory,
+  email: string,
+  beforeInvite: () => Promise<void> = async () => undefined,
+): Promise<DirectoryUser & { invited: boolean }> {
   const found = await directory.findByEmail(email);
   if (found) return { ...found, invited: false };
+  await beforeInvite();
   return { ...(await directory.inviteByEmail(email)), invited: true };
 }

@@ -78,6 +78,7 @@ describe('alarms', () => {
       'AuthorizerLatencyP99',
       'AccountConcurrency',
       'WebhookDeadLetters',
+      'UsersInvited',
       ...FUNCTIONS.flatMap((f) => [`${capitalized(f)}Errors`, `${capitalized(f)}Throttles`]),
       ...TABLE_KEYS.flatMap((t) => [`${capitalized(t)}TableThrottles`, `${capitalized(t)}TableSystemErrors`]),
     ].map((n) => `keygate-dev-${n}`);
@@ -172,6 +173,16 @@ describe('alarms', () => {
   });
 });
 
+describe('accounts created by invitations', () => {
+  it('alarm at 50 UsersInvited in an hour (the management function counts each invitation that created an account)', () => {
+    const a = alarm('UsersInvited');
+    expect(statsOf(a)).toEqual([
+      { MetricName: 'UsersInvited', Namespace: 'Keygate', Dimensions: expect.arrayContaining([{ Name: 'stage', Value: 'dev' }, { Name: 'service', Value: 'keygate' }]), Stat: 'Sum' },
+    ]);
+    expect(a).toMatchObject({ Threshold: 50, EvaluationPeriods: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
+  });
+});
+
 describe('the dashboard', () => {
   it('is one dashboard named after the stage, showing every alarm and the application metrics by outcome', () => {
     const [, dashboard] = single(resources, 'AWS::CloudWatch::Dashboard');
@@ -182,7 +193,7 @@ describe('the dashboard', () => {
     for (const outcome of ['admitted', 'rate_limited', 'no_credits', 'invalid_key', 'origin_refused', 'expired', 'disabled']) {
       expect(body).toContain(`\\"Outcome\\",\\"${outcome}\\"`);
     }
-    for (const metric of ['ReplyTimeToFirstDelta', 'ReplyTime', 'Replies', 'CreditsSpent', 'StreamFailures', 'WebhookDeliveries', 'ThrottledRequests', 'SystemErrors', 'ClaimedAccountConcurrency', '5XXError', 'ApproximateNumberOfMessagesVisible']) {
+    for (const metric of ['ReplyTimeToFirstDelta', 'ReplyTime', 'Replies', 'CreditsSpent', 'StreamFailures', 'UsersInvited', 'WebhookDeliveries', 'ThrottledRequests', 'SystemErrors', 'ClaimedAccountConcurrency', '5XXError', 'ApproximateNumberOfMessagesVisible']) {
       expect(body).toContain(`\\"${metric}\\"`);
     }
     expect(outputs.DashboardName).toBeDefined();
