@@ -118,8 +118,9 @@ export class KeygateFunction extends Construct {
     acknowledge(this.role, {
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
-        'Active tracing adds xray:PutTraceSegments and xray:PutTelemetryRecords, which support no resource-level ' +
-        'permissions (X-Ray requires Resource "*"). Nothing else on this role is granted on "*"; the infra tests check that.',
+        'Active tracing adds xray:PutTraceSegments and xray:PutTelemetryRecords, and a DynamoDB stream trigger adds ' +
+        'dynamodb:ListStreams: none supports resource-level permissions (Resource "*"). Nothing else on this role is ' +
+        'granted on "*"; the infra tests check that.',
     });
   }
 }

@@ -1,7 +1,7 @@
 // What an operator watches: an SNS topic (email from CDK context `alarmEmail`), the alarms of
 // alarm-thresholds.ts on the API stage, every function and every table, and one dashboard of the
 // same metrics plus the application metrics of shared/metrics/catalog.ts.
-import { Duration } from 'aws-cdk-lib';
+import { Aws, Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -134,7 +134,8 @@ export class KeygateOperations extends Construct {
     this.alarm('AccountConcurrency', concurrencyShare, t.accountConcurrencyShare, 'Lambda concurrency claimed in the account, as a share of its quota');
 
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
-      dashboardName: `keygate-${props.stage}`,
+      // Dashboard names are global to the account: the region keeps a stage's deployments apart.
+      dashboardName: `keygate-${props.stage}-${Aws.REGION}`,
       defaultInterval: Duration.hours(3),
     });
     const fns = Object.entries(props.functions) as [DeployedFunctionName, lambda.IFunction][];

@@ -5,8 +5,9 @@
 // (widget-hosting.ts), which takes `distribution`, `origin` and `bucket` from here.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Aws, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3deploy from 'aws-cdk-lib/aws-s3-deployment';
@@ -68,6 +69,7 @@ export class PortalHosting extends Construct {
     });
 
     const headers = new cloudfront.ResponseHeadersPolicy(this, 'Headers', {
+      responseHeadersPolicyName: globalName(this, 'portal-headers'),
       comment: `Keygate ${props.stage} portal: strict CSP, HSTS, nosniff, no framing`,
       securityHeadersBehavior: {
         contentSecurityPolicy: { contentSecurityPolicy: portalContentSecurityPolicy({ connectSrc: props.connectSrc }), override: true },
@@ -88,7 +90,11 @@ export class PortalHosting extends Construct {
       enableAcceptEncodingBrotli: true,
     });
 
-    this.origin = origins.S3BucketOrigin.withOriginAccessControl(this.bucket);
+    this.origin = origins.S3BucketOrigin.withOriginAccessControl(this.bucket, {
+      originAccessControl: new cloudfront.S3OriginAccessControl(this, 'OriginAccessControl', {
+        originAccessControlName: globalName(this, 'portal-oac'),
+      }),
+    });
     this.distribution = new cloudfront.Distribution(this, 'Distribution', {
       comment: `Keygate ${props.stage} portal`,
       defaultRootObject: 'index.html',
@@ -163,6 +169,15 @@ export class PortalHosting extends Construct {
     // The shell names the hashed assets: upload them first, so no visitor gets an index.html whose scripts are missing.
     shell.node.addDependency(assets);
     settings.node.addDependency(assets);
+    // aws-cdk-lib grants the handler invalidations on every distribution ("*"); this deny narrows it to ours.
+    shell.handlerRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'InvalidateOnlyThePortalDistribution',
+        effect: iam.Effect.DENY,
+        actions: ['cloudfront:CreateInvalidation', 'cloudfront:GetInvalidation'],
+        notResources: [this.distribution.distributionArn],
+      }),
+    );
     this.acknowledgeDeploymentHandler();
   }
 
@@ -177,9 +192,13 @@ export class PortalHosting extends Construct {
         id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
         reason: `BucketDeployment's handler writes its logs with the basic execution role. ${deployOnly}.`,
       },
-      ...['Action::s3:GetObject*', 'Action::s3:GetBucket*', 'Action::s3:List*', 'Action::s3:DeleteObject*', 'Action::s3:Abort*', 'Resource::*'].map(
+      ...['Action::s3:GetObject*', 'Action::s3:GetBucket*', 'Action::s3:List*', 'Action::s3:DeleteObject*', 'Action::s3:Abort*'].map(
         (finding) => ({ id: `AwsSolutions-IAM5[${finding}]` as const, reason: `${finding}: the copy reads, lists and replaces objects. ${deployOnly}.` }),
       ),
+      {
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: `aws-cdk-lib allows cloudfront:CreateInvalidation/GetInvalidation on "*"; a Deny on every other distribution (NotResource) leaves only the portal's. ${deployOnly}.`,
+      },
       {
         id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*]',
         reason: `Reads the uploaded build from the CDK asset bucket. ${deployOnly}.`,
@@ -194,4 +213,12 @@ export class PortalHosting extends Construct {
       },
     );
   }
+}
+
+/**
+ * CloudFront names (response headers policies, origin access controls) are global to the account,
+ * like dashboards: the stack name and the region keep two deployments of a stage apart.
+ */
+export function globalName(scope: Construct, suffix: string): string {
+  return `${Stack.of(scope).stackName}-${Aws.REGION}-${suffix}`;
 }

@@ -146,10 +146,12 @@ export class KeygateWaf extends Construct {
       ],
     });
 
-    new wafv2.CfnWebACLAssociation(this, 'StageAssociation', {
+    // The stage ARN is built from names, so CloudFormation would not wait for the stage by itself.
+    const association = new wafv2.CfnWebACLAssociation(this, 'StageAssociation', {
       resourceArn: props.api.deploymentStage.stageArn,
       webAclArn: this.webAcl.attrArn,
     });
+    association.node.addDependency(props.api.deploymentStage);
   }
 
   /** Requests a rule blocked (WAF's own metric, dimensioned by the rule's metric name), for the dashboard. */

@@ -56,14 +56,12 @@ export class KeygateWebhooks extends Construct {
     });
 
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetters', {
-      queueName: `keygate-${stage}-webhook-dead-letters`,
       retentionPeriod: Duration.days(14),
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
     });
 
     this.deliveryQueue = new sqs.Queue(this, 'Deliveries', {
-      queueName: `keygate-${stage}-webhook-deliveries`,
       visibilityTimeout: VISIBILITY_TIMEOUT,
       // Retries wait in the queue (up to 15 minutes per step) for at most 24 hours in all.
       retentionPeriod: Duration.days(2),

@@ -13,6 +13,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Duration } from 'aws-cdk-lib';
+import { globalName } from './portal-hosting.ts';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3deploy from 'aws-cdk-lib/aws-s3-deployment';
@@ -50,6 +51,7 @@ export class WidgetHosting extends Construct {
 
     const headers = (name: string, cacheControl: string) =>
       new cloudfront.ResponseHeadersPolicy(this, name, {
+        responseHeadersPolicyName: globalName(this, `widget-${name}`),
         comment: `Keygate widget (${name}): CORS for any site, ${cacheControl}`,
         corsBehavior: {
           accessControlAllowOrigins: ['*'],

@@ -74,6 +74,46 @@ describe('a first deploy in a new account', () => {
   });
 });
 
+describe('names unique per account and region, and ordering', () => {
+  let s: Synthesized;
+  beforeAll(() => {
+    s = synthKeygate();
+  }, SETUP_TIMEOUT_MS);
+  const regional = (suffix: string) => ({ 'Fn::Join': ['', ['Keygate-dev-', { Ref: 'AWS::Region' }, `-${suffix}`]] });
+
+  it('CloudFront response headers policies and the origin access control carry the stack name and region', () => {
+    const policies = ofType(s.resources, 'AWS::CloudFront::ResponseHeadersPolicy').map(([, p]) => p.Properties!.ResponseHeadersPolicyConfig.Name);
+    expect(policies.length).toBeGreaterThanOrEqual(2);
+    expect(policies).toContainEqual(regional('portal-headers'));
+    for (const name of policies) expect(JSON.stringify(name)).toContain('"Ref":"AWS::Region"');
+    const [, oac] = single(s.resources, 'AWS::CloudFront::OriginAccessControl');
+    expect(oac.Properties!.OriginAccessControlConfig.Name).toEqual(regional('portal-oac'));
+  });
+
+  it('the dashboard carries the region; SQS queues have generated names', () => {
+    const [, dashboard] = single(s.resources, 'AWS::CloudWatch::Dashboard');
+    expect(JSON.stringify(dashboard.Properties!.DashboardName)).toContain('"Ref":"AWS::Region"');
+    for (const [id, queue] of ofType(s.resources, 'AWS::SQS::Queue')) expect(queue.Properties!.QueueName, id).toBeUndefined();
+  });
+
+  it('the web ACL is associated only once the stage exists', () => {
+    const [, association] = single(s.resources, 'AWS::WAFv2::WebACLAssociation');
+    const [stageId] = single(s.resources, 'AWS::ApiGateway::Stage');
+    expect(association.DependsOn).toContain(stageId);
+  });
+
+  it("the portal deploy's CloudFront invalidations are denied on every distribution but the portal's", () => {
+    const [distributionId] = single(s.resources, 'AWS::CloudFront::Distribution');
+    const denies = ofType(s.resources, 'AWS::IAM::Policy')
+      .flatMap(([, p]) => p.Properties!.PolicyDocument.Statement as Record<string, any>[])
+      .filter((st) => st.Effect === 'Deny');
+    expect(denies).toHaveLength(1);
+    expect(denies[0]!.Action).toEqual(['cloudfront:CreateInvalidation', 'cloudfront:GetInvalidation']);
+    expect(JSON.stringify(denies[0]!.NotResource)).toContain(`"${distributionId}"`);
+    expect(denies[0]!.Resource).toBeUndefined();
+  });
+});
+
 describe('event source mapping filters', () => {
   let s: Synthesized;
   beforeAll(() => {

@@ -45,7 +45,7 @@ const ACKNOWLEDGED = [
   'AwsSolutions-COG2', // MFA optional
   'AwsSolutions-COG4', // no Cognito authorizer: API keys, and JWTs verified in functions
   'AwsSolutions-COG8', // Essentials feature plan
-  'AwsSolutions-IAM5[Resource::*]', // X-Ray only
+  'AwsSolutions-IAM5[Resource::*]', // X-Ray, dynamodb:ListStreams, and the portal deploy's CloudFront invalidation (narrowed by a Deny)
   // EventBridge Scheduler's role may invoke the expiry sweep function and its versions
   'AwsSolutions-IAM5[Resource::<ExpirySweepFunctionEE80CE0A.Arn>:*]',
   'AwsSolutions-SMG4', // session signing key rotation needs dual-key verification first

@@ -184,9 +184,9 @@ describe('accounts created by invitations', () => {
 });
 
 describe('the dashboard', () => {
-  it('is one dashboard named after the stage, showing every alarm and the application metrics by outcome', () => {
+  it('is one dashboard named after the stage and region, showing every alarm and the application metrics by outcome', () => {
     const [, dashboard] = single(resources, 'AWS::CloudWatch::Dashboard');
-    expect(dashboard.Properties!.DashboardName).toBe('keygate-dev');
+    expect(dashboard.Properties!.DashboardName).toEqual({ 'Fn::Join': ['', ['keygate-dev-', { Ref: 'AWS::Region' }]] });
     const body = JSON.stringify(dashboard.Properties!.DashboardBody);
     const alarmIds = ofType(resources, 'AWS::CloudWatch::Alarm').map(([id]) => id);
     for (const id of alarmIds) expect(body).toContain(`"${id}","Arn"`);

@@ -20,7 +20,10 @@ beforeAll(() => {
   s = synthKeygate();
 }, SETUP_TIMEOUT_MS);
 
-const queueId = (name: string) => ofType(s.resources, 'AWS::SQS::Queue').find(([, q]) => q.Properties!.QueueName === name)![0];
+/** Queues have generated names; they are found by construct path. */
+const QUEUE_PATHS: Record<string, string> = { 'keygate-dev-webhook-deliveries': 'Deliveries', 'keygate-dev-webhook-dead-letters': 'DeadLetters' };
+const queueId = (name: string) =>
+  ofType(s.resources, 'AWS::SQS::Queue').find(([id]) => id.startsWith(`Webhooks${QUEUE_PATHS[name]}`))![0];
 const fnId = (name: string) => functionByName(s, name)[0];
 const statementsWith = (fn: string, prefix: string) => roleStatements(s, fn).filter((st) => actions(st).some((a) => a.startsWith(prefix)));
 
