@@ -301,13 +301,16 @@ describe.skipIf(!availability.run)('the portal in a real browser', () => {
     expect(keys.body.items.find((k: { key?: string }) => k.key === key)).toMatchObject({ databaseId: db.id, allowedDomains: ['help.example'] });
   });
 
-  it('members: the last owner cannot be removed, and the refusal shows in an alert', async () => {
+  it('members: the last owner cannot be removed, and the refusal shows in an alert in the confirmation', async () => {
     await goTo(owner, 'Members', 'Members');
     await expectAccessible(owner, 'the members page');
     await owner.getByRole('button', { name: `Remove ${ownerEmail}` }).click();
-    const alert = owner.getByRole('alert');
+    const dialog = owner.getByRole('dialog');
+    await dialog.getByRole('button', { name: 'Remove member' }).click();
+    const alert = dialog.getByRole('alert');
     await alert.waitFor();
     expect(await alert.innerText()).toMatch(/owner/i);
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
     expect(await owner.getByRole('rowheader', { name: `${ownerEmail} (you)` }).count()).toBe(1);
   });
 

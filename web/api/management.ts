@@ -55,6 +55,8 @@ export interface ApiKey {
   lastUsedAt: string | null;
   usageCount: number;
   createdBy: string;
+  /** The id of the key a roll made from this one (this one expires at the end of the grace period). */
+  replacedBy: string | null;
   /** Publishable keys only: their plaintext, readable by members at any time. */
   key?: string;
 }

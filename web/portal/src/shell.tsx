@@ -63,7 +63,7 @@ function Page({ path }: { path: string }) {
 }
 
 export function Shell() {
-  const { user, auth, organization } = useSession();
+  const { user, auth, organization, organizations } = useSession();
   const path = usePath();
   useEffect(() => {
     if (path === '/') navigate(PATHS.apiKeys, { replace: true });
@@ -75,7 +75,8 @@ export function Shell() {
       </a>
       <header class="top">
         <span class="brand">Keygate</span>
-        {organization ? <span class="org-name">{organization.name}</span> : null}
+        {/* With several organizations the switcher names the selected one. */}
+        {organization && (organizations?.length ?? 0) < 2 ? <span class="org-name">{organization.name}</span> : null}
         <OrganizationSwitcher />
         <span class="who">
           {user.email ?? user.userId}

@@ -189,6 +189,42 @@ export function Dialog(props: {
 }
 
 /**
+ * Asks before a destructive action: the focus starts on Cancel, so Enter alone changes nothing.
+ * `onConfirm` runs the action; its error shows in the dialog, which stays open.
+ */
+export function ConfirmDialog(props: {
+  title: string;
+  confirm: string;
+  onConfirm: () => Promise<unknown>;
+  onClose: () => void;
+  onDone: () => void;
+  children: ComponentChildren;
+}) {
+  const action = useAction();
+  return (
+    <Dialog title={props.title} onClose={props.onClose}>
+      {props.children}
+      <ErrorAlert error={action.error} />
+      <div class="actions">
+        <button
+          type="button"
+          class="danger"
+          disabled={action.busy}
+          onClick={async () => {
+            if (await action.run(props.onConfirm)) props.onDone();
+          }}
+        >
+          {props.confirm}
+        </button>
+        <button type="button" data-autofocus onClick={props.onClose}>
+          Cancel
+        </button>
+      </div>
+    </Dialog>
+  );
+}
+
+/**
  * A labelled text input: the label's text names it, `onValue` gets what was typed, the other props
  * go to the input. `children` (a hint) follow the input inside the label.
  */
@@ -257,10 +293,12 @@ export function FormActions(props: { action: { busy: boolean; error: unknown }; 
 /**
  * A table in a focusable region named by its caption (a narrow screen scrolls the table, not the
  * page). `columns` are the header cells; a false one is left out (e.g. Actions for non-owners).
+ * With `cards`, a narrow screen shows each row as a card instead, its cells labelled by their
+ * `data-label` (styles.css), for tables too wide to read by scrolling.
  */
-export function Table(props: { caption: string; showCaption?: boolean; columns: (string | false)[]; children: ComponentChildren }) {
+export function Table(props: { caption: string; showCaption?: boolean; cards?: boolean; columns: (string | false)[]; children: ComponentChildren }) {
   return (
-    <div class="table-scroll" tabIndex={0} role="region" aria-label={props.caption}>
+    <div class={props.cards ? 'table-scroll cards' : 'table-scroll'} tabIndex={0} role="region" aria-label={props.caption}>
       <table>
         <caption class={props.showCaption ? undefined : 'visually-hidden'}>{props.caption}</caption>
         <thead>

@@ -3,8 +3,8 @@
 import { useState } from 'preact/hooks';
 import type { ApiKey, KeyType, NewApiKey } from '../../../api/management.ts';
 import { useSession } from '../session.tsx';
-import { CopyButton, Dialog, ErrorAlert, Field, FormActions, formatDate, formatDateTime, formatNumber, Hidden, Table, useAction } from '../ui.tsx';
-import { NewKeyDialog } from './new-key.tsx';
+import { ConfirmDialog, CopyButton, Dialog, ErrorAlert, Field, FormActions, formatDate, formatDateTime, formatNumber, Hidden, Table, useAction } from '../ui.tsx';
+import { DomainsField, MAX_NAME, NewKeyDialog, NameField, domainList } from './new-key.tsx';
 
 export const TYPE_LABEL: Record<KeyType, string> = { secret: 'Secret', publishable: 'Widget' };
 const STATUS_LABEL = { active: 'Active', disabled: 'Disabled', expired: 'Expired' } as const;
@@ -17,32 +17,39 @@ export function StatusBadge({ status }: { status: ApiKey['status'] }) {
   return <span class={`badge status-${status}`}>{STATUS_LABEL[status]}</span>;
 }
 
+/** A rolled key: `Replaced` beside its status, and when it stops (or stopped) working. */
+function KeyStatus({ apiKey }: { apiKey: ApiKey }) {
+  return (
+    <>
+      <StatusBadge status={apiKey.status} />
+      {apiKey.replacedBy ? (
+        <span class="replaced">
+          {' '}
+          <span class="badge status-replaced">Replaced</span>{' '}
+          <span class="muted">
+            {apiKey.status === 'expired' ? 'expired' : 'expires'} {formatDateTime(apiKey.expiresAt)}
+          </span>
+        </span>
+      ) : null}
+    </>
+  );
+}
+
 function RevokeDialog(props: { apiKey: ApiKey; onClose: () => void; onRevoked: () => void }) {
   const { api } = useSession();
-  const action = useAction();
   return (
-    <Dialog title={`Revoke ${props.apiKey.name}?`} onClose={props.onClose}>
+    <ConfirmDialog
+      title={`Revoke ${props.apiKey.name}?`}
+      confirm="Revoke API key"
+      onConfirm={() => api.revokeKey(props.apiKey.organizationId, props.apiKey.id)}
+      onClose={props.onClose}
+      onDone={props.onRevoked}
+    >
       <p>
         The key <span class="mono">{props.apiKey.displayKey}</span> stops working at once, and every chat session it started ends. This
         cannot be undone.
       </p>
-      <ErrorAlert error={action.error} />
-      <div class="actions">
-        <button
-          type="button"
-          class="danger"
-          disabled={action.busy}
-          onClick={async () => {
-            if (await action.run(() => api.revokeKey(props.apiKey.organizationId, props.apiKey.id))) props.onRevoked();
-          }}
-        >
-          Revoke API key
-        </button>
-        <button type="button" onClick={props.onClose}>
-          Cancel
-        </button>
-      </div>
-    </Dialog>
+    </ConfirmDialog>
   );
 }
 
@@ -63,82 +70,124 @@ function RollDialog(props: { apiKey: ApiKey; onClose: () => void; onRolled: (key
         }}
       >
         <p>A replacement key with the same settings is created. The old key keeps working for the grace period, then expires.</p>
-        <Field label="Grace period (hours)" type="number" min={0} max={168} step={1} value={hours} onValue={setHours} />
+        <Field label="Grace period (hours)" data-autofocus type="number" min={0} max={168} step={1} value={hours} onValue={setHours} />
         <FormActions action={action} submit="Roll API key" onCancel={props.onClose} />
       </form>
     </Dialog>
   );
 }
 
-/** The key list: owners get Disable/Enable, Roll and Revoke per row. */
-export function KeyTable(props: { keys: ApiKey[]; onChanged: () => void; caption: string }) {
+/** Name and allowed domains of an existing key: the key string (and a widget's snippet) stay the same. */
+function EditDialog(props: { apiKey: ApiKey; onClose: () => void; onSaved: () => void }) {
+  const { api } = useSession();
+  const { apiKey } = props;
+  const action = useAction();
+  const [name, setName] = useState(apiKey.name);
+  const [domains, setDomains] = useState(apiKey.allowedDomains.join(', '));
+  const publishable = apiKey.type === 'publishable';
+  return (
+    <Dialog title={`Edit ${apiKey.name}`} onClose={props.onClose}>
+      <form
+        noValidate
+        onSubmit={async (event) => {
+          event.preventDefault();
+          const ok = await action.run(() =>
+            api.updateKey(apiKey.organizationId, apiKey.id, { name: name.trim(), ...(publishable ? { allowedDomains: domainList(domains) } : {}) }),
+          );
+          if (ok) props.onSaved();
+        }}
+      >
+        <NameField value={name} onValue={setName} autofocus />
+        {publishable ? <DomainsField value={domains} onValue={setDomains} /> : null}
+        <FormActions action={action} submit="Save changes" onCancel={props.onClose} />
+      </form>
+    </Dialog>
+  );
+}
+
+type RowDialog = { kind: 'revoke' | 'roll' | 'edit'; key: ApiKey };
+
+/**
+ * The key list: owners get Edit, Disable/Enable, Roll and Revoke per row. On a narrow screen each
+ * row is a card (styles.css), so every key's name, status and actions stay on screen.
+ */
+export function KeyTable(props: { keys: ApiKey[]; onChanged: () => void; caption: string; empty: preact.ComponentChildren }) {
   const { api, canManageKeys } = useSession();
-  const [dialog, setDialog] = useState<{ kind: 'revoke' | 'roll'; key: ApiKey } | undefined>(undefined);
+  const [dialog, setDialog] = useState<RowDialog | undefined>(undefined);
   const [rolled, setRolled] = useState<NewApiKey | undefined>(undefined);
   const toggle = useAction();
-  if (props.keys.length === 0) return <p>No API keys match.</p>;
+  const close = () => setDialog(undefined);
+  const closeAndReload = () => {
+    setDialog(undefined);
+    toggle.clear();
+    props.onChanged();
+  };
   return (
     <>
       <ErrorAlert error={toggle.error} />
-      <Table caption={props.caption} columns={['Name', 'Type', 'Key', 'Created', 'Expires', 'Status', 'Allowed domains', 'Last used', 'Usage', canManageKeys && 'Actions']}>
-        {props.keys.map((k) => (
-          <tr key={k.id}>
-            <th scope="row">{k.name}</th>
-            <td><TypeBadge type={k.type} /></td>
-            <td>
-              <span class="mono">{k.displayKey}</span>
-              {k.type === 'publishable' && k.key ? <> <CopyButton text={k.key} hiddenLabel={k.name} /></> : null}
-            </td>
-            <td>{formatDate(k.createdAt)}</td>
-            <td>{formatDate(k.expiresAt)}</td>
-            <td><StatusBadge status={k.status} /></td>
-            <td>{k.type === 'publishable' ? k.allowedDomains.join(', ') || 'localhost only' : '—'}</td>
-            <td>{formatDateTime(k.lastUsedAt)}</td>
-            <td>{formatNumber(k.usageCount)}</td>
-            {canManageKeys ? (
-              <td class="row-actions">
-                {k.status === 'expired' ? null : (
-                  <button
-                    type="button"
-                    disabled={toggle.busy}
-                    onClick={async () => {
-                      const status = k.status === 'active' ? 'disabled' : 'active';
-                      if (await toggle.run(() => api.updateKey(k.organizationId, k.id, { status }))) props.onChanged();
-                    }}
-                  >
-                    {k.status === 'active' ? 'Disable' : 'Enable'}
-                    <Hidden> {k.name}</Hidden>
-                  </button>
-                )}
-                <button type="button" onClick={() => setDialog({ kind: 'roll', key: k })}>
-                  Roll<Hidden> {k.name}</Hidden>
-                </button>
-                <button type="button" class="danger" onClick={() => setDialog({ kind: 'revoke', key: k })}>
-                  Revoke<Hidden> {k.name}</Hidden>
-                </button>
+      {props.keys.length === 0 ? (
+        props.empty
+      ) : (
+        <Table
+          cards
+          caption={props.caption}
+          columns={['Name', 'Type', 'Key', 'Created', 'Expires', 'Status', 'Allowed domains', 'Last used', 'Usage', canManageKeys && 'Actions']}
+        >
+          {props.keys.map((k) => (
+            <tr key={k.id}>
+              <th scope="row" class="key-name">{k.name}</th>
+              <td data-label="Type"><TypeBadge type={k.type} /></td>
+              <td data-label="Key">
+                <span class="mono">{k.displayKey}</span>
+                {k.type === 'publishable' && k.key ? <> <CopyButton text={k.key} hiddenLabel={k.name} /></> : null}
               </td>
-            ) : null}
-          </tr>
-        ))}
-      </Table>
-      {dialog?.kind === 'revoke' ? (
-        <RevokeDialog
-          apiKey={dialog.key}
-          onClose={() => setDialog(undefined)}
-          onRevoked={() => {
-            setDialog(undefined);
-            props.onChanged();
-          }}
-        />
-      ) : null}
+              <td data-label="Created">{formatDate(k.createdAt)}</td>
+              <td data-label="Expires">{formatDate(k.expiresAt)}</td>
+              <td data-label="Status"><KeyStatus apiKey={k} /></td>
+              <td data-label="Allowed domains" class="domains">{k.type === 'publishable' ? k.allowedDomains.join(', ') || 'localhost only' : '—'}</td>
+              <td data-label="Last used">{formatDateTime(k.lastUsedAt)}</td>
+              <td data-label="Usage">{formatNumber(k.usageCount)}</td>
+              {canManageKeys ? (
+                <td class="row-actions">
+                  {k.status === 'expired' ? null : (
+                    <>
+                      <button type="button" onClick={() => setDialog({ kind: 'edit', key: k })}>
+                        Edit<Hidden> {k.name}</Hidden>
+                      </button>
+                      <button
+                        type="button"
+                        disabled={toggle.busy}
+                        onClick={async () => {
+                          const status = k.status === 'active' ? 'disabled' : 'active';
+                          if (await toggle.run(() => api.updateKey(k.organizationId, k.id, { status }))) props.onChanged();
+                        }}
+                      >
+                        {k.status === 'active' ? 'Disable' : 'Enable'}
+                        <Hidden> {k.name}</Hidden>
+                      </button>
+                    </>
+                  )}
+                  <button type="button" onClick={() => setDialog({ kind: 'roll', key: k })}>
+                    Roll<Hidden> {k.name}</Hidden>
+                  </button>
+                  <button type="button" class="danger" onClick={() => setDialog({ kind: 'revoke', key: k })}>
+                    Revoke<Hidden> {k.name}</Hidden>
+                  </button>
+                </td>
+              ) : null}
+            </tr>
+          ))}
+        </Table>
+      )}
+      {dialog?.kind === 'revoke' ? <RevokeDialog apiKey={dialog.key} onClose={close} onRevoked={closeAndReload} /> : null}
+      {dialog?.kind === 'edit' ? <EditDialog apiKey={dialog.key} onClose={close} onSaved={closeAndReload} /> : null}
       {dialog?.kind === 'roll' ? (
         <RollDialog
           apiKey={dialog.key}
-          onClose={() => setDialog(undefined)}
+          onClose={close}
           onRolled={(key) => {
-            setDialog(undefined);
             setRolled(key);
-            props.onChanged();
+            closeAndReload();
           }}
         />
       ) : null}

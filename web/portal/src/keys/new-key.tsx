@@ -1,9 +1,13 @@
 // Creating a key, and the one place its plaintext is ever shown: a modal dialog that nothing
 // behind can take the focus from until Done, so a click elsewhere cannot drop the only copy.
-import { useEffect, useRef, useState } from 'preact/hooks';
+import type { Ref } from 'preact';
+import { useEffect, useId, useRef, useState } from 'preact/hooks';
 import type { KeyType, NewApiKey } from '../../../api/management.ts';
 import { useOrganization, useSession } from '../session.tsx';
 import { CopyButton, Dialog, Field, FormActions, useAction } from '../ui.tsx';
+import { domainList, droppedParts } from './domains.ts';
+
+export { domainList };
 
 /** The one line a site adds to show the chat widget; the script is served beside the portal. */
 export function embedSnippet(portalOrigin: string, key: string): string {
@@ -13,6 +17,66 @@ export function embedSnippet(portalOrigin: string, key: string): string {
 /** docs/api.md "Keys": names are 1..50 characters; lifetime 1..365 days. */
 export const MAX_NAME = 50;
 const MAX_DAYS = 365;
+
+/** Key name, never cut short: a name over the limit is refused with a message saying so. */
+export function NameField(props: { value: string; onValue: (value: string) => void; autofocus?: boolean; inputRef?: Ref<HTMLInputElement> }) {
+  const id = useId();
+  const length = props.value.trim().length;
+  const tooLong = length > MAX_NAME;
+  return (
+    <Field
+      label="Key name"
+      value={props.value}
+      onValue={props.onValue}
+      required
+      placeholder="Production Server"
+      aria-invalid={tooLong ? 'true' : undefined}
+      aria-describedby={id}
+      {...(props.autofocus ? { 'data-autofocus': true } : {})}
+      {...(props.inputRef ? { inputRef: props.inputRef } : {})}
+    >
+      <span id={id} class={tooLong ? 'field-error' : 'hint'}>
+        {tooLong ? `Too long: ${length} characters. A key name has at most ${MAX_NAME}.` : `At most ${MAX_NAME} characters.`}
+      </span>
+    </Field>
+  );
+}
+
+/** Allowed domains, saying before saving what the key will allow: localhost only, or an entry's dropped path. */
+export function DomainsField(props: { value: string; onValue: (value: string) => void }) {
+  const id = useId();
+  const dropped = droppedParts(props.value);
+  return (
+    <Field
+      label="Allowed domains"
+      value={props.value}
+      onValue={props.onValue}
+      placeholder="mysite.com, staging.mysite.com"
+      aria-describedby={`${id}-hint ${id}-notes`}
+    >
+      <span class="hint" id={`${id}-hint`}>
+        Comma-separated. Subdomains are covered; localhost is always allowed; https:// is optional.
+      </span>
+      <span class="notes" id={`${id}-notes`} aria-live="polite">
+        {domainList(props.value).length === 0 ? (
+          <span class="note">No domains: this key will work only from localhost, for trying it out.</span>
+        ) : null}
+        {dropped.map((d) => (
+          <span class="note" key={d.entry}>
+            {`${d.entry}: ${d.dropped} is dropped, the key allows ${d.kept}.`}
+          </span>
+        ))}
+      </span>
+    </Field>
+  );
+}
+
+/** Refused before sending: the API would refuse it too, in less helpful words. */
+export function nameProblem(name: string): string | undefined {
+  const length = name.trim().length;
+  if (length > MAX_NAME) return `The key name is ${length} characters long; at most ${MAX_NAME} are allowed.`;
+  return undefined;
+}
 
 export function CreateKeyForm(props: {
   /** A database's widget keys are always widget keys scoped to it. */
@@ -37,10 +101,12 @@ export function CreateKeyForm(props: {
         event.preventDefault();
         let created: NewApiKey | undefined;
         const ok = await create.run(async () => {
+          const problem = nameProblem(name);
+          if (problem) throw new Error(problem);
           created = await api.createKey(org.id, {
-            name,
+            name: name.trim(),
             type,
-            ...(type === 'publishable' && domains.trim() ? { allowedDomains: domains } : {}),
+            ...(type === 'publishable' ? { allowedDomains: domainList(domains) } : {}),
             ...(props.databaseId ? { databaseId: props.databaseId } : {}),
             ...(days.trim() ? { expiresInDays: Number(days) } : {}),
           });
@@ -49,7 +115,7 @@ export function CreateKeyForm(props: {
       }}
     >
       <h2 id="create-key-title">{props.databaseId ? 'New widget key for this database' : 'Create an API key'}</h2>
-      <Field label="Key name" inputRef={first} value={name} onValue={setName} required maxLength={MAX_NAME} placeholder="Production Server" />
+      <NameField inputRef={first} value={name} onValue={setName} />
       {props.databaseId ? null : (
         <fieldset>
           <legend>Key type</legend>
@@ -65,13 +131,7 @@ export function CreateKeyForm(props: {
           <span class="hint">Safe in a web page: locked to the domains you list.</span>
         </fieldset>
       )}
-      {type === 'publishable' ? (
-        <Field label="Allowed domains" value={domains} onValue={setDomains} placeholder="mysite.com, staging.mysite.com" aria-describedby="domains-hint">
-          <span class="hint" id="domains-hint">
-            Comma-separated. Subdomains are covered; localhost is always allowed; https:// is optional.
-          </span>
-        </Field>
-      ) : null}
+      {type === 'publishable' ? <DomainsField value={domains} onValue={setDomains} /> : null}
       <Field label="Expires in (days)" type="number" min={1} max={MAX_DAYS} step={1} value={days} onValue={setDays} />
       <FormActions action={create} submit="Generate API key" onCancel={props.onCancel} />
     </form>

@@ -53,6 +53,20 @@ export function ApiKeysPage() {
           caption="Your API Keys"
           keys={keys.data.items}
           onChanged={keys.reload}
+          empty={
+            type || status || cursor ? (
+              <p>No API keys match.</p>
+            ) : (
+              <div class="card empty">
+                <h3>No API keys yet</h3>
+                <p>
+                  {canManageKeys
+                    ? 'Create your first key with Create API key above: a secret key for your server, or a widget key for a web page.'
+                    : 'An owner of this organization can create the first one.'}
+                </p>
+              </div>
+            )
+          }
         />
       ) : keys.loading ? (
         <p role="status">Loading keys…</p>

@@ -118,6 +118,7 @@ export function DatabasePage({ databaseId }: { databaseId: string }) {
                 caption="Widget keys of this database"
                 keys={keys.data}
                 onChanged={keys.reload}
+                empty={<p>No widget keys for this database yet.</p>}
               />
             </>
           )

@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks';
 import type { Member, Role } from '../../../api/management.ts';
 import { useOrganization, useSession } from '../session.tsx';
-import { ErrorAlert, Field, FormActions, Hidden, Select, Table, useAction, useLoad } from '../ui.tsx';
+import { ConfirmDialog, ErrorAlert, Field, FormActions, Hidden, Select, Table, useAction, useLoad } from '../ui.tsx';
 
 const ROLES: { value: Role; label: string }[] = [
   { value: 'owner', label: 'Owner: everything' },
@@ -20,8 +20,9 @@ export function MembersPage() {
   const [email, setEmail] = useState('');
   const [role, setRole] = useState<Role>('member');
   const invite = useAction();
-  const change = useAction();
   const [notice, setNotice] = useState('');
+  /** A removal or role change waiting for the owner to confirm it. */
+  const [pending, setPending] = useState<{ kind: 'remove'; member: Member } | { kind: 'role'; member: Member; role: Role } | undefined>(undefined);
   /** A member's email when the API gives it (your own is always known), else their user id. */
   const who = (m: Member) => m.email ?? (m.userId === user.userId ? user.email : undefined) ?? m.userId;
 
@@ -54,26 +55,23 @@ export function MembersPage() {
       <p role="status" class="status">
         {notice}
       </p>
-      <ErrorAlert error={change.error ?? members.error} />
+      <ErrorAlert error={members.error} />
       {members.data ? (
-        <Table caption="Members" columns={['Member', 'Role', canManageMembers && 'Actions']}>
+        <Table cards caption="Members" columns={['Member', 'Role', canManageMembers && 'Actions']}>
           {members.data.items.map((m) => (
             <tr key={m.userId}>
-              <th scope="row">
+              <th scope="row" class="key-name">
                 {who(m)}
                 {m.userId === user.userId ? ' (you)' : ''}
               </th>
-              <td>
+              <td data-label="Role">
                 {canManageMembers ? (
                   <Select
                     label={<Hidden>Role for {who(m)}</Hidden>}
-                    value={m.role}
+                    value={pending?.kind === 'role' && pending.member.userId === m.userId ? pending.role : m.role}
                     options={ROLE_NAMES}
-                    disabled={change.busy}
-                    onValue={async (next) => {
-                      setNotice('');
-                      if (await change.run(() => api.setMemberRole(org.id, m.userId, next))) setNotice(`${who(m)} is now ${next}.`);
-                      members.reload();
+                    onValue={(next) => {
+                      if (next !== m.role) setPending({ kind: 'role', member: m, role: next });
                     }}
                   />
                 ) : (
@@ -81,19 +79,8 @@ export function MembersPage() {
                 )}
               </td>
               {canManageMembers ? (
-                <td>
-                  <button
-                    type="button"
-                    class="danger"
-                    disabled={change.busy}
-                    onClick={async () => {
-                      setNotice('');
-                      if (await change.run(() => api.removeMember(org.id, m.userId))) {
-                        setNotice(`${who(m)} was removed.`);
-                        members.reload();
-                      }
-                    }}
-                  >
+                <td class="row-actions">
+                  <button type="button" class="danger" onClick={() => setPending({ kind: 'remove', member: m })}>
                     Remove<Hidden> {who(m)}</Hidden>
                   </button>
                 </td>
@@ -103,6 +90,41 @@ export function MembersPage() {
         </Table>
       ) : members.loading ? (
         <p role="status">Loading members…</p>
+      ) : null}
+      {pending?.kind === 'remove' ? (
+        <ConfirmDialog
+          title={`Remove ${who(pending.member)}?`}
+          confirm="Remove member"
+          onConfirm={() => api.removeMember(org.id, pending.member.userId)}
+          onClose={() => setPending(undefined)}
+          onDone={() => {
+            invite.clear();
+            setNotice(`${who(pending.member)} was removed.`);
+            setPending(undefined);
+            members.reload();
+          }}
+        >
+          <p>They lose access to this organization at once. Their keys keep working until an owner revokes them.</p>
+        </ConfirmDialog>
+      ) : null}
+      {pending?.kind === 'role' ? (
+        <ConfirmDialog
+          title={`Change the role of ${who(pending.member)}?`}
+          confirm="Change role"
+          onConfirm={() => api.setMemberRole(org.id, pending.member.userId, pending.role)}
+          onClose={() => setPending(undefined)}
+          onDone={() => {
+            invite.clear();
+            setNotice(`${who(pending.member)} is now ${pending.role}.`);
+            setPending(undefined);
+            members.reload();
+          }}
+        >
+          <p>
+            From {pending.member.role} to {pending.role}.{' '}
+            {pending.role === 'owner' ? 'An owner can do everything, including removing you.' : ROLES.find((r) => r.value === pending.role)?.label}
+          </p>
+        </ConfirmDialog>
       ) : null}
     </>
   );

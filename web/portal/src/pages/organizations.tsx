@@ -5,12 +5,16 @@ import { useSession } from '../session.tsx';
 import { Field, FormActions, useAction } from '../ui.tsx';
 
 export function OrganizationsPage() {
-  const { api, organizations, organization, selectOrganization, reloadOrganizations } = useSession();
+  const { api, user, organizations, organization, selectOrganization, reloadOrganizations } = useSession();
   const [name, setName] = useState('');
   const create = useAction();
   return (
     <>
       <h1>Organizations</h1>
+      <p class="muted">
+        Signed in as {user.email ?? user.userId}
+        {user.isOperator ? ' (operator)' : ''}.
+      </p>
       {organizations && organizations.length === 0 ? (
         <p>You are not in an organization yet. Create one to get your first API key, or ask an owner to invite you.</p>
       ) : null}

@@ -1,0 +1,237 @@
+// The portal for daily work (docs/api.md "Portal (web)"), in headless Chromium against the local
+// API: a key edited in place, a rolled key marked Replaced, destructive actions that ask first with
+// the focus on Cancel, the create form saying what it will do, every page on a 375 px phone, and a
+// long name at 1,440 px. Every new dialog and page is checked with axe.
+import AxeBuilder from '@axe-core/playwright';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import type { ApiClient } from '../support/api.ts';
+import { expectAccessible, expectNoPageScroll, goTo, keyRow, PHONE, poll, PortalHarness, uniqueEmail } from './portal-support.ts';
+import { browserAvailability } from './support.ts';
+
+declare const document: any;
+
+const availability = browserAvailability();
+
+let h: PortalHarness;
+let owner: Page;
+let api: ApiClient;
+let orgId = '';
+const ownerEmail = uniqueEmail('daily-owner');
+
+beforeAll(async () => {
+  if (!availability.run) return;
+  h = await PortalHarness.start();
+});
+
+afterAll(async () => {
+  await h?.stop();
+});
+
+const focusedText = (page: Page) => page.evaluate(() => document.activeElement?.textContent ?? '');
+
+/** The box of `locator` lies inside the page's viewport, left to right. */
+async function expectOnScreen(page: Page, locator: ReturnType<Page['locator']>, what: string): Promise<void> {
+  const box = await locator.boundingBox();
+  const width = page.viewportSize()!.width;
+  expect(box, `${what} is not rendered`).not.toBeNull();
+  expect(box!.x, `${what} starts left of the screen`).toBeGreaterThanOrEqual(0);
+  expect(box!.x + box!.width, `${what} ends right of the screen (${width} px)`).toBeLessThanOrEqual(width);
+}
+
+async function createKey(body: Record<string, unknown>): Promise<{ id: string; key: string }> {
+  const res = await api.post(`/v1/organizations/${orgId}/api-keys`, body);
+  expect(res.status, res.text).toBe(201);
+  return res.body;
+}
+
+describe.skipIf(!availability.run)('the portal for daily work', () => {
+  it('a first-run organization is invited to create its first key', async () => {
+    ({ page: owner, orgId } = await h.ownerWithOrganization(ownerEmail, 'Daily Co'));
+    api = await h.apiAs(owner);
+    await owner.getByRole('heading', { name: 'No API keys yet' }).waitFor();
+    expect(await owner.getByText('No API keys match.').count()).toBe(0);
+    await expectAccessible(owner, 'the first-run API Keys page');
+  });
+
+  it('the create form says what it will do: localhost only, a dropped path, a name too long refused', async () => {
+    await owner.getByRole('button', { name: 'Create API key' }).click();
+    await owner.getByRole('radio', { name: 'Widget' }).check();
+    const domains = owner.getByRole('textbox', { name: 'Allowed domains' });
+    await owner.getByText('No domains: this key will work only from localhost').waitFor();
+    await domains.fill('https://shop.example/checkout?x=1, blog.example');
+    await owner.getByText('https://shop.example/checkout?x=1: /checkout?x=1 is dropped, the key allows https://shop.example.').waitFor();
+    expect(await owner.getByText('No domains').count()).toBe(0);
+    const name = owner.getByRole('textbox', { name: 'Key name' });
+    await name.fill('x'.repeat(51));
+    expect(await name.inputValue()).toHaveLength(51); // not cut short
+    await owner.getByText('Too long: 51 characters. A key name has at most 50.').waitFor();
+    await owner.getByRole('button', { name: 'Generate API key' }).click();
+    await poll(() => owner.getByRole('alert').innerText()).toBe('The key name is 51 characters long; at most 50 are allowed.');
+    expect((await api.get(`/v1/organizations/${orgId}/api-keys`)).body.items).toEqual([]);
+    await expectAccessible(owner, 'the create form with its notes');
+    // The next success clears the old alert.
+    await name.fill('Shop Widget');
+    await owner.getByRole('button', { name: 'Generate API key' }).click();
+    const dialog = owner.getByRole('dialog', { name: 'Your new API key' });
+    await dialog.waitFor();
+    expect(await owner.getByRole('alert').count()).toBe(0);
+    await dialog.getByRole('button', { name: 'Done' }).click();
+    const listed = (await api.get(`/v1/organizations/${orgId}/api-keys`)).body.items;
+    expect(listed.map((k: { allowedDomains: string[] }) => k.allowedDomains)).toEqual([['https://shop.example', 'blog.example']]);
+  });
+
+  it('edits a key in place: name and allowed domains change, the key string stays', async () => {
+    const before = (await api.get(`/v1/organizations/${orgId}/api-keys`)).body.items[0];
+    await owner.getByRole('button', { name: 'Edit Shop Widget' }).click();
+    const dialog = owner.getByRole('dialog', { name: 'Edit Shop Widget' });
+    await dialog.waitFor();
+    await expectAccessible(owner, 'the edit dialog');
+    expect(await dialog.getByRole('textbox', { name: 'Allowed domains' }).inputValue()).toBe('https://shop.example, blog.example');
+    await dialog.getByRole('textbox', { name: 'Key name' }).fill('Shop Widget EU');
+    await dialog.getByRole('textbox', { name: 'Allowed domains' }).fill('https://shop.example, eu.shop.example');
+    await dialog.getByRole('button', { name: 'Save changes' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    const row = keyRow(owner, 'Shop Widget EU');
+    await row.getByText('https://shop.example, eu.shop.example', { exact: true }).waitFor();
+    const after = (await api.get(`/v1/organizations/${orgId}/api-keys/${before.id}`)).body;
+    expect(after).toMatchObject({ name: 'Shop Widget EU', allowedDomains: ['https://shop.example', 'eu.shop.example'], key: before.key });
+    // A secret key's dialog has the name only.
+    await createKey({ name: 'Server', type: 'secret' });
+    await owner.reload();
+    await owner.getByRole('button', { name: 'Edit Server' }).click();
+    const secretDialog = owner.getByRole('dialog', { name: 'Edit Server' });
+    await secretDialog.getByRole('textbox', { name: 'Key name' }).waitFor();
+    expect(await secretDialog.getByRole('textbox', { name: 'Allowed domains' }).count()).toBe(0);
+    await secretDialog.getByRole('button', { name: 'Cancel' }).click();
+  });
+
+  it('after a roll the old key shows Replaced and when it expires; the new one does not', async () => {
+    await owner.getByRole('button', { name: 'Roll Server' }).click();
+    const dialog = owner.getByRole('dialog', { name: 'Roll Server' });
+    await dialog.getByRole('spinbutton', { name: 'Grace period (hours)' }).fill('24');
+    await dialog.getByRole('button', { name: 'Roll API key' }).click();
+    await owner.getByRole('dialog', { name: 'Your new API key' }).getByRole('button', { name: 'Done' }).click();
+    const rows = keyRow(owner, 'Server');
+    await poll(() => rows.count()).toBe(2);
+    const keys = (await api.get(`/v1/organizations/${orgId}/api-keys?type=secret`)).body.items as { id: string; replacedBy: string | null; expiresAt: string }[];
+    const old = keys.find((k) => k.replacedBy)!;
+    expect(keys.find((k) => k.id === old.replacedBy)).toBeDefined();
+    const expiry = new Intl.DateTimeFormat('en-US', { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', timeZone: 'UTC', timeZoneName: 'short' }).format(new Date(old.expiresAt));
+    const replaced = rows.filter({ hasText: 'Replaced' });
+    await poll(() => replaced.count()).toBe(1);
+    await replaced.getByText(`expires ${expiry}`).waitFor();
+    await expect(replaced.getByText('Active', { exact: true }).count()).resolves.toBe(1);
+    await expectAccessible(owner, 'the key list with a replaced key');
+  });
+
+  it('revoke asks first, with the focus on Cancel: Enter alone revokes nothing', async () => {
+    const shop = (await api.get(`/v1/organizations/${orgId}/api-keys?type=publishable`)).body.items[0];
+    await owner.getByRole('button', { name: 'Revoke Shop Widget EU' }).click();
+    const dialog = owner.getByRole('dialog', { name: 'Revoke Shop Widget EU?' });
+    await dialog.waitFor();
+    await poll(() => focusedText(owner)).toBe('Cancel');
+    await owner.keyboard.press('Enter');
+    await dialog.waitFor({ state: 'detached' });
+    expect((await api.get(`/v1/organizations/${orgId}/api-keys/${shop.id}`)).status).toBe(200);
+  });
+
+  it('removing a member and changing a role ask first, focus on Cancel; an old alert clears after the next success', async () => {
+    const memberEmail = uniqueEmail('daily-member');
+    expect((await api.post(`/v1/organizations/${orgId}/members`, { email: memberEmail, role: 'member' })).status).toBe(201);
+    await goTo(owner, 'Members', 'Members');
+    const roleBox = owner.getByRole('combobox', { name: `Role for ${memberEmail}` });
+    await roleBox.waitFor();
+    // An invitation the API refuses (already a member) leaves an alert...
+    await owner.getByRole('textbox', { name: 'Email' }).fill(memberEmail);
+    await owner.getByRole('button', { name: 'Invite' }).click();
+    await owner.getByRole('alert').waitFor();
+
+    await roleBox.selectOption('owner');
+    let dialog = owner.getByRole('dialog', { name: `Change the role of ${memberEmail}?` });
+    await dialog.waitFor();
+    await poll(() => focusedText(owner)).toBe('Cancel');
+    await expectAccessible(owner, 'the change-role dialog');
+    await owner.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+    expect(await roleBox.inputValue()).toBe('member'); // nothing changed
+    const role = async () => (await api.get(`/v1/organizations/${orgId}/members`)).body.items.find((m: { email: string }) => m.email === memberEmail)?.role;
+    expect(await role()).toBe('member');
+    await roleBox.selectOption('admin');
+    await dialog.getByRole('button', { name: 'Change role' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await poll(role).toBe('admin');
+    // ...which the next success clears.
+    expect(await owner.getByRole('alert').count()).toBe(0);
+
+    await owner.getByRole('button', { name: `Remove ${memberEmail}` }).click();
+    dialog = owner.getByRole('dialog', { name: `Remove ${memberEmail}?` });
+    await poll(() => focusedText(owner)).toBe('Cancel');
+    await expectAccessible(owner, 'the remove-member dialog');
+    await dialog.getByRole('button', { name: 'Remove member' }).click();
+    await owner.getByRole('rowheader', { name: memberEmail }).waitFor({ state: 'detached' });
+    expect(await role()).toBeUndefined();
+  });
+
+  it('at 375 px every page fits, the key list is cards with each name, status and Revoke on screen, and the header is short', async () => {
+    const phone = await h.newPage(PHONE);
+    await h.signIn(phone, ownerEmail);
+    await phone.getByRole('heading', { name: 'Your API Keys' }).waitFor();
+    await poll(() => keyRow(phone, 'Server').count()).toBe(2);
+    await expectNoPageScroll(phone, 'API Keys');
+    const rows = phone.getByRole('table', { name: 'Your API Keys' }).getByRole('row').filter({ has: phone.getByRole('rowheader') });
+    for (let i = 0; i < (await rows.count()); i += 1) {
+      const row = rows.nth(i);
+      const name = await row.getByRole('rowheader').innerText();
+      await expectOnScreen(phone, row.getByRole('rowheader'), `the name of ${name}`);
+      await expectOnScreen(phone, row.locator('.badge[class*="status-"]').first(), `the status of ${name}`);
+      await expectOnScreen(phone, row.getByRole('button', { name: `Revoke ${name}` }), `Revoke ${name}`);
+    }
+    await expectAccessible(phone, 'the API Keys page at 375 px');
+    const header = await phone.evaluate(() => document.querySelector('header').getBoundingClientRect().height + document.querySelector('nav').getBoundingClientRect().height);
+    expect(header, 'header and navigation height on a phone').toBeLessThanOrEqual(110);
+    for (const [link, heading] of [['Members', 'Members'], ['Usage', 'Usage'], ['Audit log', 'Audit log'], ['Databases', 'Databases'], ['Plan and credits', 'Plan and credits'], ['Organizations', 'Organizations']]) {
+      await goTo(phone, link!, heading!);
+      await phone.waitForLoadState('networkidle');
+      await expectNoPageScroll(phone, heading);
+    }
+    await goTo(phone, 'Members', 'Members');
+    await expectOnScreen(phone, phone.getByRole('button', { name: `Remove ${ownerEmail}` }), 'Remove on the members page');
+  });
+
+  it('at 1,440 px a long name does not push the row buttons off screen', async () => {
+    await createKey({ name: 'A'.repeat(50), type: 'secret' });
+    const wide = await h.newPage({ width: 1440, height: 900 });
+    await h.signIn(wide, ownerEmail);
+    const revoke = wide.getByRole('button', { name: `Revoke ${'A'.repeat(50)}` });
+    await revoke.waitFor();
+    await expectOnScreen(wide, revoke, 'Revoke of the long-named key');
+    await expectNoPageScroll(wide);
+  });
+
+  it('the header names the organization once; the portal has a favicon; the widget demo snippet takes the focus', async () => {
+    await api.post('/v1/organizations', { name: 'Second Co' });
+    await owner.reload();
+    const header = owner.locator('header');
+    await header.getByRole('combobox', { name: 'Organization' }).waitFor();
+    const named = await header.evaluate((el: any) => {
+      const walker = el.ownerDocument.createTreeWalker(el, 4);
+      let count = 0;
+      for (let node = walker.nextNode(); node; node = walker.nextNode()) if (!node.parentElement.closest('select') && node.textContent.includes('Daily Co')) count += 1;
+      return count;
+    });
+    expect(named, 'the organization name outside the switcher').toBe(0);
+
+    const icon = await owner.evaluate(() => document.querySelector('link[rel~="icon"]')?.href ?? '');
+    expect(icon).not.toBe('data:,');
+    const res = await fetch(icon);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^image\//);
+
+    const demo = await h.newPage();
+    await demo.goto(`${h.portal}/widget-demo.html`);
+    expect(await demo.locator('pre').getAttribute('tabindex')).toBe('0');
+    const scrollable = await new AxeBuilder({ page: demo }).withRules(['scrollable-region-focusable']).analyze();
+    expect(scrollable.violations).toEqual([]);
+  });
+});
