@@ -36,6 +36,9 @@ export default defineConfig({
         test: {
           name: 'browser',
           include: ['test/browser/**/*.test.ts'],
+          // Pages call the API as http://api.keygate.test:<port> (test/browser/support.ts), a Host the
+          // local server refuses unless configured, like any name besides localhost (DNS rebinding).
+          env: { KEYGATE_ALLOWED_HOSTS: 'api.keygate.test' },
           globalSetup: ['test/support/global-setup.ts', 'test/support/build-portal.ts'],
           setupFiles: ['test/support/setup-env.ts'],
           testTimeout: 60_000,
