@@ -5,7 +5,7 @@ import { hasCredits } from '../shared/db/credits.ts';
 import { admit } from '../shared/db/rate-limits.ts';
 import { getSessionItem, putSession, retentionTtl, sessionStatus, type SessionItem } from '../shared/db/sessions.ts';
 import { conversationScope, publicConversationId, storedConversationId } from '../shared/domain/conversations.ts';
-import { ApiError } from '../shared/domain/errors.ts';
+import { ApiError, validationError } from '../shared/domain/errors.ts';
 import { newId } from '../shared/domain/ids.ts';
 import { addDays, iso } from '../shared/domain/time.ts';
 import { collectReply, CREDITS_PER_REPLY, REPLAYED_HEADER, startReply } from '../shared/chat/reply.ts';
@@ -93,6 +93,11 @@ async function oneShotMessage(req: ApiRequest) {
   const conversationId = conversation_id ?? newId('conv');
   const storedId = storedConversationId(conversationScope(key), conversationId);
   const existing = conversation_id !== undefined ? await findConversation(storedId, now) : undefined;
+  // A publishable key is public: a chosen (guessable) id would let one visitor continue another's
+  // conversation, so with one only ids Keygate returned to this key are accepted.
+  if (key.type === 'publishable' && conversation_id !== undefined && !existing) {
+    throw validationError([{ field: 'conversation_id', message: 'with a publishable key, must be a conversation_id Keygate returned to this key' }]);
+  }
   const expiresAt = addDays(now, CONVERSATION_LIFETIME_DAYS);
   const conversation: SessionItem = existing ?? {
     id: storedId,

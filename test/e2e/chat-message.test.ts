@@ -131,17 +131,14 @@ describe('conversation scope: the organization for secret keys, the key itself f
     expect(JSON.stringify(exported.body)).not.toContain('my secret plan');
   });
 
-  it("a publishable key cannot continue a secret key's conversation: same id, another conversation", async () => {
+  it("a publishable key cannot continue a secret key's conversation: 400, the id was not returned to it", async () => {
     const id = `order-${Math.random().toString(36).slice(2, 10)}`;
     const backend = await api.post('/v1/chat/message', { message: 'internal numbers', conversation_id: id });
     await api.post('/v1/chat/message', { message: 'more internal numbers', conversation_id: id });
     const { api: widget } = await org.publishableKey();
     const res = await widget.post('/v1/chat/message', { message: 'what did they say?', conversation_id: backend.body.conversation_id });
-    expect(res.status, res.text).toBe(200);
-    expect(res.body.conversation_id).toBe(id);
-    expect(res.body.message.content).toBe('You said: what did they say? (turn 1). This reply comes from the Keygate local backend.');
-    // Both go on separately.
-    expect((await widget.post('/v1/chat/message', { message: 'w2', conversation_id: id })).body.message.content).toContain('(turn 2)');
+    expect(res.status, res.text).toBe(400);
+    expect(res.body).toMatchObject({ code: 'VALIDATION_ERROR', details: [{ field: 'conversation_id' }] });
     expect((await api.post('/v1/chat/message', { message: 's3', conversation_id: id })).body.message.content).toContain('(turn 3)');
   });
 
@@ -151,12 +148,29 @@ describe('conversation scope: the organization for secret keys, the key itself f
     const started = await widget.post('/v1/chat/message', { message: 'visitor question' });
     expect(started.status, started.text).toBe(200);
     const id = started.body.conversation_id;
-    for (const client of [otherWidget, api]) {
-      const res = await client.post('/v1/chat/message', { message: 'peek', conversation_id: id });
-      expect(res.status, res.text).toBe(200);
-      expect(res.body.message.content).toContain('(turn 1)');
-    }
+    // Another publishable key: the id is not one Keygate returned to it.
+    expect((await otherWidget.post('/v1/chat/message', { message: 'peek', conversation_id: id })).status).toBe(400);
+    // A secret key: its organization's scope, another conversation.
+    const res = await api.post('/v1/chat/message', { message: 'peek', conversation_id: id });
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.message.content).toContain('(turn 1)');
     expect((await widget.post('/v1/chat/message', { message: 'next', conversation_id: id })).body.message.content).toContain('(turn 2)');
+  });
+
+  it('a publishable key accepts only conversation ids Keygate returned to it: a chosen id is 400 and starts nothing', async () => {
+    const { api: widget } = await org.publishableKey();
+    const before = await org.credits();
+    for (const id of ['support', 'conv_AAAAAAAAAAAAAAAAAAAAAAAA', `visitor-${Math.random().toString(36).slice(2, 10)}`]) {
+      const res = await widget.post('/v1/chat/message', { message: 'hello', conversation_id: id });
+      expect(res.status, res.text).toBe(400);
+      expect(res.body).toMatchObject({ error: 'validation_error', code: 'VALIDATION_ERROR', details: [{ field: 'conversation_id' }] });
+    }
+    expect(await org.credits()).toBe(before);
+    const started = await widget.post('/v1/chat/message', { message: 'hello' });
+    expect(started.body.conversation_id).toMatch(/^conv_/);
+    const next = await widget.post('/v1/chat/message', { message: 'again', conversation_id: started.body.conversation_id });
+    expect(next.status, next.text).toBe(200);
+    expect(next.body.message.content).toContain('(turn 2)');
   });
 });
 
