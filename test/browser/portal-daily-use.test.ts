@@ -173,6 +173,31 @@ describe.skipIf(!availability.run)('the portal for daily work', () => {
     expect(await role()).toBeUndefined();
   });
 
+  it('the audit log names targets as people know them, says changes in words, and filters by action and target', async () => {
+    await goTo(owner, 'Audit log', 'Audit log');
+    const table = owner.getByRole('table', { name: 'Audit log' });
+    const shop = (await api.get(`/v1/organizations/${orgId}/api-keys?type=publishable`)).body.items[0];
+    const renamed = table.getByRole('row').filter({ has: owner.getByRole('rowheader', { name: 'api_key.updated' }) });
+    await renamed.first().waitFor();
+    expect(await renamed.first().getByRole('cell').allInnerTexts()).toEqual([
+      expect.any(String),
+      ownerEmail,
+      `Key Shop Widget EU (${shop.displayKey})`,
+      'Name changed from Shop Widget to Shop Widget EU. Allowed domains changed from https://shop.example, blog.example to https://shop.example, eu.shop.example.',
+    ]);
+    const removed = table.getByRole('row').filter({ has: owner.getByRole('rowheader', { name: 'member.removed' }) });
+    await expect(removed.getByRole('cell').nth(2).innerText()).resolves.toMatch(/^Member daily-member-.*@example\.com$/);
+    await expectAccessible(owner, 'the audit log');
+
+    await owner.getByRole('combobox', { name: 'Action' }).selectOption('api_key.created');
+    await poll(async () => new Set(await table.getByRole('rowheader').allInnerTexts())).toEqual(new Set(['api_key.created']));
+    await owner.getByRole('combobox', { name: 'Action' }).selectOption('');
+    await owner.getByRole('textbox', { name: 'Target' }).fill('Shop Widget EU');
+    await owner.getByRole('button', { name: 'Filter' }).click();
+    await poll(async () => (await table.getByRole('cell').allInnerTexts()).filter((t) => t.startsWith('Key ')).every((t) => t === `Key Shop Widget EU (${shop.displayKey})`)).toBe(true);
+    await poll(async () => (await table.getByRole('rowheader').allInnerTexts()).sort()).toEqual(['api_key.created', 'api_key.updated']);
+  });
+
   it('at 375 px every page fits, the key list is cards with each name, status and Revoke on screen, and the header is short', async () => {
     const phone = await h.newPage(PHONE);
     await h.signIn(phone, ownerEmail);

@@ -206,8 +206,8 @@ export class ManagementClient {
     return this.call<Items<UsageDay>>(`${org(orgId)}/usage${query({ days })}`);
   }
 
-  /** docs/api.md section 11 (owner, admin, operators). */
-  auditLog(orgId: string, filter: { limit?: number; cursor?: string } = {}) {
+  /** docs/api.md "Audit log" (owner, admin, operators). */
+  auditLog(orgId: string, filter: { limit?: number; cursor?: string; action?: string; targetId?: string } = {}) {
     return this.call<{ items: AuditEntry[]; nextCursor: string | null }>(`${org(orgId)}/audit-log${query(filter)}`);
   }
 }
