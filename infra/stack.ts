@@ -33,6 +33,8 @@ export interface KeygateConfig {
   alarmEmail?: string;
   /** The account's Lambda concurrency quota, for the concurrency alarm (context `accountConcurrencyLimit`). */
   accountConcurrencyLimit: number;
+  /** The user pool's email through SES (context `sesFromAddress`, and `sesIdentity` when the domain is the verified identity). */
+  ses?: { fromAddress: string; identity: string };
   /** Deletion protection on the durable tables and the user pool (context `deletionProtection`, default false). */
   deletionProtection: boolean;
   /** Create the account's API Gateway CloudWatch Logs role (context `apiGatewayCloudWatchRole`, default true). */
@@ -63,7 +65,7 @@ export class KeygateStack extends Stack {
     const { stage } = config;
 
     this.tables = new KeygateTables(this, 'Tables', { stage, deletionProtection: config.deletionProtection });
-    this.portal = new PortalUserPool(this, 'Portal', { stage, deletionProtection: config.deletionProtection });
+    this.portal = new PortalUserPool(this, 'Portal', { stage, deletionProtection: config.deletionProtection, ...(config.ses ? { ses: config.ses } : {}) });
     this.sessionSecret = new SessionSigningSecret(this, 'SessionSigningSecret', { stage });
 
     const shared = {
@@ -233,10 +235,20 @@ export function configFromContext(app: App): KeygateConfig {
   }
   const apiGatewayCloudWatchRole = contextBoolean(app, 'apiGatewayCloudWatchRole', true);
   const deletionProtection = contextBoolean(app, 'deletionProtection', false);
+  const sesFromAddress: unknown = app.node.tryGetContext('sesFromAddress');
+  if (sesFromAddress !== undefined && sesFromAddress !== '' && (typeof sesFromAddress !== 'string' || !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(sesFromAddress))) {
+    throw new Error(`sesFromAddress must be an email address, got "${String(sesFromAddress)}"`);
+  }
+  const sesIdentity: unknown = app.node.tryGetContext('sesIdentity');
+  const ses =
+    typeof sesFromAddress === 'string' && sesFromAddress !== ''
+      ? { fromAddress: sesFromAddress, identity: typeof sesIdentity === 'string' && sesIdentity !== '' ? sesIdentity : sesFromAddress }
+      : undefined;
   return {
     stage,
     apiGatewayCloudWatchRole,
     deletionProtection,
+    ...(ses ? { ses } : {}),
     secretKeyPrefix,
     publishableKeyPrefix,
     initialCredits,

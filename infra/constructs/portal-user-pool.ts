@@ -16,6 +16,11 @@ export interface PortalUserPoolProps {
   stage: string;
   /** Cognito deletion protection (context `deletionProtection`); see KeygateTablesProps. */
   deletionProtection: boolean;
+  /**
+   * Send the pool's email (invitations, password resets) through SES from this verified address
+   * (context `sesFromAddress`); without it Cognito's own email, a few messages a day, for trying out.
+   */
+  ses?: { fromAddress: string; identity: string };
 }
 
 export class PortalUserPool extends Construct {
@@ -58,6 +63,14 @@ export class PortalUserPool extends Construct {
       // rollback of a failed first create still deletes the pool (RetainExceptOnCreate).
       removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     });
+    if (props.ses) {
+      // Set on the CloudFormation resource: UserPoolEmail.withSES needs a region known at synth, and this stack has none.
+      (this.userPool.node.defaultChild as cognito.CfnUserPool).emailConfiguration = {
+        emailSendingAccount: 'DEVELOPER',
+        from: props.ses.fromAddress,
+        sourceArn: Stack.of(this).formatArn({ service: 'ses', resource: 'identity', resourceName: props.ses.identity }),
+      };
+    }
     acknowledge(
       this.userPool,
       {

@@ -74,6 +74,24 @@ describe('a first deploy in a new account', () => {
   });
 });
 
+describe("the user pool's email", () => {
+  it("is Cognito's own without sesFromAddress", () => {
+    const s = synthKeygate();
+    expect(single(s.resources, 'AWS::Cognito::UserPool')[1].Properties!.EmailConfiguration?.EmailSendingAccount ?? 'COGNITO_DEFAULT').toBe('COGNITO_DEFAULT');
+  }, SETUP_TIMEOUT_MS);
+
+  it('goes through SES from the verified address with -c sesFromAddress (and the domain identity with -c sesIdentity)', () => {
+    const s = synthKeygate({ context: { sesFromAddress: 'no-reply@example.com', sesIdentity: 'example.com' } });
+    const email = single(s.resources, 'AWS::Cognito::UserPool')[1].Properties!.EmailConfiguration;
+    expect(email).toEqual({
+      EmailSendingAccount: 'DEVELOPER',
+      From: 'no-reply@example.com',
+      SourceArn: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ses:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':identity/example.com']] },
+    });
+    expect(() => synthKeygate({ context: { sesFromAddress: 'not-an-address' } })).toThrow(/sesFromAddress/);
+  }, SETUP_TIMEOUT_MS);
+});
+
 describe('names unique per account and region, and ordering', () => {
   let s: Synthesized;
   beforeAll(() => {
