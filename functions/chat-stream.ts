@@ -16,6 +16,7 @@ import { executionModeStreamifyResponse } from '@middy/core/StreamifyResponse';
 import { admit } from '../shared/db/rate-limits.ts';
 import { pumpReply, REPLAYED_HEADER, startReply, type StartedReply } from '../shared/chat/reply.ts';
 import { idempotencyKey, parseSessionMessage } from '../shared/chat/schemas.ts';
+import { resolveAssistant } from '../shared/chat/assistants.ts';
 import { authenticateSession, sessionOf } from '../shared/chat/session-auth.ts';
 import { bufferSink, serverResponseSink, SSE_HEADERS, writableSink } from '../shared/chat/sse.ts';
 import { logger, describeError } from '../shared/log.ts';
@@ -29,6 +30,10 @@ async function beginReply(req: ApiRequest): Promise<StartedReply> {
   const session = sessionOf(req);
   const { content } = parseSessionMessage(req.body);
   const idempotency = idempotencyKey(req.headers);
+  // A session keeps the assistant it started with; one started before assistants gets today's choice.
+  const assistant =
+    session.assistant ??
+    (await resolveAssistant({ key: { organizationId: session.organizationId, type: session.keyType, databaseId: session.databaseId, assistantId: null } }));
   return startReply({
     organizationId: session.organizationId,
     keyId: session.keyId,
@@ -37,6 +42,7 @@ async function beginReply(req: ApiRequest): Promise<StartedReply> {
     ttl: session.ttl,
     // A client's Idempotency-Key is scoped by the key and the session; without one, each message is its own request.
     ...(idempotency ? { idempotency: { key: idempotency, scope: `session#${session.id}`, request: { content } } } : {}),
+    assistant,
     requestId: req.requestId,
     identity: { keyType: session.keyType, databaseId: session.databaseId, sessionId: session.id, conversationId: null, origin: session.origin },
   });

@@ -5,7 +5,7 @@ import middy from '@middy/core';
 import httpCors from '@middy/http-cors';
 import { getMemberRole } from '../shared/db/organizations.ts';
 import { createApiHandler, type RouteHandler } from '../shared/http/pipeline.ts';
-import { KEY, ORG, type RouteKey } from '../shared/routes.ts';
+import { ASSISTANT, KEY, ORG, type RouteKey } from '../shared/routes.ts';
 
 /**
  * A route module imported on the first request to one of its routes, not with the function: most
@@ -23,6 +23,7 @@ const keys = onFirstUse(() => import('./management/api-keys.ts'));
 const audit = onFirstUse(() => import('./management/audit-log.ts'));
 const webhooks = onFirstUse(() => import('./management/webhooks.ts'));
 const upstreams = onFirstUse(() => import('./management/upstreams.ts'));
+const assistants = onFirstUse(() => import('./management/assistants.ts'));
 const description = onFirstUse(() => import('./management/api-description.ts'));
 
 export const routes = {
@@ -37,6 +38,12 @@ export const routes = {
   [`DELETE ${ORG}/members/{userId}`]: orgs('deleteMember'),
   [`POST ${ORG}/databases`]: orgs('postDatabase'),
   [`GET ${ORG}/databases`]: orgs('getDatabases'),
+  [`PATCH ${ORG}/databases/{databaseId}`]: orgs('patchDatabase'),
+  [`POST ${ORG}/assistants`]: assistants('postAssistant'),
+  [`GET ${ORG}/assistants`]: assistants('getAssistants'),
+  [`GET ${ASSISTANT}`]: assistants('getAssistantById'),
+  [`PATCH ${ASSISTANT}`]: assistants('patchAssistant'),
+  [`DELETE ${ASSISTANT}`]: assistants('deleteAssistantById'),
   [`POST ${ORG}/api-keys`]: keys('postKey'),
   [`GET ${ORG}/api-keys`]: keys('getKeys'),
   [`GET ${KEY}`]: keys('getKey'),

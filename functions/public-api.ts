@@ -5,7 +5,9 @@ import { hasCredits } from '../shared/db/credits.ts';
 import { admit } from '../shared/db/rate-limits.ts';
 import { getSessionItem, putSession, retentionTtl, sessionStatus, type SessionItem } from '../shared/db/sessions.ts';
 import { conversationScope, publicConversationId, storedConversationId } from '../shared/domain/conversations.ts';
+import { requestedDatabase } from '../shared/domain/authorize.ts';
 import { ApiError, validationError } from '../shared/domain/errors.ts';
+import { resolveAssistant } from '../shared/chat/assistants.ts';
 import { newId } from '../shared/domain/ids.ts';
 import { addDays, iso } from '../shared/domain/time.ts';
 import { collectReply, CREDITS_PER_REPLY, REPLAYED_HEADER, startReply } from '../shared/chat/reply.ts';
@@ -35,11 +37,15 @@ async function whoami(req: ApiRequest) {
 function createSession(type: SessionKind) {
   return async (req: ApiRequest) => {
     const key = req.key!;
-    const { metadata } = parseCreateSession(req.body);
+    const { metadata, assistant: requested } = parseCreateSession(req.body);
     // The authorizer has checked a publishable key's Origin; a session is bound to that Origin.
     const origin = key.type === 'publishable' ? key.origin : null;
     if (key.type === 'publishable' && !origin) throw new ApiError('CORS_ORIGIN_NOT_ALLOWED');
-    if (!(await hasCredits(key.organizationId))) throw new ApiError('INSUFFICIENT_CREDITS');
+    const [assistant, credits] = await Promise.all([
+      resolveAssistant({ key, requested, database: requestedDatabase(req.headers, req.query) }),
+      hasCredits(key.organizationId),
+    ]);
+    if (!credits) throw new ApiError('INSUFFICIENT_CREDITS');
     const now = new Date();
     const keyExpiry = Date.parse(key.expiresAt);
     const expiresAt = new Date(Math.min(now.getTime() + SESSION_LIFETIME_MS, Number.isNaN(keyExpiry) ? Infinity : keyExpiry));
@@ -55,6 +61,7 @@ function createSession(type: SessionKind) {
       metadata,
       orgLimits: key.orgLimits,
       keyLimits: key.keyLimits,
+      assistant,
       createdAt: iso(now),
       expiresAt: iso(expiresAt),
       ttl: retentionTtl(expiresAt),
@@ -69,7 +76,7 @@ function createSession(type: SessionKind) {
       expiresAt,
     });
     await putSession(item);
-    return json(201, { sessionId: item.id, token, type, expiresAt: item.expiresAt });
+    return json(201, { sessionId: item.id, token, type, expiresAt: item.expiresAt, assistant: { id: assistant.id, name: assistant.name } });
   };
 }
 
@@ -87,8 +94,9 @@ async function findConversation(storedId: string, now: Date): Promise<SessionIte
 
 async function oneShotMessage(req: ApiRequest) {
   const key = req.key!;
-  const { message, conversation_id } = parseOneShot(req.body);
+  const { message, conversation_id, assistant: requested } = parseOneShot(req.body);
   const idempotency = idempotencyKey(req.headers);
+  const assistant = await resolveAssistant({ key, requested, database: requestedDatabase(req.headers, req.query) });
   const now = new Date();
   const conversationId = conversation_id ?? newId('conv');
   const storedId = storedConversationId(conversationScope(key), conversationId);
@@ -125,6 +133,7 @@ async function oneShotMessage(req: ApiRequest) {
     // A new conversation exists only once its first reply is stored, in the same transaction.
     ...(!existing ? { newConversation: conversation } : {}),
     contentField: 'message',
+    assistant,
     requestId: req.requestId,
     identity: {
       keyType: key.type,

@@ -37,13 +37,15 @@ export interface RouteDefinition {
 /** Path prefixes shared by many routes; function entries and the API description build their keys from these. */
 export const ORG = '/v1/organizations/{orgId}';
 export const KEY = `${ORG}/api-keys/{keyId}`;
+export const ASSISTANT = `${ORG}/assistants/{assistantId}`;
 export const SESSION = '/v1/chat/sessions/{sessionId}';
 
 const TABLE = [
   { method: 'POST', path: '/v1/organizations', function: 'management', auth: 'portal', role: 'user' },
   { method: 'GET', path: '/v1/organizations', function: 'management', auth: 'portal', role: 'user' },
   { method: 'GET', path: ORG, function: 'management', auth: 'portal', role: 'member' },
-  { method: 'PATCH', path: ORG, function: 'management', auth: 'portal', role: 'operator' },
+  // Operators change plan and limits, owners name and default assistant: the handler checks which.
+  { method: 'PATCH', path: ORG, function: 'management', auth: 'portal', role: 'owner' },
   { method: 'POST', path: `${ORG}/credits`, function: 'management', auth: 'portal', role: 'operator' },
   { method: 'GET', path: `${ORG}/members`, function: 'management', auth: 'portal', role: 'member' },
   { method: 'POST', path: `${ORG}/members`, function: 'management', auth: 'portal', role: 'owner' },
@@ -51,6 +53,12 @@ const TABLE = [
   { method: 'DELETE', path: `${ORG}/members/{userId}`, function: 'management', auth: 'portal', role: 'owner' },
   { method: 'POST', path: `${ORG}/databases`, function: 'management', auth: 'portal', role: 'admin' },
   { method: 'GET', path: `${ORG}/databases`, function: 'management', auth: 'portal', role: 'member' },
+  { method: 'PATCH', path: `${ORG}/databases/{databaseId}`, function: 'management', auth: 'portal', role: 'admin' },
+  { method: 'POST', path: `${ORG}/assistants`, function: 'management', auth: 'portal', role: 'owner' },
+  { method: 'GET', path: `${ORG}/assistants`, function: 'management', auth: 'portal', role: 'member' },
+  { method: 'GET', path: ASSISTANT, function: 'management', auth: 'portal', role: 'member' },
+  { method: 'PATCH', path: ASSISTANT, function: 'management', auth: 'portal', role: 'owner' },
+  { method: 'DELETE', path: ASSISTANT, function: 'management', auth: 'portal', role: 'owner' },
   { method: 'POST', path: `${ORG}/api-keys`, function: 'management', auth: 'portal', role: 'owner' },
   { method: 'GET', path: `${ORG}/api-keys`, function: 'management', auth: 'portal', role: 'member' },
   { method: 'GET', path: KEY, function: 'management', auth: 'portal', role: 'member' },

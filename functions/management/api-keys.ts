@@ -16,7 +16,8 @@ import {
   rollKey,
   updateKey,
 } from '../../shared/db/api-keys.ts';
-import { databaseExists } from '../../shared/db/databases.ts';
+import { getDatabase } from '../../shared/db/databases.ts';
+import { defaultAssistantOf } from '../../shared/chat/assistants.ts';
 import { requireOrganization } from '../../shared/db/organizations.ts';
 import { dailyUsage, withExactUsage } from '../../shared/db/usage.ts';
 import { auditContext } from '../../shared/http/audit-context.ts';
@@ -29,12 +30,25 @@ export async function postKey(req: ApiRequest) {
   const settings = parseCreateKey(req.body);
   const orgId = req.params.orgId!;
   const org = await requireOrganization(orgId);
-  if (settings.databaseId && !(await databaseExists(orgId, settings.databaseId))) {
+  const database = settings.databaseId ? await getDatabase(orgId, settings.databaseId) : undefined;
+  if (settings.databaseId && !database) {
     throw validationError([{ field: 'databaseId', message: 'does not exist in this organization' }]);
   }
+  // A publishable key is pinned when it is made: the assistant given, else its database's, else the org default now.
+  const assistantId =
+    settings.type === 'publishable'
+      ? settings.assistantId || database?.assistantId || (await defaultAssistantOf(org))
+      : null;
   const now = new Date();
   const { item, plaintext } = mintKey(
-    { ...settings, organizationId: orgId, orgLimits: effectiveLimits(org.plan, org.limits), orgLimitsVersion: org.limitsVersion ?? 0, createdBy: req.user!.userId },
+    {
+      ...settings,
+      assistantId,
+      organizationId: orgId,
+      orgLimits: effectiveLimits(org.plan, org.limits),
+      orgLimitsVersion: org.limitsVersion ?? 0,
+      createdBy: req.user!.userId,
+    },
     prefixes,
     now,
   );

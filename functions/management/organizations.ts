@@ -1,12 +1,16 @@
 // Organizations, members, databases and credits (portal routes). Roles are already checked by the
 // pipeline from the route table; these handlers validate input and call the repositories.
-import { validationError } from '../../shared/domain/errors.ts';
+import { defaultAssistantOf, organizationAssistants } from '../../shared/chat/assistants.ts';
+import { ApiError, validationError } from '../../shared/domain/errors.ts';
 import {
   addMemberBody,
   createDatabaseBody,
   createOrganizationBody,
   grantCreditsBody,
   memberRoleBody,
+  OPERATOR_ORGANIZATION_FIELDS,
+  OWNER_ORGANIZATION_FIELDS,
+  patchDatabaseBody,
   patchOrganizationBody,
   userIdParam,
 } from '../../shared/domain/organization-rules.ts';
@@ -14,7 +18,7 @@ import { effectiveLimits } from '../../shared/domain/plans.ts';
 import { parseInput } from '../../shared/domain/validation.ts';
 import { propagateOrgLimits } from '../../shared/db/api-keys.ts';
 import { grantCredits } from '../../shared/db/credits.ts';
-import { createDatabase, databaseView, listDatabases } from '../../shared/db/databases.ts';
+import { createDatabase, databaseView, listDatabases, requireDatabase, updateDatabase } from '../../shared/db/databases.ts';
 import {
   addMember,
   countInvitation,
@@ -27,7 +31,9 @@ import {
   removeMember,
   requireOrganization,
   setMemberRole,
+  updateOrganizationSettings,
   updatePlan,
+  type OrganizationItem,
 } from '../../shared/db/organizations.ts';
 import { auditContext } from '../../shared/http/audit-context.ts';
 import { recordInvitation } from '../../shared/metrics/emit.ts';
@@ -47,6 +53,7 @@ export async function postOrganization(req: ApiRequest) {
     ...(email ? { ownerEmail: email } : {}),
     maxOrganizationsPerUser: MAX_ORGANIZATIONS_PER_USER,
     initialCreditsOnce: true,
+    assistants: organizationAssistants(),
   });
   return json(201, { ...organizationView(org), role: 'owner' });
 }
@@ -54,28 +61,59 @@ export async function postOrganization(req: ApiRequest) {
 export async function getOrganizations(req: ApiRequest) {
   const memberships = await listMembershipsOf(req.user!.userId);
   const orgs = await Promise.all(memberships.map((m) => getOrganization(m.organizationId)));
+  const withDefaults = await Promise.all(orgs.map((org) => (org ? withDefaultAssistant(org) : undefined)));
   const items = memberships.flatMap((m, i) => {
-    const org = orgs[i];
+    const org = withDefaults[i];
     return org ? [{ ...organizationView(org), role: m.role }] : [];
   });
   return json(200, { items });
 }
 
-export async function getOrganizationById(req: ApiRequest) {
-  return json(200, organizationView(await requireOrganization(req.params.orgId!)));
+/** The fields that are set (audit changes list every key given, an undefined one as cleared). */
+function definedOnly<T extends object>(value: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
 }
 
+/** The organization with its default assistant (created first for one that predates assistants). */
+async function withDefaultAssistant(org: OrganizationItem): Promise<OrganizationItem> {
+  return org.defaultAssistantId ? org : { ...org, defaultAssistantId: await defaultAssistantOf(org) };
+}
+
+export async function getOrganizationById(req: ApiRequest) {
+  return json(200, organizationView(await withDefaultAssistant(await requireOrganization(req.params.orgId!))));
+}
+
+/**
+ * Operators change plan and limits; owners change name and default assistant (docs/api.md
+ * "Routes"). The route admits owners and operators; each field group needs its own kind of caller.
+ */
 export async function patchOrganization(req: ApiRequest) {
   const input = parseInput(patchOrganizationBody, req.body ?? {});
-  if (!input.plan && !input.limits) throw validationError([{ field: 'body', message: 'plan or limits is required' }]);
-  const current = await requireOrganization(req.params.orgId!);
-  if ((input.plan ?? current.plan) === 'enterprise' && !(input.limits ?? current.limits)) {
-    throw validationError([{ field: 'limits', message: 'is required for the enterprise plan' }]);
+  const operatorFields = OPERATOR_ORGANIZATION_FIELDS.filter((f) => input[f] !== undefined);
+  const ownerFields = OWNER_ORGANIZATION_FIELDS.filter((f) => input[f] !== undefined);
+  if (operatorFields.length === 0 && ownerFields.length === 0) {
+    throw validationError([{ field: 'body', message: 'plan, limits, name or defaultAssistantId is required' }]);
   }
-  // The organization as read after the change: its limits and version are one consistent pair
-  // (a concurrent change may have landed since ours; then both copy the newer).
-  const org = await updatePlan(current, input, auditContext(req), new Date());
-  await propagateOrgLimits(org.id, effectiveLimits(org.plan, org.limits), org.limitsVersion ?? 0);
+  if (operatorFields.length > 0 && !req.user!.isOperator) {
+    throw new ApiError('INSUFFICIENT_PERMISSIONS', `Only platform operators can change ${operatorFields.join(', ')}`);
+  }
+  if (ownerFields.length > 0 && req.role !== 'owner') {
+    throw new ApiError('INSUFFICIENT_PERMISSIONS', `Only owners of the organization can change ${ownerFields.join(', ')}`);
+  }
+  let org = await withDefaultAssistant(await requireOrganization(req.params.orgId!));
+  const now = new Date();
+  if (ownerFields.length > 0) {
+    org = await updateOrganizationSettings(org, definedOnly({ name: input.name, defaultAssistantId: input.defaultAssistantId }), auditContext(req), now);
+  }
+  if (operatorFields.length > 0) {
+    if ((input.plan ?? org.plan) === 'enterprise' && !(input.limits ?? org.limits)) {
+      throw validationError([{ field: 'limits', message: 'is required for the enterprise plan' }]);
+    }
+    // The organization as read after the change: its limits and version are one consistent pair
+    // (a concurrent change may have landed since ours; then both copy the newer).
+    org = await updatePlan(org, definedOnly({ plan: input.plan, limits: input.limits }), auditContext(req), now);
+    await propagateOrgLimits(org.id, effectiveLimits(org.plan, org.limits), org.limitsVersion ?? 0);
+  }
   return json(200, organizationView(org));
 }
 
@@ -113,8 +151,21 @@ export async function deleteMember(req: ApiRequest) {
 }
 
 export async function postDatabase(req: ApiRequest) {
-  const { name } = parseInput(createDatabaseBody, req.body);
-  return json(201, databaseView(await createDatabase(req.params.orgId!, name, auditContext(req), new Date())));
+  const input = parseInput(createDatabaseBody, req.body);
+  return json(201, databaseView(await createDatabase(req.params.orgId!, input, auditContext(req), new Date())));
+}
+
+export async function patchDatabase(req: ApiRequest) {
+  const input = parseInput(patchDatabaseBody, req.body ?? {});
+  if (input.name === undefined && input.assistantId === undefined) {
+    throw validationError([{ field: 'body', message: 'name or assistantId is required' }]);
+  }
+  const current = await requireDatabase(req.params.orgId!, req.params.databaseId!);
+  const changes = {
+    ...(input.name !== undefined ? { name: input.name } : {}),
+    ...(input.assistantId !== undefined ? { assistantId: input.assistantId } : {}),
+  };
+  return json(200, databaseView(await updateDatabase(current, changes, auditContext(req), new Date())));
 }
 
 export async function getDatabases(req: ApiRequest) {

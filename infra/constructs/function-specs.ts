@@ -62,7 +62,17 @@ export const FUNCTION_SPECS: Record<DeployedFunctionName, FunctionSpec> = {
     memorySize: 512,
     // One-shot chat messages wait for a whole Bedrock reply; API Gateway cuts buffered calls at 29 s.
     timeout: Duration.seconds(28),
-    tables: { organizations: 'readWrite', usage: 'readWrite', sessions: 'readWrite', messages: 'readWrite', apiKeys: 'readUpdate' },
+    // databases and auditLog: the assistant that answers, and `Default` made on first use for an
+    // organization that predates assistants (with its audit entry).
+    tables: {
+      organizations: 'readWrite',
+      usage: 'readWrite',
+      sessions: 'readWrite',
+      messages: 'readWrite',
+      apiKeys: 'readUpdate',
+      databases: 'readWrite',
+      auditLog: 'readAppend',
+    },
     sessionSecret: true,
     bedrock: true,
   },
@@ -79,7 +89,16 @@ export const FUNCTION_SPECS: Record<DeployedFunctionName, FunctionSpec> = {
     memorySize: 512,
     // Streams a Bedrock reply over Server-Sent Events; the integration timeout is set just above this.
     timeout: Duration.seconds(120),
-    tables: { sessions: 'read', messages: 'readWrite', apiKeys: 'readUpdate', usage: 'readWrite', organizations: 'readWrite' },
+    // databases and auditLog: only for sessions started before assistants (they resolve the default).
+    tables: {
+      sessions: 'read',
+      messages: 'readWrite',
+      apiKeys: 'readUpdate',
+      usage: 'readWrite',
+      organizations: 'readWrite',
+      databases: 'readWrite',
+      auditLog: 'readAppend',
+    },
     sessionSecret: true,
     bedrock: true,
   },

@@ -13,9 +13,11 @@ import {
   createOrganizationBody,
   grantCreditsBody,
   memberRoleBody,
+  patchDatabaseBody,
   patchOrganizationBody,
 } from '../domain/organization-rules.ts';
 import { KEY, ORG, SESSION, type RouteKey } from '../routes.ts';
+import { createAssistantBody, patchAssistantBody } from '../domain/assistants.ts';
 import * as S from './schemas.ts';
 
 export interface SuccessResponse {
@@ -70,11 +72,11 @@ export const OPERATIONS: Record<RouteKey, Operation> = {
   'GET /v1/organizations': { summary: "The caller's organizations with their role", tag: 'Organizations', responses: [ok(S.OrganizationList)] },
   [`GET ${ORG}`]: { summary: 'An organization (member+)', tag: 'Organizations', responses: [ok(S.Organization)] },
   [`PATCH ${ORG}`]: {
-    summary: 'Change the plan or enterprise limits (operators)',
+    summary: 'Change the plan or enterprise limits (operators), or the name or default assistant (owner)',
     tag: 'Organizations',
     body: patchOrganizationBody,
     bodyOptional: true,
-    bodyExample: { plan: 'enterprise', limits: { perMinute: 6000, perDay: 1000000 } },
+    bodyExample: { defaultAssistantId: 'asst_4fGh7JkLmN2pQrStUvWx' },
     responses: [ok(S.Organization)],
   },
   [`POST ${ORG}/credits`]: {
@@ -117,11 +119,45 @@ export const OPERATIONS: Record<RouteKey, Operation> = {
     responses: [created(S.Database)],
   },
   [`GET ${ORG}/databases`]: { summary: 'Databases (member+)', tag: 'Databases', responses: [ok(S.DatabaseList)] },
+  [`PATCH ${ORG}/databases/{databaseId}`]: {
+    summary: 'Rename a database or choose the assistant that answers for it (owner, admin); assistantId null: the org default',
+    tag: 'Databases',
+    body: patchDatabaseBody,
+    bodyOptional: true,
+    bodyExample: { assistantId: 'asst_4fGh7JkLmN2pQrStUvWx' },
+    responses: [ok(S.Database)],
+    errors: ['CONFLICT'],
+  },
+  [`POST ${ORG}/assistants`]: {
+    summary: 'Create an assistant (owner): a deployed upstream and model, instructions, input and output caps, temperature; 409 for a name in use',
+    tag: 'Assistants',
+    body: createAssistantBody,
+    bodyExample: { name: 'Support', upstream: 'bedrock', instructions: 'Answer questions about our product. Be brief.', maxOutputTokens: 512 },
+    responses: [created(S.Assistant)],
+    errors: ['CONFLICT'],
+  },
+  [`GET ${ORG}/assistants`]: { summary: "The organization's assistants, `Default` included (member+)", tag: 'Assistants', responses: [ok(S.AssistantList)] },
+  [`GET ${ORG}/assistants/{assistantId}`]: { summary: 'An assistant (member+)', tag: 'Assistants', responses: [ok(S.Assistant)] },
+  [`PATCH ${ORG}/assistants/{assistantId}`]: {
+    summary: "Change an assistant (owner); changing only the upstream moves to its first model. Sessions keep the settings they started with",
+    tag: 'Assistants',
+    body: patchAssistantBody,
+    bodyOptional: true,
+    bodyExample: { temperature: 0.2 },
+    responses: [ok(S.Assistant)],
+    errors: ['CONFLICT'],
+  },
+  [`DELETE ${ORG}/assistants/{assistantId}`]: {
+    summary: 'Delete an assistant (owner); 409 while the org default, a database or a key names it',
+    tag: 'Assistants',
+    responses: [noContent('Deleted')],
+    errors: ['CONFLICT'],
+  },
   [`POST ${ORG}/api-keys`]: {
     summary: 'Create a key (owner); the response holds its plaintext `key`, shown once for secret keys',
     tag: 'API keys',
     body: createKeyBody,
-    bodyExample: { name: 'Website', type: 'widget', allowedDomains: ['mysite.com'] },
+    bodyExample: { name: 'Website', type: 'widget', allowedDomains: ['mysite.com'], assistantId: 'asst_4fGh7JkLmN2pQrStUvWx' },
     responses: [created(S.ApiKey)],
   },
   [`GET ${ORG}/api-keys`]: {
@@ -132,7 +168,7 @@ export const OPERATIONS: Record<RouteKey, Operation> = {
   },
   [`GET ${KEY}`]: { summary: 'A key (member+); publishable keys include `key`', tag: 'API keys', responses: [ok(S.ApiKey)] },
   [`PATCH ${KEY}`]: {
-    summary: 'Rename, change allowed domains, disable or enable, set a rate limit (owner); effective at once',
+    summary: "Rename, change allowed domains, disable or enable, set a rate limit, re-pin a publishable key's assistant (owner); effective at once",
     tag: 'API keys',
     body: patchKeyBody,
     bodyOptional: true,

@@ -46,6 +46,7 @@ export const Organization = named(
     plan: z.enum(PLANS),
     limits,
     credits: z.int(),
+    defaultAssistantId: z.string().nullable().meta({ description: 'The assistant that answers unless a request, database or key says otherwise' }),
     createdAt: isoTime,
     role: z.enum(ROLES).optional().meta({ description: "The caller's role (lists and creation)" }),
   }),
@@ -67,7 +68,35 @@ export const Member = named(
 
 export const MemberList = named('MemberList', 'Members', z.strictObject({ items: z.array(Member) }));
 
-export const Database = named('Database', 'A database publishable keys can be scoped to', z.strictObject({ id: z.string(), name: z.string(), createdAt: isoTime }));
+export const Database = named(
+  'Database',
+  'A database publishable keys can be scoped to',
+  z.strictObject({
+    id: z.string(),
+    name: z.string(),
+    assistantId: z.string().nullable().meta({ description: "The assistant that answers for it (null: the organization's default)" }),
+    createdAt: isoTime,
+  }),
+);
+
+export const Assistant = named(
+  'Assistant',
+  "An organization's assistant: which deployed upstream and model answer, with what instructions and caps",
+  z.strictObject({
+    id: z.string().meta({ examples: ['asst_4fGh7JkLmN2pQrStUvWx'] }),
+    organizationId: z.string(),
+    name: z.string(),
+    upstream: z.string().meta({ description: 'Name of a deployed upstream (GET …/upstreams)' }),
+    model: z.string().nullable().meta({ description: 'One of the upstream\'s models; null for http and echo upstreams' }),
+    instructions: z.string().meta({ description: 'The system prompt ("" for none)' }),
+    maxInputTokens: z.int().min(1).max(200_000),
+    maxOutputTokens: z.int().min(1).max(32_000),
+    temperature: z.number().min(0).max(2).nullable().meta({ description: "null: the upstream's own" }),
+    createdAt: isoTime,
+  }),
+);
+
+export const AssistantList = named('AssistantList', "The organization's assistants, oldest first", z.strictObject({ items: z.array(Assistant) }));
 
 export const DatabaseList = named('DatabaseList', 'Databases', z.strictObject({ items: z.array(Database) }));
 
@@ -85,6 +114,7 @@ export const ApiKey = named(
     expiresAt: isoTime,
     allowedDomains: z.array(z.string()),
     databaseId: z.string().nullable(),
+    assistantId: z.string().nullable().meta({ description: 'Publishable keys: the assistant every reply uses (the pin); null for secret keys' }),
     scopes: z.array(z.enum(SCOPES)),
     rateLimit: z.strictObject({ perMinute: z.int().positive().optional(), perDay: z.int().positive().optional() }).nullable(),
     lastUsedAt: isoTime.nullable(),
@@ -123,7 +153,15 @@ export const Whoami = named(
 export const Session = named(
   'Session',
   'A chat or voice session and the short-lived token that authenticates its routes',
-  z.strictObject({ sessionId: z.string(), token: z.string(), type: z.enum(['chat', 'voice']), expiresAt: isoTime }),
+  z.strictObject({
+    sessionId: z.string(),
+    token: z.string(),
+    type: z.enum(['chat', 'voice']),
+    expiresAt: isoTime,
+    assistant: z
+      .strictObject({ id: z.string(), name: z.string() })
+      .meta({ description: 'The assistant that answers in this session, for its whole life' }),
+  }),
 );
 
 export const OneShotReply = named(

@@ -17,7 +17,7 @@ import { timeOrderedId } from '../domain/ids.ts';
 import { iso } from '../domain/time.ts';
 import { describeError, logger } from '../log.ts';
 import { recordReply, recordStreamFailure } from '../metrics/emit.ts';
-import { defaultAssistantSettings, type Assistant } from '../domain/assistants.ts';
+import { defaultAssistantSettings, trimTurns, type Assistant } from '../domain/assistants.ts';
 import { ReplyError, REPLY_MESSAGES, type ChatTurn, type ReplyIdentity, type ReplyUsage } from './backend.ts';
 import { backendFor, guardedReply, type GuardedReply } from './backends.ts';
 import { findUpstream, listUpstreams, defaultUpstreamName } from './upstreams.ts';
@@ -187,7 +187,10 @@ export async function startReply(input: ReplyInput): Promise<StartedReply> {
       throw new ReplyError('SERVICE_UNAVAILABLE', REPLY_MESSAGES.unavailable, { failure: 'unavailable' });
     }
     const history = input.newConversation ? [] : await recentMessages(input.threadId, CONTEXT_MESSAGES, startedAt);
-    const turns: ChatTurn[] = [...history.map((m) => ({ role: m.role, content: m.content })), { role: 'user', content: input.content }];
+    const thread: ChatTurn[] = [...history.map((m) => ({ role: m.role, content: m.content })), { role: 'user', content: input.content }];
+    // The oldest turns are left out until the input fits the assistant's maxInputTokens (400 when
+    // its instructions and this message alone do not).
+    const turns = trimTurns(assistant.instructions, thread, assistant.maxInputTokens, input.contentField ?? 'content').turns;
     const identity: ReplyIdentity = {
       organizationId: input.organizationId,
       keyId: input.keyId,

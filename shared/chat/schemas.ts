@@ -65,13 +65,20 @@ export const metadataSchema = z
   .refine((m) => Object.keys(m).length <= METADATA_MAX_KEYS, `must have at most ${METADATA_MAX_KEYS} keys`)
   .refine((m) => Buffer.byteLength(JSON.stringify(m)) <= METADATA_MAX_BYTES, `must be at most ${METADATA_MAX_BYTES} bytes as JSON`);
 
-export const createSessionBody = objectBody({ metadata: metadataSchema.optional() });
+/** The `assistant` a request names: an assistant id (`asst_…`) or name of the organization. */
+export const assistantRefSchema = z
+  .string({ error: 'must be a string (an assistant id or name)' })
+  .trim()
+  .min(1, 'must not be empty')
+  .max(64, 'must be at most 64 characters');
+
+export const createSessionBody = objectBody({ metadata: metadataSchema.optional(), assistant: assistantRefSchema.optional() });
 
 /** `POST /v1/chat/sessions` and `/v1/chat/voice-sessions`: the body is optional. */
-export function parseCreateSession(body: unknown): { metadata: SessionMetadata | null } {
+export function parseCreateSession(body: unknown): { metadata: SessionMetadata | null; assistant?: string | undefined } {
   refuseReservedKeys(body);
   const parsed = parseInput(createSessionBody, body ?? {});
-  return { metadata: parsed.metadata ?? null };
+  return { metadata: parsed.metadata ?? null, ...(parsed.assistant !== undefined ? { assistant: parsed.assistant } : {}) };
 }
 
 /** Message text: a non-blank string of well-formed Unicode (no lone surrogates), at most CONTENT_MAX_CHARS. */
@@ -93,9 +100,10 @@ export function parseSessionMessage(body: unknown): { content: string } {
 export const oneShotBody = objectBody({
   message: contentSchema(),
   conversation_id: z.string({ error: 'must be a string' }).regex(CONVERSATION_ID, CONVERSATION_ID_RULE).optional(),
+  assistant: assistantRefSchema.optional(),
 });
 
-export function parseOneShot(body: unknown): { message: string; conversation_id?: string | undefined } {
+export function parseOneShot(body: unknown): { message: string; conversation_id?: string | undefined; assistant?: string | undefined } {
   if (body === undefined) throw validationError([{ field: 'message', message: 'is required' }]);
   return parseInput(oneShotBody, body);
 }

@@ -13,6 +13,7 @@ import type { Limits } from '../domain/plans.ts';
 import { addDays, addHours, epochSeconds, iso } from '../domain/time.ts';
 import type { Scope } from '../domain/scopes.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
+import { assistantRef, failedAt, unknownAssistant } from './assistants.ts';
 import { auditPut } from './audit-log.ts';
 import { conditionalUpdate, db, queryAll, setClause, transactWrite } from './client.ts';
 
@@ -34,6 +35,8 @@ export interface ApiKeyItem {
   lifetimeDays: number;
   allowedDomains: string[];
   databaseId: string | null;
+  /** Publishable keys: the assistant every reply uses (absent on keys made before assistants). */
+  assistantId?: string | null;
   scopes: Scope[];
   rateLimit: Partial<Limits> | null;
   /** The organization's limits, copied here so the authorizer needs no second read. */
@@ -78,6 +81,7 @@ export function keyDetails(item: ApiKeyItem, now: Date) {
     expiresAt: item.expiresAt,
     allowedDomains: item.allowedDomains,
     databaseId: item.databaseId,
+    assistantId: item.assistantId ?? null,
     scopes: item.scopes,
     rateLimit: item.rateLimit,
     lastUsedAt: item.lastUsedAt,
@@ -126,6 +130,7 @@ export function mintKey(input: NewKey, prefixes: KeyPrefixes, now: Date): { item
     lifetimeDays: input.expiresInDays,
     allowedDomains: input.allowedDomains,
     databaseId: input.databaseId,
+    assistantId: input.type === 'publishable' ? (input.assistantId ?? null) : null,
     scopes: input.scopes,
     rateLimit: input.rateLimit,
     orgLimits: input.orgLimits,
@@ -141,11 +146,13 @@ export function mintKey(input: NewKey, prefixes: KeyPrefixes, now: Date): { item
 }
 
 /** The settings an audit entry records for a key (never its plaintext or hash). */
-const AUDITED_KEY_FIELDS = ['name', 'type', 'expiresAt', 'allowedDomains', 'databaseId', 'scopes', 'rateLimit'] as const;
+const AUDITED_KEY_FIELDS = ['name', 'type', 'expiresAt', 'allowedDomains', 'databaseId', 'assistantId', 'scopes', 'rateLimit'] as const;
 
 export async function putNewKey(item: ApiKeyItem, audit: AuditContext, now: Date): Promise<void> {
   const result = await transactWrite({
     TransactItems: [
+      // The assistant it is pinned to must exist (and a deletion racing this must fail).
+      ...(item.assistantId ? [assistantRef(item.organizationId, item.assistantId)] : []),
       { Put: { TableName: tableName('apiKeys'), Item: item, ConditionExpression: 'attribute_not_exists(id)' } },
       auditPut(audit, item.organizationId, {
         action: 'api_key.created',
@@ -154,7 +161,10 @@ export async function putNewKey(item: ApiKeyItem, audit: AuditContext, now: Date
       }, now),
     ],
   });
-  if (!result.ok) throw new Error('API key id collision'); // 190 random bits: not expected
+  if (!result.ok) {
+    if (item.assistantId && failedAt(result.reasons, 0)) throw unknownAssistant();
+    throw new Error('API key id collision'); // 190 random bits: not expected
+  }
 }
 
 /** Key ids are `key_` + 24 hex characters (keyIdFromHash); anything else names no key. */
@@ -232,6 +242,7 @@ export interface KeyChanges {
   allowedDomains?: string[];
   status?: 'active' | 'disabled';
   rateLimit?: Partial<Limits> | null;
+  assistantId?: string;
 }
 
 /** `api_key.disabled` / `api_key.enabled` when the status changes, else `api_key.updated`. */
@@ -243,8 +254,10 @@ function patchAction(current: ApiKeyItem, changes: KeyChanges): AuditAction {
 /** Apply a patch to `current` (as just read), with its audit entry. Returns the key after. */
 export async function updateKey(current: ApiKeyItem, changes: KeyChanges, audit: AuditContext, now: Date): Promise<ApiKeyItem> {
   const set = setClause({ ...changes });
+  const repin = changes.assistantId !== undefined && changes.assistantId !== current.assistantId;
   const result = await transactWrite({
     TransactItems: [
+      ...(repin ? [assistantRef(current.organizationId, changes.assistantId!)] : []),
       {
         Update: {
           TableName: tableName('apiKeys'),
@@ -258,11 +271,14 @@ export async function updateKey(current: ApiKeyItem, changes: KeyChanges, audit:
       auditPut(audit, current.organizationId, {
         action: patchAction(current, changes),
         target: { type: 'api_key', id: current.id },
-        changes: changesBetween<ApiKeyItem>(current, changes, ['name', 'allowedDomains', 'status', 'rateLimit']),
+        changes: changesBetween<ApiKeyItem>(current, changes, ['name', 'allowedDomains', 'status', 'rateLimit', 'assistantId']),
       }, now),
     ],
   });
-  if (!result.ok) throw new ApiError('NOT_FOUND', 'API key not found');
+  if (!result.ok) {
+    if (repin && failedAt(result.reasons, 0)) throw unknownAssistant();
+    throw new ApiError('NOT_FOUND', 'API key not found');
+  }
   return requireKey(current.organizationId, current.id);
 }
 
@@ -333,6 +349,7 @@ export async function rollKey(
       type: old.type,
       allowedDomains: old.allowedDomains,
       databaseId: old.databaseId,
+      assistantId: old.assistantId ?? null,
       scopes: old.scopes,
       expiresInDays: old.lifetimeDays,
       rateLimit: old.rateLimit,

@@ -8,6 +8,8 @@ import type { Role } from '../domain/roles.ts';
 import { DAY_MS, iso, utcDay } from '../domain/time.ts';
 import { newId } from '../domain/ids.ts';
 import { tableName } from '../tables.ts';
+import type { UpstreamChoice } from '../domain/assistants.ts';
+import { assistantRef, defaultAssistantItems, failedAt, unknownAssistant } from './assistants.ts';
 import { auditPut } from './audit-log.ts';
 import { db, isConditionFailed, queryAll, setClause, transactWrite } from './client.ts';
 
@@ -24,6 +26,8 @@ export interface OrganizationItem {
   limitsVersion?: number;
   credits: number;
   ownerCount: number;
+  /** The assistant that answers by default; absent on organizations made before assistants until first use. */
+  defaultAssistantId?: string;
   createdAt: string;
   createdBy: string;
 }
@@ -49,6 +53,7 @@ export function organizationView(org: OrganizationItem) {
     plan: org.plan,
     limits: effectiveLimits(org.plan, org.limits),
     credits: org.credits,
+    defaultAssistantId: org.defaultAssistantId ?? null,
     createdAt: org.createdAt,
   };
 }
@@ -70,6 +75,8 @@ export interface CreateOrganizationOptions {
   maxOrganizationsPerUser?: number;
   /** The initial credits go to the owner's first organization only (later ones start at 0). */
   initialCreditsOnce?: boolean;
+  /** The deployed upstreams: the organization starts with its `Default` assistant on the default one. */
+  assistants?: { upstreams: readonly UpstreamChoice[]; defaultUpstream: string };
 }
 
 async function organizationsCreatedBy(userId: string): Promise<number> {
@@ -91,7 +98,7 @@ export async function createOrganization(
   initialCredits: number,
   audit: AuditContext,
   now: Date,
-  { ownerEmail, maxOrganizationsPerUser, initialCreditsOnce = false }: CreateOrganizationOptions = {},
+  { ownerEmail, maxOrganizationsPerUser, initialCreditsOnce = false, assistants }: CreateOrganizationOptions = {},
 ): Promise<OrganizationItem> {
   const tooMany = () => new ApiError('CONFLICT', `A user can create at most ${maxOrganizationsPerUser} organizations`);
   const counted = initialCreditsOnce || maxOrganizationsPerUser !== undefined;
@@ -107,12 +114,15 @@ export async function createOrganization(
   }
 
   async function createAs(isFirst: boolean): Promise<OrganizationItem | undefined> {
+    const id = newId('org');
+    const defaultAssistant = assistants ? defaultAssistantItems(id, assistants.upstreams, assistants.defaultUpstream, audit, now) : undefined;
     const org: OrganizationItem = {
-      id: newId('org'),
+      id,
       name,
       plan: 'free',
       credits: isFirst || !initialCreditsOnce ? initialCredits : 0,
       ownerCount: 1,
+      ...(defaultAssistant ? { defaultAssistantId: defaultAssistant.item.id } : {}),
       createdAt: iso(now),
       createdBy: ownerId,
     };
@@ -149,6 +159,7 @@ export async function createOrganization(
           target: { type: 'organization', id: org.id },
           changes: createdFields(org, ['name', 'plan', 'credits']),
         }, now),
+        ...(defaultAssistant?.writes ?? []),
       ],
     });
     if (result.ok) return org;
@@ -196,6 +207,44 @@ export async function updatePlan(
     ],
   });
   if (!result.ok) throw new ApiError('NOT_FOUND', 'Organization not found');
+  return requireOrganization(current.id);
+}
+
+/** An owner's change of name and/or default assistant, with its audit entry. Returns the organization after. */
+export async function updateOrganizationSettings(
+  current: OrganizationItem,
+  changes: { name?: string; defaultAssistantId?: string },
+  audit: AuditContext,
+  now: Date,
+): Promise<OrganizationItem> {
+  const audited = changesBetween<OrganizationItem>(current, changes, ['name', 'defaultAssistantId']);
+  if (audited.length === 0) return current;
+  const newDefault = changes.defaultAssistantId !== undefined && changes.defaultAssistantId !== current.defaultAssistantId;
+  const set = setClause(changes);
+  const result = await transactWrite({
+    TransactItems: [
+      ...(newDefault ? [assistantRef(current.id, changes.defaultAssistantId!)] : []),
+      {
+        Update: {
+          TableName: tableName('organizations'),
+          Key: { id: current.id },
+          UpdateExpression: set.expression,
+          ConditionExpression: 'attribute_exists(id)',
+          ExpressionAttributeNames: set.names,
+          ExpressionAttributeValues: set.values,
+        },
+      },
+      auditPut(audit, current.id, {
+        action: 'organization.updated',
+        target: { type: 'organization', id: current.id },
+        changes: audited,
+      }, now),
+    ],
+  });
+  if (!result.ok) {
+    if (newDefault && failedAt(result.reasons, 0)) throw unknownAssistant('defaultAssistantId');
+    throw new ApiError('NOT_FOUND', 'Organization not found');
+  }
   return requireOrganization(current.id);
 }
 

@@ -6,6 +6,7 @@
 // expiry is always judged from `expiresAt` at read time, never left to TTL.
 import { BatchGetCommand, type BatchGetCommandInput, type BatchGetCommandOutput, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { KeyType } from '../domain/api-key.ts';
+import type { Assistant } from '../domain/assistants.ts';
 import { ApiError } from '../domain/errors.ts';
 import type { Limits } from '../domain/plans.ts';
 import { addDays, epochSeconds, iso } from '../domain/time.ts';
@@ -32,6 +33,11 @@ export interface SessionItem {
   /** What rate limiting needs, copied from the creating key's identity. */
   orgLimits: Limits;
   keyLimits: Partial<Limits> | null;
+  /**
+   * The assistant that answers, as it was when the session started: a session keeps it for its
+   * whole life (and its messages need no read of it). Absent on items from before assistants.
+   */
+  assistant?: Assistant;
   createdAt: string;
   expiresAt: string;
   endedAt?: string;

@@ -309,14 +309,20 @@ export interface TrimResult<T extends Turn> {
  * tail that starts with a user turn (Bedrock's Converse refuses a conversation that starts with the
  * assistant). 400 VALIDATION_ERROR when the instructions and the newest message alone do not fit.
  */
-export function trimTurns<T extends Turn>(instructions: string, turns: readonly T[], maxInputTokens: number): TrimResult<T> {
+export function trimTurns<T extends Turn>(
+  instructions: string,
+  turns: readonly T[],
+  maxInputTokens: number,
+  /** The request field holding the newest message, named in the 400. */
+  field = 'message',
+): TrimResult<T> {
   if (turns.length === 0) throw new Error('trimTurns needs at least the newest message');
   let used = instructions === '' ? 0 : messageTokenBound(instructions);
   const newest = turns[turns.length - 1]!;
   used += messageTokenBound(newest.content);
   if (used > maxInputTokens) {
     throw validationError(
-      [{ field: 'message', message: `the assistant's instructions and this message exceed its maxInputTokens (${maxInputTokens})` }],
+      [{ field, message: `the assistant's instructions and this message exceed its maxInputTokens (${maxInputTokens})` }],
       `Message too long for the assistant: its instructions and this message exceed maxInputTokens (${maxInputTokens})`,
     );
   }

@@ -11,6 +11,10 @@ export const AUDIT_ACTIONS = [
   'member.updated',
   'member.removed',
   'database.created',
+  'database.updated',
+  'assistant.created',
+  'assistant.updated',
+  'assistant.deleted',
   'api_key.created',
   'api_key.updated',
   'api_key.disabled',
@@ -38,7 +42,7 @@ export interface AuditContext {
   userAgent: string | null;
 }
 
-export type TargetType = 'organization' | 'member' | 'database' | 'api_key' | 'webhook';
+export type TargetType = 'organization' | 'member' | 'database' | 'api_key' | 'webhook' | 'assistant';
 
 export interface AuditTarget {
   type: TargetType;

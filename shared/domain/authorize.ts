@@ -17,6 +17,7 @@ export interface StoredKey {
   expiresAt: string;
   allowedDomains?: string[];
   databaseId?: string | null;
+  assistantId?: string | null;
   scopes: Scope[];
   rateLimit?: Partial<Limits> | null;
   orgLimits: Limits;
@@ -103,6 +104,7 @@ function identityOf(stored: StoredKey, origin: string | undefined, rejection: Er
     type: stored.type,
     scopes: stored.scopes,
     databaseId: stored.databaseId ?? null,
+    assistantId: stored.type === 'publishable' ? (stored.assistantId ?? null) : null,
     // Only a publishable key's origin was checked, and only it earns CORS headers (on a refusal too).
     origin: stored.type === 'publishable' ? (origin ?? null) : null,
     expiresAt: stored.expiresAt,

@@ -11,6 +11,8 @@ export interface KeyIdentity {
   type: KeyType;
   scopes: Scope[];
   databaseId: string | null;
+  /** Publishable keys: the assistant the key is pinned to (null for keys made before pins). */
+  assistantId?: string | null;
   /**
    * Publishable keys: the request's Origin, checked against the key's allowed domains; echoed in
    * Access-Control-Allow-Origin, also when `rejection` is CORS_ORIGIN_NOT_ALLOWED (a readable 403).
@@ -36,6 +38,7 @@ export function toAuthorizerContext(identity: KeyIdentity): AuthorizerContext {
     type: identity.type,
     scopes: identity.scopes.join(','),
     databaseId: identity.databaseId ?? '',
+    assistantId: identity.assistantId ?? '',
     origin: identity.origin ?? '',
     expiresAt: identity.expiresAt,
     orgLimits: JSON.stringify(identity.orgLimits),
@@ -54,6 +57,7 @@ export function fromAuthorizerContext(context: Record<string, unknown> | null | 
     type: str('type') === 'publishable' ? 'publishable' : 'secret',
     scopes: str('scopes').split(',').filter(Boolean) as Scope[],
     databaseId: str('databaseId') || null,
+    assistantId: str('assistantId') || null,
     origin: str('origin') || null,
     expiresAt: str('expiresAt'),
     orgLimits: JSON.parse(str('orgLimits') || '{"perMinute":0,"perDay":0}') as Limits,

@@ -5,6 +5,7 @@ import type { KeyType } from './api-key.ts';
 import { normalizeAllowedDomains } from './allowed-domains.ts';
 import { validationError, type FieldIssue } from './errors.ts';
 import type { Limits } from './plans.ts';
+import { assistantIdField } from './assistants.ts';
 import { intQuery, nameSchema, objectBody, parseInput, positiveInt } from './validation.ts';
 import { SCOPES, type Scope } from './scopes.ts';
 
@@ -35,6 +36,7 @@ export const createKeyBody = objectBody({
   type: keyType,
   allowedDomains: z.unknown().optional(),
   databaseId: databaseId.optional(),
+  assistantId: assistantIdField.optional(),
   scopes: scopes.optional(),
   expiresInDays: z.number({ error: 'must be a number' }).int('must be an integer').min(1, 'must be from 1 to 365').max(365, 'must be from 1 to 365').optional(),
   rateLimit: rateLimit.optional(),
@@ -45,6 +47,7 @@ export const patchKeyBody = objectBody({
   allowedDomains: z.unknown().optional(),
   status: z.enum(['active', 'disabled'], { error: 'must be active or disabled' }).optional(),
   rateLimit: rateLimit.optional(),
+  assistantId: assistantIdField.unwrap().optional(),
 });
 
 export const rollKeyBody = objectBody({
@@ -71,6 +74,11 @@ export interface KeySettings {
   type: KeyType;
   allowedDomains: string[];
   databaseId: string | null;
+  /**
+   * Publishable keys: the assistant the key is pinned to. At parse time only the one given (the
+   * handler fills in the database's or the org default's); always null for secret keys.
+   */
+  assistantId?: string | null;
   scopes: Scope[];
   expiresInDays: number;
   rateLimit: Partial<Limits> | null;
@@ -102,6 +110,9 @@ export function parseCreateKey(body: unknown): KeySettings {
   if (input.databaseId && input.type !== 'publishable') {
     issues.push({ field: 'databaseId', message: 'is only allowed for publishable keys' });
   }
+  if (input.assistantId && input.type !== 'publishable') {
+    issues.push({ field: 'assistantId', message: 'is only allowed for publishable keys (a secret key names its assistant per request)' });
+  }
   const requested = input.scopes ? [...new Set(input.scopes)] : undefined;
   if (input.type === 'publishable' && requested?.includes('export')) {
     issues.push({ field: 'scopes', message: 'publishable keys cannot hold the export scope' });
@@ -113,6 +124,7 @@ export function parseCreateKey(body: unknown): KeySettings {
     type: input.type,
     allowedDomains,
     databaseId: input.databaseId ?? null,
+    assistantId: input.assistantId ?? null,
     scopes: requested ?? (input.type === 'publishable' ? ['chat'] : [...SCOPES]),
     expiresInDays: input.expiresInDays ?? DEFAULT_LIFETIME_DAYS,
     rateLimit: emptyToNull(input.rateLimit),
@@ -124,6 +136,7 @@ export interface KeyPatch {
   allowedDomains?: string[];
   status?: 'active' | 'disabled';
   rateLimit?: Partial<Limits> | null;
+  assistantId?: string;
 }
 
 export function parsePatchKey(body: unknown, type: KeyType): KeyPatch {
@@ -134,9 +147,13 @@ export function parsePatchKey(body: unknown, type: KeyType): KeyPatch {
   if (input.status !== undefined) patch.status = input.status;
   if (input.rateLimit !== undefined) patch.rateLimit = emptyToNull(input.rateLimit);
   if (input.allowedDomains !== undefined) patch.allowedDomains = domainsFor(type, input.allowedDomains, issues);
+  if (input.assistantId !== undefined) {
+    if (type === 'publishable') patch.assistantId = input.assistantId;
+    else issues.push({ field: 'assistantId', message: 'is only allowed for publishable keys (a secret key names its assistant per request)' });
+  }
   if (issues.length) throw validationError(issues);
   if (Object.keys(patch).length === 0) {
-    throw validationError([{ field: 'body', message: 'name, allowedDomains, status or rateLimit is required' }]);
+    throw validationError([{ field: 'body', message: 'name, allowedDomains, status, rateLimit or assistantId is required' }]);
   }
   return patch;
 }

@@ -1,6 +1,7 @@
 // Request shapes of the organization, member, database and credit routes (docs/api.md "Routes").
 // The handlers validate with these and the API description (GET /openapi.json) is generated from them.
 import * as z from 'zod';
+import { assistantIdField } from './assistants.ts';
 import { PLANS } from './plans.ts';
 import { ROLES } from './roles.ts';
 import { nameSchema, objectBody, positiveInt } from './validation.ts';
@@ -12,10 +13,15 @@ const limitsSchema = z.strictObject(
 
 export const createOrganizationBody = objectBody({ name: nameSchema(100) });
 
+/** Operators change plan and limits; owners change name and the default assistant. */
 export const patchOrganizationBody = objectBody({
   plan: z.enum(PLANS, { error: `must be one of ${PLANS.join(', ')}` }).optional(),
   limits: limitsSchema.optional(),
+  name: nameSchema(100).optional(),
+  defaultAssistantId: assistantIdField.unwrap().optional(),
 });
+export const OPERATOR_ORGANIZATION_FIELDS = ['plan', 'limits'] as const;
+export const OWNER_ORGANIZATION_FIELDS = ['name', 'defaultAssistantId'] as const;
 
 export const grantCreditsBody = objectBody({
   amount: z
@@ -42,4 +48,7 @@ export const emailSchema = z
 
 export const addMemberBody = objectBody({ email: emailSchema, role: roleSchema });
 
-export const createDatabaseBody = objectBody({ name: nameSchema(100) });
+export const createDatabaseBody = objectBody({ name: nameSchema(100), assistantId: assistantIdField.optional() });
+
+/** `assistantId: null` goes back to the organization's default. */
+export const patchDatabaseBody = objectBody({ name: nameSchema(100).optional(), assistantId: assistantIdField.optional() });

@@ -89,7 +89,7 @@ describe('a forced transaction failure leaves neither the change nor its entry',
     await expect(setMemberRole(orgId, 'member-2', 'admin', OVERSIZED, new Date())).rejects.toThrow();
     await expect(setMemberRole(orgId, 'member-1', 'admin', OVERSIZED, new Date())).rejects.toThrow();
     await expect(removeMember(orgId, 'member-1', OVERSIZED, new Date())).rejects.toThrow();
-    await expect(createDatabase(orgId, 'db', OVERSIZED, new Date())).rejects.toThrow();
+    await expect(createDatabase(orgId, { name: 'db' }, OVERSIZED, new Date())).rejects.toThrow();
     expect(await getMemberRole(orgId, 'member-2')).toBeUndefined();
     expect(await getMemberRole(orgId, 'member-1')).toBe('member');
     expect(await listDatabases(orgId)).toEqual([]);
