@@ -32,6 +32,12 @@ export interface RouteDefinition {
   stream?: boolean;
   /** Served by the local runtime only, never part of the CDK stack. */
   localOnly?: boolean;
+  /**
+   * Portal routes whose `role` is not `operator` but which operators may call as well; the handler
+   * limits them to their fields (PATCH of an organization: plan and limits are theirs, name and
+   * default assistant its owners').
+   */
+  operators?: boolean;
 }
 
 /** Path prefixes shared by many routes; function entries and the API description build their keys from these. */
@@ -45,7 +51,7 @@ const TABLE = [
   { method: 'GET', path: '/v1/organizations', function: 'management', auth: 'portal', role: 'user' },
   { method: 'GET', path: ORG, function: 'management', auth: 'portal', role: 'member' },
   // Operators change plan and limits, owners name and default assistant: the handler checks which.
-  { method: 'PATCH', path: ORG, function: 'management', auth: 'portal', role: 'owner' },
+  { method: 'PATCH', path: ORG, function: 'management', auth: 'portal', role: 'owner', operators: true },
   { method: 'POST', path: `${ORG}/credits`, function: 'management', auth: 'portal', role: 'operator' },
   { method: 'GET', path: `${ORG}/members`, function: 'management', auth: 'portal', role: 'member' },
   { method: 'POST', path: `${ORG}/members`, function: 'management', auth: 'portal', role: 'owner' },

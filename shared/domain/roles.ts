@@ -14,8 +14,8 @@ export const OPERATORS_GROUP = 'operators';
  * billing, credits). Never create, change or revoke keys, members, databases, webhooks or
  * assistants, so one stolen operator password cannot mint keys in every tenant.
  */
-export function operatorMay(route: { method: string; role?: string }): boolean {
-  return route.method === 'GET' || route.role === 'operator';
+export function operatorMay(route: { method: string; role?: string; operators?: boolean }): boolean {
+  return route.method === 'GET' || route.role === 'operator' || route.operators === true;
 }
 
 /**

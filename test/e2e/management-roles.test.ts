@@ -42,6 +42,16 @@ async function newMemberId(): Promise<string> {
   return id;
 }
 
+async function newDatabaseId(): Promise<string> {
+  const res = await as.owner.post(`/v1/organizations/${orgId}/databases`, { name: 'target' });
+  return res.body.id;
+}
+
+async function newAssistantId(): Promise<string> {
+  const res = await as.owner.post(`/v1/organizations/${orgId}/assistants`, { name: uniqueUser('asst').slice(0, 50), upstream: 'echo' });
+  return res.body.id;
+}
+
 /** Nothing listens on the discard port: a test ping is simply retried until the API stops. */
 const WEBHOOK = { url: 'http://127.0.0.1:9/hook', events: ['api_key.revoked'] };
 let sharedWebhookId: string | undefined;
@@ -75,6 +85,30 @@ const requests: Record<string, () => Promise<{ method: string; path: string; bod
   }),
   'POST /v1/organizations/{orgId}/databases': async () => ({ method: 'POST', path: `/v1/organizations/${orgId}/databases`, body: { name: 'db' } }),
   'GET /v1/organizations/{orgId}/databases': async () => ({ method: 'GET', path: `/v1/organizations/${orgId}/databases` }),
+  'PATCH /v1/organizations/{orgId}/databases/{databaseId}': async () => ({
+    method: 'PATCH',
+    path: `/v1/organizations/${orgId}/databases/${await newDatabaseId()}`,
+    body: { name: 'renamed' },
+  }),
+  'POST /v1/organizations/{orgId}/assistants': async () => ({
+    method: 'POST',
+    path: `/v1/organizations/${orgId}/assistants`,
+    body: { name: uniqueUser('asst').slice(0, 50), upstream: 'echo' },
+  }),
+  'GET /v1/organizations/{orgId}/assistants': async () => ({ method: 'GET', path: `/v1/organizations/${orgId}/assistants` }),
+  'GET /v1/organizations/{orgId}/assistants/{assistantId}': async () => ({
+    method: 'GET',
+    path: `/v1/organizations/${orgId}/assistants/${await newAssistantId()}`,
+  }),
+  'PATCH /v1/organizations/{orgId}/assistants/{assistantId}': async () => ({
+    method: 'PATCH',
+    path: `/v1/organizations/${orgId}/assistants/${await newAssistantId()}`,
+    body: { temperature: 0.5 },
+  }),
+  'DELETE /v1/organizations/{orgId}/assistants/{assistantId}': async () => ({
+    method: 'DELETE',
+    path: `/v1/organizations/${orgId}/assistants/${await newAssistantId()}`,
+  }),
   'POST /v1/organizations/{orgId}/api-keys': async () => ({
     method: 'POST',
     path: `/v1/organizations/${orgId}/api-keys`,
@@ -133,6 +167,7 @@ const CONTRACT_ROLES: Record<string, MinimumRole> = {
   'DELETE /v1/organizations/{orgId}/members/{userId}': 'owner',
   'POST /v1/organizations/{orgId}/databases': 'admin',
   'GET /v1/organizations/{orgId}/databases': 'member',
+  'PATCH /v1/organizations/{orgId}/databases/{databaseId}': 'admin',
   'POST /v1/organizations/{orgId}/api-keys': 'owner',
   'GET /v1/organizations/{orgId}/api-keys': 'member',
   'GET /v1/organizations/{orgId}/api-keys/{keyId}': 'member',
@@ -150,6 +185,11 @@ const CONTRACT_ROLES: Record<string, MinimumRole> = {
   'POST /v1/organizations/{orgId}/webhooks/{webhookId}/test': 'owner',
   // docs/api.md "Upstreams".
   'GET /v1/organizations/{orgId}/upstreams': 'member',
+  'POST /v1/organizations/{orgId}/assistants': 'owner',
+  'GET /v1/organizations/{orgId}/assistants': 'member',
+  'GET /v1/organizations/{orgId}/assistants/{assistantId}': 'member',
+  'PATCH /v1/organizations/{orgId}/assistants/{assistantId}': 'owner',
+  'DELETE /v1/organizations/{orgId}/assistants/{assistantId}': 'owner',
 };
 
 /** Who may call what (docs/api.md "Authentication" and "Routes"), operators apart. */

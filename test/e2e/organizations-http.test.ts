@@ -189,7 +189,7 @@ describe('databases', () => {
     const org = await newOrg();
     const db = await owner.post(`/v1/organizations/${org.id}/databases`, { name: 'Docs' });
     expect(db.status).toBe(201);
-    expect(db.body).toEqual({ id: expect.stringMatching(/^db_/), name: 'Docs', createdAt: expect.any(String) });
+    expect(db.body).toEqual({ id: expect.stringMatching(/^db_/), name: 'Docs', assistantId: null, createdAt: expect.any(String) });
     expect((await owner.get(`/v1/organizations/${org.id}/databases`)).body.items).toEqual([db.body]);
     const key = await owner.post(`/v1/organizations/${org.id}/api-keys`, { name: 'scoped', type: 'publishable', databaseId: db.body.id });
     expect(key.status, key.text).toBe(201);
