@@ -40,7 +40,8 @@ describe('creating sessions', () => {
     const before = Date.now();
     const res = await api.post('/v1/chat/sessions', { metadata: { user: 'u-42', tier: 'gold', n: 1 } }, { Origin: 'https://evil.example' });
     expect(res.status, res.text).toBe(201);
-    expect(Object.keys(res.body).sort()).toEqual(['expiresAt', 'sessionId', 'token', 'type']);
+    expect(Object.keys(res.body).sort()).toEqual(['assistant', 'expiresAt', 'sessionId', 'token', 'type']);
+    expect(res.body.assistant).toEqual({ id: expect.stringMatching(/^asst_/), name: 'Default' });
     expect(res.body.sessionId).toMatch(/^ses_[0-9A-Za-z]{20}$/);
     expect(res.body.type).toBe('chat');
     expect(res.body.token.split('.')).toHaveLength(3);
