@@ -6,7 +6,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import type { Construct } from 'constructs';
 import { TABLES, tableOutputId, type TableKey } from '../shared/tables.ts';
 import { KeygateApi } from './constructs/api.ts';
-import { grantBedrockModel } from './constructs/bedrock-access.ts';
+import { BEDROCK_MODEL_ENV, grantBedrockModel } from './constructs/bedrock-access.ts';
 import { DEFAULT_BEDROCK_MODEL } from '../shared/chat/bedrock-model.ts';
 import { DEPLOYED_FUNCTIONS, FUNCTION_SPECS, type DeployedFunctionName } from './constructs/function-specs.ts';
 import { KeygateFunction } from './constructs/keygate-function.ts';
@@ -96,6 +96,7 @@ export class KeygateStack extends Stack {
       }
       if (spec.sessionSecret) this.sessionSecret.bindReader(fn.function);
       if (spec.bedrock) grantBedrockModel(fn.function, config.bedrockModelId);
+      else if (spec.upstreamSettings) fn.function.addEnvironment(BEDROCK_MODEL_ENV, config.bedrockModelId);
       if (spec.userDirectory) this.portal.bindUserDirectory(fn.function);
       functions[name] = fn;
     }

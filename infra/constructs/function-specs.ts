@@ -22,6 +22,11 @@ export interface FunctionSpec {
   tables: Partial<Record<TableKey, TableAccess>>;
   sessionSecret: boolean;
   bedrock: boolean;
+  /**
+   * Reads the deployed upstreams without calling them (lists them, creates assistants on them): gets
+   * the same upstream settings as the functions that call them, so every function agrees on them.
+   */
+  upstreamSettings?: boolean;
   /** Finds and invites portal users by email in the user pool (cognito-idp:ListUsers, AdminCreateUser). */
   userDirectory?: boolean;
 }
@@ -54,6 +59,7 @@ export const FUNCTION_SPECS: Record<DeployedFunctionName, FunctionSpec> = {
     },
     sessionSecret: false,
     bedrock: false,
+    upstreamSettings: true,
     // Members by email: the only function that may look up or invite users.
     userDirectory: true,
   },
