@@ -250,7 +250,7 @@ describe('who answers', () => {
     expect(pinned.assistantId).toBe(b.id);
   });
 
-  it('a pinned key answers with its assistant; naming another or sending a system prompt is 403', async () => {
+  it('a pinned key answers with its assistant; naming another is 403 (a system prompt too: unit-tested, no route here takes one)', async () => {
     const org = await createTestOrg(keygate.url, 'Pinned');
     const a = await newAssistant(org, { name: 'Widget helper' });
     const other = await newAssistant(org, { name: 'Internal' });
