@@ -143,9 +143,21 @@ async function run(argv: string[]): Promise<string> {
   if (command === 'notices backfill' && positionals.length > argAt) throw new CliError('notices backfill takes no arguments (keygate --help)', EXIT.usage);
   if (values.org !== undefined && !isOrganizationId(values.org)) throw new CliError('--org must be an organization id (org_…)', EXIT.usage);
   let argument = command === 'notices backfill' ? '' : one(positionals, argAt, command === 'keys find' ? 'a key, key id or display prefix' : command === 'keys revoke' ? 'a key id' : 'an organization id');
+  // An organization id is checked before it reaches a table key (an oversized or odd one would be a DynamoDB error).
+  if (['orgs show', 'usage', 'audit'].includes(command) && !isOrganizationId(argument)) {
+    throw new CliError('<org id> must be an organization id (org_…)', EXIT.usage);
+  }
   const days = daysOf(values.days);
   const auditQuery = auditOptions(values);
   const reason = values.reason?.trim();
+  // --operator becomes the audit entry's actor id: a short name, never a pasted key or control characters.
+  const operator = values.operator?.trim();
+  if (operator !== undefined) {
+    if (!/^[A-Za-z0-9._@+-]{1,64}$/.test(operator)) {
+      throw new CliError('--operator must be a name of 1 to 64 letters, digits or . _ @ + -', EXIT.usage);
+    }
+    if (mentionsKey(operator, prefixesFromEnv())) throw new CliError('--operator must not contain an API key', EXIT.usage);
+  }
   if (command === 'keys revoke') {
     if (!reason) throw new CliError('keys revoke needs --reason <text> (it is kept with the revoke)', EXIT.usage);
     if (reason.length > 500 || /[\u0000-\u001f\u007f]/.test(reason)) throw new CliError('--reason must be one line of at most 500 characters', EXIT.usage);
@@ -172,7 +184,7 @@ async function run(argv: string[]): Promise<string> {
         output = await commands.keysFind(argument);
         break;
       case 'keys revoke':
-        output = await commands.keysRevoke(argument, { name: values.operator?.trim() || userInfo().username, reason: reason! }, target.description);
+        output = await commands.keysRevoke(argument, { name: operator || userInfo().username, reason: reason! }, target.description);
         break;
       case 'orgs show':
         output = await commands.orgsShow(argument);

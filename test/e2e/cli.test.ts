@@ -159,6 +159,24 @@ describe('keygate keys revoke', () => {
     expect((await api.get('/v1/auth/whoami', { 'X-API-Key': leaked.key })).status).toBe(200);
   });
 
+  it('refuses an --operator that is not a short name (control characters, a pasted key) before anything is written', async () => {
+    for (const operator of ['alice\nactor: someone else', `${leaked.key}`, 'x'.repeat(65), 'bob <b@example.com>']) {
+      const run = await keygateCli(['keys', 'revoke', leaked.id, '--reason', 'leaked', '--operator', operator]);
+      expect(run.code, run.stderr).toBe(2);
+      expect(run.stderr).toMatch(/^keygate: --operator must/);
+      expect(run.stderr).not.toContain(leaked.key);
+    }
+    expect((await api.get('/v1/auth/whoami', { 'X-API-Key': leaked.key })).status).toBe(200);
+  });
+
+  it('orgs show, usage and audit refuse what is not an organization id (exit 2), before reading anything', async () => {
+    for (const args of [['orgs', 'show', 'user#someone'], ['orgs', 'show', `org_${'x'.repeat(2000)}`], ['usage', 'not-an-org'], ['audit', '../org']]) {
+      const run = await keygateCli(args);
+      expect(run.code, `${args.join(' ')}: ${run.stderr}`).toBe(2);
+      expect(run.stderr).toBe('keygate: <org id> must be an organization id (org_…)\n');
+    }
+  });
+
   it('revokes the key: the local API refuses it on the next request', async () => {
     const run = await keygateCli(['keys', 'revoke', leaked.id, '--reason', 'posted in a public repository', '--operator', 'alice', '--json']);
     expect(run.code, run.stderr).toBe(0);

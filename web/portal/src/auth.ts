@@ -3,6 +3,7 @@
 // sessionStorage (oidc-client-ts's default): they are not API keys, and they end with the tab.
 import { UserManager, type User } from 'oidc-client-ts';
 import type { PortalConfig } from './config.ts';
+import { safeReturnPath } from './return-path.ts';
 
 export const CALLBACK_PATH = '/callback';
 const OPERATORS_GROUP = 'operators';
@@ -50,7 +51,7 @@ export class Auth {
   async completeSignIn(): Promise<{ user: SignedInUser; returnTo: string }> {
     const user = await this.manager.signinRedirectCallback();
     const state = user.state as { returnTo?: string } | undefined;
-    const returnTo = typeof state?.returnTo === 'string' && state.returnTo.startsWith('/') ? state.returnTo : '/';
+    const returnTo = safeReturnPath(state?.returnTo);
     return { user: toSignedIn(user), returnTo };
   }
 
