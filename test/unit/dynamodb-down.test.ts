@@ -96,6 +96,9 @@ describe('DynamoDB unavailable', () => {
   });
 
   it('a failed write is a 503 too, and nothing else is attempted', async () => {
+    // The one read before the write (how many organizations the user created: none) answers as
+    // DynamoDB does for a missing item; the write then fails.
+    documents.on(GetCommand).resolves({});
     documents.on(TransactWriteCommand).rejects(timeout());
     const { handler } = await import('../../functions/management.ts');
     const res = await handler(
@@ -104,7 +107,8 @@ describe('DynamoDB unavailable', () => {
     );
     expect(res.statusCode).toBe(503);
     expect(documents.commandCalls(TransactWriteCommand)).toHaveLength(1);
-    expect(documents.calls()).toHaveLength(1);
+    expect(documents.commandCalls(GetCommand)).toHaveLength(1);
+    expect(documents.calls()).toHaveLength(2);
   });
 
   it('an unexpected error is a 500 with a request id and no stack trace', async () => {
