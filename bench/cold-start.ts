@@ -2,15 +2,15 @@
 // template (infra/local/bundles/assembly.ts), so a function added to the stack is measured too.
 // For every function and for the baseline (a bundle holding only a default-config DynamoDBClient
 // and one GetItem, built as the CDK builds ours but untrimmed, run with Lambda's default options):
-// - size of the deployed index.mjs;
+// - size of what it reads at start: index.mjs and the chunks it imports statically (code splitting);
 // - import: a fresh Node process loading the bundle with the Lambda runtime's contract
 //   (infra/local/bundles/lambda-runtime.ts), wall and CPU time of the import;
 // - first request: import plus the first invocation, answering a real request over DynamoDB Local
 //   (through the local gateway for the functions, one GetItem for the baseline).
 // Each round starts every function cold; the median of the rounds is reported.
-import { cpSync, mkdirSync, statSync } from 'node:fs';
+import { cpSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { handlerModule, type SynthesizedApp, type SynthesizedFunction } from '../infra/local/bundles/assembly.ts';
+import { startupBytes, type SynthesizedApp, type SynthesizedFunction } from '../infra/local/bundles/assembly.ts';
 import { LambdaInstance } from '../infra/local/bundles/lambda-host.ts';
 import { lambdaServiceVariables, type LocalStandIns } from '../infra/local/bundles/lambda-environment.ts';
 import { bundledRuntime } from '../infra/local/bundles/runtime.ts';
@@ -121,11 +121,11 @@ export async function measureColdStarts(input: ColdStartInput): Promise<{ functi
     }
   }
 
-  const summarize = (name: string, fn: SynthesizedFunction, list: Sample[], request: string): ColdStart => {
+  const summarize = async (name: string, fn: SynthesizedFunction, list: Sample[], request: string): Promise<ColdStart> => {
     const firsts = list.filter((s) => s.firstMs !== undefined);
     return {
       name,
-      bytes: statSync(handlerModule(fn)!).size,
+      bytes: await startupBytes(fn),
       importMs: median(list.map((s) => s.importMs)),
       importCpuMs: median(list.map((s) => s.importCpuMs)),
       ...(firsts.length
@@ -135,8 +135,10 @@ export async function measureColdStarts(input: ColdStartInput): Promise<{ functi
     };
   };
   return {
-    functions: app.functions.map((fn) => summarize(fn.name, fn, samples.get(fn.name)!, requests[fn.name] ?? 'none (no bench request for this function yet)')),
-    baseline: summarize('baseline', baselineFn, baselineSamples, 'GetItem of the bench key'),
+    functions: await Promise.all(
+      app.functions.map((fn) => summarize(fn.name, fn, samples.get(fn.name)!, requests[fn.name] ?? 'none (no bench request for this function yet)')),
+    ),
+    baseline: await summarize('baseline', baselineFn, baselineSamples, 'GetItem of the bench key'),
   };
 }
 

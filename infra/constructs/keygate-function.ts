@@ -1,14 +1,15 @@
-// One Lambda function as every Keygate function is built: nodejs24.x on arm64, ESM bundle with the
+// One Lambda function as every Keygate function is built: nodejs24.x on arm64, code-split ESM with the
 // AWS SDK inside (measured faster cold starts than the runtime's copy), trimmed for the cold start
 // (below), active tracing, and its own log group (no `logRetention` custom resource). Its role holds only writes to that log
 // group and X-Ray (added by tracing); everything else is granted explicitly (see function-specs.ts).
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { AssetHashType, type BundlingOptions, DockerImage, type Duration, type ILocalBundling, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { buildSync } from 'esbuild';
 import { acknowledge } from './nag.ts';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -24,6 +25,10 @@ const ESM_REQUIRE_SHIM = "import { createRequire } from 'node:module';const requ
  * - No `--enable-source-maps`: Node then parses the whole source map when the bundle loads,
  *   measured at 15-20% of the import time. The .map still ships in the asset, so a stack trace
  *   from the logs can be mapped back offline.
+ * - Code splitting: every `import()` becomes its own file (chunk-<hash>.mjs beside index.mjs), so
+ *   what a function loads on first use (management's route modules, the Bedrock, Secrets Manager,
+ *   KMS and Cognito clients) is also read and parsed on first use, not at start. In one file,
+ *   esbuild only wraps such a module in a lazy initialiser, and Node still parses all of it at import.
  * Two more live in the code, since a bundler option cannot make them: zod is imported as
  * `import * as z` (esbuild then tree-shakes it), and clients only some requests need (Bedrock,
  * Secrets Manager, KMS, Cognito) are loaded by `import()` on first use. test/unit/bundle-contents.test.ts checks both.
@@ -33,8 +38,9 @@ export const COLD_START_ALIASES: Record<string, string> = {
 };
 
 /**
- * What esbuild is told for every function (the construct passes these through its bundling options),
- * so a test that builds a bundle itself builds it as the stack does.
+ * What esbuild is told for every function, so a test that builds a bundle itself builds it as the
+ * stack does (with an `outdir`: code splitting writes several files).
+ * Every output file gets the banner, as each chunk has its own module scope.
  */
 export const FUNCTION_BUILD = {
   format: 'esm',
@@ -44,7 +50,62 @@ export const FUNCTION_BUILD = {
   minify: true,
   banner: { js: ESM_REQUIRE_SHIM },
   alias: COLD_START_ALIASES,
+  splitting: true,
+  outExtension: { '.js': '.mjs' },
+  entryNames: '[name]',
+  chunkNames: 'chunk-[hash]',
 } as const;
+
+/** The handler Lambda is given: `handler` exported by index.mjs, the entry's output. */
+export const FUNCTION_HANDLER = 'index.handler';
+
+/**
+ * Build one function into `outdir`, as the stack deploys it: index.mjs, its chunks and their source
+ * maps (the .map files ship for mapping a stack trace offline; nothing loads them, see above).
+ * Synchronous, as the CDK's local bundling is.
+ */
+export function buildFunction(entry: string, outdir: string): void {
+  buildSync({
+    ...FUNCTION_BUILD,
+    mainFields: [...FUNCTION_BUILD.mainFields],
+    absWorkingDir: repoRoot,
+    entryPoints: { index: join(repoRoot, entry) },
+    outdir,
+    bundle: true,
+    external: [],
+    sourcemap: true,
+    sourcesContent: false,
+    logLevel: 'warning',
+  });
+}
+
+/**
+ * The CDK's local bundling, run in this process: esbuild writes the asset directory. The asset is
+ * hashed from that output, and `aws:cdk:bundling-stacks` (empty in the template tests) still skips it.
+ * `entry` is a property so the CDK's asset cache, keyed on the bundling options, tells functions apart.
+ */
+class EsbuildBundling implements ILocalBundling {
+  readonly entry: string;
+  constructor(entry: string) {
+    this.entry = entry;
+  }
+  tryBundle(outputDir: string, _options: BundlingOptions): boolean {
+    buildFunction(this.entry, outputDir);
+    return true;
+  }
+}
+
+/** The function's code: the directory `buildFunction` writes for `entry` (relative to the repository root). */
+export function functionCode(entry: string): lambda.Code {
+  return lambda.Code.fromAsset(repoRoot, {
+    assetHashType: AssetHashType.OUTPUT,
+    bundling: {
+      local: new EsbuildBundling(entry),
+      // Required by the type; never pulled, since the local bundling always runs.
+      image: DockerImage.fromRegistry('keygate-local-bundling-only'),
+    },
+  });
+}
 
 export interface KeygateFunctionProps {
   stage: string;
@@ -58,7 +119,7 @@ export interface KeygateFunctionProps {
 }
 
 export class KeygateFunction extends Construct {
-  readonly function: nodejs.NodejsFunction;
+  readonly function: lambda.Function;
   readonly logGroup: logs.LogGroup;
   readonly role: iam.Role;
 
@@ -79,12 +140,10 @@ export class KeygateFunction extends Construct {
     });
     this.logGroup.grantWrite(this.role);
 
-    this.function = new nodejs.NodejsFunction(this, 'Function', {
+    this.function = new lambda.Function(this, 'Function', {
       functionName,
-      entry: `${repoRoot}${props.entry}`,
-      handler: 'handler',
-      projectRoot: repoRoot,
-      depsLockFilePath: `${repoRoot}package-lock.json`,
+      code: functionCode(props.entry),
+      handler: FUNCTION_HANDLER,
       runtime: lambda.Runtime.NODEJS_24_X,
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memorySize,
@@ -97,21 +156,6 @@ export class KeygateFunction extends Construct {
         POWERTOOLS_SERVICE_NAME: 'keygate',
         LOG_LEVEL: 'INFO',
         ...props.environment,
-      },
-      bundling: {
-        format: nodejs.OutputFormat.ESM,
-        target: FUNCTION_BUILD.target,
-        platform: FUNCTION_BUILD.platform,
-        mainFields: [...FUNCTION_BUILD.mainFields],
-        minify: FUNCTION_BUILD.minify,
-        sourceMap: true,
-        sourceMapMode: nodejs.SourceMapMode.DEFAULT,
-        sourcesContent: false,
-        banner: FUNCTION_BUILD.banner.js,
-        esbuildArgs: { '--alias': Object.entries(FUNCTION_BUILD.alias).map(([from, to]) => `${from}=${to}`) },
-        bundleAwsSDK: true,
-        externalModules: [],
-        logLevel: nodejs.LogLevel.WARNING,
       },
     });
 

@@ -4,7 +4,7 @@
 // DynamoDB Local, with KMS and SQS on the local AWS endpoint. Expected answers are the ones docs/api.md gives.
 import { cpSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { DecryptCommand, EncryptCommand, KMSClient } from '@aws-sdk/client-kms';
 import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildBundles } from '../../bench/bundles.ts';
 import { DEPLOYED_FUNCTIONS } from '../../infra/constructs/function-specs.ts';
 import { FUNCTION_BUILD } from '../../infra/constructs/keygate-function.ts';
-import { handlerModule, readAssembly, unresolvedImports, type SynthesizedFunction } from '../../infra/local/bundles/assembly.ts';
+import { handlerModule, moduleFiles, readAssembly, startupBytes, startupFiles, unresolvedImports, type SynthesizedFunction } from '../../infra/local/bundles/assembly.ts';
 import { startLocalAwsEndpoint } from '../../infra/local/bundles/aws-endpoint.ts';
 import { LambdaInstance } from '../../infra/local/bundles/lambda-host.ts';
 import { lambdaEnvironment } from '../../infra/local/bundles/lambda-environment.ts';
@@ -69,13 +69,23 @@ describe.each(app.functions.map((fn) => [fn.name, fn] as const))('bundle of %s',
   });
 });
 
+// Code splitting: what a function loads by import() on first use is a file of its own, not read at start.
+it('management reads its route modules on first use only: its asset has chunks that its start does not read', async () => {
+  const management = app.functions.find((f) => f.name === 'management')!;
+  const atStart = await startupFiles(management);
+  const lazy = moduleFiles(management).filter((file) => !atStart.includes(file));
+  expect(atStart.map((file) => basename(file))).toContain('index.mjs');
+  expect(lazy.length).toBeGreaterThanOrEqual(5);
+  expect(await startupBytes(management)).toBeLessThan(moduleFiles(management).reduce((sum, file) => sum + statSync(file).size, 0) / 2);
+});
+
 // Bundle bytes are deterministic, so the size goal is a test too (the bench prints it with the timings).
 it('the authorizer bundle is at most 0.75 of a default-config DynamoDBClient + GetItem bundle', async () => {
   const scratch = mkdtempSync(join(tmpdir(), 'keygate-baseline-'));
   try {
     const { baseline } = await buildBundles({}, scratch);
     const authorizer = app.functions.find((f) => f.name === 'authorizer')!;
-    const ratio = statSync(handlerModule(authorizer)!).size / baseline.bytes!;
+    const ratio = (await startupBytes(authorizer)) / baseline.bytes!;
     expect(ratio).toBeLessThanOrEqual(0.75);
   } finally {
     rmSync(scratch, { recursive: true, force: true });
@@ -93,8 +103,8 @@ describe('the harness fails a broken bundle', () => {
     await build({
       ...FUNCTION_BUILD,
       mainFields: [...FUNCTION_BUILD.mainFields],
-      entryPoints: [join(import.meta.dirname, '../..', 'functions/authorizer.ts')],
-      outfile: join(taskRoot, 'index.mjs'),
+      entryPoints: { index: join(import.meta.dirname, '../..', 'functions/authorizer.ts') },
+      outdir: taskRoot,
       bundle: true,
       external: [external],
       logLevel: 'silent',
@@ -114,6 +124,16 @@ describe('the harness fails a broken bundle', () => {
     await expect(LambdaInstance.start(wrong, lambdaEnvironment(app, wrong, standIns()))).rejects.toMatchObject({
       errorType: 'Runtime.HandlerNotFound',
     });
+  });
+
+  it('a chunk missing from the asset: an unresolved import', async () => {
+    const management = app.functions.find((f) => f.name === 'management')!;
+    const taskRoot = join(scratch, 'management-without-a-chunk');
+    cpSync(management.taskRoot, taskRoot, { recursive: true });
+    const copy = { ...management, taskRoot };
+    const chunk = moduleFiles(copy).find((file) => basename(file).startsWith('chunk-'))!;
+    rmSync(chunk);
+    expect(await unresolvedImports(copy)).toContainEqual(expect.stringContaining(`"./${basename(chunk)}"`));
   });
 
   it('an asset missing from the synth output', () => {

@@ -16,6 +16,7 @@ async function metafileOf(entry: string): Promise<Metafile> {
     mainFields: [...FUNCTION_BUILD.mainFields],
     absWorkingDir: ROOT,
     entryPoints: [entry],
+    outdir: 'out',
     bundle: true,
     write: false,
     metafile: true,
@@ -24,10 +25,12 @@ async function metafileOf(entry: string): Promise<Metafile> {
   return result.metafile;
 }
 
-/** The modules with code in the bundle (the metafile's inputs also list the ones tree-shaken away). */
+/** The modules with code in the bundle, in any of its files (the metafile's inputs also list the ones tree-shaken away). */
 function bundled(meta: Metafile): string[] {
-  const [output] = Object.values(meta.outputs);
-  return Object.entries(output!.inputs).filter(([, input]) => input.bytesInOutput > 0).map(([path]) => path);
+  const paths = Object.values(meta.outputs).flatMap((output) =>
+    Object.entries(output.inputs).filter(([, input]) => input.bytesInOutput > 0).map(([path]) => path),
+  );
+  return [...new Set(paths)];
 }
 
 /** How each bundled importer reaches `target` (a path fragment): 'import-statement', 'dynamic-import', ... */

@@ -258,6 +258,7 @@ it('the authorizer bundle holds no Powertools Metrics (its EMF line is hand-writ
     ...FUNCTION_BUILD,
     mainFields: [...FUNCTION_BUILD.mainFields],
     entryPoints: [new URL('../../functions/authorizer.ts', import.meta.url).pathname],
+    outdir: 'out',
     bundle: true,
     write: false,
     metafile: true,

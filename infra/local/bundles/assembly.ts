@@ -2,10 +2,10 @@
 // and the CDK CLI see them: every AWS::Lambda::Function of every stack, its Code (the S3 key of a
 // file asset) mapped through the asset manifest to the directory the CDK bundled, its Handler,
 // memory, timeout and environment. Nothing here names a function: new functions are found the same way.
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { builtinModules, createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve, sep } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 
@@ -117,18 +117,15 @@ export function nodeModulesAbove(dir: string): string | undefined {
 
 const BUILTINS = new Set(builtinModules);
 
-/**
- * Every import, dynamic import and require() with a literal specifier in the bundle, found by
- * esbuild's parser, that the Lambda environment could not resolve: a bare package (only
- * index.mjs is deployed, and the runtime's own SDK copy is not used), or a relative file missing
- * from the asset. Node builtins are fine.
- */
-export async function unresolvedImports(fn: SynthesizedFunction): Promise<string[]> {
-  const file = handlerModule(fn);
-  if (!file) return [`${fn.handler}: no module file in ${fn.taskRoot}`];
+interface ModuleImport {
+  kind: string;
+  path: string;
+}
+
+/** Every import, dynamic import and require() with a literal specifier in one module file, found by esbuild's parser. */
+async function importsOf(file: string): Promise<ModuleImport[]> {
   const { build } = await import('esbuild');
-  const found = new Set<string>();
-  const requireFromTask = createRequire(join(fn.taskRoot, sep));
+  const found: ModuleImport[] = [];
   await build({
     entryPoints: [file],
     bundle: true,
@@ -142,20 +139,64 @@ export async function unresolvedImports(fn: SynthesizedFunction): Promise<string
         setup(b) {
           b.onResolve({ filter: /.*/ }, (args) => {
             if (args.kind === 'entry-point') return undefined;
-            const spec = args.path;
-            const builtin = spec.startsWith('node:') || BUILTINS.has(spec) || BUILTINS.has(spec.split('/')[0]!);
-            if (!builtin) {
-              try {
-                requireFromTask.resolve(spec);
-              } catch {
-                found.add(`${args.kind} "${spec}"`);
-              }
-            }
-            return { path: spec, external: true };
+            found.push({ kind: args.kind, path: args.path });
+            return { path: args.path, external: true };
           });
         },
       },
     ],
   });
+  return found;
+}
+
+/** The module files of the task root: the handler's module and the chunks it loads (code splitting). */
+export function moduleFiles(fn: SynthesizedFunction): string[] {
+  return readdirSync(fn.taskRoot)
+    .filter((name) => /\.(mjs|js|cjs)$/.test(name))
+    .map((name) => join(fn.taskRoot, name));
+}
+
+/**
+ * The files Node reads and parses when the function starts: the handler's module and, transitively,
+ * the chunks it imports statically. Chunks reached only by `import()` are read on first use.
+ */
+export async function startupFiles(fn: SynthesizedFunction): Promise<string[]> {
+  const first = handlerModule(fn);
+  if (!first) return [];
+  const seen = new Set<string>([first]);
+  for (const file of seen) {
+    for (const { kind, path } of await importsOf(file)) {
+      if (kind === 'import-statement' && path.startsWith('.')) seen.add(resolve(dirname(file), path));
+    }
+  }
+  return [...seen];
+}
+
+/** Bytes of the files read at start (startupFiles). */
+export async function startupBytes(fn: SynthesizedFunction): Promise<number> {
+  return (await startupFiles(fn)).reduce((sum, file) => sum + statSync(file).size, 0);
+}
+
+/**
+ * Every import, dynamic import and require() with a literal specifier in any module file of the
+ * task root that the Lambda environment could not resolve: a bare package (only the bundle's own
+ * files are deployed, and the runtime's own SDK copy is not used), or a relative file missing
+ * from the asset. Node builtins are fine.
+ */
+export async function unresolvedImports(fn: SynthesizedFunction): Promise<string[]> {
+  if (!handlerModule(fn)) return [`${fn.handler}: no module file in ${fn.taskRoot}`];
+  const found = new Set<string>();
+  for (const file of moduleFiles(fn)) {
+    const requireFromFile = createRequire(file);
+    for (const { kind, path: spec } of await importsOf(file)) {
+      const builtin = spec.startsWith('node:') || BUILTINS.has(spec) || BUILTINS.has(spec.split('/')[0]!);
+      if (builtin) continue;
+      try {
+        requireFromFile.resolve(spec);
+      } catch {
+        found.add(`${kind} "${spec}"`);
+      }
+    }
+  }
   return [...found];
 }
