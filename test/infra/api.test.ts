@@ -177,14 +177,19 @@ describe('REST API', () => {
     expect(stage.Properties!.AccessLogSetting.Format).not.toMatch(/header|Authorization|X-API-Key/i);
   });
 
-  it('lets API Gateway invoke each route function and the authorizer, and nothing else', () => {
-    const invoked = ofType(s.resources, 'AWS::Lambda::Permission').map(([, p]) => {
-      expect(p.Properties!.Principal).toBe('apigateway.amazonaws.com');
+  it('lets API Gateway invoke each route function and the authorizer, and Cognito only its token trigger', () => {
+    const permissions = ofType(s.resources, 'AWS::Lambda::Permission').map(([, p]) => {
       expect(p.Properties!.Action).toBe('lambda:InvokeFunction');
-      return [...referencedIds(p.Properties!.FunctionName)][0];
+      return { principal: p.Properties!.Principal as string, fn: [...referencedIds(p.Properties!.FunctionName)][0] };
     });
+    const invokedByApi = permissions.filter((p) => p.principal === 'apigateway.amazonaws.com').map((p) => p.fn);
     const expected = [...new Set([...DEPLOYED_ROUTES.map((r) => r.function), 'authorizer'])].map((name) => functionByName(s, name)[0]);
-    expect(invoked.sort()).toEqual(expected.sort());
+    expect(invokedByApi.sort()).toEqual(expected.sort());
+    // The user pool's pre-token-generation trigger (operators keep their group only with TOTP MFA).
+    const others = permissions.filter((p) => p.principal !== 'apigateway.amazonaws.com');
+    expect(others).toHaveLength(1);
+    expect(others[0]!.principal).toBe('cognito-idp.amazonaws.com');
+    expect(others[0]!.fn).toMatch(/OperatorTokens/);
   });
 
   describe('portal user pool', () => {
