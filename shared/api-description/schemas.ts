@@ -132,7 +132,14 @@ export const UsageDays = named(
   'Usage per UTC day, newest first',
   z.strictObject({
     items: z.array(
-      z.strictObject({ date: day, requests: z.int().nonnegative(), rateLimited: z.int().nonnegative(), credits: z.int().nonnegative() }),
+      z.strictObject({
+        date: day,
+        requests: z.int().nonnegative(),
+        rateLimited: z.int().nonnegative(),
+        credits: z.int().nonnegative(),
+        inputTokens: z.int().nonnegative().meta({ description: "Replies' input tokens (reported by the upstream, or estimated)" }),
+        outputTokens: z.int().nonnegative().meta({ description: "Replies' output tokens (reported by the upstream, or estimated)" }),
+      }),
     ),
   }),
 );

@@ -57,7 +57,7 @@ export function parseExportQuery(query: Record<string, string>, now: Date): Expo
 export const COLUMNS = {
   sessions: ['id', 'type', 'status', 'keyId', 'origin', 'databaseId', 'createdAt', 'expiresAt', 'endedAt', 'metadata'],
   messages: ['id', 'sessionId', 'role', 'content', 'keyId', 'createdAt'],
-  usage: ['date', 'requests', 'rateLimited', 'credits'],
+  usage: ['date', 'requests', 'rateLimited', 'credits', 'inputTokens', 'outputTokens'],
 } as const;
 
 export type ExportRow = Record<string, unknown>;
@@ -162,7 +162,7 @@ function usageRows(usage: DailyUsage[], request: ExportRequest): ExportRow[] {
   return usage
     .filter((u) => u.date >= first && u.date <= last)
     .sort((a, b) => a.date.localeCompare(b.date))
-    .map((u) => ({ date: u.date, requests: u.requests, rateLimited: u.rateLimited, credits: u.credits }));
+    .map((u) => ({ date: u.date, requests: u.requests, rateLimited: u.rateLimited, credits: u.credits, inputTokens: u.inputTokens, outputTokens: u.outputTokens }));
 }
 
 /** One page of the export. Usage is daily and org-wide, at most 91 rows: always one page. */

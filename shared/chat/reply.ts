@@ -14,11 +14,12 @@ import { replyRecordPut, storedReply, type StoredReply } from '../db/replies.ts'
 import type { SessionItem } from '../db/sessions.ts';
 import { ApiError } from '../domain/errors.ts';
 import { timeOrderedId } from '../domain/ids.ts';
-import { iso } from '../domain/time.ts';
+import { iso, utcDay } from '../domain/time.ts';
+import { tokenUsageUpdates } from '../db/usage.ts';
 import { describeError, logger } from '../log.ts';
 import { recordReply, recordStreamFailure } from '../metrics/emit.ts';
 import { defaultAssistantSettings, trimTurns, type Assistant } from '../domain/assistants.ts';
-import { ReplyError, REPLY_MESSAGES, type ChatTurn, type ReplyIdentity, type ReplyUsage } from './backend.ts';
+import { estimateUsage, ReplyError, REPLY_MESSAGES, type ChatTurn, type ReplyIdentity, type ReplyUsage } from './backend.ts';
 import { backendFor, guardedReply, type GuardedReply } from './backends.ts';
 import { findUpstream, listUpstreams, defaultUpstreamName } from './upstreams.ts';
 import type { EventSink } from './sse.ts';
@@ -174,23 +175,25 @@ export async function startReply(input: ReplyInput): Promise<StartedReply> {
     }
   };
 
-  const assistant = input.assistant ?? builtinAssistant(input.organizationId);
+  const answering = input.assistant ?? builtinAssistant(input.organizationId);
+  let sentTurns: ChatTurn[] = [];
   const caller = new AbortController();
   controller.signal.addEventListener('abort', () => caller.abort(), { once: true });
   let iterator: GuardedReply;
   let first: string;
   let firstDeltaMs = 0;
   try {
-    const upstream = findUpstream(assistant.upstream);
+    const upstream = findUpstream(answering.upstream);
     if (!upstream) {
-      logger.error('assistant names an upstream that is not deployed', { assistantId: assistant.id, upstream: assistant.upstream });
+      logger.error('assistant names an upstream that is not deployed', { assistantId: answering.id, upstream: answering.upstream });
       throw new ReplyError('SERVICE_UNAVAILABLE', REPLY_MESSAGES.unavailable, { failure: 'unavailable' });
     }
     const history = input.newConversation ? [] : await recentMessages(input.threadId, CONTEXT_MESSAGES, startedAt);
     const thread: ChatTurn[] = [...history.map((m) => ({ role: m.role, content: m.content })), { role: 'user', content: input.content }];
     // The oldest turns are left out until the input fits the assistant's maxInputTokens (400 when
     // its instructions and this message alone do not).
-    const turns = trimTurns(assistant.instructions, thread, assistant.maxInputTokens, input.contentField ?? 'content').turns;
+    const turns = trimTurns(answering.instructions, thread, answering.maxInputTokens, input.contentField ?? 'content').turns;
+    sentTurns = turns;
     const identity: ReplyIdentity = {
       organizationId: input.organizationId,
       keyId: input.keyId,
@@ -201,7 +204,7 @@ export async function startReply(input: ReplyInput): Promise<StartedReply> {
       origin: input.identity?.origin ?? null,
     };
     const backend = await backendFor(upstream);
-    iterator = guardedReply(upstream, backend, { turns, assistant, identity, signal: caller.signal }, {
+    iterator = guardedReply(upstream, backend, { turns, assistant: answering, identity, signal: caller.signal }, {
       ...(input.stopBy !== undefined ? { stopBy: input.stopBy } : {}),
     });
     const head = await iterator.next();
@@ -234,7 +237,14 @@ export async function startReply(input: ReplyInput): Promise<StartedReply> {
     first,
     async *rest() {
       for (;;) {
-        const next = await iterator.next();
+        let next: IteratorResult<string, ReplyUsage>;
+        try {
+          next = await iterator.next();
+        } catch (error) {
+          // Cut at its maximum duration: what was produced, with its tokens, is what a stream pays for.
+          if (error instanceof ReplyError && error.failure === 'cut') usage = error.usage;
+          throw error;
+        }
         if (next.done) {
           usage = next.value;
           return;
@@ -248,11 +258,22 @@ export async function startReply(input: ReplyInput): Promise<StartedReply> {
       const content = parts.join('');
       if (content.trim() === '') throw new ReplyError('SERVICE_UNAVAILABLE', REPLY_MESSAGES.empty);
       const finishedAt = laterThan(startedAt);
-      const assistant = message(timeOrderedId('msg', finishedAt), 'assistant', content, finishedAt);
+      const tokens = usage ?? estimateUsage({ turns: sentTurns, assistant: answering }, content);
+      const assistant: MessageItem = {
+        ...message(timeOrderedId('msg', finishedAt), 'assistant', content, finishedAt),
+        inputTokens: tokens.inputTokens,
+        outputTokens: tokens.outputTokens,
+        ...(tokens.estimated ? { usageEstimated: true } : {}),
+      };
+      usage = tokens;
       const record = idempotency
         ? replyRecordPut(input.keyId, requestKey, { threadId: input.threadId, userMessageId, messageId: assistant.id, content, fingerprint }, finishedAt)
         : undefined;
-      await saveTurn(message(userMessageId, 'user', input.content, startedAt), assistant, { newConversation: input.newConversation, record });
+      await saveTurn(message(userMessageId, 'user', input.content, startedAt), assistant, {
+        newConversation: input.newConversation,
+        record,
+        counters: tokenUsageUpdates(input.organizationId, input.keyId, utcDay(finishedAt), tokens),
+      });
       recordReply({ credits: CREDITS_PER_REPLY, firstDeltaMs, totalMs: performance.now() - started });
       return { messageId: assistant.id, content };
     },
@@ -280,6 +301,8 @@ export async function collectReply(reply: StartedReply, requestId: string): Prom
  * `error` (refunded). The sink is the only part that differs between AWS and the local runtime.
  */
 export async function pumpReply(reply: StartedReply, sink: EventSink): Promise<void> {
+  // A caller that goes away stops the upstream; the reply is stored with what it produced.
+  sink.onClose?.(() => reply.cancel());
   try {
     await sink.send('message.delta', { content: reply.first });
     for await (const delta of reply.rest()) await sink.send('message.delta', { content: delta });
@@ -291,7 +314,12 @@ export async function pumpReply(reply: StartedReply, sink: EventSink): Promise<v
     });
   } catch (error) {
     recordStreamFailure();
-    await reply.fail(error);
+    if (error instanceof ReplyError && error.failure === 'cut') {
+      // A streamed reply cut at its maximum duration pays for (and keeps) what it produced.
+      await reply.complete().catch((stored: unknown) => reply.fail(stored));
+    } else {
+      await reply.fail(error);
+    }
     await sink.send('error', streamErrorPayload(error));
   } finally {
     sink.end();

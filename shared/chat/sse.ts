@@ -18,21 +18,26 @@ export function encodeEvent(name: StreamEventName, data: unknown): string {
 }
 
 /**
- * Where a stream's events go. A client that goes away does not stop the reply: it is still
- * completed, stored and charged, and can be read from the history; sends just go nowhere.
+ * Where a stream's events go. A client that goes away stops the upstream (onClose): the reply ends
+ * with what was produced, which is stored and paid for; sends just go nowhere.
  */
 export interface EventSink {
   send(name: StreamEventName, data: unknown): Promise<void>;
   /** Ends the stream; further sends are ignored. */
   end(): void;
+  /** Called once if the client goes away before the stream has ended. */
+  onClose?(listener: () => void): void;
 }
 
 /** Events written to a Node writable (a Lambda response stream, a PassThrough, a ServerResponse). */
 export function writableSink(out: Writable): EventSink {
   let ended = false;
   let gone = false;
+  const listeners: (() => void)[] = [];
   const onGone = () => {
+    if (gone) return;
     gone = true;
+    if (!ended) for (const listener of listeners.splice(0)) listener();
   };
   out.once('close', onGone);
   out.on('error', onGone);
@@ -56,6 +61,10 @@ export function writableSink(out: Writable): EventSink {
       ended = true;
       out.off('close', onGone);
       if (!out.destroyed && !out.writableEnded) out.end();
+    },
+    onClose(listener) {
+      if (gone && !ended) listener();
+      else listeners.push(listener);
     },
   };
 }

@@ -20,6 +20,10 @@ export interface MessageItem {
   content: string;
   createdAt: string;
   ttl: number;
+  /** Assistant messages: the reply's tokens (docs/upstreams.md), estimated when `usageEstimated`. */
+  inputTokens?: number;
+  outputTokens?: number;
+  usageEstimated?: boolean;
 }
 
 export interface MessageView {
@@ -42,6 +46,8 @@ export interface TurnExtras {
   newConversation?: SessionItem;
   /** A put that must happen with the turn or not at all (the reply kept for its Idempotency-Key). */
   record?: { Put: { TableName: string; Item: Record<string, unknown> } };
+  /** Writes that count the turn (the reply's tokens per day), in the same transaction. */
+  counters?: readonly { Update: Record<string, unknown> }[];
 }
 
 /**
@@ -51,7 +57,7 @@ export interface TurnExtras {
  */
 export async function saveTurn(user: MessageItem, assistant: MessageItem, extras: TurnExtras = {}): Promise<void> {
   const messages = tableName('messages');
-  const { newConversation, record } = extras;
+  const { newConversation, record, counters = [] } = extras;
   const result = await transactWrite({
     TransactItems: [
       ...(newConversation
@@ -60,10 +66,11 @@ export async function saveTurn(user: MessageItem, assistant: MessageItem, extras
       { Put: { TableName: messages, Item: user, ConditionExpression: 'attribute_not_exists(id)' } },
       { Put: { TableName: messages, Item: assistant, ConditionExpression: 'attribute_not_exists(id)' } },
       ...(record ? [record] : []),
-    ],
+      ...counters,
+    ] as Parameters<typeof transactWrite>[0]['TransactItems'],
   });
   if (result.ok) return;
-  if (newConversation && result.reasons[0]?.Code === 'ConditionalCheckFailed') return saveTurn(user, assistant, { record });
+  if (newConversation && result.reasons[0]?.Code === 'ConditionalCheckFailed') return saveTurn(user, assistant, { ...(record ? { record } : {}), counters });
   throw new Error(`turn not stored: ${result.reasons.map((r) => r.Code).join(',')}`);
 }
 

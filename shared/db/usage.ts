@@ -53,6 +53,38 @@ export interface DailyUsage {
   requests: number;
   rateLimited: number;
   credits: number;
+  inputTokens: number;
+  outputTokens: number;
+}
+
+/**
+ * Replies' tokens per day: a key's on `usage#key#<keyId>#tokens`, the organization's spread over
+ * TOKEN_SHARDS items `usage#org#<orgId>#tokens#<n>` (one picked at random per reply), so the
+ * organization's day item that every admission writes takes no extra write, and no one item takes
+ * every reply of a busy organization. Written in the transaction that stores the turn.
+ */
+export const TOKEN_SHARDS = 4;
+
+export function keyTokensScope(keyId: string): UsageScope {
+  return { keyId: `${keyId}#tokens` };
+}
+
+export function orgTokensScope(organizationId: string, shard: number): UsageScope {
+  return { organizationId: `${organizationId}#tokens#${shard}` };
+}
+
+/** The two updates that add a reply's tokens to its key's and its organization's day. */
+export function tokenUsageUpdates(organizationId: string, keyId: string, day: string, tokens: { inputTokens: number; outputTokens: number }, random = Math.random) {
+  const shard = Math.floor(random() * TOKEN_SHARDS);
+  return [keyTokensScope(keyId), orgTokensScope(organizationId, shard)].map((scope) => ({
+    Update: {
+      TableName: tableName('usage'),
+      Key: usageKey(scope, day),
+      UpdateExpression: 'ADD inputTokens :i, outputTokens :o SET #ttl = :ttl',
+      ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE },
+      ExpressionAttributeValues: { ':i': tokens.inputTokens, ':o': tokens.outputTokens, ':ttl': usageItemTtl(day) },
+    },
+  }));
 }
 
 export type UsageCounter = 'requests' | 'rateLimited' | 'credits';
@@ -60,7 +92,8 @@ export type UsageCounter = 'requests' | 'rateLimited' | 'credits';
 /** The per-key map of the organization's item that holds a counter. */
 const KEY_MAP: Record<UsageCounter, 'kr' | 'kl' | 'kc'> = { requests: 'kr', rateLimited: 'kl', credits: 'kc' };
 
-type Counts = Partial<Record<UsageCounter, number>>;
+type Counts = Partial<Record<UsageCounter | 'inputTokens' | 'outputTokens', number>>;
+const SUMMED = ['requests', 'rateLimited', 'credits', 'inputTokens', 'outputTokens'] as const;
 
 function daysQuery(scope: UsageScope, from: string, to: string, projection: string, names?: Record<string, string>) {
   return queryAll<Record<string, unknown>>({
@@ -83,7 +116,7 @@ export async function dailyUsage(scope: { organizationId: string; keyId?: string
   const byDay = new Map<string, Counts>();
   const add = (day: string, counts: Counts) => {
     const sum = byDay.get(day) ?? {};
-    for (const counter of ['requests', 'rateLimited', 'credits'] as const) sum[counter] = (sum[counter] ?? 0) + Number(counts[counter] ?? 0);
+    for (const counter of SUMMED) sum[counter] = (sum[counter] ?? 0) + Number(counts[counter] ?? 0);
     byDay.set(day, sum);
   };
   const { organizationId, keyId } = scope;
@@ -96,22 +129,34 @@ export async function dailyUsage(scope: { organizationId: string; keyId?: string
       Array.from({ length: shards }, (_, i) => daysQuery(shardScope(organizationId, i), from, to, 'sk, requests, rateLimited, credits')),
     );
     for (const item of shardItems.flat()) add(item.sk as string, item);
+    const tokenItems = await Promise.all(
+      Array.from({ length: TOKEN_SHARDS }, (_, i) => daysQuery(orgTokensScope(organizationId, i), from, to, 'sk, inputTokens, outputTokens')),
+    );
+    for (const item of tokenItems.flat()) add(item.sk as string, item);
   } else {
-    const [shares, own, credits] = await Promise.all([
+    const [shares, own, credits, tokens] = await Promise.all([
       daysQuery({ organizationId }, from, to, 'sk, kr.#k, kl.#k, kc.#k', { '#k': keyId }),
       daysQuery({ keyId }, from, to, 'sk, requests, rateLimited, credits'),
       daysQuery(keyCreditsScope(keyId), from, to, 'sk, credits'),
+      daysQuery(keyTokensScope(keyId), from, to, 'sk, inputTokens, outputTokens'),
     ]);
     for (const item of shares) {
       const of = (map: string) => (item[map] as Record<string, number> | undefined)?.[keyId];
       add(item.sk as string, { requests: of('kr'), rateLimited: of('kl'), credits: of('kc') });
     }
-    for (const item of [...own, ...credits]) add(item.sk as string, item);
+    for (const item of [...own, ...credits, ...tokens]) add(item.sk as string, item);
   }
   return Array.from({ length: days }, (_, i) => {
     const date = utcDay(addDays(now, -i));
     const counts = byDay.get(date) ?? {};
-    return { date, requests: counts.requests ?? 0, rateLimited: counts.rateLimited ?? 0, credits: counts.credits ?? 0 };
+    return {
+      date,
+      requests: counts.requests ?? 0,
+      rateLimited: counts.rateLimited ?? 0,
+      credits: counts.credits ?? 0,
+      inputTokens: counts.inputTokens ?? 0,
+      outputTokens: counts.outputTokens ?? 0,
+    };
   });
 }
 

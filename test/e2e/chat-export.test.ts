@@ -117,7 +117,9 @@ describe('JSON', () => {
     expect(res.body.items).toHaveLength(3);
     const today = res.body.items.at(-1);
     expect(today.date).toBe(new Date().toISOString().slice(0, 10));
-    expect(Object.keys(today).sort()).toEqual(['credits', 'date', 'rateLimited', 'requests']);
+    expect(Object.keys(today).sort()).toEqual(['credits', 'date', 'inputTokens', 'outputTokens', 'rateLimited', 'requests']);
+    expect(today.inputTokens).toBeGreaterThanOrEqual(2);
+    expect(today.outputTokens).toBeGreaterThanOrEqual(2);
     expect(today.credits).toBeGreaterThanOrEqual(2);
   });
 
@@ -228,7 +230,7 @@ describe('CSV', () => {
   it('usage as CSV', async () => {
     const res = await api.get('/api/export?resource=usage&format=csv');
     const rows = readCsv(res.text);
-    expect(rows[0]).toEqual(['date', 'requests', 'rateLimited', 'credits']);
+    expect(rows[0]).toEqual(['date', 'requests', 'rateLimited', 'credits', 'inputTokens', 'outputTokens']);
     expect(rows.length).toBeGreaterThanOrEqual(2);
   });
 

@@ -231,7 +231,7 @@ describe('credits per reply', () => {
     expect(refused.body).toEqual({ error: 'insufficient_credits', message: 'Organization has no credits left', code: 'INSUFFICIENT_CREDITS' });
     expect(rateHeaders(refused)).toMatchObject({ limit: '100', remaining: '98' });
     const today = new Date().toISOString().slice(0, 10);
-    expect((await owner.get(`/v1/organizations/${orgId}/usage?days=1`)).body.items[0]).toEqual({ date: today, requests: 2, rateLimited: 0, credits: 1 });
+    expect((await owner.get(`/v1/organizations/${orgId}/usage?days=1`)).body.items[0]).toEqual({ date: today, requests: 2, rateLimited: 0, credits: 1, inputTokens: expect.any(Number), outputTokens: expect.any(Number) });
     expect((await owner.get(`/v1/organizations/${orgId}/api-keys/${keyId}/usage?days=1`)).body.items[0]).toMatchObject({ credits: 1 });
   });
 });
@@ -244,9 +244,9 @@ describe('usage, lastUsedAt and usageCount', () => {
     for (let i = 0; i < 6; i++) await api.get('/v1/auth/whoami');
     const today = new Date().toISOString().slice(0, 10);
     const orgUsage = await owner.get(`/v1/organizations/${orgId}/usage?days=1`);
-    expect(orgUsage.body).toEqual({ items: [{ date: today, requests: 4, rateLimited: 2, credits: 0 }] });
+    expect(orgUsage.body).toEqual({ items: [{ date: today, requests: 4, rateLimited: 2, credits: 0, inputTokens: 0, outputTokens: 0 }] });
     const keyUsage = await owner.get(`/v1/organizations/${orgId}/api-keys/${keyId}/usage?days=1`);
-    expect(keyUsage.body).toEqual({ items: [{ date: today, requests: 4, rateLimited: 2, credits: 0 }] });
+    expect(keyUsage.body).toEqual({ items: [{ date: today, requests: 4, rateLimited: 2, credits: 0, inputTokens: 0, outputTokens: 0 }] });
     const key = await owner.get(`/v1/organizations/${orgId}/api-keys/${keyId}`);
     // Refreshed on the key's first admitted request of each minute: lags by under 60 s.
     expect(Date.parse(key.body.lastUsedAt)).toBeGreaterThanOrEqual(Math.floor(started / 1000) * 1000);

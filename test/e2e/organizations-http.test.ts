@@ -206,7 +206,7 @@ describe('usage', () => {
     expect(res.status).toBe(200);
     expect(res.body.items).toHaveLength(3);
     expect(res.body.items[0].date).toBe(new Date().toISOString().slice(0, 10));
-    expect(res.body.items[0]).toEqual({ date: expect.any(String), requests: 0, rateLimited: 0, credits: 0 });
+    expect(res.body.items[0]).toEqual({ date: expect.any(String), requests: 0, rateLimited: 0, credits: 0, inputTokens: 0, outputTokens: 0 });
     expect(res.body.items[0].date > res.body.items[1].date).toBe(true);
   });
 

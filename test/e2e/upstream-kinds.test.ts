@@ -35,6 +35,7 @@ beforeAll(async () => {
     gpt: { kind: 'openai', baseUrl: stub.baseUrl, apiKey: UPSTREAM_KEY, models: ['gpt-test', 'gpt-other'], timeoutSeconds: 2 },
     sql: { kind: 'http', url: `http://127.0.0.1:${(httpServer.address() as AddressInfo).port}/reply`, signingSecret: SIGNING_SECRET, timeoutSeconds: 2 },
     claude: { kind: 'bedrock', models: ['us.anthropic.claude-test-v1:0'] },
+    'gpt-short': { kind: 'openai', baseUrl: stub.baseUrl, models: ['gpt-test'], timeoutSeconds: 1, maxDurationSeconds: 1 },
   });
   keygate = await startTestApi();
   org = await createTestOrg(keygate.url, 'Upstream kinds');
@@ -55,6 +56,8 @@ afterAll(async () => {
 interface Kind {
   name: string;
   expected: string;
+  /** The reply's tokens as the usage routes add them (reported, or estimated for echo). */
+  tokens: { inputTokens: number; outputTokens: number };
   /** Arrange a reply that fails before its first delta. */
   failNext(): void | string;
   /** Undo failNext. */
@@ -76,10 +79,18 @@ function healBedrock() {
 }
 
 const KINDS: Kind[] = [
-  { name: 'echo', expected: 'You said: Hello upstream (turn 1). This reply comes from the Keygate local backend.', failNext: () => '[fail]', heal: () => {} },
+  {
+    name: 'echo',
+    expected: 'You said: Hello upstream (turn 1). This reply comes from the Keygate local backend.',
+    // Estimated: "Hello upstream" 14 bytes -> 4; the reply's 82 bytes -> 21.
+    tokens: { inputTokens: 4, outputTokens: 21 },
+    failNext: () => '[fail]',
+    heal: () => {},
+  },
   {
     name: 'gpt',
     expected: 'Hello from the stub.',
+    tokens: { inputTokens: 11, outputTokens: 4 },
     failNext: () => {
       stub.mode = { kind: 'status', status: 500 };
     },
@@ -90,6 +101,7 @@ const KINDS: Kind[] = [
   {
     name: 'sql',
     expected: 'Echo: Hello upstream',
+    tokens: { inputTokens: 1, outputTokens: 3 },
     failNext: () => {
       process.env.KEYGATE_UPSTREAMS = process.env.KEYGATE_UPSTREAMS!.replace(SIGNING_SECRET, 'whsec_rotated-wrongly');
     },
@@ -100,6 +112,7 @@ const KINDS: Kind[] = [
   {
     name: 'claude',
     expected: 'From Bedrock.',
+    tokens: { inputTokens: 21, outputTokens: 3 },
     failNext: () => {
       bedrock.reset();
       bedrock.on(ConverseStreamCommand).rejects(Object.assign(new Error('ThrottlingException: secret internals'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 429 } }));
@@ -118,7 +131,7 @@ describe.each(KINDS)('upstream $name', (kind) => {
   });
 
   it('a session streams the reply, stores it in the history and charges one credit', async () => {
-    const { api, key } = await org.secretKey();
+    const { api, key, id: keyId } = await org.secretKey();
     const before = await org.credits();
     const session = await api.post('/v1/chat/sessions', {});
     expect(session.status).toBe(201);
@@ -133,6 +146,8 @@ describe.each(KINDS)('upstream $name', (kind) => {
       ['assistant', kind.expected],
     ]);
     expect(await org.credits()).toBe(before - 1);
+    const usage = await org.owner.get(`/v1/organizations/${org.id}/api-keys/${keyId}/usage?days=1`);
+    expect(usage.body.items[0]).toMatchObject({ credits: 1, ...kind.tokens });
 
     if (kind.name === 'gpt') {
       const [req] = stub.requests;
@@ -197,5 +212,68 @@ describe.each(KINDS)('upstream $name', (kind) => {
       kind.heal();
     }
     expect(await org.credits()).toBe(before);
+  });
+});
+
+describe('a streamed reply that does not end normally (openai stub)', () => {
+  it('a caller that disconnects stops the upstream; what was produced is stored and paid', async () => {
+    process.env.KEYGATE_DEFAULT_UPSTREAM = 'gpt';
+    stub.mode = { kind: 'hang-after-first' };
+    stub.aborted = 0;
+    try {
+      const { api } = await org.secretKey();
+      const before = await org.credits();
+      const session = await api.post('/v1/chat/sessions', {});
+      const abort = new AbortController();
+      const res = await fetch(`${keygate.url}/v1/chat/sessions/${session.body.sessionId}/messages`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${session.body.token}` },
+        body: JSON.stringify({ content: 'Tell me everything' }),
+        signal: abort.signal,
+      });
+      const reader = res.body!.getReader();
+      const first = new TextDecoder().decode((await reader.read()).value);
+      expect(first).toContain('event: message.delta');
+      abort.abort();
+      await expect.poll(() => stub.aborted, { timeout: 5000 }).toBe(1);
+      const history = async () =>
+        ((await (await fetch(`${keygate.url}/v1/chat/sessions/${session.body.sessionId}/messages`, { headers: { Authorization: `Bearer ${session.body.token}` } })).json()) as { items: { role: string; content: string }[] }).items;
+      await expect.poll(async () => (await history()).map((m) => m.content), { timeout: 5000 }).toEqual(['Tell me everything', 'Hello']);
+      expect(await org.credits()).toBe(before - 1);
+    } finally {
+      stub.mode = { kind: 'ok' };
+    }
+  });
+
+  it('a reply still running at maxDurationSeconds ends with an error event and pays what was produced', async () => {
+    process.env.KEYGATE_DEFAULT_UPSTREAM = 'gpt-short';
+    stub.mode = { kind: 'hang-after-first' };
+    try {
+      const { api } = await org.secretKey();
+      const before = await org.credits();
+      const session = await api.post('/v1/chat/sessions', {});
+      const reply = await postMessage(keygate.url, session.body.sessionId, session.body.token, { content: 'Long one' });
+      expect(reply.status).toBe(200);
+      expect(deltas(reply)).toEqual(['Hello']);
+      expect(reply.events.at(-1)).toEqual(expect.objectContaining({ event: 'error', data: { code: 'SERVICE_UNAVAILABLE', message: 'The reply took longer than allowed and was cut off' } }));
+      expect(await org.credits()).toBe(before - 1);
+    } finally {
+      stub.mode = { kind: 'ok' };
+    }
+  });
+
+  it('a JSON reply still running at maxDurationSeconds answers 503 and is not charged', async () => {
+    process.env.KEYGATE_DEFAULT_UPSTREAM = 'gpt-short';
+    stub.mode = { kind: 'hang-after-first' };
+    try {
+      const { api } = await org.secretKey();
+      const before = await org.credits();
+      const res = await api.post('/v1/chat/message', { message: 'Long one' });
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
+      expect(await org.credits()).toBe(before);
+    } finally {
+      stub.mode = { kind: 'ok' };
+    }
   });
 });

@@ -197,7 +197,7 @@ describe('credits in usage', () => {
     expect(writes).toEqual(Array(3).fill(`${tableName('usage')}:usage#org#${orgId}`));
     const { Item } = await db.send(new GetCommand({ TableName: tableName('usage'), Key: usageKey({ organizationId: orgId }, DAY) }));
     expect(Item).toMatchObject({ credits: 1, kc: { [key]: 1 } });
-    expect((await dailyUsage({ organizationId: orgId, keyId: key }, 1, T))[0]).toEqual({ date: DAY, requests: 1, rateLimited: 0, credits: 1 });
+    expect((await dailyUsage({ organizationId: orgId, keyId: key }, 1, T))[0]).toEqual({ date: DAY, requests: 1, rateLimited: 0, credits: 1, inputTokens: 0, outputTokens: 0 });
   });
 });
 

@@ -93,9 +93,9 @@ describe(`a burst of ${BURST} concurrent requests admits exactly L`, () => {
       Array.from({ length: limit }, (_, i) => i),
     );
     const [org] = await dailyUsage({ organizationId: s.organizationId }, 1, T);
-    expect(org).toEqual({ date: '2031-03-04', requests: limit, rateLimited: BURST - limit, credits: 0 });
+    expect(org).toEqual({ date: '2031-03-04', requests: limit, rateLimited: BURST - limit, credits: 0, inputTokens: 0, outputTokens: 0 });
     const [key] = await dailyUsage(s, 1, T);
-    expect(key).toEqual({ date: '2031-03-04', requests: limit, rateLimited: BURST - limit, credits: 0 });
+    expect(key).toEqual({ date: '2031-03-04', requests: limit, rateLimited: BURST - limit, credits: 0, inputTokens: 0, outputTokens: 0 });
   });
 
   it.each([10, 60])('org day window (enterprise perMinute 1000, perDay L), L = %i', { timeout: 120_000 }, async (limit) => {
@@ -236,8 +236,8 @@ describe('window roll-over (injected clock)', () => {
     });
     const usage = await dailyUsage({ organizationId: s.organizationId }, 2, at('2031-03-05T12:00:00.000Z'));
     expect(usage).toEqual([
-      { date: '2031-03-05', requests: 1, rateLimited: 0, credits: 0 },
-      { date: '2031-03-04', requests: 2, rateLimited: 1, credits: 0 },
+      { date: '2031-03-05', requests: 1, rateLimited: 0, credits: 0, inputTokens: 0, outputTokens: 0 },
+      { date: '2031-03-04', requests: 2, rateLimited: 1, credits: 0, inputTokens: 0, outputTokens: 0 },
     ]);
   });
 
@@ -295,15 +295,15 @@ describe('counter items', () => {
     // The key's own item only records its lifetime base (once a day, on its first request).
     expect(await usageItem({ keyId: s.keyId }, '2031-03-04')).toEqual({ pk: `usage#key#${s.keyId}`, sk: '2031-03-04', base: 0, ttl });
     expect(await usageItem({ keyId: other.keyId }, '2031-03-04')).toBeUndefined();
-    expect(await dailyUsage(s, 1, T)).toEqual([{ date: '2031-03-04', requests: 1, rateLimited: 1, credits: 0 }]);
-    expect(await dailyUsage(other, 1, T)).toEqual([{ date: '2031-03-04', requests: 0, rateLimited: 1, credits: 0 }]);
+    expect(await dailyUsage(s, 1, T)).toEqual([{ date: '2031-03-04', requests: 1, rateLimited: 1, credits: 0, inputTokens: 0, outputTokens: 0 }]);
+    expect(await dailyUsage(other, 1, T)).toEqual([{ date: '2031-03-04', requests: 0, rateLimited: 1, credits: 0, inputTokens: 0, outputTokens: 0 }]);
   });
 
   it("a refusal on a day without an admitted request is counted on the key's own item, with a TTL", async () => {
     const s = subject({ perMinute: 0, perDay: 0 });
     await rejection(admit(s, T));
     expect((await usageItem({ keyId: s.keyId }, '2031-03-04'))?.ttl).toBeGreaterThan(T.getTime() / 1000);
-    expect(await dailyUsage(s, 1, T)).toEqual([{ date: '2031-03-04', requests: 0, rateLimited: 1, credits: 0 }]);
+    expect(await dailyUsage(s, 1, T)).toEqual([{ date: '2031-03-04', requests: 0, rateLimited: 1, credits: 0, inputTokens: 0, outputTokens: 0 }]);
   });
 });
 
@@ -322,9 +322,9 @@ describe('beyond the bound of keys per organization and day (maxKeys = 2 here)',
     expect(org).toMatchObject({ requests: 5, mc: 5, kr: { [a.keyId]: 1, [b.keyId]: 1 } });
     expect(Object.keys(org!.kr as object)).toHaveLength(2);
     expect(await usageItem({ keyId: c.keyId }, '2031-03-04')).toMatchObject({ requests: 3, mc: 3 });
-    expect(await dailyUsage(c, 1, T)).toEqual([{ date: '2031-03-04', requests: 3, rateLimited: 0, credits: 0 }]);
-    expect(await dailyUsage(a, 1, T)).toEqual([{ date: '2031-03-04', requests: 1, rateLimited: 0, credits: 0 }]);
-    expect(await dailyUsage({ organizationId: a.organizationId }, 1, T)).toEqual([{ date: '2031-03-04', requests: 5, rateLimited: 0, credits: 0 }]);
+    expect(await dailyUsage(c, 1, T)).toEqual([{ date: '2031-03-04', requests: 3, rateLimited: 0, credits: 0, inputTokens: 0, outputTokens: 0 }]);
+    expect(await dailyUsage(a, 1, T)).toEqual([{ date: '2031-03-04', requests: 1, rateLimited: 0, credits: 0, inputTokens: 0, outputTokens: 0 }]);
+    expect(await dailyUsage({ organizationId: a.organizationId }, 1, T)).toEqual([{ date: '2031-03-04', requests: 5, rateLimited: 0, credits: 0, inputTokens: 0, outputTokens: 0 }]);
   });
 
   it('the organization limit still binds them all, and their refusals are counted', async () => {
@@ -335,8 +335,8 @@ describe('beyond the bound of keys per organization and day (maxKeys = 2 here)',
     await admit(b, T, MAX_KEYS);
     await admit(c, T, MAX_KEYS);
     expect429(await rejection(admit(c, T, MAX_KEYS)), 30, 3, MINUTE_END);
-    expect(await dailyUsage(c, 1, T)).toEqual([{ date: '2031-03-04', requests: 1, rateLimited: 1, credits: 0 }]);
-    expect(await dailyUsage({ organizationId: a.organizationId }, 1, T)).toEqual([{ date: '2031-03-04', requests: 3, rateLimited: 1, credits: 0 }]);
+    expect(await dailyUsage(c, 1, T)).toEqual([{ date: '2031-03-04', requests: 1, rateLimited: 1, credits: 0, inputTokens: 0, outputTokens: 0 }]);
+    expect(await dailyUsage({ organizationId: a.organizationId }, 1, T)).toEqual([{ date: '2031-03-04', requests: 3, rateLimited: 1, credits: 0, inputTokens: 0, outputTokens: 0 }]);
   });
 
   it.each([10, 60])('a burst on a key with its own limit beyond the bound admits exactly L, L = %i', { timeout: 120_000 }, async (limit) => {
@@ -349,7 +349,7 @@ describe('beyond the bound of keys per organization and day (maxKeys = 2 here)',
     expect(admitted).toHaveLength(limit);
     for (const r of results) if (r.status === 'rejected') expect429(r.reason as ApiError, 30, limit, MINUTE_END);
     expect(admitted.map((h) => Number(h['X-RateLimit-Remaining'])).sort((x, y) => x - y)).toEqual(Array.from({ length: limit }, (_, i) => i));
-    expect(await dailyUsage(c, 1, T)).toEqual([{ date: '2031-03-04', requests: limit, rateLimited: BURST - limit, credits: 0 }]);
+    expect(await dailyUsage(c, 1, T)).toEqual([{ date: '2031-03-04', requests: limit, rateLimited: BURST - limit, credits: 0, inputTokens: 0, outputTokens: 0 }]);
     expect(await usageItem({ organizationId: a.organizationId }, '2031-03-04')).toMatchObject({ requests: limit + 2 });
   });
 
@@ -363,7 +363,7 @@ describe('beyond the bound of keys per organization and day (maxKeys = 2 here)',
     // The organization's minute is full: c is counted on its own item first, then refused, then uncounted.
     expect429(await rejection(admit(c, T, MAX_KEYS)), 30, 4, MINUTE_END);
     expect(await usageItem({ keyId: c.keyId }, '2031-03-04')).toMatchObject({ requests: 1, mc: 1, rateLimited: 1 });
-    expect(await dailyUsage(c, 1, T)).toEqual([{ date: '2031-03-04', requests: 1, rateLimited: 1, credits: 0 }]);
+    expect(await dailyUsage(c, 1, T)).toEqual([{ date: '2031-03-04', requests: 1, rateLimited: 1, credits: 0, inputTokens: 0, outputTokens: 0 }]);
     expect(await usageItem({ organizationId: a.organizationId }, '2031-03-04')).toMatchObject({ requests: 4, rateLimited: 1 });
   });
 });

@@ -7,6 +7,7 @@ vi.hoisted(() => {
   process.env.LOG_LEVEL = 'SILENT';
   process.env.MESSAGES_TABLE = 'messages';
   process.env.SESSIONS_TABLE = 'sessions';
+  process.env.USAGE_TABLE = 'usage';
 });
 
 const { credits, messages } = await vi.hoisted(() => import('../support/reply-store-mocks.ts'));
@@ -76,7 +77,8 @@ describe('a reply that completes', () => {
     ]);
     const [user, assistant] = messages.saveTurn.mock.calls[0] as unknown as [any, any];
     expect(user).toMatchObject({ id: reply.userMessageId, sessionId: 'ses_1', role: 'user', content: 'Hello?', ttl: 2_000_000_000 });
-    expect(assistant).toMatchObject({ id: done.messageId, role: 'assistant', content: 'Hi there', organizationId: 'org_1' });
+    // No usage reported: estimated per message, ceil(bytes / 4) at least 1, and marked.
+    expect(assistant).toMatchObject({ id: done.messageId, role: 'assistant', content: 'Hi there', organizationId: 'org_1', inputTokens: 2 + 3 + 2, outputTokens: 2, usageEstimated: true });
     expect(assistant.id > user.id).toBe(true);
     expect(Date.parse(assistant.createdAt)).toBeGreaterThan(Date.parse(user.createdAt));
     expect(credits.refundCredit).not.toHaveBeenCalled();
@@ -112,7 +114,26 @@ describe('a reply that completes', () => {
     expect(messages.saveTurn).toHaveBeenCalledWith(expect.objectContaining({ role: 'user' }), expect.objectContaining({ role: 'assistant' }), {
       newConversation: conversation,
       record: undefined,
+      counters: expect.any(Array),
     });
+  });
+
+  it('stores the tokens the upstream reported, unmarked, and adds them to the key’s and the organization’s day in the same transaction', async () => {
+    setChatBackend({
+      kind: 'scripted',
+      async *reply() {
+        yield 'ok';
+        return { inputTokens: 120, outputTokens: 7 };
+      },
+    });
+    await collectReply(await startReply(input), 'req-1');
+    const [, assistant, extras] = messages.saveTurn.mock.calls[0] as unknown as [unknown, Record<string, unknown>, { counters: { Update: any }[] }];
+    expect(assistant).toMatchObject({ inputTokens: 120, outputTokens: 7 });
+    expect(assistant).not.toHaveProperty('usageEstimated');
+    expect(extras.counters.map((c) => [c.Update.Key.pk, c.Update.ExpressionAttributeValues[':i'], c.Update.ExpressionAttributeValues[':o']])).toEqual([
+      ['usage#key#key_1#tokens', 120, 7],
+      [expect.stringMatching(/^usage#org#org_1#tokens#[0-3]$/), 120, 7],
+    ]);
   });
 
   it('streams deltas then message.completed with the stored message id and one credit', async () => {

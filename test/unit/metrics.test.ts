@@ -15,6 +15,7 @@ vi.hoisted(() => {
     API_KEYS_TABLE: 'keys',
     MESSAGES_TABLE: 'messages',
     SESSIONS_TABLE: 'sessions',
+    USAGE_TABLE: 'usage',
   });
 });
 
