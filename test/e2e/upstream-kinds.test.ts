@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHttpUpstream, type KeygateRequest } from '../../examples/http-upstream/server.ts';
 import type { LocalKeygate } from '../../infra/local/environment.ts';
-import { startTestApi } from '../support/api.ts';
+import { ApiClient, startTestApi } from '../support/api.ts';
 import { startOpenAIStub, type OpenAIStub } from '../support/openai-stub.ts';
 import { APP_ORIGIN, createTestOrg, deltas, postMessage, type TestOrg } from './chat-helpers.ts';
 
@@ -39,7 +39,21 @@ beforeAll(async () => {
   });
   keygate = await startTestApi();
   org = await createTestOrg(keygate.url, 'Upstream kinds');
+  for (const [name, upstream, model] of [['echo', 'echo', null], ['gpt', 'gpt', 'gpt-test'], ['sql', 'sql', null], ['claude', 'claude', 'us.anthropic.claude-test-v1:0'], ['gpt-short', 'gpt-short', 'gpt-test']] as const) {
+    const res = await org.owner.post(`/v1/organizations/${org.id}/assistants`, { name, upstream, ...(model ? { model } : {}), ...ASSISTANT });
+    if (res.status !== 201) throw new Error(`assistant: ${res.text}`);
+    assistantIds[name] = res.body.id;
+  }
 });
+
+const ASSISTANT = { instructions: 'Answer briefly.', maxOutputTokens: 300, temperature: 0.5 };
+const assistantIds: Record<string, string> = {};
+
+async function pinnedKey(assistant: string) {
+  const res = await org.owner.post(`/v1/organizations/${org.id}/api-keys`, { name: 'widget', type: 'publishable', allowedDomains: ['app.example.com'], assistantId: assistantIds[assistant] });
+  if (res.status !== 201) throw new Error(`key: ${res.text}`);
+  return new ApiClient(keygate.url, { 'X-API-Key': res.body.key, Origin: APP_ORIGIN });
+}
 
 afterAll(async () => {
   await keygate?.stop();
@@ -82,8 +96,8 @@ const KINDS: Kind[] = [
   {
     name: 'echo',
     expected: 'You said: Hello upstream (turn 1). This reply comes from the Keygate local backend.',
-    // Estimated: "Hello upstream" 14 bytes -> 4; the reply's 82 bytes -> 21.
-    tokens: { inputTokens: 4, outputTokens: 21 },
+    // Estimated: the instructions (15 bytes -> 4) and "Hello upstream" (14 bytes -> 4); the reply's 82 bytes -> 21.
+    tokens: { inputTokens: 8, outputTokens: 21 },
     failNext: () => '[fail]',
     heal: () => {},
   },
@@ -123,7 +137,6 @@ const KINDS: Kind[] = [
 
 describe.each(KINDS)('upstream $name', (kind) => {
   beforeAll(() => {
-    process.env.KEYGATE_DEFAULT_UPSTREAM = kind.name;
     healBedrock();
     kind.heal();
     stub.requests.length = 0;
@@ -133,8 +146,8 @@ describe.each(KINDS)('upstream $name', (kind) => {
   it('a session streams the reply, stores it in the history and charges one credit', async () => {
     const { api, key, id: keyId } = await org.secretKey();
     const before = await org.credits();
-    const session = await api.post('/v1/chat/sessions', {});
-    expect(session.status).toBe(201);
+    const session = await api.post('/v1/chat/sessions', { assistant: kind.name });
+    expect(session.status, session.text).toBe(201);
     const reply = await postMessage(keygate.url, session.body.sessionId, session.body.token, { content: 'Hello upstream' });
     expect(reply.status).toBe(200);
     expect(deltas(reply).join('')).toBe(kind.expected);
@@ -151,9 +164,11 @@ describe.each(KINDS)('upstream $name', (kind) => {
 
     if (kind.name === 'gpt') {
       const [req] = stub.requests;
-      expect(req!.body).toMatchObject({ model: 'gpt-test', max_completion_tokens: 1024, stream: true, stream_options: { include_usage: true } });
-      expect(req!.body).not.toHaveProperty('temperature');
-      expect(req!.body.messages).toEqual([{ role: 'user', content: 'Hello upstream' }]);
+      expect(req!.body).toMatchObject({ model: 'gpt-test', max_completion_tokens: 300, temperature: 0.5, stream: true, stream_options: { include_usage: true } });
+      expect(req!.body.messages).toEqual([
+        { role: 'system', content: 'Answer briefly.' },
+        { role: 'user', content: 'Hello upstream' },
+      ]);
       expect(req!.headers.authorization).toBe(`Bearer ${UPSTREAM_KEY}`);
       expect(JSON.stringify(req)).not.toContain(key);
       expect(JSON.stringify(req)).not.toContain(session.body.token);
@@ -169,7 +184,7 @@ describe.each(KINDS)('upstream $name', (kind) => {
         conversationId: null,
         origin: null,
       });
-      expect(body.assistant).toMatchObject({ name: 'Default', model: null, maxOutputTokens: 1024, temperature: null });
+      expect(body.assistant).toEqual({ id: assistantIds.sql, name: 'sql', model: null, instructions: 'Answer briefly.', maxOutputTokens: 300, temperature: 0.5 });
       expect(headers['keygate-signature']).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
       expect(JSON.stringify({ body, headers })).not.toContain(key);
       expect(JSON.stringify({ body, headers })).not.toContain(session.body.token);
@@ -179,13 +194,14 @@ describe.each(KINDS)('upstream $name', (kind) => {
       expect(input).toEqual({
         modelId: 'us.anthropic.claude-test-v1:0',
         messages: [{ role: 'user', content: [{ text: 'Hello upstream' }] }],
-        inferenceConfig: { maxTokens: 1024 },
+        system: [{ text: 'Answer briefly.' }],
+        inferenceConfig: { maxTokens: 300, temperature: 0.5 },
       });
     }
   });
 
   it('a publishable key’s one-shot message gets the whole reply as JSON; an http upstream sees the origin and the conversation', async () => {
-    const { api } = await org.publishableKey();
+    const api = await pinnedKey(kind.name);
     const res = await api.post('/v1/chat/message', { message: 'Hello upstream' });
     expect(res.status, res.text).toBe(200);
     expect(res.body).toMatchObject({ message: { role: 'assistant', content: kind.expected }, usage: { credits: 1 } });
@@ -199,7 +215,7 @@ describe.each(KINDS)('upstream $name', (kind) => {
     const before = await org.credits();
     const content = kind.failNext() ?? 'Hello upstream';
     try {
-      const res = await api.post('/v1/chat/message', { message: content });
+      const res = await api.post('/v1/chat/message', { message: content, assistant: kind.name });
       expect([400, 503]).toContain(res.status);
       if (kind.name === 'sql') expect(res.body).toMatchObject({ code: 'VALIDATION_ERROR' }); // the service refused the signature: a 401
       else {
@@ -217,13 +233,12 @@ describe.each(KINDS)('upstream $name', (kind) => {
 
 describe('a streamed reply that does not end normally (openai stub)', () => {
   it('a caller that disconnects stops the upstream; what was produced is stored and paid', async () => {
-    process.env.KEYGATE_DEFAULT_UPSTREAM = 'gpt';
     stub.mode = { kind: 'hang-after-first' };
     stub.aborted = 0;
     try {
       const { api } = await org.secretKey();
       const before = await org.credits();
-      const session = await api.post('/v1/chat/sessions', {});
+      const session = await api.post('/v1/chat/sessions', { assistant: 'gpt' });
       const abort = new AbortController();
       const res = await fetch(`${keygate.url}/v1/chat/sessions/${session.body.sessionId}/messages`, {
         method: 'POST',
@@ -246,12 +261,11 @@ describe('a streamed reply that does not end normally (openai stub)', () => {
   });
 
   it('a reply still running at maxDurationSeconds ends with an error event and pays what was produced', async () => {
-    process.env.KEYGATE_DEFAULT_UPSTREAM = 'gpt-short';
     stub.mode = { kind: 'hang-after-first' };
     try {
       const { api } = await org.secretKey();
       const before = await org.credits();
-      const session = await api.post('/v1/chat/sessions', {});
+      const session = await api.post('/v1/chat/sessions', { assistant: 'gpt-short' });
       const reply = await postMessage(keygate.url, session.body.sessionId, session.body.token, { content: 'Long one' });
       expect(reply.status).toBe(200);
       expect(deltas(reply)).toEqual(['Hello']);
@@ -263,12 +277,11 @@ describe('a streamed reply that does not end normally (openai stub)', () => {
   });
 
   it('a JSON reply still running at maxDurationSeconds answers 503 and is not charged', async () => {
-    process.env.KEYGATE_DEFAULT_UPSTREAM = 'gpt-short';
     stub.mode = { kind: 'hang-after-first' };
     try {
       const { api } = await org.secretKey();
       const before = await org.credits();
-      const res = await api.post('/v1/chat/message', { message: 'Long one' });
+      const res = await api.post('/v1/chat/message', { message: 'Long one', assistant: 'gpt-short' });
       expect(res.status).toBe(503);
       expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
       expect(await org.credits()).toBe(before);
