@@ -42,7 +42,10 @@ export class PortalUserPool extends Construct {
       selfSignUpEnabled: false,
       signInAliases: { email: true },
       autoVerify: { email: true },
-      standardAttributes: { email: { required: true, mutable: true } },
+      // Not `required`: Cognito refuses an app client that cannot write a required attribute
+      // ("Invalid write attributes"), and the portal client must not write `email`. Every user
+      // still has one: it is the username (signInAliases), set when they are invited.
+      standardAttributes: { email: { required: false, mutable: true } },
       // A changed email stays unverified and the original stays the user's email until the code
       // sent to the new one is entered: an address typed but never confirmed is nobody's.
       keepOriginal: { email: true },
