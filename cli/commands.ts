@@ -4,7 +4,9 @@
 import { actorContext, type AuditAction } from '../shared/domain/audit.ts';
 import { prefixesFromEnv } from '../shared/domain/api-key.ts';
 import { keyQueryOf, KEY_ID_PATTERN } from '../shared/domain/key-query.ts';
-import { keyDetails, revokeKey, type ApiKeyItem } from '../shared/db/api-keys.ts';
+import { keyDetails } from '../shared/domain/key-view.ts';
+import { revokeKey } from '../shared/db/api-keys.ts';
+import type { ApiKeyItem } from '../shared/domain/key-item.ts';
 import { listAuditLog } from '../shared/db/audit-log.ts';
 import { backfillNotices, type BackfillProgress } from '../shared/db/notice-backfill.ts';
 import { countKeys, findByDisplayKey, getKeyItem, DISPLAY_MATCH_LIMIT } from '../shared/db/key-search.ts';

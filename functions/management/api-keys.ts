@@ -4,11 +4,11 @@ import { ApiError, validationError } from '../../shared/domain/errors.ts';
 import { listKeysQuery, parseCreateKey, parsePatchKey, parseRoll, usageQuery } from '../../shared/domain/key-rules.ts';
 import { effectiveLimits } from '../../shared/domain/plans.ts';
 import { parseInput } from '../../shared/domain/validation.ts';
+import { mintKey } from '../../shared/domain/key-mint.ts';
+import { keyStatus } from '../../shared/domain/key-status.ts';
+import { keyView } from '../../shared/domain/key-view.ts';
 import {
-  keyStatus,
-  keyView,
   listKeys,
-  mintKey,
   putNewKey,
   requireKey,
   revokeKey,

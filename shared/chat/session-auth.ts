@@ -11,7 +11,7 @@
 //      revoking or disabling a key end its sessions at once, with no write to any session.
 import { bearerToken } from '../http/portal-auth.ts';
 import type { ApiRequest, ResponseState } from '../http/pipeline.ts';
-import { keyStatus } from '../db/api-keys.ts';
+import { keyStatus } from '../domain/key-status.ts';
 import { loadSessionAndKey, sessionStatus, type SessionItem } from '../db/sessions.ts';
 import { ApiError } from '../domain/errors.ts';
 import { isOriginAllowed, isRealOrigin } from '../domain/origin-match.ts';

@@ -2,148 +2,22 @@
 // shared/domain/api-key.ts), so the authorizer resolves a presented key with one consistent GetItem.
 // A secret key's plaintext is never stored; a publishable key's is (it is public by design).
 // Revoked keys stay as tombstones until TTL removes them, so a revoked key can never resolve again.
+// The DynamoDB calls only: the rules (status, views, minting) are in shared/domain/key-*.ts.
 import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { displayKey, generateKey, hashKey, keyIdFromHash, type KeyPrefixes, type KeyType } from '../domain/api-key.ts';
+import type { KeyPrefixes, KeyType } from '../domain/api-key.ts';
 import { changesBetween, createdFields, type AuditAction, type AuditContext } from '../domain/audit.ts';
 import { ApiError } from '../domain/errors.ts';
-import { firstNoticeAt } from '../domain/webhooks.ts';
 import { decodeCursor, encodeCursor } from '../domain/cursor.ts';
-import type { KeySettings } from '../domain/key-rules.ts';
+import type { ApiKeyItem } from '../domain/key-item.ts';
+import { mintKey, replacementOf } from '../domain/key-mint.ts';
+import { expiredKeyTtl, keyStatus, revokedKeyTtl, rolledKeyExpiry, type KeyStatus } from '../domain/key-status.ts';
+import { keyView } from '../domain/key-view.ts';
 import type { Limits } from '../domain/plans.ts';
-import { addDays, addHours, epochSeconds, iso } from '../domain/time.ts';
-import type { Scope } from '../domain/scopes.ts';
+import { iso } from '../domain/time.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
 import { assistantRef, failedAt, unknownAssistant } from './assistants.ts';
 import { auditPut } from './audit-log.ts';
 import { conditionalUpdate, db, queryAll, setClause, transactWrite } from './client.ts';
-
-export type StoredStatus = 'active' | 'disabled' | 'revoked';
-export type KeyStatus = 'active' | 'disabled' | 'expired';
-
-export interface ApiKeyItem {
-  id: string;
-  keyHash: string;
-  organizationId: string;
-  name: string;
-  type: KeyType;
-  /** Publishable keys only. */
-  key?: string;
-  displayKey: string;
-  status: StoredStatus;
-  createdAt: string;
-  expiresAt: string;
-  lifetimeDays: number;
-  allowedDomains: string[];
-  databaseId: string | null;
-  /** Publishable keys: the assistant every reply uses (absent on keys made before assistants). */
-  assistantId?: string | null;
-  scopes: Scope[];
-  rateLimit: Partial<Limits> | null;
-  /** The organization's limits, copied here so the authorizer needs no second read. */
-  orgLimits: Limits;
-  /** The organization's `limitsVersion` those limits are: a copy of an older change never replaces it. */
-  orgLimitsVersion?: number;
-  lastUsedAt: string | null;
-  usageCount: number;
-  createdBy: string;
-  revokedAt?: string;
-  /** Why it was revoked, when an operator said (keygate keys revoke --reason). */
-  revocationReason?: string;
-  /** Set on a key that was rolled: its replacement's id. */
-  rolledTo?: string;
-  /** Expiry notices (shared/webhooks/sweep.ts): the byNoticeDue shard, when the next is due, the last sent. */
-  noticeShard?: string;
-  noticeAt?: string;
-  lastNotice?: string;
-  ttl: number;
-}
-
-/** Expired keys stay listable for 90 days, revoked tombstones for 30, then TTL removes them. */
-const EXPIRED_RETENTION_DAYS = 90;
-const REVOKED_RETENTION_DAYS = 30;
-
-export function keyStatus(item: Pick<ApiKeyItem, 'status' | 'expiresAt'>, now: Date): KeyStatus | 'revoked' {
-  if (item.status === 'revoked') return 'revoked';
-  if (Date.parse(item.expiresAt) <= now.getTime()) return 'expired';
-  return item.status;
-}
-
-/** How a key is shown, to the API's callers and to operators alike: never its hash, never a plaintext. */
-export function keyDetails(item: ApiKeyItem, now: Date) {
-  return {
-    id: item.id,
-    organizationId: item.organizationId,
-    name: item.name,
-    type: item.type,
-    displayKey: item.displayKey,
-    status: keyStatus(item, now),
-    createdAt: item.createdAt,
-    expiresAt: item.expiresAt,
-    allowedDomains: item.allowedDomains,
-    databaseId: item.databaseId,
-    assistantId: item.assistantId ?? null,
-    scopes: item.scopes,
-    rateLimit: item.rateLimit,
-    lastUsedAt: item.lastUsedAt,
-    usageCount: item.usageCount,
-    createdBy: item.createdBy,
-    replacedBy: item.rolledTo ?? null,
-  };
-}
-
-/** The API's view of a key: its details, and the plaintext of a key just made or of a publishable key. */
-export function keyView(item: ApiKeyItem, now: Date, plaintext?: string) {
-  const view = keyDetails(item, now);
-  const key = plaintext ?? item.key;
-  return key ? { ...view, key } : view;
-}
-
-/** The byNoticeDue index is spread over a few partitions so no one of them is hot; the sweep reads each. */
-export const NOTICE_SHARDS = 4;
-export const noticeShard = (keyHash: string) => `n${parseInt(keyHash.slice(-2), 16) % NOTICE_SHARDS}`;
-
-/** A key to mint: the validated settings plus who and what it belongs to. */
-export interface NewKey extends KeySettings {
-  organizationId: string;
-  orgLimits: Limits;
-  /** The organization's `limitsVersion` that `orgLimits` are (0 before its first change). */
-  orgLimitsVersion?: number;
-  createdBy: string;
-}
-
-/** Build a new key item and its plaintext; nothing is written. */
-export function mintKey(input: NewKey, prefixes: KeyPrefixes, now: Date): { item: ApiKeyItem; plaintext: string } {
-  const plaintext = generateKey(input.type, prefixes);
-  const keyHash = hashKey(plaintext);
-  const expiresAt = addDays(now, input.expiresInDays);
-  const item: ApiKeyItem = {
-    id: keyIdFromHash(keyHash),
-    keyHash,
-    organizationId: input.organizationId,
-    name: input.name,
-    type: input.type,
-    ...(input.type === 'publishable' ? { key: plaintext } : {}),
-    displayKey: displayKey(plaintext),
-    status: 'active',
-    createdAt: iso(now),
-    expiresAt: iso(expiresAt),
-    lifetimeDays: input.expiresInDays,
-    allowedDomains: input.allowedDomains,
-    databaseId: input.databaseId,
-    assistantId: input.type === 'publishable' ? (input.assistantId ?? null) : null,
-    scopes: input.scopes,
-    rateLimit: input.rateLimit,
-    orgLimits: input.orgLimits,
-    orgLimitsVersion: input.orgLimitsVersion ?? 0,
-    lastUsedAt: null,
-    usageCount: 0,
-    createdBy: input.createdBy,
-    noticeShard: noticeShard(keyHash),
-    noticeAt: iso(firstNoticeAt(expiresAt, now)),
-    ttl: epochSeconds(addDays(expiresAt, EXPIRED_RETENTION_DAYS)),
-  };
-  return { item, plaintext };
-}
 
 /** The settings an audit entry records for a key (never its plaintext or hash). */
 const AUDITED_KEY_FIELDS = ['name', 'type', 'expiresAt', 'allowedDomains', 'databaseId', 'assistantId', 'scopes', 'rateLimit'] as const;
@@ -312,7 +186,7 @@ export async function revokeKey(
             ':o': organizationId,
             ':revoked': 'revoked',
             ':now': iso(now),
-            ':ttl': epochSeconds(addDays(now, REVOKED_RETENTION_DAYS)),
+            ':ttl': revokedKeyTtl(now),
             ...(reason ? { ':reason': reason } : {}),
           },
         },
@@ -342,26 +216,8 @@ export async function rollKey(
   audit: AuditContext,
   now: Date,
 ): Promise<{ item: ApiKeyItem; plaintext: string }> {
-  const minted = mintKey(
-    {
-      organizationId: old.organizationId,
-      name: old.name,
-      type: old.type,
-      allowedDomains: old.allowedDomains,
-      databaseId: old.databaseId,
-      assistantId: old.assistantId ?? null,
-      scopes: old.scopes,
-      expiresInDays: old.lifetimeDays,
-      rateLimit: old.rateLimit,
-      orgLimits: old.orgLimits,
-      orgLimitsVersion: old.orgLimitsVersion ?? 0,
-      createdBy,
-    },
-    prefixes,
-    now,
-  );
-  const graceEnd = addHours(now, gracePeriodHours);
-  const oldExpiry = new Date(Math.min(Date.parse(old.expiresAt), graceEnd.getTime()));
+  const minted = mintKey(replacementOf(old, createdBy), prefixes, now);
+  const oldExpiry = rolledKeyExpiry(old.expiresAt, gracePeriodHours, now);
   const result = await transactWrite({
     TransactItems: [
       { Put: { TableName: tableName('apiKeys'), Item: minted.item, ConditionExpression: 'attribute_not_exists(id)' } },
@@ -378,7 +234,7 @@ export async function rollKey(
             ':revoked': 'revoked',
             ':expiresAt': iso(oldExpiry),
             ':rolledTo': minted.item.id,
-            ':ttl': epochSeconds(addDays(oldExpiry, EXPIRED_RETENTION_DAYS)),
+            ':ttl': expiredKeyTtl(oldExpiry),
           },
         },
       },

@@ -4,7 +4,8 @@
 import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { KeyType } from '../domain/api-key.ts';
 import { tableName } from '../tables.ts';
-import { keyStatus, type ApiKeyItem } from './api-keys.ts';
+import { keyStatus } from '../domain/key-status.ts';
+import type { ApiKeyItem } from '../domain/key-item.ts';
 import { db, queryAll } from './client.ts';
 
 /** The key item by id, revoked tombstones included (consistent, like the authorizer's read). */

@@ -8,7 +8,7 @@ import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { noticeBackfill, type NoticeFields } from '../domain/webhooks.ts';
 import { iso } from '../domain/time.ts';
 import { tableName } from '../tables.ts';
-import { noticeShard } from './api-keys.ts';
+import { noticeShard } from '../domain/key-mint.ts';
 import { conditionalUpdate, db } from './client.ts';
 
 type ScannedKey = NoticeFields & { id: string; keyHash: string; organizationId: string };

@@ -11,7 +11,7 @@ import { ApiError } from '../domain/errors.ts';
 import type { Limits } from '../domain/plans.ts';
 import { addDays, epochSeconds, iso } from '../domain/time.ts';
 import { tableName } from '../tables.ts';
-import type { ApiKeyItem } from './api-keys.ts';
+import type { ApiKeyItem } from '../domain/key-item.ts';
 import { conditionalUpdate, db } from './client.ts';
 
 export type SessionType = 'chat' | 'voice' | 'conversation';

@@ -4,7 +4,8 @@
 // held sends it (through the key's stream record), so every threshold goes out once however often
 // and however concurrently the sweep runs.
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { NOTICE_SHARDS, type ApiKeyItem } from '../db/api-keys.ts';
+import { NOTICE_SHARDS } from '../domain/key-mint.ts';
+import type { ApiKeyItem } from '../domain/key-item.ts';
 import { conditionalUpdate, db } from '../db/client.ts';
 import { iso } from '../domain/time.ts';
 import { dueNotice } from '../domain/webhooks.ts';

@@ -3,7 +3,8 @@
 // context too large for a DynamoDB item (400 KB) makes DynamoDB refuse the whole transaction.
 import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { mintKey, putNewKey, requireKey, revokeKey, rollKey, updateKey } from '../../shared/db/api-keys.ts';
+import { mintKey } from '../../shared/domain/key-mint.ts';
+import { putNewKey, requireKey, revokeKey, rollKey, updateKey } from '../../shared/db/api-keys.ts';
 import { db } from '../../shared/db/client.ts';
 import { grantCredits } from '../../shared/db/credits.ts';
 import { createDatabase, listDatabases } from '../../shared/db/databases.ts';

@@ -2,7 +2,8 @@
 // key ends with the organization's newest limits (the copy carries the organization's
 // limitsVersion and only replaces an older one).
 import { describe, expect, it } from 'vitest';
-import { mintKey, propagateOrgLimits, putNewKey, requireKey } from '../../shared/db/api-keys.ts';
+import { mintKey } from '../../shared/domain/key-mint.ts';
+import { propagateOrgLimits, putNewKey, requireKey } from '../../shared/db/api-keys.ts';
 import { createOrganization, updatePlan } from '../../shared/db/organizations.ts';
 import { effectiveLimits } from '../../shared/domain/plans.ts';
 import { TEST_AUDIT } from '../support/audit.ts';

@@ -5,7 +5,9 @@
 // scopes the scan to its own organizations, because other files share this table.
 import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { mintKey, noticeShard, putNewKey, revokeKey, rollKey, type ApiKeyItem } from '../../shared/db/api-keys.ts';
+import { mintKey, noticeShard } from '../../shared/domain/key-mint.ts';
+import { putNewKey, revokeKey, rollKey } from '../../shared/db/api-keys.ts';
+import type { ApiKeyItem } from '../../shared/domain/key-item.ts';
 import { db } from '../../shared/db/client.ts';
 import { backfillNotices } from '../../shared/db/notice-backfill.ts';
 import { createOrganization } from '../../shared/db/organizations.ts';

@@ -4,7 +4,8 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TEST_AUDIT } from '../support/audit.ts';
-import { mintKey, putNewKey, requireKey } from '../../shared/db/api-keys.ts';
+import { mintKey } from '../../shared/domain/key-mint.ts';
+import { putNewKey, requireKey } from '../../shared/db/api-keys.ts';
 import { db } from '../../shared/db/client.ts';
 import { admit } from '../../shared/db/rate-limits.ts';
 import { dailyUsage, usageKey } from '../../shared/db/usage.ts';
