@@ -255,8 +255,13 @@ let cached: { source: string; config: UpstreamConfig } | undefined;
  */
 export function upstreamConfig(env: NodeJS.ProcessEnv = process.env): UpstreamConfig {
   const mode: UpstreamMode = env.KEYGATE_LOCAL_RUNTIME === '1' || env[UPSTREAMS_LOCAL_ENV] === '1' ? 'local' : 'aws';
-  const source = `${mode}\n${env[DEFAULT_UPSTREAM_ENV] ?? ''}\n${env[UPSTREAMS_ENV] ?? ''}`;
-  if (cached?.source !== source) cached = { source, config: parseUpstreams(env[UPSTREAMS_ENV], env[DEFAULT_UPSTREAM_ENV], mode) };
+  const source = `${mode}\n${env.BEDROCK_MODEL_ID ?? ''}\n${env[DEFAULT_UPSTREAM_ENV] ?? ''}\n${env[UPSTREAMS_ENV] ?? ''}`;
+  if (cached?.source !== source) {
+    // A stack that sets no upstreams names its one Bedrock model (BEDROCK_MODEL_ID, the model its IAM grants).
+    const bedrockModel = env.BEDROCK_MODEL_ID;
+    const legacy = mode === 'aws' && !env[UPSTREAMS_ENV] && bedrockModel ? { [BEDROCK_UPSTREAM]: { kind: 'bedrock', models: [bedrockModel] } } : undefined;
+    cached = { source, config: parseUpstreams(legacy ?? env[UPSTREAMS_ENV], env[DEFAULT_UPSTREAM_ENV], mode) };
+  }
   return cached.config;
 }
 

@@ -111,6 +111,11 @@ describe('upstreams from the environment', () => {
     expect(JSON.stringify(listUpstreams(env))).not.toMatch(/https|secret/i);
   });
 
+  it('in AWS without upstreams, the one Bedrock model the stack names (BEDROCK_MODEL_ID) is the bedrock upstream', () => {
+    expect(listUpstreams({ BEDROCK_MODEL_ID: 'eu.anthropic.claude-haiku-5-5' })).toEqual([{ name: 'bedrock', kind: 'bedrock', models: ['eu.anthropic.claude-haiku-5-5'] }]);
+    expect(listUpstreams({})).toEqual([{ name: 'bedrock', kind: 'bedrock', models: [DEFAULT_BEDROCK_MODEL] }]);
+  });
+
   it('the local runtime reads local settings; without any, echo', () => {
     expect(listUpstreams({ KEYGATE_LOCAL_RUNTIME: '1' })).toEqual([{ name: 'echo', kind: 'echo', models: [] }]);
     const env = { KEYGATE_LOCAL_RUNTIME: '1', KEYGATE_UPSTREAMS: JSON.stringify({ ol: { kind: 'openai', baseUrl: 'http://localhost:11434/v1', apiKey: 'k', models: ['llama3'] } }) };
