@@ -10,6 +10,7 @@
 //   USER_DIRECTORY=cognito, USER_POOL_ID -> USER_DIRECTORY=local over the local user directory table
 //   Arn of the KMS key (WEBHOOK_KMS_KEY_ID) -> a local key ARN, Encrypt/Decrypt on the local AWS endpoint
 //   Ref to an SQS queue (WEBHOOK_QUEUE_URL, WEBHOOK_DLQ_URL) -> that queue's URL on the local AWS endpoint
+//   (named after its logical id, since the stack leaves queue names to CloudFormation)
 //   (a webhook function, i.e. one with WEBHOOK_QUEUE_URL) -> WEBHOOK_ALLOW_LOCAL=1 (127.0.0.1 receivers)
 //                                     and the local runtime's WEBHOOK_RETRY_SCALE when one is given
 //   (CloudWatch)                   -> POWERTOOLS_METRICS_DISABLED=true unless asked otherwise, as the source runtime
@@ -59,13 +60,23 @@ function localStageName(deployed: unknown, stage: string): string | undefined {
   return match ? `keygate-${stage}-${match[1]}` : undefined;
 }
 
+/**
+ * A queue's local name: its stage-named QueueName as the local stage names it, or, for a queue the
+ * stack lets CloudFormation name (names must be unique per account and region), one made from its
+ * logical id, which is stable across synths.
+ */
+function localQueueName(logicalId: string, resource: { Properties?: Record<string, any> }, stage: string): string {
+  const named = resource.Properties?.QueueName;
+  return named === undefined ? `keygate-${stage}-${logicalId}` : (localStageName(named, stage) ?? `keygate-${stage}-${logicalId}`);
+}
+
 /** The local names of the webhook queues: the deliveries queue is the one with a redrive policy, the dead-letter queue its target. */
 export function webhookQueueNames(app: SynthesizedApp, stage: string): { deliveries: string; deadLetters: string } {
   const queues = Object.entries(app.resources).filter(([, r]) => r.Type === 'AWS::SQS::Queue');
   const deliveries = queues.find(([, r]) => r.Properties?.RedrivePolicy);
   const deadLetterId = deliveries?.[1].Properties?.RedrivePolicy?.deadLetterTargetArn?.['Fn::GetAtt']?.[0];
   const deadLetters = queues.find(([id]) => id === deadLetterId);
-  const names = [deliveries, deadLetters].map((q) => q && localStageName(q[1].Properties?.QueueName, stage));
+  const names = [deliveries, deadLetters].map((q) => q && localQueueName(q[0], q[1], stage));
   if (!names[0] || !names[1]) throw new Error('the template has no webhook delivery queue with a dead-letter queue (keygate-<stage>-…)');
   return { deliveries: names[0], deadLetters: names[1] };
 }
@@ -96,8 +107,8 @@ export function lambdaEnvironment(app: SynthesizedApp, fn: SynthesizedFunction, 
       env.LOCAL_USERS_TABLE = physicalTableName(local.stage, LOCAL_TABLES.localUsers);
     } else if (local.aws && attResource?.Type === 'AWS::KMS::Key' && attribute === 'Arn') {
       env[name] = `arn:aws:kms:${region}:${LOCAL_ACCOUNT}:key/${attOf}`;
-    } else if (local.aws && resource?.Type === 'AWS::SQS::Queue' && localStageName(resource.Properties?.QueueName, local.stage)) {
-      env[name] = local.aws.queueUrl(localStageName(resource.Properties?.QueueName, local.stage)!);
+    } else if (local.aws && ref && resource?.Type === 'AWS::SQS::Queue') {
+      env[name] = local.aws.queueUrl(localQueueName(ref, resource, local.stage));
     } else {
       env[name] = `unresolved:${JSON.stringify(value)}`;
     }
