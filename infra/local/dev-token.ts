@@ -7,20 +7,13 @@
 // `email_verified: false` is what a user who changed their email in Cognito holds until they enter
 // the code: the pool keeps their original email, so the directory records nothing for the new one.
 import { SignJWT, importJWK, type JWK, type JWTPayload } from 'jose';
-import { z } from 'zod';
-import { objectBody, parseInput } from '../../shared/domain/validation.ts';
+import { parseInput } from '../../shared/domain/validation.ts';
+import { devTokenBody } from '../../shared/users/dev-token-body.ts';
 import { normalizeEmail } from '../../shared/users/directory.ts';
 
 export const LOCAL_ISSUER = 'https://keygate.local/portal';
 export const LOCAL_CLIENT_ID = 'keygate-local';
 export const TOKEN_LIFETIME_SECONDS = 12 * 60 * 60;
-
-const tokenRequest = objectBody({
-  sub: z.string({ error: 'must be a string' }).min(1, 'must not be empty').max(128).regex(/^[\w@.:+-]+$/, 'must be a user id'),
-  email: z.email({ error: 'must be an email address' }).max(254).optional(),
-  email_verified: z.boolean({ error: 'must be true or false' }).optional(),
-  groups: z.array(z.string().min(1).max(64), { error: 'must be an array of group names' }).max(20).optional(),
-});
 
 export interface PortalIdentity {
   sub: string;
@@ -59,7 +52,7 @@ export async function signPortalToken(
 }
 
 export async function issueDevToken(body: unknown, privateJwk: JWK): Promise<{ token: string }> {
-  const input = parseInput(tokenRequest, body);
+  const input = parseInput(devTokenBody, body);
   const email = input.email ? normalizeEmail(input.email) : undefined;
   const emailVerified = input.email_verified ?? true;
   if (email && emailVerified) {

@@ -5,7 +5,7 @@ import * as z from 'zod';
 import { ERRORS, type ErrorCode } from '../domain/errors.ts';
 import { ROUTES, routeKey, type AuthKind, type RouteDefinition } from '../routes.ts';
 import { OPERATIONS, type Operation } from './operations.ts';
-import { components, ErrorBody } from './schemas.ts';
+import { componentNotes, components, ErrorBody, exampleOf } from './schemas.ts';
 
 type JsonSchema = Record<string, unknown>;
 export type OpenApiDocument = Record<string, any>;
@@ -94,6 +94,17 @@ function componentRef(schema: z.ZodType): JsonSchema {
   return { $ref: SCHEMA_REF + id };
 }
 
+/** Example values of path parameters, by name; another `{xId}` gets an id-shaped example. */
+const PATH_EXAMPLES: Record<string, string> = {
+  orgId: 'org_7Hq2LwX9aPz4Kd1Rt5Vb',
+  keyId: 'key_3Fs8NmQ2cYw6Jp0Lx4Ge',
+  userId: 'user-2f8c1a',
+  webhookId: 'wh_5Tg7Yh9Uj1Ik3Ol5Pz7X',
+  sessionId: 'conv-9bW2kQ7xN4',
+  databaseId: 'db_1Qa2Ws3Ed4Rf5Tg6Yh7U',
+  assistantId: 'asst_4fGh7JkLmN2pQrStUvWx',
+};
+
 function counted(route: RouteDefinition): boolean {
   return route.auth === 'apiKey' || route.auth === 'session';
 }
@@ -104,6 +115,7 @@ function parameters(route: RouteDefinition, op: Operation): JsonSchema[] {
     in: 'path',
     required: true,
     schema: { type: 'string', minLength: 1, maxLength: 128 },
+    example: PATH_EXAMPLES[m[1]!] ?? `${m[1]!.replace(/Id$/, '')}_4Rf6Tg8Yh0Uj2Ik4Ol6P`,
   }));
   if (op.query) {
     const schema = inputSchema(op.query) as { properties?: Record<string, JsonSchema>; required?: string[] };
@@ -166,9 +178,18 @@ function operation(route: RouteDefinition, op: Operation): JsonSchema {
   for (const success of op.responses) {
     const key = String(success.status);
     const content = success.schema
-      ? { 'application/json': { schema: componentRef(success.schema) } }
+      ? { 'application/json': { schema: componentRef(success.schema), example: exampleOf(success.schema) } }
       : success.mediaType
-        ? { [success.mediaType]: { schema: { type: 'string' } } }
+        ? {
+            [success.mediaType]: {
+              schema: { type: 'string' },
+              ...(success.example !== undefined ? { example: success.example } : {}),
+              // The JSON `data` of each Server-Sent Event, by event name (OpenAPI 3.1 has no keyword for it).
+              ...(success.events
+                ? { 'x-events': Object.fromEntries(Object.entries(success.events).map(([name, schema]) => [name, componentRef(schema)])) }
+                : {}),
+            },
+          }
         : undefined;
     const existing = responses[key] as { description: string; content?: Record<string, unknown> } | undefined;
     responses[key] = {
@@ -178,10 +199,11 @@ function operation(route: RouteDefinition, op: Operation): JsonSchema {
     };
   }
   Object.assign(responses, errorResponses(route, op));
-  const body = op.body ? inputSchema(op.body) : op.bodyExample !== undefined ? { type: 'object' } : undefined;
+  const body = op.body ? inputSchema(op.body) : undefined;
   return {
     operationId: operationId(route),
     summary: op.summary,
+    description: op.description,
     tags: [op.tag],
     security: SECURITY[route.auth],
     parameters: parameters(route, op),
@@ -200,6 +222,27 @@ function operation(route: RouteDefinition, op: Operation): JsonSchema {
 /** `POST /v1/organizations/{orgId}/api-keys` -> `post_v1_organizations_orgId_api_keys`. */
 function operationId(route: RouteDefinition): string {
   return `${route.method.toLowerCase()}${route.path.replace(/[{}]/g, '').replace(/[^A-Za-z0-9]+/g, '_')}`.replace(/_$/, '');
+}
+
+/** The component names `paths` references, directly or through other components. */
+function referencedComponents(paths: unknown, schemas: Record<string, JsonSchema>): Set<string> {
+  const found = new Set<string>();
+  const visit = (value: unknown): void => {
+    if (Array.isArray(value)) value.forEach(visit);
+    else if (value && typeof value === 'object') {
+      for (const [key, inner] of Object.entries(value)) {
+        if (key === '$ref' && typeof inner === 'string' && inner.startsWith(SCHEMA_REF)) {
+          const id = inner.slice(SCHEMA_REF.length);
+          if (!found.has(id)) {
+            found.add(id);
+            visit(schemas[id]);
+          }
+        } else visit(inner);
+      }
+    }
+  };
+  visit(paths);
+  return found;
 }
 
 export interface DescriptionOptions {
@@ -224,7 +267,17 @@ export function buildApiDescription(options: DescriptionOptions): OpenApiDocumen
   const { schemas } = z.toJSONSchema(components, { uri: (id) => SCHEMA_REF + id, target: 'draft-2020-12', io: 'output' }) as {
     schemas: Record<string, JsonSchema>;
   };
-  for (const schema of Object.values(schemas)) delete schema.$schema;
+  // No `$id`: the components are addressed by their place in this document, and a `$id` ending in
+  // a fragment is invalid JSON Schema 2020-12.
+  for (const [id, schema] of Object.entries(schemas)) {
+    delete schema.$schema;
+    delete schema.$id;
+    const notes = componentNotes.get(id);
+    if (notes) Object.assign(schema, { description: notes.description, examples: [notes.example] });
+  }
+  // Only the components the listed operations use (DevToken is the local-only route's).
+  const used = referencedComponents(paths, schemas);
+  for (const id of Object.keys(schemas)) if (!used.has(id)) delete schemas[id];
   return {
     openapi: '3.1.1',
     info: {
@@ -232,6 +285,7 @@ export function buildApiDescription(options: DescriptionOptions): OpenApiDocumen
       version: '1.0.0',
       description:
         'API keys in front of a chat API: organizations, secret and publishable keys, rate limits, credits, chat sessions with streamed replies, and data export. Every error is `{error, message, code}`.',
+      contact: { name: 'The operators of this Keygate deployment' },
     },
     servers: [{ url: '/', description: 'This deployment' }],
     tags: [...new Set(Object.values(OPERATIONS).map((op) => op.tag))].map((name) => ({ name })),

@@ -18,6 +18,7 @@ import {
 } from '../domain/organization-rules.ts';
 import { KEY, ORG, SESSION, type RouteKey } from '../routes.ts';
 import { createAssistantBody, patchAssistantBody } from '../domain/assistants.ts';
+import { devTokenBody } from '../users/dev-token-body.ts';
 import * as S from './schemas.ts';
 
 export interface SuccessResponse {
@@ -27,14 +28,22 @@ export interface SuccessResponse {
   schema?: z.ZodType;
   /** Non-JSON bodies: their media type (SSE, CSV). */
   mediaType?: string;
+  /** Non-JSON bodies: an example of the body (JSON bodies take their component's example). */
+  example?: string;
+  /** Server-Sent Events: the schema of each event's JSON `data`, by event name. */
+  events?: Record<string, z.ZodType>;
 }
 
 export interface Operation {
+  /** One line: what it does and who may call it. */
   summary: string;
+  /** What a client needs to know to call it: a few sentences (required, as is an example; test/unit/api-description.test.ts). */
+  description: string;
   tag: string;
   body?: z.ZodType;
   /** Whether a body may be omitted altogether. */
   bodyOptional?: boolean;
+  /** Required with `body`: a request that succeeds. */
   bodyExample?: unknown;
   query?: z.ZodObject;
   responses: SuccessResponse[];
@@ -50,6 +59,7 @@ const noContent = (description: string): SuccessResponse => ({ status: 204, desc
 
 const ONE_SHOT: Operation = {
   summary: 'One-shot message: a reply, continuing `conversation_id` (yours or one returned earlier)',
+  description: 'Sends one message and answers with the whole reply as JSON, no session needed. Pass `conversation_id` to continue a conversation (one you name, or one returned earlier). Costs credits per reply (402 `INSUFFICIENT_CREDITS` when the balance is out); an `Idempotency-Key` makes a retry return the stored reply without charging again.',
   tag: 'Chat',
   body: oneShotBody,
   bodyExample: { message: 'Show me sales data', conversation_id: 'conv-abc' },
@@ -61,7 +71,7 @@ const ONE_SHOT: Operation = {
 /** One entry per route of the table, local-only ones included (the compiler checks the keys). */
 export const OPERATIONS: Record<RouteKey, Operation> = {
   'POST /v1/organizations': {
-    summary: 'Create an organization (the caller becomes its owner; plan free, initial credits)',
+    summary: 'Create an organization (the caller becomes its owner; plan free, initial credits)', description: 'Creates an organization on the free plan with its initial credits; the signed-in user becomes its owner. A user can create a limited number of organizations (409 `CONFLICT` beyond).',
     tag: 'Organizations',
     body: createOrganizationBody,
     bodyExample: { name: 'Acme' },
@@ -69,10 +79,10 @@ export const OPERATIONS: Record<RouteKey, Operation> = {
     // A user may create at most maxOrganizationsPerUser organizations (the free-credit bound).
     errors: ['CONFLICT'],
   },
-  'GET /v1/organizations': { summary: "The caller's organizations with their role", tag: 'Organizations', responses: [ok(S.OrganizationList)] },
-  [`GET ${ORG}`]: { summary: 'An organization (member+)', tag: 'Organizations', responses: [ok(S.Organization)] },
+  'GET /v1/organizations': { summary: "The caller's organizations with their role", description: 'Lists every organization the signed-in user is a member of, each with the caller\'s role.', tag: 'Organizations', responses: [ok(S.OrganizationList)] },
+  [`GET ${ORG}`]: { summary: 'An organization (member+)', description: 'Returns the organization with its plan, the limits in force and its credit balance. Any member may read it.', tag: 'Organizations', responses: [ok(S.Organization)] },
   [`PATCH ${ORG}`]: {
-    summary: 'Change the plan or enterprise limits (operators), or the name or default assistant (owner)',
+    summary: 'Change the plan or enterprise limits (operators), or the name or default assistant (owner)', description: 'Platform operators move the organization to another plan or set enterprise limits (the change reaches every key\'s copy of the limits); the owner renames it or chooses its default assistant.',
     tag: 'Organizations',
     body: patchOrganizationBody,
     bodyOptional: true,
@@ -80,17 +90,17 @@ export const OPERATIONS: Record<RouteKey, Operation> = {
     responses: [ok(S.Organization)],
   },
   [`POST ${ORG}/credits`]: {
-    summary: 'Grant (or, negative, take back) credits (operators)',
+    summary: 'Grant (or, negative, take back) credits (operators)', description: 'Platform operators only: adds credits to the balance, or takes them back with a negative amount (never below zero: 409 `CONFLICT`). Answers the new balance.',
     tag: 'Organizations',
     body: grantCreditsBody,
     bodyExample: { amount: 500, reason: 'welcome' },
     responses: [ok(S.Credits)],
     errors: ['CONFLICT'],
   },
-  [`GET ${ORG}/members`]: { summary: 'Members with their email and role (member+)', tag: 'Members', responses: [ok(S.MemberList)] },
+  [`GET ${ORG}/members`]: { summary: 'Members with their email and role (member+)', description: 'Lists the members of the organization with their email (when known) and role. Any member may read it.', tag: 'Members', responses: [ok(S.MemberList)] },
   [`POST ${ORG}/members`]: {
     summary:
-      'Add a member by email (owner); an email with no account is invited to the user pool first (at most 20 invitations a UTC day per organization, 429 beyond); 409 if already a member',
+      'Add a member by email (owner); an email with no account is invited to the user pool first (at most 20 invitations a UTC day per organization, 429 beyond); 409 if already a member', description: 'The owner adds a member by verified email with a role. An email without an account is invited to the user pool first (a limited number of invitations per organization per day).',
     tag: 'Members',
     body: addMemberBody,
     bodyExample: { email: 'bob@example.com', role: 'admin' },
@@ -98,7 +108,7 @@ export const OPERATIONS: Record<RouteKey, Operation> = {
     errors: ['CONFLICT', 'RATE_LIMIT_EXCEEDED'],
   },
   [`PUT ${ORG}/members/{userId}`]: {
-    summary: "Change a member's role (owner)",
+    summary: "Change a member's role (owner)", description: 'The owner changes a member\'s role. The last owner cannot be demoted (409 `CONFLICT`).',
     tag: 'Members',
     body: memberRoleBody,
     bodyExample: { role: 'admin' },
@@ -106,21 +116,21 @@ export const OPERATIONS: Record<RouteKey, Operation> = {
     errors: ['CONFLICT'],
   },
   [`DELETE ${ORG}/members/{userId}`]: {
-    summary: 'Remove a member (owner); 409 for the last owner',
+    summary: 'Remove a member (owner); 409 for the last owner', description: 'The owner removes a member. The last owner cannot be removed (409 `CONFLICT`).',
     tag: 'Members',
     responses: [noContent('Removed')],
     errors: ['CONFLICT'],
   },
   [`POST ${ORG}/databases`]: {
-    summary: 'Create a database (owner, admin)',
+    summary: 'Create a database (owner, admin)', description: 'Owners and admins create a database: a name publishable keys can be scoped to, so a key only reaches that database\'s data.',
     tag: 'Databases',
     body: createDatabaseBody,
     bodyExample: { name: 'Sales' },
     responses: [created(S.Database)],
   },
-  [`GET ${ORG}/databases`]: { summary: 'Databases (member+)', tag: 'Databases', responses: [ok(S.DatabaseList)] },
+  [`GET ${ORG}/databases`]: { summary: 'Databases (member+)', description: 'Lists the organization\'s databases. Any member may read them.', tag: 'Databases', responses: [ok(S.DatabaseList)] },
   [`PATCH ${ORG}/databases/{databaseId}`]: {
-    summary: 'Rename a database or choose the assistant that answers for it (owner, admin); assistantId null: the org default',
+    summary: 'Rename a database or choose the assistant that answers for it (owner, admin); assistantId null: the org default', description: 'Owners and admins rename a database or choose the assistant that answers requests scoped to it; `assistantId: null` returns it to the organization\'s default.',
     tag: 'Databases',
     body: patchDatabaseBody,
     bodyOptional: true,
@@ -129,17 +139,17 @@ export const OPERATIONS: Record<RouteKey, Operation> = {
     errors: ['CONFLICT'],
   },
   [`POST ${ORG}/assistants`]: {
-    summary: 'Create an assistant (owner): a deployed upstream and model, instructions, input and output caps, temperature; 409 for a name in use',
+    summary: 'Create an assistant (owner): a deployed upstream and model, instructions, input and output caps, temperature; 409 for a name in use', description: 'The owner creates an assistant: which deployed upstream and model answer, the instructions (system prompt), input and output token caps and temperature. Names are unique in the organization (409 `CONFLICT`).',
     tag: 'Assistants',
     body: createAssistantBody,
     bodyExample: { name: 'Support', upstream: 'bedrock', instructions: 'Answer questions about our product. Be brief.', maxOutputTokens: 512 },
     responses: [created(S.Assistant)],
     errors: ['CONFLICT'],
   },
-  [`GET ${ORG}/assistants`]: { summary: "The organization's assistants, `Default` included (member+)", tag: 'Assistants', responses: [ok(S.AssistantList)] },
-  [`GET ${ORG}/assistants/{assistantId}`]: { summary: 'An assistant (member+)', tag: 'Assistants', responses: [ok(S.Assistant)] },
+  [`GET ${ORG}/assistants`]: { summary: "The organization's assistants, `Default` included (member+)", description: 'Lists the organization\'s assistants, oldest first, the built-in `Default` included. Any member may read them.', tag: 'Assistants', responses: [ok(S.AssistantList)] },
+  [`GET ${ORG}/assistants/{assistantId}`]: { summary: 'An assistant (member+)', description: 'Returns one assistant with its upstream, model, instructions and caps. Any member may read it.', tag: 'Assistants', responses: [ok(S.Assistant)] },
   [`PATCH ${ORG}/assistants/{assistantId}`]: {
-    summary: "Change an assistant (owner); changing only the upstream moves to its first model. Sessions keep the settings they started with",
+    summary: "Change an assistant (owner); changing only the upstream moves to its first model. Sessions keep the settings they started with", description: 'The owner changes an assistant\'s settings; sessions already started keep the settings they started with. Changing only the upstream moves to that upstream\'s first model.',
     tag: 'Assistants',
     body: patchAssistantBody,
     bodyOptional: true,
@@ -148,27 +158,27 @@ export const OPERATIONS: Record<RouteKey, Operation> = {
     errors: ['CONFLICT'],
   },
   [`DELETE ${ORG}/assistants/{assistantId}`]: {
-    summary: 'Delete an assistant (owner); 409 while the org default, a database or a key names it',
+    summary: 'Delete an assistant (owner); 409 while the org default, a database or a key names it', description: 'The owner deletes an assistant. While the organization\'s default, a database or a publishable key names it, it cannot be deleted (409 `CONFLICT`).',
     tag: 'Assistants',
     responses: [noContent('Deleted')],
     errors: ['CONFLICT'],
   },
   [`POST ${ORG}/api-keys`]: {
-    summary: 'Create a key (owner); the response holds its plaintext `key`, shown once for secret keys',
+    summary: 'Create a key (owner); the response holds its plaintext `key`, shown once for secret keys', description: 'The owner creates a secret key (server side) or a publishable key (browsers, limited to `allowedDomains`). The plaintext `key` is in this response; for a secret key it is never shown again.',
     tag: 'API keys',
     body: createKeyBody,
     bodyExample: { name: 'Website', type: 'widget', allowedDomains: ['mysite.com'], assistantId: 'asst_4fGh7JkLmN2pQrStUvWx' },
     responses: [created(S.ApiKey)],
   },
   [`GET ${ORG}/api-keys`]: {
-    summary: 'List keys, newest first, filtered by type and status (member+)',
+    summary: 'List keys, newest first, filtered by type and status (member+)', description: 'Lists the organization\'s keys, newest first, a page at a time (`limit`, `cursor`), optionally filtered by type and status. Secret keys show only their `displayKey`.',
     tag: 'API keys',
     query: listKeysQuery,
     responses: [ok(S.ApiKeyList)],
   },
-  [`GET ${KEY}`]: { summary: 'A key (member+); publishable keys include `key`', tag: 'API keys', responses: [ok(S.ApiKey)] },
+  [`GET ${KEY}`]: { summary: 'A key (member+); publishable keys include `key`', description: 'Returns one key with its status, limits and usage count. A publishable key includes its plaintext `key`; a secret key never does.', tag: 'API keys', responses: [ok(S.ApiKey)] },
   [`PATCH ${KEY}`]: {
-    summary: "Rename, change allowed domains, disable or enable, set a rate limit, re-pin a publishable key's assistant (owner); effective at once",
+    summary: "Rename, change allowed domains, disable or enable, set a rate limit, re-pin a publishable key's assistant (owner); effective at once", description: 'The owner renames a key, changes its allowed domains, disables or enables it, sets its own rate limit, or pins a publishable key to another assistant. The authorizer sees the change on the next request.',
     tag: 'API keys',
     body: patchKeyBody,
     bodyOptional: true,
@@ -177,51 +187,51 @@ export const OPERATIONS: Record<RouteKey, Operation> = {
     errors: ['CONFLICT'],
   },
   [`DELETE ${KEY}`]: {
-    summary: 'Revoke a key (owner): permanent and immediate, its sessions end',
+    summary: 'Revoke a key (owner): permanent and immediate, its sessions end', description: 'The owner revokes a key: permanent and immediate. Requests with it get 401 and its chat sessions end.',
     tag: 'API keys',
     responses: [noContent('Revoked')],
   },
   [`POST ${KEY}/roll`]: {
-    summary: 'Roll a key (owner): a replacement now, the old key expires after the grace period',
+    summary: 'Roll a key (owner): a replacement now, the old key expires after the grace period', description: 'The owner replaces a key: the replacement works at once and is in this response with its plaintext `key`; the old key keeps working until the grace period ends.',
     tag: 'API keys',
     body: rollKeyBody,
     bodyOptional: true,
     bodyExample: { gracePeriodHours: 2 },
     responses: [created(S.ApiKey, 'The replacement, with its plaintext `key`')],
   },
-  [`GET ${KEY}/usage`]: { summary: "A key's usage per UTC day (member+)", tag: 'Usage', query: usageQuery, responses: [ok(S.UsageDays)] },
-  [`GET ${ORG}/usage`]: { summary: "The organization's usage per UTC day (member+)", tag: 'Usage', query: usageQuery, responses: [ok(S.UsageDays)] },
+  [`GET ${KEY}/usage`]: { summary: "A key's usage per UTC day (member+)", description: 'Requests, rate-limited requests and credits of one key per UTC day, newest first, for the last `days` days.', tag: 'Usage', query: usageQuery, responses: [ok(S.UsageDays)] },
+  [`GET ${ORG}/usage`]: { summary: "The organization's usage per UTC day (member+)", description: 'Requests, rate-limited requests and credits of the whole organization per UTC day, newest first, for the last `days` days.', tag: 'Usage', query: usageQuery, responses: [ok(S.UsageDays)] },
   [`GET ${ORG}/audit-log`]: {
-    summary: 'Audit log, newest first; filters action, targetId, from (inclusive), to (exclusive) (owner, admin)',
+    summary: 'Audit log, newest first; filters action, targetId, from (inclusive), to (exclusive) (owner, admin)', description: 'Owners and admins read who changed what in the organization (keys, members, databases, webhooks, plan and credits), newest first, a page at a time, filtered by action, target and time range.',
     tag: 'Audit log',
     query: auditLogQuery,
     responses: [ok(S.AuditLogPage)],
   },
   [`POST ${ORG}/webhooks`]: {
-    summary: 'Create a webhook; the signing secret is in this response only (owner; at most 10)',
+    summary: 'Create a webhook; the signing secret is in this response only (owner; at most 10)', description: 'The owner registers an HTTPS endpoint for key events (expiring, expired, revoked, ...). Deliveries are signed; the signing secret is in this response only. At most 10 webhooks per organization.',
     tag: 'Webhooks',
     body: createWebhookBody,
     bodyExample: { url: 'https://example.com/keygate', events: ['api_key.expiring', 'api_key.revoked'] },
     responses: [created(S.CreatedWebhook)],
     errors: ['CONFLICT'],
   },
-  [`GET ${ORG}/webhooks`]: { summary: "The organization's webhooks (owner, admin)", tag: 'Webhooks', responses: [ok(S.WebhookList)] },
-  [`DELETE ${ORG}/webhooks/{webhookId}`]: { summary: 'Delete a webhook (owner)', tag: 'Webhooks', responses: [noContent('Deleted')] },
+  [`GET ${ORG}/webhooks`]: { summary: "The organization's webhooks (owner, admin)", description: 'Owners and admins list the organization\'s webhooks and the events each receives (never their secrets).', tag: 'Webhooks', responses: [ok(S.WebhookList)] },
+  [`DELETE ${ORG}/webhooks/{webhookId}`]: { summary: 'Delete a webhook (owner)', description: 'The owner deletes a webhook; no further events are delivered to it.', tag: 'Webhooks', responses: [noContent('Deleted')] },
   [`POST ${ORG}/webhooks/{webhookId}/test`]: {
-    summary: 'Send a ping event to this webhook (owner); at most one test per webhook per minute (429 beyond)',
+    summary: 'Send a ping event to this webhook (owner); at most one test per webhook per minute (429 beyond)', description: 'The owner queues a `ping` event to the webhook, delivered and signed like any other event. At most one test per webhook per minute (429 beyond).',
     tag: 'Webhooks',
     responses: [{ status: 202, description: 'Queued', schema: S.WebhookTest }],
     errors: ['RATE_LIMIT_EXCEEDED'],
   },
   [`GET ${ORG}/upstreams`]: {
-    summary: 'The deployed chat upstreams an assistant can use, with their models (member+)',
+    summary: 'The deployed chat upstreams an assistant can use, with their models (member+)', description: 'Lists the chat upstreams this deployment is configured with (name, kind and models), in deployment order. Any member may read them.',
     tag: 'Assistants',
     responses: [ok(S.UpstreamList)],
   },
 
-  'GET /v1/auth/whoami': { summary: "The presented key's identity", tag: 'Keys in use', responses: [ok(S.Whoami)] },
+  'GET /v1/auth/whoami': { summary: "The presented key's identity", description: 'Answers which key made the request: its id, organization, type, scopes, database and expiry. A cheap way to check a key works.', tag: 'Keys in use', responses: [ok(S.Whoami)] },
   'POST /v1/chat/sessions': {
-    summary: 'Start a chat session; its token authenticates the session routes',
+    summary: 'Start a chat session; its token authenticates the session routes', description: 'Starts a chat session and returns a short-lived session token; send the conversation\'s messages with that token. A publishable key binds the session to the Origin it was created from.',
     tag: 'Chat',
     body: createSessionBody,
     bodyOptional: true,
@@ -230,45 +240,62 @@ export const OPERATIONS: Record<RouteKey, Operation> = {
     errors: ['INSUFFICIENT_CREDITS'],
   },
   'POST /v1/chat/voice-sessions': {
-    summary: 'Start a voice session',
+    summary: 'Start a voice session', description: 'Starts a voice session; like a chat session, its token authenticates the session routes.',
     tag: 'Chat',
     body: createSessionBody,
     bodyOptional: true,
+    bodyExample: { metadata: { page: 'support' } },
     responses: [created(S.Session)],
     errors: ['INSUFFICIENT_CREDITS'],
   },
   'POST /v1/chat/message': ONE_SHOT,
   'POST /api/v1/chat/message': {
     ...ONE_SHOT,
-    summary: 'One-shot message (the same as POST /v1/chat/message, at the path dialektai clients use)',
+    summary: 'One-shot message (the same as POST /v1/chat/message, at the path dialektai clients use)', description: 'The same as `POST /v1/chat/message`, at the path dialektai clients call.',
   },
   'GET /api/export': {
-    summary: "Export the organization's sessions, messages or usage (secret keys with the export scope)",
+    summary: "Export the organization's sessions, messages or usage (secret keys with the export scope)", description: 'Secret keys with the `export` scope download the organization\'s sessions, messages or daily usage for a time range, as JSON pages or CSV, following `nextCursor` (JSON) or `X-Next-Cursor` (CSV).',
     tag: 'Export',
     query: exportQuery,
     responses: [
       ok(S.ExportPage, 'format=json'),
-      { status: 200, description: 'format=csv; the next cursor is in X-Next-Cursor', mediaType: 'text/csv' },
+      {
+        status: 200,
+        description: 'format=csv; the next cursor is in X-Next-Cursor',
+        mediaType: 'text/csv',
+        example: 'date,requests,rateLimited,credits,inputTokens,outputTokens\n2026-12-01,1200,3,240,96000,54000\n',
+      },
     ],
   },
 
   [`POST ${SESSION}/messages`]: {
-    summary: 'Send a message; the reply streams as Server-Sent Events (message.delta..., message.completed, or error)',
+    summary: 'Send a message; the reply streams as Server-Sent Events (message.delta..., message.completed, or error)', description: 'Sends the user\'s message and streams the reply as Server-Sent Events: `message.delta` pieces, then `message.completed` with the stored reply and its cost, or `error`. An `Idempotency-Key` makes a retry replay the stored reply without charging again.',
     tag: 'Sessions',
     body: sessionMessageBody,
     bodyExample: { content: 'Hello there' },
-    responses: [{ status: 200, description: 'text/event-stream of message.delta, message.completed or error events', mediaType: 'text/event-stream' }],
+    responses: [
+      {
+        status: 200,
+        description: 'text/event-stream of message.delta, message.completed or error events',
+        mediaType: 'text/event-stream',
+        events: { 'message.delta': S.MessageDelta, 'message.completed': S.MessageCompleted, error: S.StreamError },
+        example:
+          'event: message.delta\ndata: {"content":"Hi! How"}\n\nevent: message.delta\ndata: {"content":" can I help?"}\n\n' +
+          'event: message.completed\ndata: {"messageId":"msg_02","content":"Hi! How can I help?","usage":{"credits":1}}\n\n',
+      },
+    ],
     idempotent: true,
     errors: ['CONFLICT', 'INSUFFICIENT_CREDITS'],
   },
-  [`GET ${SESSION}/messages`]: { summary: 'History, oldest first', tag: 'Sessions', query: historyQuery, responses: [ok(S.History)] },
-  [`POST ${SESSION}/end`]: { summary: 'End the session', tag: 'Sessions', responses: [ok(S.SessionEnded)] },
+  [`GET ${SESSION}/messages`]: { summary: 'History, oldest first', description: 'The session\'s messages, oldest first, a page at a time (`limit`, `cursor`).', tag: 'Sessions', query: historyQuery, responses: [ok(S.History)] },
+  [`POST ${SESSION}/end`]: { summary: 'End the session', description: 'Ends the session: its token stops working for new messages.', tag: 'Sessions', responses: [ok(S.SessionEnded)] },
 
-  'GET /openapi.json': { summary: 'This API description (OpenAPI 3.1)', tag: 'API description', responses: [ok(S.ApiDescription)] },
+  'GET /openapi.json': { summary: 'This API description (OpenAPI 3.1)', description: 'This document: every route with its parameters, bodies, responses and errors. No credentials needed.', tag: 'API description', responses: [ok(S.ApiDescription)] },
   'POST /_dev/token': {
-    summary: 'Local runtime only: a portal token for any user (never deployed)',
+    summary: 'Local runtime only: a portal token for any user (never deployed)', description: 'Local runtime only, never deployed: signs a portal token for any user id, as the user pool would. An `email` registers that user in the local user directory (unless `email_verified` is false), and `groups: ["operators"]` makes a platform operator.',
     tag: 'Local runtime',
-    bodyExample: { sub: 'alice', email: 'alice@example.com', groups: ['operators'] },
+    body: devTokenBody,
+    bodyExample: { sub: 'alice', email: 'alice@example.com', email_verified: true, groups: ['operators'] },
     responses: [ok(S.DevToken)],
     // The email is registered for that sub in the local user directory; another sub's email is 409.
     errors: ['CONFLICT'],

@@ -2,7 +2,7 @@
 // only the checks that need the database (the databaseId must exist in the organization).
 import * as z from 'zod';
 import type { KeyType } from './api-key.ts';
-import { normalizeAllowedDomains } from './allowed-domains.ts';
+import { MAX_ALLOWED_DOMAINS, normalizeAllowedDomains } from './allowed-domains.ts';
 import { validationError, type FieldIssue } from './errors.ts';
 import type { Limits } from './plans.ts';
 import { assistantIdField } from './assistants.ts';
@@ -31,10 +31,19 @@ const scopes = z
 
 const databaseId = z.string({ error: 'must be a string' }).min(1, 'must not be empty').max(64).nullable();
 
+/** Checked by normalizeAllowedDomains (its own messages per entry); described here for the API description. */
+const allowedDomainsInput = z.unknown().meta({
+  description: 'Publishable keys only: the domains whose pages may use the key (`mysite.com` also covers its subdomains, `*.mysite.com` only them); an array, or one comma-separated string',
+  anyOf: [
+    { type: 'array', items: { type: 'string' }, maxItems: MAX_ALLOWED_DOMAINS },
+    { type: 'string' },
+  ],
+});
+
 export const createKeyBody = objectBody({
   name: nameSchema(50),
   type: keyType,
-  allowedDomains: z.unknown().optional(),
+  allowedDomains: allowedDomainsInput.optional(),
   databaseId: databaseId.optional(),
   assistantId: assistantIdField.optional(),
   scopes: scopes.optional(),
@@ -44,7 +53,7 @@ export const createKeyBody = objectBody({
 
 export const patchKeyBody = objectBody({
   name: nameSchema(50).optional(),
-  allowedDomains: z.unknown().optional(),
+  allowedDomains: allowedDomainsInput.optional(),
   status: z.enum(['active', 'disabled'], { error: 'must be active or disabled' }).optional(),
   rateLimit: rateLimit.optional(),
   assistantId: assistantIdField.unwrap().optional(),

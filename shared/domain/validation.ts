@@ -60,11 +60,11 @@ export const positiveInt = (max = 1_000_000_000) =>
     .min(1, 'must be at least 1')
     .max(max, `must be at most ${max}`);
 
-/** Integer query parameter given as a string. */
+/** Integer query parameter: a string on the wire, described as the integer it must spell. */
 export function intQuery(min: number, max: number, fallback: number) {
   return z
     .string()
-    .meta({ description: `An integer from ${min} to ${max} (default ${fallback})`, pattern: '^\\d{1,9}$' })
+    .meta({ type: 'integer', minimum: min, maximum: max, default: fallback, description: `An integer from ${min} to ${max} (default ${fallback})` })
     .optional()
     .transform((s, ctx) => {
       if (s === undefined || s === '') return fallback;
