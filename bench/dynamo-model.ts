@@ -14,7 +14,7 @@
 import type { AppliedLimits } from '../shared/limits/headers.ts';
 import type { Limits } from '../shared/domain/plans.ts';
 import { orgFullHint, type OrgDayCounters, type WriteKind } from '../shared/limits/counters.ts';
-import { batchIdsExpiredBefore, type CounterTarget, type CountOptions, type CreditBatch, type OrgFull, type SpendResult } from '../shared/limits/store.ts';
+import { batchIdsExpiredBefore, type Assignment, type CounterTarget, type CountOptions, type LimitsVersion, type CreditBatch, type OrgFull, type SpendResult } from '../shared/limits/store.ts';
 import type { HighVolumeStore } from '../shared/limits/credit-batches.ts';
 import type { Window } from '../shared/limits/windows.ts';
 
@@ -289,17 +289,51 @@ export class DynamoModel implements HighVolumeStore {
 
   // ---- the high-volume store (shared/limits/store.ts) ----
 
-  async count(target: CounterTarget, kind: WriteKind, minute: Window, day: string, limits: AppliedLimits, { perKey, unlessOrgFull }: CountOptions = {}) {
-    if (!('keyId' in target) && target.shard === undefined) {
-      return this.countOrgItem(target.organizationId, perKey?.keyId ?? '', kind, minute, day, perKey ? limits : { org: limits.org, key: {} }, perKey?.maxKeys);
-    }
-    const isShard = !('keyId' in target);
+  async count(target: CounterTarget, kind: WriteKind, minute: Window, day: string, limits: AppliedLimits, { perKey, unlessOrgFull, version }: CountOptions = {}) {
+    const isOrgItem = !('keyId' in target);
+    const isDayItem = isOrgItem && target.shard === undefined;
+    const v = isOrgItem ? version : undefined;
+    const applied = isDayItem && !perKey ? { org: limits.org, key: {} } : limits;
     const result = this.update(DynamoModel.counterKey(target, day), (item) => {
       if (unlessOrgFull && (item?.ofm === orgFullHint(minute.id, unlessOrgFull) || item?.ofd === orgFullHint(day, unlessOrgFull))) return undefined;
-      return counterStep(item, kind, minute.id, limits, isShard, day, undefined);
+      return counterStep(item, kind, minute.id, applied, isOrgItem, day, isDayItem ? perKey : undefined, v);
     });
     if (!result.ok) return { ok: false as const, old: result.old as OrgDayCounters | undefined };
-    return { ok: true as const, state: { mc: result.item.mc, requests: result.item.requests } as OrgDayCounters };
+    // Versioned items answer with the whole item (ALL_NEW); the others with what the write changed.
+    if (v) return { ok: true as const, state: { ...result.item } as OrgDayCounters };
+    const state = { mc: result.item.mc, requests: result.item.requests } as OrgDayCounters;
+    if (isDayItem && perKey) {
+      state.kr = { [perKey.keyId]: (result.item.kr as Record<string, number>)[perKey.keyId] as number };
+      state.km = { [perKey.keyId]: (result.item.km as Record<string, number>)[perKey.keyId] as number };
+    }
+    return { ok: true as const, state };
+  }
+
+  async freeze(target: CounterTarget, day: string, version: LimitsVersion, token: string) {
+    const result = this.update(DynamoModel.counterKey(target, day), (item) => {
+      if (item?.lv !== undefined && !(Number(item.lv) < version.v || item.fz === token || (Number(item.lv) === version.v && item.frq === undefined))) return undefined;
+      const kept = { fmw: item?.mw ?? '', fmc: item?.mc ?? 0, frq: item?.requests ?? 0 };
+      return { ttl: TTL, ...item, ...kept, fz: token, lv: version.v, lm: version.limits.perMinute, ld: version.limits.perDay };
+    });
+    return result.ok ? { ok: true as const, state: { ...result.item } as OrgDayCounters } : { ok: false as const, old: result.old as OrgDayCounters | undefined };
+  }
+
+  async assign(target: CounterTarget, day: string, token: string, a: Assignment) {
+    const isDayItem = !('keyId' in target) && target.shard === undefined;
+    const result = this.update(DynamoModel.counterKey(target, day), (item) => {
+      if (item?.fz !== token) return undefined;
+      const next: Item = { ...item, mw: a.mw, mc: a.mc, am: a.am, sm: a.sm, ad: a.ad, requests: item.requests ?? 0 };
+      delete next.fz;
+      if (isDayItem) {
+        next.km = a.resetKeyMinutes ? {} : (item.km ?? {});
+        next.kr = item.kr ?? {};
+        next.kl = item.kl ?? {};
+        next.kc = item.kc ?? {};
+        if (a.shards !== undefined) next.shards = a.shards;
+      }
+      return next;
+    });
+    return result.ok;
   }
 
   async takeBack(target: CounterTarget, minute: Window, day: string, orgFull: OrgFull = {}) {
@@ -319,8 +353,18 @@ export class DynamoModel implements HighVolumeStore {
     this.update(DynamoModel.keyCreditsKey(keyId, day), (item) => ({ ttl: TTL, ...item, credits: Number(item?.credits ?? 0) + amount }));
   }
 
-  async markSharded(organizationId: string, day: string, shards: number) {
-    this.update(DynamoModel.orgDayKey(organizationId, day), (item) => ({ ttl: TTL, ...item, shards }));
+  async markSharded(organizationId: string, day: string, shards: number, version?: LimitsVersion) {
+    this.update(DynamoModel.orgDayKey(organizationId, day), (item) => ({
+      ttl: TTL,
+      ...(version ? { sv: version.v, lm: version.limits.perMinute, ld: version.limits.perDay } : {}),
+      ...item,
+      shards,
+    }));
+  }
+
+  async peek(target: CounterTarget, day: string) {
+    const item = this.get(DynamoModel.counterKey(target, day));
+    return item ? ({ ...item } as OrgDayCounters) : undefined;
   }
 
   async balance(organizationId: string) {
@@ -451,20 +495,6 @@ export class DynamoModel implements HighVolumeStore {
 
   // ---- the one-item path's other calls ----
 
-  /** The organization's day item with per-key maps: counterUpdate with maxKeys (shared/db/rate-limits.ts). */
-  countOrgItem(organizationId: string, keyId: string, kind: WriteKind, minute: Window, day: string, limits: AppliedLimits, maxKeys: number | undefined) {
-    const result = this.update(DynamoModel.orgDayKey(organizationId, day), (item) =>
-      counterStep(item, kind, minute.id, limits, true, day, maxKeys === undefined ? undefined : { keyId, maxKeys }),
-    );
-    if (!result.ok) return { ok: false as const, old: result.old as OrgDayCounters | undefined };
-    const state = { mc: result.item.mc, requests: result.item.requests } as OrgDayCounters;
-    if (maxKeys !== undefined) {
-      state.kr = { [keyId]: (result.item.kr as Record<string, number>)[keyId] as number };
-      state.km = { [keyId]: (result.item.km as Record<string, number>)[keyId] as number };
-    }
-    return { ok: true as const, state };
-  }
-
   /** addKeyUsage (shared/db/usage.ts): the organization's item and the key's map entry, or two writes when it has no room. */
   addKeyUsageToday(organizationId: string, keyId: string, day: string, counter: 'rateLimited' | 'credits', amount: number, maxKeys: number): void {
     const map = counter === 'rateLimited' ? 'kl' : 'kc';
@@ -563,7 +593,12 @@ function counterStep(
   isOrg: boolean,
   day: string,
   perKey: { keyId: string; maxKeys: number } | undefined,
+  version?: LimitsVersion,
 ): Item | undefined {
+  // Versioned (the organization's counter items): the item's version and allowances decide.
+  const current = !version || (item?.lv === version.v && item.fz === undefined);
+  const minuteLimit = version ? Number(item?.am ?? 0) : limits.org.perMinute;
+  const dayLimit = version ? Number(item?.ad ?? 0) : limits.org.perDay;
   const mw = item?.mw as string | undefined;
   const mc = Number(item?.mc ?? 0);
   const requests = item?.requests as number | undefined;
@@ -575,7 +610,7 @@ function counterStep(
   switch (kind) {
     case 'same': {
       const keyMinuteOk = !perKey || limits.key.perMinute === undefined || !(k in km) || (km[k] as number) < limits.key.perMinute;
-      if (mw !== w || mc >= limits.org.perMinute || requests === undefined || requests >= limits.org.perDay || !room || !keyMinuteOk || !keyDayOk) return undefined;
+      if (!current || mw !== w || mc >= minuteLimit || requests === undefined || requests >= dayLimit || !room || !keyMinuteOk || !keyDayOk) return undefined;
       const next: Item = { ...item, mc: mc + 1, requests: requests + 1 };
       if (perKey) {
         next.kr = { ...kr, [k]: (kr[k] ?? 0) + 1 };
@@ -584,15 +619,19 @@ function counterStep(
       return next;
     }
     case 'roll': {
-      if (mw === undefined || mw >= w || requests === undefined || requests >= limits.org.perDay || !room || !keyDayOk) return undefined;
+      if (!current || mw === undefined || mw >= w || requests === undefined || requests >= dayLimit || !room || !keyDayOk) return undefined;
+      if (version && !(Number(item?.sm ?? 0) > 0)) return undefined;
       const next: Item = { ...item, mw: w, mc: 1, requests: requests + 1 };
+      if (version) next.am = item?.sm;
       if (isOrg) next.km = perKey ? { [k]: 1 } : {};
       if (perKey) next.kr = { ...kr, [k]: (kr[k] ?? 0) + 1 };
       return next;
     }
     case 'fresh': {
       if (mw !== undefined || (requests !== undefined && requests >= limits.org.perDay)) return undefined;
+      if (version && (item?.fz !== undefined || item?.lv !== undefined)) return undefined;
       const next: Item = { ...item, mw: w, mc: 1, requests: (requests ?? 0) + 1, ttl: TTL };
+      if (version) Object.assign(next, { lv: version.v, lm: version.limits.perMinute, ld: version.limits.perDay, am: limits.org.perMinute, sm: limits.org.perMinute, ad: limits.org.perDay });
       if (isOrg) {
         next.km = perKey ? { [k]: 1 } : {};
         next.kr = perKey ? { [k]: 1 } : {};

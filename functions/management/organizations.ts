@@ -17,6 +17,7 @@ import {
 import { effectiveLimits } from '../../shared/domain/plans.ts';
 import { parseInput } from '../../shared/domain/validation.ts';
 import { propagateOrgLimits } from '../../shared/db/api-keys.ts';
+import { applyOrgLimits } from '../../shared/db/rate-limits.ts';
 import { grantCredits } from '../../shared/db/credits.ts';
 import { createDatabase, databaseView, listDatabases, requireDatabase, updateDatabase } from '../../shared/db/databases.ts';
 import {
@@ -112,7 +113,9 @@ export async function patchOrganization(req: ApiRequest) {
     // The organization as read after the change: its limits and version are one consistent pair
     // (a concurrent change may have landed since ours; then both copy the newer).
     org = await updatePlan(org, definedOnly({ plan: input.plan, limits: input.limits }), auditContext(req), now);
-    await propagateOrgLimits(org.id, effectiveLimits(org.plan, org.limits), org.limitsVersion ?? 0);
+    const version = { v: org.limitsVersion ?? 0, limits: effectiveLimits(org.plan, org.limits) };
+    await applyOrgLimits(org.id, version, now);
+    await propagateOrgLimits(org.id, version.limits, version.v);
   }
   return json(200, organizationView(org));
 }

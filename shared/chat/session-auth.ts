@@ -76,6 +76,7 @@ export async function authenticateSession(req: ApiRequest, state: ResponseState,
     organizationId: session.organizationId,
     keyId: session.keyId,
     orgLimits: key.orgLimits ?? session.orgLimits,
+    orgLimitsVersion: key.orgLimits ? (key.orgLimitsVersion ?? 0) : 0,
     keyLimits: key.rateLimit !== undefined ? key.rateLimit : session.keyLimits,
   };
 }

@@ -13,7 +13,7 @@
 // High-volume path: the same writes on a key's own item and on shard items. The design, and what
 // each request costs, are in docs/limits.md.
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { ApiError } from '../domain/errors.ts';
 import type { Limits, RateSubject } from '../domain/plans.ts';
@@ -21,7 +21,7 @@ import { orgFullHint, type OrgDayCounters, type WriteKind } from '../limits/coun
 import { rateLimitExceeded, rateLimitHeaders, type AppliedLimits } from '../limits/headers.ts';
 import { decide } from '../limits/limiter.ts';
 import { flushRefusals, LimiterMemory } from '../limits/sharded.ts';
-import { CounterContention, type Admission, type CounterStore, type CounterTarget } from '../limits/store.ts';
+import { CounterContention, rebase, type Admission, type CounterStore, type CounterTarget, type LimitsVersion } from '../limits/store.ts';
 import { usageItemTtl, type Window } from '../limits/windows.ts';
 import { describeError, logger } from '../log.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
@@ -39,6 +39,8 @@ export interface CounterOptions {
   maxKeys?: number | undefined;
   /** A key's own item on the high-volume path: see CountOptions in shared/limits/store.ts. */
   unlessOrgFull?: Limits | undefined;
+  /** An organization counter item: count under its allowances, at this version (CountOptions in shared/limits/store.ts). */
+  version?: LimitsVersion | undefined;
 }
 
 /** The UpdateItem for one step. Exported for tests; the expressions are the design. */
@@ -69,7 +71,15 @@ export function counterUpdate(
     ':kr': perKey ? { [keyId]: 1 } : {},
     ':empty': {},
     ':ttl': usageItemTtl(day),
+    ':lv': options.version?.v,
+    ':lm': options.version?.limits.perMinute,
+    ':ld': options.version?.limits.perDay,
   };
+  const versioned = isOrg && options.version !== undefined;
+  // Versioned: the item's allowances decide, not the request's limits (those only start its day).
+  const underMinute = versioned ? 'mc < am' : 'mc < :om';
+  const underDay = versioned ? 'requests < ad' : 'requests < :od';
+  const current = versioned ? ['lv = :lv', 'attribute_not_exists(fz)'] : [];
   const conditions: string[] = [];
   const sets: string[] = [];
   if (options.unlessOrgFull) {
@@ -85,7 +95,7 @@ export function counterUpdate(
 
   switch (kind) {
     case 'same':
-      conditions.push('mw = :w', 'mc < :om', 'requests < :od');
+      conditions.push(...current, 'mw = :w', underMinute, underDay);
       if (perKey) {
         conditions.push(room);
         if (keyMinute) conditions.push('(attribute_not_exists(km.#k) OR km.#k < :keyMinute)');
@@ -95,8 +105,12 @@ export function counterUpdate(
       break;
     case 'roll':
       // A new minute starts at one; per-key minute counts restart with it.
-      conditions.push('mw < :w', 'requests < :od');
+      conditions.push(...current, 'mw < :w', underDay);
       sets.push('mw = :w', 'mc = :one');
+      if (versioned) {
+        conditions.push('sm > :zero');
+        sets.push('am = sm');
+      }
       if (isOrg) sets.push('km = :km');
       if (perKey) {
         conditions.push(room);
@@ -110,6 +124,10 @@ export function counterUpdate(
       // admission (see addKeyUsage).
       conditions.push('attribute_not_exists(mw)', '(attribute_not_exists(requests) OR requests < :od)');
       sets.push('mw = :w', 'mc = :one');
+      if (versioned) {
+        conditions.push('attribute_not_exists(fz)', 'attribute_not_exists(lv)');
+        sets.push('lv = :lv', 'lm = :lm', 'ld = :ld', 'am = :om', 'sm = :om', 'ad = :od');
+      }
       if (isOrg) sets.push('km = :km', 'kr = :kr', 'kl = if_not_exists(kl, :empty)', 'kc = if_not_exists(kc, :empty)');
       sets.push('#ttl = :ttl');
       break;
@@ -128,7 +146,8 @@ export function counterUpdate(
     ConditionExpression: condition,
     ...(Object.keys(usedNames).length ? { ExpressionAttributeNames: usedNames } : {}),
     ExpressionAttributeValues: pick(values),
-    ReturnValues: 'UPDATED_NEW' as const,
+    // Versioned items answer with their allowances too (what the window has left, for the headers).
+    ReturnValues: versioned ? ('ALL_NEW' as const) : ('UPDATED_NEW' as const),
     ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
   };
 }
@@ -140,9 +159,9 @@ function scopeOf(target: CounterTarget): UsageScope {
 
 /** The limiter's store on DynamoDB: each method one call on the usage table. */
 export const counterStore: CounterStore = {
-  async count(target, kind, minute, day, limits, { perKey, unlessOrgFull } = {}) {
+  async count(target, kind, minute, day, limits, { perKey, unlessOrgFull, version } = {}) {
     const keyId = perKey?.keyId ?? ('keyId' in target ? target.keyId : '');
-    const input = counterUpdate(kind, minute, day, scopeOf(target), keyId, limits, { maxKeys: perKey?.maxKeys, unlessOrgFull });
+    const input = counterUpdate(kind, minute, day, scopeOf(target), keyId, limits, { maxKeys: perKey?.maxKeys, unlessOrgFull, version });
     try {
       const { Attributes = {} } = await db.send(new UpdateCommand(input));
       return { ok: true, state: Attributes as OrgDayCounters };
@@ -178,14 +197,73 @@ export const counterStore: CounterStore = {
     return item.requests === undefined && Number(item.rateLimited) === amount;
   },
 
-  async markSharded(organizationId, day, shards) {
+  async freeze(target, day, version, token) {
+    try {
+      const { Attributes = {} } = await db.send(new UpdateCommand({
+        TableName: tableName('usage'),
+        Key: usageKey(scopeOf(target), day),
+        UpdateExpression:
+          'SET fz = :token, lv = :v, lm = :lm, ld = :ld, fmw = if_not_exists(mw, :none), fmc = if_not_exists(mc, :zero), frq = if_not_exists(requests, :zero), #ttl = if_not_exists(#ttl, :ttl)',
+        // Also an item that started its day under this version without a change applied (no kept counts).
+        ConditionExpression: 'attribute_not_exists(lv) OR lv < :v OR fz = :token OR (lv = :v AND attribute_not_exists(frq))',
+        ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE },
+        ExpressionAttributeValues: { ':token': token, ':v': version.v, ':lm': version.limits.perMinute, ':ld': version.limits.perDay, ':ttl': usageItemTtl(day), ':none': '', ':zero': 0 },
+        ReturnValues: 'ALL_NEW',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }));
+      return { ok: true, state: Attributes as OrgDayCounters };
+    } catch (error) {
+      if (!isConditionFailed(error)) throw error;
+      const item = (error as { Item?: Record<string, AttributeValue> }).Item;
+      return { ok: false, old: item ? (unmarshall(item) as OrgDayCounters) : undefined };
+    }
+  },
+
+  async assign(target, day, token, a) {
+    const sets = ['mw = :mw', 'mc = :mc', 'am = :am', 'sm = :sm', 'ad = :ad', 'requests = if_not_exists(requests, :zero)'];
+    const values: Record<string, unknown> = { ':token': token, ':mw': a.mw, ':mc': a.mc, ':am': a.am, ':sm': a.sm, ':ad': a.ad, ':zero': 0 };
+    if (!('keyId' in target) && target.shard === undefined) {
+      // The organization's day item keeps its per-key maps (the one-item path's conditions need them).
+      sets.push(a.resetKeyMinutes ? 'km = :empty' : 'km = if_not_exists(km, :empty)', 'kr = if_not_exists(kr, :empty)', 'kl = if_not_exists(kl, :empty)', 'kc = if_not_exists(kc, :empty)');
+      values[':empty'] = {};
+      if (a.shards !== undefined) {
+        sets.push('shards = :shards');
+        values[':shards'] = a.shards;
+      }
+    }
+    try {
+      await db.send(new UpdateCommand({
+        TableName: tableName('usage'),
+        Key: usageKey(scopeOf(target), day),
+        UpdateExpression: `SET ${sets.join(', ')} REMOVE fz`,
+        ConditionExpression: 'fz = :token',
+        ExpressionAttributeValues: values,
+      }));
+      return true;
+    } catch (error) {
+      if (!isConditionFailed(error)) throw error;
+      return false;
+    }
+  },
+
+  async markSharded(organizationId, day, shards, version) {
+    const versioned = version ? ', sv = if_not_exists(sv, :v), lm = if_not_exists(lm, :lm), ld = if_not_exists(ld, :ld)' : '';
     await db.send(new UpdateCommand({
       TableName: tableName('usage'),
       Key: usageKey({ organizationId }, day),
-      UpdateExpression: 'SET shards = :shards, #ttl = if_not_exists(#ttl, :ttl)',
+      UpdateExpression: `SET shards = :shards, #ttl = if_not_exists(#ttl, :ttl)${versioned}`,
       ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE },
-      ExpressionAttributeValues: { ':shards': shards, ':ttl': usageItemTtl(day) },
+      ExpressionAttributeValues: {
+        ':shards': shards,
+        ':ttl': usageItemTtl(day),
+        ...(version ? { ':v': version.v, ':lm': version.limits.perMinute, ':ld': version.limits.perDay } : {}),
+      },
     }));
+  },
+
+  async peek(target, day) {
+    const { Item } = await db.send(new GetCommand({ TableName: tableName('usage'), Key: usageKey(scopeOf(target), day), ConsistentRead: true }));
+    return Item as OrgDayCounters | undefined;
   },
 };
 
@@ -271,4 +349,13 @@ export async function admit(
   if (!decision.admitted) throw rateLimitExceeded(decision.windows, now);
   await recordUse(subject, decision, now);
   return rateLimitHeaders(decision.windows);
+}
+
+/**
+ * A limit change: apply the organization's new limits (of `version`) to what today's windows have
+ * counted, on every counter item of either path (rebase in shared/limits/store.ts), before the
+ * keys get their copies. A request still carrying an older copy is then decided under these.
+ */
+export async function applyOrgLimits(organizationId: string, version: LimitsVersion, now: Date = new Date()): Promise<void> {
+  await rebase(counterStore, organizationId, version, now);
 }

@@ -47,7 +47,7 @@ export interface SessionItem {
 /** The creating key's fields the session authenticator judges. */
 export type SessionKeyState = Pick<
   ApiKeyItem,
-  'id' | 'organizationId' | 'type' | 'status' | 'expiresAt' | 'allowedDomains' | 'rateLimit' | 'orgLimits'
+  'id' | 'organizationId' | 'type' | 'status' | 'expiresAt' | 'allowedDomains' | 'rateLimit' | 'orgLimits' | 'orgLimitsVersion'
 >;
 
 export function retentionTtl(expiresAt: Date): number {
@@ -80,7 +80,7 @@ export async function loadSessionAndKey(
     [keys]: {
       Keys: [{ id: keyId }],
       ConsistentRead: true,
-      ProjectionExpression: 'id, organizationId, #type, #status, expiresAt, allowedDomains, rateLimit, orgLimits',
+      ProjectionExpression: 'id, organizationId, #type, #status, expiresAt, allowedDomains, rateLimit, orgLimits, orgLimitsVersion',
       ExpressionAttributeNames: { '#type': 'type', '#status': 'status' },
     },
   };

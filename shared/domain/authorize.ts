@@ -21,6 +21,7 @@ export interface StoredKey {
   scopes: Scope[];
   rateLimit?: Partial<Limits> | null;
   orgLimits: Limits;
+  orgLimitsVersion?: number;
 }
 
 /** `X-API-Key`, else `Authorization: Bearer <key>`. Header names are lower-cased. */
@@ -109,6 +110,7 @@ function identityOf(stored: StoredKey, origin: string | undefined, rejection: Er
     origin: stored.type === 'publishable' ? (origin ?? null) : null,
     expiresAt: stored.expiresAt,
     orgLimits: stored.orgLimits,
+    orgLimitsVersion: stored.orgLimitsVersion ?? 0,
     keyLimits: stored.rateLimit ?? null,
     rejection,
   };

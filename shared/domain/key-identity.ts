@@ -21,6 +21,8 @@ export interface KeyIdentity {
   expiresAt: string;
   /** The limits this key's requests are counted against: the organization's, and the key's own. */
   orgLimits: Limits;
+  /** The version of `orgLimits` (the organization's `limitsVersion` when they were copied onto the key). */
+  orgLimitsVersion?: number;
   keyLimits: Partial<Limits> | null;
   /**
    * A rejection the function must answer because API Gateway cannot: a 401 with a specific code,
@@ -42,6 +44,7 @@ export function toAuthorizerContext(identity: KeyIdentity): AuthorizerContext {
     origin: identity.origin ?? '',
     expiresAt: identity.expiresAt,
     orgLimits: JSON.stringify(identity.orgLimits),
+    orgLimitsVersion: String(identity.orgLimitsVersion ?? 0),
     keyLimits: identity.keyLimits ? JSON.stringify(identity.keyLimits) : '',
     rejection: identity.rejection ?? '',
   };
@@ -61,6 +64,7 @@ export function fromAuthorizerContext(context: Record<string, unknown> | null | 
     origin: str('origin') || null,
     expiresAt: str('expiresAt'),
     orgLimits: JSON.parse(str('orgLimits') || '{"perMinute":0,"perDay":0}') as Limits,
+    orgLimitsVersion: Number(str('orgLimitsVersion')) || 0,
     keyLimits: str('keyLimits') ? (JSON.parse(str('keyLimits')) as Partial<Limits>) : null,
     rejection: (str('rejection') || null) as ErrorCode | null,
   };

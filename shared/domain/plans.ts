@@ -13,6 +13,8 @@ export interface RateSubject {
   organizationId: string;
   keyId: string;
   orgLimits: Limits;
+  /** The organization's `limitsVersion` those limits are (absent: 0); a newer one found on a counter wins. */
+  orgLimitsVersion?: number;
   keyLimits: Partial<Limits> | null;
 }
 

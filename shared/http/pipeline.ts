@@ -116,6 +116,7 @@ function authenticateKey(req: ApiRequest, event: APIGatewayProxyEvent, state: Re
     organizationId: key.organizationId,
     keyId: key.keyId,
     orgLimits: key.orgLimits,
+    orgLimitsVersion: key.orgLimitsVersion,
     keyLimits: key.keyLimits,
   };
   if (key.type === 'publishable' && key.origin) state.corsOrigin = key.origin;

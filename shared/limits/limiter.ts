@@ -5,7 +5,7 @@
 import type { RateSubject } from '../domain/plans.ts';
 import { admitOneItem, type OnBookkeepingError } from './one-item.ts';
 import { admitSharded, isHighVolume, type LimiterMemory, type Random } from './sharded.ts';
-import type { Admission, CounterStore } from './store.ts';
+import { StaleLimits, type Admission, type CounterStore } from './store.ts';
 
 export type Path = 'one-item' | 'sharded';
 
@@ -28,7 +28,16 @@ export function pathOf(subject: Pick<RateSubject, 'orgLimits'>): Path {
 
 /** Decide one request: admitted (counted in every window that applies) or refused (counted in none). */
 export async function decide(store: CounterStore, memory: LimiterMemory, subject: RateSubject, now: Date, options: DecideOptions): Promise<Decision> {
-  const path = pathOf(subject);
-  if (path === 'sharded') return { path, ...(await admitSharded(store, memory, subject, now, options.random)) };
-  return { path, ...(await admitOneItem(store, memory, subject, now, options.maxKeys, options.onError)) };
+  for (let decisions = 1; ; decisions++) {
+    const path = pathOf(subject);
+    try {
+      if (path === 'sharded') return { path, ...(await admitSharded(store, memory, subject, now, options.random)) };
+      return { path, ...(await admitOneItem(store, memory, subject, now, options.maxKeys, options.onError)) };
+    } catch (error) {
+      // The key's copy of the organization's limits is older than what its counters count under:
+      // decide again under those (which may be the other path), however far the copy lags.
+      if (!(error instanceof StaleLimits) || decisions >= 3 || error.version.v <= (subject.orgLimitsVersion ?? 0)) throw error;
+      subject = { ...subject, orgLimits: error.version.limits, orgLimitsVersion: error.version.v };
+    }
+  }
 }

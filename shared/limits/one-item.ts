@@ -4,10 +4,10 @@
 // records the key's usage. A key beyond the item's bound of keys a day is counted on its own day
 // item too. Written against the store interface, so the simulation runs this same code.
 import type { RateSubject } from '../domain/plans.ts';
-import { asKeyWindows, firstGuess, hasRoomFor, keyItemLimits, windowCounts } from './counters.ts';
-import { appliedLimits, isExhausted, type AppliedLimits } from './headers.ts';
+import { asKeyWindows, firstGuess, hasRoomFor, keyItemLimits, orgWindowsOf, windowCounts, type OrgDayCounters } from './counters.ts';
+import { appliedLimits, isExhausted, type AppliedLimits, type WindowCount } from './headers.ts';
 import type { LimiterMemory } from './sharded.ts';
-import { countIn, type Admission, type Counted, type CounterStore } from './store.ts';
+import { countIn, versionOf, type Admission, type Counted, type CounterStore } from './store.ts';
 import { dayWindow, type Window } from './windows.ts';
 
 /** Called when bookkeeping after a decision fails (logged by the caller; the decision stands). */
@@ -37,9 +37,9 @@ async function countOverflow(
   const orgOnly: AppliedLimits = { org: limits.org, key: {} };
   const own = keyItemLimits(limits.key);
   const hasOwnLimits = limits.key.perMinute !== undefined || limits.key.perDay !== undefined;
-  const orgWindows = (c: Counted & { outcome: 'admitted' }) => windowCounts(c.state, c.minute, day, orgOnly, keyId);
+  const orgWindows = (c: Counted & { outcome: 'admitted' }) => orgWindowsOf(c.state, c.minute, day, limits.org);
   const countOrg = async () => {
-    const org = await countIn(store, { organizationId }, orgOnly, now, memory.lastSeen);
+    const org = await countIn(store, { organizationId }, orgOnly, now, memory.lastSeen, { version: versionOf(subject) });
     if (org.outcome === 'overflow' || org.outcome === 'orgFull') throw new Error('the organization counter without a key cannot overflow');
     return org;
   };
@@ -110,12 +110,15 @@ export async function admitOneItem(
   if (empty.some(isExhausted)) return { admitted: false, windows: empty, day: day.id };
   if (memory.overflowDay.get(keyId) === day.id) return countOverflow(store, memory, subject, limits, now, onError);
 
-  const counted = await countIn(store, { organizationId }, limits, now, memory.lastSeen, { perKey: { keyId, maxKeys: Math.max(1, maxKeys) } });
+  const counted = await countIn(store, { organizationId }, limits, now, memory.lastSeen, {
+    perKey: { keyId, maxKeys: Math.max(1, maxKeys) },
+    version: versionOf(subject),
+  });
   switch (counted.outcome) {
     case 'admitted':
       return {
         admitted: true,
-        windows: windowCounts(counted.state, counted.minute, day, limits, keyId),
+        windows: withKeyWindows(orgWindowsOf(counted.state, counted.minute, day, limits.org), counted.state, counted.minute, day, limits, keyId),
         day: day.id,
         keyItem: 'org',
         keyRequests: counted.state.kr?.[keyId],
@@ -134,4 +137,9 @@ export async function admitOneItem(
     case 'orgFull':
       throw new Error('only a key item carries what was found full');
   }
+}
+
+/** The organization's windows, and the key's as the organization's day item counts it. */
+function withKeyWindows(org: WindowCount[], state: OrgDayCounters, minute: Window, day: Window, limits: AppliedLimits, keyId: string): WindowCount[] {
+  return [...org, ...windowCounts(state, minute, day, limits, keyId).filter((w) => w.scope === 'key')];
 }

@@ -14,38 +14,15 @@
 // the shape the one-item path uses for keys beyond its bound), decided first with one conditional
 // write: two writes per admitted request, each on an item that takes a share of the load.
 import type { Limits, RateSubject } from '../domain/plans.ts';
-import { asKeyWindows, firstGuessOnBusyItem, keyItemLimits, orgFullHint, windowCounts, type OrgDayCounters } from './counters.ts';
+import { asKeyWindows, firstGuessOnBusyItem, keyItemLimits, orgFullHint, orgWindowsOf, SHARD_COUNT, shardShare, windowCounts, type OrgDayCounters } from './counters.ts';
 import { appliedLimits, isExhausted, type AppliedLimits, type WindowCount } from './headers.ts';
-import { countIn, type Admission, type CounterStore, type CounterTarget, type OrgFull } from './store.ts';
+import { countIn, versionOf, type Admission, type CounterStore, type CounterTarget, type LimitsVersion, type OrgFull } from './store.ts';
 import { dayOfMinute, dayWindow, minuteWindow, type Window } from './windows.ts';
-
-/**
- * From this minute limit up an organization is counted on shards. One item takes 1,000 WCU/s and
- * an admission on the one-item path costs 1-4 WCU (the item grows with the keys used that day), so
- * the one-item path is safe to about 250 requests/s sustained = 15,000 a minute. Free, starter
- * and pro (at most 600 a minute) are always below it.
- */
-export const SHARDED_FROM_PER_MINUTE = 15_000;
-
-/**
- * Shards per organization. Fixed, so a limit change never moves counts between shard sets. At
- * 10,000 requests/s a shard takes about 156 writes/s (16% of its item's 1,000 WCU/s); the path
- * stays under half the per-item ceiling up to about 32,000 requests/s, three times API Gateway's
- * default account ceiling.
- */
-export const SHARD_COUNT = 64;
 
 /** Refusals are tallied in memory and written at most this often per environment (usage only, never a limit). */
 export const REFUSAL_FLUSH_MS = 1_000;
 
-export function isHighVolume(orgLimits: Limits): boolean {
-  return orgLimits.perMinute >= SHARDED_FROM_PER_MINUTE;
-}
-
-/** Shard `shard`'s share of `limit`: as even as integers allow; the shares sum to the limit exactly. */
-export function shardShare(limit: number, shard: number, shards: number = SHARD_COUNT): number {
-  return Math.floor(limit / shards) + (shard < limit % shards ? 1 : 0);
-}
+export { isHighVolume, SHARD_COUNT, SHARDED_FROM_PER_MINUTE, shardShare } from './counters.ts';
 
 /** The limits one shard enforces (its shares of the organization's minute and day limits). */
 export function shardLimits(limits: Limits, shard: number): AppliedLimits {
@@ -76,9 +53,11 @@ interface ShardState {
 export class ShardView {
   /** The organization's limits this view was learnt under (a shard full under them may have room under others). */
   readonly limits: Limits;
+  readonly version: number;
 
-  constructor(limits: Limits) {
+  constructor(limits: Limits, version = 0) {
     this.limits = limits;
+    this.version = version;
   }
 
   private readonly shards = new Map<number, ShardState>();
@@ -256,13 +235,13 @@ export class LimiterMemory {
   /** One-item path: keys seen to overflow their organization's day item, with the day (they skip the write that would fail). */
   readonly overflowDay = new Map<string, string>();
 
-  /** What this environment knows of the organization's shards, learnt under `limits`: a limit change starts it afresh. */
-  view(organizationId: string, limits: Limits): ShardView {
+  /** What this environment knows of the organization's shards, learnt under `limits` of `version`: a limit change starts it afresh. */
+  view(organizationId: string, limits: Limits, version = 0): ShardView {
     let view = this.views.get(organizationId);
-    if (view && (view.limits.perMinute !== limits.perMinute || view.limits.perDay !== limits.perDay)) view = undefined;
+    if (view && (view.limits.perMinute !== limits.perMinute || view.limits.perDay !== limits.perDay || view.version !== version)) view = undefined;
     if (!view) {
       if (this.views.size >= 10_000) this.views.clear();
-      view = new ShardView(limits);
+      view = new ShardView(limits, version);
       this.views.set(organizationId, view);
     }
     if (this.lastSeen.size >= 100_000) this.lastSeen.clear();
@@ -289,7 +268,7 @@ export async function admitSharded(
   const limits = appliedLimits(subject.orgLimits, subject.keyLimits);
   const minute = minuteWindow(now);
   const day = dayWindow(now);
-  const view = memory.view(organizationId, limits.org);
+  const view = memory.view(organizationId, limits.org, subject.orgLimitsVersion ?? 0);
   const refuse = (windows: WindowCount[]): Admission => {
     memory.refusals.add(organizationId, keyId, day.id);
     return { admitted: false, windows, day: day.id };
@@ -305,7 +284,7 @@ export async function admitSharded(
   const keyTarget: CounterTarget = { keyId };
   // Under the organization's limits too: a key's minute can look full because of counts that an
   // organization refusing then took back, which a raised organization limit no longer refuses.
-  const keyFullHint = limits.key.perMinute === undefined ? undefined : `${minute.id}|${limits.key.perMinute}|${orgFullHint('', limits.org)}`;
+  const keyFullHint = limits.key.perMinute === undefined ? undefined : `${minute.id}|${limits.key.perMinute}|${orgFullHint('', limits.org)}|${subject.orgLimitsVersion ?? 0}`;
   if (keyFullHint !== undefined && memory.keyMinuteFull.get(keyId) === keyFullHint) {
     const windows = exhausted(windowCounts(undefined, minute, day, ownLimits, keyId), 'minute');
     return refuse([...view.windows(limits.org, minute, now), ...asKeyWindows(windows, limits.key)]);
@@ -334,7 +313,7 @@ export async function admitSharded(
   for (let shard = view.pick(now, random); shard !== undefined; shard = view.pick(now, random)) {
     let counted: Awaited<ReturnType<typeof countIn>>;
     try {
-      counted = await countIn(store, { organizationId, shard }, shardLimits(limits.org, shard), now, memory.lastSeen, { guess: view.guess });
+      counted = await countIn(store, { organizationId, shard }, shardLimits(limits.org, shard), now, memory.lastSeen, { guess: view.guess, version: versionOf(subject) });
     } catch (error) {
       // Whatever failed after the key's count (DynamoDB, contention), the key's count is given back.
       await store.takeBack(keyTarget, key.minute, day.id).catch(() => undefined);
@@ -344,10 +323,11 @@ export async function admitSharded(
     view.noteMinute(counted.outcome === 'rejected' ? counted.old?.mw : counted.minute.id);
     if (counted.outcome === 'admitted') {
       view.observe(shard, day.id, counted.state);
-      if (counted.state.requests === 1) await markSharded(store, organizationId, day.id);
+      if (counted.state.requests === 1) await markSharded(store, organizationId, day.id, versionOf(subject));
       return {
         admitted: true,
-        windows: [...view.windows(limits.org, counted.minute, now), ...keyWindows],
+        // What the admitting shard has left is what the window is known to have left: never more.
+        windows: [...orgWindowsOf(counted.state, counted.minute, day, limits.org), ...keyWindows],
         day: day.id,
         keyRequests: key.state.requests,
         firstInMinute: key.state.mc === 1,
@@ -388,9 +368,9 @@ export function orgFullOf(view: ShardView, limits: Limits, now: Date): OrgFull {
  * whatever the number of environments (one per environment would be a burst of writes on one item
  * whenever many start at once). A failure is left: any other shard's first write marks the day too.
  */
-async function markSharded(store: CounterStore, organizationId: string, day: string): Promise<void> {
+async function markSharded(store: CounterStore, organizationId: string, day: string, version?: LimitsVersion): Promise<void> {
   try {
-    await store.markSharded(organizationId, day, SHARD_COUNT);
+    await store.markSharded(organizationId, day, SHARD_COUNT, version);
   } catch {
     // another shard's first write of the day marks it
   }

@@ -5,8 +5,8 @@
 // call (a transaction counts as one). docs/limits.md has the design.
 import type { Limits } from '../domain/plans.ts';
 import type { AppliedLimits, WindowCount } from './headers.ts';
-import { firstGuess, nextStep, orgFullHint, type OrgDayCounters, type WriteKind } from './counters.ts';
-import { dayWindow, type Window } from './windows.ts';
+import { firstGuess, isHighVolume, itemLimits, nextStep, orgFullHint, orgWindowsOf, SHARD_COUNT, shardShare, type OrgDayCounters, type WriteKind } from './counters.ts';
+import { dayOfMinute, dayWindow, minuteWindow, minuteWindowFromId, type Window } from './windows.ts';
 
 /**
  * A counter item with the shape of `OrgDayCounters` (mw, mc, requests): the organization's day item
@@ -29,7 +29,35 @@ export interface CountOptions {
    * organization was found full at these limits in this minute or on this day (`ofm`, `ofd`).
    */
   unlessOrgFull?: Limits | undefined;
+  /**
+   * The organization's counter items (its day item and shards): the version of the limits the
+   * request carries. The write then counts only if the item counts under that version, is not
+   * being changed (`fz`), and is under its allowances (`am`, `ad`) rather than `limits.org`, which
+   * only start an item's day (`fresh`).
+   */
+  version?: LimitsVersion | undefined;
 }
+
+/** An organization's limits and their version (its `limitsVersion`). */
+export interface LimitsVersion {
+  v: number;
+  limits: Limits;
+}
+
+/** What a limit change sets on one organization counter item (see rebase). */
+export interface Assignment {
+  mw: string;
+  mc: number;
+  am: number;
+  sm: number;
+  ad: number;
+  /** The organization's day item: its per-minute key counts restart (the item moved to a new minute). */
+  resetKeyMinutes?: boolean;
+  /** The organization's day item: the day's counts are also on this many shards. */
+  shards?: number;
+}
+
+export type FreezeResult = { ok: true; state: OrgDayCounters } | { ok: false; old: OrgDayCounters | undefined };
 
 /** The organization's windows found full (every shard), as `orgFullHint` values. */
 export type OrgFull = Pick<OrgDayCounters, 'ofm' | 'ofd'>;
@@ -55,8 +83,21 @@ export interface CounterStore {
    * its TTL. True when this write started the item's day (it holds nothing else).
    */
   addRefusals(target: CounterTarget, day: string, amount: number): Promise<boolean>;
-  /** Record on the organization's day item that its counts that day are also on `shards` shard items (read by dailyUsage). */
-  markSharded(organizationId: string, day: string, shards: number): Promise<void>;
+  /**
+   * Record on the organization's day item that its counts that day are also on `shards` shard
+   * items (read by dailyUsage), and under which limits (`sv`, `lm`, `ld`), when known.
+   */
+  markSharded(organizationId: string, day: string, shards: number, version?: LimitsVersion): Promise<void>;
+  /** Consistent read of one counter item (the organization's day item, before a shard's day starts). */
+  peek(target: CounterTarget, day: string): Promise<OrgDayCounters | undefined>;
+  /**
+   * Stop an organization counter item from counting while a limit change is applied: set `fz` to
+   * `token` and `lv`/`lm`/`ld` to `version`, unless it counts under a newer version (creating the
+   * item if need be). The item as it is now (ALL_NEW), or as it was when the condition failed.
+   */
+  freeze(target: CounterTarget, day: string, version: LimitsVersion, token: string): Promise<FreezeResult>;
+  /** Set what the item may count and let it count again, if it is still frozen by `token`. */
+  assign(target: CounterTarget, day: string, token: string, assignment: Assignment): Promise<boolean>;
 }
 
 /** A batch of credits one environment took from the organization's balance (docs/limits.md). */
@@ -140,6 +181,25 @@ export class CounterContention extends Error {
 }
 
 /**
+ * The request carries older limits than the organization's counter items count under: decide it
+ * again under `version` (the limits the organization shows), whatever its key's copy says.
+ */
+export class StaleLimits extends Error {
+  readonly version: LimitsVersion;
+  constructor(version: LimitsVersion) {
+    super('limits changed');
+    this.name = 'StaleLimits';
+    this.version = version;
+  }
+}
+
+/** Waits for a limit change being applied by someone else, before applying it itself (about 1.6 s in all). */
+const FROZEN_WAITS_MS = [25, 50, 100, 200, 400, 800] as const;
+
+export type Sleep = (ms: number) => Promise<void>;
+const sleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
  * Count one request in one counter item, on either path: the first write guessed from the minute
  * this environment last saw there, then whatever the failed write's ALL_OLD says (the item is
  * over a limit, has no room for the key, or needs another of the three writes). `lastSeen` is the
@@ -147,6 +207,11 @@ export class CounterContention extends Error {
  * (a key's own item), an item that says the organization is full at those limits in the minute or
  * day the write is for ends it: 'orgFull'. `guess` picks the first write (the one-item path's
  * `firstGuess` by default; the high-volume path passes its guess for busy items).
+ *
+ * With `version` (an organization counter item), the item's version decides first: an item being
+ * changed is waited for (then the change is applied again, in case whoever applied it stopped), an
+ * item under an older version gets the request's limits applied (rebase), and an item under a
+ * newer one throws StaleLimits.
  */
 export async function countIn(
   store: CounterStore,
@@ -154,34 +219,200 @@ export async function countIn(
   limits: AppliedLimits,
   now: Date,
   lastSeen: Pick<Map<string, string>, 'get' | 'set'>,
-  { perKey, unlessOrgFull, guess = firstGuess }: CountOptions & { guess?: typeof firstGuess } = {},
+  { perKey, unlessOrgFull, version, guess = firstGuess, wait = sleep }: CountOptions & { guess?: typeof firstGuess; wait?: Sleep } = {},
 ): Promise<Counted> {
   const name = targetName(target);
   const day = dayWindow(now).id;
   const keyId = perKey?.keyId ?? ('keyId' in target ? target.keyId : '');
+  const versioned = version !== undefined && !('keyId' in target);
   let step = guess(lastSeen.get(name), now);
+  let waits = 0;
+  let rebased = 0;
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-    const result = await store.count(target, step.action, step.minute, day, limits, { perKey, unlessOrgFull });
+    // An item's day starts at the request's limits: nothing to start with a limit below one.
+    if (step.action === 'fresh' && (limits.org.perMinute < 1 || limits.org.perDay < 1)) {
+      const next = nextStep(undefined, now, limits, keyId, perKey?.maxKeys);
+      if (next.action === 'reject') return { outcome: 'rejected', old: undefined, windows: next.windows };
+    }
+    const result = await store.count(target, step.action, step.minute, day, limits, { perKey, unlessOrgFull, version: versioned ? version : undefined });
     if (result.ok) {
       lastSeen.set(name, step.minute.id);
       return { outcome: 'admitted', minute: step.minute, state: { ...result.state, mw: step.minute.id } };
     }
-    if (result.old?.mw) lastSeen.set(name, result.old.mw);
-    const next = nextStep(result.old, now, limits, keyId, perKey?.maxKeys);
-    if (next.action === 'reject') return { outcome: 'rejected', old: result.old, windows: next.windows };
+    let old = result.old;
+    if (old?.mw) lastSeen.set(name, old.mw);
+    let decideWith = limits;
+    if (versioned && old === undefined && 'organizationId' in target && target.shard !== undefined) {
+      // A shard's day starts only under the version the organization's day item shows (it
+      // records what else counted today); anything else is applied first, or adopted.
+      const dayItem = await store.peek({ organizationId: target.organizationId }, day);
+      const counted = versionCounted(dayItem);
+      if (dayItem?.fz !== undefined || (counted !== undefined && counted !== version.v)) old = { ...dayItem, mw: undefined };
+    }
+    if (versioned && old !== undefined && 'organizationId' in target) {
+      if (old.fz !== undefined) {
+        const ms = FROZEN_WAITS_MS[waits++];
+        if (ms !== undefined) await wait(ms);
+        else {
+          if (rebased++ >= 2) throw new CounterContention();
+          waits = 0;
+          await rebase(store, target.organizationId, { v: Number(old.lv), limits: { perMinute: Number(old.lm), perDay: Number(old.ld) } }, now);
+        }
+        attempt -= 1;
+        continue;
+      }
+      const counted = versionCounted(old);
+      if (counted !== undefined && counted !== 'unversioned' && counted > version.v) {
+        throw new StaleLimits({ v: Number(old.lv ?? old.sv), limits: { perMinute: Number(old.lm), perDay: Number(old.ld) } });
+      }
+      if (counted === 'unversioned' || (counted !== undefined && counted < version.v)) {
+        // Applied, or found newer, or taken over by another request applying it: the next write says which.
+        if (rebased++ >= 2) throw new CounterContention();
+        await rebase(store, target.organizationId, version, now);
+        attempt -= 1;
+        continue;
+      }
+      const allowed = itemLimits(old, laterMinute(old, now).id);
+      if (allowed) decideWith = { org: allowed, key: limits.key };
+    }
+    const next = nextStep(old, now, decideWith, keyId, perKey?.maxKeys);
+    if (next.action === 'reject') {
+      if (decideWith === limits || !version) return { outcome: 'rejected', old, windows: next.windows };
+      // The organization's windows as what the item has left of the limits (not its allowances).
+      const minute = laterMinute(old, now);
+      const windows = [...orgWindowsOf(old, minute, dayWindow(now), version.limits), ...next.windows.filter((w) => w.scope === 'key')];
+      return { outcome: 'rejected', old, windows };
+    }
     if (next.action === 'overflow') return { outcome: 'overflow' };
-    if (unlessOrgFull && result.old) {
-      if (result.old.ofd === orgFullHint(day, unlessOrgFull)) return { outcome: 'orgFull', period: 'day', minute: next.minute, old: result.old };
-      if (result.old.ofm === orgFullHint(next.minute.id, unlessOrgFull)) return { outcome: 'orgFull', period: 'minute', minute: next.minute, old: result.old };
+    if (unlessOrgFull && old) {
+      if (old.ofd === orgFullHint(day, unlessOrgFull)) return { outcome: 'orgFull', period: 'day', minute: next.minute, old };
+      if (old.ofm === orgFullHint(next.minute.id, unlessOrgFull)) return { outcome: 'orgFull', period: 'minute', minute: next.minute, old };
     }
     step = next;
   }
   throw new CounterContention();
 }
 
-export function targetName(target: CounterTarget): string {
-  if ('keyId' in target) return `key#${target.keyId}`;
-  return target.shard === undefined ? `org#${target.organizationId}` : `org#${target.organizationId}#${target.shard}`;
+/**
+ * The version an organization counter item counts under: its `lv`, or for the day item its `sv`
+ * (the version its shards were started under); 'unversioned' for an item that counted without one;
+ * undefined when it counted nothing.
+ */
+function versionCounted(item: OrgDayCounters | undefined): number | 'unversioned' | undefined {
+  if (item === undefined) return undefined;
+  if (item.lv !== undefined) return Number(item.lv);
+  if (item.sv !== undefined) return Number(item.sv);
+  if (item.mw !== undefined || item.shards !== undefined) return 'unversioned';
+  return undefined;
+}
+
+/** The minute a write at `now` counts in on this item: the clock's, or a later one of the day another writer moved it to. */
+function laterMinute(old: OrgDayCounters | undefined, now: Date): Window {
+  const minute = minuteWindow(now);
+  if (old?.mw && old.mw > minute.id && dayOfMinute(old.mw) === dayWindow(now).id) return minuteWindowFromId(old.mw);
+  return minute;
+}
+
+/** The organization's counter items: its day item, then its shards. */
+export function orgCounterTargets(organizationId: string): CounterTarget[] {
+  return [{ organizationId }, ...Array.from({ length: SHARD_COUNT }, (_, shard) => ({ organizationId, shard }))];
+}
+
+/** Calls in flight at once while a limit change is applied (as when copying limits onto keys). */
+const REBASE_CONCURRENCY = 16;
+
+async function forEachLimited<T, R>(items: readonly T[], run: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await run(items[i] as T, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(REBASE_CONCURRENCY, items.length) }, worker));
+  return results;
+}
+
+/** Limit changes being applied by this process: one at a time per organization, day and version. */
+const rebasing = new Map<string, Promise<'applied' | 'newer'>>();
+
+/**
+ * Apply the organization's limits of `version` to what its windows have already counted today,
+ * whichever path counted it: every counter item of the organization (its day item and its 64
+ * shards) stops counting (freeze, which keeps the item's counts as they were then: `fmw`, `fmc`,
+ * `frq`), the counts are summed (the minute's and the day's), and what the new limits leave is
+ * shared out over the items of the path the new limits call for (the day item alone, or the
+ * shards), each item allowed its count plus its share; the other path's items are allowed nothing
+ * more. Exact: no item counts while frozen, so the sums are the windows' counts.
+ *
+ * Everyone applying the same version computes the same thing from the same kept counts (the token
+ * is the version), so it can be run by the limit change itself, by a request that finds an item
+ * under an older version, and by one that finds an item frozen for over a second (whoever froze
+ * it may have stopped): an item already released is read, not frozen again. 65 + 65 writes.
+ * 'newer': an item already counts under a newer version (that change applies instead).
+ */
+export function rebase(store: CounterStore, organizationId: string, version: LimitsVersion, now: Date): Promise<'applied' | 'newer'> {
+  const key = `${organizationId}|${dayWindow(now).id}|${version.v}`;
+  let running = rebasing.get(key);
+  if (!running) {
+    running = applyVersion(store, organizationId, version, now).finally(() => rebasing.delete(key));
+    rebasing.set(key, running);
+  }
+  return running;
+}
+
+async function applyVersion(store: CounterStore, organizationId: string, version: LimitsVersion, now: Date): Promise<'applied' | 'newer'> {
+  const day = dayWindow(now).id;
+  const token = `v${version.v}`;
+  const targets = orgCounterTargets(organizationId);
+  const frozen = await forEachLimited(targets, (target) => store.freeze(target, day, version, token));
+  const states: OrgDayCounters[] = [];
+  const stillFrozen: boolean[] = [];
+  for (const f of frozen) {
+    if (f.ok) {
+      states.push(f.state);
+      stillFrozen.push(true);
+      continue;
+    }
+    if (f.old?.lv !== undefined && f.old.lv > version.v) return 'newer';
+    // Released already under this version by someone applying the same change: its kept counts.
+    states.push(f.old ?? {});
+    stillFrozen.push(false);
+  }
+  // The minute being counted: the latest any item was in (all compute the same, whatever their clocks).
+  let minute = '';
+  for (const s of states) if (s.fmw && dayOfMinute(s.fmw) === day && s.fmw > minute) minute = s.fmw;
+  if (!minute) minute = minuteWindow(now).id;
+  const minuteCount = (s: OrgDayCounters) => (s.fmw === minute ? Number(s.fmc ?? 0) : 0);
+  const minuteTotal = states.reduce((sum, s) => sum + minuteCount(s), 0);
+  const dayTotal = states.reduce((sum, s) => sum + Number(s.frq ?? 0), 0);
+  const { perMinute, perDay } = version.limits;
+  const sharded = isHighVolume(version.limits);
+  const active = sharded ? SHARD_COUNT : 1;
+  const leftMinute = Math.max(0, perMinute - minuteTotal);
+  const leftDay = Math.max(0, perDay - dayTotal);
+  const shardsCounted = sharded || states.slice(1).some((s) => Number(s.frq ?? 0) > 0);
+  await forEachLimited(targets, async (target, i) => {
+    if (!stillFrozen[i]) return false;
+    const s = states[i] as OrgDayCounters;
+    // Index among the items of the new path (the day item is index 0 of one; shard i of 64).
+    const index = sharded ? i - 1 : i;
+    const isActive = sharded ? i > 0 : i === 0;
+    const assignment: Assignment = {
+      mw: minute,
+      mc: minuteCount(s),
+      am: minuteCount(s) + (isActive ? shardShare(leftMinute, index, active) : 0),
+      sm: isActive ? shardShare(perMinute, index, active) : 0,
+      ad: Number(s.frq ?? 0) + (isActive ? shardShare(leftDay, index, active) : 0),
+    };
+    if (i === 0) {
+      assignment.resetKeyMinutes = s.fmw !== minute;
+      if (shardsCounted) assignment.shards = SHARD_COUNT;
+    }
+    return store.assign(target, day, token, assignment);
+  });
+  return 'applied';
 }
 
 /** What the limiter decided for one request, on either path. */
@@ -199,4 +430,14 @@ export interface Admission {
   firstInMinute?: boolean;
   /** High-volume path: the shard that admitted the request. */
   shard?: number;
+}
+
+/** The version of the limits a request carries. */
+export function versionOf(subject: { orgLimits: Limits; orgLimitsVersion?: number | undefined }): LimitsVersion {
+  return { v: subject.orgLimitsVersion ?? 0, limits: { perMinute: subject.orgLimits.perMinute, perDay: subject.orgLimits.perDay } };
+}
+
+export function targetName(target: CounterTarget): string {
+  if ('keyId' in target) return `key#${target.keyId}`;
+  return target.shard === undefined ? `org#${target.organizationId}` : `org#${target.organizationId}#${target.shard}`;
 }

@@ -262,11 +262,12 @@ describe('window roll-over (injected clock)', () => {
   it('a plan change applies at once to the counts so far', async () => {
     const s = subject({ perMinute: 10, perDay: 1000 });
     for (let i = 0; i < 5; i++) await admit(s, T);
-    expect(await admit({ ...s, orgLimits: { perMinute: 60, perDay: 10_000 } }, T)).toMatchObject({
+    // Every change is a new version of the organization's limits (its limitsVersion).
+    expect(await admit({ ...s, orgLimits: { perMinute: 60, perDay: 10_000 }, orgLimitsVersion: 1 }, T)).toMatchObject({
       'X-RateLimit-Limit': '60',
       'X-RateLimit-Remaining': '54',
     });
-    expect((await rejection(admit({ ...s, orgLimits: { perMinute: 5, perDay: 1000 } }, T))).status).toBe(429);
+    expect((await rejection(admit({ ...s, orgLimits: { perMinute: 5, perDay: 1000 }, orgLimitsVersion: 2 }, T))).status).toBe(429);
   });
 });
 
@@ -292,6 +293,13 @@ describe('counter items', () => {
       kr: { [s.keyId]: 1 },
       kl: { [s.keyId]: 1, [other.keyId]: 1 },
       kc: {},
+      // The version of the organization's limits it counts under, those limits, and its allowances.
+      lv: 0,
+      lm: 1,
+      ld: 100,
+      am: 1,
+      sm: 1,
+      ad: 100,
     });
     // The key's own item only records its lifetime base (once a day, on its first request).
     expect(await usageItem({ keyId: s.keyId }, '2031-03-04')).toEqual({ pk: `usage#key#${s.keyId}`, sk: '2031-03-04', base: 0, ttl });

@@ -94,8 +94,8 @@ describe('admit', () => {
   it('one write: after a failed guess, the old item says which write to make (here a roll); no other write', async () => {
     documents
       .on(UpdateCommand, { Key: { pk: 'usage#org#org_mock1', sk: DAY } })
-      .rejectsOnce(conditionFailed({ mw: { S: '2031-03-04T10:19' }, mc: { N: '10' }, requests: { N: '40' }, kr: { M: { key_1: { N: '3' } } } }))
-      .resolves({ Attributes: { mw: minute.id, mc: 1, requests: 41, km: { key_1: 1 }, kr: { key_1: 4 } } });
+      .rejectsOnce(conditionFailed({ lv: { N: '0' }, am: { N: '10' }, sm: { N: '10' }, ad: { N: '1000' }, mw: { S: '2031-03-04T10:19' }, mc: { N: '10' }, requests: { N: '40' }, kr: { M: { key_1: { N: '3' } } } }))
+      .resolves({ Attributes: { lv: 0, am: 10, sm: 10, ad: 1000, mw: minute.id, mc: 1, requests: 41, km: { key_1: 1 }, kr: { key_1: 4 } } });
     // The key's first request of the minute: lastUsedAt and usageCount (base 0 recorded on the key's own item).
     documents.on(GetCommand).resolves({ Item: { base: 100 } });
     expect(await admit(subject, NOW)).toEqual({
@@ -106,7 +106,7 @@ describe('admit', () => {
     const updates = documents.commandCalls(UpdateCommand).map((c) => c.args[0].input);
     expect(updates.map((u) => [u.TableName, u.UpdateExpression])).toEqual([
       ['usage', 'SET kr.#k = if_not_exists(kr.#k, :zero) + :one, km.#k = if_not_exists(km.#k, :zero) + :one ADD requests :one, mc :one'],
-      ['usage', 'SET mw = :w, mc = :one, km = :km, kr.#k = if_not_exists(kr.#k, :zero) + :one ADD requests :one'],
+      ['usage', 'SET mw = :w, mc = :one, am = sm, km = :km, kr.#k = if_not_exists(kr.#k, :zero) + :one ADD requests :one'],
       ['api-keys', 'SET lastUsedAt = :now, usageCount = :count'],
     ]);
     expect(updates[2]!.ExpressionAttributeValues).toMatchObject({ ':count': 104 });
@@ -123,8 +123,8 @@ describe('admit', () => {
   it('over a limit: 429, nothing counted, rateLimited added for the org and the key in one write', async () => {
     documents.on(UpdateCommand).resolves({});
     documents
-      .on(UpdateCommand, { Key: { pk: 'usage#org#org_mock2', sk: DAY }, ConditionExpression: 'mw = :w AND mc < :om AND requests < :od AND (attribute_exists(kr.#k) OR size(kr) < :maxKeys)' })
-      .rejects(conditionFailed({ mw: { S: minute.id }, mc: { N: '10' }, requests: { N: '40' }, kr: { M: { key_1: { N: '10' } } }, kl: { M: {} } }));
+      .on(UpdateCommand, { Key: { pk: 'usage#org#org_mock2', sk: DAY }, ConditionExpression: 'lv = :lv AND attribute_not_exists(fz) AND mw = :w AND mc < am AND requests < ad AND (attribute_exists(kr.#k) OR size(kr) < :maxKeys)' })
+      .rejects(conditionFailed({ lv: { N: '0' }, am: { N: '10' }, sm: { N: '10' }, ad: { N: '1000' }, mw: { S: minute.id }, mc: { N: '10' }, requests: { N: '40' }, kr: { M: { key_1: { N: '10' } } }, kl: { M: {} } }));
     const error = await admit({ ...subject, organizationId: 'org_mock2' }, NOW).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ApiError);
     expect((error as ApiError).headers).toMatchObject({ 'Retry-After': '30', 'X-RateLimit-Remaining': '0' });
@@ -140,8 +140,8 @@ describe('admit', () => {
   it("a refusal whose organization item has no room for the key: counted on the key's own item", async () => {
     documents.on(UpdateCommand).resolves({});
     documents
-      .on(UpdateCommand, { Key: { pk: 'usage#org#org_mock5', sk: DAY }, ReturnValues: 'UPDATED_NEW' })
-      .rejects(conditionFailed({ mw: { S: minute.id }, mc: { N: '10' }, requests: { N: '40' }, kr: { M: {} }, kl: { M: { key_2: { N: '1' } } } }));
+      .on(UpdateCommand, { Key: { pk: 'usage#org#org_mock5', sk: DAY }, ReturnValues: 'ALL_NEW' })
+      .rejects(conditionFailed({ lv: { N: '0' }, am: { N: '10' }, sm: { N: '10' }, ad: { N: '1000' }, mw: { S: minute.id }, mc: { N: '10' }, requests: { N: '40' }, kr: { M: {} }, kl: { M: { key_2: { N: '1' } } } }));
     await expect(admit({ ...subject, organizationId: 'org_mock5' }, NOW, 1)).rejects.toBeInstanceOf(ApiError);
     const after = documents.commandCalls(UpdateCommand).slice(1).map((c) => [c.args[0].input.Key, c.args[0].input.UpdateExpression]);
     expect(after).toEqual([

@@ -141,8 +141,9 @@ describe('admission on shards', () => {
     expect(model.items.get(`usage#key#key_k|${DAY}`)).toMatchObject({ mc: 0, requests: 0 });
     // The organization's day limit is raised: the key has room again, in this environment too.
     const raised = { perMinute: 15_000, perDay: 6_400 };
-    expect((await admitSharded(model, new LimiterMemory(), subject(raised, 'key_fresh', own), T, seeded(40))).admitted).toBe(true);
-    expect((await admitSharded(model, memory, subject(raised, 'key_k', own), T, seeded(41))).admitted).toBe(true);
+    const change = (keyId: string) => ({ ...subject(raised, keyId, own), orgLimitsVersion: 1 });
+    expect((await admitSharded(model, new LimiterMemory(), change('key_fresh'), T, seeded(40))).admitted).toBe(true);
+    expect((await admitSharded(model, memory, change('key_k'), T, seeded(41))).admitted).toBe(true);
   });
 
   it("gives the key's count back when the organization refuses", async () => {
@@ -154,12 +155,16 @@ describe('admission on shards', () => {
     expect(shardTotal(model, DAY, 'requests')).toBe(3);
   });
 
-  it('one environment that made every write knows Remaining exactly', async () => {
+  it('Remaining is what the admitting shard has left: never more than the window has left', async () => {
     const model = newModel();
     const memory = new LimiterMemory();
-    let last;
-    for (let i = 0; i < 40; i++) last = await admitSharded(model, memory, subject(limits), T, seeded(4));
-    expect(rateLimitHeaders(last!.windows)['X-RateLimit-Remaining']).toBe('14960');
+    for (let i = 1; i <= 40; i++) {
+      const result = await admitSharded(model, memory, subject(limits), T, seeded(4));
+      const remaining = Number(rateLimitHeaders(result.windows)['X-RateLimit-Remaining']);
+      expect(remaining).toBeLessThanOrEqual(15_000 - i);
+      const shard = model.items.get(`usage#org#${ORG}#${result.shard}|${DAY}`)!;
+      expect(remaining).toBe(Number(shard.am) - Number(shard.mc));
+    }
   });
 
   it('refuses without a write once every shard said it is full, until the window ends', async () => {
@@ -197,10 +202,10 @@ describe('admission on shards', () => {
     expect(model.items.get(`usage#key#key_a|${DAY}`)).toMatchObject({ requests: 5_000 });
     // It is only about that minute, at that limit: a raised limit, or the next minute, is counted.
     const raised = { perMinute: 16_000, perDay: 1_000_000 };
-    const more = await admitSharded(model, new LimiterMemory(), subject(raised, 'key_a'), at('2031-03-04T10:20:59.500Z'), seeded(9));
+    const more = await admitSharded(model, new LimiterMemory(), { ...subject(raised, 'key_a'), orgLimitsVersion: 1 }, at('2031-03-04T10:20:59.500Z'), seeded(9));
     expect(more).toMatchObject({ admitted: true });
     expect(more.windows.find((w) => w.window.period === 'minute')?.window.id).toBe('2031-03-04T10:20');
-    expect((await admitSharded(model, new LimiterMemory(), subject(perMinute, 'key_a'), at('2031-03-04T10:21:00.000Z'), seeded(9))).admitted).toBe(true);
+    expect((await admitSharded(model, new LimiterMemory(), { ...subject(raised, 'key_a'), orgLimitsVersion: 1 }, at('2031-03-04T10:21:00.000Z'), seeded(9))).admitted).toBe(true);
   });
 
   it('a raised limit is room again at once: what an environment saw full under the old limit is forgotten', async () => {
@@ -215,7 +220,7 @@ describe('admission on shards', () => {
     let admitted = 0;
     for (let i = 0; i < 700; i++) {
       const env = i % 2 ? seen : new LimiterMemory();
-      if ((await admitSharded(model, env, subject(raised, ['key_a', 'key_b'][i % 2]), T, seeded(11 + i))).admitted) admitted += 1;
+      if ((await admitSharded(model, env, { ...subject(raised, ['key_a', 'key_b'][i % 2]), orgLimitsVersion: 1 }, T, seeded(11 + i))).admitted) admitted += 1;
     }
     expect(admitted).toBe(640);
     expect(shardTotal(model, DAY, 'requests')).toBe(1_280);
