@@ -1,5 +1,5 @@
 // The user pool's pre-token-generation trigger: a token carries the `operators` group only when its
-// user signs in with TOTP MFA (docs/api.md section 2). The pool's MFA is optional, and a user with
+// user signs in with TOTP MFA (docs/api.md "Authentication"). The pool's MFA is optional, and a user with
 // TOTP enabled is always asked for a code at sign-in, so "has TOTP enabled" is "signed in with it";
 // a refresh re-checks, so disabling TOTP drops the group from the next tokens. When the user's MFA
 // settings cannot be read the group is dropped (the user still signs in, as a non-operator).

@@ -393,7 +393,7 @@ function ownerCountUpdate(organizationId: string, delta: number) {
   };
 }
 
-/** Invitations of new accounts an organization may send per UTC day (docs/api.md section 3). */
+/** Invitations of new accounts an organization may send per UTC day (docs/api.md "Routes"). */
 export const MAX_INVITATIONS_PER_DAY = 20;
 
 /** The item counting an organization's invitations today (`invitations#<orgId>`, never an `org_` id). */

@@ -139,7 +139,7 @@ export async function subscribersOf(organizationId: string, type: DeliveryType):
   return all.filter((w) => (w.events as DeliveryType[]).includes(type));
 }
 
-/** A webhook's test route sends at most one ping per this many milliseconds (docs/api.md section 12). */
+/** A webhook's test route sends at most one ping per this many milliseconds (docs/api.md "Webhooks"). */
 export const TEST_INTERVAL_MS = 60_000;
 
 /**

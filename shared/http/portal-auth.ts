@@ -75,7 +75,7 @@ export async function verifyPortalToken(
     throw new ApiError('INVALID_TOKEN');
   }
   const groups = payload['cognito:groups'];
-  // An email counts only once verified: an unverified one may be anybody's (docs/api.md section 2).
+  // An email counts only once verified: an unverified one may be anybody's (docs/api.md "Authentication").
   const verified = payload.email_verified === true || payload.email_verified === 'true';
   return {
     userId: payload.sub,

@@ -5,7 +5,7 @@
 // This module is the interface and its pure helpers only; the implementations (cognito-directory.ts,
 // local-directory.ts) import it, and user-directory.ts picks one (so nothing here imports them back).
 //
-// Only verified emails count (docs/api.md section 2): an address a user typed but never confirmed
+// Only verified emails count (docs/api.md "Authentication"): an address a user typed but never confirmed
 // may be anybody's, and must never capture an invitation meant for its owner.
 import { createHash } from 'node:crypto';
 

@@ -1,4 +1,4 @@
-// The user directory this deployment uses (docs/api.md section 3, members by email), chosen by USER_DIRECTORY:
+// The user directory this deployment uses (docs/api.md "Routes", members by email), chosen by USER_DIRECTORY:
 // - `cognito` (the stack): the portal's Cognito user pool (USER_POOL_ID), shared/users/cognito-directory.ts;
 // - `local` (the local runtime): a DynamoDB Local table, shared/users/local-directory.ts.
 // Both are loaded lazily, so a function only initialises the one it uses.

@@ -1,4 +1,4 @@
-// An email counts only once verified (docs/api.md section 2). A user who sets someone else's
+// An email counts only once verified (docs/api.md "Authentication"). A user who sets someone else's
 // address on their own account without verifying it (what Cognito's UpdateUserAttributes allowed)
 // must never capture an invitation sent to that address, nor have it recorded as theirs. Locally
 // such a user holds a token with `email_verified: false` (POST /_dev/token).

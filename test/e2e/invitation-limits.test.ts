@@ -1,4 +1,4 @@
-// Allowances against farming and amplification (docs/api.md sections 3 and 12): an organization
+// Allowances against farming and amplification (docs/api.md "Routes" and "Webhooks"): an organization
 // invites at most 20 new accounts per UTC day (adding people who have an account is not counted),
 // and a webhook's test route sends at most one ping per minute.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

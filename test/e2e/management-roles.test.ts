@@ -183,7 +183,7 @@ const CONTRACT_ROLES: Record<string, MinimumRole> = {
   'GET /v1/organizations/{orgId}/webhooks': 'admin',
   'DELETE /v1/organizations/{orgId}/webhooks/{webhookId}': 'owner',
   'POST /v1/organizations/{orgId}/webhooks/{webhookId}/test': 'owner',
-  // docs/api.md "Upstreams".
+  // docs/api.md "Assistants and who answers".
   'GET /v1/organizations/{orgId}/upstreams': 'member',
   'POST /v1/organizations/{orgId}/assistants': 'owner',
   'GET /v1/organizations/{orgId}/assistants': 'member',

@@ -1,4 +1,4 @@
-// Free credits cannot be farmed (docs/api.md section 3): only a user's first organization starts
+// Free credits cannot be farmed (docs/api.md "Routes"): only a user's first organization starts
 // with the initial credits (exactly one, whatever the concurrency), later ones at 0, and a user may
 // create at most 10 organizations (the default, README "Deploy"), counted atomically: concurrent
 // creations cannot pass the bound. Other users are not affected.

@@ -153,7 +153,7 @@ describe('sign-in with Cognito managed login', () => {
   });
 });
 
-describe('user pool: verified emails and operators with MFA (docs/api.md section 2)', () => {
+describe('user pool: verified emails and operators with MFA (docs/api.md "Authentication")', () => {
   it('a changed email is kept unverified until verified: the original stays the user\'s email', () => {
     const [, pool] = single(s.resources, 'AWS::Cognito::UserPool');
     expect(pool.Properties!.UserAttributeUpdateSettings).toEqual({ AttributesRequireVerificationBeforeUpdate: ['email'] });

@@ -1,5 +1,5 @@
 // The user pool's pre-token-generation trigger (functions/operator-tokens.ts) against a mocked pool:
-// `operators` stays in a token only for a user with TOTP MFA enabled (docs/api.md section 2).
+// `operators` stays in a token only for a user with TOTP MFA enabled (docs/api.md "Authentication").
 import { AdminGetUserCommand, CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
 import type { PreTokenGenerationTriggerEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
