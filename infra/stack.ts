@@ -1,12 +1,13 @@
 // The Keygate stack: tables, functions, portal user pool, session secret and the REST API, for one
 // stage. Environment-agnostic (no account, region or lookups), so it synthesizes offline.
 import { resolve } from 'node:path';
-import { App, CfnOutput, Stack, Tags, Validations, type StackProps } from 'aws-cdk-lib';
+import { App, CfnOutput, Duration, Stack, Tags, Validations, type StackProps } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { Construct } from 'constructs';
 import { TABLES, tableOutputId, type TableKey } from '../shared/tables.ts';
 import { KeygateApi } from './constructs/api.ts';
-import { BEDROCK_MODEL_ENV, grantBedrockModel } from './constructs/bedrock-access.ts';
+import { BEDROCK_MODEL_ENV, grantBedrockInvoke, grantBedrockModel, grantSecretValues } from './constructs/bedrock-access.ts';
+import { parseUpstreams, upstreamEnvironment, UpstreamConfigError, type UpstreamConfig } from '../shared/chat/upstreams.ts';
 import { DEFAULT_BEDROCK_MODEL } from '../shared/chat/bedrock-model.ts';
 import { DEPLOYED_FUNCTIONS, FUNCTION_SPECS, type DeployedFunctionName } from './constructs/function-specs.ts';
 import { KeygateFunction } from './constructs/keygate-function.ts';
@@ -29,6 +30,11 @@ export interface KeygateConfig {
   maxOrganizationsPerUser: number;
   /** Model or inference profile id replies come from (context `bedrockModelId`, default DEFAULT_BEDROCK_MODEL). */
   bedrockModelId: string;
+  /**
+   * The chat upstreams (context `upstreams`, validated with AWS rules, and `defaultUpstream`). Absent:
+   * the one bedrock upstream on bedrockModelId.
+   */
+  upstreams?: UpstreamConfig;
   /** Alarm notifications go to this address (context `alarmEmail`); none without it. */
   alarmEmail?: string;
   /** The account's Lambda concurrency quota, for the concurrency alarm (context `accountConcurrencyLimit`). */
@@ -88,14 +94,20 @@ export class KeygateStack extends Stack {
         name,
         entry: spec.entry,
         memorySize: spec.memorySize,
-        timeout: spec.timeout,
+        timeout: name === 'chatStream' && config.upstreams ? streamTimeout(config.upstreams, spec.timeout) : spec.timeout,
         environment: { ...shared, ...perFunction[name] },
       });
       for (const [table, access] of Object.entries(spec.tables) as [TableKey, TableAccess][]) {
         this.tables.bindTable(fn.function, table, access);
       }
       if (spec.sessionSecret) this.sessionSecret.bindReader(fn.function);
-      if (spec.bedrock) grantBedrockModel(fn.function, config.bedrockModelId);
+      if (config.upstreams) {
+        if (spec.bedrock || spec.upstreamSettings) {
+          for (const [key, value] of Object.entries(upstreamEnvironment(config.upstreams))) fn.function.addEnvironment(key, value);
+        }
+        // Only the functions that reply call upstreams: the others read the settings, never a model or secret.
+        if (spec.bedrock) grantUpstreams(fn.function, config.upstreams);
+      } else if (spec.bedrock) grantBedrockModel(fn.function, config.bedrockModelId);
       else if (spec.upstreamSettings) fn.function.addEnvironment(BEDROCK_MODEL_ENV, config.bedrockModelId);
       if (spec.userDirectory) this.portal.bindUserDirectory(fn.function);
       functions[name] = fn;
@@ -104,6 +116,7 @@ export class KeygateStack extends Stack {
 
     this.api = new KeygateApi(this, 'Api', {
       stage,
+      streamTimeout: Duration.seconds(functions.chatStream.function.timeout!.toSeconds() + STREAM_INTEGRATION_MARGIN_SECONDS),
       cloudWatchRole: config.apiGatewayCloudWatchRole,
       functions: Object.fromEntries(DEPLOYED_FUNCTIONS.map((name) => [name, functions[name].function])) as Record<
         DeployedFunctionName,
@@ -185,6 +198,44 @@ export class KeygateStack extends Stack {
 
 export { tableOutputId };
 
+/** Seconds the streaming function runs past the longest reply, to stop, settle usage and end the stream. */
+export const STREAM_TIMEOUT_MARGIN_SECONDS = 30;
+/** The stream integration waits a little longer than the function, so the function ends the stream. */
+const STREAM_INTEGRATION_MARGIN_SECONDS = 5;
+/** Lambda's limit. */
+const LAMBDA_TIMEOUT_LIMIT_SECONDS = 900;
+
+/** The streaming function outlives the longest upstream reply (maxDurationSeconds) by a margin, within Lambda's limit. */
+export function streamTimeout(config: UpstreamConfig, base: Duration): Duration {
+  const longest = Math.max(...config.upstreams.map((u) => u.maxDurationSeconds));
+  const seconds = Math.min(LAMBDA_TIMEOUT_LIMIT_SECONDS - STREAM_INTEGRATION_MARGIN_SECONDS, Math.max(base.toSeconds(), longest + STREAM_TIMEOUT_MARGIN_SECONDS));
+  return Duration.seconds(seconds);
+}
+
+/** Every model of the bedrock upstreams, and every secret the upstreams name. */
+function grantUpstreams(fn: KeygateFunction['function'], config: UpstreamConfig): void {
+  const models = [...new Set(config.upstreams.flatMap((u) => (u.kind === 'bedrock' ? u.models : [])))];
+  models.forEach((model, i) => grantBedrockInvoke(fn, model, i === 0 ? '' : String(i + 1)));
+  const secrets = config.upstreams.flatMap((u) =>
+    u.kind === 'openai' && u.apiKeySecretName ? [u.apiKeySecretName] : u.kind === 'http' && u.signingSecretName ? [u.signingSecretName] : [],
+  );
+  grantSecretValues(fn, secrets);
+}
+
+/** Context `upstreams` (a JSON string, or an object in cdk.json) and `defaultUpstream`, checked as AWS settings. */
+function upstreamsFromContext(app: App): UpstreamConfig | undefined {
+  const upstreams: unknown = app.node.tryGetContext('upstreams');
+  const defaultUpstream: unknown = app.node.tryGetContext('defaultUpstream');
+  const given = upstreams !== undefined && upstreams !== null && upstreams !== '';
+  try {
+    const config = parseUpstreams(given ? upstreams : undefined, defaultUpstream, 'aws');
+    return given ? config : undefined;
+  } catch (error) {
+    if (error instanceof UpstreamConfigError) throw new Error(`Invalid CDK context upstreams/defaultUpstream: ${error.message}`);
+    throw error;
+  }
+}
+
 /** The portal build the stack uploads (infra/app.ts builds it before synthesizing). */
 export const PORTAL_ASSETS_DIR = resolve(import.meta.dirname, '../web/dist/portal');
 
@@ -221,6 +272,7 @@ export function configFromContext(app: App): KeygateConfig {
     throw new Error('maxOrganizationsPerUser must be an integer >= 1');
   }
   const bedrockModelId = app.node.tryGetContext('bedrockModelId') === undefined ? DEFAULT_BEDROCK_MODEL : contextString(app, 'bedrockModelId');
+  const upstreams = upstreamsFromContext(app);
   const alarmEmail: unknown = app.node.tryGetContext('alarmEmail');
   if (alarmEmail !== undefined && alarmEmail !== '' && (typeof alarmEmail !== 'string' || !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(alarmEmail))) {
     throw new Error(`alarmEmail must be an email address, got "${String(alarmEmail)}"`);
@@ -255,6 +307,7 @@ export function configFromContext(app: App): KeygateConfig {
     initialCredits,
     maxOrganizationsPerUser,
     bedrockModelId,
+    ...(upstreams ? { upstreams } : {}),
     ...(typeof alarmEmail === 'string' && alarmEmail !== '' ? { alarmEmail } : {}),
     accountConcurrencyLimit,
     wafRateLimitPerIp,

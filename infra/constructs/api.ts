@@ -77,6 +77,8 @@ export interface KeygateApiProps {
    * is deleted. Off when the account already has one managed elsewhere (`npm run preflight` checks it).
    */
   cloudWatchRole: boolean;
+  /** Integration timeout of the streaming routes (default STREAM_INTEGRATION_TIMEOUT): just above the stream function's timeout. */
+  streamTimeout?: Duration;
 }
 
 export class KeygateApi extends Construct {
@@ -84,9 +86,11 @@ export class KeygateApi extends Construct {
   readonly authorizer: apigateway.RequestAuthorizer;
   readonly accessLogs: logs.LogGroup;
   private readonly integrations = new Map<string, apigateway.LambdaIntegration>();
+  private readonly streamTimeout: Duration;
 
   constructor(scope: Construct, id: string, props: KeygateApiProps) {
     super(scope, id);
+    this.streamTimeout = props.streamTimeout ?? STREAM_INTEGRATION_TIMEOUT;
 
     this.accessLogs = new logs.LogGroup(this, 'AccessLogs', {
       logGroupName: `/keygate/${props.stage}/api-access`,
@@ -178,7 +182,7 @@ export class KeygateApi extends Construct {
         // Many routes share a function: one API-wide permission keeps its resource policy small.
         scopePermissionToMethod: false,
         ...(stream
-          ? { responseTransferMode: apigateway.ResponseTransferMode.STREAM, timeout: STREAM_INTEGRATION_TIMEOUT }
+          ? { responseTransferMode: apigateway.ResponseTransferMode.STREAM, timeout: this.streamTimeout }
           : {}),
       });
       this.integrations.set(key, integration);

@@ -1,6 +1,6 @@
-// Lets a function call one Bedrock model (ConverseStream needs InvokeModelWithResponseStream,
-// Converse needs InvokeModel) and tells it which one in BEDROCK_MODEL_ID.
-import { Stack } from 'aws-cdk-lib';
+// Lets a function call Bedrock models (ConverseStream needs InvokeModelWithResponseStream, Converse
+// needs InvokeModel), and the Secrets Manager secrets its upstreams name.
+import { Arn, ArnFormat, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { parseInferenceProfileId } from '../../shared/chat/bedrock-model.ts';
@@ -17,12 +17,18 @@ const INVOKE_ACTIONS = ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseS
  * profile's model ARN has an empty Region, which is named as well.
  */
 export function grantBedrockModel(fn: lambda.Function, modelId: string): void {
+  grantBedrockInvoke(fn, modelId, '');
+  fn.addEnvironment(BEDROCK_MODEL_ENV, modelId);
+}
+
+/** The invoke grant alone; `sidSuffix` keeps statement ids distinct when a function gets several models. */
+export function grantBedrockInvoke(fn: lambda.Function, modelId: string, sidSuffix: string): void {
   const stack = Stack.of(fn);
   const profile = parseInferenceProfileId(modelId);
   if (!profile) {
     fn.addToRolePolicy(
       new iam.PolicyStatement({
-        sid: 'BedrockInvokeModel',
+        sid: `BedrockInvokeModel${sidSuffix}`,
         actions: INVOKE_ACTIONS,
         resources: [`arn:${stack.partition}:bedrock:${stack.region}::foundation-model/${modelId}`],
       }),
@@ -35,11 +41,11 @@ export function grantBedrockModel(fn: lambda.Function, modelId: string): void {
       modelResources.push(`arn:${stack.partition}:bedrock:::foundation-model/${profile.foundationModelId}`);
     }
     fn.addToRolePolicy(
-      new iam.PolicyStatement({ sid: 'BedrockInvokeInferenceProfile', actions: INVOKE_ACTIONS, resources: [profileArn] }),
+      new iam.PolicyStatement({ sid: `BedrockInvokeInferenceProfile${sidSuffix}`, actions: INVOKE_ACTIONS, resources: [profileArn] }),
     );
     fn.addToRolePolicy(
       new iam.PolicyStatement({
-        sid: 'BedrockInvokeModelThroughProfile',
+        sid: `BedrockInvokeModelThroughProfile${sidSuffix}`,
         actions: INVOKE_ACTIONS,
         resources: modelResources,
         conditions: { StringEquals: { 'bedrock:InferenceProfileArn': profileArn } },
@@ -52,5 +58,19 @@ export function grantBedrockModel(fn: lambda.Function, modelId: string): void {
         'grant must name every region (region "*"), still limited to this one model and to calls through the profile.',
     });
   }
-  fn.addEnvironment(BEDROCK_MODEL_ENV, modelId);
+}
+
+/**
+ * secretsmanager:GetSecretValue on exactly the named secrets. A full ARN is used as it is; a name
+ * matches the ARN Secrets Manager gives it (the name, `-` and six random characters).
+ */
+export function grantSecretValues(fn: lambda.Function, secretNames: readonly string[]): void {
+  if (secretNames.length === 0) return;
+  const stack = Stack.of(fn);
+  const resources = [...new Set(secretNames)].map((name) =>
+    name.startsWith('arn:')
+      ? name
+      : Arn.format({ service: 'secretsmanager', resource: 'secret', resourceName: `${name}-??????`, arnFormat: ArnFormat.COLON_RESOURCE_NAME }, stack),
+  );
+  fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'UpstreamSecrets', actions: ['secretsmanager:GetSecretValue'], resources }));
 }
