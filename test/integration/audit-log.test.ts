@@ -12,6 +12,7 @@ import { createOrganization, getMemberRole, getOrganization, listMembershipsOf, 
 import { actorContext, type AuditContext } from '../../shared/domain/audit.ts';
 import { tableName } from '../../shared/tables.ts';
 import { TEST_AUDIT } from '../support/audit.ts';
+import { newKeySettings } from '../support/keys.ts';
 
 const PREFIXES = { secret: 'sk_', publishable: 'pk_' };
 /** Valid in every way but size: an item holding it exceeds DynamoDB's 400 KB item limit. */
@@ -35,22 +36,7 @@ beforeAll(async () => {
 });
 
 async function newKey() {
-  const { item } = mintKey(
-    {
-      organizationId: orgId,
-      name: 'k',
-      type: 'secret',
-      allowedDomains: [],
-      databaseId: null,
-      scopes: ['chat'],
-      expiresInDays: 30,
-      rateLimit: null,
-      orgLimits: { perMinute: 10, perDay: 1000 },
-      createdBy: 'owner-1',
-    },
-    PREFIXES,
-    new Date(),
-  );
+  const { item } = mintKey(newKeySettings({ organizationId: orgId }), PREFIXES, new Date());
   await putNewKey(item, TEST_AUDIT, new Date());
   return item;
 }

@@ -12,6 +12,7 @@ import type { ApiError } from '../../shared/domain/errors.ts';
 import { newId } from '../../shared/domain/ids.ts';
 import { effectiveLimits, type Limits, type RateSubject } from '../../shared/domain/plans.ts';
 import { TEST_AUDIT } from '../support/audit.ts';
+import { newKeySettings } from '../support/keys.ts';
 
 const PREFIXES = { secret: 'sk_', publishable: 'pk_' };
 
@@ -23,22 +24,7 @@ beforeAll(() => {
 });
 
 async function newKey(organizationId: string) {
-  const { item } = mintKey(
-    {
-      organizationId,
-      name: 'k',
-      type: 'secret',
-      allowedDomains: [],
-      databaseId: null,
-      scopes: ['chat'],
-      expiresInDays: 30,
-      rateLimit: null,
-      orgLimits: { perMinute: 600, perDay: 100_000 },
-      createdBy: 'owner-1',
-    },
-    PREFIXES,
-    new Date(),
-  );
+  const { item } = mintKey(newKeySettings({ organizationId, orgLimits: { perMinute: 600, perDay: 100_000 } }), PREFIXES, new Date());
   await putNewKey(item, TEST_AUDIT, new Date());
   return item.id;
 }

@@ -4,21 +4,11 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_PREFIXES, hashKey } from '../../shared/domain/api-key.ts';
 import { mintKey, noticeShard, replacementOf, type NewKey } from '../../shared/domain/key-mint.ts';
 import { keyDetails, keyView } from '../../shared/domain/key-view.ts';
+import { newKeySettings } from '../support/keys.ts';
 
 const now = new Date('2026-03-01T12:00:00.000Z');
 const orgLimits = { perMinute: 60, perDay: 1000 };
-const settings: NewKey = {
-  organizationId: 'org_a',
-  name: 'Website',
-  type: 'secret',
-  allowedDomains: [],
-  databaseId: null,
-  scopes: ['chat'],
-  expiresInDays: 30,
-  rateLimit: null,
-  orgLimits,
-  createdBy: 'alice',
-};
+const settings: NewKey = newKeySettings({ organizationId: 'org_a', name: 'Website', orgLimits, createdBy: 'alice' });
 
 describe('mintKey', () => {
   it('a secret key: its hash and display form stored, never its plaintext', () => {
