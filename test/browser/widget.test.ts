@@ -405,10 +405,14 @@ describe.skipIf(!availability.run)('the chat widget in a real browser', () => {
   });
 
   it('no credits: the 402 message', async () => {
+    // Only a user's first organization starts with credits; whatever this one has is taken back.
     const brokeOrg = await createOrg('Broke Shop');
-    const drained = await operator.post(`/v1/organizations/${brokeOrg}/credits`, { amount: -100, reason: 'test: no credits' });
-    expect(drained.status, drained.text).toBe(200);
-    expect(drained.body.credits).toBe(0);
+    const { credits } = (await operator.get(`/v1/organizations/${brokeOrg}`)).body;
+    if (credits > 0) {
+      const drained = await operator.post(`/v1/organizations/${brokeOrg}/credits`, { amount: -credits, reason: 'test: no credits' });
+      expect(drained.status, drained.text).toBe(200);
+    }
+    expect((await operator.get(`/v1/organizations/${brokeOrg}`)).body.credits).toBe(0);
     const key = await createKey(brokeOrg, { name: 'broke widget', type: 'widget', allowedDomains: ['mysite.test'] });
     const w = await openSite(origins.mysite, { key: key.key });
     try {
