@@ -11,6 +11,7 @@ import {
   OPERATOR_ORGANIZATION_FIELDS,
   OWNER_ORGANIZATION_FIELDS,
   patchDatabaseBody,
+  organizationSearchQuery,
   patchOrganizationBody,
   userIdParam,
 } from '../../shared/domain/organization-rules.ts';
@@ -31,6 +32,7 @@ import {
   organizationView,
   removeMember,
   requireOrganization,
+  searchOrganizations,
   setMemberRole,
   updateOrganizationSettings,
   updatePlan,
@@ -60,6 +62,7 @@ export async function postOrganization(req: ApiRequest) {
 }
 
 export async function getOrganizations(req: ApiRequest) {
+  if (req.query.all === 'true') return searchAllOrganizations(req);
   const memberships = await listMembershipsOf(req.user!.userId);
   const orgs = await Promise.all(memberships.map((m) => getOrganization(m.organizationId)));
   const withDefaults = await Promise.all(orgs.map((org) => (org ? withDefaultAssistant(org) : undefined)));
@@ -68,6 +71,14 @@ export async function getOrganizations(req: ApiRequest) {
     return org ? [{ ...organizationView(org), role: m.role }] : [];
   });
   return json(200, { items });
+}
+
+/** `?all=true&q=&limit=&cursor=`: operators find any organization by name or id prefix. */
+async function searchAllOrganizations(req: ApiRequest) {
+  if (!req.user!.isOperator) throw new ApiError('INSUFFICIENT_PERMISSIONS', 'Only platform operators can do this');
+  const { q, limit, cursor } = parseInput(organizationSearchQuery, req.query);
+  const page = await searchOrganizations(q ?? '', limit, cursor);
+  return json(200, { items: page.items.map(organizationView), nextCursor: page.nextCursor });
 }
 
 /** The fields that are set (audit changes list every key given, an undefined one as cleared). */

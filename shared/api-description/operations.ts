@@ -14,6 +14,7 @@ import {
   grantCreditsBody,
   memberRoleBody,
   patchDatabaseBody,
+  organizationSearchQuery,
   patchOrganizationBody,
 } from '../domain/organization-rules.ts';
 import { KEY, ORG, SESSION, type RouteKey } from '../routes.ts';
@@ -79,7 +80,15 @@ export const OPERATIONS: Record<RouteKey, Operation> = {
     // A user may create at most maxOrganizationsPerUser organizations (the free-credit bound).
     errors: ['CONFLICT'],
   },
-  'GET /v1/organizations': { summary: "The caller's organizations with their role", description: 'Lists every organization the signed-in user is a member of, each with the caller\'s role.', tag: 'Organizations', responses: [ok(S.OrganizationList)] },
+  'GET /v1/organizations': {
+    summary: "The caller's organizations with their role; operators with all=true find any organization (q: a part of the name or an id prefix)",
+    description:
+      "Lists every organization the signed-in user is a member of, each with the caller's role. With `all=true` (operators only, 403 otherwise) it lists any organizations whose name contains `q` (any case) or whose id starts with it, a page at a time (`limit`, `cursor`, `nextCursor`), without `role`.",
+    tag: 'Organizations',
+    query: organizationSearchQuery,
+    responses: [ok(S.OrganizationList)],
+    errors: ['INSUFFICIENT_PERMISSIONS'],
+  },
   [`GET ${ORG}`]: { summary: 'An organization (member+)', description: 'Returns the organization with its plan, the limits in force and its credit balance. Any member may read it.', tag: 'Organizations', responses: [ok(S.Organization)] },
   [`PATCH ${ORG}`]: {
     summary: 'Change the plan or enterprise limits (operators), or the name or default assistant (owner)', description: 'Platform operators move the organization to another plan or set enterprise limits (the change reaches every key\'s copy of the limits); the owner renames it or chooses its default assistant.',

@@ -117,7 +117,12 @@ export const Organization = named(
   organizationExample,
 );
 
-export const OrganizationList = named('OrganizationList', "The caller's organizations", z.strictObject({ items: z.array(Organization) }), { items: [organizationExample] });
+export const OrganizationList = named(
+  'OrganizationList',
+  "The caller's organizations with their role; with `all=true` (operators) any organizations matching `q`, a page at a time",
+  z.strictObject({ items: z.array(Organization), nextCursor: nextCursor.optional() }),
+  { items: [organizationExample] },
+);
 
 export const Credits = named('Credits', 'The balance after a grant', z.strictObject({ credits: z.int() }), { credits: 1500 });
 

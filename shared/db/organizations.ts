@@ -1,6 +1,7 @@
 // Organizations and their members. An organization item carries its plan, credits (the balance
 // the chat API debits) and ownerCount, which makes "never remove the last owner" one atomic condition.
-import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { decodeCursor, encodeCursor } from '../domain/cursor.ts';
 import { changesBetween, createdFields, type AuditContext } from '../domain/audit.ts';
 import { ApiError, retryLaterError } from '../domain/errors.ts';
 import { effectiveLimits, type Limits, type Plan } from '../domain/plans.ts';
@@ -171,6 +172,42 @@ export async function createOrganization(
 export async function getOrganization(id: string): Promise<OrganizationItem | undefined> {
   const { Item } = await db.send(new GetCommand({ TableName: tableName('organizations'), Key: { id }, ConsistentRead: true }));
   return Item as OrganizationItem | undefined;
+}
+
+/**
+ * Operators' search over every organization (by id prefix or a part of the name, any case): a
+ * scan, read a bounded number of pages per call, so a call's cost stays small whatever the table
+ * holds; `nextCursor` continues where the scan stopped (there may be more matches after an empty page).
+ */
+export async function searchOrganizations(
+  q: string,
+  limit: number,
+  cursor: string | undefined,
+): Promise<{ items: OrganizationItem[]; nextCursor: string | null }> {
+  const wanted = q.trim().toLowerCase();
+  const matches = (org: OrganizationItem) => !wanted || org.id.toLowerCase().startsWith(wanted) || org.name.toLowerCase().includes(wanted);
+  const items: OrganizationItem[] = [];
+  let start: Record<string, string> | undefined = cursor ? decodeCursor(cursor, ['id'] as const, (p) => p.id.startsWith('org_')) : undefined;
+  for (let pages = 0; pages < 5 && items.length < limit; pages += 1) {
+    const page = await db.send(
+      new ScanCommand({
+        TableName: tableName('organizations'),
+        FilterExpression: 'begins_with(id, :org)',
+        ExpressionAttributeValues: { ':org': 'org_' },
+        Limit: 200,
+        ...(start ? { ExclusiveStartKey: start } : {}),
+      }),
+    );
+    for (const org of (page.Items ?? []) as OrganizationItem[]) if (matches(org)) items.push(org);
+    start = page.LastEvaluatedKey as Record<string, string> | undefined;
+    if (!start) break;
+  }
+  // A page cut short at `limit` continues after its last item; a scan that ran out of budget after its last key.
+  if (items.length > limit) {
+    items.length = limit;
+    return { items, nextCursor: encodeCursor({ id: items[limit - 1]!.id }) };
+  }
+  return { items, nextCursor: start ? encodeCursor({ id: start.id! }) : null };
 }
 
 export async function requireOrganization(id: string): Promise<OrganizationItem> {

@@ -4,7 +4,7 @@ import * as z from 'zod';
 import { assistantIdField } from './assistants.ts';
 import { PLANS } from './plans.ts';
 import { ROLES } from './roles.ts';
-import { nameSchema, objectBody, positiveInt } from './validation.ts';
+import { intQuery, nameSchema, objectBody, positiveInt } from './validation.ts';
 
 const limitsSchema = z.strictObject(
   { perMinute: positiveInt(), perDay: positiveInt() },
@@ -52,3 +52,11 @@ export const createDatabaseBody = objectBody({ name: nameSchema(100), assistantI
 
 /** `assistantId: null` goes back to the organization's default. */
 export const patchDatabaseBody = objectBody({ name: nameSchema(100).optional(), assistantId: assistantIdField.optional() });
+
+/** Query of GET /v1/organizations?all=true (operators): a name part or id prefix, and a page. */
+export const organizationSearchQuery = z.object({
+  all: z.literal('true').optional(),
+  q: z.string().max(100, 'must be at most 100 characters').optional(),
+  limit: intQuery(1, 100, 20),
+  cursor: z.string().max(1024).optional(),
+});

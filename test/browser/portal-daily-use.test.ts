@@ -259,4 +259,22 @@ describe.skipIf(!availability.run)('the portal for daily work', () => {
     const scrollable = await new AxeBuilder({ page: demo }).withRules(['scrollable-region-focusable']).analyze();
     expect(scrollable.violations).toEqual([]);
   });
+
+  it('an operator finds any organization by name or id prefix and opens its plan and credits', async () => {
+    const operator = await h.newPage();
+    await h.signIn(operator, uniqueEmail('daily-operator'), true);
+    await goTo(operator, 'All organizations', 'All organizations');
+    await operator.getByRole('searchbox', { name: 'Search organizations' }).fill('daily c');
+    await operator.getByRole('button', { name: 'Search' }).click();
+    await operator.getByRole('link', { name: 'Daily Co', exact: true }).waitFor();
+    await expectAccessible(operator, 'the All organizations page');
+    await operator.getByRole('searchbox', { name: 'Search organizations' }).fill(orgId.slice(0, -3));
+    await operator.getByRole('button', { name: 'Search' }).click();
+    await poll(() => operator.getByRole('table', { name: 'Organizations found' }).getByRole('link').allInnerTexts()).toEqual(['Daily Co']);
+    await operator.getByRole('link', { name: 'Daily Co', exact: true }).click();
+    await operator.getByRole('heading', { level: 1, name: 'Plan and credits' }).waitFor();
+    await operator.getByRole('combobox', { name: 'Plan' }).waitFor();
+    await operator.getByRole('button', { name: 'Grant credits' }).waitFor();
+    expect(await operator.getByRole('definition').first().innerText()).toBe('Daily Co');
+  });
 });

@@ -215,3 +215,33 @@ describe('usage', () => {
     expect((await owner.get(`/v1/organizations/${org.id}/usage?${query}`)).status).toBe(400);
   });
 });
+
+describe('operators find any organization: GET /v1/organizations?all=true&q=', () => {
+  it('by a part of the name (any case) or an id prefix, a page at a time; others get 403', async () => {
+    const tag = Math.random().toString(36).slice(2, 8);
+    const first = await newOrg(`Findable ${tag} One`);
+    const second = await newOrg(`findable ${tag.toUpperCase()} two`);
+    const byName = await operator.get(`/v1/organizations?all=true&q=${encodeURIComponent(`FINDABLE ${tag}`)}`);
+    expect(byName.status, byName.text).toBe(200);
+    expect(byName.body.items.map((o: { id: string }) => o.id).sort()).toEqual([first.id, second.id].sort());
+    expect(byName.body.items[0]).not.toHaveProperty('role');
+    const byId = await operator.get(`/v1/organizations?all=true&q=${first.id.slice(0, first.id.length - 2)}`);
+    expect(byId.body.items.map((o: { id: string }) => o.id)).toContain(first.id);
+    // limit=1 pages: the cursor leads to the other match.
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: { body: { items: { id: string }[]; nextCursor: string | null } } = await operator.get(
+        `/v1/organizations?all=true&limit=1&q=${encodeURIComponent(`findable ${tag}`)}${cursor ? `&cursor=${cursor}` : ''}`,
+      );
+      seen.push(...page.body.items.map((o) => o.id));
+      cursor = page.body.nextCursor;
+    } while (cursor);
+    expect(seen.sort()).toEqual([first.id, second.id].sort());
+    const refused = await owner.get('/v1/organizations?all=true&q=findable');
+    expect(refused.status).toBe(403);
+    expect(refused.body.code).toBe('INSUFFICIENT_PERMISSIONS');
+    // Without all=true an operator gets their own memberships, as anyone.
+    expect((await operator.get('/v1/organizations')).body).toEqual({ items: [] });
+  });
+});

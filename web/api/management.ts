@@ -142,6 +142,10 @@ export class ManagementClient {
   listOrganizations() {
     return this.call<Items<Membership>>('/v1/organizations');
   }
+  /** Operators: any organization whose name contains `q` or whose id starts with it. */
+  searchOrganizations(q: string, cursor?: string) {
+    return this.call<{ items: Organization[]; nextCursor: string | null }>(`/v1/organizations${query({ all: 'true', q, limit: 20, cursor })}`);
+  }
   createOrganization(name: string) {
     return this.call<Membership>('/v1/organizations', { method: 'POST', body: { name } });
   }

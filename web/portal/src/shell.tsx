@@ -2,6 +2,7 @@
 // the page for the current path.
 import { useEffect } from 'preact/hooks';
 import { ApiKeysPage } from './pages/api-keys.tsx';
+import { AllOrganizationsPage } from './pages/all-organizations.tsx';
 import { AuditLogPage } from './pages/audit-log.tsx';
 import { DatabasePage, DatabasesPage } from './pages/databases.tsx';
 import { MembersPage } from './pages/members.tsx';
@@ -20,6 +21,7 @@ export const PATHS = {
   auditLog: '/organization/audit-log',
   plan: '/organization/plan',
   organizations: '/organizations',
+  allOrganizations: '/operator/organizations',
 } as const;
 
 function OrganizationSwitcher() {
@@ -39,6 +41,7 @@ function OrganizationSwitcher() {
 function Page({ path }: { path: string }) {
   const { organizations, organizationsError, organization, user } = useSession();
   if (path === PATHS.organizations) return <OrganizationsPage />;
+  if (path === PATHS.allOrganizations && user.isOperator) return <AllOrganizationsPage />;
   // Operators change plans and credits of any organization, including ones they are not in.
   if (path === PATHS.plan && user.isOperator) return <PlanPage />;
   if (!organizations) {
@@ -95,6 +98,7 @@ export function Shell() {
           <li><Link href={PATHS.auditLog}>Audit log</Link></li>
           <li><Link href={PATHS.plan}>Plan and credits</Link></li>
           <li><Link href={PATHS.organizations}>Organizations</Link></li>
+          {user.isOperator ? <li><Link href={PATHS.allOrganizations}>All organizations</Link></li> : null}
         </ul>
       </nav>
       <main class="page" id="main" tabIndex={-1}>

@@ -77,10 +77,12 @@ function OperatorControls(props: { org: Organization; onChanged: () => void }) {
 
 export function PlanPage() {
   const { api, user, organization } = useSession();
-  const [orgId, setOrgId] = useState(organization?.id ?? '');
+  // Operators arrive from All organizations with ?org=<id>.
+  const asked = user.isOperator ? new URLSearchParams(window.location.search).get('org') : null;
+  const [orgId, setOrgId] = useState(asked ?? organization?.id ?? '');
   const [lookup, setLookup] = useState(orgId);
   useEffect(() => {
-    if (organization) {
+    if (organization && !asked) {
       setOrgId(organization.id);
       setLookup(organization.id);
     }
