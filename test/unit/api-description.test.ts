@@ -108,6 +108,7 @@ describe('operations', () => {
     expect(numeric.map((p) => `${p.key} ${p.name}`).sort()).toEqual(
       [
         'GET /api/export limit',
+        'GET /v1/organizations limit',
         'GET /v1/chat/sessions/{sessionId}/messages limit',
         'GET /v1/organizations/{orgId}/api-keys limit',
         'GET /v1/organizations/{orgId}/api-keys/{keyId}/usage days',
