@@ -370,6 +370,7 @@ describe.skipIf(!availability.run)('the portal in a real browser', () => {
     await poll(async () => (await table.getByRole('row').count()) >= 3).toBe(true); // the header row and at least two entries
     expect(await owner.getByRole('alert').count()).toBe(0);
     await expectAccessible(owner, 'the audit log page');
+    if (updateScreenshots) await owner.screenshot({ path: resolve(SCREENSHOTS, 'portal-audit-log.png') });
   });
 
   it('the audit log page shows an API error in an alert, never an empty log', async () => {
@@ -394,6 +395,7 @@ describe.skipIf(!availability.run)('the portal in a real browser', () => {
     await keyRow(narrow, 'Website Widget').waitFor();
     await expectNoPageScroll(narrow);
     await expectAccessible(narrow, 'the API Keys page at 375 px');
+    if (updateScreenshots) await narrow.screenshot({ path: resolve(SCREENSHOTS, 'portal-phone.png') });
     await goTo(narrow, 'Usage', 'Usage');
     await expectNoPageScroll(narrow);
   });
@@ -415,7 +417,7 @@ describe.skipIf(!availability.run)('the portal in a real browser', () => {
     // The new key takes the focus, so a screen reader reads it and Ctrl+C copies it.
     await poll(() => owner.evaluate(() => document.activeElement?.closest('label')?.textContent ?? '')).toContain('Your new API key');
     expect(await shown.inputValue()).toMatch(PUBLISHABLE_KEY);
-    if (updateScreenshots) await owner.screenshot({ path: resolve(SCREENSHOTS, 'portal-api-keys.png'), fullPage: true });
+    if (updateScreenshots) await owner.screenshot({ path: resolve(SCREENSHOTS, 'portal-new-key.png') });
     for (const next of ['Copy', 'Embed snippet', 'Copy snippet', 'Done']) {
       await owner.keyboard.press('Tab');
       expect(await owner.evaluate(() => document.activeElement?.closest('label')?.textContent ?? document.activeElement?.textContent)).toContain(next);
@@ -423,6 +425,7 @@ describe.skipIf(!availability.run)('the portal in a real browser', () => {
     await owner.keyboard.press('Enter');
     await shown.waitFor({ state: 'detached' });
     await poll(() => owner.evaluate(() => document.activeElement?.textContent)).toBe('Create API key');
+    if (updateScreenshots) await owner.screenshot({ path: resolve(SCREENSHOTS, 'portal-api-keys.png') });
     // Revoke through the dialog with the keyboard, Escape cancels first.
     await owner.getByRole('button', { name: 'Revoke Keyboard Key' }).focus();
     await owner.keyboard.press('Enter');
