@@ -300,10 +300,10 @@ const metadataValue = z.union([z.string(), z.number(), z.boolean(), z.null()]);
 
 export const ExportedSession = named(
   'ExportedSession',
-  'A row of `resource=sessions`',
+  'A row of `resource=sessions`: a chat or voice session, or a one-shot conversation',
   z.strictObject({
     id: z.string(),
-    type: z.enum(['chat', 'voice']),
+    type: z.enum(['chat', 'voice', 'conversation']),
     status: z.enum(['active', 'ended', 'expired']),
     keyId: z.string(),
     origin: z.string().nullable().optional().meta({ description: 'The Origin it was created from (publishable keys)' }),
