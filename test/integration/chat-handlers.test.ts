@@ -124,7 +124,7 @@ describe('session authentication', () => {
     commands.length = 0;
     await authenticateSession(req, state);
     expect(commands).toEqual(['BatchGetItemCommand']);
-    expect(req.rateSubject).toEqual({ organizationId: orgId, keyId: identity.keyId, orgLimits: LIMITS, keyLimits: null });
+    expect(req.rateSubject).toEqual({ organizationId: orgId, keyId: identity.keyId, orgLimits: LIMITS, keyLimits: null, orgLimitsVersion: 0 });
     expect(state.corsOrigin).toBeUndefined();
   });
 
