@@ -147,7 +147,7 @@ export class KeygateStack extends Stack {
     });
     this.operations.alarmOnDeadLetterQueue('WebhookDeadLetters', this.webhooks.deadLetterQueue);
 
-    this.waf = new KeygateWaf(this, 'Waf', { stage, api: this.api.restApi, rateLimitPerIp: config.wafRateLimitPerIp });
+    this.waf = new KeygateWaf(this, 'Waf', { stage, api: this.api.restApi, rateLimitPerIp: config.wafRateLimitPerIp, secretKeyPrefix: config.secretKeyPrefix });
     this.operations.addGraph(
       'Requests blocked by the web ACL',
       (Object.keys(WAF_RULES) as (keyof typeof WAF_RULES)[]).map((rule) => this.waf.blockedRequests(rule)),

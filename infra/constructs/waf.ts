@@ -1,16 +1,21 @@
 // The web ACL in front of the API stage. It exists so that a flood from one address (garbage keys,
 // oversized bodies) is refused by WAF before it runs up authorizer invocations and DynamoDB reads.
 // Rules, in order:
-//   1. a rate limit per client IP (context `wafRateLimitPerIp`, requests per 5 minutes): 429;
-//   2. the same limit for CORS preflights (OPTIONS), counted apart and answered with a preflight, so a
+//   1. a rate limit per client IP (context `wafRateLimitPerIp`, requests per 5 minutes), in Count mode:
+//      it only labels the requests over the limit, so there is one counter per IP;
+//   2. labelled requests are refused with a 429: without CORS headers for a secret key, readable by any
+//      page otherwise;
+//   3. the same limit for CORS preflights (OPTIONS), counted apart and answered with a preflight, so a
 //      page over rule 1 still gets past its preflight and can read the 429;
-//   3. bodies over the API's 64 KiB limit (docs/api.md "Rate limits and credits"): 413, without invoking anything;
-//   4. Amazon's IP reputation list (addresses known for bots and attacks; it reads no request content).
+//   4. bodies over the API's 64 KiB limit (docs/api.md "Rate limits and credits"): 413, without invoking
+//      anything, and again without CORS headers for a secret key;
+//   5. Amazon's IP reputation list (addresses known for bots and attacks; it reads no request content).
 // No managed rule set that inspects content (Core rule set, SQL injection, Known bad inputs): chat text
 // legitimately contains code, SQL, `<script>` and `${jndi:` and those rules would block it.
 //
 // WAF answers a blocked request itself (API Gateway adds nothing, not even its gateway responses),
-// so these answers carry their own CORS headers. WAF cannot echo the Origin, hence `*`: the API
+// so these answers carry their own CORS headers, except answers to a secret-key request: those never
+// carry Access-Control-Allow-Origin, so no page can read them. WAF cannot echo the Origin, hence `*`: the API
 // authenticates with headers, never cookies, and the bodies are fixed text, so a page reading them
 // learns nothing it could not know. Custom response headers are sent under the names given (only
 // headers WAF inserts into *requests* get the `x-amzn-waf-` prefix); any name but Content-Type.
@@ -33,12 +38,17 @@ export const DEFAULT_WAF_RATE_LIMIT_PER_IP = 10_000;
 /** How long a blocked client is told to wait: the rate-based rule re-evaluates its 5-minute window continuously. */
 const RATE_LIMITED_RETRY_AFTER_SECONDS = 60;
 
+/** The rules that block something (the dashboard graphs these); the rate counter itself only labels. */
 export const WAF_RULES = {
-  ratePerIp: 'RatePerIp',
+  rateLimitedSecretKey: 'RateLimitedSecretKey',
+  rateLimited: 'RateLimited',
   preflightRatePerIp: 'PreflightRatePerIp',
+  bodySizeSecretKey: 'BodySizeSecretKey',
   bodySize: 'BodySize',
   ipReputation: 'IpReputation',
 } as const;
+/** The rate-based rule in Count mode, and the label it puts on requests over the limit. */
+export const WAF_RATE_COUNTER = { rule: 'RatePerIp', label: 'keygate:rate-limited' } as const;
 
 /** A response WAF sends for a blocked request: status, headers, and a JSON body if any. */
 export interface WafBlockResponse {
@@ -54,16 +64,18 @@ const READABLE_BY_ANY_PAGE = { 'Access-Control-Allow-Origin': '*', 'Access-Contr
  * What WAF answers, by custom response key. The construct turns these into the web ACL's custom
  * responses; the browser test serves exactly these to a page to show it can read them.
  */
+const RATE_LIMITED_BODY = {
+  ...errorBody('RATE_LIMIT_EXCEEDED', rateLimitMessage(RATE_LIMITED_RETRY_AFTER_SECONDS)),
+  retry_after: RATE_LIMITED_RETRY_AFTER_SECONDS,
+};
+const RETRY_AFTER = { 'Retry-After': String(RATE_LIMITED_RETRY_AFTER_SECONDS) };
+
 export const WAF_BLOCK_RESPONSES = {
-  rateLimited: {
-    status: 429,
-    headers: { ...READABLE_BY_ANY_PAGE, 'Retry-After': String(RATE_LIMITED_RETRY_AFTER_SECONDS) },
-    body: {
-      ...errorBody('RATE_LIMIT_EXCEEDED', rateLimitMessage(RATE_LIMITED_RETRY_AFTER_SECONDS)),
-      retry_after: RATE_LIMITED_RETRY_AFTER_SECONDS,
-    },
-  },
+  rateLimited: { status: 429, headers: { ...READABLE_BY_ANY_PAGE, ...RETRY_AFTER }, body: RATE_LIMITED_BODY },
+  // A secret key never belongs in a page (docs/api.md): its answers carry no CORS headers at all.
+  rateLimitedSecretKey: { status: 429, headers: RETRY_AFTER, body: RATE_LIMITED_BODY },
   payloadTooLarge: { status: 413, headers: READABLE_BY_ANY_PAGE, body: errorBody('PAYLOAD_TOO_LARGE') },
+  payloadTooLargeSecretKey: { status: 413, headers: {}, body: errorBody('PAYLOAD_TOO_LARGE') },
   // What API Gateway's OPTIONS mock answers (docs/api.md "CORS on public and session routes"), with `*` for the origin and every
   // method of the API, as WAF cannot tell paths apart. It lets the browser send the real request; what
   // the page may read of that answer is still decided by that answer's own headers.
@@ -79,6 +91,8 @@ export interface KeygateWafProps {
   stage: string;
   api: apigateway.RestApi;
   rateLimitPerIp: number;
+  /** The secret keys' prefix (stack config), to tell a secret-key request by its header. */
+  secretKeyPrefix: string;
 }
 
 export class KeygateWaf extends Construct {
@@ -106,39 +120,55 @@ export class KeygateWaf extends Construct {
       customResponseBodies: customResponseBodies(),
       rules: [
         {
-          name: WAF_RULES.ratePerIp,
+          // Count mode: a rate-based rule that counts labels the requests over its limit; the two rules
+          // after it block those, each with its own answer, from the same counter.
+          name: WAF_RATE_COUNTER.rule,
           priority: 0,
           statement: { rateBasedStatement: perIp(props.rateLimitPerIp, { notStatement: { statement: IS_PREFLIGHT } }) },
+          action: { count: {} },
+          ruleLabels: [{ name: WAF_RATE_COUNTER.label }],
+          visibilityConfig: visibility(`${name}-${WAF_RATE_COUNTER.rule}`),
+        },
+        {
+          name: WAF_RULES.rateLimitedSecretKey,
+          priority: 1,
+          statement: { andStatement: { statements: [RATE_LIMITED, isSecretKey(props.secretKeyPrefix)] } },
+          action: blockWith('rateLimitedSecretKey'),
+          visibilityConfig: visibility(`${name}-${WAF_RULES.rateLimitedSecretKey}`),
+        },
+        {
+          name: WAF_RULES.rateLimited,
+          priority: 2,
+          statement: RATE_LIMITED,
           action: blockWith('rateLimited'),
-          visibilityConfig: visibility(`${name}-${WAF_RULES.ratePerIp}`),
+          visibilityConfig: visibility(`${name}-${WAF_RULES.rateLimited}`),
         },
         {
           // Preflights are counted too (a flood of them is stopped here), but apart: a page making N
-          // requests makes at most N preflights, so it reaches rule 0 first and reads that 429.
+          // requests makes at most N preflights, so it reaches the rate limit first and reads that 429.
           name: WAF_RULES.preflightRatePerIp,
-          priority: 1,
+          priority: 3,
           statement: { rateBasedStatement: perIp(props.rateLimitPerIp, IS_PREFLIGHT) },
           action: blockWith('preflight'),
           visibilityConfig: visibility(`${name}-${WAF_RULES.preflightRatePerIp}`),
         },
         {
+          name: WAF_RULES.bodySizeSecretKey,
+          priority: 4,
+          statement: { andStatement: { statements: [TOO_LARGE, isSecretKey(props.secretKeyPrefix)] } },
+          action: blockWith('payloadTooLargeSecretKey'),
+          visibilityConfig: visibility(`${name}-${WAF_RULES.bodySizeSecretKey}`),
+        },
+        {
           name: WAF_RULES.bodySize,
-          priority: 2,
-          statement: {
-            sizeConstraintStatement: {
-              // Past the inspection limit (64 KB) the body is over the API's limit too: treat it as a match.
-              fieldToMatch: { body: { oversizeHandling: 'MATCH' } },
-              comparisonOperator: 'GT',
-              size: MAX_BODY_BYTES,
-              textTransformations: [{ priority: 0, type: 'NONE' }],
-            },
-          },
+          priority: 5,
+          statement: TOO_LARGE,
           action: blockWith('payloadTooLarge'),
           visibilityConfig: visibility(`${name}-${WAF_RULES.bodySize}`),
         },
         {
           name: WAF_RULES.ipReputation,
-          priority: 3,
+          priority: 6,
           statement: { managedRuleGroupStatement: { vendorName: 'AWS', name: 'AWSManagedRulesAmazonIpReputationList' } },
           overrideAction: { none: {} },
           visibilityConfig: visibility(`${name}-${WAF_RULES.ipReputation}`),
@@ -176,6 +206,51 @@ const IS_PREFLIGHT: wafv2.CfnWebACL.StatementProperty = {
     textTransformations: [{ priority: 0, type: 'NONE' }],
   },
 };
+
+/** Over the per-IP rate: labelled by the counting rule. */
+const RATE_LIMITED: wafv2.CfnWebACL.StatementProperty = {
+  labelMatchStatement: { scope: 'LABEL', key: WAF_RATE_COUNTER.label },
+};
+
+const TOO_LARGE: wafv2.CfnWebACL.StatementProperty = {
+  sizeConstraintStatement: {
+    // Past the inspection limit (64 KB) the body is over the API's limit too: treat it as a match.
+    fieldToMatch: { body: { oversizeHandling: 'MATCH' } },
+    comparisonOperator: 'GT',
+    size: MAX_BODY_BYTES,
+    textTransformations: [{ priority: 0, type: 'NONE' }],
+  },
+};
+
+/**
+ * The request presents a secret key: `X-API-Key: <prefix>…` or `Authorization: Bearer <prefix>…`
+ * (scheme case-insensitive, so the Authorization value is lowercased, and the prefix with it).
+ * WAF matches header names case-insensitively; `SingleHeader` is untyped in CloudFormation, hence `Name`.
+ */
+function isSecretKey(prefix: string): wafv2.CfnWebACL.StatementProperty {
+  return {
+    orStatement: {
+      statements: [
+        {
+          byteMatchStatement: {
+            fieldToMatch: { singleHeader: { Name: 'x-api-key' } },
+            positionalConstraint: 'STARTS_WITH',
+            searchString: prefix,
+            textTransformations: [{ priority: 0, type: 'NONE' }],
+          },
+        },
+        {
+          byteMatchStatement: {
+            fieldToMatch: { singleHeader: { Name: 'authorization' } },
+            positionalConstraint: 'STARTS_WITH',
+            searchString: `bearer ${prefix.toLowerCase()}`,
+            textTransformations: [{ priority: 0, type: 'LOWERCASE' }],
+          },
+        },
+      ],
+    },
+  };
+}
 
 function perIp(limit: number, scopeDownStatement: wafv2.CfnWebACL.StatementProperty): wafv2.CfnWebACL.RateBasedStatementProperty {
   return { limit, aggregateKeyType: 'IP', evaluationWindowSec: 300, scopeDownStatement };

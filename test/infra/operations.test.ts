@@ -258,7 +258,38 @@ describe('the web ACL', () => {
     return { status: response.ResponseCode, headers, ...(key ? { body: JSON.parse(acl().CustomResponseBodies[key].Content) } : {}) };
   }
 
-  it('limits each client IP to the context rate over 5 minutes (preflights apart), answering the contract 429', () => {
+  const LABELLED = { LabelMatchStatement: { Scope: 'LABEL', Key: 'keygate:rate-limited' } };
+  /** A secret key (cdk.json's prefix `sk_`) in X-API-Key, or as a Bearer token (scheme in any case). */
+  const IS_SECRET_KEY = {
+    OrStatement: {
+      Statements: [
+        {
+          ByteMatchStatement: {
+            FieldToMatch: { SingleHeader: { Name: 'x-api-key' } },
+            PositionalConstraint: 'STARTS_WITH',
+            SearchString: 'sk_',
+            TextTransformations: [{ Priority: 0, Type: 'NONE' }],
+          },
+        },
+        {
+          ByteMatchStatement: {
+            FieldToMatch: { SingleHeader: { Name: 'authorization' } },
+            PositionalConstraint: 'STARTS_WITH',
+            SearchString: 'bearer sk_',
+            TextTransformations: [{ Priority: 0, Type: 'LOWERCASE' }],
+          },
+        },
+      ],
+    },
+  };
+  const RATE_LIMITED_BODY = {
+    error: 'rate_limit_exceeded',
+    message: 'Rate limit exceeded. Try again in 60 seconds.',
+    code: 'RATE_LIMIT_EXCEEDED',
+    retry_after: 60,
+  };
+
+  it('counts each client IP against the context rate over 5 minutes (preflights apart), labelling the requests over it', () => {
     const rate = rules().find((r) => r.Name === 'RatePerIp');
     expect(rate.Priority).toBe(0);
     expect(rate.Statement.RateBasedStatement).toEqual({
@@ -267,15 +298,31 @@ describe('the web ACL', () => {
       EvaluationWindowSec: 300,
       ScopeDownStatement: { NotStatement: { Statement: IS_OPTIONS } },
     });
-    const answer = answerOf('RatePerIp');
+    // One counter per IP: the rule only labels, the rules after it block by that label.
+    expect(rate.Action).toEqual({ Count: {} });
+    expect(rate.RuleLabels).toEqual([{ Name: 'keygate:rate-limited' }]);
+    expect(rules().filter((r) => r.Statement.RateBasedStatement && !r.Statement.RateBasedStatement.ScopeDownStatement.ByteMatchStatement)).toHaveLength(1);
+  });
+
+  it('answers a labelled request with the contract 429, without CORS headers for a secret key', () => {
+    const secret = rules().find((r) => r.Name === 'RateLimitedSecretKey');
+    const other = rules().find((r) => r.Name === 'RateLimited');
+    // Labels are visible only to rules evaluated after the one that added them; the secret-key rule first.
+    expect(secret.Priority).toBeGreaterThan(0);
+    expect(other.Priority).toBe(secret.Priority + 1);
+    expect(secret.Statement).toEqual({ AndStatement: { Statements: [LABELLED, IS_SECRET_KEY] } });
+    expect(other.Statement).toEqual(LABELLED);
+
+    const secretAnswer = answerOf('RateLimitedSecretKey');
+    expect(secretAnswer.status).toBe(429);
+    expect(secretAnswer.body).toEqual(RATE_LIMITED_BODY);
+    expect(secretAnswer.headers).toEqual({ 'Retry-After': '60' });
+    expect(Object.keys(secretAnswer.headers).filter((h) => h.toLowerCase().startsWith('access-control-'))).toEqual([]);
+
+    // Otherwise readable by any page (WAF cannot echo the Origin), Retry-After included.
+    const answer = answerOf('RateLimited');
     expect(answer.status).toBe(429);
-    expect(answer.body).toEqual({
-      error: 'rate_limit_exceeded',
-      message: 'Rate limit exceeded. Try again in 60 seconds.',
-      code: 'RATE_LIMIT_EXCEEDED',
-      retry_after: 60,
-    });
-    // Readable by any page (WAF cannot echo the Origin), Retry-After included.
+    expect(answer.body).toEqual(RATE_LIMITED_BODY);
     expect(answer.headers['Retry-After']).toBe('60');
     expect(answer.headers['Access-Control-Allow-Origin']).toBe('*');
     expect(answer.headers['Access-Control-Expose-Headers']!.split(', ')).toContain('Retry-After');
@@ -283,7 +330,7 @@ describe('the web ACL', () => {
 
   it('counts preflights per IP too, answering a blocked one with a preflight so the page reaches the readable 429', () => {
     const preflight = rules().find((r) => r.Name === 'PreflightRatePerIp');
-    expect(preflight.Priority).toBe(1);
+    expect(preflight.Priority).toBe(3);
     expect(preflight.Statement.RateBasedStatement).toEqual({ Limit: 5000, AggregateKeyType: 'IP', EvaluationWindowSec: 300, ScopeDownStatement: IS_OPTIONS });
     const answer = answerOf('PreflightRatePerIp');
     expect(answer.status).toBe(204);
@@ -295,22 +342,47 @@ describe('the web ACL', () => {
     expect(methods).toEqual([...new Set([...DEPLOYED_ROUTES.map((r) => r.method), 'OPTIONS'])].sort());
   });
 
-  it('refuses bodies over 64 KiB with the contract 413, inspecting the first 64 KB, readable by any page', () => {
+  it('refuses bodies over 64 KiB with the contract 413, inspecting the first 64 KB, readable by any page unless for a secret key', () => {
     const size = rules().find((r) => r.Name === 'BodySize');
+    const secret = rules().find((r) => r.Name === 'BodySizeSecretKey');
     expect(size.Statement.SizeConstraintStatement).toMatchObject({
       FieldToMatch: { Body: { OversizeHandling: 'MATCH' } },
       ComparisonOperator: 'GT',
       Size: 65536,
     });
+    expect(secret.Statement).toEqual({ AndStatement: { Statements: [size.Statement, IS_SECRET_KEY] } });
+    expect(size.Priority).toBe(secret.Priority + 1);
     expect(acl().AssociationConfig).toEqual({ RequestBody: { API_GATEWAY: { DefaultSizeInspectionLimit: 'KB_64' } } });
+    const body = { error: 'payload_too_large', message: 'Request body exceeds 64 KiB', code: 'PAYLOAD_TOO_LARGE' };
     const answer = answerOf('BodySize');
     expect(answer.status).toBe(413);
-    expect(answer.body).toEqual({ error: 'payload_too_large', message: 'Request body exceeds 64 KiB', code: 'PAYLOAD_TOO_LARGE' });
+    expect(answer.body).toEqual(body);
     expect(answer.headers['Access-Control-Allow-Origin']).toBe('*');
+    const secretAnswer = answerOf('BodySizeSecretKey');
+    expect(secretAnswer.status).toBe(413);
+    expect(secretAnswer.body).toEqual(body);
+    expect(secretAnswer.headers).toEqual({});
+  });
+
+  it('never lets a page read an answer to a secret-key request', () => {
+    const secretKeyRules = rules().filter((r) => JSON.stringify(r.Statement).includes(JSON.stringify(IS_SECRET_KEY)));
+    expect(secretKeyRules.map((r) => r.Name).sort()).toEqual(['BodySizeSecretKey', 'RateLimitedSecretKey']);
+    for (const rule of secretKeyRules) expect(answerOf(rule.Name).headers['Access-Control-Allow-Origin'], rule.Name).toBeUndefined();
+  });
+
+  it('keeps rule priorities unique', () => {
+    const priorities = rules().map((r) => r.Priority);
+    expect(new Set(priorities).size).toBe(priorities.length);
   });
 
   it('sends exactly the responses the browser test serves (WAF_BLOCK_RESPONSES)', () => {
-    const byRule = { RatePerIp: 'rateLimited', PreflightRatePerIp: 'preflight', BodySize: 'payloadTooLarge' } as const;
+    const byRule = {
+      RateLimited: 'rateLimited',
+      RateLimitedSecretKey: 'rateLimitedSecretKey',
+      PreflightRatePerIp: 'preflight',
+      BodySize: 'payloadTooLarge',
+      BodySizeSecretKey: 'payloadTooLargeSecretKey',
+    } as const;
     for (const [rule, key] of Object.entries(byRule)) {
       const expected = WAF_BLOCK_RESPONSES[key] as WafBlockResponse;
       expect(answerOf(rule), rule).toEqual({ status: expected.status, headers: expected.headers, ...(expected.body ? { body: expected.body } : {}) });
@@ -336,15 +408,20 @@ describe('the web ACL', () => {
     }
   });
 
-  it('graphs the requests each rule blocked on the dashboard', () => {
+  it('graphs the requests each blocking rule blocked on the dashboard', () => {
     const [, dashboard] = single(resources, 'AWS::CloudWatch::Dashboard');
     const body = JSON.stringify(dashboard.Properties!.DashboardBody);
-    for (const rule of ['RatePerIp', 'PreflightRatePerIp', 'BodySize', 'IpReputation']) expect(body).toContain(`keygate-dev-api-${rule}`);
+    const blocking = ['RateLimitedSecretKey', 'RateLimited', 'PreflightRatePerIp', 'BodySizeSecretKey', 'BodySize', 'IpReputation'];
+    // Exactly these: the counting rule (RatePerIp) blocks nothing.
+    const graphed = new Set([...body.matchAll(/keygate-dev-api-([A-Za-z]+)/g)].map((m) => m[1]));
+    expect([...graphed].sort()).toEqual([...blocking].sort());
   });
 
   it('uses no managed rule group that reads request content (only the IP reputation list)', () => {
     const managed = rules().filter((r) => r.Statement.ManagedRuleGroupStatement).map((r) => r.Statement.ManagedRuleGroupStatement.Name);
     expect(managed).toEqual(['AWSManagedRulesAmazonIpReputationList']);
-    expect(rules().map((r) => r.Name).sort()).toEqual(['BodySize', 'IpReputation', 'PreflightRatePerIp', 'RatePerIp']);
+    expect(rules().map((r) => r.Name).sort()).toEqual(
+      ['BodySize', 'BodySizeSecretKey', 'IpReputation', 'PreflightRatePerIp', 'RateLimited', 'RateLimitedSecretKey', 'RatePerIp'].sort(),
+    );
   });
 });
