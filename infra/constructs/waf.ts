@@ -272,7 +272,10 @@ function blockWith(key: WafBlockResponseKey): wafv2.CfnWebACL.RuleActionProperty
       customResponse: {
         responseCode: response.status,
         ...(response.body ? { customResponseBodyKey: key } : {}),
-        responseHeaders: Object.entries(response.headers).map(([name, value]) => ({ name, value })),
+        // WAF refuses an empty header list (the API's ResponseHeaders is a non-empty array when present).
+        ...(Object.keys(response.headers).length > 0
+          ? { responseHeaders: Object.entries(response.headers).map(([name, value]) => ({ name, value })) }
+          : {}),
       },
     },
   };
