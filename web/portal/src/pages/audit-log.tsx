@@ -6,25 +6,10 @@ import type { AuditEntry, ManagementClient } from '../../../api/management.ts';
 import { useOrganization, useSession } from '../session.tsx';
 import { ErrorAlert, Field, formatDateTime, formatNumber, Pager, Select, Table, useLoad, usePages } from '../ui.tsx';
 import { describeChanges, type Target } from './audit-words.ts';
+// The one list of audit actions (pure, no dependencies): the filter offers every action the API records.
+import { AUDIT_ACTIONS } from '../../../../shared/domain/audit.ts';
 
-const ACTIONS = [
-  'organization.created',
-  'organization.updated',
-  'credits.granted',
-  'member.added',
-  'member.updated',
-  'member.removed',
-  'database.created',
-  'api_key.created',
-  'api_key.updated',
-  'api_key.disabled',
-  'api_key.enabled',
-  'api_key.rolled',
-  'api_key.revoked',
-  'webhook.created',
-  'webhook.deleted',
-];
-const ACTION_OPTIONS = [{ value: '', label: 'All actions' }, ...ACTIONS.map((a) => ({ value: a, label: a }))];
+const ACTION_OPTIONS = [{ value: '', label: 'All actions' }, ...AUDIT_ACTIONS.map((a) => ({ value: a, label: a }))];
 
 /** What the organization's keys, members and databases are called, by id. */
 async function targetNames(api: ManagementClient, orgId: string, orgName: string): Promise<Map<string, Target>> {
