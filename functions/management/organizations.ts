@@ -35,6 +35,7 @@ import {
   searchOrganizations,
   setMemberRole,
   updateOrganizationSettings,
+  updateBilling,
   updatePlan,
   type OrganizationItem,
 } from '../../shared/db/organizations.ts';
@@ -96,7 +97,7 @@ export async function getOrganizationById(req: ApiRequest) {
 }
 
 /**
- * Operators change plan and limits; owners change name and default assistant (docs/api.md
+ * Operators change plan, limits and billing; owners change name and default assistant (docs/api.md
  * "Routes"). The route admits owners and operators; each field group needs its own kind of caller.
  */
 export async function patchOrganization(req: ApiRequest) {
@@ -104,7 +105,7 @@ export async function patchOrganization(req: ApiRequest) {
   const operatorFields = OPERATOR_ORGANIZATION_FIELDS.filter((f) => input[f] !== undefined);
   const ownerFields = OWNER_ORGANIZATION_FIELDS.filter((f) => input[f] !== undefined);
   if (operatorFields.length === 0 && ownerFields.length === 0) {
-    throw validationError([{ field: 'body', message: 'plan, limits, name or defaultAssistantId is required' }]);
+    throw validationError([{ field: 'body', message: 'plan, limits, billing, name or defaultAssistantId is required' }]);
   }
   if (operatorFields.length > 0 && !req.user!.isOperator) {
     throw new ApiError('INSUFFICIENT_PERMISSIONS', `Only platform operators can change ${operatorFields.join(', ')}`);
@@ -117,7 +118,8 @@ export async function patchOrganization(req: ApiRequest) {
   if (ownerFields.length > 0) {
     org = await updateOrganizationSettings(org, definedOnly({ name: input.name, defaultAssistantId: input.defaultAssistantId }), auditContext(req), now);
   }
-  if (operatorFields.length > 0) {
+  if (input.billing !== undefined) org = await updateBilling(org, input.billing, auditContext(req), now);
+  if (input.plan !== undefined || input.limits !== undefined) {
     if ((input.plan ?? org.plan) === 'enterprise' && !(input.limits ?? org.limits)) {
       throw validationError([{ field: 'limits', message: 'is required for the enterprise plan' }]);
     }

@@ -91,7 +91,7 @@ export const OPERATIONS: Record<RouteKey, Operation> = {
   },
   [`GET ${ORG}`]: { summary: 'An organization (member+)', description: 'Returns the organization with its plan, the limits in force and its credit balance. Any member may read it.', tag: 'Organizations', responses: [ok(S.Organization)] },
   [`PATCH ${ORG}`]: {
-    summary: 'Change the plan or enterprise limits (operators), or the name or default assistant (owner)', description: 'Platform operators move the organization to another plan or set enterprise limits (the change reaches every key\'s copy of the limits); the owner renames it or chooses its default assistant.',
+    summary: 'Change the plan, enterprise limits or billing (operators), or the name or default assistant (owner)', description: 'Platform operators move the organization to another plan or set enterprise limits (the change reaches every key\'s copy of the limits), or set its `billing`: `{"mode":"reply"}` (one credit per reply) or `{"mode":"tokens","inputPer1k":N,"outputPer1k":M}` (whole credits per 1,000 tokens; a reply costs `ceil((input × N + output × M) / 1000)`; a reply is billed as the billing stood when it started; audited as `organization.updated`). The owner renames it or chooses its default assistant.',
     tag: 'Organizations',
     body: patchOrganizationBody,
     bodyOptional: true,

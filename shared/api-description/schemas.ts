@@ -41,6 +41,7 @@ const organizationExample = {
   name: 'Acme',
   plan: 'starter' as const,
   limits: { perMinute: 600, perDay: 100000 },
+  billing: { mode: 'tokens' as const, inputPer1k: 1, outputPer1k: 4 },
   credits: 1000,
   defaultAssistantId: ASSISTANT_ID,
   createdAt: AT,
@@ -109,6 +110,12 @@ export const Organization = named(
     name: z.string(),
     plan: z.enum(PLANS),
     limits,
+    billing: z
+      .discriminatedUnion('mode', [
+        z.strictObject({ mode: z.literal('reply') }),
+        z.strictObject({ mode: z.literal('tokens'), inputPer1k: z.int().nonnegative(), outputPer1k: z.int().nonnegative() }),
+      ])
+      .meta({ description: 'How replies are charged: one credit per reply, or whole credits per 1,000 input and output tokens (set by operators)' }),
     credits: z.int(),
     defaultAssistantId: z.string().nullable().meta({ description: 'The assistant that answers unless a request, database or key says otherwise' }),
     createdAt: isoTime,

@@ -3,6 +3,7 @@
 import { GetCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { decodeCursor, encodeCursor } from '../domain/cursor.ts';
 import { changesBetween, createdFields, type AuditContext } from '../domain/audit.ts';
+import { billingOf, sameBilling, type Billing } from '../domain/billing.ts';
 import { ApiError, retryLaterError } from '../domain/errors.ts';
 import { effectiveLimits, type Limits, type Plan } from '../domain/plans.ts';
 import type { Role } from '../domain/roles.ts';
@@ -26,6 +27,13 @@ export interface OrganizationItem {
    */
   limitsVersion?: number;
   credits: number;
+  /** How replies are charged (absent: one credit per reply). */
+  billing?: Billing;
+  /**
+   * Counts billing changes; a reply's hold on the balance is conditional on the revision it priced
+   * with, so a reply is billed as the billing stood when it started (absent: 0).
+   */
+  billingRev?: number;
   ownerCount: number;
   /** The assistant that answers by default; absent on organizations made before assistants until first use. */
   defaultAssistantId?: string;
@@ -53,6 +61,7 @@ export function organizationView(org: OrganizationItem) {
     name: org.name,
     plan: org.plan,
     limits: effectiveLimits(org.plan, org.limits),
+    billing: billingOf(org),
     credits: org.credits,
     defaultAssistantId: org.defaultAssistantId ?? null,
     createdAt: org.createdAt,
@@ -244,6 +253,40 @@ export async function updatePlan(
     ],
   });
   if (!result.ok) throw new ApiError('NOT_FOUND', 'Organization not found');
+  return requireOrganization(current.id);
+}
+
+/**
+ * An operator's change of billing, with its audit entry (`organization.updated`, field `billing`,
+ * from the billing in force). Conditional on the revision read, so the entry's `from` is exact; a
+ * billing changed meanwhile is 409. Returns the organization after.
+ */
+export async function updateBilling(current: OrganizationItem, billing: Billing, audit: AuditContext, now: Date): Promise<OrganizationItem> {
+  const before = billingOf(current);
+  if (sameBilling(before, billing)) return current;
+  const rev = current.billingRev ?? 0;
+  const result = await transactWrite({
+    TransactItems: [
+      {
+        Update: {
+          TableName: tableName('organizations'),
+          Key: { id: current.id },
+          UpdateExpression: 'SET billing = :billing, billingRev = :next',
+          ConditionExpression: rev === 0 ? 'attribute_exists(id) AND attribute_not_exists(billingRev)' : 'billingRev = :rev',
+          ExpressionAttributeValues: { ':billing': billing, ':next': rev + 1, ...(rev === 0 ? {} : { ':rev': rev }) },
+        },
+      },
+      auditPut(audit, current.id, {
+        action: 'organization.updated',
+        target: { type: 'organization', id: current.id },
+        changes: [{ field: 'billing', from: before, to: billing }],
+      }, now),
+    ],
+  });
+  if (!result.ok) {
+    const org = await requireOrganization(current.id);
+    throw new ApiError('CONFLICT', `The billing changed meanwhile (now ${JSON.stringify(billingOf(org))}), try again`);
+  }
   return requireOrganization(current.id);
 }
 

@@ -2,6 +2,7 @@
 // The handlers validate with these and the API description (GET /openapi.json) is generated from them.
 import * as z from 'zod';
 import { assistantIdField } from './assistants.ts';
+import { billingSchema } from './billing.ts';
 import { PLANS } from './plans.ts';
 import { ROLES } from './roles.ts';
 import { intQuery, nameSchema, objectBody, positiveInt } from './validation.ts';
@@ -13,14 +14,15 @@ const limitsSchema = z.strictObject(
 
 export const createOrganizationBody = objectBody({ name: nameSchema(100) });
 
-/** Operators change plan and limits; owners change name and the default assistant. */
+/** Operators change plan, limits and billing; owners change name and the default assistant. */
 export const patchOrganizationBody = objectBody({
   plan: z.enum(PLANS, { error: `must be one of ${PLANS.join(', ')}` }).optional(),
   limits: limitsSchema.optional(),
+  billing: billingSchema.optional(),
   name: nameSchema(100).optional(),
   defaultAssistantId: assistantIdField.unwrap().optional(),
 });
-export const OPERATOR_ORGANIZATION_FIELDS = ['plan', 'limits'] as const;
+export const OPERATOR_ORGANIZATION_FIELDS = ['plan', 'limits', 'billing'] as const;
 export const OWNER_ORGANIZATION_FIELDS = ['name', 'defaultAssistantId'] as const;
 
 export const grantCreditsBody = objectBody({

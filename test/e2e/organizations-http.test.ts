@@ -99,6 +99,50 @@ describe('plans and limits (operators)', () => {
   });
 });
 
+describe('billing (operators)', () => {
+  it('is one credit per reply until an operator sets tokens; the change is audited and shown on the org', async () => {
+    const org = await newOrg();
+    expect(org.billing).toEqual({ mode: 'reply' });
+    const billing = { mode: 'tokens', inputPer1k: 2, outputPer1k: 8 };
+    const res = await operator.patch(`/v1/organizations/${org.id}`, { billing });
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.billing).toEqual(billing);
+    expect((await owner.get(`/v1/organizations/${org.id}`)).body.billing).toEqual(billing);
+    // The same billing again changes nothing and writes no entry.
+    expect((await operator.patch(`/v1/organizations/${org.id}`, { billing })).status).toBe(200);
+    expect((await operator.patch(`/v1/organizations/${org.id}`, { billing: { mode: 'reply' } })).body.billing).toEqual({ mode: 'reply' });
+    const log = await operator.get(`/v1/organizations/${org.id}/audit-log?action=organization.updated`);
+    expect(log.body.items.map((e: { changes: unknown; actor: { id: string } }) => [e.changes, e.actor.id])).toEqual([
+      [[{ field: 'billing', from: billing, to: { mode: 'reply' } }], operatorId],
+      [[{ field: 'billing', from: { mode: 'reply' }, to: billing }], operatorId],
+    ]);
+  });
+
+  it('is set by operators only', async () => {
+    const org = await newOrg();
+    const res = await owner.patch(`/v1/organizations/${org.id}`, { billing: { mode: 'tokens', inputPer1k: 0, outputPer1k: 1 } });
+    expect(res.status).toBe(403);
+    expect(res.body.code).toBe('INSUFFICIENT_PERMISSIONS');
+    expect((await owner.get(`/v1/organizations/${org.id}`)).body.billing).toEqual({ mode: 'reply' });
+  });
+
+  it.each([
+    [{ billing: { mode: 'tokens' } }, 'billing.inputPer1k'],
+    [{ billing: { mode: 'tokens', inputPer1k: 1.5, outputPer1k: 1 } }, 'billing.inputPer1k'],
+    [{ billing: { mode: 'tokens', inputPer1k: -1, outputPer1k: 1 } }, 'billing.inputPer1k'],
+    [{ billing: { mode: 'tokens', inputPer1k: 0, outputPer1k: 0 } }, 'billing.outputPer1k'],
+    [{ billing: { mode: 'tokens', inputPer1k: 1, outputPer1k: 1_000_001 } }, 'billing.outputPer1k'],
+    [{ billing: { mode: 'reply', inputPer1k: 1 } }, 'billing'],
+    [{ billing: { mode: 'minutes' } }, 'billing.mode'],
+    [{ billing: 'tokens' }, 'billing'],
+  ])('refuses %j with 400', async (body, field) => {
+    const org = await newOrg();
+    const res = await operator.patch(`/v1/organizations/${org.id}`, body);
+    expect(res.status, res.text).toBe(400);
+    expect(res.body.details.map((d: { field: string }) => d.field)).toContain(field);
+  });
+});
+
 describe('credits (operators)', () => {
   it('grants and claws back credits, and keeps an audit entry of each change', async () => {
     const org = await newOrg();
