@@ -215,7 +215,7 @@ describe.skipIf(!availability.run)('the portal for daily work', () => {
     await expectAccessible(phone, 'the API Keys page at 375 px');
     const header = await phone.evaluate(() => document.querySelector('header').getBoundingClientRect().height + document.querySelector('nav').getBoundingClientRect().height);
     expect(header, 'header and navigation height on a phone').toBeLessThanOrEqual(110);
-    for (const [link, heading] of [['Members', 'Members'], ['Usage', 'Usage'], ['Audit log', 'Audit log'], ['Databases', 'Databases'], ['Plan and credits', 'Plan and credits'], ['Organizations', 'Organizations']]) {
+    for (const [link, heading] of [['Assistants', 'Assistants'], ['Members', 'Members'], ['Usage', 'Usage'], ['Audit log', 'Audit log'], ['Databases', 'Databases'], ['Plan and credits', 'Plan and credits'], ['Organizations', 'Organizations']]) {
       await goTo(phone, link!, heading!);
       await phone.waitForLoadState('networkidle');
       await expectNoPageScroll(phone, heading);
@@ -276,5 +276,46 @@ describe.skipIf(!availability.run)('the portal for daily work', () => {
     await operator.getByRole('combobox', { name: 'Plan' }).waitFor();
     await operator.getByRole('button', { name: 'Grant credits' }).waitFor();
     expect(await operator.getByRole('definition').first().innerText()).toBe('Daily Co');
+  });
+
+  it('an operator without an organization is pointed to All organizations, then reads the one opened without owner controls', async () => {
+    const operator = await h.newPage();
+    await h.signIn(operator, uniqueEmail('daily-viewer'), true);
+    await goTo(operator, 'API Keys', 'Choose an organization');
+    expect(await operator.getByText('You are not in an organization yet').count()).toBe(0);
+    await expectAccessible(operator, 'an operator without an organization');
+    await operator.getByRole('main').getByRole('link', { name: 'All organizations' }).click();
+    await operator.getByRole('searchbox', { name: 'Search organizations' }).fill(orgId);
+    await operator.getByRole('button', { name: 'Search' }).click();
+    await operator.getByRole('link', { name: 'Daily Co', exact: true }).click();
+    await operator.getByRole('combobox', { name: 'Plan' }).waitFor();
+    await operator.getByText('as an operator: read only').waitFor();
+    await goTo(operator, 'API Keys', 'API Keys');
+    await keyRow(operator, 'Shop Widget EU').waitFor();
+    expect(await operator.getByRole('button', { name: /^(Create API key|Edit|Disable|Enable|Roll|Revoke)/ }).count()).toBe(0);
+    await goTo(operator, 'Members', 'Members');
+    await operator.getByRole('rowheader', { name: `${ownerEmail}` }).waitFor();
+    expect(await operator.getByRole('button', { name: /^(Invite|Remove)/ }).count()).toBe(0);
+    await goTo(operator, 'Audit log', 'Audit log');
+    await operator.getByRole('table', { name: 'Audit log' }).getByRole('row').nth(1).waitFor();
+    await expectAccessible(operator, 'an organization viewed by an operator');
+    await operator.getByRole('button', { name: 'Stop viewing' }).click();
+    await operator.getByRole('heading', { level: 1, name: 'All organizations' }).waitFor();
+    await goTo(operator, 'API Keys', 'Choose an organization');
+  });
+
+  it('an operator who is a member of an organization gets a member\'s controls there, not an owner\'s', async () => {
+    const email = uniqueEmail('daily-operator-member');
+    expect((await api.post(`/v1/organizations/${orgId}/members`, { email, role: 'member' })).status).toBe(201);
+    const operator = await h.newPage();
+    await h.signIn(operator, email, true);
+    await operator.getByRole('heading', { level: 1, name: 'API Keys', exact: true }).waitFor();
+    await keyRow(operator, 'Shop Widget EU').waitFor();
+    expect(await operator.getByRole('button', { name: /^(Create API key|Edit|Disable|Enable|Roll|Revoke)/ }).count()).toBe(0);
+    await goTo(operator, 'Assistants', 'Assistants');
+    await operator.getByRole('table', { name: 'Your assistants' }).waitFor();
+    expect(await operator.getByRole('button', { name: 'Create assistant' }).count()).toBe(0);
+    await goTo(operator, 'Members', 'Members');
+    expect(await operator.getByRole('button', { name: /^(Invite|Remove)/ }).count()).toBe(0);
   });
 });

@@ -346,7 +346,7 @@ describe.skipIf(!availability.run)('the portal in a real browser', () => {
     await owner.getByRole('combobox', { name: 'Key' }).selectOption(probe.id);
     const keyTable = owner.getByRole('table', { name: 'Usage of key Usage Probe per UTC day' });
     const keyToday = keyTable.getByRole('row').filter({ has: owner.getByRole('rowheader', { name: today }) });
-    await poll(() => keyToday.getByRole('cell').allInnerTexts()).toEqual(['3', '0', '0']);
+    await poll(() => keyToday.getByRole('cell').allInnerTexts()).toEqual(['3', '0', '0', '0', '0']);
     await expect(owner.getByRole('img', { name: /^Usage of key Usage Probe: 3 requests, 0 rate limited, 0 credits over 30 UTC days/ }).count()).resolves.toBe(1);
 
     // Admitted requests in this organization today: the secret key once, again after Enable, the
@@ -357,7 +357,7 @@ describe.skipIf(!availability.run)('the portal in a real browser', () => {
     await owner.reload();
     const orgTable = owner.getByRole('table', { name: 'Usage of Acme Browser per UTC day' });
     const orgRow = orgTable.getByRole('row').filter({ has: owner.getByRole('rowheader', { name: today }) });
-    await poll(() => orgRow.getByRole('cell').allInnerTexts()).toEqual(['7', '0', '0']);
+    await poll(() => orgRow.getByRole('cell').allInnerTexts()).toEqual(['7', '0', '0', '0', '0']);
     await expect(owner.getByRole('img', { name: /^Usage of Acme Browser: 7 requests, 0 rate limited, 0 credits over 30 UTC days/ }).count()).resolves.toBe(1);
     await expectAccessible(owner, 'the usage page');
     if (updateScreenshots) await owner.screenshot({ path: resolve(SCREENSHOTS, 'portal-usage.png'), fullPage: true });

@@ -6,19 +6,30 @@ export type Role = 'owner' | 'admin' | 'member';
 export type Plan = 'free' | 'starter' | 'pro' | 'enterprise';
 export type KeyType = 'secret' | 'publishable';
 export type KeyStatus = 'active' | 'disabled' | 'expired';
-export type Scope = 'chat' | 'export';
+export type Scope = 'chat' | 'completions' | 'export';
 
 export interface Limits {
   perMinute: number;
   perDay: number;
+  /** Token limits (docs/api.md "Credits by tokens, and token limits"). */
+  tokensPerMinute?: number;
+  tokensPerDay?: number;
 }
+
+/** How replies are charged: one credit each, or whole credits per 1,000 input and output tokens. */
+export type Billing = { mode: 'reply' } | { mode: 'tokens'; inputPer1k: number; outputPer1k: number };
 
 export interface Organization {
   id: string;
   name: string;
   plan: Plan;
   limits: Limits;
+  /** Absent on an API that predates billing by tokens: one credit per reply. */
+  billing?: Billing;
   credits: number;
+  /** Credits held by replies in progress (absent on an API without holds). */
+  creditsHeld?: number;
+  defaultAssistantId?: string | null;
   createdAt: string;
 }
 
@@ -36,7 +47,40 @@ export interface Member {
 export interface Database {
   id: string;
   name: string;
+  /** The assistant its widget keys answer with by default; null: the organization's default. */
+  assistantId: string | null;
   createdAt: string;
+}
+
+/** A deployed chat backend (docs/api.md "Chat backends (upstreams) and assistants"). */
+export interface Upstream {
+  name: string;
+  kind: string;
+  /** Empty for kinds without models (http, echo). */
+  models: string[];
+}
+
+export interface Assistant {
+  id: string;
+  organizationId: string;
+  name: string;
+  upstream: string;
+  model: string | null;
+  instructions: string;
+  maxInputTokens: number;
+  maxOutputTokens: number;
+  temperature: number | null;
+  createdAt: string;
+}
+
+export interface AssistantInput {
+  name: string;
+  upstream: string;
+  model?: string | null;
+  instructions?: string;
+  maxInputTokens?: number;
+  maxOutputTokens?: number;
+  temperature?: number | null;
 }
 
 export interface ApiKey {
@@ -50,6 +94,8 @@ export interface ApiKey {
   expiresAt: string;
   allowedDomains: string[];
   databaseId: string | null;
+  /** Publishable keys: the assistant they are pinned to. */
+  assistantId: string | null;
   scopes: Scope[];
   rateLimit: Partial<Limits> | null;
   lastUsedAt: string | null;
@@ -71,6 +117,7 @@ export interface CreateKeyInput {
   type: KeyType;
   allowedDomains?: string[] | string;
   databaseId?: string;
+  assistantId?: string;
   scopes?: Scope[];
   expiresInDays?: number;
   rateLimit?: Partial<Limits>;
@@ -93,6 +140,8 @@ export interface UsageDay {
   requests: number;
   rateLimited: number;
   credits: number;
+  inputTokens: number;
+  outputTokens: number;
 }
 
 export interface AuditEntry {
@@ -153,7 +202,11 @@ export class ManagementClient {
     return this.call<Organization>(org(orgId));
   }
   /** Operators only. */
-  updatePlan(orgId: string, change: { plan?: Plan; limits?: Limits }) {
+  updatePlan(orgId: string, change: { plan?: Plan; limits?: Limits; billing?: Billing }) {
+    return this.call<Organization>(org(orgId), { method: 'PATCH', body: change });
+  }
+  /** Owners only. */
+  updateOrganization(orgId: string, change: { name?: string; defaultAssistantId?: string }) {
     return this.call<Organization>(org(orgId), { method: 'PATCH', body: change });
   }
   /** Operators only; `amount` may be negative. */
@@ -180,6 +233,26 @@ export class ManagementClient {
   createDatabase(orgId: string, name: string) {
     return this.call<Database>(`${org(orgId)}/databases`, { method: 'POST', body: { name } });
   }
+  /** `assistantId: null` goes back to the organization's default. */
+  updateDatabase(orgId: string, databaseId: string, change: { name?: string; assistantId?: string | null }) {
+    return this.call<Database>(`${org(orgId)}/databases/${encodeURIComponent(databaseId)}`, { method: 'PATCH', body: change });
+  }
+
+  listUpstreams(orgId: string) {
+    return this.call<Items<Upstream>>(`${org(orgId)}/upstreams`);
+  }
+  listAssistants(orgId: string) {
+    return this.call<Items<Assistant>>(`${org(orgId)}/assistants`);
+  }
+  createAssistant(orgId: string, input: AssistantInput) {
+    return this.call<Assistant>(`${org(orgId)}/assistants`, { method: 'POST', body: input });
+  }
+  updateAssistant(orgId: string, assistantId: string, change: Partial<AssistantInput>) {
+    return this.call<Assistant>(`${org(orgId)}/assistants/${encodeURIComponent(assistantId)}`, { method: 'PATCH', body: change });
+  }
+  deleteAssistant(orgId: string, assistantId: string) {
+    return this.call<void>(`${org(orgId)}/assistants/${encodeURIComponent(assistantId)}`, { method: 'DELETE' });
+  }
 
   listKeys(orgId: string, filter: KeyListQuery = {}) {
     return this.call<KeyPage>(`${org(orgId)}/api-keys${query({ ...filter })}`);
@@ -190,7 +263,11 @@ export class ManagementClient {
   createKey(orgId: string, input: CreateKeyInput) {
     return this.call<NewApiKey>(`${org(orgId)}/api-keys`, { method: 'POST', body: input });
   }
-  updateKey(orgId: string, keyId: string, change: { name?: string; allowedDomains?: string[] | string; status?: 'active' | 'disabled'; rateLimit?: Partial<Limits> | null }) {
+  updateKey(
+    orgId: string,
+    keyId: string,
+    change: { name?: string; allowedDomains?: string[] | string; assistantId?: string; status?: 'active' | 'disabled'; rateLimit?: Partial<Limits> | null },
+  ) {
     return this.call<ApiKey>(key(orgId, keyId), { method: 'PATCH', body: change });
   }
   revokeKey(orgId: string, keyId: string) {

@@ -3,8 +3,9 @@
 import { useState } from 'preact/hooks';
 import type { ApiKey, KeyType, NewApiKey } from '../../../api/management.ts';
 import { useSession } from '../session.tsx';
-import { ConfirmDialog, CopyButton, Dialog, ErrorAlert, Field, FormActions, formatDate, formatDateTime, formatNumber, Hidden, Table, useAction } from '../ui.tsx';
-import { DomainsField, MAX_NAME, NewKeyDialog, NameField, domainList } from './new-key.tsx';
+import { ConfirmDialog, CopyButton, Dialog, ErrorAlert, Field, FormActions, formatDate, formatDateTime, formatNumber, Hidden, Table, useAction, useLoad } from '../ui.tsx';
+import { AssistantSelect, loadAssistantChoices } from '../pages/assistants.tsx';
+import { DomainsField, MAX_NAME, NewKeyDialog, NameField, PINNED_HINT, domainList } from './new-key.tsx';
 
 export const TYPE_LABEL: Record<KeyType, string> = { secret: 'Secret', publishable: 'Widget' };
 const STATUS_LABEL = { active: 'Active', disabled: 'Disabled', expired: 'Expired' } as const;
@@ -85,6 +86,8 @@ function EditDialog(props: { apiKey: ApiKey; onClose: () => void; onSaved: () =>
   const [name, setName] = useState(apiKey.name);
   const [domains, setDomains] = useState(apiKey.allowedDomains.join(', '));
   const publishable = apiKey.type === 'publishable';
+  const [assistantId, setAssistantId] = useState(apiKey.assistantId ?? '');
+  const choices = useLoad(() => (publishable ? loadAssistantChoices(api, apiKey.organizationId) : Promise.resolve(undefined)), [apiKey.organizationId, publishable]);
   return (
     <Dialog title={`Edit ${apiKey.name}`} onClose={props.onClose}>
       <form
@@ -92,13 +95,28 @@ function EditDialog(props: { apiKey: ApiKey; onClose: () => void; onSaved: () =>
         onSubmit={async (event) => {
           event.preventDefault();
           const ok = await action.run(() =>
-            api.updateKey(apiKey.organizationId, apiKey.id, { name: name.trim(), ...(publishable ? { allowedDomains: domainList(domains) } : {}) }),
+            api.updateKey(apiKey.organizationId, apiKey.id, {
+              name: name.trim(),
+              ...(publishable ? { allowedDomains: domainList(domains) } : {}),
+              ...(publishable && assistantId && assistantId !== apiKey.assistantId ? { assistantId } : {}),
+            }),
           );
           if (ok) props.onSaved();
         }}
       >
         <NameField value={name} onValue={setName} autofocus />
         {publishable ? <DomainsField value={domains} onValue={setDomains} /> : null}
+        {publishable ? (
+          <>
+            <AssistantSelect
+              choices={choices.data}
+              value={assistantId}
+              onValue={setAssistantId}
+              {...(apiKey.assistantId ? {} : { inherited: 'As the key was created (the default of its database or organization)' })}
+            />
+            <p class="hint">{PINNED_HINT}</p>
+          </>
+        ) : null}
         <FormActions action={action} submit="Save changes" onCancel={props.onClose} />
       </form>
     </Dialog>

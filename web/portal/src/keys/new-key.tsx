@@ -4,7 +4,8 @@ import type { Ref } from 'preact';
 import { useEffect, useId, useRef, useState } from 'preact/hooks';
 import type { KeyType, NewApiKey } from '../../../api/management.ts';
 import { useOrganization, useSession } from '../session.tsx';
-import { CopyButton, Dialog, Field, FormActions, useAction } from '../ui.tsx';
+import { CopyButton, Dialog, Field, FormActions, useAction, useLoad } from '../ui.tsx';
+import { AssistantSelect, loadAssistantChoices, organizationDefaultLabel } from '../pages/assistants.tsx';
 import { domainList, droppedParts } from './domains.ts';
 
 export { domainList };
@@ -78,9 +79,14 @@ export function nameProblem(name: string): string | undefined {
   return undefined;
 }
 
+/** Said under a widget key's Assistant combobox: the choice is fixed in the key. */
+export const PINNED_HINT = 'A widget key always answers with this assistant; only an owner\'s edit of the key changes it.';
+
 export function CreateKeyForm(props: {
   /** A database's widget keys are always widget keys scoped to it. */
   databaseId?: string;
+  /** What the Assistant combobox's first option is called (default: the organization's default). */
+  inheritedAssistant?: string;
   onCreated: (key: NewApiKey) => void;
   onCancel: () => void;
 }) {
@@ -89,7 +95,10 @@ export function CreateKeyForm(props: {
   const [name, setName] = useState('');
   const [type, setType] = useState<KeyType>(props.databaseId ? 'publishable' : 'secret');
   const [domains, setDomains] = useState('');
+  const [assistantId, setAssistantId] = useState('');
   const [days, setDays] = useState(String(MAX_DAYS));
+  const publishable = type === 'publishable';
+  const choices = useLoad(() => (publishable ? loadAssistantChoices(api, org.id) : Promise.resolve(undefined)), [org.id, publishable]);
   const create = useAction();
   const first = useRef<HTMLInputElement>(null);
   useEffect(() => first.current?.focus(), []);
@@ -106,7 +115,7 @@ export function CreateKeyForm(props: {
           created = await api.createKey(org.id, {
             name: name.trim(),
             type,
-            ...(type === 'publishable' ? { allowedDomains: domainList(domains) } : {}),
+            ...(type === 'publishable' ? { allowedDomains: domainList(domains), ...(assistantId ? { assistantId } : {}) } : {}),
             ...(props.databaseId ? { databaseId: props.databaseId } : {}),
             ...(days.trim() ? { expiresInDays: Number(days) } : {}),
           });
@@ -131,7 +140,18 @@ export function CreateKeyForm(props: {
           <span class="hint">Safe in a web page: locked to the domains you list.</span>
         </fieldset>
       )}
-      {type === 'publishable' ? <DomainsField value={domains} onValue={setDomains} /> : null}
+      {publishable ? <DomainsField value={domains} onValue={setDomains} /> : null}
+      {publishable ? (
+        <>
+          <AssistantSelect
+            choices={choices.data}
+            value={assistantId}
+            onValue={setAssistantId}
+            inherited={props.inheritedAssistant ?? organizationDefaultLabel(choices.data)}
+          />
+          <p class="hint">{PINNED_HINT}</p>
+        </>
+      ) : null}
       <Field label="Expires in (days)" type="number" min={1} max={MAX_DAYS} step={1} value={days} onValue={setDays} />
       <FormActions action={create} submit="Generate API key" onCancel={props.onCancel} />
     </form>
@@ -190,7 +210,7 @@ export function NewKeyDialog(props: { created: NewApiKey; onDone: () => void; re
  * The create-key flow both the API Keys page and a database's Widget Integration use: the button,
  * the form, then the new key's dialog; focus returns to the button after Done.
  */
-export function CreateKeyFlow(props: { label: string; databaseId?: string; onCreated: () => void }) {
+export function CreateKeyFlow(props: { label: string; databaseId?: string; inheritedAssistant?: string; onCreated: () => void }) {
   const { canManageKeys } = useSession();
   const [creating, setCreating] = useState(false);
   const [created, setCreated] = useState<NewApiKey | undefined>(undefined);
@@ -201,6 +221,7 @@ export function CreateKeyFlow(props: { label: string; databaseId?: string; onCre
       {creating ? (
         <CreateKeyForm
           {...(props.databaseId ? { databaseId: props.databaseId } : {})}
+          {...(props.inheritedAssistant ? { inheritedAssistant: props.inheritedAssistant } : {})}
           onCancel={() => setCreating(false)}
           onCreated={(key) => {
             setCreating(false);

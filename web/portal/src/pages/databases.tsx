@@ -1,12 +1,13 @@
 // Databases, and a database's page with its Widget Integration: widget keys scoped to the
 // database and the embed snippet for each (the widget script is served beside the portal).
 import { useState } from 'preact/hooks';
-import type { ApiKey, ManagementClient } from '../../../api/management.ts';
+import type { ApiKey, Database, ManagementClient } from '../../../api/management.ts';
 import { Link } from '../router.tsx';
 import { useOrganization, useSession } from '../session.tsx';
 import { CopyButton, ErrorAlert, Field, FormActions, formatDate, useAction, useLoad } from '../ui.tsx';
 import { KeyTable } from '../keys/key-list.tsx';
 import { CreateKeyFlow, embedSnippet } from '../keys/new-key.tsx';
+import { AssistantSelect, loadAssistantChoices, organizationDefaultLabel, type AssistantChoices } from './assistants.tsx';
 
 const DATABASES = '/organization/databases';
 
@@ -67,12 +68,47 @@ async function widgetKeysOf(api: ManagementClient, orgId: string, databaseId: st
   return keys;
 }
 
+/** Which assistant answers this database's widget keys (those created without one of their own). */
+function DatabaseAssistant(props: { database: Database; choices: AssistantChoices | undefined; onSaved: () => void }) {
+  const { api, canManageDatabases } = useSession();
+  const org = useOrganization();
+  const { database, choices } = props;
+  const [assistantId, setAssistantId] = useState(database.assistantId ?? '');
+  const [notice, setNotice] = useState('');
+  const save = useAction();
+  return (
+    <form
+      class="card"
+      aria-labelledby="database-assistant"
+      onSubmit={async (event) => {
+        event.preventDefault();
+        setNotice('');
+        if (await save.run(() => api.updateDatabase(org.id, database.id, { assistantId: assistantId || null }))) {
+          const chosen = choices?.assistants.find((a) => a.id === assistantId);
+          setNotice(`Saved: ${chosen ? chosen.name : 'the organization default'} answers for this database.`);
+          props.onSaved();
+        }
+      }}
+    >
+      <h2 id="database-assistant">Assistant</h2>
+      <p class="hint">Who answers a widget key created for this database without an assistant of its own. Keys already created keep theirs.</p>
+      <AssistantSelect choices={choices} value={assistantId} onValue={setAssistantId} inherited={organizationDefaultLabel(choices)} disabled={!canManageDatabases} />
+      {canManageDatabases ? <FormActions action={save} submit="Save assistant" /> : null}
+      <p role="status" class="status">
+        {notice}
+      </p>
+    </form>
+  );
+}
+
 export function DatabasePage({ databaseId }: { databaseId: string }) {
   const { api } = useSession();
   const org = useOrganization();
   const databases = useLoad(() => api.listDatabases(org.id), [org.id]);
   const keys = useLoad(() => widgetKeysOf(api, org.id, databaseId), [org.id, databaseId]);
+  const choices = useLoad(() => loadAssistantChoices(api, org.id), [org.id]);
   const database = databases.data?.items.find((d) => d.id === databaseId);
+  const databaseAssistant = choices.data?.assistants.find((a) => a.id === database?.assistantId);
   if (databases.data && !database) {
     return (
       <>
@@ -89,11 +125,17 @@ export function DatabasePage({ databaseId }: { databaseId: string }) {
         <Link href={DATABASES}>All databases</Link>
       </p>
       <h1>{database?.name ?? 'Database'}</h1>
-      <ErrorAlert error={databases.error} />
+      <ErrorAlert error={databases.error ?? choices.error} />
+      {database ? <DatabaseAssistant key={database.id} database={database} choices={choices.data} onSaved={databases.reload} /> : null}
       <section aria-labelledby="widget-integration">
         <h2 id="widget-integration">Widget Integration</h2>
         <p>Add the chat widget to your site with a widget key scoped to this database. Paste the snippet before the closing body tag.</p>
-        <CreateKeyFlow label="Create New API Key" databaseId={databaseId} onCreated={() => keys.reload()} />
+        <CreateKeyFlow
+          label="Create New API Key"
+          databaseId={databaseId}
+          inheritedAssistant={databaseAssistant ? `This database's (${databaseAssistant.name})` : organizationDefaultLabel(choices.data)}
+          onCreated={() => keys.reload()}
+        />
         <ErrorAlert error={keys.error} />
         {keys.data ? (
           keys.data.length === 0 ? (

@@ -1,11 +1,64 @@
-// Plan and credits of an organization. Everyone sees them; operators (platform staff) change the
-// plan, an enterprise organization's limits, and grant credits with a reason, for any organization.
+// Plan, billing and credits of an organization. Everyone sees them; operators (platform staff)
+// change the plan, an enterprise organization's limits, how replies are billed, and grant credits
+// with a reason, for any organization.
 import { useEffect, useState } from 'preact/hooks';
-import type { Organization, Plan } from '../../../api/management.ts';
+import type { Billing, Organization, Plan } from '../../../api/management.ts';
 import { useSession } from '../session.tsx';
 import { ErrorAlert, Field, FormActions, formatNumber, Select, useAction, useLoad } from '../ui.tsx';
 
 const PLANS: Plan[] = ['free', 'starter', 'pro', 'enterprise'];
+const BILLING_MODES = [
+  { value: 'reply', label: 'Per reply' },
+  { value: 'tokens', label: 'Per tokens' },
+] as const;
+
+/** "One credit per reply", or the token rates in words. */
+export function billingText(billing: Billing | undefined): string {
+  if (!billing || billing.mode === 'reply') return 'One credit per reply';
+  return `${formatNumber(billing.inputPer1k)} credits per 1,000 input tokens, ${formatNumber(billing.outputPer1k)} per 1,000 output tokens`;
+}
+
+function BillingForm(props: { org: Organization; onSaved: (text: string) => void }) {
+  const { api } = useSession();
+  const { org } = props;
+  const current = org.billing;
+  const [mode, setMode] = useState<Billing['mode']>(current?.mode ?? 'reply');
+  const [input, setInput] = useState(current?.mode === 'tokens' ? String(current.inputPer1k) : '');
+  const [output, setOutput] = useState(current?.mode === 'tokens' ? String(current.outputPer1k) : '');
+  const save = useAction();
+  useEffect(() => {
+    setMode(org.billing?.mode ?? 'reply');
+    if (org.billing?.mode === 'tokens') {
+      setInput(String(org.billing.inputPer1k));
+      setOutput(String(org.billing.outputPer1k));
+    }
+  }, [org]);
+  return (
+    <form
+      class="card"
+      onSubmit={async (event) => {
+        event.preventDefault();
+        const billing: Billing = mode === 'tokens' ? { mode, inputPer1k: Number(input), outputPer1k: Number(output) } : { mode: 'reply' };
+        if (await save.run(() => api.updatePlan(org.id, { billing }))) props.onSaved(`Billing saved: ${billingText(billing).toLowerCase()}.`);
+      }}
+    >
+      <h2>Billing</h2>
+      <Select label="Billing" value={mode} options={BILLING_MODES} onValue={setMode} />
+      {mode === 'tokens' ? (
+        <>
+          <p class="hint" id="billing-hint">
+            Whole credits per 1,000 tokens; a reply costs (input tokens × input rate + output tokens × output rate) / 1,000, rounded up.
+          </p>
+          <div class="field-row">
+            <Field label="Credits per 1,000 input tokens" type="number" min={0} step={1} required value={input} onValue={setInput} aria-describedby="billing-hint" />
+            <Field label="Credits per 1,000 output tokens" type="number" min={0} step={1} required value={output} onValue={setOutput} aria-describedby="billing-hint" />
+          </div>
+        </>
+      ) : null}
+      <FormActions action={save} submit="Save billing" />
+    </form>
+  );
+}
 
 function OperatorControls(props: { org: Organization; onChanged: () => void }) {
   const { api } = useSession();
@@ -47,6 +100,13 @@ function OperatorControls(props: { org: Organization; onChanged: () => void }) {
         ) : null}
         <FormActions action={save} submit="Save plan" />
       </form>
+      <BillingForm
+        org={org}
+        onSaved={(text) => {
+          setNotice(text);
+          props.onChanged();
+        }}
+      />
       <form
         class="card"
         onSubmit={async (event) => {
@@ -76,18 +136,23 @@ function OperatorControls(props: { org: Organization; onChanged: () => void }) {
 }
 
 export function PlanPage() {
-  const { api, user, organization } = useSession();
+  const { api, user, organization, organizations, viewOrganization } = useSession();
   // Operators arrive from All organizations with ?org=<id>.
   const asked = user.isOperator ? new URLSearchParams(window.location.search).get('org') : null;
   const [orgId, setOrgId] = useState(asked ?? organization?.id ?? '');
   const [lookup, setLookup] = useState(orgId);
   useEffect(() => {
-    if (organization && !asked) {
+    // The page follows the organization shown, unless it was opened for another one.
+    if (organization && (!asked || organization.id === asked)) {
       setOrgId(organization.id);
       setLookup(organization.id);
     }
   }, [organization?.id]);
   const org = useLoad(() => (orgId ? api.getOrganization(orgId) : Promise.resolve(undefined)), [orgId]);
+  // An operator who opens an organization they are not in views the rest of it (keys, members, ...) read only.
+  useEffect(() => {
+    if (user.isOperator && organizations && org.data && org.data.id !== organization?.id) viewOrganization(org.data);
+  }, [org.data?.id, organizations]);
   return (
     <>
       <h1>Plan and credits</h1>
@@ -115,10 +180,27 @@ export function PlanPage() {
             <dd>
               {formatNumber(org.data.limits.perMinute)} requests per minute, {formatNumber(org.data.limits.perDay)} per day
             </dd>
+            {org.data.limits.tokensPerMinute !== undefined || org.data.limits.tokensPerDay !== undefined ? (
+              <>
+                <dt>Token limits</dt>
+                <dd>
+                  {org.data.limits.tokensPerMinute !== undefined ? `${formatNumber(org.data.limits.tokensPerMinute)} tokens per minute` : 'no limit per minute'},{' '}
+                  {org.data.limits.tokensPerDay !== undefined ? `${formatNumber(org.data.limits.tokensPerDay)} per day` : 'no limit per day'}
+                </dd>
+              </>
+            ) : null}
+            <dt>Billing</dt>
+            <dd>{billingText(org.data.billing)}</dd>
             <dt>Credits</dt>
             <dd>{formatNumber(org.data.credits)}</dd>
+            {org.data.creditsHeld ? (
+              <>
+                <dt>Held</dt>
+                <dd>{formatNumber(org.data.creditsHeld)} credits held by replies in progress (returned or charged when they end)</dd>
+              </>
+            ) : null}
           </dl>
-          {user.isOperator ? <OperatorControls org={org.data} onChanged={org.reload} /> : <p>Platform operators change plans and credits.</p>}
+          {user.isOperator ? <OperatorControls org={org.data} onChanged={org.reload} /> : <p>Platform operators change plans, billing and credits.</p>}
         </>
       ) : org.loading ? (
         <p role="status">Loading…</p>

@@ -1,7 +1,9 @@
-// Usage per UTC day (docs/api.md section 3), for the organization and for one key: a small SVG
-// bar chart for the eye and the same numbers in a table for everyone (and for screen readers).
+// Usage per UTC day (docs/api.md section 3): first a summary of the period (the organization's
+// totals, then each key that was used), then a small SVG bar chart for the eye and the same numbers
+// in a table for everyone (and for screen readers), for the organization or one key. Days and keys
+// without any use are left out of the tables, which say so.
 import { useState } from 'preact/hooks';
-import type { UsageDay } from '../../../api/management.ts';
+import type { ApiKey, ManagementClient, UsageDay } from '../../../api/management.ts';
 import { useOrganization, useSession } from '../session.tsx';
 import { ErrorAlert, formatNumber, Select, Table, useLoad } from '../ui.tsx';
 
@@ -11,14 +13,27 @@ const SERIES = [
   { field: 'credits', label: 'Credits', color: '#047857' },
 ] as const;
 
-const DAY_CHOICES = [7, 30, 90];
+const COUNTS = [
+  { field: 'requests', label: 'Requests' },
+  { field: 'rateLimited', label: 'Rate limited' },
+  { field: 'credits', label: 'Credits' },
+  { field: 'inputTokens', label: 'Input tokens' },
+  { field: 'outputTokens', label: 'Output tokens' },
+] as const;
 
-function totals(days: UsageDay[]) {
-  return days.reduce(
-    (sum, d) => ({ requests: sum.requests + d.requests, rateLimited: sum.rateLimited + d.rateLimited, credits: sum.credits + d.credits }),
-    { requests: 0, rateLimited: 0, credits: 0 },
-  );
+type Totals = Record<(typeof COUNTS)[number]['field'], number>;
+
+const DAY_CHOICES = [7, 30, 90];
+/** Keys whose usage is read at once for the summary. */
+const PARALLEL = 4;
+
+export function totals(days: UsageDay[]): Totals {
+  const sum: Totals = { requests: 0, rateLimited: 0, credits: 0, inputTokens: 0, outputTokens: 0 };
+  for (const day of days) for (const { field } of COUNTS) sum[field] += day[field] ?? 0;
+  return sum;
 }
+
+const used = (t: Totals) => COUNTS.some(({ field }) => t[field] > 0);
 
 /** Grouped bars, oldest day on the left. Decorative detail is in the table beside it. */
 export function UsageChart(props: { days: UsageDay[]; title: string }) {
@@ -33,7 +48,7 @@ export function UsageChart(props: { days: UsageDay[]; title: string }) {
   const bar = Math.max(1, (slot * 0.8) / SERIES.length);
   const scale = (v: number) => ((height - top - bottom) * v) / max;
   const sum = totals(days);
-  const summary = `${props.title}: ${formatNumber(sum.requests)} requests, ${formatNumber(sum.rateLimited)} rate limited, ${formatNumber(sum.credits)} credits over ${days.length} UTC days, from ${days[0]?.date ?? ''} to ${days[days.length - 1]?.date ?? ''}. The table below has each day.`;
+  const summary = `${props.title}: ${formatNumber(sum.requests)} requests, ${formatNumber(sum.rateLimited)} rate limited, ${formatNumber(sum.credits)} credits over ${days.length} UTC days, from ${days[0]?.date ?? ''} to ${days[days.length - 1]?.date ?? ''}; ${formatNumber(sum.inputTokens)} input and ${formatNumber(sum.outputTokens)} output tokens. The table below has each day.`;
   return (
     <figure class="chart">
       <svg viewBox={`0 0 ${width} ${height}`} role="img" aria-label={summary}>
@@ -62,18 +77,95 @@ export function UsageChart(props: { days: UsageDay[]; title: string }) {
   );
 }
 
+/** The days with any use, newest first. */
 export function UsageTable(props: { days: UsageDay[]; caption: string }) {
+  const active = props.days.filter((d) => used(totals([d])));
   return (
-    <Table caption={props.caption} showCaption columns={['Date', 'Requests', 'Rate limited', 'Credits']}>
-      {props.days.map((d) => (
-        <tr key={d.date}>
-          <th scope="row">{d.date}</th>
-          <td>{formatNumber(d.requests)}</td>
-          <td>{formatNumber(d.rateLimited)}</td>
-          <td>{formatNumber(d.credits)}</td>
-        </tr>
-      ))}
-    </Table>
+    <>
+      <Table cards caption={props.caption} showCaption columns={['Date', ...COUNTS.map((c) => c.label)]}>
+        {active.map((d) => (
+          <tr key={d.date}>
+            <th scope="row">{d.date}</th>
+            {COUNTS.map((c) => (
+              <td key={c.field} data-label={c.label}>
+                {formatNumber(d[c.field] ?? 0)}
+              </td>
+            ))}
+          </tr>
+        ))}
+      </Table>
+      {active.length < props.days.length ? <p class="hint">{formatNumber(props.days.length - active.length)} days without any use are left out.</p> : null}
+    </>
+  );
+}
+
+interface KeyTotals {
+  key: ApiKey;
+  totals: Totals;
+}
+
+/** Every key of the organization (all pages of the list). */
+async function allKeys(api: ManagementClient, orgId: string): Promise<ApiKey[]> {
+  const keys: ApiKey[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await api.listKeys(orgId, { limit: 100, ...(cursor ? { cursor } : {}) });
+    keys.push(...page.items);
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor);
+  return keys;
+}
+
+/** The period's totals of each key that was ever used (a key never used has none to read). */
+async function keyTotals(api: ManagementClient, orgId: string, keys: ApiKey[], days: number): Promise<KeyTotals[]> {
+  const used = keys.filter((k) => k.usageCount > 0);
+  const out: KeyTotals[] = [];
+  for (let i = 0; i < used.length; i += PARALLEL) {
+    const batch = used.slice(i, i + PARALLEL);
+    const answers = await Promise.all(batch.map((k) => api.keyUsage(orgId, k.id, days)));
+    batch.forEach((key, j) => out.push({ key, totals: totals(answers[j]!.items) }));
+  }
+  return out;
+}
+
+function Summary(props: { org: Totals; keys: KeyTotals[] | undefined; keyCount: number; days: number }) {
+  const { org, days } = props;
+  const usedKeys = (props.keys ?? []).filter((k) => used(k.totals)).sort((a, b) => b.totals.requests - a.totals.requests);
+  return (
+    <section aria-labelledby="usage-summary">
+      <h2 id="usage-summary">Last {days} days</h2>
+      <dl class="totals">
+        {COUNTS.map((c) => (
+          <div key={c.field}>
+            <dt>{c.label}</dt>
+            <dd>{formatNumber(org[c.field])}</dd>
+          </div>
+        ))}
+      </dl>
+      {props.keys === undefined ? (
+        <p role="status">Adding up each key…</p>
+      ) : usedKeys.length === 0 ? (
+        <p>No key was used in the last {days} days.</p>
+      ) : (
+        <>
+          <Table cards caption={`Usage per key, last ${days} days`} showCaption columns={['Key', ...COUNTS.map((c) => c.label)]}>
+            {usedKeys.map(({ key, totals: t }) => (
+              <tr key={key.id}>
+                <th scope="row" class="key-name">
+                  {key.name} <span class="mono muted">{key.displayKey}</span>
+                </th>
+                {COUNTS.map((c) => (
+                  <td key={c.field} data-label={c.label}>
+                    {formatNumber(t[c.field])}
+                  </td>
+                ))}
+              </tr>
+            ))}
+          </Table>
+          {props.keyCount > usedKeys.length ? <p class="hint">{formatNumber(props.keyCount - usedKeys.length)} other keys were not used in this period.</p> : null}
+        </>
+      )}
+    </section>
   );
 }
 
@@ -83,43 +175,45 @@ export function UsagePage() {
   const [days, setDays] = useState(30);
   const [keyId, setKeyId] = useState('');
   const orgUsage = useLoad(() => api.organizationUsage(org.id, days), [org.id, days]);
-  const keys = useLoad(() => api.listKeys(org.id, { limit: 100 }), [org.id]);
-  const selectedKey = keys.data?.items.find((k) => k.id === keyId) ?? keys.data?.items[0];
+  const keys = useLoad(() => allKeys(api, org.id), [org.id]);
+  const perKey = useLoad(() => (keys.data ? keyTotals(api, org.id, keys.data, days) : Promise.resolve(undefined)), [org.id, keys.data, days]);
+  const selectedKey = keys.data?.find((k) => k.id === keyId);
   const keyUsage = useLoad(
     () => (selectedKey ? api.keyUsage(org.id, selectedKey.id, days) : Promise.resolve(undefined)),
     [org.id, selectedKey?.id, days],
   );
+  const shown = selectedKey ? keyUsage.data?.items : orgUsage.data?.items;
+  const title = selectedKey ? `Usage of key ${selectedKey.name}` : `Usage of ${org.name}`;
   return (
     <>
       <h1>Usage</h1>
-      <p>Requests, rate-limited requests and credits per UTC day.</p>
-      <Select label="Days" value={String(days)} options={DAY_CHOICES.map((n) => ({ value: String(n), label: `Last ${n} days` }))} onValue={(value) => setDays(Number(value))} />
-      <section aria-labelledby="org-usage">
-        <h2 id="org-usage">Organization usage</h2>
-        <ErrorAlert error={orgUsage.error} />
-        {orgUsage.data ? (
-          <>
-            <UsageChart days={orgUsage.data.items} title={`Usage of ${org.name}`} />
-            <UsageTable days={orgUsage.data.items} caption={`Usage of ${org.name} per UTC day`} />
-          </>
-        ) : orgUsage.loading ? (
-          <p role="status">Loading usage…</p>
-        ) : null}
-      </section>
-      <section aria-labelledby="key-usage">
-        <h2 id="key-usage">Key usage</h2>
-        <ErrorAlert error={keys.error ?? keyUsage.error} />
-        {keys.data && keys.data.items.length === 0 ? <p>No keys yet.</p> : null}
-        {selectedKey ? (
-          <>
-            <Select label="Key" value={selectedKey.id} options={keys.data!.items.map((k) => ({ value: k.id, label: `${k.name} (${k.displayKey})` }))} onValue={setKeyId} />
-            {keyUsage.data ? (
-              <>
-                <UsageChart days={keyUsage.data.items} title={`Usage of key ${selectedKey.name}`} />
-                <UsageTable days={keyUsage.data.items} caption={`Usage of key ${selectedKey.name} per UTC day`} />
-              </>
-            ) : null}
-          </>
+      <p>Requests, rate-limited requests, credits and tokens per UTC day.</p>
+      <div class="filters">
+        <Select label="Days" value={String(days)} options={DAY_CHOICES.map((n) => ({ value: String(n), label: `Last ${n} days` }))} onValue={(value) => setDays(Number(value))} />
+        <Select
+          label="Key"
+          value={selectedKey?.id ?? ''}
+          options={[{ value: '', label: 'All keys (the organization)' }, ...(keys.data ?? []).map((k) => ({ value: k.id, label: `${k.name} (${k.displayKey})` }))]}
+          onValue={setKeyId}
+        />
+      </div>
+      <ErrorAlert error={orgUsage.error ?? keys.error ?? perKey.error ?? keyUsage.error} />
+      {orgUsage.data ? (
+        <Summary org={totals(orgUsage.data.items)} keys={perKey.data} keyCount={keys.data?.length ?? 0} days={days} />
+      ) : orgUsage.loading ? (
+        <p role="status">Loading usage…</p>
+      ) : null}
+      <section aria-labelledby="usage-days">
+        <h2 id="usage-days">{selectedKey ? `Key ${selectedKey.name} per UTC day` : 'Organization per UTC day'}</h2>
+        {shown ? (
+          used(totals(shown)) ? (
+            <>
+              <UsageChart days={shown} title={title} />
+              <UsageTable days={shown} caption={`${title} per UTC day`} />
+            </>
+          ) : (
+            <p>No use in the last {days} days.</p>
+          )
         ) : null}
       </section>
     </>
