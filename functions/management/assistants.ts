@@ -3,7 +3,7 @@
 // here (or to its organization, a key or database that needs it).
 import { defaultAssistantOf } from '../../shared/chat/assistants.ts';
 import { listUpstreams } from '../../shared/chat/upstreams.ts';
-import { assistantSettings, createAssistantBody, patchAssistantBody, patchedSettings } from '../../shared/domain/assistants.ts';
+import { assistantSettings, createAssistantBody, patchAssistantBody, patchedSettings } from '../../shared/domain/assistant-rules.ts';
 import { ApiError } from '../../shared/domain/errors.ts';
 import { parseInput } from '../../shared/domain/validation.ts';
 import {

@@ -18,7 +18,7 @@ import {
   patchOrganizationBody,
 } from '../domain/organization-rules.ts';
 import { KEY, ORG, SESSION, type RouteKey } from '../routes.ts';
-import { createAssistantBody, patchAssistantBody } from '../domain/assistants.ts';
+import { createAssistantBody, patchAssistantBody } from '../domain/assistant-rules.ts';
 import { devTokenBody } from '../users/dev-token-body.ts';
 import * as S from './schemas.ts';
 

@@ -5,7 +5,7 @@ import type { KeyType } from './api-key.ts';
 import { MAX_ALLOWED_DOMAINS, normalizeAllowedDomains } from './allowed-domains.ts';
 import { validationError, type FieldIssue } from './errors.ts';
 import type { Limits } from './plans.ts';
-import { assistantIdField } from './assistants.ts';
+import { assistantIdField } from './assistant-rules.ts';
 import { intQuery, nameSchema, objectBody, parseInput, positiveInt } from './validation.ts';
 import { SCOPES, type Scope } from './scopes.ts';
 

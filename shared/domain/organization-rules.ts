@@ -1,7 +1,7 @@
 // Request shapes of the organization, member, database and credit routes (docs/api.md "Routes").
 // The handlers validate with these and the API description (GET /openapi.json) is generated from them.
 import * as z from 'zod';
-import { assistantIdField } from './assistants.ts';
+import { assistantIdField } from './assistant-rules.ts';
 import { billingSchema } from './billing.ts';
 import { PLANS } from './plans.ts';
 import { ROLES } from './roles.ts';

@@ -4,18 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeCursor, encodeCursor } from '../../shared/domain/cursor.ts';
 import { parseExportQuery } from '../../shared/chat/export.ts';
 import { idempotencyKey, parseCreateSession, parseOneShot, parseSessionMessage } from '../../shared/chat/schemas.ts';
-import { ApiError } from '../../shared/domain/errors.ts';
-
-function fieldsOf(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ApiError);
-    expect((error as ApiError).code).toBe('VALIDATION_ERROR');
-    return ((error as ApiError).extra.details ?? []).map((d) => d.field);
-  }
-  throw new Error('expected a validation error');
-}
+import { fieldsOf } from '../support/validation.ts';
 
 describe('session creation body', () => {
   it.each([
