@@ -1,32 +1,56 @@
-// Session message stream: POST /v1/chat/sessions/{sessionId}/messages -> 200 text/event-stream.
-// Event: API Gateway REST proxy (APIGatewayProxyEvent), invoked with response streaming
-// (ResponseTransferMode.STREAM), so in AWS the handler is a Lambda response-streaming handler built
-// with middy's streamifyResponse execution mode.
+// The reply function: every route that waits for an assistant reply, JSON ones included, on API
+// Gateway's streaming integration (ResponseTransferMode.STREAM), which is not cut at 29 s:
+//   POST /v1/chat/sessions/{sessionId}/messages -> 200 text/event-stream
+//   POST /v1/chat/message (and /api/v1/chat/message) -> 200 JSON once the reply is complete
+// Event: API Gateway REST proxy (APIGatewayProxyEvent). In AWS the handler is a Lambda
+// response-streaming handler built with middy's streamifyResponse execution mode; its timeout is
+// above every upstream's maxDurationSeconds, and each reply's upstream is stopped before the
+// function's own deadline (stopBy, from the Lambda context).
 //
-// Everything up to the first delta (route, body, session token, rate limit, credit, backend start)
-// runs before a status is chosen, so those failures are ordinary JSON errors with their status.
-// After that the reply goes out as SSE events through an EventSink: a PassThrough that middy pipes
-// into the Lambda response stream in AWS, the Node ServerResponse in the local runtime
-// (localStreamHandler), or a buffer (`handler` outside Lambda).
-import { PassThrough } from 'node:stream';
+// A route answers an HttpResult (JSON, written whole) or a StreamedResult (status and headers, then
+// the body as it is produced). Everything up to the first delta (route, body, token or key, rate
+// limit, credit, upstream start) runs before a status is chosen, so those failures are ordinary JSON
+// errors with their status. A streamed body goes to a PassThrough that middy pipes into the Lambda
+// response stream in AWS, to the Node ServerResponse in the local runtime (localStreamHandler), or
+// into one buffered body (`handler` outside Lambda).
+import { PassThrough, Writable } from 'node:stream';
 import type { ServerResponse } from 'node:http';
-import type { APIGatewayProxyEvent } from 'aws-lambda';
+import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import middy from '@middy/core';
 import { executionModeStreamifyResponse } from '@middy/core/StreamifyResponse';
 import { admit } from '../shared/db/rate-limits.ts';
-import { pumpReply, REPLAYED_HEADER, startReply, type StartedReply } from '../shared/chat/reply.ts';
-import { idempotencyKey, parseSessionMessage } from '../shared/chat/schemas.ts';
+import { getSessionItem, retentionTtl, sessionStatus, type SessionItem } from '../shared/db/sessions.ts';
+import { conversationScope, publicConversationId, storedConversationId } from '../shared/domain/conversations.ts';
+import { requestedDatabase } from '../shared/domain/authorize.ts';
+import { ApiError, validationError } from '../shared/domain/errors.ts';
+import { newId } from '../shared/domain/ids.ts';
+import { addDays, iso } from '../shared/domain/time.ts';
+import { collectReply, CREDITS_PER_REPLY, pumpReply, REPLAYED_HEADER, startReply, type StartedReply } from '../shared/chat/reply.ts';
+import { idempotencyKey, parseOneShot, parseSessionMessage } from '../shared/chat/schemas.ts';
 import { resolveAssistant } from '../shared/chat/assistants.ts';
 import { authenticateSession, sessionOf } from '../shared/chat/session-auth.ts';
-import { bufferSink, serverResponseSink, SSE_HEADERS, writableSink } from '../shared/chat/sse.ts';
+import { SSE_HEADERS, writableSink } from '../shared/chat/sse.ts';
+import { replyStopBy } from '../shared/chat/upstreams.ts';
 import { logger, describeError } from '../shared/log.ts';
-import { createApiHandler, decorate, prepare, recordOutcome, toErrorResult, type ApiRequest, type ResponseState, type RouteHandler } from '../shared/http/pipeline.ts';
-import type { HttpResult } from '../shared/http/response.ts';
+import { decorate, prepare, recordOutcome, toErrorResult, checkRouteCoverage, type ApiRequest, type Invocation, type ResponseState } from '../shared/http/pipeline.ts';
+import { isStreamed, json, type HttpResult, type StreamedResult } from '../shared/http/response.ts';
 import { SESSION, type RouteKey } from '../shared/routes.ts';
+
 const hooks = { authenticateSession, admit };
 
-/** Validate the message and start its reply (credit reserved, first delta received). */
-async function beginReply(req: ApiRequest): Promise<StartedReply> {
+/** How long a one-shot conversation can be continued after it starts. */
+export const CONVERSATION_LIFETIME_DAYS = 30;
+
+/** A reply route: a JSON result, or a body streamed as it is produced. */
+export type ReplyRouteHandler = (req: ApiRequest) => Promise<HttpResult | StreamedResult>;
+
+/** What the reply needs of the invocation: the caller going away, the function's deadline. */
+function replyLimits(req: ApiRequest): { signal?: AbortSignal; stopBy?: number } {
+  return { ...(req.signal ? { signal: req.signal } : {}), ...(req.stopBy !== undefined ? { stopBy: req.stopBy } : {}) };
+}
+
+/** POST /v1/chat/sessions/{sessionId}/messages: the reply as SSE events. */
+async function sessionMessage(req: ApiRequest): Promise<StreamedResult> {
   const session = sessionOf(req);
   const { content } = parseSessionMessage(req.body);
   const idempotency = idempotencyKey(req.headers);
@@ -34,7 +58,7 @@ async function beginReply(req: ApiRequest): Promise<StartedReply> {
   const assistant =
     session.assistant ??
     (await resolveAssistant({ key: { organizationId: session.organizationId, type: session.keyType, databaseId: session.databaseId, assistantId: null } }));
-  return startReply({
+  const reply = await startReply({
     organizationId: session.organizationId,
     keyId: session.keyId,
     threadId: session.id,
@@ -45,75 +69,195 @@ async function beginReply(req: ApiRequest): Promise<StartedReply> {
     assistant,
     requestId: req.requestId,
     identity: { keyType: session.keyType, databaseId: session.databaseId, sessionId: session.id, conversationId: null, origin: session.origin },
+    ...replyLimits(req),
   });
+  return streamedReply(reply);
 }
 
-/** A replayed reply (its Idempotency-Key's original) goes out as the same SSE events, marked. */
-function streamHeaders(reply: StartedReply): Record<string, string> {
-  return { ...SSE_HEADERS, ...(reply.replayed ? REPLAYED_HEADER : {}) };
+/** A started reply as SSE events; a replayed one (its Idempotency-Key's original) is marked. */
+function streamedReply(reply: StartedReply): StreamedResult {
+  return {
+    statusCode: 200,
+    headers: { ...SSE_HEADERS, ...(reply.replayed ? REPLAYED_HEADER : {}) },
+    write: (out) => pumpReply(reply, writableSink(out)),
+  };
 }
 
-type Opened = { kind: 'respond'; result: HttpResult } | { kind: 'stream'; headers: Record<string, string>; reply: StartedReply };
+/**
+ * The conversation `id` names in the caller's scope (docs/api.md "Routes"): the live item, or
+ * undefined when the id is not used yet in that scope (a new conversation starts under it).
+ */
+async function findConversation(storedId: string, now: Date): Promise<SessionItem | undefined> {
+  const item = await getSessionItem(storedId);
+  if (item && sessionStatus(item, now) !== 'active') {
+    throw new ApiError('CONFLICT', `Conversation has expired (they last ${CONVERSATION_LIFETIME_DAYS} days); continue under a new conversation_id`);
+  }
+  return item;
+}
 
-/** Everything before the status line: a JSON result (any failure), or a reply ready to stream. */
-async function open(event: APIGatewayProxyEvent): Promise<Opened> {
+/** POST /v1/chat/message: the whole reply as JSON. */
+async function oneShotMessage(req: ApiRequest): Promise<HttpResult> {
+  const key = req.key!;
+  const { message, conversation_id, assistant: requested } = parseOneShot(req.body);
+  const idempotency = idempotencyKey(req.headers);
+  const assistant = await resolveAssistant({ key, requested, database: requestedDatabase(req.headers, req.query) });
+  const now = new Date();
+  const conversationId = conversation_id ?? newId('conv');
+  const storedId = storedConversationId(conversationScope(key), conversationId);
+  const existing = conversation_id !== undefined ? await findConversation(storedId, now) : undefined;
+  // A publishable key is public: a chosen (guessable) id would let one visitor continue another's
+  // conversation, so with one only ids Keygate returned to this key are accepted.
+  if (key.type === 'publishable' && conversation_id !== undefined && !existing) {
+    throw validationError([{ field: 'conversation_id', message: 'with a publishable key, must be a conversation_id Keygate returned to this key' }]);
+  }
+  const expiresAt = addDays(now, CONVERSATION_LIFETIME_DAYS);
+  const conversation: SessionItem = existing ?? {
+    id: storedId,
+    organizationId: key.organizationId,
+    keyId: key.keyId,
+    keyType: key.type,
+    type: 'conversation',
+    status: 'active',
+    origin: key.type === 'publishable' ? key.origin : null,
+    databaseId: key.databaseId,
+    metadata: null,
+    orgLimits: key.orgLimits,
+    keyLimits: key.keyLimits,
+    createdAt: iso(now),
+    expiresAt: iso(expiresAt),
+    ttl: retentionTtl(expiresAt),
+  };
+  const reply = await startReply({
+    organizationId: key.organizationId,
+    keyId: key.keyId,
+    threadId: conversation.id,
+    content: message,
+    ttl: conversation.ttl,
+    ...(idempotency ? { idempotency: { key: idempotency, scope: 'message', request: { message, conversation_id } } } : {}),
+    // A new conversation exists only once its first reply is stored, in the same transaction.
+    ...(!existing ? { newConversation: conversation } : {}),
+    contentField: 'message',
+    assistant,
+    requestId: req.requestId,
+    identity: {
+      keyType: key.type,
+      databaseId: key.databaseId,
+      sessionId: null,
+      conversationId: publicConversationId(conversation.id),
+      origin: key.type === 'publishable' ? key.origin : null,
+    },
+    ...replyLimits(req),
+  });
+  const done = await collectReply(reply, req.requestId, req.signal);
+  return json(
+    200,
+    {
+      // A replay answers with the original's conversation (a generated id is not generated again).
+      conversation_id: publicConversationId(reply.threadId),
+      message: { role: 'assistant', content: done.content },
+      usage: { credits: CREDITS_PER_REPLY },
+    },
+    reply.replayed ? REPLAYED_HEADER : {},
+  );
+}
+
+export const routes = {
+  [`POST ${SESSION}/messages`]: sessionMessage,
+  'POST /v1/chat/message': oneShotMessage,
+  'POST /api/v1/chat/message': oneShotMessage,
+} satisfies Record<RouteKey<'chatStream'>, ReplyRouteHandler>;
+checkRouteCoverage('chatStream', routes);
+
+/** Everything before the status line: a JSON result (any failure included), or a body to stream. */
+async function open(event: APIGatewayProxyEvent, invocation: Invocation): Promise<HttpResult | StreamedResult> {
   const state: ResponseState = { headers: {} };
   try {
-    const { req } = await prepare('chatStream', routes, hooks, event, state);
-    const reply = await beginReply(req);
-    const { headers } = decorate({ statusCode: 200, headers: streamHeaders(reply), body: '' }, state);
+    const { req, handler } = await prepare<ReplyRouteHandler>('chatStream', routes, hooks, event, state, invocation);
+    const result = await handler(req);
+    const { headers } = decorate({ statusCode: result.statusCode, headers: result.headers, body: '' }, state);
     recordOutcome(state);
-    return { kind: 'stream', headers, reply };
+    return { ...result, headers };
   } catch (error) {
     recordOutcome(state, error);
-    return { kind: 'respond', result: decorate(toErrorResult(error, event.requestContext?.requestId ?? 'unknown'), state) };
+    return decorate(toErrorResult(error, event.requestContext?.requestId ?? 'unknown'), state);
   }
 }
 
-/** The route as one buffered body (used where there is no response streaming). */
-async function bufferedMessage(req: ApiRequest): Promise<HttpResult> {
-  const reply = await beginReply(req);
-  const sink = bufferSink();
-  await pumpReply(reply, sink);
-  return { statusCode: 200, headers: streamHeaders(reply), body: sink.body() };
+function invocationOf(context: Partial<Pick<Context, 'getRemainingTimeInMillis'>> | undefined, signal?: AbortSignal): Invocation {
+  const remaining = typeof context?.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : undefined;
+  return {
+    ...(signal ? { signal } : {}),
+    ...(remaining !== undefined ? { stopBy: replyStopBy(remaining) } : {}),
+  };
 }
 
-export const routes = { [`POST ${SESSION}/messages`]: bufferedMessage } satisfies Record<RouteKey<'chatStream'>, RouteHandler>;
-
-/** AWS: status and headers as middy's streaming prelude, then the events piped from a PassThrough. */
-export async function streamingHandler(event: APIGatewayProxyEvent): Promise<HttpResult | { statusCode: number; headers: Record<string, string>; body: PassThrough }> {
-  const opened = await open(event);
-  if (opened.kind === 'respond') return opened.result;
+/** AWS: status and headers as middy's streaming prelude, then the body (a JSON string, or piped from a PassThrough). */
+export async function streamingHandler(event: APIGatewayProxyEvent, context?: Context): Promise<HttpResult | { statusCode: number; headers: Record<string, string>; body: PassThrough }> {
+  const result = await open(event, invocationOf(context));
+  if (!isStreamed(result)) return result;
   const body = new PassThrough();
-  pumpReply(opened.reply, writableSink(body)).catch((error: unknown) => {
+  result.write(body).catch((error: unknown) => {
     logger.error('stream pump failed', { error: describeError(error) });
     body.end();
   });
-  return { statusCode: 200, headers: opened.headers, body };
+  return { statusCode: result.statusCode, headers: result.headers, body };
 }
 
-/** Local runtime: the same code path, written to the Node response and flushed per event. */
-export async function localStreamHandler(event: APIGatewayProxyEvent, res: ServerResponse): Promise<void> {
-  const opened = await open(event);
-  if (opened.kind === 'respond') {
-    const { statusCode, headers, body } = opened.result;
-    res.writeHead(statusCode, { ...headers, 'Content-Length': Buffer.byteLength(body) });
-    res.end(body);
-    return;
+/**
+ * Local runtime: the same code path, written to the Node response and flushed per event. The
+ * response closing before it is finished means the caller went away: the reply's upstream is stopped.
+ */
+export async function localStreamHandler(event: APIGatewayProxyEvent, res: ServerResponse, context?: Pick<Context, 'getRemainingTimeInMillis'>): Promise<void> {
+  const gone = new AbortController();
+  const onClose = () => {
+    if (!res.writableFinished) gone.abort();
+  };
+  res.once('close', onClose);
+  try {
+    // Written even if the caller is gone: a started reply still has to end (stored or refunded).
+    const result = await open(event, invocationOf(context, gone.signal));
+    if (!isStreamed(result)) {
+      res.writeHead(result.statusCode, { ...result.headers, 'Content-Length': Buffer.byteLength(result.body) });
+      res.end(result.body);
+      return;
+    }
+    res.writeHead(result.statusCode, result.headers);
+    res.flushHeaders();
+    res.socket?.setNoDelay(true);
+    await result.write(res);
+  } finally {
+    res.off('close', onClose);
   }
-  await pumpReply(opened.reply, serverResponseSink(res, opened.headers));
+}
+
+/** A Writable that keeps what is written (a streamed body answered as one buffered body). */
+function collector(): Writable & { text(): string } {
+  const chunks: Buffer[] = [];
+  const out = new Writable({
+    write(chunk: Buffer | string, _encoding, callback) {
+      chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+      callback();
+    },
+  });
+  return Object.assign(out, { text: () => Buffer.concat(chunks).toString('utf8') });
+}
+
+/** Every route answered as one buffered body (no response streaming: tests and tools outside Lambda). */
+export async function bufferedHandler(event: APIGatewayProxyEvent, context?: Context): Promise<HttpResult> {
+  const result = await open(event, invocationOf(context));
+  if (!isStreamed(result)) return result;
+  const out = collector();
+  await result.write(out);
+  return { statusCode: result.statusCode, headers: result.headers, body: out.text() };
 }
 
 /**
  * Inside Lambda the runtime defines the `awslambda` global with streamifyResponse and
  * HttpResponseStream (typed by @types/aws-lambda); middy's streaming mode wraps the handler with it.
- * Anywhere else (tests, tools) the route is answered as one buffered SSE body. (The AWS SDK creates
+ * Anywhere else (tests, tools) every route is answered as one buffered body. (The AWS SDK creates
  * an empty `awslambda` object everywhere, so the check is for the function, not the object.)
  */
 const inLambda = typeof (globalThis as { awslambda?: { streamifyResponse?: unknown } }).awslambda?.streamifyResponse === 'function';
-
-/** The route answered as one buffered SSE body (no response streaming). */
-export const bufferedHandler = createApiHandler('chatStream', routes, hooks);
 
 export const handler = inLambda
   ? middy(streamingHandler, { executionMode: executionModeStreamifyResponse })

@@ -7,7 +7,16 @@ import type { Construct } from 'constructs';
 import { TABLES, tableOutputId, type TableKey } from '../shared/tables.ts';
 import { KeygateApi } from './constructs/api.ts';
 import { BEDROCK_MODEL_ENV, grantBedrockInvoke, grantBedrockModel, grantSecretValues } from './constructs/bedrock-access.ts';
-import { parseUpstreams, upstreamEnvironment, UpstreamConfigError, type UpstreamConfig } from '../shared/chat/upstreams.ts';
+import {
+  BEDROCK_UPSTREAM,
+  DEFAULT_MAX_DURATION_SECONDS,
+  DEFAULT_TIMEOUT_SECONDS,
+  parseUpstreams,
+  replyFunctionTimeoutSeconds,
+  upstreamEnvironment,
+  UpstreamConfigError,
+  type UpstreamConfig,
+} from '../shared/chat/upstreams.ts';
 import { DEFAULT_BEDROCK_MODEL } from '../shared/chat/bedrock-model.ts';
 import { DEPLOYED_FUNCTIONS, FUNCTION_SPECS, type DeployedFunctionName } from './constructs/function-specs.ts';
 import { KeygateFunction } from './constructs/keygate-function.ts';
@@ -94,7 +103,7 @@ export class KeygateStack extends Stack {
         name,
         entry: spec.entry,
         memorySize: spec.memorySize,
-        timeout: name === 'chatStream' && config.upstreams ? streamTimeout(config.upstreams, spec.timeout) : spec.timeout,
+        timeout: name === 'chatStream' ? replyFunctionTimeout(config, spec.timeout) : spec.timeout,
         environment: { ...shared, ...perFunction[name] },
       });
       for (const [table, access] of Object.entries(spec.tables) as [TableKey, TableAccess][]) {
@@ -198,18 +207,24 @@ export class KeygateStack extends Stack {
 
 export { tableOutputId };
 
-/** Seconds the streaming function runs past the longest reply, to stop, settle usage and end the stream. */
-export const STREAM_TIMEOUT_MARGIN_SECONDS = 30;
-/** The stream integration waits a little longer than the function, so the function ends the stream. */
+/** The stream integration waits a little longer than the function, so the function ends the response. */
 const STREAM_INTEGRATION_MARGIN_SECONDS = 5;
-/** Lambda's limit. */
-const LAMBDA_TIMEOUT_LIMIT_SECONDS = 900;
 
-/** The streaming function outlives the longest upstream reply (maxDurationSeconds) by a margin, within Lambda's limit. */
-export function streamTimeout(config: UpstreamConfig, base: Duration): Duration {
-  const longest = Math.max(...config.upstreams.map((u) => u.maxDurationSeconds));
-  const seconds = Math.min(LAMBDA_TIMEOUT_LIMIT_SECONDS - STREAM_INTEGRATION_MARGIN_SECONDS, Math.max(base.toSeconds(), longest + STREAM_TIMEOUT_MARGIN_SECONDS));
-  return Duration.seconds(seconds);
+/** The upstreams a stack deploys: context `upstreams`, or the one bedrock upstream on bedrockModelId. */
+export function deployedUpstreams(config: Pick<KeygateConfig, 'upstreams' | 'bedrockModelId'>): UpstreamConfig {
+  return (
+    config.upstreams ?? {
+      upstreams: [
+        { name: BEDROCK_UPSTREAM, kind: 'bedrock', models: [config.bedrockModelId], timeoutSeconds: DEFAULT_TIMEOUT_SECONDS, maxDurationSeconds: DEFAULT_MAX_DURATION_SECONDS },
+      ],
+      defaultUpstream: BEDROCK_UPSTREAM,
+    }
+  );
+}
+
+/** The reply function outlives the longest upstream reply (maxDurationSeconds) by a margin, within Lambda's limit. */
+export function replyFunctionTimeout(config: Pick<KeygateConfig, 'upstreams' | 'bedrockModelId'>, base: Duration): Duration {
+  return Duration.seconds(Math.max(base.toSeconds(), replyFunctionTimeoutSeconds(deployedUpstreams(config))));
 }
 
 /** Every model of the bedrock upstreams, and every secret the upstreams name. */

@@ -28,7 +28,11 @@ export interface RouteDefinition {
   auth: AuthKind;
   role?: RoleRequirement;
   scope?: Scope;
-  /** The reply is streamed (Server-Sent Events through REST API response streaming). */
+  /**
+   * Served through API Gateway's response-streaming integration (15 minutes, not 29 s): every route
+   * that waits for an assistant reply, whether it answers Server-Sent Events or JSON. Only the
+   * reply function (`chatStream`) has such routes, and all of its routes are.
+   */
   stream?: boolean;
   /** Served by the local runtime only, never part of the CDK stack. */
   localOnly?: boolean;
@@ -83,8 +87,9 @@ const TABLE = [
   { method: 'GET', path: '/v1/auth/whoami', function: 'publicApi', auth: 'apiKey' },
   { method: 'POST', path: '/v1/chat/sessions', function: 'publicApi', auth: 'apiKey', scope: 'chat' },
   { method: 'POST', path: '/v1/chat/voice-sessions', function: 'publicApi', auth: 'apiKey', scope: 'chat' },
-  { method: 'POST', path: '/v1/chat/message', function: 'publicApi', auth: 'apiKey', scope: 'chat' },
-  { method: 'POST', path: '/api/v1/chat/message', function: 'publicApi', auth: 'apiKey', scope: 'chat' },
+  // Every route that waits for a reply is the reply function's, on the streaming integration (not cut at 29 s).
+  { method: 'POST', path: '/v1/chat/message', function: 'chatStream', auth: 'apiKey', scope: 'chat', stream: true },
+  { method: 'POST', path: '/api/v1/chat/message', function: 'chatStream', auth: 'apiKey', scope: 'chat', stream: true },
   { method: 'GET', path: '/api/export', function: 'export', auth: 'apiKey', scope: 'export' },
 
   { method: 'POST', path: `${SESSION}/messages`, function: 'chatStream', auth: 'session', stream: true },

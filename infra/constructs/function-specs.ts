@@ -5,6 +5,7 @@
 import { Duration } from 'aws-cdk-lib';
 import { AUTHORIZER_ENTRY, FUNCTION_ENTRIES, type FunctionName } from '../../shared/routes.ts';
 import type { TableKey } from '../../shared/tables.ts';
+import { REPLY_FUNCTION_MIN_TIMEOUT_SECONDS } from '../../shared/chat/upstreams.ts';
 import type { TableAccess } from './tables.ts';
 
 /**
@@ -66,21 +67,21 @@ export const FUNCTION_SPECS: Record<DeployedFunctionName, FunctionSpec> = {
   publicApi: {
     entry: FUNCTION_ENTRIES.publicApi,
     memorySize: 512,
-    // One-shot chat messages wait for a whole Bedrock reply; API Gateway cuts buffered calls at 29 s.
-    timeout: Duration.seconds(28),
-    // databases and auditLog: the assistant that answers, and `Default` made on first use for an
-    // organization that predates assistants (with its audit entry).
+    // whoami and session creation; replies are the chatStream function's.
+    timeout: Duration.seconds(10),
+    // databases and auditLog: the assistant a new session keeps, and `Default` made on first use for
+    // an organization that predates assistants (with its audit entry).
     tables: {
       organizations: 'readWrite',
       usage: 'readWrite',
       sessions: 'readWrite',
-      messages: 'readWrite',
       apiKeys: 'readUpdate',
       databases: 'readWrite',
       auditLog: 'readAppend',
     },
     sessionSecret: true,
-    bedrock: true,
+    bedrock: false,
+    upstreamSettings: true,
   },
   chatSession: {
     entry: FUNCTION_ENTRIES.chatSession,
@@ -90,14 +91,17 @@ export const FUNCTION_SPECS: Record<DeployedFunctionName, FunctionSpec> = {
     sessionSecret: true,
     bedrock: false,
   },
+  // The reply function: every route that waits for a reply (session messages, one-shot messages), on
+  // the streaming integration. The stack sets its timeout above the upstreams' maxDurationSeconds
+  // (replyFunctionTimeoutSeconds); this is the least it gets.
   chatStream: {
     entry: FUNCTION_ENTRIES.chatStream,
     memorySize: 512,
-    // Streams a Bedrock reply over Server-Sent Events; the integration timeout is set just above this.
-    timeout: Duration.seconds(120),
-    // databases and auditLog: only for sessions started before assistants (they resolve the default).
+    timeout: Duration.seconds(REPLY_FUNCTION_MIN_TIMEOUT_SECONDS),
+    // sessions readWrite: a one-shot conversation is created with its first turn. databases and
+    // auditLog: the assistant that answers, and `Default` made on first use.
     tables: {
-      sessions: 'read',
+      sessions: 'readWrite',
       messages: 'readWrite',
       apiKeys: 'readUpdate',
       usage: 'readWrite',

@@ -21,6 +21,7 @@ import {
   type FunctionName,
   type RouteDefinition,
 } from '../../shared/routes.ts';
+import { replyFunctionTimeoutSeconds, upstreamConfig } from '../../shared/chat/upstreams.ts';
 import { issueDevToken } from './dev-token.ts';
 import { createLocalWeb, type WebResponse } from './web.ts';
 import { buildProxyEvent, runAuthorizer, type AuthorizerFn, type IncomingRequest } from './gateway.ts';
@@ -31,7 +32,7 @@ const ROOT = resolve(import.meta.dirname, '../..');
 
 type ProxyHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
 /** Streaming functions export this for the local runtime: write the response to `res`. */
-export type LocalStreamHandler = (event: APIGatewayProxyEvent, res: ServerResponse) => Promise<void>;
+export type LocalStreamHandler = (event: APIGatewayProxyEvent, res: ServerResponse, context: Context) => Promise<void>;
 
 interface FunctionModule {
   handler: ProxyHandler;
@@ -44,7 +45,13 @@ function load<T>(entry: string): Promise<T> {
   return modules.get(entry) as Promise<T>;
 }
 
+/** The deployed functions' timeouts as the local context reports them: the reply function's from the upstreams. */
+function timeoutMs(name: string): number {
+  return name === 'chatStream' ? replyFunctionTimeoutSeconds(upstreamConfig()) * 1000 : 30_000;
+}
+
 function lambdaContext(requestId: string, name: string): Context {
+  const deadline = Date.now() + timeoutMs(name);
   return {
     awsRequestId: requestId,
     functionName: `keygate-local-${name}`,
@@ -54,7 +61,7 @@ function lambdaContext(requestId: string, name: string): Context {
     logGroupName: `/aws/lambda/keygate-local-${name}`,
     logStreamName: 'local',
     callbackWaitsForEmptyEventLoop: false,
-    getRemainingTimeInMillis: () => 30_000,
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
     done: () => undefined,
     fail: () => undefined,
     succeed: () => undefined,
@@ -109,7 +116,7 @@ export const sourceRuntime: FunctionRuntime = {
   },
   async stream(name, event, res) {
     const mod = await load<FunctionModule>(FUNCTION_ENTRIES[name]);
-    if (mod.localStreamHandler) return mod.localStreamHandler(event, res);
+    if (mod.localStreamHandler) return mod.localStreamHandler(event, res, lambdaContext(event.requestContext.requestId, name));
     const result = await mod.handler(event, lambdaContext(event.requestContext.requestId, name));
     send(res, result.statusCode, (result.headers ?? {}) as Record<string, string>, result.body);
   },

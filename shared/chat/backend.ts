@@ -68,6 +68,7 @@ export type ReplyFailure =
   | 'incomplete' // the stream ended without its end marker
   | 'upstream_error' // the upstream's own error event
   | 'cut' // maxDurationSeconds or the function's deadline reached mid-reply
+  | 'cancelled' // the caller went away before a JSON reply was complete
   | 'internal';
 
 export class ReplyError extends Error {

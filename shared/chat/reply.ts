@@ -56,6 +56,8 @@ export interface ReplyInput {
   identity?: Omit<ReplyIdentity, 'organizationId' | 'keyId'>;
   /** Epoch ms by which the upstream must have stopped (the function's deadline less a margin). */
   stopBy?: number;
+  /** Aborted when the caller goes away: the upstream is stopped, even before its first delta. */
+  signal?: AbortSignal;
 }
 
 /** The Default assistant an organization has on the default upstream, for callers that name none. */
@@ -179,6 +181,8 @@ export async function startReply(input: ReplyInput): Promise<StartedReply> {
   let sentTurns: ChatTurn[] = [];
   const caller = new AbortController();
   controller.signal.addEventListener('abort', () => caller.abort(), { once: true });
+  if (input.signal?.aborted) caller.abort();
+  else input.signal?.addEventListener('abort', () => caller.abort(), { once: true });
   let iterator: GuardedReply;
   let first: string;
   let firstDeltaMs = 0;
@@ -208,7 +212,7 @@ export async function startReply(input: ReplyInput): Promise<StartedReply> {
       ...(input.stopBy !== undefined ? { stopBy: input.stopBy } : {}),
     });
     const head = await iterator.next();
-    if (head.done) throw new ReplyError('SERVICE_UNAVAILABLE', REPLY_MESSAGES.empty, { failure: 'malformed' });
+    if (head.done) throw new ReplyError('SERVICE_UNAVAILABLE', REPLY_MESSAGES.empty, { failure: input.signal?.aborted ? 'cancelled' : 'malformed' });
     first = head.value;
     firstDeltaMs = performance.now() - started;
   } catch (error) {
@@ -283,16 +287,25 @@ export async function startReply(input: ReplyInput): Promise<StartedReply> {
   };
 }
 
-/** The whole reply as one string (one-shot messages). Refunds and rethrows on failure. */
-export async function collectReply(reply: StartedReply, requestId: string): Promise<{ messageId: string; content: string }> {
+/**
+ * The whole reply as one string (JSON replies). Refunds and rethrows on failure; a caller that goes
+ * away (`signal`) never receives it, so it is stopped, refunded and not stored.
+ */
+export async function collectReply(reply: StartedReply, requestId: string, signal?: AbortSignal): Promise<{ messageId: string; content: string }> {
+  const gone = () => new ReplyError('SERVICE_UNAVAILABLE', REPLY_MESSAGES.failed, { failure: 'cancelled' });
+  const onAbort = () => void reply.fail(gone());
+  signal?.addEventListener('abort', onAbort, { once: true });
   try {
     for await (const _ of reply.rest()) {
       // parts are gathered by the reply itself
     }
+    if (signal?.aborted) throw gone();
     return await reply.complete();
   } catch (error) {
     await reply.fail(error);
     throw replyApiError(error, requestId, reply.contentField);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
   }
 }
 

@@ -1,9 +1,8 @@
 // Server-Sent Events for the session message stream (docs/api.md "Routes"): each event is
 // `event: <name>\ndata: <one JSON line>\n\n`. JSON.stringify escapes CR and LF, so data is one line.
-// An EventSink is where events go: a Lambda response stream in AWS, a Node ServerResponse locally,
+// An EventSink is where events go: a Lambda response stream in AWS, a Node ServerResponse locally (both through writableSink),
 // a buffer when the stream is answered as one body. Everything before the last write is shared.
 import type { Writable } from 'node:stream';
-import type { ServerResponse } from 'node:http';
 
 export type StreamEventName = 'message.delta' | 'message.completed' | 'error';
 
@@ -67,14 +66,6 @@ export function writableSink(out: Writable): EventSink {
       else listeners.push(listener);
     },
   };
-}
-
-/** The local runtime's sink: status and headers first, then each event flushed as its own chunk. */
-export function serverResponseSink(res: ServerResponse, headers: Record<string, string>): EventSink {
-  res.writeHead(200, headers);
-  res.flushHeaders();
-  res.socket?.setNoDelay(true);
-  return writableSink(res);
 }
 
 /** Collects the events into one body (the stream route answered without streaming). */

@@ -15,6 +15,18 @@ export const DEFAULT_TIMEOUT_SECONDS = 30;
 export const DEFAULT_MAX_DURATION_SECONDS = 300;
 /** Lambda's own limit is 900 s: the rest is left for the function to stop, settle and answer. */
 export const MAX_DURATION_LIMIT_SECONDS = 840;
+/**
+ * The reply function (every route that waits for a reply, on API Gateway's streaming integration)
+ * runs this much longer than the longest maxDurationSeconds: to stop the upstream, store and settle
+ * the turn, and end the response.
+ */
+export const REPLY_SETTLE_SECONDS = 30;
+/** The reply function's timeout never goes below this (the echo and short upstreams). */
+export const REPLY_FUNCTION_MIN_TIMEOUT_SECONDS = 120;
+/** Lambda's 900 s less the 5 s the streaming integration waits beyond the function. */
+export const REPLY_FUNCTION_MAX_TIMEOUT_SECONDS = 895;
+/** The upstream is stopped this long before the function's own deadline, to settle and record the reply. */
+export const REPLY_STOP_MARGIN_MS = 10_000;
 /** Name of the only upstream a local runtime without KEYGATE_UPSTREAMS has. */
 export const ECHO_UPSTREAM = 'echo';
 /** Name of the only upstream a stack without context `upstreams` has. */
@@ -238,6 +250,20 @@ export function parseUpstreams(upstreams: unknown, defaultUpstream: unknown, mod
     chosen = defaultUpstream;
   }
   return { upstreams: list, defaultUpstream: chosen };
+}
+
+/** The reply function's timeout in seconds: above every upstream's maxDurationSeconds by REPLY_SETTLE_SECONDS. */
+export function replyFunctionTimeoutSeconds(config: UpstreamConfig): number {
+  const longest = Math.max(...config.upstreams.map((u) => u.maxDurationSeconds));
+  return Math.min(REPLY_FUNCTION_MAX_TIMEOUT_SECONDS, Math.max(REPLY_FUNCTION_MIN_TIMEOUT_SECONDS, longest + REPLY_SETTLE_SECONDS));
+}
+
+/**
+ * Epoch ms by which a reply's upstream must have stopped, from the invocation's remaining time (the
+ * Lambda context's getRemainingTimeInMillis): the deadline less REPLY_STOP_MARGIN_MS.
+ */
+export function replyStopBy(remainingMs: number, now: number = Date.now()): number {
+  return now + remainingMs - REPLY_STOP_MARGIN_MS;
 }
 
 /** The upstreams as the environment variables the functions read (secrets by name only in AWS). */

@@ -38,6 +38,10 @@ export interface ApiRequest {
   session?: unknown;
   /** API-key and session routes: whose limits this request counts against. */
   rateSubject?: RateSubject;
+  /** Reply routes: aborted when the caller goes away (where the runtime can tell). */
+  signal?: AbortSignal;
+  /** Reply routes: epoch ms by which the upstream must have stopped (the function's deadline less a margin). */
+  stopBy?: number;
 }
 
 export type RouteHandler = (req: ApiRequest) => Promise<HttpResult>;
@@ -150,7 +154,7 @@ export function recordOutcome(state: ResponseState, error?: unknown): void {
 }
 
 /** Fail at load (and in tests) if a function and the route table disagree. */
-export function checkRouteCoverage(fn: FunctionName, handlers: Record<string, unknown>): void {
+export function checkRouteCoverage(fn: FunctionName, handlers: object): void {
   const expected = ROUTES.filter((r) => r.function === fn).map(routeKey).sort();
   const actual = Object.keys(handlers).sort();
   if (expected.join('\n') !== actual.join('\n')) {
@@ -158,20 +162,24 @@ export function checkRouteCoverage(fn: FunctionName, handlers: Record<string, un
   }
 }
 
-export interface PreparedRequest {
+export interface PreparedRequest<H = RouteHandler> {
   req: ApiRequest;
   state: ResponseState;
-  handler: RouteHandler;
+  handler: H;
 }
 
+/** What the invocation knows beyond the event: the caller going away, the function's deadline. */
+export type Invocation = Pick<ApiRequest, 'signal' | 'stopBy'>;
+
 /** Route, parse and authenticate; shared by buffered and streaming functions. */
-export async function prepare(
+export async function prepare<H = RouteHandler>(
   fn: FunctionName,
-  handlers: Record<string, RouteHandler>,
+  handlers: Record<string, H>,
   hooks: PipelineHooks,
   event: APIGatewayProxyEvent,
   state: ResponseState,
-): Promise<PreparedRequest> {
+  invocation: Invocation = {},
+): Promise<PreparedRequest<H>> {
   const route = findRoute(event.httpMethod, event.resource);
   const handler = route && route.function === fn ? handlers[routeKey(route)] : undefined;
   if (!route || !handler) throw new ApiError('NOT_FOUND');
@@ -193,6 +201,8 @@ export async function prepare(
     requestId: event.requestContext?.requestId ?? 'unknown',
     origin: headers.origin,
     ...(event.requestContext?.identity?.sourceIp ? { sourceIp: event.requestContext.identity.sourceIp } : {}),
+    ...(invocation.signal ? { signal: invocation.signal } : {}),
+    ...(invocation.stopBy !== undefined ? { stopBy: invocation.stopBy } : {}),
   };
   if (route.auth === 'apiKey') authenticateKey(req, event, state);
   if (route.auth === 'portal') await authenticatePortal(req, hooks);

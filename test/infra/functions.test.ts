@@ -21,7 +21,7 @@ import {
 
 const TABLE_KEYS = Object.keys(TABLES) as TableKey[];
 const SECRET_READERS: DeployedFunctionName[] = ['publicApi', 'chatSession', 'chatStream'];
-const BEDROCK_CALLERS: DeployedFunctionName[] = ['publicApi', 'chatStream'];
+const BEDROCK_CALLERS: DeployedFunctionName[] = ['chatStream'];
 
 /** Reading a table's stream (the webhook events function; test/infra/webhooks.test.ts checks it) is not table access. */
 const STREAM_READ = ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams'];
@@ -46,7 +46,8 @@ describe('functions', () => {
         Handler: 'index.handler',
         TracingConfig: { Mode: 'Active' },
         MemorySize: spec.memorySize,
-        Timeout: spec.timeout.toSeconds(),
+        // The reply function's comes from the upstreams (the default bedrock one: 300 s + 30 s).
+        Timeout: name === 'chatStream' ? 330 : spec.timeout.toSeconds(),
       });
     });
 
@@ -128,9 +129,9 @@ describe('functions', () => {
       const env = fn().Environment.Variables;
       if (!BEDROCK_CALLERS.includes(name)) {
         expect(bedrock).toEqual([]);
-        // Management lists the deployed upstreams and creates Default on the default one, so it
-        // knows the model's name; it never calls it.
-        if (name === 'management') expect(env.BEDROCK_MODEL_ID).toBe('global.anthropic.claude-haiku-5-5');
+        // Management and the public API list the deployed upstreams and create Default on the
+        // default one, so they know the model's name; they never call it.
+        if (FUNCTION_SPECS[name].upstreamSettings) expect(env.BEDROCK_MODEL_ID).toBe('global.anthropic.claude-haiku-5-5');
         else expect(env.BEDROCK_MODEL_ID).toBeUndefined();
         return;
       }

@@ -46,8 +46,8 @@ describe('context upstreams', () => {
     }
   });
 
-  it('the reply functions may invoke exactly the bedrock upstreams\' models and read exactly the named secrets', () => {
-    for (const name of ['publicApi', 'chatStream']) {
+  it('the reply function may invoke exactly the bedrock upstreams\' models and read exactly the named secrets', () => {
+    for (const name of ['chatStream']) {
       const statements = roleStatements(s, name);
       const bedrock = statements.filter((st) => actions(st).some((a) => a.startsWith('bedrock:')));
       const resources = JSON.stringify(bedrock.flatMap(resourcesOf));
@@ -70,20 +70,31 @@ describe('context upstreams', () => {
       // The session signing secret stays the only other secret they read.
       expect(JSON.stringify(sessionSecretStatements)).not.toContain('openai');
     }
-    for (const name of ['management', 'chatSession', 'authorizer']) {
+    for (const name of ['publicApi', 'management', 'chatSession', 'authorizer']) {
       const statements = roleStatements(s, name);
       expect(statements.some((st) => actions(st).some((a) => a.startsWith('bedrock:')))).toBe(false);
       expect(statements.some((st) => st.Sid === 'UpstreamSecrets')).toBe(false);
     }
   });
 
-  it('the streaming function outlives the longest reply (600 s) by the margin; the buffered one keeps 28 s', () => {
+  it('the reply function outlives the longest reply (600 s) by the margin, and every reply route streams with 5 s more', () => {
     expect(functionByName(s, 'chatStream')[1].Properties!.Timeout).toBe(630);
-    expect(functionByName(s, 'publicApi')[1].Properties!.Timeout).toBe(28);
+    expect(functionByName(s, 'publicApi')[1].Properties!.Timeout).toBe(10);
     const streamMethods = ofType(s.resources, 'AWS::ApiGateway::Method').filter(([, m]) => m.Properties!.Integration?.ResponseTransferMode === 'STREAM');
-    expect(streamMethods.length).toBeGreaterThan(0);
+    // Session messages and both one-shot paths: the JSON replies too.
+    expect(streamMethods).toHaveLength(3);
     for (const [, m] of streamMethods) expect(m.Properties!.Integration.TimeoutInMillis).toBe(635_000);
   });
+});
+
+describe('without context upstreams', () => {
+  it('the one bedrock upstream (300 s at most) gets a reply function of 330 s and integrations of 335 s', () => {
+    const s = synthKeygate();
+    expect(functionByName(s, 'chatStream')[1].Properties!.Timeout).toBe(330);
+    const streamMethods = ofType(s.resources, 'AWS::ApiGateway::Method').filter(([, m]) => m.Properties!.Integration?.ResponseTransferMode === 'STREAM');
+    expect(streamMethods).toHaveLength(3);
+    for (const [, m] of streamMethods) expect(m.Properties!.Integration.TimeoutInMillis).toBe(335_000);
+  }, SETUP_TIMEOUT_MS);
 });
 
 describe('bad context upstreams fail the synth', () => {

@@ -262,7 +262,7 @@ describe('session authentication', () => {
 describe('one-shot conversations', () => {
   it('are stored under their scope and the client id; an expired one answers 409, never a fresh start', async () => {
     const { identity } = await newKey();
-    const send = (message: string) => publicApi(event('POST', '/v1/chat/message', { key: identity, body: { message, conversation_id: 'conv-abc' } }));
+    const send = (message: string) => chatStream(event('POST', '/v1/chat/message', { key: identity, body: { message, conversation_id: 'conv-abc' } }));
     expect((await send('hi')).statusCode).toBe(200);
     const storedId = `conv#org#${orgId}#conv-abc`;
     const { GetCommand } = await import('@aws-sdk/lib-dynamodb');

@@ -163,8 +163,6 @@ describe('the request pipeline', () => {
     'GET /v1/auth/whoami': vi.fn(async () => json(200, {})),
     'POST /v1/chat/sessions': async () => json(201, {}),
     'POST /v1/chat/voice-sessions': async () => json(201, {}),
-    'POST /v1/chat/message': async () => json(200, {}),
-    'POST /api/v1/chat/message': async () => json(200, {}),
   };
   const handler = createApiHandler('publicApi', handlers, { admit });
 

@@ -9,12 +9,12 @@ import { ROUTES, routeKey } from '../../shared/routes.ts';
 
 const LIMIT_HEADERS = { 'X-RateLimit-Limit': '10', 'X-RateLimit-Remaining': '9', 'X-RateLimit-Reset': '1780000000' };
 
-function publicApiHandler() {
+function replyApiHandler() {
   const admit = vi.fn(async () => LIMIT_HEADERS);
   const handlers = Object.fromEntries(
-    ROUTES.filter((r) => r.function === 'publicApi').map((r) => [routeKey(r), async () => json(200, { ok: true })]),
+    ROUTES.filter((r) => r.function === 'chatStream').map((r) => [routeKey(r), async () => json(200, { ok: true })]),
   );
-  return { admit, handler: createApiHandler('publicApi', handlers, { admit }) };
+  return { admit, handler: createApiHandler('chatStream', handlers, { admit }) };
 }
 
 function event(body: string): APIGatewayProxyEvent {
@@ -53,7 +53,7 @@ describe('a public request with a bad body is counted', () => {
     ['invalid JSON', '{"message":', 400, 'VALIDATION_ERROR'],
     ['a body over 64 KiB', JSON.stringify({ message: 'x'.repeat(70_000) }), 413, 'PAYLOAD_TOO_LARGE'],
   ])('%s: admitted first, answered with the rate-limit headers', async (_, body, status, code) => {
-    const { admit, handler } = publicApiHandler();
+    const { admit, handler } = replyApiHandler();
     const res = await handler(event(body));
     expect(res.statusCode).toBe(status);
     expect(JSON.parse(res.body).code).toBe(code);

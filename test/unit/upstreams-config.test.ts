@@ -4,10 +4,13 @@ import {
   defaultUpstreamName,
   listUpstreams,
   parseUpstreams,
+  replyFunctionTimeoutSeconds,
+  replyStopBy,
   upstreamConfig,
   upstreamEnvironment,
   UpstreamConfigError,
 } from '../../shared/chat/upstreams.ts';
+import { ROUTES, routeKey } from '../../shared/routes.ts';
 
 const aws = {
   claude: { kind: 'bedrock', models: ['us.anthropic.claude-sonnet-4-20250514-v1:0', 'amazon.nova-lite-v1:0'] },
@@ -121,5 +124,29 @@ describe('upstreams from the environment', () => {
     const env = { KEYGATE_LOCAL_RUNTIME: '1', KEYGATE_UPSTREAMS: JSON.stringify({ ol: { kind: 'openai', baseUrl: 'http://localhost:11434/v1', apiKey: 'k', models: ['llama3'] } }) };
     expect(upstreamConfig(env).upstreams[0]).toMatchObject({ apiKey: 'k' });
     expect(() => upstreamConfig({ ...env, KEYGATE_LOCAL_RUNTIME: '0' })).toThrow(UpstreamConfigError);
+  });
+});
+
+describe('replies longer than 29 s', () => {
+  it('every route that waits for a reply, JSON ones included, is the reply function\'s, on the streaming integration', () => {
+    const replyRoutes = ['POST /v1/chat/sessions/{sessionId}/messages', 'POST /v1/chat/message', 'POST /api/v1/chat/message'];
+    for (const key of replyRoutes) {
+      const route = ROUTES.find((r) => routeKey(r) === key)!;
+      expect(route, key).toMatchObject({ function: 'chatStream', stream: true });
+    }
+    // A streaming function answers only through the streaming integration, and only it streams.
+    for (const route of ROUTES) expect(route.stream === true, routeKey(route)).toBe(route.function === 'chatStream');
+  });
+
+  it('the reply function outlives the longest maxDurationSeconds by 30 s, at least 120 s', () => {
+    const config = (...max: number[]) => parseUpstreams(Object.fromEntries(max.map((m, i) => [`u${i}`, { kind: 'echo', timeoutSeconds: 5, maxDurationSeconds: m }])), undefined, 'aws');
+    expect(replyFunctionTimeoutSeconds(config(300))).toBe(330);
+    expect(replyFunctionTimeoutSeconds(config(60, 600))).toBe(630);
+    expect(replyFunctionTimeoutSeconds(config(10))).toBe(120);
+    expect(replyFunctionTimeoutSeconds(config(840))).toBe(870);
+  });
+
+  it('the upstream must stop 10 s before the function\'s deadline', () => {
+    expect(replyStopBy(60_000, 1_000)).toBe(51_000);
   });
 });
