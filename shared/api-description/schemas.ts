@@ -86,7 +86,9 @@ const webhookExample = { id: 'wh_5Tg7Yh9Uj1Ik3Ol5Pz7X', url: 'https://example.co
 const isoTime = z.iso.datetime().meta({ description: 'ISO-8601 UTC time', examples: ['2026-12-01T09:30:00.000Z'] });
 const day = z.iso.date().meta({ description: 'UTC day', examples: ['2026-12-01'] });
 const nextCursor = z.string().nullable().meta({ description: 'Pass as `cursor` for the next page; null on the last page' });
-const limits = z.strictObject({ perMinute: z.int().positive(), perDay: z.int().positive() });
+const tokensPerMinute = z.int().positive().optional().meta({ description: 'Tokens (input and output) of replies per UTC minute; absent: no token window' });
+const tokensPerDay = z.int().positive().optional().meta({ description: 'Tokens (input and output) of replies per UTC day; absent: no token window' });
+const limits = z.strictObject({ perMinute: z.int().positive(), perDay: z.int().positive(), tokensPerMinute, tokensPerDay });
 
 export const ErrorBody = named(
   'Error',
@@ -196,7 +198,10 @@ export const ApiKey = named(
     databaseId: z.string().nullable(),
     assistantId: z.string().nullable().meta({ description: 'Publishable keys: the assistant every reply uses (the pin); null for secret keys' }),
     scopes: z.array(z.enum(SCOPES)),
-    rateLimit: z.strictObject({ perMinute: z.int().positive().optional(), perDay: z.int().positive().optional() }).nullable(),
+    rateLimit: z
+      .strictObject({ perMinute: z.int().positive().optional(), perDay: z.int().positive().optional(), tokensPerMinute, tokensPerDay })
+      .nullable()
+      .meta({ description: "The key's own limits, applied besides its organization's (the stricter wins)" }),
     lastUsedAt: isoTime.nullable(),
     usageCount: z.int().nonnegative(),
     createdBy: z.string(),

@@ -12,13 +12,39 @@ import {
 import { ApiError } from '../domain/errors.ts';
 import { dynamoClientConfig } from './config.ts';
 
-export function createDocumentClient(env: NodeJS.ProcessEnv = process.env): DynamoDBDocumentClient {
-  return DynamoDBDocumentClient.from(new DynamoDBClient(dynamoClientConfig(env)), {
+export function createDocumentClient(env: NodeJS.ProcessEnv = process.env, overrides: { maxAttempts?: number } = {}): DynamoDBDocumentClient {
+  return DynamoDBDocumentClient.from(new DynamoDBClient({ ...dynamoClientConfig(env), ...overrides }), {
     marshallOptions: { removeUndefinedValues: true },
   });
 }
 
 export const db = createDocumentClient();
+
+/**
+ * For the counter writes of the limiter (admissions, take-backs, token holds and returns): one
+ * attempt, no SDK retry. An `ADD` retried after a timeout or a 5xx whose first attempt was applied
+ * would count twice (or give back twice); the limiter retries only what DynamoDB did not apply
+ * (isNotApplied) and resolves the rest itself (shared/db/rate-limits.ts).
+ */
+export const countingDb = createDocumentClient(process.env, { maxAttempts: 1 });
+
+const NOT_APPLIED_NAMES = new Set(['ProvisionedThroughputExceededException', 'ThrottlingException', 'RequestLimitExceeded', 'LimitExceededException']);
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/**
+ * True when a failed write was certainly not applied: DynamoDB refused it before applying it
+ * (throttling), or it never reached DynamoDB (no connection). A timeout, a 5xx or a connection
+ * reset may come after the write was applied: those are not.
+ */
+export function isNotApplied(error: unknown): boolean {
+  if (!error || typeof error !== 'object') return false;
+  const e = error as { name?: string; code?: string; message?: string; cause?: unknown };
+  if (e.name && NOT_APPLIED_NAMES.has(e.name)) return true;
+  if (e.code && NOT_SENT_CODES.has(e.code)) return true;
+  // The SDK's connection timeout: the request never had a socket to go out on.
+  if (e.name === 'TimeoutError' && e.message?.includes('did not establish a connection')) return true;
+  return e.cause !== undefined && e.cause !== error && isNotApplied(e.cause);
+}
 
 const UNAVAILABLE_NAMES = new Set([
   'TimeoutError',

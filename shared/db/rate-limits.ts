@@ -13,7 +13,7 @@
 // High-volume path: the same writes on a key's own item and on shard items. The design, and what
 // each request costs, are in docs/limits.md.
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { ApiError } from '../domain/errors.ts';
 import type { Limits, RateSubject } from '../domain/plans.ts';
@@ -26,7 +26,7 @@ import { usageItemTtl, type Window } from '../limits/windows.ts';
 import { describeError, logger } from '../log.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
 import { recordKeyUse } from './api-keys.ts';
-import { db, isConditionFailed } from './client.ts';
+import { countingDb, db, isConditionFailed, isNotApplied, isUnavailable } from './client.ts';
 import { addKeyUsage, addUsage, keyUsageBase, MAX_KEYS_PER_ORG_DAY, shardScope, usageKey, type UsageScope } from './usage.ts';
 
 export interface CounterOptions {
@@ -152,6 +152,52 @@ export function counterUpdate(
   };
 }
 
+/** Tries of a counter write that DynamoDB did not apply (throttled, or never sent), and the waits between them. */
+const NOT_APPLIED_WAITS_MS = [25, 100] as const;
+
+let writeSeq = 0;
+const writerId = Math.random().toString(36).slice(2, 10);
+
+/**
+ * Send one counter write (an UpdateItem that adds to a count), so that it counts at most once.
+ * It goes out on a client without SDK retries: a retried `ADD` whose first attempt was applied
+ * would count twice. A write DynamoDB certainly did not apply (throttled, or no connection) is
+ * sent again. A write that may have been applied (a timeout, a 5xx, a reset connection) is not:
+ * every counter write also sets `lt` to a token of its own, and one consistent read tells whether
+ * it was applied and is the item's latest write (then the item is exactly what it returned); if
+ * the read cannot tell, the error stands (503) and the request has counted at most once.
+ */
+export async function sendCounterWrite(input: UpdateCommandInput): Promise<{ Attributes?: Record<string, unknown> }> {
+  const token = `${writerId}.${(writeSeq = (writeSeq + 1) % 1e9)}`;
+  const expression = String(input.UpdateExpression);
+  const tokened: UpdateCommandInput = {
+    ...input,
+    UpdateExpression: expression.startsWith('SET ') ? `SET lt = :lt, ${expression.slice(4)}` : `SET lt = :lt ${expression}`,
+    ExpressionAttributeValues: { ...input.ExpressionAttributeValues, ':lt': token },
+  };
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await countingDb.send(new UpdateCommand(tokened));
+    } catch (error) {
+      if (isConditionFailed(error)) throw error;
+      const wait = NOT_APPLIED_WAITS_MS[attempt];
+      if (isNotApplied(error) && wait !== undefined) {
+        await new Promise((resolve) => setTimeout(resolve, wait * (0.5 + Math.random())));
+        continue;
+      }
+      if (!isUnavailable(error) || isNotApplied(error)) throw error;
+      let item: Record<string, unknown> | undefined;
+      try {
+        ({ Item: item } = await db.send(new GetCommand({ TableName: input.TableName, Key: input.Key, ConsistentRead: true })));
+      } catch {
+        throw error;
+      }
+      if (item?.lt === token) return { Attributes: item };
+      throw error;
+    }
+  }
+}
+
 function scopeOf(target: CounterTarget): UsageScope {
   if ('keyId' in target) return { keyId: target.keyId };
   return target.shard === undefined ? { organizationId: target.organizationId } : shardScope(target.organizationId, target.shard);
@@ -163,7 +209,7 @@ export const counterStore: CounterStore = {
     const keyId = perKey?.keyId ?? ('keyId' in target ? target.keyId : '');
     const input = counterUpdate(kind, minute, day, scopeOf(target), keyId, limits, { maxKeys: perKey?.maxKeys, unlessOrgFull, version });
     try {
-      const { Attributes = {} } = await db.send(new UpdateCommand(input));
+      const { Attributes = {} } = await sendCounterWrite(input);
       return { ok: true, state: Attributes as OrgDayCounters };
     } catch (error) {
       if (!isConditionFailed(error)) throw error;
@@ -178,8 +224,9 @@ export const counterStore: CounterStore = {
     const hints = Object.entries(orgFull).filter(([, hint]) => hint !== undefined);
     const set = hints.length ? ` SET ${hints.map(([name]) => `${name} = :${name}`).join(', ')}` : '';
     const hintValues = Object.fromEntries(hints.map(([name, hint]) => [`:${name}`, hint]));
+    // Not retried by the SDK (a second ADD would give back twice): a failure leaves the count one high.
     try {
-      await db.send(new UpdateCommand({
+      await countingDb.send(new UpdateCommand({
         ...input,
         UpdateExpression: `ADD requests :minus, mc :minus${set}`,
         ConditionExpression: 'mw = :w',
@@ -188,7 +235,7 @@ export const counterStore: CounterStore = {
     } catch (error) {
       if (!isConditionFailed(error)) throw error;
       // The minute moved on (its count restarted): only the day still holds this request.
-      await db.send(new UpdateCommand({ ...input, UpdateExpression: `ADD requests :minus${set}`, ExpressionAttributeValues: { ':minus': -1, ...hintValues } }));
+      await countingDb.send(new UpdateCommand({ ...input, UpdateExpression: `ADD requests :minus${set}`, ExpressionAttributeValues: { ':minus': -1, ...hintValues } }));
     }
   },
 

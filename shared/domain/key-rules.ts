@@ -4,7 +4,7 @@ import * as z from 'zod';
 import type { KeyType } from './api-key.ts';
 import { MAX_ALLOWED_DOMAINS, normalizeAllowedDomains } from './allowed-domains.ts';
 import { validationError, type FieldIssue } from './errors.ts';
-import type { Limits } from './plans.ts';
+import { MAX_TOKEN_LIMIT, type Limits } from './plans.ts';
 import { assistantIdField } from './assistant-rules.ts';
 import { intQuery, nameSchema, objectBody, parseInput, positiveInt } from './validation.ts';
 import { SCOPES, type Scope } from './scopes.ts';
@@ -18,8 +18,13 @@ const keyType = z
 
 const rateLimit = z
   .strictObject(
-    { perMinute: positiveInt().optional(), perDay: positiveInt().optional() },
-    { error: 'must be an object with perMinute and/or perDay' },
+    {
+      perMinute: positiveInt().optional(),
+      perDay: positiveInt().optional(),
+      tokensPerMinute: positiveInt(MAX_TOKEN_LIMIT).optional(),
+      tokensPerDay: positiveInt(MAX_TOKEN_LIMIT).optional(),
+    },
+    { error: 'must be an object with perMinute, perDay, tokensPerMinute and/or tokensPerDay' },
   )
   .nullable();
 
@@ -108,7 +113,7 @@ function domainsFor(type: KeyType, input: unknown, issues: FieldIssue[]): string
 }
 
 function emptyToNull(limit: Partial<Limits> | null | undefined): Partial<Limits> | null {
-  if (!limit || (limit.perMinute === undefined && limit.perDay === undefined)) return null;
+  if (!limit || Object.values(limit).every((v) => v === undefined)) return null;
   return limit;
 }
 

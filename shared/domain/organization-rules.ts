@@ -3,13 +3,18 @@
 import * as z from 'zod';
 import { assistantIdField } from './assistant-rules.ts';
 import { billingSchema } from './billing.ts';
-import { PLANS } from './plans.ts';
+import { MAX_TOKEN_LIMIT, PLANS } from './plans.ts';
 import { ROLES } from './roles.ts';
 import { intQuery, nameSchema, objectBody, positiveInt } from './validation.ts';
 
 const limitsSchema = z.strictObject(
-  { perMinute: positiveInt(), perDay: positiveInt() },
-  { error: 'must be an object with perMinute and perDay' },
+  {
+    perMinute: positiveInt(),
+    perDay: positiveInt(),
+    tokensPerMinute: positiveInt(MAX_TOKEN_LIMIT).optional(),
+    tokensPerDay: positiveInt(MAX_TOKEN_LIMIT).optional(),
+  },
+  { error: 'must be an object with perMinute and perDay, and optionally tokensPerMinute and tokensPerDay' },
 );
 
 export const createOrganizationBody = objectBody({ name: nameSchema(100) });

@@ -6,6 +6,9 @@ export type Plan = (typeof PLANS)[number];
 export interface Limits {
   perMinute: number;
   perDay: number;
+  /** Token windows (enterprise, set by operators; a key's own too): tokens of replies per UTC minute / day. */
+  tokensPerMinute?: number;
+  tokensPerDay?: number;
 }
 
 /** Who a counted request is charged to: the organization, and the key (directly or via a session). */
@@ -17,6 +20,9 @@ export interface RateSubject {
   orgLimitsVersion?: number;
   keyLimits: Partial<Limits> | null;
 }
+
+/** The largest token limit accepted (a day of a busy organization's replies, with room to spare). */
+export const MAX_TOKEN_LIMIT = 1_000_000_000_000;
 
 export const PLAN_LIMITS: Record<Exclude<Plan, 'enterprise'>, Limits> = {
   free: { perMinute: 10, perDay: 1_000 },

@@ -11,15 +11,14 @@ import { dailyUsage, usageKey } from '../../shared/db/usage.ts';
 import { ApiError } from '../../shared/domain/errors.ts';
 import { newId } from '../../shared/domain/ids.ts';
 import { tableName } from '../../shared/tables.ts';
+import { widenDbPools } from '../support/db-pool.ts';
 
 const T = new Date('2031-06-07T12:00:00.000Z');
 const DAY = '2031-06-07';
 
 /** 500 concurrent replies stand for 500 Lambdas; give this one process a connection pool that wide. */
 beforeAll(async () => {
-  const config = db.config as unknown as { requestHandler: object };
-  const Handler = config.requestHandler.constructor as new (options: object) => object;
-  config.requestHandler = new Handler({ connectionTimeout: 5_000, requestTimeout: 10_000, httpAgent: { maxSockets: 1024 } });
+  widenDbPools();
   const warm = await newOrg(200);
   await Promise.allSettled(Array.from({ length: 200 }, (_, i) => reserveCredit(warm, `warm-${i}`, 'key_warm', T)));
 });

@@ -16,6 +16,7 @@ import { BATCH_TTL_MS, CreditMemory, RECLAIM_GRACE_MS, reserveFromBatch } from '
 import { admitSharded, LimiterMemory } from '../../shared/limits/sharded.ts';
 import { tableName } from '../../shared/tables.ts';
 import { TEST_AUDIT } from '../support/audit.ts';
+import { widenDbPools } from '../support/db-pool.ts';
 
 const T = new Date('2031-05-06T10:20:30.000Z');
 const DAY = '2031-05-06';
@@ -25,9 +26,7 @@ const HIGH = (perDay: number): Limits => ({ perMinute: 15_000, perDay });
 
 /** A burst stands for as many Lambda invocations: give this one process a connection pool that wide. */
 beforeAll(async () => {
-  const config = db.config as unknown as { requestHandler: object };
-  const Handler = config.requestHandler.constructor as new (options: object) => object;
-  config.requestHandler = new Handler({ connectionTimeout: 5_000, requestTimeout: 10_000, httpAgent: { maxSockets: 1024 } });
+  widenDbPools();
   const warm = subject(HIGH(100_000));
   await Promise.allSettled(Array.from({ length: 200 }, () => admit(warm, T)));
 });

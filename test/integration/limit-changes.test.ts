@@ -13,14 +13,13 @@ import { newId } from '../../shared/domain/ids.ts';
 import { effectiveLimits, type Limits, type RateSubject } from '../../shared/domain/plans.ts';
 import { TEST_AUDIT } from '../support/audit.ts';
 import { newKeySettings } from '../support/keys.ts';
+import { widenDbPools } from '../support/db-pool.ts';
 
 const PREFIXES = { secret: 'sk_', publishable: 'pk_' };
 
 // Bursts of up to 200 calls from one process: a socket pool as wide (see rate-limits.test.ts).
 beforeAll(() => {
-  const config = db.config as unknown as { requestHandler: object };
-  const Handler = config.requestHandler.constructor as new (options: object) => object;
-  config.requestHandler = new Handler({ connectionTimeout: 5_000, requestTimeout: 10_000, httpAgent: { maxSockets: 1024 } });
+  widenDbPools();
 });
 
 async function newKey(organizationId: string) {

@@ -105,8 +105,8 @@ describe('admit', () => {
     });
     const updates = documents.commandCalls(UpdateCommand).map((c) => c.args[0].input);
     expect(updates.map((u) => [u.TableName, u.UpdateExpression])).toEqual([
-      ['usage', 'SET kr.#k = if_not_exists(kr.#k, :zero) + :one, km.#k = if_not_exists(km.#k, :zero) + :one ADD requests :one, mc :one'],
-      ['usage', 'SET mw = :w, mc = :one, am = sm, km = :km, kr.#k = if_not_exists(kr.#k, :zero) + :one ADD requests :one'],
+      ['usage', 'SET lt = :lt, kr.#k = if_not_exists(kr.#k, :zero) + :one, km.#k = if_not_exists(km.#k, :zero) + :one ADD requests :one, mc :one'],
+      ['usage', 'SET lt = :lt, mw = :w, mc = :one, am = sm, km = :km, kr.#k = if_not_exists(kr.#k, :zero) + :one ADD requests :one'],
       ['api-keys', 'SET lastUsedAt = :now, usageCount = :count'],
     ]);
     expect(updates[2]!.ExpressionAttributeValues).toMatchObject({ ':count': 104 });
