@@ -1,10 +1,8 @@
-// Webhook rules (docs/api.md "Webhooks"), pure: which events exist, which URLs may receive them,
-// the signature, the retry schedule and the expiry notices (the create request's shape is in
-// webhook-rules.ts). Network, storage and queues live in
-// shared/webhooks/ and shared/db/webhooks.ts.
+// Webhook rules (docs/api.md "Webhooks"), pure: which events exist, the signature, the retry
+// schedule and the expiry notices (the create request's shape is in webhook-rules.ts, which URLs
+// may receive deliveries in webhook-urls.ts). Network, storage and queues live in shared/webhooks/
+// and shared/db/webhooks.ts.
 import { createHmac } from 'node:crypto';
-import { isIP } from 'node:net';
-import ipaddr from 'ipaddr.js';
 import { DAY_MS } from './time.ts';
 
 export const EVENT_TYPES = [
@@ -34,65 +32,6 @@ export interface WebhookEvent {
   createdAt: string;
   organizationId: string;
   data: Record<string, unknown>;
-}
-
-export interface UrlPolicy {
-  /** The local runtime: `http://localhost` and `http://127.0.0.1` URLs, and loopback deliveries. */
-  allowLocal: boolean;
-}
-
-export const urlPolicyFromEnv = (env: NodeJS.ProcessEnv = process.env): UrlPolicy => ({ allowLocal: env.WEBHOOK_ALLOW_LOCAL === '1' });
-
-const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1']);
-
-/** Bare host of a URL (IPv6 without brackets). */
-export function hostOf(url: URL): string {
-  return url.hostname.replace(/^\[|\]$/g, '');
-}
-
-/**
- * Addresses a delivery must never reach: anything but public unicast (private, loopback,
- * link-local and so the 169.254.169.254 metadata endpoint, unique-local (fd00:ec2::254), CGNAT,
- * multicast, reserved, unspecified), IPv4-mapped and IPv4-compatible IPv6 judged as the IPv4 they embed. Loopback is
- * allowed only when the local runtime says so.
- */
-export function isForbiddenAddress(address: string, policy: UrlPolicy): boolean {
-  if (!ipaddr.isValid(address)) return true;
-  let parsed = ipaddr.parse(address);
-  if (parsed.kind() === 'ipv6') {
-    const v6 = parsed as ipaddr.IPv6;
-    // IPv4-mapped (::ffff:0:0/96) and IPv4-compatible (::/96, e.g. ::7f00:1) forms reach the IPv4
-    // they embed; `::` and `::1` keep their own IPv6 meaning.
-    const compatible = v6.parts.slice(0, 6).every((part) => part === 0) && !['unspecified', 'loopback'].includes(v6.range());
-    if (v6.isIPv4MappedAddress() || compatible) {
-      const [high, low] = [v6.parts[6]!, v6.parts[7]!];
-      parsed = new ipaddr.IPv4([high >> 8, high & 0xff, low >> 8, low & 0xff]);
-    }
-  }
-  const range = parsed.range();
-  if (range === 'loopback' && policy.allowLocal) return false;
-  return range !== 'unicast';
-}
-
-/** Why a webhook URL is refused at creation, or undefined when it is acceptable. */
-export function urlProblem(raw: string, policy: UrlPolicy): string | undefined {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    return 'must be an absolute URL';
-  }
-  if (url.username || url.password) return 'must not contain credentials';
-  const host = hostOf(url);
-  const local = policy.allowLocal && url.protocol === 'http:' && LOCAL_HOSTS.has(host);
-  if (url.protocol !== 'https:' && !local) {
-    return policy.allowLocal ? 'must be https:// (or http://localhost, http://127.0.0.1 locally)' : 'must be https://';
-  }
-  // `localhost.` is the same name as `localhost` (a fully qualified name's trailing dot).
-  const name = host.replace(/\.+$/, '');
-  if (!local && (name === 'localhost' || name.endsWith('.localhost'))) return 'must not be a loopback host';
-  if (isIP(host) && isForbiddenAddress(host, { allowLocal: local })) return 'must not be a private, loopback, link-local or metadata address';
-  return undefined;
 }
 
 /** `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>" under the secret>` (docs/api.md "Webhooks"). */

@@ -4,7 +4,8 @@
 // "Webhooks"), or dead-letter it once the 24 hours are used up. The event id and body never change.
 import { getWebhook } from '../db/webhooks.ts';
 import { iso } from '../domain/time.ts';
-import { RETRY_WINDOW_MS, retryDelaySeconds, SIGNATURE_HEADER, signatureHeader, urlPolicyFromEnv, type UrlPolicy } from '../domain/webhooks.ts';
+import { RETRY_WINDOW_MS, retryDelaySeconds, SIGNATURE_HEADER, signatureHeader } from '../domain/webhooks.ts';
+import { urlPolicyFromEnv, type UrlPolicy } from '../domain/webhook-urls.ts';
 import { describeError, logger } from '../log.ts';
 import { recordWebhookDelivery } from '../metrics/emit.ts';
 import { postJson, type Resolver } from './http-post.ts';

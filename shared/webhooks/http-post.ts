@@ -7,7 +7,7 @@ import { lookup as dnsLookup } from 'node:dns/promises';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
-import { hostOf, isForbiddenAddress, type UrlPolicy } from '../domain/webhooks.ts';
+import { hostOf, isForbiddenAddress, type UrlPolicy } from '../domain/webhook-urls.ts';
 
 export const DELIVERY_TIMEOUT_MS = 10_000;
 
