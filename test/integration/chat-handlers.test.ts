@@ -3,7 +3,7 @@
 // awkward over HTTP: DynamoDB call counts, expiry judged at read time, the defensive checks, and the
 // AWS response-streaming path (middy streamifyResponse over a fake `awslambda` global).
 import { PassThrough } from 'node:stream';
-import type { APIGatewayProxyEvent } from 'aws-lambda';
+import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { DeleteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -24,6 +24,9 @@ import { findRoute, matchRoute } from '../../shared/routes.ts';
 import { tableName } from '../../shared/tables.ts';
 import { authenticateSession } from '../../shared/chat/session-auth.ts';
 import type { ApiRequest, ResponseState } from '../../shared/http/pipeline.ts';
+import { REPLY_MESSAGES, type ChatBackend } from '../../shared/chat/backend.ts';
+import { setChatBackend } from '../../shared/chat/backends.ts';
+import { REPLY_STOP_MARGIN_MS } from '../../shared/chat/upstreams.ts';
 
 const commands: string[] = [];
 db.middlewareStack.add(
@@ -399,10 +402,82 @@ describe('the stream route in Lambda (response streaming through middy)', () => 
     expect(chunks.at(-1)!.at - chunks[2]!.at).toBeGreaterThan(30);
   });
 
+  it('answers a one-shot message (a JSON reply) through the same streaming prelude, whole', async () => {
+    const handler = await loadStreamingHandler();
+    const { identity } = await newKey();
+    const { prelude, body } = await invoke(handler, event('POST', '/v1/chat/message', { key: identity, body: { message: 'json via lambda' } }));
+    expect(prelude.statusCode).toBe(200);
+    expect(prelude.headers['Content-Type']).toBe('application/json');
+    expect(JSON.parse(body)).toMatchObject({ message: { role: 'assistant' }, usage: { credits: 1 } });
+    expect(JSON.parse(body).message.content).toContain('json via lambda');
+  });
+
   it('sends a JSON error with its own status when the request fails before the stream', async () => {
     const handler = await loadStreamingHandler();
     const { prelude, body } = await invoke(handler, event('POST', '/v1/chat/sessions/ses_nope/messages', { body: { content: 'x' } }));
     expect(prelude.statusCode).toBe(401);
     expect(JSON.parse(body)).toEqual({ error: 'unauthorized', message: 'Invalid or missing token', code: 'INVALID_TOKEN' });
+  });
+});
+
+describe("a reply still running near the function's deadline", () => {
+  /** An upstream that sends `first` (if any), then nothing until it is stopped. */
+  function stalling(first?: string): ChatBackend & { stopped: boolean } {
+    const backend = {
+      kind: 'stalling',
+      stopped: false,
+      async *reply({ signal }: { signal: AbortSignal }) {
+        if (first) yield first;
+        await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+        backend.stopped = true;
+      },
+    };
+    return backend;
+  }
+  // The function has 400 ms left beyond the margin it keeps to settle and record.
+  const nearDeadline = () => ({ getRemainingTimeInMillis: () => REPLY_STOP_MARGIN_MS + 400 }) as unknown as Context;
+  const balance = async () => {
+    const { GetCommand } = await import('@aws-sdk/lib-dynamodb');
+    const { Item } = await db.send(new GetCommand({ TableName: tableName('organizations'), Key: { id: orgId }, ConsistentRead: true }));
+    return Item!.credits as number;
+  };
+  afterEach(() => setChatBackend(undefined));
+
+  it.each([
+    ['before its first delta', undefined],
+    ['after its first delta', 'The beginning'],
+  ])('a one-shot message %s: the upstream is stopped, 503 with Retry-After, not charged', async (_label, first) => {
+    const backend = stalling(first);
+    setChatBackend(backend);
+    const { identity } = await newKey();
+    const before = await balance();
+    const started = performance.now();
+    const res = await chatStream(event('POST', '/v1/chat/message', { key: identity, body: { message: 'slow one' } }), nearDeadline());
+    // Stopped by the deadline, long before the upstream's own 30 s first-byte timeout.
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(res.statusCode, res.body).toBe(503);
+    expect(res.headers['Retry-After']).toBe('1');
+    expect(JSON.parse(res.body)).toMatchObject({ code: 'SERVICE_UNAVAILABLE', message: first ? REPLY_MESSAGES.tooLong : REPLY_MESSAGES.timeout });
+    expect(res.body).not.toContain('The beginning');
+    expect(backend.stopped).toBe(true);
+    expect(await balance()).toBe(before);
+  });
+
+  it('a session message after its first delta: the upstream is stopped, the stream ends with an error event and pays what was produced', async () => {
+    const backend = stalling('The beginning');
+    setChatBackend(backend);
+    const { identity } = await newKey();
+    const s = await createSession(identity);
+    const before = await balance();
+    const res = await chatStream(event('POST', `/v1/chat/sessions/${s.sessionId}/messages`, { headers: bearer(s.token), body: { content: 'slow one' } }), nearDeadline());
+    expect(res.statusCode).toBe(200);
+    const events: EventSourceMessage[] = [];
+    createParser({ onEvent: (ev) => events.push(ev) }).feed(res.body);
+    expect(events.map((ev) => ev.event)).toEqual(['message.delta', 'error']);
+    expect(JSON.parse(events[1]!.data)).toEqual({ code: 'SERVICE_UNAVAILABLE', message: REPLY_MESSAGES.tooLong });
+    expect(backend.stopped).toBe(true);
+    expect(await balance()).toBe(before - 1);
+    const history = await chatSession(event('GET', `/v1/chat/sessions/${s.sessionId}/messages`, { headers: bearer(s.token) }));
+    expect(JSON.parse(history.body).items.map((m: { content: string }) => m.content)).toEqual(['slow one', 'The beginning']);
   });
 });
