@@ -4,6 +4,8 @@
 // and deletes assistants; a database and widget keys get theirs; a member reads without owner
 // controls; usage shows the period's totals and each key first, then the chart, then the days,
 // tokens included. axe on every new page and dialog, at 375 px too.
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { ApiClient } from '../support/api.ts';
@@ -13,6 +15,9 @@ import { browserAvailability } from './support.ts';
 declare const document: any;
 
 const availability = browserAvailability();
+const SCREENSHOTS = resolve(import.meta.dirname, '../../docs/images');
+/** `UPDATE_SCREENSHOTS=1` rewrites docs/images/portal-assistants.png and portal-usage.png from this run. */
+const updateScreenshots = process.env.UPDATE_SCREENSHOTS === '1';
 const saved = { upstreams: process.env.KEYGATE_UPSTREAMS, default: process.env.KEYGATE_DEFAULT_UPSTREAM };
 
 let h: PortalHarness;
@@ -40,6 +45,7 @@ beforeAll(async () => {
   });
   delete process.env.KEYGATE_DEFAULT_UPSTREAM;
   h = await PortalHarness.start();
+  if (updateScreenshots) mkdirSync(SCREENSHOTS, { recursive: true });
 });
 
 afterAll(async () => {
@@ -205,6 +211,7 @@ describe.skipIf(!availability.run)('assistants and usage in the portal', () => {
     expect(await member.getByRole('button', { name: 'Create assistant' }).count()).toBe(0);
     expect(await member.getByRole('button', { name: /^(Edit|Delete|Make default) / }).count()).toBe(0);
     await expectAccessible(member, 'the Assistants page of a member');
+    if (updateScreenshots) await member.screenshot({ path: resolve(SCREENSHOTS, 'portal-assistants.png') });
     await goTo(member, 'Databases', 'Databases');
     await member.getByRole('link', { name: 'Orders' }).click();
     await member.getByRole('heading', { name: 'Widget Integration' }).waitFor();
@@ -252,6 +259,7 @@ describe.skipIf(!availability.run)('assistants and usage in the portal', () => {
     expect(order).toEqual(['DL', 'Usage per key, last 30 days', 'svg', 'Usage of Assist Co per UTC day']);
     await owner.getByRole('img', { name: /^Usage of Assist Co: 2 requests, 0 rate limited, 2 credits over 30 UTC days/ }).waitFor();
     await expectAccessible(owner, 'the usage page with a summary');
+    if (updateScreenshots) await owner.screenshot({ path: resolve(SCREENSHOTS, 'portal-usage.png'), fullPage: true });
 
     // A key never used: the summary stays, the days say there was no use.
     await owner.getByRole('combobox', { name: 'Key' }).selectOption({ label: `Shop Widget (${(await api.get(`/v1/organizations/${orgId}/api-keys?type=publishable`)).body.items.find((k: { name: string }) => k.name === 'Shop Widget').displayKey})` });

@@ -260,7 +260,7 @@ describe.skipIf(!availability.run)('the portal for daily work', () => {
     expect(scrollable.violations).toEqual([]);
   });
 
-  it('an operator finds any organization by name or id prefix and opens its plan and credits', async () => {
+  it('an operator finds any organization by name or id prefix and opens its plan, billing and credits', async () => {
     const operator = await h.newPage();
     await h.signIn(operator, uniqueEmail('daily-operator'), true);
     await goTo(operator, 'All organizations', 'All organizations');
@@ -276,6 +276,32 @@ describe.skipIf(!availability.run)('the portal for daily work', () => {
     await operator.getByRole('combobox', { name: 'Plan' }).waitFor();
     await operator.getByRole('button', { name: 'Grant credits' }).waitFor();
     expect(await operator.getByRole('definition').first().innerText()).toBe('Daily Co');
+
+    // Billing by tokens, on the same page: the rates appear only for that mode.
+    const billing = operator.getByRole('combobox', { name: 'Billing' });
+    expect(await billing.inputValue()).toBe('reply');
+    expect(await operator.getByRole('spinbutton', { name: 'Credits per 1,000 input tokens' }).count()).toBe(0);
+    await billing.selectOption({ label: 'Per tokens' });
+    await operator.getByRole('spinbutton', { name: 'Credits per 1,000 input tokens' }).fill('2');
+    await operator.getByRole('spinbutton', { name: 'Credits per 1,000 output tokens' }).fill('6');
+    await expectAccessible(operator, 'the billing controls');
+    await operator.getByRole('button', { name: 'Save billing' }).click();
+    await operator.getByRole('status').filter({ hasText: 'Billing saved: 2 credits per 1,000 input tokens, 6 per 1,000 output tokens.' }).waitFor();
+    expect((await api.get(`/v1/organizations/${orgId}`)).body.billing).toEqual({ mode: 'tokens', inputPer1k: 2, outputPer1k: 6 });
+    await operator.getByRole('definition').filter({ hasText: '2 credits per 1,000 input tokens, 6 per 1,000 output tokens' }).waitFor();
+    // The API's refusal (both rates 0) shows in an alert; then back to one credit per reply.
+    await operator.getByRole('spinbutton', { name: 'Credits per 1,000 input tokens' }).fill('0');
+    await operator.getByRole('spinbutton', { name: 'Credits per 1,000 output tokens' }).fill('0');
+    await operator.getByRole('button', { name: 'Save billing' }).click();
+    await operator.getByRole('alert').waitFor();
+    await billing.selectOption({ label: 'Per reply' });
+    await operator.getByRole('button', { name: 'Save billing' }).click();
+    await poll(async () => (await api.get(`/v1/organizations/${orgId}`)).body.billing).toEqual({ mode: 'reply' });
+    expect(await operator.getByRole('alert').count()).toBe(0);
+    // The owner reads the billing but has no control over it.
+    await goTo(owner, 'Plan and credits', 'Plan and credits');
+    await owner.getByRole('definition').filter({ hasText: 'One credit per reply' }).waitFor();
+    expect(await owner.getByRole('combobox', { name: 'Billing' }).count()).toBe(0);
   });
 
   it('an operator without an organization is pointed to All organizations, then reads the one opened without owner controls', async () => {

@@ -360,7 +360,6 @@ describe.skipIf(!availability.run)('the portal in a real browser', () => {
     await poll(() => orgRow.getByRole('cell').allInnerTexts()).toEqual(['7', '0', '0', '0', '0']);
     await expect(owner.getByRole('img', { name: /^Usage of Acme Browser: 7 requests, 0 rate limited, 0 credits over 30 UTC days/ }).count()).resolves.toBe(1);
     await expectAccessible(owner, 'the usage page');
-    if (updateScreenshots) await owner.screenshot({ path: resolve(SCREENSHOTS, 'portal-usage.png'), fullPage: true });
   });
 
   it('the audit log page shows the entries of what the owner did, newest first', async () => {
