@@ -267,6 +267,20 @@ describe.skipIf(!availability.run)('assistants and usage in the portal', () => {
     expect(await owner.getByRole('table', { name: /per UTC day$/ }).count()).toBe(0);
   });
 
+  it('the audit log names assistants and says an assistant change in words', async () => {
+    await goTo(owner, 'Audit log', 'Audit log');
+    const table = owner.getByRole('table', { name: 'Audit log' });
+    const entry = (action: string) => table.getByRole('row').filter({ has: owner.getByRole('rowheader', { name: action }) });
+    await entry('assistant.updated').first().waitFor();
+    await poll(() => entry('assistant.updated').getByRole('cell').allInnerTexts()).toContainEqual(
+      expect.stringContaining('Model changed from qwen3 to llama3.2. Temperature set to 0.3.'),
+    );
+    expect(await entry('assistant.updated').last().getByRole('cell').nth(2).innerText()).toBe('Assistant Support');
+    const keyChanges = await entry('api_key.updated').getByRole('cell').allInnerTexts();
+    expect(keyChanges).toContain('Assistant changed from Support to Default.');
+    expect(await entry('database.updated').getByRole('cell').allInnerTexts()).toContain('Assistant set to Support.');
+  });
+
   it('at 375 px the assistants, a database and usage pages fit, their rows as cards with every action on screen', async () => {
     const phone = await h.newPage(PHONE);
     await h.signIn(phone, ownerEmail);

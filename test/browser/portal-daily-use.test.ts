@@ -305,19 +305,28 @@ describe.skipIf(!availability.run)('the portal for daily work', () => {
   });
 
   it('an operator without an organization is pointed to All organizations, then reads the one opened without owner controls', async () => {
-    const operator = await h.newPage();
+    // On a phone: these pages fit too.
+    const operator = await h.newPage(PHONE);
     await h.signIn(operator, uniqueEmail('daily-viewer'), true);
     await goTo(operator, 'API Keys', 'Choose an organization');
     expect(await operator.getByText('You are not in an organization yet').count()).toBe(0);
+    await expectNoPageScroll(operator, 'Choose an organization');
     await expectAccessible(operator, 'an operator without an organization');
     await operator.getByRole('main').getByRole('link', { name: 'All organizations' }).click();
     await operator.getByRole('searchbox', { name: 'Search organizations' }).fill(orgId);
     await operator.getByRole('button', { name: 'Search' }).click();
+    await operator.getByRole('link', { name: 'Daily Co', exact: true }).waitFor();
+    await expectNoPageScroll(operator, 'All organizations');
+    await expectAccessible(operator, 'All organizations at 375 px');
     await operator.getByRole('link', { name: 'Daily Co', exact: true }).click();
     await operator.getByRole('combobox', { name: 'Plan' }).waitFor();
     await operator.getByText('as an operator: read only').waitFor();
+    await operator.getByRole('combobox', { name: 'Billing' }).selectOption('tokens');
+    await expectNoPageScroll(operator, 'Plan and credits of an organization viewed');
+    await expectAccessible(operator, 'Plan and credits at 375 px');
     await goTo(operator, 'API Keys', 'API Keys');
     await keyRow(operator, 'Shop Widget EU').waitFor();
+    await expectNoPageScroll(operator, 'API Keys of an organization viewed');
     expect(await operator.getByRole('button', { name: /^(Create API key|Edit|Disable|Enable|Roll|Revoke)/ }).count()).toBe(0);
     await goTo(operator, 'Members', 'Members');
     await operator.getByRole('rowheader', { name: `${ownerEmail}` }).waitFor();

@@ -1,5 +1,5 @@
 // The audit log (docs/api.md "Audit log"), newest first, as people know things: a key by its name
-// and display key, a member by email, a database by name, and each change in words. Filters by
+// and display key, a member by email, a database or assistant by name, and each change in words. Filters by
 // action and by target (a name, email or id). Any error shows in an alert.
 import { useState } from 'preact/hooks';
 import type { AuditEntry, ManagementClient } from '../../../api/management.ts';
@@ -11,12 +11,13 @@ import { AUDIT_ACTIONS } from '../../../../shared/domain/audit.ts';
 
 const ACTION_OPTIONS = [{ value: '', label: 'All actions' }, ...AUDIT_ACTIONS.map((a) => ({ value: a, label: a }))];
 
-/** What the organization's keys, members and databases are called, by id. */
+/** What the organization's keys, members, databases and assistants are called, by id. */
 async function targetNames(api: ManagementClient, orgId: string, orgName: string): Promise<Map<string, Target>> {
   const names = new Map<string, Target>([[orgId, { label: orgName, search: [orgName] }]]);
-  const [members, databases] = await Promise.all([api.listMembers(orgId), api.listDatabases(orgId)]);
+  const [members, databases, assistants] = await Promise.all([api.listMembers(orgId), api.listDatabases(orgId), api.listAssistants(orgId)]);
   for (const m of members.items) if (m.email) names.set(m.userId, { label: m.email, search: [m.email] });
   for (const d of databases.items) names.set(d.id, { label: d.name, search: [d.name] });
+  for (const a of assistants.items) names.set(a.id, { label: a.name, search: [a.name] });
   let cursor: string | undefined;
   do {
     const page = await api.listKeys(orgId, { limit: 100, ...(cursor ? { cursor } : {}) });
@@ -90,7 +91,9 @@ export function AuditLogPage() {
                 <th scope="row">{entry.action}</th>
                 <td data-label="Actor">{entry.actor.email ?? (entry.actor.type === 'system' ? 'Keygate' : entry.actor.id)}{entry.actor.type === 'operator' ? ' (operator)' : ''}</td>
                 <td data-label="Target" class="key-name">{nameOf(entry)}</td>
-                <td data-label="Changes">{describeChanges(entry.changes, formatDateTime, formatNumber)}</td>
+                <td data-label="Changes">
+                  {describeChanges(entry.changes, formatDateTime, formatNumber, (id) => names.data?.get(id)?.label ?? nameFromEntries(log.data?.items ?? [], id))}
+                </td>
               </tr>
             ))}
           </Table>
