@@ -11,6 +11,7 @@ const E2E_ON_BUNDLES = [
   'test/e2e/api-keys-http.test.ts',
   'test/e2e/organizations-http.test.ts',
   'test/e2e/local-gateway.test.ts',
+  'test/e2e/openai-sdk.test.ts',
 ];
 
 export default defineConfig({

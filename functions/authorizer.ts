@@ -4,12 +4,12 @@
 // A DynamoDB failure throws, which API Gateway answers with 503 SERVICE_UNAVAILABLE: fail closed.
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { hashKey, keyIdFromHash, parseKey, prefixesFromEnv } from '../shared/domain/api-key.ts';
-import { gatewayAction, judge, presentedKey, requestedDatabase } from '../shared/domain/authorize.ts';
+import { gatewayAction, judge, presentedKey, requestedDatabase, unknownKeyRejection } from '../shared/domain/authorize.ts';
 import { ERRORS } from '../shared/domain/errors.ts';
 import { toAuthorizerContext } from '../shared/domain/key-identity.ts';
 import { findStoredKey } from '../shared/db/key-lookup.ts';
 import { DENY_CONTEXT } from '../shared/gateway-responses.ts';
-import { findRoute } from '../shared/routes.ts';
+import { findRoute, speaksOpenAi } from '../shared/routes.ts';
 import { metricsDisabled, refusalOutcome, type RequestOutcome } from '../shared/metrics/catalog.ts';
 import { emfDocument, writeEmf } from '../shared/metrics/emf.ts';
 
@@ -55,8 +55,11 @@ function refuse(event: APIGatewayRequestAuthorizerEvent, outcome: RequestOutcome
 export async function handler(event: APIGatewayRequestAuthorizerEvent): Promise<APIGatewayAuthorizerResult> {
   const headers = lowerCase(event.headers);
   const key = presentedKey(headers);
+  const route = findRoute(event.httpMethod, event.resource);
   if (!parseKey(key, prefixes)) {
     refuse(event, 'invalid_key', key ? 'MALFORMED_API_KEY' : 'MISSING_API_KEY');
+    // The OpenAI-compatible routes render this 401 themselves (OpenAI's body).
+    if (speaksOpenAi(route)) return policy('Allow', 'anonymous', event.methodArn, toAuthorizerContext(unknownKeyRejection(headers.origin)));
     throw new Error('Unauthorized');
   }
   const keyHash = hashKey(key!);
@@ -69,11 +72,11 @@ export async function handler(event: APIGatewayRequestAuthorizerEvent): Promise<
       keyHash,
       origin,
       database: requestedDatabase(headers, event.queryStringParameters),
-      route: findRoute(event.httpMethod, event.resource),
+      route,
     },
     new Date(),
   );
-  const action = gatewayAction(verdict, stored, origin);
+  const action = gatewayAction(verdict, stored, origin, route);
   switch (action.action) {
     case 'unauthorized':
       refuse(event, 'invalid_key', 'INVALID_API_KEY', keyId);
@@ -90,6 +93,6 @@ export async function handler(event: APIGatewayRequestAuthorizerEvent): Promise<
     case 'allow':
       // The function answers these (docs/api.md "Errors"), but the authorizer decided them.
       if (action.identity.rejection) refuse(event, refusalOutcome(action.identity.rejection), action.identity.rejection, keyId);
-      return policy('Allow', action.identity.keyId, event.methodArn, toAuthorizerContext(action.identity));
+      return policy('Allow', action.identity.keyId || 'anonymous', event.methodArn, toAuthorizerContext(action.identity));
   }
 }

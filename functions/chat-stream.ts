@@ -2,6 +2,7 @@
 // Gateway's streaming integration (ResponseTransferMode.STREAM), which is not cut at 29 s:
 //   POST /v1/chat/sessions/{sessionId}/messages -> 200 text/event-stream
 //   POST /v1/chat/message (and /api/v1/chat/message) -> 200 JSON once the reply is complete
+//   POST /v1/chat/completions (OpenAI-compatible) -> 200 JSON, or text/event-stream when asked
 // Event: API Gateway REST proxy (APIGatewayProxyEvent). In AWS the handler is a Lambda
 // response-streaming handler built with middy's streamifyResponse execution mode; its timeout is
 // above every upstream's maxDurationSeconds, and each reply's upstream is stopped before the
@@ -28,6 +29,7 @@ import { addDays, iso } from '../shared/domain/time.ts';
 import { collectReply, CREDITS_PER_REPLY, pumpReply, REPLAYED_HEADER, startReply, type StartedReply } from '../shared/chat/reply.ts';
 import { idempotencyKey, parseOneShot, parseSessionMessage } from '../shared/chat/schemas.ts';
 import { resolveAssistant } from '../shared/chat/assistants.ts';
+import { openCompletion } from '../shared/chat/completions.ts';
 import { authenticateSession, sessionOf } from '../shared/chat/session-auth.ts';
 import { SSE_HEADERS, writableSink } from '../shared/chat/sse.ts';
 import { replyStopBy } from '../shared/chat/upstreams.ts';
@@ -161,10 +163,16 @@ async function oneShotMessage(req: ApiRequest): Promise<HttpResult> {
   );
 }
 
+/** POST /v1/chat/completions (OpenAI-compatible): JSON, or OpenAI's chunks streamed when the body asks. */
+function chatCompletion(req: ApiRequest): Promise<HttpResult | StreamedResult> {
+  return openCompletion(req, replyLimits(req));
+}
+
 export const routes = {
   [`POST ${SESSION}/messages`]: sessionMessage,
   'POST /v1/chat/message': oneShotMessage,
   'POST /api/v1/chat/message': oneShotMessage,
+  'POST /v1/chat/completions': chatCompletion,
 } satisfies Record<RouteKey<'chatStream'>, ReplyRouteHandler>;
 checkRouteCoverage('chatStream', routes);
 

@@ -8,6 +8,7 @@ import { putSession, retentionTtl, type SessionItem } from '../shared/db/session
 import { requestedDatabase } from '../shared/domain/authorize.ts';
 import { ApiError } from '../shared/domain/errors.ts';
 import { resolveAssistant } from '../shared/chat/assistants.ts';
+import { listModels } from '../shared/chat/models.ts';
 import { newId } from '../shared/domain/ids.ts';
 import { iso } from '../shared/domain/time.ts';
 import { parseCreateSession } from '../shared/chat/schemas.ts';
@@ -81,6 +82,7 @@ export const routes = {
   'GET /v1/auth/whoami': whoami,
   'POST /v1/chat/sessions': createSession('chat'),
   'POST /v1/chat/voice-sessions': createSession('voice'),
+  'GET /v1/models': listModels,
 } satisfies Record<RouteKey<'publicApi'>, RouteHandler>;
 
 export const handler = createApiHandler('publicApi', routes, { admit });

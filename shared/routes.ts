@@ -42,6 +42,12 @@ export interface RouteDefinition {
    * default assistant its owners').
    */
   operators?: boolean;
+  /**
+   * The OpenAI-compatible routes (docs/openai.md): every rejection Keygate decides, the authorizer's
+   * included, is answered by the function in OpenAI's error body, with OpenAI's rate-limit headers
+   * beside X-RateLimit-*, and the preflight allows whatever headers the request asks for.
+   */
+  errors?: 'openai';
 }
 
 /** Path prefixes shared by many routes; function entries and the API description build their keys from these. */
@@ -91,6 +97,9 @@ const TABLE = [
   { method: 'POST', path: '/v1/chat/message', function: 'chatStream', auth: 'apiKey', scope: 'chat', stream: true },
   { method: 'POST', path: '/api/v1/chat/message', function: 'chatStream', auth: 'apiKey', scope: 'chat', stream: true },
   { method: 'GET', path: '/api/export', function: 'export', auth: 'apiKey', scope: 'export' },
+  { method: 'GET', path: '/v1/models', function: 'publicApi', auth: 'apiKey', scope: 'completions', errors: 'openai' },
+  // Streamed when the body asks for it, JSON otherwise: on the streaming function either way.
+  { method: 'POST', path: '/v1/chat/completions', function: 'chatStream', auth: 'apiKey', scope: 'completions', stream: true, errors: 'openai' },
 
   { method: 'POST', path: `${SESSION}/messages`, function: 'chatStream', auth: 'session', stream: true },
   { method: 'GET', path: `${SESSION}/messages`, function: 'chatSession', auth: 'session' },
@@ -159,6 +168,11 @@ export function matchRoute(method: string, path: string): RouteMatch {
 /** Every route whose path pattern matches a concrete path (all methods). */
 export function routesOnPath(path: string): RouteDefinition[] {
   return matchers.filter((m) => m.regex.test(path)).map((m) => m.route);
+}
+
+/** Whether a route answers in OpenAI's formats (its errors and rate-limit headers). */
+export function speaksOpenAi(route: Pick<RouteDefinition, 'errors'> | undefined): boolean {
+  return route?.errors === 'openai';
 }
 
 export function findRoute(method: string, resource: string): RouteDefinition | undefined {

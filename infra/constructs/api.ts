@@ -15,7 +15,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { GATEWAY_RESPONSES, type GatewayResponseDefinition } from '../../shared/gateway-responses.ts';
 import { CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, CORS_MAX_AGE_SECONDS } from '../../shared/http/cors.ts';
-import { isBrowserFacing, ROUTES, type RouteDefinition } from '../../shared/routes.ts';
+import { isBrowserFacing, ROUTES, speaksOpenAi, type RouteDefinition } from '../../shared/routes.ts';
 import type { DeployedFunctionName } from './function-specs.ts';
 import { acknowledge, type NagAcknowledgement } from './nag.ts';
 
@@ -195,8 +195,11 @@ export class KeygateApi extends Construct {
    * (docs/api.md "CORS on public and session routes").
    */
   private addPreflights(): void {
-    for (const [path, methods] of methodsByPath(DEPLOYED_ROUTES.filter(isBrowserFacing))) {
-      this.addPreflight(path, methods, 'method.request.header.Origin', CORS_ALLOW_HEADERS);
+    const browserFacing = DEPLOYED_ROUTES.filter(isBrowserFacing);
+    for (const [path, methods] of methodsByPath(browserFacing)) {
+      // The OpenAI SDKs send headers of their own: those paths allow what the preflight asks for.
+      const echo = browserFacing.some((r) => r.path === path && speaksOpenAi(r));
+      this.addPreflight(path, methods, 'method.request.header.Origin', echo ? 'method.request.header.Access-Control-Request-Headers' : `'${CORS_ALLOW_HEADERS}'`);
     }
   }
 
@@ -207,16 +210,16 @@ export class KeygateApi extends Construct {
   allowPortalPreflights(portalOrigin: string): void {
     const portalPaths = DEPLOYED_ROUTES.filter((r) => r.auth === 'portal');
     for (const [path, methods] of methodsByPath(portalPaths)) {
-      this.addPreflight(path, methods, `'${portalOrigin}'`, PORTAL_CORS_ALLOW_HEADERS);
+      this.addPreflight(path, methods, `'${portalOrigin}'`, `'${PORTAL_CORS_ALLOW_HEADERS}'`);
     }
   }
 
-  /** A mock 204 with the CORS headers; `allowOrigin` is a mapping expression or a quoted literal. */
+  /** A mock 204 with the CORS headers; `allowOrigin` and `allowHeaders` are mapping expressions or quoted literals. */
   private addPreflight(path: string, methods: string[], allowOrigin: string, allowHeaders: string): void {
     const headers: Record<string, string> = {
       'Access-Control-Allow-Origin': allowOrigin,
       'Access-Control-Allow-Methods': `'${[...methods, 'OPTIONS'].join(',')}'`,
-      'Access-Control-Allow-Headers': `'${allowHeaders}'`,
+      'Access-Control-Allow-Headers': allowHeaders,
       'Access-Control-Max-Age': `'${CORS_MAX_AGE_SECONDS}'`,
       Vary: "'Origin'",
     };
@@ -232,7 +235,10 @@ export class KeygateApi extends Construct {
       }),
       {
         authorizationType: apigateway.AuthorizationType.NONE,
-        requestParameters: { 'method.request.header.Origin': false },
+        requestParameters: {
+          'method.request.header.Origin': false,
+          ...(allowHeaders.startsWith('method.request.') ? { [allowHeaders]: false } : {}),
+        },
         methodResponses: [
           {
             statusCode: '204',

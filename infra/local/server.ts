@@ -18,6 +18,7 @@ import {
   isBrowserFacing,
   matchRoute,
   routesOnPath,
+  speaksOpenAi,
   type FunctionName,
   type RouteDefinition,
 } from '../../shared/routes.ts';
@@ -228,7 +229,8 @@ export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi>
       // As in the stack: an OPTIONS method only on paths with browser-facing routes, listing those.
       const browserFacing = routesOnPath(url.pathname).filter((r) => !r.localOnly && isBrowserFacing(r));
       if (browserFacing.length > 0) {
-        res.writeHead(204, preflightHeaders(origin, browserFacing.map((r) => r.method))).end();
+        const echoHeaders = browserFacing.some(speaksOpenAi) ? headers['access-control-request-headers'] : undefined;
+        res.writeHead(204, preflightHeaders(origin, browserFacing.map((r) => r.method), echoHeaders)).end();
         return;
       }
       return gateway(res, 'MISSING_AUTHENTICATION_TOKEN', requestId, origin);

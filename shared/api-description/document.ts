@@ -3,9 +3,9 @@
 // end-to-end suite holds every real response to. Nothing in it is written twice by hand.
 import * as z from 'zod';
 import { ERRORS, type ErrorCode } from '../domain/errors.ts';
-import { ROUTES, routeKey, type AuthKind, type RouteDefinition } from '../routes.ts';
+import { ROUTES, routeKey, speaksOpenAi, type AuthKind, type RouteDefinition } from '../routes.ts';
 import { OPERATIONS, type Operation } from './operations.ts';
-import { componentNotes, components, ErrorBody, exampleOf } from './schemas.ts';
+import { componentNotes, components, ErrorBody, exampleOf, OpenAiError } from './schemas.ts';
 
 type JsonSchema = Record<string, unknown>;
 export type OpenApiDocument = Record<string, any>;
@@ -74,6 +74,16 @@ const RATE_HEADERS = {
   'X-RateLimit-Remaining': { description: 'Requests left in that window', schema: { type: 'integer' } },
   'X-RateLimit-Reset': { description: 'Unix seconds when that window resets', schema: { type: 'integer' } },
 };
+/** OpenAI's names for the same window, beside X-RateLimit-* on the OpenAI-compatible routes. */
+const OPENAI_RATE_HEADERS = {
+  'x-ratelimit-limit-requests': { description: 'OpenAI\'s name for X-RateLimit-Limit', schema: { type: 'integer' } },
+  'x-ratelimit-remaining-requests': { description: 'OpenAI\'s name for X-RateLimit-Remaining', schema: { type: 'integer' } },
+  'x-ratelimit-reset-requests': { description: 'Time until that window resets, as a duration (`12s`)', schema: { type: 'string', pattern: '^[0-9]+s$' } },
+};
+
+function rateHeaders(route: RouteDefinition): Record<string, unknown> {
+  return speaksOpenAi(route) ? { ...RATE_HEADERS, ...OPENAI_RATE_HEADERS } : RATE_HEADERS;
+}
 const RETRY_AFTER = { 'Retry-After': { description: 'Seconds to wait', schema: { type: 'integer' } } };
 const REPLAYED = {
   'Idempotent-Replayed': {
@@ -145,6 +155,16 @@ function parameters(route: RouteDefinition, op: Operation): JsonSchema[] {
   return out;
 }
 
+/**
+ * OpenAI's error body on the OpenAI-compatible routes; where API Gateway or the WAF may answer on
+ * their own (a body over 10 MB, throttling, their failures), their usual body instead.
+ */
+function openAiErrorSchema(status: number, list: readonly ErrorCode[]): JsonSchema {
+  const openAi = { allOf: [componentRef(OpenAiError), { properties: { error: { properties: { code: { enum: list } } } } }] };
+  if (![413, 429, 500, 503].includes(status)) return openAi;
+  return { anyOf: [openAi, { allOf: [componentRef(ErrorBody), { properties: { code: { enum: list } } }] }] };
+}
+
 function errorResponses(route: RouteDefinition, op: Operation): Record<string, JsonSchema> {
   const codes = new Set<ErrorCode>([...ERRORS_BY_AUTH[route.auth], ...((op.errors ?? []) as ErrorCode[])]);
   const byStatus = new Map<number, ErrorCode[]>();
@@ -156,7 +176,7 @@ function errorResponses(route: RouteDefinition, op: Operation): Record<string, J
   const out: Record<string, JsonSchema> = {};
   for (const [status, list] of [...byStatus].sort(([a], [b]) => a - b)) {
     const headers = {
-      ...(counted(route) && status !== 500 && status !== 503 ? RATE_HEADERS : {}),
+      ...(counted(route) && status !== 500 && status !== 503 ? rateHeaders(route) : {}),
       // 409 on a reply request: its Idempotency-Key is still in progress (Retry-After: 1).
       ...(status === 429 || status === 503 || (status === 409 && op.idempotent) ? RETRY_AFTER : {}),
     };
@@ -165,7 +185,7 @@ function errorResponses(route: RouteDefinition, op: Operation): Record<string, J
       ...(Object.keys(headers).length ? { headers } : {}),
       content: {
         'application/json': {
-          schema: { allOf: [componentRef(ErrorBody), { properties: { code: { enum: list } } }] },
+          schema: speaksOpenAi(route) ? openAiErrorSchema(status, list) : { allOf: [componentRef(ErrorBody), { properties: { code: { enum: list } } }] },
         },
       },
     };
@@ -194,7 +214,7 @@ function operation(route: RouteDefinition, op: Operation): JsonSchema {
     const existing = responses[key] as { description: string; content?: Record<string, unknown> } | undefined;
     responses[key] = {
       description: existing ? `${existing.description}; ${success.description}` : success.description,
-      ...(counted(route) || op.idempotent ? { headers: { ...(counted(route) ? RATE_HEADERS : {}), ...(op.idempotent ? REPLAYED : {}) } } : {}),
+      ...(counted(route) || op.idempotent ? { headers: { ...(counted(route) ? rateHeaders(route) : {}), ...(op.idempotent ? REPLAYED : {}) } } : {}),
       ...(content || existing?.content ? { content: { ...existing?.content, ...content } } : {}),
     };
   }
@@ -284,7 +304,7 @@ export function buildApiDescription(options: DescriptionOptions): OpenApiDocumen
       title: 'Keygate API',
       version: '1.0.0',
       description:
-        'API keys in front of a chat API: organizations, secret and publishable keys, rate limits, credits, chat sessions with streamed replies, and data export. Every error is `{error, message, code}`.',
+        'API keys in front of a chat API: organizations, secret and publishable keys, rate limits, credits, chat sessions with streamed replies, OpenAI-compatible chat completions, and data export. Every error is `{error, message, code}`, except on the OpenAI-compatible routes, which answer OpenAI\'s `{error:{message,type,param,code}}`.',
       contact: { name: 'The operators of this Keygate deployment' },
     },
     servers: [{ url: '/', description: 'This deployment' }],

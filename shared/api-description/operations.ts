@@ -3,6 +3,7 @@
 // builder (document.ts) refuses a route without an entry here, so a new route cannot go undescribed.
 import type * as z from 'zod';
 import { exportQuery } from '../chat/export.ts';
+import { completionRequestSchema } from '../chat/openai-wire.ts';
 import { createSessionBody, historyQuery, oneShotBody, sessionMessageBody } from '../chat/schemas.ts';
 import { auditLogQuery } from '../domain/audit-query.ts';
 import { createWebhookBody } from '../domain/webhook-rules.ts';
@@ -275,6 +276,38 @@ export const OPERATIONS: Record<RouteKey, Operation> = {
         example: 'date,requests,rateLimited,credits,inputTokens,outputTokens\n2026-12-01,1200,3,240,96000,54000\n',
       },
     ],
+  },
+
+  'GET /v1/models': {
+    summary: 'OpenAI-compatible: the assistants this key may use, as models (scope completions)',
+    description:
+      "OpenAI's `GET /v1/models`, so OpenAI SDKs and tools list what they can call: each assistant of the organization by name (a publishable key: only its pinned one). Errors use OpenAI's body (`{error:{message,type,param,code}}`).",
+    tag: 'OpenAI-compatible',
+    responses: [ok(S.ModelList)],
+  },
+  'POST /v1/chat/completions': {
+    summary: 'OpenAI-compatible Chat Completions: a reply from the assistant `model` names, as JSON or a stream (scope completions)',
+    description:
+      "OpenAI's `POST /v1/chat/completions`: point an OpenAI SDK's base URL at `<API URL>/v1`. `model` is an assistant's name or id; the client sends the whole conversation (nothing is stored). `tools`, `functions`, `n` > 1, a non-text `response_format`, audio and non-text content parts are refused with 400 naming the field in `param`. Limits, credits and `Idempotency-Key` as for one-shot messages; errors use OpenAI's body, and OpenAI's `x-ratelimit-*-requests` headers come beside `X-RateLimit-*`.",
+    tag: 'OpenAI-compatible',
+    body: completionRequestSchema,
+    bodyExample: { model: 'Support', messages: [{ role: 'user', content: 'Show me sales data' }] },
+    responses: [
+      ok(S.ChatCompletion, 'without `stream`'),
+      {
+        status: 200,
+        description: 'with `stream: true`: text/event-stream of `data: <chat.completion.chunk>` lines, then `data: [DONE]`',
+        mediaType: 'text/event-stream',
+        events: { data: S.ChatCompletionChunk },
+        example:
+          'data: {"id":"chatcmpl-msg_01","object":"chat.completion.chunk","created":1764581400,"model":"Support","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\n' +
+          'data: {"id":"chatcmpl-msg_01","object":"chat.completion.chunk","created":1764581400,"model":"Support","choices":[{"index":0,"delta":{"content":"Hi!"},"finish_reason":null}]}\n\n' +
+          'data: {"id":"chatcmpl-msg_01","object":"chat.completion.chunk","created":1764581400,"model":"Support","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n' +
+          'data: [DONE]\n\n',
+      },
+    ],
+    idempotent: true,
+    errors: ['INSUFFICIENT_CREDITS', 'CONFLICT'],
   },
 
   [`POST ${SESSION}/messages`]: {

@@ -242,7 +242,7 @@ export const Whoami = named(
     databaseId: z.string().nullable(),
     expiresAt: isoTime,
   }),
-  { keyId: KEY_ID, organizationId: ORG_ID, type: 'secret', scopes: ['chat', 'export'], databaseId: null, expiresAt: EXPIRES },
+  { keyId: KEY_ID, organizationId: ORG_ID, type: 'secret', scopes: ['chat', 'completions', 'export'], databaseId: null, expiresAt: EXPIRES },
 );
 
 export const Session = named(
@@ -370,6 +370,86 @@ export const StreamError = named(
   'Stream event `error`: the reply failed after the stream began; the stream then closes',
   z.strictObject({ code: z.string(), message: z.string() }),
   { code: 'SERVICE_UNAVAILABLE', message: 'A dependency is unavailable, try again shortly' },
+);
+
+// The OpenAI-compatible routes (docs/openai.md): OpenAI's own shapes.
+export const ModelList = named(
+  'ModelList',
+  'The assistants the key may use, as OpenAI models (`id` is the assistant name; a publishable key: its pinned one)',
+  z.strictObject({
+    object: z.literal('list'),
+    data: z.array(z.strictObject({ id: z.string(), object: z.literal('model'), created: z.int().nonnegative(), owned_by: z.string() })),
+  }),
+  { object: 'list', data: [{ id: 'Support', object: 'model', created: 1764581400, owned_by: ORG_ID }] },
+);
+
+const completionUsage = z.strictObject({ prompt_tokens: z.int().nonnegative(), completion_tokens: z.int().nonnegative(), total_tokens: z.int().nonnegative() });
+
+export const ChatCompletion = named(
+  'ChatCompletion',
+  'A whole reply (without `stream`), as OpenAI answers `POST /v1/chat/completions`',
+  z.strictObject({
+    id: z.string(),
+    object: z.literal('chat.completion'),
+    created: z.int().nonnegative(),
+    model: z.string(),
+    choices: z.array(
+      z.strictObject({
+        index: z.literal(0),
+        message: z.strictObject({ role: z.literal('assistant'), content: z.string() }),
+        finish_reason: z.enum(['stop', 'length']),
+      }),
+    ),
+    usage: completionUsage,
+  }),
+  {
+    id: 'chatcmpl-msg_0mfz3k9a1bQ2wE4rT6yU8',
+    object: 'chat.completion',
+    created: 1764581400,
+    model: 'Support',
+    choices: [{ index: 0, message: { role: 'assistant', content: 'Sales grew 12% in November.' }, finish_reason: 'stop' }],
+    usage: { prompt_tokens: 12, completion_tokens: 7, total_tokens: 19 },
+  },
+);
+
+export const ChatCompletionChunk = named(
+  'ChatCompletionChunk',
+  'One `data:` line of a streamed reply: the first carries `delta.role`, then `delta.content` pieces, the last a `finish_reason`; with `stream_options.include_usage` a last chunk has `choices: []` and `usage`. The stream ends with `data: [DONE]`',
+  z.strictObject({
+    id: z.string(),
+    object: z.literal('chat.completion.chunk'),
+    created: z.int().nonnegative(),
+    model: z.string(),
+    choices: z.array(
+      z.strictObject({
+        index: z.literal(0),
+        delta: z.strictObject({ role: z.literal('assistant').optional(), content: z.string().optional() }),
+        finish_reason: z.enum(['stop', 'length']).nullable(),
+      }),
+    ),
+    usage: completionUsage.optional(),
+  }),
+  {
+    id: 'chatcmpl-msg_0mfz3k9a1bQ2wE4rT6yU8',
+    object: 'chat.completion.chunk',
+    created: 1764581400,
+    model: 'Support',
+    choices: [{ index: 0, delta: { content: 'Sales grew' }, finish_reason: null }],
+  },
+);
+
+export const OpenAiError = named(
+  'OpenAiError',
+  "Every error Keygate decides on the OpenAI-compatible routes: OpenAI's body, with Keygate's message, error (`type`), field (`param`) and code. In a stream that already began, the same object is the last `data:` line",
+  z.strictObject({
+    error: z.strictObject({
+      message: z.string(),
+      type: z.string(),
+      param: z.string().nullable(),
+      code: z.enum(Object.keys(ERRORS) as [ErrorCode, ...ErrorCode[]]),
+    }),
+  }),
+  { error: { message: 'Rate limit exceeded. Try again in 12 seconds.', type: 'rate_limit_exceeded', param: null, code: 'RATE_LIMIT_EXCEEDED' } },
 );
 
 export const DevToken = named('DevToken', 'A portal token the local runtime accepts', z.strictObject({ token: z.string() }), { token: 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl' });

@@ -48,6 +48,14 @@ export interface AnswerRequest {
   hasSystemMessage?: boolean;
   /** The body field that named the assistant, for the 400 of an unknown one. */
   field?: string;
+  /** An unknown one is 404 NOT_FOUND instead (the OpenAI-compatible route's unknown `model`). */
+  unknownIsNotFound?: boolean;
+}
+
+/** 404 for a `model` that names no assistant of the organization (OpenAI answers an unknown model so). */
+export function unknownModel(field: string, ref: string): ApiError {
+  const message = 'names no assistant of this organization';
+  return new ApiError('NOT_FOUND', `The model '${ref.slice(0, 64)}' does not exist: it ${message}`, { details: [{ field, message }] });
 }
 
 /**
@@ -71,6 +79,7 @@ export async function resolveAssistant(request: AnswerRequest): Promise<Assistan
   switch (ref.by) {
     case 'request': {
       const found = await findAssistant(org, ref.ref);
+      if (!found && request.unknownIsNotFound) throw unknownModel(request.field ?? 'assistant', ref.ref);
       if (!found) throw validationError([{ field: request.field ?? 'assistant', message: 'names no assistant of this organization' }]);
       assistant = assistantView(found);
       break;

@@ -33,7 +33,8 @@ const messageSchema = z.object({
   }),
 });
 
-const requestSchema = z.object({
+/** The fields Keygate reads (the API description's request body); others are refused or ignored, see parseCompletionRequest. */
+export const completionRequestSchema = z.object({
   model: z.string({ error: 'must be a string' }).min(1, 'must not be empty').max(128, 'must be at most 128 characters'),
   messages: z.array(messageSchema, { error: 'must be an array of messages' }).min(1, 'must not be empty').max(1_000, 'must have at most 1000 messages'),
   stream: z.boolean({ error: 'must be a boolean' }).nullish(),
@@ -70,7 +71,7 @@ export function parseCompletionRequest(body: unknown): CompletionRequest {
       });
     });
   }
-  const parsed = parseInput(requestSchema, body);
+  const parsed = parseInput(completionRequestSchema, body);
   return {
     model: parsed.model,
     messages: parsed.messages.map((m) => ({

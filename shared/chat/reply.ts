@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { reserveCredit, refundCredit } from '../db/credits.ts';
 import { isUnavailable } from '../db/client.ts';
-import { recentMessages, saveTurn, type MessageItem } from '../db/messages.ts';
+import { recentMessages, saveCounts, saveTurn, type MessageItem } from '../db/messages.ts';
 import { replyRecordPut, storedReply, type StoredReply } from '../db/replies.ts';
 import type { SessionItem } from '../db/sessions.ts';
 import { ApiError } from '../domain/errors.ts';
@@ -47,6 +47,12 @@ export interface ReplyInput {
   idempotency?: { key: string; scope: string; request: unknown };
   /** A conversation's first turn: no history to load, and the item is stored with the turn. */
   newConversation?: SessionItem;
+  /**
+   * Stateless replies (the OpenAI-compatible route): the whole conversation as the client sent it,
+   * the last turn `content`'s. No history is loaded and no message is stored; the reply's tokens
+   * are counted and, with an Idempotency-Key, the reply is kept for replays, as for the others.
+   */
+  statelessTurns?: readonly ChatTurn[];
   /** The body field holding the text, named when the model refuses it (default `content`). */
   contentField?: string;
   requestId: string;
@@ -119,6 +125,7 @@ function laterThan(previous: Date): Date {
 
 /** The stored reply of an earlier request, as a reply that is already complete (nothing to refund). */
 function replayOf(stored: StoredReply, contentField: string): StartedReply {
+  const tokens = stored.usage ? { ...stored.usage, estimated: false } : undefined;
   return {
     userMessageId: stored.userMessageId,
     threadId: stored.threadId,
@@ -131,7 +138,7 @@ function replayOf(stored: StoredReply, contentField: string): StartedReply {
     },
     async fail() {},
     cancel() {},
-    usage: () => undefined,
+    usage: () => tokens,
   };
 }
 
@@ -192,8 +199,10 @@ export async function startReply(input: ReplyInput): Promise<StartedReply> {
       logger.error('assistant names an upstream that is not deployed', { assistantId: answering.id, upstream: answering.upstream });
       throw new ReplyError('SERVICE_UNAVAILABLE', REPLY_MESSAGES.unavailable, { failure: 'unavailable' });
     }
-    const history = input.newConversation ? [] : await recentMessages(input.threadId, CONTEXT_MESSAGES, startedAt);
-    const thread: ChatTurn[] = [...history.map((m) => ({ role: m.role, content: m.content })), { role: 'user', content: input.content }];
+    const history = input.newConversation || input.statelessTurns ? [] : await recentMessages(input.threadId, CONTEXT_MESSAGES, startedAt);
+    const thread: ChatTurn[] = input.statelessTurns
+      ? [...input.statelessTurns]
+      : [...history.map((m) => ({ role: m.role, content: m.content })), { role: 'user', content: input.content }];
     // The oldest turns are left out until the input fits the assistant's maxInputTokens (400 when
     // its instructions and this message alone do not).
     const turns = trimTurns(answering.instructions, thread, answering.maxInputTokens, input.contentField ?? 'content').turns;
@@ -270,14 +279,20 @@ export async function startReply(input: ReplyInput): Promise<StartedReply> {
         ...(tokens.estimated ? { usageEstimated: true } : {}),
       };
       usage = tokens;
+      const kept = { threadId: input.threadId, userMessageId, messageId: assistant.id, content, fingerprint };
       const record = idempotency
-        ? replyRecordPut(input.keyId, requestKey, { threadId: input.threadId, userMessageId, messageId: assistant.id, content, fingerprint }, finishedAt)
+        ? replyRecordPut(input.keyId, requestKey, input.statelessTurns ? { ...kept, usage: { inputTokens: tokens.inputTokens, outputTokens: tokens.outputTokens } } : kept, finishedAt)
         : undefined;
-      await saveTurn(message(userMessageId, 'user', input.content, startedAt), assistant, {
-        newConversation: input.newConversation,
-        record,
-        counters: tokenUsageUpdates(input.organizationId, input.keyId, utcDay(finishedAt), tokens),
-      });
+      const counters = tokenUsageUpdates(input.organizationId, input.keyId, utcDay(finishedAt), tokens);
+      if (input.statelessTurns) {
+        await saveCounts({ ...(record ? { record } : {}), counters });
+      } else {
+        await saveTurn(message(userMessageId, 'user', input.content, startedAt), assistant, {
+          newConversation: input.newConversation,
+          record,
+          counters,
+        });
+      }
       recordReply({ credits: CREDITS_PER_REPLY, firstDeltaMs, totalMs: performance.now() - started });
       return { messageId: assistant.id, content };
     },

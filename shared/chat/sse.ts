@@ -22,6 +22,8 @@ export function encodeEvent(name: StreamEventName, data: unknown): string {
  */
 export interface EventSink {
   send(name: StreamEventName, data: unknown): Promise<void>;
+  /** Raw stream text (the OpenAI-compatible route's `data:` lines). */
+  write(text: string): Promise<void>;
   /** Ends the stream; further sends are ignored. */
   end(): void;
   /** Called once if the client goes away before the stream has ended. */
@@ -40,21 +42,23 @@ export function writableSink(out: Writable): EventSink {
   };
   out.once('close', onGone);
   out.on('error', onGone);
+  const write = async (text: string) => {
+    if (ended || gone || out.destroyed || out.writableEnded) return;
+    if (!out.write(text)) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          out.off('drain', done);
+          out.off('close', done);
+          resolve();
+        };
+        out.on('drain', done);
+        out.on('close', done);
+      });
+    }
+  };
   return {
-    async send(name, data) {
-      if (ended || gone || out.destroyed || out.writableEnded) return;
-      if (!out.write(encodeEvent(name, data))) {
-        await new Promise<void>((resolve) => {
-          const done = () => {
-            out.off('drain', done);
-            out.off('close', done);
-            resolve();
-          };
-          out.on('drain', done);
-          out.on('close', done);
-        });
-      }
-    },
+    send: (name, data) => write(encodeEvent(name, data)),
+    write,
     end() {
       if (ended) return;
       ended = true;
@@ -74,6 +78,9 @@ export function bufferSink(): EventSink & { body(): string } {
   return {
     async send(name, data) {
       chunks.push(encodeEvent(name, data));
+    },
+    async write(text) {
+      chunks.push(text);
     },
     end() {},
     body: () => chunks.join(''),

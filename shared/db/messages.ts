@@ -74,6 +74,14 @@ export async function saveTurn(user: MessageItem, assistant: MessageItem, extras
   throw new Error(`turn not stored: ${result.reasons.map((r) => r.Code).join(',')}`);
 }
 
+/** A stateless reply's writes (its kept record and token counters), in one transaction, without any message. */
+export async function saveCounts(extras: Pick<TurnExtras, 'record' | 'counters'>): Promise<void> {
+  const items = [...(extras.record ? [extras.record] : []), ...(extras.counters ?? [])];
+  if (items.length === 0) return;
+  const result = await transactWrite({ TransactItems: items as Parameters<typeof transactWrite>[0]['TransactItems'] });
+  if (!result.ok) throw new Error(`reply not counted: ${result.reasons.map((r) => r.Code).join(',')}`);
+}
+
 /** One page of a session's history, oldest first, after message `afterId` if given. */
 export async function listHistory(
   sessionId: string,

@@ -18,6 +18,8 @@ export interface StoredReply {
   content: string;
   /** What the request asked (a hash): the same key with another request is refused. */
   fingerprint: string;
+  /** Stateless replies (nothing else keeps their tokens): what the original used, given back on a replay. */
+  usage?: { inputTokens: number; outputTokens: number };
 }
 
 function replyKey(keyId: string, requestKey: string): { pk: string; sk: string } {
@@ -32,6 +34,6 @@ export function replyRecordPut(keyId: string, requestKey: string, reply: StoredR
 export async function storedReply(keyId: string, requestKey: string, now: Date): Promise<StoredReply | undefined> {
   const { Item } = await db.send(new GetCommand({ TableName: tableName('usage'), Key: replyKey(keyId, requestKey), ConsistentRead: true }));
   if (!Item || Number(Item.ttl) <= epochSeconds(now)) return undefined;
-  const { threadId, userMessageId, messageId, content, fingerprint } = Item as StoredReply;
-  return { threadId, userMessageId, messageId, content, fingerprint };
+  const { threadId, userMessageId, messageId, content, fingerprint, usage } = Item as StoredReply;
+  return { threadId, userMessageId, messageId, content, fingerprint, ...(usage ? { usage } : {}) };
 }

@@ -89,9 +89,20 @@ export type GatewayAction =
   | { action: 'deny'; code: ErrorCode }
   | { action: 'allow'; identity: KeyIdentity };
 
-export function gatewayAction(verdict: Verdict, stored: StoredKey | undefined, origin: string | undefined): GatewayAction {
+export function gatewayAction(
+  verdict: Verdict,
+  stored: StoredKey | undefined,
+  origin: string | undefined,
+  route?: { errors?: 'openai' },
+): GatewayAction {
   if (verdict.ok) return { action: 'allow', identity: verdict.identity };
   const { code } = verdict;
+  // The OpenAI-compatible routes answer every refusal in OpenAI's body, which a Gateway Response
+  // (one per API, plain substitution) cannot write: the function renders it, CORS as the gateway would.
+  if (route?.errors === 'openai') {
+    if (code === 'INVALID_API_KEY' || !stored) return { action: 'allow', identity: unknownKeyRejection(origin) };
+    return { action: 'allow', identity: identityOf(stored, origin, code) };
+  }
   if (code === 'INVALID_API_KEY' || !stored) return { action: 'unauthorized' };
   if (code === 'CORS_ORIGIN_NOT_ALLOWED' && !isRealOrigin(origin)) return { action: 'deny', code };
   if (code === 'INSUFFICIENT_PERMISSIONS' && stored.type === 'secret') return { action: 'deny', code };
@@ -107,11 +118,33 @@ function identityOf(stored: StoredKey, origin: string | undefined, rejection: Er
     databaseId: stored.databaseId ?? null,
     assistantId: stored.type === 'publishable' ? (stored.assistantId ?? null) : null,
     // Only a publishable key's origin was checked, and only it earns CORS headers (on a refusal too).
-    origin: stored.type === 'publishable' ? (origin ?? null) : null,
+    // Never `null` or an empty Origin: there is nothing to echo (the gateway's deny has no CORS either).
+    origin: stored.type === 'publishable' && isRealOrigin(origin) ? origin! : null,
     expiresAt: stored.expiresAt,
     orgLimits: stored.orgLimits,
     orgLimitsVersion: stored.orgLimitsVersion ?? 0,
     keyLimits: stored.rateLimit ?? null,
     rejection,
+  };
+}
+
+/**
+ * The context of a missing, malformed, unknown or revoked key on an OpenAI-compatible route: no key,
+ * only the refusal, readable by the calling page as the gateway's own 401 is.
+ */
+export function unknownKeyRejection(origin: string | undefined): KeyIdentity {
+  return {
+    keyId: '',
+    organizationId: '',
+    type: 'secret',
+    scopes: [],
+    databaseId: null,
+    assistantId: null,
+    origin: origin ?? null,
+    expiresAt: '',
+    orgLimits: { perMinute: 0, perDay: 0 },
+    orgLimitsVersion: 0,
+    keyLimits: null,
+    rejection: 'INVALID_API_KEY',
   };
 }

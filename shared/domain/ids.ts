@@ -1,7 +1,7 @@
 // Identifiers: a readable prefix plus CSPRNG base62, so operators can tell items apart at a glance.
 import { randomBase62 } from './api-key.ts';
 
-export type IdPrefix = 'org' | 'db' | 'asst' | 'ses' | 'msg' | 'conv' | 'req' | 'aud' | 'wh' | 'evt';
+export type IdPrefix = 'org' | 'db' | 'asst' | 'ses' | 'msg' | 'conv' | 'cmpl' | 'req' | 'aud' | 'wh' | 'evt';
 
 export function newId(prefix: IdPrefix, length = 20): string {
   return `${prefix}_${randomBase62(length)}`;

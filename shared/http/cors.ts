@@ -10,12 +10,19 @@ export const CORS_MAX_AGE_SECONDS = 600;
  */
 export const CORS_EXPOSE_HEADERS = 'X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, Idempotent-Replayed';
 
-/** Preflights need no key: any origin may ask, and the answer echoes it. */
-export function preflightHeaders(origin: string | undefined, methods: readonly string[]): Record<string, string> {
+/** The OpenAI-compatible routes also expose OpenAI's rate-limit headers (docs/openai.md). */
+export const OPENAI_EXPOSE_HEADERS = `${CORS_EXPOSE_HEADERS}, x-ratelimit-limit-requests, x-ratelimit-remaining-requests, x-ratelimit-reset-requests, x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens, x-ratelimit-reset-tokens`;
+
+/**
+ * Preflights need no key: any origin may ask, and the answer echoes it. `requestHeaders` (the
+ * OpenAI-compatible routes) echoes the request's Access-Control-Request-Headers, as the OpenAI SDKs
+ * send headers of their own (x-stainless-*); none asked for: the fixed list.
+ */
+export function preflightHeaders(origin: string | undefined, methods: readonly string[], requestHeaders?: string): Record<string, string> {
   return {
     ...(origin ? { 'Access-Control-Allow-Origin': origin } : {}),
     'Access-Control-Allow-Methods': [...methods, 'OPTIONS'].join(', '),
-    'Access-Control-Allow-Headers': CORS_ALLOW_HEADERS,
+    'Access-Control-Allow-Headers': requestHeaders?.trim() ? requestHeaders.trim() : CORS_ALLOW_HEADERS,
     'Access-Control-Max-Age': String(CORS_MAX_AGE_SECONDS),
     Vary: 'Origin',
   };

@@ -8,12 +8,13 @@ import { isOrganizationId } from '../domain/ids.ts';
 import { fromAuthorizerContext, type KeyIdentity } from '../domain/key-identity.ts';
 import type { RateSubject } from '../domain/plans.ts';
 import { operatorMay, roleAtLeast, type Role } from '../domain/roles.ts';
-import { findRoute, ROUTES, routeKey, type FunctionName, type RouteDefinition } from '../routes.ts';
+import { findRoute, ROUTES, routeKey, speaksOpenAi, type FunctionName, type RouteDefinition } from '../routes.ts';
 import { isUnavailable } from '../db/client.ts';
 import { describeError, logger } from '../log.ts';
 import { admissionOutcome } from '../metrics/catalog.ts';
+import { asKeygateError, openAiErrorBody, openAiRateLimitHeaders } from '../chat/openai-wire.ts';
 import { recordRequest } from '../metrics/emit.ts';
-import { CORS_EXPOSE_HEADERS } from './cors.ts';
+import { CORS_EXPOSE_HEADERS, OPENAI_EXPOSE_HEADERS } from './cors.ts';
 import { verifyPortalToken, type PortalUser } from './portal-auth.ts';
 import { errorResult, type HttpResult } from './response.ts';
 
@@ -53,6 +54,8 @@ export interface ResponseState {
   corsOrigin?: string;
   /** Set once the request passed its rate limits (it counts as `admitted` in the Requests metric). */
   admitted?: boolean;
+  /** The OpenAI-compatible routes: errors in OpenAI's body, OpenAI's rate-limit headers too. */
+  openAi?: boolean;
 }
 
 export interface PipelineHooks {
@@ -124,6 +127,8 @@ function authenticateKey(req: ApiRequest, event: APIGatewayProxyEvent, state: Re
     keyLimits: key.keyLimits,
   };
   if (key.type === 'publishable' && key.origin) state.corsOrigin = key.origin;
+  // No key at all (OpenAI-compatible routes only): readable by the page, as the gateway's own 401 is.
+  if (key.rejection === 'INVALID_API_KEY' && key.origin) state.corsOrigin = key.origin;
   if (key.rejection) throw new ApiError(key.rejection);
 }
 
@@ -139,12 +144,18 @@ export function toErrorResult(error: unknown, requestId: string): HttpResult {
 
 export function decorate(result: HttpResult, state: ResponseState): HttpResult {
   const headers = { ...result.headers, ...state.headers };
+  let body = result.body;
+  if (state.openAi) {
+    Object.assign(headers, openAiRateLimitHeaders(headers, new Date()));
+    const error = result.statusCode >= 400 ? asKeygateError(body) : undefined;
+    if (error) body = JSON.stringify(openAiErrorBody(error));
+  }
   if (state.corsOrigin) {
     headers['Access-Control-Allow-Origin'] = state.corsOrigin;
-    headers['Access-Control-Expose-Headers'] = CORS_EXPOSE_HEADERS;
+    headers['Access-Control-Expose-Headers'] = state.openAi ? OPENAI_EXPOSE_HEADERS : CORS_EXPOSE_HEADERS;
     headers['Vary'] = 'Origin';
   }
-  return { ...result, headers };
+  return { ...result, headers, body };
 }
 
 /** Count the request in the Requests metric by how the gate decided it (`error`: what it failed with, if anything). */
@@ -183,6 +194,7 @@ export async function prepare<H = RouteHandler>(
   const route = findRoute(event.httpMethod, event.resource);
   const handler = route && route.function === fn ? handlers[routeKey(route)] : undefined;
   if (!route || !handler) throw new ApiError('NOT_FOUND');
+  if (speaksOpenAi(route)) state.openAi = true;
   const headers = lowerCaseHeaders(event.headers);
   const query: Record<string, string> = {};
   for (const [name, value] of Object.entries(event.queryStringParameters ?? {})) {

@@ -161,7 +161,7 @@ describe('a flow through the bundles, behind the local gateway', () => {
   it('authorizer allows: whoami answers with the key', async () => {
     const res = await secret.api.get('/v1/auth/whoami');
     expect(res.status, res.text).toBe(200);
-    expect(res.body).toMatchObject({ keyId: secret.id, organizationId: org.id, type: 'secret', scopes: ['chat', 'export'] });
+    expect(res.body).toMatchObject({ keyId: secret.id, organizationId: org.id, type: 'secret', scopes: ['chat', 'completions', 'export'] });
   });
 
   it('authorizer says unauthorized: 401 for a key that does not exist', async () => {

@@ -46,6 +46,8 @@ const CONTRACT_ROUTES = [
   'POST /v1/chat/message',
   'POST /api/v1/chat/message',
   'GET /api/export',
+  'GET /v1/models',
+  'POST /v1/chat/completions',
   'POST /v1/chat/sessions/{sessionId}/messages',
   'GET /v1/chat/sessions/{sessionId}/messages',
   'POST /v1/chat/sessions/{sessionId}/end',
@@ -100,7 +102,13 @@ describe('GET /openapi.json', () => {
     for (const { op } of operations()) {
       for (const [status, response] of Object.entries(op.responses as Record<string, any>)) {
         if (Number(status) < 400) continue;
-        for (const code of response.content['application/json'].schema.allOf[1].properties.code.enum) codes.add(code);
+        const schema = response.content['application/json'].schema;
+        // The OpenAI-compatible routes: OpenAI's body (`error.code`), or where API Gateway itself may answer, either.
+        const shapes = schema.anyOf ?? [schema];
+        for (const shape of shapes) {
+          const listed = shape.allOf[1].properties.code?.enum ?? shape.allOf[1].properties.error.properties.code.enum;
+          for (const code of listed) codes.add(code);
+        }
       }
     }
     expect([...codes].sort()).toEqual(

@@ -45,7 +45,7 @@ describe('creating keys', () => {
       displayKey: key.key.slice(0, 8) + '\u2022'.repeat(8),
       allowedDomains: [],
       databaseId: null,
-      scopes: ['chat', 'export'],
+      scopes: ['chat', 'completions', 'export'],
       rateLimit: null,
       lastUsedAt: null,
       usageCount: 0,
@@ -175,7 +175,7 @@ describe('the authorizer over HTTP', () => {
       keyId: key.id,
       organizationId: orgId,
       type: 'secret',
-      scopes: ['chat', 'export'],
+      scopes: ['chat', 'completions', 'export'],
       databaseId: null,
       expiresAt: key.expiresAt,
     });
@@ -219,7 +219,7 @@ describe('the authorizer over HTTP', () => {
     const rolled = await owner.post(`/v1/organizations/${orgId}/api-keys/${old.id}/roll`, { gracePeriodHours: 0 });
     expect(rolled.status, rolled.text).toBe(201);
     secrets.push(rolled.body.key);
-    expect(rolled.body).toMatchObject({ name: 'rolling', type: 'secret', scopes: ['chat', 'export'] });
+    expect(rolled.body).toMatchObject({ name: 'rolling', type: 'secret', scopes: ['chat', 'completions', 'export'] });
     expect(rolled.body.key).not.toBe(old.key);
     expect(Date.parse(rolled.body.expiresAt) - Date.parse(rolled.body.createdAt)).toBe(10 * 86_400_000);
     expect((await api.get('/v1/auth/whoami', { 'X-API-Key': rolled.body.key })).status).toBe(200);

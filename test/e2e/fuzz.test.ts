@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalKeygate } from '../../infra/local/environment.ts';
-import { ROUTES, type RouteDefinition } from '../../shared/routes.ts';
+import { ROUTES, speaksOpenAi, type RouteDefinition } from '../../shared/routes.ts';
 import { ApiClient, portalUser, startTestApi, uniqueUser } from '../support/api.ts';
 import { checkAgainstApiDescription } from '../support/api-description-check.ts';
 
@@ -221,6 +221,11 @@ describe('fuzzing every route', () => {
             parsed = JSON.parse(text);
           } catch {
             parsed = undefined;
+          }
+          // The OpenAI-compatible routes answer Keygate's errors in OpenAI's body (docs/openai.md).
+          const openAi = parsed?.error as Record<string, unknown> | undefined;
+          if (parsed && typeof openAi === 'object' && openAi !== null && speaksOpenAi(sample.route) && method === sample.route.method) {
+            parsed = { error: openAi.type, message: openAi.message, code: openAi.code };
           }
           const ok =
             parsed &&

@@ -4,7 +4,7 @@ import { CORS_ALLOW_HEADERS, CORS_MAX_AGE_SECONDS } from '../../shared/http/cors
 import { FUNCTION_SPECS } from '../../infra/constructs/function-specs.ts';
 import { tableOutputId } from '../../infra/stack.ts';
 import { GATEWAY_RESPONSES } from '../../shared/gateway-responses.ts';
-import { isBrowserFacing, ROUTES, routeKey } from '../../shared/routes.ts';
+import { isBrowserFacing, ROUTES, routeKey, speaksOpenAi } from '../../shared/routes.ts';
 import { TABLES, type TableKey } from '../../shared/tables.ts';
 import {
   findMethod,
@@ -108,7 +108,10 @@ describe('REST API', () => {
       expect(response.ResponseParameters).toEqual({
         'method.response.header.Access-Control-Allow-Origin': 'method.request.header.Origin',
         'method.response.header.Access-Control-Allow-Methods': `'${methods.join(',')}'`,
-        'method.response.header.Access-Control-Allow-Headers': `'${CORS_ALLOW_HEADERS}'`,
+        // The OpenAI-compatible routes echo what the preflight asks for (the SDKs' own headers).
+        'method.response.header.Access-Control-Allow-Headers': DEPLOYED_ROUTES.some((r) => r.path === path && speaksOpenAi(r))
+          ? 'method.request.header.Access-Control-Request-Headers'
+          : `'${CORS_ALLOW_HEADERS}'`,
         'method.response.header.Access-Control-Max-Age': `'${CORS_MAX_AGE_SECONDS}'`,
         'method.response.header.Vary': "'Origin'",
       });

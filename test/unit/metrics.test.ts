@@ -163,6 +163,7 @@ describe('the request pipeline', () => {
     'GET /v1/auth/whoami': vi.fn(async () => json(200, {})),
     'POST /v1/chat/sessions': async () => json(201, {}),
     'POST /v1/chat/voice-sessions': async () => json(201, {}),
+    'GET /v1/models': async () => json(200, {}),
   };
   const handler = createApiHandler('publicApi', handlers, { admit });
 
