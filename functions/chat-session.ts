@@ -14,7 +14,7 @@ import { SESSION, type RouteKey } from '../shared/routes.ts';
 
 async function getHistory(req: ApiRequest) {
   const session = sessionOf(req);
-  const query = parseInput(historyQuery, req.query);
+  const query = parseInput(historyQuery(), req.query);
   const after = query.cursor ? decodeCursor(query.cursor, ['id'], (p) => p.id.startsWith('msg_')).id : undefined;
   const { items, more } = await listHistory(session.id, query.limit, after, new Date());
   const last = items.at(-1);

@@ -63,7 +63,7 @@ const ONE_SHOT: Operation = {
   summary: 'One-shot message: a reply, continuing `conversation_id` (yours or one returned earlier)',
   description: 'Sends one message and answers with the whole reply as JSON, no session needed. Pass `conversation_id` to continue a conversation (one you name, or one returned earlier). Costs credits per reply (402 `INSUFFICIENT_CREDITS` when the balance is out); an `Idempotency-Key` makes a retry return the stored reply without charging again.',
   tag: 'Chat',
-  body: oneShotBody,
+  body: oneShotBody(),
   bodyExample: { message: 'Show me sales data', conversation_id: 'conv-abc' },
   responses: [ok(S.OneShotReply)],
   idempotent: true,
@@ -243,7 +243,7 @@ export const OPERATIONS: Record<RouteKey, Operation> = {
   'POST /v1/chat/sessions': {
     summary: 'Start a chat session; its token authenticates the session routes', description: 'Starts a chat session and returns a short-lived session token; send the conversation\'s messages with that token. A publishable key binds the session to the Origin it was created from.',
     tag: 'Chat',
-    body: createSessionBody,
+    body: createSessionBody(),
     bodyOptional: true,
     bodyExample: { metadata: { page: 'checkout' } },
     responses: [created(S.Session)],
@@ -252,7 +252,7 @@ export const OPERATIONS: Record<RouteKey, Operation> = {
   'POST /v1/chat/voice-sessions': {
     summary: 'Start a voice session', description: 'Starts a voice session; like a chat session, its token authenticates the session routes.',
     tag: 'Chat',
-    body: createSessionBody,
+    body: createSessionBody(),
     bodyOptional: true,
     bodyExample: { metadata: { page: 'support' } },
     responses: [created(S.Session)],
@@ -313,7 +313,7 @@ export const OPERATIONS: Record<RouteKey, Operation> = {
   [`POST ${SESSION}/messages`]: {
     summary: 'Send a message; the reply streams as Server-Sent Events (message.delta..., message.completed, or error)', description: 'Sends the user\'s message and streams the reply as Server-Sent Events: `message.delta` pieces, then `message.completed` with the stored reply and its cost, or `error`. An `Idempotency-Key` makes a retry replay the stored reply without charging again.',
     tag: 'Sessions',
-    body: sessionMessageBody,
+    body: sessionMessageBody(),
     bodyExample: { content: 'Hello there' },
     responses: [
       {
@@ -329,7 +329,7 @@ export const OPERATIONS: Record<RouteKey, Operation> = {
     idempotent: true,
     errors: ['CONFLICT', 'INSUFFICIENT_CREDITS'],
   },
-  [`GET ${SESSION}/messages`]: { summary: 'History, oldest first', description: 'The session\'s messages, oldest first, a page at a time (`limit`, `cursor`).', tag: 'Sessions', query: historyQuery, responses: [ok(S.History)] },
+  [`GET ${SESSION}/messages`]: { summary: 'History, oldest first', description: 'The session\'s messages, oldest first, a page at a time (`limit`, `cursor`).', tag: 'Sessions', query: historyQuery(), responses: [ok(S.History)] },
   [`POST ${SESSION}/end`]: { summary: 'End the session', description: 'Ends the session: its token stops working for new messages.', tag: 'Sessions', responses: [ok(S.SessionEnded)] },
 
   'GET /openapi.json': { summary: 'This API description (OpenAPI 3.1)', description: 'This document: every route with its parameters, bodies, responses and errors. No credentials needed.', tag: 'API description', responses: [ok(S.ApiDescription)] },

@@ -1,8 +1,9 @@
 // Request shapes of the chat and export routes (zod; failures become VALIDATION_ERROR with details).
+// Each is built on first use: a chat function parses one or two of them.
 import * as z from 'zod';
 import { CONVERSATION_ID, CONVERSATION_ID_RULE } from '../domain/conversations.ts';
 import { ApiError, validationError } from '../domain/errors.ts';
-import { intQuery, objectBody, parseInput } from '../domain/validation.ts';
+import { intQuery, objectBody, lazySchema, parseInput } from '../domain/validation.ts';
 import type { SessionMetadata } from '../db/sessions.ts';
 
 /** Session metadata: a small flat JSON object, like Stripe's (keys and sizes capped). */
@@ -22,9 +23,8 @@ const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
  * 2^53) down to DynamoDB's smallest magnitude, 1e-130. So 1e200 and 10000000000000000 are refused.
  */
 const METADATA_NUMBER_RULE = `numbers must be integers of at most ${Number.MAX_SAFE_INTEGER} in magnitude, or decimals of at least 1e-130`;
-const metadataNumber = z
-  .number()
-  .refine((n) => Number.isSafeInteger(n) || (Number.isFinite(n) && !Number.isInteger(n) && Math.abs(n) >= 1e-130), METADATA_NUMBER_RULE);
+const metadataNumber = () =>
+  z.number().refine((n) => Number.isSafeInteger(n) || (Number.isFinite(n) && !Number.isInteger(n) && Math.abs(n) >= 1e-130), METADATA_NUMBER_RULE);
 
 /**
  * Keys every JavaScript object already has: a consumer of the metadata could trip over them (and
@@ -39,45 +39,49 @@ function refuseReservedKeys(body: unknown): void {
   if (reserved.length > 0) throw validationError(reserved.map((k) => ({ field: `metadata.${k}`, message: 'is a reserved name' })));
 }
 
-const metadataValue = z.union(
-  [
-    z.string().max(METADATA_MAX_STRING, `must be at most ${METADATA_MAX_STRING} characters`),
-    metadataNumber,
-    z.boolean(),
-    z.null(),
-  ],
-  { error: 'must be a string, number, boolean or null' },
-);
+const metadataValue = () =>
+  z.union(
+    [
+      z.string().max(METADATA_MAX_STRING, `must be at most ${METADATA_MAX_STRING} characters`),
+      metadataNumber(),
+      z.boolean(),
+      z.null(),
+    ],
+    { error: 'must be a string, number, boolean or null' },
+  );
 
-const metadataKey = z
-  .string()
-  .min(1, 'keys must not be empty')
-  .max(METADATA_MAX_KEY_LENGTH, `keys must be at most ${METADATA_MAX_KEY_LENGTH} characters`)
-  .refine((k) => !CONTROL_CHARS.test(k), 'keys must not contain control characters');
+const metadataKey = () =>
+  z
+    .string()
+    .min(1, 'keys must not be empty')
+    .max(METADATA_MAX_KEY_LENGTH, `keys must be at most ${METADATA_MAX_KEY_LENGTH} characters`)
+    .refine((k) => !CONTROL_CHARS.test(k), 'keys must not contain control characters');
 
-export const metadataSchema = z
-  .record(metadataKey, metadataValue, {
-    error: (issue) =>
-      issue.code === 'invalid_key'
-        ? `keys must be 1 to ${METADATA_MAX_KEY_LENGTH} characters without control characters`
-        : 'must be a JSON object',
-  })
-  .refine((m) => Object.keys(m).length <= METADATA_MAX_KEYS, `must have at most ${METADATA_MAX_KEYS} keys`)
-  .refine((m) => Buffer.byteLength(JSON.stringify(m)) <= METADATA_MAX_BYTES, `must be at most ${METADATA_MAX_BYTES} bytes as JSON`);
+const metadataSchema = () =>
+  z
+    .record(metadataKey(), metadataValue(), {
+      error: (issue) =>
+        issue.code === 'invalid_key'
+          ? `keys must be 1 to ${METADATA_MAX_KEY_LENGTH} characters without control characters`
+          : 'must be a JSON object',
+    })
+    .refine((m) => Object.keys(m).length <= METADATA_MAX_KEYS, `must have at most ${METADATA_MAX_KEYS} keys`)
+    .refine((m) => Buffer.byteLength(JSON.stringify(m)) <= METADATA_MAX_BYTES, `must be at most ${METADATA_MAX_BYTES} bytes as JSON`);
 
 /** The `assistant` a request names: an assistant id (`asst_…`) or name of the organization. */
-export const assistantRefSchema = z
-  .string({ error: 'must be a string (an assistant id or name)' })
-  .trim()
-  .min(1, 'must not be empty')
-  .max(64, 'must be at most 64 characters');
+const assistantRefSchema = () =>
+  z
+    .string({ error: 'must be a string (an assistant id or name)' })
+    .trim()
+    .min(1, 'must not be empty')
+    .max(64, 'must be at most 64 characters');
 
-export const createSessionBody = objectBody({ metadata: metadataSchema.optional(), assistant: assistantRefSchema.optional() });
+export const createSessionBody = lazySchema(() => objectBody({ metadata: metadataSchema().optional(), assistant: assistantRefSchema().optional() }));
 
 /** `POST /v1/chat/sessions` and `/v1/chat/voice-sessions`: the body is optional. */
 export function parseCreateSession(body: unknown): { metadata: SessionMetadata | null; assistant?: string | undefined } {
   refuseReservedKeys(body);
-  const parsed = parseInput(createSessionBody, body ?? {});
+  const parsed = parseInput(createSessionBody(), body ?? {});
   return { metadata: parsed.metadata ?? null, ...(parsed.assistant !== undefined ? { assistant: parsed.assistant } : {}) };
 }
 
@@ -90,28 +94,32 @@ export function contentSchema() {
     .refine((s) => s.isWellFormed(), 'must be well-formed Unicode');
 }
 
-export const sessionMessageBody = objectBody({ content: contentSchema() });
+export const sessionMessageBody = lazySchema(() => objectBody({ content: contentSchema() }));
 
 export function parseSessionMessage(body: unknown): { content: string } {
   if (body === undefined) throw validationError([{ field: 'content', message: 'is required' }]);
-  return parseInput(sessionMessageBody, body);
+  return parseInput(sessionMessageBody(), body);
 }
 
-export const oneShotBody = objectBody({
-  message: contentSchema(),
-  conversation_id: z.string({ error: 'must be a string' }).regex(CONVERSATION_ID, CONVERSATION_ID_RULE).optional(),
-  assistant: assistantRefSchema.optional(),
-});
+export const oneShotBody = lazySchema(() =>
+  objectBody({
+    message: contentSchema(),
+    conversation_id: z.string({ error: 'must be a string' }).regex(CONVERSATION_ID, CONVERSATION_ID_RULE).optional(),
+    assistant: assistantRefSchema().optional(),
+  }),
+);
 
 export function parseOneShot(body: unknown): { message: string; conversation_id?: string | undefined; assistant?: string | undefined } {
   if (body === undefined) throw validationError([{ field: 'message', message: 'is required' }]);
-  return parseInput(oneShotBody, body);
+  return parseInput(oneShotBody(), body);
 }
 
-export const historyQuery = z.object({
-  limit: intQuery(1, 100, 50),
-  cursor: z.string().max(512, 'is not a cursor this API returned').optional(),
-});
+export const historyQuery = lazySchema(() =>
+  z.object({
+    limit: intQuery(1, 100, 50),
+    cursor: z.string().max(512, 'is not a cursor this API returned').optional(),
+  }),
+);
 
 /** Idempotency-Key header: 1..255 visible ASCII characters. */
 export function idempotencyKey(headers: Record<string, string>): string | undefined {

@@ -75,3 +75,13 @@ export function intQuery(min: number, max: number, fallback: number) {
       return Number(s);
     });
 }
+
+/**
+ * A schema built on its first use instead of when its module loads: building zod schemas is a large
+ * part of a function's start (docs/benchmarks.md "Cold start"), and a function parses only some of
+ * the schemas of the modules it imports.
+ */
+export function lazySchema<S>(build: () => S): () => S {
+  let schema: S | undefined;
+  return () => (schema ??= build());
+}
