@@ -1,6 +1,7 @@
 // How an organization pays for replies (docs/api.md "Credits by tokens"): one credit per reply, or
 // whole credits per 1,000 tokens. Pure rules: the schema operators set it with, and what a reply costs.
 import * as z from 'zod';
+import { lazySchema } from './validation.ts';
 
 export interface ReplyBilling {
   mode: 'reply';
@@ -25,21 +26,25 @@ export const CREDITS_PER_REPLY = 1;
 /** The largest rate an operator may set: a reply of 1,000,000 tokens then costs 10^12 credits, still an exact integer. */
 export const MAX_RATE_PER_1K = 1_000_000;
 
-const rate = z
-  .number({ error: 'must be a number' })
-  .int('must be an integer')
-  .min(0, 'must be at least 0')
-  .max(MAX_RATE_PER_1K, `must be at most ${MAX_RATE_PER_1K}`);
+const rate = () =>
+  z
+    .number({ error: 'must be a number' })
+    .int('must be an integer')
+    .min(0, 'must be at least 0')
+    .max(MAX_RATE_PER_1K, `must be at most ${MAX_RATE_PER_1K}`);
 
-export const billingSchema = z.discriminatedUnion(
-  'mode',
-  [
-    z.strictObject({ mode: z.literal('reply') }),
-    z
-      .strictObject({ mode: z.literal('tokens'), inputPer1k: rate, outputPer1k: rate })
-      .refine((b) => b.inputPer1k + b.outputPer1k > 0, { message: 'inputPer1k or outputPer1k must be above 0', path: ['outputPer1k'] }),
-  ],
-  { error: 'must be {"mode":"reply"} or {"mode":"tokens","inputPer1k":N,"outputPer1k":M}' },
+/** Built on first use: the reply path reads billing but never parses it. */
+export const billingSchema = lazySchema(() =>
+  z.discriminatedUnion(
+    'mode',
+    [
+      z.strictObject({ mode: z.literal('reply') }),
+      z
+        .strictObject({ mode: z.literal('tokens'), inputPer1k: rate(), outputPer1k: rate() })
+        .refine((b) => b.inputPer1k + b.outputPer1k > 0, { message: 'inputPer1k or outputPer1k must be above 0', path: ['outputPer1k'] }),
+    ],
+    { error: 'must be {"mode":"reply"} or {"mode":"tokens","inputPer1k":N,"outputPer1k":M}' },
+  ),
 );
 
 /** The billing in force: the organization's, or one credit per reply. */

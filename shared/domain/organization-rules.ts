@@ -23,7 +23,7 @@ export const createOrganizationBody = objectBody({ name: nameSchema(100) });
 export const patchOrganizationBody = objectBody({
   plan: z.enum(PLANS, { error: `must be one of ${PLANS.join(', ')}` }).optional(),
   limits: limitsSchema.optional(),
-  billing: billingSchema.optional(),
+  billing: billingSchema().optional(),
   name: nameSchema(100).optional(),
   defaultAssistantId: assistantIdField.unwrap().optional(),
 });

@@ -16,10 +16,10 @@ describe('billing', () => {
   });
 
   it('validates', () => {
-    expect(billingSchema.safeParse({ mode: 'reply' }).success).toBe(true);
-    expect(billingSchema.safeParse({ mode: 'tokens', inputPer1k: 0, outputPer1k: 2 }).success).toBe(true);
-    expect(billingSchema.safeParse({ mode: 'tokens', inputPer1k: 0, outputPer1k: 0 }).success).toBe(false);
-    expect(billingSchema.safeParse({ mode: 'reply', outputPer1k: 2 }).success).toBe(false);
+    expect(billingSchema().safeParse({ mode: 'reply' }).success).toBe(true);
+    expect(billingSchema().safeParse({ mode: 'tokens', inputPer1k: 0, outputPer1k: 2 }).success).toBe(true);
+    expect(billingSchema().safeParse({ mode: 'tokens', inputPer1k: 0, outputPer1k: 0 }).success).toBe(false);
+    expect(billingSchema().safeParse({ mode: 'reply', outputPer1k: 2 }).success).toBe(false);
   });
 
   it('compares billings by what they charge', () => {
