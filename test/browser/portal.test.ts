@@ -116,6 +116,7 @@ describe.skipIf(!availability.run)('the portal in a real browser', () => {
     await operator.getByRole('combobox', { name: 'Plan' }).selectOption('enterprise');
     await operator.getByRole('spinbutton', { name: 'Requests per minute' }).fill('300');
     await operator.getByRole('spinbutton', { name: 'Requests per day' }).fill('50000');
+    await operator.getByRole('spinbutton', { name: 'Tokens per day' }).fill('2000000');
     await operator.getByRole('button', { name: 'Save plan' }).click();
     await operator.getByRole('status').filter({ hasText: 'Plan saved: enterprise.' }).waitFor();
     await operator.getByRole('spinbutton', { name: 'Credits' }).fill('250');
@@ -123,7 +124,9 @@ describe.skipIf(!availability.run)('the portal in a real browser', () => {
     await operator.getByRole('button', { name: 'Grant credits' }).click();
     await operator.getByRole('status').filter({ hasText: 'The balance is now 350.' }).waitFor();
     const org = await operatorApi(operator).then((api) => api.get(`/v1/organizations/${orgId}`));
-    expect(org.body).toMatchObject({ plan: 'enterprise', limits: { perMinute: 300, perDay: 50000 }, credits: 350 });
+    expect(org.body).toMatchObject({ plan: 'enterprise', limits: { perMinute: 300, perDay: 50000, tokensPerDay: 2000000 }, credits: 350 });
+    expect(org.body.limits.tokensPerMinute).toBeUndefined();
+    await operator.getByRole('definition').filter({ hasText: 'no limit per minute, 2,000,000 per day' }).waitFor();
     // The owner sees the figures but no operator controls.
     await goTo(owner, 'Plan and credits', 'Plan and credits');
     await owner.getByText('350', { exact: true }).waitFor();

@@ -66,6 +66,8 @@ function OperatorControls(props: { org: Organization; onChanged: () => void }) {
   const [plan, setPlan] = useState<Plan>(org.plan);
   const [perMinute, setPerMinute] = useState(String(org.limits.perMinute));
   const [perDay, setPerDay] = useState(String(org.limits.perDay));
+  const [tokensPerMinute, setTokensPerMinute] = useState(String(org.limits.tokensPerMinute ?? ''));
+  const [tokensPerDay, setTokensPerDay] = useState(String(org.limits.tokensPerDay ?? ''));
   const [amount, setAmount] = useState('');
   const [reason, setReason] = useState('');
   const [notice, setNotice] = useState('');
@@ -75,6 +77,8 @@ function OperatorControls(props: { org: Organization; onChanged: () => void }) {
     setPlan(org.plan);
     setPerMinute(String(org.limits.perMinute));
     setPerDay(String(org.limits.perDay));
+    setTokensPerMinute(String(org.limits.tokensPerMinute ?? ''));
+    setTokensPerDay(String(org.limits.tokensPerDay ?? ''));
   }, [org]);
   return (
     <>
@@ -83,7 +87,14 @@ function OperatorControls(props: { org: Organization; onChanged: () => void }) {
         onSubmit={async (event) => {
           event.preventDefault();
           setNotice('');
-          const change = plan === 'enterprise' ? { plan, limits: { perMinute: Number(perMinute), perDay: Number(perDay) } } : { plan };
+          // Blank token limits: none (the whole limits object is replaced).
+          const limits = {
+            perMinute: Number(perMinute),
+            perDay: Number(perDay),
+            ...(tokensPerMinute.trim() ? { tokensPerMinute: Number(tokensPerMinute) } : {}),
+            ...(tokensPerDay.trim() ? { tokensPerDay: Number(tokensPerDay) } : {}),
+          };
+          const change = plan === 'enterprise' ? { plan, limits } : { plan };
           if (await save.run(() => api.updatePlan(org.id, change))) {
             setNotice(`Plan saved: ${plan}.`);
             props.onChanged();
@@ -96,6 +107,8 @@ function OperatorControls(props: { org: Organization; onChanged: () => void }) {
           <>
             <Field label="Requests per minute" type="number" min={1} step={1} required value={perMinute} onValue={setPerMinute} />
             <Field label="Requests per day" type="number" min={1} step={1} required value={perDay} onValue={setPerDay} />
+            <Field label="Tokens per minute" type="number" min={1} step={1} value={tokensPerMinute} onValue={setTokensPerMinute} placeholder="No limit" />
+            <Field label="Tokens per day" type="number" min={1} step={1} value={tokensPerDay} onValue={setTokensPerDay} placeholder="No limit" />
           </>
         ) : null}
         <FormActions action={save} submit="Save plan" />
