@@ -95,6 +95,36 @@ describe('gatewayAction for a refused origin (docs/api.md "Keys": the page can r
   });
 });
 
+describe('gatewayAction on the OpenAI-compatible routes: the function answers every refusal (OpenAI\'s body)', () => {
+  const completions = findRoute('POST', '/v1/chat/completions');
+  it.each([
+    ['INVALID_API_KEY', 'secret', 'https://a.com', 'https://a.com'],
+    ['INSUFFICIENT_PERMISSIONS', 'secret', 'https://a.com', null],
+    ['CORS_ORIGIN_NOT_ALLOWED', 'publishable', undefined, null],
+    ['CORS_ORIGIN_NOT_ALLOWED', 'publishable', 'null', null],
+    ['CORS_ORIGIN_NOT_ALLOWED', 'publishable', 'https://evil.example', 'https://evil.example'],
+    ['API_KEY_EXPIRED', 'secret', undefined, null],
+  ] as const)('%s for a %s key from %j -> allow with the refusal, CORS origin %j', (code, type, origin, cors) => {
+    const result = gatewayAction({ ok: false, code }, stored({ type }), origin, completions);
+    expect(result.action).toBe('allow');
+    if (result.action !== 'allow') return;
+    expect(result.identity.rejection).toBe(code);
+    // Only a refused real Origin, or a missing key (as the gateway's own 401), is echoed.
+    if (code !== 'INVALID_API_KEY') expect(result.identity.type === 'publishable' ? result.identity.origin : null).toBe(cors);
+    else expect(result.identity.origin).toBe(cors);
+  });
+
+  it('no stored key at all: allowed with only the refusal, no key or organization', () => {
+    const result = gatewayAction({ ok: false, code: 'INVALID_API_KEY' }, undefined, undefined, completions);
+    expect(result).toMatchObject({ action: 'allow', identity: { keyId: '', organizationId: '', rejection: 'INVALID_API_KEY', origin: null } });
+  });
+
+  it('other routes keep the gateway answers', () => {
+    expect(gatewayAction({ ok: false, code: 'INVALID_API_KEY' }, undefined, undefined, whoami).action).toBe('unauthorized');
+    expect(gatewayAction({ ok: false, code: 'INSUFFICIENT_PERMISSIONS' }, stored(), undefined, whoami).action).toBe('deny');
+  });
+});
+
 describe('reading the request', () => {
   it.each([
     [{ 'x-api-key': ' sk_1 ' }, 'sk_1'],
