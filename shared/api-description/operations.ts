@@ -290,7 +290,7 @@ export const OPERATIONS: Record<RouteKey, Operation> = {
     description:
       "OpenAI's `POST /v1/chat/completions`: point an OpenAI SDK's base URL at `<API URL>/v1`. `model` is an assistant's name or id; the client sends the whole conversation (nothing is stored). `tools`, `functions`, `n` > 1, a non-text `response_format`, audio and non-text content parts are refused with 400 naming the field in `param`. Limits, credits and `Idempotency-Key` as for one-shot messages; errors use OpenAI's body, and OpenAI's `x-ratelimit-*-requests` headers come beside `X-RateLimit-*`.",
     tag: 'OpenAI-compatible',
-    body: completionRequestSchema,
+    body: completionRequestSchema(),
     bodyExample: { model: 'Support', messages: [{ role: 'user', content: 'Show me sales data' }] },
     responses: [
       ok(S.ChatCompletion, 'without `stream`'),

@@ -3,7 +3,7 @@
 // errors and OpenAI's rate-limit headers. Pure: no I/O, so every shape is unit-tested.
 import * as z from 'zod';
 import { ApiError, ERRORS, type ErrorBody } from '../domain/errors.ts';
-import { parseInput } from '../domain/validation.ts';
+import { lazySchema, parseInput } from '../domain/validation.ts';
 import { contentSchema } from './schemas.ts';
 
 export type CompletionRole = 'system' | 'developer' | 'user' | 'assistant';
@@ -24,26 +24,33 @@ function unsupported(param: string, message: string): ApiError {
   return new ApiError('VALIDATION_ERROR', `${param}: ${message}`, { details: [{ field: param, message }] });
 }
 
-const textPart = z.object({ type: z.literal('text'), text: z.string({ error: 'must be a string' }) });
+const textPart = () => z.object({ type: z.literal('text'), text: z.string({ error: 'must be a string' }) });
 
-const messageSchema = z.object({
-  role: z.enum(['system', 'developer', 'user', 'assistant'], { error: 'must be system, developer, user or assistant' }),
-  content: z.union([contentSchema(), z.array(textPart).min(1, 'must not be empty')], {
-    error: 'must be a string or an array of text parts',
+const messageSchema = () =>
+  z.object({
+    role: z.enum(['system', 'developer', 'user', 'assistant'], { error: 'must be system, developer, user or assistant' }),
+    content: z.union([contentSchema(), z.array(textPart()).min(1, 'must not be empty')], {
+      error: 'must be a string or an array of text parts',
+    }),
+  });
+
+/**
+ * The fields Keygate reads (the API description's request body); others are refused or ignored, see
+ * parseCompletionRequest. Built on first use: every function's pipeline imports this module for the
+ * error bodies, and only the completions route parses a request.
+ */
+export const completionRequestSchema = lazySchema(() =>
+  z.object({
+    model: z.string({ error: 'must be a string' }).min(1, 'must not be empty').max(128, 'must be at most 128 characters'),
+    messages: z.array(messageSchema(), { error: 'must be an array of messages' }).min(1, 'must not be empty').max(1_000, 'must have at most 1000 messages'),
+    stream: z.boolean({ error: 'must be a boolean' }).nullish(),
+    stream_options: z.object({ include_usage: z.boolean({ error: 'must be a boolean' }).nullish() }).nullish(),
+    max_tokens: z.number({ error: 'must be a number' }).int('must be an integer').min(1, 'must be at least 1').nullish(),
+    max_completion_tokens: z.number({ error: 'must be a number' }).int('must be an integer').min(1, 'must be at least 1').nullish(),
+    temperature: z.number({ error: 'must be a number' }).min(0, 'must be at least 0').max(2, 'must be at most 2').nullish(),
+    user: z.string({ error: 'must be a string' }).max(256, 'must be at most 256 characters').nullish(),
   }),
-});
-
-/** The fields Keygate reads (the API description's request body); others are refused or ignored, see parseCompletionRequest. */
-export const completionRequestSchema = z.object({
-  model: z.string({ error: 'must be a string' }).min(1, 'must not be empty').max(128, 'must be at most 128 characters'),
-  messages: z.array(messageSchema, { error: 'must be an array of messages' }).min(1, 'must not be empty').max(1_000, 'must have at most 1000 messages'),
-  stream: z.boolean({ error: 'must be a boolean' }).nullish(),
-  stream_options: z.object({ include_usage: z.boolean({ error: 'must be a boolean' }).nullish() }).nullish(),
-  max_tokens: z.number({ error: 'must be a number' }).int('must be an integer').min(1, 'must be at least 1').nullish(),
-  max_completion_tokens: z.number({ error: 'must be a number' }).int('must be an integer').min(1, 'must be at least 1').nullish(),
-  temperature: z.number({ error: 'must be a number' }).min(0, 'must be at least 0').max(2, 'must be at most 2').nullish(),
-  user: z.string({ error: 'must be a string' }).max(256, 'must be at most 256 characters').nullish(),
-});
+);
 
 /**
  * `POST /v1/chat/completions`'s body. Fields Keygate cannot honour (tools, functions, n > 1, a
@@ -71,7 +78,7 @@ export function parseCompletionRequest(body: unknown): CompletionRequest {
       });
     });
   }
-  const parsed = parseInput(completionRequestSchema, body);
+  const parsed = parseInput(completionRequestSchema(), body);
   return {
     model: parsed.model,
     messages: parsed.messages.map((m) => ({
