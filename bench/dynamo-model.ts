@@ -86,8 +86,23 @@ interface WritePlan {
   failed?: boolean;
 }
 
+/**
+ * Throughput decided outside the model (the simulation's partitions and the SDK's retries): `write`
+ * and `read` are told each call's items and capacity units before it is applied, and throw (a
+ * ThrottlingException) to refuse it; the model then neither applies nor retries it.
+ */
+export interface ThroughputMeter {
+  /** Before the write is built: may it go ahead at the items' current sizes (`least`)? Throws if not. */
+  admitWrite(keys: string[], least: number[]): void;
+  /** The write was applied (or its condition failed): what it cost, per item. */
+  wrote(keys: string[], cost: number[]): void;
+  read(keys: string[], rcu: number): void;
+}
+
 export class DynamoModel implements HighVolumeStore {
   readonly items = new Map<string, Item>();
+  /** When set, throughput is the meter's business (bench/limits-sim.ts); otherwise per item, here. */
+  meter: ThroughputMeter | undefined;
   /** Simulated time (ms since the epoch) of the call being made; the simulation sets it. */
   now = 0;
   /** Tests that make calls one after another without a clock: each call moves `now` on by this much. */
@@ -150,6 +165,16 @@ export class DynamoModel implements HighVolumeStore {
     this.now += this.msPerCall;
     const factor = transaction ? 2 : 1;
     const least = keys.map((key) => wcuOf(this.sizeAt(key)) * factor);
+    if (this.meter) {
+      this.meter.admitWrite(keys, least);
+      const built = build();
+      const billed = built.sizes.map((sz) => (built.failed ? wcuOf(sz.before) : wcuOf(Math.max(sz.before, sz.after))) * factor);
+      this.meter.wrote(keys, billed);
+      this.wcu += billed.reduce((a, b) => a + b, 0);
+      if (built.failed) this.failedCalls += 1;
+      else built.apply();
+      return;
+    }
     let plan: WritePlan | undefined;
     let cost = least;
     let at = this.now;
@@ -187,7 +212,9 @@ export class DynamoModel implements HighVolumeStore {
     this.calls += 1;
     const keys = Array.isArray(key) ? key : [key];
     const bytes = keys.reduce((sum, k) => sum + this.sizeAt(k), 0);
-    this.rcu += Math.max(1, Math.ceil(bytes / 4096));
+    const rcu = Math.max(1, Math.ceil(bytes / 4096));
+    this.meter?.read(keys, rcu);
+    this.rcu += rcu;
   }
 
   /** Reservations by the million: kept as their state only (their size is kept with the others). */

@@ -1,350 +1,593 @@
-// The simulation of issue 15 in `npm run bench` (also alone: `node bench/limits-sim.ts`): one
-// enterprise organization at 10,000 requests/s, today's one-item design beside the high-volume
-// path, both driven through the same model of DynamoDB's per-item rules (bench/dynamo-model.ts).
+// The limits simulation (figure 7 of `npm run bench`; alone: `node bench/limits-sim.ts`, which
+// also takes `--quick` and `--old <checkout>`): the limiter's real decision code (shared/limits,
+// through its store interface) against a model of DynamoDB that can make it fail.
 //
-// Both sides run the limiter's real decision code against the model store: the high-volume side
-// admitSharded, flushRefusals and reserveFromBatch, the one-item side admitOneItem (the same code
-// shared/db/rate-limits.ts runs), with the model of its refusal write (addKeyUsage) and its
-// per-reply credit transaction, as shared/db/credits.ts makes them.
+//  - Items (bench/dynamo-model.ts): each call is applied to its items at once, conditions checked
+//    against the exact item, at the time the call reaches DynamoDB.
+//  - Concurrency (bench/sim/engine.ts): requests from many environments run at once; their reads and
+//    conditional writes interleave in a seeded order; each Lambda environment serves one request
+//    at a time and is busy while its reply streams.
+//  - Partitions: the items that share a partition key share 1,000 WCU/s and 3,000 RCU/s; beyond,
+//    throttled. The SDK's retry policy as configured (maxAttempts 2, standard mode), including a
+//    retry of a write whose first attempt was applied but whose answer was lost (a timeout).
+//  - Limits that change: PATCHes mid-window (lowered, raised, two 20 ms apart, across the
+//    15,000/min threshold), applied and copied onto the keys as the management function does.
 //
-// Simulated clock, seeded: the same figures on every run and machine, in a few seconds. Each
-// request runs to completion at its arrival time (the calls of one request are not interleaved
-// with another's; the per-item rules hold either way, since DynamoDB applies an item's writes one
-// at a time).
+// A checker outside the code under test keeps what was admitted per window and judges every
+// admission against the limits in force while the request ran, and every refusal against what its
+// windows finally admitted. Seeded: the same figures on every run and machine.
 import { ApiError } from '../shared/domain/errors.ts';
-import type { Limits } from '../shared/domain/plans.ts';
-import { CreditMemory, reserveFromBatch } from '../shared/limits/credit-batches.ts';
-import { isExhausted, type WindowCount } from '../shared/limits/headers.ts';
-import { admitOneItem } from '../shared/limits/one-item.ts';
-import { admitSharded, flushRefusals, LimiterMemory, SHARD_COUNT } from '../shared/limits/sharded.ts';
-import { CounterContention } from '../shared/limits/store.ts';
-import { dayWindow } from '../shared/limits/windows.ts';
-import { DynamoModel, ITEM_WCU_PER_SECOND, Throttled } from './dynamo-model.ts';
+import type { Limits, RateSubject } from '../shared/domain/plans.ts';
+import type { CreditMemory } from '../shared/limits/credit-batches.ts';
+import type { WindowCount } from '../shared/limits/headers.ts';
+import { DynamoModel } from './dynamo-model.ts';
 import { PRICES } from './pricing.ts';
+import { CALLS, currentCode, MAX_KEYS_PER_ORG_DAY, type CodeUnderTest, type Decided, type Reserved, type SimStore } from './sim/code.ts';
+import { Network, Partitions, PARTITION_WCU_PER_SECOND, Scheduler, seeded, storeFor, type Actor, type PartitionPeak } from './sim/engine.ts';
 
-export const SCENARIO = {
-  seed: 15,
-  environments: 100,
-  keys: 100,
-  organizationId: 'org_simulated',
-  limits: { perMinute: 600_000, perDay: 100_000_000 } satisfies Limits,
-  /** Key 0 also has its own limit, to show per-key limits hold on both paths. */
-  keyZeroLimits: { perMinute: 4_000 } satisfies Partial<Limits>,
-  /** 11:59:20 to 12:02:20: minutes 11:59 (40 s), 12:00, 12:01 and 12:02 (20 s). */
-  start: Date.parse('2031-03-04T11:59:20.000Z'),
-  seconds: 180,
-  rate: 10_000,
-  /** 12:01:00-12:01:30 at 25,000/s: 750,000 offered in half a minute against 600,000. */
-  burst: { from: 100, to: 130, rate: 25_000 },
-  /** Each environment's clock is off by up to this much, either way. */
-  clockSkewMs: 1_500,
-  /** Environments frozen at 12:00:10 and thawed at 12:01:20 (their memory and batches 70 s old). */
-  freeze: { at: 50, seconds: 70, environments: 5 },
-  /** Environments that stop at 12:00:50 and never come back, holding what they hold. */
-  stop: { at: 90, environments: 3 },
-  /** Enough for about two minutes of replies: the balance runs out during the run. */
-  credits: 1_300_000,
-  /** Share of replies that fail after their credit was reserved (refunded). */
-  replyFailure: 0.01,
-  /** Share of replies that are a client's retry of an earlier one (same request key: charged once). */
-  retry: 0.005,
-};
+export { seeded } from './sim/engine.ts';
 
-/** mulberry32: small, seeded, good enough for arrival times and choices. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
+// ---- what is simulated ----
+
+export interface OrgSpec {
+  id: string;
+  /** What this organization's traffic shows. */
+  note: string;
+  /** Requests per second from its keys (Poisson). */
+  rate: number;
+  /** A stretch (seconds from the start) at another rate. */
+  burst?: { from: number; to: number; rate: number };
+  keys: number;
+  limits: Limits;
+  /** Keys with their own limits, by index. */
+  keyLimits?: Record<number, Partial<Limits>>;
+  credits: number;
+  /** Limit changes (PATCH by an operator), seconds from the start. */
+  changes?: { at: number; limits: Limits }[];
 }
 
-export type Design = 'today' | 'high-volume';
+export interface Scenario {
+  name: string;
+  seed: number;
+  environments: number;
+  /** Simulated start (UTC ms) and span. */
+  start: number;
+  seconds: number;
+  orgs: OrgSpec[];
+  /** Reply durations: lognormal with this median (seconds) and sigma; the environment is busy meanwhile. */
+  reply: { medianSeconds: number; sigma: number };
+  /** Share of replies that fail after their credit was taken (refunded). */
+  replyFailure: number;
+  /** Share of replies that repeat an earlier request key (a client's retry: charged once). */
+  retry: number;
+  /** Environments' clocks are off by up to this much, either way. */
+  clockSkewMs: number;
+  /** Share of DynamoDB calls applied whose answer is lost (the SDK retries after its 5 s timeout). */
+  lostAnswers: number;
+}
+
+/** 11:59:30 UTC: the runs cross the 12:00 minute boundary. */
+const START = Date.parse('2031-03-04T11:59:30.000Z');
+
+/**
+ * The small organizations, each repeating one way limits were broken (issue 22), at rates a few
+ * environments serve. Limits on the high-volume path are those of 15,000/min and more.
+ */
+export const PROBES: OrgSpec[] = [
+  {
+    id: 'org_lowered',
+    note: 'high-volume path, day limit 6,400 lowered to 190 after about 200 were admitted, then raised to 260',
+    rate: 25,
+    keys: 40,
+    limits: { perMinute: 20_000, perDay: 6_400 },
+    credits: 1_000_000,
+    changes: [
+      { at: 8, limits: { perMinute: 20_000, perDay: 190 } },
+      { at: 40, limits: { perMinute: 20_000, perDay: 260 } },
+    ],
+  },
+  {
+    id: 'org_crossing',
+    note: 'day limit 300 throughout, minute limit 1,000 -> 15,000 -> 1,000 (the path changes twice); key 0 has 40/day of its own',
+    rate: 40,
+    keys: 20,
+    limits: { perMinute: 1_000, perDay: 300 },
+    keyLimits: { 0: { perDay: 40 } },
+    credits: 1_000_000,
+    changes: [
+      { at: 12, limits: { perMinute: 15_000, perDay: 300 } },
+      { at: 30, limits: { perMinute: 1_000, perDay: 300 } },
+    ],
+  },
+  {
+    id: 'org_two_changes',
+    note: '200 keys; 1,000/min, then PATCH 5,000/min and PATCH 5/min 20 ms apart',
+    rate: 30,
+    keys: 200,
+    limits: { perMinute: 1_000, perDay: 100_000 },
+    credits: 1_000_000,
+    changes: [
+      { at: 35, limits: { perMinute: 5_000, perDay: 100_000 } },
+      { at: 35.02, limits: { perMinute: 5, perDay: 100_000 } },
+    ],
+  },
+  {
+    id: 'org_raised_day',
+    note: 'high-volume path, keys with 30/min of their own; the day limit (100) fills, then is raised to 5,000',
+    rate: 40,
+    keys: 4,
+    limits: { perMinute: 20_000, perDay: 100 },
+    keyLimits: { 0: { perMinute: 30 }, 1: { perMinute: 30 }, 2: { perMinute: 30 }, 3: { perMinute: 30 } },
+    credits: 1_000_000,
+    changes: [{ at: 38, limits: { perMinute: 20_000, perDay: 5_000 } }],
+  },
+];
+
+/**
+ * The organization with the traffic: about 10,000 requests/s, over its minute limit (11:59 fills
+ * 25 s in); in 12:00 its limit is lowered below what the minute has counted, then raised back.
+ */
+export const BIG: OrgSpec = {
+  id: 'org_big',
+  note: 'enterprise; 11:59 fills; in 12:00 lowered to 20,000/min after about 30,000, raised back 3 s later',
+  rate: 9_800,
+  keys: 100,
+  limits: { perMinute: 250_000, perDay: 100_000_000 },
+  keyLimits: { 0: { perMinute: 2_000 } },
+  credits: 600_000,
+  changes: [
+    { at: 33, limits: { perMinute: 20_000, perDay: 100_000_000 } },
+    { at: 36, limits: { perMinute: 250_000, perDay: 100_000_000 } },
+  ],
+};
+
+const COMMON = { seed: 22, start: START, replyFailure: 0.01, retry: 0.005, clockSkewMs: 1_500, lostAnswers: 0.002 };
+
+/** 100 environments: the probes alone, replies of about a second. */
+export const SMALL: Scenario = { ...COMMON, name: '100 environments', environments: 100, seconds: 70, orgs: PROBES, reply: { medianSeconds: 1, sigma: 0.6 } };
+
+/**
+ * 3,000 environments at 10,000 requests/s: replies of 0.15 s median (what 3,000 environments can
+ * stream at that rate), 40 s across 12:00.
+ */
+export const LARGE: Scenario = { ...COMMON, name: '3,000 environments', environments: 3_000, seconds: 40, orgs: [BIG, ...PROBES], reply: { medianSeconds: 0.15, sigma: 0.8 } };
+
+// ---- the checker ----
+
+interface InForce {
+  from: number;
+  v: number;
+  limits: Limits;
+}
+
+interface Refusal {
+  org: string;
+  key: string;
+  minute: string;
+  /** The lowest limits in force while the request ran. */
+  min: Limits;
+  keyLimits: Partial<Limits> | undefined;
+}
 
 export interface SimResult {
-  design: Design;
+  scenario: string;
+  code: string;
   offered: number;
   admitted: number;
   refused: number;
-  unavailable: number;
-  /** Per minute window (the window each admission counted in): admitted vs the limit. */
-  minutes: { id: string; admitted: number; offered: number }[];
-  day: { id: string; admitted: number }[];
-  /** 429s from the organization's windows while the window it was refused in had admitted less than its limit. */
+  /** 503s: errors the request ended with, by name. */
+  unavailable: Record<string, number>;
+  lambdaThrottled: number;
+  /** Windows (organization or key, minute or day) whose count went over the limits in force. */
+  windowsOver: string[];
+  admissionsOver: number;
+  /** Refusals whose every window ended below its limit (the window never filled). */
   earlyRefusals: number;
-  /** Admitted + early refusals: the requests that had room. */
+  earlyByOrg: Record<string, number>;
   hadRoom: number;
-  /** Per minute: min(offered, limit) - admitted, summed; what an exact counter would have admitted more. */
-  lostAdmissions: number;
-  exactAdmissions: number;
-  keyZeroMaxPerMinute: number;
-  hottest: { item: string; offered: number; accepted: number }[];
-  /** The busiest item of each kind (shard, key item, balance, batch, organization day item, reservation). */
-  byKind: Record<string, number>;
+  /** Per organization: admitted per window, with the limits it ended under. */
+  windows: { org: string; window: string; admitted: number; limit: number; over: boolean }[];
+  hottest: PartitionPeak[];
   wcu: number;
   rcu: number;
   calls: number;
-  throttledCalls: number;
-  credits: {
-    charged: number;
-    refunded: number;
-    retriesCharged: number;
-    chargedTwice: number;
-    minBalance: number;
-    refused402: number;
-    early402: number;
-    conserved: boolean;
-    finalBalance: number;
-    inBatches: number;
-    /** The most credits sitting in batches at a 402. */
-    heldWhileEmpty: number;
-  };
+  sdk: Network['stats'];
+  throttledAttempts: number;
+  credits: { charged: number; refunded: number; chargedTwice: number; minBalance: number; refused402: number; early402: number; conserved: boolean };
+  peakArrivalsPerSecond: number;
+  peakBusyEnvironments: number;
+  meanBusySeconds: number;
+  patchesFailed: number;
+  ms: number;
 }
 
-interface Env {
+interface Env extends Actor {
   index: number;
   skewMs: number;
-  frozenUntil: number;
   random: () => number;
-  sharded: LimiterMemory;
-  credits: CreditMemory;
-  recentKeys: string[];
+  memory: { limiter: unknown; credits: unknown };
+  store: SimStore;
+  /** Request keys of recent replies, per organization (a client's retry repeats one). */
+  recentKeys: Map<string, string[]>;
   batchSeq: number;
 }
 
-const MAX_KEYS_PER_ORG_DAY = 32;
+const windowKey = (scope: string, window: string) => `${scope} ${window}`;
 
-type Admission = { admitted: boolean; windows: WindowCount[] };
-
-export async function simulate(design: Design, scenario = SCENARIO): Promise<SimResult> {
-  // Throttled calls are thrown and caught by the hundred thousand: their stack traces would dominate.
+/**
+ * Run `scenario` against `code`. `faults.unconditional` gives the code a store whose counter
+ * writes ignore every limit (the checker must then see windows over).
+ */
+export async function simulate(scenario: Scenario, code: CodeUnderTest = currentCode, faults: { unconditional?: boolean } = {}): Promise<SimResult> {
+  const started = performance.now();
   const stackTraceLimit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
+  Error.stackTraceLimit = 0; // throttled calls are thrown by the thousand
+  const scheduler = new Scheduler(1);
   try {
-    return await run(design, scenario);
+    return await scheduler.withSimulatedTimers(() => run(scenario, code, faults, scheduler, started));
   } finally {
     Error.stackTraceLimit = stackTraceLimit;
   }
 }
 
-async function run(design: Design, scenario: typeof SCENARIO): Promise<SimResult> {
+async function run(scenario: Scenario, code: CodeUnderTest, faults: { unconditional?: boolean }, scheduler: Scheduler, started: number): Promise<SimResult> {
   const random = seeded(scenario.seed);
   const model = new DynamoModel();
-  const org = scenario.organizationId;
-  model.createOrganization(org, scenario.credits, scenario.limits);
-  const envs: Env[] = Array.from({ length: scenario.environments }, (_, index) => ({
-    index,
-    skewMs: Math.round((random() * 2 - 1) * scenario.clockSkewMs),
-    frozenUntil: 0,
-    random: seeded(scenario.seed * 1000 + index),
-    sharded: new LimiterMemory(),
-    credits: new CreditMemory(),
-    recentKeys: [],
-    batchSeq: 0,
-  }));
-  for (let i = 0; i < scenario.freeze.environments; i++) (envs[i] as Env).frozenUntil = -1; // set at `freeze.at`
+  const partitions = new Partitions(scheduler);
+  model.meter = partitions;
+  if (faults.unconditional) {
+    const count = model.count.bind(model);
+    model.count = (target, kind, minute, day, _limits, options = {}) =>
+      count(target, kind, minute, day, { org: { perMinute: Number.MAX_SAFE_INTEGER, perDay: Number.MAX_SAFE_INTEGER }, key: {} }, { ...options, version: undefined, perKey: undefined, unlessOrgFull: undefined });
+  }
+  const network = new Network(scheduler, seeded(scenario.seed * 7 + 1), { leg: () => 1 + -Math.log(1 - random()) * 1.5, lostAnswers: scenario.lostAnswers });
+  const end = scenario.start + scenario.seconds * 1000;
+
   const result: SimResult = {
-    design,
+    scenario: scenario.name,
+    code: code.name,
     offered: 0,
     admitted: 0,
     refused: 0,
-    unavailable: 0,
-    minutes: [],
-    day: [],
+    unavailable: {},
+    lambdaThrottled: 0,
+    windowsOver: [],
+    admissionsOver: 0,
     earlyRefusals: 0,
+    earlyByOrg: {},
     hadRoom: 0,
-    lostAdmissions: 0,
-    exactAdmissions: 0,
-    keyZeroMaxPerMinute: 0,
+    windows: [],
     hottest: [],
-    byKind: {},
     wcu: 0,
     rcu: 0,
     calls: 0,
-    throttledCalls: 0,
-    credits: { charged: 0, refunded: 0, retriesCharged: 0, chargedTwice: 0, minBalance: scenario.credits, refused402: 0, early402: 0, conserved: false, finalBalance: 0, inBatches: 0, heldWhileEmpty: 0 },
+    sdk: network.stats,
+    throttledAttempts: 0,
+    credits: { charged: 0, refunded: 0, chargedTwice: 0, minBalance: Infinity, refused402: 0, early402: 0, conserved: false },
+    peakArrivalsPerSecond: 0,
+    peakBusyEnvironments: 0,
+    meanBusySeconds: 0,
+    patchesFailed: 0,
+    ms: 0,
   };
-  const admittedByMinute = new Map<string, number>();
-  const offeredByMinute = new Map<string, number>();
-  const admittedByDay = new Map<string, number>();
-  const keyZeroByMinute = new Map<string, number>();
+
+  // The truth: each organization's limits over time, and its keys' copies of them.
+  const inForce = new Map<string, InForce[]>();
+  const copies = new Map<string, { limits: Limits; v: number }>();
+  const keyIds = new Map<string, string[]>();
+  const keyLimitsOf = new Map<string, Partial<Limits>>();
+  for (const org of scenario.orgs) {
+    model.createOrganization(org.id, org.credits, org.limits);
+    inForce.set(org.id, [{ from: -Infinity, v: 0, limits: org.limits }]);
+    const ids = Array.from({ length: org.keys }, (_, i) => `key_${org.id.slice(4)}_${String(i).padStart(3, '0')}`);
+    keyIds.set(org.id, ids);
+    ids.forEach((id, i) => {
+      copies.set(id, { limits: org.limits, v: 0 });
+      const own = org.keyLimits?.[i];
+      if (own) keyLimitsOf.set(id, own);
+    });
+  }
+  const limitsDuring = (org: string, from: number, to: number) => {
+    const list = inForce.get(org) as InForce[];
+    const min = { perMinute: Infinity, perDay: Infinity };
+    const max = { perMinute: 0, perDay: 0 };
+    list.forEach((entry, i) => {
+      const until = list[i + 1]?.from ?? Infinity;
+      if (entry.from > to || until < from) return;
+      min.perMinute = Math.min(min.perMinute, entry.limits.perMinute);
+      min.perDay = Math.min(min.perDay, entry.limits.perDay);
+      max.perMinute = Math.max(max.perMinute, entry.limits.perMinute);
+      max.perDay = Math.max(max.perDay, entry.limits.perDay);
+    });
+    return { min, max };
+  };
+  const admitted = new Map<string, number>();
+  const over = new Set<string>();
+  const refusals: Refusal[] = [];
   const charges = new Map<string, number>();
-  const keyIds = Array.from({ length: scenario.keys }, (_, i) => `key_${String(i).padStart(24, '0')}`);
+  const initialCredits = scenario.orgs.reduce((sum, o) => sum + o.credits, 0);
+
+  const judgeAdmission = (org: string, key: string, windows: WindowCount[], from: number, to: number) => {
+    const orgMinute = windows.find((w) => w.scope === 'org' && w.window.period === 'minute');
+    const minute = orgMinute?.window.id ?? new Date(to).toISOString().slice(0, 16);
+    const day = minute.slice(0, 10);
+    const { max } = limitsDuring(org, from, to);
+    const own = keyLimitsOf.get(key);
+    const checks: [string, number][] = [
+      [windowKey(org, minute), max.perMinute],
+      [windowKey(org, day), max.perDay],
+    ];
+    if (own?.perMinute !== undefined) checks.push([windowKey(key, minute), own.perMinute]);
+    if (own?.perDay !== undefined) checks.push([windowKey(key, day), own.perDay]);
+    let isOver = false;
+    for (const [w, limit] of checks) {
+      const n = (admitted.get(w) ?? 0) + 1;
+      admitted.set(w, n);
+      if (n > limit) {
+        over.add(w);
+        isOver = true;
+      }
+    }
+    // Keys without limits of their own are counted too (for the table), never judged.
+    if (!own) admitted.set(windowKey(key, minute), (admitted.get(windowKey(key, minute)) ?? 0) + 1);
+    if (isOver) result.admissionsOver += 1;
+  };
+
+  // Environments: each serves one request at a time; API Gateway sends a request to an idle one.
+  const envs: Env[] = Array.from({ length: scenario.environments }, (_, index) => {
+    const env = {
+      index,
+      t: scenario.start,
+      retryCapacity: 500,
+      skewMs: Math.round((random() * 2 - 1) * scenario.clockSkewMs),
+      random: seeded(scenario.seed * 1000 + index),
+      memory: code.newMemory(),
+      recentKeys: new Map(),
+      batchSeq: 0,
+    } as unknown as Env;
+    env.store = storeFor(model, network, env, CALLS);
+    return env;
+  });
+  const idle: Env[] = [...envs];
+  let busy = 0;
+  let busyMs = 0;
   let requestSeq = 0;
-  let frozenApplied = false;
-  let stoppedApplied = false;
+  const arrivalsPerSecond = new Map<number, number>();
 
-  const end = scenario.start + scenario.seconds * 1000;
-  for (let t = scenario.start; ; ) {
-    const elapsed = (t - scenario.start) / 1000;
-    const rate = elapsed >= scenario.burst.from && elapsed < scenario.burst.to ? scenario.burst.rate : scenario.rate;
-    t += -Math.log(1 - random()) * (1000 / rate);
-    if (t >= end) break;
-    const at = (t - scenario.start) / 1000;
-    if (!frozenApplied && at >= scenario.freeze.at) {
-      frozenApplied = true;
-      for (let i = 0; i < scenario.freeze.environments; i++) (envs[i] as Env).frozenUntil = t + scenario.freeze.seconds * 1000;
-    }
-    if (!stoppedApplied && at >= scenario.stop.at) {
-      stoppedApplied = true;
-      for (let i = 0; i < scenario.stop.environments; i++) (envs[scenario.environments - 1 - i] as Env).frozenUntil = Infinity;
-    }
-    // API Gateway sends the request to an environment that is running.
-    let env: Env;
-    do env = envs[Math.floor(random() * envs.length)] as Env;
-    while (env.frozenUntil > t);
-    const keyIndex = Math.floor(random() * scenario.keys);
-    const keyId = keyIds[keyIndex] as string;
-    const keyLimits = keyIndex === 0 ? scenario.keyZeroLimits : null;
-    const now = new Date(t + env.skewMs);
-    result.offered += 1;
-    model.now = t;
+  const lognormal = (median: number, sigma: number) => {
+    const u = Math.max(1e-12, random());
+    const v = random();
+    return median * Math.exp(sigma * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v));
+  };
 
-    let admission: Admission;
+  const release = (env: Env, arrivedAt: number) => {
+    scheduler.at(env.t, () => {
+      busy -= 1;
+      busyMs += env.t - arrivedAt;
+      idle.push(env);
+    });
+  };
+
+  const fail = (error: unknown) => {
+    const name = error instanceof ApiError ? error.code : ((error as Error)?.name ?? 'Error');
+    result.unavailable[name] = (result.unavailable[name] ?? 0) + 1;
+    if (!['ThrottlingException', 'TimeoutError', 'CounterContention', 'SERVICE_UNAVAILABLE'].includes(name)) {
+      // Anything else is the simulation or the code under test breaking: worth seeing.
+      if ((result.unavailable[name] ?? 0) <= 3) console.error(`simulation: request failed with ${String((error as Error)?.stack ?? error)}`);
+    }
+  };
+
+  const serve = async (env: Env, org: OrgSpec, keyId: string, arrivedAt: number) => {
+    const now = new Date(arrivedAt + env.skewMs);
+    const copy = copies.get(keyId) as { limits: Limits; v: number };
+    const subject: RateSubject = { organizationId: org.id, keyId, orgLimits: copy.limits, keyLimits: keyLimitsOf.get(keyId) ?? null };
+    if (code.versions) subject.orgLimitsVersion = copy.v;
+    let decided: Decided;
     try {
-      if (design === 'high-volume') {
-        admission = await admitSharded(model, env.sharded, { organizationId: org, keyId, orgLimits: scenario.limits, keyLimits }, now, env.random);
-        await flushRefusals(model, env.sharded.refusals, now, env.random);
-      } else {
-        admission = await admitOneItem(model, env.sharded, { organizationId: org, keyId, orgLimits: scenario.limits, keyLimits }, now, MAX_KEYS_PER_ORG_DAY);
-        if (!admission.admitted) model.addKeyUsageToday(org, keyId, dayWindow(now).id, 'rateLimited', 1, MAX_KEYS_PER_ORG_DAY);
-      }
+      decided = await code.decide(env.store, env.memory, subject, now, env.random);
+      await code.after(env.store, env.memory, subject, decided, now, env.random);
     } catch (error) {
-      if (!(error instanceof Throttled) && !(error instanceof CounterContention)) throw error;
-      result.unavailable += 1;
-      continue;
+      fail(error);
+      return;
     }
-    const orgMinute = admission.windows.find((w) => w.scope === 'org' && w.window.period === 'minute') as WindowCount;
-    const minuteId = orgMinute.window.id;
-    // Offered to the window it was counted or refused in (an exact counter decides it there too).
-    offeredByMinute.set(minuteId, (offeredByMinute.get(minuteId) ?? 0) + 1);
-    const day = dayWindow(now).id;
-    if (!admission.admitted) {
+    if (!decided.admitted) {
       result.refused += 1;
-      const byOrg = admission.windows.some((w) => w.scope === 'org' && isExhausted(w));
-      // Refused by the key's own limit: an exact counter refuses it too, so it is not offered to the organization.
-      if (!byOrg) offeredByMinute.set(minuteId, (offeredByMinute.get(minuteId) ?? 0) - 1);
-      if (byOrg && (admittedByMinute.get(minuteId) ?? 0) < scenario.limits.perMinute && (admittedByDay.get(day) ?? 0) < scenario.limits.perDay) {
-        result.earlyRefusals += 1;
-      }
-      continue;
+      const minute = decided.windows.find((w) => w.scope === 'org' && w.window.period === 'minute')?.window.id ?? now.toISOString().slice(0, 16);
+      refusals.push({ org: org.id, key: keyId, minute, min: limitsDuring(org.id, arrivedAt, env.t).min, keyLimits: keyLimitsOf.get(keyId) });
+      return;
     }
     result.admitted += 1;
-    admittedByMinute.set(minuteId, (admittedByMinute.get(minuteId) ?? 0) + 1);
-    admittedByDay.set(day, (admittedByDay.get(day) ?? 0) + 1);
-    if (keyIndex === 0) {
-      // The key's own minute: its own item's window (the same item as the organization's today).
-      const keyMinute = (admission.windows.find((w) => w.scope === 'key' && w.window.period === 'minute') ?? orgMinute).window.id;
-      keyZeroByMinute.set(keyMinute, (keyZeroByMinute.get(keyMinute) ?? 0) + 1);
-    }
+    judgeAdmission(org.id, keyId, decided.windows, arrivedAt, env.t);
 
-    // Every admitted request is a reply: one credit, refunded if the reply fails.
-    const isRetry = env.recentKeys.length > 0 && random() < scenario.retry;
-    const requestKey = isRetry ? (env.recentKeys[Math.floor(random() * env.recentKeys.length)] as string) : `req_${requestSeq++}`;
+    // Every admitted request is a reply: one credit, refunded when the reply fails.
+    const recent = env.recentKeys.get(org.id) ?? [];
+    env.recentKeys.set(org.id, recent);
+    const isRetry = recent.length > 0 && random() < scenario.retry;
+    const requestKey = isRetry ? (recent[Math.floor(random() * recent.length)] as string) : `req_${requestSeq++}`;
+    let reserved: Reserved;
     try {
-      let outcome: 'spent' | 'alreadyCharged' | 'empty';
-      if (design === 'high-volume') {
-        try {
-          const reserved = await reserveFromBatch(model, env.credits, org, requestKey, keyId, now, () => `batch_${env.index}_${env.batchSeq++}`);
-          outcome = reserved.alreadyCharged ? 'alreadyCharged' : 'spent';
-        } catch (error) {
-          if (!(error instanceof ApiError) || error.code !== 'INSUFFICIENT_CREDITS') throw error;
-          outcome = 'empty';
-        }
-      } else {
-        outcome = model.reserveToday(org, requestKey, keyId, day, now);
-        if (outcome === 'spent') {
-          model.readBalance(org);
-          model.addKeyUsageToday(org, keyId, day, 'credits', 1, MAX_KEYS_PER_ORG_DAY);
-        }
-      }
-      if (outcome === 'empty') {
-        result.credits.refused402 += 1;
-        if (model.creditsInBatches > 0) {
-          result.credits.early402 += 1;
-          result.credits.heldWhileEmpty = Math.max(result.credits.heldWhileEmpty, model.creditsInBatches);
-        }
-      } else if (outcome === 'spent') {
-        charges.set(requestKey, (charges.get(requestKey) ?? 0) + 1);
-        result.credits.charged += 1;
-        if (isRetry) result.credits.retriesCharged += 1;
-        if (!isRetry) {
-          env.recentKeys.push(requestKey);
-          if (env.recentKeys.length > 20) env.recentKeys.shift();
-        }
-        if (random() < scenario.replyFailure) {
-          // refundCredit: into the reply's open batch (the key's credits item uncounts it), else to
-          // the balance (the key's credits item and the organization's day on the high-volume
-          // path, addKeyUsage on today's).
-          const refunded = model.refund(org, requestKey, now);
-          if (refunded) {
-            result.credits.refunded += 1;
-            charges.set(requestKey, (charges.get(requestKey) ?? 0) - 1);
-            if (refunded === 'balance' && design === 'high-volume') {
-              await model.countKeyCredits(keyId, day, -1);
-              model.addOrgDayCredits(org, day, -1);
-            } else if (refunded === 'balance') model.addKeyUsageToday(org, keyId, day, 'credits', -1, MAX_KEYS_PER_ORG_DAY);
-            else {
-              await model.countKeyCredits(keyId, day, -1);
-              const held = env.credits.held.get(org);
-              if (held?.batch.id === refunded.batchId) held.remaining += 1;
-            }
+      reserved = await code.reserve(env.store, env.memory, decided.path, org.id, requestKey, keyId, now, () => `b${env.index}_${env.batchSeq++}`);
+    } catch (error) {
+      fail(error);
+      return;
+    }
+    const balance = Number(model.items.get(DynamoModel.balanceKey(org.id))?.credits);
+    result.credits.minBalance = Math.min(result.credits.minBalance, balance);
+    if (reserved === 'empty') {
+      result.credits.refused402 += 1;
+      if (model.creditsInBatches > 0) result.credits.early402 += 1;
+      return;
+    }
+    if (reserved === 'alreadyCharged') return;
+    charges.set(requestKey, (charges.get(requestKey) ?? 0) + 1);
+    result.credits.charged += 1;
+    if (!isRetry) {
+      recent.push(requestKey);
+      if (recent.length > 20) recent.shift();
+    }
+    // The reply streams; the environment is busy meanwhile.
+    env.t += lognormal(scenario.reply.medianSeconds, scenario.reply.sigma) * 1000;
+    if (random() < scenario.replyFailure) {
+      try {
+        const refunded = await env.store.refund(org.id, requestKey, now);
+        if (refunded) {
+          result.credits.refunded += 1;
+          charges.set(requestKey, (charges.get(requestKey) ?? 0) - 1);
+          const day = now.toISOString().slice(0, 10);
+          if (refunded === 'balance' && decided.path === 'sharded') {
+            await env.store.countKeyCredits(keyId, day, -1);
+            await env.store.addOrgDayCredits(org.id, day, -1);
+          } else if (refunded === 'balance') await env.store.addKeyUsageToday(org.id, keyId, day, 'credits', -1, MAX_KEYS_PER_ORG_DAY);
+          else {
+            await env.store.countKeyCredits(keyId, day, -1);
+            const held = (env.memory.credits as CreditMemory).held?.get(org.id);
+            if (held && held.batch.id === refunded.batchId) held.remaining += 1;
           }
         }
+      } catch {
+        // a refund that failed leaves the credit charged (the reply's own error path logs it)
       }
-      const balance = Number(model.items.get(DynamoModel.balanceKey(org))?.credits);
-      if (balance < result.credits.minBalance) result.credits.minBalance = balance;
-    } catch (error) {
-      if (!(error instanceof Throttled)) throw error;
-      result.unavailable += 1;
+    }
+  };
+
+  const arrive = (org: OrgSpec, at: number) => {
+    result.offered += 1;
+    const second = Math.floor(at / 1000);
+    arrivalsPerSecond.set(second, (arrivalsPerSecond.get(second) ?? 0) + 1);
+    if (idle.length === 0) {
+      result.lambdaThrottled += 1;
+      return;
+    }
+    const pick = Math.floor(random() * idle.length);
+    const env = idle[pick] as Env;
+    idle[pick] = idle[idle.length - 1] as Env;
+    idle.pop();
+    busy += 1;
+    result.peakBusyEnvironments = Math.max(result.peakBusyEnvironments, busy);
+    env.t = at;
+    const ids = keyIds.get(org.id) as string[];
+    const keyId = ids[Math.floor(random() * ids.length)] as string;
+    void scheduler.context.run(env, async () => {
+      await serve(env, org, keyId, at);
+      release(env, at);
+    });
+  };
+
+  // Poisson arrivals per organization.
+  for (const org of scenario.orgs) {
+    const next = (from: number) => {
+      const elapsed = (from - scenario.start) / 1000;
+      const rate = org.burst && elapsed >= org.burst.from && elapsed < org.burst.to ? org.burst.rate : org.rate;
+      const at = from + -Math.log(1 - random()) * (1000 / rate);
+      if (at >= end) return;
+      scheduler.at(at, () => {
+        arrive(org, at);
+        next(at);
+      });
+    };
+    next(scenario.start);
+  }
+
+  // Limit changes: PATCH /v1/organizations/{id} by an operator, in its own management environment.
+  for (const org of scenario.orgs) {
+    for (const change of org.changes ?? []) {
+      const at = scenario.start + change.at * 1000;
+      scheduler.at(at, () => {
+        const actor: Actor = { t: at, retryCapacity: 500 };
+        const store = storeFor(model, network, actor, CALLS);
+        void scheduler.context.run(actor, async () => {
+          try {
+            // updatePlan: the organization's item (ADD limitsVersion :one); from then on the limits are in force.
+            const version = await network.call(
+              actor,
+              () => {
+                const list = inForce.get(org.id) as InForce[];
+                const v = (list[list.length - 1] as InForce).v + 1;
+                list.push({ from: scheduler.now, v, limits: change.limits });
+                return { v, limits: change.limits };
+              },
+              'write',
+            );
+            await code.applyLimits(store, org.id, version, new Date(actor.t));
+            // propagateOrgLimits: 16 copies at a time, rounds for those that failed.
+            let pending = [...(keyIds.get(org.id) as string[])];
+            for (const wait of [100, 400, 1_600, undefined]) {
+              const failed: string[] = [];
+              let next = 0;
+              const worker = async () => {
+                while (next < pending.length) {
+                  const keyId = pending[next++] as string;
+                  try {
+                    await network.call(
+                      actor,
+                      () => {
+                        const copy = copies.get(keyId) as { limits: Limits; v: number };
+                        if (!code.conditionalCopies || copy.v < version.v) copies.set(keyId, { limits: version.limits, v: version.v });
+                      },
+                      'write',
+                    );
+                  } catch {
+                    failed.push(keyId);
+                  }
+                }
+              };
+              await Promise.all(Array.from({ length: Math.min(16, pending.length) }, worker));
+              if (failed.length === 0) break;
+              if (wait === undefined) throw new Error('copies failed');
+              await new Promise((resolve) => setTimeout(resolve, wait));
+              pending = failed;
+            }
+          } catch {
+            result.patchesFailed += 1;
+          }
+        });
+      });
     }
   }
 
-  for (const [id, offered] of [...offeredByMinute].sort()) {
-    const admitted = admittedByMinute.get(id) ?? 0;
-    result.minutes.push({ id, admitted, offered });
-    const exact = Math.min(offered, scenario.limits.perMinute);
-    result.exactAdmissions += exact;
-    result.lostAdmissions += Math.max(0, exact - admitted);
+  await scheduler.run();
+
+  // Refusals judged against what their windows finally admitted.
+  for (const r of refusals) {
+    const day = r.minute.slice(0, 10);
+    const full =
+      (admitted.get(windowKey(r.org, r.minute)) ?? 0) >= r.min.perMinute ||
+      (admitted.get(windowKey(r.org, day)) ?? 0) >= r.min.perDay ||
+      (r.keyLimits?.perMinute !== undefined && (admitted.get(windowKey(r.key, r.minute)) ?? 0) >= r.keyLimits.perMinute) ||
+      (r.keyLimits?.perDay !== undefined && (admitted.get(windowKey(r.key, day)) ?? 0) >= r.keyLimits.perDay);
+    if (!full) {
+      result.earlyRefusals += 1;
+      result.earlyByOrg[r.org] = (result.earlyByOrg[r.org] ?? 0) + 1;
+    }
   }
-  for (const id of admittedByMinute.keys()) if (!offeredByMinute.has(id)) result.minutes.push({ id, admitted: admittedByMinute.get(id) as number, offered: 0 });
-  result.day = [...admittedByDay].map(([id, admitted]) => ({ id, admitted }));
   result.hadRoom = result.admitted + result.earlyRefusals;
-  result.keyZeroMaxPerMinute = Math.max(0, ...keyZeroByMinute.values());
-  result.hottest = model.hottest(3);
-  result.byKind = hottestByKind(model.hottest(100_000));
+  result.windowsOver = [...over].sort();
+  for (const org of scenario.orgs) {
+    const last = (inForce.get(org.id) as InForce[]).at(-1) as InForce;
+    for (const [w, n] of admitted) {
+      if (!w.startsWith(`${org.id} `)) continue;
+      const window = w.slice(org.id.length + 1);
+      result.windows.push({ org: org.id, window, admitted: n, limit: window.length > 10 ? last.limits.perMinute : last.limits.perDay, over: over.has(w) });
+    }
+  }
+  result.windows.sort((a, b) => (a.org + a.window < b.org + b.window ? -1 : 1));
+  result.hottest = partitions.hottest();
   result.wcu = model.wcu;
   result.rcu = model.rcu;
-  result.calls = model.calls;
-  result.throttledCalls = model.throttledCalls;
+  result.calls = network.stats.calls;
+  result.throttledAttempts = partitions.throttled;
   result.credits.chargedTwice = [...charges.values()].filter((n) => n > 1).length;
-  result.credits.finalBalance = Number(model.items.get(DynamoModel.balanceKey(org))?.credits);
-  result.credits.inBatches = model.creditsInBatches;
-  const reserved = model.reservedCount();
-  result.credits.conserved = result.credits.finalBalance + model.creditsInBatches + reserved === scenario.credits;
+  let balances = 0;
+  for (const org of scenario.orgs) balances += Number(model.items.get(DynamoModel.balanceKey(org.id))?.credits);
+  result.credits.conserved = balances + model.creditsInBatches + model.reservedCount() === initialCredits;
+  if (result.credits.minBalance === Infinity) result.credits.minBalance = 0;
+  result.peakArrivalsPerSecond = Math.max(0, ...arrivalsPerSecond.values());
+  result.meanBusySeconds = busyMs / Math.max(1, result.offered - result.lambdaThrottled) / 1000;
+  result.ms = performance.now() - started;
   return result;
 }
 
-function kindOf(item: string): string {
-  if (item.startsWith('organizations|')) return 'balance';
-  if (item.startsWith('credit-batch#')) return 'credit batch';
-  if (item.startsWith('credit#')) return 'reservation';
-  if (/^usage#key#[^|#]+#credits\|/.test(item)) return 'key credits item';
-  if (item.startsWith('usage#key#')) return 'key item';
-  if (/^usage#org#[^|#]+#\d+\|/.test(item)) return 'shard';
-  return 'organization day item';
-}
-
-function hottestByKind(peaks: { item: string; offered: number }[]): Record<string, number> {
-  const byKind: Record<string, number> = {};
-  for (const p of peaks) byKind[kindOf(p.item)] = Math.max(byKind[kindOf(p.item)] ?? 0, p.offered);
-  return byKind;
-}
-
-// ---- printing ----
+// ---- figures ----
 
 const pct = (x: number, digits = 2) => `${(x * 100).toFixed(digits)}%`;
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
@@ -353,161 +596,125 @@ export function dynamoCostPerMillion(r: SimResult): number {
   return ((r.wcu * PRICES.dynamoWritePerMillionWru + r.rcu * PRICES.dynamoReadPerMillionRru) / 1e6 / Math.max(1, r.admitted)) * 1e6;
 }
 
-export interface SimFigure {
-  figure: string;
-  today: string;
-  highVolume: string;
-  goal: string;
-  met: boolean;
+export function unavailableCount(r: SimResult): number {
+  return Object.values(r.unavailable).reduce((a, b) => a + b, 0);
 }
 
-export function figures(today: SimResult, hv: SimResult, scenario = SCENARIO): SimFigure[] {
-  const over = (r: SimResult) => r.minutes.filter((m) => m.admitted > scenario.limits.perMinute).length + r.day.filter((d) => d.admitted > scenario.limits.perDay).length;
-  const maxMinute = (r: SimResult) => Math.max(...r.minutes.map((m) => m.admitted));
-  const hottest = (r: SimResult) => r.hottest[0] ?? { item: '-', offered: 0, accepted: 0 };
-  const early = (r: SimResult) => r.earlyRefusals / Math.max(1, r.hadRoom);
-  const orgWide = (r: SimResult) => {
-    const [kind, peak] = Object.entries(r.byKind).filter(([k]) => !k.startsWith('key ')).sort((a, b) => b[1] - a[1])[0] ?? ['-', 0];
-    return `${pct(peak / ITEM_WCU_PER_SECOND, 0)} (${kind})`;
-  };
+export interface SimFigure {
+  figure: string;
+  measured: string;
+  goal: string;
+  met: boolean | undefined;
+}
+
+export function figures(r: SimResult): SimFigure[] {
+  const hottest = r.hottest[0] ?? { partition: '-', offered: 0, wcu: 0, rcu: 0 };
+  const unavailable = unavailableCount(r);
   return [
     {
-      figure: 'windows over their limit (minutes, day)',
-      today: `${over(today)} (busiest minute ${int(maxMinute(today))})`,
-      highVolume: `${over(hv)} (busiest minute ${int(maxMinute(hv))})`,
-      goal: `0 (limit ${int(scenario.limits.perMinute)}/min)`,
-      met: over(hv) === 0,
-    },
-    {
-      figure: "key 0's own limit: busiest minute",
-      today: int(today.keyZeroMaxPerMinute),
-      highVolume: int(hv.keyZeroMaxPerMinute),
-      goal: `<= ${int(scenario.keyZeroLimits.perMinute)}`,
-      met: hv.keyZeroMaxPerMinute <= scenario.keyZeroLimits.perMinute,
-    },
-    {
-      figure: '429 while under the limit / requests that had room',
-      today: `${pct(early(today))} (${int(today.earlyRefusals)})`,
-      highVolume: `${pct(early(hv))} (${int(hv.earlyRefusals)})`,
-      goal: '<= 1%',
-      met: early(hv) <= 0.01,
-    },
-    {
-      figure: '503 (throttled) / offered',
-      today: `${pct(today.unavailable / today.offered)} (${int(today.unavailable)})`,
-      highVolume: `${pct(hv.unavailable / hv.offered)} (${int(hv.unavailable)})`,
+      figure: 'windows over their limit',
+      measured: `${r.windowsOver.length}${r.windowsOver.length ? ` (${r.windowsOver.slice(0, 4).join('; ')}${r.windowsOver.length > 4 ? '; …' : ''}), ${int(r.admissionsOver)} admissions beyond` : ''}`,
       goal: '0',
-      met: hv.unavailable === 0,
+      met: r.windowsOver.length === 0,
     },
     {
-      figure: 'hottest item: peak WCU/s offered / 1,000',
-      today: `${pct(hottest(today).offered / ITEM_WCU_PER_SECOND, 0)} (${hottest(today).item})`,
-      highVolume: `${pct(hottest(hv).offered / ITEM_WCU_PER_SECOND, 0)} (${hottest(hv).item})`,
-      goal: '<= 50%',
-      met: hottest(hv).offered <= ITEM_WCU_PER_SECOND / 2,
+      figure: 'refusals while every window had room (early)',
+      measured: `${int(r.earlyRefusals)}${r.earlyRefusals ? ` (${Object.entries(r.earlyByOrg).map(([o, n]) => `${o} ${int(n)}`).join(', ')})` : ''} of ${int(r.refused)} refusals`,
+      goal: '0 (docs/limits.md: none from the organization\'s windows)',
+      met: r.earlyRefusals === 0,
     },
     {
-      figure: 'busiest organization-wide item (not a key\'s own): peak / 1,000',
-      today: orgWide(today),
-      highVolume: orgWide(hv),
+      figure: 'hottest partition: peak WCU/s sent / 1,000',
+      measured: `${pct(hottest.offered / PARTITION_WCU_PER_SECOND, 0)} (${hottest.partition})`,
       goal: '<= 50%',
-      met: Math.max(0, ...Object.entries(hv.byKind).filter(([k]) => !k.startsWith('key ')).map(([, v]) => v)) <= ITEM_WCU_PER_SECOND / 2,
+      met: hottest.offered <= PARTITION_WCU_PER_SECOND / 2,
+    },
+    {
+      figure: '503 / offered',
+      measured: `${pct(unavailable / Math.max(1, r.offered))} (${int(unavailable)}${unavailable ? `: ${Object.entries(r.unavailable).map(([n, c]) => `${n} ${int(c)}`).join(', ')}` : ''})`,
+      goal: '0%',
+      met: unavailable === 0,
     },
     {
       figure: 'DynamoDB cost per million admitted (limits + credits)',
-      today: `$${dynamoCostPerMillion(today).toFixed(2)} (${(today.wcu / Math.max(1, today.admitted)).toFixed(2)} WRU, ${(today.rcu / Math.max(1, today.admitted)).toFixed(2)} RRU each)`,
-      highVolume: `$${dynamoCostPerMillion(hv).toFixed(2)} (${(hv.wcu / Math.max(1, hv.admitted)).toFixed(2)} WRU, ${(hv.rcu / Math.max(1, hv.admitted)).toFixed(2)} RRU each)`,
+      measured: `$${dynamoCostPerMillion(r).toFixed(2)} (${(r.wcu / Math.max(1, r.admitted)).toFixed(2)} WRU, ${(r.rcu / Math.max(1, r.admitted)).toFixed(2)} RRU each)`,
       goal: '-',
-      met: true,
+      met: undefined,
     },
     {
-      figure: 'credits: min balance; charged twice; conserved',
-      today: `${int(today.credits.minBalance)}; ${today.credits.chargedTwice}; ${today.credits.conserved ? 'yes' : 'NO'}`,
-      highVolume: `${int(hv.credits.minBalance)}; ${hv.credits.chargedTwice}; ${hv.credits.conserved ? 'yes' : 'NO'}`,
+      figure: 'credits: lowest balance; charged twice; conserved',
+      measured: `${int(r.credits.minBalance)}; ${r.credits.chargedTwice}; ${r.credits.conserved ? 'yes' : 'NO'}`,
       goal: '>= 0; 0; yes',
-      met: hv.credits.minBalance >= 0 && hv.credits.chargedTwice === 0 && hv.credits.conserved,
+      met: r.credits.minBalance >= 0 && r.credits.chargedTwice === 0 && r.credits.conserved,
     },
     {
-      figure: '402s while credits sat in batches / 402s (most credits held then)',
-      today: `${int(today.credits.early402)} / ${int(today.credits.refused402)}`,
-      highVolume: `${int(hv.credits.early402)} / ${int(hv.credits.refused402)} (${int(hv.credits.heldWhileEmpty)})`,
-      goal: 'bounded (docs/limits.md)',
-      met: true,
+      figure: 'Lambda: requests with no environment free',
+      measured: int(r.lambdaThrottled),
+      goal: '0',
+      met: r.lambdaThrottled === 0,
     },
+  ];
+}
+
+/** The AWS quotas the scenario assumes. */
+export function quotaLines(r: SimResult, scenario: Scenario): string[] {
+  const rate = scenario.orgs.reduce((sum, o) => sum + o.rate, 0);
+  return [
+    `API Gateway: ${int(r.peakArrivalsPerSecond)} requests in the busiest second (account default 10,000/s, burst 5,000); ` +
+      `the stage's throttle must allow it (infra/constructs/api.ts sets 200/s, burst 400)`,
+    `Lambda concurrency: ${int(r.peakBusyEnvironments)} environments busy at the peak of ${int(scenario.environments)} ` +
+      `(each busy ${r.meanBusySeconds.toFixed(2)} s a request on average; account default 1,000). ` +
+      `${int(rate)} replies/s of 5 s each would need ${int(rate * 5)} concurrent executions`,
   ];
 }
 
 export function describe(r: SimResult): string[] {
-  const lines = [
-    `${r.design}: offered ${int(r.offered)}, admitted ${int(r.admitted)}, 429 ${int(r.refused)}, 503 ${int(r.unavailable)}; ` +
-      `DynamoDB calls ${int(r.calls)} (${int(r.throttledCalls)} throttled after retries), ${int(r.wcu)} WRU, ${int(r.rcu)} RRU`,
-    `   per minute window (admitted / offered, limit ${int(SCENARIO.limits.perMinute)}): ` +
-      r.minutes.map((m) => `${m.id.slice(11)} ${int(m.admitted)}/${int(m.offered)}`).join(', '),
-    `   day ${r.day.map((d) => `${d.id} ${int(d.admitted)}`).join(', ')} (limit ${int(SCENARIO.limits.perDay)})`,
-    `   hottest items (peak WCU in one second, offered / taken): ` + r.hottest.map((h) => `${h.item} ${int(h.offered)}/${int(h.accepted)}`).join('; '),
-    `   busiest item of each kind (peak WCU offered in one second): ` + Object.entries(r.byKind).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${int(v)}`).join(', '),
-    `   credits: charged ${int(r.credits.charged)}, refunded ${int(r.credits.refunded)}, retries charged ${int(r.credits.retriesCharged)}, ` +
-      `402 ${int(r.credits.refused402)}, balance at the end ${int(r.credits.finalBalance)} + ${int(r.credits.inBatches)} in open batches`,
-  ];
-  return lines;
-}
-
-/**
- * Beyond the issue's scenario: the same load served by 2,000 environments (about 5 requests/s
- * each, as when every reply holds its Lambda environment for its whole stream). What any one
- * environment knows is then twenty times thinner, and whatever each environment does on its own
- * (its own credit batch, learning each window's state) is done twenty times as often.
- */
-export const MANY_ENVIRONMENTS = 2_000;
-
-/** The many-environment run's figures: what holds, and the busiest item of each kind. */
-export function manyEnvironmentFigures(r: SimResult, scenario = SCENARIO): { figure: string; measured: string; met: boolean }[] {
-  const over = r.minutes.filter((m) => m.admitted > scenario.limits.perMinute).length + r.day.filter((d) => d.admitted > scenario.limits.perDay).length;
-  const peak = (kinds: string[]) => Math.max(0, ...kinds.map((k) => r.byKind[k] ?? 0));
-  const kinds = (kindList: string[]) => kindList.filter((k) => r.byKind[k] !== undefined).map((k) => `${k} ${pct((r.byKind[k] as number) / ITEM_WCU_PER_SECOND, 0)}`).join(', ');
-  const admission = ['shard', 'key item'];
-  const credits = ['balance', 'organization day item', 'credit batch', 'key credits item', 'reservation'];
+  const hot = r.hottest.slice(0, 4).map((h) => `${h.partition} ${int(h.offered)}`).join('; ');
   return [
-    { figure: 'windows over their limit; 429 while under the limit', measured: `${over}; ${int(r.earlyRefusals)}`, met: over === 0 && r.earlyRefusals <= 0.01 * r.hadRoom },
-    { figure: 'admission items: peak WCU/s / 1,000', measured: kinds(admission), met: peak(admission) <= ITEM_WCU_PER_SECOND / 2 },
-    { figure: 'credit items: peak WCU/s / 1,000', measured: kinds(credits), met: peak(credits) <= ITEM_WCU_PER_SECOND / 2 },
-    { figure: '503 (throttled) / offered', measured: `${pct(r.unavailable / r.offered)} (${int(r.unavailable)})`, met: r.unavailable === 0 },
-    { figure: 'credits: min balance; charged twice; conserved', measured: `${int(r.credits.minBalance)}; ${r.credits.chargedTwice}; ${r.credits.conserved ? 'yes' : 'NO'}`, met: r.credits.minBalance >= 0 && r.credits.chargedTwice === 0 && r.credits.conserved },
+    `${r.scenario}, ${r.code}: offered ${int(r.offered)}, admitted ${int(r.admitted)}, 429 ${int(r.refused)}, 503 ${int(unavailableCount(r))}; ` +
+      `DynamoDB calls ${int(r.calls)} (${int(r.throttledAttempts)} attempts throttled, ${int(r.sdk.retries)} SDK retries, ` +
+      `${int(r.sdk.lostAnswers)} answers lost of which ${int(r.sdk.retriedApplied)} writes retried after being applied), ${int(r.wcu)} WRU, ${int(r.rcu)} RRU; ` +
+      `simulated in ${(r.ms / 1000).toFixed(1)} s`,
+    `   busiest partitions (peak WCU sent in one second): ${hot}`,
+    `   credits: charged ${int(r.credits.charged)}, refunded ${int(r.credits.refunded)}, 402 ${int(r.credits.refused402)} (${int(r.credits.early402)} while credits sat in batches)` +
+      (r.patchesFailed ? `; ${r.patchesFailed} limit changes failed` : ''),
+    ...(r.windowsOver.length ? [`   over: ${r.windows.filter((w) => w.over).map((w) => `${w.org} ${w.window} ${int(w.admitted)}/${int(w.limit)}`).join(', ')}`] : []),
   ];
 }
 
-export async function runManyEnvironments(): Promise<{ result: SimResult; figures: ReturnType<typeof manyEnvironmentFigures>; ms: number }> {
-  const started = performance.now();
-  const result = await simulate('high-volume', { ...SCENARIO, environments: MANY_ENVIRONMENTS });
-  return { result, figures: manyEnvironmentFigures(result), ms: performance.now() - started };
+export function scenarioLines(s: Scenario): string[] {
+  return [
+    `${s.name}: ${s.seconds} s from ${new Date(s.start).toISOString().slice(11, 19)} UTC (seed ${s.seed}); replies lognormal, median ${s.reply.medianSeconds} s; ` +
+      `clocks off by up to ±${s.clockSkewMs / 1000} s; ${pct(s.lostAnswers, 2)} of DynamoDB answers lost (timeout, then the SDK's retry); ` +
+      `${pct(s.replyFailure, 0)} of replies fail (refunded), ${pct(s.retry, 1)} repeat a request key`,
+    ...s.orgs.map((o) => `  ${o.id}: ${int(o.rate)} requests/s, ${o.keys} keys, ${int(o.limits.perMinute)}/min and ${int(o.limits.perDay)}/day: ${o.note}`),
+  ];
 }
 
-export async function runSimulation(): Promise<{ today: SimResult; highVolume: SimResult; figures: SimFigure[]; ms: number }> {
-  const started = performance.now();
-  const today = await simulate('today');
-  const highVolume = await simulate('high-volume');
-  return { today, highVolume, figures: figures(today, highVolume), ms: performance.now() - started };
+/** Both runs of `npm run bench` (100 and 3,000 environments). `quick`: the large one for 35 s (still across 12:00, with the big organization's lowering only). */
+export async function runSimulations(code: CodeUnderTest = currentCode, quick = false): Promise<{ scenario: Scenario; result: SimResult }[]> {
+  const runs: { scenario: Scenario; result: SimResult }[] = [];
+  for (const scenario of [SMALL, quick ? { ...LARGE, seconds: 35 } : LARGE]) {
+    runs.push({ scenario, result: await simulate(scenario, code) });
+  }
+  return runs;
 }
-
-export const SCENARIO_LINES = [
-  `one enterprise organization, limits ${int(SCENARIO.limits.perMinute)}/min and ${int(SCENARIO.limits.perDay)}/day, ${SCENARIO.keys} keys ` +
-    `(key 0 also ${int(SCENARIO.keyZeroLimits.perMinute)}/min of its own), ${SCENARIO.environments} environments, clocks off by up to ±${SCENARIO.clockSkewMs / 1000} s`,
-  `${int(SCENARIO.rate)} requests/s for ${SCENARIO.seconds} s from ${new Date(SCENARIO.start).toISOString().slice(11, 19)} UTC (Poisson, seed ${SCENARIO.seed}); ` +
-    `burst of ${int(SCENARIO.burst.rate)}/s at +${SCENARIO.burst.from}-${SCENARIO.burst.to} s; ` +
-    `${SCENARIO.freeze.environments} environments frozen at +${SCENARIO.freeze.at} s for ${SCENARIO.freeze.seconds} s, ${SCENARIO.stop.environments} stopped for good at +${SCENARIO.stop.at} s`,
-  `every admitted request is a reply (1 credit; balance ${int(SCENARIO.credits)}); ${pct(SCENARIO.replyFailure, 1)} fail and are refunded, ${pct(SCENARIO.retry, 1)} are retries of an earlier request key; ` +
-    `high-volume path: ${SHARD_COUNT} shards`,
-];
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { today, highVolume, figures: rows, ms } = await runSimulation();
-  for (const line of SCENARIO_LINES) console.log(line);
-  for (const line of [...describe(today), ...describe(highVolume)]) console.log(line);
-  for (const row of rows) console.log(`${row.met ? 'PASS' : 'GAP '} ${row.figure}: today ${row.today} | high-volume ${row.highVolume} | goal ${row.goal}`);
-  console.log(`simulated in ${(ms / 1000).toFixed(1)} s`);
-  const many = await runManyEnvironments();
-  console.log(`beyond the scenario: the same load from ${int(MANY_ENVIRONMENTS)} environments (high-volume path)`);
-  for (const line of describe(many.result)) console.log(line);
-  for (const row of many.figures) console.log(`${row.met ? 'holds' : 'over '} ${row.figure}: ${row.measured}`);
-  console.log(`simulated in ${(many.ms / 1000).toFixed(1)} s`);
+  const args = process.argv.slice(2);
+  const oldAt = args.indexOf('--old');
+  let code = currentCode;
+  if (oldAt >= 0) {
+    const { legacyCode } = await import('./sim/legacy.ts');
+    code = await legacyCode(args[oldAt + 1] as string);
+  }
+  const only = args.includes('--small') ? [SMALL] : undefined;
+  const runs = only ? [{ scenario: SMALL, result: await simulate(SMALL, code) }] : await runSimulations(code, args.includes('--quick'));
+  for (const { scenario, result } of runs) {
+    for (const line of scenarioLines(scenario)) console.log(line);
+    for (const line of describe(result)) console.log(line);
+    for (const f of figures(result)) console.log(`${f.met === undefined ? 'info' : f.met ? 'PASS' : 'GAP '} ${f.figure}: ${f.measured} (goal ${f.goal})`);
+    for (const line of quotaLines(result, scenario)) console.log(`quota ${line}`);
+    console.log('');
+  }
 }

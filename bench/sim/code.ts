@@ -1,0 +1,129 @@
+// The code the limits simulation (bench/limits-sim.ts) drives: this checkout's limiter and credits,
+// behind one interface that an older version can also be given through (bench/sim/legacy.ts).
+import { ApiError } from '../../shared/domain/errors.ts';
+import type { RateSubject } from '../../shared/domain/plans.ts';
+import { CreditMemory, reserveFromBatch } from '../../shared/limits/credit-batches.ts';
+import type { WindowCount } from '../../shared/limits/headers.ts';
+import { decide } from '../../shared/limits/limiter.ts';
+import { flushRefusals, LimiterMemory } from '../../shared/limits/sharded.ts';
+import { rebase, type LimitsVersion } from '../../shared/limits/store.ts';
+import type { DynamoModel } from '../dynamo-model.ts';
+import type { CallKind } from './engine.ts';
+
+
+export type Path = 'one-item' | 'sharded';
+export interface Decided {
+  admitted: boolean;
+  windows: WindowCount[];
+  path: Path;
+}
+export type Reserved = 'spent' | 'alreadyCharged' | 'empty';
+
+/** The store the code under test is given: the model, each method one SDK call of one environment. */
+export type SimStore = DynamoModel;
+
+/**
+ * The limiter and credits as the simulation drives them: the repository's (currentCode), or an
+ * older version's through an adapter (bench/sim/legacy.ts).
+ */
+export interface CodeUnderTest {
+  name: string;
+  newMemory(): { limiter: unknown; credits: unknown };
+  decide(store: SimStore, memory: { limiter: unknown }, subject: RateSubject, now: Date, random: () => number): Promise<Decided>;
+  /** What the pipeline does after a decision (refusal counts). */
+  after(store: SimStore, memory: { limiter: unknown }, subject: RateSubject, decided: Decided, now: Date, random: () => number): Promise<void>;
+  reserve(store: SimStore, memory: { credits: unknown }, path: Path, organizationId: string, requestKey: string, keyId: string, now: Date, newBatchId: () => string): Promise<Reserved>;
+  /** What PATCH /v1/organizations/{id} does to the counters before copying the limits onto the keys. */
+  applyLimits(store: SimStore, organizationId: string, version: LimitsVersion, now: Date): Promise<void>;
+  /** The copy onto a key never replaces a newer version (else: an unconditional SET). */
+  conditionalCopies: boolean;
+  /** Whether requests carry the version of their limits. */
+  versions: boolean;
+}
+
+export const MAX_KEYS_PER_ORG_DAY = 32;
+
+/** One-item path bookkeeping the simulation runs as the model's calls (shared/db/usage.ts and credits.ts make them). */
+export async function oneItemReserve(store: SimStore, organizationId: string, requestKey: string, keyId: string, now: Date): Promise<Reserved> {
+  const day = now.toISOString().slice(0, 10);
+  const outcome = await store.reserveToday(organizationId, requestKey, keyId, day, now);
+  if (outcome === 'spent') {
+    await store.readBalance(organizationId);
+    await store.addKeyUsageToday(organizationId, keyId, day, 'credits', 1, MAX_KEYS_PER_ORG_DAY);
+  }
+  return outcome;
+}
+
+export async function highVolumeReserve(
+  reserve: typeof reserveFromBatch,
+  store: SimStore,
+  memory: unknown,
+  organizationId: string,
+  requestKey: string,
+  keyId: string,
+  now: Date,
+  newBatchId: () => string,
+): Promise<Reserved> {
+  try {
+    const reserved = await reserve(store, memory as CreditMemory, organizationId, requestKey, keyId, now, newBatchId);
+    return reserved.alreadyCharged ? 'alreadyCharged' : 'spent';
+  } catch (error) {
+    if (error instanceof Error && (error as ApiError).code === 'INSUFFICIENT_CREDITS') return 'empty';
+    throw error;
+  }
+}
+
+export const currentCode: CodeUnderTest = {
+  name: 'this checkout',
+  newMemory: () => ({ limiter: new LimiterMemory(), credits: new CreditMemory() }),
+  async decide(store, memory, subject, now, random) {
+    const decision = await decide(store, memory.limiter as LimiterMemory, subject, now, { maxKeys: MAX_KEYS_PER_ORG_DAY, random });
+    return { admitted: decision.admitted, windows: decision.windows, path: decision.path };
+  },
+  async after(store, memory, subject, decided, now, random) {
+    // As admit in shared/db/rate-limits.ts: refusals tallied and flushed on the high-volume path,
+    // counted at once (addKeyUsage) on the one-item path.
+    if (decided.path === 'sharded') await flushRefusals(store, (memory.limiter as LimiterMemory).refusals, now, random).catch(() => 0);
+    else if (!decided.admitted) {
+      try {
+        await store.addKeyUsageToday(subject.organizationId, subject.keyId, now.toISOString().slice(0, 10), 'rateLimited', 1, MAX_KEYS_PER_ORG_DAY);
+      } catch {
+        // logged by admit; the refusal stands
+      }
+    }
+  },
+  reserve(store, memory, path, organizationId, requestKey, keyId, now, newBatchId) {
+    if (path === 'sharded') return highVolumeReserve(reserveFromBatch, store, memory.credits, organizationId, requestKey, keyId, now, newBatchId);
+    return oneItemReserve(store, organizationId, requestKey, keyId, now);
+  },
+  async applyLimits(store, organizationId, version, now) {
+    await rebase(store, organizationId, version, now);
+  },
+  conditionalCopies: true,
+  versions: true,
+};
+
+/** The kind of SDK call each model method is (everything else on the model is not a DynamoDB call). */
+export const CALLS: Record<string, CallKind> = {
+  count: 'write',
+  takeBack: 'write',
+  addRefusals: 'write',
+  markSharded: 'write',
+  peek: 'read',
+  freeze: 'write',
+  assign: 'write',
+  balance: 'read',
+  openBatch: 'transaction',
+  spend: 'transaction',
+  closeBatch: 'transaction',
+  countKeyCredits: 'write',
+  isCharged: 'read',
+  openBatches: 'read',
+  remaining: 'read',
+  addKeyUsageToday: 'write',
+  addOrgDayCredits: 'write',
+  reserveToday: 'transaction',
+  refund: 'transaction',
+  readBalance: 'read',
+};
+
