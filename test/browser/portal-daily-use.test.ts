@@ -6,7 +6,7 @@ import AxeBuilder from '@axe-core/playwright';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import type { ApiClient } from '../support/api.ts';
-import { expectAccessible, expectNoPageScroll, goTo, keyRow, PHONE, poll, PortalHarness, uniqueEmail } from './portal-support.ts';
+import { createKeyInPortal, expectAccessible, expectNoPageScroll, goTo, keyRow, PHONE, poll, PortalHarness, uniqueEmail } from './portal-support.ts';
 import { browserAvailability } from './support.ts';
 
 declare const document: any;
@@ -222,6 +222,23 @@ describe.skipIf(!availability.run)('the portal for daily work', () => {
     }
     await goTo(phone, 'Members', 'Members');
     await expectOnScreen(phone, phone.getByRole('button', { name: `Remove ${ownerEmail}` }), 'Remove on the members page');
+
+    // The dialogs fit too: Edit, and a new widget key's with its snippet.
+    await goTo(phone, 'API Keys', 'API Keys');
+    await phone.getByRole('button', { name: 'Edit Shop Widget EU' }).click();
+    const edit = phone.getByRole('dialog', { name: 'Edit Shop Widget EU' });
+    await edit.getByRole('combobox', { name: 'Assistant' }).waitFor();
+    await expectNoPageScroll(phone, 'the edit dialog');
+    await expectOnScreen(phone, edit.getByRole('button', { name: 'Save changes' }), 'Save changes');
+    await expectAccessible(phone, 'the edit dialog at 375 px');
+    await edit.getByRole('button', { name: 'Cancel' }).click();
+    await createKeyInPortal(phone, 'Phone Widget', 'Widget', 'phone.example');
+    const created = phone.getByRole('dialog', { name: 'Your new API key' });
+    await expectNoPageScroll(phone, 'the new-key dialog');
+    await expectOnScreen(phone, created.getByRole('textbox', { name: 'Embed snippet' }), 'the embed snippet');
+    await expectOnScreen(phone, created.getByRole('button', { name: 'Done' }), 'Done');
+    await expectAccessible(phone, 'the new-key dialog at 375 px');
+    await created.getByRole('button', { name: 'Done' }).click();
   });
 
   it('at 1,440 px a long name does not push the row buttons off screen', async () => {
@@ -310,6 +327,10 @@ describe.skipIf(!availability.run)('the portal for daily work', () => {
     await h.signIn(operator, uniqueEmail('daily-viewer'), true);
     await goTo(operator, 'API Keys', 'Choose an organization');
     expect(await operator.getByText('You are not in an organization yet').count()).toBe(0);
+    await goTo(operator, 'Organizations', 'Organizations');
+    await operator.getByText('As an operator you can open any organization from').waitFor();
+    expect(await operator.getByText('You are not in an organization yet').count()).toBe(0);
+    await goTo(operator, 'Usage', 'Choose an organization');
     await expectNoPageScroll(operator, 'Choose an organization');
     await expectAccessible(operator, 'an operator without an organization');
     await operator.getByRole('main').getByRole('link', { name: 'All organizations' }).click();

@@ -1,6 +1,6 @@
 // Organizations: the ones the user belongs to (select one) and a form to create another.
 import { useState } from 'preact/hooks';
-import { navigate } from '../router.tsx';
+import { Link, navigate } from '../router.tsx';
 import { useSession } from '../session.tsx';
 import { Field, FormActions, useAction } from '../ui.tsx';
 
@@ -16,7 +16,14 @@ export function OrganizationsPage() {
         {user.isOperator ? ' (operator)' : ''}.
       </p>
       {organizations && organizations.length === 0 ? (
-        <p>You are not in an organization yet. Create one to get your first API key, or ask an owner to invite you.</p>
+        user.isOperator ? (
+          <p>
+            You are not a member of an organization. As an operator you can open any organization from{' '}
+            <Link href="/operator/organizations">All organizations</Link>; create one here to have your own.
+          </p>
+        ) : (
+          <p>You are not in an organization yet. Create one to get your first API key, or ask an owner to invite you.</p>
+        )
       ) : null}
       {organizations && organizations.length > 0 ? (
         <ul class="org-list">
