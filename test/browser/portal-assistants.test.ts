@@ -281,6 +281,24 @@ describe.skipIf(!availability.run)('assistants and usage in the portal', () => {
     expect(await entry('database.updated').getByRole('cell').allInnerTexts()).toContain('Assistant set to Support.');
   });
 
+  it('the plan page shows the credits held by replies in progress when the API reports some', async () => {
+    const orgPath = new RegExp(`/v1/organizations/${orgId}$`);
+    await owner.route(orgPath, async (route) => {
+      const res = await route.fetch();
+      await route.fulfill({ response: res, json: { ...(await res.json()), creditsHeld: 7 } });
+    });
+    try {
+      await goTo(owner, 'Plan and credits', 'Plan and credits');
+      await owner.getByRole('definition').filter({ hasText: '7 credits held by replies in progress' }).waitFor();
+      await expectAccessible(owner, 'the plan page with held credits');
+    } finally {
+      await owner.unroute(orgPath);
+    }
+    await owner.reload();
+    await owner.getByRole('definition').filter({ hasText: 'One credit per reply' }).waitFor();
+    expect(await owner.getByText('held by replies in progress').count()).toBe(0);
+  });
+
   it('at 375 px the assistants, a database and usage pages fit, their rows as cards with every action on screen', async () => {
     const phone = await h.newPage(PHONE);
     await h.signIn(phone, ownerEmail);
