@@ -36,10 +36,11 @@ beforeAll(async () => {
     sql: { kind: 'http', url: `http://127.0.0.1:${(httpServer.address() as AddressInfo).port}/reply`, signingSecret: SIGNING_SECRET, timeoutSeconds: 2 },
     claude: { kind: 'bedrock', models: ['us.anthropic.claude-test-v1:0'] },
     'gpt-short': { kind: 'openai', baseUrl: stub.baseUrl, models: ['gpt-test'], timeoutSeconds: 1, maxDurationSeconds: 1 },
+    'gpt-slow': { kind: 'openai', baseUrl: stub.baseUrl, models: ['gpt-test'], timeoutSeconds: 20, maxDurationSeconds: 60 },
   });
   keygate = await startTestApi();
   org = await createTestOrg(keygate.url, 'Upstream kinds');
-  for (const [name, upstream, model] of [['echo', 'echo', null], ['gpt', 'gpt', 'gpt-test'], ['sql', 'sql', null], ['claude', 'claude', 'us.anthropic.claude-test-v1:0'], ['gpt-short', 'gpt-short', 'gpt-test']] as const) {
+  for (const [name, upstream, model] of [['echo', 'echo', null], ['gpt', 'gpt', 'gpt-test'], ['sql', 'sql', null], ['claude', 'claude', 'us.anthropic.claude-test-v1:0'], ['gpt-short', 'gpt-short', 'gpt-test'], ['gpt-slow', 'gpt-slow', 'gpt-test']] as const) {
     const res = await org.owner.post(`/v1/organizations/${org.id}/assistants`, { name, upstream, ...(model ? { model } : {}), ...ASSISTANT });
     if (res.status !== 201) throw new Error(`assistant: ${res.text}`);
     assistantIds[name] = res.body.id;
@@ -255,6 +256,70 @@ describe('a streamed reply that does not end normally (openai stub)', () => {
         ((await (await fetch(`${keygate.url}/v1/chat/sessions/${session.body.sessionId}/messages`, { headers: { Authorization: `Bearer ${session.body.token}` } })).json()) as { items: { role: string; content: string }[] }).items;
       await expect.poll(async () => (await history()).map((m) => m.content), { timeout: 5000 }).toEqual(['Tell me everything', 'Hello']);
       expect(await org.credits()).toBe(before - 1);
+    } finally {
+      stub.mode = { kind: 'ok' };
+    }
+  });
+
+  it('a caller that disconnects before the first delta stops the upstream at once; nothing is stored or paid', async () => {
+    stub.mode = { kind: 'slow', firstByteMs: 10_000 };
+    stub.aborted = 0;
+    stub.requests.length = 0;
+    try {
+      const { api } = await org.secretKey();
+      const before = await org.credits();
+      const session = await api.post('/v1/chat/sessions', { assistant: 'gpt-slow' });
+      const abort = new AbortController();
+      const pending = fetch(`${keygate.url}/v1/chat/sessions/${session.body.sessionId}/messages`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${session.body.token}` },
+        body: JSON.stringify({ content: 'Anyone there?' }),
+        signal: abort.signal,
+      }).catch(() => 'aborted');
+      await expect.poll(() => stub.requests.length, { timeout: 5000 }).toBe(1);
+      abort.abort();
+      expect(await pending).toBe('aborted');
+      // Long before the upstream's own first byte (10 s) or first-byte timeout (20 s).
+      await expect.poll(() => stub.aborted, { timeout: 3000 }).toBe(1);
+      await expect.poll(() => org.credits(), { timeout: 3000 }).toBe(before);
+      const history = await fetch(`${keygate.url}/v1/chat/sessions/${session.body.sessionId}/messages`, { headers: { Authorization: `Bearer ${session.body.token}` } });
+      expect(((await history.json()) as { items: unknown[] }).items).toEqual([]);
+    } finally {
+      stub.mode = { kind: 'ok' };
+    }
+  });
+
+  it.each([
+    ['before', { kind: 'slow', firstByteMs: 10_000 }],
+    ['after', { kind: 'hang-after-first' }],
+  ] as const)('a JSON reply whose caller disconnects %s the first delta: the upstream is stopped, refunded, no conversation stored', async (_when, mode) => {
+    stub.mode = mode;
+    stub.aborted = 0;
+    stub.requests.length = 0;
+    try {
+      const { key } = await org.secretKey();
+      const before = await org.credits();
+      const abort = new AbortController();
+      const pending = fetch(`${keygate.url}/v1/chat/message`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'X-API-Key': key },
+        body: JSON.stringify({ message: 'Tell me everything', assistant: 'gpt-slow', conversation_id: `conv-gone-${mode.kind}` }),
+        signal: abort.signal,
+      }).catch(() => 'aborted');
+      await expect.poll(() => stub.requests.length, { timeout: 5000 }).toBe(1);
+      if (mode.kind === 'hang-after-first') await new Promise((r) => setTimeout(r, 200)); // the first delta has arrived
+      abort.abort();
+      expect(await pending).toBe('aborted');
+      await expect.poll(() => stub.aborted, { timeout: 3000 }).toBe(1);
+      await expect.poll(() => org.credits(), { timeout: 3000 }).toBe(before);
+      // The conversation was never created: continuing it starts it afresh (a 200, not a turn after "Hello").
+      stub.mode = { kind: 'ok' };
+      const again = await new ApiClient(keygate.url, { 'X-API-Key': key }).post('/v1/chat/message', { message: 'Again', assistant: 'gpt-slow', conversation_id: `conv-gone-${mode.kind}` });
+      expect(again.status, again.text).toBe(200);
+      expect(stub.requests.at(-1)!.body.messages).toEqual([
+        { role: 'system', content: 'Answer briefly.' },
+        { role: 'user', content: 'Again' },
+      ]);
     } finally {
       stub.mode = { kind: 'ok' };
     }
