@@ -6,7 +6,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import type { Construct } from 'constructs';
 import { TABLES, tableOutputId, type TableKey } from '../shared/tables.ts';
 import { KeygateApi } from './constructs/api.ts';
-import { BEDROCK_MODEL_ENV, grantBedrockInvoke, grantBedrockModel, grantSecretValues } from './constructs/bedrock-access.ts';
+import { BEDROCK_MODEL_ENV, grantBedrockInvoke, grantBedrockModel, grantSecretKeys, grantSecretValues, KMS_KEY_ARN } from './constructs/bedrock-access.ts';
 import {
   BEDROCK_UPSTREAM,
   DEFAULT_MAX_DURATION_SECONDS,
@@ -44,6 +44,11 @@ export interface KeygateConfig {
    * the one bedrock upstream on bedrockModelId.
    */
   upstreams?: UpstreamConfig;
+  /**
+   * Customer-managed KMS keys (ARNs) that encrypt the upstreams' secrets (context
+   * `upstreamSecretKeys`): the reply function may kms:Decrypt with them through Secrets Manager.
+   */
+  upstreamSecretKeys: string[];
   /** Alarm notifications go to this address (context `alarmEmail`); none without it. */
   alarmEmail?: string;
   /** The account's Lambda concurrency quota, for the concurrency alarm (context `accountConcurrencyLimit`). */
@@ -115,7 +120,10 @@ export class KeygateStack extends Stack {
           for (const [key, value] of Object.entries(upstreamEnvironment(config.upstreams))) fn.function.addEnvironment(key, value);
         }
         // Only the functions that reply call upstreams: the others read the settings, never a model or secret.
-        if (spec.bedrock) grantUpstreams(fn.function, config.upstreams);
+        if (spec.bedrock) {
+          grantUpstreams(fn.function, config.upstreams);
+          grantSecretKeys(fn.function, config.upstreamSecretKeys);
+        }
       } else if (spec.bedrock) grantBedrockModel(fn.function, config.bedrockModelId);
       else if (spec.upstreamSettings) fn.function.addEnvironment(BEDROCK_MODEL_ENV, config.bedrockModelId);
       if (spec.userDirectory) this.portal.bindUserDirectory(fn.function);
@@ -251,6 +259,26 @@ function upstreamsFromContext(app: App): UpstreamConfig | undefined {
   }
 }
 
+/** Context `upstreamSecretKeys`: KMS key ARNs, as a JSON array or a comma-separated list; only with upstreams that name secrets. */
+function upstreamSecretKeysFromContext(app: App, upstreams: UpstreamConfig | undefined): string[] {
+  const raw: unknown = app.node.tryGetContext('upstreamSecretKeys');
+  if (raw === undefined || raw === null || raw === '') return [];
+  let list: unknown = raw;
+  if (typeof raw === 'string') {
+    try {
+      list = raw.trim().startsWith('[') ? JSON.parse(raw) : raw.split(',').map((k) => k.trim());
+    } catch {
+      list = undefined;
+    }
+  }
+  if (!Array.isArray(list) || list.some((k) => typeof k !== 'string' || !KMS_KEY_ARN.test(k))) {
+    throw new Error('upstreamSecretKeys must be KMS key ARNs (arn:aws:kms:<region>:<account>:key/<id>; not aliases)');
+  }
+  const secrets = upstreams?.upstreams.some((u) => (u.kind === 'openai' && u.apiKeySecretName) || (u.kind === 'http' && u.signingSecretName));
+  if (!secrets) throw new Error('upstreamSecretKeys is set but no upstream names a secret (apiKeySecretName, signingSecretName)');
+  return list as string[];
+}
+
 /** The portal build the stack uploads (infra/app.ts builds it before synthesizing). */
 export const PORTAL_ASSETS_DIR = resolve(import.meta.dirname, '../web/dist/portal');
 
@@ -288,6 +316,7 @@ export function configFromContext(app: App): KeygateConfig {
   }
   const bedrockModelId = app.node.tryGetContext('bedrockModelId') === undefined ? DEFAULT_BEDROCK_MODEL : contextString(app, 'bedrockModelId');
   const upstreams = upstreamsFromContext(app);
+  const upstreamSecretKeys = upstreamSecretKeysFromContext(app, upstreams);
   const alarmEmail: unknown = app.node.tryGetContext('alarmEmail');
   if (alarmEmail !== undefined && alarmEmail !== '' && (typeof alarmEmail !== 'string' || !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(alarmEmail))) {
     throw new Error(`alarmEmail must be an email address, got "${String(alarmEmail)}"`);
@@ -323,6 +352,7 @@ export function configFromContext(app: App): KeygateConfig {
     maxOrganizationsPerUser,
     bedrockModelId,
     ...(upstreams ? { upstreams } : {}),
+    upstreamSecretKeys,
     ...(typeof alarmEmail === 'string' && alarmEmail !== '' ? { alarmEmail } : {}),
     accountConcurrencyLimit,
     wafRateLimitPerIp,

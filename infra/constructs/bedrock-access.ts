@@ -74,3 +74,24 @@ export function grantSecretValues(fn: lambda.Function, secretNames: readonly str
   );
   fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'UpstreamSecrets', actions: ['secretsmanager:GetSecretValue'], resources }));
 }
+
+/** A KMS key ARN (not an alias: IAM matches Decrypt against the key's own ARN). */
+export const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]{1,128}$/;
+
+/**
+ * kms:Decrypt on the customer-managed keys that encrypt upstream secrets (context
+ * `upstreamSecretKeys`), only when Secrets Manager asks for it on the function's behalf. A secret
+ * under the AWS managed key `aws/secretsmanager` needs none of this.
+ */
+export function grantSecretKeys(fn: lambda.Function, keyArns: readonly string[]): void {
+  if (keyArns.length === 0) return;
+  const stack = Stack.of(fn);
+  fn.addToRolePolicy(
+    new iam.PolicyStatement({
+      sid: 'UpstreamSecretKeys',
+      actions: ['kms:Decrypt'],
+      resources: [...new Set(keyArns)],
+      conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${stack.region}.${stack.urlSuffix}` } },
+    }),
+  );
+}

@@ -97,6 +97,35 @@ describe('without context upstreams', () => {
   }, SETUP_TIMEOUT_MS);
 });
 
+describe('context upstreamSecretKeys (customer-managed KMS keys of the upstream secrets)', () => {
+  const KEY = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+  const kmsStatements = (s: Synthesized, name: string) => roleStatements(s, name).filter((st) => actions(st).some((a) => a.startsWith('kms:')));
+
+  it('the reply function may kms:Decrypt with exactly those keys, only through Secrets Manager; no other function may', () => {
+    const s = synthKeygate({ context: { upstreams: JSON.stringify(UPSTREAMS), upstreamSecretKeys: KEY } });
+    const [statement, ...more] = kmsStatements(s, 'chatStream');
+    expect(more).toEqual([]);
+    expect(statement).toMatchObject({ Sid: 'UpstreamSecretKeys', Effect: 'Allow', Resource: KEY });
+    expect(actions(statement!)).toEqual(['kms:Decrypt']);
+    expect(JSON.stringify((statement as { Condition?: unknown }).Condition)).toContain('kms:ViaService');
+    expect(JSON.stringify((statement as { Condition?: unknown }).Condition)).toContain('secretsmanager.');
+    for (const name of ['publicApi', 'management', 'chatSession', 'authorizer', 'export', 'webhookDelivery']) expect(JSON.stringify(roleStatements(s, name))).not.toContain(KEY);
+  }, SETUP_TIMEOUT_MS);
+
+  it('without it, the reply function has no kms permission', () => {
+    const s = synthKeygate({ context: { upstreams: JSON.stringify(UPSTREAMS) } });
+    expect(kmsStatements(s, 'chatStream')).toEqual([]);
+  }, SETUP_TIMEOUT_MS);
+
+  it.each([
+    ['an alias', { upstreams: JSON.stringify(UPSTREAMS), upstreamSecretKeys: 'arn:aws:kms:eu-west-1:123456789012:alias/keygate' }, /upstreamSecretKeys must be KMS key ARNs/],
+    ['a bare key id', { upstreams: JSON.stringify(UPSTREAMS), upstreamSecretKeys: '["1234abcd-12ab-34cd-56ef-1234567890ab"]' }, /upstreamSecretKeys must be KMS key ARNs/],
+    ['no upstream naming a secret', { upstreamSecretKeys: KEY }, /no upstream names a secret/],
+  ])('%s fails the synth', (_label, context, message) => {
+    expect(() => synthKeygate({ context })).toThrow(message);
+  });
+});
+
 describe('bad context upstreams fail the synth', () => {
   it.each([
     ['an http:// URL', { a: { kind: 'http', url: 'http://agent.example.com', signingSecretName: 's' } }, /upstreams\.a\.url: must be https:\/\//],
