@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { reserveCredit, refundCredit } from '../db/credits.ts';
 import { isUnavailable } from '../db/client.ts';
-import { recentMessages, saveCounts, saveTurn, type MessageItem } from '../db/messages.ts';
+import { recentMessages, saveTurn, type MessageItem } from '../db/messages.ts';
 import { replyRecordPut, storedReply, type StoredReply } from '../db/replies.ts';
 import type { SessionItem } from '../db/sessions.ts';
 import { ApiError } from '../domain/errors.ts';
@@ -284,15 +284,12 @@ export async function startReply(input: ReplyInput): Promise<StartedReply> {
         ? replyRecordPut(input.keyId, requestKey, input.statelessTurns ? { ...kept, usage: { inputTokens: tokens.inputTokens, outputTokens: tokens.outputTokens } } : kept, finishedAt)
         : undefined;
       const counters = tokenUsageUpdates(input.organizationId, input.keyId, utcDay(finishedAt), tokens);
-      if (input.statelessTurns) {
-        await saveCounts({ ...(record ? { record } : {}), counters });
-      } else {
-        await saveTurn(message(userMessageId, 'user', input.content, startedAt), assistant, {
-          newConversation: input.newConversation,
-          record,
-          counters,
-        });
-      }
+      await saveTurn(message(userMessageId, 'user', input.content, startedAt), assistant, {
+        newConversation: input.newConversation,
+        record,
+        counters,
+        ...(input.statelessTurns ? { withoutMessages: true } : {}),
+      });
       recordReply({ credits: CREDITS_PER_REPLY, firstDeltaMs, totalMs: performance.now() - started });
       return { messageId: assistant.id, content };
     },

@@ -48,6 +48,8 @@ export interface TurnExtras {
   record?: { Put: { TableName: string; Item: Record<string, unknown> } };
   /** Writes that count the turn (the reply's tokens per day), in the same transaction. */
   counters?: readonly { Update: Record<string, unknown> }[];
+  /** A stateless reply (the OpenAI-compatible route): everything but the two messages. */
+  withoutMessages?: boolean;
 }
 
 /**
@@ -57,29 +59,25 @@ export interface TurnExtras {
  */
 export async function saveTurn(user: MessageItem, assistant: MessageItem, extras: TurnExtras = {}): Promise<void> {
   const messages = tableName('messages');
-  const { newConversation, record, counters = [] } = extras;
-  const result = await transactWrite({
-    TransactItems: [
-      ...(newConversation
-        ? [{ Put: { TableName: tableName('sessions'), Item: newConversation, ConditionExpression: 'attribute_not_exists(id)' } }]
-        : []),
-      { Put: { TableName: messages, Item: user, ConditionExpression: 'attribute_not_exists(id)' } },
-      { Put: { TableName: messages, Item: assistant, ConditionExpression: 'attribute_not_exists(id)' } },
-      ...(record ? [record] : []),
-      ...counters,
-    ] as Parameters<typeof transactWrite>[0]['TransactItems'],
-  });
+  const { newConversation, record, counters = [], withoutMessages = false } = extras;
+  const items = [
+    ...(newConversation
+      ? [{ Put: { TableName: tableName('sessions'), Item: newConversation, ConditionExpression: 'attribute_not_exists(id)' } }]
+      : []),
+    ...(withoutMessages
+      ? []
+      : [
+          { Put: { TableName: messages, Item: user, ConditionExpression: 'attribute_not_exists(id)' } },
+          { Put: { TableName: messages, Item: assistant, ConditionExpression: 'attribute_not_exists(id)' } },
+        ]),
+    ...(record ? [record] : []),
+    ...counters,
+  ];
+  if (items.length === 0) return;
+  const result = await transactWrite({ TransactItems: items as Parameters<typeof transactWrite>[0]['TransactItems'] });
   if (result.ok) return;
   if (newConversation && result.reasons[0]?.Code === 'ConditionalCheckFailed') return saveTurn(user, assistant, { ...(record ? { record } : {}), counters });
   throw new Error(`turn not stored: ${result.reasons.map((r) => r.Code).join(',')}`);
-}
-
-/** A stateless reply's writes (its kept record and token counters), in one transaction, without any message. */
-export async function saveCounts(extras: Pick<TurnExtras, 'record' | 'counters'>): Promise<void> {
-  const items = [...(extras.record ? [extras.record] : []), ...(extras.counters ?? [])];
-  if (items.length === 0) return;
-  const result = await transactWrite({ TransactItems: items as Parameters<typeof transactWrite>[0]['TransactItems'] });
-  if (!result.ok) throw new Error(`reply not counted: ${result.reasons.map((r) => r.Code).join(',')}`);
 }
 
 /** One page of a session's history, oldest first, after message `afterId` if given. */

@@ -279,6 +279,23 @@ describe('limits, credits, Idempotency-Key, CORS', () => {
   });
 });
 
+describe('stateless', () => {
+  it('stores no conversation and no message, but counts the tokens of the reply', async () => {
+    const fresh = await createTestOrg(keygate.url, 'OpenAI Stateless Co');
+    const { api } = await fresh.secretKey();
+    const from = new Date(Date.now() - 60_000).toISOString();
+    const res = await api.post('/v1/chat/completions', { model: 'Default', messages: [{ role: 'user', content: 'a' }, { role: 'assistant', content: 'b' }, { role: 'user', content: 'c' }] });
+    expect(res.status, res.text).toBe(200);
+    for (const resource of ['sessions', 'messages']) {
+      const exported = await api.get(`/api/export?${new URLSearchParams({ resource, from })}`);
+      expect(exported.status, exported.text).toBe(200);
+      expect(exported.body.items).toEqual([]);
+    }
+    const usage = await fresh.owner.get(`/v1/organizations/${fresh.id}/usage?days=1`);
+    expect(usage.body.items[0]).toMatchObject({ credits: 1, inputTokens: res.body.usage.prompt_tokens, outputTokens: res.body.usage.completion_tokens });
+  });
+});
+
 describe('failures of the reply', () => {
   it('before the first delta: 503 in OpenAI\'s body with Retry-After, nothing charged', async () => {
     const before = await org.credits();

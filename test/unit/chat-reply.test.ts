@@ -118,6 +118,23 @@ describe('a reply that completes', () => {
     });
   });
 
+  it('stateless (the OpenAI-compatible route): the client\'s turns as sent, no history, no message stored, the usage kept for a replay', async () => {
+    const backend = scripted(['ok']);
+    setChatBackend(backend);
+    const turns: ChatTurn[] = [
+      { role: 'user', content: 'a' },
+      { role: 'assistant', content: 'b' },
+      { role: 'user', content: 'Hello?' },
+    ];
+    const reply = await startReply({ ...input, statelessTurns: turns, idempotency: { key: 'k', scope: 'completion', request: {} } });
+    await collectReply(reply, 'req-1');
+    expect(messages.recentMessages).not.toHaveBeenCalled();
+    expect(backend.seen[0]).toEqual(turns);
+    const extras = (messages.saveTurn.mock.calls[0] as unknown as [unknown, unknown, Record<string, unknown>])[2];
+    expect(extras).toMatchObject({ withoutMessages: true, counters: expect.any(Array) });
+    expect(replies.replyRecordPut.mock.calls[0]![2]).toMatchObject({ usage: { inputTokens: reply.usage()!.inputTokens, outputTokens: 1 } });
+  });
+
   it('stores the tokens the upstream reported, unmarked, and adds them to the key’s and the organization’s day in the same transaction', async () => {
     setChatBackend({
       kind: 'scripted',
