@@ -32,9 +32,10 @@ function newestMtime(path: string): number {
   return Math.max(stat.mtimeMs, ...readdirSync(path).map((name) => newestMtime(join(path, name))));
 }
 
-export async function buildPortal(): Promise<void> {
+/** Builds the portal into `outDir` (a test builds its own copy, leaving the served one alone). */
+export async function buildPortal(outDir = PORTAL_BUILD): Promise<void> {
   const { build: viteBuild } = await import('vite');
-  const staging = `${PORTAL_BUILD}.build-${process.pid}-${Date.now()}`;
+  const staging = `${outDir}.build-${process.pid}-${Date.now()}`;
   // Vite keeps a NODE_ENV it finds (vitest sets `test`), and Preact's JSX is then the development
   // one (jsxDEV with file names, 30 % larger); what npm start and the stack serve is the production build.
   const nodeEnv = process.env.NODE_ENV;
@@ -42,8 +43,8 @@ export async function buildPortal(): Promise<void> {
   try {
     await viteBuild({ configFile: PORTAL_CONFIG, logLevel: 'warn', mode: 'production', build: { outDir: staging, emptyOutDir: true } });
     if (!existsSync(join(staging, 'index.html'))) throw new Error(`The portal build did not produce index.html`);
-    rmSync(PORTAL_BUILD, { recursive: true, force: true });
-    renameSync(staging, PORTAL_BUILD);
+    rmSync(outDir, { recursive: true, force: true });
+    renameSync(staging, outDir);
   } finally {
     if (nodeEnv === undefined) delete process.env.NODE_ENV;
     else process.env.NODE_ENV = nodeEnv;
