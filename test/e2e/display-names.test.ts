@@ -2,25 +2,12 @@
 // bidirectional controls (U+202E makes `Backend‮gpj.exe` read as `Backendexe.jpg`) and lone
 // surrogates, in key and organization names (create and rename), with 400 VALIDATION_ERROR naming
 // the field. Bodies are sent as raw JSON text so `\ud800` reaches the API as a lone surrogate.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LocalKeygate } from '../../infra/local/environment.ts';
-import { ApiClient, portalUser, startTestApi, uniqueUser } from '../support/api.ts';
+import { describe, expect, it } from 'vitest';
+import { fileTestApiWithUsers } from '../support/api.ts';
 
-let keygate: LocalKeygate;
-let owner: ApiClient;
-let orgId: string;
-let keyId: string;
-
-beforeAll(async () => {
-  keygate = await startTestApi();
-  owner = await portalUser(keygate.url, uniqueUser('names'));
-  orgId = (await owner.post('/v1/organizations', { name: 'Names' })).body.id;
-  keyId = (await owner.post(`/v1/organizations/${orgId}/api-keys`, { name: 'plain', type: 'secret' })).body.id;
-});
-
-afterAll(async () => {
-  await keygate?.stop();
-});
+const { keygate, owner } = await fileTestApiWithUsers('names');
+const orgId: string = (await owner.post('/v1/organizations', { name: 'Names' })).body.id;
+const keyId: string = (await owner.post(`/v1/organizations/${orgId}/api-keys`, { name: 'plain', type: 'secret' })).body.id;
 
 /** Each spoofing character, as a JSON escape inside the name `Backend<c>gpj.exe`. */
 const SPOOFING = [

@@ -2,23 +2,12 @@
 // X-RateLimit-* headers on 200, 402 and 429, the exact 429 and 402 bodies, Retry-After, key limits
 // stricter than the org's, exact admission under a concurrent burst, and the usage figures.
 // Day windows are used where a test needs a deterministic limit (a minute can end mid-test).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LocalKeygate } from '../../infra/local/environment.ts';
-import { ApiClient, portalUser, startTestApi, uniqueUser, type CallResult } from '../support/api.ts';
+import { describe, expect, it } from 'vitest';
+import { ApiClient, type CallResult, fileTestApiWithUsers, portalUser, uniqueUser } from '../support/api.ts';
 
-let keygate: LocalKeygate;
-let owner: ApiClient;
-let operator: ApiClient;
-
-beforeAll(async () => {
-  keygate = await startTestApi();
-  owner = await portalUser(keygate.url, uniqueUser('limits-owner'));
-  operator = await portalUser(keygate.url, uniqueUser('limits-operator'), ['operators']);
-});
-
-afterAll(async () => {
-  await keygate?.stop();
-});
+const users = await fileTestApiWithUsers('limits');
+const { keygate, operator } = users;
+let { owner } = users;
 
 /**
  * A fresh organization with a fresh owner (`owner` from then on): one user may create at most 10

@@ -2,29 +2,13 @@
 // billing and credits; every other change in an organization they are not an owner of is a 403,
 // so one stolen operator password cannot mint keys in every tenant. The owner routes are read
 // from the route table, so a route added later is covered without touching this file.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { operatorMay } from '../../shared/domain/roles.ts';
 import { ROUTES, routeKey } from '../../shared/routes.ts';
-import type { LocalKeygate } from '../../infra/local/environment.ts';
-import { ApiClient, portalUser, startTestApi, uniqueUser } from '../support/api.ts';
+import { fileTestApiWithUsers } from '../support/api.ts';
 
-let keygate: LocalKeygate;
-let owner: ApiClient;
-let operator: ApiClient;
-let operatorId: string;
-let orgId: string;
-
-beforeAll(async () => {
-  keygate = await startTestApi();
-  owner = await portalUser(keygate.url, uniqueUser('owner'));
-  operatorId = uniqueUser('operator');
-  operator = await portalUser(keygate.url, operatorId, ['operators']);
-  orgId = (await owner.post('/v1/organizations', { name: 'Tenant' })).body.id;
-});
-
-afterAll(async () => {
-  await keygate?.stop();
-});
+const { keygate, owner, operator, operatorId } = await fileTestApiWithUsers('operators');
+const orgId: string = (await owner.post('/v1/organizations', { name: 'Tenant' })).body.id;
 
 /** Changes in an organization that only its members (owners, sometimes admins) make. */
 const memberWrites = ROUTES.filter((r) => r.auth === 'portal' && r.path.includes('{orgId}') && !operatorMay(r));

@@ -1,25 +1,10 @@
 // Organizations, members, databases, plans and credits over HTTP (docs/api.md "Routes").
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LocalKeygate } from '../../infra/local/environment.ts';
-import { ApiClient, portalUser, startTestApi, uniqueUser } from '../support/api.ts';
+import { describe, expect, it } from 'vitest';
+import { fileTestApiWithUsers, portalUser, uniqueUser } from '../support/api.ts';
 
-let keygate: LocalKeygate;
-let owner: ApiClient;
-let operator: ApiClient;
-let ownerId: string;
-let operatorId: string;
-
-beforeAll(async () => {
-  keygate = await startTestApi();
-  ownerId = uniqueUser('owner');
-  owner = await portalUser(keygate.url, ownerId);
-  operatorId = uniqueUser('staff');
-  operator = await portalUser(keygate.url, operatorId, ['operators']);
-});
-
-afterAll(async () => {
-  await keygate?.stop();
-});
+const users = await fileTestApiWithUsers('organizations');
+const { keygate, operator, operatorId } = users;
+let { owner, ownerId } = users;
 
 /**
  * A fresh organization, created by a fresh owner (`owner`, `ownerId` from then on): one user may

@@ -1,24 +1,16 @@
 // usageCount on the key object is exact whenever it is read (docs/api.md "Rate limits and credits"), over HTTP:
 // three admitted requests in one minute read back as 3 from GET key, the list and PATCH, a refused
 // request (429) counts nothing, and lastUsedAt lags by at most 60 s.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LocalKeygate } from '../../infra/local/environment.ts';
-import { ApiClient, portalUser, startTestApi, uniqueUser } from '../support/api.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ApiClient, fileTestApiWithUsers } from '../support/api.ts';
 
-let keygate: LocalKeygate;
-let owner: ApiClient;
+const { keygate, owner } = await fileTestApiWithUsers('usage');
 let orgId: string;
 
 beforeAll(async () => {
-  keygate = await startTestApi();
-  owner = await portalUser(keygate.url, uniqueUser('usage-owner'));
   const org = await owner.post('/v1/organizations', { name: 'Counting' });
   expect(org.status, org.text).toBe(201);
   orgId = org.body.id;
-});
-
-afterAll(async () => {
-  await keygate?.stop();
 });
 
 describe('usageCount', () => {

@@ -9,18 +9,19 @@ import { matchRoute } from '../../shared/routes.ts';
 
 const ajv = new Ajv2020({ strict: false, allErrors: true });
 addFormats.default(ajv);
-let document: OpenApiDocument | undefined;
+let document: Promise<OpenApiDocument> | undefined;
 
 /**
  * Loaded on first use, not at import: the description imports the db modules, whose client
- * singleton must be created after a test file has chosen its DynamoDB endpoint.
+ * singleton must be created after a test file has chosen its DynamoDB endpoint. One load for
+ * concurrent first calls (the schema is added to ajv once).
  */
-async function loadDocument(): Promise<OpenApiDocument> {
-  if (!document) {
-    const { buildApiDescription } = await import('../../shared/api-description/document.ts');
-    document = buildApiDescription({ includeLocalOnly: true });
-    ajv.addSchema(document, 'api');
-  }
+function loadDocument(): Promise<OpenApiDocument> {
+  document ??= import('../../shared/api-description/document.ts').then(({ buildApiDescription }) => {
+    const built = buildApiDescription({ includeLocalOnly: true });
+    ajv.addSchema(built, 'api');
+    return built;
+  });
   return document;
 }
 

@@ -1,5 +1,5 @@
 // A local Keygate over the test DynamoDB Local, served on a free port, plus small HTTP helpers.
-import { inject } from 'vitest';
+import { afterAll, inject } from 'vitest';
 import { bootLocalKeygate, type LocalKeygate } from '../../infra/local/environment.ts';
 import { checkAgainstApiDescription } from './api-description-check.ts';
 import { TEST_STAGE } from './stage.ts';
@@ -20,6 +20,36 @@ export async function startTestApi(options: { stage?: string; webhookEvents?: bo
     webhookEvents: options.webhookEvents ?? false,
     ...(bundled ? { bundled } : {}),
   });
+}
+
+/**
+ * The test file's own local API: started as the file loads (`const keygate = await fileTestApi();`
+ * at the top level) and stopped after the file's tests.
+ */
+export async function fileTestApi(options: Parameters<typeof startTestApi>[0] = {}): Promise<LocalKeygate> {
+  const keygate = await startTestApi(options);
+  afterAll(async () => {
+    await keygate.stop();
+  });
+  return keygate;
+}
+
+export interface TestApiWithUsers {
+  keygate: LocalKeygate;
+  owner: ApiClient;
+  ownerId: string;
+  /** A platform operator (group `operators`). */
+  operator: ApiClient;
+  operatorId: string;
+}
+
+/** `fileTestApi` with two fresh portal users: `<label>-owner` and the operator `<label>-operator`. */
+export async function fileTestApiWithUsers(label: string): Promise<TestApiWithUsers> {
+  const keygate = await fileTestApi();
+  const ownerId = uniqueUser(`${label}-owner`);
+  const operatorId = uniqueUser(`${label}-operator`);
+  const [owner, operator] = await Promise.all([portalUser(keygate.url, ownerId), portalUser(keygate.url, operatorId, ['operators'])]);
+  return { keygate, owner, ownerId, operator, operatorId };
 }
 
 export interface CallResult<T = any> {
