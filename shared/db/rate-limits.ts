@@ -41,6 +41,8 @@ export interface CounterOptions {
   unlessOrgFull?: Limits | undefined;
   /** An organization counter item: count under its allowances, at this version (CountOptions in shared/limits/store.ts). */
   version?: LimitsVersion | undefined;
+  /** The organization's day item: fail when it was counted on shards that day (CountOptions in shared/limits/store.ts). */
+  unlessSharded?: boolean | undefined;
 }
 
 /** The UpdateItem for one step. Exported for tests; the expressions are the design. */
@@ -82,6 +84,7 @@ export function counterUpdate(
   const current = versioned ? ['lv = :lv', 'attribute_not_exists(fz)'] : [];
   const conditions: string[] = [];
   const sets: string[] = [];
+  if (options.unlessSharded && isOrg) conditions.push('attribute_not_exists(shards)');
   if (options.unlessOrgFull) {
     values[':ofm'] = orgFullHint(minute.id, options.unlessOrgFull);
     values[':ofd'] = orgFullHint(day, options.unlessOrgFull);
@@ -169,6 +172,7 @@ const writerId = Math.random().toString(36).slice(2, 10);
  */
 export async function sendCounterWrite(input: UpdateCommandInput): Promise<{ Attributes?: Record<string, unknown> }> {
   const token = `${writerId}.${(writeSeq = (writeSeq + 1) % 1e9)}`;
+  const key = structuredClone(input.Key);
   const expression = String(input.UpdateExpression);
   const tokened: UpdateCommandInput = {
     ...input,
@@ -188,7 +192,7 @@ export async function sendCounterWrite(input: UpdateCommandInput): Promise<{ Att
       if (!isUnavailable(error) || isNotApplied(error)) throw error;
       let item: Record<string, unknown> | undefined;
       try {
-        ({ Item: item } = await db.send(new GetCommand({ TableName: input.TableName, Key: input.Key, ConsistentRead: true })));
+        ({ Item: item } = await db.send(new GetCommand({ TableName: input.TableName, Key: key, ConsistentRead: true })));
       } catch {
         throw error;
       }
@@ -205,9 +209,9 @@ function scopeOf(target: CounterTarget): UsageScope {
 
 /** The limiter's store on DynamoDB: each method one call on the usage table. */
 export const counterStore: CounterStore = {
-  async count(target, kind, minute, day, limits, { perKey, unlessOrgFull, version } = {}) {
+  async count(target, kind, minute, day, limits, { perKey, unlessOrgFull, version, unlessSharded } = {}) {
     const keyId = perKey?.keyId ?? ('keyId' in target ? target.keyId : '');
-    const input = counterUpdate(kind, minute, day, scopeOf(target), keyId, limits, { maxKeys: perKey?.maxKeys, unlessOrgFull, version });
+    const input = counterUpdate(kind, minute, day, scopeOf(target), keyId, limits, { maxKeys: perKey?.maxKeys, unlessOrgFull, version, unlessSharded });
     try {
       const { Attributes = {} } = await sendCounterWrite(input);
       return { ok: true, state: Attributes as OrgDayCounters };
@@ -384,7 +388,8 @@ export async function admit(
     if (highVolumeOrgs.size >= 10_000) highVolumeOrgs.clear();
     highVolumeOrgs.set(subject.organizationId, now.getTime());
     try {
-      await flushRefusals(counterStore, memory.refusals, now, random);
+      // A refusal is in the usage figures when its 429 is answered (an environment may serve nothing after it).
+      await flushRefusals(counterStore, memory.refusals, now, random, !decision.admitted);
     } catch (error) {
       logger.warn('rate-limited requests not counted', { organizationId: subject.organizationId, error: describeError(error) });
     }

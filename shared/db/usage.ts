@@ -137,7 +137,7 @@ export async function dailyUsage(scope: { organizationId: string; keyId?: string
     const [shares, own, credits, tokens] = await Promise.all([
       daysQuery({ organizationId }, from, to, 'sk, kr.#k, kl.#k, kc.#k', { '#k': keyId }),
       daysQuery({ keyId }, from, to, 'sk, requests, rateLimited, credits'),
-      daysQuery(keyCreditsScope(keyId), from, to, 'sk, credits'),
+      daysQuery(keyCreditsScope(keyId), from, to, 'sk, credits, rateLimited'),
       daysQuery(keyTokensScope(keyId), from, to, 'sk, inputTokens, outputTokens'),
     ]);
     for (const item of shares) {

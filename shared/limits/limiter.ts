@@ -5,7 +5,7 @@
 import type { RateSubject } from '../domain/plans.ts';
 import { admitOneItem, type OnBookkeepingError } from './one-item.ts';
 import { admitSharded, isHighVolume, type LimiterMemory, type Random } from './sharded.ts';
-import { StaleLimits, type Admission, type CounterStore } from './store.ts';
+import { StaleLimits, versionOf, type Admission, type CounterStore } from './store.ts';
 
 export type Path = 'one-item' | 'sharded';
 
@@ -28,6 +28,10 @@ export function pathOf(subject: Pick<RateSubject, 'orgLimits'>): Path {
 
 /** Decide one request: admitted (counted in every window that applies) or refused (counted in none). */
 export async function decide(store: CounterStore, memory: LimiterMemory, subject: RateSubject, now: Date, options: DecideOptions): Promise<Decision> {
+  // A newer version of the organization's limits this environment has seen wins over the key's copy.
+  const known = memory.orgVersions.get(subject.organizationId);
+  if (known && known.v > (subject.orgLimitsVersion ?? 0)) subject = { ...subject, orgLimits: { ...subject.orgLimits, ...known.limits }, orgLimitsVersion: known.v };
+  else if (subject.orgLimitsVersion !== undefined) memory.noteVersion(subject.organizationId, versionOf(subject));
   for (let decisions = 1; ; decisions++) {
     const path = pathOf(subject);
     try {
@@ -37,7 +41,8 @@ export async function decide(store: CounterStore, memory: LimiterMemory, subject
       // The key's copy of the organization's limits is older than what its counters count under:
       // decide again under those (which may be the other path), however far the copy lags.
       if (!(error instanceof StaleLimits) || decisions >= 3 || error.version.v <= (subject.orgLimitsVersion ?? 0)) throw error;
-      subject = { ...subject, orgLimits: error.version.limits, orgLimitsVersion: error.version.v };
+      memory.noteVersion(subject.organizationId, error.version);
+      subject = { ...subject, orgLimits: { ...subject.orgLimits, ...error.version.limits }, orgLimitsVersion: error.version.v };
     }
   }
 }

@@ -4,9 +4,9 @@
 // records the key's usage. A key beyond the item's bound of keys a day is counted on its own day
 // item too. Written against the store interface, so the simulation runs this same code.
 import type { RateSubject } from '../domain/plans.ts';
-import { asKeyWindows, firstGuess, hasRoomFor, keyItemLimits, orgWindowsOf, windowCounts, type OrgDayCounters } from './counters.ts';
+import { firstGuess, hasRoomFor, orgWindowsOf, windowCounts, type OrgDayCounters } from './counters.ts';
 import { appliedLimits, isExhausted, type AppliedLimits, type WindowCount } from './headers.ts';
-import type { LimiterMemory } from './sharded.ts';
+import { carriedRequests, ownItemLimits, ownItemWindows, type LimiterMemory } from './sharded.ts';
 import { countIn, versionOf, type Admission, type Counted, type CounterStore } from './store.ts';
 import { dayWindow, type Window } from './windows.ts';
 
@@ -35,7 +35,9 @@ async function countOverflow(
   const { organizationId, keyId } = subject;
   const day = dayWindow(now);
   const orgOnly: AppliedLimits = { org: limits.org, key: {} };
-  const own = keyItemLimits(limits.key);
+  // A key's own day limit covers what the organization's day item counted for it today.
+  const carried = limits.key.perDay === undefined ? 0 : await carriedRequests(store, memory, organizationId, keyId, day.id);
+  const own = ownItemLimits(limits.key, carried);
   const hasOwnLimits = limits.key.perMinute !== undefined || limits.key.perDay !== undefined;
   const orgWindows = (c: Counted & { outcome: 'admitted' }) => orgWindowsOf(c.state, c.minute, day, limits.org);
   const countOrg = async () => {
@@ -46,9 +48,9 @@ async function countOverflow(
 
   if (hasOwnLimits) {
     const key = await countIn(store, { keyId }, own, now, memory.lastSeen);
-    if (key.outcome === 'rejected') return { admitted: false, windows: asKeyWindows(key.windows, limits.key), day: day.id, keyItem: 'own' };
+    if (key.outcome === 'rejected') return { admitted: false, windows: ownItemWindows(key.windows, limits.key, carried), day: day.id, keyItem: 'own' };
     if (key.outcome !== 'admitted') throw new Error('a key counter cannot overflow');
-    const keyWindows = asKeyWindows(windowCounts(key.state, key.minute, day, own, keyId), limits.key);
+    const keyWindows = ownItemWindows(windowCounts(key.state, key.minute, day, own, keyId), limits.key, carried);
     let org: Awaited<ReturnType<typeof countOrg>>;
     try {
       org = await countOrg();
@@ -113,6 +115,9 @@ export async function admitOneItem(
   const counted = await countIn(store, { organizationId }, limits, now, memory.lastSeen, {
     perKey: { keyId, maxKeys: Math.max(1, maxKeys) },
     version: versionOf(subject),
+    // A key with its own day limit, on a day the organization was also counted on shards: its day
+    // count is on its own item too, so it is counted there (with what the day item holds for it).
+    unlessSharded: limits.key.perDay !== undefined,
   });
   switch (counted.outcome) {
     case 'admitted':

@@ -16,10 +16,14 @@
 import type { Limits, RateSubject } from '../domain/plans.ts';
 import { asKeyWindows, firstGuessOnBusyItem, keyItemLimits, orgFullHint, orgWindowsOf, SHARD_COUNT, shardShare, windowCounts, type OrgDayCounters } from './counters.ts';
 import { appliedLimits, isExhausted, type AppliedLimits, type WindowCount } from './headers.ts';
-import { countIn, versionOf, type Admission, type CounterStore, type CounterTarget, type LimitsVersion, type OrgFull } from './store.ts';
+import { countIn, StaleLimits, versionOf, type Admission, type CounterStore, type CounterTarget, type LimitsVersion, type OrgFull } from './store.ts';
 import { dayOfMinute, dayWindow, minuteWindow, type Window } from './windows.ts';
 
-/** Refusals are tallied in memory and written at most this often per environment (usage only, never a limit). */
+/**
+ * Refusals are tallied in memory and written by the request that was refused, before its 429 is
+ * answered (with whatever else the environment tallied): in one process serving many requests at
+ * once, concurrent refusals share the writes. Admitted requests write what is left at most this often.
+ */
 export const REFUSAL_FLUSH_MS = 1_000;
 
 export { isHighVolume, SHARD_COUNT, SHARDED_FROM_PER_MINUTE, shardShare } from './counters.ts';
@@ -234,6 +238,16 @@ export class LimiterMemory {
   readonly keyMinuteFull = new Map<string, string>();
   /** One-item path: keys seen to overflow their organization's day item, with the day (they skip the write that would fail). */
   readonly overflowDay = new Map<string, string>();
+  /** The newest version of each organization's limits this environment has seen (a request with an older copy is decided under it). */
+  readonly orgVersions = new Map<string, LimitsVersion>();
+  /** When (epoch ms, decision clock) this environment last read an organization's limits version before refusing from memory, and what it read. */
+  readonly versionCheckedAt = new Map<string, { at: number; version: Promise<LimitsVersion | undefined> }>();
+  /**
+   * Per key and day (`<keyId>|<day>`): its requests counted today in its organization's day item
+   * (`kr`), read once, where the key is counted on its own item instead (the high-volume path, or
+   * the one-item path after the organization was on it that day): its own day limit covers both.
+   */
+  readonly carried = new Map<string, number>();
 
   /** What this environment knows of the organization's shards, learnt under `limits` of `version`: a limit change starts it afresh. */
   view(organizationId: string, limits: Limits, version = 0): ShardView {
@@ -247,6 +261,70 @@ export class LimiterMemory {
     if (this.lastSeen.size >= 100_000) this.lastSeen.clear();
     return view;
   }
+
+  /** Note a version of an organization's limits (kept if newer than the one known). */
+  noteVersion(organizationId: string, version: LimitsVersion): void {
+    const known = this.orgVersions.get(organizationId);
+    if (known && known.v >= version.v) return;
+    if (this.orgVersions.size >= 10_000) this.orgVersions.clear();
+    this.orgVersions.set(organizationId, version);
+  }
+}
+
+/** How long (decision clock) what an environment remembers as full is trusted before the organization's version is read again. */
+export const FULL_MEMORY_MS = 1_000;
+
+/**
+ * Before a refusal from memory (every shard known full, the key's item saying the organization
+ * is full, or the key's minute known used up): at most once a second per organization, read the
+ * organization's day item (it carries the newest limits version applied to its counters), and if
+ * the limits changed since the request's copy, decide it again under them (StaleLimits). Bounds
+ * how long a process keeps refusing from memory after a raised limit: one second.
+ */
+async function confirmLimits(store: CounterStore, memory: LimiterMemory, subject: RateSubject, now: Date): Promise<void> {
+  const { organizationId } = subject;
+  let check = memory.versionCheckedAt.get(organizationId);
+  if (check === undefined || now.getTime() - check.at >= FULL_MEMORY_MS || now.getTime() < check.at) {
+    if (memory.versionCheckedAt.size >= 10_000) memory.versionCheckedAt.clear();
+    // Requests refused meanwhile share this read (and its answer).
+    const read = store.peek({ organizationId }, dayWindow(now).id).then((dayItem): LimitsVersion | undefined => {
+      const v = Number(dayItem?.lv ?? dayItem?.sv ?? 0);
+      return dayItem?.lm !== undefined && dayItem.ld !== undefined ? { v, limits: { perMinute: Number(dayItem.lm), perDay: Number(dayItem.ld) } } : undefined;
+    });
+    check = { at: now.getTime(), version: read };
+    memory.versionCheckedAt.set(organizationId, check);
+    read.catch(() => memory.versionCheckedAt.delete(organizationId));
+  }
+  const version = await check.version;
+  if (version !== undefined && version.v > (subject.orgLimitsVersion ?? 0)) {
+    memory.noteVersion(organizationId, version);
+    throw new StaleLimits(version);
+  }
+}
+
+/**
+ * A key's requests counted today in its organization's day item (its `kr` entry), for a key
+ * counted on its own item: read once per environment, key and day (only for keys with a day limit).
+ */
+export async function carriedRequests(store: CounterStore, memory: LimiterMemory, organizationId: string, keyId: string, day: string): Promise<number> {
+  const name = `${keyId}|${day}`;
+  const known = memory.carried.get(name);
+  if (known !== undefined) return known;
+  const dayItem = await store.peek({ organizationId }, day);
+  const carried = Number(dayItem?.kr?.[keyId] ?? 0);
+  if (memory.carried.size >= 10_000) memory.carried.clear();
+  memory.carried.set(name, carried);
+  return carried;
+}
+
+/** A key's own limits on its own item, its day limit less what its organization's day item counted for it. */
+export function ownItemLimits(key: Partial<Limits>, carried: number): AppliedLimits {
+  return keyItemLimits(key.perDay === undefined ? key : { ...key, perDay: Math.max(0, key.perDay - carried) });
+}
+
+/** The key's windows as the client is told them: its own item's, with the day counted elsewhere added back. */
+export function ownItemWindows(windows: WindowCount[], key: Partial<Limits>, carried: number): WindowCount[] {
+  return asKeyWindows(windows, key).map((w) => (w.window.period === 'day' && key.perDay !== undefined ? { ...w, limit: key.perDay, used: w.used + carried } : w));
 }
 
 /** `random()` in [0, 1): which open shard to try (Math.random in production; seeded in the simulation). */
@@ -277,17 +355,24 @@ export async function admitSharded(
   // A limit of zero admits nothing; no write can tell us more.
   const empty = windowCounts(undefined, minute, day, limits, keyId);
   if (empty.some(isExhausted)) return refuse(empty);
-  // Every shard said it is full in this window: refused without a write (it cannot get room back).
-  if (view.pick(now, random) === undefined) return refuse([...view.windows(limits.org, minute, now), ...asKeyWindows(empty, limits.key)]);
+  // Every shard said it is full in this window: refused without a write (it cannot get room back),
+  // unless the limits changed since this request's copy (read at most once a second).
+  if (view.pick(now, random) === undefined) {
+    await confirmLimits(store, memory, subject, now);
+    return refuse([...view.windows(limits.org, minute, now), ...asKeyWindows(empty, limits.key)]);
+  }
 
-  const ownLimits = keyItemLimits(limits.key);
+  // A key's own day limit covers what its organization's day item counted for it today.
+  const carried = limits.key.perDay === undefined ? 0 : await carriedRequests(store, memory, organizationId, keyId, day.id);
+  const ownLimits = ownItemLimits(limits.key, carried);
   const keyTarget: CounterTarget = { keyId };
   // Under the organization's limits too: a key's minute can look full because of counts that an
   // organization refusing then took back, which a raised organization limit no longer refuses.
   const keyFullHint = limits.key.perMinute === undefined ? undefined : `${minute.id}|${limits.key.perMinute}|${orgFullHint('', limits.org)}|${subject.orgLimitsVersion ?? 0}`;
   if (keyFullHint !== undefined && memory.keyMinuteFull.get(keyId) === keyFullHint) {
+    await confirmLimits(store, memory, subject, now);
     const windows = exhausted(windowCounts(undefined, minute, day, ownLimits, keyId), 'minute');
-    return refuse([...view.windows(limits.org, minute, now), ...asKeyWindows(windows, limits.key)]);
+    return refuse([...view.windows(limits.org, minute, now), ...ownItemWindows(windows, limits.key, carried)]);
   }
   // The key's item also carries what an environment found full (every shard): its write fails
   // then, and the request is refused without trying the shards (see orgFullOf).
@@ -299,16 +384,17 @@ export async function admitSharded(
       if (memory.keyMinuteFull.size >= 10_000) memory.keyMinuteFull.clear();
       memory.keyMinuteFull.set(keyId, keyFullHint);
     }
-    return refuse([...view.windows(limits.org, minute, now), ...asKeyWindows(key.windows, limits.key)]);
+    return refuse([...view.windows(limits.org, minute, now), ...ownItemWindows(key.windows, limits.key, carried)]);
   }
   if (key.outcome === 'orgFull') {
+    await confirmLimits(store, memory, subject, now);
     const windows = exhausted(view.windows(limits.org, key.minute, now), key.period);
     // The hint is what another environment proved: this one now knows it too, and refuses the
     // rest of the window without a write, whatever the key.
     for (let shard = 0; shard < SHARD_COUNT; shard++) view.markFull(shard, day.id, windows);
-    return refuse([...windows, ...asKeyWindows(windowCounts(key.old, key.minute, day, ownLimits, keyId), limits.key)]);
+    return refuse([...windows, ...ownItemWindows(windowCounts(key.old, key.minute, day, ownLimits, keyId), limits.key, carried)]);
   }
-  const keyWindows = asKeyWindows(windowCounts(key.state, key.minute, day, ownLimits, keyId), limits.key);
+  const keyWindows = ownItemWindows(windowCounts(key.state, key.minute, day, ownLimits, keyId), limits.key, carried);
 
   for (let shard = view.pick(now, random); shard !== undefined; shard = view.pick(now, random)) {
     let counted: Awaited<ReturnType<typeof countIn>>;
@@ -404,6 +490,8 @@ export async function flushRefusals(store: CounterStore, tally: RefusalTally, no
   for (const [entry, n] of orgs) {
     await write({ organizationId: entry.slice(0, entry.indexOf(' ')), shard: Math.floor(random() * SHARD_COUNT) }, entry, n, tally.orgs);
   }
-  for (const [entry, n] of keys) await write({ keyId: entry.slice(0, entry.indexOf(' ')) }, entry, n, tally.keys);
+  // A key's refusals go on its credits item (`<keyId>#credits`), not on the counter item every
+  // request of the key writes: a key refused at a high rate would otherwise double that item's load.
+  for (const [entry, n] of keys) await write({ keyId: `${entry.slice(0, entry.indexOf(' '))}#credits` }, entry, n, tally.keys);
   return writes;
 }

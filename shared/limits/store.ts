@@ -36,6 +36,12 @@ export interface CountOptions {
    * only start an item's day (`fresh`).
    */
   version?: LimitsVersion | undefined;
+  /**
+   * The organization's day item, counting a key with its own day limit: the write also fails when
+   * the item says the organization was counted on shards that day (`shards`): the key's day count
+   * is then on its own item too, and the key is counted there ('overflow').
+   */
+  unlessSharded?: boolean | undefined;
 }
 
 /** An organization's limits and their version (its `limitsVersion`). */
@@ -219,7 +225,7 @@ export async function countIn(
   limits: AppliedLimits,
   now: Date,
   lastSeen: Pick<Map<string, string>, 'get' | 'set'>,
-  { perKey, unlessOrgFull, version, guess = firstGuess, wait = sleep }: CountOptions & { guess?: typeof firstGuess; wait?: Sleep } = {},
+  { perKey, unlessOrgFull, version, unlessSharded, guess = firstGuess, wait = sleep }: CountOptions & { guess?: typeof firstGuess; wait?: Sleep } = {},
 ): Promise<Counted> {
   const name = targetName(target);
   const day = dayWindow(now).id;
@@ -234,7 +240,7 @@ export async function countIn(
       const next = nextStep(undefined, now, limits, keyId, perKey?.maxKeys);
       if (next.action === 'reject') return { outcome: 'rejected', old: undefined, windows: next.windows };
     }
-    const result = await store.count(target, step.action, step.minute, day, limits, { perKey, unlessOrgFull, version: versioned ? version : undefined });
+    const result = await store.count(target, step.action, step.minute, day, limits, { perKey, unlessOrgFull, unlessSharded, version: versioned ? version : undefined });
     if (result.ok) {
       lastSeen.set(name, step.minute.id);
       return { outcome: 'admitted', minute: step.minute, state: { ...result.state, mw: step.minute.id } };
@@ -275,6 +281,7 @@ export async function countIn(
       const allowed = itemLimits(old, laterMinute(old, now).id);
       if (allowed) decideWith = { org: allowed, key: limits.key };
     }
+    if (unlessSharded && old?.shards !== undefined) return { outcome: 'overflow' };
     const next = nextStep(old, now, decideWith, keyId, perKey?.maxKeys);
     if (next.action === 'reject') {
       if (decideWith === limits || !version) return { outcome: 'rejected', old, windows: next.windows };

@@ -261,7 +261,8 @@ describe('admission on shards', () => {
     expect(await flushRefusals(model, memory.refusals, T, seeded(7))).toBe(2);
     expect(await flushRefusals(model, memory.refusals, T, seeded(7))).toBe(0);
     expect(shardTotal(model, DAY, 'rateLimited')).toBe(50);
-    expect(model.items.get(`usage#key#key_r|${DAY}`)).toMatchObject({ rateLimited: 50 });
+    // The key's on its credits item: not on the counter item each of its requests writes.
+    expect(model.items.get(`usage#key#key_r#credits|${DAY}`)).toMatchObject({ rateLimited: 50 });
   });
 });
 
