@@ -67,7 +67,7 @@ export const FUNCTION_SPECS: Record<DeployedFunctionName, FunctionSpec> = {
   publicApi: {
     entry: FUNCTION_ENTRIES.publicApi,
     memorySize: 512,
-    // whoami and session creation; replies are the chatStream function's.
+    // whoami, session creation and the OpenAI-compatible models list; replies are the chatStream function's.
     timeout: Duration.seconds(10),
     // databases and auditLog: the assistant a new session keeps, and `Default` made on first use for
     // an organization that predates assistants (with its audit entry).
@@ -91,7 +91,7 @@ export const FUNCTION_SPECS: Record<DeployedFunctionName, FunctionSpec> = {
     sessionSecret: true,
     bedrock: false,
   },
-  // The reply function: every route that waits for a reply (session messages, one-shot messages), on
+  // The reply function: every route that waits for a reply (session messages, one-shot messages, chat completions), on
   // the streaming integration. The stack sets its timeout above the upstreams' maxDurationSeconds
   // (replyFunctionTimeoutSeconds); this is the least it gets.
   chatStream: {
