@@ -158,17 +158,8 @@ export async function createAssistant(
   audit: AuditContext,
   now: Date,
 ): Promise<AssistantItem> {
-  const item = newAssistantItem(organizationId, settings, now);
-  const result = await transactWrite({
-    TransactItems: [
-      ...createItems(item),
-      auditPut(audit, organizationId, {
-        action: 'assistant.created',
-        target: { type: 'assistant', id: item.id },
-        changes: settingsChanges(null, settings),
-      }, now),
-    ],
-  });
+  const { item, writes } = creationWrites(organizationId, settings, audit, now);
+  const result = await transactWrite({ TransactItems: writes });
   if (!result.ok) {
     if (failedAt(result.reasons, 1)) throw nameTaken(settings.name);
     throw new Error('Assistant id collision'); // 119 random bits: not expected
@@ -321,7 +312,16 @@ export function defaultAssistantItems(
   audit: AuditContext,
   now: Date,
 ): { item: AssistantItem; writes: TransactItem[] } {
-  const settings = defaultAssistantSettings(upstreams, defaultUpstream);
+  return creationWrites(organizationId, defaultAssistantSettings(upstreams, defaultUpstream), audit, now);
+}
+
+/** A new assistant's item, its writes (item and name lock) and its `assistant.created` audit entry. */
+function creationWrites(
+  organizationId: string,
+  settings: AssistantSettings,
+  audit: AuditContext,
+  now: Date,
+): { item: AssistantItem; writes: TransactItem[] } {
   const item = newAssistantItem(organizationId, settings, now);
   return {
     item,
