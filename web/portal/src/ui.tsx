@@ -251,17 +251,30 @@ export function Select<T extends string>(props: {
   onValue: (value: T) => void;
   disabled?: boolean;
   class?: string;
+  /** A hint under the select, which describes it. */
+  hint?: string;
 }) {
+  const hintId = useId();
   return (
     <label class={props.class}>
       {props.label}
-      <select value={props.value} disabled={props.disabled} onChange={(e) => props.onValue((e.target as HTMLSelectElement).value as T)}>
+      <select
+        value={props.value}
+        disabled={props.disabled}
+        aria-describedby={props.hint ? hintId : undefined}
+        onChange={(e) => props.onValue((e.target as HTMLSelectElement).value as T)}
+      >
         {props.options.map((option) => (
           <option key={option.value} value={option.value}>
             {option.label}
           </option>
         ))}
       </select>
+      {props.hint ? (
+        <span class="hint" id={hintId}>
+          {props.hint}
+        </span>
+      ) : null}
     </label>
   );
 }

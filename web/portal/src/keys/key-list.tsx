@@ -107,15 +107,13 @@ function EditDialog(props: { apiKey: ApiKey; onClose: () => void; onSaved: () =>
         <NameField value={name} onValue={setName} autofocus />
         {publishable ? <DomainsField value={domains} onValue={setDomains} /> : null}
         {publishable ? (
-          <>
-            <AssistantSelect
-              choices={choices.data}
-              value={assistantId}
-              onValue={setAssistantId}
-              {...(apiKey.assistantId ? {} : { inherited: 'As the key was created (the default of its database or organization)' })}
-            />
-            <p class="hint">{PINNED_HINT}</p>
-          </>
+          <AssistantSelect
+            choices={choices.data}
+            value={assistantId}
+            onValue={setAssistantId}
+            hint={PINNED_HINT}
+            {...(apiKey.assistantId ? {} : { inherited: 'As the key was created (the default of its database or organization)' })}
+          />
         ) : null}
         <FormActions action={action} submit="Save changes" onCancel={props.onClose} />
       </form>

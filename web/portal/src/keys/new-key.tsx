@@ -142,15 +142,13 @@ export function CreateKeyForm(props: {
       )}
       {publishable ? <DomainsField value={domains} onValue={setDomains} /> : null}
       {publishable ? (
-        <>
-          <AssistantSelect
-            choices={choices.data}
-            value={assistantId}
-            onValue={setAssistantId}
-            inherited={props.inheritedAssistant ?? organizationDefaultLabel(choices.data)}
-          />
-          <p class="hint">{PINNED_HINT}</p>
-        </>
+        <AssistantSelect
+          choices={choices.data}
+          value={assistantId}
+          onValue={setAssistantId}
+          inherited={props.inheritedAssistant ?? organizationDefaultLabel(choices.data)}
+          hint={PINNED_HINT}
+        />
       ) : null}
       <Field label="Expires in (days)" type="number" min={1} max={MAX_DAYS} step={1} value={days} onValue={setDays} />
       <FormActions action={create} submit="Generate API key" onCancel={props.onCancel} />

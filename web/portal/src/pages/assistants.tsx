@@ -30,7 +30,14 @@ export async function loadAssistantChoices(api: ManagementClient, orgId: string)
  * [combobox] `Assistant`: the first option ('') leaves the choice to what comes next (a database's
  * assistant, else the organization's default), named by `inherited`.
  */
-export function AssistantSelect(props: { choices: AssistantChoices | undefined; value: string; onValue: (id: string) => void; inherited?: string; disabled?: boolean }) {
+export function AssistantSelect(props: {
+  choices: AssistantChoices | undefined;
+  value: string;
+  onValue: (id: string) => void;
+  inherited?: string;
+  disabled?: boolean;
+  hint?: string;
+}) {
   const assistants = props.choices?.assistants ?? [];
   const options = [
     ...(props.inherited !== undefined ? [{ value: '', label: props.inherited }] : []),
@@ -38,7 +45,16 @@ export function AssistantSelect(props: { choices: AssistantChoices | undefined; 
   ];
   // A value no option has yet (the list is still loading) shows as the inherited choice until it is there.
   const value = options.some((o) => o.value === props.value) ? props.value : (options[0]?.value ?? '');
-  return <Select label="Assistant" value={value} options={options} onValue={props.onValue} disabled={props.disabled || options.length === 0} />;
+  return (
+    <Select
+      label="Assistant"
+      value={value}
+      options={options}
+      onValue={props.onValue}
+      disabled={props.disabled || options.length === 0}
+      {...(props.hint ? { hint: props.hint } : {})}
+    />
+  );
 }
 
 /** "Organization default (Default)". */

@@ -91,8 +91,14 @@ function DatabaseAssistant(props: { database: Database; choices: AssistantChoice
       }}
     >
       <h2 id="database-assistant">Assistant</h2>
-      <p class="hint">Who answers a widget key created for this database without an assistant of its own. Keys already created keep theirs.</p>
-      <AssistantSelect choices={choices} value={assistantId} onValue={setAssistantId} inherited={organizationDefaultLabel(choices)} disabled={!canManageDatabases} />
+      <AssistantSelect
+        choices={choices}
+        value={assistantId}
+        onValue={setAssistantId}
+        inherited={organizationDefaultLabel(choices)}
+        disabled={!canManageDatabases}
+        hint="Who answers a widget key created for this database without an assistant of its own. Keys already created keep theirs."
+      />
       {canManageDatabases ? <FormActions action={save} submit="Save assistant" /> : null}
       <p role="status" class="status">
         {notice}
