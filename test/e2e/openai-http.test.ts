@@ -276,6 +276,20 @@ describe('limits, credits, Idempotency-Key, CORS', () => {
     const other = await secret.post('/v1/chat/completions', { model: 'Default', messages: [{ role: 'user', content: 'else' }] }, { 'Idempotency-Key': key });
     expect(other.status).toBe(409);
     expect(other.body.error.code).toBe('CONFLICT');
+    // The same request streamed: the original reply again, as chunks, with its usage; still one charge.
+    const streamed = await fetch(`${keygate.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-API-Key': secret.headers['X-API-Key']!, 'Idempotency-Key': key },
+      body: JSON.stringify({ model: 'Default', messages: USER, stream: true, stream_options: { include_usage: true } }),
+    });
+    expect(streamed.headers.get('idempotent-replayed')).toBe('true');
+    expect(streamed.headers.get('x-ratelimit-remaining-requests')).toMatch(/^\d+$/);
+    const chunks = (await streamed.text()).split('\n\n').filter(Boolean);
+    expect(chunks.at(-1)).toBe('data: [DONE]');
+    const parsed = chunks.slice(0, -1).map((line) => JSON.parse(line.slice('data: '.length)));
+    expect(parsed.map((c) => c.choices[0]?.delta.content ?? '').join('')).toBe(first.body.choices[0].message.content);
+    expect(parsed.at(-1).usage).toEqual(first.body.usage);
+    expect(await org.credits()).toBe(before - 1);
   });
 });
 
