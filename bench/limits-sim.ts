@@ -155,7 +155,10 @@ export const LARGE: Scenario = { ...COMMON, name: '3,000 environments', environm
 // ---- the checker ----
 
 interface InForce {
+  /** When the organization's item took the change (the PATCH's first write). */
   from: number;
+  /** When the PATCH returned (Infinity until then): the limits before stay allowed till then. */
+  done: number;
   v: number;
   limits: Limits;
 }
@@ -167,6 +170,11 @@ interface Refusal {
   /** The lowest limits in force while the request ran. */
   min: Limits;
   keyLimits: Partial<Limits> | undefined;
+  /** When it arrived and was refused (simulated ms), and the window the 429 named. */
+  from: number;
+  to: number;
+  binding: string;
+  carried: number;
 }
 
 export interface SimResult {
@@ -184,9 +192,11 @@ export interface SimResult {
   /** Refusals whose every window ended below its limit (the window never filled). */
   earlyRefusals: number;
   earlyByOrg: Record<string, number>;
+  /** A few early refusals, as text. */
+  earlyExamples: string[];
   hadRoom: number;
   /** Per organization: admitted per window, with the limits it ended under. */
-  windows: { org: string; window: string; admitted: number; limit: number; over: boolean }[];
+  windows: { org: string; window: string; admitted: number; limit: number; over: boolean; beyond: number }[];
   hottest: PartitionPeak[];
   wcu: number;
   rcu: number;
@@ -255,6 +265,7 @@ async function run(scenario: Scenario, code: CodeUnderTest, faults: { unconditio
     admissionsOver: 0,
     earlyRefusals: 0,
     earlyByOrg: {},
+    earlyExamples: [],
     hadRoom: 0,
     windows: [],
     hottest: [],
@@ -278,7 +289,7 @@ async function run(scenario: Scenario, code: CodeUnderTest, faults: { unconditio
   const keyLimitsOf = new Map<string, Partial<Limits>>();
   for (const org of scenario.orgs) {
     model.createOrganization(org.id, org.credits, org.limits);
-    inForce.set(org.id, [{ from: -Infinity, v: 0, limits: org.limits }]);
+    inForce.set(org.id, [{ from: -Infinity, done: -Infinity, v: 0, limits: org.limits }]);
     const ids = Array.from({ length: org.keys }, (_, i) => `key_${org.id.slice(4)}_${String(i).padStart(3, '0')}`);
     keyIds.set(org.id, ids);
     ids.forEach((id, i) => {
@@ -287,22 +298,29 @@ async function run(scenario: Scenario, code: CodeUnderTest, faults: { unconditio
       if (own) keyLimitsOf.set(id, own);
     });
   }
+  // A change takes effect somewhere between its PATCH's first write and its answer: until the
+  // answer, a request may be decided under the limits before it or under the new ones.
   const limitsDuring = (org: string, from: number, to: number) => {
     const list = inForce.get(org) as InForce[];
     const min = { perMinute: Infinity, perDay: Infinity };
     const max = { perMinute: 0, perDay: 0 };
     list.forEach((entry, i) => {
-      const until = list[i + 1]?.from ?? Infinity;
-      if (entry.from > to || until < from) return;
-      min.perMinute = Math.min(min.perMinute, entry.limits.perMinute);
-      min.perDay = Math.min(min.perDay, entry.limits.perDay);
-      max.perMinute = Math.max(max.perMinute, entry.limits.perMinute);
-      max.perDay = Math.max(max.perDay, entry.limits.perDay);
+      const next = list[i + 1];
+      if (entry.from <= to && (next?.done ?? Infinity) >= from) {
+        min.perMinute = Math.min(min.perMinute, entry.limits.perMinute);
+        min.perDay = Math.min(min.perDay, entry.limits.perDay);
+      }
+      if (entry.from <= to && (next?.done ?? Infinity) >= from) {
+        max.perMinute = Math.max(max.perMinute, entry.limits.perMinute);
+        max.perDay = Math.max(max.perDay, entry.limits.perDay);
+      }
     });
     return { min, max };
   };
   const admitted = new Map<string, number>();
   const over = new Set<string>();
+  /** Per window over its limit: the most it counted beyond the highest limit in force then. */
+  const beyond = new Map<string, number>();
   const refusals: Refusal[] = [];
   const charges = new Map<string, number>();
   const initialCredits = scenario.orgs.reduce((sum, o) => sum + o.credits, 0);
@@ -325,6 +343,7 @@ async function run(scenario: Scenario, code: CodeUnderTest, faults: { unconditio
       admitted.set(w, n);
       if (n > limit) {
         over.add(w);
+        beyond.set(w, Math.max(beyond.get(w) ?? 0, n - limit));
         isOver = true;
       }
     }
@@ -393,7 +412,8 @@ async function run(scenario: Scenario, code: CodeUnderTest, faults: { unconditio
     if (!decided.admitted) {
       result.refused += 1;
       const minute = decided.windows.find((w) => w.scope === 'org' && w.window.period === 'minute')?.window.id ?? now.toISOString().slice(0, 16);
-      refusals.push({ org: org.id, key: keyId, minute, min: limitsDuring(org.id, arrivedAt, env.t).min, keyLimits: keyLimitsOf.get(keyId) });
+      const binding = decided.windows.filter((w) => w.used >= w.limit).map((w) => `${w.scope} ${w.window.period} ${w.used}/${w.limit}`).join(', ');
+      refusals.push({ org: org.id, key: keyId, minute, min: limitsDuring(org.id, arrivedAt, env.t).min, keyLimits: keyLimitsOf.get(keyId), from: arrivedAt, to: env.t, binding, carried: copy.v });
       return;
     }
     result.admitted += 1;
@@ -503,7 +523,7 @@ async function run(scenario: Scenario, code: CodeUnderTest, faults: { unconditio
               () => {
                 const list = inForce.get(org.id) as InForce[];
                 const v = (list[list.length - 1] as InForce).v + 1;
-                list.push({ from: scheduler.now, v, limits: change.limits });
+                list.push({ from: scheduler.now, done: Infinity, v, limits: change.limits });
                 return { v, limits: change.limits };
               },
               'write',
@@ -532,7 +552,11 @@ async function run(scenario: Scenario, code: CodeUnderTest, faults: { unconditio
                 }
               };
               await Promise.all(Array.from({ length: Math.min(16, pending.length) }, worker));
-              if (failed.length === 0) break;
+              if (failed.length === 0) {
+                const entry = (inForce.get(org.id) as InForce[]).find((e) => e.v === version.v);
+                if (entry) entry.done = actor.t;
+                break;
+              }
               if (wait === undefined) throw new Error('copies failed');
               await new Promise((resolve) => setTimeout(resolve, wait));
               pending = failed;
@@ -558,6 +582,14 @@ async function run(scenario: Scenario, code: CodeUnderTest, faults: { unconditio
     if (!full) {
       result.earlyRefusals += 1;
       result.earlyByOrg[r.org] = (result.earlyByOrg[r.org] ?? 0) + 1;
+      if (result.earlyExamples.length < 4) {
+        const clock = (ms: number) => new Date(ms).toISOString().slice(11, 23);
+        result.earlyExamples.push(
+          `${r.org} ${r.key} ${clock(r.from)}-${clock(r.to)} (carrying v${r.carried}): 429 naming ${r.binding || 'no full window'}; ` +
+            `the minute ${r.minute} ended at ${admitted.get(windowKey(r.org, r.minute)) ?? 0}/${r.min.perMinute}, the day at ${admitted.get(windowKey(r.org, day)) ?? 0}/${r.min.perDay}` +
+            (r.keyLimits ? `, the key's minute at ${admitted.get(windowKey(r.key, r.minute)) ?? 0}` : ''),
+        );
+      }
     }
   }
   result.hadRoom = result.admitted + result.earlyRefusals;
@@ -567,7 +599,7 @@ async function run(scenario: Scenario, code: CodeUnderTest, faults: { unconditio
     for (const [w, n] of admitted) {
       if (!w.startsWith(`${org.id} `)) continue;
       const window = w.slice(org.id.length + 1);
-      result.windows.push({ org: org.id, window, admitted: n, limit: window.length > 10 ? last.limits.perMinute : last.limits.perDay, over: over.has(w) });
+      result.windows.push({ org: org.id, window, admitted: n, limit: window.length > 10 ? last.limits.perMinute : last.limits.perDay, over: over.has(w), beyond: beyond.get(w) ?? 0 });
     }
   }
   result.windows.sort((a, b) => (a.org + a.window < b.org + b.window ? -1 : 1));
@@ -678,7 +710,10 @@ export function describe(r: SimResult): string[] {
     `   busiest partitions (peak WCU sent in one second): ${hot}`,
     `   credits: charged ${int(r.credits.charged)}, refunded ${int(r.credits.refunded)}, 402 ${int(r.credits.refused402)} (${int(r.credits.early402)} while credits sat in batches)` +
       (r.patchesFailed ? `; ${r.patchesFailed} limit changes failed` : ''),
-    ...(r.windowsOver.length ? [`   over: ${r.windows.filter((w) => w.over).map((w) => `${w.org} ${w.window} ${int(w.admitted)}/${int(w.limit)}`).join(', ')}`] : []),
+    ...(r.windowsOver.length
+      ? [`   over: ${r.windows.filter((w) => w.over).map((w) => `${w.org} ${w.window} (${int(w.admitted)} admitted, up to ${int(w.beyond)} beyond the limit in force)`).join(', ')}`]
+      : []),
+    ...r.earlyExamples.map((e) => `   early: ${e}`),
   ];
 }
 
