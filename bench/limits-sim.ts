@@ -112,6 +112,14 @@ export const PROBES: OrgSpec[] = [
     ],
   },
   {
+    id: 'org_lost_answers',
+    note: 'one-item path; its day (1,500) fills with about 1,500 counter writes, some of whose answers are lost',
+    rate: 45,
+    keys: 10,
+    limits: { perMinute: 600, perDay: 1_500 },
+    credits: 1_000_000,
+  },
+  {
     id: 'org_raised_day',
     note: 'high-volume path, keys with 30/min of their own; the day limit (100) fills, then is raised to 5,000',
     rate: 40,
@@ -143,8 +151,8 @@ export const BIG: OrgSpec = {
 
 const COMMON = { seed: 22, start: START, replyFailure: 0.01, retry: 0.005, clockSkewMs: 1_500, lostAnswers: 0.002 };
 
-/** 100 environments: the probes alone, replies of about a second. */
-export const SMALL: Scenario = { ...COMMON, name: '100 environments', environments: 100, seconds: 70, orgs: PROBES, reply: { medianSeconds: 1, sigma: 0.6 } };
+/** 100 environments: the probes alone, replies of half a second median. */
+export const SMALL: Scenario = { ...COMMON, name: '100 environments', environments: 100, seconds: 70, orgs: PROBES, reply: { medianSeconds: 0.5, sigma: 0.6 } };
 
 /**
  * 3,000 environments at 10,000 requests/s: replies of 0.15 s median (what 3,000 environments can
@@ -194,6 +202,9 @@ export interface SimResult {
   earlyByOrg: Record<string, number>;
   /** A few early refusals, as text. */
   earlyExamples: string[];
+  /** Windows that refused a request and ended below their limit, and by how many units in all. */
+  windowsShort: number;
+  unitsShort: number;
   hadRoom: number;
   /** Per organization: admitted per window, with the limits it ended under. */
   windows: { org: string; window: string; admitted: number; limit: number; over: boolean; beyond: number }[];
@@ -266,6 +277,8 @@ async function run(scenario: Scenario, code: CodeUnderTest, faults: { unconditio
     earlyRefusals: 0,
     earlyByOrg: {},
     earlyExamples: [],
+    windowsShort: 0,
+    unitsShort: 0,
     hadRoom: 0,
     windows: [],
     hottest: [],
@@ -352,6 +365,12 @@ async function run(scenario: Scenario, code: CodeUnderTest, faults: { unconditio
     if (isOver) result.admissionsOver += 1;
   };
 
+  // The item a counter write goes to (count's target and day).
+  const counterItems = {
+    of: (_method: string, args: unknown[]) => DynamoModel.counterKey(args[0] as Parameters<typeof DynamoModel.counterKey>[0], args[3] as string),
+    get: (key: string) => model.items.get(key),
+  };
+
   // Environments: each serves one request at a time; API Gateway sends a request to an idle one.
   const envs: Env[] = Array.from({ length: scenario.environments }, (_, index) => {
     const env = {
@@ -364,7 +383,7 @@ async function run(scenario: Scenario, code: CodeUnderTest, faults: { unconditio
       recentKeys: new Map(),
       batchSeq: 0,
     } as unknown as Env;
-    env.store = storeFor(model, network, env, CALLS);
+    env.store = storeFor(model, network, env, CALLS, code.policies, counterItems);
     return env;
   });
   const idle: Env[] = [...envs];
@@ -514,7 +533,7 @@ async function run(scenario: Scenario, code: CodeUnderTest, faults: { unconditio
       const at = scenario.start + change.at * 1000;
       scheduler.at(at, () => {
         const actor: Actor = { t: at, retryCapacity: 500 };
-        const store = storeFor(model, network, actor, CALLS);
+        const store = storeFor(model, network, actor, CALLS, code.policies, counterItems);
         void scheduler.context.run(actor, async () => {
           try {
             // updatePlan: the organization's item (ADD limitsVersion :one); from then on the limits are in force.
@@ -572,17 +591,26 @@ async function run(scenario: Scenario, code: CodeUnderTest, faults: { unconditio
   await scheduler.run();
 
   // Refusals judged against what their windows finally admitted.
+  const short = new Map<string, number>();
   for (const r of refusals) {
     const day = r.minute.slice(0, 10);
-    const full =
-      (admitted.get(windowKey(r.org, r.minute)) ?? 0) >= r.min.perMinute ||
-      (admitted.get(windowKey(r.org, day)) ?? 0) >= r.min.perDay ||
-      (r.keyLimits?.perMinute !== undefined && (admitted.get(windowKey(r.key, r.minute)) ?? 0) >= r.keyLimits.perMinute) ||
-      (r.keyLimits?.perDay !== undefined && (admitted.get(windowKey(r.key, day)) ?? 0) >= r.keyLimits.perDay);
-    if (!full) {
+    const windows: [string, number][] = [
+      [windowKey(r.org, r.minute), r.min.perMinute],
+      [windowKey(r.org, day), r.min.perDay],
+    ];
+    if (r.keyLimits?.perMinute !== undefined) windows.push([windowKey(r.key, r.minute), r.keyLimits.perMinute]);
+    if (r.keyLimits?.perDay !== undefined) windows.push([windowKey(r.key, day), r.keyLimits.perDay]);
+    // How far the nearest-to-full window ended from its limit (0: full, the refusal was right).
+    let nearest: [string, number] | undefined;
+    for (const [w, limit] of windows) {
+      const gap = limit - (admitted.get(w) ?? 0);
+      if (nearest === undefined || gap < nearest[1]) nearest = [w, gap];
+    }
+    if (nearest && nearest[1] > 0) {
+      short.set(nearest[0], nearest[1]);
       result.earlyRefusals += 1;
       result.earlyByOrg[r.org] = (result.earlyByOrg[r.org] ?? 0) + 1;
-      if (result.earlyExamples.length < 4) {
+      if (result.earlyByOrg[r.org] === 1 || (result.earlyByOrg[r.org] ?? 0) % 1000 === 0) {
         const clock = (ms: number) => new Date(ms).toISOString().slice(11, 23);
         result.earlyExamples.push(
           `${r.org} ${r.key} ${clock(r.from)}-${clock(r.to)} (carrying v${r.carried}): 429 naming ${r.binding || 'no full window'}; ` +
@@ -593,6 +621,8 @@ async function run(scenario: Scenario, code: CodeUnderTest, faults: { unconditio
     }
   }
   result.hadRoom = result.admitted + result.earlyRefusals;
+  result.unitsShort = [...short.values()].reduce((a, b) => a + b, 0);
+  result.windowsShort = short.size;
   result.windowsOver = [...over].sort();
   for (const org of scenario.orgs) {
     const last = (inForce.get(org.id) as InForce[]).at(-1) as InForce;
@@ -651,9 +681,14 @@ export function figures(r: SimResult): SimFigure[] {
     },
     {
       figure: 'refusals while every window had room (early)',
-      measured: `${int(r.earlyRefusals)}${r.earlyRefusals ? ` (${Object.entries(r.earlyByOrg).map(([o, n]) => `${o} ${int(n)}`).join(', ')})` : ''} of ${int(r.refused)} refusals`,
-      goal: '0 (docs/limits.md: none from the organization\'s windows)',
-      met: r.earlyRefusals === 0,
+      measured:
+        `${int(r.earlyRefusals)} of ${int(r.refused)} refusals` +
+        (r.earlyRefusals
+          ? ` (${Object.entries(r.earlyByOrg).map(([o, n]) => `${o} ${int(n)}`).join(', ')}), in ${r.windowsShort} windows that ended ${int(r.unitsShort)} units short of their limits; ` +
+            `bound: ${int(r.sdk.unresolved)} counts whose answer was lost and could not be confirmed (503) + ${int(r.sdk.failedOnce)} take-backs that failed`
+          : ''),
+      goal: 'units short <= that bound (0 with no lost answer or failed take-back)',
+      met: r.unitsShort <= r.sdk.unresolved + r.sdk.failedOnce,
     },
     {
       figure: 'hottest partition: peak WCU/s sent / 1,000',

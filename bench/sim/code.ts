@@ -8,7 +8,7 @@ import { decide } from '../../shared/limits/limiter.ts';
 import { flushRefusals, LimiterMemory } from '../../shared/limits/sharded.ts';
 import { rebase, type LimitsVersion } from '../../shared/limits/store.ts';
 import type { DynamoModel } from '../dynamo-model.ts';
-import type { CallKind } from './engine.ts';
+import type { CallKind, CallPolicy } from './engine.ts';
 
 
 export type Path = 'one-item' | 'sharded';
@@ -39,6 +39,8 @@ export interface CodeUnderTest {
   conditionalCopies: boolean;
   /** Whether requests carry the version of their limits. */
   versions: boolean;
+  /** How the store sends each method's call (shared/db: counter writes without SDK retries); 'sdk' when absent. */
+  policies: Record<string, CallPolicy>;
 }
 
 export const MAX_KEYS_PER_ORG_DAY = 32;
@@ -101,6 +103,8 @@ export const currentCode: CodeUnderTest = {
   },
   conditionalCopies: true,
   versions: true,
+  // shared/db/rate-limits.ts: count through sendCounterWrite, takeBack on the counting client (one attempt).
+  policies: { count: 'counter', takeBack: 'once' },
 };
 
 /** The kind of SDK call each model method is (everything else on the model is not a DynamoDB call). */

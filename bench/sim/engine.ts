@@ -274,6 +274,17 @@ const TRANSIENT = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeoutExce
 
 export type CallKind = 'read' | 'write' | 'transaction';
 
+/**
+ * How a store method's call is sent: by the SDK with its retries ('sdk'); once, without retries
+ * ('once': the counting client, maxAttempts 1); or as shared/db/rate-limits.ts sendCounterWrite
+ * sends a counter write ('counter': no SDK retry; a throttled attempt, never applied, is sent
+ * again after 25 then 100 ms (jittered); after a lost answer, one consistent read tells whether the
+ * write was applied and is the item's latest, else the error stands).
+ */
+export type CallPolicy = 'sdk' | 'once' | 'counter';
+
+const NOT_APPLIED_WAITS_MS = [25, 100] as const;
+
 export interface NetworkOptions {
   /** One way, ms: at least `quantumMs`. */
   leg: () => number;
@@ -294,11 +305,17 @@ export interface CallStats {
   retries: number;
   /** Retries of a write whose first attempt had been applied (its answer lost). */
   retriedApplied: number;
+  /** Counter writes applied whose answer was lost and whose read could not confirm them (a 503 that counted). */
+  unresolved: number;
+  /** Calls sent once ('once') that failed. */
+  failedOnce: number;
 }
 
 /** Sends calls for actors: through the network, the partitions and the SDK's retries. */
 export class Network {
-  readonly stats: CallStats = { calls: 0, lostAnswers: 0, retries: 0, retriedApplied: 0 };
+  readonly stats: CallStats = { calls: 0, lostAnswers: 0, retries: 0, retriedApplied: 0, unresolved: 0, failedOnce: 0 };
+  /** Per item, the last counter write applied to it (its `lt` token). */
+  readonly latestWrite = new Map<string, object>();
   private readonly scheduler: Scheduler;
   private readonly random: () => number;
   private readonly options: NetworkOptions;
@@ -309,31 +326,65 @@ export class Network {
     this.options = options;
   }
 
+  /** One attempt: `op` applied when it reaches DynamoDB; the time it was applied, its result or error. */
+  private attempt<T>(actor: Actor, op: () => T | Promise<T>, kind: CallKind) {
+    this.stats.calls += 1;
+    let arrive = actor.t;
+    for (let i = 0; i < (kind === 'transaction' ? 2 : 1); i++) arrive += this.options.leg();
+    return new Promise<{ ok: true; value: T; at: number } | { ok: false; error: unknown; at: number }>((resolve) => {
+      this.scheduler.at(arrive, () => {
+        const at = this.scheduler.now;
+        let result: T | Promise<T>;
+        try {
+          result = op();
+        } catch (error) {
+          resolve({ ok: false, error, at });
+          return;
+        }
+        Promise.resolve(result).then(
+          (value) => resolve({ ok: true, value, at }),
+          (error: unknown) => resolve({ ok: false, error, at }),
+        );
+      });
+    });
+  }
+
+  /**
+   * A counter write as sendCounterWrite sends it. `latest` tells, at the time of the consistent
+   * read, whether this write is still the item's latest (the `lt` token).
+   */
+  private async counterWrite<T>(actor: Actor, op: () => T | Promise<T>, latest: () => boolean): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const sent = actor.t;
+      const outcome = await this.attempt(actor, op, 'write');
+      if (outcome.ok && this.options.lostAnswers > 0 && this.random() < this.options.lostAnswers) {
+        this.stats.lostAnswers += 1;
+        actor.t = Math.max(actor.t, sent + SDK.requestTimeoutMs);
+        // One consistent read: applied and still the item's latest write?
+        const read = await this.attempt(actor, latest, 'read');
+        actor.t = Math.max(actor.t, read.at + this.options.leg());
+        if (read.ok && read.value) return outcome.value;
+        this.stats.unresolved += 1;
+        throw new TimeoutError();
+      }
+      actor.t = Math.max(actor.t, outcome.at + this.options.leg());
+      if (outcome.ok) return outcome.value;
+      const name = (outcome.error as { name?: string }).name ?? '';
+      const wait = NOT_APPLIED_WAITS_MS[attempt];
+      if (!THROTTLING.has(name) || wait === undefined) throw outcome.error;
+      this.stats.retries += 1;
+      actor.t += wait * (0.5 + this.random());
+    }
+  }
+
   /** One SDK call: `op` is applied at the time the attempt reaches DynamoDB. */
-  async call<T>(actor: Actor, op: () => T | Promise<T>, kind: CallKind): Promise<T> {
+  async call<T>(actor: Actor, op: () => T | Promise<T>, kind: CallKind, policy: CallPolicy = 'sdk', latest?: () => boolean): Promise<T> {
+    if (policy === 'counter' && latest) return this.counterWrite(actor, op, latest);
+    const maxAttempts = policy === 'once' ? 1 : SDK.maxAttempts;
     let retryCost: number | undefined;
     for (let attempt = 0; ; attempt++) {
-      this.stats.calls += 1;
       const sent = actor.t;
-      const legs = kind === 'transaction' ? 2 : 1;
-      let arrive = sent;
-      for (let i = 0; i < legs; i++) arrive += this.options.leg();
-      const outcome = await new Promise<{ ok: true; value: T; at: number } | { ok: false; error: unknown; at: number }>((resolve) => {
-        this.scheduler.at(arrive, () => {
-          const at = this.scheduler.now;
-          let result: T | Promise<T>;
-          try {
-            result = op();
-          } catch (error) {
-            resolve({ ok: false, error, at });
-            return;
-          }
-          Promise.resolve(result).then(
-            (value) => resolve({ ok: true, value, at }),
-            (error: unknown) => resolve({ ok: false, error, at }),
-          );
-        });
-      });
+      const outcome = await this.attempt(actor, op, kind);
       let error: unknown;
       if (outcome.ok && this.options.lostAnswers > 0 && this.random() < this.options.lostAnswers) {
         this.stats.lostAnswers += 1;
@@ -350,7 +401,10 @@ export class Network {
       const name = (error as { name?: string }).name ?? '';
       const type = THROTTLING.has(name) ? 'throttling' : TRANSIENT.has(name) ? 'transient' : undefined;
       const cost = type === 'throttling' ? SDK.throttlingCost : SDK.transientCost;
-      if (type === undefined || attempt + 1 >= SDK.maxAttempts || actor.retryCapacity < cost) throw error;
+      if (type === undefined || attempt + 1 >= maxAttempts || actor.retryCapacity < cost) {
+        if (policy === 'once') this.stats.failedOnce += 1;
+        throw error;
+      }
       actor.retryCapacity -= cost;
       retryCost = cost;
       this.stats.retries += 1;
@@ -365,7 +419,15 @@ export class Network {
  * `target` as seen by one actor: each of `methods` becomes one SDK call through `network` (reads
  * as reads, `transactions` as transactions), made at the actor's time.
  */
-export function storeFor<T extends object>(target: T, network: Network, actor: Actor, kinds: Record<string, CallKind>): T {
+export function storeFor<T extends object>(
+  target: T,
+  network: Network,
+  actor: Actor,
+  kinds: Record<string, CallKind>,
+  policies: Record<string, CallPolicy> = {},
+  /** For 'counter' calls: the item a call writes, and that item as it is now (a write replaces it). */
+  items?: { of: (method: string, args: unknown[]) => string; get: (key: string) => unknown },
+): T {
   const cache = new Map<PropertyKey, unknown>();
   return new Proxy(target, {
     get(obj, prop, receiver) {
@@ -375,7 +437,20 @@ export function storeFor<T extends object>(target: T, network: Network, actor: A
       let wrapped = cache.get(prop);
       if (!wrapped) {
         const fn = value as (...args: unknown[]) => unknown;
-        wrapped = (...args: unknown[]) => network.call(actor, () => fn.apply(obj, args), kind);
+        const policy = policies[prop as string] ?? 'sdk';
+        wrapped = (...args: unknown[]) => {
+          if (policy !== 'counter' || !items) return network.call(actor, () => fn.apply(obj, args), kind, policy === 'counter' ? 'once' : policy);
+          // The write's own `lt` token: set on the item when the write changes it.
+          const item = items.of(prop as string, args);
+          const token = {};
+          const op = () => {
+            const before = items.get(item);
+            const result = fn.apply(obj, args);
+            if (items.get(item) !== before) network.latestWrite.set(item, token);
+            return result;
+          };
+          return network.call(actor, op, kind, 'counter', () => network.latestWrite.get(item) === token);
+        };
         cache.set(prop, wrapped);
       }
       return wrapped;

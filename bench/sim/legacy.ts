@@ -155,5 +155,7 @@ export async function legacyCode(root: string): Promise<CodeUnderTest> {
     },
     conditionalCopies: false,
     versions: false,
+    // Every call on the one client, with the SDK's retries (maxAttempts 2).
+    policies: {},
   };
 }
