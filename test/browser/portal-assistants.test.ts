@@ -163,6 +163,7 @@ describe.skipIf(!availability.run)('assistants and usage in the portal', () => {
     const defaultOne = (await assistantNamed('Default'))!;
     const shop = async () => (await api.get(`/v1/organizations/${orgId}/api-keys?type=publishable`)).body.items.find((k: { name: string }) => k.name === 'Shop Widget');
     expect((await shop()).assistantId).toBe(support.id);
+    await keyRow(owner, 'Shop Widget').getByText('Assistant: Support').waitFor();
 
     // A secret key names its assistant per request: its form has no Assistant combobox.
     await owner.getByRole('button', { name: 'Create API key' }).click();
@@ -177,6 +178,7 @@ describe.skipIf(!availability.run)('assistants and usage in the portal', () => {
     await dialog.getByRole('button', { name: 'Save changes' }).click();
     await dialog.waitFor({ state: 'detached' });
     await poll(async () => (await shop()).assistantId).toBe(defaultOne.id);
+    await keyRow(owner, 'Shop Widget').getByText('Assistant: Default').waitFor();
   });
 
   it('delete asks first; an assistant still in use is refused in the dialog, an unused one goes', async () => {

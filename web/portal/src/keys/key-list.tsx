@@ -128,8 +128,15 @@ type RowDialog = { kind: 'revoke' | 'roll' | 'edit'; key: ApiKey };
  * row is a card (styles.css), so every key's name, status and actions stay on screen.
  */
 export function KeyTable(props: { keys: ApiKey[]; onChanged: () => void; caption: string; empty: preact.ComponentChildren }) {
-  const { api, canManageKeys } = useSession();
+  const { api, canManageKeys, organization } = useSession();
   const [dialog, setDialog] = useState<RowDialog | undefined>(undefined);
+  // Which assistant each widget key answers with, by name (read only when the list has a widget key).
+  const hasWidget = props.keys.some((k) => k.type === 'publishable' && k.assistantId);
+  const choices = useLoad(
+    () => (hasWidget && organization ? loadAssistantChoices(api, organization.id) : Promise.resolve(undefined)),
+    [organization?.id, hasWidget],
+  );
+  const assistantName = (id: string | null) => (id ? choices.data?.assistants.find((a) => a.id === id)?.name : undefined);
   const [rolled, setRolled] = useState<NewApiKey | undefined>(undefined);
   const toggle = useAction();
   const close = () => setDialog(undefined);
@@ -152,7 +159,10 @@ export function KeyTable(props: { keys: ApiKey[]; onChanged: () => void; caption
           {props.keys.map((k) => (
             <tr key={k.id}>
               <th scope="row" class="key-name">{k.name}</th>
-              <td data-label="Type"><TypeBadge type={k.type} /></td>
+              <td data-label="Type">
+                <TypeBadge type={k.type} />
+                {k.type === 'publishable' && assistantName(k.assistantId) ? <span class="muted key-assistant">Assistant: {assistantName(k.assistantId)}</span> : null}
+              </td>
               <td data-label="Key">
                 <span class="mono">{k.displayKey}</span>
                 {k.type === 'publishable' && k.key ? <> <CopyButton text={k.key} hiddenLabel={k.name} /></> : null}
