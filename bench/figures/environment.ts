@@ -64,10 +64,11 @@ export async function startEnvironment(tmp: string, counter: DynamoCounter, star
 
   // The project's two DynamoDB clients (created when their modules load, after the environment
   // is set), and any other DynamoDB client on its first call.
-  const { db } = await import('../../shared/db/client.ts');
+  const { countingDb, db } = await import('../../shared/db/client.ts');
   const { keyLookupClient } = await import('../../shared/db/key-lookup.ts');
   counter.instrument(db, 'db');
   counter.instrument(keyLookupClient, 'keyLookupClient');
+  counter.instrument(countingDb, 'countingDb');
   counter.discover();
 
   const fx = await createFixtures(base);

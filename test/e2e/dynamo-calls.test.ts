@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classify, DynamoCounter, sequence, type DynamoCall } from '../../bench/dynamo-counter.ts';
 import { routes as chatSessionRoutes } from '../../functions/chat-session.ts';
 import type { LocalKeygate } from '../../infra/local/environment.ts';
-import { db } from '../../shared/db/client.ts';
+import { countingDb, db } from '../../shared/db/client.ts';
 import { keyLookupClient } from '../../shared/db/key-lookup.ts';
 import { json } from '../../shared/http/response.ts';
 import { ApiClient, portalUser, startTestApi, uniqueUser, type CallResult } from '../support/api.ts';
@@ -32,6 +32,8 @@ beforeAll(async () => {
   apiKey = new ApiClient(keygate.url, { 'X-API-Key': key.body.key });
   counter.instrument(db, 'db');
   counter.instrument(keyLookupClient, 'keyLookupClient');
+  // Admission counter writes go through their own client (no SDK retry: a retry could count twice).
+  counter.instrument(countingDb, 'countingDb');
   undiscover = counter.discover();
 });
 
@@ -59,7 +61,7 @@ describe('DynamoDB calls before the handler: 1 read + 1 write', () => {
   it('GET /v1/auth/whoami with a secret key (no handler work of its own)', async () => {
     for (let i = 0; i < 3; i++) {
       const calls = await steadyStateCalls(() => apiKey.get('/v1/auth/whoami'));
-      expect(sequence(calls)).toBe('GetItem[api-keys]@keyLookupClient -> UpdateItem[usage]@db');
+      expect(sequence(calls)).toBe('GetItem[api-keys]@keyLookupClient -> UpdateItem[usage]@countingDb');
       expect(classify(calls)).toEqual({ total: 2, reads: 1, writes: 1, other: 0 });
     }
   });
@@ -78,7 +80,7 @@ describe('DynamoDB calls before the handler: 1 read + 1 write', () => {
     try {
       for (let i = 0; i < 3; i++) {
         const calls = await steadyStateCalls(history);
-        expect(sequence(calls)).toBe('BatchGetItem[api-keys+sessions]@db -> UpdateItem[usage]@db');
+        expect(sequence(calls)).toBe('BatchGetItem[api-keys+sessions]@db -> UpdateItem[usage]@countingDb');
         expect(classify(calls)).toEqual({ total: 2, reads: 1, writes: 1, other: 0 });
       }
     } finally {
