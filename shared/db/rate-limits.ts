@@ -149,8 +149,9 @@ export function counterUpdate(
     ConditionExpression: condition,
     ...(Object.keys(usedNames).length ? { ExpressionAttributeNames: usedNames } : {}),
     ExpressionAttributeValues: pick(values),
-    // Versioned items answer with their allowances too (what the window has left, for the headers).
-    ReturnValues: versioned ? ('ALL_NEW' as const) : ('UPDATED_NEW' as const),
+    // Versioned items answer with their allowances too (what the window has left, for the headers);
+    // a key's item on the high-volume path with what the key was told (hm, hd).
+    ReturnValues: versioned || options.unlessOrgFull ? ('ALL_NEW' as const) : ('UPDATED_NEW' as const),
     ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
   };
 }
@@ -310,6 +311,24 @@ export const counterStore: CounterStore = {
         ...(version ? { ':v': version.v, ':lm': version.limits.perMinute, ':ld': version.limits.perDay } : {}),
       },
     }));
+  },
+
+  async lowerTold(target, day, told) {
+    try {
+      await db.send(new UpdateCommand({
+        TableName: tableName('usage'),
+        Key: usageKey(scopeOf(target), day),
+        UpdateExpression: 'SET hmw = :hmw, hm = :hm, hdw = :hdw, hd = :hd',
+        ConditionExpression: 'attribute_exists(mw) AND (attribute_not_exists(hmw) OR hmw < :hmw OR (hmw = :hmw AND hm >= :hm)) AND (attribute_not_exists(hdw) OR hdw < :hdw OR (hdw = :hdw AND hd >= :hd))',
+        ExpressionAttributeValues: { ':hmw': told.hmw, ':hm': told.hm, ':hdw': told.hdw, ':hd': told.hd },
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }));
+      return { ok: true };
+    } catch (error) {
+      if (!isConditionFailed(error)) throw error;
+      const item = (error as { Item?: Record<string, AttributeValue> }).Item;
+      return { ok: false, old: item ? (unmarshall(item) as OrgDayCounters) : undefined };
+    }
   },
 
   async peek(target, day) {

@@ -56,6 +56,14 @@ export interface OrgDayCounters {
   fmw?: string;
   fmc?: number;
   frq?: number;
+  /**
+   * On a key's own item (high-volume path): the lowest Remaining told to the key for the
+   * organization's minute (`hm`, in window `hmw`) and day (`hd`, in `hdw`); see toldToKey in sharded.ts.
+   */
+  hmw?: string;
+  hm?: number;
+  hdw?: string;
+  hd?: number;
   /** On the organization's day item: its counts that day are also on this many shard items, started under version `sv`. */
   shards?: number;
   sv?: number;

@@ -410,10 +410,12 @@ export async function admitSharded(
     if (counted.outcome === 'admitted') {
       view.observe(shard, day.id, counted.state);
       if (counted.state.requests === 1) await markSharded(store, organizationId, day.id, versionOf(subject));
+      // What the admitting shard has left is what the window is known to have left: never more;
+      // and never more than this key was told before in the same window (toldToKey).
+      const orgWindows = await toldToKey(store, keyId, day.id, subject.orgLimitsVersion ?? 0, orgWindowsOf(counted.state, counted.minute, day, limits.org), key.state);
       return {
         admitted: true,
-        // What the admitting shard has left is what the window is known to have left: never more.
-        windows: [...orgWindowsOf(counted.state, counted.minute, day, limits.org), ...keyWindows],
+        windows: [...orgWindows, ...keyWindows],
         day: day.id,
         keyRequests: key.state.requests,
         firstInMinute: key.state.mc === 1,
@@ -433,6 +435,61 @@ export async function admitSharded(
     // The key's count stays one high for a refused request (docs/limits.md states this bound).
   }
   return refuse([...view.windows(limits.org, minute, now), ...keyWindows.map((w) => ({ ...w, used: w.used - 1 }))]);
+}
+
+/** `<window id>#<version, 10 digits>`: sorts by window, then by version within it. */
+export function toldWindowId(windowId: string, version: number): string {
+  return `${windowId}#${String(version).padStart(10, '0')}`;
+}
+
+/**
+ * The lowest Remaining told for the organization's windows so far, as the key's item holds it
+ * (`hmw`/`hm` for the minute, `hdw`/`hd` for the day: window id with the limits version, and the
+ * value), for a window of `windowId` at `version`; undefined when none was told in it.
+ */
+export function toldBefore(state: OrgDayCounters | undefined, period: 'minute' | 'day', told: string): number | undefined {
+  const [w, r] = period === 'minute' ? [state?.hmw, state?.hm] : [state?.hdw, state?.hd];
+  return w === told && r !== undefined ? Number(r) : undefined;
+}
+
+/**
+ * Remaining never rises for one key within a window: successive requests of a key are admitted by
+ * different shards, whose rests differ. The key's own item (written by every request of the key,
+ * first) keeps the lowest Remaining told for each of the organization's windows; a request tells
+ * the lower of its shard's rest and that, and when its own is lower it stores it with one more
+ * conditional write (which, failing, returns a lower one stored meanwhile: that is told instead).
+ * Without the store's `lowerTold` (the simulation), the shard's rest is told.
+ */
+async function toldToKey(store: CounterStore, keyId: string, day: string, version: number, windows: WindowCount[], keyState: OrgDayCounters): Promise<WindowCount[]> {
+  if (!store.lowerTold) return windows;
+  const ids = { minute: toldWindowId((windows[0] as WindowCount).window.id, version), day: toldWindowId(day, version) };
+  let known = keyState;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const told = windows.map((w) => {
+      const before = toldBefore(known, w.window.period, ids[w.window.period]);
+      const rest = w.limit - w.used;
+      return before !== undefined && before < rest ? { ...w, used: w.limit - before } : w;
+    });
+    const lower = told.some((w) => toldBefore(known, w.window.period, ids[w.window.period]) !== w.limit - w.used);
+    if (!lower) return told;
+    // A later window (a clock ahead) or a later version already told: nothing to keep for this one.
+    if ((known.hmw !== undefined && known.hmw > ids.minute) || (known.hdw !== undefined && known.hdw > ids.day)) return told;
+    const [m, d] = told as [WindowCount, WindowCount];
+    let result: Awaited<ReturnType<NonNullable<CounterStore['lowerTold']>>>;
+    try {
+      result = await store.lowerTold({ keyId }, day, { hmw: ids.minute, hm: m.limit - m.used, hdw: ids.day, hd: d.limit - d.used });
+    } catch {
+      // Bookkeeping of headers only: the request was admitted and counted; tell what is known.
+      return told;
+    }
+    if (result.ok || result.old === undefined) return told;
+    known = result.old;
+  }
+  // Still racing: tell the lowest seen (never more than told before), without storing it.
+  return windows.map((w) => {
+    const before = toldBefore(known, w.window.period, ids[w.window.period]);
+    return before !== undefined && before < w.limit - w.used ? { ...w, used: w.limit - before } : w;
+  });
 }
 
 /**

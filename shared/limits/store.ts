@@ -104,6 +104,21 @@ export interface CounterStore {
   freeze(target: CounterTarget, day: string, version: LimitsVersion, token: string): Promise<FreezeResult>;
   /** Set what the item may count and let it count again, if it is still frozen by `token`. */
   assign(target: CounterTarget, day: string, token: string, assignment: Assignment): Promise<boolean>;
+  /**
+   * A key's own item (high-volume path): store the Remaining told for the organization's windows
+   * (`hmw`/`hm`, `hdw`/`hd`: window ids with the limits version, and values), unless it holds a
+   * later window or a lower value for the same one. The item as it was when that condition failed.
+   * Optional: without it the shard's rest is told (the simulation).
+   */
+  lowerTold?(target: CounterTarget, day: string, told: Told): Promise<{ ok: true } | { ok: false; old: OrgDayCounters | undefined }>;
+}
+
+/** What a key was told of its organization's windows: `toldWindowId`s and Remaining values. */
+export interface Told {
+  hmw: string;
+  hm: number;
+  hdw: string;
+  hd: number;
 }
 
 /** A batch of credits one environment took from the organization's balance (docs/limits.md). */
