@@ -108,6 +108,14 @@ export class KeygateWaf extends Construct {
       metricName,
       sampledRequestsEnabled: true,
     });
+    // Secret-key requests are matched once, for the rules that answer them without CORS headers.
+    const secretKey = isSecretKey(props.secretKeyPrefix);
+    const blockRule = (
+      rule: string,
+      priority: number,
+      statement: wafv2.CfnWebACL.StatementProperty,
+      response: WafBlockResponseKey,
+    ): wafv2.CfnWebACL.RuleProperty => ({ name: rule, priority, statement, action: blockWith(response), visibilityConfig: visibility(`${name}-${rule}`) });
 
     this.webAcl = new wafv2.CfnWebACL(this, 'WebAcl', {
       name,
@@ -129,43 +137,13 @@ export class KeygateWaf extends Construct {
           ruleLabels: [{ name: WAF_RATE_COUNTER.label }],
           visibilityConfig: visibility(`${name}-${WAF_RATE_COUNTER.rule}`),
         },
-        {
-          name: WAF_RULES.rateLimitedSecretKey,
-          priority: 1,
-          statement: { andStatement: { statements: [RATE_LIMITED, isSecretKey(props.secretKeyPrefix)] } },
-          action: blockWith('rateLimitedSecretKey'),
-          visibilityConfig: visibility(`${name}-${WAF_RULES.rateLimitedSecretKey}`),
-        },
-        {
-          name: WAF_RULES.rateLimited,
-          priority: 2,
-          statement: RATE_LIMITED,
-          action: blockWith('rateLimited'),
-          visibilityConfig: visibility(`${name}-${WAF_RULES.rateLimited}`),
-        },
-        {
-          // Preflights are counted too (a flood of them is stopped here), but apart: a page making N
-          // requests makes at most N preflights, so it reaches the rate limit first and reads that 429.
-          name: WAF_RULES.preflightRatePerIp,
-          priority: 3,
-          statement: { rateBasedStatement: perIp(props.rateLimitPerIp, IS_PREFLIGHT) },
-          action: blockWith('preflight'),
-          visibilityConfig: visibility(`${name}-${WAF_RULES.preflightRatePerIp}`),
-        },
-        {
-          name: WAF_RULES.bodySizeSecretKey,
-          priority: 4,
-          statement: { andStatement: { statements: [TOO_LARGE, isSecretKey(props.secretKeyPrefix)] } },
-          action: blockWith('payloadTooLargeSecretKey'),
-          visibilityConfig: visibility(`${name}-${WAF_RULES.bodySizeSecretKey}`),
-        },
-        {
-          name: WAF_RULES.bodySize,
-          priority: 5,
-          statement: TOO_LARGE,
-          action: blockWith('payloadTooLarge'),
-          visibilityConfig: visibility(`${name}-${WAF_RULES.bodySize}`),
-        },
+        blockRule(WAF_RULES.rateLimitedSecretKey, 1, { andStatement: { statements: [RATE_LIMITED, secretKey] } }, 'rateLimitedSecretKey'),
+        blockRule(WAF_RULES.rateLimited, 2, RATE_LIMITED, 'rateLimited'),
+        // Preflights are counted too (a flood of them is stopped here), but apart: a page making N
+        // requests makes at most N preflights, so it reaches the rate limit first and reads that 429.
+        blockRule(WAF_RULES.preflightRatePerIp, 3, { rateBasedStatement: perIp(props.rateLimitPerIp, IS_PREFLIGHT) }, 'preflight'),
+        blockRule(WAF_RULES.bodySizeSecretKey, 4, { andStatement: { statements: [TOO_LARGE, secretKey] } }, 'payloadTooLargeSecretKey'),
+        blockRule(WAF_RULES.bodySize, 5, TOO_LARGE, 'payloadTooLarge'),
         {
           name: WAF_RULES.ipReputation,
           priority: 6,
