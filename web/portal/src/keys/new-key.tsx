@@ -185,7 +185,7 @@ export function NewKeyDialog(props: { created: NewApiKey; onDone: () => void; re
         <>
           <label>
             Embed snippet
-            <textarea ref={snippetBox} readOnly rows={3} value={snippet} class="mono" spellcheck={false} aria-describedby="snippet-hint" />
+            <textarea ref={snippetBox} readOnly rows={4} value={snippet} class="mono" spellcheck={false} aria-describedby="snippet-hint" />
           </label>
           <p class="hint" id="snippet-hint">
             Paste it before the closing body tag of a page on an allowed domain.
