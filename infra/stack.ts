@@ -153,6 +153,8 @@ export class KeygateStack extends Stack {
       accountConcurrencyLimit: config.accountConcurrencyLimit,
     });
 
+    this.operations.watchUpstreams(deployedUpstreams(config).upstreams);
+
     this.webhooks = new KeygateWebhooks(this, 'Webhooks', {
       stage,
       apiKeysTable: this.tables.tables.apiKeys,

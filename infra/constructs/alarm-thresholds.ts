@@ -136,7 +136,37 @@ export const ALARM_THRESHOLDS = {
       'Lambda concurrency near the account limit: raise the quota (Service Quotas, Lambda concurrent executions) ' +
       'or lower the API stage throttle; check for a traffic spike in the Requests metric and the WAF rate rule.',
   },
+  /** Per upstream: share of its calls that failed (UpstreamErrors / UpstreamCalls), from MIN_UPSTREAM_CALLS calls. */
+  upstreamErrorRate: {
+    threshold: 0.1,
+    periodMinutes: 5,
+    evaluationPeriods: 2,
+    datapoints: 2,
+    reason:
+      'Each failed call is a reply a customer did not get (refunded). Models throttle and time out now and then; one ' +
+      'call in ten failing for 10 minutes is an outage, a quota or a bad setting (a wrong model, a rotated secret).',
+    action:
+      'Upstream failing: the dashboard row of this upstream shows the errors by kind. rate_limited: raise its quota; ' +
+      'refused: check its models and secret (rotated?); unavailable or timeout: check the service itself; the reply ' +
+      "function's log group has 'reply failed, refunding' with the error name.",
+  },
+  /** Per upstream: p90 time to first byte as a share of its timeoutSeconds. */
+  upstreamFirstByteShare: {
+    threshold: 0.5,
+    periodMinutes: 5,
+    evaluationPeriods: 3,
+    datapoints: 3,
+    reason:
+      'At timeoutSeconds a call is given up (503); a p90 past half of it for 15 minutes means many callers wait long ' +
+      'and the slowest already fail.',
+    action:
+      'Upstream slow to start replying: check the service or model (load, region, quota), then raise its ' +
+      'timeoutSeconds or move assistants to another upstream.',
+  },
 } as const satisfies Record<string, AlarmThreshold>;
+
+/** Below this many calls in a period an upstream's error rate is not judged (one failure would be 10%+). */
+export const MIN_UPSTREAM_CALLS = 10;
 
 /** Below this many requests in a period the 5xx rate alarm does not judge (one failure would be 5%+). */
 export const MIN_REQUESTS_FOR_5XX_RATE = 20;

@@ -11,9 +11,10 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { METRICS, METRICS_NAMESPACE, METRICS_SERVICE, REQUEST_OUTCOMES, WEBHOOK_RESULTS, type MetricName } from '../../shared/metrics/catalog.ts';
+import { METRICS, METRICS_NAMESPACE, METRICS_SERVICE, REQUEST_OUTCOMES, UPSTREAM_FAILURES, WEBHOOK_RESULTS, type MetricName } from '../../shared/metrics/catalog.ts';
+import type { Upstream } from '../../shared/chat/upstreams.ts';
 import type { TableKey } from '../../shared/tables.ts';
-import { ALARM_THRESHOLDS, MIN_REQUESTS_FOR_5XX_RATE, type AlarmThreshold } from './alarm-thresholds.ts';
+import { ALARM_THRESHOLDS, MIN_REQUESTS_FOR_5XX_RATE, MIN_UPSTREAM_CALLS, type AlarmThreshold } from './alarm-thresholds.ts';
 import type { DeployedFunctionName } from './function-specs.ts';
 
 /** The operations shared/db issues (no Scan anywhere): the per-operation DynamoDB metrics to sum. */
@@ -195,6 +196,55 @@ export class KeygateOperations extends Construct {
     );
   }
 
+  /**
+   * Per deployed upstream: alarms on its error rate and on its p90 time to first byte (against its
+   * own timeoutSeconds), and one dashboard row (calls and errors by kind, timings, tokens).
+   */
+  watchUpstreams(upstreams: readonly Upstream[]): void {
+    const t = ALARM_THRESHOLDS;
+    for (const upstream of upstreams) {
+      const name = upstream.name;
+      const calls = this.appMetric('UpstreamCalls', name, minutes(t.upstreamErrorRate));
+      const errors = this.appMetric('UpstreamErrors', name, minutes(t.upstreamErrorRate));
+      const errorRate = new cloudwatch.MathExpression({
+        expression: `IF(calls >= ${MIN_UPSTREAM_CALLS}, FILL(errors, 0) / calls, 0)`,
+        usingMetrics: { calls, errors },
+        period: minutes(t.upstreamErrorRate),
+        label: `${name} error rate`,
+      });
+      this.alarm(`Upstream-${name}-ErrorRate`, errorRate, t.upstreamErrorRate, `Upstream ${name} (${upstream.kind}): share of calls that failed`);
+      const timeoutMs = upstream.timeoutSeconds * 1000;
+      const firstByte = new cloudwatch.MathExpression({
+        expression: `ttfb / ${timeoutMs}`,
+        usingMetrics: { ttfb: this.appMetric('UpstreamTimeToFirstByte', name, minutes(t.upstreamFirstByteShare), 'p90') },
+        period: minutes(t.upstreamFirstByteShare),
+        label: `${name} first byte p90 / timeoutSeconds`,
+      });
+      this.alarm(
+        `Upstream-${name}-FirstByteP90`,
+        firstByte,
+        t.upstreamFirstByteShare,
+        `Upstream ${name} (${upstream.kind}): p90 time to first byte as a share of its timeoutSeconds (${upstream.timeoutSeconds} s)`,
+      );
+      this.dashboard.addWidgets(
+        graph(`Upstream ${name}: calls and errors by kind`, [
+          this.appMetric('UpstreamCalls', name, Duration.minutes(5)),
+          ...UPSTREAM_FAILURES.filter((f) => f !== 'cancelled').map((failure) => this.appMetric('UpstreamErrorsByKind', name, Duration.minutes(5), 'Sum', failure)),
+        ]),
+        graph(`Upstream ${name}: first byte / duration, p50 / p90 (ms)`, [
+          this.appMetric('UpstreamTimeToFirstByte', name, Duration.minutes(5), 'p50'),
+          this.appMetric('UpstreamTimeToFirstByte', name, Duration.minutes(5), 'p90'),
+          this.appMetric('UpstreamDuration', name, Duration.minutes(5), 'p50'),
+          this.appMetric('UpstreamDuration', name, Duration.minutes(5), 'p90'),
+        ]),
+        graph(`Upstream ${name}: tokens in / out`, [
+          this.appMetric('UpstreamInputTokens', name, Duration.minutes(5)),
+          this.appMetric('UpstreamOutputTokens', name, Duration.minutes(5)),
+        ]),
+      );
+    }
+  }
+
   /** One more graph row on the dashboard (the stack adds the web ACL's). */
   addGraph(title: string, metrics: cloudwatch.IMetric[]): void {
     this.dashboard.addWidgets(graph(title, metrics, { stacked: true }));
@@ -213,8 +263,8 @@ export class KeygateOperations extends Construct {
   }
 
   /** An application metric from shared/metrics/catalog.ts, with the dimensions its EMF lines carry. */
-  private appMetric(name: MetricName, dimensionValue?: string, period = Duration.minutes(5), statistic = 'Sum'): cloudwatch.Metric {
-    const extra: string | undefined = (METRICS[name] as { dimension?: string }).dimension;
+  private appMetric(name: MetricName, dimensionValue?: string, period = Duration.minutes(5), statistic = 'Sum', secondValue?: string): cloudwatch.Metric {
+    const { dimension: extra, second } = METRICS[name] as { dimension?: string; second?: string };
     return new cloudwatch.Metric({
       namespace: METRICS_NAMESPACE,
       metricName: name,
@@ -222,10 +272,11 @@ export class KeygateOperations extends Construct {
         service: METRICS_SERVICE,
         stage: this.stage,
         ...(extra && dimensionValue !== undefined ? { [extra]: dimensionValue } : {}),
+        ...(second && secondValue !== undefined ? { [second]: secondValue } : {}),
       },
       statistic,
       period,
-      label: dimensionValue ? `${name} ${dimensionValue}` : `${name} ${statistic}`,
+      label: secondValue ? `${secondValue}` : dimensionValue ? `${name} ${dimensionValue}${statistic === 'Sum' ? '' : ` ${statistic}`}` : `${name} ${statistic}`,
     });
   }
 

@@ -6,6 +6,7 @@
 // undefined); it throws ReplyError when it cannot finish. It must stop its upstream call when
 // `signal` aborts, and never retry a call that may already have produced a reply.
 import type { Assistant } from '../domain/assistants.ts';
+import type { UpstreamFailure } from '../metrics/catalog.ts';
 
 export type ChatRole = 'user' | 'assistant';
 
@@ -58,18 +59,8 @@ export interface ChatBackend {
 /** Codes a failed reply reports, in the `error` stream event or as the JSON error before the stream. */
 export type ReplyErrorCode = 'SERVICE_UNAVAILABLE' | 'VALIDATION_ERROR' | 'INTERNAL_ERROR';
 
-/** Why a reply failed, for metrics and logs (never shown to callers). */
-export type ReplyFailure =
-  | 'refused' // the upstream answered 4xx (not 429) or a validation error
-  | 'rate_limited' // 429 or throttling
-  | 'unavailable' // unreachable, 5xx, service errors
-  | 'timeout' // no first delta within timeoutSeconds
-  | 'malformed' // a body that is not the protocol
-  | 'incomplete' // the stream ended without its end marker
-  | 'upstream_error' // the upstream's own error event
-  | 'cut' // maxDurationSeconds or the function's deadline reached mid-reply
-  | 'cancelled' // the caller went away before a JSON reply was complete
-  | 'internal';
+/** Why a reply failed, for metrics and logs (never shown to callers): UPSTREAM_FAILURES. */
+export type ReplyFailure = UpstreamFailure;
 
 export class ReplyError extends Error {
   readonly code: ReplyErrorCode;

@@ -5,7 +5,8 @@
 // module is loaded on first use, so a function that only ever talks to one kind loads only that one.
 import { performance } from 'node:perf_hooks';
 import { describeError, logger } from '../log.ts';
-import { estimateUsage, ReplyError, REPLY_MESSAGES, type ChatBackend, type ReplyRequest, type ReplyUsage } from './backend.ts';
+import { recordUpstreamCall } from '../metrics/emit.ts';
+import { estimateUsage, ReplyError, REPLY_MESSAGES, type ChatBackend, type ReplyFailure, type ReplyRequest, type ReplyUsage } from './backend.ts';
 import type { Upstream } from './upstreams.ts';
 
 // Keyed by the configuration's upstream object: a changed configuration (a new secret locally) gets new backends.
@@ -83,6 +84,18 @@ export async function* guardedReply(upstream: Upstream, backend: ChatBackend, re
   const iterator = backend.reply({ ...request, signal: controller.signal });
   const parts: string[] = [];
   let reported: ReplyUsage | undefined;
+  let firstByteMs: number | undefined;
+  const report = (failure?: ReplyFailure, tokens?: ReplyUsage) =>
+    recordUpstreamCall({
+      upstream: upstream.name,
+      kind: upstream.kind,
+      assistantId: request.assistant.id,
+      organizationId: request.identity.organizationId,
+      durationMs: performance.now() - started,
+      ...(firstByteMs !== undefined ? { firstByteMs } : {}),
+      ...(failure ? { failure } : {}),
+      ...(tokens ? { tokens } : {}),
+    });
   try {
     for (;;) {
       if (stop) break;
@@ -94,6 +107,7 @@ export async function* guardedReply(upstream: Upstream, backend: ChatBackend, re
         next = await Promise.race([iterator.next(), stopped]);
       } catch (error) {
         if (stop) break; // the abort surfaced as the backend's error
+        report(error instanceof ReplyError ? error.failure : 'internal');
         throw error;
       }
       if (next === 'stopped') break;
@@ -105,7 +119,8 @@ export async function* guardedReply(upstream: Upstream, backend: ChatBackend, re
       if (next.value === '') continue;
       if (parts.length === 0) {
         clearTimeout(timers[0]);
-        options.onFirstDelta?.(performance.now() - started);
+        firstByteMs = performance.now() - started;
+        options.onFirstDelta?.(firstByteMs);
       }
       parts.push(next.value);
       yield next.value;
@@ -118,10 +133,15 @@ export async function* guardedReply(upstream: Upstream, backend: ChatBackend, re
     iterator.return(undefined).catch((error: unknown) => logger.debug('backend did not close cleanly', { error: describeError(error) }));
   }
   if (stop === 'first-byte' || (stop === 'duration' && parts.length === 0)) {
+    report('timeout');
     throw new ReplyError('SERVICE_UNAVAILABLE', REPLY_MESSAGES.timeout, { failure: 'timeout' });
   }
   if (stop === 'duration') {
+    report('cut');
     throw new ReplyError('SERVICE_UNAVAILABLE', REPLY_MESSAGES.tooLong, { failure: 'cut', usage: estimateUsage(request, parts.join('')) });
   }
-  return reported ?? estimateUsage(request, parts.join(''));
+  const usage = reported ?? estimateUsage(request, parts.join(''));
+  if (stop === 'caller') report('cancelled');
+  else report(undefined, usage);
+  return usage;
 }

@@ -25,6 +25,24 @@ export type RequestOutcome = (typeof REQUEST_OUTCOMES)[number];
 export const WEBHOOK_RESULTS = ['delivered', 'failed', 'dead_lettered'] as const;
 export type WebhookResult = (typeof WEBHOOK_RESULTS)[number];
 
+/**
+ * Why an upstream call failed (ReplyError's `failure`), a dimension of UpstreamErrorsByKind. A caller
+ * that went away (`cancelled`) is counted as a call, never as an error.
+ */
+export const UPSTREAM_FAILURES = [
+  'refused', // the upstream answered 4xx (not 429) or a validation error
+  'rate_limited', // 429 or throttling
+  'unavailable', // unreachable, 5xx, service errors
+  'timeout', // no first delta within timeoutSeconds
+  'malformed', // a body that is not the protocol
+  'incomplete', // the stream ended without its end marker
+  'upstream_error', // the upstream's own error event
+  'cut', // maxDurationSeconds or the function's deadline reached mid-reply
+  'cancelled', // the caller went away before a JSON reply was complete
+  'internal',
+] as const;
+export type UpstreamFailure = (typeof UPSTREAM_FAILURES)[number];
+
 export type MetricUnitName = 'Count' | 'Milliseconds';
 
 /** Every metric, its unit, and the one extra dimension it carries (besides service and stage). */
@@ -43,13 +61,28 @@ export const METRICS = {
   WebhookDeliveries: { unit: 'Count', dimension: 'Result' },
   /** Portal accounts created by invitations (the only way accounts are made: self sign-up is off). */
   UsersInvited: { unit: 'Count' },
-} as const satisfies Record<string, { unit: MetricUnitName; dimension?: string }>;
+  // Per upstream (the deployed upstream's name: a handful per stack). The assistant and organization
+  // of each call are properties of the same EMF line (Logs Insights), never dimensions.
+  /** Calls to the upstream, whatever their end. */
+  UpstreamCalls: { unit: 'Count', dimension: 'Upstream' },
+  /** Calls that failed (not those whose caller went away). */
+  UpstreamErrors: { unit: 'Count', dimension: 'Upstream' },
+  /** The same failures by kind (UPSTREAM_FAILURES). */
+  UpstreamErrorsByKind: { unit: 'Count', dimension: 'Upstream', second: 'Failure' },
+  /** From the call to the upstream's first delta. */
+  UpstreamTimeToFirstByte: { unit: 'Milliseconds', dimension: 'Upstream' },
+  /** From the call to its end (completed, failed or stopped). */
+  UpstreamDuration: { unit: 'Milliseconds', dimension: 'Upstream' },
+  /** Tokens of completed calls, as reported by the upstream or estimated. */
+  UpstreamInputTokens: { unit: 'Count', dimension: 'Upstream' },
+  UpstreamOutputTokens: { unit: 'Count', dimension: 'Upstream' },
+} as const satisfies Record<string, { unit: MetricUnitName; dimension?: string; second?: string }>;
 export type MetricName = keyof typeof METRICS;
 
 /** The dimension names of a metric, in the order the EMF line lists them. */
 export function metricDimensions(name: MetricName): string[] {
-  const extra: string | undefined = (METRICS[name] as { dimension?: string }).dimension;
-  return ['service', 'stage', ...(extra ? [extra] : [])];
+  const { dimension, second } = METRICS[name] as { dimension?: string; second?: string };
+  return ['service', 'stage', ...(dimension ? [dimension] : []), ...(second ? [second] : [])];
 }
 
 /** The outcome of a refusal the authorizer decides, by its error code. */

@@ -79,6 +79,9 @@ describe('alarms', () => {
       'AccountConcurrency',
       'WebhookDeadLetters',
       'UsersInvited',
+      // The one upstream of a stack without context upstreams.
+      'Upstream-bedrock-ErrorRate',
+      'Upstream-bedrock-FirstByteP90',
       ...FUNCTIONS.flatMap((f) => [`${capitalized(f)}Errors`, `${capitalized(f)}Throttles`]),
       ...TABLE_KEYS.flatMap((t) => [`${capitalized(t)}TableThrottles`, `${capitalized(t)}TableSystemErrors`]),
     ].map((n) => `keygate-dev-${n}`);
@@ -170,6 +173,54 @@ describe('alarms', () => {
     const queueId = stack.getLogicalId(stack.webhooks.deadLetterQueue.node.defaultChild as CfnElement);
     expect(a).toMatchObject({ MetricName: 'ApproximateNumberOfMessagesVisible', Namespace: 'AWS/SQS', Statistic: 'Maximum', Threshold: 1 });
     expect(a.Dimensions).toEqual([{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }]);
+  });
+});
+
+describe('upstreams', () => {
+  const UPSTREAMS = {
+    claude: { kind: 'bedrock', models: ['amazon.nova-lite-v1:0'] },
+    agent: { kind: 'http', url: 'https://agent.example.com/reply', signingSecretName: 'keygate/agent', timeoutSeconds: 20 },
+  };
+  let upstreamResources: Record<string, CfnResource>;
+  beforeAll(() => {
+    const app = new App({ context: { ...CDK_CONTEXT, upstreams: JSON.stringify(UPSTREAMS), 'aws:cdk:bundling-stacks': [] } });
+    upstreamResources = Template.fromStack(createKeygateApp(app)).toJSON().Resources;
+  }, SETUP_TIMEOUT_MS);
+  const upstreamAlarm = (name: string) => ofType(upstreamResources, 'AWS::CloudWatch::Alarm').find(([, a]) => a.Properties!.AlarmName === `keygate-dev-${name}`)?.[1].Properties;
+
+  it('each has an error-rate alarm: UpstreamErrors / UpstreamCalls of that upstream, judged from 10 calls, at 10% for two 5-minute periods', () => {
+    for (const name of ['claude', 'agent']) {
+      const a = upstreamAlarm(`Upstream-${name}-ErrorRate`)!;
+      expect(expressionOf(a)).toBe('IF(calls >= 10, FILL(errors, 0) / calls, 0)');
+      const stats = statsOf(a);
+      expect(stats.map((st) => st.MetricName).sort()).toEqual(['UpstreamCalls', 'UpstreamErrors']);
+      for (const st of stats) expect(dims(st)).toEqual({ service: 'keygate', stage: 'dev', Upstream: name });
+      expect(a).toMatchObject({ Threshold: 0.1, EvaluationPeriods: 2, DatapointsToAlarm: 2, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
+    }
+  });
+
+  it("each has a first-byte alarm: p90 UpstreamTimeToFirstByte over half of that upstream's timeoutSeconds, for 15 minutes", () => {
+    for (const [name, timeoutMs] of [['claude', 30_000], ['agent', 20_000]] as const) {
+      const a = upstreamAlarm(`Upstream-${name}-FirstByteP90`)!;
+      expect(expressionOf(a)).toBe(`ttfb / ${timeoutMs}`);
+      const [st] = statsOf(a);
+      expect(st).toMatchObject({ MetricName: 'UpstreamTimeToFirstByte', Namespace: 'Keygate', Stat: 'p90' });
+      expect(dims(st!)).toEqual({ service: 'keygate', stage: 'dev', Upstream: name });
+      expect(a).toMatchObject({ Threshold: 0.5, EvaluationPeriods: 3, DatapointsToAlarm: 3 });
+    }
+    expect(upstreamAlarm('Upstream-bedrock-ErrorRate')).toBeUndefined();
+  });
+
+  it('each has a dashboard row: calls and errors by kind, first byte and duration, tokens', () => {
+    const [, dashboard] = single(upstreamResources, 'AWS::CloudWatch::Dashboard');
+    const body = JSON.stringify(dashboard.Properties!.DashboardBody);
+    for (const name of ['claude', 'agent']) {
+      for (const title of [`Upstream ${name}: calls and errors by kind`, `Upstream ${name}: first byte / duration, p50 / p90 (ms)`, `Upstream ${name}: tokens in / out`]) {
+        expect(body).toContain(title);
+      }
+      expect(body).toContain(`\\"UpstreamErrorsByKind\\",\\"Failure\\",\\"rate_limited\\",\\"Upstream\\",\\"${name}\\"`);
+    }
+    for (const metric of ['UpstreamCalls', 'UpstreamTimeToFirstByte', 'UpstreamDuration', 'UpstreamInputTokens', 'UpstreamOutputTokens']) expect(body).toContain(`\\"${metric}\\"`);
   });
 });
 

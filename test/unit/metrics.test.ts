@@ -26,7 +26,8 @@ vi.mock('../../shared/db/messages.ts', () => messages);
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { handler as authorizer } from '../../functions/authorizer.ts';
 import { ReplyError, type ChatBackend } from '../../shared/chat/backend.ts';
-import { setChatBackend } from '../../shared/chat/backends.ts';
+import { guardedReply, setChatBackend } from '../../shared/chat/backends.ts';
+import type { Upstream } from '../../shared/chat/upstreams.ts';
 import { collectReply, pumpReply, startReply } from '../../shared/chat/reply.ts';
 import { bufferSink } from '../../shared/chat/sse.ts';
 import { generateKey, hashKey, keyIdFromHash } from '../../shared/domain/api-key.ts';
@@ -188,6 +189,9 @@ describe('the request pipeline', () => {
   });
 });
 
+/** The per-upstream lines (tested below), besides a reply's own. */
+const isUpstreamLine = (doc: Record<string, unknown>) => 'UpstreamCalls' in doc || 'UpstreamErrorsByKind' in doc;
+
 describe('replies', () => {
   const backend = (deltas: string[], failAt?: number): ChatBackend => ({
     kind: 'scripted',
@@ -203,7 +207,7 @@ describe('replies', () => {
   it('count a completed reply, its credit and its two timings in one document', async () => {
     setChatBackend(backend(['Hel', 'lo']));
     await collectReply(await startReply(input), 'r3');
-    const [doc, ...more] = emfLines() as Record<string, any>[];
+    const [doc, ...more] = emfLines().filter((d) => !isUpstreamLine(d)) as Record<string, any>[];
     expect(more).toEqual([]);
     expect(doc!._aws.CloudWatchMetrics).toEqual([
       {
@@ -227,7 +231,7 @@ describe('replies', () => {
     const sink = bufferSink();
     await pumpReply(await startReply(input), sink);
     expect(sink.body()).toContain('event: error');
-    expect(emfLines()).toEqual([
+    expect(emfLines().filter((d) => !isUpstreamLine(d))).toEqual([
       {
         _aws: { CloudWatchMetrics: [{ Namespace: 'Keygate', Dimensions: [['service', 'stage']], Metrics: [{ Name: 'StreamFailures', Unit: 'Count' }] }] },
         service: 'keygate',
@@ -267,4 +271,86 @@ it('the authorizer bundle holds no Powertools Metrics (its EMF line is hand-writ
   const inputs = Object.keys(result.metafile.inputs);
   expect(inputs.some((path) => path.includes('shared/metrics/emf.ts'))).toBe(true);
   expect(inputs.filter((path) => path.includes('@aws-lambda-powertools/metrics'))).toEqual([]);
+});
+
+describe('upstream calls', () => {
+  const upstream: Upstream = { name: 'gpt', kind: 'openai', baseUrl: 'https://api.example.com/v1', models: ['m'], timeoutSeconds: 30, maxDurationSeconds: 300 };
+  const request = {
+    turns: [{ role: 'user' as const, content: 'Hi' }],
+    assistant: { id: 'asst_1', name: 'Support', model: 'm', instructions: '', maxOutputTokens: 100, temperature: null },
+    identity: { organizationId: 'org_1', keyId: 'key_1', keyType: 'secret' as const, databaseId: null, sessionId: null, conversationId: null, origin: null },
+    signal: new AbortController().signal,
+  };
+  const drain = async (reply: AsyncGenerator<string, unknown>) => {
+    for (;;) if ((await reply.next()).done) return;
+  };
+  const upstreamDims = [['service', 'stage', 'Upstream']];
+
+  it('count a completed call by upstream (time to first byte, duration, tokens), the assistant and organization as properties only', async () => {
+    const backend: ChatBackend = {
+      kind: 'scripted',
+      async *reply() {
+        yield 'Hel';
+        yield 'lo';
+        return { inputTokens: 12, outputTokens: 2 };
+      },
+    };
+    await drain(guardedReply(upstream, backend, request));
+    const [doc, ...more] = emfLines() as Record<string, any>[];
+    expect(more).toEqual([]);
+    expect(doc!._aws.CloudWatchMetrics).toEqual([
+      {
+        Namespace: 'Keygate',
+        Dimensions: upstreamDims,
+        Metrics: [
+          { Name: 'UpstreamCalls', Unit: 'Count' },
+          { Name: 'UpstreamDuration', Unit: 'Milliseconds' },
+          { Name: 'UpstreamTimeToFirstByte', Unit: 'Milliseconds' },
+          { Name: 'UpstreamInputTokens', Unit: 'Count' },
+          { Name: 'UpstreamOutputTokens', Unit: 'Count' },
+        ],
+      },
+    ]);
+    expect(doc).toMatchObject({ service: 'keygate', stage: 'test', Upstream: 'gpt', UpstreamCalls: 1, UpstreamInputTokens: 12, UpstreamOutputTokens: 2, assistantId: 'asst_1', organizationId: 'org_1', upstreamKind: 'openai' });
+    expect(doc!.UpstreamDuration).toBeGreaterThanOrEqual(doc!.UpstreamTimeToFirstByte);
+  });
+
+  it('count a failed call as an error by upstream, and by upstream and kind', async () => {
+    const backend: ChatBackend = {
+      kind: 'scripted',
+      async *reply() {
+        yield* [];
+        throw new ReplyError('SERVICE_UNAVAILABLE', 'busy', { failure: 'rate_limited' });
+      },
+    };
+    await expect(drain(guardedReply(upstream, backend, request))).rejects.toThrow(ReplyError);
+    const [call, byKind, ...more] = emfLines() as Record<string, any>[];
+    expect(more).toEqual([]);
+    expect(call).toMatchObject({ Upstream: 'gpt', UpstreamCalls: 1, UpstreamErrors: 1, failure: 'rate_limited' });
+    expect(call!.UpstreamTimeToFirstByte).toBeUndefined();
+    expect(byKind!._aws.CloudWatchMetrics).toEqual([
+      { Namespace: 'Keygate', Dimensions: [['service', 'stage', 'Upstream', 'Failure']], Metrics: [{ Name: 'UpstreamErrorsByKind', Unit: 'Count' }] },
+    ]);
+    expect(byKind).toMatchObject({ Upstream: 'gpt', Failure: 'rate_limited', UpstreamErrorsByKind: 1 });
+  });
+
+  it('count a first-byte timeout as a timeout error; a caller who goes away as a call, not an error', async () => {
+    const silent: ChatBackend = {
+      kind: 'silent',
+      async *reply({ signal }) {
+        await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+      },
+    };
+    await expect(drain(guardedReply({ ...upstream, timeoutSeconds: 0.05 } as Upstream, silent, request))).rejects.toThrow(ReplyError);
+    expect(emfLines().map((d) => d.Failure ?? d.failure)).toEqual(['timeout', 'timeout']);
+    written.length = 0;
+    const caller = new AbortController();
+    const pending = drain(guardedReply(upstream, silent, { ...request, signal: caller.signal }));
+    caller.abort();
+    await pending;
+    const [doc, ...more] = emfLines() as Record<string, any>[];
+    expect(more).toEqual([]);
+    expect(doc).toMatchObject({ UpstreamCalls: 1, failure: 'cancelled' });
+    expect(doc!.UpstreamErrors).toBeUndefined();
+  });
 });
