@@ -26,7 +26,7 @@ import { requestedDatabase } from '../shared/domain/authorize.ts';
 import { ApiError, validationError } from '../shared/domain/errors.ts';
 import { newId } from '../shared/domain/ids.ts';
 import { addDays, iso } from '../shared/domain/time.ts';
-import { collectReply, CREDITS_PER_REPLY, pumpReply, REPLAYED_HEADER, startReply, type StartedReply } from '../shared/chat/reply.ts';
+import { collectReply, pumpReply, REPLAYED_HEADER, startReply, type StartedReply } from '../shared/chat/reply.ts';
 import { idempotencyKey, parseOneShot, parseSessionMessage } from '../shared/chat/schemas.ts';
 import { resolveAssistant } from '../shared/chat/assistants.ts';
 import { openCompletion } from '../shared/chat/completions.ts';
@@ -157,7 +157,7 @@ async function oneShotMessage(req: ApiRequest): Promise<HttpResult> {
       // A replay answers with the original's conversation (a generated id is not generated again).
       conversation_id: publicConversationId(reply.threadId),
       message: { role: 'assistant', content: done.content },
-      usage: { credits: CREDITS_PER_REPLY },
+      usage: { credits: done.credits },
     },
     reply.replayed ? REPLAYED_HEADER : {},
   );

@@ -30,6 +30,7 @@ import { PortalUserPool } from './constructs/portal-user-pool.ts';
 import { SessionSigningSecret } from './constructs/session-secret.ts';
 import { KeygateTables, type TableAccess } from './constructs/tables.ts';
 import { KeygateWebhooks } from './constructs/webhooks.ts';
+import { CreditSweep } from './constructs/credit-sweep.ts';
 
 export interface KeygateConfig {
   stage: string;
@@ -165,6 +166,7 @@ export class KeygateStack extends Stack {
       sweep: functions.expirySweep.function,
     });
     this.operations.alarmOnDeadLetterQueue('WebhookDeadLetters', this.webhooks.deadLetterQueue);
+    new CreditSweep(this, 'CreditHoldSweep', { stage, sweep: functions.creditSweep.function });
 
     this.waf = new KeygateWaf(this, 'Waf', { stage, api: this.api.restApi, rateLimitPerIp: config.wafRateLimitPerIp, secretKeyPrefix: config.secretKeyPrefix });
     this.operations.addGraph(

@@ -85,6 +85,11 @@ export const TABLES = {
     envVar: 'USAGE_TABLE',
     partitionKey: { name: 'pk', type: 'S' },
     sortKey: { name: 'sk', type: 'S' },
+    indexes: [
+      // Sparse: only credit holds not yet settled, by when they are due to the sweep
+      // (shared/db/credits.ts sweepHolds). Keys only: a hold's other writes never reach it.
+      { name: 'byHoldDue', partitionKey: { name: 'holdShard', type: 'S' }, sortKey: { name: 'holdDue', type: 'S' }, projection: 'KEYS_ONLY' },
+    ],
     ttlAttribute: TTL_ATTRIBUTE,
     durable: true,
   },

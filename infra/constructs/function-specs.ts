@@ -12,7 +12,7 @@ import type { TableAccess } from './tables.ts';
  * Route functions that are deployed ('dev' is local only), the API key authorizer, and the webhook
  * workers (stream consumer, delivery, expiry sweep: infra/constructs/webhooks.ts wires their triggers).
  */
-export type DeployedFunctionName = Exclude<FunctionName, 'dev'> | 'authorizer' | WebhookWorkerName;
+export type DeployedFunctionName = Exclude<FunctionName, 'dev'> | 'authorizer' | WebhookWorkerName | 'creditSweep';
 export type WebhookWorkerName = 'webhookEvents' | 'webhookDelivery' | 'expirySweep';
 
 export interface FunctionSpec {
@@ -144,6 +144,16 @@ export const FUNCTION_SPECS: Record<DeployedFunctionName, FunctionSpec> = {
     memorySize: 256,
     timeout: Duration.minutes(5),
     tables: { apiKeys: 'readUpdate' },
+    sessionSecret: false,
+    bedrock: false,
+  },
+  // Queries the usage table's byHoldDue index and settles each hold past its due time: UpdateItem
+  // on the reservation, its batch and the organization's balance (infra/constructs/credit-sweep.ts).
+  creditSweep: {
+    entry: 'functions/credit-sweep.ts',
+    memorySize: 256,
+    timeout: Duration.minutes(1),
+    tables: { usage: 'readUpdate', organizations: 'readUpdate' },
     sessionSecret: false,
     bedrock: false,
   },

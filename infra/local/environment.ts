@@ -7,6 +7,7 @@ import { createTables, tableEnv } from './bootstrap.ts';
 import { LOCAL_CLIENT_ID, LOCAL_ISSUER } from './dev-token.ts';
 import { localDynamoClient, startDynamoDbLocal } from './dynamodb-local.ts';
 import { upstreamConfig } from '../../shared/chat/upstreams.ts';
+import { SWEEP_EVERY_MS } from '../../shared/limits/credit-holds.ts';
 import { loadLocalSecrets, type LocalSecrets } from './local-secrets.ts';
 import type { DeliveryQueue } from '../../shared/webhooks/queue.ts';
 import type { LocalWebhooks } from './webhooks.ts';
@@ -74,6 +75,8 @@ export interface LocalKeygate {
   dynamodbEndpoint: string;
   secrets: LocalSecrets;
   webhooks: LocalWebhooks;
+  /** Run the credit sweep now (it also runs every minute, CREDIT_SWEEP_INTERVAL_MS): the holds it settled. */
+  sweepCredits(now?: Date): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -125,12 +128,21 @@ export async function bootLocalKeygate(options: BootOptions = {}): Promise<Local
       await bundles?.runtime.close();
       throw error;
     });
+    // The scheduled credit sweep (infra/constructs/credit-sweep.ts), in this process in both modes.
+    const { sweepHolds } = await import('../../shared/db/credits.ts');
+    const { describeError, logger } = await import('../../shared/log.ts');
+    const sweepTimer = setInterval(() => {
+      sweepHolds().catch((error: unknown) => logger.warn('local credit sweep failed', { error: describeError(error) }));
+    }, Number(process.env.CREDIT_SWEEP_INTERVAL_MS ?? SWEEP_EVERY_MS));
+    sweepTimer.unref();
     return {
       url: api.url,
       dynamodbEndpoint: dynamo.endpoint,
       secrets,
       webhooks: running,
+      sweepCredits: (now) => sweepHolds(now),
       async stop() {
+        clearInterval(sweepTimer);
         // Triggers first, so no delivery starts on a function that is already stopped.
         await running.stop();
         await api.close();

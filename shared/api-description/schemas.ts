@@ -43,6 +43,7 @@ const organizationExample = {
   limits: { perMinute: 600, perDay: 100000 },
   billing: { mode: 'tokens' as const, inputPer1k: 1, outputPer1k: 4 },
   credits: 1000,
+  creditsHeld: 12,
   defaultAssistantId: ASSISTANT_ID,
   createdAt: AT,
   role: 'owner' as const,
@@ -118,7 +119,8 @@ export const Organization = named(
         z.strictObject({ mode: z.literal('tokens'), inputPer1k: z.int().nonnegative(), outputPer1k: z.int().nonnegative() }),
       ])
       .meta({ description: 'How replies are charged: one credit per reply, or whole credits per 1,000 input and output tokens (set by operators)' }),
-    credits: z.int(),
+    credits: z.int().meta({ description: 'Credits spendable now' }),
+    creditsHeld: z.int().nonnegative().meta({ description: 'Credits held by replies in progress (settled to what each used when it ends); credits + creditsHeld is the settled balance' }),
     defaultAssistantId: z.string().nullable().meta({ description: 'The assistant that answers unless a request, database or key says otherwise' }),
     createdAt: isoTime,
     role: z.enum(ROLES).optional().meta({ description: "The caller's role (lists and creation)" }),

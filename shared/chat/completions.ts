@@ -151,6 +151,7 @@ export async function pumpCompletion(
   try {
     await sink.write(chunkLine(ids, { role: 'assistant', content: '' }));
     await sink.write(chunkLine(ids, { content: reply.first }));
+    await reply.delivered();
     for await (const delta of reply.rest()) await sink.write(chunkLine(ids, { content: delta }));
     await reply.complete();
     const usage = reply.usage();

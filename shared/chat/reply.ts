@@ -1,13 +1,15 @@
 // One assistant reply, shared by the streaming session route and the one-shot message route:
-// reserve a credit -> load the thread's recent history -> start the assistant's upstream and wait
-// for its first delta -> (caller streams or collects the rest) -> store the turn with its tokens ->
-// done. A reply that fails at any point is refunded; nothing of it is stored.
+// load the thread's recent history and trim it to the assistant's maxInputTokens -> hold the
+// reply's worst case in credits (its input bound plus its output cap, the cap lowered to what the
+// balance holds) -> start the assistant's upstream with that cap and wait for its first delta ->
+// (caller streams or collects the rest) -> store the turn with its tokens -> settle the hold to what
+// was used -> done. A reply that fails at any point returns its whole hold; nothing of it is stored.
 //
 // Waiting for the first delta before anything is sent means a backend that fails to start (model
 // throttled, unavailable) is answered with a plain JSON error and status; only failures after the
 // first delta become the stream's `error` event.
 import { createHash } from 'node:crypto';
-import { reserveCredit, refundCredit } from '../db/credits.ts';
+import { holdCredits, markDelivered, settleCredits } from '../db/credits.ts';
 import { isUnavailable } from '../db/client.ts';
 import { recentMessages, saveTurn, type MessageItem } from '../db/messages.ts';
 import { replyRecordPut, storedReply, type StoredReply } from '../db/replies.ts';
@@ -17,6 +19,8 @@ import { timeOrderedId } from '../domain/ids.ts';
 import { iso, utcDay } from '../domain/time.ts';
 import { tokenUsageUpdates } from '../db/usage.ts';
 import { describeError, logger } from '../log.ts';
+import { CREDITS_PER_REPLY } from '../domain/billing.ts';
+import { settledCharge } from '../limits/credit-holds.ts';
 import { recordReply, recordStreamFailure } from '../metrics/emit.ts';
 import { defaultAssistantSettings, trimTurns, type Assistant } from '../domain/assistants.ts';
 import { estimateUsage, ReplyError, REPLY_MESSAGES, type ChatTurn, type ReplyIdentity, type ReplyUsage } from './backend.ts';
@@ -24,8 +28,6 @@ import { backendFor, guardedReply, type GuardedReply } from './backends.ts';
 import { findUpstream, listUpstreams, defaultUpstreamName } from './upstreams.ts';
 import type { EventSink } from './sse.ts';
 
-/** Credits one assistant reply costs (docs/api.md "Rate limits and credits"). */
-export const CREDITS_PER_REPLY = 1;
 /** Marks a response that replays the original reply of its Idempotency-Key (as Stripe's does). */
 export const REPLAYED_HEADER = { 'Idempotent-Replayed': 'true' };
 /** How many stored messages of the thread the backend sees, besides the new one. */
@@ -87,10 +89,12 @@ export interface StartedReply {
   first: string;
   /** The remaining deltas. */
   rest(): AsyncIterable<string>;
-  /** Store the turn; call after the last delta. Returns the assistant message. */
-  complete(): Promise<{ messageId: string; content: string }>;
-  /** The reply failed or was abandoned: stop the backend and refund (once). */
+  /** Store the turn and settle the hold; call after the last delta. Returns the assistant message and the credits charged. */
+  complete(): Promise<{ messageId: string; content: string; credits: number }>;
+  /** The reply failed or was abandoned: stop the backend and return the whole hold (once). */
   fail(reason: unknown): Promise<void>;
+  /** The first delta reached the caller (a function that dies after this is charged the whole hold). */
+  delivered(): Promise<void>;
   /** The caller went away: stop the upstream; the reply ends with what it produced. */
   cancel(): void;
   /** The reply's tokens, once complete (reported by the upstream or estimated). */
@@ -134,9 +138,10 @@ function replayOf(stored: StoredReply, contentField: string): StartedReply {
     first: stored.content,
     async *rest() {},
     async complete() {
-      return { messageId: stored.messageId, content: stored.content };
+      return { messageId: stored.messageId, content: stored.content, credits: stored.credits ?? CREDITS_PER_REPLY };
     },
     async fail() {},
+    async delivered() {},
     cancel() {},
     usage: () => tokens,
   };
@@ -163,29 +168,55 @@ export async function startReply(input: ReplyInput): Promise<StartedReply> {
   const { idempotency } = input;
   const requestKey = idempotency ? `key#${input.keyId}#${idempotency.scope}#${idempotency.key}` : userMessageId;
   const fingerprint = idempotency ? createHash('sha256').update(JSON.stringify(idempotency.request)).digest('base64url') : '';
-  const { alreadyCharged } = await reserveCredit(input.organizationId, requestKey, input.keyId, startedAt);
-  if (alreadyCharged) return replayFor(input, requestKey, fingerprint, startedAt);
+  const answering = input.assistant ?? builtinAssistant(input.organizationId);
+  const upstream = findUpstream(answering.upstream);
+  if (!upstream) {
+    logger.error('assistant names an upstream that is not deployed', { assistantId: answering.id, upstream: answering.upstream });
+    throw replyApiError(new ReplyError('SERVICE_UNAVAILABLE', REPLY_MESSAGES.unavailable, { failure: 'unavailable' }), input.requestId, input.contentField);
+  }
+  const history = input.newConversation || input.statelessTurns ? [] : await recentMessages(input.threadId, CONTEXT_MESSAGES, startedAt);
+  const thread: ChatTurn[] = input.statelessTurns
+    ? [...input.statelessTurns]
+    : [...history.map((m) => ({ role: m.role, content: m.content })), { role: 'user', content: input.content }];
+  // The oldest turns are left out until the input fits the assistant's maxInputTokens (400 when
+  // its instructions and this message alone do not).
+  const trimmed = trimTurns(answering.instructions, thread, answering.maxInputTokens, input.contentField ?? 'content');
+  const deadline = input.stopBy ?? startedAt.getTime() + upstream.maxDurationSeconds * 1000;
+  const held = await holdCredits(
+    input.organizationId,
+    requestKey,
+    input.keyId,
+    { inputBound: trimmed.inputTokenBound, outputCap: answering.maxOutputTokens },
+    startedAt,
+    deadline,
+  );
+  if (held.alreadyCharged) return replayFor(input, requestKey, fingerprint, startedAt);
+  const { hold } = held;
 
   const controller = new AbortController();
-  let refunded = false;
+  let settled: Promise<number> | undefined;
+  const settle = (outcome: Parameters<typeof settleCredits>[1]) => {
+    settled ??= settleCredits(hold, outcome, new Date()).catch((error: unknown) => {
+      // The sweep settles it after the deadline.
+      logger.error('hold not settled', { requestId: input.requestId, threadId: input.threadId, error: describeError(error) });
+      return 0;
+    });
+    return settled;
+  };
   const refund = async (reason: unknown) => {
     controller.abort();
-    if (refunded) return;
-    refunded = true;
-    logger.info('reply failed, refunding', {
+    if (settled) return;
+    logger.info('reply failed, returning its hold', {
       requestId: input.requestId,
       threadId: input.threadId,
       error: describeError(reason),
     });
-    try {
-      await refundCredit(input.organizationId, requestKey, input.keyId, new Date());
-    } catch (error) {
-      logger.error('refund failed', { requestId: input.requestId, threadId: input.threadId, error: describeError(error) });
-    }
+    await settle('failed');
   };
 
-  const answering = input.assistant ?? builtinAssistant(input.organizationId);
-  let sentTurns: ChatTurn[] = [];
+  // The upstream may produce no more than what was held.
+  const capped: Assistant = { ...answering, maxOutputTokens: hold.outputCap };
+  const sentTurns: ChatTurn[] = trimmed.turns;
   const caller = new AbortController();
   controller.signal.addEventListener('abort', () => caller.abort(), { once: true });
   if (input.signal?.aborted) caller.abort();
@@ -194,19 +225,6 @@ export async function startReply(input: ReplyInput): Promise<StartedReply> {
   let first: string;
   let firstDeltaMs = 0;
   try {
-    const upstream = findUpstream(answering.upstream);
-    if (!upstream) {
-      logger.error('assistant names an upstream that is not deployed', { assistantId: answering.id, upstream: answering.upstream });
-      throw new ReplyError('SERVICE_UNAVAILABLE', REPLY_MESSAGES.unavailable, { failure: 'unavailable' });
-    }
-    const history = input.newConversation || input.statelessTurns ? [] : await recentMessages(input.threadId, CONTEXT_MESSAGES, startedAt);
-    const thread: ChatTurn[] = input.statelessTurns
-      ? [...input.statelessTurns]
-      : [...history.map((m) => ({ role: m.role, content: m.content })), { role: 'user', content: input.content }];
-    // The oldest turns are left out until the input fits the assistant's maxInputTokens (400 when
-    // its instructions and this message alone do not).
-    const turns = trimTurns(answering.instructions, thread, answering.maxInputTokens, input.contentField ?? 'content').turns;
-    sentTurns = turns;
     const identity: ReplyIdentity = {
       organizationId: input.organizationId,
       keyId: input.keyId,
@@ -217,7 +235,7 @@ export async function startReply(input: ReplyInput): Promise<StartedReply> {
       origin: input.identity?.origin ?? null,
     };
     const backend = await backendFor(upstream);
-    iterator = guardedReply(upstream, backend, { turns, assistant: answering, identity, signal: caller.signal }, {
+    iterator = guardedReply(upstream, backend, { turns: sentTurns, assistant: capped, identity, signal: caller.signal }, {
       ...(input.stopBy !== undefined ? { stopBy: input.stopBy } : {}),
     });
     const head = await iterator.next();
@@ -271,7 +289,7 @@ export async function startReply(input: ReplyInput): Promise<StartedReply> {
       const content = parts.join('');
       if (content.trim() === '') throw new ReplyError('SERVICE_UNAVAILABLE', REPLY_MESSAGES.empty);
       const finishedAt = laterThan(startedAt);
-      const tokens = usage ?? estimateUsage({ turns: sentTurns, assistant: answering }, content);
+      const tokens = usage ?? estimateUsage({ turns: sentTurns, assistant: capped }, content);
       const assistant: MessageItem = {
         ...message(timeOrderedId('msg', finishedAt), 'assistant', content, finishedAt),
         inputTokens: tokens.inputTokens,
@@ -279,7 +297,8 @@ export async function startReply(input: ReplyInput): Promise<StartedReply> {
         ...(tokens.estimated ? { usageEstimated: true } : {}),
       };
       usage = tokens;
-      const kept = { threadId: input.threadId, userMessageId, messageId: assistant.id, content, fingerprint };
+      const credits = settledCharge(hold.billing, hold.held, tokens);
+      const kept = { threadId: input.threadId, userMessageId, messageId: assistant.id, content, fingerprint, credits };
       const record = idempotency
         ? replyRecordPut(input.keyId, requestKey, input.statelessTurns ? { ...kept, usage: { inputTokens: tokens.inputTokens, outputTokens: tokens.outputTokens } } : kept, finishedAt)
         : undefined;
@@ -290,10 +309,15 @@ export async function startReply(input: ReplyInput): Promise<StartedReply> {
         counters,
         ...(input.statelessTurns ? { withoutMessages: true } : {}),
       });
-      recordReply({ credits: CREDITS_PER_REPLY, firstDeltaMs, totalMs: performance.now() - started });
-      return { messageId: assistant.id, content };
+      // Stored: now charge it (and return the rest of the hold).
+      await settle({ usage: tokens });
+      recordReply({ credits, firstDeltaMs, totalMs: performance.now() - started });
+      return { messageId: assistant.id, content, credits };
     },
     fail: refund,
+    delivered: () => markDelivered(hold).catch((error: unknown) => {
+      logger.warn('hold not marked delivered', { requestId: input.requestId, error: describeError(error) });
+    }),
     cancel: () => caller.abort(),
     usage: () => usage,
   };
@@ -303,7 +327,7 @@ export async function startReply(input: ReplyInput): Promise<StartedReply> {
  * The whole reply as one string (JSON replies). Refunds and rethrows on failure; a caller that goes
  * away (`signal`) never receives it, so it is stopped, refunded and not stored.
  */
-export async function collectReply(reply: StartedReply, requestId: string, signal?: AbortSignal): Promise<{ messageId: string; content: string }> {
+export async function collectReply(reply: StartedReply, requestId: string, signal?: AbortSignal): Promise<{ messageId: string; content: string; credits: number }> {
   const gone = () => new ReplyError('SERVICE_UNAVAILABLE', REPLY_MESSAGES.failed, { failure: 'cancelled' });
   const onAbort = () => void reply.fail(gone());
   signal?.addEventListener('abort', onAbort, { once: true });
@@ -330,12 +354,13 @@ export async function pumpReply(reply: StartedReply, sink: EventSink): Promise<v
   sink.onClose?.(() => reply.cancel());
   try {
     await sink.send('message.delta', { content: reply.first });
+    await reply.delivered();
     for await (const delta of reply.rest()) await sink.send('message.delta', { content: delta });
     const done = await reply.complete();
     await sink.send('message.completed', {
       messageId: done.messageId,
       content: done.content,
-      usage: { credits: CREDITS_PER_REPLY },
+      usage: { credits: done.credits },
     });
   } catch (error) {
     recordStreamFailure();

@@ -27,6 +27,8 @@ export interface OrganizationItem {
    */
   limitsVersion?: number;
   credits: number;
+  /** Credits held by replies in progress (and, on the high-volume path, sitting in batches); absent: 0. */
+  creditsHeld?: number;
   /** How replies are charged (absent: one credit per reply). */
   billing?: Billing;
   /**
@@ -63,6 +65,7 @@ export function organizationView(org: OrganizationItem) {
     limits: effectiveLimits(org.plan, org.limits),
     billing: billingOf(org),
     credits: org.credits,
+    creditsHeld: org.creditsHeld ?? 0,
     defaultAssistantId: org.defaultAssistantId ?? null,
     createdAt: org.createdAt,
   };

@@ -20,6 +20,8 @@ export interface StoredReply {
   fingerprint: string;
   /** Stateless replies (nothing else keeps their tokens): what the original used, given back on a replay. */
   usage?: { inputTokens: number; outputTokens: number };
+  /** Credits the reply was charged (absent on replies stored before holds: one). */
+  credits?: number;
 }
 
 function replyKey(keyId: string, requestKey: string): { pk: string; sk: string } {
@@ -34,6 +36,6 @@ export function replyRecordPut(keyId: string, requestKey: string, reply: StoredR
 export async function storedReply(keyId: string, requestKey: string, now: Date): Promise<StoredReply | undefined> {
   const { Item } = await db.send(new GetCommand({ TableName: tableName('usage'), Key: replyKey(keyId, requestKey), ConsistentRead: true }));
   if (!Item || Number(Item.ttl) <= epochSeconds(now)) return undefined;
-  const { threadId, userMessageId, messageId, content, fingerprint, usage } = Item as StoredReply;
-  return { threadId, userMessageId, messageId, content, fingerprint, ...(usage ? { usage } : {}) };
+  const { threadId, userMessageId, messageId, content, fingerprint, usage, credits } = Item as StoredReply;
+  return { threadId, userMessageId, messageId, content, fingerprint, ...(usage ? { usage } : {}), ...(credits !== undefined ? { credits: Number(credits) } : {}) };
 }

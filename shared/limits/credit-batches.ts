@@ -1,15 +1,17 @@
 // Credits on the high-volume path (docs/limits.md, "Past one hot item"): the per-reply debit of
 // the organization's balance item would be the next hot item, so an environment takes a batch of
-// credits from the balance at once (one transaction: debit + batch item) and each reply spends one
-// credit from its batch (one transaction: the reservation + one out of the batch item).
+// credits from the balance at once (one transaction: debit + batch item) and each reply holds its
+// worst case from its batch (one transaction: the reservation + the credits out of the batch item).
 //
-//  - Never below zero: the balance's debit is conditional (`credits >= size`), a spend is
-//    conditional on the batch (`remaining >= 1`); credits only move between the balance, batches
-//    and reservations, never appear.
-//  - Never paid twice: the reservation (the same item as on the one-item path, keyed by the
-//    request key) is created in the same transaction as the spend, unless a live one exists.
-//  - Refunds: the reservation flips to refunded and the credit returns to the balance (refundCredit,
-//    unchanged).
+//  - Never below zero: the balance's debit is conditional (`credits >= size`), a hold is
+//    conditional on the batch (`remaining >= credits`); credits only move between the balance,
+//    batches and reservations, never appear.
+//  - Never paid twice: the reservation (the same item as on the balance path, keyed by the
+//    request key) is created in the same transaction as the hold, unless a live one exists.
+//  - Settle: the rest goes back into the batch while it is open, else to the balance.
+//  - A hold the batch cannot serve (it holds less than the hold, no batch can be opened, or the
+//    process's concurrent requests keep emptying small batches) is taken from the balance instead
+//    (`fromBalance`): a reply gets its hold or a 402 while credits last, never a 503 for contention.
 //  - Nothing is lost when an environment stops: a batch expires (its owner stops spending from it
 //    after BATCH_TTL_MS); what an expired batch still holds goes back to the balance when its owner
 //    closes it, or, if the owner never comes back, when any other environment finds it
@@ -44,23 +46,23 @@ export const RECLAIM_EVERY_MS = 10_000;
 /** After the balance read zero, replies are refused (402) without another read for this long. */
 export const EMPTY_RECHECK_MS = 1_000;
 
-/** Attempts of one reservation; more than a few only when many concurrent requests of one process share a small batch. */
-const MAX_ATTEMPTS = 64;
+/** Attempts of one hold on batches before it is taken from the balance (concurrent requests of one process emptying small batches). */
+const MAX_ATTEMPTS = 8;
 
-/** Replies per second of one environment for one organization (two one-second buckets). */
+/** Credits held per second by one environment's replies for one organization (two one-second buckets). */
 export class RateMeter {
   private second = -1;
   private current = 0;
   private previous = 0;
 
-  tick(nowMs: number): void {
+  tick(nowMs: number, amount = 1): void {
     const second = Math.floor(nowMs / 1000);
     if (second !== this.second) {
       this.previous = second === this.second + 1 ? this.current : 0;
       this.current = 0;
       this.second = second;
     }
-    this.current += 1;
+    this.current += amount;
   }
 
   perSecond(): number {
@@ -68,9 +70,9 @@ export class RateMeter {
   }
 }
 
-/** How many credits to take: about BATCH_SECONDS of this environment's replies, at most 1/BATCH_SHARE of the balance, at least one. */
-export function batchSize(repliesPerSecond: number, balance: number): number {
-  const wanted = Math.min(MAX_BATCH, Math.ceil(repliesPerSecond * BATCH_SECONDS));
+/** How many credits to take: about BATCH_SECONDS of this environment's holds, at most 1/BATCH_SHARE of the balance, at least one. */
+export function batchSize(creditsPerSecond: number, balance: number): number {
+  const wanted = Math.min(MAX_BATCH, Math.ceil(creditsPerSecond * BATCH_SECONDS));
   return Math.max(1, Math.min(wanted, Math.floor(balance / BATCH_SHARE), balance));
 }
 
@@ -176,28 +178,28 @@ async function openNext(store: HighVolumeStore, memory: CreditMemory, organizati
   return 'opened';
 }
 
-export interface BatchedReservation {
-  alreadyCharged: boolean;
-  /** An estimate: the balance as read when this environment last opened a batch, plus what its batch still holds. */
-  balance: number;
-}
+export type BatchedHold =
+  | { outcome: 'held'; batchId: string; balance: number }
+  | { outcome: 'alreadyCharged'; balance: number }
+  /** No batch can serve it: hold it on the balance (which refuses with 402 when it cannot either). */
+  | { outcome: 'fromBalance' };
 
 /**
- * Reserve one reply's credit from this environment's batch, opening a new batch when it has none,
- * it is empty, or it expired. Throws INSUFFICIENT_CREDITS when the balance and the batch are empty.
+ * Hold `credits` for a reply from this environment's batch, opening a new batch when it has none,
+ * it is empty, or it expired. `fromBalance` when the batch holds less than that, or none can be opened.
  */
-export async function reserveFromBatch(
+export async function holdFromBatch(
   store: HighVolumeStore,
   memory: CreditMemory,
   organizationId: string,
-  requestKey: string,
-  keyId: string,
+  request: { requestKey: string; keyId: string; credits: number; details?: unknown },
   now: Date,
   newBatchId: () => string,
-): Promise<BatchedReservation> {
+): Promise<BatchedHold> {
   const nowMs = now.getTime();
   const day = dayWindow(now).id;
-  memory.meter(organizationId).tick(nowMs);
+  const { credits } = request;
+  memory.meter(organizationId).tick(nowMs, credits);
   const estimate = () => (memory.balanceAfterOpen.get(organizationId) ?? 0) + Math.max(0, memory.held.get(organizationId)?.remaining ?? 0);
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
     const held = memory.held.get(organizationId);
@@ -209,28 +211,47 @@ export async function reserveFromBatch(
         opening = openNext(store, memory, organizationId, now, newBatchId).finally(() => memory.opening.delete(organizationId));
         memory.opening.set(organizationId, opening);
       }
-      if ((await opening) === 'empty') {
-        // No credit here: a retry of a request already charged is still told so (as on the one-item path).
-        if (await store.isCharged(organizationId, requestKey, now)) return { alreadyCharged: true, balance: estimate() };
-        throw new ApiError('INSUFFICIENT_CREDITS');
-      }
+      if ((await opening) === 'empty') return { outcome: 'fromBalance' };
       continue;
     }
-    const spent = await store.spend(organizationId, held.batch.id, { requestKey, keyId, day }, now);
-    if (spent === 'alreadyCharged') return { alreadyCharged: true, balance: estimate() };
+    if (held.remaining < credits) return { outcome: 'fromBalance' };
+    const spent = await store.spend(organizationId, held.batch.id, { requestKey: request.requestKey, keyId: request.keyId, day, credits, details: request.details }, now);
+    if (spent === 'alreadyCharged') return { outcome: 'alreadyCharged', balance: estimate() };
     if (spent === 'batchEmpty') {
       held.remaining = 0; // spent elsewhere or returned by another environment: open a new one
       continue;
     }
-    held.remaining -= 1;
-    try {
-      // Usage only, after the money moved (as on the one-item path): a failure leaves the key's
-      // credits figure one low, never the balance.
-      await store.countKeyCredits(keyId, day, 1);
-    } catch {
-      // counted by the caller's logs
-    }
-    return { alreadyCharged: false, balance: estimate() };
+    held.remaining -= credits;
+    return { outcome: 'held', batchId: held.batch.id, balance: estimate() };
   }
-  throw new ApiError('SERVICE_UNAVAILABLE', 'The credit balance is busy, try again shortly', {}, { 'Retry-After': '1' });
+  // Many concurrent requests of one process emptying small batches as the balance runs out.
+  return { outcome: 'fromBalance' };
+}
+
+export interface BatchedReservation {
+  alreadyCharged: boolean;
+  /** An estimate: the balance as read when this environment last opened a batch, plus what its batch still holds. */
+  balance: number;
+}
+
+/**
+ * A one-credit hold out of batches only: the batch path alone, as the simulation drives it (a reply
+ * that no batch can serve is refused here; shared/db/credits.ts takes it from the balance instead).
+ */
+export async function reserveFromBatch(
+  store: HighVolumeStore,
+  memory: CreditMemory,
+  organizationId: string,
+  requestKey: string,
+  keyId: string,
+  now: Date,
+  newBatchId: () => string,
+): Promise<BatchedReservation> {
+  const held = await holdFromBatch(store, memory, organizationId, { requestKey, keyId, credits: 1 }, now, newBatchId);
+  if (held.outcome === 'fromBalance') {
+    if (await store.isCharged(organizationId, requestKey, now)) return { alreadyCharged: true, balance: 0 };
+    throw new ApiError('INSUFFICIENT_CREDITS');
+  }
+  if (held.outcome === 'alreadyCharged') return { alreadyCharged: true, balance: held.balance };
+  return { alreadyCharged: false, balance: held.balance };
 }

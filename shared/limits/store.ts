@@ -145,8 +145,18 @@ export function batchIdsExpiredBefore(epochMs: number): string {
 
 export type SpendResult = 'spent' | 'alreadyCharged' | 'batchEmpty';
 
+/** A reply's hold out of a batch: `credits` of them (default one), the rest as the store records it. */
+export interface SpendRequest {
+  requestKey: string;
+  keyId: string;
+  day: string;
+  credits?: number;
+  /** What the store keeps on the reservation (the hold's billing, output cap, due time). */
+  details?: unknown;
+}
+
 export interface CreditStore {
-  /** Consistent read of the organization's balance (credits not in any batch). */
+  /** Consistent read of the organization's balance (credits not in any batch or hold). */
   balance(organizationId: string): Promise<number>;
   /**
    * Take `batch.size` credits from the balance and create the batch item, in one transaction
@@ -155,11 +165,11 @@ export interface CreditStore {
    */
   openBatch(organizationId: string, batch: CreditBatch, now: Date, returning?: { batch: CreditBatch; remaining: number }): Promise<boolean>;
   /**
-   * One reply's credit, in one transaction: the reservation (pk `credit#org#<orgId>`, sk the
-   * request key, unless a live one exists: alreadyCharged) and one credit out of the batch (unless
-   * it is empty or gone: batchEmpty). The key's usage is counted after it (countKeyCredits).
+   * One reply's hold, in one transaction: the reservation (its own item per request key, unless a
+   * live one exists: alreadyCharged) and `credits` out of the batch (unless it holds fewer or is
+   * gone: batchEmpty). The key's usage is counted when the hold settles (countKeyCredits).
    */
-  spend(organizationId: string, batchId: string, reservation: { requestKey: string; keyId: string; day: string }, now: Date): Promise<SpendResult>;
+  spend(organizationId: string, batchId: string, reservation: SpendRequest, now: Date): Promise<SpendResult>;
   /**
    * Return a batch's `remaining` credits to the balance, delete it, and count its spent credits
    * (size - remaining) in the organization's usage for its day, in one transaction (condition: the

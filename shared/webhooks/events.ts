@@ -45,9 +45,14 @@ function keyEvents(change: StreamChange): WebhookEvent[] {
   return events;
 }
 
+/** The settled balance: spendable plus held by replies in progress (a hold that returns moves nothing). */
+function settledBalance(image: Record<string, unknown> | undefined): number {
+  return Number(image?.credits) + Number(image?.creditsHeld ?? 0);
+}
+
 function creditEvents(change: StreamChange): WebhookEvent[] {
-  const before = Number(change.oldImage?.credits);
-  const after = Number(change.newImage?.credits);
+  const before = settledBalance(change.oldImage);
+  const after = settledBalance(change.newImage);
   if (change.eventName !== 'MODIFY' || !Number.isFinite(before) || !Number.isFinite(after)) return [];
   const organizationId = change.newImage!.id as string;
   const events: WebhookEvent[] = [];

@@ -24,9 +24,12 @@ export const STREAM_FILTERS: Record<StreamTable, EventPattern[]> = {
     { ...modified, dynamodb: { NewImage: { rolledTo: { S: [{ exists: true }] } } } },
     { ...modified, dynamodb: { NewImage: { lastNotice: { S: [{ exists: true }] } } } },
   ],
-  // Only a write that crosses a threshold: credits.low (from above LOW_CREDITS to at or below it) and
-  // credits.exhausted (from above 0 to 0 or below). A balance already low that drops further
-  // matches neither, so a busy organization's debits do not invoke the function.
+  // Only a write that can cross a threshold of the settled balance (credits + creditsHeld; the worker
+  // decides): credits.low (from above LOW_CREDITS to at or below it) and credits.exhausted (from
+  // above 0 to 0 or below). The new balance is then at or below the threshold (held credits are never
+  // negative); the old settled balance was above it only if the old balance was, or credits were held.
+  // A balance already low that drops further with nothing held matches none, so a busy
+  // organization's debits do not invoke the function.
   organizations: [
     {
       ...modified,
@@ -40,6 +43,13 @@ export const STREAM_FILTERS: Record<StreamTable, EventPattern[]> = {
       dynamodb: {
         OldImage: { credits: { N: [{ 'anything-but': ['0'] }] } },
         NewImage: { credits: { N: balancesAtOrBelow(0) } },
+      },
+    },
+    {
+      ...modified,
+      dynamodb: {
+        OldImage: { creditsHeld: { N: [{ 'anything-but': ['0'] }] } },
+        NewImage: { credits: { N: balancesAtOrBelow(LOW_CREDITS) } },
       },
     },
   ],

@@ -46,8 +46,9 @@ const ACKNOWLEDGED = [
   'AwsSolutions-COG4', // no Cognito authorizer: API keys, and JWTs verified in functions
   'AwsSolutions-COG8', // Essentials feature plan
   'AwsSolutions-IAM5[Resource::*]', // X-Ray, dynamodb:ListStreams, and the portal deploy's CloudFront invalidation (narrowed by a Deny)
-  // EventBridge Scheduler's role may invoke the expiry sweep function and its versions
+  // EventBridge Scheduler's roles may invoke the expiry and credit sweep functions and their versions
   'AwsSolutions-IAM5[Resource::<ExpirySweepFunctionEE80CE0A.Arn>:*]',
+  'AwsSolutions-IAM5[Resource::<CreditSweepFunction6D93B784.Arn>:*]',
   'AwsSolutions-SMG4', // session signing key rotation needs dual-key verification first
   // The portal's hosting (infra/constructs/portal-hosting.ts):
   'AwsSolutions-S1', // the static build bucket: CloudFront metrics instead of S3 access logs

@@ -4,7 +4,7 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TEST_AUDIT } from '../support/audit.ts';
 import { db } from '../../shared/db/client.ts';
-import { grantCredits, hasCredits, refundCredit, reservationKey, reserveCredit } from '../../shared/db/credits.ts';
+import { grantCredits, hasCredits, holdCredits, refundCredit, reservationKey, reserveCredit, settleCredits } from '../../shared/db/credits.ts';
 import { admit } from '../../shared/db/rate-limits.ts';
 import { createOrganization, getOrganization } from '../../shared/db/organizations.ts';
 import { dailyUsage, usageKey } from '../../shared/db/usage.ts';
@@ -30,6 +30,13 @@ async function newOrg(credits: number): Promise<string> {
 const keyId = () => `key_${newId('req').slice(4)}`;
 const balance = async (orgId: string) => (await getOrganization(orgId))!.credits;
 
+/** A reply billed per reply that completes: its hold, then its settle (one credit charged). */
+async function reply(orgId: string, requestKey: string, key: string): Promise<{ balance: number; alreadyCharged: boolean }> {
+  const held = await holdCredits(orgId, requestKey, key, { inputBound: 0, outputCap: 0 }, T);
+  if (!held.alreadyCharged) await settleCredits(held.hold, { usage: { inputTokens: 1, outputTokens: 1 } }, T);
+  return { balance: held.balance, alreadyCharged: held.alreadyCharged };
+}
+
 async function refusal(promise: Promise<unknown>): Promise<ApiError> {
   try {
     await promise;
@@ -43,7 +50,7 @@ describe('concurrent replies', () => {
   it('500 concurrent debits on a balance of 100 serve exactly 100 and leave 0', { timeout: 180_000 }, async () => {
     const orgId = await newOrg(100);
     const key = keyId();
-    const results = await Promise.allSettled(Array.from({ length: 500 }, (_, i) => reserveCredit(orgId, `reply-${i}`, key, T)));
+    const results = await Promise.allSettled(Array.from({ length: 500 }, (_, i) => reply(orgId, `reply-${i}`, key)));
     const served = results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<{ balance: number; alreadyCharged: boolean }>).value);
     const refused = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason as ApiError);
     expect(served).toHaveLength(100);
@@ -57,7 +64,7 @@ describe('concurrent replies', () => {
 
   it('the same request retried concurrently is charged once', async () => {
     const orgId = await newOrg(10);
-    const results = await Promise.all(Array.from({ length: 20 }, () => reserveCredit(orgId, 'same-request', keyId(), T)));
+    const results = await Promise.all(Array.from({ length: 20 }, () => reply(orgId, 'same-request', keyId())));
     expect(results.filter((r) => !r.alreadyCharged)).toHaveLength(1);
     expect(results.filter((r) => r.alreadyCharged)).toHaveLength(19);
     expect(await balance(orgId)).toBe(9);
@@ -105,7 +112,9 @@ describe('reserveCredit', () => {
     await reserveCredit(orgId, 'ses_1#abc', key, T);
     const { Item } = await db.send(new GetCommand({ TableName: tableName('usage'), Key: reservationKey(orgId, 'ses_1#abc') }));
     expect(Item).toMatchObject({
-      state: 'reserved',
+      state: 'held',
+      held: 1,
+      billing: { mode: 'reply' },
       keyId: key,
       day: DAY,
       ttl: T.getTime() / 1000 + SEVEN_DAYS_MS / 1000,
@@ -187,13 +196,14 @@ describe('credits in usage', () => {
       { step: 'initialize', name },
     );
     try {
-      await reserveCredit(orgId, 'r1', key, T);
+      await reply(orgId, 'r1', key);
       await reserveCredit(orgId, 'r2', key, T);
       await refundCredit(orgId, 'r2', key, T);
     } finally {
       db.middlewareStack.remove(name);
     }
-    expect(writes).toEqual(Array(3).fill(`${tableName('usage')}:usage#org#${orgId}`));
+    // Counted once, when r1 settled (a hold counts nothing; a returned one has nothing to uncount).
+    expect(writes.filter((w) => w.startsWith(`${tableName('usage')}:usage#`))).toEqual([`${tableName('usage')}:usage#org#${orgId}`]);
     const { Item } = await db.send(new GetCommand({ TableName: tableName('usage'), Key: usageKey({ organizationId: orgId }, DAY) }));
     expect(Item).toMatchObject({ credits: 1, kc: { [key]: 1 } });
     expect((await dailyUsage({ organizationId: orgId, keyId: key }, 1, T))[0]).toEqual({ date: DAY, requests: 1, rateLimited: 0, credits: 1, inputTokens: 0, outputTokens: 0 });

@@ -5,7 +5,8 @@
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { db } from '../../shared/db/client.ts';
-import { creditStore, refundCredit, reserveCredit } from '../../shared/db/credits.ts';
+import { creditStore, refundCredit, reserveCredit, settleCredits } from '../../shared/db/credits.ts';
+import { holdOf, readReservation } from '../../shared/db/credit-reservations.ts';
 import { createOrganization, getOrganization } from '../../shared/db/organizations.ts';
 import { admit, counterStore } from '../../shared/db/rate-limits.ts';
 import { dailyUsage, usageKey } from '../../shared/db/usage.ts';
@@ -159,8 +160,10 @@ describe('credits from batches', () => {
     expect((await balance(orgId)) + (await held(orgId))).toBe(1);
     await refundCredit(orgId, charged, keyId, later);
     expect((await balance(orgId)) + (await held(orgId))).toBe(1);
-    // The key's usage counts every reply served once, less the refund (its credits item, summed by dailyUsage).
-    expect((await dailyUsage({ organizationId: orgId, keyId }, 1, later))[0]).toMatchObject({ date: DAY, credits: 99 });
+    // A held reply counts on the key's credits item when it settles.
+    const other = (await readReservation(orgId, servedKeys[1] as string))!;
+    expect(await settleCredits(holdOf(other), { usage: { inputTokens: 1, outputTokens: 1 } }, later)).toBe(1);
+    expect((await dailyUsage({ organizationId: orgId, keyId }, 1, later))[0]).toMatchObject({ date: DAY, credits: 1 });
   });
 
   it('replies through reserveCredit take the batched path once the organization was admitted on the high-volume path', { timeout: 60_000 }, async () => {
@@ -221,6 +224,7 @@ describe('credits from batches', () => {
     for (const batch of await creditStore.openBatches(orgId)) await creditStore.closeBatch(orgId, batch, batch.remaining);
     expect((await dailyUsage({ organizationId: orgId }, 1, T))[0]).toMatchObject({ credits: 2 });
     await refundCredit(orgId, 'r-1', keyId, T);
+    await settleCredits(holdOf((await readReservation(orgId, 'r-2'))!), { usage: { inputTokens: 1, outputTokens: 1 } }, T);
     expect((await dailyUsage({ organizationId: orgId }, 1, T))[0]).toMatchObject({ credits: 1 });
     expect((await dailyUsage({ organizationId: orgId, keyId }, 1, T))[0]).toMatchObject({ credits: 1 });
     expect(await item(`usage#key#${keyId}`, DAY)).not.toHaveProperty('credits');

@@ -85,6 +85,24 @@ describe('stream filters on real DynamoDB stream records', () => {
     expect(eventTypes('organizations', passed)).toEqual(['credits.low', 'credits.exhausted', 'credits.exhausted', 'credits.low', 'credits.exhausted']);
   });
 
+  it('organizations: holds and settles are judged on the settled balance (credits + creditsHeld), once per crossing', async () => {
+    const id = `org_${randomUUID()}`;
+    await db.send(new PutCommand({ TableName: tableName('organizations'), Item: { id, name: 'Holds', credits: 20, creditsHeld: 0 } }));
+    const move = (credits: number, held: number) =>
+      db.send(new UpdateCommand({ TableName: tableName('organizations'), Key: { id }, UpdateExpression: 'ADD credits :c, creditsHeld :h', ExpressionAttributeValues: { ':c': credits, ':h': held } }));
+    // [credits, held, settled after the write]: events it means
+    await move(-15, 15); //  5, 15, 20: none (a hold moves nothing)
+    await move(3, -15); //   8,  0,  8: credits.low (the settle charged 12)
+    await move(-8, 8); //    0,  8,  8: none (a hold of the rest is no crossing)
+    await move(8, -8); //    8,  0,  8: none (a failed reply returns its hold)
+    await move(-8, 8); //    0,  8,  8: none
+    await move(0, -8); //    0,  0,  0: credits.exhausted (charged in full)
+    const records = await recordsOf('organizations', 'id', id);
+    const passed = passingFilters('organizations', records);
+    expect(eventTypes('organizations', records)).toEqual(['credits.low', 'credits.exhausted']);
+    expect(eventTypes('organizations', passed)).toEqual(['credits.low', 'credits.exhausted']);
+  });
+
   it('the numeric filter the stack used to deploy matches none of those records', async () => {
     const id = `org_${randomUUID()}`;
     await db.send(new PutCommand({ TableName: tableName('organizations'), Item: { id, name: 'Numeric', credits: 11 } }));

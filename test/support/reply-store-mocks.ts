@@ -5,9 +5,19 @@
 //   vi.mock('../../shared/db/credits.ts', () => credits);
 import { vi } from 'vitest';
 
+/** A one-credit hold of a reply billed per reply. */
+export function heldReply(requestKey = 'req', outputCap = 1024) {
+  return {
+    alreadyCharged: false as boolean,
+    balance: 9,
+    hold: { organizationId: 'org_1', requestKey, keyId: 'key_1', day: '2026-12-01', held: 1, billing: { mode: 'reply' as const }, outputCap, reservedAt: '2026-12-01T00:00:00.000Z' },
+  };
+}
+
 export const credits = {
-  reserveCredit: vi.fn(async () => ({ balance: 9, alreadyCharged: false })),
-  refundCredit: vi.fn(async () => undefined),
+  holdCredits: vi.fn(async (..._args: unknown[]): Promise<{ alreadyCharged: boolean; balance: number; hold?: ReturnType<typeof heldReply>['hold'] }> => heldReply()),
+  settleCredits: vi.fn(async (_hold: unknown, outcome: unknown) => (outcome === 'failed' ? 0 : 1)),
+  markDelivered: vi.fn(async () => undefined),
   hasCredits: vi.fn(async () => true),
 };
 

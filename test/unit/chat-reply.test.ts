@@ -1,5 +1,5 @@
 // The reply flow shared by streaming and one-shot messages, with credits, storage and the backend
-// mocked: a credit is reserved before generating, refunded when the reply fails at any point, and
+// mocked: a hold is taken before generating, returned whole when the reply fails at any point, and
 // the turn is stored only when the reply completes.
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 
@@ -10,7 +10,7 @@ vi.hoisted(() => {
   process.env.USAGE_TABLE = 'usage';
 });
 
-const { credits, messages } = await vi.hoisted(() => import('../support/reply-store-mocks.ts'));
+const { credits, messages, heldReply } = await vi.hoisted(() => import('../support/reply-store-mocks.ts'));
 const replies = vi.hoisted(() => ({
   storedReply: vi.fn(async () => undefined as unknown),
   replyRecordPut: vi.fn((...args: unknown[]) => ({ Put: { TableName: 'usage', Item: { args } } })),
@@ -52,9 +52,12 @@ const input: ReplyInput = {
   requestId: 'req-1',
 };
 
+/** The settles that returned a whole hold (a failed reply). */
+const refunds = () => credits.settleCredits.mock.calls.filter((call) => call[1] === 'failed');
+
 beforeEach(() => {
   vi.clearAllMocks();
-  credits.reserveCredit.mockResolvedValue({ balance: 9, alreadyCharged: false });
+  credits.holdCredits.mockImplementation(async (...args: unknown[]) => heldReply(String(args[1])));
   messages.recentMessages.mockResolvedValue([]);
 });
 
@@ -67,7 +70,7 @@ describe('a reply that completes', () => {
       { role: 'assistant', content: 'reply before' },
     ]);
     const reply = await startReply(input);
-    expect(credits.reserveCredit).toHaveBeenCalledWith('org_1', reply.userMessageId, 'key_1', expect.any(Date));
+    expect(credits.holdCredits).toHaveBeenCalledWith('org_1', reply.userMessageId, 'key_1', { inputBound: expect.any(Number), outputCap: expect.any(Number) }, expect.any(Date), expect.any(Number));
     const done = await collectReply(reply, 'req-1');
     expect(done.content).toBe('Hi there');
     expect(backend.seen[0]).toEqual([
@@ -81,18 +84,18 @@ describe('a reply that completes', () => {
     expect(assistant).toMatchObject({ id: done.messageId, role: 'assistant', content: 'Hi there', organizationId: 'org_1', inputTokens: 2 + 3 + 2, outputTokens: 2, usageEstimated: true });
     expect(assistant.id > user.id).toBe(true);
     expect(Date.parse(assistant.createdAt)).toBeGreaterThan(Date.parse(user.createdAt));
-    expect(credits.refundCredit).not.toHaveBeenCalled();
+    expect(refunds()).toHaveLength(0);
   });
 
   it('keys the credit by API key, scope and Idempotency-Key, and keeps the reply with the turn', async () => {
     setChatBackend(scripted(['o', 'k']));
     const reply = await startReply({ ...input, idempotency: { key: 'abc', scope: 'session#ses_1', request: { content: 'Hello?' } } });
-    expect(credits.reserveCredit).toHaveBeenCalledWith('org_1', 'key#key_1#session#ses_1#abc', 'key_1', expect.any(Date));
+    expect(credits.holdCredits).toHaveBeenCalledWith('org_1', 'key#key_1#session#ses_1#abc', 'key_1', expect.any(Object), expect.any(Date), expect.any(Number));
     const done = await collectReply(reply, 'req-1');
     expect(replies.replyRecordPut).toHaveBeenCalledWith(
       'key_1',
       'key#key_1#session#ses_1#abc',
-      { threadId: 'ses_1', userMessageId: reply.userMessageId, messageId: done.messageId, content: 'ok', fingerprint: expect.any(String) },
+      { threadId: 'ses_1', userMessageId: reply.userMessageId, messageId: done.messageId, content: 'ok', fingerprint: expect.any(String), credits: 1 },
       expect.any(Date),
     );
     const extras = (messages.saveTurn.mock.calls[0] as unknown as [unknown, unknown, { record: unknown }])[2];
@@ -177,21 +180,21 @@ describe('a reply that fails', () => {
     const error = await startReply(input).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ApiError);
     expect(error).toMatchObject({ code: 'SERVICE_UNAVAILABLE', status: 503, headers: { 'Retry-After': '1' } });
-    expect(credits.refundCredit).toHaveBeenCalledTimes(1);
-    expect(credits.refundCredit.mock.calls[0]!.slice(0, 3)).toEqual(credits.reserveCredit.mock.calls[0]!.slice(0, 3));
+    expect(refunds()).toHaveLength(1);
+    expect(refunds()[0]![0]).toMatchObject({ requestKey: credits.holdCredits.mock.calls[0]![1] });
     expect(messages.saveTurn).not.toHaveBeenCalled();
   });
 
   it('because the model rejected the conversation: a 400 naming content', async () => {
     setChatBackend(scripted([], 0, new ReplyError('VALIDATION_ERROR', 'The model could not process this conversation')));
     await expect(startReply(input)).rejects.toMatchObject({ code: 'VALIDATION_ERROR', status: 400, extra: { details: [{ field: 'content' }] } });
-    expect(credits.refundCredit).toHaveBeenCalledTimes(1);
+    expect(refunds()).toHaveLength(1);
   });
 
   it('with an empty reply: refunded', async () => {
     setChatBackend(scripted([]));
     await expect(startReply(input)).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
-    expect(credits.refundCredit).toHaveBeenCalledTimes(1);
+    expect(refunds()).toHaveLength(1);
   });
 
   it('midstream: deltas, then an error event; refunded once, nothing stored', async () => {
@@ -203,7 +206,7 @@ describe('a reply that fails', () => {
         'event: message.delta\ndata: {"content":"b"}\n\n' +
         'event: error\ndata: {"code":"SERVICE_UNAVAILABLE","message":"down"}\n\n',
     );
-    expect(credits.refundCredit).toHaveBeenCalledTimes(1);
+    expect(refunds()).toHaveLength(1);
     expect(messages.saveTurn).not.toHaveBeenCalled();
   });
 
@@ -213,19 +216,19 @@ describe('a reply that fails', () => {
     const sink = bufferSink();
     await pumpReply(await startReply(input), sink);
     expect(sink.body()).toContain('event: error\ndata: {"code":"SERVICE_UNAVAILABLE"');
-    expect(credits.refundCredit).toHaveBeenCalledTimes(1);
+    expect(refunds()).toHaveLength(1);
   });
 
   it('one-shot: refunded, a backend failure rethrown as its ApiError', async () => {
     setChatBackend(scripted(['a', 'b'], 1));
     await expect(collectReply(await startReply(input), 'req-1')).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE', status: 503 });
-    expect(credits.refundCredit).toHaveBeenCalledTimes(1);
+    expect(refunds()).toHaveLength(1);
   });
 
   it('one-shot: refunded, an unexpected error rethrown as is (the pipeline answers 500 and logs it)', async () => {
     setChatBackend(scripted(['a', 'b'], 1, new Error('unexpected')));
     await expect(collectReply(await startReply(input), 'req-1')).rejects.toThrow('unexpected');
-    expect(credits.refundCredit).toHaveBeenCalledTimes(1);
+    expect(refunds()).toHaveLength(1);
   });
 
   it('never leaks an unexpected error message into the stream', () => {
@@ -241,7 +244,7 @@ describe('a reply that fails', () => {
       await collectReply(await startReply({ ...input, idempotency }), 'req-1');
       const [, , record] = replies.replyRecordPut.mock.calls[0] as unknown as [string, string, Record<string, unknown>];
       vi.clearAllMocks();
-      credits.reserveCredit.mockResolvedValue({ balance: 5, alreadyCharged: true });
+      credits.holdCredits.mockResolvedValue({ balance: 5, alreadyCharged: true });
       return record;
     }
 
@@ -252,9 +255,9 @@ describe('a reply that fails', () => {
       setChatBackend(backend);
       const reply = await startReply({ ...input, threadId: 'conv#org#org_1#conv_new', idempotency });
       expect(reply).toMatchObject({ replayed: true, threadId: 'ses_1' });
-      expect(await collectReply(reply, 'req-2')).toEqual({ messageId: record.messageId, content: 'Hi there' });
+      expect(await collectReply(reply, 'req-2')).toEqual({ messageId: record.messageId, content: 'Hi there', credits: 1 });
       expect(backend.seen).toHaveLength(0);
-      expect(credits.refundCredit).not.toHaveBeenCalled();
+      expect(refunds()).toHaveLength(0);
       expect(messages.saveTurn).not.toHaveBeenCalled();
     });
 
@@ -270,16 +273,16 @@ describe('a reply that fails', () => {
       const error = (await startReply({ ...input, idempotency }).catch((e: unknown) => e)) as ApiError;
       expect(error).toMatchObject({ code: 'CONFLICT', status: 409 });
       expect(error.headers).toEqual({ 'Retry-After': '1' });
-      expect(credits.refundCredit).not.toHaveBeenCalled();
+      expect(refunds()).toHaveLength(0);
     });
   });
 
   it('passes INSUFFICIENT_CREDITS through untouched, generating nothing', async () => {
     const backend = scripted(['a']);
     setChatBackend(backend);
-    credits.reserveCredit.mockRejectedValueOnce(new ApiError('INSUFFICIENT_CREDITS'));
+    credits.holdCredits.mockRejectedValueOnce(new ApiError('INSUFFICIENT_CREDITS'));
     await expect(startReply(input)).rejects.toMatchObject({ code: 'INSUFFICIENT_CREDITS', status: 402 });
     expect(backend.seen).toHaveLength(0);
-    expect(credits.refundCredit).not.toHaveBeenCalled();
+    expect(refunds()).toHaveLength(0);
   });
 });

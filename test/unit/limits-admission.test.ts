@@ -188,6 +188,8 @@ describe('reserveCredit under transaction conflicts', () => {
         CancellationReasons: [{ Code: 'None' }, { Code: 'ConditionalCheckFailed' }],
       }),
     );
+    // The balance read after the failed condition: nothing left (and no live reservation).
+    documents.on(GetCommand).resolves({ Item: { credits: 0 } });
     const error = await reserveCredit('org_1', 'req_1', 'key_1', NOW).catch((e: unknown) => e);
     expect((error as ApiError).code).toBe('INSUFFICIENT_CREDITS');
     expect(documents.commandCalls(TransactWriteCommand)).toHaveLength(1);

@@ -1,0 +1,170 @@
+// A reply's credit reservation (its hold), on both credit paths: one item per request key, in its
+// own partition (`credit#<orgId>#<requestKey>`), so no partition takes every reply of an organization.
+//
+// - Created `held` in the same transaction as the credits leave the balance or a batch; a live one
+//   (held or settled, within its retention) makes a retry `alreadyCharged`.
+// - Settled once: `settled` with `charged`, or `refunded` when nothing was charged (a refunded request
+//   key may be held again), in the same transaction as the rest returns.
+// - While held it is in the usage table's sparse `byHoldDue` index (`holdShard`, `holdDue`), which
+//   the sweep reads to settle the holds whose function died.
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { Billing } from '../domain/billing.ts';
+import { epochSeconds, iso } from '../domain/time.ts';
+import { holdDueKey, holdShardOf } from '../limits/credit-holds.ts';
+import { reservationTtl } from '../limits/windows.ts';
+import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
+import { db, isConditionFailed } from './client.ts';
+
+export type ReservationState = 'held' | 'settled' | 'refunded';
+
+export interface ReservationItem {
+  pk: string;
+  sk: string;
+  state: ReservationState;
+  organizationId: string;
+  requestKey: string;
+  keyId: string;
+  /** UTC day the reply started: its credits are counted in that day's usage. */
+  day: string;
+  /** Credits held. */
+  held: number;
+  /** The billing the hold was priced with (the reply is charged by it). */
+  billing: Billing;
+  /** High-volume path: the batch the credits came out of (the rest goes back into it while it is open). */
+  batchId?: string;
+  reservedAt: string;
+  /** Index keys while held (removed when settled). */
+  holdShard?: string;
+  holdDue?: string;
+  /** A delta reached the caller: the sweep charges a dead function's hold in full. */
+  delivered?: boolean;
+  charged?: number;
+  settledAt?: string;
+  settledBy?: 'reply' | 'sweep';
+  ttl: number;
+}
+
+/** What the reply keeps of its hold to settle it (plain data: no read needed to settle). */
+export interface Hold {
+  organizationId: string;
+  requestKey: string;
+  keyId: string;
+  day: string;
+  held: number;
+  billing: Billing;
+  /** The output cap to pass to the upstream: the assistant's, or lowered to what was held. */
+  outputCap: number;
+  reservedAt: string;
+  batchId?: string;
+}
+
+export function reservationKey(organizationId: string, requestKey: string): { pk: string; sk: string } {
+  return { pk: `credit#${organizationId}#${requestKey}`, sk: 'hold' };
+}
+
+/** A new hold's item, due to the sweep at `dueMs`. */
+export function newReservation(hold: Hold, now: Date, dueMs: number): ReservationItem {
+  return {
+    ...reservationKey(hold.organizationId, hold.requestKey),
+    state: 'held',
+    organizationId: hold.organizationId,
+    requestKey: hold.requestKey,
+    keyId: hold.keyId,
+    day: hold.day,
+    held: hold.held,
+    billing: hold.billing,
+    ...(hold.batchId !== undefined ? { batchId: hold.batchId } : {}),
+    reservedAt: hold.reservedAt,
+    holdShard: holdShardOf(),
+    holdDue: holdDueKey(dueMs, hold.requestKey),
+    ttl: reservationTtl(now),
+  };
+}
+
+/**
+ * The reservation's write, on both paths: it succeeds when there is no reservation, a refunded one,
+ * or one past its TTL (TTL deletes it days late, if at all, so it is judged here: after
+ * RESERVATION_RETENTION_DAYS the request key is a new request). Else this request key was charged.
+ */
+export function reservationPut(reservation: ReservationItem, now: Date) {
+  return {
+    Put: {
+      TableName: tableName('usage'),
+      Item: reservation,
+      ConditionExpression: 'attribute_not_exists(pk) OR #state = :refunded OR #ttl <= :now',
+      ExpressionAttributeNames: { '#state': 'state', '#ttl': TTL_ATTRIBUTE },
+      ExpressionAttributeValues: { ':refunded': 'refunded', ':now': epochSeconds(now) },
+    },
+  };
+}
+
+/**
+ * The settle's flip from held to settled (or refunded, when nothing is charged), out of the index:
+ * conditional on the hold read, so concurrent settles (the reply and the sweep) settle once.
+ */
+export function settleUpdate(hold: Pick<Hold, 'organizationId' | 'requestKey' | 'reservedAt'>, charged: number, by: 'reply' | 'sweep', now: Date) {
+  return {
+    Update: {
+      TableName: tableName('usage'),
+      Key: reservationKey(hold.organizationId, hold.requestKey),
+      UpdateExpression: 'SET #state = :to, charged = :charged, settledAt = :now, settledBy = :by REMOVE holdShard, holdDue',
+      ConditionExpression: '#state = :held AND reservedAt = :reservedAt',
+      ExpressionAttributeNames: { '#state': 'state' },
+      ExpressionAttributeValues: {
+        ':to': charged > 0 ? 'settled' : 'refunded',
+        ':charged': charged,
+        ':now': iso(now),
+        ':by': by,
+        ':held': 'held',
+        ':reservedAt': hold.reservedAt,
+      },
+    },
+  };
+}
+
+export async function readReservation(organizationId: string, requestKey: string): Promise<ReservationItem | undefined> {
+  const { Item } = await db.send(new GetCommand({ TableName: tableName('usage'), Key: reservationKey(organizationId, requestKey), ConsistentRead: true }));
+  return Item as ReservationItem | undefined;
+}
+
+/** Whether a live reservation exists for the request key (a retry is told so, not refused with 402). */
+export async function isCharged(organizationId: string, requestKey: string, now: Date): Promise<boolean> {
+  const item = await readReservation(organizationId, requestKey);
+  return item !== undefined && item.state !== 'refunded' && Number(item.ttl) > epochSeconds(now);
+}
+
+/** The hold kept by a reply, from its item (the sweep's and a refund's view). */
+export function holdOf(item: ReservationItem, outputCap = 0): Hold {
+  return {
+    organizationId: item.organizationId,
+    requestKey: item.requestKey,
+    keyId: item.keyId,
+    day: item.day,
+    held: Number(item.held),
+    billing: item.billing,
+    outputCap,
+    reservedAt: item.reservedAt,
+    ...(item.batchId !== undefined ? { batchId: item.batchId } : {}),
+  };
+}
+
+/**
+ * The first delta reached the caller: mark the hold, so that the sweep charges it in full if this
+ * function dies. One small write on the reservation's own item; a hold settled meanwhile is left alone.
+ */
+export async function markDelivered(hold: Pick<Hold, 'organizationId' | 'requestKey' | 'reservedAt'>): Promise<void> {
+  try {
+    await db.send(
+      new UpdateCommand({
+        TableName: tableName('usage'),
+        Key: reservationKey(hold.organizationId, hold.requestKey),
+        UpdateExpression: 'SET delivered = :true',
+        ConditionExpression: '#state = :held AND reservedAt = :reservedAt',
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: { ':true': true, ':held': 'held', ':reservedAt': hold.reservedAt },
+      }),
+    );
+  } catch (error) {
+    if (!isConditionFailed(error)) throw error;
+  }
+}
