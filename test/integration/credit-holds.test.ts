@@ -18,15 +18,12 @@ import { ApiError } from '../../shared/domain/errors.ts';
 import { newId } from '../../shared/domain/ids.ts';
 import { tableName } from '../../shared/tables.ts';
 import { TEST_AUDIT } from '../support/audit.ts';
+import { widenDbPools } from '../support/db-pool.ts';
 
 const T = new Date('2031-07-08T12:00:00.000Z');
 
 /** Many concurrent replies stand for as many Lambdas: give this one process a connection pool that wide. */
-beforeAll(() => {
-  const config = db.config as unknown as { requestHandler: object };
-  const Handler = config.requestHandler.constructor as new (options: object) => object;
-  config.requestHandler = new Handler({ connectionTimeout: 5_000, requestTimeout: 10_000, httpAgent: { maxSockets: 1024 } });
-});
+beforeAll(() => widenDbPools());
 afterAll(() => setChatBackend(undefined));
 
 async function newOrg(credits: number, billing?: Billing): Promise<string> {
