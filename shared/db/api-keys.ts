@@ -260,11 +260,13 @@ export async function rollKey(
 export const PROPAGATE_CONCURRENCY = 16;
 
 /**
- * Waits before each new round over the keys whose copy failed: a copy is retried for about 3 s
- * (on top of the SDK's own retry) before the change is reported as failed, and repeating the
- * PATCH copies again.
+ * Waits before each new round over the keys whose copy failed: a copy is retried for about 12 s
+ * (on top of the SDK's own retry) before the change is reported as failed. A key still holding
+ * the older copy is decided under the newer limits anyway (the counters carry them), and brought
+ * up to date at its next request (repairKeyCopy in shared/db/rate-limits.ts); repeating the PATCH
+ * copies again.
  */
-export const PROPAGATE_RETRY_MS = [100, 400, 1_600] as const;
+export const PROPAGATE_RETRY_MS = [100, 400, 1_600, 3_200, 6_400] as const;
 
 /**
  * After a plan or limits change, copy the organization's limits (and their `version`, the

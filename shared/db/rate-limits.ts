@@ -16,7 +16,7 @@ import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { GetCommand, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { ApiError } from '../domain/errors.ts';
-import type { Limits, RateSubject } from '../domain/plans.ts';
+import { effectiveLimits, type Limits, type RateSubject } from '../domain/plans.ts';
 import { orgFullHint, type OrgDayCounters, type WriteKind } from '../limits/counters.ts';
 import { rateLimitExceeded, rateLimitHeaders, type AppliedLimits } from '../limits/headers.ts';
 import { decide } from '../limits/limiter.ts';
@@ -25,7 +25,8 @@ import { CounterContention, rebase, type Admission, type CounterStore, type Coun
 import { usageItemTtl, type Window } from '../limits/windows.ts';
 import { describeError, logger } from '../log.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
-import { recordKeyUse } from './api-keys.ts';
+import { recordKeyUse, setOrgLimits } from './api-keys.ts';
+import { getOrganization } from './organizations.ts';
 import { countingDb, db, isConditionFailed, isNotApplied, isUnavailable } from './client.ts';
 import { addKeyUsage, addUsage, keyUsageBase, MAX_KEYS_PER_ORG_DAY, shardScope, usageKey, type UsageScope } from './usage.ts';
 
@@ -417,9 +418,34 @@ export async function admit(
     highVolumeOrgs.delete(subject.organizationId);
     if (!decision.admitted) await recordRejection(subject, decision, maxKeys);
   }
+  await repairKeyCopy(subject);
   if (!decision.admitted) throw rateLimitExceeded(decision.windows, now);
   await recordUse(subject, decision, now);
   return rateLimitHeaders(decision.windows);
+}
+
+/** Keys whose copy of the limits this environment brought up to date, with the version. */
+const repaired = new Map<string, number>();
+
+/**
+ * A request whose key holds an older copy of its organization's limits than the counters count
+ * under (a limit change whose copy has not reached this key: see propagateOrgLimits) was decided
+ * under the newer limits; the key's copy is then brought up to date from the organization (one
+ * read, one conditional write, once per key and environment), so a change reaches every key in
+ * use at its next request even when the PATCH could not copy it. Bookkeeping: a failure is logged.
+ */
+async function repairKeyCopy(subject: RateSubject): Promise<void> {
+  const known = memory.orgVersions.get(subject.organizationId);
+  if (!known || known.v <= (subject.orgLimitsVersion ?? 0) || (repaired.get(subject.keyId) ?? -1) >= known.v) return;
+  try {
+    const org = await getOrganization(subject.organizationId);
+    if (!org) return;
+    await setOrgLimits(subject.keyId, effectiveLimits(org.plan, org.limits), org.limitsVersion ?? 0);
+    if (repaired.size >= 10_000) repaired.clear();
+    repaired.set(subject.keyId, org.limitsVersion ?? 0);
+  } catch (error) {
+    logger.warn('key limits copy not repaired', { keyId: subject.keyId, error: describeError(error) });
+  }
 }
 
 /**

@@ -43,6 +43,22 @@ describe('limit changes reach every key in order', () => {
     }
     expect(second.limitsVersion).toBeGreaterThan(first.limitsVersion ?? 0);
   });
+
+  it("a key the PATCH's copy did not reach gets the newer copy at its first request, decided under the newer limits", { timeout: 30_000 }, async () => {
+    const org = await createOrganization('Limits Co', 'owner-1', 100, TEST_AUDIT, new Date());
+    const keyId = await newKey(org.id);
+    // The change is stored and applied to the counters, but its copy onto the keys failed.
+    const changed = await updatePlan(org, { plan: 'enterprise', limits: { perMinute: 3, perDay: 1_000, tokensPerDay: 50_000 } }, TEST_AUDIT, new Date());
+    await applyOrgLimits(org.id, { v: changed.limitsVersion ?? 0, limits: { perMinute: 3, perDay: 1_000 } }, new Date());
+    const stale = await requireKey(org.id, keyId);
+    expect(stale.orgLimits).toEqual({ perMinute: 600, perDay: 100_000 });
+    const request = { organizationId: org.id, keyId, orgLimits: stale.orgLimits, orgLimitsVersion: stale.orgLimitsVersion ?? 0, keyLimits: null };
+    const headers = await admit(request, new Date());
+    expect(headers['X-RateLimit-Limit']).toBe('3');
+    const repaired = await requireKey(org.id, keyId);
+    expect(repaired.orgLimits).toEqual({ perMinute: 3, perDay: 1_000, tokensPerDay: 50_000 });
+    expect(repaired.orgLimitsVersion).toBe(changed.limitsVersion);
+  });
 });
 
 // Admission against DynamoDB Local while limits change in the middle of a window. The requests
