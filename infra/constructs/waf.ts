@@ -25,7 +25,7 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 import { errorBody, MAX_BODY_BYTES } from '../../shared/domain/errors.ts';
-import { CORS_EXPOSE_HEADERS, preflightHeaders } from '../../shared/http/cors.ts';
+import { CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, preflightHeaders } from '../../shared/http/cors.ts';
 import { rateLimitMessage } from '../../shared/limits/headers.ts';
 import { ROUTES } from '../../shared/routes.ts';
 
@@ -69,6 +69,13 @@ const RATE_LIMITED_BODY = {
   retry_after: RATE_LIMITED_RETRY_AFTER_SECONDS,
 };
 const RETRY_AFTER = { 'Retry-After': String(RATE_LIMITED_RETRY_AFTER_SECONDS) };
+/**
+ * The headers WAF's preflight allows. The OpenAI-compatible routes' own preflight echoes what the
+ * browser asks for, as the OpenAI SDKs send headers of their own (x-stainless-*); WAF cannot echo,
+ * and a header value it sends holds at most 255 characters, too few to name them all. `*` allows
+ * any header on a request without credentials (the API takes none), except Authorization, named.
+ */
+const ANY_REQUEST_HEADER = `*, ${CORS_ALLOW_HEADERS}`;
 
 export const WAF_BLOCK_RESPONSES = {
   rateLimited: { status: 429, headers: { ...READABLE_BY_ANY_PAGE, ...RETRY_AFTER }, body: RATE_LIMITED_BODY },
@@ -81,7 +88,11 @@ export const WAF_BLOCK_RESPONSES = {
   // the page may read of that answer is still decided by that answer's own headers.
   preflight: {
     status: 204,
-    headers: { ...preflightHeaders(undefined, [...new Set(ROUTES.filter((r) => !r.localOnly).map((r) => r.method))]), 'Access-Control-Allow-Origin': '*' },
+    headers: {
+      ...preflightHeaders(undefined, [...new Set(ROUTES.filter((r) => !r.localOnly).map((r) => r.method))]),
+      'Access-Control-Allow-Origin': '*',
+      'Access-Control-Allow-Headers': ANY_REQUEST_HEADER,
+    },
   },
 } as const satisfies Record<string, WafBlockResponse>;
 

@@ -1,9 +1,13 @@
 // The official `openai` package in Chromium (docs/openai.md "In a browser"): a page on an allowed
 // domain uses a publishable key with the completions scope through the SDK, with
 // `dangerouslyAllowBrowser`, for a reply, a stream with usage and the models list; a page on another
-// domain gets the SDK's PermissionDeniedError, readable. The SDK is bundled for the page with esbuild.
+// domain gets the SDK's PermissionDeniedError, readable; an address over the firewall's limit gets
+// RateLimitError through the firewall's own preflight. The SDK is bundled for the page with esbuild.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WAF_BLOCK_RESPONSES, type WafBlockResponse } from '../../infra/constructs/waf.ts';
 import type { LocalKeygate } from '../../infra/local/environment.ts';
 import { portalUser, startTestApi, uniqueUser } from '../support/api.ts';
 import { apiOriginFor, browserAvailability, BrowserSession, HOSTS, startPageServer, type PageServer } from './support.ts';
@@ -103,5 +107,57 @@ describe.skipIf(!availability.run)('the openai SDK in Chromium with a publishabl
   it('another website gets PermissionDeniedError (403 CORS_ORIGIN_NOT_ALLOWED), which its script can read', async () => {
     const result = await inPage(pages.origin(HOSTS.evil));
     expect(result.error).toMatchObject({ name: 'PermissionDeniedError', status: 403, code: 'CORS_ORIGIN_NOT_ALLOWED' });
+  });
+});
+
+// WAF cannot run here: a stand-in answers as the web ACL does for an address over its limit
+// (WAF_BLOCK_RESPONSES, which test/infra/operations.test.ts checks the template holds), its own
+// preflight included. That preflight cannot echo the headers asked for, and the SDK sends its own
+// (x-stainless-*): unless it allows them, the browser never sends the request and the SDK sees a
+// connection error instead of the 429.
+describe.skipIf(!availability.run)('the openai SDK in Chromium, from an address over the firewall\'s limit', () => {
+  let waf: Server;
+  let wafApi: string;
+
+  beforeAll(async () => {
+    waf = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        const answer: WafBlockResponse = req.method === 'OPTIONS' ? WAF_BLOCK_RESPONSES.preflight : WAF_BLOCK_RESPONSES.rateLimited;
+        const body = answer.body ? JSON.stringify(answer.body) : '';
+        res.writeHead(answer.status, { ...answer.headers, ...(body ? { 'Content-Type': 'application/json' } : {}) });
+        res.end(body);
+      });
+    });
+    await new Promise<void>((resolve) => waf.listen(0, '127.0.0.1', () => resolve()));
+    wafApi = `http://${HOSTS.api}:${(waf.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    waf?.closeAllConnections();
+    await new Promise((resolve) => waf?.close(resolve));
+  });
+
+  it('reads RateLimitError (429 RATE_LIMIT_EXCEEDED, Retry-After), not a connection error', async () => {
+    const page = await browser.openPage(pages.origin(HOSTS.shop));
+    try {
+      await page.addScriptTag({ url: `${pages.origin(HOSTS.shop)}/openai.js` });
+      const result = await page.evaluate(
+        async ({ api, key }) => {
+          const OpenAI = (globalThis as any).OpenAI;
+          const client = new OpenAI({ apiKey: key, baseURL: `${api}/v1`, dangerouslyAllowBrowser: true, maxRetries: 0 });
+          try {
+            await client.chat.completions.create({ model: 'Default', messages: [{ role: 'user', content: 'hi' }] });
+            return { error: null };
+          } catch (error: any) {
+            return { error: { name: error?.constructor?.name, status: error?.status, retryAfter: error?.headers?.get?.('retry-after') ?? null } };
+          }
+        },
+        { api: wafApi, key },
+      );
+      expect(result.error).toEqual({ name: 'RateLimitError', status: 429, retryAfter: '60' });
+    } finally {
+      await page.close();
+    }
   });
 });
