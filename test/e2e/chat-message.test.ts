@@ -1,22 +1,16 @@
 // One-shot chat messages over HTTP: both paths, conversations that continue, credits, and
 // conversations of another organization staying out of reach.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LocalKeygate } from '../../infra/local/environment.ts';
-import { ApiClient, startTestApi } from '../support/api.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ApiClient, fileTestApi } from '../support/api.ts';
 import { APP_ORIGIN, createTestOrg, type TestOrg } from './chat-helpers.ts';
 
-let keygate: LocalKeygate;
+const keygate = await fileTestApi();
 let org: TestOrg;
 let api: ApiClient;
 
 beforeAll(async () => {
-  keygate = await startTestApi();
   org = await createTestOrg(keygate.url, 'One Shot Co');
   api = (await org.secretKey()).api;
-});
-
-afterAll(async () => {
-  await keygate?.stop();
 });
 
 describe.each(['/v1/chat/message', '/api/v1/chat/message'])('POST %s', (path) => {

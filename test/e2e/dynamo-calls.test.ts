@@ -7,21 +7,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classify, DynamoCounter, sequence, type DynamoCall } from '../../bench/dynamo-counter.ts';
 import { routes as chatSessionRoutes } from '../../functions/chat-session.ts';
-import type { LocalKeygate } from '../../infra/local/environment.ts';
 import { countingDb, db } from '../../shared/db/client.ts';
 import { keyLookupClient } from '../../shared/db/key-lookup.ts';
 import { json } from '../../shared/http/response.ts';
-import { ApiClient, portalUser, startTestApi, uniqueUser, type CallResult } from '../support/api.ts';
+import { ApiClient, type CallResult, fileTestApiWithUsers } from '../support/api.ts';
 
-let keygate: LocalKeygate;
+const { keygate, owner, operator } = await fileTestApiWithUsers('calls');
 let apiKey: ApiClient;
 const counter = new DynamoCounter();
 let undiscover: () => void;
 
 beforeAll(async () => {
-  keygate = await startTestApi();
-  const owner = await portalUser(keygate.url, uniqueUser('calls-owner'));
-  const operator = await portalUser(keygate.url, uniqueUser('calls-operator'), ['operators']);
   const org = await owner.post('/v1/organizations', { name: 'Calls Inc' });
   expect(org.status, org.text).toBe(201);
   // The one-item path (below the high-volume threshold of shared/limits/sharded.ts).
@@ -37,9 +33,8 @@ beforeAll(async () => {
   undiscover = counter.discover();
 });
 
-afterAll(async () => {
+afterAll(() => {
   undiscover?.();
-  await keygate?.stop();
 });
 
 /**

@@ -2,13 +2,12 @@
 // (the authorizer's included) beside the gateway's own answers in the usual body, the request
 // fields refused with `param`, the pinned publishable key, Idempotency-Key replays, OpenAI's
 // rate-limit headers, CORS and the preflight, and failures before and during a stream.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LocalKeygate } from '../../infra/local/environment.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { CORS_ALLOW_HEADERS } from '../../shared/http/cors.ts';
-import { ApiClient, startTestApi } from '../support/api.ts';
+import { ApiClient, fileTestApi } from '../support/api.ts';
 import { APP_ORIGIN, createTestOrg, type TestOrg } from './chat-helpers.ts';
 
-let keygate: LocalKeygate;
+const keygate = await fileTestApi();
 let org: TestOrg;
 let secret: ApiClient;
 
@@ -29,13 +28,8 @@ async function browserKey(extra: Record<string, unknown> = {}): Promise<ApiClien
 }
 
 beforeAll(async () => {
-  keygate = await startTestApi();
   org = await createTestOrg(keygate.url, 'OpenAI HTTP Co');
   secret = (await org.secretKey()).api;
-});
-
-afterAll(async () => {
-  await keygate?.stop();
 });
 
 describe('the completions scope', () => {

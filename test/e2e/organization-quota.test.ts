@@ -2,22 +2,13 @@
 // with the initial credits (exactly one, whatever the concurrency), later ones at 0, and a user may
 // create at most 10 organizations (the default, README "Deploy"), counted atomically: concurrent
 // creations cannot pass the bound. Other users are not affected.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LocalKeygate } from '../../infra/local/environment.ts';
-import { portalUser, startTestApi, uniqueUser } from '../support/api.ts';
+import { describe, expect, it } from 'vitest';
+import { fileTestApi, portalUser, uniqueUser } from '../support/api.ts';
 
 /** The default of the deploy setting, as the README documents it. */
 const MAX_ORGANIZATIONS_PER_USER = 10;
 
-let keygate: LocalKeygate;
-
-beforeAll(async () => {
-  keygate = await startTestApi();
-});
-
-afterAll(async () => {
-  await keygate?.stop();
-});
+const keygate = await fileTestApi();
 
 describe('organizations per user', () => {
   it('the first organization gets the initial credits, the second 0', async () => {
