@@ -19,18 +19,23 @@ const ses = mockClient(clients.ses);
 const DEFAULTS: PreflightSettings = { bedrockModelId: DEFAULT_BEDROCK_MODEL, apiGatewayCloudWatchRole: true, accountConcurrencyLimit: 1000 };
 const awsError = (name: string) => Object.assign(new Error(`${name} message`), { name, $fault: 'client' });
 
+/** The model's availability in the region, with or without access granted (agreement, authorization, entitlement). */
+function modelAvailability(granted: boolean) {
+  return {
+    modelId: 'anthropic.claude-haiku-5-5',
+    agreementAvailability: { status: granted ? 'AVAILABLE' : 'NOT_AVAILABLE' },
+    authorizationStatus: granted ? 'AUTHORIZED' : 'NOT_AUTHORIZED',
+    entitlementAvailability: granted ? 'AVAILABLE' : 'NOT_AVAILABLE',
+    regionAvailability: 'AVAILABLE',
+  } as const;
+}
+
 function readyAccount() {
   lambda.on(GetAccountSettingsCommand).resolves({ AccountLimit: { ConcurrentExecutions: 1000, UnreservedConcurrentExecutions: 1000 } });
   apiGateway.on(GetApiGatewayAccountCommand).resolves({ cloudwatchRoleArn: 'arn:aws:iam::111122223333:role/apigw-logs' });
   bedrock.on(GetInferenceProfileCommand).resolves({ status: 'ACTIVE' } as never);
   bedrock.on(GetFoundationModelCommand).resolves({ modelDetails: { modelLifecycle: { status: 'ACTIVE' } } } as never);
-  bedrock.on(GetFoundationModelAvailabilityCommand).resolves({
-    modelId: 'anthropic.claude-haiku-5-5',
-    agreementAvailability: { status: 'AVAILABLE' },
-    authorizationStatus: 'AUTHORIZED',
-    entitlementAvailability: 'AVAILABLE',
-    regionAvailability: 'AVAILABLE',
-  });
+  bedrock.on(GetFoundationModelAvailabilityCommand).resolves(modelAvailability(true));
   ses.on(GetEmailIdentityCommand).resolves({ VerifiedForSendingStatus: true });
   ses.on(GetSesAccountCommand).resolves({ ProductionAccessEnabled: true });
 }
@@ -44,13 +49,7 @@ describe('npm run preflight', () => {
     readyAccount();
     lambda.on(GetAccountSettingsCommand).resolves({ AccountLimit: { ConcurrentExecutions: 10, UnreservedConcurrentExecutions: 10 } });
     apiGateway.on(GetApiGatewayAccountCommand).resolves({});
-    bedrock.on(GetFoundationModelAvailabilityCommand).resolves({
-      modelId: 'anthropic.claude-haiku-5-5',
-      agreementAvailability: { status: 'NOT_AVAILABLE' },
-      authorizationStatus: 'NOT_AUTHORIZED',
-      entitlementAvailability: 'NOT_AVAILABLE',
-      regionAvailability: 'AVAILABLE',
-    });
+    bedrock.on(GetFoundationModelAvailabilityCommand).resolves(modelAvailability(false));
     const results = await runPreflight(clients, DEFAULTS);
     expect(results.map((r) => [r.check, r.status])).toEqual([
       ['Lambda concurrency', 'warn'],
