@@ -1,7 +1,7 @@
 // An OpenAI-compatible Chat Completions server for tests: streams `chat.completion.chunk` events
 // as OpenAI does (role first, content pieces, a finish_reason, the usage chunk when asked, [DONE]),
 // and misbehaves on request (statuses, a slow first byte, a malformed stream, a stream that stops).
-// Proven to speak the protocol by the official `openai` SDK in test/unit/upstream-openai.test.ts.
+// Proven to speak the protocol by the official `openai` SDK in test/unit/openai-backend.test.ts.
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
