@@ -138,3 +138,31 @@ describe('refusals in the usage figures', () => {
     expect((await dailyUsage({ organizationId: org, keyId: key }, 1, T))[0]).toMatchObject({ requests: 100, rateLimited: 80 });
   });
 });
+
+describe('a failure after the key was counted', () => {
+  it("high-volume path: a shard write that fails gives the key's count back (503, nothing counted)", { timeout: 60_000 }, async () => {
+    const org = newId('org');
+    const s = subject(org, { perMinute: 15_000, perDay: 100_000 }, 0, undefined, { perDay: 5 });
+    const name = `failShards-${newId('req')}`;
+    for (const c of [client.db, client.countingDb]) {
+      c.middlewareStack.add(
+        (next: any, context: any) => async (args: any) => {
+          const pk = (args.input as { Key?: { pk?: { S?: string } } }).Key?.pk?.S ?? '';
+          if (context.commandName === 'UpdateItemCommand' && pk.startsWith(`usage#org#${org}#`)) {
+            throw Object.assign(new Error('Internal server error'), { name: 'InternalServerError', $metadata: { httpStatusCode: 500 } });
+          }
+          return next(args);
+        },
+        { step: 'deserialize', name },
+      );
+    }
+    try {
+      await expect(admit(s, T)).rejects.toMatchObject({ name: 'InternalServerError' });
+    } finally {
+      for (const c of [client.db, client.countingDb]) c.middlewareStack.remove(name);
+    }
+    expect((await dailyUsage({ organizationId: org, keyId: s.keyId }, 1, T))[0]!.requests).toBe(0);
+    // The key's 5 a day are all there.
+    expect((await count(Array.from({ length: 7 }, () => s))).admitted).toBe(5);
+  });
+});
