@@ -16,6 +16,7 @@ import type { Limits } from '../shared/domain/plans.ts';
 import { orgFullHint, type OrgDayCounters, type WriteKind } from '../shared/limits/counters.ts';
 import { batchIdsExpiredBefore, type Assignment, type CounterTarget, type CountOptions, type LimitsVersion, type CreditBatch, type OrgFull, type SpendResult } from '../shared/limits/store.ts';
 import type { HighVolumeStore } from '../shared/limits/credit-batches.ts';
+import type { TokenCounters, TokenLimits, TokenStore, TokenTarget } from '../shared/limits/tokens.ts';
 import type { Window } from '../shared/limits/windows.ts';
 
 export const ITEM_WCU_PER_SECOND = 1_000;
@@ -99,7 +100,7 @@ export interface ThroughputMeter {
   read(keys: string[], rcu: number): void;
 }
 
-export class DynamoModel implements HighVolumeStore {
+export class DynamoModel implements HighVolumeStore, TokenStore {
   readonly items = new Map<string, Item>();
   /** When set, throughput is the meter's business (bench/limits-sim.ts); otherwise per item, here. */
   meter: ThroughputMeter | undefined;
@@ -518,6 +519,46 @@ export class DynamoModel implements HighVolumeStore {
     this.read(key);
     const item = this.get(key);
     return item ? Number(item.remaining) : undefined;
+  }
+
+  // ---- token windows (shared/db/token-windows.ts) ----
+
+  /** A token item's key: pk as tokenPartition names it, sk the day. */
+  static tokenKey(target: TokenTarget, day: string): string {
+    if ('keyId' in target) return `usage#key#${target.keyId}#tw|${day}`;
+    return target.shard === undefined ? `usage#org#${target.organizationId}#tw|${day}` : `usage#org#${target.organizationId}#tw#${target.shard}|${day}`;
+  }
+
+  /** tokenUpdate's three forms: add `amount` if the item is in `minute` (or rolls it forward) and stays within `limits`. */
+  async takeTokens(target: TokenTarget, kind: WriteKind, minute: Window, day: string, limits: TokenLimits, amount: number) {
+    const result = this.update(DynamoModel.tokenKey(target, day), (item) => {
+      const tw = item?.tw as string | undefined;
+      const tm = Number(item?.tm ?? 0);
+      const td = Number(item?.td ?? 0);
+      const dayOk = limits.perDay === undefined || td <= limits.perDay - amount;
+      switch (kind) {
+        case 'same':
+          if (tw !== minute.id || (limits.perMinute !== undefined && tm > limits.perMinute - amount) || !dayOk) return undefined;
+          return { ...item, tm: tm + amount, td: td + amount };
+        case 'roll':
+          if (tw === undefined || tw >= minute.id || !dayOk) return undefined;
+          return { ...item, tw: minute.id, tm: amount, td: td + amount };
+        case 'fresh':
+          if (tw !== undefined) return undefined;
+          return { ...item, tw: minute.id, tm: amount, td: amount, ttl: TTL };
+      }
+    });
+    return result.ok ? { ok: true as const, state: { ...result.item } as TokenCounters } : { ok: false as const, old: result.old as TokenCounters | undefined };
+  }
+
+  /** Give back `amount` tokens taken in `minute` (the minute's count too while the item is still in it). */
+  async returnTokens(target: TokenTarget, minute: string, day: string, amount: number) {
+    this.update(DynamoModel.tokenKey(target, day), (item) => {
+      if (item?.td === undefined) return undefined;
+      const next: Item = { ...item, td: Number(item.td) - amount };
+      if (item.tw === minute) next.tm = Number(item.tm ?? 0) - amount;
+      return next;
+    });
   }
 
   // ---- the one-item path's other calls ----

@@ -20,6 +20,7 @@ import { ApiError } from '../shared/domain/errors.ts';
 import type { Limits, RateSubject } from '../shared/domain/plans.ts';
 import type { CreditMemory } from '../shared/limits/credit-batches.ts';
 import type { WindowCount } from '../shared/limits/headers.ts';
+import type { TokenHold, TokenTake } from '../shared/limits/tokens.ts';
 import { DynamoModel } from './dynamo-model.ts';
 import { PRICES } from './pricing.ts';
 import { CALLS, currentCode, MAX_KEYS_PER_ORG_DAY, type CodeUnderTest, type Decided, type Reserved, type SimStore } from './sim/code.ts';
@@ -64,6 +65,11 @@ export interface Scenario {
   clockSkewMs: number;
   /** Share of DynamoDB calls applied whose answer is lost (the SDK retries after its 5 s timeout). */
   lostAnswers: number;
+  /**
+   * Replies' tokens, where token windows apply: each holds its input bound plus its output cap (at
+   * least the input and 16 more), then gives back what it did not use.
+   */
+  tokens: { input: [number, number]; outputCap: number };
 }
 
 /** 11:59:30 UTC: the runs cross the 12:00 minute boundary. */
@@ -120,6 +126,15 @@ export const PROBES: OrgSpec[] = [
     credits: 1_000_000,
   },
   {
+    id: 'org_tokens',
+    note: 'token windows: 600,000 tokens/min and 2,000,000/day; key 0 has 40,000 tokens/min of its own',
+    rate: 30,
+    keys: 10,
+    limits: { perMinute: 1_000, perDay: 100_000, tokensPerMinute: 600_000, tokensPerDay: 2_000_000 },
+    keyLimits: { 0: { tokensPerMinute: 40_000 } },
+    credits: 1_000_000,
+  },
+  {
     id: 'org_raised_day',
     note: 'high-volume path, keys with 30/min of their own; the day limit (100) fills, then is raised to 5,000',
     rate: 40,
@@ -137,19 +152,19 @@ export const PROBES: OrgSpec[] = [
  */
 export const BIG: OrgSpec = {
   id: 'org_big',
-  note: 'enterprise; 11:59 fills; in 12:00 lowered to 20,000/min after about 30,000, raised back 3 s later',
+  note: 'enterprise; 11:59 fills (300,000,000 tokens/min, 250,000 requests/min); in 12:00 lowered to 20,000/min after about 30,000, raised back 3 s later',
   rate: 9_800,
   keys: 100,
-  limits: { perMinute: 250_000, perDay: 100_000_000 },
-  keyLimits: { 0: { perMinute: 2_000 } },
+  limits: { perMinute: 250_000, perDay: 100_000_000, tokensPerMinute: 300_000_000, tokensPerDay: 10_000_000_000 },
+  keyLimits: { 0: { perMinute: 2_000, tokensPerMinute: 3_000_000 } },
   credits: 600_000,
   changes: [
-    { at: 33, limits: { perMinute: 20_000, perDay: 100_000_000 } },
-    { at: 36, limits: { perMinute: 250_000, perDay: 100_000_000 } },
+    { at: 33, limits: { perMinute: 20_000, perDay: 100_000_000, tokensPerMinute: 300_000_000, tokensPerDay: 10_000_000_000 } },
+    { at: 36, limits: { perMinute: 250_000, perDay: 100_000_000, tokensPerMinute: 300_000_000, tokensPerDay: 10_000_000_000 } },
   ],
 };
 
-const COMMON = { seed: 22, start: START, replyFailure: 0.01, retry: 0.005, clockSkewMs: 1_500, lostAnswers: 0.002 };
+const COMMON = { seed: 22, start: START, replyFailure: 0.01, retry: 0.005, clockSkewMs: 1_500, lostAnswers: 0.002, tokens: { input: [200, 2_000] as [number, number], outputCap: 1_000 } };
 
 /** 100 environments: the probes alone, replies of half a second median. */
 export const SMALL: Scenario = { ...COMMON, name: '100 environments', environments: 100, seconds: 70, orgs: PROBES, reply: { medianSeconds: 0.5, sigma: 0.6 } };
@@ -209,6 +224,8 @@ export interface SimResult {
   /** Per organization: admitted per window, with the limits it ended under. */
   windows: { org: string; window: string; admitted: number; limit: number; over: boolean; beyond: number }[];
   hottest: PartitionPeak[];
+  /** Token windows: replies refused for tokens, the fullest window (share of its limit), tokens never given back. */
+  tokens: { refused: number; peak: number; notReturned: number };
   wcu: number;
   rcu: number;
   calls: number;
@@ -282,6 +299,7 @@ async function run(scenario: Scenario, code: CodeUnderTest, faults: { unconditio
     hadRoom: 0,
     windows: [],
     hottest: [],
+    tokens: { refused: 0, peak: 0, notReturned: 0 },
     wcu: 0,
     rcu: 0,
     calls: 0,
@@ -367,8 +385,33 @@ async function run(scenario: Scenario, code: CodeUnderTest, faults: { unconditio
 
   // The item a counter write goes to (count's target and day).
   const counterItems = {
-    of: (_method: string, args: unknown[]) => DynamoModel.counterKey(args[0] as Parameters<typeof DynamoModel.counterKey>[0], args[3] as string),
+    of: (method: string, args: unknown[]) =>
+      method === 'takeTokens'
+        ? DynamoModel.tokenKey(args[0] as Parameters<typeof DynamoModel.tokenKey>[0], args[3] as string)
+        : DynamoModel.counterKey(args[0] as Parameters<typeof DynamoModel.counterKey>[0], args[3] as string),
     get: (key: string) => model.items.get(key),
+  };
+
+  // Token windows: what holds counted in each (taken, less what was given back), against the limits.
+  const tokensIn = new Map<string, number>();
+  const judgeTokens = (orgId: string, keyId: string, hold: TokenHold, sign: 1 | -1, _from: number, _to: number) => {
+    const spec = scenario.orgs.find((o) => o.id === orgId) as OrgSpec;
+    const own = keyLimitsOf.get(keyId);
+    const orgPart = hold.parts.find((p) => 'organizationId' in p.target);
+    const keyPart = hold.parts.find((p) => 'keyId' in p.target);
+    const checks: [string, number | undefined][] = [];
+    if (orgPart) checks.push([`tokens ${orgId} ${orgPart.minute}`, spec.limits.tokensPerMinute], [`tokens ${orgId} ${orgPart.day}`, spec.limits.tokensPerDay]);
+    if (keyPart) checks.push([`tokens ${keyId} ${keyPart.minute}`, own?.tokensPerMinute], [`tokens ${keyId} ${keyPart.day}`, own?.tokensPerDay]);
+    for (const [w, limit] of checks) {
+      if (limit === undefined) continue;
+      const n = (tokensIn.get(w) ?? 0) + sign * hold.tokens;
+      tokensIn.set(w, n);
+      if (n > limit) {
+        over.add(w);
+        beyond.set(w, Math.max(beyond.get(w) ?? 0, n - limit));
+      }
+      if (sign > 0) result.tokens.peak = Math.max(result.tokens.peak, n / limit);
+    }
   };
 
   // Environments: each serves one request at a time; API Gateway sends a request to an idle one.
@@ -438,6 +481,41 @@ async function run(scenario: Scenario, code: CodeUnderTest, faults: { unconditio
     result.admitted += 1;
     judgeAdmission(org.id, keyId, decided.windows, arrivedAt, env.t);
 
+    // Token windows: the reply holds its worst case before its upstream is called.
+    let tokenHold: TokenHold | undefined;
+    let inputTokens = 0;
+    const tokenLimited = code.tokens && (org.limits.tokensPerMinute !== undefined || org.limits.tokensPerDay !== undefined || keyLimitsOf.get(keyId)?.tokensPerMinute !== undefined);
+    if (tokenLimited && code.tokens) {
+      const [lo, hi] = scenario.tokens.input;
+      inputTokens = Math.round(lo + random() * (hi - lo));
+      const want = inputTokens + scenario.tokens.outputCap;
+      let take: TokenTake;
+      try {
+        take = await code.tokens.hold(env.store, subject, want, inputTokens + 16, now, env.random);
+      } catch (error) {
+        fail(error);
+        return;
+      }
+      if (!take.ok) {
+        result.tokens.refused += 1;
+        return;
+      }
+      tokenHold = take.hold;
+      judgeTokens(org.id, keyId, take.hold, 1, arrivedAt, env.t);
+    }
+    const giveBackTokens = async (used: number) => {
+      if (!tokenHold || !code.tokens) return;
+      const back = tokenHold.tokens - used;
+      try {
+        await code.tokens.release(env.store, tokenHold, back);
+        judgeTokens(org.id, keyId, { ...tokenHold, tokens: back }, -1, arrivedAt, env.t);
+      } catch (error) {
+        // A lost answer: the model applied the return (the code cannot know); anything else did not.
+        if ((error as Error).name === 'TimeoutError') judgeTokens(org.id, keyId, { ...tokenHold, tokens: back }, -1, arrivedAt, env.t);
+        else result.tokens.notReturned += back;
+      }
+    };
+
     // Every admitted request is a reply: one credit, refunded when the reply fails.
     const recent = env.recentKeys.get(org.id) ?? [];
     env.recentKeys.set(org.id, recent);
@@ -447,9 +525,11 @@ async function run(scenario: Scenario, code: CodeUnderTest, faults: { unconditio
     try {
       reserved = await code.reserve(env.store, env.memory, decided.path, org.id, requestKey, keyId, now, () => `b${env.index}_${env.batchSeq++}`);
     } catch (error) {
+      await giveBackTokens(0);
       fail(error);
       return;
     }
+    if (reserved !== 'spent') await giveBackTokens(0);
     const balance = Number(model.items.get(DynamoModel.balanceKey(org.id))?.credits);
     result.credits.minBalance = Math.min(result.credits.minBalance, balance);
     if (reserved === 'empty') {
@@ -466,7 +546,9 @@ async function run(scenario: Scenario, code: CodeUnderTest, faults: { unconditio
     }
     // The reply streams; the environment is busy meanwhile.
     env.t += lognormal(scenario.reply.medianSeconds, scenario.reply.sigma) * 1000;
-    if (random() < scenario.replyFailure) {
+    const failed = random() < scenario.replyFailure;
+    if (tokenHold) await giveBackTokens(failed ? 0 : Math.min(tokenHold.tokens, inputTokens + Math.round(random() * (tokenHold.tokens - inputTokens))));
+    if (failed) {
       try {
         const refunded = await env.store.refund(org.id, requestKey, now);
         if (refunded) {
@@ -689,6 +771,12 @@ export function figures(r: SimResult): SimFigure[] {
           : ''),
       goal: 'units short <= that bound (0 with no lost answer or failed take-back)',
       met: r.unitsShort <= r.sdk.unresolved + r.sdk.failedOnce,
+    },
+    {
+      figure: 'token windows: fullest / its limit; replies refused for tokens',
+      measured: `${pct(r.tokens.peak, 1)}; ${int(r.tokens.refused)}${r.tokens.notReturned ? `; ${int(r.tokens.notReturned)} tokens not given back` : ''}`,
+      goal: '<= 100% (over: counted above)',
+      met: r.tokens.peak <= 1,
     },
     {
       figure: 'hottest partition: peak WCU/s sent / 1,000',

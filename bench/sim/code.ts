@@ -7,6 +7,7 @@ import type { WindowCount } from '../../shared/limits/headers.ts';
 import { decide } from '../../shared/limits/limiter.ts';
 import { flushRefusals, LimiterMemory } from '../../shared/limits/sharded.ts';
 import { rebase, type LimitsVersion } from '../../shared/limits/store.ts';
+import { holdTokens, releaseTokens, type TokenHold, type TokenTake } from '../../shared/limits/tokens.ts';
 import type { DynamoModel } from '../dynamo-model.ts';
 import type { CallKind, CallPolicy } from './engine.ts';
 
@@ -39,6 +40,11 @@ export interface CodeUnderTest {
   conditionalCopies: boolean;
   /** Whether requests carry the version of their limits. */
   versions: boolean;
+  /** Token windows (absent: the code has none): hold between `atLeast` and `want` tokens, give back unused ones. */
+  tokens?: {
+    hold(store: SimStore, subject: RateSubject, want: number, atLeast: number, now: Date, random: () => number): Promise<TokenTake>;
+    release(store: SimStore, hold: TokenHold, tokens: number): Promise<TokenHold>;
+  };
   /** How the store sends each method's call (shared/db: counter writes without SDK retries); 'sdk' when absent. */
   policies: Record<string, CallPolicy>;
 }
@@ -101,10 +107,14 @@ export const currentCode: CodeUnderTest = {
   async applyLimits(store, organizationId, version, now) {
     await rebase(store, organizationId, version, now);
   },
+  tokens: {
+    hold: (store, subject, want, atLeast, now, random) => holdTokens(store, subject, want, now, { atLeast, random }),
+    release: (store, hold, tokens) => releaseTokens(store, hold, tokens),
+  },
   conditionalCopies: true,
   versions: true,
   // shared/db/rate-limits.ts: count through sendCounterWrite, takeBack on the counting client (one attempt).
-  policies: { count: 'counter', takeBack: 'once' },
+  policies: { count: 'counter', takeBack: 'once', takeTokens: 'counter', returnTokens: 'once' },
 };
 
 /** The kind of SDK call each model method is (everything else on the model is not a DynamoDB call). */
@@ -129,5 +139,7 @@ export const CALLS: Record<string, CallKind> = {
   reserveToday: 'transaction',
   refund: 'transaction',
   readBalance: 'read',
+  takeTokens: 'write',
+  returnTokens: 'write',
 };
 

@@ -20,6 +20,7 @@ const TINY: Scenario = {
   retry: 0,
   clockSkewMs: 500,
   lostAnswers: 0,
+  tokens: { input: [200, 2_000], outputCap: 1_000 },
 };
 
 describe('limits simulation', () => {
