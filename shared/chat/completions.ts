@@ -117,13 +117,15 @@ export async function openCompletion(req: ApiRequest, limits: { signal?: AbortSi
   });
   const ids: CompletionIds = { id: `chatcmpl-${reply.userMessageId}`, created: Math.floor(now.getTime() / 1000), model: pinned.name };
   const replayed = reply.replayed ? REPLAYED_HEADER : {};
+  // `length` when the reply reached the cap it ran with, which the hold may have lowered.
+  const cap = Math.min(assistant.maxOutputTokens, reply.outputCap ?? Infinity);
   if (!request.stream) {
     const done = await collectReply(reply, req.requestId, limits.signal);
     const usage = reply.usage();
     const body = completionBody(
       ids,
       done.content,
-      finishReason(usage?.outputTokens, assistant.maxOutputTokens),
+      finishReason(usage?.outputTokens, cap),
       completionUsage(usage?.inputTokens ?? 0, usage?.outputTokens ?? 0),
     );
     return json(200, body, replayed);
@@ -131,7 +133,7 @@ export async function openCompletion(req: ApiRequest, limits: { signal?: AbortSi
   return {
     statusCode: 200,
     headers: { ...SSE_HEADERS, ...replayed },
-    write: (out) => pumpCompletion(reply, writableSink(out), ids, request.includeUsage, assistant.maxOutputTokens),
+    write: (out) => pumpCompletion(reply, writableSink(out), ids, request.includeUsage, cap),
   };
 }
 

@@ -87,6 +87,8 @@ export interface StartedReply {
   contentField: string;
   /** The first delta, already received. */
   first: string;
+  /** The output cap the upstream was given (the assistant's, or lower: what the hold could pay for); absent on a replay. */
+  outputCap?: number;
   /** The remaining deltas. */
   rest(): AsyncIterable<string>;
   /** Store the turn and settle the hold; call after the last delta. Returns the assistant message and the credits charged. */
@@ -266,6 +268,7 @@ export async function startReply(input: ReplyInput): Promise<StartedReply> {
     replayed: false,
     contentField: input.contentField ?? 'content',
     first,
+    outputCap: capped.maxOutputTokens,
     async *rest() {
       for (;;) {
         let next: IteratorResult<string, ReplyUsage>;

@@ -182,6 +182,28 @@ describe('the request body', () => {
     expect(res.status).toBe(200);
     expect(res.body.choices[0].finish_reason).toBe('length');
   });
+
+  it('a cap the balance lowered: a reply that reaches it finishes with length, streamed or not', async () => {
+    // Billed by tokens, one credit per output token: 20 credits hold an output cap of 20, not 1,024.
+    const low = await createTestOrg(keygate.url, 'OpenAI Low Balance Co');
+    const billed = await low.operator.patch(`/v1/organizations/${low.id}`, { billing: { mode: 'tokens', inputPer1k: 0, outputPer1k: 1000 } });
+    expect(billed.status, billed.text).toBe(200);
+    const { api, key } = await low.secretKey();
+    const question = [{ role: 'user', content: 'Tell me everything about the weather in the mountains this week.' }];
+    await low.setCredits(20);
+    const res = await api.post('/v1/chat/completions', { model: 'Default', messages: question });
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.usage.completion_tokens).toBeGreaterThanOrEqual(20);
+    expect(res.body.choices[0].finish_reason).toBe('length');
+    await low.setCredits(20);
+    const streamed = await fetch(`${keygate.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${key}` },
+      body: JSON.stringify({ model: 'Default', messages: question, stream: true }),
+    });
+    const chunks = (await streamed.text()).split('\n\n').filter((line) => line.startsWith('data: {')).map((line) => JSON.parse(line.slice('data: '.length)));
+    expect(chunks.flatMap((c) => (c.choices[0]?.finish_reason ? [c.choices[0].finish_reason] : []))).toEqual(['length']);
+  });
 });
 
 describe('models: assistants by name or id', () => {

@@ -1,7 +1,10 @@
 // How a Chat Completions request becomes a reply request (shared/chat/completions.ts): the client's
-// own system prompt, the turns, the caps a key may lower and the temperature only a secret key sets.
+// own system prompt, the turns, the caps a key may lower and the temperature only a secret key sets;
+// and how a started reply is streamed as OpenAI's chunks.
 import { describe, expect, it } from 'vitest';
-import { conversationOf, effectiveAssistant, finishReason } from '../../shared/chat/completions.ts';
+import { conversationOf, effectiveAssistant, finishReason, pumpCompletion } from '../../shared/chat/completions.ts';
+import type { StartedReply } from '../../shared/chat/reply.ts';
+import type { EventSink } from '../../shared/chat/sse.ts';
 import { parseCompletionRequest } from '../../shared/chat/openai-wire.ts';
 import type { Assistant } from '../../shared/domain/assistants.ts';
 
@@ -63,5 +66,63 @@ describe('finishReason', () => {
     expect(finishReason(500, 500)).toBe('length');
     expect(finishReason(499, 500)).toBe('stop');
     expect(finishReason(undefined, 500)).toBe('stop');
+  });
+});
+
+describe('pumpCompletion', () => {
+  /** A started reply of two deltas, and a sink, both logging what happens in order. */
+  function recorded() {
+    const log: string[] = [];
+    const reply: StartedReply = {
+      userMessageId: 'msg_1',
+      threadId: 'cmpl_1',
+      replayed: false,
+      contentField: 'messages',
+      first: 'Hello',
+      async *rest() {
+        log.push('upstream: next delta');
+        yield ' there';
+      },
+      async complete() {
+        log.push('complete');
+        return { messageId: 'msg_2', content: 'Hello there', credits: 1 };
+      },
+      async fail() {
+        log.push('fail');
+      },
+      async delivered() {
+        log.push('delivered');
+      },
+      cancel() {},
+      usage: () => ({ inputTokens: 3, outputTokens: 2, estimated: false }),
+    };
+    const sink: EventSink = {
+      async send() {},
+      async write(text) {
+        const chunk = text.startsWith('data: {') ? JSON.parse(text.slice(6)) : text.trim();
+        log.push(typeof chunk === 'string' ? chunk : `chunk ${JSON.stringify(chunk.choices[0]?.delta ?? 'usage')}`);
+      },
+      end() {
+        log.push('end');
+      },
+    };
+    return { log, reply, sink };
+  }
+
+  it('marks the hold delivered once the first content reached the caller (a function that dies after pays the hold)', async () => {
+    const { log, reply, sink } = recorded();
+    await pumpCompletion(reply, sink, { id: 'chatcmpl-1', created: 1, model: 'Support' }, true, 500);
+    expect(log).toEqual([
+      'chunk {"role":"assistant","content":""}',
+      'chunk {"content":"Hello"}',
+      'delivered',
+      'upstream: next delta',
+      'chunk {"content":" there"}',
+      'complete',
+      'chunk {}',
+      'chunk "usage"',
+      'data: [DONE]',
+      'end',
+    ]);
   });
 });
