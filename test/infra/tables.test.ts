@@ -17,6 +17,42 @@ describe('tables (one per shared/tables.ts entry)', () => {
     expect(names).toEqual(TABLE_ENTRIES.map(([, def]) => physicalTableName('dev', def)).sort());
   });
 
+  it('deploys these tables, written out (a change to shared/tables.ts shows here as a deliberate edit)', () => {
+    const deployed = Object.fromEntries(
+      ofType(s.resources, 'AWS::DynamoDB::Table').map(([, t]) => {
+        const p = t.Properties!;
+        const keys = (schema: { AttributeName: string }[]) => schema.map((k) => k.AttributeName).join('/');
+        return [
+          p.TableName,
+          {
+            key: keys(p.KeySchema),
+            indexes: (p.GlobalSecondaryIndexes ?? []).map((i: any) => `${i.IndexName} ${keys(i.KeySchema)} ${i.Projection.ProjectionType}`),
+            ttl: p.TimeToLiveSpecification?.AttributeName ?? null,
+            retained: t.DeletionPolicy === 'RetainExceptOnCreate',
+            stream: p.StreamSpecification?.StreamViewType ?? null,
+          },
+        ];
+      }),
+    );
+    expect(deployed).toEqual({
+      'keygate-dev-organizations': { key: 'id', indexes: [], ttl: null, retained: true, stream: 'NEW_AND_OLD_IMAGES' },
+      'keygate-dev-members': { key: 'organizationId/userId', indexes: ['byUser userId/organizationId ALL'], ttl: null, retained: true, stream: null },
+      'keygate-dev-databases': { key: 'organizationId/id', indexes: [], ttl: null, retained: true, stream: null },
+      'keygate-dev-api-keys': {
+        key: 'id',
+        indexes: ['byOrganization organizationId/createdAt ALL', 'byDisplayKey displayKey KEYS_ONLY', 'byNoticeDue noticeShard/noticeAt ALL'],
+        ttl: 'ttl',
+        retained: true,
+        stream: 'NEW_AND_OLD_IMAGES',
+      },
+      'keygate-dev-usage': { key: 'pk/sk', indexes: ['byHoldDue holdShard/holdDue KEYS_ONLY'], ttl: 'ttl', retained: true, stream: null },
+      'keygate-dev-sessions': { key: 'id', indexes: ['byOrganization organizationId/createdAt ALL'], ttl: 'ttl', retained: false, stream: null },
+      'keygate-dev-messages': { key: 'sessionId/id', indexes: ['byOrganization organizationId/createdAt ALL'], ttl: 'ttl', retained: false, stream: null },
+      'keygate-dev-audit-log': { key: 'organizationId/id', indexes: ['byTarget targetKey/id ALL'], ttl: 'ttl', retained: true, stream: null },
+      'keygate-dev-webhooks': { key: 'organizationId/id', indexes: [], ttl: null, retained: true, stream: null },
+    });
+  });
+
   describe.each(TABLE_ENTRIES)('%s', (key, def) => {
     const table = () => s.resources[tableLogicalId(s, key)]!;
 
