@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 
-/** docs/api.md section 9 goal: the portal shell, sign-in library included, at most 60 KiB gzip. */
+/** docs/api.md "Portal (web)" goal: the portal shell, sign-in library included, at most 60 KiB gzip. */
 export const PORTAL_FIRST_LOAD_GZIP_BUDGET = 60 * 1024;
 
 export interface FirstLoad {

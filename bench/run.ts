@@ -1,4 +1,4 @@
-// `npm run bench`: the "Targets" of ARCHITECTURE.md measured in one run, as ratios where the targets
+// `npm run bench`: Keygate's performance targets measured in one run, as ratios where the targets
 // are ratios, so the figures compare on any machine. It starts what it needs (DynamoDB Local in
 // memory, the local API in this process on a free loopback port), prints each figure's details as it
 // goes and a final table: figure | measured | target | status (PASS, GAP, or N/A when a figure is not

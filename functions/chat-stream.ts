@@ -56,7 +56,7 @@ async function sessionMessage(req: ApiRequest): Promise<StreamedResult> {
   const session = sessionOf(req);
   const { content } = parseSessionMessage(req.body);
   const idempotency = idempotencyKey(req.headers);
-  // A session keeps the assistant it started with; one started before assistants gets today's choice.
+  // A session keeps the assistant it started with; one stored without an assistant gets the current choice.
   const assistant =
     session.assistant ??
     (await resolveAssistant({ key: { organizationId: session.organizationId, type: session.keyType, databaseId: session.databaseId, assistantId: null } }));

@@ -49,7 +49,7 @@ const strings = fc.oneof(
 const pathParam = fc.oneof(
   { weight: 3, arbitrary: fc.constantFrom('orgId', 'keyId', 'sessionId', 'userId') },
   { weight: 2, arbitrary: strings },
-  // Longer than DynamoDB's 2,048-byte partition key: once a 500 on the org routes.
+  // Longer than DynamoDB's 2,048-byte partition key: must be refused before any read.
   { weight: 1, arbitrary: fc.constantFrom('o'.repeat(2100), `org_${'x'.repeat(2100)}`) },
 );
 
@@ -242,8 +242,8 @@ describe('fuzzing every route', () => {
 
 describe('an {orgId} of 2,100 characters', () => {
   // Longer than any DynamoDB key may be: answered 400 or 404 in the contract's format before the
-  // membership check reads it (it used to reach DynamoDB and come back a 500), for members and
-  // operators alike (operators skip the membership check, not the read).
+  // membership check reads it (DynamoDB would refuse the key), for members and operators alike
+  // (operators skip the membership check, not the read).
   const orgRoutes = ROUTES.filter((r) => r.path.includes('{orgId}'));
   const longId = 'o'.repeat(2100);
   it.each(orgRoutes.flatMap((r) => (['portal', 'operator'] as const).map((who) => [`${r.method} ${r.path}`, who, r] as const)))(

@@ -103,7 +103,7 @@ describe('stream filters on real DynamoDB stream records', () => {
     expect(eventTypes('organizations', passed)).toEqual(['credits.low', 'credits.exhausted']);
   });
 
-  it('the numeric filter the stack used to deploy matches none of those records', async () => {
+  it('a numeric filter on credits (instead of the deployed one) would match none of those records', async () => {
     const id = `org_${randomUUID()}`;
     await db.send(new PutCommand({ TableName: tableName('organizations'), Item: { id, name: 'Numeric', credits: 11 } }));
     await addCredits(id, -11);
