@@ -211,6 +211,71 @@ describe.each(KINDS)('upstream $name', (kind) => {
     }
   });
 
+  it('a publishable key’s session reply: the upstream gets the pinned assistant’s instructions, model, cap and temperature, the right identity, and no credential of the caller', async () => {
+    const keyRes = await org.owner.post(`/v1/organizations/${org.id}/api-keys`, { name: 'widget', type: 'publishable', allowedDomains: ['app.example.com'], assistantId: assistantIds[kind.name] });
+    expect(keyRes.status, keyRes.text).toBe(201);
+    const key = keyRes.body.key as string;
+    const api = new ApiClient(keygate.url, { 'X-API-Key': key, Origin: APP_ORIGIN });
+    stub.requests.length = 0;
+    httpReceived.length = 0;
+    const session = await api.post('/v1/chat/sessions', {});
+    expect(session.status, session.text).toBe(201);
+    const token = session.body.token as string;
+    const reply = await postMessage(keygate.url, session.body.sessionId, token, { content: 'Hello upstream' }, { Origin: APP_ORIGIN });
+    expect(reply.status).toBe(200);
+    expect(deltas(reply).join('')).toBe(kind.expected);
+    const secrets = [key, token, keyRes.body.id as string];
+    const noCredential = (received: unknown) => {
+      const text = JSON.stringify(received);
+      for (const secret of secrets.slice(0, 2)) expect(text).not.toContain(secret);
+    };
+    if (kind.name === 'gpt') {
+      const [req, ...more] = stub.requests;
+      expect(more).toEqual([]);
+      expect(req!.body).toMatchObject({ model: 'gpt-test', max_completion_tokens: 300, temperature: 0.5 });
+      expect(req!.body.messages).toEqual([
+        { role: 'system', content: 'Answer briefly.' },
+        { role: 'user', content: 'Hello upstream' },
+      ]);
+      // An opaque id of the key: not the key, not its id.
+      expect(req!.body.user).toMatch(/^kg_[\w-]{24}$/);
+      expect(JSON.stringify(req)).not.toContain(keyRes.body.id);
+      expect(req!.headers.authorization).toBe(`Bearer ${UPSTREAM_KEY}`);
+      expect(req!.headers.origin).toBeUndefined();
+      noCredential(req);
+    }
+    if (kind.name === 'sql') {
+      // The reference upstream hands over a request only once its signature verified (and its id is new).
+      const [{ body, headers }, ...more] = httpReceived as [(typeof httpReceived)[number]];
+      expect(more).toEqual([]);
+      expect(body.identity).toEqual({
+        organizationId: org.id,
+        keyId: keyRes.body.id,
+        keyType: 'publishable',
+        databaseId: null,
+        sessionId: session.body.sessionId,
+        conversationId: null,
+        origin: APP_ORIGIN,
+      });
+      expect(body.assistant).toEqual({ id: assistantIds.sql, name: 'sql', model: null, instructions: 'Answer briefly.', maxOutputTokens: 300, temperature: 0.5 });
+      expect(body.messages).toEqual([{ role: 'user', content: 'Hello upstream' }]);
+      expect(headers['keygate-signature']).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
+      expect(headers.authorization).toBeUndefined();
+      expect(headers['x-api-key']).toBeUndefined();
+      noCredential({ body, headers });
+    }
+    if (kind.name === 'claude') {
+      const call = bedrock.commandCalls(ConverseStreamCommand).at(-1)!.args[0].input;
+      expect(call).toEqual({
+        modelId: 'us.anthropic.claude-test-v1:0',
+        messages: [{ role: 'user', content: [{ text: 'Hello upstream' }] }],
+        system: [{ text: 'Answer briefly.' }],
+        inferenceConfig: { maxTokens: 300, temperature: 0.5 },
+      });
+      noCredential(call);
+    }
+  });
+
   it('a reply that fails before its first delta is a 503 with Retry-After, no upstream text, not charged', async () => {
     const { api } = await org.secretKey();
     const before = await org.credits();
