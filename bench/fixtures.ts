@@ -24,6 +24,9 @@ export interface Fixtures {
   secretClient: ApiClient;
   /** X-API-Key client for the publishable key, sending the allowed Origin. */
   publishableClient: ApiClient;
+  /** The organization's owner and a platform operator, signed in to the portal routes. */
+  owner: ApiClient;
+  operator: ApiClient;
 }
 
 function expectStatus(res: CallResult, status: number, what: string): void {
@@ -56,6 +59,8 @@ export async function createFixtures(base: string): Promise<Fixtures> {
     publishable: { id: p.id, key: p.key },
     secretClient: new ApiClient(base, { 'X-API-Key': s.key }),
     publishableClient: new ApiClient(base, { 'X-API-Key': p.key, Origin: ORIGIN }),
+    owner,
+    operator,
   };
 }
 

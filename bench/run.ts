@@ -20,6 +20,7 @@ import { functionDurationFigure } from './figures/function-duration.ts';
 import { localLoadFigure } from './figures/local-load.ts';
 import { malformedKeyFigure } from './figures/malformed-key.ts';
 import { portalFirstLoadFigure } from './figures/portal-first-load.ts';
+import { replyLatencyFigure } from './figures/reply-latency.ts';
 import { benchBroke, detail, markBroken, printTable, section } from './figures/report.ts';
 import { simulationFigure } from './figures/simulation.ts';
 import { widgetSizeFigure } from './figures/widget-size.ts';
@@ -44,6 +45,7 @@ const FIGURES: Figure[] = [
   { name: 'function-duration', run: functionDurationFigure, env: true },
   // Builds on dynamo-calls, authorizer-verify and function-duration (N/A without them).
   { name: 'capacity-cost', run: capacityCostFigure, env: true },
+  { name: 'reply-latency', run: replyLatencyFigure, env: true },
   { name: 'cold-start', run: coldStartFigure, env: true },
   { name: 'local-load', run: localLoadFigure, env: true },
 ];
