@@ -35,6 +35,46 @@ describe('functions', () => {
     s = synthKeygate({ bundle: true });
   }, SETUP_TIMEOUT_MS);
 
+  it('deploys these functions, written out (a change to function-specs.ts shows here as a deliberate edit)', () => {
+    const tableOf = Object.fromEntries(TABLE_KEYS.map((key) => [tableLogicalId(s, key), TABLES[key].name]));
+    const accessOf = (granted: string[]) =>
+      Object.entries(TABLE_ACTIONS).find(([, list]) => [...list].sort().join() === [...granted].sort().join())?.[0] ?? granted.join();
+    const deployed = Object.fromEntries(
+      DEPLOYED_FUNCTIONS.map((name) => {
+        const props = functionByName(s, name)[1].Properties!;
+        const tables: Record<string, string> = {};
+        for (const st of dynamoStatements(roleStatements(s, name))) {
+          for (const id of referencedIds(st.Resource)) if (tableOf[id]) tables[tableOf[id]] = accessOf(actions(st));
+        }
+        return [name, { memory: props.MemorySize, timeout: props.Timeout, tables }];
+      }),
+    );
+    expect(deployed).toEqual({
+      authorizer: { memory: 512, timeout: 10, tables: { 'api-keys': 'read' } },
+      management: {
+        memory: 512,
+        timeout: 10,
+        tables: { organizations: 'readWrite', members: 'readWrite', databases: 'readWrite', 'api-keys': 'readWrite', usage: 'read', 'audit-log': 'readAppend', webhooks: 'readWrite' },
+      },
+      publicApi: {
+        memory: 512,
+        timeout: 10,
+        tables: { organizations: 'readWrite', usage: 'readWrite', sessions: 'readWrite', 'api-keys': 'readUpdate', databases: 'readWrite', 'audit-log': 'readAppend' },
+      },
+      chatSession: { memory: 512, timeout: 10, tables: { sessions: 'readWrite', messages: 'read', 'api-keys': 'readUpdate', usage: 'readWrite' } },
+      chatStream: {
+        memory: 512,
+        timeout: 330,
+        tables: { sessions: 'readWrite', messages: 'readWrite', 'api-keys': 'readUpdate', usage: 'readWrite', organizations: 'readWrite', databases: 'readWrite', 'audit-log': 'readAppend' },
+      },
+      export: { memory: 512, timeout: 28, tables: { sessions: 'read', messages: 'read', usage: 'readWrite', 'api-keys': 'readUpdate' } },
+      webhookEvents: { memory: 256, timeout: 30, tables: { webhooks: 'read' } },
+      webhookDelivery: { memory: 256, timeout: 30, tables: { webhooks: 'read' } },
+      expirySweep: { memory: 256, timeout: 300, tables: { 'api-keys': 'readUpdate' } },
+      creditSweep: { memory: 256, timeout: 60, tables: { usage: 'readUpdate', organizations: 'readUpdate' } },
+    });
+  });
+
   describe.each(DEPLOYED_FUNCTIONS)('%s', (name) => {
     const spec = FUNCTION_SPECS[name];
     const fn = () => functionByName(s, name)[1].Properties!;
