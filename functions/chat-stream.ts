@@ -26,6 +26,7 @@ import { requestedDatabase } from '../shared/domain/authorize.ts';
 import { ApiError, validationError } from '../shared/domain/errors.ts';
 import { newId } from '../shared/domain/ids.ts';
 import { addDays, iso } from '../shared/domain/time.ts';
+import type { RateSubject } from '../shared/domain/plans.ts';
 import { collectReply, pumpReply, REPLAYED_HEADER, startReply, type StartedReply } from '../shared/chat/reply.ts';
 import { idempotencyKey, parseOneShot, parseSessionMessage } from '../shared/chat/schemas.ts';
 import { resolveAssistant } from '../shared/chat/assistants.ts';
@@ -47,8 +48,13 @@ export const CONVERSATION_LIFETIME_DAYS = 30;
 export type ReplyRouteHandler = (req: ApiRequest) => Promise<HttpResult | StreamedResult>;
 
 /** What the reply needs of the invocation: the caller going away, the function's deadline. */
-function replyLimits(req: ApiRequest): { signal?: AbortSignal; stopBy?: number } {
-  return { ...(req.signal ? { signal: req.signal } : {}), ...(req.stopBy !== undefined ? { stopBy: req.stopBy } : {}) };
+function replyLimits(req: ApiRequest): { signal?: AbortSignal; stopBy?: number; rateSubject?: RateSubject } {
+  return {
+    ...(req.signal ? { signal: req.signal } : {}),
+    ...(req.stopBy !== undefined ? { stopBy: req.stopBy } : {}),
+    // The reply's tokens count in the same subject's token windows as the request did.
+    ...(req.rateSubject ? { rateSubject: req.rateSubject } : {}),
+  };
 }
 
 /** POST /v1/chat/sessions/{sessionId}/messages: the reply as SSE events. */

@@ -23,7 +23,7 @@ import {
   type CompletionRequest,
   type FinishReason,
 } from './openai-wire.ts';
-import { collectReply, REPLAYED_HEADER, startReply, streamErrorPayload, type StartedReply } from './reply.ts';
+import { collectReply, REPLAYED_HEADER, startReply, streamErrorPayload, type ReplyInput, type StartedReply } from './reply.ts';
 import { idempotencyKey } from './schemas.ts';
 import { SSE_HEADERS, writableSink, type EventSink } from './sse.ts';
 import { recordStreamFailure } from '../metrics/emit.ts';
@@ -78,7 +78,7 @@ export function finishReason(outputTokens: number | undefined, cap: number): Fin
 }
 
 /** `POST /v1/chat/completions` up to its first delta (a JSON error before), then JSON or a stream. */
-export async function openCompletion(req: ApiRequest, limits: { signal?: AbortSignal; stopBy?: number } = {}): Promise<HttpResult | StreamedResult> {
+export async function openCompletion(req: ApiRequest, limits: Pick<ReplyInput, 'signal' | 'stopBy' | 'rateSubject'> = {}): Promise<HttpResult | StreamedResult> {
   const key = req.key!;
   const request = parseCompletionRequest(req.body);
   const idempotency = idempotencyKey(req.headers);

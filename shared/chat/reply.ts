@@ -10,6 +10,10 @@
 // first delta become the stream's `error` event.
 import { createHash } from 'node:crypto';
 import { holdCredits, markDelivered, settleCredits } from '../db/credits.ts';
+import { returnTokens, takeTokens } from '../db/token-windows.ts';
+import type { RateSubject } from '../domain/plans.ts';
+import { MIN_OUTPUT_TOKENS } from '../limits/credit-holds.ts';
+import type { TokenHold } from '../limits/tokens.ts';
 import { isUnavailable } from '../db/client.ts';
 import { recentMessages, saveTurn, type MessageItem } from '../db/messages.ts';
 import { replyRecordPut, storedReply, type StoredReply } from '../db/replies.ts';
@@ -64,6 +68,8 @@ export interface ReplyInput {
   identity?: Omit<ReplyIdentity, 'organizationId' | 'keyId'>;
   /** Epoch ms by which the upstream must have stopped (the function's deadline less a margin). */
   stopBy?: number;
+  /** Whose token windows (`tokensPerMinute`, `tokensPerDay`) the reply's tokens count in: the request's rate subject. */
+  rateSubject?: Pick<RateSubject, 'organizationId' | 'keyId' | 'orgLimits' | 'keyLimits'>;
   /** Aborted when the caller goes away: the upstream is stopped, even before its first delta. */
   signal?: AbortSignal;
 }
@@ -194,15 +200,43 @@ export async function startReply(input: ReplyInput): Promise<StartedReply> {
   );
   if (held.alreadyCharged) return replayFor(input, requestKey, fingerprint, startedAt);
   const { hold } = held;
+  // The token windows: a second conditional hold, of the input bound plus the output cap the credits
+  // allow (lowered to what the windows hold, at least the input bound plus 16); refused (429), the
+  // credits' hold is returned whole.
+  let tokens: TokenHold | undefined;
+  if (input.rateSubject) {
+    try {
+      tokens = await takeTokens(input.rateSubject, trimmed.inputTokenBound + hold.outputCap, {
+        atLeast: trimmed.inputTokenBound + Math.min(MIN_OUTPUT_TOKENS, hold.outputCap),
+        now: startedAt,
+      });
+    } catch (error) {
+      await settleCredits(hold, 'failed', new Date());
+      throw error;
+    }
+  }
+  const outputCap = tokens ? Math.min(hold.outputCap, tokens.tokens - trimmed.inputTokenBound) : hold.outputCap;
+  let tokensSettled = false;
+  const settleTokens = async (used: number) => {
+    if (!tokens || tokensSettled) return;
+    tokensSettled = true;
+    await returnTokens(tokens, Math.max(0, tokens.tokens - used)).catch((error: unknown) => {
+      // Counted, never over: a window keeps what was not returned until it ends.
+      logger.warn('token hold not returned', { requestId: input.requestId, error: describeError(error) });
+    });
+  };
 
   const controller = new AbortController();
   let settled: Promise<number> | undefined;
   const settle = (outcome: Parameters<typeof settleCredits>[1]) => {
-    settled ??= settleCredits(hold, outcome, new Date()).catch((error: unknown) => {
-      // The sweep settles it after the deadline.
-      logger.error('hold not settled', { requestId: input.requestId, threadId: input.threadId, error: describeError(error) });
-      return 0;
-    });
+    settled ??= Promise.all([
+      settleTokens(outcome === 'failed' ? 0 : outcome.usage.inputTokens + outcome.usage.outputTokens),
+      settleCredits(hold, outcome, new Date()).catch((error: unknown) => {
+        // The sweep settles it after the deadline.
+        logger.error('hold not settled', { requestId: input.requestId, threadId: input.threadId, error: describeError(error) });
+        return 0;
+      }),
+    ]).then(([, charged]) => charged);
     return settled;
   };
   const refund = async (reason: unknown) => {
@@ -217,7 +251,7 @@ export async function startReply(input: ReplyInput): Promise<StartedReply> {
   };
 
   // The upstream may produce no more than what was held.
-  const capped: Assistant = { ...answering, maxOutputTokens: hold.outputCap };
+  const capped: Assistant = { ...answering, maxOutputTokens: outputCap };
   const sentTurns: ChatTurn[] = trimmed.turns;
   const caller = new AbortController();
   controller.signal.addEventListener('abort', () => caller.abort(), { once: true });

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChatBackend } from '../../shared/chat/backend.ts';
 import { setChatBackend } from '../../shared/chat/backends.ts';
 import { builtinAssistant, pumpReply, startReply } from '../../shared/chat/reply.ts';
+import { trimTurns } from '../../shared/domain/assistants.ts';
 import type { EventSink } from '../../shared/chat/sse.ts';
 import { db } from '../../shared/db/client.ts';
 import { holdCredits, markDelivered, reservationKey, reserveCredit, settleCredits, sweepHolds } from '../../shared/db/credits.ts';
@@ -163,6 +164,30 @@ describe('hold and settle on the reply path', () => {
     // Estimated from what was produced (ceil(bytes / 4) per message): far below 200 words.
     expect(charged).toBeLessThanOrEqual(Math.ceil((40 * 10 + Math.ceil((produced + 2) * 5 / 4) * 100) / 1000));
     expect(await account(orgId)).toEqual({ credits: 500 - charged, held: 0 });
+  });
+});
+
+describe('token windows in the hold', () => {
+  it('lower the output cap to what the window holds, count what was used, and refuse (429) keeping nothing', { timeout: 30_000 }, async () => {
+    const orgId = await newOrg(1_000);
+    const key = keyId();
+    const backend = wordsBackend(1_000);
+    setChatBackend(backend);
+    const rateSubject = { organizationId: orgId, keyId: key, orgLimits: { perMinute: 100, perDay: 1_000, tokensPerMinute: 300, tokensPerDay: 100_000 }, keyLimits: null };
+    const input = { ...replyInput(orgId, key, 2_000), rateSubject };
+    const bound = trimTurns(input.assistant.instructions, [{ role: 'user', content: input.content }], input.assistant.maxInputTokens).inputTokenBound;
+    const first = await startReply(input);
+    const { sink, events } = recordingSink();
+    await pumpReply(first, sink);
+    expect(events.at(-1)![0]).toBe('message.completed');
+    // 300 tokens a minute: the input bound, and what is left of the window for output.
+    expect(backend.caps).toEqual([300 - bound]);
+    // Counted: 40 input and 300 - bound output tokens; what is left cannot hold another input bound plus 16.
+    const refused = await startReply({ ...input, threadId: `ses_${newId('req').slice(4)}` }).catch((error: unknown) => error as ApiError);
+    expect(refused).toMatchObject({ code: 'RATE_LIMIT_EXCEEDED', status: 429 });
+    expect(backend.caps).toHaveLength(1);
+    // The refused reply keeps no credit; the first paid one.
+    expect(await account(orgId)).toEqual({ credits: 999, held: 0 });
   });
 });
 
