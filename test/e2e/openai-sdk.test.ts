@@ -147,6 +147,23 @@ describe('the openai npm package', () => {
     expect(error.headers.get('x-ratelimit-reset-requests')).toMatch(/^\d+s$/);
     expect(error.headers.get('x-ratelimit-limit')).toBe('1');
   });
+
+  it('a failure mid-stream: the stream raises APIError with the code after the deltas it had, nothing charged', async () => {
+    const before = await org.credits();
+    const stream = await client(secret.key).chat.completions.create({
+      model: 'Default',
+      messages: [{ role: 'user', content: '[fail-midstream]' }],
+      stream: true,
+    });
+    let text = '';
+    const error = await (async () => {
+      for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    })().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenAI.APIError);
+    expect(error).toMatchObject({ code: 'SERVICE_UNAVAILABLE', type: 'service_unavailable', param: null });
+    expect(text).not.toBe('');
+    expect(await org.credits()).toBe(before);
+  });
 });
 
 /** Debian's python3 (the image's /usr/bin one), else whatever python3 is on PATH. */
