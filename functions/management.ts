@@ -11,7 +11,7 @@ import { ASSISTANT, KEY, ORG, type RouteKey } from '../shared/routes.ts';
  * A route module imported on the first request to one of its routes, not with the function: most
  * of the function's code (the request schemas, the public suffix list, the Cognito, KMS and SQS
  * clients, the API description) serves only some routes, and one instance seldom sees them all
- * (cold start, docs/benchmarks.md figure 4). esbuild keeps the modules in the one bundle.
+ * (cold start, docs/benchmarks.md figure 4). esbuild writes each as its own chunk, read on that request.
  */
 function onFirstUse<M>(load: () => Promise<M>) {
   return <K extends { [P in keyof M]: M[P] extends RouteHandler ? P : never }[keyof M]>(name: K): RouteHandler =>

@@ -29,9 +29,10 @@ const ESM_REQUIRE_SHIM = "import { createRequire } from 'node:module';const requ
  *   what a function loads on first use (management's route modules, the Bedrock, Secrets Manager,
  *   KMS and Cognito clients) is also read and parsed on first use, not at start. In one file,
  *   esbuild only wraps such a module in a lazy initialiser, and Node still parses all of it at import.
- * Two more live in the code, since a bundler option cannot make them: zod is imported as
- * `import * as z` (esbuild then tree-shakes it), and clients only some requests need (Bedrock,
- * Secrets Manager, KMS, Cognito) are loaded by `import()` on first use. test/unit/bundle-contents.test.ts checks both.
+ * More lives in the code, since a bundler option cannot make it: zod is imported as
+ * `import * as z` (esbuild then tree-shakes it), clients only some requests need (Bedrock,
+ * Secrets Manager, KMS, Cognito) are loaded by `import()` on first use (test/unit/bundle-contents.test.ts
+ * checks both), and request schemas not every importer parses are built on first use (`lazySchema`).
  */
 export const COLD_START_ALIASES: Record<string, string> = {
   '@aws-sdk/credential-provider-node': fileURLToPath(new URL('./bundling/credentials-from-env.ts', import.meta.url)),
