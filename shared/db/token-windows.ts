@@ -11,7 +11,7 @@ import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { RateSubject } from '../domain/plans.ts';
 import { rateLimitExceeded } from '../limits/headers.ts';
-import { holdTokens, releaseTokens, type TokenCounters, type TokenHold, type TokenStore, type TokenTarget } from '../limits/tokens.ts';
+import { holdTokens, releaseTokens, TokenMemory, type TokenCounters, type TokenHold, type TokenStore, type TokenTarget } from '../limits/tokens.ts';
 import { usageItemTtl } from '../limits/windows.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
 import { countingDb, isConditionFailed } from './client.ts';
@@ -106,6 +106,9 @@ export const tokenStore: TokenStore = {
   },
 };
 
+/** This environment's memory of token shards short of room (it only saves failed writes). */
+const memory = new TokenMemory();
+
 /**
  * Hold tokens in every token window of the subject (its organization's `tokensPerMinute` /
  * `tokensPerDay` and its key's own) before a reply calls its upstream: as many as `want`, at least
@@ -119,7 +122,7 @@ export async function takeTokens(
   options: { atLeast?: number; now?: Date; random?: () => number } = {},
 ): Promise<TokenHold> {
   const now = options.now ?? new Date();
-  const take = await holdTokens(tokenStore, subject, want, now, { atLeast: options.atLeast, random: options.random });
+  const take = await holdTokens(tokenStore, subject, want, now, { atLeast: options.atLeast, random: options.random, memory });
   if (!take.ok) throw rateLimitExceeded(take.windows, now);
   return take.hold;
 }

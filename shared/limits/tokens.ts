@@ -158,6 +158,43 @@ export class TokenContention extends Error {
 /** Which organization token shard to try next (Math.random in production; seeded in the simulation). */
 export type Random = () => number;
 
+/** How long a token shard seen short of room is skipped (tokens returned to it may give it room again). */
+export const TOKEN_SHARD_MEMORY_MS = 1_000;
+
+/**
+ * What one environment saw of an organization's token shards: per `<orgId>|<shard>`, the room it
+ * had (day and minute), when and under which limits. A hold skips a shard seen within the last
+ * second with less room than it needs, so a refused hold on the high-volume path does not cost 64
+ * failed writes each time; it only saves writes (a skipped shard may have got tokens back since).
+ */
+export class TokenMemory {
+  readonly shards = new Map<string, { at: number; minute: string; day: string; limits: string; minuteRoom: number; dayRoom: number }>();
+
+  note(org: string, shard: number, now: Date, minute: string, day: string, limits: TokenLimits, old: TokenCounters | undefined): void {
+    if (this.shards.size >= 100_000) this.shards.clear();
+    const share = tokenShardLimits(limits, shard);
+    const minuteUsed = old?.tw === minute ? Number(old.tm ?? 0) : 0;
+    const dayUsed = old?.tw !== undefined && dayOfMinute(old.tw) === day ? Number(old.td ?? 0) : 0;
+    this.shards.set(`${org}|${shard}`, {
+      at: now.getTime(),
+      minute,
+      day,
+      limits: `${limits.perMinute}|${limits.perDay}`,
+      minuteRoom: share.perMinute === undefined ? Infinity : share.perMinute - minuteUsed,
+      dayRoom: share.perDay === undefined ? Infinity : share.perDay - dayUsed,
+    });
+  }
+
+  /** Whether `shard` was seen, within the last second and under these limits, with less room than `atLeast`. */
+  short(org: string, shard: number, now: Date, limits: TokenLimits, atLeast: number): boolean {
+    const seen = this.shards.get(`${org}|${shard}`);
+    if (!seen || now.getTime() - seen.at >= TOKEN_SHARD_MEMORY_MS || now.getTime() < seen.at) return false;
+    if (seen.limits !== `${limits.perMinute}|${limits.perDay}` || seen.day !== dayWindow(now).id) return false;
+    const minuteRoom = seen.minute === minuteWindow(now).id ? seen.minuteRoom : Infinity;
+    return Math.min(minuteRoom, seen.dayRoom) < atLeast;
+  }
+}
+
 /**
  * Hold between `atLeast` and `want` tokens in every token window of the subject (the key's, then
  * the organization's), or none. Refused (ok: false, with the windows that refused, for the 429)
@@ -169,7 +206,7 @@ export async function holdTokens(
   subject: Pick<RateSubject, 'organizationId' | 'keyId' | 'orgLimits' | 'keyLimits'>,
   want: number,
   now: Date,
-  { atLeast = want, random = Math.random }: { atLeast?: number; random?: Random } = {},
+  { atLeast = want, random = Math.random, memory = new TokenMemory() }: { atLeast?: number; random?: Random; memory?: TokenMemory } = {},
 ): Promise<TokenTake> {
   if (!(want >= 1) || !Number.isInteger(want)) throw new RangeError('want must be a positive integer');
   const floor = Math.min(want, Math.max(1, Math.floor(atLeast)));
@@ -190,7 +227,7 @@ export async function holdTokens(
   if (hasTokenLimits(limits.org)) {
     let org: Awaited<ReturnType<typeof takeOrg>>;
     try {
-      org = await takeOrg(store, subject.organizationId, subject.orgLimits, limits.org, granted, floor, now, random);
+      org = await takeOrg(store, subject.organizationId, subject.orgLimits, limits.org, granted, floor, now, random, memory);
     } catch (error) {
       await giveBack(store, parts);
       throw error;
@@ -232,6 +269,7 @@ async function takeOrg(
   atLeast: number,
   now: Date,
   random: Random,
+  memory: TokenMemory,
 ): Promise<{ ok: true; amount: number; part: TokenPart; windows: WindowCount[] } | { ok: false; windows: WindowCount[] }> {
   const day = dayWindow(now);
   if (!isHighVolume(requestLimits)) {
@@ -246,8 +284,10 @@ async function takeOrg(
   }
   let fullMinute = true;
   for (const shard of order) {
+    if (memory.short(organizationId, shard, now, limits, atLeast)) continue;
     const share = tokenShardLimits(limits, shard);
     const r = await takeOn(store, { organizationId, shard }, share, want, atLeast, now);
+    memory.note(organizationId, shard, now, r.minute.id, day.id, limits, r.ok ? r.state : r.old);
     if (r.ok) {
       return {
         ok: true,

@@ -4,7 +4,7 @@
 // taken in. Each test uses fresh ids.
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { db } from '../../shared/db/client.ts';
+import { countingDb, db } from '../../shared/db/client.ts';
 import { returnTokens, takeTokens, tokenPartition } from '../../shared/db/token-windows.ts';
 import { ApiError } from '../../shared/domain/errors.ts';
 import { newId } from '../../shared/domain/ids.ts';
@@ -79,6 +79,23 @@ describe('token windows under 50 concurrent replies', () => {
     expect(total).toBe(held);
     const more = await holdAll(Array.from({ length: 50 }, () => s), 150, 20);
     expect(held + more.held).toBeLessThanOrEqual(6_400);
+    // Once this process has seen every shard short of room, a refused hold makes no write.
+    for (let i = 0; i < 70 && (await holdAll([s], 150, 20)).refused.length === 0; i++);
+    let writes = 0;
+    const name = `countTokenWrites-${newId('req')}`;
+    countingDb.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'UpdateItemCommand') writes += 1;
+        return next(args);
+      },
+      { step: 'initialize', name },
+    );
+    try {
+      expect((await holdAll([s], 150, 20)).refused).toHaveLength(1);
+    } finally {
+      countingDb.middlewareStack.remove(name);
+    }
+    expect(writes).toBe(0);
   });
 });
 
