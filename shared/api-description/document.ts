@@ -79,6 +79,10 @@ const OPENAI_RATE_HEADERS = {
   'x-ratelimit-limit-requests': { description: 'OpenAI\'s name for X-RateLimit-Limit', schema: { type: 'integer' } },
   'x-ratelimit-remaining-requests': { description: 'OpenAI\'s name for X-RateLimit-Remaining', schema: { type: 'integer' } },
   'x-ratelimit-reset-requests': { description: 'Time until that window resets, as a duration (`12s`)', schema: { type: 'string', pattern: '^[0-9]+s$' } },
+  // Where a token limit applies (tokensPerMinute, tokensPerDay): the token window with the fewest left.
+  'x-ratelimit-limit-tokens': { description: 'Where a token limit applies: the limit of the token window with the fewest tokens left', schema: { type: 'integer' } },
+  'x-ratelimit-remaining-tokens': { description: 'Tokens left in that window (after this reply\'s hold)', schema: { type: 'integer' } },
+  'x-ratelimit-reset-tokens': { description: 'Time until that window resets, as a duration (`12s`)', schema: { type: 'string', pattern: '^[0-9]+s$' } },
 };
 
 function rateHeaders(route: RouteDefinition): Record<string, unknown> {

@@ -17,6 +17,7 @@ import {
   completionBody,
   completionUsage,
   DONE_LINE,
+  openAiTokenHeaders,
   parseCompletionRequest,
   usageChunkLine,
   type CompletionIds,
@@ -27,6 +28,7 @@ import { collectReply, REPLAYED_HEADER, startReply, streamErrorPayload, type Rep
 import { idempotencyKey } from './schemas.ts';
 import { SSE_HEADERS, writableSink, type EventSink } from './sse.ts';
 import { recordStreamFailure } from '../metrics/emit.ts';
+import { rateLimitHeaders } from '../limits/headers.ts';
 import { ReplyError } from './backend.ts';
 
 /** What the client's messages become: its own system prompt (joined) and the conversation turns. */
@@ -73,6 +75,23 @@ async function assistantFor(key: KeyIdentity, request: CompletionRequest, hasSys
   }
 }
 
+/**
+ * startReply, with a token window's 429 telling OpenAI's `-tokens` headers (its X-RateLimit-* name
+ * the token window; the request's own window is told by the pipeline's).
+ */
+async function startReplyWithTokenHeaders(input: Parameters<typeof startReply>[0]): Promise<StartedReply> {
+  try {
+    return await startReply(input);
+  } catch (error) {
+    if (!(error instanceof ApiError) || error.code !== 'RATE_LIMIT_EXCEEDED') throw error;
+    const { 'Retry-After': retryAfter, ...windows } = error.headers;
+    throw new ApiError(error.code, error.message, error.extra, {
+      ...(retryAfter !== undefined ? { 'Retry-After': retryAfter } : {}),
+      ...openAiTokenHeaders(windows, new Date()),
+    });
+  }
+}
+
 export function finishReason(outputTokens: number | undefined, cap: number): FinishReason {
   return outputTokens !== undefined && outputTokens >= cap ? 'length' : 'stop';
 }
@@ -87,7 +106,7 @@ export async function openCompletion(req: ApiRequest, limits: Pick<ReplyInput, '
   const assistant = effectiveAssistant(pinned, request, system, key.type);
   const now = new Date();
   const threadId = timeOrderedId('cmpl', now);
-  const reply = await startReply({
+  const reply = await startReplyWithTokenHeaders({
     organizationId: key.organizationId,
     keyId: key.keyId,
     threadId,
@@ -116,7 +135,10 @@ export async function openCompletion(req: ApiRequest, limits: Pick<ReplyInput, '
     ...limits,
   });
   const ids: CompletionIds = { id: `chatcmpl-${reply.userMessageId}`, created: Math.floor(now.getTime() / 1000), model: pinned.name };
-  const replayed = reply.replayed ? REPLAYED_HEADER : {};
+  const headers = {
+    ...(reply.replayed ? REPLAYED_HEADER : {}),
+    ...(reply.tokenWindows ? openAiTokenHeaders(rateLimitHeaders(reply.tokenWindows), now) : {}),
+  };
   // `length` when the reply reached the cap it ran with, which the hold may have lowered.
   const cap = Math.min(assistant.maxOutputTokens, reply.outputCap ?? Infinity);
   if (!request.stream) {
@@ -128,11 +150,11 @@ export async function openCompletion(req: ApiRequest, limits: Pick<ReplyInput, '
       finishReason(usage?.outputTokens, cap),
       completionUsage(usage?.inputTokens ?? 0, usage?.outputTokens ?? 0),
     );
-    return json(200, body, replayed);
+    return json(200, body, headers);
   }
   return {
     statusCode: 200,
-    headers: { ...SSE_HEADERS, ...replayed },
+    headers: { ...SSE_HEADERS, ...headers },
     write: (out) => pumpCompletion(reply, writableSink(out), ids, request.includeUsage, cap),
   };
 }

@@ -169,23 +169,29 @@ export function usageChunkLine(ids: CompletionIds, usage: CompletionUsage): stri
 export const DONE_LINE = 'data: [DONE]\n\n';
 
 /**
- * OpenAI's rate-limit headers from Keygate's `X-RateLimit-*` (which describe the window with the
- * fewest requests left): the same limit and remaining, and the reset as a duration (`12s`).
- * Token windows add the same three for `-tokens` when a token limit applies.
+ * OpenAI's rate-limit headers for one unit from a window's `X-RateLimit-*` (limit, remaining, and
+ * the reset in Unix seconds): the same limit and remaining, and the reset as a duration (`12s`).
  */
-export function openAiRateLimitHeaders(headers: Record<string, string>, now: Date): Record<string, string> {
-  const out: Record<string, string> = {};
+function openAiWindowHeaders(unit: 'requests' | 'tokens', headers: Record<string, string>, now: Date): Record<string, string> {
   const get = (name: string) => Object.entries(headers).find(([k]) => k.toLowerCase() === name)?.[1];
-  for (const unit of ['requests', 'tokens'] as const) {
-    const suffix = unit === 'requests' ? '' : '-tokens';
-    const limit = get(`x-ratelimit-limit${suffix}`);
-    const remaining = get(`x-ratelimit-remaining${suffix}`);
-    const reset = get(`x-ratelimit-reset${suffix}`);
-    if (limit === undefined || remaining === undefined || reset === undefined) continue;
-    const seconds = Math.max(0, Number(reset) - Math.floor(now.getTime() / 1000));
-    out[`x-ratelimit-limit-${unit}`] = limit;
-    out[`x-ratelimit-remaining-${unit}`] = remaining;
-    out[`x-ratelimit-reset-${unit}`] = `${Number.isFinite(seconds) ? seconds : 0}s`;
-  }
-  return out;
+  const limit = get('x-ratelimit-limit');
+  const remaining = get('x-ratelimit-remaining');
+  const reset = get('x-ratelimit-reset');
+  if (limit === undefined || remaining === undefined || reset === undefined) return {};
+  const seconds = Math.max(0, Number(reset) - Math.floor(now.getTime() / 1000));
+  return {
+    [`x-ratelimit-limit-${unit}`]: limit,
+    [`x-ratelimit-remaining-${unit}`]: remaining,
+    [`x-ratelimit-reset-${unit}`]: `${Number.isFinite(seconds) ? seconds : 0}s`,
+  };
+}
+
+/** OpenAI's `-requests` headers from Keygate's `X-RateLimit-*` (the request window with the fewest left). */
+export function openAiRateLimitHeaders(headers: Record<string, string>, now: Date): Record<string, string> {
+  return openAiWindowHeaders('requests', headers, now);
+}
+
+/** OpenAI's `-tokens` headers from the `X-RateLimit-*` of the reply's token windows (where a token limit applies). */
+export function openAiTokenHeaders(headers: Record<string, string>, now: Date): Record<string, string> {
+  return openAiWindowHeaders('tokens', headers, now);
 }

@@ -14,6 +14,7 @@ import { returnTokens, takeTokens } from '../db/token-windows.ts';
 import type { RateSubject } from '../domain/plans.ts';
 import { MIN_OUTPUT_TOKENS } from '../limits/credit-holds.ts';
 import type { TokenHold } from '../limits/tokens.ts';
+import type { WindowCount } from '../limits/headers.ts';
 import { isUnavailable } from '../db/client.ts';
 import { recentMessages, saveTurn, type MessageItem } from '../db/messages.ts';
 import { replyRecordPut, storedReply, type StoredReply } from '../db/replies.ts';
@@ -95,6 +96,8 @@ export interface StartedReply {
   first: string;
   /** The output cap the upstream was given (the assistant's, or lower: what the hold could pay for); absent on a replay. */
   outputCap?: number;
+  /** The token windows that apply, after this reply's hold (none without a token limit, or on a replay). */
+  tokenWindows?: readonly WindowCount[];
   /** The remaining deltas. */
   rest(): AsyncIterable<string>;
   /** Store the turn and settle the hold; call after the last delta. Returns the assistant message and the credits charged. */
@@ -303,6 +306,7 @@ export async function startReply(input: ReplyInput): Promise<StartedReply> {
     contentField: input.contentField ?? 'content',
     first,
     outputCap: capped.maxOutputTokens,
+    ...(tokens && tokens.windows.length > 0 ? { tokenWindows: tokens.windows } : {}),
     async *rest() {
       for (;;) {
         let next: IteratorResult<string, ReplyUsage>;

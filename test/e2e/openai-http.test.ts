@@ -263,6 +263,24 @@ describe('limits, credits, Idempotency-Key, CORS', () => {
     expect(res.headers.get('access-control-expose-headers')).toContain('x-ratelimit-remaining-requests');
   });
 
+  it("where a token limit applies, OpenAI's -tokens headers too (on its 429 as well); none without one", async () => {
+    expect((await secret.post('/v1/chat/completions', { model: 'Default', messages: USER })).headers.get('x-ratelimit-limit-tokens')).toBeNull();
+    const { key } = await createKey({ name: 'tokens', type: 'secret', rateLimit: { tokensPerMinute: 100_000 } });
+    const limited = new ApiClient(keygate.url, { 'X-API-Key': key });
+    const res = await limited.post('/v1/chat/completions', { model: 'Default', messages: USER });
+    expect(res.status, res.text).toBe(200);
+    expect(res.headers.get('x-ratelimit-limit-tokens')).toBe('100000');
+    expect(Number(res.headers.get('x-ratelimit-remaining-tokens'))).toBeLessThan(100_000);
+    expect(res.headers.get('x-ratelimit-reset-tokens')).toMatch(/^\d+s$/);
+    expect(res.headers.get('x-ratelimit-limit-requests')).toBe(res.headers.get('x-ratelimit-limit'));
+    const tight = await createKey({ name: 'few tokens', type: 'secret', rateLimit: { tokensPerMinute: 10 } });
+    const refused = await new ApiClient(keygate.url, { 'X-API-Key': tight.key }).post('/v1/chat/completions', { model: 'Default', messages: USER });
+    expect(refused.status, refused.text).toBe(429);
+    expect(refused.body.error.code).toBe('RATE_LIMIT_EXCEEDED');
+    expect(refused.headers.get('x-ratelimit-limit-tokens')).toBe('10');
+    expect(refused.headers.get('x-ratelimit-limit-requests')).toBe(refused.headers.get('x-ratelimit-limit'));
+  });
+
   it('the preflight allows the headers the SDK asks for', async () => {
     const res = await fetch(`${keygate.url}/v1/chat/completions`, {
       method: 'OPTIONS',

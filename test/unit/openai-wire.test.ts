@@ -8,6 +8,7 @@ import {
   DONE_LINE,
   openAiErrorBody,
   openAiRateLimitHeaders,
+  openAiTokenHeaders,
   parseCompletionRequest,
   usageChunkLine,
 } from '../../shared/chat/openai-wire.ts';
@@ -122,5 +123,12 @@ describe('openAiRateLimitHeaders', () => {
       openAiRateLimitHeaders({ 'X-RateLimit-Limit': '10', 'X-RateLimit-Remaining': '0', 'X-RateLimit-Reset': String(Date.parse('2026-12-07T10:01:00Z') / 1000) }, now),
     ).toEqual({ 'x-ratelimit-limit-requests': '10', 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '12s' });
     expect(openAiRateLimitHeaders({}, now)).toEqual({});
+  });
+
+  it("names a token window's headers -tokens", () => {
+    const now = new Date('2026-12-07T10:00:48Z');
+    expect(
+      openAiTokenHeaders({ 'X-RateLimit-Limit': '1000', 'X-RateLimit-Remaining': '400', 'X-RateLimit-Reset': String(Date.parse('2026-12-07T10:01:00Z') / 1000) }, now),
+    ).toEqual({ 'x-ratelimit-limit-tokens': '1000', 'x-ratelimit-remaining-tokens': '400', 'x-ratelimit-reset-tokens': '12s' });
   });
 });
