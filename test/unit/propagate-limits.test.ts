@@ -54,6 +54,14 @@ describe('propagateOrgLimits', () => {
       ExpressionAttributeValues: { ':limits': { perMinute: 1, perDay: 1 }, ':v': 4 },
     });
     documents.on(UpdateCommand, { Key: { id: 'key_b' } }).rejects(Object.assign(new Error('down'), { name: 'InternalServerError' }));
-    await expect(propagateOrgLimits('org_1', { perMinute: 1, perDay: 1 }, 5)).rejects.toThrow('down');
+    // Its rounds wait about 12 s in all: on a fake clock here.
+    vi.useFakeTimers();
+    try {
+      const failing = expect(propagateOrgLimits('org_1', { perMinute: 1, perDay: 1 }, 5)).rejects.toThrow('down');
+      await vi.runAllTimersAsync();
+      await failing;
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
