@@ -5,7 +5,7 @@ import { checkAgainstApiDescription } from '../support/api-description-check.ts'
 
 const BASE = 'http://localhost:3000';
 const JSON_TYPE = 'application/json';
-const org = { id: 'org_1', name: 'Acme', plan: 'free', limits: { perMinute: 10, perDay: 1000 }, credits: 100, defaultAssistantId: 'asst_1', billing: { mode: 'reply' }, createdAt: '2026-12-01T00:00:00.000Z' };
+const org = { id: 'org_1', name: 'Acme', plan: 'free', limits: { perMinute: 10, perDay: 1000 }, credits: 100, creditsHeld: 0, defaultAssistantId: 'asst_1', billing: { mode: 'reply' }, createdAt: '2026-12-01T00:00:00.000Z' };
 
 describe('checkAgainstApiDescription', () => {
   it('accepts a response the description declares', async () => {
