@@ -14,7 +14,7 @@
 import type { AppliedLimits } from '../shared/limits/headers.ts';
 import type { Limits } from '../shared/domain/plans.ts';
 import { orgFullHint, type OrgDayCounters, type WriteKind } from '../shared/limits/counters.ts';
-import { batchIdsExpiredBefore, type Assignment, type CounterTarget, type CountOptions, type LimitsVersion, type CreditBatch, type OrgFull, type SpendResult } from '../shared/limits/store.ts';
+import { batchIdsExpiredBefore, type Assignment, type CounterTarget, type CountOptions, type LimitsVersion, type CreditBatch, type OrgFull, type SpendRequest, type SpendResult } from '../shared/limits/store.ts';
 import type { HighVolumeStore } from '../shared/limits/credit-batches.ts';
 import type { TokenCounters, TokenLimits, TokenStore, TokenTarget } from '../shared/limits/tokens.ts';
 import type { Window } from '../shared/limits/windows.ts';
@@ -104,6 +104,21 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
   readonly items = new Map<string, Item>();
   /** When set, throughput is the meter's business (bench/limits-sim.ts); otherwise per item, here. */
   meter: ThroughputMeter | undefined;
+  /** Reservations keyed as before holds (one partition per organization), for older code. */
+  legacyReservations = false;
+  /** Holds not settled yet (by reservation key): what each holds, and from which batch. */
+  readonly holds = new Map<string, { organizationId: string; keyId: string; day: string; held: number; batchId?: string }>();
+  /** Credits charged by settled holds, and held by holds not settled. */
+  chargedCredits = 0;
+  heldCredits = 0;
+
+  /** The index partition of a hold (`byHoldDue`, HOLD_SHARDS of them): by its request key here. */
+  private holdIndexKey(requestKey: string): string[] {
+    if (this.legacyReservations) return [];
+    let h = 0;
+    for (let i = 0; i < requestKey.length; i++) h = (h * 31 + requestKey.charCodeAt(i)) >>> 0;
+    return [`hold#${h % 16}|index`];
+  }
   /** Simulated time (ms since the epoch) of the call being made; the simulation sets it. */
   now = 0;
   /** Tests that make calls one after another without a clock: each call moves `now` on by this much. */
@@ -161,16 +176,17 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
    * retrying as the SDK does. `build` makes the new items; it runs only once there is room for the
    * write at the items' current sizes (a throttled call costs no work, as in DynamoDB).
    */
-  private write(keys: string[], build: () => WritePlan, transaction = false): void {
+  private write(keys: string[], build: () => WritePlan, transaction = false, indexKeys: string[] = []): void {
     this.calls += 1;
     this.now += this.msPerCall;
     const factor = transaction ? 2 : 1;
     const least = keys.map((key) => wcuOf(this.sizeAt(key)) * factor);
     if (this.meter) {
-      this.meter.admitWrite(keys, least);
+      // A write that changes a global secondary index's keys also writes the index's partition (1 WCU).
+      this.meter.admitWrite([...keys, ...indexKeys], [...least, ...indexKeys.map(() => 1)]);
       const built = build();
       const billed = built.sizes.map((sz) => (built.failed ? wcuOf(sz.before) : wcuOf(Math.max(sz.before, sz.after))) * factor);
-      this.meter.wrote(keys, billed);
+      this.meter.wrote([...keys, ...(built.failed ? [] : indexKeys)], [...billed, ...(built.failed ? [] : indexKeys.map(() => 1))]);
       this.wcu += billed.reduce((a, b) => a + b, 0);
       if (built.failed) this.failedCalls += 1;
       else built.apply();
@@ -296,8 +312,12 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
   static balanceKey(organizationId: string): string {
     return `organizations|${organizationId}`;
   }
-  static reservationKey(organizationId: string, requestKey: string): string {
-    return `credit#org#${organizationId}|${requestKey}`;
+  /**
+   * A reservation's key: its own partition per request key (shared/db/credit-reservations.ts), or,
+   * with `legacyReservations`, every reservation of an organization in one partition (as before).
+   */
+  reservationKey(organizationId: string, requestKey: string): string {
+    return this.legacyReservations ? `credit#org#${organizationId}|${requestKey}` : `credit#${organizationId}#${requestKey}|hold`;
   }
   static batchKey(organizationId: string, batchId: string): string {
     return `credit-batch#org#${organizationId}|${batchId}`;
@@ -439,16 +459,17 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
   }
 
   private reservationLive(organizationId: string, requestKey: string, nowMs: number): boolean {
-    const r = this.reservation(DynamoModel.reservationKey(organizationId, requestKey));
+    const r = this.reservation(this.reservationKey(organizationId, requestKey));
     return r !== undefined && r.state !== 'refunded' && Number(r.ttl) > nowMs / 1000;
   }
 
-  async spend(organizationId: string, batchId: string, reservation: { requestKey: string; keyId: string; day: string }, now: Date): Promise<SpendResult> {
-    const rKey = DynamoModel.reservationKey(organizationId, reservation.requestKey);
+  async spend(organizationId: string, batchId: string, reservation: SpendRequest, now: Date): Promise<SpendResult> {
+    const credits = reservation.credits ?? 1;
+    const rKey = this.reservationKey(organizationId, reservation.requestKey);
     const bKey = DynamoModel.batchKey(organizationId, batchId);
     const batch = this.get(bKey);
     const live = this.reservationLive(organizationId, reservation.requestKey, now.getTime());
-    const hasCredit = batch !== undefined && Number(batch.remaining) >= 1;
+    const hasCredit = batch !== undefined && Number(batch.remaining) >= credits;
     const item: Item = {
       state: 'reserved',
       organizationId,
@@ -458,16 +479,18 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
       reservedAt: now.toISOString(),
       ttl: Math.floor(now.getTime() / 1000) + 7 * 86_400,
     };
-    const nextBatch = hasCredit ? { ...batch, remaining: Number(batch.remaining) - 1 } : batch;
+    const nextBatch = hasCredit ? { ...batch, remaining: Number(batch.remaining) - credits } : batch;
     this.write([rKey, bKey], () => ({
       apply: () => {
         this.put(rKey, item);
         this.put(bKey, nextBatch);
-        this.creditsInBatches -= 1;
+        this.creditsInBatches -= credits;
+        this.holds.set(rKey, { organizationId, keyId: reservation.keyId, day: reservation.day, held: credits, batchId });
+        this.heldCredits += credits;
       },
       sizes: [{ before: this.sizeAt(rKey), after: itemSize(item) }, { before: itemSize(batch), after: itemSize(nextBatch) }],
       failed: live || !hasCredit,
-    }), true);
+    }), true, this.holdIndexKey(reservation.requestKey));
     if (live) return 'alreadyCharged';
     return hasCredit ? 'spent' : 'batchEmpty';
   }
@@ -500,7 +523,7 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
   }
 
   async isCharged(organizationId: string, requestKey: string, now: Date) {
-    this.read(DynamoModel.reservationKey(organizationId, requestKey));
+    this.read(this.reservationKey(organizationId, requestKey));
     return this.reservationLive(organizationId, requestKey, now.getTime());
   }
 
@@ -519,6 +542,74 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
     this.read(key);
     const item = this.get(key);
     return item ? Number(item.remaining) : undefined;
+  }
+
+  // ---- holds on the balance, and settles (shared/db/credit-balance.ts, credit-batches.ts) ----
+
+  /**
+   * holdFromBalance's transaction: the reservation and `want` credits out of the balance (into
+   * `creditsHeld`), lowered to what the balance holds down to `least`. The credits held, or why not.
+   */
+  holdFromBalance(organizationId: string, requestKey: string, keyId: string, day: string, want: number, least: number, now: Date): number | 'alreadyCharged' | 'empty' {
+    const rKey = this.reservationKey(organizationId, requestKey);
+    const balanceKey = DynamoModel.balanceKey(organizationId);
+    const org = this.get(balanceKey);
+    const live = this.reservationLive(organizationId, requestKey, now.getTime());
+    const balance = Number(org?.credits ?? 0);
+    const held = Math.min(want, balance);
+    const ok = !live && held >= least && held >= 1;
+    const item: Item = { state: 'reserved', organizationId, keyId, day, held, reservedAt: now.toISOString(), ttl: Math.floor(now.getTime() / 1000) + 7 * 86_400 };
+    const nextOrg = ok ? { ...org, credits: balance - held, creditsHeld: Number(org?.creditsHeld ?? 0) + held } : org;
+    this.write([rKey, balanceKey], () => ({
+      apply: () => {
+        this.put(rKey, item);
+        this.put(balanceKey, nextOrg);
+        this.holds.set(rKey, { organizationId, keyId, day, held });
+        this.heldCredits += held;
+      },
+      sizes: [{ before: this.sizeAt(rKey), after: itemSize(item) }, { before: itemSize(org), after: itemSize(nextOrg) }],
+      failed: !ok,
+    }), true, this.holdIndexKey(requestKey));
+    if (live) return 'alreadyCharged';
+    return ok ? held : 'empty';
+  }
+
+  /**
+   * A hold's settle: its reservation flips (out of the index) and what it did not charge goes back
+   * into its batch while that is open, else to the balance (the second transaction of
+   * settleFromBatch counted as part of this call). Undefined when it was settled already.
+   */
+  settle(organizationId: string, requestKey: string, charged: number, now: Date): { intoBatch: boolean; held: number; batchId?: string } | undefined {
+    const rKey = this.reservationKey(organizationId, requestKey);
+    const hold = this.holds.get(rKey);
+    const reservation = this.reservation(rKey);
+    const ok = hold !== undefined && reservation?.state === 'reserved';
+    const held = hold?.held ?? 0;
+    const charge = Math.min(held, Math.max(0, charged));
+    const rest = held - charge;
+    const bKey = hold?.batchId ? DynamoModel.batchKey(organizationId, hold.batchId) : undefined;
+    const batch = bKey ? this.get(bKey) : undefined;
+    const intoBatch = rest > 0 && batch !== undefined;
+    const balanceKey = DynamoModel.balanceKey(organizationId);
+    const org = this.get(balanceKey);
+    const next = { ...reservation, state: charge > 0 ? 'settled' : 'refunded', settledAt: now.toISOString() };
+    const keys = [rKey, ...(intoBatch && bKey ? [bKey] : rest > 0 || !hold?.batchId ? [balanceKey] : [])];
+    const nextBatch = intoBatch ? { ...batch, remaining: Number(batch?.remaining) + rest } : undefined;
+    const nextOrg = { ...org, credits: Number(org?.credits ?? 0) + (intoBatch ? 0 : rest), creditsHeld: Number(org?.creditsHeld ?? 0) - (hold?.batchId ? 0 : held) };
+    this.write(keys, () => ({
+      apply: () => {
+        this.put(rKey, next);
+        if (intoBatch && bKey) this.put(bKey, nextBatch);
+        else if (keys.includes(balanceKey)) this.put(balanceKey, nextOrg);
+        if (intoBatch) this.creditsInBatches += rest;
+        this.holds.delete(rKey);
+        this.heldCredits -= held;
+        this.chargedCredits += charge;
+      },
+      sizes: keys.map((k) => ({ before: this.sizeAt(k), after: k === rKey ? itemSize(next) : k === bKey ? itemSize(nextBatch) : itemSize(nextOrg) })),
+      failed: !ok,
+    }), true, ok ? this.holdIndexKey(requestKey) : []);
+    return ok ? { intoBatch, held, ...(hold?.batchId ? { batchId: hold.batchId } : {}) } : undefined;
   }
 
   // ---- token windows (shared/db/token-windows.ts) ----
@@ -584,7 +675,7 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
 
   /** reserveCredit's transaction (shared/db/credits.ts): the reservation and the balance's debit. */
   reserveToday(organizationId: string, requestKey: string, keyId: string, day: string, now: Date): 'spent' | 'alreadyCharged' | 'empty' {
-    const rKey = DynamoModel.reservationKey(organizationId, requestKey);
+    const rKey = this.reservationKey(organizationId, requestKey);
     const balanceKey = DynamoModel.balanceKey(organizationId);
     const org = this.get(balanceKey);
     const live = this.reservationLive(organizationId, requestKey, now.getTime());
@@ -608,7 +699,7 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
    * credit goes back into its open batch, or to the balance. Where it went, or false (nothing to refund).
    */
   refund(organizationId: string, requestKey: string, now: Date): false | { batchId: string } | 'balance' {
-    const rKey = DynamoModel.reservationKey(organizationId, requestKey);
+    const rKey = this.reservationKey(organizationId, requestKey);
     this.read(rKey);
     const reservation = this.reservation(rKey);
     if (!reservation || reservation.state !== 'reserved') return false;

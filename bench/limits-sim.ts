@@ -23,7 +23,7 @@ import type { WindowCount } from '../shared/limits/headers.ts';
 import type { TokenHold, TokenTake } from '../shared/limits/tokens.ts';
 import { DynamoModel } from './dynamo-model.ts';
 import { PRICES } from './pricing.ts';
-import { CALLS, currentCode, MAX_KEYS_PER_ORG_DAY, type CodeUnderTest, type Decided, type Reserved, type SimStore } from './sim/code.ts';
+import { CALLS, currentCode, MAX_KEYS_PER_ORG_DAY, type CodeUnderTest, type Decided, type Held, type SimStore } from './sim/code.ts';
 import { Network, Partitions, PARTITION_WCU_PER_SECOND, Scheduler, seeded, storeFor, type Actor, type PartitionPeak } from './sim/engine.ts';
 
 export { seeded } from './sim/engine.ts';
@@ -43,6 +43,8 @@ export interface OrgSpec {
   /** Keys with their own limits, by index. */
   keyLimits?: Record<number, Partial<Limits>>;
   credits: number;
+  /** Billed by tokens (credits per 1,000 input and output tokens); per reply when absent. */
+  billing?: { inputPer1k: number; outputPer1k: number };
   /** Limit changes (PATCH by an operator), seconds from the start. */
   changes?: { at: number; limits: Limits }[];
 }
@@ -132,6 +134,7 @@ export const PROBES: OrgSpec[] = [
     keys: 10,
     limits: { perMinute: 1_000, perDay: 100_000, tokensPerMinute: 600_000, tokensPerDay: 2_000_000 },
     keyLimits: { 0: { tokensPerMinute: 40_000 } },
+    billing: { inputPer1k: 2, outputPer1k: 6 },
     credits: 1_000_000,
   },
   {
@@ -157,7 +160,8 @@ export const BIG: OrgSpec = {
   keys: 100,
   limits: { perMinute: 250_000, perDay: 100_000_000, tokensPerMinute: 300_000_000, tokensPerDay: 10_000_000_000 },
   keyLimits: { 0: { perMinute: 2_000, tokensPerMinute: 3_000_000 } },
-  credits: 600_000,
+  billing: { inputPer1k: 1, outputPer1k: 3 },
+  credits: 800_000,
   changes: [
     { at: 33, limits: { perMinute: 20_000, perDay: 100_000_000, tokensPerMinute: 300_000_000, tokensPerDay: 10_000_000_000 } },
     { at: 36, limits: { perMinute: 250_000, perDay: 100_000_000, tokensPerMinute: 300_000_000, tokensPerDay: 10_000_000_000 } },
@@ -166,8 +170,8 @@ export const BIG: OrgSpec = {
 
 const COMMON = { seed: 22, start: START, replyFailure: 0.01, retry: 0.005, clockSkewMs: 1_500, lostAnswers: 0.002, tokens: { input: [200, 2_000] as [number, number], outputCap: 1_000 } };
 
-/** 100 environments: the probes alone, replies of half a second median. */
-export const SMALL: Scenario = { ...COMMON, name: '100 environments', environments: 100, seconds: 70, orgs: PROBES, reply: { medianSeconds: 0.5, sigma: 0.6 } };
+/** 100 environments: the probes alone, replies of 0.3 s median. */
+export const SMALL: Scenario = { ...COMMON, name: '100 environments', environments: 100, seconds: 70, orgs: PROBES, reply: { medianSeconds: 0.3, sigma: 0.6 } };
 
 /**
  * 3,000 environments at 10,000 requests/s: replies of 0.15 s median (what 3,000 environments can
@@ -231,7 +235,7 @@ export interface SimResult {
   calls: number;
   sdk: Network['stats'];
   throttledAttempts: number;
-  credits: { charged: number; refunded: number; chargedTwice: number; minBalance: number; refused402: number; early402: number; conserved: boolean };
+  credits: { charged: number; refunded: number; chargedTwice: number; minBalance: number; refused402: number; early402: number; conserved: boolean; unsettled: number };
   peakArrivalsPerSecond: number;
   peakBusyEnvironments: number;
   meanBusySeconds: number;
@@ -271,6 +275,7 @@ export async function simulate(scenario: Scenario, code: CodeUnderTest = current
 async function run(scenario: Scenario, code: CodeUnderTest, faults: { unconditional?: boolean }, scheduler: Scheduler, started: number): Promise<SimResult> {
   const random = seeded(scenario.seed);
   const model = new DynamoModel();
+  model.legacyReservations = code.legacyReservations ?? false;
   const partitions = new Partitions(scheduler);
   model.meter = partitions;
   if (faults.unconditional) {
@@ -305,7 +310,7 @@ async function run(scenario: Scenario, code: CodeUnderTest, faults: { unconditio
     calls: 0,
     sdk: network.stats,
     throttledAttempts: 0,
-    credits: { charged: 0, refunded: 0, chargedTwice: 0, minBalance: Infinity, refused402: 0, early402: 0, conserved: false },
+    credits: { charged: 0, refunded: 0, chargedTwice: 0, minBalance: Infinity, refused402: 0, early402: 0, conserved: false, unsettled: 0 },
     peakArrivalsPerSecond: 0,
     peakBusyEnvironments: 0,
     meanBusySeconds: 0,
@@ -516,58 +521,49 @@ async function run(scenario: Scenario, code: CodeUnderTest, faults: { unconditio
       }
     };
 
-    // Every admitted request is a reply: one credit, refunded when the reply fails.
+    // Every admitted request is a reply: it holds its worst case in credits (one credit billed per
+    // reply; by tokens, its input bound and output cap priced) and settles to what it used.
     const recent = env.recentKeys.get(org.id) ?? [];
     env.recentKeys.set(org.id, recent);
     const isRetry = recent.length > 0 && random() < scenario.retry;
     const requestKey = isRetry ? (recent[Math.floor(random() * recent.length)] as string) : `req_${requestSeq++}`;
-    let reserved: Reserved;
+    const outputCap = tokenHold ? Math.max(16, tokenHold.tokens - inputTokens) : scenario.tokens.outputCap;
+    if (!tokenHold) inputTokens = Math.round(scenario.tokens.input[0] + random() * (scenario.tokens.input[1] - scenario.tokens.input[0]));
+    const price = (input: number, output: number) => (org.billing ? Math.max(1, Math.ceil((input * org.billing.inputPer1k + output * org.billing.outputPer1k) / 1000)) : 1);
+    let held: Held;
     try {
-      reserved = await code.reserve(env.store, env.memory, decided.path, org.id, requestKey, keyId, now, () => `b${env.index}_${env.batchSeq++}`);
+      held = await code.hold(env.store, env.memory, decided.path, org.id, requestKey, keyId, price(inputTokens, outputCap), price(inputTokens, 16), now, () => `b${env.index}_${env.batchSeq++}`);
     } catch (error) {
       await giveBackTokens(0);
       fail(error);
       return;
     }
-    if (reserved !== 'spent') await giveBackTokens(0);
+    if (held.outcome !== 'held') await giveBackTokens(0);
     const balance = Number(model.items.get(DynamoModel.balanceKey(org.id))?.credits);
     result.credits.minBalance = Math.min(result.credits.minBalance, balance);
-    if (reserved === 'empty') {
+    if (held.outcome === 'empty') {
       result.credits.refused402 += 1;
       if (model.creditsInBatches > 0) result.credits.early402 += 1;
       return;
     }
-    if (reserved === 'alreadyCharged') return;
-    charges.set(requestKey, (charges.get(requestKey) ?? 0) + 1);
-    result.credits.charged += 1;
+    if (held.outcome === 'alreadyCharged') return;
     if (!isRetry) {
       recent.push(requestKey);
       if (recent.length > 20) recent.shift();
     }
-    // The reply streams; the environment is busy meanwhile.
+    // The reply streams; the environment is busy meanwhile. It produces part of what it may.
     env.t += lognormal(scenario.reply.medianSeconds, scenario.reply.sigma) * 1000;
     const failed = random() < scenario.replyFailure;
-    if (tokenHold) await giveBackTokens(failed ? 0 : Math.min(tokenHold.tokens, inputTokens + Math.round(random() * (tokenHold.tokens - inputTokens))));
-    if (failed) {
-      try {
-        const refunded = await env.store.refund(org.id, requestKey, now);
-        if (refunded) {
-          result.credits.refunded += 1;
-          charges.set(requestKey, (charges.get(requestKey) ?? 0) - 1);
-          const day = now.toISOString().slice(0, 10);
-          if (refunded === 'balance' && decided.path === 'sharded') {
-            await env.store.countKeyCredits(keyId, day, -1);
-            await env.store.addOrgDayCredits(org.id, day, -1);
-          } else if (refunded === 'balance') await env.store.addKeyUsageToday(org.id, keyId, day, 'credits', -1, MAX_KEYS_PER_ORG_DAY);
-          else {
-            await env.store.countKeyCredits(keyId, day, -1);
-            const held = (env.memory.credits as CreditMemory).held?.get(org.id);
-            if (held && held.batch.id === refunded.batchId) held.remaining += 1;
-          }
-        }
-      } catch {
-        // a refund that failed leaves the credit charged (the reply's own error path logs it)
-      }
+    const output = Math.round(random() * outputCap);
+    if (tokenHold) await giveBackTokens(failed ? 0 : Math.min(tokenHold.tokens, inputTokens + output));
+    try {
+      const charged = await code.settle(env.store, env.memory, decided.path, org.id, requestKey, keyId, failed ? 0 : Math.min(held.held, price(inputTokens, output)), now);
+      result.credits.charged += charged;
+      if (charged > 0) charges.set(requestKey, (charges.get(requestKey) ?? 0) + 1);
+      else result.credits.refunded += 1;
+    } catch {
+      // A settle that failed leaves the hold to the sweep (shared/db/credits.ts sweepHolds).
+      result.credits.unsettled += 1;
     }
   };
 
@@ -723,7 +719,10 @@ async function run(scenario: Scenario, code: CodeUnderTest, faults: { unconditio
   result.credits.chargedTwice = [...charges.values()].filter((n) => n > 1).length;
   let balances = 0;
   for (const org of scenario.orgs) balances += Number(model.items.get(DynamoModel.balanceKey(org.id))?.credits);
-  result.credits.conserved = balances + model.creditsInBatches + model.reservedCount() === initialCredits;
+  // Credits only move between balances, batches, holds and charges (before holds: reservations).
+  result.credits.conserved = model.legacyReservations
+    ? balances + model.creditsInBatches + model.reservedCount() === initialCredits
+    : balances + model.creditsInBatches + model.heldCredits + model.chargedCredits === initialCredits;
   if (result.credits.minBalance === Infinity) result.credits.minBalance = 0;
   result.peakArrivalsPerSecond = Math.max(0, ...arrivalsPerSecond.values());
   result.meanBusySeconds = busyMs / Math.max(1, result.offered - result.lambdaThrottled) / 1000;
@@ -831,7 +830,7 @@ export function describe(r: SimResult): string[] {
       `${int(r.sdk.lostAnswers)} answers lost of which ${int(r.sdk.retriedApplied)} writes retried after being applied), ${int(r.wcu)} WRU, ${int(r.rcu)} RRU; ` +
       `simulated in ${(r.ms / 1000).toFixed(1)} s`,
     `   busiest partitions (peak WCU sent in one second): ${hot}`,
-    `   credits: charged ${int(r.credits.charged)}, refunded ${int(r.credits.refunded)}, 402 ${int(r.credits.refused402)} (${int(r.credits.early402)} while credits sat in batches)` +
+    `   credits: charged ${int(r.credits.charged)}, ${int(r.credits.refunded)} replies charged nothing, ${int(r.credits.unsettled)} settles failed (left to the sweep), 402 ${int(r.credits.refused402)} (${int(r.credits.early402)} while credits sat in batches)` +
       (r.patchesFailed ? `; ${r.patchesFailed} limit changes failed` : ''),
     ...(r.windowsOver.length
       ? [`   over: ${r.windows.filter((w) => w.over).map((w) => `${w.org} ${w.window} (${int(w.admitted)} admitted, up to ${int(w.beyond)} beyond the limit in force)`).join(', ')}`]

@@ -2,7 +2,7 @@
 // behind one interface that an older version can also be given through (bench/sim/legacy.ts).
 import { ApiError } from '../../shared/domain/errors.ts';
 import type { RateSubject } from '../../shared/domain/plans.ts';
-import { CreditMemory, reserveFromBatch } from '../../shared/limits/credit-batches.ts';
+import { CreditMemory, holdFromBatch, reclaimAbandoned, type reserveFromBatch } from '../../shared/limits/credit-batches.ts';
 import type { WindowCount } from '../../shared/limits/headers.ts';
 import { decide } from '../../shared/limits/limiter.ts';
 import { flushRefusals, LimiterMemory } from '../../shared/limits/sharded.ts';
@@ -20,6 +20,9 @@ export interface Decided {
 }
 export type Reserved = 'spent' | 'alreadyCharged' | 'empty';
 
+/** A reply's credit hold: how many credits it holds, or why it holds none (402: empty). */
+export type Held = { outcome: 'held'; held: number } | { outcome: 'alreadyCharged' } | { outcome: 'empty' };
+
 /** The store the code under test is given: the model, each method one SDK call of one environment. */
 export type SimStore = DynamoModel;
 
@@ -33,7 +36,12 @@ export interface CodeUnderTest {
   decide(store: SimStore, memory: { limiter: unknown }, subject: RateSubject, now: Date, random: () => number): Promise<Decided>;
   /** What the pipeline does after a decision (refusal counts). */
   after(store: SimStore, memory: { limiter: unknown }, subject: RateSubject, decided: Decided, now: Date, random: () => number): Promise<void>;
-  reserve(store: SimStore, memory: { credits: unknown }, path: Path, organizationId: string, requestKey: string, keyId: string, now: Date, newBatchId: () => string): Promise<Reserved>;
+  /** Hold a reply's worst case (`want` credits; at least `least`, lowered to what the balance holds). */
+  hold(store: SimStore, memory: { credits: unknown }, path: Path, organizationId: string, requestKey: string, keyId: string, want: number, least: number, now: Date, newBatchId: () => string): Promise<Held>;
+  /** Settle a reply's hold to `charged` (0: the reply failed); what was charged. */
+  settle(store: SimStore, memory: { credits: unknown }, path: Path, organizationId: string, requestKey: string, keyId: string, charged: number, now: Date): Promise<number>;
+  /** Reservations in one partition per organization (before holds). */
+  legacyReservations?: boolean;
   /** What PATCH /v1/organizations/{id} does to the counters before copying the limits onto the keys. */
   applyLimits(store: SimStore, organizationId: string, version: LimitsVersion, now: Date): Promise<void>;
   /** The copy onto a key never replaces a newer version (else: an unconditional SET). */
@@ -100,9 +108,43 @@ export const currentCode: CodeUnderTest = {
       }
     }
   },
-  reserve(store, memory, path, organizationId, requestKey, keyId, now, newBatchId) {
-    if (path === 'sharded') return highVolumeReserve(reserveFromBatch, store, memory.credits, organizationId, requestKey, keyId, now, newBatchId);
-    return oneItemReserve(store, organizationId, requestKey, keyId, now);
+  // As holdCredits and settleCredits in shared/db/credits.ts: from the environment's batch on the
+  // high-volume path when it holds enough, else from the balance (after returning abandoned
+  // batches once at 402); the rest back into the batch while open, else the balance.
+  async hold(store, memory, path, organizationId, requestKey, keyId, want, least, now, newBatchId) {
+    const credits = memory.credits as CreditMemory;
+    if (path === 'sharded') {
+      const batched = await holdFromBatch(store, credits, organizationId, { requestKey, keyId, credits: want }, now, newBatchId);
+      if (batched.outcome === 'held') return { outcome: 'held', held: want };
+      if (batched.outcome === 'alreadyCharged') return { outcome: 'alreadyCharged' };
+    }
+    const day = now.toISOString().slice(0, 10);
+    let held = await store.holdFromBalance(organizationId, requestKey, keyId, day, want, least, now);
+    if (held === 'empty' && (await reclaimAbandoned(store, credits, organizationId, now).catch(() => 0)) > 0) {
+      held = await store.holdFromBalance(organizationId, requestKey, keyId, day, want, least, now);
+    }
+    if (held !== 'empty') await store.readBalance(organizationId);
+    return typeof held === 'number' ? { outcome: 'held', held } : { outcome: held };
+  },
+  async settle(store, memory, _path, organizationId, requestKey, keyId, charged, now) {
+    const settled = await store.settle(organizationId, requestKey, charged, now);
+    if (!settled) return 0;
+    const credits = memory.credits as CreditMemory;
+    const open = credits.held.get(organizationId);
+    if (settled.intoBatch && open && open.batch.id === settled.batchId) open.remaining += settled.held - Math.min(settled.held, charged);
+    const charge = Math.min(settled.held, charged);
+    if (charge > 0) {
+      const day = now.toISOString().slice(0, 10);
+      if (settled.batchId) await store.countKeyCredits(keyId, day, charge).catch(() => undefined);
+      else {
+        try {
+          await store.addKeyUsageToday(organizationId, keyId, day, 'credits', charge, MAX_KEYS_PER_ORG_DAY);
+        } catch {
+          // usage only
+        }
+      }
+    }
+    return charge;
   },
   async applyLimits(store, organizationId, version, now) {
     await rebase(store, organizationId, version, now);
@@ -137,6 +179,8 @@ export const CALLS: Record<string, CallKind> = {
   addKeyUsageToday: 'write',
   addOrgDayCredits: 'write',
   reserveToday: 'transaction',
+  holdFromBalance: 'transaction',
+  settle: 'transaction',
   refund: 'transaction',
   readBalance: 'read',
   takeTokens: 'write',

@@ -146,10 +146,30 @@ export async function legacyCode(root: string): Promise<CodeUnderTest> {
         }
       }
     },
-    reserve(store, memory, path, organizationId, requestKey, keyId, now, newBatchId) {
-      if (path === 'sharded') return highVolumeReserve(credits.reserveFromBatch, store, memory.credits, organizationId, requestKey, keyId, now, newBatchId);
-      return oneItemReserve(store, organizationId, requestKey, keyId, now);
+    // One credit per reply, refunded when the reply fails (no holds then).
+    async hold(store, memory, path, organizationId, requestKey, keyId, _want, _least, now, newBatchId) {
+      const reserved = path === 'sharded'
+        ? await highVolumeReserve(credits.reserveFromBatch, store, memory.credits, organizationId, requestKey, keyId, now, newBatchId)
+        : await oneItemReserve(store, organizationId, requestKey, keyId, now);
+      return reserved === 'spent' ? { outcome: 'held', held: 1 } : { outcome: reserved };
     },
+    async settle(store, memory, path, organizationId, requestKey, keyId, charged, now) {
+      if (charged > 0) return 1;
+      const refunded = await store.refund(organizationId, requestKey, now);
+      if (!refunded) return 1;
+      const day = now.toISOString().slice(0, 10);
+      if (refunded === 'balance' && path === 'sharded') {
+        await store.countKeyCredits(keyId, day, -1);
+        await store.addOrgDayCredits(organizationId, day, -1);
+      } else if (refunded === 'balance') await store.addKeyUsageToday(organizationId, keyId, day, 'credits', -1, MAX_KEYS);
+      else {
+        await store.countKeyCredits(keyId, day, -1);
+        const held = (memory.credits as Any).held?.get(organizationId);
+        if (held && held.batch.id === refunded.batchId) held.remaining += 1;
+      }
+      return 0;
+    },
+    legacyReservations: true,
     async applyLimits() {
       // The old PATCH touched no counter.
     },
