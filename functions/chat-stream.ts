@@ -205,7 +205,11 @@ function invocationOf(context: Partial<Pick<Context, 'getRemainingTimeInMillis'>
   };
 }
 
-/** AWS: status and headers as middy's streaming prelude, then the body (a JSON string, or piped from a PassThrough). */
+/**
+ * AWS: status and headers as middy's streaming prelude, then the body (a JSON string, or piped from
+ * a PassThrough). No caller signal: the runtime does not report a client that went away
+ * (docs/upstreams.md, "What every reply does"); the deadline still stops the upstream.
+ */
 export async function streamingHandler(event: APIGatewayProxyEvent, context?: Context): Promise<HttpResult | { statusCode: number; headers: Record<string, string>; body: PassThrough }> {
   const result = await open(event, invocationOf(context));
   if (!isStreamed(result)) return result;
