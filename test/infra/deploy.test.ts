@@ -8,12 +8,13 @@ import { validatePattern } from '../../shared/webhooks/event-pattern.ts';
 import { STREAM_FILTERS } from '../../shared/webhooks/stream-filters.ts';
 import { ofType, SETUP_TIMEOUT_MS, single, synthKeygate, type CfnResource, type Synthesized } from './stack-fixture.ts';
 
-describe('a first deploy in a new account', () => {
-  let s: Synthesized;
-  beforeAll(() => {
-    s = synthKeygate();
-  }, SETUP_TIMEOUT_MS);
+/** The stack with cdk.json's context, synthesized once for the file (its tests only read it). */
+let s: Synthesized;
+beforeAll(() => {
+  s = synthKeygate();
+}, SETUP_TIMEOUT_MS);
 
+describe('a first deploy in a new account', () => {
   describe('the API Gateway CloudWatch Logs role (the stage has access logs)', () => {
     it('is set for the account by the stack, with a role kept on delete', () => {
       const [accountId, account] = single(s.resources, 'AWS::ApiGateway::Account');
@@ -76,9 +77,8 @@ describe('a first deploy in a new account', () => {
 
 describe("the user pool's email", () => {
   it("is Cognito's own without sesFromAddress", () => {
-    const s = synthKeygate();
     expect(single(s.resources, 'AWS::Cognito::UserPool')[1].Properties!.EmailConfiguration?.EmailSendingAccount ?? 'COGNITO_DEFAULT').toBe('COGNITO_DEFAULT');
-  }, SETUP_TIMEOUT_MS);
+  });
 
   it('goes through SES from the verified address with -c sesFromAddress (and the domain identity with -c sesIdentity)', () => {
     const s = synthKeygate({ context: { sesFromAddress: 'no-reply@example.com', sesIdentity: 'example.com' } });
@@ -93,10 +93,6 @@ describe("the user pool's email", () => {
 });
 
 describe('names unique per account and region, and ordering', () => {
-  let s: Synthesized;
-  beforeAll(() => {
-    s = synthKeygate();
-  }, SETUP_TIMEOUT_MS);
   const regional = (suffix: string) => ({ 'Fn::Join': ['', ['Keygate-dev-', { Ref: 'AWS::Region' }, `-${suffix}`]] });
 
   it('CloudFront response headers policies and the origin access control carry the stack name and region', () => {
@@ -133,11 +129,6 @@ describe('names unique per account and region, and ordering', () => {
 });
 
 describe('event source mapping filters', () => {
-  let s: Synthesized;
-  beforeAll(() => {
-    s = synthKeygate();
-  }, SETUP_TIMEOUT_MS);
-
   it('every mapping deploys valid patterns (±5e9 numbers, 4096 characters, at most 5 filters), the very ones the local runtime applies', () => {
     const mappings = ofType(s.resources, 'AWS::Lambda::EventSourceMapping').filter(([, m]) => m.Properties!.FilterCriteria);
     expect(mappings).toHaveLength(2);

@@ -6,12 +6,13 @@ import { CDK_CONTEXT, functionByName, ofType, SETUP_TIMEOUT_MS, single, synthKey
 
 const TABLE_ENTRIES = Object.entries(TABLES) as [TableKey, TableDefinition][];
 
-describe('tables (one per shared/tables.ts entry)', () => {
-  let s: Synthesized;
-  beforeAll(() => {
-    s = synthKeygate();
-  }, SETUP_TIMEOUT_MS);
+/** The stack with cdk.json's context, synthesized once for the file (its tests only read it). */
+let s: Synthesized;
+beforeAll(() => {
+  s = synthKeygate();
+}, SETUP_TIMEOUT_MS);
 
+describe('tables (one per shared/tables.ts entry)', () => {
   it('creates exactly the tables of shared/tables.ts', () => {
     const names = ofType(s.resources, 'AWS::DynamoDB::Table').map(([, r]) => r.Properties!.TableName).sort();
     expect(names).toEqual(TABLE_ENTRIES.map(([, def]) => physicalTableName('dev', def)).sort());
