@@ -11,7 +11,7 @@ import { batchIdsExpiredBefore, type CreditBatch, type CreditStore } from '../li
 import { usageItemTtl } from '../limits/windows.ts';
 import { describeError, logger } from '../log.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
-import { db, queryAll, transactWrite } from './client.ts';
+import { conditionalUpdate, db, queryAll, transactWrite } from './client.ts';
 import { balanceOf, balanceChange, cancelled } from './credit-balance.ts';
 import { isCharged, newReservation, reservationPut, settleUpdate, type Hold } from './credit-reservations.ts';
 import { addUsage, keyCreditsScope, usageKey } from './usage.ts';
@@ -158,21 +158,25 @@ export const creditStore: CreditStore = {
 export async function settleFromBatch(hold: Hold & { batchId: string }, charged: number, by: 'reply' | 'sweep', now: Date): Promise<{ settled: boolean; intoBatch: boolean }> {
   const rest = hold.held - charged;
   const flip = settleUpdate(hold, charged, by, now);
-  let intoBatch = rest > 0;
+  if (rest === 0) {
+    // Nothing goes back (a reply billed per reply, or one that used its whole hold): one write.
+    if (!(await conditionalUpdate(flip.Update))) return { settled: false, intoBatch: false };
+    if (charged > 0) await countUsage(() => addUsage(keyCreditsScope(hold.keyId), hold.day, 'credits', charged), hold);
+    return { settled: true, intoBatch: false };
+  }
+  let intoBatch = true;
   let result = await transactWrite({
     TransactItems: [
       flip,
-      ...(rest > 0
-        ? [{
-          Update: {
-            TableName: tableName('usage'),
-            Key: batchKey(hold.organizationId, hold.batchId),
-            UpdateExpression: 'ADD remaining :rest',
-            ConditionExpression: 'attribute_exists(pk)',
-            ExpressionAttributeValues: { ':rest': rest },
-          },
-        }]
-        : []),
+      {
+        Update: {
+          TableName: tableName('usage'),
+          Key: batchKey(hold.organizationId, hold.batchId),
+          UpdateExpression: 'ADD remaining :rest',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeValues: { ':rest': rest },
+        },
+      },
     ],
   });
   if (!result.ok && result.reasons[0]?.Code !== 'ConditionalCheckFailed' && result.reasons[1]?.Code === 'ConditionalCheckFailed') {

@@ -225,6 +225,56 @@ describe('the sweep', () => {
   });
 });
 
+describe('writes per reply', () => {
+  /** The DynamoDB writes of `run` on the general client: each call, with the items of a transaction. */
+  async function writesOf(run: () => Promise<void>): Promise<string[]> {
+    const writes: string[] = [];
+    const name = `countWrites${newId('req')}`;
+    const short = (table: string | undefined) => (table ?? '').replace(/^keygate-[^-]+-/, '');
+    db.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = args.input as { TableName?: string; TransactItems?: Record<string, { TableName?: string }>[] };
+        if (context.commandName === 'TransactWriteItemsCommand') {
+          writes.push(`Transact[${(input.TransactItems ?? []).map((item) => `${Object.keys(item)[0]} ${short(Object.values(item)[0]!.TableName)}`).join(', ')}]`);
+        } else if (/^(Put|Update|Delete)ItemCommand$/.test(context.commandName ?? '')) {
+          writes.push(`${context.commandName!.replace('ItemCommand', '')} ${short(input.TableName)}`);
+        }
+        return next(args);
+      },
+      { step: 'initialize', name },
+    );
+    try {
+      await run();
+    } finally {
+      db.middlewareStack.remove(name);
+    }
+    return writes;
+  }
+
+  const streamedReply = async (orgId: string, key: string) => {
+    const reply = await startReply(replyInput(orgId, key, 100));
+    await pumpReply(reply, recordingSink().sink);
+  };
+
+  it.each([
+    ['the balance path', false],
+    ['the high-volume path (its batch open)', true],
+  ])('a streamed reply on %s: the hold, the delivered mark, the turn, the settle and the usage count', { timeout: 30_000 }, async (_, highVolume) => {
+    const orgId = await newOrg(1_000);
+    const key = keyId();
+    setChatBackend(wordsBackend(20));
+    if (highVolume) {
+      await admit({ organizationId: orgId, keyId: key, orgLimits: { perMinute: 15_000, perDay: 100_000 }, keyLimits: null }, new Date());
+      await streamedReply(orgId, key); // opens this environment's batch
+    }
+    const writes = await writesOf(() => streamedReply(orgId, key));
+    console.info(`writes per streamed reply, ${highVolume ? 'high-volume' : 'balance'} path:\n  ${writes.join('\n  ')}`);
+    expect(writes[0]).toBe(highVolume ? 'Transact[Put usage, Update usage]' : 'Transact[Put usage, Update organizations]');
+    expect(writes).toContain('Update usage'); // the delivered mark
+    expect(writes).toContain(highVolume ? 'Update usage' : 'Transact[Update usage, Update organizations]'); // the settle
+  });
+});
+
 describe('the last credits under concurrency', () => {
   it.each([
     ['the balance path', false],
