@@ -53,9 +53,20 @@ export async function holdCredits(
     const priced = fullHold(billing, request);
     const hold: Hold = { organizationId, requestKey, keyId, day: utcDay(now), held: priced.credits, billing, outputCap: priced.outputCap, reservedAt: iso(now) };
     const details: BatchedHoldDetails = { hold, dueMs };
-    const batched = await holdFromBatch(highVolumeStore, creditMemory, organizationId, { requestKey, keyId, credits: priced.credits, details }, now, () => randomBase62(16));
-    if (batched.outcome === 'held') return { alreadyCharged: false, balance: batched.balance, hold: { ...hold, batchId: batched.batchId } };
-    if (batched.outcome === 'alreadyCharged') return { alreadyCharged: true, balance: batched.balance };
+    for (let round = 1; ; round++) {
+      const batched = await holdFromBatch(highVolumeStore, creditMemory, organizationId, { requestKey, keyId, credits: priced.credits, details }, now, () => randomBase62(16));
+      if (batched.outcome === 'held') return { alreadyCharged: false, balance: batched.balance, hold: { ...hold, batchId: batched.batchId } };
+      if (batched.outcome === 'alreadyCharged') return { alreadyCharged: true, balance: batched.balance };
+      try {
+        return await holdFromBalance(organizationId, requestKey, keyId, request, now, dueMs);
+      } catch (error) {
+        // The balance is empty but this environment's batch (one its concurrent requests just opened)
+        // still holds credits: back to the batch, rather than a 402 with credits at hand.
+        const held = creditMemory.held.get(organizationId);
+        const inBatch = (held !== undefined && held.remaining > 0) || creditMemory.opening.has(organizationId);
+        if (!(error instanceof ApiError) || error.code !== 'INSUFFICIENT_CREDITS' || !inBatch || round >= 3) break;
+      }
+    }
   }
   try {
     return await holdFromBalance(organizationId, requestKey, keyId, request, now, dueMs);
