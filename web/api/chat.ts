@@ -1,4 +1,4 @@
-// The chat half of the typed API client (docs/api.md section 3, "Public" and "Session"): what the
+// The chat half of the typed API client (docs/api.md "Routes", "Public" and "Session"): what the
 // widget calls. Every failure is an ApiClientError (web/api/http.ts); a reply that fails after it
 // began streaming is a ReplyStreamError carrying the text received so far.
 import { createParser } from 'eventsource-parser';
@@ -82,7 +82,7 @@ export async function sessionHistory(apiUrl: string, session: Pick<ChatSession, 
 export interface StreamReplyOptions {
   /** Called with each `message.delta`'s text as it arrives. */
   onDelta: (content: string) => void;
-  /** A retry of the same message sends the same key, so it is never paid twice (docs/api.md section 5). */
+  /** A retry of the same message sends the same key, so it is never paid twice (docs/api.md "Rate limits and credits"). */
   idempotencyKey?: string;
   /** Aborting stops reading the reply (the promise rejects with the AbortError). */
   signal?: AbortSignal;

@@ -1,5 +1,5 @@
 // The one way web code (portal and widget) talks to the Keygate API: a fetch wrapper that turns
-// every failure into an ApiClientError carrying the API's contract error (docs/api.md section 4),
+// every failure into an ApiClientError carrying the API's contract error (docs/api.md "Errors"),
 // or NETWORK_ERROR when no answer came back. Callers render `message`; nothing fails silently.
 
 export interface ApiErrorBody {

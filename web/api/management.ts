@@ -1,4 +1,4 @@
-// The typed management client (docs/api.md sections 2 and 3) over the shared fetch core in
+// The typed management client (docs/api.md "Authentication" and "Routes") over the shared fetch core in
 // http.ts. Every call sends the portal token; every failure is an ApiClientError to show in an alert.
 import { requestJson, type RequestOptions } from './http.ts';
 

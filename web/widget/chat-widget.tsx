@@ -1,4 +1,4 @@
-// The widget's UI (docs/api.md section 10): a launcher [button] "Open chat" and a panel [dialog]
+// The widget's UI (docs/api.md "Chat widget"): a launcher [button] "Open chat" and a panel [dialog]
 // named by the title, with the conversation [log], an [alert] for failures, [textbox] "Message",
 // [button] "Send" (or "Stop" while a reply streams) and [button] "Close chat".
 // Keyboard: Enter sends (Shift+Enter for a new line), Escape closes and gives focus back to the launcher.

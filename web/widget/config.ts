@@ -1,4 +1,4 @@
-// The widget's settings, read from its own <script> tag (docs/api.md section 10):
+// The widget's settings, read from its own <script> tag (docs/api.md "Chat widget"):
 //   data-key       the publishable key (required)
 //   data-api-url   the API; by default the API of the deployment that served the script
 //   data-title     the panel's title (default "Chat")

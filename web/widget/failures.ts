@@ -1,4 +1,4 @@
-// What the widget tells a visitor when something fails (docs/api.md section 4 codes). Each failure
+// What the widget tells a visitor when something fails (the codes of docs/api.md "Errors"). Each failure
 // is our sentence saying what happened and what can be done, plus the API's own message when it
 // adds something, and the one action the panel offers: retry, or start a new conversation.
 import { ApiClientError } from '../api/http.ts';

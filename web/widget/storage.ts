@@ -1,5 +1,5 @@
 // Where the widget keeps its conversation across reloads: sessionStorage, so it lives as long as
-// the tab and never beyond it (docs/api.md section 10). Never the key: only the session id, its
+// the tab and never beyond it (docs/api.md "Chat widget"). Never the key: only the session id, its
 // short-lived token and expiry, and whether the panel was open. Storage that throws (disabled,
 // sandboxed frames) degrades to memory: the conversation then lasts as long as the page.
 import type { ChatSession } from '../api/chat.ts';

@@ -1,5 +1,5 @@
 // widget.js: `<script src="…/widget.js" data-key="pk_…" async></script>` puts a <keygate-chat>
-// element at the end of the page's <body> (docs/api.md section 10). Everything it draws lives in
+// element at the end of the page's <body> (docs/api.md "Chat widget"). Everything it draws lives in
 // the element's open shadow root with its own constructed stylesheet: the page's CSS does not reach
 // in, ours does not leak out, and nothing is added to the page's document (so the page's CSP needs
 // no 'unsafe-inline' or 'unsafe-eval', only the script's and the API's origins).

@@ -9,7 +9,7 @@ export const CALLBACK_PATH = '/callback';
 const OPERATORS_GROUP = 'operators';
 
 export interface SignedInUser {
-  /** The ID token: what the management API verifies (docs/api.md section 2). */
+  /** The ID token: what the management API verifies (docs/api.md "Authentication"). */
   token: string;
   userId: string;
   email: string | undefined;

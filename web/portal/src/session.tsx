@@ -1,6 +1,6 @@
 // The signed-in state every page reads: the API client, the user, their organizations, the one
 // selected, and what the user's role there lets the page show. The API stays the only place that
-// enforces roles (docs/api.md section 9); this only decides which controls to offer.
+// enforces roles (docs/api.md "Portal (web)"); this only decides which controls to offer.
 import { createContext, type ComponentChildren } from 'preact';
 import { useCallback, useContext, useEffect, useMemo, useState } from 'preact/hooks';
 import { ManagementClient, type Membership, type Organization, type Role } from '../../api/management.ts';

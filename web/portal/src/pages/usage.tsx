@@ -1,4 +1,4 @@
-// Usage per UTC day (docs/api.md section 3): first a summary of the period (the organization's
+// Usage per UTC day (docs/api.md "Routes"): first a summary of the period (the organization's
 // totals, then each key that was used), then a small SVG bar chart for the eye and the same numbers
 // in a table for everyone (and for screen readers), for the organization or one key. Days and keys
 // without any use are left out of the tables, which say so.
