@@ -2,6 +2,7 @@
 // to the functions that reply or list upstreams, and turned into exactly the Bedrock and secret grants
 // and the stream timeout those upstreams need.
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ROUTES } from '../../shared/routes.ts';
 import { actions, functionByName, ofType, resourcesOf, roleStatements, SETUP_TIMEOUT_MS, synthKeygate, type Synthesized } from './stack-fixture.ts';
 
 const UPSTREAMS = {
@@ -21,6 +22,9 @@ const UPSTREAMS = {
     maxDurationSeconds: 120,
   },
 };
+
+/** The reply function's routes, all on the streaming integration (at least session and one-shot messages). */
+const REPLY_ROUTES = ROUTES.filter((r) => r.function === 'chatStream' && !r.localOnly).length;
 
 const env = (s: Synthesized, name: string): Record<string, string> => functionByName(s, name)[1].Properties!.Environment.Variables;
 
@@ -81,8 +85,8 @@ describe('context upstreams', () => {
     expect(functionByName(s, 'chatStream')[1].Properties!.Timeout).toBe(630);
     expect(functionByName(s, 'publicApi')[1].Properties!.Timeout).toBe(10);
     const streamMethods = ofType(s.resources, 'AWS::ApiGateway::Method').filter(([, m]) => m.Properties!.Integration?.ResponseTransferMode === 'STREAM');
-    // Session messages and both one-shot paths: the JSON replies too.
-    expect(streamMethods).toHaveLength(3);
+    // Every reply route (session messages, both one-shot paths, completions): the JSON replies too.
+    expect(streamMethods).toHaveLength(REPLY_ROUTES);
     for (const [, m] of streamMethods) expect(m.Properties!.Integration.TimeoutInMillis).toBe(635_000);
   });
 });
@@ -92,7 +96,7 @@ describe('without context upstreams', () => {
     const s = synthKeygate();
     expect(functionByName(s, 'chatStream')[1].Properties!.Timeout).toBe(330);
     const streamMethods = ofType(s.resources, 'AWS::ApiGateway::Method').filter(([, m]) => m.Properties!.Integration?.ResponseTransferMode === 'STREAM');
-    expect(streamMethods).toHaveLength(3);
+    expect(streamMethods).toHaveLength(REPLY_ROUTES);
     for (const [, m] of streamMethods) expect(m.Properties!.Integration.TimeoutInMillis).toBe(335_000);
   }, SETUP_TIMEOUT_MS);
 });
