@@ -78,8 +78,9 @@ export interface Scenario {
 const START = Date.parse('2031-03-04T11:59:30.000Z');
 
 /**
- * The small organizations, each repeating one way limits were broken (issue 22), at rates a few
- * environments serve. Limits on the high-volume path are those of 15,000/min and more.
+ * The small organizations, each exercising one way limits can go wrong (a lowered limit, crossing
+ * onto the high-volume path, two changes in a window, lost answers, tokens, a raised day limit), at
+ * rates a few environments serve. Limits on the high-volume path are those of 15,000/min and more.
  */
 export const PROBES: OrgSpec[] = [
   {

@@ -135,7 +135,7 @@ export const creditStore: CreditStore = {
     });
     const [expired, legacy] = await Promise.all([
       range('sk < :before', { ':before': batchIdsExpiredBefore(expiredBefore) }),
-      // Batches opened before ids started with their expiry (random base62 ids; today's start with
+      // Batches whose ids do not start with their expiry (random base62 ids; expiry ids start with
       // "00" until the year 5138): read too, so that one a stopped environment left is returned.
       Number.isFinite(expiredBefore) ? range('sk >= :legacy', { ':legacy': '01' }) : Promise.resolve([]),
     ]);

@@ -8,7 +8,7 @@
 // shard is known full, so the window has admitted exactly its limit. Nothing is held between
 // requests (no leased tokens), so a Lambda environment frozen or killed at any point strands no
 // capacity, and a thawed one counts in the window its clock is in, never back in an earlier one
-// (a shard's window only moves forward, as today's counter does).
+// (a shard's window only moves forward, as the one-item path's counter does).
 //
 // The key's counts, its own limits and its usage are on its own day item (`usage#key#<keyId>`,
 // the shape the one-item path uses for keys beyond its bound), decided first with one conditional
