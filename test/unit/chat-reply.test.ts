@@ -174,6 +174,37 @@ describe('a reply that completes', () => {
   });
 });
 
+describe('the credit hold', () => {
+  it('passes the held output cap to the upstream, marks the stream delivered after its first delta, and charges what it settled', async () => {
+    const caps: number[] = [];
+    setChatBackend({
+      kind: 'capped',
+      async *reply({ assistant }) {
+        caps.push(assistant.maxOutputTokens);
+        yield 'a';
+        yield 'b';
+        return { inputTokens: 10, outputTokens: 2 };
+      },
+    });
+    credits.holdCredits.mockImplementation(async (...args: unknown[]) => ({ ...heldReply(String(args[1]), 37), hold: { ...heldReply(String(args[1]), 37).hold, held: 9, billing: { mode: 'tokens', inputPer1k: 1000, outputPer1k: 1000 } } }) as never);
+    credits.settleCredits.mockImplementation(async (_hold: unknown, outcome: unknown) => (outcome === 'failed' ? 0 : 9));
+    const reply = await startReply(input);
+    const sink = bufferSink();
+    await pumpReply(reply, sink);
+    expect(caps).toEqual([37]);
+    expect(credits.markDelivered).toHaveBeenCalledTimes(1);
+    expect(credits.settleCredits).toHaveBeenCalledWith(expect.objectContaining({ held: 9 }), { usage: { inputTokens: 10, outputTokens: 2, estimated: false } }, expect.any(Date));
+    // 12 tokens at 1 credit each, at most the hold of 9.
+    expect(sink.body()).toContain('"usage":{"credits":9}');
+  });
+
+  it('a JSON reply is never marked delivered (the sweep returns a dead function\'s hold whole)', async () => {
+    setChatBackend(scripted(['a', 'b']));
+    await collectReply(await startReply(input), 'req-1');
+    expect(credits.markDelivered).not.toHaveBeenCalled();
+  });
+});
+
 describe('a reply that fails', () => {
   it('before the first delta: refunded, nothing stored, a JSON-able ApiError with Retry-After', async () => {
     setChatBackend(scripted(['never'], 0));
