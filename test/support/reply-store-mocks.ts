@@ -16,7 +16,7 @@ export function heldReply(requestKey = 'req', outputCap = 1024) {
 
 export const credits = {
   holdCredits: vi.fn(async (..._args: unknown[]): Promise<{ alreadyCharged: boolean; balance: number; hold?: ReturnType<typeof heldReply>['hold'] }> => heldReply()),
-  settleCredits: vi.fn(async (_hold: unknown, outcome: unknown) => (outcome === 'failed' ? 0 : 1)),
+  settleCredits: vi.fn(async (_hold: unknown, outcome: unknown): Promise<number> => (outcome === 'failed' ? 0 : 1)),
   markDelivered: vi.fn(async () => undefined),
   hasCredits: vi.fn(async () => true),
 };
