@@ -35,46 +35,55 @@ export interface TableDefinition {
 
 export const TTL_ATTRIBUTE = 'ttl';
 
+function str<N extends string>(name: N) {
+  return { name, type: 'S' } as const;
+}
+
+/** An organization's items, listed newest first (api keys, sessions, messages). */
+const BY_ORGANIZATION = {
+  name: 'byOrganization',
+  partitionKey: str('organizationId'),
+  sortKey: str('createdAt'),
+} as const satisfies IndexDefinition;
+
+/** Items owned by an organization, each with its own id. */
+const ORGANIZATION_ITEM_KEYS = { partitionKey: str('organizationId'), sortKey: str('id') } as const;
+
 export const TABLES = {
   organizations: {
     name: 'organizations',
     envVar: 'ORGANIZATIONS_TABLE',
-    partitionKey: { name: 'id', type: 'S' },
+    partitionKey: str('id'),
     durable: true,
     stream: true,
   },
   members: {
     name: 'members',
     envVar: 'MEMBERS_TABLE',
-    partitionKey: { name: 'organizationId', type: 'S' },
-    sortKey: { name: 'userId', type: 'S' },
+    partitionKey: str('organizationId'),
+    sortKey: str('userId'),
     indexes: [
-      { name: 'byUser', partitionKey: { name: 'userId', type: 'S' }, sortKey: { name: 'organizationId', type: 'S' } },
+      { name: 'byUser', partitionKey: str('userId'), sortKey: str('organizationId') },
     ],
     durable: true,
   },
   databases: {
     name: 'databases',
     envVar: 'DATABASES_TABLE',
-    partitionKey: { name: 'organizationId', type: 'S' },
-    sortKey: { name: 'id', type: 'S' },
+    ...ORGANIZATION_ITEM_KEYS,
     durable: true,
   },
   apiKeys: {
     name: 'api-keys',
     envVar: 'API_KEYS_TABLE',
-    partitionKey: { name: 'id', type: 'S' },
+    partitionKey: str('id'),
     indexes: [
-      {
-        name: 'byOrganization',
-        partitionKey: { name: 'organizationId', type: 'S' },
-        sortKey: { name: 'createdAt', type: 'S' },
-      },
+      BY_ORGANIZATION,
       // The operator CLI's `keys find <display prefix>` (a leak report often has only `sk_AbCdE…`).
       // Keys only: lastUsedAt/usageCount refreshes never write to it.
-      { name: 'byDisplayKey', partitionKey: { name: 'displayKey', type: 'S' }, projection: 'KEYS_ONLY' },
+      { name: 'byDisplayKey', partitionKey: str('displayKey'), projection: 'KEYS_ONLY' },
       // Sparse: only keys with an expiry notice still to send (shared/webhooks/sweep.ts).
-      { name: 'byNoticeDue', partitionKey: { name: 'noticeShard', type: 'S' }, sortKey: { name: 'noticeAt', type: 'S' } },
+      { name: 'byNoticeDue', partitionKey: str('noticeShard'), sortKey: str('noticeAt') },
     ],
     ttlAttribute: TTL_ATTRIBUTE,
     durable: true,
@@ -83,12 +92,12 @@ export const TABLES = {
   usage: {
     name: 'usage',
     envVar: 'USAGE_TABLE',
-    partitionKey: { name: 'pk', type: 'S' },
-    sortKey: { name: 'sk', type: 'S' },
+    partitionKey: str('pk'),
+    sortKey: str('sk'),
     indexes: [
       // Sparse: only credit holds not yet settled, by when they are due to the sweep
       // (shared/db/credits.ts sweepHolds). Keys only: a hold's other writes never reach it.
-      { name: 'byHoldDue', partitionKey: { name: 'holdShard', type: 'S' }, sortKey: { name: 'holdDue', type: 'S' }, projection: 'KEYS_ONLY' },
+      { name: 'byHoldDue', partitionKey: str('holdShard'), sortKey: str('holdDue'), projection: 'KEYS_ONLY' },
     ],
     ttlAttribute: TTL_ATTRIBUTE,
     durable: true,
@@ -96,29 +105,17 @@ export const TABLES = {
   sessions: {
     name: 'sessions',
     envVar: 'SESSIONS_TABLE',
-    partitionKey: { name: 'id', type: 'S' },
-    indexes: [
-      {
-        name: 'byOrganization',
-        partitionKey: { name: 'organizationId', type: 'S' },
-        sortKey: { name: 'createdAt', type: 'S' },
-      },
-    ],
+    partitionKey: str('id'),
+    indexes: [BY_ORGANIZATION],
     ttlAttribute: TTL_ATTRIBUTE,
     durable: false,
   },
   messages: {
     name: 'messages',
     envVar: 'MESSAGES_TABLE',
-    partitionKey: { name: 'sessionId', type: 'S' },
-    sortKey: { name: 'id', type: 'S' },
-    indexes: [
-      {
-        name: 'byOrganization',
-        partitionKey: { name: 'organizationId', type: 'S' },
-        sortKey: { name: 'createdAt', type: 'S' },
-      },
-    ],
+    partitionKey: str('sessionId'),
+    sortKey: str('id'),
+    indexes: [BY_ORGANIZATION],
     ttlAttribute: TTL_ATTRIBUTE,
     durable: false,
   },
@@ -128,9 +125,8 @@ export const TABLES = {
   auditLog: {
     name: 'audit-log',
     envVar: 'AUDIT_LOG_TABLE',
-    partitionKey: { name: 'organizationId', type: 'S' },
-    sortKey: { name: 'id', type: 'S' },
-    indexes: [{ name: 'byTarget', partitionKey: { name: 'targetKey', type: 'S' }, sortKey: { name: 'id', type: 'S' } }],
+    ...ORGANIZATION_ITEM_KEYS,
+    indexes: [{ name: 'byTarget', partitionKey: str('targetKey'), sortKey: str('id') }],
     ttlAttribute: TTL_ATTRIBUTE,
     durable: true,
   },
@@ -138,8 +134,7 @@ export const TABLES = {
   webhooks: {
     name: 'webhooks',
     envVar: 'WEBHOOKS_TABLE',
-    partitionKey: { name: 'organizationId', type: 'S' },
-    sortKey: { name: 'id', type: 'S' },
+    ...ORGANIZATION_ITEM_KEYS,
     durable: true,
   },
 } as const satisfies Record<string, TableDefinition>;
@@ -155,7 +150,7 @@ export const LOCAL_TABLES = {
   localUsers: {
     name: 'local-users',
     envVar: 'LOCAL_USERS_TABLE',
-    partitionKey: { name: 'email', type: 'S' },
+    partitionKey: str('email'),
     durable: false,
   },
 } as const satisfies Record<string, TableDefinition>;
