@@ -12,6 +12,7 @@ import { ApiError } from '../../shared/domain/errors.ts';
 import { newId } from '../../shared/domain/ids.ts';
 import { tableName } from '../../shared/tables.ts';
 import { widenDbPools } from '../support/db-pool.ts';
+import { rejectionOf } from '../support/rejection.ts';
 
 const T = new Date('2031-06-07T12:00:00.000Z');
 const DAY = '2031-06-07';
@@ -37,14 +38,7 @@ async function reply(orgId: string, requestKey: string, key: string): Promise<{ 
   return { balance: held.balance, alreadyCharged: held.alreadyCharged };
 }
 
-async function refusal(promise: Promise<unknown>): Promise<ApiError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as ApiError;
-  }
-  throw new Error('expected a refusal');
-}
+const refusal = (promise: Promise<unknown>) => rejectionOf<ApiError>(promise, 'a refusal');
 
 describe('concurrent replies', () => {
   it('500 concurrent debits on a balance of 100 serve exactly 100 and leave 0', { timeout: 180_000 }, async () => {

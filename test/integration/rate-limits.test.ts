@@ -15,6 +15,7 @@ import type { Limits } from '../../shared/domain/plans.ts';
 import type { RateSubject } from '../../shared/domain/plans.ts';
 import { tableName } from '../../shared/tables.ts';
 import { widenDbPools } from '../support/db-pool.ts';
+import { rejectionOf } from '../support/rejection.ts';
 
 const BURST = 200;
 /** 30 s into a minute, far from any boundary; the clock is injected, so nothing here is timing-dependent. */
@@ -50,14 +51,7 @@ function times<T>(n: number, value: T): T[] {
   return Array.from({ length: n }, () => value);
 }
 
-async function rejection(promise: Promise<unknown>): Promise<ApiError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as ApiError;
-  }
-  throw new Error('expected a 429');
-}
+const rejection = (promise: Promise<unknown>) => rejectionOf<ApiError>(promise, 'a 429');
 
 async function usageItem(scope: { organizationId: string } | { keyId: string }, day: string) {
   const { Item } = await db.send(new GetCommand({ TableName: tableName('usage'), Key: usageKey(scope, day), ConsistentRead: true }));

@@ -1,5 +1,5 @@
 // A backend call as reply.ts makes it: an assistant, who is asking, and a live signal.
-import type { ChatTurn, ReplyAssistant, ReplyIdentity, ReplyRequest } from '../../shared/chat/backend.ts';
+import type { ChatTurn, ReplyAssistant, ReplyIdentity, ReplyRequest, ReplyUsage } from '../../shared/chat/backend.ts';
 
 export const TEST_ASSISTANT: ReplyAssistant = {
   id: 'asst_test',
@@ -30,4 +30,14 @@ export function replyRequest(
     identity: { ...TEST_IDENTITY, ...overrides.identity },
     signal: overrides.signal ?? new AbortController().signal,
   };
+}
+
+/** Runs a reply to its end: the deltas in order and the usage it returns. */
+export async function drainReply(reply: AsyncGenerator<string, ReplyUsage, undefined>): Promise<{ deltas: string[]; usage: ReplyUsage }> {
+  const deltas: string[] = [];
+  for (;;) {
+    const next = await reply.next();
+    if (next.done) return { deltas, usage: next.value };
+    deltas.push(next.value);
+  }
 }

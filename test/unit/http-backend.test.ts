@@ -14,13 +14,13 @@ vi.hoisted(() => {
 });
 import { createHttpUpstream, type KeygateRequest } from '../../examples/http-upstream/server.ts';
 import { SeenIds, verifyRequest } from '../../examples/http-upstream/verify.ts';
-import { ReplyError, type ReplyUsage } from '../../shared/chat/backend.ts';
+import { ReplyError } from '../../shared/chat/backend.ts';
 import { guardedReply } from '../../shared/chat/backends.ts';
 import { httpBackend, httpUpstreamBody } from '../../shared/chat/http-backend.ts';
 import type { HttpUpstream } from '../../shared/chat/upstreams.ts';
 import { signatureHeader } from '../../shared/domain/webhooks.ts';
 import { startOpenAIStub, type OpenAIStub } from '../support/openai-stub.ts';
-import { replyRequest } from '../support/reply-request.ts';
+import { drainReply, replyRequest } from '../support/reply-request.ts';
 
 const SECRET = 'whsec_test-upstream-signing-secret';
 const EXAMPLES = resolve(import.meta.dirname, '../../examples/http-upstream');
@@ -30,14 +30,8 @@ async function listen(server: Server): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-async function run(u: HttpUpstream, request = replyRequest([{ role: 'user', content: 'Hi there' }])) {
-  const deltas: string[] = [];
-  const it = guardedReply(u, httpBackend(u), request);
-  for (;;) {
-    const next = await it.next();
-    if (next.done) return { deltas, usage: next.value as ReplyUsage };
-    deltas.push(next.value);
-  }
+function run(u: HttpUpstream, request = replyRequest([{ role: 'user', content: 'Hi there' }])) {
+  return drainReply(guardedReply(u, httpBackend(u), request));
 }
 
 const upstream = (url: string, settings: Partial<HttpUpstream> = {}): HttpUpstream => ({

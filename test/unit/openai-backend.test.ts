@@ -7,12 +7,12 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vites
 vi.hoisted(() => {
   process.env.LOG_LEVEL = 'SILENT';
 });
-import { ReplyError, type ReplyUsage } from '../../shared/chat/backend.ts';
+import { ReplyError } from '../../shared/chat/backend.ts';
 import { guardedReply } from '../../shared/chat/backends.ts';
 import { openaiBackend, opaqueUser } from '../../shared/chat/openai-backend.ts';
 import type { OpenAIUpstream } from '../../shared/chat/upstreams.ts';
 import { startOpenAIStub, type OpenAIStub } from '../support/openai-stub.ts';
-import { replyRequest } from '../support/reply-request.ts';
+import { drainReply, replyRequest } from '../support/reply-request.ts';
 
 let stub: OpenAIStub;
 
@@ -38,14 +38,8 @@ const question = [
   { role: 'user' as const, content: 'second' },
 ];
 
-async function run(u = upstream(), request = replyRequest(question, { assistant: { model: 'gpt-test' } })) {
-  const deltas: string[] = [];
-  const it = guardedReply(u, openaiBackend(u), request);
-  for (;;) {
-    const next = await it.next();
-    if (next.done) return { deltas, usage: next.value as ReplyUsage };
-    deltas.push(next.value);
-  }
+function run(u = upstream(), request = replyRequest(question, { assistant: { model: 'gpt-test' } })) {
+  return drainReply(guardedReply(u, openaiBackend(u), request));
 }
 
 async function failure(u = upstream(), request?: Parameters<typeof run>[1]): Promise<{ error: ReplyError; deltas: string[] }> {
