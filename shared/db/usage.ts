@@ -12,6 +12,7 @@
 // See docs/limits.md.
 import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { addDays, utcDay } from '../domain/time.ts';
+import type { DailyUsage } from '../domain/usage.ts';
 import { usageItemTtl } from '../limits/windows.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
 import { db, isConditionFailed, queryAll } from './client.ts';
@@ -48,14 +49,7 @@ export function usageKey(scope: UsageScope, day: string): { pk: string; sk: stri
   return { pk: usagePartition(scope), sk: day };
 }
 
-export interface DailyUsage {
-  date: string;
-  requests: number;
-  rateLimited: number;
-  credits: number;
-  inputTokens: number;
-  outputTokens: number;
-}
+export type { DailyUsage } from '../domain/usage.ts';
 
 /**
  * Replies' tokens per day: a key's on `usage#key#<keyId>#tokens`, the organization's spread over

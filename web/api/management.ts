@@ -1,5 +1,7 @@
 // The typed management client (docs/api.md "Authentication" and "Routes") over the shared fetch core in
 // http.ts. Every call sends the portal token; every failure is an ApiClientError to show in an alert.
+import type { Assistant } from '../../shared/domain/assistants.ts';
+import type { DailyUsage as UsageDay } from '../../shared/domain/usage.ts';
 import { requestJson, type RequestOptions } from './http.ts';
 
 export type Role = 'owner' | 'admin' | 'member';
@@ -60,18 +62,7 @@ export interface Upstream {
   models: string[];
 }
 
-export interface Assistant {
-  id: string;
-  organizationId: string;
-  name: string;
-  upstream: string;
-  model: string | null;
-  instructions: string;
-  maxInputTokens: number;
-  maxOutputTokens: number;
-  temperature: number | null;
-  createdAt: string;
-}
+export type { Assistant } from '../../shared/domain/assistants.ts';
 
 export interface AssistantInput {
   name: string;
@@ -135,14 +126,7 @@ export interface KeyListQuery {
   cursor?: string;
 }
 
-export interface UsageDay {
-  date: string;
-  requests: number;
-  rateLimited: number;
-  credits: number;
-  inputTokens: number;
-  outputTokens: number;
-}
+export type { DailyUsage as UsageDay } from '../../shared/domain/usage.ts';
 
 export interface AuditEntry {
   id: string;
