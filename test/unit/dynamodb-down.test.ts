@@ -79,13 +79,18 @@ describe('DynamoDB unavailable', () => {
     expect(dynamo.commandCalls(GetItemCommand)).toHaveLength(1);
   });
 
-  it('a management read answers 503 SERVICE_UNAVAILABLE with Retry-After', async () => {
-    documents.on(GetCommand).rejects(timeout());
+  /** The management function answering GET /v1/organizations/org_1 for this portal user. */
+  async function readOrganizationAs(userId: string) {
     const { handler } = await import('../../functions/management.ts');
-    const res = await handler(
-      proxyEvent('GET', '/v1/organizations/{orgId}', '/v1/organizations/org_1', { Authorization: `Bearer ${await portalToken('u1')}` }),
+    return handler(
+      proxyEvent('GET', '/v1/organizations/{orgId}', '/v1/organizations/org_1', { Authorization: `Bearer ${await portalToken(userId)}` }),
       {} as never,
     );
+  }
+
+  it('a management read answers 503 SERVICE_UNAVAILABLE with Retry-After', async () => {
+    documents.on(GetCommand).rejects(timeout());
+    const res = await readOrganizationAs('u1');
     expect(res.statusCode).toBe(503);
     expect(JSON.parse(res.body)).toEqual({
       error: 'service_unavailable',
@@ -113,11 +118,7 @@ describe('DynamoDB unavailable', () => {
 
   it('an unexpected error is a 500 with a request id and no stack trace', async () => {
     documents.on(GetCommand).rejects(new TypeError('boom at secret place'));
-    const { handler } = await import('../../functions/management.ts');
-    const res = await handler(
-      proxyEvent('GET', '/v1/organizations/{orgId}', '/v1/organizations/org_1', { Authorization: `Bearer ${await portalToken('u3')}` }),
-      {} as never,
-    );
+    const res = await readOrganizationAs('u3');
     expect(res.statusCode).toBe(500);
     expect(JSON.parse(res.body)).toEqual({
       error: 'internal_error',

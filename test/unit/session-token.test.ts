@@ -95,6 +95,16 @@ describe('signing and verifying', () => {
     expect(await verifySessionToken(expired)).toEqual({ ok: false, reason: 'invalid' });
   });
 
+  /** A token signed with the real secret for session ses_abc, valid for an hour, with these claims. */
+  const signedWithSecret = (payload: Record<string, string>, audience = 'keygate-session') =>
+    new SignJWT(payload)
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuer('keygate')
+      .setAudience(audience)
+      .setSubject('ses_abc')
+      .setExpirationTime('1h')
+      .sign(new TextEncoder().encode(SECRET));
+
   it('refuses an unsigned (alg none) token', async () => {
     const token = new UnsecuredJWT({ org: 'org_1', key: 'key_1', typ: 'chat' })
       .setIssuer('keygate')
@@ -106,24 +116,12 @@ describe('signing and verifying', () => {
   });
 
   it('refuses a token for another audience (e.g. a portal-like token signed with the same secret)', async () => {
-    const token = await new SignJWT({ org: 'org_1', key: 'key_1', typ: 'chat' })
-      .setProtectedHeader({ alg: 'HS256' })
-      .setIssuer('keygate')
-      .setAudience('something-else')
-      .setSubject('ses_abc')
-      .setExpirationTime('1h')
-      .sign(new TextEncoder().encode(SECRET));
+    const token = await signedWithSecret({ org: 'org_1', key: 'key_1', typ: 'chat' }, 'something-else');
     expect(await verifySessionToken(token)).toEqual({ ok: false, reason: 'invalid' });
   });
 
   it('refuses a token with a missing or odd claim', async () => {
-    const token = await new SignJWT({ org: 'org_1', typ: 'text' })
-      .setProtectedHeader({ alg: 'HS256' })
-      .setIssuer('keygate')
-      .setAudience('keygate-session')
-      .setSubject('ses_abc')
-      .setExpirationTime('1h')
-      .sign(new TextEncoder().encode(SECRET));
+    const token = await signedWithSecret({ org: 'org_1', typ: 'text' });
     expect(await verifySessionToken(token)).toEqual({ ok: false, reason: 'invalid' });
   });
 });
