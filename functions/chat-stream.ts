@@ -25,6 +25,7 @@ import { conversationScope, publicConversationId, storedConversationId } from '.
 import { requestedDatabase } from '../shared/domain/authorize.ts';
 import { ApiError, validationError } from '../shared/domain/errors.ts';
 import { newId } from '../shared/domain/ids.ts';
+import { checkedOrigin, sessionlessRequester } from '../shared/domain/key-identity.ts';
 import { addDays, iso } from '../shared/domain/time.ts';
 import type { RateSubject } from '../shared/domain/plans.ts';
 import { collectReply, pumpReply, REPLAYED_HEADER, startReply, type StartedReply } from '../shared/chat/reply.ts';
@@ -126,7 +127,7 @@ async function oneShotMessage(req: ApiRequest): Promise<HttpResult> {
     keyType: key.type,
     type: 'conversation',
     status: 'active',
-    origin: key.type === 'publishable' ? key.origin : null,
+    origin: checkedOrigin(key),
     databaseId: key.databaseId,
     metadata: null,
     orgLimits: key.orgLimits,
@@ -147,13 +148,7 @@ async function oneShotMessage(req: ApiRequest): Promise<HttpResult> {
     contentField: 'message',
     assistant,
     requestId: req.requestId,
-    identity: {
-      keyType: key.type,
-      databaseId: key.databaseId,
-      sessionId: null,
-      conversationId: publicConversationId(conversation.id),
-      origin: key.type === 'publishable' ? key.origin : null,
-    },
+    identity: sessionlessRequester(key, publicConversationId(conversation.id)),
     ...replyLimits(req),
   });
   const done = await collectReply(reply, req.requestId, req.signal);

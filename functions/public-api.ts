@@ -10,6 +10,7 @@ import { ApiError } from '../shared/domain/errors.ts';
 import { resolveAssistant } from '../shared/chat/assistants.ts';
 import { listModels } from '../shared/chat/models.ts';
 import { newId } from '../shared/domain/ids.ts';
+import { checkedOrigin } from '../shared/domain/key-identity.ts';
 import { iso } from '../shared/domain/time.ts';
 import { parseCreateSession } from '../shared/chat/schemas.ts';
 import { signSessionToken, type SessionKind } from '../shared/chat/session-token.ts';
@@ -37,7 +38,7 @@ function createSession(type: SessionKind) {
     const key = req.key!;
     const { metadata, assistant: requested } = parseCreateSession(req.body);
     // The authorizer has checked a publishable key's Origin; a session is bound to that Origin.
-    const origin = key.type === 'publishable' ? key.origin : null;
+    const origin = checkedOrigin(key);
     if (key.type === 'publishable' && !origin) throw new ApiError('CORS_ORIGIN_NOT_ALLOWED');
     const [assistant, credits] = await Promise.all([
       resolveAssistant({ key, requested, database: requestedDatabase(req.headers, req.query) }),

@@ -6,7 +6,7 @@ import { findAssistant } from '../db/assistants.ts';
 import type { Assistant } from '../domain/assistants.ts';
 import { ApiError, ERRORS, validationError, type ErrorCode } from '../domain/errors.ts';
 import { timeOrderedId } from '../domain/ids.ts';
-import type { KeyIdentity } from '../domain/key-identity.ts';
+import { sessionlessRequester, type KeyIdentity } from '../domain/key-identity.ts';
 import { requestedDatabase } from '../domain/authorize.ts';
 import type { ApiRequest } from '../http/pipeline.ts';
 import { json, type HttpResult, type StreamedResult } from '../http/response.ts';
@@ -125,13 +125,7 @@ export async function openCompletion(req: ApiRequest, limits: Pick<ReplyInput, '
     contentField: 'messages',
     assistant,
     requestId: req.requestId,
-    identity: {
-      keyType: key.type,
-      databaseId: key.databaseId,
-      sessionId: null,
-      conversationId: null,
-      origin: key.type === 'publishable' ? key.origin : null,
-    },
+    identity: sessionlessRequester(key, null),
     ...limits,
   });
   const ids: CompletionIds = { id: `chatcmpl-${reply.userMessageId}`, created: Math.floor(now.getTime() / 1000), model: pinned.name };

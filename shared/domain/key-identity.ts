@@ -31,6 +31,16 @@ export interface KeyIdentity {
   rejection: ErrorCode | null;
 }
 
+/** The Origin a request was checked against: a publishable key's; null for secret keys. */
+export function checkedOrigin(key: KeyIdentity): string | null {
+  return key.type === 'publishable' ? key.origin : null;
+}
+
+/** Who asks, as a reply's upstream is told, for a request made with the key and no session. */
+export function sessionlessRequester(key: KeyIdentity, conversationId: string | null) {
+  return { keyType: key.type, databaseId: key.databaseId, sessionId: null, conversationId, origin: checkedOrigin(key) };
+}
+
 export type AuthorizerContext = Record<string, string>;
 
 export function toAuthorizerContext(identity: KeyIdentity): AuthorizerContext {
