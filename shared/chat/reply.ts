@@ -9,10 +9,10 @@
 // throttled, unavailable) is answered with a plain JSON error and status; only failures after the
 // first delta become the stream's `error` event.
 import { createHash } from 'node:crypto';
-import { holdCredits, markDelivered, settleCredits } from '../db/credits.ts';
+import { holdCredits, markDelivered, renewHold, settleCredits } from '../db/credits.ts';
 import { returnTokens, takeTokens } from '../db/token-windows.ts';
 import type { RateSubject } from '../domain/plans.ts';
-import { MIN_OUTPUT_TOKENS } from '../limits/credit-holds.ts';
+import { holdDueAt, HOLD_RENEW_MS, MIN_OUTPUT_TOKENS } from '../limits/credit-holds.ts';
 import type { TokenHold } from '../limits/tokens.ts';
 import type { WindowCount } from '../limits/headers.ts';
 import { isUnavailable } from '../db/client.ts';
@@ -229,9 +229,19 @@ export async function startReply(input: ReplyInput): Promise<StartedReply> {
     });
   };
 
+  // A reply that outlives its hold's lease renews it, so the sweep only takes the holds of the dead.
+  const renewal = setInterval(() => {
+    if (Date.now() > deadline) return clearInterval(renewal);
+    renewHold(hold, holdDueAt(deadline, Date.now())).catch((error: unknown) => {
+      logger.warn('hold not renewed', { requestId: input.requestId, error: describeError(error) });
+    });
+  }, HOLD_RENEW_MS);
+  renewal.unref();
+
   const controller = new AbortController();
   let settled: Promise<number> | undefined;
   const settle = (outcome: Parameters<typeof settleCredits>[1]) => {
+    clearInterval(renewal);
     settled ??= Promise.all([
       settleTokens(outcome === 'failed' ? 0 : outcome.usage.inputTokens + outcome.usage.outputTokens),
       settleCredits(hold, outcome, new Date()).catch((error: unknown) => {

@@ -148,6 +148,24 @@ export function holdOf(item: ReservationItem, outputCap = 0): Hold {
   };
 }
 
+/** A reply still running moves its hold's due time on (the sweep leaves it alone until then); a settled hold is left alone. */
+export async function renewHold(hold: Pick<Hold, 'organizationId' | 'requestKey' | 'reservedAt'>, dueMs: number): Promise<void> {
+  try {
+    await db.send(
+      new UpdateCommand({
+        TableName: tableName('usage'),
+        Key: reservationKey(hold.organizationId, hold.requestKey),
+        UpdateExpression: 'SET holdDue = :due',
+        ConditionExpression: '#state = :held AND reservedAt = :reservedAt',
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: { ':due': holdDueKey(dueMs, hold.requestKey), ':held': 'held', ':reservedAt': hold.reservedAt },
+      }),
+    );
+  } catch (error) {
+    if (!isConditionFailed(error)) throw error;
+  }
+}
+
 /**
  * The first delta reached the caller: mark the hold, so that the sweep charges it in full if this
  * function dies. One small write on the reservation's own item; a hold settled meanwhile is left alone.

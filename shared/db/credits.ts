@@ -17,7 +17,7 @@ import { counterStore, isHighVolumeOrg } from './rate-limits.ts';
 
 export { balanceOf, grantCredits, hasCredits, type HoldResult } from './credit-balance.ts';
 export { creditStore } from './credit-batches.ts';
-export { markDelivered, reservationKey, type Hold } from './credit-reservations.ts';
+export { markDelivered, renewHold, reservationKey, type Hold } from './credit-reservations.ts';
 
 /**
  * How stale the billing a high-volume hold is priced with may be: a batch spend does not touch the
@@ -47,7 +47,7 @@ export async function holdCredits(
   now: Date,
   deadlineMs: number = now.getTime() + DEFAULT_DEADLINE_MS,
 ): Promise<HoldResult> {
-  const dueMs = holdDueAt(deadlineMs);
+  const dueMs = holdDueAt(deadlineMs, now.getTime());
   if (isHighVolumeOrg(organizationId, now)) {
     const { billing } = await billingFor(organizationId, BATCH_BILLING_MAX_AGE_MS);
     const priced = fullHold(billing, request);

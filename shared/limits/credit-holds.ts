@@ -14,6 +14,15 @@ export const MIN_OUTPUT_TOKENS = 16;
 /** After a hold's function deadline, this long for it to settle before the sweep may. */
 export const SETTLE_MARGIN_MS = 30_000;
 
+/**
+ * A hold is due to the sweep at most this long after it was taken or last renewed; a reply that runs
+ * longer renews it every HOLD_RENEW_MS. A dead function's hold is then settled within
+ * HOLD_RENEW_MS + HOLD_LEASE_MS + SETTLE_MARGIN_MS + SWEEP_EVERY_MS (4.5 minutes) of its death,
+ * whatever the function's timeout.
+ */
+export const HOLD_LEASE_MS = 120_000;
+export const HOLD_RENEW_MS = 60_000;
+
 /** The sweep's schedule: a dead function's hold is settled at most deadline + margin + this late. */
 export const SWEEP_EVERY_MS = 60_000;
 
@@ -77,9 +86,9 @@ export function sweptCharge(hold: { held: number; delivered?: boolean }): number
   return hold.delivered ? hold.held : 0;
 }
 
-/** When a hold is the sweep's to settle: its function's deadline plus SETTLE_MARGIN_MS. */
-export function holdDueAt(deadlineMs: number): number {
-  return deadlineMs + SETTLE_MARGIN_MS;
+/** When a hold taken (or renewed) at `nowMs` is the sweep's to settle: its function's deadline or its lease, whichever is sooner, plus SETTLE_MARGIN_MS. */
+export function holdDueAt(deadlineMs: number, nowMs: number = deadlineMs): number {
+  return Math.min(deadlineMs, nowMs + HOLD_LEASE_MS) + SETTLE_MARGIN_MS;
 }
 
 /** The index sort key of a hold due at `dueMs` (zero-padded epoch ms sort as time). */

@@ -5,7 +5,7 @@ import { encodeChat as o200kChat, encode as o200k } from 'gpt-tokenizer/encoding
 import { encodeChat as cl100kChat, encode as cl100k } from 'gpt-tokenizer/encoding/cl100k_base';
 import { describe, expect, it } from 'vitest';
 import { messageTokenBound, trimTurns } from '../../shared/domain/assistants.ts';
-import { fullHold, holdDueKey, holdWithin, MIN_OUTPUT_TOKENS, minimumHold, settledCharge, sweptCharge } from '../../shared/limits/credit-holds.ts';
+import { fullHold, holdDueAt, holdDueKey, HOLD_LEASE_MS, HOLD_RENEW_MS, holdWithin, MIN_OUTPUT_TOKENS, minimumHold, SETTLE_MARGIN_MS, settledCharge, SWEEP_EVERY_MS, sweptCharge } from '../../shared/limits/credit-holds.ts';
 
 const tokens = { mode: 'tokens' as const, inputPer1k: 3, outputPer1k: 15 };
 
@@ -46,6 +46,13 @@ describe('holds', () => {
   it('the sweep charges a dead function in full only once a delta reached the caller', () => {
     expect(sweptCharge({ held: 9 })).toBe(0);
     expect(sweptCharge({ held: 9, delivered: true })).toBe(9);
+  });
+
+  it('a hold is due at its deadline or its lease, whichever is sooner, plus the settle margin', () => {
+    expect(holdDueAt(60_000, 0)).toBe(60_000 + SETTLE_MARGIN_MS);
+    expect(holdDueAt(330_000, 0)).toBe(HOLD_LEASE_MS + SETTLE_MARGIN_MS);
+    // A dead function's hold is settled within 5 minutes of its death, whatever its timeout.
+    expect(HOLD_RENEW_MS + HOLD_LEASE_MS + SETTLE_MARGIN_MS + SWEEP_EVERY_MS).toBeLessThanOrEqual(300_000);
   });
 
   it('due keys sort by time', () => {
