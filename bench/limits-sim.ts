@@ -816,7 +816,7 @@ export function quotaLines(r: SimResult, scenario: Scenario): string[] {
   const rate = scenario.orgs.reduce((sum, o) => sum + o.rate, 0);
   return [
     `API Gateway: ${int(r.peakArrivalsPerSecond)} requests in the busiest second (account default 10,000/s, burst 5,000); ` +
-      `the stage's throttle must allow it (infra/constructs/api.ts sets 200/s, burst 400)`,
+      `the stage's throttle must allow it: deploy with -c apiThrottleRate=${int(Math.ceil(r.peakArrivalsPerSecond))} (default 200/s, burst 400)`,
     `Lambda concurrency: ${int(r.peakBusyEnvironments)} environments busy at the peak of ${int(scenario.environments)} ` +
       `(each busy ${r.meanBusySeconds.toFixed(2)} s a request on average; account default 1,000). ` +
       `${int(rate)} replies/s of 5 s each would need ${int(rate * 5)} concurrent executions`,

@@ -22,6 +22,7 @@ import { DEPLOYED_FUNCTIONS, FUNCTION_SPECS, type DeployedFunctionName } from '.
 import { KeygateFunction } from './constructs/keygate-function.ts';
 import { DEFAULT_ACCOUNT_CONCURRENCY_LIMIT } from './constructs/alarm-thresholds.ts';
 import { KeygateOperations } from './constructs/operations.ts';
+import { DEFAULT_API_THROTTLE_RATE } from './constructs/api.ts';
 import { DEFAULT_WAF_RATE_LIMIT_PER_IP, KeygateWaf, WAF_RULES } from './constructs/waf.ts';
 import { PortalHosting } from './constructs/portal-hosting.ts';
 import { WidgetHosting } from './constructs/widget-hosting.ts';
@@ -62,6 +63,8 @@ export interface KeygateConfig {
   apiGatewayCloudWatchRole: boolean;
   /** Requests per client IP per 5 minutes before the web ACL answers 429 (context `wafRateLimitPerIp`). */
   wafRateLimitPerIp: number;
+  /** The stage's throttle: steady requests/s and burst (context `apiThrottleRate`, `apiThrottleBurst`). */
+  apiThrottle: { rate: number; burst: number };
 }
 
 export interface KeygateStackProps extends StackProps {
@@ -136,6 +139,7 @@ export class KeygateStack extends Stack {
       stage,
       streamTimeout: Duration.seconds(functions.chatStream.function.timeout!.toSeconds() + STREAM_INTEGRATION_MARGIN_SECONDS),
       cloudWatchRole: config.apiGatewayCloudWatchRole,
+      throttle: config.apiThrottle,
       functions: Object.fromEntries(DEPLOYED_FUNCTIONS.map((name) => [name, functions[name].function])) as Record<
         DeployedFunctionName,
         KeygateFunction['function']
@@ -334,6 +338,11 @@ export function configFromContext(app: App): KeygateConfig {
   if (!Number.isSafeInteger(wafRateLimitPerIp) || wafRateLimitPerIp < 100 || wafRateLimitPerIp > 2_000_000_000) {
     throw new Error('wafRateLimitPerIp must be an integer from 100 to 2,000,000,000 (requests per IP per 5 minutes)');
   }
+  const apiThrottleRate = Number(app.node.tryGetContext('apiThrottleRate') ?? DEFAULT_API_THROTTLE_RATE);
+  if (!Number.isSafeInteger(apiThrottleRate) || apiThrottleRate < 1) throw new Error('apiThrottleRate must be an integer >= 1 (requests per second)');
+  // Twice the steady rate by default, capped at the account's default burst quota (5,000 per region).
+  const apiThrottleBurst = Number(app.node.tryGetContext('apiThrottleBurst') ?? Math.min(5_000, apiThrottleRate * 2));
+  if (!Number.isSafeInteger(apiThrottleBurst) || apiThrottleBurst < 1) throw new Error('apiThrottleBurst must be an integer >= 1 (requests)');
   const apiGatewayCloudWatchRole = contextBoolean(app, 'apiGatewayCloudWatchRole', true);
   const deletionProtection = contextBoolean(app, 'deletionProtection', false);
   const sesFromAddress: unknown = app.node.tryGetContext('sesFromAddress');
@@ -360,6 +369,7 @@ export function configFromContext(app: App): KeygateConfig {
     ...(typeof alarmEmail === 'string' && alarmEmail !== '' ? { alarmEmail } : {}),
     accountConcurrencyLimit,
     wafRateLimitPerIp,
+    apiThrottle: { rate: apiThrottleRate, burst: apiThrottleBurst },
   };
 }
 

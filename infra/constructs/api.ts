@@ -69,6 +69,9 @@ const METHOD_ACKNOWLEDGEMENTS: Record<RouteDefinition['auth'], NagAcknowledgemen
   none: [],
 };
 
+/** The stage's default steady rate (requests/s); the account's regional API Gateway quota is 10,000. */
+export const DEFAULT_API_THROTTLE_RATE = 200;
+
 export interface KeygateApiProps {
   stage: string;
   functions: Record<DeployedFunctionName, lambda.IFunction>;
@@ -77,6 +80,8 @@ export interface KeygateApiProps {
    * is deleted. Off when the account already has one managed elsewhere (`npm run preflight` checks it).
    */
   cloudWatchRole: boolean;
+  /** The stage's throttle (requests/s and burst): a ceiling for the whole stage, above the busiest expected load. */
+  throttle: { rate: number; burst: number };
   /** Integration timeout of the streaming routes (default STREAM_INTEGRATION_TIMEOUT): just above the stream function's timeout. */
   streamTimeout?: Duration;
 }
@@ -112,8 +117,8 @@ export class KeygateApi extends Construct {
         tracingEnabled: true,
         metricsEnabled: true,
         // A ceiling for the whole stage; per-organization limits are enforced by the functions.
-        throttlingRateLimit: 200,
-        throttlingBurstLimit: 400,
+        throttlingRateLimit: props.throttle.rate,
+        throttlingBurstLimit: props.throttle.burst,
         accessLogDestination: new apigateway.LogGroupLogDestination(this.accessLogs),
         accessLogFormat: accessLogFormat(),
       },

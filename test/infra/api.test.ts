@@ -171,7 +171,8 @@ describe('REST API', () => {
     const [, stage] = single(s.resources, 'AWS::ApiGateway::Stage');
     expect(stage.Properties!).toMatchObject({ StageName: 'dev', TracingEnabled: true });
     expect(stage.Properties!.MethodSettings[0]).toMatchObject({ HttpMethod: '*', ResourcePath: '/*' });
-    expect(stage.Properties!.MethodSettings[0].ThrottlingRateLimit).toBeGreaterThan(0);
+    // The default throttle; context apiThrottleRate/apiThrottleBurst set it (test/infra/operations.test.ts).
+    expect(stage.Properties!.MethodSettings[0]).toMatchObject({ ThrottlingRateLimit: 200, ThrottlingBurstLimit: 400 });
     const logGroupId = stage.Properties!.AccessLogSetting.DestinationArn['Fn::GetAtt'][0];
     expect(s.resources[logGroupId]!.Properties!.RetentionInDays).toBe(30);
     const format = JSON.parse(stage.Properties!.AccessLogSetting.Format);

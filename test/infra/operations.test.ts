@@ -68,6 +68,11 @@ describe('the alarm topic', () => {
     expect(context({ accountConcurrencyLimit: 0 })).toThrow(/accountConcurrencyLimit/);
     expect(context({})().wafRateLimitPerIp).toBe(10_000);
     expect(context({ wafRateLimitPerIp: 50 })).toThrow(/wafRateLimitPerIp/);
+    expect(context({})().apiThrottle).toEqual({ rate: 200, burst: 400 });
+    expect(context({ apiThrottleRate: 12_000 })().apiThrottle).toEqual({ rate: 12_000, burst: 5_000 });
+    expect(context({ apiThrottleRate: '3000', apiThrottleBurst: '6000' })().apiThrottle).toEqual({ rate: 3000, burst: 6000 });
+    expect(context({ apiThrottleRate: 0 })).toThrow(/apiThrottleRate/);
+    expect(context({ apiThrottleBurst: 'lots' })).toThrow(/apiThrottleBurst/);
   });
 });
 
