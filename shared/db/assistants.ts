@@ -338,6 +338,19 @@ function creationWrites(
 
 const SYSTEM = actorContext({ type: 'system', id: 'keygate', email: null });
 
+/** Makes `assistantId` the organization's default, only where it has none yet. */
+function firstDefaultAssistant(organizationId: string, assistantId: string) {
+  return {
+    Update: {
+      TableName: tableName('organizations'),
+      Key: { id: organizationId },
+      UpdateExpression: 'SET defaultAssistantId = :a',
+      ConditionExpression: 'attribute_exists(id) AND attribute_not_exists(defaultAssistantId)',
+      ExpressionAttributeValues: { ':a': assistantId },
+    },
+  };
+}
+
 /**
  * The organization's default assistant id, creating `Default` first for an organization made before
  * assistants existed. Idempotent under concurrency: the org item's `defaultAssistantId` is set only
@@ -354,15 +367,7 @@ export async function ensureDefaultAssistant(
   const result = await transactWrite({
     TransactItems: [
       ...writes,
-      {
-        Update: {
-          TableName: tableName('organizations'),
-          Key: { id: org.id },
-          UpdateExpression: 'SET defaultAssistantId = :a',
-          ConditionExpression: 'attribute_exists(id) AND attribute_not_exists(defaultAssistantId)',
-          ExpressionAttributeValues: { ':a': item.id },
-        },
-      },
+      firstDefaultAssistant(org.id, item.id),
     ],
   });
   if (result.ok) return item.id;
@@ -379,15 +384,7 @@ export async function ensureDefaultAssistant(
   const adopt = await transactWrite({
     TransactItems: [
       assistantRef(org.id, named.id),
-      {
-        Update: {
-          TableName: tableName('organizations'),
-          Key: { id: org.id },
-          UpdateExpression: 'SET defaultAssistantId = :a',
-          ConditionExpression: 'attribute_exists(id) AND attribute_not_exists(defaultAssistantId)',
-          ExpressionAttributeValues: { ':a': named.id },
-        },
-      },
+      firstDefaultAssistant(org.id, named.id),
       auditPut(SYSTEM, org.id, {
         action: 'organization.updated',
         target: { type: 'organization', id: org.id },
