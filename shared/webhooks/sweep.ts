@@ -3,31 +3,20 @@
 // conditional write records the notice and moves `noticeAt` on; only the writer whose condition
 // held sends it (through the key's stream record), so every threshold goes out once however often
 // and however concurrently the sweep runs.
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { NOTICE_SHARDS } from '../domain/key-mint.ts';
 import type { ApiKeyItem } from '../domain/key-item.ts';
-import { conditionalUpdate, db } from '../db/client.ts';
+import { conditionalUpdate, queryAll } from '../db/client.ts';
 import { iso } from '../domain/time.ts';
 import { dueNotice } from '../domain/webhooks.ts';
 import { tableName } from '../tables.ts';
 
-async function dueKeys(shard: string, now: Date): Promise<ApiKeyItem[]> {
-  const keys: ApiKeyItem[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await db.send(
-      new QueryCommand({
-        TableName: tableName('apiKeys'),
-        IndexName: 'byNoticeDue',
-        KeyConditionExpression: 'noticeShard = :s AND noticeAt <= :now',
-        ExpressionAttributeValues: { ':s': shard, ':now': iso(now) },
-        ExclusiveStartKey: start,
-      }),
-    );
-    keys.push(...((page.Items ?? []) as ApiKeyItem[]));
-    start = page.LastEvaluatedKey;
-  } while (start);
-  return keys;
+function dueKeys(shard: string, now: Date): Promise<ApiKeyItem[]> {
+  return queryAll<ApiKeyItem>({
+    TableName: tableName('apiKeys'),
+    IndexName: 'byNoticeDue',
+    KeyConditionExpression: 'noticeShard = :s AND noticeAt <= :now',
+    ExpressionAttributeValues: { ':s': shard, ':now': iso(now) },
+  });
 }
 
 /** Record the due notice of one key; false when another sweep (or a change to the key) got there first. */
