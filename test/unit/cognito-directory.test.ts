@@ -11,6 +11,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { ApiError } from '../../shared/domain/errors.ts';
 import { CognitoUserDirectory } from '../../shared/users/cognito-directory.ts';
 import { findOrInvite } from '../../shared/users/directory.ts';
+import { cognitoInvitation } from '../support/cognito.ts';
 
 const POOL = 'eu-west-1_Keygate1';
 const client = new CognitoIdentityProviderClient({ region: 'eu-west-1', credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
@@ -75,15 +76,7 @@ describe('inviteByEmail', () => {
     expect(await directory.inviteByEmail('new@example.com')).toEqual({ userId: SUB, email: 'new@example.com' });
     const calls = cognito.commandCalls(AdminCreateUserCommand);
     expect(calls).toHaveLength(1);
-    expect(calls[0]!.args[0].input).toEqual({
-      UserPoolId: POOL,
-      Username: 'new@example.com',
-      UserAttributes: [
-        { Name: 'email', Value: 'new@example.com' },
-        { Name: 'email_verified', Value: 'true' },
-      ],
-      DesiredDeliveryMediums: ['EMAIL'],
-    });
+    expect(calls[0]!.args[0].input).toEqual(cognitoInvitation(POOL, 'new@example.com'));
   });
 
   it('a user created meanwhile (UsernameExistsException) is found and returned', async () => {

@@ -9,6 +9,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { inviteOperator } from '../../cli/invite-operator.ts';
+import { cognitoInvitation } from '../support/cognito.ts';
 
 const cognitoMock = mockClient(CognitoIdentityProviderClient);
 const cognito = new CognitoIdentityProviderClient({ region: 'eu-west-1' });
@@ -27,15 +28,7 @@ describe('keygate operators invite', () => {
     cognitoMock.on(AdminAddUserToGroupCommand).resolves({});
     const result = await inviteOperator({ email: ' Ops@Example.com ', stage: 'prod' }, { cognito, stackOutputs: outputs });
     expect(result).toEqual({ stackName: 'Keygate-prod', userPoolId: POOL, portalUrl: 'https://d111111abcdef8.cloudfront.net/', invited: true });
-    expect(cognitoMock.commandCalls(AdminCreateUserCommand)[0]!.args[0].input).toEqual({
-      UserPoolId: POOL,
-      Username: 'ops@example.com',
-      UserAttributes: [
-        { Name: 'email', Value: 'ops@example.com' },
-        { Name: 'email_verified', Value: 'true' },
-      ],
-      DesiredDeliveryMediums: ['EMAIL'],
-    });
+    expect(cognitoMock.commandCalls(AdminCreateUserCommand)[0]!.args[0].input).toEqual(cognitoInvitation(POOL, 'ops@example.com'));
     expect(cognitoMock.commandCalls(AdminAddUserToGroupCommand)[0]!.args[0].input).toEqual({
       UserPoolId: POOL,
       Username: 'ops@example.com',
