@@ -16,6 +16,12 @@ let secret: { id: string; key: string };
 const client = (apiKey: string, options: Partial<ConstructorParameters<typeof OpenAI>[0]> = {}) =>
   new OpenAI({ apiKey, baseURL: `${keygate.url}/v1`, maxRetries: 0, ...options });
 
+/** The error a one-message completion with this key fails with (the test asserts that it does). */
+const refusedCompletion = (apiKey: string, overrides: Partial<OpenAI.ChatCompletionCreateParamsNonStreaming> = {}) =>
+  client(apiKey)
+    .chat.completions.create({ model: 'Default', messages: [{ role: 'user', content: 'x' }], ...overrides })
+    .catch((e: unknown) => e);
+
 beforeAll(async () => {
   keygate = await startTestApi();
   org = await createTestOrg(keygate.url, 'OpenAI SDK Co');
@@ -94,29 +100,19 @@ describe('the openai npm package', () => {
 
   it('PermissionDeniedError (403) for a key without the completions scope', async () => {
     const chatOnly = await org.secretKey(['chat']);
-    const error = await client(chatOnly.key)
-      .chat.completions.create({ model: 'Default', messages: [{ role: 'user', content: 'x' }] })
-      .catch((e: unknown) => e);
+    const error = await refusedCompletion(chatOnly.key);
     expect(error).toBeInstanceOf(OpenAI.PermissionDeniedError);
     expect(error).toMatchObject({ status: 403, code: 'INSUFFICIENT_PERMISSIONS', type: 'forbidden' });
   });
 
   it('NotFoundError (404) for a model that names no assistant', async () => {
-    const error = await client(secret.key)
-      .chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] })
-      .catch((e: unknown) => e);
+    const error = await refusedCompletion(secret.key, { model: 'gpt-4o' });
     expect(error).toBeInstanceOf(OpenAI.NotFoundError);
     expect(error).toMatchObject({ status: 404, code: 'NOT_FOUND', param: 'model' });
   });
 
   it('BadRequestError (400) naming the unsupported field in param', async () => {
-    const error = await client(secret.key)
-      .chat.completions.create({
-        model: 'Default',
-        messages: [{ role: 'user', content: 'x' }],
-        tools: [{ type: 'function', function: { name: 'f', parameters: {} } }],
-      })
-      .catch((e: unknown) => e);
+    const error = await refusedCompletion(secret.key, { tools: [{ type: 'function', function: { name: 'f', parameters: {} } }] });
     expect(error).toBeInstanceOf(OpenAI.BadRequestError);
     expect(error).toMatchObject({ status: 400, code: 'VALIDATION_ERROR', param: 'tools' });
   });
@@ -125,9 +121,7 @@ describe('the openai npm package', () => {
     const poor = await createTestOrg(keygate.url, 'OpenAI Poor Co');
     await poor.setCredits(0);
     const { key } = await poor.secretKey();
-    const error = await client(key)
-      .chat.completions.create({ model: 'Default', messages: [{ role: 'user', content: 'x' }] })
-      .catch((e: unknown) => e);
+    const error = await refusedCompletion(key);
     expect(error).toBeInstanceOf(OpenAI.APIError);
     expect(error).toMatchObject({ status: 402, code: 'INSUFFICIENT_CREDITS', type: 'insufficient_credits' });
     expect(await poor.credits()).toBe(0);

@@ -8,7 +8,7 @@ import { BedrockRuntimeClient, ConverseStreamCommand, type ConverseStreamOutput 
 import { mockClient } from 'aws-sdk-client-mock';
 import type { IncomingHttpHeaders, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createHttpUpstream, type KeygateRequest } from '../../examples/http-upstream/server.ts';
 import type { LocalKeygate } from '../../infra/local/environment.ts';
 import { ApiClient, startTestApi } from '../support/api.ts';
@@ -298,60 +298,56 @@ describe.each(KINDS)('upstream $name', (kind) => {
 });
 
 describe('a streamed reply that does not end normally (openai stub)', () => {
+  afterEach(() => {
+    stub.mode = { kind: 'ok' };
+  });
+
   it('a caller that disconnects stops the upstream; what was produced is stored and paid', async () => {
     stub.mode = { kind: 'hang-after-first' };
     stub.aborted = 0;
-    try {
-      const { api } = await org.secretKey();
-      const before = await org.credits();
-      const session = await api.post('/v1/chat/sessions', { assistant: 'gpt' });
-      const abort = new AbortController();
-      const res = await fetch(`${keygate.url}/v1/chat/sessions/${session.body.sessionId}/messages`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${session.body.token}` },
-        body: JSON.stringify({ content: 'Tell me everything' }),
-        signal: abort.signal,
-      });
-      const reader = res.body!.getReader();
-      const first = new TextDecoder().decode((await reader.read()).value);
-      expect(first).toContain('event: message.delta');
-      abort.abort();
-      await expect.poll(() => stub.aborted, { timeout: 5000 }).toBe(1);
-      const history = async () =>
-        ((await (await fetch(`${keygate.url}/v1/chat/sessions/${session.body.sessionId}/messages`, { headers: { Authorization: `Bearer ${session.body.token}` } })).json()) as { items: { role: string; content: string }[] }).items;
-      await expect.poll(async () => (await history()).map((m) => m.content), { timeout: 5000 }).toEqual(['Tell me everything', 'Hello']);
-      expect(await org.credits()).toBe(before - 1);
-    } finally {
-      stub.mode = { kind: 'ok' };
-    }
+    const { api } = await org.secretKey();
+    const before = await org.credits();
+    const session = await api.post('/v1/chat/sessions', { assistant: 'gpt' });
+    const abort = new AbortController();
+    const res = await fetch(`${keygate.url}/v1/chat/sessions/${session.body.sessionId}/messages`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${session.body.token}` },
+      body: JSON.stringify({ content: 'Tell me everything' }),
+      signal: abort.signal,
+    });
+    const reader = res.body!.getReader();
+    const first = new TextDecoder().decode((await reader.read()).value);
+    expect(first).toContain('event: message.delta');
+    abort.abort();
+    await expect.poll(() => stub.aborted, { timeout: 5000 }).toBe(1);
+    const history = async () =>
+      ((await (await fetch(`${keygate.url}/v1/chat/sessions/${session.body.sessionId}/messages`, { headers: { Authorization: `Bearer ${session.body.token}` } })).json()) as { items: { role: string; content: string }[] }).items;
+    await expect.poll(async () => (await history()).map((m) => m.content), { timeout: 5000 }).toEqual(['Tell me everything', 'Hello']);
+    expect(await org.credits()).toBe(before - 1);
   });
 
   it('a caller that disconnects before the first delta stops the upstream at once; nothing is stored or paid', async () => {
     stub.mode = { kind: 'slow', firstByteMs: 10_000 };
     stub.aborted = 0;
     stub.requests.length = 0;
-    try {
-      const { api } = await org.secretKey();
-      const before = await org.credits();
-      const session = await api.post('/v1/chat/sessions', { assistant: 'gpt-slow' });
-      const abort = new AbortController();
-      const pending = fetch(`${keygate.url}/v1/chat/sessions/${session.body.sessionId}/messages`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${session.body.token}` },
-        body: JSON.stringify({ content: 'Anyone there?' }),
-        signal: abort.signal,
-      }).catch(() => 'aborted');
-      await expect.poll(() => stub.requests.length, { timeout: 5000 }).toBe(1);
-      abort.abort();
-      expect(await pending).toBe('aborted');
-      // Long before the upstream's own first byte (10 s) or first-byte timeout (20 s).
-      await expect.poll(() => stub.aborted, { timeout: 3000 }).toBe(1);
-      await expect.poll(() => org.credits(), { timeout: 3000 }).toBe(before);
-      const history = await fetch(`${keygate.url}/v1/chat/sessions/${session.body.sessionId}/messages`, { headers: { Authorization: `Bearer ${session.body.token}` } });
-      expect(((await history.json()) as { items: unknown[] }).items).toEqual([]);
-    } finally {
-      stub.mode = { kind: 'ok' };
-    }
+    const { api } = await org.secretKey();
+    const before = await org.credits();
+    const session = await api.post('/v1/chat/sessions', { assistant: 'gpt-slow' });
+    const abort = new AbortController();
+    const pending = fetch(`${keygate.url}/v1/chat/sessions/${session.body.sessionId}/messages`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${session.body.token}` },
+      body: JSON.stringify({ content: 'Anyone there?' }),
+      signal: abort.signal,
+    }).catch(() => 'aborted');
+    await expect.poll(() => stub.requests.length, { timeout: 5000 }).toBe(1);
+    abort.abort();
+    expect(await pending).toBe('aborted');
+    // Long before the upstream's own first byte (10 s) or first-byte timeout (20 s).
+    await expect.poll(() => stub.aborted, { timeout: 3000 }).toBe(1);
+    await expect.poll(() => org.credits(), { timeout: 3000 }).toBe(before);
+    const history = await fetch(`${keygate.url}/v1/chat/sessions/${session.body.sessionId}/messages`, { headers: { Authorization: `Bearer ${session.body.token}` } });
+    expect(((await history.json()) as { items: unknown[] }).items).toEqual([]);
   });
 
   it.each([
@@ -361,62 +357,50 @@ describe('a streamed reply that does not end normally (openai stub)', () => {
     stub.mode = mode;
     stub.aborted = 0;
     stub.requests.length = 0;
-    try {
-      const { key } = await org.secretKey();
-      const before = await org.credits();
-      const abort = new AbortController();
-      const pending = fetch(`${keygate.url}/v1/chat/message`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', 'X-API-Key': key },
-        body: JSON.stringify({ message: 'Tell me everything', assistant: 'gpt-slow', conversation_id: `conv-gone-${mode.kind}` }),
-        signal: abort.signal,
-      }).catch(() => 'aborted');
-      await expect.poll(() => stub.requests.length, { timeout: 5000 }).toBe(1);
-      if (mode.kind === 'hang-after-first') await new Promise((r) => setTimeout(r, 200)); // the first delta has arrived
-      abort.abort();
-      expect(await pending).toBe('aborted');
-      await expect.poll(() => stub.aborted, { timeout: 3000 }).toBe(1);
-      await expect.poll(() => org.credits(), { timeout: 3000 }).toBe(before);
-      // The conversation was never created: continuing it starts it afresh (a 200, not a turn after "Hello").
-      stub.mode = { kind: 'ok' };
-      const again = await new ApiClient(keygate.url, { 'X-API-Key': key }).post('/v1/chat/message', { message: 'Again', assistant: 'gpt-slow', conversation_id: `conv-gone-${mode.kind}` });
-      expect(again.status, again.text).toBe(200);
-      expect(stub.requests.at(-1)!.body.messages).toEqual([
-        { role: 'system', content: 'Answer briefly.' },
-        { role: 'user', content: 'Again' },
-      ]);
-    } finally {
-      stub.mode = { kind: 'ok' };
-    }
+    const { key } = await org.secretKey();
+    const before = await org.credits();
+    const abort = new AbortController();
+    const pending = fetch(`${keygate.url}/v1/chat/message`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-API-Key': key },
+      body: JSON.stringify({ message: 'Tell me everything', assistant: 'gpt-slow', conversation_id: `conv-gone-${mode.kind}` }),
+      signal: abort.signal,
+    }).catch(() => 'aborted');
+    await expect.poll(() => stub.requests.length, { timeout: 5000 }).toBe(1);
+    if (mode.kind === 'hang-after-first') await new Promise((r) => setTimeout(r, 200)); // the first delta has arrived
+    abort.abort();
+    expect(await pending).toBe('aborted');
+    await expect.poll(() => stub.aborted, { timeout: 3000 }).toBe(1);
+    await expect.poll(() => org.credits(), { timeout: 3000 }).toBe(before);
+    // The conversation was never created: continuing it starts it afresh (a 200, not a turn after "Hello").
+    stub.mode = { kind: 'ok' };
+    const again = await new ApiClient(keygate.url, { 'X-API-Key': key }).post('/v1/chat/message', { message: 'Again', assistant: 'gpt-slow', conversation_id: `conv-gone-${mode.kind}` });
+    expect(again.status, again.text).toBe(200);
+    expect(stub.requests.at(-1)!.body.messages).toEqual([
+      { role: 'system', content: 'Answer briefly.' },
+      { role: 'user', content: 'Again' },
+    ]);
   });
 
   it('a reply still running at maxDurationSeconds ends with an error event and pays what was produced', async () => {
     stub.mode = { kind: 'hang-after-first' };
-    try {
-      const { api } = await org.secretKey();
-      const before = await org.credits();
-      const session = await api.post('/v1/chat/sessions', { assistant: 'gpt-short' });
-      const reply = await postMessage(keygate.url, session.body.sessionId, session.body.token, { content: 'Long one' });
-      expect(reply.status).toBe(200);
-      expect(deltas(reply)).toEqual(['Hello']);
-      expect(reply.events.at(-1)).toEqual(expect.objectContaining({ event: 'error', data: { code: 'SERVICE_UNAVAILABLE', message: 'The reply took longer than allowed and was cut off' } }));
-      expect(await org.credits()).toBe(before - 1);
-    } finally {
-      stub.mode = { kind: 'ok' };
-    }
+    const { api } = await org.secretKey();
+    const before = await org.credits();
+    const session = await api.post('/v1/chat/sessions', { assistant: 'gpt-short' });
+    const reply = await postMessage(keygate.url, session.body.sessionId, session.body.token, { content: 'Long one' });
+    expect(reply.status).toBe(200);
+    expect(deltas(reply)).toEqual(['Hello']);
+    expect(reply.events.at(-1)).toEqual(expect.objectContaining({ event: 'error', data: { code: 'SERVICE_UNAVAILABLE', message: 'The reply took longer than allowed and was cut off' } }));
+    expect(await org.credits()).toBe(before - 1);
   });
 
   it('a JSON reply still running at maxDurationSeconds answers 503 and is not charged', async () => {
     stub.mode = { kind: 'hang-after-first' };
-    try {
-      const { api } = await org.secretKey();
-      const before = await org.credits();
-      const res = await api.post('/v1/chat/message', { message: 'Long one', assistant: 'gpt-short' });
-      expect(res.status).toBe(503);
-      expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
-      expect(await org.credits()).toBe(before);
-    } finally {
-      stub.mode = { kind: 'ok' };
-    }
+    const { api } = await org.secretKey();
+    const before = await org.credits();
+    const res = await api.post('/v1/chat/message', { message: 'Long one', assistant: 'gpt-short' });
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(await org.credits()).toBe(before);
   });
 });
