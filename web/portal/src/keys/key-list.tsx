@@ -4,8 +4,8 @@ import { useState } from 'preact/hooks';
 import type { ApiKey, KeyType, NewApiKey } from '../../../api/management.ts';
 import { useSession } from '../session.tsx';
 import { ConfirmDialog, CopyButton, Dialog, ErrorAlert, Field, FormActions, formatDate, formatDateTime, formatNumber, Hidden, Table, useAction, useLoad } from '../ui.tsx';
-import { AssistantSelect, loadAssistantChoices } from '../pages/assistants.tsx';
-import { DomainsField, MAX_NAME, NewKeyDialog, NameField, PINNED_HINT, domainList } from './new-key.tsx';
+import { loadAssistantChoices } from '../pages/assistants.tsx';
+import { MAX_NAME, NewKeyDialog, NameField, WidgetKeyFields, domainList, useWidgetKeyState } from './new-key.tsx';
 
 export const TYPE_LABEL: Record<KeyType, string> = { secret: 'Secret', publishable: 'Widget' };
 const STATUS_LABEL = { active: 'Active', disabled: 'Disabled', expired: 'Expired' } as const;
@@ -84,9 +84,9 @@ function EditDialog(props: { apiKey: ApiKey; onClose: () => void; onSaved: () =>
   const { apiKey } = props;
   const action = useAction();
   const [name, setName] = useState(apiKey.name);
-  const [domains, setDomains] = useState(apiKey.allowedDomains.join(', '));
   const publishable = apiKey.type === 'publishable';
-  const [assistantId, setAssistantId] = useState(apiKey.assistantId ?? '');
+  const widget = useWidgetKeyState(apiKey.allowedDomains.join(', '), apiKey.assistantId ?? '');
+  const { assistantId } = widget;
   const choices = useLoad(() => (publishable ? loadAssistantChoices(api, apiKey.organizationId) : Promise.resolve(undefined)), [apiKey.organizationId, publishable]);
   return (
     <Dialog title={`Edit ${apiKey.name}`} onClose={props.onClose}>
@@ -97,7 +97,7 @@ function EditDialog(props: { apiKey: ApiKey; onClose: () => void; onSaved: () =>
           const ok = await action.run(() =>
             api.updateKey(apiKey.organizationId, apiKey.id, {
               name: name.trim(),
-              ...(publishable ? { allowedDomains: domainList(domains) } : {}),
+              ...(publishable ? { allowedDomains: domainList(widget.domains) } : {}),
               ...(publishable && assistantId && assistantId !== apiKey.assistantId ? { assistantId } : {}),
             }),
           );
@@ -105,13 +105,10 @@ function EditDialog(props: { apiKey: ApiKey; onClose: () => void; onSaved: () =>
         }}
       >
         <NameField value={name} onValue={setName} autofocus />
-        {publishable ? <DomainsField value={domains} onValue={setDomains} /> : null}
         {publishable ? (
-          <AssistantSelect
+          <WidgetKeyFields
+            {...widget}
             choices={choices.data}
-            value={assistantId}
-            onValue={setAssistantId}
-            hint={PINNED_HINT}
             {...(apiKey.assistantId ? {} : { inherited: 'As the key was created (the default of its database or organization)' })}
           />
         ) : null}

@@ -5,7 +5,7 @@ import { useEffect, useId, useRef, useState } from 'preact/hooks';
 import type { KeyType, NewApiKey } from '../../../api/management.ts';
 import { useOrganization, useSession } from '../session.tsx';
 import { CopyButton, Dialog, Field, FormActions, useAction, useLoad } from '../ui.tsx';
-import { AssistantSelect, loadAssistantChoices, organizationDefaultLabel } from '../pages/assistants.tsx';
+import { AssistantSelect, loadAssistantChoices, organizationDefaultLabel, type AssistantChoices } from '../pages/assistants.tsx';
 import { domainList, droppedParts } from './domains.ts';
 
 export { domainList };
@@ -82,6 +82,32 @@ export function nameProblem(name: string): string | undefined {
 /** Said under a widget key's Assistant combobox: the choice is fixed in the key. */
 export const PINNED_HINT = 'A widget key always answers with this assistant; only an owner\'s edit of the key changes it.';
 
+/** What a widget key's own fields edit: the domains it answers on and the assistant it is pinned to. */
+export function useWidgetKeyState(domains: string, assistantId: string) {
+  const [domainsValue, onDomains] = useState(domains);
+  const [assistantValue, onAssistantId] = useState(assistantId);
+  return { domains: domainsValue, onDomains, assistantId: assistantValue, onAssistantId };
+}
+
+export function WidgetKeyFields(props: ReturnType<typeof useWidgetKeyState> & {
+  choices: AssistantChoices | undefined;
+  /** The Assistant combobox's first option (none: the key must name one). */
+  inherited?: string;
+}) {
+  return (
+    <>
+      <DomainsField value={props.domains} onValue={props.onDomains} />
+      <AssistantSelect
+        choices={props.choices}
+        value={props.assistantId}
+        onValue={props.onAssistantId}
+        hint={PINNED_HINT}
+        {...(props.inherited !== undefined ? { inherited: props.inherited } : {})}
+      />
+    </>
+  );
+}
+
 export function CreateKeyForm(props: {
   /** A database's widget keys are always widget keys scoped to it. */
   databaseId?: string;
@@ -94,8 +120,7 @@ export function CreateKeyForm(props: {
   const org = useOrganization();
   const [name, setName] = useState('');
   const [type, setType] = useState<KeyType>(props.databaseId ? 'publishable' : 'secret');
-  const [domains, setDomains] = useState('');
-  const [assistantId, setAssistantId] = useState('');
+  const widget = useWidgetKeyState('', '');
   const [days, setDays] = useState(String(MAX_DAYS));
   const publishable = type === 'publishable';
   const choices = useLoad(() => (publishable ? loadAssistantChoices(api, org.id) : Promise.resolve(undefined)), [org.id, publishable]);
@@ -115,7 +140,7 @@ export function CreateKeyForm(props: {
           created = await api.createKey(org.id, {
             name: name.trim(),
             type,
-            ...(type === 'publishable' ? { allowedDomains: domainList(domains), ...(assistantId ? { assistantId } : {}) } : {}),
+            ...(type === 'publishable' ? { allowedDomains: domainList(widget.domains), ...(widget.assistantId ? { assistantId: widget.assistantId } : {}) } : {}),
             ...(props.databaseId ? { databaseId: props.databaseId } : {}),
             ...(days.trim() ? { expiresInDays: Number(days) } : {}),
           });
@@ -140,14 +165,11 @@ export function CreateKeyForm(props: {
           <span class="hint">Safe in a web page: locked to the domains you list.</span>
         </fieldset>
       )}
-      {publishable ? <DomainsField value={domains} onValue={setDomains} /> : null}
       {publishable ? (
-        <AssistantSelect
+        <WidgetKeyFields
+          {...widget}
           choices={choices.data}
-          value={assistantId}
-          onValue={setAssistantId}
           inherited={props.inheritedAssistant ?? organizationDefaultLabel(choices.data)}
-          hint={PINNED_HINT}
         />
       ) : null}
       <Field label="Expires in (days)" type="number" min={1} max={MAX_DAYS} step={1} value={days} onValue={setDays} />
