@@ -3,12 +3,10 @@
 // calls the local API, served as api.keygate.test, with fetch. What a page can read is what a
 // widget on that site could read; a CORS refusal is the TypeError fetch rejects with.
 // Each refusal is checked from Node too, to show the server did answer and what it answered.
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { WAF_BLOCK_RESPONSES, type WafBlockResponse } from '../../infra/constructs/waf.ts';
+import { WAF_BLOCK_RESPONSES } from '../../infra/constructs/waf.ts';
 import type { LocalKeygate } from '../../infra/local/environment.ts';
 import { MAX_BODY_BYTES } from '../../shared/domain/errors.ts';
 import { ApiClient, portalUser, startTestApi, uniqueUser } from '../support/api.ts';
@@ -19,9 +17,11 @@ import {
   BrowserSession,
   HOSTS,
   startPageServer,
+  startWafStandIn,
   type BrowserFetchResult,
   type FetchInit,
   type PageServer,
+  type WafStandIn,
 } from './support.ts';
 
 const availability = browserAvailability();
@@ -92,6 +92,10 @@ async function fetchFrom(origin: string, path: string, init: FetchInit = {}): Pr
     await page.close();
   }
 }
+
+/** POST /v1/chat/sessions with the shop's publishable key, from a page on `origin`. */
+const createSessionFrom = (origin: string) =>
+  fetchFrom(origin, '/v1/chat/sessions', { method: 'POST', headers: { 'X-API-Key': pk.key, 'Content-Type': 'application/json' }, body: '{}' });
 
 /** The same request from Node, where nothing hides the response: what the server really sent. */
 function fromNode(origin: string, headers: Record<string, string>) {
@@ -186,11 +190,7 @@ describe.skipIf(!availability.run)('CORS in a real browser', () => {
     });
 
     it('a foreign page trying to create a session reads the same 403 (no session)', async () => {
-      const result = await fetchFrom(origins.evil, '/v1/chat/sessions', {
-        method: 'POST',
-        headers: { 'X-API-Key': pk.key, 'Content-Type': 'application/json' },
-        body: '{}',
-      });
+      const result = await createSessionFrom(origins.evil);
       expectReadable(result, 403);
       expect(result.body).toEqual({ error: 'forbidden', message: 'Origin is not allowed for this API key', code: 'CORS_ORIGIN_NOT_ALLOWED' });
     });
@@ -248,11 +248,7 @@ describe.skipIf(!availability.run)('CORS in a real browser', () => {
     });
 
     it('session message: the replayed stream is marked too', async () => {
-      const created = await fetchFrom(origins.shop, '/v1/chat/sessions', {
-        method: 'POST',
-        headers: { 'X-API-Key': pk.key, 'Content-Type': 'application/json' },
-        body: '{}',
-      });
+      const created = await createSessionFrom(origins.shop);
       expectReadable(created, 201);
       const init = {
         method: 'POST',
@@ -358,39 +354,26 @@ describe.skipIf(!availability.run)('CORS in a real browser', () => {
 // (test/infra/operations.test.ts checks the template holds exactly these): a stand-in serves them
 // as WAF would for an address over its limits, preflights included, and a page reads them.
 describe.skipIf(!availability.run)('WAF answers in a real browser', () => {
-  let waf: Server;
-  /** The stand-in under the API's hostname: http://api.keygate.test:<its port>. */
-  let wafApi: string;
+  let waf: WafStandIn;
 
   beforeAll(async () => {
-    waf = createServer((req, res) => {
-      let size = 0;
-      req.on('data', (chunk: Buffer) => (size += chunk.length));
-      req.on('end', () => {
-        const answer: WafBlockResponse =
-          req.method === 'OPTIONS'
-            ? WAF_BLOCK_RESPONSES.preflight
-            : size > MAX_BODY_BYTES
-              ? WAF_BLOCK_RESPONSES.payloadTooLarge
-              : WAF_BLOCK_RESPONSES.rateLimited;
-        const body = answer.body ? JSON.stringify(answer.body) : '';
-        res.writeHead(answer.status, { ...answer.headers, ...(body ? { 'Content-Type': 'application/json' } : {}) });
-        res.end(body);
-      });
-    });
-    await new Promise<void>((resolve) => waf.listen(0, '127.0.0.1', () => resolve()));
-    wafApi = `http://${HOSTS.api}:${(waf.address() as AddressInfo).port}`;
+    waf = await startWafStandIn((method, bodyBytes) =>
+      method === 'OPTIONS'
+        ? WAF_BLOCK_RESPONSES.preflight
+        : bodyBytes > MAX_BODY_BYTES
+          ? WAF_BLOCK_RESPONSES.payloadTooLarge
+          : WAF_BLOCK_RESPONSES.rateLimited,
+    );
   });
 
   afterAll(async () => {
-    waf?.closeAllConnections();
-    await new Promise((resolve) => waf?.close(resolve));
+    await waf?.close();
   });
 
   async function fetchWaf(origin: string, path: string, init: FetchInit): Promise<BrowserFetchResult> {
     const page = await openPage(origin);
     try {
-      return await browserFetch(page, wafApi + path, init);
+      return await browserFetch(page, waf.url + path, init);
     } finally {
       await page.close();
     }

@@ -3,14 +3,12 @@
 // `dangerouslyAllowBrowser`, for a reply, a stream with usage and the models list; a page on another
 // domain gets the SDK's PermissionDeniedError, readable; an address over the firewall's limit gets
 // RateLimitError through the firewall's own preflight. The SDK is bundled for the page with esbuild.
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WAF_BLOCK_RESPONSES, type WafBlockResponse } from '../../infra/constructs/waf.ts';
+import { WAF_BLOCK_RESPONSES } from '../../infra/constructs/waf.ts';
 import type { LocalKeygate } from '../../infra/local/environment.ts';
 import { portalUser, startTestApi, uniqueUser } from '../support/api.ts';
-import { apiOriginFor, browserAvailability, BrowserSession, HOSTS, startPageServer, type PageServer } from './support.ts';
+import { apiOriginFor, browserAvailability, BrowserSession, HOSTS, startPageServer, startWafStandIn, type PageServer, type WafStandIn } from './support.ts';
 
 const availability = browserAvailability();
 
@@ -116,26 +114,14 @@ describe.skipIf(!availability.run)('the openai SDK in Chromium with a publishabl
 // (x-stainless-*): unless it allows them, the browser never sends the request and the SDK sees a
 // connection error instead of the 429.
 describe.skipIf(!availability.run)('the openai SDK in Chromium, from an address over the firewall\'s limit', () => {
-  let waf: Server;
-  let wafApi: string;
+  let waf: WafStandIn;
 
   beforeAll(async () => {
-    waf = createServer((req, res) => {
-      req.resume();
-      req.on('end', () => {
-        const answer: WafBlockResponse = req.method === 'OPTIONS' ? WAF_BLOCK_RESPONSES.preflight : WAF_BLOCK_RESPONSES.rateLimited;
-        const body = answer.body ? JSON.stringify(answer.body) : '';
-        res.writeHead(answer.status, { ...answer.headers, ...(body ? { 'Content-Type': 'application/json' } : {}) });
-        res.end(body);
-      });
-    });
-    await new Promise<void>((resolve) => waf.listen(0, '127.0.0.1', () => resolve()));
-    wafApi = `http://${HOSTS.api}:${(waf.address() as AddressInfo).port}`;
+    waf = await startWafStandIn((method) => (method === 'OPTIONS' ? WAF_BLOCK_RESPONSES.preflight : WAF_BLOCK_RESPONSES.rateLimited));
   });
 
   afterAll(async () => {
-    waf?.closeAllConnections();
-    await new Promise((resolve) => waf?.close(resolve));
+    await waf?.close();
   });
 
   it('reads RateLimitError (429 RATE_LIMIT_EXCEEDED, Retry-After), not a connection error', async () => {
@@ -153,7 +139,7 @@ describe.skipIf(!availability.run)('the openai SDK in Chromium, from an address 
             return { error: { name: error?.constructor?.name, status: error?.status, retryAfter: error?.headers?.get?.('retry-after') ?? null } };
           }
         },
-        { api: wafApi, key },
+        { api: waf.url, key },
       );
       expect(result.error).toEqual({ name: 'RateLimitError', status: 429, retryAfter: '60' });
     } finally {

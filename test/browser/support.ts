@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { WafBlockResponse } from '../../infra/constructs/waf.ts';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
@@ -100,6 +101,38 @@ export async function startPageServer(pages?: (url: URL) => PageResponse | undef
   return {
     port,
     origin: (host) => `http://${host}:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/**
+ * A stand-in for WAF (which cannot run here) under the API's hostname: it answers every request,
+ * preflights included, with the web ACL's custom response that `answerFor` picks.
+ */
+export interface WafStandIn {
+  /** `http://api.keygate.test:<its port>`. */
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startWafStandIn(answerFor: (method: string | undefined, bodyBytes: number) => WafBlockResponse): Promise<WafStandIn> {
+  const server = createServer((req, res) => {
+    let size = 0;
+    req.on('data', (chunk: Buffer) => (size += chunk.length));
+    req.on('end', () => {
+      const answer = answerFor(req.method, size);
+      const body = answer.body ? JSON.stringify(answer.body) : '';
+      res.writeHead(answer.status, { ...answer.headers, ...(body ? { 'Content-Type': 'application/json' } : {}) });
+      res.end(body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  return {
+    url: `http://${HOSTS.api}:${(server.address() as AddressInfo).port}`,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
