@@ -136,6 +136,14 @@ const KINDS: Kind[] = [
   },
 ];
 
+/** What the claude assistant sends Bedrock for the message 'Hello upstream'. */
+const CLAUDE_HELLO_INPUT = {
+  modelId: 'us.anthropic.claude-test-v1:0',
+  messages: [{ role: 'user', content: [{ text: 'Hello upstream' }] }],
+  system: [{ text: 'Answer briefly.' }],
+  inferenceConfig: { maxTokens: 300, temperature: 0.5 },
+};
+
 describe.each(KINDS)('upstream $name', (kind) => {
   beforeAll(() => {
     healBedrock();
@@ -192,12 +200,7 @@ describe.each(KINDS)('upstream $name', (kind) => {
     }
     if (kind.name === 'claude') {
       const input = bedrock.commandCalls(ConverseStreamCommand).at(-1)!.args[0].input;
-      expect(input).toEqual({
-        modelId: 'us.anthropic.claude-test-v1:0',
-        messages: [{ role: 'user', content: [{ text: 'Hello upstream' }] }],
-        system: [{ text: 'Answer briefly.' }],
-        inferenceConfig: { maxTokens: 300, temperature: 0.5 },
-      });
+      expect(input).toEqual(CLAUDE_HELLO_INPUT);
     }
   });
 
@@ -266,12 +269,7 @@ describe.each(KINDS)('upstream $name', (kind) => {
     }
     if (kind.name === 'claude') {
       const call = bedrock.commandCalls(ConverseStreamCommand).at(-1)!.args[0].input;
-      expect(call).toEqual({
-        modelId: 'us.anthropic.claude-test-v1:0',
-        messages: [{ role: 'user', content: [{ text: 'Hello upstream' }] }],
-        system: [{ text: 'Answer briefly.' }],
-        inferenceConfig: { maxTokens: 300, temperature: 0.5 },
-      });
+      expect(call).toEqual(CLAUDE_HELLO_INPUT);
       noCredential(call);
     }
   });
