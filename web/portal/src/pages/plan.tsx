@@ -18,6 +18,13 @@ export function billingText(billing: Billing | undefined): string {
   return `${formatNumber(billing.inputPer1k)} credits per 1,000 input tokens, ${formatNumber(billing.outputPer1k)} per 1,000 output tokens`;
 }
 
+/** A form field's value read from the organization, read again whenever the organization reloads. */
+function useOrganizationValue<T>(org: Organization, read: (org: Organization) => T): [T, (value: T) => void] {
+  const [value, setValue] = useState(() => read(org));
+  useEffect(() => setValue(read(org)), [org]);
+  return [value, setValue];
+}
+
 function BillingForm(props: { org: Organization; onSaved: (text: string) => void }) {
   const { api } = useSession();
   const { org } = props;
@@ -63,23 +70,16 @@ function BillingForm(props: { org: Organization; onSaved: (text: string) => void
 function OperatorControls(props: { org: Organization; onChanged: () => void }) {
   const { api } = useSession();
   const { org } = props;
-  const [plan, setPlan] = useState<Plan>(org.plan);
-  const [perMinute, setPerMinute] = useState(String(org.limits.perMinute));
-  const [perDay, setPerDay] = useState(String(org.limits.perDay));
-  const [tokensPerMinute, setTokensPerMinute] = useState(String(org.limits.tokensPerMinute ?? ''));
-  const [tokensPerDay, setTokensPerDay] = useState(String(org.limits.tokensPerDay ?? ''));
+  const [plan, setPlan] = useOrganizationValue(org, (o): Plan => o.plan);
+  const [perMinute, setPerMinute] = useOrganizationValue(org, (o) => String(o.limits.perMinute));
+  const [perDay, setPerDay] = useOrganizationValue(org, (o) => String(o.limits.perDay));
+  const [tokensPerMinute, setTokensPerMinute] = useOrganizationValue(org, (o) => String(o.limits.tokensPerMinute ?? ''));
+  const [tokensPerDay, setTokensPerDay] = useOrganizationValue(org, (o) => String(o.limits.tokensPerDay ?? ''));
   const [amount, setAmount] = useState('');
   const [reason, setReason] = useState('');
   const [notice, setNotice] = useState('');
   const save = useAction();
   const grant = useAction();
-  useEffect(() => {
-    setPlan(org.plan);
-    setPerMinute(String(org.limits.perMinute));
-    setPerDay(String(org.limits.perDay));
-    setTokensPerMinute(String(org.limits.tokensPerMinute ?? ''));
-    setTokensPerDay(String(org.limits.tokensPerDay ?? ''));
-  }, [org]);
   return (
     <>
       <form
