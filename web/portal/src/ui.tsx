@@ -336,6 +336,16 @@ export function Hidden({ children }: { children: ComponentChildren }) {
   return <span class="visually-hidden">{children}</span>;
 }
 
+/** A table row's action button: reads "<label> <name>" to a screen reader, only "<label>" on screen. */
+export function RowAction(props: { label: ComponentChildren; of: string; onClick: () => void; danger?: boolean; disabled?: boolean }) {
+  return (
+    <button type="button" class={props.danger ? 'danger' : undefined} disabled={props.disabled} onClick={props.onClick}>
+      {props.label}
+      <Hidden> {props.of}</Hidden>
+    </button>
+  );
+}
+
 const dateFormat = new Intl.DateTimeFormat('en-US', { year: 'numeric', month: 'short', day: 'numeric', timeZone: 'UTC' });
 const dateTimeFormat = new Intl.DateTimeFormat('en-US', {
   year: 'numeric',

@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks';
 import type { ApiKey, KeyType, NewApiKey } from '../../../api/management.ts';
 import { useSession } from '../session.tsx';
-import { ConfirmDialog, CopyButton, Dialog, ErrorAlert, Field, FormActions, formatDate, formatDateTime, formatNumber, Hidden, Table, useAction, useLoad } from '../ui.tsx';
+import { ConfirmDialog, CopyButton, Dialog, ErrorAlert, Field, FormActions, formatDate, formatDateTime, formatNumber, RowAction, Table, useAction, useLoad } from '../ui.tsx';
 import { loadAssistantChoices } from '../pages/assistants.tsx';
 import { MAX_NAME, NewKeyDialog, NameField, WidgetKeyFields, domainList, useWidgetKeyState } from './new-key.tsx';
 
@@ -174,28 +174,20 @@ export function KeyTable(props: { keys: ApiKey[]; onChanged: () => void; caption
                 <td class="row-actions">
                   {k.status === 'expired' ? null : (
                     <>
-                      <button type="button" onClick={() => setDialog({ kind: 'edit', key: k })}>
-                        Edit<Hidden> {k.name}</Hidden>
-                      </button>
-                      <button
-                        type="button"
+                      <RowAction label="Edit" of={k.name} onClick={() => setDialog({ kind: 'edit', key: k })} />
+                      <RowAction
+                        label={k.status === 'active' ? 'Disable' : 'Enable'}
+                        of={k.name}
                         disabled={toggle.busy}
                         onClick={async () => {
                           const status = k.status === 'active' ? 'disabled' : 'active';
                           if (await toggle.run(() => api.updateKey(k.organizationId, k.id, { status }))) props.onChanged();
                         }}
-                      >
-                        {k.status === 'active' ? 'Disable' : 'Enable'}
-                        <Hidden> {k.name}</Hidden>
-                      </button>
+                      />
                     </>
                   )}
-                  <button type="button" onClick={() => setDialog({ kind: 'roll', key: k })}>
-                    Roll<Hidden> {k.name}</Hidden>
-                  </button>
-                  <button type="button" class="danger" onClick={() => setDialog({ kind: 'revoke', key: k })}>
-                    Revoke<Hidden> {k.name}</Hidden>
-                  </button>
+                  <RowAction label="Roll" of={k.name} onClick={() => setDialog({ kind: 'roll', key: k })} />
+                  <RowAction label="Revoke" of={k.name} danger onClick={() => setDialog({ kind: 'revoke', key: k })} />
                 </td>
               ) : null}
             </tr>

@@ -5,13 +5,18 @@
 import { useState } from 'preact/hooks';
 import type { Assistant, AssistantInput, ManagementClient, Upstream } from '../../../api/management.ts';
 import { useOrganization, useSession } from '../session.tsx';
-import { ConfirmDialog, Dialog, ErrorAlert, Field, FormActions, formatNumber, Hidden, Select, Table, useAction, useLoad } from '../ui.tsx';
+import { ConfirmDialog, Dialog, ErrorAlert, Field, FormActions, formatNumber, RowAction, Select, Table, useAction, useLoad } from '../ui.tsx';
 
 /** The API's bounds (docs/api.md): names 1..50, instructions up to 8,000 characters. */
 const NAME_MAX = 50;
 const INSTRUCTIONS_MAX = 8_000;
 const OUTPUT = { min: 1, max: 32_000, default: 1_024 };
 const INPUT = { min: 1, max: 200_000, default: 8_000 };
+
+/** A required whole number of tokens within an assistant's bounds. */
+function TokenCountField(props: { label: string; bounds: { min: number; max: number }; value: string; onValue: (value: string) => void }) {
+  return <Field label={props.label} type="number" min={props.bounds.min} max={props.bounds.max} step={1} required value={props.value} onValue={props.onValue} />;
+}
 
 export interface AssistantChoices {
   assistants: Assistant[];
@@ -135,26 +140,8 @@ function AssistantFields(props: { draft: Draft; onDraft: (draft: Draft) => void;
         <span class="hint">The system prompt, up to {formatNumber(INSTRUCTIONS_MAX)} characters.</span>
       </label>
       <div class="field-row">
-        <Field
-          label="Max output tokens"
-          type="number"
-          min={OUTPUT.min}
-          max={OUTPUT.max}
-          step={1}
-          required
-          value={draft.maxOutputTokens}
-          onValue={(maxOutputTokens) => set({ maxOutputTokens })}
-        />
-        <Field
-          label="Max input tokens"
-          type="number"
-          min={INPUT.min}
-          max={INPUT.max}
-          step={1}
-          required
-          value={draft.maxInputTokens}
-          onValue={(maxInputTokens) => set({ maxInputTokens })}
-        />
+        <TokenCountField label="Max output tokens" bounds={OUTPUT} value={draft.maxOutputTokens} onValue={(maxOutputTokens) => set({ maxOutputTokens })} />
+        <TokenCountField label="Max input tokens" bounds={INPUT} value={draft.maxInputTokens} onValue={(maxInputTokens) => set({ maxInputTokens })} />
         <Field
           label="Temperature"
           type="number"
@@ -265,23 +252,18 @@ export function AssistantsPage() {
               <td data-label="Instructions" class="instructions">{a.instructions || <span class="muted">None</span>}</td>
               {canManage ? (
                 <td class="row-actions">
-                  <button type="button" onClick={() => setPending({ kind: 'edit', assistant: a })}>
-                    Edit<Hidden> {a.name}</Hidden>
-                  </button>
+                  <RowAction label="Edit" of={a.name} onClick={() => setPending({ kind: 'edit', assistant: a })} />
                   {a.id === defaultId ? null : (
-                    <button
-                      type="button"
+                    <RowAction
+                      label="Make default"
+                      of={a.name}
                       disabled={makeDefault.busy}
                       onClick={async () => {
                         if (await makeDefault.run(() => api.updateOrganization(org.id, { defaultAssistantId: a.id }))) done(`${a.name} now answers by default.`);
                       }}
-                    >
-                      Make default<Hidden> {a.name}</Hidden>
-                    </button>
+                    />
                   )}
-                  <button type="button" class="danger" onClick={() => setPending({ kind: 'delete', assistant: a })}>
-                    Delete<Hidden> {a.name}</Hidden>
-                  </button>
+                  <RowAction label="Delete" of={a.name} danger onClick={() => setPending({ kind: 'delete', assistant: a })} />
                 </td>
               ) : null}
             </tr>

@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks';
 import type { Member, Role } from '../../../api/management.ts';
 import { useOrganization, useSession } from '../session.tsx';
-import { ConfirmDialog, ErrorAlert, Field, FormActions, Hidden, Select, Table, useAction, useLoad } from '../ui.tsx';
+import { ConfirmDialog, ErrorAlert, Field, FormActions, Hidden, RowAction, Select, Table, useAction, useLoad } from '../ui.tsx';
 
 const ROLES: { value: Role; label: string }[] = [
   { value: 'owner', label: 'Owner: everything' },
@@ -80,9 +80,7 @@ export function MembersPage() {
               </td>
               {canManageMembers ? (
                 <td class="row-actions">
-                  <button type="button" class="danger" onClick={() => setPending({ kind: 'remove', member: m })}>
-                    Remove<Hidden> {who(m)}</Hidden>
-                  </button>
+                  <RowAction label="Remove" of={who(m)} danger onClick={() => setPending({ kind: 'remove', member: m })} />
                 </td>
               ) : null}
             </tr>
