@@ -8,20 +8,18 @@
 // - EventBridge Scheduler runs `expirySweep` every 5 minutes;
 // - a KMS key seals webhook secrets: management may Encrypt, delivery may Decrypt, nobody else.
 // `deliveryQueue` and `deadLetterQueue` are public for alarms and dashboards (the stack alarms on the DLQ).
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
-import * as iam from 'aws-cdk-lib/aws-iam';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq, SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import * as scheduler from 'aws-cdk-lib/aws-scheduler';
-import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
+import type * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { EventPattern } from '../../shared/webhooks/event-pattern.ts';
 import { STREAM_FILTERS } from '../../shared/webhooks/stream-filters.ts';
 import { TABLES } from '../../shared/tables.ts';
-import { acknowledge } from './nag.ts';
+import { scheduleInvocations } from './scheduled-invoke.ts';
 
 export interface KeygateWebhooksProps {
   stage: string;
@@ -107,22 +105,15 @@ export class KeygateWebhooks extends Construct {
     props.delivery.addEnvironment('WEBHOOK_QUEUE_URL', this.deliveryQueue.queueUrl);
     props.delivery.addEnvironment('WEBHOOK_DLQ_URL', this.deadLetterQueue.queueUrl);
 
-    const schedulerRole = new iam.Role(this, 'SweepSchedulerRole', {
-      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com'),
-      description: `Lets EventBridge Scheduler invoke keygate-${stage}-expirySweep`,
-    });
-    this.sweepSchedule = new scheduler.Schedule(this, 'ExpirySweep', {
+    this.sweepSchedule = scheduleInvocations(this, {
+      roleId: 'SweepSchedulerRole',
+      scheduleId: 'ExpirySweep',
       scheduleName: `keygate-${stage}-expiry-sweep`,
+      functionName: `keygate-${stage}-expirySweep`,
       description: 'Records due api_key.expiring / api_key.expired notices (shared/webhooks/sweep.ts)',
-      schedule: scheduler.ScheduleExpression.rate(SWEEP_RATE),
-      target: new LambdaInvoke(props.sweep, { role: schedulerRole, retryAttempts: 2, maxEventAge: Duration.minutes(10) }),
-    });
-    const sweepId = Stack.of(this).getLogicalId(props.sweep.node.defaultChild as lambda.CfnFunction);
-    acknowledge(schedulerRole, {
-      id: `AwsSolutions-IAM5[Resource::<${sweepId}.Arn>:*]`,
-      reason:
-        'The Scheduler target grants lambda:InvokeFunction on the sweep function and its versions (ARN:*); the role ' +
-        'can invoke that one function only and is assumable only by scheduler.amazonaws.com.',
+      rate: SWEEP_RATE,
+      fn: props.sweep,
+      maxEventAge: Duration.minutes(10),
     });
   }
 }
