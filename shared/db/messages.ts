@@ -80,6 +80,26 @@ export async function saveTurn(user: MessageItem, assistant: MessageItem, extras
   throw new Error(`turn not stored: ${result.reasons.map((r) => r.Code).join(',')}`);
 }
 
+/** Up to `limit` of a session's messages (read consistently) in one direction, without the expired ones. */
+async function liveMessages(
+  sessionId: string,
+  read: { forward: boolean; limit: number; afterId: string | undefined },
+  now: Date,
+): Promise<MessageItem[]> {
+  const page = await db.send(
+    new QueryCommand({
+      TableName: tableName('messages'),
+      KeyConditionExpression: 'sessionId = :s',
+      ExpressionAttributeValues: { ':s': sessionId },
+      ScanIndexForward: read.forward,
+      ConsistentRead: true,
+      Limit: read.limit,
+      ...(read.afterId ? { ExclusiveStartKey: { sessionId, id: read.afterId } } : {}),
+    }),
+  );
+  return ((page.Items ?? []) as MessageItem[]).filter((m) => live(m, now));
+}
+
 /** One page of a session's history, oldest first, after message `afterId` if given. */
 export async function listHistory(
   sessionId: string,
@@ -88,32 +108,11 @@ export async function listHistory(
   now: Date,
 ): Promise<{ items: MessageItem[]; more: boolean }> {
   // One extra item tells whether another page exists, so the last page has no dangling cursor.
-  const page = await db.send(
-    new QueryCommand({
-      TableName: tableName('messages'),
-      KeyConditionExpression: 'sessionId = :s',
-      ExpressionAttributeValues: { ':s': sessionId },
-      ScanIndexForward: true,
-      ConsistentRead: true,
-      Limit: limit + 1,
-      ...(afterId ? { ExclusiveStartKey: { sessionId, id: afterId } } : {}),
-    }),
-  );
-  const items = ((page.Items ?? []) as MessageItem[]).filter((m) => live(m, now));
+  const items = await liveMessages(sessionId, { forward: true, limit: limit + 1, afterId }, now);
   return { items: items.slice(0, limit), more: items.length > limit };
 }
 
 /** The last `count` messages of a session, oldest first: the context a reply is generated from. */
 export async function recentMessages(sessionId: string, count: number, now: Date): Promise<MessageItem[]> {
-  const page = await db.send(
-    new QueryCommand({
-      TableName: tableName('messages'),
-      KeyConditionExpression: 'sessionId = :s',
-      ExpressionAttributeValues: { ':s': sessionId },
-      ScanIndexForward: false,
-      ConsistentRead: true,
-      Limit: count,
-    }),
-  );
-  return ((page.Items ?? []) as MessageItem[]).filter((m) => live(m, now)).reverse();
+  return (await liveMessages(sessionId, { forward: false, limit: count, afterId: undefined }, now)).reverse();
 }
