@@ -178,7 +178,8 @@ describe.skipIf(!availability.run)('the portal for daily work', () => {
     const table = owner.getByRole('table', { name: 'Audit log' });
     const shop = (await api.get(`/v1/organizations/${orgId}/api-keys?type=publishable`)).body.items[0];
     const renamed = table.getByRole('row').filter({ has: owner.getByRole('rowheader', { name: 'api_key.updated' }) });
-    await renamed.first().waitFor();
+    // The page reads the log and the keys' names apart: wait for the name with its display key.
+    await renamed.first().getByRole('cell', { name: `Key Shop Widget EU (${shop.displayKey})` }).waitFor();
     expect(await renamed.first().getByRole('cell').allInnerTexts()).toEqual([
       expect.any(String),
       ownerEmail,
@@ -186,6 +187,7 @@ describe.skipIf(!availability.run)('the portal for daily work', () => {
       'Name changed from Shop Widget to Shop Widget EU. Allowed domains changed from https://shop.example, blog.example to https://shop.example, eu.shop.example.',
     ]);
     const removed = table.getByRole('row').filter({ has: owner.getByRole('rowheader', { name: 'member.removed' }) });
+    await removed.getByRole('cell', { name: /^Member daily-member-.*@example\.com$/ }).waitFor();
     await expect(removed.getByRole('cell').nth(2).innerText()).resolves.toMatch(/^Member daily-member-.*@example\.com$/);
     await expectAccessible(owner, 'the audit log');
 
