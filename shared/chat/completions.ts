@@ -24,12 +24,10 @@ import {
   type CompletionRequest,
   type FinishReason,
 } from './openai-wire.ts';
-import { collectReply, REPLAYED_HEADER, startReply, streamErrorPayload, type ReplyInput, type StartedReply } from './reply.ts';
+import { collectReply, endFailedStream, REPLAYED_HEADER, startReply, streamErrorPayload, type ReplyInput, type StartedReply } from './reply.ts';
 import { idempotencyKey } from './schemas.ts';
 import { SSE_HEADERS, writableSink, type EventSink } from './sse.ts';
-import { recordStreamFailure } from '../metrics/emit.ts';
 import { rateLimitHeaders } from '../limits/headers.ts';
-import { ReplyError } from './backend.ts';
 
 /** What the client's messages become: its own system prompt (joined) and the conversation turns. */
 export function conversationOf(request: CompletionRequest): { system: string[]; turns: ChatTurn[] } {
@@ -177,12 +175,7 @@ export async function pumpCompletion(
     if (includeUsage) await sink.write(usageChunkLine(ids, completionUsage(usage?.inputTokens ?? 0, usage?.outputTokens ?? 0)));
     await sink.write(DONE_LINE);
   } catch (error) {
-    recordStreamFailure();
-    if (error instanceof ReplyError && error.failure === 'cut') {
-      await reply.complete().catch((stored: unknown) => reply.fail(stored));
-    } else {
-      await reply.fail(error);
-    }
+    await endFailedStream(reply, error);
     const { code, message } = streamErrorPayload(error);
     const type = code in ERRORS ? ERRORS[code as ErrorCode].error : 'internal_error';
     await sink.write(`data: ${JSON.stringify({ error: { message, type, param: null, code } })}\n\n`);

@@ -397,6 +397,19 @@ export async function collectReply(reply: StartedReply, requestId: string, signa
 }
 
 /**
+ * Ends a streamed reply that failed after it started: a reply cut at its maximum duration pays for
+ * (and keeps) what it produced; any other failure returns its hold.
+ */
+export async function endFailedStream(reply: StartedReply, error: unknown): Promise<void> {
+  recordStreamFailure();
+  if (error instanceof ReplyError && error.failure === 'cut') {
+    await reply.complete().catch((stored: unknown) => reply.fail(stored));
+  } else {
+    await reply.fail(error);
+  }
+}
+
+/**
  * Stream a started reply as SSE events: deltas, then `message.completed` (stored and charged) or
  * `error` (refunded). The sink is the only part that differs between AWS and the local runtime.
  */
@@ -414,13 +427,7 @@ export async function pumpReply(reply: StartedReply, sink: EventSink): Promise<v
       usage: { credits: done.credits },
     });
   } catch (error) {
-    recordStreamFailure();
-    if (error instanceof ReplyError && error.failure === 'cut') {
-      // A streamed reply cut at its maximum duration pays for (and keeps) what it produced.
-      await reply.complete().catch((stored: unknown) => reply.fail(stored));
-    } else {
-      await reply.fail(error);
-    }
+    await endFailedStream(reply, error);
     await sink.send('error', streamErrorPayload(error));
   } finally {
     sink.end();

@@ -45,17 +45,9 @@ export interface ReservationItem {
 }
 
 /** What the reply keeps of its hold to settle it (plain data: no read needed to settle). */
-export interface Hold {
-  organizationId: string;
-  requestKey: string;
-  keyId: string;
-  day: string;
-  held: number;
-  billing: Billing;
+export interface Hold extends Pick<ReservationItem, 'organizationId' | 'requestKey' | 'keyId' | 'day' | 'held' | 'billing' | 'reservedAt' | 'batchId'> {
   /** The output cap to pass to the upstream: the assistant's, or lowered to what was held. */
   outputCap: number;
-  reservedAt: string;
-  batchId?: string;
 }
 
 export function reservationKey(organizationId: string, requestKey: string): { pk: string; sk: string } {
