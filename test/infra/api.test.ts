@@ -12,20 +12,17 @@ import {
   ofType,
   referencedIds,
   resourcePaths,
-  SETUP_TIMEOUT_MS,
   single,
-  synthKeygate,
+  synthBeforeAll,
   tableLogicalId,
-  type Synthesized,
-} from './stack-fixture.ts';
+} from '../support/stack.ts';
 
 describe('REST API', () => {
-  let s: Synthesized;
+  const s = synthBeforeAll();
   let authorizerId: string;
   beforeAll(() => {
-    s = synthKeygate();
     [authorizerId] = single(s.resources, 'AWS::ApiGateway::Authorizer');
-  }, SETUP_TIMEOUT_MS);
+  });
 
   describe('the API key authorizer', () => {
     it('is a REQUEST authorizer with caching off and no identity source', () => {

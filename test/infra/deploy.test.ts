@@ -1,18 +1,15 @@
 // What a first `cdk deploy` in a new account needs from the template: the API Gateway CloudWatch role,
 // retries after a failed create, names unique per account and region, and ordering CloudFormation
 // does not infer by itself.
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { CfnElement } from 'aws-cdk-lib';
 import { physicalTableName, TABLES } from '../../shared/tables.ts';
 import { validatePattern } from '../../shared/webhooks/event-pattern.ts';
 import { STREAM_FILTERS } from '../../shared/webhooks/stream-filters.ts';
-import { ofType, SETUP_TIMEOUT_MS, single, synthKeygate, type CfnResource, type Synthesized } from './stack-fixture.ts';
+import { ofType, SETUP_TIMEOUT_MS, single, synthBeforeAll, synthKeygate, type CfnResource, type Synthesized } from '../support/stack.ts';
 
 /** The stack with cdk.json's context, synthesized once for the file (its tests only read it). */
-let s: Synthesized;
-beforeAll(() => {
-  s = synthKeygate();
-}, SETUP_TIMEOUT_MS);
+const s = synthBeforeAll();
 
 describe('a first deploy in a new account', () => {
   describe('the API Gateway CloudWatch Logs role (the stage has access logs)', () => {

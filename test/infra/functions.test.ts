@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEPLOYED_FUNCTIONS, FUNCTION_SPECS, type DeployedFunctionName } from '../../infra/constructs/function-specs.ts';
 import { TABLE_ACTIONS } from '../../infra/constructs/tables.ts';
 import { DEFAULT_BEDROCK_MODEL } from '../../shared/chat/bedrock-model.ts';
@@ -13,11 +13,12 @@ import {
   resourcesOf,
   roleStatements,
   SETUP_TIMEOUT_MS,
+  synthBeforeAll,
   synthKeygate,
   tableLogicalId,
   type Statement,
   type Synthesized,
-} from './stack-fixture.ts';
+} from '../support/stack.ts';
 
 const TABLE_KEYS = Object.keys(TABLES) as TableKey[];
 const SECRET_READERS: DeployedFunctionName[] = ['publicApi', 'chatSession', 'chatStream'];
@@ -30,10 +31,7 @@ const dynamoStatements = (statements: Statement[]) =>
 
 describe('functions', () => {
   // The one infra test file that bundles for real: it proves every entry builds as configured.
-  let s: Synthesized;
-  beforeAll(() => {
-    s = synthKeygate({ bundle: true });
-  }, SETUP_TIMEOUT_MS);
+  const s = synthBeforeAll({ bundle: true });
 
   it('deploys these functions, written out (a change to function-specs.ts shows here as a deliberate edit)', () => {
     const tableOf = Object.fromEntries(TABLE_KEYS.map((key) => [tableLogicalId(s, key), TABLES[key].name]));

@@ -1,9 +1,9 @@
 // The local runtime and the stack answer the gateway's own responses alike: for every Gateway
 // Response in the synthesized template, what API Gateway would send (its template with `$context`
 // substituted, its header mappings applied) equals what the local runtime renders.
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { GATEWAY_RESPONSES, renderGatewayResponse, type GatewayResponseType } from '../../shared/gateway-responses.ts';
-import { ofType, SETUP_TIMEOUT_MS, synthKeygate, type CfnResource } from './stack-fixture.ts';
+import { ofType, synthBeforeAll, type CfnResource } from '../support/stack.ts';
 
 const context = {
   requestId: 'req-123',
@@ -26,13 +26,10 @@ function asApiGatewayWould(resource: CfnResource) {
 }
 
 describe('local gateway responses equal the stack', () => {
-  let responses: [string, CfnResource][];
-  beforeAll(() => {
-    responses = ofType(synthKeygate().resources, 'AWS::ApiGateway::GatewayResponse');
-  }, SETUP_TIMEOUT_MS);
+  const s = synthBeforeAll();
 
   it.each(GATEWAY_RESPONSES.map((r) => r.type))('%s', (type) => {
-    const [, resource] = responses.find(([, r]) => r.Properties!.ResponseType === type)!;
+    const [, resource] = ofType(s.resources, 'AWS::ApiGateway::GatewayResponse').find(([, r]) => r.Properties!.ResponseType === type)!;
     const local = renderGatewayResponse(type as GatewayResponseType, context);
     expect(local).toEqual(asApiGatewayWould(resource));
     if (type !== 'ACCESS_DENIED') expect(() => JSON.parse(local.body)).not.toThrow();

@@ -3,20 +3,17 @@
 // lastUsedAt/usageCount with an UpdateItem on api-keys (shared/db/api-keys.ts `recordKeyUse`);
 // without that right DynamoDB refuses the write in AWS (DynamoDB Local has no IAM to notice).
 // Only the management function creates or deletes keys.
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEPLOYED_FUNCTIONS, type DeployedFunctionName } from '../../infra/constructs/function-specs.ts';
 import type { TableKey } from '../../shared/tables.ts';
-import { actions, referencedIds, roleStatements, SETUP_TIMEOUT_MS, synthKeygate, tableLogicalId, type Synthesized } from './stack-fixture.ts';
+import { actions, referencedIds, roleStatements, synthBeforeAll, tableLogicalId } from '../support/stack.ts';
 
 const ADMITTING: DeployedFunctionName[] = ['publicApi', 'chatSession', 'chatStream', 'export'];
 /** Functions whose code never touches the organizations table. */
 const NO_ORGANIZATIONS: DeployedFunctionName[] = ['authorizer', 'chatSession', 'export'];
 
 describe('api-keys and organizations grants follow the code', () => {
-  let s: Synthesized;
-  beforeAll(() => {
-    s = synthKeygate();
-  }, SETUP_TIMEOUT_MS);
+  const s = synthBeforeAll();
 
   const granted = (name: DeployedFunctionName, table: TableKey) => {
     const id = tableLogicalId(s, table);

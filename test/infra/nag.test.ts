@@ -4,8 +4,8 @@
 import { Validations, type PolicyViolation } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { SETUP_TIMEOUT_MS, synthKeygate, type Synthesized } from './stack-fixture.ts';
+import { describe, expect, it } from 'vitest';
+import { synthBeforeAll } from '../support/stack.ts';
 
 interface Acknowledgement {
   id: string;
@@ -77,10 +77,7 @@ describe.each([
   ['a geographic inference profile', { bedrockModelId: 'eu.anthropic.claude-haiku-5-5' }, [...ACKNOWLEDGED, PROFILE_MODEL_ACK]],
   ['a foundation model called in its own region', { bedrockModelId: 'amazon.nova-lite-v1:0' }, ACKNOWLEDGED],
 ])('cdk-nag AwsSolutions with %s', (_, context, expected) => {
-  let s: Synthesized;
-  beforeAll(() => {
-    s = synthKeygate({ context });
-  }, SETUP_TIMEOUT_MS);
+  const s = synthBeforeAll({ context });
 
   it('has no unacknowledged finding, error or warning', () => {
     const report = new AwsSolutionsChecks().validateScope(s.stack);

@@ -9,7 +9,7 @@ import { WAF_BLOCK_RESPONSES, type WafBlockResponse } from '../../infra/construc
 import { CORS_ALLOW_HEADERS } from '../../shared/http/cors.ts';
 import { configFromContext, createKeygateApp, type KeygateStack } from '../../infra/stack.ts';
 import { TABLES, type TableKey } from '../../shared/tables.ts';
-import { CDK_CONTEXT, functionByName, ofType, SETUP_TIMEOUT_MS, single, tableLogicalId, type CfnResource } from './stack-fixture.ts';
+import { CDK_CONTEXT, functionByName, ofType, SETUP_TIMEOUT_MS, single, tableLogicalId, type CfnResource } from '../support/stack.ts';
 
 // Every table and every function the stack deploys (the two source-of-truth lists) gets its alarms.
 const TABLE_KEYS = Object.keys(TABLES) as TableKey[];

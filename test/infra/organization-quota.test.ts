@@ -1,7 +1,7 @@
 // The free-credit bound as a deploy setting: CDK context `maxOrganizationsPerUser` (default 10, as
 // the README's configuration table says) reaches the management function as MAX_ORGANIZATIONS_PER_USER.
 import { describe, expect, it } from 'vitest';
-import { functionByName, SETUP_TIMEOUT_MS, synthKeygate } from './stack-fixture.ts';
+import { functionByName, SETUP_TIMEOUT_MS, synthKeygate } from '../support/stack.ts';
 
 const managementEnv = (context: Record<string, unknown> = {}) =>
   functionByName(synthKeygate({ context }), 'management')[1].Properties!.Environment.Variables;

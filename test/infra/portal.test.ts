@@ -1,14 +1,11 @@
 // The portal's hosting and sign-in in the synthesized template (docs/api.md "Portal (web)"): what is
 // verified here without an AWS account. Expected values are written from the contract and the
 // construct's documented choices, not read back from the code.
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Match } from 'aws-cdk-lib/assertions';
-import { functionByName, ofType, referencedIds, single, synthKeygate, SETUP_TIMEOUT_MS, type Synthesized } from './stack-fixture.ts';
+import { functionByName, ofType, referencedIds, single, synthBeforeAll } from '../support/stack.ts';
 
-let s: Synthesized;
-beforeAll(() => {
-  s = synthKeygate();
-}, SETUP_TIMEOUT_MS);
+const s = synthBeforeAll();
 
 /** The template's value as text, with CloudFormation joins flattened (tokens shown as {Ref}). */
 function flatten(value: unknown): string {

@@ -2,15 +2,12 @@ import { App } from 'aws-cdk-lib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createKeygateApp } from '../../infra/stack.ts';
 import { physicalTableName, TABLES, type TableDefinition, type TableKey } from '../../shared/tables.ts';
-import { CDK_CONTEXT, functionByName, ofType, SETUP_TIMEOUT_MS, single, synthKeygate, tableLogicalId, type Synthesized } from './stack-fixture.ts';
+import { CDK_CONTEXT, functionByName, ofType, SETUP_TIMEOUT_MS, single, synthBeforeAll, synthKeygate, tableLogicalId, type Synthesized } from '../support/stack.ts';
 
 const TABLE_ENTRIES = Object.entries(TABLES) as [TableKey, TableDefinition][];
 
 /** The stack with cdk.json's context, synthesized once for the file (its tests only read it). */
-let s: Synthesized;
-beforeAll(() => {
-  s = synthKeygate();
-}, SETUP_TIMEOUT_MS);
+const s = synthBeforeAll();
 
 describe('tables (one per shared/tables.ts entry)', () => {
   it('creates exactly the tables of shared/tables.ts', () => {

@@ -1,9 +1,9 @@
 // Context `upstreams` in the stack: validated at synth with the functions' own parser (AWS rules), handed
 // to the functions that reply or list upstreams, and turned into exactly the Bedrock and secret grants
 // and the stream timeout those upstreams need.
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ROUTES } from '../../shared/routes.ts';
-import { actions, functionByName, ofType, resourcesOf, roleStatements, SETUP_TIMEOUT_MS, synthKeygate, type Synthesized } from './stack-fixture.ts';
+import { actions, functionByName, ofType, resourcesOf, roleStatements, SETUP_TIMEOUT_MS, synthBeforeAll, synthKeygate, type Synthesized } from '../support/stack.ts';
 
 const UPSTREAMS = {
   claude: { kind: 'bedrock', models: ['eu.anthropic.claude-haiku-5-5', 'amazon.nova-lite-v1:0'] },
@@ -29,11 +29,8 @@ const REPLY_ROUTES = ROUTES.filter((r) => r.function === 'chatStream' && !r.loca
 const env = (s: Synthesized, name: string): Record<string, string> => functionByName(s, name)[1].Properties!.Environment.Variables;
 
 describe('context upstreams', () => {
-  let s: Synthesized;
-  beforeAll(() => {
-    // A JSON string, as `-c upstreams='{…}'` gives it.
-    s = synthKeygate({ context: { upstreams: JSON.stringify(UPSTREAMS), defaultUpstream: 'gpt' } });
-  }, SETUP_TIMEOUT_MS);
+  // A JSON string, as `-c upstreams='{…}'` gives it.
+  const s = synthBeforeAll({ context: { upstreams: JSON.stringify(UPSTREAMS), defaultUpstream: 'gpt' } });
 
   it('the functions that reply or list upstreams get KEYGATE_UPSTREAMS (secret names only) and KEYGATE_DEFAULT_UPSTREAM', () => {
     for (const name of ['publicApi', 'chatStream', 'management']) {

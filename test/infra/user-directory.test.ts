@@ -3,15 +3,14 @@
 // environment selects the Cognito directory (shared/users/cognito-directory.ts).
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DEPLOYED_FUNCTIONS } from '../../infra/constructs/function-specs.ts';
-import { actions, functionByName, roleStatements, SETUP_TIMEOUT_MS, single, synthKeygate, type Synthesized } from './stack-fixture.ts';
+import { actions, functionByName, roleStatements, single, synthBeforeAll } from '../support/stack.ts';
 
 describe('user directory grants', () => {
-  let s: Synthesized;
+  const s = synthBeforeAll();
   let poolId: string;
   beforeAll(() => {
-    s = synthKeygate();
     [poolId] = single(s.resources, 'AWS::Cognito::UserPool');
-  }, SETUP_TIMEOUT_MS);
+  });
 
   const cognitoStatements = (name: string) =>
     roleStatements(s, name).filter((st) => actions(st).some((a) => a.startsWith('cognito-idp:')));

@@ -1,7 +1,7 @@
 // The webhook infrastructure as synthesized (what can be checked without an AWS account): the
 // delivery queue and its dead-letter queue, the alarm on it, the streams and their filtered event
 // sources, the sweep schedule, the KMS key and who may use it for what.
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   actions,
   functionByName,
@@ -9,16 +9,11 @@ import {
   referencedIds,
   resourcesOf,
   roleStatements,
-  SETUP_TIMEOUT_MS,
-  synthKeygate,
+  synthBeforeAll,
   tableLogicalId,
-  type Synthesized,
-} from './stack-fixture.ts';
+} from '../support/stack.ts';
 
-let s: Synthesized;
-beforeAll(() => {
-  s = synthKeygate();
-}, SETUP_TIMEOUT_MS);
+const s = synthBeforeAll();
 
 /** Queues have generated names; they are found by construct path. */
 const QUEUE_PATHS: Record<string, string> = { 'keygate-dev-webhook-deliveries': 'Deliveries', 'keygate-dev-webhook-dead-letters': 'DeadLetters' };

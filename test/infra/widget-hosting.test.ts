@@ -1,24 +1,20 @@
 // widget.js on CloudFront (docs/api.md "Chat widget"; README "Chat widget"): any site may load it
 // (CORS for every origin), /widget.js is cached briefly and invalidated on deploy, the content-hashed
 // copy is immutable, and deploys keep older versions: on the portal's distribution in the stack.
-import { beforeAll, describe, expect, it } from 'vitest';
-import { SETUP_TIMEOUT_MS, synthKeygate, type CfnResource } from './stack-fixture.ts';
+import { describe, expect, it } from 'vitest';
+import { synthBeforeAll } from '../support/stack.ts';
 
-let resources: Record<string, CfnResource>;
-
-beforeAll(() => {
-  resources = synthKeygate().resources;
-}, SETUP_TIMEOUT_MS);
+const s = synthBeforeAll();
 
 function byLogicalId(ref: unknown) {
   const id = (ref as { Ref?: string })?.Ref;
-  if (!id || !resources[id]) throw new Error(`no resource for ${JSON.stringify(ref)}`);
-  return resources[id]!;
+  if (!id || !s.resources[id]) throw new Error(`no resource for ${JSON.stringify(ref)}`);
+  return s.resources[id]!;
 }
 
 /** The stack's one distribution: the portal's (its default root object is the portal's index.html). */
 function portalDistribution() {
-  const distributions = Object.values(resources).filter((r) => r.Type === 'AWS::CloudFront::Distribution');
+  const distributions = Object.values(s.resources).filter((r) => r.Type === 'AWS::CloudFront::Distribution');
   expect(distributions).toHaveLength(1);
   expect(distributions[0]!.Properties!.DistributionConfig.DefaultRootObject).toBe('index.html');
   return distributions[0]!;
@@ -51,7 +47,7 @@ describe('widget.js on the CloudFront distribution', () => {
     expect(policy.CustomHeadersConfig.Items).toEqual([{ Header: 'Cache-Control', Value: 'public, max-age=300', Override: true }]);
     const cache = byLogicalId(b.CachePolicyId).Properties!.CachePolicyConfig;
     expect(cache).toMatchObject({ DefaultTTL: 300, MaxTTL: 300, MinTTL: 0 });
-    const deployments = Object.values(resources).filter(
+    const deployments = Object.values(s.resources).filter(
       (r) => r.Type === 'Custom::CDKBucketDeployment' && JSON.stringify(r.Properties?.DistributionPaths) === '["/widget.js"]',
     );
     expect(deployments).toHaveLength(1);
@@ -76,7 +72,7 @@ describe('widget.js on the CloudFront distribution', () => {
   });
 
   it('no deployment of the bucket prunes (a pinned widget.<hash>.js stays), and they share one handler function', () => {
-    const deployments = Object.values(resources).filter((r) => r.Type === 'Custom::CDKBucketDeployment');
+    const deployments = Object.values(s.resources).filter((r) => r.Type === 'Custom::CDKBucketDeployment');
     expect(deployments.length).toBeGreaterThanOrEqual(2);
     for (const d of deployments) expect(d.Properties!.Prune).toBe(false);
     expect(new Set(deployments.map((d) => JSON.stringify(d.Properties!.ServiceToken))).size).toBe(1);

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import { beforeAll } from 'vitest';
 import { createKeygateApp, type KeygateStack } from '../../infra/stack.ts';
 import { physicalTableName, TABLES, type TableKey } from '../../shared/tables.ts';
 
@@ -41,6 +42,18 @@ export function synthKeygate(options: { context?: Record<string, unknown>; bundl
   // Synthesizes the whole app, cdk-nag included: an unacknowledged finding throws here.
   const template = Template.fromStack(stack);
   return { app, stack, template, resources: template.toJSON().Resources };
+}
+
+/**
+ * The stack synthesized once before the tests of the file or `describe` block that calls this; the
+ * returned object is filled in then (its tests only read it).
+ */
+export function synthBeforeAll(options: Parameters<typeof synthKeygate>[0] = {}): Synthesized {
+  const s = {} as Synthesized;
+  beforeAll(() => {
+    Object.assign(s, synthKeygate(options));
+  }, SETUP_TIMEOUT_MS);
+  return s;
 }
 
 export function ofType(resources: Record<string, CfnResource>, type: string): [string, CfnResource][] {
