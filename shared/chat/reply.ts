@@ -9,7 +9,7 @@
 // throttled, unavailable) is answered with a plain JSON error and status; only failures after the
 // first delta become the stream's `error` event.
 import { createHash } from 'node:crypto';
-import { holdCredits, markDelivered, renewHold, settleCredits } from '../db/credits.ts';
+import { holdCredits, markDelivered, recordTokenHold, renewHold, settleCredits } from '../db/credits.ts';
 import { returnTokens, takeTokens } from '../db/token-windows.ts';
 import type { RateSubject } from '../domain/plans.ts';
 import { holdDueAt, HOLD_RENEW_MS, MIN_OUTPUT_TOKENS } from '../limits/credit-holds.ts';
@@ -202,7 +202,7 @@ export async function startReply(input: ReplyInput): Promise<StartedReply> {
     deadline,
   );
   if (held.alreadyCharged) return replayFor(input, requestKey, fingerprint, startedAt);
-  const { hold } = held;
+  let { hold } = held;
   // The token windows: a second conditional hold, of the input bound plus the output cap the credits
   // allow (lowered to what the windows hold, at least the input bound plus 16); refused (429), the
   // credits' hold is returned whole.
@@ -219,9 +219,17 @@ export async function startReply(input: ReplyInput): Promise<StartedReply> {
     }
   }
   const outputCap = tokens ? Math.min(hold.outputCap, tokens.tokens - trimmed.inputTokenBound) : hold.outputCap;
+  if (tokens && tokens.parts.length > 0) {
+    // On the reservation, the tokens are given back by whoever settles it: this reply, or the sweep if it dies.
+    const recorded = await recordTokenHold(hold, tokens).catch((error: unknown) => {
+      logger.warn('token hold not recorded', { requestId: input.requestId, error: describeError(error) });
+      return false;
+    });
+    if (recorded) hold = { ...hold, tokens: { tokens: tokens.tokens, parts: tokens.parts } };
+  }
   let tokensSettled = false;
   const settleTokens = async (used: number) => {
-    if (!tokens || tokensSettled) return;
+    if (!tokens || tokensSettled || hold.tokens) return;
     tokensSettled = true;
     await returnTokens(tokens, Math.max(0, tokens.tokens - used)).catch((error: unknown) => {
       // Counted, never over: a window keeps what was not returned until it ends.

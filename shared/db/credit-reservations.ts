@@ -11,6 +11,7 @@ import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Billing } from '../domain/billing.ts';
 import { epochSeconds, iso } from '../domain/time.ts';
 import { holdDueKey, holdShardOf } from '../limits/credit-holds.ts';
+import type { TokenHold } from '../limits/tokens.ts';
 import { reservationTtl } from '../limits/windows.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
 import { db, isConditionFailed } from './client.ts';
@@ -38,16 +39,26 @@ export interface ReservationItem {
   holdDue?: string;
   /** A delta reached the caller: the sweep charges a dead function's hold in full. */
   delivered?: boolean;
+  /**
+   * The reply's token hold (where its tokens were counted), recorded after it was taken: whoever
+   * settles the reservation (the reply or the sweep) gives its unused tokens back, once.
+   */
+  tokenHold?: HeldTokens;
   charged?: number;
   settledAt?: string;
   settledBy?: 'reply' | 'sweep';
   ttl: number;
 }
 
+/** A token hold as the reservation keeps it. */
+export type HeldTokens = Pick<TokenHold, 'tokens' | 'parts'>;
+
 /** What the reply keeps of its hold to settle it (plain data: no read needed to settle). */
 export interface Hold extends Pick<ReservationItem, 'organizationId' | 'requestKey' | 'keyId' | 'day' | 'held' | 'billing' | 'reservedAt' | 'batchId'> {
   /** The output cap to pass to the upstream: the assistant's, or lowered to what was held. */
   outputCap: number;
+  /** The token hold recorded on the reservation (recordTokenHold): returned by whoever settles it. */
+  tokens?: HeldTokens;
 }
 
 export function reservationKey(organizationId: string, requestKey: string): { pk: string; sk: string } {
@@ -137,7 +148,33 @@ export function holdOf(item: ReservationItem, outputCap = 0): Hold {
     outputCap,
     reservedAt: item.reservedAt,
     ...(item.batchId !== undefined ? { batchId: item.batchId } : {}),
+    ...(item.tokenHold !== undefined ? { tokens: item.tokenHold } : {}),
   };
+}
+
+/**
+ * Record the reply's token hold on its reservation (one small write, only when a token window
+ * applies), so that the settle that wins the reservation's flip, the reply's or the sweep's, gives
+ * the tokens back, and only that one. False when it was not recorded (the reply then returns its
+ * tokens itself; a dead function's stay counted until their windows end).
+ */
+export async function recordTokenHold(hold: Pick<Hold, 'organizationId' | 'requestKey' | 'reservedAt'>, tokens: HeldTokens): Promise<boolean> {
+  try {
+    await db.send(
+      new UpdateCommand({
+        TableName: tableName('usage'),
+        Key: reservationKey(hold.organizationId, hold.requestKey),
+        UpdateExpression: 'SET tokenHold = :tokens',
+        ConditionExpression: '#state = :held AND reservedAt = :reservedAt',
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: { ':tokens': { tokens: tokens.tokens, parts: tokens.parts }, ':held': 'held', ':reservedAt': hold.reservedAt },
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (!isConditionFailed(error)) throw error;
+    return false;
+  }
 }
 
 /** A reply still running moves its hold's due time on (the sweep leaves it alone until then); a settled hold is left alone. */

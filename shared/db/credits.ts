@@ -14,10 +14,11 @@ import { billingFor, holdFromBalance, settleToBalance, type HoldResult } from '.
 import { creditStore, settleFromBatch, type BatchedHoldDetails } from './credit-batches.ts';
 import { holdOf, readReservation, type Hold } from './credit-reservations.ts';
 import { counterStore, isHighVolumeOrg } from './rate-limits.ts';
+import { returnTokens } from './token-windows.ts';
 
 export { balanceOf, grantCredits, hasCredits, type HoldResult } from './credit-balance.ts';
 export { creditStore } from './credit-batches.ts';
-export { markDelivered, renewHold, reservationKey, type Hold } from './credit-reservations.ts';
+export { markDelivered, recordTokenHold, renewHold, reservationKey, type Hold } from './credit-reservations.ts';
 
 /**
  * How stale the billing a high-volume hold is priced with may be: a batch spend does not touch the
@@ -94,15 +95,30 @@ export type ReplyOutcome = { usage: { inputTokens: number; outputTokens: number 
 
 /**
  * Settle a reply's hold: charge what it used (never more than the hold) and return the rest at once,
- * to its batch while that is open, else to the balance. Returns the credits charged (0 when it was
- * settled already: by an earlier call or the sweep).
+ * to its batch while that is open, else to the balance, and the tokens it did not use to their
+ * windows (when its token hold is recorded on the reservation: only the settle that flips the
+ * reservation does). Returns the credits charged (0 when it was settled already: by an earlier
+ * call or the sweep).
  */
 export async function settleCredits(hold: Hold, outcome: ReplyOutcome, now: Date, by: 'reply' | 'sweep' = 'reply'): Promise<number> {
   const charged = outcome === 'failed' ? 0 : settledCharge(hold.billing, hold.held, outcome.usage);
-  return (await settleAt(hold, charged, by, now)) ? charged : 0;
+  const used = outcome === 'failed' ? 0 : outcome.usage.inputTokens + outcome.usage.outputTokens;
+  return (await settleAt(hold, charged, by, now, used)) ? charged : 0;
 }
 
-async function settleAt(hold: Hold, charged: number, by: 'reply' | 'sweep', now: Date): Promise<boolean> {
+/** Settle at `charged`; when this settle flipped the reservation, give back its tokens beyond `tokensUsed`. */
+async function settleAt(hold: Hold, charged: number, by: 'reply' | 'sweep', now: Date, tokensUsed: number): Promise<boolean> {
+  const settled = await settleCredit(hold, charged, by, now);
+  if (settled && hold.tokens && hold.tokens.tokens > tokensUsed) {
+    await returnTokens({ ...hold.tokens, windows: [] }, hold.tokens.tokens - tokensUsed).catch((error: unknown) => {
+      // Counted, never over: a window keeps what was not returned until it ends.
+      logger.warn('token hold not returned', { organizationId: hold.organizationId, error: describeError(error) });
+    });
+  }
+  return settled;
+}
+
+async function settleCredit(hold: Hold, charged: number, by: 'reply' | 'sweep', now: Date): Promise<boolean> {
   if (hold.batchId === undefined) return settleToBalance(hold, charged, by, now);
   const { settled, intoBatch } = await settleFromBatch({ ...hold, batchId: hold.batchId }, charged, by, now);
   const held = creditMemory.held.get(hold.organizationId);
@@ -114,12 +130,14 @@ async function settleAt(hold: Hold, charged: number, by: 'reply' | 'sweep', now:
 export async function refundCredit(organizationId: string, requestKey: string, _keyId: string, now: Date): Promise<void> {
   const item = await readReservation(organizationId, requestKey);
   if (!item || item.state !== 'held') return;
-  await settleAt(holdOf(item), 0, 'reply', now);
+  await settleAt(holdOf(item), 0, 'reply', now, 0);
 }
 
 /**
  * Settle every hold whose function died (due: its deadline plus the settle margin, passed): returned
- * whole if no delta reached the caller, else charged in full (`settledBy: "sweep"`). Reads the
+ * whole if no delta reached the caller (its credits, and its tokens to the windows they were
+ * counted in while those are open), else charged in full (`settledBy: "sweep"`, nothing returns).
+ * The flip of the reservation decides who settles, so a reply settling late returns nothing. Reads the
  * usage table's sparse `byHoldDue` index, one query per shard. Returns how many it settled.
  */
 export async function sweepHolds(now: Date = new Date()): Promise<number> {
@@ -137,13 +155,26 @@ export async function sweepHolds(now: Date = new Date()): Promise<number> {
       const item = await readReservationByKey(pk);
       if (!item || item.state !== 'held') continue;
       try {
-        if (await settleAt(holdOf(item), sweptCharge(item), 'sweep', now)) settled += 1;
+        const hold = holdOf(item);
+        const charged = sweptCharge(item);
+        // Returned whole: every token back (to the windows still open); charged in full: none.
+        const tokensUsed = charged === 0 ? 0 : Infinity;
+        if (await settleAt(stillOpen(hold, now), charged, 'sweep', now, tokensUsed)) settled += 1;
       } catch (error) {
         logger.error('hold not swept', { organizationId: item.organizationId, error: describeError(error) });
       }
     }
   }
   return settled;
+}
+
+/** The hold with only the token parts counted today (a window of a day that ended has nothing to get back). */
+function stillOpen(hold: Hold, now: Date): Hold {
+  if (!hold.tokens) return hold;
+  const today = utcDay(now);
+  const parts = hold.tokens.parts.filter((p) => p.day === today);
+  const { tokens: _, ...rest } = hold;
+  return parts.length === 0 ? rest : { ...hold, tokens: { tokens: hold.tokens.tokens, parts } };
 }
 
 async function readReservationByKey(pk: string) {
