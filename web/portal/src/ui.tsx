@@ -1,7 +1,7 @@
 // Small building blocks every page uses: the error alert, the error boundary, the modal dialog,
-// labelled fields and selects, a form's submit row, a table, a pager, a loader hook, and date and
+// labelled fields and selects, a form that runs an action and its submit row, a table, a pager, a loader hook, and date and
 // number formatting.
-import { Component, type ComponentChildren, type InputHTMLAttributes, type Ref } from 'preact';
+import { Component, type ComponentChildren, type FormHTMLAttributes, type InputHTMLAttributes, type Ref } from 'preact';
 import { useCallback, useEffect, useId, useRef, useState } from 'preact/hooks';
 import { ApiClientError } from '../../api/http.ts';
 
@@ -78,13 +78,15 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): Loaded<T> {
   return { ...state, reload };
 }
 
-/** Runs one action at a time, keeping its error for an alert. */
-export function useAction(): {
+export interface Action {
   busy: boolean;
   error: unknown;
   run: (action: () => Promise<unknown>) => Promise<boolean>;
   clear: () => void;
-} {
+}
+
+/** Runs one action at a time, keeping its error for an alert. */
+export function useAction(): Action {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(undefined);
   const run = useCallback(async (action: () => Promise<unknown>) => {
@@ -279,8 +281,32 @@ export function Select<T extends string>(props: {
   );
 }
 
+/**
+ * A form whose submit runs `run` through `action` (one at a time, its error kept for `FormActions`)
+ * instead of navigating, then hands what `run` returned to `onDone` once it succeeded.
+ */
+export function ActionForm<T>({ action, run, onDone, children, ...form }: Omit<FormHTMLAttributes<HTMLFormElement>, 'action'> & {
+  action: Action;
+  run: () => Promise<T>;
+  onDone?: (result: T) => unknown;
+  children: ComponentChildren;
+}) {
+  return (
+    <form
+      {...form}
+      onSubmit={async (event) => {
+        event.preventDefault();
+        let result: T;
+        if (await action.run(async () => { result = await run(); })) await onDone?.(result!);
+      }}
+    >
+      {children}
+    </form>
+  );
+}
+
 /** The end of a form: the error of its action, if any, and its submit button (disabled while the action runs), with Cancel when `onCancel` is given. */
-export function FormActions(props: { action: { busy: boolean; error: unknown }; submit: string; onCancel?: () => void }) {
+export function FormActions(props: { action: Pick<Action, 'busy' | 'error'>; submit: string; onCancel?: () => void }) {
   const submit = (
     <button type="submit" class="primary" disabled={props.action.busy}>
       {props.submit}

@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks';
 import type { ApiKey, KeyType, NewApiKey } from '../../../api/management.ts';
 import { useSession } from '../session.tsx';
-import { ConfirmDialog, CopyButton, Dialog, ErrorAlert, Field, FormActions, formatDate, formatDateTime, formatNumber, RowAction, Table, useAction, useLoad } from '../ui.tsx';
+import { ActionForm, ConfirmDialog, CopyButton, Dialog, ErrorAlert, Field, FormActions, formatDate, formatDateTime, formatNumber, RowAction, Table, useAction, useLoad } from '../ui.tsx';
 import { loadAssistantChoices } from '../pages/assistants.tsx';
 import { MAX_NAME, NewKeyDialog, NameField, WidgetKeyFields, domainList, useWidgetKeyState } from './new-key.tsx';
 
@@ -60,20 +60,15 @@ function RollDialog(props: { apiKey: ApiKey; onClose: () => void; onRolled: (key
   const [hours, setHours] = useState('24');
   return (
     <Dialog title={`Roll ${props.apiKey.name}`} onClose={props.onClose}>
-      <form
-        onSubmit={async (event) => {
-          event.preventDefault();
-          let rolled: NewApiKey | undefined;
-          const ok = await action.run(async () => {
-            rolled = await api.rollKey(props.apiKey.organizationId, props.apiKey.id, hours.trim() === '' ? undefined : Number(hours));
-          });
-          if (ok && rolled) props.onRolled(rolled);
-        }}
+      <ActionForm
+        action={action}
+        run={() => api.rollKey(props.apiKey.organizationId, props.apiKey.id, hours.trim() === '' ? undefined : Number(hours))}
+        onDone={props.onRolled}
       >
         <p>A replacement key with the same settings is created. The old key keeps working for the grace period, then expires.</p>
         <Field label="Grace period (hours)" data-autofocus type="number" min={0} max={168} step={1} value={hours} onValue={setHours} />
         <FormActions action={action} submit="Roll API key" onCancel={props.onClose} />
-      </form>
+      </ActionForm>
     </Dialog>
   );
 }
@@ -90,19 +85,17 @@ function EditDialog(props: { apiKey: ApiKey; onClose: () => void; onSaved: () =>
   const choices = useLoad(() => (publishable ? loadAssistantChoices(api, apiKey.organizationId) : Promise.resolve(undefined)), [apiKey.organizationId, publishable]);
   return (
     <Dialog title={`Edit ${apiKey.name}`} onClose={props.onClose}>
-      <form
+      <ActionForm
         noValidate
-        onSubmit={async (event) => {
-          event.preventDefault();
-          const ok = await action.run(() =>
-            api.updateKey(apiKey.organizationId, apiKey.id, {
-              name: name.trim(),
-              ...(publishable ? { allowedDomains: domainList(widget.domains) } : {}),
-              ...(publishable && assistantId && assistantId !== apiKey.assistantId ? { assistantId } : {}),
-            }),
-          );
-          if (ok) props.onSaved();
-        }}
+        action={action}
+        run={() =>
+          api.updateKey(apiKey.organizationId, apiKey.id, {
+            name: name.trim(),
+            ...(publishable ? { allowedDomains: domainList(widget.domains) } : {}),
+            ...(publishable && assistantId && assistantId !== apiKey.assistantId ? { assistantId } : {}),
+          })
+        }
+        onDone={props.onSaved}
       >
         <NameField value={name} onValue={setName} autofocus />
         {publishable ? (
@@ -113,7 +106,7 @@ function EditDialog(props: { apiKey: ApiKey; onClose: () => void; onSaved: () =>
           />
         ) : null}
         <FormActions action={action} submit="Save changes" onCancel={props.onClose} />
-      </form>
+      </ActionForm>
     </Dialog>
   );
 }

@@ -4,7 +4,7 @@ import type { Ref } from 'preact';
 import { useEffect, useId, useRef, useState } from 'preact/hooks';
 import type { KeyType, NewApiKey } from '../../../api/management.ts';
 import { useOrganization, useSession } from '../session.tsx';
-import { CopyButton, Dialog, Field, FormActions, useAction, useLoad } from '../ui.tsx';
+import { ActionForm, CopyButton, Dialog, Field, FormActions, useAction, useLoad } from '../ui.tsx';
 import { AssistantSelect, loadAssistantChoices, organizationDefaultLabel, type AssistantChoices } from '../pages/assistants.tsx';
 import { domainList, droppedParts } from './domains.ts';
 
@@ -128,25 +128,22 @@ export function CreateKeyForm(props: {
   const first = useRef<HTMLInputElement>(null);
   useEffect(() => first.current?.focus(), []);
   return (
-    <form
+    <ActionForm
       class="card"
       aria-labelledby="create-key-title"
-      onSubmit={async (event) => {
-        event.preventDefault();
-        let created: NewApiKey | undefined;
-        const ok = await create.run(async () => {
-          const problem = nameProblem(name);
-          if (problem) throw new Error(problem);
-          created = await api.createKey(org.id, {
-            name: name.trim(),
-            type,
-            ...(type === 'publishable' ? { allowedDomains: domainList(widget.domains), ...(widget.assistantId ? { assistantId: widget.assistantId } : {}) } : {}),
-            ...(props.databaseId ? { databaseId: props.databaseId } : {}),
-            ...(days.trim() ? { expiresInDays: Number(days) } : {}),
-          });
+      action={create}
+      run={async () => {
+        const problem = nameProblem(name);
+        if (problem) throw new Error(problem);
+        return api.createKey(org.id, {
+          name: name.trim(),
+          type,
+          ...(type === 'publishable' ? { allowedDomains: domainList(widget.domains), ...(widget.assistantId ? { assistantId: widget.assistantId } : {}) } : {}),
+          ...(props.databaseId ? { databaseId: props.databaseId } : {}),
+          ...(days.trim() ? { expiresInDays: Number(days) } : {}),
         });
-        if (ok && created) props.onCreated(created);
       }}
+      onDone={props.onCreated}
     >
       <h2 id="create-key-title">{props.databaseId ? 'New widget key for this database' : 'Create an API key'}</h2>
       <NameField inputRef={first} value={name} onValue={setName} />
@@ -174,7 +171,7 @@ export function CreateKeyForm(props: {
       ) : null}
       <Field label="Expires in (days)" type="number" min={1} max={MAX_DAYS} step={1} value={days} onValue={setDays} />
       <FormActions action={create} submit="Generate API key" onCancel={props.onCancel} />
-    </form>
+    </ActionForm>
   );
 }
 

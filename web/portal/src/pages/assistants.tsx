@@ -5,7 +5,7 @@
 import { useState } from 'preact/hooks';
 import type { Assistant, AssistantInput, ManagementClient, Upstream } from '../../../api/management.ts';
 import { useOrganization, useSession } from '../session.tsx';
-import { ConfirmDialog, Dialog, ErrorAlert, Field, FormActions, formatNumber, RowAction, Select, Table, useAction, useLoad } from '../ui.tsx';
+import { ActionForm, ConfirmDialog, Dialog, ErrorAlert, Field, FormActions, formatNumber, RowAction, Select, Table, useAction, useLoad } from '../ui.tsx';
 
 /** The API's bounds (docs/api.md): names 1..50, instructions up to 8,000 characters. */
 const NAME_MAX = 50;
@@ -163,22 +163,20 @@ function CreateAssistantForm(props: { upstreams: Upstream[]; onCreated: (assista
   const [draft, setDraft] = useState(() => draftOf(undefined, props.upstreams));
   const create = useAction();
   return (
-    <form
+    <ActionForm
       class="card"
       aria-labelledby="create-assistant-title"
-      onSubmit={async (event) => {
-        event.preventDefault();
-        let created: Assistant | undefined;
-        if (await create.run(async () => { created = await api.createAssistant(org.id, inputOf(draft, props.upstreams)); })) {
-          setDraft(draftOf(undefined, props.upstreams));
-          props.onCreated(created!);
-        }
+      action={create}
+      run={() => api.createAssistant(org.id, inputOf(draft, props.upstreams))}
+      onDone={(created) => {
+        setDraft(draftOf(undefined, props.upstreams));
+        props.onCreated(created);
       }}
     >
       <h2 id="create-assistant-title">Create an assistant</h2>
       <AssistantFields draft={draft} onDraft={setDraft} upstreams={props.upstreams} />
       <FormActions action={create} submit="Create assistant" />
-    </form>
+    </ActionForm>
   );
 }
 
@@ -189,18 +187,10 @@ function EditAssistantDialog(props: { assistant: Assistant; upstreams: Upstream[
   const save = useAction();
   return (
     <Dialog title={`Edit ${assistant.name}`} onClose={props.onClose}>
-      <form
-        onSubmit={async (event) => {
-          event.preventDefault();
-          let saved: Assistant | undefined;
-          if (await save.run(async () => { saved = await api.updateAssistant(assistant.organizationId, assistant.id, inputOf(draft, props.upstreams)); })) {
-            props.onSaved(saved!);
-          }
-        }}
-      >
+      <ActionForm action={save} run={() => api.updateAssistant(assistant.organizationId, assistant.id, inputOf(draft, props.upstreams))} onDone={props.onSaved}>
         <AssistantFields draft={draft} onDraft={setDraft} upstreams={props.upstreams} autofocus />
         <FormActions action={save} submit="Save changes" onCancel={props.onClose} />
-      </form>
+      </ActionForm>
     </Dialog>
   );
 }

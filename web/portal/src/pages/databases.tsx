@@ -4,7 +4,7 @@ import { useState } from 'preact/hooks';
 import type { ApiKey, Database, ManagementClient } from '../../../api/management.ts';
 import { Link } from '../router.tsx';
 import { useOrganization, useSession } from '../session.tsx';
-import { CopyButton, ErrorAlert, Field, FormActions, formatDate, useAction, useLoad } from '../ui.tsx';
+import { ActionForm, CopyButton, ErrorAlert, Field, FormActions, formatDate, useAction, useLoad } from '../ui.tsx';
 import { KeyTable } from '../keys/key-list.tsx';
 import { CreateKeyFlow, embedSnippet } from '../keys/new-key.tsx';
 import { AssistantSelect, loadAssistantChoices, organizationDefaultLabel, type AssistantChoices } from './assistants.tsx';
@@ -22,19 +22,18 @@ export function DatabasesPage() {
       <h1>Databases</h1>
       <p>A database holds what a widget answers from. Each database has its own widget keys.</p>
       {canManageDatabases ? (
-        <form
+        <ActionForm
           class="card"
-          onSubmit={async (event) => {
-            event.preventDefault();
-            if (await create.run(() => api.createDatabase(org.id, name))) {
-              setName('');
-              databases.reload();
-            }
+          action={create}
+          run={() => api.createDatabase(org.id, name)}
+          onDone={() => {
+            setName('');
+            databases.reload();
           }}
         >
           <Field label="Database name" value={name} onValue={setName} required maxLength={100} />
           <FormActions action={create} submit="Create database" />
-        </form>
+        </ActionForm>
       ) : null}
       <ErrorAlert error={databases.error} />
       {databases.data ? (
@@ -77,17 +76,18 @@ function DatabaseAssistant(props: { database: Database; choices: AssistantChoice
   const [notice, setNotice] = useState('');
   const save = useAction();
   return (
-    <form
+    <ActionForm
       class="card"
       aria-labelledby="database-assistant"
-      onSubmit={async (event) => {
-        event.preventDefault();
+      action={save}
+      run={() => {
         setNotice('');
-        if (await save.run(() => api.updateDatabase(org.id, database.id, { assistantId: assistantId || null }))) {
-          const chosen = choices?.assistants.find((a) => a.id === assistantId);
-          setNotice(`Saved: ${chosen ? chosen.name : 'the organization default'} answers for this database.`);
-          props.onSaved();
-        }
+        return api.updateDatabase(org.id, database.id, { assistantId: assistantId || null });
+      }}
+      onDone={() => {
+        const chosen = choices?.assistants.find((a) => a.id === assistantId);
+        setNotice(`Saved: ${chosen ? chosen.name : 'the organization default'} answers for this database.`);
+        props.onSaved();
       }}
     >
       <h2 id="database-assistant">Assistant</h2>
@@ -103,7 +103,7 @@ function DatabaseAssistant(props: { database: Database; choices: AssistantChoice
       <p role="status" class="status">
         {notice}
       </p>
-    </form>
+    </ActionForm>
   );
 }
 

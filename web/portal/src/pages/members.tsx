@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks';
 import type { Member, Role } from '../../../api/management.ts';
 import { useOrganization, useSession } from '../session.tsx';
-import { ConfirmDialog, ErrorAlert, Field, FormActions, Hidden, RowAction, Select, Table, useAction, useLoad } from '../ui.tsx';
+import { ActionForm, ConfirmDialog, ErrorAlert, Field, FormActions, Hidden, RowAction, Select, Table, useAction, useLoad } from '../ui.tsx';
 
 const ROLES: { value: Role; label: string }[] = [
   { value: 'owner', label: 'Owner: everything' },
@@ -30,17 +30,17 @@ export function MembersPage() {
     <>
       <h1>Members</h1>
       {canManageMembers ? (
-        <form
+        <ActionForm
           class="card"
-          onSubmit={async (event) => {
-            event.preventDefault();
+          action={invite}
+          run={() => {
             setNotice('');
-            let added: Member | undefined;
-            if (await invite.run(async () => { added = await api.inviteMember(org.id, email.trim(), role); })) {
-              setNotice(`${added?.email ?? email} was added as ${added?.role ?? role}.`);
-              setEmail('');
-              members.reload();
-            }
+            return api.inviteMember(org.id, email.trim(), role);
+          }}
+          onDone={(added) => {
+            setNotice(`${added.email ?? email} was added as ${added.role}.`);
+            setEmail('');
+            members.reload();
           }}
         >
           <h2>Invite a member</h2>
@@ -48,7 +48,7 @@ export function MembersPage() {
           <Field label="Email" type="email" value={email} onValue={setEmail} required autoComplete="off" />
           <Select label="Role" value={role} options={ROLES} onValue={setRole} />
           <FormActions action={invite} submit="Invite" />
-        </form>
+        </ActionForm>
       ) : (
         <p>Only owners can invite, change or remove members.</p>
       )}

@@ -2,7 +2,7 @@
 import { useState } from 'preact/hooks';
 import { Link, navigate } from '../router.tsx';
 import { useSession } from '../session.tsx';
-import { Field, FormActions, useAction } from '../ui.tsx';
+import { ActionForm, Field, FormActions, useAction } from '../ui.tsx';
 
 export function OrganizationsPage() {
   const { api, user, organizations, organization, selectOrganization, reloadOrganizations } = useSession();
@@ -46,26 +46,21 @@ export function OrganizationsPage() {
           ))}
         </ul>
       ) : null}
-      <form
+      <ActionForm
         class="card"
-        onSubmit={async (event) => {
-          event.preventDefault();
-          let createdId = '';
-          const ok = await create.run(async () => {
-            createdId = (await api.createOrganization(name.trim())).id;
-          });
-          if (ok) {
-            setName('');
-            await reloadOrganizations();
-            selectOrganization(createdId);
-            navigate('/organization/api-key');
-          }
+        action={create}
+        run={() => api.createOrganization(name.trim())}
+        onDone={async (created) => {
+          setName('');
+          await reloadOrganizations();
+          selectOrganization(created.id);
+          navigate('/organization/api-key');
         }}
       >
         <h2>Create an organization</h2>
         <Field label="Organization name" value={name} onValue={setName} required maxLength={100} autoComplete="organization" />
         <FormActions action={create} submit="Create organization" />
-      </form>
+      </ActionForm>
     </>
   );
 }

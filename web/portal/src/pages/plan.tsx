@@ -4,7 +4,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { Billing, Organization, Plan } from '../../../api/management.ts';
 import { useSession } from '../session.tsx';
-import { ErrorAlert, Field, FormActions, formatNumber, Select, useAction, useLoad } from '../ui.tsx';
+import { ActionForm, ErrorAlert, Field, FormActions, formatNumber, Select, useAction, useLoad } from '../ui.tsx';
 
 const PLANS: Plan[] = ['free', 'starter', 'pro', 'enterprise'];
 const BILLING_MODES = [
@@ -41,13 +41,15 @@ function BillingForm(props: { org: Organization; onSaved: (text: string) => void
     }
   }, [org]);
   return (
-    <form
+    <ActionForm
       class="card"
-      onSubmit={async (event) => {
-        event.preventDefault();
+      action={save}
+      run={async () => {
         const billing: Billing = mode === 'tokens' ? { mode, inputPer1k: Number(input), outputPer1k: Number(output) } : { mode: 'reply' };
-        if (await save.run(() => api.updatePlan(org.id, { billing }))) props.onSaved(`Billing saved: ${billingText(billing).toLowerCase()}.`);
+        await api.updatePlan(org.id, { billing });
+        return billing;
       }}
+      onDone={(billing) => props.onSaved(`Billing saved: ${billingText(billing).toLowerCase()}.`)}
     >
       <h2>Billing</h2>
       <Select label="Billing" value={mode} options={BILLING_MODES} onValue={setMode} />
@@ -63,7 +65,7 @@ function BillingForm(props: { org: Organization; onSaved: (text: string) => void
         </>
       ) : null}
       <FormActions action={save} submit="Save billing" />
-    </form>
+    </ActionForm>
   );
 }
 
@@ -82,10 +84,10 @@ function OperatorControls(props: { org: Organization; onChanged: () => void }) {
   const grant = useAction();
   return (
     <>
-      <form
+      <ActionForm
         class="card"
-        onSubmit={async (event) => {
-          event.preventDefault();
+        action={save}
+        run={() => {
           setNotice('');
           // Blank token limits: none (the whole limits object is replaced).
           const limits = {
@@ -94,11 +96,11 @@ function OperatorControls(props: { org: Organization; onChanged: () => void }) {
             ...(tokensPerMinute.trim() ? { tokensPerMinute: Number(tokensPerMinute) } : {}),
             ...(tokensPerDay.trim() ? { tokensPerDay: Number(tokensPerDay) } : {}),
           };
-          const change = plan === 'enterprise' ? { plan, limits } : { plan };
-          if (await save.run(() => api.updatePlan(org.id, change))) {
-            setNotice(`Plan saved: ${plan}.`);
-            props.onChanged();
-          }
+          return api.updatePlan(org.id, plan === 'enterprise' ? { plan, limits } : { plan });
+        }}
+        onDone={() => {
+          setNotice(`Plan saved: ${plan}.`);
+          props.onChanged();
         }}
       >
         <h2>Change the plan</h2>
@@ -112,7 +114,7 @@ function OperatorControls(props: { org: Organization; onChanged: () => void }) {
           </>
         ) : null}
         <FormActions action={save} submit="Save plan" />
-      </form>
+      </ActionForm>
       <BillingForm
         org={org}
         onSaved={(text) => {
@@ -120,18 +122,18 @@ function OperatorControls(props: { org: Organization; onChanged: () => void }) {
           props.onChanged();
         }}
       />
-      <form
+      <ActionForm
         class="card"
-        onSubmit={async (event) => {
-          event.preventDefault();
+        action={grant}
+        run={() => {
           setNotice('');
-          let balance = 0;
-          if (await grant.run(async () => { balance = (await api.grantCredits(org.id, Number(amount), reason.trim() || undefined)).credits; })) {
-            setNotice(`Credits granted. The balance is now ${formatNumber(balance)}.`);
-            setAmount('');
-            setReason('');
-            props.onChanged();
-          }
+          return api.grantCredits(org.id, Number(amount), reason.trim() || undefined);
+        }}
+        onDone={({ credits }) => {
+          setNotice(`Credits granted. The balance is now ${formatNumber(credits)}.`);
+          setAmount('');
+          setReason('');
+          props.onChanged();
         }}
       >
         <h2>Grant credits</h2>
@@ -140,7 +142,7 @@ function OperatorControls(props: { org: Organization; onChanged: () => void }) {
         </Field>
         <Field label="Reason" value={reason} onValue={setReason} maxLength={200} />
         <FormActions action={grant} submit="Grant credits" />
-      </form>
+      </ActionForm>
       <p role="status" class="status">
         {notice}
       </p>
