@@ -15,7 +15,7 @@ import { keyView } from '../domain/key-view.ts';
 import type { Limits } from '../domain/plans.ts';
 import { iso } from '../domain/time.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
-import { assistantRef, failedAt, unknownAssistant } from './assistants.ts';
+import { transactNamingAssistant } from './assistants.ts';
 import { auditPut } from './audit-log.ts';
 import { conditionalUpdate, db, queryAll, setClause, transactWrite } from './client.ts';
 
@@ -23,22 +23,16 @@ import { conditionalUpdate, db, queryAll, setClause, transactWrite } from './cli
 const AUDITED_KEY_FIELDS = ['name', 'type', 'expiresAt', 'allowedDomains', 'databaseId', 'assistantId', 'scopes', 'rateLimit'] as const;
 
 export async function putNewKey(item: ApiKeyItem, audit: AuditContext, now: Date): Promise<void> {
-  const result = await transactWrite({
-    TransactItems: [
-      // The assistant it is pinned to must exist (and a deletion racing this must fail).
-      ...(item.assistantId ? [assistantRef(item.organizationId, item.assistantId)] : []),
-      { Put: { TableName: tableName('apiKeys'), Item: item, ConditionExpression: 'attribute_not_exists(id)' } },
-      auditPut(audit, item.organizationId, {
-        action: 'api_key.created',
-        target: { type: 'api_key', id: item.id },
-        changes: createdFields(item, AUDITED_KEY_FIELDS),
-      }, now),
-    ],
-  });
-  if (!result.ok) {
-    if (item.assistantId && failedAt(result.reasons, 0)) throw unknownAssistant();
-    throw new Error('API key id collision'); // 190 random bits: not expected
-  }
+  // The assistant it is pinned to must exist (and a deletion racing this must fail).
+  const written = await transactNamingAssistant(item.organizationId, item.assistantId, [
+    { Put: { TableName: tableName('apiKeys'), Item: item, ConditionExpression: 'attribute_not_exists(id)' } },
+    auditPut(audit, item.organizationId, {
+      action: 'api_key.created',
+      target: { type: 'api_key', id: item.id },
+      changes: createdFields(item, AUDITED_KEY_FIELDS),
+    }, now),
+  ]);
+  if (!written) throw new Error('API key id collision'); // 190 random bits: not expected
 }
 
 /** Key ids are `key_` + 24 hex characters (keyIdFromHash); anything else names no key. */
@@ -128,31 +122,25 @@ function patchAction(current: ApiKeyItem, changes: KeyChanges): AuditAction {
 /** Apply a patch to `current` (as just read), with its audit entry. Returns the key after. */
 export async function updateKey(current: ApiKeyItem, changes: KeyChanges, audit: AuditContext, now: Date): Promise<ApiKeyItem> {
   const set = setClause({ ...changes });
-  const repin = changes.assistantId !== undefined && changes.assistantId !== current.assistantId;
-  const result = await transactWrite({
-    TransactItems: [
-      ...(repin ? [assistantRef(current.organizationId, changes.assistantId!)] : []),
-      {
-        Update: {
-          TableName: tableName('apiKeys'),
-          Key: { id: current.id },
-          UpdateExpression: set.expression,
-          ConditionExpression: 'organizationId = :o AND #status <> :revoked',
-          ExpressionAttributeNames: { ...set.names, '#status': 'status' },
-          ExpressionAttributeValues: { ...set.values, ':o': current.organizationId, ':revoked': 'revoked' },
-        },
+  const repinned = changes.assistantId !== current.assistantId ? changes.assistantId : undefined;
+  const written = await transactNamingAssistant(current.organizationId, repinned, [
+    {
+      Update: {
+        TableName: tableName('apiKeys'),
+        Key: { id: current.id },
+        UpdateExpression: set.expression,
+        ConditionExpression: 'organizationId = :o AND #status <> :revoked',
+        ExpressionAttributeNames: { ...set.names, '#status': 'status' },
+        ExpressionAttributeValues: { ...set.values, ':o': current.organizationId, ':revoked': 'revoked' },
       },
-      auditPut(audit, current.organizationId, {
-        action: patchAction(current, changes),
-        target: { type: 'api_key', id: current.id },
-        changes: changesBetween<ApiKeyItem>(current, changes, ['name', 'allowedDomains', 'status', 'rateLimit', 'assistantId']),
-      }, now),
-    ],
-  });
-  if (!result.ok) {
-    if (repin && failedAt(result.reasons, 0)) throw unknownAssistant();
-    throw new ApiError('NOT_FOUND', 'API key not found');
-  }
+    },
+    auditPut(audit, current.organizationId, {
+      action: patchAction(current, changes),
+      target: { type: 'api_key', id: current.id },
+      changes: changesBetween<ApiKeyItem>(current, changes, ['name', 'allowedDomains', 'status', 'rateLimit', 'assistantId']),
+    }, now),
+  ]);
+  if (!written) throw new ApiError('NOT_FOUND', 'API key not found');
   return requireKey(current.organizationId, current.id);
 }
 

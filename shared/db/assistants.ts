@@ -22,7 +22,7 @@ import {
   type UpstreamChoice,
 } from '../domain/assistants.ts';
 import { actorContext, type AuditContext } from '../domain/audit.ts';
-import { ApiError, validationError } from '../domain/errors.ts';
+import { ApiError, orNotFound, validationError } from '../domain/errors.ts';
 import { newId } from '../domain/ids.ts';
 import { iso } from '../domain/time.ts';
 import { tableName } from '../tables.ts';
@@ -114,9 +114,26 @@ export function unknownAssistant(field = 'assistantId'): ApiError {
   return validationError([{ field, message: 'does not exist in this organization' }]);
 }
 
-/** Whether the transaction failed on the item at `index` (an `assistantRef`): the assistant is gone. */
-export function failedAt(reasons: CancellationReason[], index: number): boolean {
+/** Whether the transaction failed on the condition of the item at `index`. */
+function failedAt(reasons: CancellationReason[], index: number): boolean {
   return reasons[index]?.Code === 'ConditionalCheckFailed';
+}
+
+/**
+ * Writes `items` in one transaction that, when `assistantId` is given, also makes them name that
+ * assistant (`assistantRef`): a 400 `unknownAssistant(field)` when it does not exist. False when one
+ * of `items` failed its condition.
+ */
+export async function transactNamingAssistant(
+  organizationId: string,
+  assistantId: string | null | undefined,
+  items: TransactItem[],
+  field = 'assistantId',
+): Promise<boolean> {
+  const result = await transactWrite({ TransactItems: [...(assistantId ? [assistantRef(organizationId, assistantId)] : []), ...items] });
+  if (result.ok) return true;
+  if (assistantId && failedAt(result.reasons, 0)) throw unknownAssistant(field);
+  return false;
 }
 
 export async function getAssistant(organizationId: string, id: string): Promise<AssistantItem | undefined> {
@@ -128,9 +145,7 @@ export async function getAssistant(organizationId: string, id: string): Promise<
 }
 
 export async function requireAssistant(organizationId: string, id: string): Promise<AssistantItem> {
-  const item = await getAssistant(organizationId, id);
-  if (!item) throw new ApiError('NOT_FOUND', 'Assistant not found');
-  return item;
+  return orNotFound(await getAssistant(organizationId, id), 'Assistant not found');
 }
 
 export async function listAssistants(organizationId: string): Promise<AssistantItem[]> {

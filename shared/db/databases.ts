@@ -3,11 +3,11 @@
 // (shared/db/assistants.ts): database items are the ids starting `db_`.
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { changesBetween, type AuditContext } from '../domain/audit.ts';
-import { ApiError } from '../domain/errors.ts';
+import { ApiError, orNotFound } from '../domain/errors.ts';
 import { newId } from '../domain/ids.ts';
 import { iso } from '../domain/time.ts';
 import { tableName } from '../tables.ts';
-import { assistantRef, failedAt, unknownAssistant } from './assistants.ts';
+import { transactNamingAssistant } from './assistants.ts';
 import { auditPut } from './audit-log.ts';
 import { db, queryAll, transactWrite } from './client.ts';
 
@@ -34,24 +34,18 @@ export async function createDatabase(
 ): Promise<DatabaseItem> {
   const assistantId = input.assistantId ?? null;
   const item: DatabaseItem = { organizationId, id: newId('db'), name: input.name, assistantId, createdAt: iso(now) };
-  const result = await transactWrite({
-    TransactItems: [
-      ...(assistantId ? [assistantRef(organizationId, assistantId)] : []),
-      { Put: { TableName: tableName('databases'), Item: item, ConditionExpression: 'attribute_not_exists(id)' } },
-      auditPut(audit, organizationId, {
-        action: 'database.created',
-        target: { type: 'database', id: item.id },
-        changes: [
-          { field: 'name', from: null, to: input.name },
-          ...(assistantId ? [{ field: 'assistantId', from: null, to: assistantId }] : []),
-        ],
-      }, now),
-    ],
-  });
-  if (!result.ok) {
-    if (assistantId && failedAt(result.reasons, 0)) throw unknownAssistant();
-    throw new Error('Database id collision'); // 119 random bits: not expected
-  }
+  const written = await transactNamingAssistant(organizationId, assistantId, [
+    { Put: { TableName: tableName('databases'), Item: item, ConditionExpression: 'attribute_not_exists(id)' } },
+    auditPut(audit, organizationId, {
+      action: 'database.created',
+      target: { type: 'database', id: item.id },
+      changes: [
+        { field: 'name', from: null, to: input.name },
+        ...(assistantId ? [{ field: 'assistantId', from: null, to: assistantId }] : []),
+      ],
+    }, now),
+  ]);
+  if (!written) throw new Error('Database id collision'); // 119 random bits: not expected
   return item;
 }
 
@@ -66,30 +60,24 @@ export async function updateDatabase(
   const audited = changesBetween<DatabaseItem>(current, changes, ['name', 'assistantId']);
   if (audited.length === 0) return current;
   const newAssistant = changes.assistantId && changes.assistantId !== current.assistantId ? changes.assistantId : null;
-  const result = await transactWrite({
-    TransactItems: [
-      ...(newAssistant ? [assistantRef(current.organizationId, newAssistant)] : []),
-      {
-        Put: {
-          TableName: tableName('databases'),
-          Item: next,
-          // Lands only on the database as read (a concurrent change makes this one retry).
-          ConditionExpression: '#name = :name AND (attribute_not_exists(assistantId) OR assistantId = :assistant)',
-          ExpressionAttributeNames: { '#name': 'name' },
-          ExpressionAttributeValues: { ':name': current.name, ':assistant': current.assistantId ?? null },
-        },
+  const written = await transactNamingAssistant(current.organizationId, newAssistant, [
+    {
+      Put: {
+        TableName: tableName('databases'),
+        Item: next,
+        // Lands only on the database as read (a concurrent change makes this one retry).
+        ConditionExpression: '#name = :name AND (attribute_not_exists(assistantId) OR assistantId = :assistant)',
+        ExpressionAttributeNames: { '#name': 'name' },
+        ExpressionAttributeValues: { ':name': current.name, ':assistant': current.assistantId ?? null },
       },
-      auditPut(audit, current.organizationId, {
-        action: 'database.updated',
-        target: { type: 'database', id: current.id },
-        changes: audited,
-      }, now),
-    ],
-  });
-  if (!result.ok) {
-    if (newAssistant && failedAt(result.reasons, 0)) throw unknownAssistant();
-    throw new ApiError('CONFLICT', 'The database changed meanwhile, try again');
-  }
+    },
+    auditPut(audit, current.organizationId, {
+      action: 'database.updated',
+      target: { type: 'database', id: current.id },
+      changes: audited,
+    }, now),
+  ]);
+  if (!written) throw new ApiError('CONFLICT', 'The database changed meanwhile, try again');
   return next;
 }
 
@@ -109,9 +97,7 @@ export async function getDatabase(organizationId: string, id: string): Promise<D
 }
 
 export async function requireDatabase(organizationId: string, id: string): Promise<DatabaseItem> {
-  const item = await getDatabase(organizationId, id);
-  if (!item) throw new ApiError('NOT_FOUND', 'Database not found');
-  return item;
+  return orNotFound(await getDatabase(organizationId, id), 'Database not found');
 }
 
 export async function databaseExists(organizationId: string, id: string): Promise<boolean> {

@@ -4,14 +4,14 @@ import { GetCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { decodeCursor, encodeCursor } from '../domain/cursor.ts';
 import { changesBetween, createdFields, type AuditContext } from '../domain/audit.ts';
 import { billingOf, sameBilling, type Billing } from '../domain/billing.ts';
-import { ApiError, retryLaterError } from '../domain/errors.ts';
+import { ApiError, orNotFound, retryLaterError } from '../domain/errors.ts';
 import { effectiveLimits, type Limits, type Plan } from '../domain/plans.ts';
 import type { Role } from '../domain/roles.ts';
 import { DAY_MS, iso, utcDay } from '../domain/time.ts';
 import { newId } from '../domain/ids.ts';
 import { tableName } from '../tables.ts';
 import type { UpstreamChoice } from '../domain/assistants.ts';
-import { assistantRef, defaultAssistantItems, failedAt, unknownAssistant } from './assistants.ts';
+import { defaultAssistantItems, transactNamingAssistant } from './assistants.ts';
 import { auditPut } from './audit-log.ts';
 import { db, isConditionFailed, queryAll, setClause, transactWrite } from './client.ts';
 
@@ -223,9 +223,7 @@ export async function searchOrganizations(
 }
 
 export async function requireOrganization(id: string): Promise<OrganizationItem> {
-  const org = await getOrganization(id);
-  if (!org) throw new ApiError('NOT_FOUND', 'Organization not found');
-  return org;
+  return orNotFound(await getOrganization(id), 'Organization not found');
 }
 
 /** Change plan and/or limits of `current` (as just read), with its audit entry. Returns the organization after. */
@@ -302,32 +300,26 @@ export async function updateOrganizationSettings(
 ): Promise<OrganizationItem> {
   const audited = changesBetween<OrganizationItem>(current, changes, ['name', 'defaultAssistantId']);
   if (audited.length === 0) return current;
-  const newDefault = changes.defaultAssistantId !== undefined && changes.defaultAssistantId !== current.defaultAssistantId;
+  const newDefault = changes.defaultAssistantId !== current.defaultAssistantId ? changes.defaultAssistantId : undefined;
   const set = setClause(changes);
-  const result = await transactWrite({
-    TransactItems: [
-      ...(newDefault ? [assistantRef(current.id, changes.defaultAssistantId!)] : []),
-      {
-        Update: {
-          TableName: tableName('organizations'),
-          Key: { id: current.id },
-          UpdateExpression: set.expression,
-          ConditionExpression: 'attribute_exists(id)',
-          ExpressionAttributeNames: set.names,
-          ExpressionAttributeValues: set.values,
-        },
+  const written = await transactNamingAssistant(current.id, newDefault, [
+    {
+      Update: {
+        TableName: tableName('organizations'),
+        Key: { id: current.id },
+        UpdateExpression: set.expression,
+        ConditionExpression: 'attribute_exists(id)',
+        ExpressionAttributeNames: set.names,
+        ExpressionAttributeValues: set.values,
       },
-      auditPut(audit, current.id, {
-        action: 'organization.updated',
-        target: { type: 'organization', id: current.id },
-        changes: audited,
-      }, now),
-    ],
-  });
-  if (!result.ok) {
-    if (newDefault && failedAt(result.reasons, 0)) throw unknownAssistant('defaultAssistantId');
-    throw new ApiError('NOT_FOUND', 'Organization not found');
-  }
+    },
+    auditPut(audit, current.id, {
+      action: 'organization.updated',
+      target: { type: 'organization', id: current.id },
+      changes: audited,
+    }, now),
+  ], 'defaultAssistantId');
+  if (!written) throw new ApiError('NOT_FOUND', 'Organization not found');
   return requireOrganization(current.id);
 }
 

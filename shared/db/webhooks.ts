@@ -4,7 +4,7 @@
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { AuditContext } from '../domain/audit.ts';
 import { randomBase62 } from '../domain/api-key.ts';
-import { ApiError, retryLaterError } from '../domain/errors.ts';
+import { ApiError, orNotFound, retryLaterError } from '../domain/errors.ts';
 import { newId } from '../domain/ids.ts';
 import { iso } from '../domain/time.ts';
 import { MAX_WEBHOOKS_PER_ORG, SECRET_PREFIX, type DeliveryType, type EventType } from '../domain/webhooks.ts';
@@ -95,9 +95,7 @@ export async function getWebhook(organizationId: string, id: string): Promise<We
 }
 
 export async function requireWebhook(organizationId: string, id: string): Promise<WebhookItem> {
-  const item = await getWebhook(organizationId, id);
-  if (!item) throw new ApiError('NOT_FOUND', 'Webhook not found');
-  return item;
+  return orNotFound(await getWebhook(organizationId, id), 'Webhook not found');
 }
 
 export async function deleteWebhook(organizationId: string, id: string, audit: AuditContext, now: Date): Promise<void> {

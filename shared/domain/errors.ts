@@ -71,6 +71,12 @@ export function validationError(details: FieldIssue[], message?: string): ApiErr
   return new ApiError('VALIDATION_ERROR', summary || ERRORS.VALIDATION_ERROR.message, { details });
 }
 
+/** `item`, or a 404 NOT_FOUND with `message` when there is none. */
+export function orNotFound<T>(item: T | undefined, message: string): T {
+  if (item === undefined) throw new ApiError('NOT_FOUND', message);
+  return item;
+}
+
 export function errorBody(code: ErrorCode, message: string = ERRORS[code].message): ErrorBody {
   return { error: ERRORS[code].error, message, code };
 }
