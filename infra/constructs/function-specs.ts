@@ -34,7 +34,8 @@ export interface FunctionSpec {
 
 // Every function that admits requests (shared/db/rate-limits.ts `admit`) refreshes the key's
 // lastUsedAt/usageCount with an UpdateItem on api-keys: `readUpdate` there, never PutItem or
-// DeleteItem (only the management function creates and deletes keys).
+// DeleteItem (only the management function creates and deletes keys); and it reads the
+// organization when the key's copy of its limits is older (to bring the copy up to date).
 export const FUNCTION_SPECS: Record<DeployedFunctionName, FunctionSpec> = {
   // On every public request: sized for a fast cold start rather than cheapest memory.
   authorizer: {
@@ -87,7 +88,9 @@ export const FUNCTION_SPECS: Record<DeployedFunctionName, FunctionSpec> = {
     entry: FUNCTION_ENTRIES.chatSession,
     memorySize: 512,
     timeout: Duration.seconds(10),
-    tables: { sessions: 'readWrite', messages: 'read', apiKeys: 'readUpdate', usage: 'readWrite' },
+    // organizations read: a key whose copy of the limits is older than its organization's is brought
+    // up to date at its next request (admit), whichever function serves it.
+    tables: { sessions: 'readWrite', messages: 'read', apiKeys: 'readUpdate', usage: 'readWrite', organizations: 'read' },
     sessionSecret: true,
     bedrock: false,
   },
@@ -116,7 +119,7 @@ export const FUNCTION_SPECS: Record<DeployedFunctionName, FunctionSpec> = {
     entry: FUNCTION_ENTRIES.export,
     memorySize: 512,
     timeout: Duration.seconds(28),
-    tables: { sessions: 'read', messages: 'read', usage: 'readWrite', apiKeys: 'readUpdate' },
+    tables: { sessions: 'read', messages: 'read', usage: 'readWrite', apiKeys: 'readUpdate', organizations: 'read' },
     sessionSecret: false,
     bedrock: false,
   },

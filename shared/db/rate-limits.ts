@@ -426,23 +426,37 @@ export async function admit(
 
 /** Keys whose copy of the limits this environment brought up to date, with the version. */
 const repaired = new Map<string, number>();
+/** Per organization, the newest limits (all of them, token limits too) this environment read, with their version. */
+const orgLimitsRead = new Map<string, LimitsVersion>();
 
 /**
  * A request whose key holds an older copy of its organization's limits than the counters count
  * under (a limit change whose copy has not reached this key: see propagateOrgLimits) was decided
  * under the newer limits; the key's copy is then brought up to date from the organization (one
  * read, one conditional write, once per key and environment), so a change reaches every key in
- * use at its next request even when the PATCH could not copy it. Bookkeeping: a failure is logged.
+ * use at its next request even when the PATCH could not copy it, whichever route the key is used
+ * through (API-key or session routes). The request's subject takes the newer limits too, so what
+ * it does next (a reply's token hold) is held to them. Bookkeeping: a failure is logged.
  */
 async function repairKeyCopy(subject: RateSubject): Promise<void> {
   const known = memory.orgVersions.get(subject.organizationId);
-  if (!known || known.v <= (subject.orgLimitsVersion ?? 0) || (repaired.get(subject.keyId) ?? -1) >= known.v) return;
+  if (!known || known.v <= (subject.orgLimitsVersion ?? 0)) return;
   try {
-    const org = await getOrganization(subject.organizationId);
-    if (!org) return;
-    await setOrgLimits(subject.keyId, effectiveLimits(org.plan, org.limits), org.limitsVersion ?? 0);
+    let current = orgLimitsRead.get(subject.organizationId);
+    if (!current || current.v < known.v) {
+      const org = await getOrganization(subject.organizationId);
+      if (!org) return;
+      current = { v: org.limitsVersion ?? 0, limits: effectiveLimits(org.plan, org.limits) };
+      if (orgLimitsRead.size >= 10_000) orgLimitsRead.clear();
+      orgLimitsRead.set(subject.organizationId, current);
+    }
+    if (current.v <= (subject.orgLimitsVersion ?? 0)) return;
+    subject.orgLimits = current.limits;
+    subject.orgLimitsVersion = current.v;
+    if ((repaired.get(subject.keyId) ?? -1) >= current.v) return;
+    await setOrgLimits(subject.keyId, current.limits, current.v);
     if (repaired.size >= 10_000) repaired.clear();
-    repaired.set(subject.keyId, org.limitsVersion ?? 0);
+    repaired.set(subject.keyId, current.v);
   } catch (error) {
     logger.warn('key limits copy not repaired', { keyId: subject.keyId, error: describeError(error) });
   }
