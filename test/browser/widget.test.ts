@@ -150,7 +150,7 @@ interface WidgetPage {
 }
 
 /** A new tab (its own sessionStorage) on `origin`, showing the site page with the widget. */
-async function openSite(origin: string, options: PageOptions = {}, title = 'Chat'): Promise<WidgetPage> {
+async function openSite(origin: string, options: PageOptions = {}): Promise<WidgetPage> {
   const page = await browser.context.newPage();
   const consoleErrors: string[] = [];
   page.on('console', (m) => {
@@ -159,7 +159,20 @@ async function openSite(origin: string, options: PageOptions = {}, title = 'Chat
   page.on('pageerror', (error) => consoleErrors.push(`uncaught: ${error.message}`));
   const response = await page.goto(origin + pagePath(options));
   expect(response?.status()).toBe(200);
-  return widgetOn(page, consoleErrors, title);
+  return widgetOn(page, consoleErrors, options.attributes?.['data-title']);
+}
+
+type SiteTest = (w: WidgetPage) => Promise<void>;
+
+/** Runs `test` on a new tab of the site page on `origin` (openSite), closing the tab afterwards whatever happens. */
+async function onSite(origin: string, ...args: [test: SiteTest] | [options: PageOptions, test: SiteTest]): Promise<void> {
+  const [options, test] = args.length === 1 ? [{}, args[0]] : args;
+  const w = await openSite(origin, options);
+  try {
+    await test(w);
+  } finally {
+    await w.page.close();
+  }
 }
 
 function widgetOn(page: Page, consoleErrors: string[], title = 'Chat'): WidgetPage {
@@ -226,8 +239,7 @@ function cspErrors(w: WidgetPage): string[] {
 
 describe.skipIf(!availability.run)('the chat widget in a real browser', () => {
   it('on an allowed subdomain it chats: the reply streams delta by delta, the log is busy until it completes', async () => {
-    const w = await openSite(origins.staging);
-    try {
+    await onSite(origins.staging, async (w) => {
       await openPanel(w);
       await expect.poll(() => w.message.evaluate((el) => el === el.getRootNode().activeElement)).toBe(true);
       // Record every text the reply shows, and whether the log was busy then, as the DOM changes.
@@ -266,14 +278,11 @@ describe.skipIf(!availability.run)('the chat widget in a real browser', () => {
       const stored = await w.page.evaluate(() => JSON.stringify({ ...window.sessionStorage, ...window.localStorage }));
       expect(stored).not.toContain(siteKey);
       expect(stored).toContain('sessionId');
-    } finally {
-      await w.page.close();
-    }
+    });
   });
 
   it('works with the keyboard alone: focus is visible, Escape closes and gives focus back to the launcher', async () => {
-    const w = await openSite(origins.mysite, { attributes: { 'data-title': 'Help desk' } }, 'Help desk');
-    try {
+    await onSite(origins.mysite, { attributes: { 'data-title': 'Help desk' } }, async (w) => {
       await w.launcher.waitFor();
       // Tab past the page's own controls to the launcher (the widget is the last thing on the page).
       for (let i = 0; i < 10 && !(await w.launcher.evaluate((el) => el === el.getRootNode().activeElement)); i++) {
@@ -310,9 +319,7 @@ describe.skipIf(!availability.run)('the chat widget in a real browser', () => {
       await w.page.keyboard.press('Escape');
       await expect.poll(() => w.dialog.isVisible()).toBe(false);
       expect(await w.launcher.evaluate((el) => el === el.getRootNode().activeElement)).toBe(true);
-    } finally {
-      await w.page.close();
-    }
+    });
   });
 
   it('on localhost it works whatever the key allows: the demo page, key pasted into its form', async () => {
@@ -340,8 +347,7 @@ describe.skipIf(!availability.run)('the chat widget in a real browser', () => {
 
   it('revoking the key ends the open conversation on its next message; a new one is refused with the key', async () => {
     const key = await createKey(orgId, { name: 'to revoke', type: 'widget', allowedDomains: ['mysite.test'] });
-    const w = await openSite(origins.mysite, { key: key.key });
-    try {
+    await onSite(origins.mysite, { key: key.key }, async (w) => {
       await openPanel(w);
       await send(w, 'First question');
       await waitForReply(w, localReply('First question', 1));
@@ -356,9 +362,7 @@ describe.skipIf(!availability.run)('the chat widget in a real browser', () => {
       await send(w, 'Third question');
       expect(await alertText(w)).toContain("This chat's key is not valid");
       expect(await alertText(w)).toContain('Invalid or missing API key');
-    } finally {
-      await w.page.close();
-    }
+    });
   });
 
   it('a disabled key and a key that is not one get their own message', async () => {
@@ -369,14 +373,11 @@ describe.skipIf(!availability.run)('the chat widget in a real browser', () => {
       [disabled.key, 'This chat is switched off for now: its key is disabled.'],
       [`pk_${'A'.repeat(32)}000000`, "This chat's key is not valid"],
     ] as const) {
-      const w = await openSite(origins.mysite, { key });
-      try {
+      await onSite(origins.mysite, { key }, async (w) => {
         await openPanel(w);
         await send(w, 'Hello?');
         expect(await alertText(w)).toContain(text);
-      } finally {
-        await w.page.close();
-      }
+      });
     }
   });
 
@@ -384,24 +385,18 @@ describe.skipIf(!availability.run)('the chat widget in a real browser', () => {
     const db = await owner.post(`/v1/organizations/${orgId}/databases`, { name: 'Catalogue' });
     expect(db.status, db.text).toBe(201);
     const key = await createKey(orgId, { name: 'catalogue widget', type: 'widget', allowedDomains: ['mysite.test'], databaseId: db.body.id });
-    const own = await openSite(origins.mysite, { key: key.key, attributes: { 'data-database': db.body.id, 'data-open': 'true' } });
-    try {
+    await onSite(origins.mysite, { key: key.key, attributes: { 'data-database': db.body.id, 'data-open': 'true' } }, async (own) => {
       await expect.poll(() => own.dialog.isVisible()).toBe(true); // no click: data-open="true"
       await send(own, 'What is in the catalogue?');
       await waitForReply(own, localReply('What is in the catalogue?', 1));
-    } finally {
-      await own.page.close();
-    }
-    const other = await openSite(origins.mysite, { key: key.key, attributes: { 'data-database': 'db_someoneelse' } });
-    try {
+    });
+    await onSite(origins.mysite, { key: key.key, attributes: { 'data-database': 'db_someoneelse' } }, async (other) => {
       await openPanel(other);
       await send(other, 'And this one?');
       const text = await alertText(other);
       expect(text).toContain("This chat's key cannot be used for this database.");
       expect(text).toContain('API key does not have access to this resource');
-    } finally {
-      await other.page.close();
-    }
+    });
   });
 
   it('no credits: the 402 message', async () => {
@@ -414,22 +409,18 @@ describe.skipIf(!availability.run)('the chat widget in a real browser', () => {
     }
     expect((await operator.get(`/v1/organizations/${brokeOrg}`)).body.credits).toBe(0);
     const key = await createKey(brokeOrg, { name: 'broke widget', type: 'widget', allowedDomains: ['mysite.test'] });
-    const w = await openSite(origins.mysite, { key: key.key });
-    try {
+    await onSite(origins.mysite, { key: key.key }, async (w) => {
       await openPanel(w);
       await send(w, 'Anyone there?');
       expect(await alertText(w)).toContain('This chat has run out of credits, so it cannot reply right now.');
       expect(await w.alert.getByRole('button').count()).toBe(0);
-    } finally {
-      await w.page.close();
-    }
+    });
   });
 
   it('rate limited: the message gives the wait from the 429', async () => {
     // Two requests a minute for this key: the session, the first message; the second message is refused.
     const key = await createKey(orgId, { name: 'slow widget', type: 'widget', allowedDomains: ['mysite.test'], rateLimit: { perMinute: 2 } });
-    const w = await openSite(origins.mysite, { key: key.key });
-    try {
+    await onSite(origins.mysite, { key: key.key }, async (w) => {
       await openPanel(w);
       await send(w, 'One');
       await waitForReply(w, localReply('One', 1));
@@ -439,14 +430,11 @@ describe.skipIf(!availability.run)('the chat widget in a real browser', () => {
       expect(wait, text).toBeGreaterThanOrEqual(1);
       expect(wait, text).toBeLessThanOrEqual(60);
       expect(await w.alert.getByRole('button', { name: 'Retry' }).count()).toBe(1);
-    } finally {
-      await w.page.close();
-    }
+    });
   });
 
   it('network down: the alert offers Retry, which sends the message once the API is reachable', async () => {
-    const w = await openSite(origins.mysite);
-    try {
+    await onSite(origins.mysite, async (w) => {
       await openPanel(w);
       await w.page.route('**/v1/chat/sessions', (route) => route.abort('internetdisconnected'));
       await send(w, 'Are you there?');
@@ -458,14 +446,11 @@ describe.skipIf(!availability.run)('the chat widget in a real browser', () => {
       // The Retry button went away with the alert: focus went to the message box, not lost.
       expect(await w.message.evaluate((el) => el === el.getRootNode().activeElement)).toBe(true);
       expect(await turns(w, 'user')).toEqual(['Are you there?']);
-    } finally {
-      await w.page.close();
-    }
+    });
   });
 
   it('a reply that fails midway (an `error` event) keeps what arrived and says so; Stop aborts a reply', async () => {
-    const w = await openSite(origins.mysite);
-    try {
+    await onSite(origins.mysite, async (w) => {
       await openPanel(w);
       await send(w, '[fail-midstream]');
       const text = await alertText(w);
@@ -487,9 +472,7 @@ describe.skipIf(!availability.run)('the chat widget in a real browser', () => {
       expect(kept.length).toBeLessThan(localReply(long, 2).length);
       // Focus stayed on the button, which is Send again.
       expect(await w.dialog.getByRole('button', { name: 'Send' }).evaluate((el) => el === el.getRootNode().activeElement)).toBe(true);
-    } finally {
-      await w.page.close();
-    }
+    });
   });
 
   it("the page's CSS does not change the widget, and the widget's does not change the page", async () => {
@@ -521,8 +504,7 @@ describe.skipIf(!availability.run)('the chat widget in a real browser', () => {
 
     const styles: Record<string, unknown> = {};
     for (const theme of ['light', 'hostile'] as const) {
-      const w = await openSite(origins.mysite, { theme });
-      try {
+      await onSite(origins.mysite, { theme }, async (w) => {
         await openPanel(w);
         await send(w, 'Style check');
         await waitForReply(w, localReply('Style check', 1));
@@ -532,9 +514,7 @@ describe.skipIf(!availability.run)('the chat widget in a real browser', () => {
         expect(bare?.status()).toBe(200);
         expect(await w.page.evaluate(pageProbe), `${theme} page`).toEqual(withWidget);
         expect(cspErrors(w)).toEqual([]);
-      } finally {
-        await w.page.close();
-      }
+      });
     }
     for (const selector of Object.keys(styles.light as object)) {
       expect((styles.hostile as any)[selector], selector).toEqual((styles.light as any)[selector]);
@@ -544,8 +524,7 @@ describe.skipIf(!availability.run)('the chat widget in a real browser', () => {
   });
 
   it('fits a 320 px wide screen', async () => {
-    const w = await openSite(origins.mysite);
-    try {
+    await onSite(origins.mysite, async (w) => {
       await w.page.setViewportSize({ width: 320, height: 568 });
       await openPanel(w);
       await send(w, 'Small screen');
@@ -557,15 +536,12 @@ describe.skipIf(!availability.run)('the chat widget in a real browser', () => {
         expect(box.y + box.height).toBeLessThanOrEqual(568);
       }
       expect(await w.page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(320);
-    } finally {
-      await w.page.close();
-    }
+    });
   });
 
   it('axe: no serious or critical violations with the panel closed, open and after a reply (light page; dark page after a reply)', async () => {
     for (const theme of ['light', 'dark'] as const) {
-      const w = await openSite(origins.mysite, { theme });
-      try {
+      await onSite(origins.mysite, { theme }, async (w) => {
         await w.launcher.waitFor();
         if (theme === 'light') expect(await seriousViolations(w.page), `${theme}, closed`).toEqual([]);
         await openPanel(w);
@@ -574,23 +550,18 @@ describe.skipIf(!availability.run)('the chat widget in a real browser', () => {
         await waitForReply(w, localReply('Accessibility check', 1));
         expect(await seriousViolations(w.page), `${theme}, after a reply`).toEqual([]);
         if (theme === 'light') await screenshot(w.page);
-      } finally {
-        await w.page.close();
-      }
+      });
     }
   });
 
   it('on a refused origin it says which origin to add to the key', async () => {
-    const w = await openSite(origins.evil);
-    try {
+    await onSite(origins.evil, async (w) => {
       await openPanel(w);
       await send(w, 'Hello from a stranger');
       const text = await alertText(w);
       expect(text).toContain(`This chat is not enabled on ${origins.evil}.`);
       expect(text).toContain(`add ${origins.evil} to the allowed domains`);
-    } finally {
-      await w.page.close();
-    }
+    });
   });
 });
 
