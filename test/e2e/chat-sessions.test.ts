@@ -3,7 +3,7 @@
 // revoked, disabled, another org's token, another origin).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalKeygate } from '../../infra/local/environment.ts';
-import { ApiClient, startTestApi } from '../support/api.ts';
+import { ApiClient, INVALID_TOKEN, NOT_A_TOKEN, startTestApi } from '../support/api.ts';
 import { APP_ORIGIN, createTestOrg, deltas, postMessage, type TestOrg } from './chat-helpers.ts';
 
 let keygate: LocalKeygate;
@@ -12,7 +12,6 @@ let other: TestOrg;
 let api: ApiClient;
 
 const SESSION_ENDED = { error: 'unauthorized', message: 'Session has ended', code: 'SESSION_ENDED' };
-const INVALID_TOKEN = { error: 'unauthorized', message: 'Invalid or missing token', code: 'INVALID_TOKEN' };
 
 beforeAll(async () => {
   keygate = await startTestApi();
@@ -325,11 +324,7 @@ describe('history', () => {
 });
 
 describe('session tokens', () => {
-  it.each([
-    ['no Authorization header', {}],
-    ['a garbage token', { Authorization: 'Bearer nope' }],
-    ['a Basic header', { Authorization: 'Basic dXNlcjpwYXNz' }],
-  ])('401 INVALID_TOKEN for %s', async (_, headers) => {
+  it.each(NOT_A_TOKEN)('401 INVALID_TOKEN for %s', async (_, headers) => {
     const s = await newSession();
     const res = await new ApiClient(keygate.url, headers).get(`/v1/chat/sessions/${s.sessionId}/messages`);
     expect(res.status).toBe(401);

@@ -58,6 +58,11 @@ async function usageItem(scope: { organizationId: string } | { keyId: string }, 
   return Item;
 }
 
+/** The X-RateLimit-* headers of an answer (the window that binds: its limit, what remains, when it resets). */
+function rateHeaders(limit: number, remaining: number, reset: number): Record<string, string> {
+  return { 'X-RateLimit-Limit': String(limit), 'X-RateLimit-Remaining': String(remaining), 'X-RateLimit-Reset': String(reset) };
+}
+
 function expect429(error: ApiError, retryAfter: number, limit: number, reset: number) {
   expect(error).toBeInstanceOf(ApiError);
   expect(error.status).toBe(429);
@@ -67,12 +72,7 @@ function expect429(error: ApiError, retryAfter: number, limit: number, reset: nu
     code: 'RATE_LIMIT_EXCEEDED',
     retry_after: retryAfter,
   });
-  expect(error.headers).toEqual({
-    'Retry-After': String(retryAfter),
-    'X-RateLimit-Limit': String(limit),
-    'X-RateLimit-Remaining': '0',
-    'X-RateLimit-Reset': String(reset),
-  });
+  expect(error.headers).toEqual({ 'Retry-After': String(retryAfter), ...rateHeaders(limit, 0, reset) });
 }
 
 describe(`a burst of ${BURST} concurrent requests admits exactly L`, () => {
@@ -170,17 +170,17 @@ describe('a rejected request consumes nothing', () => {
 describe('X-RateLimit headers describe the window with the fewest requests remaining', () => {
   it('free plan: the minute window', async () => {
     const s = subject({ perMinute: 10, perDay: 1000 });
-    expect(await admit(s, T)).toEqual({ 'X-RateLimit-Limit': '10', 'X-RateLimit-Remaining': '9', 'X-RateLimit-Reset': String(MINUTE_END) });
+    expect(await admit(s, T)).toEqual(rateHeaders(10, 9, MINUTE_END));
   });
 
   it('the day window when fewer remain there', async () => {
     const s = subject({ perMinute: 100, perDay: 3 });
-    expect(await admit(s, T)).toEqual({ 'X-RateLimit-Limit': '3', 'X-RateLimit-Remaining': '2', 'X-RateLimit-Reset': String(DAY_END) });
+    expect(await admit(s, T)).toEqual(rateHeaders(3, 2, DAY_END));
   });
 
   it("the key's own limit when it is the stricter", async () => {
     const s = subject({ perMinute: 10, perDay: 1000 }, { perMinute: 5 });
-    expect(await admit(s, T)).toEqual({ 'X-RateLimit-Limit': '5', 'X-RateLimit-Remaining': '4', 'X-RateLimit-Reset': String(MINUTE_END) });
+    expect(await admit(s, T)).toEqual(rateHeaders(5, 4, MINUTE_END));
   });
 
   it('a key limit looser than the organization does not loosen it', async () => {
@@ -203,18 +203,10 @@ describe('window roll-over (injected clock)', () => {
     await admit(s, at('2031-03-04T10:20:00.000Z'));
     await admit(s, at('2031-03-04T10:20:30.000Z'));
     expect429(await rejection(admit(s, at('2031-03-04T10:20:59.999Z'))), 1, 2, MINUTE_END);
-    expect(await admit(s, at('2031-03-04T10:21:00.000Z'))).toEqual({
-      'X-RateLimit-Limit': '2',
-      'X-RateLimit-Remaining': '1',
-      'X-RateLimit-Reset': String(MINUTE_END + 60),
-    });
+    expect(await admit(s, at('2031-03-04T10:21:00.000Z'))).toEqual(rateHeaders(2, 1, MINUTE_END + 60));
     await admit(s, at('2031-03-04T10:25:10.000Z'));
     // Now the day has 0 of 5 left and the minute 1 of 2: the day window binds.
-    expect(await admit(s, at('2031-03-04T10:26:00.000Z'))).toEqual({
-      'X-RateLimit-Limit': '5',
-      'X-RateLimit-Remaining': '0',
-      'X-RateLimit-Reset': String(DAY_END),
-    });
+    expect(await admit(s, at('2031-03-04T10:26:00.000Z'))).toEqual(rateHeaders(5, 0, DAY_END));
     expect429(await rejection(admit(s, at('2031-03-04T10:27:00.000Z'))), DAY_END - Date.parse('2031-03-04T10:27:00Z') / 1000, 5, DAY_END);
   });
 
@@ -223,11 +215,7 @@ describe('window roll-over (injected clock)', () => {
     await admit(s, at('2031-03-04T23:59:58.000Z'));
     await admit(s, at('2031-03-04T23:59:59.000Z'));
     expect429(await rejection(admit(s, at('2031-03-04T23:59:59.500Z'))), 1, 2, DAY_END);
-    expect(await admit(s, at('2031-03-05T00:00:00.000Z'))).toMatchObject({
-      'X-RateLimit-Limit': '2',
-      'X-RateLimit-Remaining': '1',
-      'X-RateLimit-Reset': String(DAY_END + 86_400),
-    });
+    expect(await admit(s, at('2031-03-05T00:00:00.000Z'))).toEqual(rateHeaders(2, 1, DAY_END + 86_400));
     const usage = await dailyUsage({ organizationId: s.organizationId }, 2, at('2031-03-05T12:00:00.000Z'));
     expect(usage).toEqual([
       { date: '2031-03-05', requests: 1, rateLimited: 0, credits: 0, inputTokens: 0, outputTokens: 0 },
@@ -248,7 +236,7 @@ describe('window roll-over (injected clock)', () => {
     const s = subject({ perMinute: 2, perDay: 100 });
     await admit(s, at('2031-03-04T10:21:05.000Z'));
     const late = await admit({ ...s }, at('2031-03-04T10:20:59.000Z'));
-    expect(late).toEqual({ 'X-RateLimit-Limit': '2', 'X-RateLimit-Remaining': '0', 'X-RateLimit-Reset': String(MINUTE_END + 60) });
+    expect(late).toEqual(rateHeaders(2, 0, MINUTE_END + 60));
     expect((await rejection(admit(s, at('2031-03-04T10:21:10.000Z')))).status).toBe(429);
   });
 

@@ -113,6 +113,16 @@ export async function portalUser(base: string, sub: string, groups: string[] = [
   return new ApiClient(base, { Authorization: `Bearer ${res.body.token}` });
 }
 
+/** Authorization headers that carry no token any route accepts, by what they are. */
+export const NOT_A_TOKEN: [string, Record<string, string>][] = [
+  ['no Authorization header', {}],
+  ['a garbage token', { Authorization: 'Bearer not-a-jwt' }],
+  ['a Basic header', { Authorization: 'Basic dXNlcjpwYXNz' }],
+];
+
+/** The body of the 401 for a missing or unusable token (session or portal). */
+export const INVALID_TOKEN = { error: 'unauthorized', message: 'Invalid or missing token', code: 'INVALID_TOKEN' };
+
 export function uniqueUser(label: string): string {
   return `${label}-${Math.random().toString(36).slice(2, 10)}`;
 }
