@@ -20,6 +20,7 @@ import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import middy from '@middy/core';
 import { executionModeStreamifyResponse } from '@middy/core/StreamifyResponse';
 import { admit } from '../shared/db/rate-limits.ts';
+import { recentMessages, type MessageItem } from '../shared/db/messages.ts';
 import { getSessionItem, retentionTtl, sessionStatus, type SessionItem } from '../shared/db/sessions.ts';
 import { conversationScope, publicConversationId, storedConversationId } from '../shared/domain/conversations.ts';
 import { requestedDatabase } from '../shared/domain/authorize.ts';
@@ -28,7 +29,7 @@ import { newId } from '../shared/domain/ids.ts';
 import { checkedOrigin, sessionlessRequester } from '../shared/domain/key-identity.ts';
 import { addDays, iso } from '../shared/domain/time.ts';
 import type { RateSubject } from '../shared/domain/plans.ts';
-import { collectReply, pumpReply, REPLAYED_HEADER, startReply, type StartedReply } from '../shared/chat/reply.ts';
+import { collectReply, CONTEXT_MESSAGES, pumpReply, REPLAYED_HEADER, startReply, type StartedReply } from '../shared/chat/reply.ts';
 import { idempotencyKey, parseOneShot, parseSessionMessage } from '../shared/chat/schemas.ts';
 import { resolveAssistant } from '../shared/chat/assistants.ts';
 import { openCompletion } from '../shared/chat/completions.ts';
@@ -36,11 +37,24 @@ import { authenticateSession, sessionOf } from '../shared/chat/session-auth.ts';
 import { SSE_HEADERS, writableSink } from '../shared/chat/sse.ts';
 import { replyStopBy } from '../shared/chat/upstreams.ts';
 import { logger, describeError } from '../shared/log.ts';
-import { decorate, prepare, recordOutcome, toErrorResult, checkRouteCoverage, type ApiRequest, type Invocation, type ResponseState } from '../shared/http/pipeline.ts';
+import { decorate, prepare, recordOutcome, toErrorResult, checkRouteCoverage, type ApiRequest, type Invocation, type PipelineHooks, type ResponseState } from '../shared/http/pipeline.ts';
 import { isStreamed, json, type HttpResult, type StreamedResult } from '../shared/http/response.ts';
-import { SESSION, type RouteKey } from '../shared/routes.ts';
+import { routeKey, SESSION, type RouteKey } from '../shared/routes.ts';
 
-const hooks = { authenticateSession, admit };
+/** Session messages' history, read while the request's admission is decided (started by `prefetch`). */
+const prefetched = new WeakMap<ApiRequest, Promise<MessageItem[]>>();
+
+const hooks: PipelineHooks = {
+  authenticateSession,
+  admit,
+  prefetch(req) {
+    if (routeKey(req.route) !== `POST ${SESSION}/messages`) return;
+    const history = recentMessages(sessionOf(req).id, CONTEXT_MESSAGES, new Date());
+    // Answered when the handler awaits it; a refused request never does.
+    history.catch(() => undefined);
+    prefetched.set(req, history);
+  },
+};
 
 /** How long a one-shot conversation can be continued after it starts. */
 export const CONVERSATION_LIFETIME_DAYS = 30;
@@ -76,6 +90,7 @@ async function sessionMessage(req: ApiRequest): Promise<StreamedResult> {
     // A client's Idempotency-Key is scoped by the key and the session; without one, each message is its own request.
     ...(idempotency ? { idempotency: { key: idempotency, scope: `session#${session.id}`, request: { content } } } : {}),
     assistant,
+    ...(prefetched.has(req) ? { history: prefetched.get(req)! } : {}),
     requestId: req.requestId,
     identity: { keyType: session.keyType, databaseId: session.databaseId, sessionId: session.id, conversationId: null, origin: session.origin },
     ...replyLimits(req),

@@ -52,6 +52,11 @@ export interface ReplyInput {
    * credit's request key is the new user message's id, and nothing is kept for a retry.
    */
   idempotency?: { key: string; scope: string; request: unknown };
+  /**
+   * The thread's last CONTEXT_MESSAGES messages, when the caller started reading them earlier (while
+   * the request's admission was decided); awaited where the reply would have read them itself.
+   */
+  history?: Promise<readonly MessageItem[]>;
   /** A conversation's first turn: no history to load, and the item is stored with the turn. */
   newConversation?: SessionItem;
   /**
@@ -185,7 +190,7 @@ export async function startReply(input: ReplyInput): Promise<StartedReply> {
     logger.error('assistant names an upstream that is not deployed', { assistantId: answering.id, upstream: answering.upstream });
     throw replyApiError(new ReplyError('SERVICE_UNAVAILABLE', REPLY_MESSAGES.unavailable, { failure: 'unavailable' }), input.requestId, input.contentField);
   }
-  const history = input.newConversation || input.statelessTurns ? [] : await recentMessages(input.threadId, CONTEXT_MESSAGES, startedAt);
+  const history = input.newConversation || input.statelessTurns ? [] : await (input.history ?? recentMessages(input.threadId, CONTEXT_MESSAGES, startedAt));
   const thread: ChatTurn[] = input.statelessTurns
     ? [...input.statelessTurns]
     : [...history.map((m) => ({ role: m.role, content: m.content })), { role: 'user', content: input.content }];

@@ -22,7 +22,8 @@ import { db, transactWrite } from './client.ts';
 import { isCharged, newReservation, reservationPut, settleUpdate, type Hold } from './credit-reservations.ts';
 import { addKeyUsage } from './usage.ts';
 
-export type HoldResult = { alreadyCharged: true; balance: number } | { alreadyCharged: false; balance: number; hold: Hold };
+/** A hold taken, or the request key charged already. No balance: a reply does not wait for a read it does not need. */
+export type HoldResult = { alreadyCharged: true } | { alreadyCharged: false; hold: Hold };
 
 /** What the balance path knows of an organization's credits. */
 export interface Account {
@@ -141,7 +142,7 @@ export async function holdFromBalance(
   }
   for (let attempt = 1; attempt <= HOLD_ATTEMPTS; attempt++) {
     if (!priced) {
-      if (await isCharged(organizationId, requestKey, now)) return { alreadyCharged: true, balance: await balanceOf(organizationId) };
+      if (await isCharged(organizationId, requestKey, now)) return { alreadyCharged: true };
       throw new ApiError('INSUFFICIENT_CREDITS');
     }
     const hold: Hold = {
@@ -160,9 +161,9 @@ export async function holdFromBalance(
         balanceChange(organizationId, -hold.held, hold.held, hold.held, billing.rev),
       ],
     });
-    if (result.ok) return { alreadyCharged: false, balance: await balanceOf(organizationId), hold };
+    if (result.ok) return { alreadyCharged: false, hold };
     // The reservation exists and is live: this request key was charged already.
-    if (result.reasons[0]?.Code === 'ConditionalCheckFailed') return { alreadyCharged: true, balance: await balanceOf(organizationId) };
+    if (result.reasons[0]?.Code === 'ConditionalCheckFailed') return { alreadyCharged: true };
     if (result.reasons[1]?.Code !== 'ConditionalCheckFailed') throw cancelled('hold', result.reasons);
     const account = await readAccount(organizationId);
     billing = { billing: account.billing, rev: account.billingRev };

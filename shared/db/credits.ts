@@ -10,7 +10,7 @@ import { fullHold, holdDueAt, holdDueKey, HOLD_SHARDS, settledCharge, sweptCharg
 import { describeError, logger } from '../log.ts';
 import { tableName } from '../tables.ts';
 import { queryAll } from './client.ts';
-import { billingFor, holdFromBalance, settleToBalance, type HoldResult } from './credit-balance.ts';
+import { balanceOf, billingFor, holdFromBalance, settleToBalance, type HoldResult } from './credit-balance.ts';
 import { creditStore, settleFromBatch, type BatchedHoldDetails } from './credit-batches.ts';
 import { holdOf, readReservation, type Hold } from './credit-reservations.ts';
 import { counterStore, isHighVolumeOrg } from './rate-limits.ts';
@@ -56,8 +56,8 @@ export async function holdCredits(
     const details: BatchedHoldDetails = { hold, dueMs };
     for (let round = 1; ; round++) {
       const batched = await holdFromBatch(highVolumeStore, creditMemory, organizationId, { requestKey, keyId, credits: priced.credits, details }, now, () => randomBase62(16));
-      if (batched.outcome === 'held') return { alreadyCharged: false, balance: batched.balance, hold: { ...hold, batchId: batched.batchId } };
-      if (batched.outcome === 'alreadyCharged') return { alreadyCharged: true, balance: batched.balance };
+      if (batched.outcome === 'held') return { alreadyCharged: false, hold: { ...hold, batchId: batched.batchId } };
+      if (batched.outcome === 'alreadyCharged') return { alreadyCharged: true };
       try {
         return await holdFromBalance(organizationId, requestKey, keyId, request, now, dueMs);
       } catch (error) {
@@ -84,10 +84,10 @@ export async function holdCredits(
   }
 }
 
-/** One credit's hold for a reply without a token bound (what a reply costs billed per reply). */
+/** One credit's hold for a reply without a token bound (what a reply costs billed per reply), and the balance read after it. */
 export async function reserveCredit(organizationId: string, requestKey: string, keyId: string, now: Date): Promise<{ balance: number; alreadyCharged: boolean }> {
   const result = await holdCredits(organizationId, requestKey, keyId, { inputBound: 0, outputCap: 0 }, now);
-  return { balance: result.balance, alreadyCharged: result.alreadyCharged };
+  return { balance: await balanceOf(organizationId), alreadyCharged: result.alreadyCharged };
 }
 
 /** How a reply ended: with its tokens (completed, cut or aborted: charged for them), or failed (charged nothing). */

@@ -68,6 +68,12 @@ export interface PipelineHooks {
    * X-RateLimit-* headers; throws RATE_LIMIT_EXCEEDED (with those headers) when over a limit.
    */
   admit?: (subject: RateSubject) => Promise<Record<string, string>>;
+  /**
+   * Authenticated routes: start reads (never writes) the handler will need, so they run while
+   * admission is decided; a refused request discards them. Must not throw: a read's failure is the
+   * handler's to answer, when it awaits it.
+   */
+  prefetch?: (req: ApiRequest) => void;
 }
 
 export function lowerCaseHeaders(headers: Record<string, string | undefined> | null): Record<string, string> {
@@ -222,6 +228,7 @@ export async function prepare<H = RouteHandler>(
     if (!hooks.authenticateSession) throw new Error(`No session authenticator for ${routeKey(route)}`);
     await hooks.authenticateSession(req, state);
   }
+  hooks.prefetch?.(req);
   if (req.rateSubject && hooks.admit) {
     Object.assign(state.headers, await hooks.admit(req.rateSubject));
     state.admitted = true;

@@ -35,7 +35,7 @@ const balance = async (orgId: string) => (await getOrganization(orgId))!.credits
 async function reply(orgId: string, requestKey: string, key: string): Promise<{ balance: number; alreadyCharged: boolean }> {
   const held = await holdCredits(orgId, requestKey, key, { inputBound: 0, outputCap: 0 }, T);
   if (!held.alreadyCharged) await settleCredits(held.hold, { usage: { inputTokens: 1, outputTokens: 1 } }, T);
-  return { balance: held.balance, alreadyCharged: held.alreadyCharged };
+  return { balance: await balance(orgId), alreadyCharged: held.alreadyCharged };
 }
 
 const refusal = (promise: Promise<unknown>) => rejectionOf<ApiError>(promise, 'a refusal');

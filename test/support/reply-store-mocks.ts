@@ -9,13 +9,12 @@ import { vi } from 'vitest';
 export function heldReply(requestKey = 'req', outputCap = 1024) {
   return {
     alreadyCharged: false as boolean,
-    balance: 9,
     hold: { organizationId: 'org_1', requestKey, keyId: 'key_1', day: '2026-12-01', held: 1, billing: { mode: 'reply' as const }, outputCap, reservedAt: '2026-12-01T00:00:00.000Z' },
   };
 }
 
 export const credits = {
-  holdCredits: vi.fn(async (..._args: unknown[]): Promise<{ alreadyCharged: boolean; balance: number; hold?: ReturnType<typeof heldReply>['hold'] }> => heldReply()),
+  holdCredits: vi.fn(async (..._args: unknown[]): Promise<{ alreadyCharged: boolean; hold?: ReturnType<typeof heldReply>['hold'] }> => heldReply()),
   settleCredits: vi.fn(async (_hold: unknown, outcome: unknown): Promise<number> => (outcome === 'failed' ? 0 : 1)),
   markDelivered: vi.fn(async () => undefined),
   hasCredits: vi.fn(async () => true),

@@ -275,7 +275,7 @@ describe('a reply that fails', () => {
       await collectReply(await startReply({ ...input, idempotency }), 'req-1');
       const [, , record] = replies.replyRecordPut.mock.calls[0] as unknown as [string, string, Record<string, unknown>];
       vi.clearAllMocks();
-      credits.holdCredits.mockResolvedValue({ balance: 5, alreadyCharged: true });
+      credits.holdCredits.mockResolvedValue({ alreadyCharged: true });
       return record;
     }
 
