@@ -1,6 +1,6 @@
 // Organizations and their members. An organization item carries its plan, credits (the balance
 // the chat API debits) and ownerCount, which makes "never remove the last owner" one atomic condition.
-import { GetCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { decodeCursor, encodeCursor } from '../domain/cursor.ts';
 import { changesBetween, createdFields, type AuditContext } from '../domain/audit.ts';
 import { billingOf, sameBilling, type Billing } from '../domain/billing.ts';
@@ -13,7 +13,7 @@ import { tableName } from '../tables.ts';
 import type { UpstreamChoice } from '../domain/assistants.ts';
 import { defaultAssistantItems, transactNamingAssistant } from './assistants.ts';
 import { auditPut } from './audit-log.ts';
-import { db, isConditionFailed, queryAll, setClause, transactWrite } from './client.ts';
+import { conditionalUpdate, db, queryAll, setClause, transactWrite } from './client.ts';
 
 export interface OrganizationItem {
   id: string;
@@ -484,37 +484,18 @@ export function invitationCountId(organizationId: string): string {
 export async function countInvitation(organizationId: string, now: Date, max = MAX_INVITATIONS_PER_DAY): Promise<void> {
   const key = { id: invitationCountId(organizationId) };
   const day = utcDay(now);
+  const count = (update: string, condition: string, values: Record<string, unknown> = {}) =>
+    conditionalUpdate({
+      TableName: tableName('organizations'),
+      Key: key,
+      UpdateExpression: update,
+      ConditionExpression: condition,
+      ExpressionAttributeNames: { '#day': 'day' },
+      ExpressionAttributeValues: { ':one': 1, ':day': day, ...values },
+    });
   for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      await db.send(
-        new UpdateCommand({
-          TableName: tableName('organizations'),
-          Key: key,
-          UpdateExpression: 'ADD invitations :one',
-          ConditionExpression: '#day = :day AND invitations < :max',
-          ExpressionAttributeNames: { '#day': 'day' },
-          ExpressionAttributeValues: { ':one': 1, ':day': day, ':max': max },
-        }),
-      );
-      return;
-    } catch (error) {
-      if (!isConditionFailed(error)) throw error;
-    }
-    try {
-      await db.send(
-        new UpdateCommand({
-          TableName: tableName('organizations'),
-          Key: key,
-          UpdateExpression: 'SET #day = :day, invitations = :one',
-          ConditionExpression: 'attribute_not_exists(#day) OR #day <> :day',
-          ExpressionAttributeNames: { '#day': 'day' },
-          ExpressionAttributeValues: { ':one': 1, ':day': day },
-        }),
-      );
-      return;
-    } catch (error) {
-      if (!isConditionFailed(error)) throw error;
-    }
+    if (await count('ADD invitations :one', '#day = :day AND invitations < :max', { ':max': max })) return;
+    if (await count('SET #day = :day, invitations = :one', 'attribute_not_exists(#day) OR #day <> :day')) return;
     // Today's count exists: either full (refused below) or another request started the day first.
     const { Item } = await db.send(new GetCommand({ TableName: tableName('organizations'), Key: key, ConsistentRead: true }));
     if (Item?.day === day && (Item.invitations as number) >= max) break;
