@@ -14,8 +14,8 @@
 import type { AppliedLimits } from '../shared/limits/headers.ts';
 import type { Limits } from '../shared/domain/plans.ts';
 import { orgFullHint, type OrgDayCounters, type WriteKind } from '../shared/limits/counters.ts';
-import { batchIdsExpiredBefore, type Assignment, type CounterTarget, type CountOptions, type LimitsVersion, type CreditBatch, type OrgFull, type SpendRequest, type SpendResult } from '../shared/limits/store.ts';
-import type { HighVolumeStore } from '../shared/limits/credit-batches.ts';
+import type { Assignment, CounterTarget, CountOptions, LimitsVersion, OrgFull, SharedBatch, SpendRequest, TakeResult } from '../shared/limits/store.ts';
+import { BATCHES, type HighVolumeStore } from '../shared/limits/credit-batches.ts';
 import type { TokenCounters, TokenLimits, TokenStore, TokenTarget } from '../shared/limits/tokens.ts';
 import type { Window } from '../shared/limits/windows.ts';
 
@@ -23,6 +23,18 @@ export const ITEM_WCU_PER_SECOND = 1_000;
 const RETRY_DELAYS_MS = [50, 100];
 
 type Item = Record<string, unknown>;
+
+/** Batches owned by one environment, as older code (bench/sim/legacy.ts) opens and closes them. */
+interface CreditBatch {
+  id: string;
+  size: number;
+  day: string;
+  expiresAt: number;
+}
+type SpendResult = 'spent' | 'alreadyCharged' | 'batchEmpty';
+function batchIdsExpiredBefore(epochMs: number): string {
+  return Number.isFinite(epochMs) ? String(Math.max(0, epochMs)).padStart(15, '0') : '~';
+}
 
 export class Throttled extends Error {
   readonly item: string;
@@ -107,7 +119,7 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
   /** Reservations keyed as before holds (one partition per organization), for older code. */
   legacyReservations = false;
   /** Holds not settled yet (by reservation key): what each holds, and from which batch. */
-  readonly holds = new Map<string, { organizationId: string; keyId: string; day: string; held: number; batchId?: string }>();
+  readonly holds = new Map<string, { organizationId: string; keyId: string; day: string; held: number; batchId?: string; batch?: number }>();
   /** Credits charged by settled holds, and held by holds not settled. */
   chargedCredits = 0;
   heldCredits = 0;
@@ -322,6 +334,10 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
   static batchKey(organizationId: string, batchId: string): string {
     return `credit-batch#org#${organizationId}|${batchId}`;
   }
+  /** Shared batch n: a partition of its own (shared/db/credit-batches.ts). */
+  static sharedBatchKey(organizationId: string, n: number): string {
+    return `credit-batch#${organizationId}#${n}|batch`;
+  }
 
   /** An organization item with its balance (as createOrganization leaves it, roughly: name, plan, limits, credits). */
   createOrganization(organizationId: string, credits: number, limits: { perMinute: number; perDay: number }): void {
@@ -419,6 +435,132 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
     this.read(DynamoModel.balanceKey(organizationId));
     return Number(this.get(DynamoModel.balanceKey(organizationId))?.credits ?? 0);
   }
+
+  // ---- shared batches (shared/db/credit-batches.ts) ----
+
+  private sharedBatch(key: string): SharedBatch {
+    const item = this.get(key);
+    return { remaining: Number(item?.remaining ?? 0), charged: Number(item?.charged ?? 0), filledAt: Number(item?.filledAt ?? 0), filled: Number(item?.filled ?? 0) };
+  }
+
+  async readBatch(organizationId: string, n: number) {
+    const key = DynamoModel.sharedBatchKey(organizationId, n);
+    this.read(key);
+    return this.sharedBatch(key);
+  }
+
+  async readBatches(organizationId: string) {
+    const keys = Array.from({ length: BATCHES }, (_, n) => DynamoModel.sharedBatchKey(organizationId, n));
+    // BatchGetItem: at most 100 keys a call.
+    for (let first = 0; first < keys.length; first += 100) this.read(keys.slice(first, first + 100));
+    const found: [number, SharedBatch][] = [];
+    keys.forEach((key, n) => {
+      const batch = this.sharedBatch(key);
+      if (batch.remaining !== 0 || batch.charged !== 0) found.push([n, batch]);
+    });
+    return found;
+  }
+
+  async fillBatch(organizationId: string, n: number, seen: SharedBatch, size: number, now: Date) {
+    const balanceKey = DynamoModel.balanceKey(organizationId);
+    const bKey = DynamoModel.sharedBatchKey(organizationId, n);
+    const usageKey = DynamoModel.orgDayKey(organizationId, now.toISOString().slice(0, 10));
+    const keys = [balanceKey, bKey, ...(seen.charged !== 0 ? [usageKey] : [])];
+    let ok = false;
+    this.write(keys, () => {
+      const org = this.get(balanceKey);
+      const batch = this.get(bKey);
+      ok = org !== undefined && Number(org.credits) >= size && Number(batch?.filledAt ?? 0) === seen.filledAt;
+      const nextOrg = { ...org, credits: Number(org?.credits) - size, creditsHeld: Number(org?.creditsHeld ?? 0) + size - seen.charged };
+      const nextBatch: Item = {
+        ...batch,
+        remaining: Number(batch?.remaining ?? 0) + size,
+        charged: Number(batch?.charged ?? 0) - seen.charged,
+        filled: size,
+        filledAt: now.getTime(),
+        holdShard: 'hold#0',
+        holdDue: '000000000000000#x',
+        ttl: TTL,
+      };
+      const usage = this.get(usageKey);
+      const nextUsage = { ttl: TTL, ...usage, credits: Number(usage?.credits ?? 0) + seen.charged };
+      return {
+        apply: () => {
+          this.put(balanceKey, nextOrg);
+          this.put(bKey, nextBatch);
+          if (seen.charged !== 0) this.put(usageKey, nextUsage);
+          this.creditsInBatches += size;
+        },
+        sizes: [
+          { before: this.sizeAt(balanceKey), after: itemSize(nextOrg) },
+          { before: this.sizeAt(bKey), after: itemSize(nextBatch) },
+          ...(seen.charged !== 0 ? [{ before: this.sizeAt(usageKey), after: itemSize(nextUsage) }] : []),
+        ],
+        failed: !ok,
+      };
+    }, true, [`hold#${n % 16}|index`]);
+    return ok;
+  }
+
+  async take(organizationId: string, n: number, reservation: SpendRequest, now: Date): Promise<TakeResult> {
+    const credits = reservation.credits ?? 1;
+    const rKey = this.reservationKey(organizationId, reservation.requestKey);
+    const bKey = DynamoModel.sharedBatchKey(organizationId, n);
+    const batch = this.get(bKey);
+    const live = this.reservationLive(organizationId, reservation.requestKey, now.getTime());
+    const hasCredit = batch !== undefined && Number(batch.remaining) >= credits;
+    const item: Item = { state: 'reserved', organizationId, keyId: reservation.keyId, day: reservation.day, batch: n, held: credits, reservedAt: now.toISOString(), ttl: Math.floor(now.getTime() / 1000) + 7 * 86_400 };
+    const nextBatch = hasCredit ? { ...batch, remaining: Number(batch.remaining) - credits } : batch;
+    this.write([rKey, bKey], () => ({
+      apply: () => {
+        this.put(rKey, item);
+        this.put(bKey, nextBatch);
+        this.creditsInBatches -= credits;
+        this.holds.set(rKey, { organizationId, keyId: reservation.keyId, day: reservation.day, held: credits, batch: n });
+        this.heldCredits += credits;
+      },
+      sizes: [{ before: this.sizeAt(rKey), after: itemSize(item) }, { before: this.sizeAt(bKey), after: itemSize(nextBatch) }],
+      failed: live || !hasCredit,
+    }), true, this.holdIndexKey(reservation.requestKey));
+    if (live) return 'alreadyCharged';
+    return hasCredit ? 'taken' : 'short';
+  }
+
+  async drainBatch(organizationId: string, n: number, seen: SharedBatch, now: Date) {
+    const balanceKey = DynamoModel.balanceKey(organizationId);
+    const bKey = DynamoModel.sharedBatchKey(organizationId, n);
+    const usageKey = DynamoModel.orgDayKey(organizationId, now.toISOString().slice(0, 10));
+    const keys = [bKey, balanceKey, ...(seen.charged !== 0 ? [usageKey] : [])];
+    let ok = false;
+    this.write(keys, () => {
+      const org = this.get(balanceKey);
+      const batch = this.get(bKey);
+      ok = batch !== undefined && Number(batch.remaining) === seen.remaining;
+      const nextBatch: Item = { ...batch, remaining: Number(batch?.remaining ?? 0) - seen.remaining, charged: Number(batch?.charged ?? 0) - seen.charged };
+      delete nextBatch.holdShard;
+      delete nextBatch.holdDue;
+      const nextOrg = { ...org, credits: Number(org?.credits) + seen.remaining, creditsHeld: Number(org?.creditsHeld ?? 0) - seen.remaining - seen.charged };
+      const usage = this.get(usageKey);
+      const nextUsage = { ttl: TTL, ...usage, credits: Number(usage?.credits ?? 0) + seen.charged };
+      return {
+        apply: () => {
+          this.put(bKey, nextBatch);
+          this.put(balanceKey, nextOrg);
+          if (seen.charged !== 0) this.put(usageKey, nextUsage);
+          this.creditsInBatches -= seen.remaining;
+        },
+        sizes: [
+          { before: this.sizeAt(bKey), after: itemSize(nextBatch) },
+          { before: this.sizeAt(balanceKey), after: itemSize(nextOrg) },
+          ...(seen.charged !== 0 ? [{ before: this.sizeAt(usageKey), after: itemSize(nextUsage) }] : []),
+        ],
+        failed: !ok,
+      };
+    }, true, [`hold#${n % 16}|index`]);
+    return ok;
+  }
+
+  // ---- batches owned by one environment (older code only: bench/sim/legacy.ts) ----
 
   async openBatch(organizationId: string, batch: CreditBatch, now: Date, returning?: { batch: CreditBatch; remaining: number }) {
     const balanceKey = DynamoModel.balanceKey(organizationId);
@@ -587,6 +729,26 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
     const held = hold?.held ?? 0;
     const charge = Math.min(held, Math.max(0, charged));
     const rest = held - charge;
+    if (hold?.batch !== undefined) {
+      // A shared batch's hold: the rest back into it, the charge counted on it (settleFromBatch).
+      const sharedKey = DynamoModel.sharedBatchKey(organizationId, hold.batch);
+      const batch = this.get(sharedKey);
+      const nextBatch = { ...batch, remaining: Number(batch?.remaining ?? 0) + rest, charged: Number(batch?.charged ?? 0) + charge };
+      const settled = { ...reservation, state: charge > 0 ? 'settled' : 'refunded', settledAt: now.toISOString() };
+      this.write([rKey, sharedKey], () => ({
+        apply: () => {
+          this.put(rKey, settled);
+          this.put(sharedKey, nextBatch);
+          this.creditsInBatches += rest;
+          this.holds.delete(rKey);
+          this.heldCredits -= held;
+          this.chargedCredits += charge;
+        },
+        sizes: [{ before: this.sizeAt(rKey), after: itemSize(settled) }, { before: this.sizeAt(sharedKey), after: itemSize(nextBatch) }],
+        failed: !ok,
+      }), true, ok ? this.holdIndexKey(requestKey) : []);
+      return ok ? { intoBatch: true, held } : undefined;
+    }
     const bKey = hold?.batchId ? DynamoModel.batchKey(organizationId, hold.batchId) : undefined;
     const batch = bKey ? this.get(bKey) : undefined;
     const intoBatch = rest > 0 && batch !== undefined;

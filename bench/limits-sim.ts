@@ -1,5 +1,5 @@
 // The limits simulation (figure 7 of `npm run bench`; alone: `node bench/limits-sim.ts`, which
-// also takes `--quick` and `--old <checkout>`): the limiter's real decision code (shared/limits,
+// also takes `--quick`, `--small`, `--large` and `--old <checkout>`): the limiter's real decision code (shared/limits,
 // through its store interface) against a model of DynamoDB that can make it fail.
 //
 //  - Items (bench/dynamo-model.ts): each call is applied to its items at once, conditions checked
@@ -533,7 +533,7 @@ async function run(scenario: Scenario, code: CodeUnderTest, faults: { unconditio
     const price = (input: number, output: number) => (org.billing ? Math.max(1, Math.ceil((input * org.billing.inputPer1k + output * org.billing.outputPer1k) / 1000)) : 1);
     let held: Held;
     try {
-      held = await code.hold(env.store, env.memory, decided.path, org.id, requestKey, keyId, price(inputTokens, outputCap), price(inputTokens, 16), now, () => `b${env.index}_${env.batchSeq++}`);
+      held = await code.hold(env.store, env.memory, decided.path, org.id, requestKey, keyId, price(inputTokens, outputCap), price(inputTokens, 16), now, () => `b${env.index}_${env.batchSeq++}`, env.random);
     } catch (error) {
       await giveBackTokens(0);
       fail(error);
@@ -866,8 +866,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     const { legacyCode } = await import('./sim/legacy.ts');
     code = await legacyCode(args[oldAt + 1] as string);
   }
-  const only = args.includes('--small') ? [SMALL] : undefined;
-  const runs = only ? [{ scenario: SMALL, result: await simulate(SMALL, code) }] : await runSimulations(code, args.includes('--quick'));
+  const only = args.includes('--small') ? SMALL : args.includes('--large') ? LARGE : undefined;
+  const runs = only ? [{ scenario: only, result: await simulate(only, code) }] : await runSimulations(code, args.includes('--quick'));
   for (const { scenario, result } of runs) {
     for (const line of scenarioLines(scenario)) console.log(line);
     for (const line of describe(result)) console.log(line);

@@ -1,8 +1,7 @@
 // The code the limits simulation (bench/limits-sim.ts) drives: this checkout's limiter and credits,
 // behind one interface that an older version can also be given through (bench/sim/legacy.ts).
-import { ApiError } from '../../shared/domain/errors.ts';
 import type { RateSubject } from '../../shared/domain/plans.ts';
-import { CreditMemory, holdFromBatch, reclaimAbandoned, type reserveFromBatch } from '../../shared/limits/credit-batches.ts';
+import { CreditMemory, drainBatches, holdFromBatch } from '../../shared/limits/credit-batches.ts';
 import type { WindowCount } from '../../shared/limits/headers.ts';
 import { decide } from '../../shared/limits/limiter.ts';
 import { flushRefusals, LimiterMemory } from '../../shared/limits/sharded.ts';
@@ -37,7 +36,7 @@ export interface CodeUnderTest {
   /** What the pipeline does after a decision (refusal counts). */
   after(store: SimStore, memory: { limiter: unknown }, subject: RateSubject, decided: Decided, now: Date, random: () => number): Promise<void>;
   /** Hold a reply's worst case (`want` credits; at least `least`, lowered to what the balance holds). */
-  hold(store: SimStore, memory: { credits: unknown }, path: Path, organizationId: string, requestKey: string, keyId: string, want: number, least: number, now: Date, newBatchId: () => string): Promise<Held>;
+  hold(store: SimStore, memory: { credits: unknown }, path: Path, organizationId: string, requestKey: string, keyId: string, want: number, least: number, now: Date, newBatchId: () => string, random: () => number): Promise<Held>;
   /** Settle a reply's hold to `charged` (0: the reply failed); what was charged. */
   settle(store: SimStore, memory: { credits: unknown }, path: Path, organizationId: string, requestKey: string, keyId: string, charged: number, now: Date): Promise<number>;
   /** Reservations in one partition per organization (before holds). */
@@ -70,25 +69,6 @@ export async function oneItemReserve(store: SimStore, organizationId: string, re
   return outcome;
 }
 
-export async function highVolumeReserve(
-  reserve: typeof reserveFromBatch,
-  store: SimStore,
-  memory: unknown,
-  organizationId: string,
-  requestKey: string,
-  keyId: string,
-  now: Date,
-  newBatchId: () => string,
-): Promise<Reserved> {
-  try {
-    const reserved = await reserve(store, memory as CreditMemory, organizationId, requestKey, keyId, now, newBatchId);
-    return reserved.alreadyCharged ? 'alreadyCharged' : 'spent';
-  } catch (error) {
-    if (error instanceof Error && (error as ApiError).code === 'INSUFFICIENT_CREDITS') return 'empty';
-    throw error;
-  }
-}
-
 export const currentCode: CodeUnderTest = {
   name: 'this checkout',
   newMemory: () => ({ limiter: new LimiterMemory(), credits: new CreditMemory() }),
@@ -108,34 +88,32 @@ export const currentCode: CodeUnderTest = {
       }
     }
   },
-  // As holdCredits and settleCredits in shared/db/credits.ts: from the environment's batch on the
-  // high-volume path when it holds enough, else from the balance (after returning abandoned
-  // batches once at 402); the rest back into the batch while open, else the balance.
-  async hold(store, memory, path, organizationId, requestKey, keyId, want, least, now, newBatchId) {
+  // As holdCredits and settleCredits in shared/db/credits.ts: from a shared batch on the
+  // high-volume path, else from the balance (after draining the batches once at 402); the rest
+  // back into the hold's batch, or to the balance.
+  async hold(store, memory, path, organizationId, requestKey, keyId, want, least, now, _newBatchId, random) {
     const credits = memory.credits as CreditMemory;
     if (path === 'sharded') {
-      const batched = await holdFromBatch(store, credits, organizationId, { requestKey, keyId, credits: want }, now, newBatchId);
+      const batched = await holdFromBatch(store, credits, organizationId, { requestKey, keyId, credits: want }, now, random);
       if (batched.outcome === 'held') return { outcome: 'held', held: want };
       if (batched.outcome === 'alreadyCharged') return { outcome: 'alreadyCharged' };
+      if (batched.outcome === 'empty' && (await drainBatches(store, credits, organizationId, now).catch(() => 0)) === 0) return { outcome: 'empty' };
     }
     const day = now.toISOString().slice(0, 10);
     let held = await store.holdFromBalance(organizationId, requestKey, keyId, day, want, least, now);
-    if (held === 'empty' && (await reclaimAbandoned(store, credits, organizationId, now).catch(() => 0)) > 0) {
+    if (held === 'empty' && (await drainBatches(store, credits, organizationId, now).catch(() => 0)) > 0) {
       held = await store.holdFromBalance(organizationId, requestKey, keyId, day, want, least, now);
     }
     if (held !== 'empty') await store.readBalance(organizationId);
     return typeof held === 'number' ? { outcome: 'held', held } : { outcome: held };
   },
-  async settle(store, memory, _path, organizationId, requestKey, keyId, charged, now) {
+  async settle(store, _memory, _path, organizationId, requestKey, keyId, charged, now) {
     const settled = await store.settle(organizationId, requestKey, charged, now);
     if (!settled) return 0;
-    const credits = memory.credits as CreditMemory;
-    const open = credits.held.get(organizationId);
-    if (settled.intoBatch && open && open.batch.id === settled.batchId) open.remaining += settled.held - Math.min(settled.held, charged);
     const charge = Math.min(settled.held, charged);
     if (charge > 0) {
       const day = now.toISOString().slice(0, 10);
-      if (settled.batchId) await store.countKeyCredits(keyId, day, charge).catch(() => undefined);
+      if (settled.intoBatch) await store.countKeyCredits(keyId, day, charge).catch(() => undefined);
       else {
         try {
           await store.addKeyUsageToday(organizationId, keyId, day, 'credits', charge, MAX_KEYS_PER_ORG_DAY);
@@ -169,6 +147,11 @@ export const CALLS: Record<string, CallKind> = {
   freeze: 'write',
   assign: 'write',
   balance: 'read',
+  readBatch: 'read',
+  readBatches: 'read',
+  fillBatch: 'transaction',
+  take: 'transaction',
+  drainBatch: 'transaction',
   openBatch: 'transaction',
   spend: 'transaction',
   closeBatch: 'transaction',

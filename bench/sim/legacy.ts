@@ -11,7 +11,7 @@ import type { Limits, RateSubject } from '../../shared/domain/plans.ts';
 import type { AppliedLimits, WindowCount } from '../../shared/limits/headers.ts';
 import type { OrgDayCounters, WriteKind } from '../../shared/limits/counters.ts';
 import type { Window } from '../../shared/limits/windows.ts';
-import { highVolumeReserve, oneItemReserve, type CodeUnderTest, type Decided, type SimStore } from './code.ts';
+import { oneItemReserve, type CodeUnderTest, type Decided, type Reserved, type SimStore } from './code.ts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- the old modules are loaded at run time, untyped */
 type Any = any;
@@ -178,4 +178,24 @@ export async function legacyCode(root: string): Promise<CodeUnderTest> {
     // Every call on the one client, with the SDK's retries (maxAttempts 2).
     policies: {},
   };
+}
+
+/** That checkout's batch reservation (one credit out of the environment's own batch), as an outcome. */
+async function highVolumeReserve(
+  reserve: Any,
+  store: SimStore,
+  memory: unknown,
+  organizationId: string,
+  requestKey: string,
+  keyId: string,
+  now: Date,
+  newBatchId: () => string,
+): Promise<Reserved> {
+  try {
+    const reserved = await reserve(store, memory, organizationId, requestKey, keyId, now, newBatchId);
+    return reserved.alreadyCharged ? 'alreadyCharged' : 'spent';
+  } catch (error) {
+    if (error instanceof Error && (error as Any).code === 'INSUFFICIENT_CREDITS') return 'empty';
+    throw error;
+  }
 }

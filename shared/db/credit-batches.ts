@@ -1,103 +1,141 @@
-// Credits on the high-volume path, on DynamoDB: the batch store of shared/limits/credit-batches.ts
-// and the settle of a hold taken out of a batch.
+// Credits on the high-volume path, on DynamoDB: the shared batches of shared/limits/credit-batches.ts
+// and the settle of a hold taken out of one.
 //
-// A batch is an item of the usage table (pk `credit-batch#org#<orgId>`, sk the batch id, which starts
-// with its expiry). Opening one moves its credits from the organization's `credits` to its
-// `creditsHeld` (they are spoken for, not spendable on the balance); returning one moves what it
-// still holds back and counts what was taken out of it in the organization's usage of its day.
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { iso, epochSeconds } from '../domain/time.ts';
-import { batchIdsExpiredBefore, type CreditBatch, type CreditStore } from '../limits/store.ts';
+// Batch n of an organization is an item of the usage table in a partition of its own
+// (pk `credit-batch#<orgId>#<n>`, sk `batch`): `remaining` (spendable), `charged` (charged by holds
+// settled from it since its last fill), `filled`/`filledAt` (its last fill: its rate of use). A fill
+// moves credits from the organization's `credits` to its `creditsHeld` (spoken for, not spendable on
+// the balance) and takes what the batch charged off `creditsHeld` and into the day's usage; a drain
+// moves everything back. While filled, a batch is in the `byHoldDue` index (due BATCH_IDLE_MS after
+// its last fill), so the sweep drains the batches of an organization that went quiet.
+import { BatchGetCommand, type BatchGetCommandInput, type BatchGetCommandOutput, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { epochSeconds, utcDay } from '../domain/time.ts';
+import { BATCH_IDLE_MS, BATCHES } from '../limits/credit-batches.ts';
+import { holdDueKey, holdShardOf } from '../limits/credit-holds.ts';
+import type { CreditStore, SharedBatch } from '../limits/store.ts';
 import { usageItemTtl } from '../limits/windows.ts';
 import { describeError, logger } from '../log.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
-import { conditionalUpdate, db, queryAll, transactWrite } from './client.ts';
-import { balanceOf, balanceChange, cancelled } from './credit-balance.ts';
+import { db, transactWrite } from './client.ts';
+import { balanceChange, balanceOf, cancelled } from './credit-balance.ts';
 import { isCharged, newReservation, reservationPut, settleUpdate, type Hold } from './credit-reservations.ts';
 import { addUsage, keyCreditsScope, usageKey } from './usage.ts';
 
-/** What a batched hold records besides its credits (the spend's `details`). */
+/** What a batched hold records besides its credits (the take's `details`). */
 export interface BatchedHoldDetails {
   hold: Hold;
   dueMs: number;
 }
 
-/** The batch items of an organization (pk `credit-batch#org#<orgId>`, sk the batch id). */
-function batchKey(organizationId: string, batchId: string): { pk: string; sk: string } {
-  return { pk: `credit-batch#org#${organizationId}`, sk: batchId };
+const BATCH_PREFIX = 'credit-batch#';
+
+/** Batch n of an organization: a partition of its own. */
+export function batchKey(organizationId: string, n: number): { pk: string; sk: string } {
+  return { pk: `${BATCH_PREFIX}${organizationId}#${n}`, sk: 'batch' };
 }
 
-/**
- * Returning a batch: delete it (condition: it holds exactly `remaining`), its credits back to the
- * balance (unless the same transaction's opening nets them), its spent credits into the
- * organization's usage of its day.
- */
-function closeItems(organizationId: string, batch: CreditBatch, remaining: number, toBalance: boolean) {
-  const spent = batch.size - remaining;
-  return [
-    {
-      Delete: {
-        TableName: tableName('usage'),
-        Key: batchKey(organizationId, batch.id),
-        ConditionExpression: 'remaining = :remaining',
-        ExpressionAttributeValues: { ':remaining': remaining },
-      },
+/** The organization and batch number of a batch item's pk; undefined for any other item. */
+export function batchOfKey(pk: string): { organizationId: string; n: number } | undefined {
+  if (!pk.startsWith(BATCH_PREFIX)) return undefined;
+  const rest = pk.slice(BATCH_PREFIX.length);
+  const at = rest.lastIndexOf('#');
+  const n = Number(rest.slice(at + 1));
+  return at > 0 && Number.isInteger(n) ? { organizationId: rest.slice(0, at), n } : undefined;
+}
+
+function batchOf(item: Record<string, unknown> | undefined): SharedBatch {
+  return {
+    remaining: Number(item?.remaining ?? 0),
+    charged: Number(item?.charged ?? 0),
+    filledAt: Number(item?.filledAt ?? 0),
+    filled: Number(item?.filled ?? 0),
+  };
+}
+
+/** What a batch charged, into the organization's usage of `day` (a transaction item), when anything. */
+function chargedIntoUsage(organizationId: string, charged: number, day: string) {
+  if (charged === 0) return [];
+  return [{
+    Update: {
+      TableName: tableName('usage'),
+      Key: usageKey({ organizationId }, day),
+      UpdateExpression: 'ADD credits :charged SET #ttl = if_not_exists(#ttl, :ttl)',
+      ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE },
+      ExpressionAttributeValues: { ':charged': charged, ':ttl': usageItemTtl(day) },
     },
-    ...(toBalance ? [balanceChange(organizationId, remaining, -batch.size)] : []),
-    ...(spent !== 0
-      ? [{
-        Update: {
-          TableName: tableName('usage'),
-          Key: usageKey({ organizationId }, batch.day),
-          UpdateExpression: 'ADD credits :spent SET #ttl = if_not_exists(#ttl, :ttl)',
-          ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE },
-          ExpressionAttributeValues: { ':spent': spent, ':ttl': usageItemTtl(batch.day) },
-        },
-      }]
-      : []),
-  ];
+  }];
 }
 
 export const creditStore: CreditStore = {
   balance: balanceOf,
 
-  async openBatch(organizationId, batch, now, returning) {
-    const back = returning?.remaining ?? 0;
+  async readBatch(organizationId, n) {
+    const { Item } = await db.send(new GetCommand({ TableName: tableName('usage'), Key: batchKey(organizationId, n), ConsistentRead: true }));
+    return batchOf(Item);
+  },
+
+  async readBatches(organizationId) {
+    const table = tableName('usage');
+    const found: [number, SharedBatch][] = [];
+    for (let first = 0; first < BATCHES; first += 100) {
+      const keys = Array.from({ length: Math.min(100, BATCHES - first) }, (_, i) => batchKey(organizationId, first + i));
+      let request: BatchGetCommandInput['RequestItems'] = { [table]: { Keys: keys, ConsistentRead: true } };
+      for (let attempt = 1; request && Object.keys(request).length > 0; attempt++) {
+        if (attempt > 1) await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** Math.min(attempt, 6)));
+        const out: BatchGetCommandOutput = await db.send(new BatchGetCommand({ RequestItems: request }));
+        for (const item of out.Responses?.[table] ?? []) {
+          const batch = batchOf(item);
+          const at = batchOfKey(String(item.pk));
+          if (at && (batch.remaining !== 0 || batch.charged !== 0)) found.push([at.n, batch]);
+        }
+        request = out.UnprocessedKeys;
+      }
+    }
+    return found;
+  },
+
+  async fillBatch(organizationId, n, seen, size, now) {
+    const day = utcDay(now);
     const result = await transactWrite({
       TransactItems: [
-        balanceChange(organizationId, back - batch.size, batch.size - (returning?.batch.size ?? 0), batch.size - back),
+        balanceChange(organizationId, -size, size - seen.charged, size),
         {
-          Put: {
+          Update: {
             TableName: tableName('usage'),
-            Item: {
-              ...batchKey(organizationId, batch.id),
-              ...batch,
-              remaining: batch.size,
-              openedAt: iso(now),
-              // Kept well past any reclaim; the item is deleted when it is returned.
-              ttl: epochSeconds(now) + 7 * 86_400,
+            Key: batchKey(organizationId, n),
+            UpdateExpression: 'ADD remaining :size, charged :uncharged SET filled = :size, filledAt = :at, holdShard = :shard, holdDue = :due, #ttl = :ttl',
+            ConditionExpression: seen.filledAt === 0 ? 'attribute_not_exists(filledAt)' : 'filledAt = :seenAt',
+            ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE },
+            ExpressionAttributeValues: {
+              ':size': size,
+              ':uncharged': -seen.charged,
+              ':at': now.getTime(),
+              ':shard': holdShardOf(),
+              ':due': holdDueKey(now.getTime() + BATCH_IDLE_MS, `${organizationId}#${n}`),
+              // Drained by the sweep long before; kept a while for the operators who read the table.
+              ':ttl': epochSeconds(now) + 30 * 86_400,
+              ...(seen.filledAt === 0 ? {} : { ':seenAt': seen.filledAt }),
             },
-            ConditionExpression: 'attribute_not_exists(pk)',
           },
         },
-        ...(returning ? closeItems(organizationId, returning.batch, returning.remaining, false) : []),
+        ...chargedIntoUsage(organizationId, seen.charged, day),
       ],
     });
     return result.ok;
   },
 
-  async spend(organizationId, batchId, { requestKey, keyId, day, credits = 1, details }, now) {
+  async take(organizationId, n, { requestKey, keyId, day, credits = 1, details }, now) {
     const given = details as BatchedHoldDetails | undefined;
     const hold: Hold = given
-      ? { ...given.hold, batchId }
-      : { organizationId, requestKey, keyId, day, held: credits, billing: { mode: 'reply' }, outputCap: 0, reservedAt: iso(now), batchId };
+      ? { ...given.hold, batch: n }
+      : { organizationId, requestKey, keyId, day, held: credits, billing: { mode: 'reply' }, outputCap: 0, reservedAt: now.toISOString(), batch: n };
     const result = await transactWrite({
       TransactItems: [
         reservationPut(newReservation(hold, now, given?.dueMs ?? now.getTime()), now),
         {
           Update: {
             TableName: tableName('usage'),
-            Key: batchKey(organizationId, batchId),
+            Key: batchKey(organizationId, n),
             UpdateExpression: 'ADD remaining :minus',
             ConditionExpression: 'remaining >= :credits',
             ExpressionAttributeValues: { ':minus': -credits, ':credits': credits },
@@ -105,19 +143,29 @@ export const creditStore: CreditStore = {
         },
       ],
     });
-    if (result.ok) return 'spent';
+    if (result.ok) return 'taken';
     if (result.reasons[0]?.Code === 'ConditionalCheckFailed') return 'alreadyCharged';
-    if (result.reasons[1]?.Code === 'ConditionalCheckFailed') return 'batchEmpty';
-    throw cancelled('spend', result.reasons);
+    if (result.reasons[1]?.Code === 'ConditionalCheckFailed') return 'short';
+    throw cancelled('take', result.reasons);
   },
 
-  async closeBatch(organizationId, batch: CreditBatch, remaining) {
-    return (await transactWrite({ TransactItems: closeItems(organizationId, batch, remaining, true) })).ok;
-  },
-
-  async remaining(organizationId, batchId) {
-    const { Item } = await db.send(new GetCommand({ TableName: tableName('usage'), Key: batchKey(organizationId, batchId), ConsistentRead: true }));
-    return Item ? Number(Item.remaining) : undefined;
+  async drainBatch(organizationId, n, seen, now) {
+    const result = await transactWrite({
+      TransactItems: [
+        {
+          Update: {
+            TableName: tableName('usage'),
+            Key: batchKey(organizationId, n),
+            UpdateExpression: 'ADD remaining :minusRemaining, charged :minusCharged REMOVE holdShard, holdDue',
+            ConditionExpression: 'remaining = :remaining',
+            ExpressionAttributeValues: { ':remaining': seen.remaining, ':minusRemaining': -seen.remaining, ':minusCharged': -seen.charged },
+          },
+        },
+        balanceChange(organizationId, seen.remaining, -(seen.remaining + seen.charged)),
+        ...chargedIntoUsage(organizationId, seen.charged, utcDay(now)),
+      ],
+    });
+    return result.ok;
   },
 
   async countKeyCredits(keyId, day, amount) {
@@ -125,79 +173,38 @@ export const creditStore: CreditStore = {
   },
 
   isCharged,
-
-  async openBatches(organizationId, expiredBefore = Infinity) {
-    const range = (condition: string, values: Record<string, string>) => queryAll<Record<string, unknown>>({
-      TableName: tableName('usage'),
-      KeyConditionExpression: `pk = :pk AND ${condition}`,
-      ExpressionAttributeValues: { ':pk': `credit-batch#org#${organizationId}`, ...values },
-      ConsistentRead: true,
-    });
-    const [expired, legacy] = await Promise.all([
-      range('sk < :before', { ':before': batchIdsExpiredBefore(expiredBefore) }),
-      // Batches whose ids do not start with their expiry (random base62 ids; expiry ids start with
-      // "00" until the year 5138): read too, so that one a stopped environment left is returned.
-      Number.isFinite(expiredBefore) ? range('sk >= :legacy', { ':legacy': '01' }) : Promise.resolve([]),
-    ]);
-    return [...expired, ...legacy].map((item) => ({
-      id: String(item.id),
-      size: Number(item.size),
-      day: String(item.day),
-      expiresAt: Number(item.expiresAt),
-      remaining: Number(item.remaining),
-    }));
-  },
 };
 
 /**
- * Settle a hold taken out of a batch: the rest goes back into the batch while it is open (no write
- * on the balance; its return counts the organization's usage net of it), else to the balance, whose
- * day usage then uncounts it (the returned batch counted the whole hold as spent). False when the
- * hold was settled already. `returned` says where the rest went (for the owner's memory).
+ * Settle a hold taken out of a batch: the rest goes back into the batch and the charge is counted on
+ * it (taken off `creditsHeld` at its next fill or drain), with the reservation's flip, in one
+ * transaction. False when the hold was settled already.
  */
-export async function settleFromBatch(hold: Hold & { batchId: string }, charged: number, by: 'reply' | 'sweep', now: Date): Promise<{ settled: boolean; intoBatch: boolean }> {
-  const rest = hold.held - charged;
-  const flip = settleUpdate(hold, charged, by, now);
-  if (rest === 0) {
-    // Nothing goes back (a reply billed per reply, or one that used its whole hold): one write.
-    if (!(await conditionalUpdate(flip.Update))) return { settled: false, intoBatch: false };
-    if (charged > 0) await countUsage(() => addUsage(keyCreditsScope(hold.keyId), hold.day, 'credits', charged), hold);
-    return { settled: true, intoBatch: false };
-  }
-  let intoBatch = true;
-  let result = await transactWrite({
+export async function settleFromBatch(hold: Hold & { batch: number }, charged: number, by: 'reply' | 'sweep', now: Date): Promise<boolean> {
+  const result = await transactWrite({
     TransactItems: [
-      flip,
+      settleUpdate(hold, charged, by, now),
       {
         Update: {
           TableName: tableName('usage'),
-          Key: batchKey(hold.organizationId, hold.batchId),
-          UpdateExpression: 'ADD remaining :rest',
-          ConditionExpression: 'attribute_exists(pk)',
-          ExpressionAttributeValues: { ':rest': rest },
+          Key: batchKey(hold.organizationId, hold.batch),
+          UpdateExpression: 'ADD remaining :rest, charged :charged',
+          ExpressionAttributeValues: { ':rest': hold.held - charged, ':charged': charged },
         },
       },
     ],
   });
-  if (!result.ok && result.reasons[0]?.Code !== 'ConditionalCheckFailed' && result.reasons[1]?.Code === 'ConditionalCheckFailed') {
-    // The batch was returned: the rest goes to the balance.
-    intoBatch = false;
-    result = await transactWrite({ TransactItems: [flip, balanceChange(hold.organizationId, rest, 0)] });
-    if (result.ok) await countUsage(() => addUsage({ organizationId: hold.organizationId }, hold.day, 'credits', -rest), hold);
-  }
   if (!result.ok) {
-    if (result.reasons[0]?.Code === 'ConditionalCheckFailed') return { settled: false, intoBatch: false };
+    if (result.reasons[0]?.Code === 'ConditionalCheckFailed') return false;
     throw cancelled('settle', result.reasons);
   }
-  if (charged > 0) await countUsage(() => addUsage(keyCreditsScope(hold.keyId), hold.day, 'credits', charged), hold);
-  return { settled: true, intoBatch };
-}
-
-/** Usage only, after the money moved: a failure leaves a usage figure off, never the balance. */
-async function countUsage(write: () => Promise<unknown>, hold: Hold): Promise<void> {
-  try {
-    await write();
-  } catch (error) {
-    logger.warn('credit usage not counted', { organizationId: hold.organizationId, keyId: hold.keyId, error: describeError(error) });
+  if (charged > 0) {
+    try {
+      await addUsage(keyCreditsScope(hold.keyId), hold.day, 'credits', charged);
+    } catch (error) {
+      // Usage only, after the money moved: a failure leaves a usage figure off, never the balance.
+      logger.warn('credit usage not counted', { organizationId: hold.organizationId, keyId: hold.keyId, error: describeError(error) });
+    }
   }
+  return true;
 }

@@ -31,8 +31,8 @@ export interface ReservationItem {
   held: number;
   /** The billing the hold was priced with (the reply is charged by it). */
   billing: Billing;
-  /** High-volume path: the batch the credits came out of (the rest goes back into it while it is open). */
-  batchId?: string;
+  /** High-volume path: the shared batch the credits came out of (the rest goes back into it). */
+  batch?: number;
   reservedAt: string;
   /** Index keys while held (removed when settled). */
   holdShard?: string;
@@ -54,7 +54,7 @@ export interface ReservationItem {
 export type HeldTokens = Pick<TokenHold, 'tokens' | 'parts'>;
 
 /** What the reply keeps of its hold to settle it (plain data: no read needed to settle). */
-export interface Hold extends Pick<ReservationItem, 'organizationId' | 'requestKey' | 'keyId' | 'day' | 'held' | 'billing' | 'reservedAt' | 'batchId'> {
+export interface Hold extends Pick<ReservationItem, 'organizationId' | 'requestKey' | 'keyId' | 'day' | 'held' | 'billing' | 'reservedAt' | 'batch'> {
   /** The output cap to pass to the upstream: the assistant's, or lowered to what was held. */
   outputCap: number;
   /** The token hold recorded on the reservation (recordTokenHold): returned by whoever settles it. */
@@ -76,7 +76,7 @@ export function newReservation(hold: Hold, now: Date, dueMs: number): Reservatio
     day: hold.day,
     held: hold.held,
     billing: hold.billing,
-    ...(hold.batchId !== undefined ? { batchId: hold.batchId } : {}),
+    ...(hold.batch !== undefined ? { batch: hold.batch } : {}),
     reservedAt: hold.reservedAt,
     holdShard: holdShardOf(),
     holdDue: holdDueKey(dueMs, hold.requestKey),
@@ -147,7 +147,7 @@ export function holdOf(item: ReservationItem, outputCap = 0): Hold {
     billing: item.billing,
     outputCap,
     reservedAt: item.reservedAt,
-    ...(item.batchId !== undefined ? { batchId: item.batchId } : {}),
+    ...(item.batch !== undefined ? { batch: Number(item.batch) } : {}),
     ...(item.tokenHold !== undefined ? { tokens: item.tokenHold } : {}),
   };
 }

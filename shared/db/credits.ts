@@ -1,17 +1,16 @@
 // Credits of replies: hold the worst case before the upstream is called, settle to what was used
 // (docs/limits.md "Credits"). This module chooses the path; the paths are credit-balance.ts (the
-// organization's balance) and credit-batches.ts (the high-volume path's batches), the reservation
+// organization's balance) and credit-batches.ts (the high-volume path's shared batches), the reservation
 // item they share is credit-reservations.ts, and the pure rules are shared/limits/credit-holds.ts.
-import { randomBase62 } from '../domain/api-key.ts';
 import { ApiError } from '../domain/errors.ts';
 import { iso, utcDay } from '../domain/time.ts';
-import { CreditMemory, holdFromBatch, reclaimAbandoned, type HighVolumeStore } from '../limits/credit-batches.ts';
+import { CreditMemory, drainBatches, holdFromBatch, type HighVolumeStore } from '../limits/credit-batches.ts';
 import { fullHold, holdDueAt, holdDueKey, HOLD_SHARDS, settledCharge, sweptCharge, type HoldRequest } from '../limits/credit-holds.ts';
 import { describeError, logger } from '../log.ts';
 import { tableName } from '../tables.ts';
 import { queryAll } from './client.ts';
 import { balanceOf, billingFor, holdFromBalance, settleToBalance, type HoldResult } from './credit-balance.ts';
-import { creditStore, settleFromBatch, type BatchedHoldDetails } from './credit-batches.ts';
+import { batchOfKey, creditStore, settleFromBatch, type BatchedHoldDetails } from './credit-batches.ts';
 import { holdOf, readReservation, type Hold } from './credit-reservations.ts';
 import { counterStore, isHighVolumeOrg } from './rate-limits.ts';
 import { returnTokens } from './token-windows.ts';
@@ -54,34 +53,28 @@ export async function holdCredits(
     const priced = fullHold(billing, request);
     const hold: Hold = { organizationId, requestKey, keyId, day: utcDay(now), held: priced.credits, billing, outputCap: priced.outputCap, reservedAt: iso(now) };
     const details: BatchedHoldDetails = { hold, dueMs };
-    for (let round = 1; ; round++) {
-      const batched = await holdFromBatch(highVolumeStore, creditMemory, organizationId, { requestKey, keyId, credits: priced.credits, details }, now, () => randomBase62(16));
-      if (batched.outcome === 'held') return { alreadyCharged: false, hold: { ...hold, batchId: batched.batchId } };
-      if (batched.outcome === 'alreadyCharged') return { alreadyCharged: true };
-      try {
-        return await holdFromBalance(organizationId, requestKey, keyId, request, now, dueMs);
-      } catch (error) {
-        // The balance is empty but this environment's batch (one its concurrent requests just opened)
-        // still holds credits: back to the batch, rather than a 402 with credits at hand.
-        const held = creditMemory.held.get(organizationId);
-        const inBatch = (held !== undefined && held.remaining > 0) || creditMemory.opening.has(organizationId);
-        if (!(error instanceof ApiError) || error.code !== 'INSUFFICIENT_CREDITS' || !inBatch || round >= 3) break;
-      }
-    }
+    const batched = await holdFromBatch(highVolumeStore, creditMemory, organizationId, { requestKey, keyId, credits: priced.credits, details }, now);
+    if (batched.outcome === 'held') return { alreadyCharged: false, hold: { ...hold, batch: batched.batch } };
+    if (batched.outcome === 'alreadyCharged') return { alreadyCharged: true };
+    // The balance is empty: only credits parked in batches can serve it (no write on the balance otherwise).
+    if (batched.outcome === 'empty' && (await drained(organizationId, now)) === 0) throw new ApiError('INSUFFICIENT_CREDITS');
   }
   try {
     return await holdFromBalance(organizationId, requestKey, keyId, request, now, dueMs);
   } catch (error) {
-    // An organization that left the high-volume path (or whose environments stopped) may have
-    // credits in batches nobody will return: at 402, return the abandoned ones and try once more.
-    if (!(error instanceof ApiError) || error.code !== 'INSUFFICIENT_CREDITS') throw error;
-    const returned = await reclaimAbandoned(creditStore, creditMemory, organizationId, now).catch((reclaimError: unknown) => {
-      logger.warn('abandoned credit batches not returned', { organizationId, error: describeError(reclaimError) });
-      return 0;
-    });
-    if (returned === 0) throw error;
+    // Credits may sit in the shared batches (the organization left the high-volume path, or its
+    // batches hold the last credits): at 402, move them back to the balance and try once more.
+    if (!(error instanceof ApiError) || error.code !== 'INSUFFICIENT_CREDITS' || (await drained(organizationId, now)) === 0) throw error;
     return holdFromBalance(organizationId, requestKey, keyId, request, now, dueMs);
   }
+}
+
+/** Drain the organization's batches into its balance (at most once per DRAIN_EVERY_MS here): the credits moved. */
+async function drained(organizationId: string, now: Date): Promise<number> {
+  return drainBatches(creditStore, creditMemory, organizationId, now).catch((error: unknown) => {
+    logger.warn('credit batches not drained', { organizationId, error: describeError(error) });
+    return 0;
+  });
 }
 
 /** One credit's hold for a reply without a token bound (what a reply costs billed per reply), and the balance read after it. */
@@ -119,11 +112,8 @@ async function settleAt(hold: Hold, charged: number, by: 'reply' | 'sweep', now:
 }
 
 async function settleCredit(hold: Hold, charged: number, by: 'reply' | 'sweep', now: Date): Promise<boolean> {
-  if (hold.batchId === undefined) return settleToBalance(hold, charged, by, now);
-  const { settled, intoBatch } = await settleFromBatch({ ...hold, batchId: hold.batchId }, charged, by, now);
-  const held = creditMemory.held.get(hold.organizationId);
-  if (settled && intoBatch && held?.batch.id === hold.batchId) held.remaining += hold.held - charged;
-  return settled;
+  if (hold.batch === undefined) return settleToBalance(hold, charged, by, now);
+  return settleFromBatch({ ...hold, batch: hold.batch }, charged, by, now);
 }
 
 /** Give back the whole hold of a request key that failed (nothing when none is held); idempotent. */
@@ -151,6 +141,11 @@ export async function sweepHolds(now: Date = new Date()): Promise<number> {
       ExpressionAttributeValues: { ':shard': `hold#${shard}`, ':cutoff': cutoff },
     });
     for (const { pk } of due) {
+      const batch = batchOfKey(pk);
+      if (batch) {
+        await drainIdleBatch(batch.organizationId, batch.n, now);
+        continue;
+      }
       // pk is credit#<orgId>#<requestKey>; the item says both.
       const item = await readReservationByKey(pk);
       if (!item || item.state !== 'held') continue;
@@ -182,7 +177,16 @@ async function readReservationByKey(pk: string) {
   return organizationId ? readReservation(organizationId, rest.join('#')) : undefined;
 }
 
-/** For tests: forget this environment's batches (a fresh Lambda environment; what they hold is returned by reclaim). */
+/** A batch not filled for BATCH_IDLE_MS: everything it holds back to the balance (a failed condition: it moved meanwhile, and stays due). */
+async function drainIdleBatch(organizationId: string, n: number, now: Date): Promise<void> {
+  try {
+    await creditStore.drainBatch(organizationId, n, await creditStore.readBatch(organizationId, n), now);
+  } catch (error) {
+    logger.error('credit batch not drained', { organizationId, error: describeError(error) });
+  }
+}
+
+/** For tests: forget this environment's credit memory (a fresh Lambda environment). */
 export function forgetCreditBatches(): void {
-  for (const map of [creditMemory.observed, creditMemory.held, creditMemory.meters, creditMemory.emptyAt, creditMemory.lastReclaim, creditMemory.balanceAfterOpen]) map.clear();
+  creditMemory.forget();
 }

@@ -121,29 +121,20 @@ export interface Told {
   hd: number;
 }
 
-/** A batch of credits one environment took from the organization's balance (docs/limits.md). */
-export interface CreditBatch {
-  /** `batchId(expiresAt, unique)`: sorts by expiry. */
-  id: string;
-  /** Credits taken from the balance when the batch was opened. */
-  size: number;
-  /** UTC day the batch was opened: its credits are counted in that day's usage when it closes. */
-  day: string;
-  /** Epoch ms after which the owner stops spending from it and anyone may return what is left. */
-  expiresAt: number;
+/**
+ * One of an organization's shared credit batches (shared/limits/credit-batches.ts): credits moved
+ * from the balance that any environment's reply may hold, and what replies settled from it charged
+ * since it was last filled (taken off the organization's `creditsHeld` at its next fill or drain).
+ */
+export interface SharedBatch {
+  remaining: number;
+  charged: number;
+  /** When it was last filled (epoch ms, 0: never), and with how many credits: its rate of use. */
+  filledAt: number;
+  filled: number;
 }
 
-/** A batch id that sorts by expiry (zero-padded epoch ms), then `unique`. */
-export function batchId(expiresAt: number, unique: string): string {
-  return `${String(expiresAt).padStart(15, '0')}_${unique}`;
-}
-
-/** The sort key below which every batch expired before `epochMs` (the bound of openBatches). */
-export function batchIdsExpiredBefore(epochMs: number): string {
-  return Number.isFinite(epochMs) ? String(Math.max(0, epochMs)).padStart(15, '0') : '~';
-}
-
-export type SpendResult = 'spent' | 'alreadyCharged' | 'batchEmpty';
+export type TakeResult = 'taken' | 'alreadyCharged' | 'short';
 
 /** A reply's hold out of a batch: `credits` of them (default one), the rest as the store records it. */
 export interface SpendRequest {
@@ -158,24 +149,27 @@ export interface SpendRequest {
 export interface CreditStore {
   /** Consistent read of the organization's balance (credits not in any batch or hold). */
   balance(organizationId: string): Promise<number>;
+  /** Consistent read of batch `n` (all zeros when it was never filled). */
+  readBatch(organizationId: string, n: number): Promise<SharedBatch>;
+  /** Every batch of the organization that holds something or charged something ([n, batch] pairs). */
+  readBatches(organizationId: string): Promise<[number, SharedBatch][]>;
   /**
-   * Take `batch.size` credits from the balance and create the batch item, in one transaction
-   * (condition: the balance holds them). With `returning`, the same transaction also closes that
-   * batch (as closeBatch), so a turnover is one write on the balance. False when a condition fails.
+   * Move `size` credits from the balance into batch `n`, and what it charged since `seen` into the
+   * organization's usage of `now`'s day, in one transaction (conditions: the balance holds `size`;
+   * nobody filled the batch since `seen` was read). False when a condition fails.
    */
-  openBatch(organizationId: string, batch: CreditBatch, now: Date, returning?: { batch: CreditBatch; remaining: number }): Promise<boolean>;
+  fillBatch(organizationId: string, n: number, seen: SharedBatch, size: number, now: Date): Promise<boolean>;
   /**
    * One reply's hold, in one transaction: the reservation (its own item per request key, unless a
-   * live one exists: alreadyCharged) and `credits` out of the batch (unless it holds fewer or is
-   * gone: batchEmpty). The key's usage is counted when the hold settles (countKeyCredits).
+   * live one exists: alreadyCharged) and `credits` out of batch `n` (unless it holds fewer: short).
+   * The key's usage is counted when the hold settles (countKeyCredits).
    */
-  spend(organizationId: string, batchId: string, reservation: SpendRequest, now: Date): Promise<SpendResult>;
+  take(organizationId: string, n: number, reservation: SpendRequest, now: Date): Promise<TakeResult>;
   /**
-   * Return a batch's `remaining` credits to the balance, delete it, and count its spent credits
-   * (size - remaining) in the organization's usage for its day, in one transaction (condition: the
-   * batch still holds exactly `remaining`). False when it does not (changed or gone).
+   * Move everything batch `n` holds back to the balance, and what it charged into usage, in one
+   * transaction (condition: it still holds `seen.remaining`). False when it changed meanwhile.
    */
-  closeBatch(organizationId: string, batch: CreditBatch, remaining: number): Promise<boolean>;
+  drainBatch(organizationId: string, n: number, seen: SharedBatch, now: Date): Promise<boolean>;
   /**
    * Add to the key's credits that day (usage only), on the key's credits item
    * (`usage#key#<keyId>#credits`): not on its counter item, which each admission already writes.
@@ -183,14 +177,6 @@ export interface CreditStore {
   countKeyCredits(keyId: string, day: string, amount: number): Promise<void>;
   /** Whether a live reservation exists for the request key (a retry is told so, not refused with 402). */
   isCharged(organizationId: string, requestKey: string, now: Date): Promise<boolean>;
-  /**
-   * The organization's open batches that expired before `expiredBefore` (epoch ms; all without
-   * it), with what each still holds: read by sort key (batch ids start with their expiry), so a
-   * reclaim reads the few abandoned batches, not every environment's.
-   */
-  openBatches(organizationId: string, expiredBefore?: number): Promise<(CreditBatch & { remaining: number })[]>;
-  /** What one batch still holds (undefined when it is gone). */
-  remaining(organizationId: string, batchId: string): Promise<number | undefined>;
 }
 
 /** Enough for a guess, a roll and a retry after losing the roll to a concurrent request. */

@@ -1,11 +1,12 @@
 // The high-volume path (docs/limits.md, "Past one hot item") against DynamoDB Local: the same
 // decision code the simulation runs, with the DynamoDB store. Concurrent bursts admit exactly the
-// limit, windows roll with an injected clock, and credits taken in batches are exact, including
-// when an environment stops between taking a batch and spending it. Each test uses fresh ids.
-import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+// limit, windows roll with an injected clock, and credits held from shared batches are exact, and
+// come back to the balance at a 402 or when the batches go quiet. Each test uses fresh ids.
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { db } from '../../shared/db/client.ts';
-import { creditStore, refundCredit, reserveCredit, settleCredits } from '../../shared/db/credits.ts';
+import { batchKey } from '../../shared/db/credit-batches.ts';
+import { creditStore, grantCredits, holdCredits, refundCredit, reserveCredit, settleCredits, sweepHolds } from '../../shared/db/credits.ts';
 import { holdOf, readReservation } from '../../shared/db/credit-reservations.ts';
 import { createOrganization, getOrganization } from '../../shared/db/organizations.ts';
 import { admit, counterStore } from '../../shared/db/rate-limits.ts';
@@ -13,7 +14,7 @@ import { dailyUsage, usageKey } from '../../shared/db/usage.ts';
 import { ApiError } from '../../shared/domain/errors.ts';
 import { newId } from '../../shared/domain/ids.ts';
 import type { Limits, RateSubject } from '../../shared/domain/plans.ts';
-import { BATCH_TTL_MS, CreditMemory, RECLAIM_GRACE_MS, reserveFromBatch } from '../../shared/limits/credit-batches.ts';
+import { BATCH_IDLE_MS, DRAIN_EVERY_MS, MIN_FILL_HOLDS } from '../../shared/limits/credit-batches.ts';
 import { admitSharded, LimiterMemory } from '../../shared/limits/sharded.ts';
 import { tableName } from '../../shared/tables.ts';
 import { TEST_AUDIT } from '../support/audit.ts';
@@ -111,147 +112,102 @@ describe('windows (injected clock)', () => {
   });
 });
 
-describe('credits from batches', () => {
+describe('credits from shared batches', () => {
   const balance = async (orgId: string) => (await getOrganization(orgId))!.credits;
-  const held = async (orgId: string) => (await creditStore.openBatches(orgId)).reduce((sum, b) => sum + b.remaining, 0);
-
-  it('300 replies from 30 concurrent environments on a balance of 100: never over, each key charged once, the rest served after batches return', { timeout: 120_000 }, async () => {
-    const orgId = (await createOrganization('High Volume Inc', 'owner', 100, TEST_AUDIT, T)).id;
+  const inBatches = async (orgId: string) => (await creditStore.readBatches(orgId)).reduce((sum, [, b]) => sum + b.remaining, 0);
+  const highVolume = async (credits: number) => {
+    const orgId = (await createOrganization('High Volume Inc', 'owner', credits, TEST_AUDIT, T)).id;
     const keyId = `key_${newId('req').slice(4)}`;
-    const store = { ...counterStore, ...creditStore };
-    let ids = 0;
-    const batchId = () => `b_${newId('req').slice(4)}_${ids++}`;
-    // A Lambda environment serves one request at a time: 30 of them, 10 replies each, all at once.
-    const envs = Array.from({ length: 30 }, () => new CreditMemory());
-    const servedKeys: string[] = [];
-    const outcomes = await Promise.all(envs.map(async (memory, e) => {
-      const mine: string[] = [];
-      for (let i = 0; i < 10; i++) {
-        try {
-          const r = await reserveFromBatch(store, memory, orgId, `reply-${e}-${i}`, keyId, T, batchId);
-          mine.push(r.alreadyCharged ? 'again' : 'served');
-          if (!r.alreadyCharged) servedKeys.push(`reply-${e}-${i}`);
-        } catch (error) {
-          mine.push((error as ApiError).code);
-        }
-      }
-      return mine;
-    }));
-    const all = outcomes.flat();
-    const served = all.filter((o) => o === 'served').length;
-    expect(all.filter((o) => o !== 'served' && o !== 'INSUFFICIENT_CREDITS')).toEqual([]);
+    await admit(subject(HIGH(100_000), null, orgId, keyId), T);
+    return { orgId, keyId };
+  };
+
+  it('300 concurrent replies on a balance of 100: never over, each request key charged once, every credit served once the batches drain', { timeout: 120_000 }, async () => {
+    const { orgId, keyId } = await highVolume(100);
+    const outcomes = await Promise.all(Array.from({ length: 300 }, (_, i) => reserveCredit(orgId, `reply-${i}`, keyId, T).then(
+      (r) => (r.alreadyCharged ? 'again' : 'served'),
+      (error: ApiError) => error.code,
+    )));
+    const served = outcomes.filter((o) => o === 'served').length;
+    expect(outcomes.filter((o) => o !== 'served' && o !== 'INSUFFICIENT_CREDITS')).toEqual([]);
     expect(served).toBeLessThanOrEqual(100);
-    // Credits only moved: what was not served is on the balance or in the environments' batches.
-    expect(served + (await balance(orgId)) + (await held(orgId))).toBe(100);
-    // Once the batches are returned (any environment, after their expiry), the rest is served, exactly.
-    const later = new Date(T.getTime() + BATCH_TTL_MS + RECLAIM_GRACE_MS + 1_000);
-    const last = new CreditMemory();
+    // Credits only moved: what was not served is on the balance or in the batches.
+    expect(served + (await balance(orgId)) + (await inBatches(orgId))).toBe(100);
+    // The next 402 (a drain per environment at most every DRAIN_EVERY_MS) moves the rest back: exactly 100 in all.
+    const later = new Date(T.getTime() + DRAIN_EVERY_MS);
     let more = 0;
-    for (let i = 0; i < 120; i++) {
-      const r = await reserveFromBatch(store, last, orgId, `late-${i}`, keyId, later, batchId).catch((error: ApiError) => error.code);
+    for (let i = 0; i < 120 && served + more < 100; i++) {
+      const r = await reserveCredit(orgId, `late-${i}`, keyId, new Date(later.getTime() + i)).catch((error: ApiError) => error.code);
       if (typeof r === 'object' && !r.alreadyCharged) more += 1;
     }
     expect(served + more).toBe(100);
-    expect(await balance(orgId)).toBe(0);
-    // A retry of a charged request is told so, even now; a refund brings one credit back, once.
-    const charged = servedKeys[0] as string;
-    expect(await reserveFromBatch(store, last, orgId, charged, keyId, later, batchId)).toMatchObject({ alreadyCharged: true });
-    await refundCredit(orgId, charged, keyId, later);
-    expect((await balance(orgId)) + (await held(orgId))).toBe(1);
-    await refundCredit(orgId, charged, keyId, later);
-    expect((await balance(orgId)) + (await held(orgId))).toBe(1);
-    // A held reply counts on the key's credits item when it settles.
-    const other = (await readReservation(orgId, servedKeys[1] as string))!;
-    expect(await settleCredits(holdOf(other), { usage: { inputTokens: 1, outputTokens: 1 } }, later)).toBe(1);
-    expect((await dailyUsage({ organizationId: orgId, keyId }, 1, later))[0]).toMatchObject({ date: DAY, credits: 1 });
+    expect((await balance(orgId)) + (await inBatches(orgId))).toBe(0);
+    await expect(reserveCredit(orgId, 'one-more', keyId, new Date(later.getTime() + 500))).rejects.toMatchObject({ code: 'INSUFFICIENT_CREDITS' });
+    // A retry of a charged request is told so, even now.
+    expect(await reserveCredit(orgId, `reply-${outcomes.indexOf('served')}`, keyId, later)).toMatchObject({ alreadyCharged: true });
   });
 
-  it('replies through reserveCredit take the batched path once the organization was admitted on the high-volume path', { timeout: 60_000 }, async () => {
-    const orgId = (await createOrganization('High Volume Inc', 'owner', 50, TEST_AUDIT, T)).id;
-    const keyId = `key_${newId('req').slice(4)}`;
-    await admit(subject(HIGH(100_000), null, orgId, keyId), T);
+  it('a hold takes a shared batch once the organization is on the high-volume path; a retry is charged once', { timeout: 60_000 }, async () => {
+    const { orgId, keyId } = await highVolume(10_000);
     expect(await reserveCredit(orgId, 'one', keyId, T)).toMatchObject({ alreadyCharged: false });
-    expect((await creditStore.openBatches(orgId)).length).toBe(1);
+    expect(await readReservation(orgId, 'one')).toMatchObject({ state: 'held', batch: expect.any(Number) });
+    // Its batch's first fill: MIN_FILL_HOLDS holds, less the one held.
+    expect((await creditStore.readBatches(orgId)).map(([, b]) => b.remaining)).toEqual([MIN_FILL_HOLDS - 1]);
     expect(await reserveCredit(orgId, 'one', keyId, T)).toMatchObject({ alreadyCharged: true });
-    expect((await balance(orgId)) + (await held(orgId))).toBe(49);
+    expect((await balance(orgId)) + (await inBatches(orgId))).toBe(9_999);
+  });
+
+  it('settles into the batch and counts the charge there; a drain takes it off creditsHeld and into the organization\'s usage', { timeout: 60_000 }, async () => {
+    const { orgId, keyId } = await highVolume(1_000);
+    await reserveCredit(orgId, 'r-1', keyId, T);
+    await reserveCredit(orgId, 'r-2', keyId, T);
+    await refundCredit(orgId, 'r-1', keyId, T);
+    expect(await settleCredits(holdOf((await readReservation(orgId, 'r-2'))!), { usage: { inputTokens: 1, outputTokens: 1 } }, T)).toBe(1);
+    const [charged] = (await creditStore.readBatches(orgId)).filter(([, b]) => b.charged > 0);
+    expect(charged?.[1].charged).toBe(1);
+    // The settled balance (credits + creditsHeld) is exact all along; usage: the key's at once, the organization's at the drain.
+    expect(await getOrganization(orgId)).toMatchObject({ credits: 1_000 - (await inBatches(orgId)) - 1, creditsHeld: (await inBatches(orgId)) + 1 });
+    expect((await dailyUsage({ organizationId: orgId, keyId }, 1, T))[0]).toMatchObject({ credits: 1 });
+    for (const [n, seen] of await creditStore.readBatches(orgId)) expect(await creditStore.drainBatch(orgId, n, seen, T)).toBe(true);
+    expect(await getOrganization(orgId)).toMatchObject({ credits: 999, creditsHeld: 0 });
+    expect((await dailyUsage({ organizationId: orgId }, 1, T))[0]).toMatchObject({ credits: 1 });
+    expect(await creditStore.readBatches(orgId)).toEqual([]);
   });
 
   it('credits an organization left in batches come back once it is on the one-item path again', { timeout: 60_000 }, async () => {
-    const orgId = (await createOrganization('High Volume Inc', 'owner', 100, TEST_AUDIT, T)).id;
-    const keyId = `key_${newId('req').slice(4)}`;
-    await admit(subject(HIGH(100_000), null, orgId, keyId), T);
+    const { orgId, keyId } = await highVolume(10_000);
     expect(await reserveCredit(orgId, 'hv-1', keyId, T)).toMatchObject({ alreadyCharged: false });
-    expect(await held(orgId)).toBeGreaterThan(0);
-    // Its limits are lowered: admitted on the one-item path, its replies are charged there, and no
-    // environment of the high-volume path is left to return the batch.
+    const parked = await inBatches(orgId);
+    expect(parked).toBe(MIN_FILL_HOLDS - 1);
+    // An operator claws back the balance; the organization's limits are lowered, so its replies are
+    // held on the balance (the one-item path), where no batch is filled or spent.
+    await grantCredits(orgId, -(await balance(orgId)), 'test', TEST_AUDIT, T);
     await admit(subject({ perMinute: 600, perDay: 100_000 }, null, orgId, keyId), T);
-    const later = new Date(T.getTime() + BATCH_TTL_MS + RECLAIM_GRACE_MS + 1_000);
+    const later = new Date(T.getTime() + DRAIN_EVERY_MS);
     const outcomes: string[] = [];
-    for (let i = 0; i < 105; i++) outcomes.push(await reserveCredit(orgId, `one-${i}`, keyId, later).then(() => 'served', (error: ApiError) => error.code));
-    // Every credit is served: the 402 that found the balance empty returned the batch first.
-    expect(outcomes.filter((o) => o === 'served')).toHaveLength(99);
-    expect(outcomes.slice(99)).toEqual(Array(6).fill('INSUFFICIENT_CREDITS'));
-    expect((await balance(orgId)) + (await held(orgId))).toBe(0);
+    for (let i = 0; i < parked + 3; i++) outcomes.push(await reserveCredit(orgId, `one-${i}`, keyId, later).then(() => 'served', (error: ApiError) => error.code));
+    // Every credit is served: the 402 that found the balance empty drained the batches first.
+    expect(outcomes.slice(0, parked)).toEqual(Array(parked).fill('served'));
+    expect(outcomes.slice(parked)).toEqual(Array(3).fill('INSUFFICIENT_CREDITS'));
+    expect((await balance(orgId)) + (await inBatches(orgId))).toBe(0);
   });
 
-  it('a reclaim reads the expired batches, and a batch from before ids sorted by expiry too', { timeout: 60_000 }, async () => {
-    const orgId = (await createOrganization('High Volume Inc', 'owner', 1_000, TEST_AUDIT, T)).id;
-    const store = { ...counterStore, ...creditStore };
-    let ids = 0;
-    const batchId = () => `b${ids++}`;
-    // Two environments take a batch each at T and T + 1 s; a third, older one has a random id.
-    await reserveFromBatch(store, new CreditMemory(), orgId, 'a-1', 'key_a', T, batchId);
-    await reserveFromBatch(store, new CreditMemory(), orgId, 'b-1', 'key_b', new Date(T.getTime() + 1_000), batchId);
-    await db.send(new PutCommand({
-      TableName: tableName('usage'),
-      Item: { pk: `credit-batch#org#${orgId}`, sk: 'Zq3legacy', id: 'Zq3legacy', size: 5, remaining: 5, day: DAY, expiresAt: T.getTime() + BATCH_TTL_MS, ttl: 4_000_000_000 },
-    }));
-    const cutoff = T.getTime() + BATCH_TTL_MS + 1;
-    const read = (await creditStore.openBatches(orgId, cutoff)).map((b) => b.id);
-    expect(read).toHaveLength(2);
-    expect(read).toContain('Zq3legacy');
-    expect(read.some((id) => id.endsWith('_b0'))).toBe(true);
-    expect(await creditStore.openBatches(orgId)).toHaveLength(3);
-  });
-
-  it('a refund after its batch was returned uncounts the key\'s credits item and the organization\'s day', { timeout: 60_000 }, async () => {
-    const orgId = (await createOrganization('High Volume Inc', 'owner', 100, TEST_AUDIT, T)).id;
+  it('a batch not filled for BATCH_IDLE_MS is drained by the sweep (it is in the byHoldDue index while it holds credits)', { timeout: 60_000 }, async () => {
+    // Before the real clock, so that no other file's holds are due to this sweep (see credit-holds.test.ts).
+    const QUIET = new Date('2025-12-31T23:40:00.000Z');
+    const orgId = (await createOrganization('High Volume Inc', 'owner', 1_000, TEST_AUDIT, QUIET)).id;
     const keyId = `key_${newId('req').slice(4)}`;
-    await admit(subject(HIGH(100_000), null, orgId, keyId), T);
-    await reserveCredit(orgId, 'r-1', keyId, T);
-    await reserveCredit(orgId, 'r-2', keyId, T);
-    // Every batch is returned (as a reclaim does), counting both credits as spent that day.
-    for (const batch of await creditStore.openBatches(orgId)) await creditStore.closeBatch(orgId, batch, batch.remaining);
-    expect((await dailyUsage({ organizationId: orgId }, 1, T))[0]).toMatchObject({ credits: 2 });
-    await refundCredit(orgId, 'r-1', keyId, T);
-    await settleCredits(holdOf((await readReservation(orgId, 'r-2'))!), { usage: { inputTokens: 1, outputTokens: 1 } }, T);
-    expect((await dailyUsage({ organizationId: orgId }, 1, T))[0]).toMatchObject({ credits: 1 });
-    expect((await dailyUsage({ organizationId: orgId, keyId }, 1, T))[0]).toMatchObject({ credits: 1 });
-    expect(await item(`usage#key#${keyId}`, DAY)).not.toHaveProperty('credits');
-    expect(await balance(orgId)).toBe(99);
-  });
-
-  it('an environment that stops between taking a batch and spending it loses nothing: the batch is returned', { timeout: 60_000 }, async () => {
-    const orgId = (await createOrganization('High Volume Inc', 'owner', 10_000, TEST_AUDIT, T)).id;
-    const store = { ...counterStore, ...creditStore };
-    const stopped = new CreditMemory();
-    let ids = 0;
-    const batchId = () => `b_${newId('req').slice(4)}_${ids++}`;
-    // A busy environment: its batches grow with its rate.
-    for (let i = 0; i < 40; i++) await reserveFromBatch(store, stopped, orgId, `s-${i}`, 'key_s', new Date(T.getTime() + i * 5), batchId);
-    const stranded = await held(orgId);
-    expect(stranded).toBeGreaterThan(0);
-    expect((await balance(orgId)) + stranded).toBe(10_000 - 40);
-    // It stops. Another environment, after the batch expired and the grace passed, returns it.
-    const later = new Date(T.getTime() + BATCH_TTL_MS + RECLAIM_GRACE_MS + 1_000);
-    const other = new CreditMemory();
-    await reserveFromBatch(store, other, orgId, 'o-1', 'key_o', later, batchId);
-    expect(await held(orgId)).toBe(Number((await creditStore.openBatches(orgId))[0]?.remaining ?? 0));
-    expect((await balance(orgId)) + (await held(orgId))).toBe(10_000 - 41);
-    // The stopped one thaws: what it remembers of its batch is gone; it opens a new one, paying once.
-    expect(await reserveFromBatch(store, stopped, orgId, 's-40', 'key_s', later, batchId)).toMatchObject({ alreadyCharged: false });
-    expect((await balance(orgId)) + (await held(orgId))).toBe(10_000 - 42);
-    // The returned batch's spent credits are in the organization's usage for its day.
-    expect((await dailyUsage({ organizationId: orgId }, 1, T))[0]!.credits).toBe(40);
+    await admit(subject(HIGH(100_000), null, orgId, keyId), QUIET);
+    const held = await holdCredits(orgId, 'quiet-1', keyId, { inputBound: 0, outputCap: 0 }, QUIET, QUIET.getTime() + 60_000);
+    if (held.alreadyCharged) throw new Error('expected a hold');
+    await settleCredits(held.hold, { usage: { inputTokens: 1, outputTokens: 1 } }, QUIET);
+    expect(await inBatches(orgId)).toBeGreaterThan(0);
+    await sweepHolds(new Date(QUIET.getTime() + BATCH_IDLE_MS - 1_000));
+    expect(await inBatches(orgId)).toBeGreaterThan(0);
+    await sweepHolds(new Date(QUIET.getTime() + BATCH_IDLE_MS + 1_000));
+    expect(await creditStore.readBatches(orgId)).toEqual([]);
+    expect(await getOrganization(orgId)).toMatchObject({ credits: 999, creditsHeld: 0 });
+    const { Item } = await db.send(new GetCommand({ TableName: tableName('usage'), Key: batchKey(orgId, held.hold.batch ?? -1) }));
+    expect(Item).not.toHaveProperty('holdDue');
   });
 });

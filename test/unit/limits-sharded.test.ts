@@ -1,4 +1,4 @@
-// The high-volume path's decisions (shared/limits/sharded.ts, credit-batches.ts) against the model
+// The high-volume path's decisions (shared/limits/sharded.ts) against the model
 // of DynamoDB's per-item rules the simulation uses (bench/dynamo-model.ts). The same code against
 // DynamoDB Local: test/integration/high-volume.test.ts.
 import { describe, expect, it, vi } from 'vitest';
@@ -6,7 +6,6 @@ import { DynamoModel } from '../../bench/dynamo-model.ts';
 import { seeded } from '../../bench/limits-sim.ts';
 import { ApiError } from '../../shared/domain/errors.ts';
 import { PLAN_LIMITS, type Limits, type RateSubject } from '../../shared/domain/plans.ts';
-import { BATCH_TTL_MS, CreditMemory, RECLAIM_GRACE_MS, reclaimAbandoned, reserveFromBatch } from '../../shared/limits/credit-batches.ts';
 import { rateLimitHeaders } from '../../shared/limits/headers.ts';
 import {
   admitSharded,
@@ -263,70 +262,5 @@ describe('admission on shards', () => {
     expect(shardTotal(model, DAY, 'rateLimited')).toBe(50);
     // The key's on its credits item: not on the counter item each of its requests writes.
     expect(model.items.get(`usage#key#key_r#credits|${DAY}`)).toMatchObject({ rateLimited: 50 });
-  });
-});
-
-describe('credits from batches', () => {
-  let ids = 0;
-  const newBatchId = () => `b${ids++}`;
-  const balanceOf = (model: DynamoModel) => Number(model.items.get(DynamoModel.balanceKey(ORG))?.credits);
-
-  it('serves exactly the balance across environments, never below zero, each request key charged once', async () => {
-    const model = newModel();
-    model.createOrganization(ORG, 10_000, { perMinute: 600_000, perDay: 100_000_000 });
-    const envs = Array.from({ length: 10 }, () => new CreditMemory());
-    let charged = 0;
-    let refused = 0;
-    for (let i = 0; i < 12_000; i++) {
-      try {
-        const r = await reserveFromBatch(model, envs[i % 10] as CreditMemory, ORG, `req_${i}`, 'key_a', new Date(T.getTime() + i), newBatchId);
-        if (!r.alreadyCharged) charged += 1;
-      } catch (error) {
-        expect((error as ApiError).code).toBe('INSUFFICIENT_CREDITS');
-        refused += 1;
-      }
-      expect(balanceOf(model)).toBeGreaterThanOrEqual(0);
-    }
-    expect(charged).toBe(10_000);
-    expect(refused).toBe(2_000);
-    expect(balanceOf(model) + model.creditsInBatches).toBe(0);
-    const again = await reserveFromBatch(model, envs[3] as CreditMemory, ORG, 'req_42', 'key_a', T, newBatchId).catch((e) => e);
-    // Retried after the balance ran out: still the original charge, not a 402.
-    expect(again).toMatchObject({ alreadyCharged: true });
-  });
-
-  it('a refunded credit goes back to the balance; the request key may then be charged again', async () => {
-    const model = newModel();
-    model.createOrganization(ORG, 1_000, { perMinute: 600_000, perDay: 100_000_000 });
-    const memory = new CreditMemory();
-    await reserveFromBatch(model, memory, ORG, 'req_x', 'key_a', T, newBatchId);
-    const held = model.creditsInBatches;
-    expect(balanceOf(model) + held).toBe(999);
-    expect(model.refund(ORG, 'req_x', T)).toMatchObject({ batchId: expect.any(String) });
-    expect(model.refund(ORG, 'req_x', T)).toBe(false);
-    expect(balanceOf(model) + model.creditsInBatches).toBe(1_000);
-    expect(await reserveFromBatch(model, memory, ORG, 'req_x', 'key_a', T, newBatchId)).toMatchObject({ alreadyCharged: false });
-    // A hold counts nothing on the key: its credits are counted when it settles (shared/db/credits.ts).
-    expect(model.items.get(`usage#key#key_a#credits|${DAY}`)).toBeUndefined();
-    expect(model.items.get(`usage#key#key_a|${DAY}`)?.credits).toBeUndefined();
-  });
-
-  it("returns what a stopped environment's batch holds once it is abandoned; the thawed owner cannot spend it", async () => {
-    const model = newModel();
-    model.createOrganization(ORG, 100_000, { perMinute: 600_000, perDay: 100_000_000 });
-    const stopped = new CreditMemory();
-    for (let i = 0; i < 50; i++) await reserveFromBatch(model, stopped, ORG, `s_${i}`, 'key_a', new Date(T.getTime() + i * 10), newBatchId);
-    const stranded = model.creditsInBatches;
-    expect(stranded).toBeGreaterThan(0);
-    const other = new CreditMemory();
-    expect(await reclaimAbandoned(model, other, ORG, new Date(T.getTime() + BATCH_TTL_MS))).toBe(0);
-    const later = new Date(T.getTime() + BATCH_TTL_MS + RECLAIM_GRACE_MS + 1_000);
-    expect(await reclaimAbandoned(model, new CreditMemory(), ORG, later)).toBe(stranded);
-    expect(balanceOf(model)).toBe(100_000 - 50);
-    // The owner thaws: its batch is gone, so it opens a new one; nothing is paid twice.
-    expect(await reserveFromBatch(model, stopped, ORG, 's_50', 'key_a', later, newBatchId)).toMatchObject({ alreadyCharged: false });
-    expect(balanceOf(model) + model.creditsInBatches).toBe(100_000 - 51);
-    // Its organization's usage counts the credits of the returned batch.
-    expect(model.items.get(DynamoModel.orgDayKey(ORG, DAY))).toMatchObject({ credits: 50 });
   });
 });
