@@ -1,6 +1,6 @@
 // Small building blocks every page uses: the error alert, the error boundary, the modal dialog,
-// labelled fields and selects, a form that runs an action and its submit row, a table, a pager, a loader hook, and date and
-// number formatting.
+// labelled fields and selects, a form that runs an action and its submit row, a table, a pager, a
+// loader hook and the view of what it loaded, and date and number formatting.
 import { Component, type ComponentChildren, type FormHTMLAttributes, type InputHTMLAttributes, type Ref } from 'preact';
 import { useCallback, useEffect, useId, useRef, useState } from 'preact/hooks';
 import { ApiClientError } from '../../api/http.ts';
@@ -83,6 +83,20 @@ export interface Action {
   error: unknown;
   run: (action: () => Promise<unknown>) => Promise<boolean>;
   clear: () => void;
+}
+
+/**
+ * What `loaded` holds, drawn by `children` once it is there; meanwhile `loading` in a status line.
+ * Its failure shows in an alert, else `otherError` (another failure of the page shown in that place).
+ */
+export function LoadedView<T>(props: { loaded: Loaded<T>; loading: string; otherError?: unknown; children: (data: NonNullable<T>) => ComponentChildren }) {
+  const { data, error, loading } = props.loaded;
+  return (
+    <>
+      <ErrorAlert error={error ?? props.otherError} />
+      {data ? props.children(data) : loading ? <p role="status">{props.loading}</p> : null}
+    </>
+  );
 }
 
 /** Runs one action at a time, keeping its error for an alert. */

@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks';
 import { Link } from '../router.tsx';
 import { useSession } from '../session.tsx';
-import { ErrorAlert, formatNumber, Pager, Table, useLoad, usePages } from '../ui.tsx';
+import { formatNumber, LoadedView, Pager, Table, useLoad, usePages } from '../ui.tsx';
 
 export const PLAN_PATH = '/organization/plan';
 
@@ -32,27 +32,26 @@ export function AllOrganizationsPage() {
         </label>
         <button type="submit">Search</button>
       </form>
-      <ErrorAlert error={found.error} />
-      {found.data ? (
-        found.data.items.length === 0 ? (
-          <p>No organization matches.</p>
-        ) : (
-          <Table cards caption="Organizations found" columns={['Organization', 'Id', 'Plan', 'Credits']}>
-            {found.data.items.map((o) => (
-              <tr key={o.id}>
-                <th scope="row" class="key-name">
-                  <Link href={`${PLAN_PATH}?org=${encodeURIComponent(o.id)}`}>{o.name}</Link>
-                </th>
-                <td data-label="Id" class="mono key-name">{o.id}</td>
-                <td data-label="Plan">{o.plan}</td>
-                <td data-label="Credits">{formatNumber(o.credits)}</td>
-              </tr>
-            ))}
-          </Table>
-        )
-      ) : found.loading ? (
-        <p role="status">Searching…</p>
-      ) : null}
+      <LoadedView loaded={found} loading="Searching…">
+        {(data) => (
+          data.items.length === 0 ? (
+            <p>No organization matches.</p>
+          ) : (
+            <Table cards caption="Organizations found" columns={['Organization', 'Id', 'Plan', 'Credits']}>
+              {data.items.map((o) => (
+                <tr key={o.id}>
+                  <th scope="row" class="key-name">
+                    <Link href={`${PLAN_PATH}?org=${encodeURIComponent(o.id)}`}>{o.name}</Link>
+                  </th>
+                  <td data-label="Id" class="mono key-name">{o.id}</td>
+                  <td data-label="Plan">{o.plan}</td>
+                  <td data-label="Credits">{formatNumber(o.credits)}</td>
+                </tr>
+              ))}
+            </Table>
+          )
+        )}
+      </LoadedView>
       <Pager pages={pages} nextCursor={found.data?.nextCursor} />
     </>
   );

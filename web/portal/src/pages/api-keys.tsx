@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks';
 import type { KeyStatus, KeyType } from '../../../api/management.ts';
 import { useOrganization, useSession } from '../session.tsx';
-import { ErrorAlert, Pager, Select, useLoad, usePages } from '../ui.tsx';
+import { LoadedView, Pager, Select, useLoad, usePages } from '../ui.tsx';
 import { KeyTable } from '../keys/key-list.tsx';
 import { CreateKeyFlow } from '../keys/new-key.tsx';
 
@@ -47,30 +47,29 @@ export function ApiKeysPage() {
         <Select label="Type" value={type} options={TYPE_FILTER} onValue={(value) => { setType(value); filtersChanged(); }} />
         <Select label="Status" value={status} options={STATUS_FILTER} onValue={(value) => { setStatus(value); filtersChanged(); }} />
       </div>
-      <ErrorAlert error={keys.error} />
-      {keys.data ? (
-        <KeyTable
-          caption="Your API Keys"
-          keys={keys.data.items}
-          onChanged={keys.reload}
-          empty={
-            type || status || cursor ? (
-              <p>No API keys match.</p>
-            ) : (
-              <div class="card empty">
-                <h3>No API keys yet</h3>
-                <p>
-                  {canManageKeys
-                    ? 'Create your first key with Create API key above: a secret key for your server, or a widget key for a web page.'
-                    : 'An owner of this organization can create the first one.'}
-                </p>
-              </div>
-            )
-          }
-        />
-      ) : keys.loading ? (
-        <p role="status">Loading keys…</p>
-      ) : null}
+      <LoadedView loaded={keys} loading="Loading keys…">
+        {(data) => (
+          <KeyTable
+            caption="Your API Keys"
+            keys={data.items}
+            onChanged={keys.reload}
+            empty={
+              type || status || cursor ? (
+                <p>No API keys match.</p>
+              ) : (
+                <div class="card empty">
+                  <h3>No API keys yet</h3>
+                  <p>
+                    {canManageKeys
+                      ? 'Create your first key with Create API key above: a secret key for your server, or a widget key for a web page.'
+                      : 'An owner of this organization can create the first one.'}
+                  </p>
+                </div>
+              )
+            }
+          />
+        )}
+      </LoadedView>
       <Pager pages={pages} nextCursor={keys.data?.nextCursor} />
     </>
   );

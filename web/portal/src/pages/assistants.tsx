@@ -5,7 +5,7 @@
 import { useState } from 'preact/hooks';
 import type { Assistant, AssistantInput, ManagementClient, Upstream } from '../../../api/management.ts';
 import { useOrganization, useSession } from '../session.tsx';
-import { ActionForm, ConfirmDialog, Dialog, ErrorAlert, Field, FormActions, formatNumber, RowAction, Select, Table, useAction, useLoad } from '../ui.tsx';
+import { ActionForm, ConfirmDialog, Dialog, ErrorAlert, Field, FormActions, formatNumber, LoadedView, RowAction, Select, Table, useAction, useLoad } from '../ui.tsx';
 
 /** The API's bounds (docs/api.md): names 1..50, instructions up to 8,000 characters. */
 const NAME_MAX = 50;
@@ -227,41 +227,40 @@ export function AssistantsPage() {
         {notice}
       </p>
       <h2>Your assistants</h2>
-      <ErrorAlert error={choices.error ?? makeDefault.error} />
-      {choices.data ? (
-        <Table cards caption="Your assistants" columns={['Name', 'Upstream', 'Model', 'Max output tokens', 'Instructions', canManage && 'Actions']}>
-          {choices.data.assistants.map((a) => (
-            <tr key={a.id}>
-              <th scope="row" class="key-name">
-                {a.name}
-                {a.id === defaultId ? <> <span class="badge status-active">Organization default</span></> : null}
-              </th>
-              <td data-label="Upstream">{a.upstream}</td>
-              <td data-label="Model" class="key-name">{a.model ?? '—'}</td>
-              <td data-label="Max output tokens">{formatNumber(a.maxOutputTokens)}</td>
-              <td data-label="Instructions" class="instructions">{a.instructions || <span class="muted">None</span>}</td>
-              {canManage ? (
-                <td class="row-actions">
-                  <RowAction label="Edit" of={a.name} onClick={() => setPending({ kind: 'edit', assistant: a })} />
-                  {a.id === defaultId ? null : (
-                    <RowAction
-                      label="Make default"
-                      of={a.name}
-                      disabled={makeDefault.busy}
-                      onClick={async () => {
-                        if (await makeDefault.run(() => api.updateOrganization(org.id, { defaultAssistantId: a.id }))) done(`${a.name} now answers by default.`);
-                      }}
-                    />
-                  )}
-                  <RowAction label="Delete" of={a.name} danger onClick={() => setPending({ kind: 'delete', assistant: a })} />
-                </td>
-              ) : null}
-            </tr>
-          ))}
-        </Table>
-      ) : choices.loading ? (
-        <p role="status">Loading assistants…</p>
-      ) : null}
+      <LoadedView loaded={choices} loading="Loading assistants…" otherError={makeDefault.error}>
+        {(data) => (
+          <Table cards caption="Your assistants" columns={['Name', 'Upstream', 'Model', 'Max output tokens', 'Instructions', canManage && 'Actions']}>
+            {data.assistants.map((a) => (
+              <tr key={a.id}>
+                <th scope="row" class="key-name">
+                  {a.name}
+                  {a.id === defaultId ? <> <span class="badge status-active">Organization default</span></> : null}
+                </th>
+                <td data-label="Upstream">{a.upstream}</td>
+                <td data-label="Model" class="key-name">{a.model ?? '—'}</td>
+                <td data-label="Max output tokens">{formatNumber(a.maxOutputTokens)}</td>
+                <td data-label="Instructions" class="instructions">{a.instructions || <span class="muted">None</span>}</td>
+                {canManage ? (
+                  <td class="row-actions">
+                    <RowAction label="Edit" of={a.name} onClick={() => setPending({ kind: 'edit', assistant: a })} />
+                    {a.id === defaultId ? null : (
+                      <RowAction
+                        label="Make default"
+                        of={a.name}
+                        disabled={makeDefault.busy}
+                        onClick={async () => {
+                          if (await makeDefault.run(() => api.updateOrganization(org.id, { defaultAssistantId: a.id }))) done(`${a.name} now answers by default.`);
+                        }}
+                      />
+                    )}
+                    <RowAction label="Delete" of={a.name} danger onClick={() => setPending({ kind: 'delete', assistant: a })} />
+                  </td>
+                ) : null}
+              </tr>
+            ))}
+          </Table>
+        )}
+      </LoadedView>
       {pending?.kind === 'edit' ? (
         <EditAssistantDialog
           assistant={pending.assistant}

@@ -4,7 +4,7 @@ import { useState } from 'preact/hooks';
 import type { ApiKey, Database, ManagementClient } from '../../../api/management.ts';
 import { Link } from '../router.tsx';
 import { useOrganization, useSession } from '../session.tsx';
-import { ActionForm, CopyButton, ErrorAlert, Field, FormActions, formatDate, useAction, useLoad } from '../ui.tsx';
+import { ActionForm, CopyButton, ErrorAlert, Field, FormActions, formatDate, LoadedView, useAction, useLoad } from '../ui.tsx';
 import { KeyTable } from '../keys/key-list.tsx';
 import { CreateKeyFlow, embedSnippet } from '../keys/new-key.tsx';
 import { AssistantSelect, loadAssistantChoices, organizationDefaultLabel, type AssistantChoices } from './assistants.tsx';
@@ -35,22 +35,21 @@ export function DatabasesPage() {
           <FormActions action={create} submit="Create database" />
         </ActionForm>
       ) : null}
-      <ErrorAlert error={databases.error} />
-      {databases.data ? (
-        databases.data.items.length === 0 ? (
-          <p>No databases yet.</p>
-        ) : (
-          <ul class="db-list">
-            {databases.data.items.map((db) => (
-              <li key={db.id}>
-                <Link href={`${DATABASES}/${encodeURIComponent(db.id)}`}>{db.name}</Link> <span class="muted">created {formatDate(db.createdAt)}</span>
-              </li>
-            ))}
-          </ul>
-        )
-      ) : databases.loading ? (
-        <p role="status">Loading databases…</p>
-      ) : null}
+      <LoadedView loaded={databases} loading="Loading databases…">
+        {(data) => (
+          data.items.length === 0 ? (
+            <p>No databases yet.</p>
+          ) : (
+            <ul class="db-list">
+              {data.items.map((db) => (
+                <li key={db.id}>
+                  <Link href={`${DATABASES}/${encodeURIComponent(db.id)}`}>{db.name}</Link> <span class="muted">created {formatDate(db.createdAt)}</span>
+                </li>
+              ))}
+            </ul>
+          )
+        )}
+      </LoadedView>
     </>
   );
 }
@@ -142,37 +141,36 @@ export function DatabasePage({ databaseId }: { databaseId: string }) {
           inheritedAssistant={databaseAssistant ? `This database's (${databaseAssistant.name})` : organizationDefaultLabel(choices.data)}
           onCreated={() => keys.reload()}
         />
-        <ErrorAlert error={keys.error} />
-        {keys.data ? (
-          keys.data.length === 0 ? (
-            <p>No widget keys for this database yet.</p>
-          ) : (
-            <>
-              <ul class="snippets">
-                {keys.data.map((k) =>
-                  k.key ? (
-                    <li key={k.id}>
-                      <h3>Embed snippet for {k.name}</h3>
-                      <pre tabIndex={0} aria-label={`Embed snippet for ${k.name}`}>
-                        <code>{embedSnippet(window.location.origin, k.key)}</code>
-                      </pre>
-                      <CopyButton text={embedSnippet(window.location.origin, k.key)} label="Copy snippet" hiddenLabel={`for ${k.name}`} />
-                    </li>
-                  ) : null,
-                )}
-              </ul>
-              <h3>Widget keys of this database</h3>
-              <KeyTable
-                caption="Widget keys of this database"
-                keys={keys.data}
-                onChanged={keys.reload}
-                empty={<p>No widget keys for this database yet.</p>}
-              />
-            </>
-          )
-        ) : keys.loading ? (
-          <p role="status">Loading widget keys…</p>
-        ) : null}
+        <LoadedView loaded={keys} loading="Loading widget keys…">
+          {(data) => (
+            data.length === 0 ? (
+              <p>No widget keys for this database yet.</p>
+            ) : (
+              <>
+                <ul class="snippets">
+                  {data.map((k) =>
+                    k.key ? (
+                      <li key={k.id}>
+                        <h3>Embed snippet for {k.name}</h3>
+                        <pre tabIndex={0} aria-label={`Embed snippet for ${k.name}`}>
+                          <code>{embedSnippet(window.location.origin, k.key)}</code>
+                        </pre>
+                        <CopyButton text={embedSnippet(window.location.origin, k.key)} label="Copy snippet" hiddenLabel={`for ${k.name}`} />
+                      </li>
+                    ) : null,
+                  )}
+                </ul>
+                <h3>Widget keys of this database</h3>
+                <KeyTable
+                  caption="Widget keys of this database"
+                  keys={data}
+                  onChanged={keys.reload}
+                  empty={<p>No widget keys for this database yet.</p>}
+                />
+              </>
+            )
+          )}
+        </LoadedView>
       </section>
     </>
   );

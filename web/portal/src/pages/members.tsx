@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks';
 import type { Member, Role } from '../../../api/management.ts';
 import { useOrganization, useSession } from '../session.tsx';
-import { ActionForm, ConfirmDialog, ErrorAlert, Field, FormActions, Hidden, RowAction, Select, Table, useAction, useLoad } from '../ui.tsx';
+import { ActionForm, ConfirmDialog, Field, FormActions, Hidden, LoadedView, RowAction, Select, Table, useAction, useLoad } from '../ui.tsx';
 
 const ROLES: { value: Role; label: string }[] = [
   { value: 'owner', label: 'Owner: everything' },
@@ -55,40 +55,39 @@ export function MembersPage() {
       <p role="status" class="status">
         {notice}
       </p>
-      <ErrorAlert error={members.error} />
-      {members.data ? (
-        <Table cards caption="Members" columns={['Member', 'Role', canManageMembers && 'Actions']}>
-          {members.data.items.map((m) => (
-            <tr key={m.userId}>
-              <th scope="row" class="key-name">
-                {who(m)}
-                {m.userId === user.userId ? ' (you)' : ''}
-              </th>
-              <td data-label="Role">
-                {canManageMembers ? (
-                  <Select
-                    label={<Hidden>Role for {who(m)}</Hidden>}
-                    value={pending?.kind === 'role' && pending.member.userId === m.userId ? pending.role : m.role}
-                    options={ROLE_NAMES}
-                    onValue={(next) => {
-                      if (next !== m.role) setPending({ kind: 'role', member: m, role: next });
-                    }}
-                  />
-                ) : (
-                  m.role
-                )}
-              </td>
-              {canManageMembers ? (
-                <td class="row-actions">
-                  <RowAction label="Remove" of={who(m)} danger onClick={() => setPending({ kind: 'remove', member: m })} />
+      <LoadedView loaded={members} loading="Loading members…">
+        {(data) => (
+          <Table cards caption="Members" columns={['Member', 'Role', canManageMembers && 'Actions']}>
+            {data.items.map((m) => (
+              <tr key={m.userId}>
+                <th scope="row" class="key-name">
+                  {who(m)}
+                  {m.userId === user.userId ? ' (you)' : ''}
+                </th>
+                <td data-label="Role">
+                  {canManageMembers ? (
+                    <Select
+                      label={<Hidden>Role for {who(m)}</Hidden>}
+                      value={pending?.kind === 'role' && pending.member.userId === m.userId ? pending.role : m.role}
+                      options={ROLE_NAMES}
+                      onValue={(next) => {
+                        if (next !== m.role) setPending({ kind: 'role', member: m, role: next });
+                      }}
+                    />
+                  ) : (
+                    m.role
+                  )}
                 </td>
-              ) : null}
-            </tr>
-          ))}
-        </Table>
-      ) : members.loading ? (
-        <p role="status">Loading members…</p>
-      ) : null}
+                {canManageMembers ? (
+                  <td class="row-actions">
+                    <RowAction label="Remove" of={who(m)} danger onClick={() => setPending({ kind: 'remove', member: m })} />
+                  </td>
+                ) : null}
+              </tr>
+            ))}
+          </Table>
+        )}
+      </LoadedView>
       {pending?.kind === 'remove' ? (
         <ConfirmDialog
           title={`Remove ${who(pending.member)}?`}

@@ -4,7 +4,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { Billing, Organization, Plan } from '../../../api/management.ts';
 import { useSession } from '../session.tsx';
-import { ActionForm, ErrorAlert, Field, FormActions, formatNumber, Select, useAction, useLoad } from '../ui.tsx';
+import { ActionForm, Field, FormActions, formatNumber, LoadedView, Select, useAction, useLoad } from '../ui.tsx';
 
 const PLANS: Plan[] = ['free', 'starter', 'pro', 'enterprise'];
 const BILLING_MODES = [
@@ -183,43 +183,42 @@ export function PlanPage() {
           <button type="submit">Open organization</button>
         </form>
       ) : null}
-      <ErrorAlert error={org.error} />
-      {org.data ? (
-        <>
-          <dl class="facts">
-            <dt>Organization</dt>
-            <dd>{org.data.name}</dd>
-            <dt>Plan</dt>
-            <dd>{org.data.plan}</dd>
-            <dt>Limits</dt>
-            <dd>
-              {formatNumber(org.data.limits.perMinute)} requests per minute, {formatNumber(org.data.limits.perDay)} per day
-            </dd>
-            {org.data.limits.tokensPerMinute !== undefined || org.data.limits.tokensPerDay !== undefined ? (
-              <>
-                <dt>Token limits</dt>
-                <dd>
-                  {org.data.limits.tokensPerMinute !== undefined ? `${formatNumber(org.data.limits.tokensPerMinute)} tokens per minute` : 'no limit per minute'},{' '}
-                  {org.data.limits.tokensPerDay !== undefined ? `${formatNumber(org.data.limits.tokensPerDay)} per day` : 'no limit per day'}
-                </dd>
-              </>
-            ) : null}
-            <dt>Billing</dt>
-            <dd>{billingText(org.data.billing)}</dd>
-            <dt>Credits</dt>
-            <dd>{formatNumber(org.data.credits)}</dd>
-            {org.data.creditsHeld ? (
-              <>
-                <dt>Held</dt>
-                <dd>{formatNumber(org.data.creditsHeld)} credits held by replies in progress (returned or charged when they end)</dd>
-              </>
-            ) : null}
-          </dl>
-          {user.isOperator ? <OperatorControls org={org.data} onChanged={org.reload} /> : <p>Platform operators change plans, billing and credits.</p>}
-        </>
-      ) : org.loading ? (
-        <p role="status">Loading…</p>
-      ) : null}
+      <LoadedView loaded={org} loading="Loading…">
+        {(data) => (
+          <>
+            <dl class="facts">
+              <dt>Organization</dt>
+              <dd>{data.name}</dd>
+              <dt>Plan</dt>
+              <dd>{data.plan}</dd>
+              <dt>Limits</dt>
+              <dd>
+                {formatNumber(data.limits.perMinute)} requests per minute, {formatNumber(data.limits.perDay)} per day
+              </dd>
+              {data.limits.tokensPerMinute !== undefined || data.limits.tokensPerDay !== undefined ? (
+                <>
+                  <dt>Token limits</dt>
+                  <dd>
+                    {data.limits.tokensPerMinute !== undefined ? `${formatNumber(data.limits.tokensPerMinute)} tokens per minute` : 'no limit per minute'},{' '}
+                    {data.limits.tokensPerDay !== undefined ? `${formatNumber(data.limits.tokensPerDay)} per day` : 'no limit per day'}
+                  </dd>
+                </>
+              ) : null}
+              <dt>Billing</dt>
+              <dd>{billingText(data.billing)}</dd>
+              <dt>Credits</dt>
+              <dd>{formatNumber(data.credits)}</dd>
+              {data.creditsHeld ? (
+                <>
+                  <dt>Held</dt>
+                  <dd>{formatNumber(data.creditsHeld)} credits held by replies in progress (returned or charged when they end)</dd>
+                </>
+              ) : null}
+            </dl>
+            {user.isOperator ? <OperatorControls org={data} onChanged={org.reload} /> : <p>Platform operators change plans, billing and credits.</p>}
+          </>
+        )}
+      </LoadedView>
     </>
   );
 }

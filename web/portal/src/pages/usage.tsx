@@ -5,7 +5,7 @@
 import { useState } from 'preact/hooks';
 import type { ApiKey, ManagementClient, UsageDay } from '../../../api/management.ts';
 import { useOrganization, useSession } from '../session.tsx';
-import { ErrorAlert, formatNumber, Select, Table, useLoad } from '../ui.tsx';
+import { formatNumber, LoadedView, Select, Table, useLoad } from '../ui.tsx';
 
 const SERIES = [
   { field: 'requests', label: 'Requests', color: '#1d4ed8' },
@@ -197,12 +197,9 @@ export function UsagePage() {
           onValue={setKeyId}
         />
       </div>
-      <ErrorAlert error={orgUsage.error ?? keys.error ?? perKey.error ?? keyUsage.error} />
-      {orgUsage.data ? (
-        <Summary org={totals(orgUsage.data.items)} keys={perKey.data} keyCount={keys.data?.length ?? 0} days={days} />
-      ) : orgUsage.loading ? (
-        <p role="status">Loading usage…</p>
-      ) : null}
+      <LoadedView loaded={orgUsage} loading="Loading usage…" otherError={keys.error ?? perKey.error ?? keyUsage.error}>
+        {(data) => <Summary org={totals(data.items)} keys={perKey.data} keyCount={keys.data?.length ?? 0} days={days} />}
+      </LoadedView>
       <section aria-labelledby="usage-days">
         <h2 id="usage-days">{selectedKey ? `Key ${selectedKey.name} per UTC day` : 'Organization per UTC day'}</h2>
         {shown ? (
