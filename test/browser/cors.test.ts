@@ -7,20 +7,16 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { WAF_BLOCK_RESPONSES } from '../../infra/constructs/waf.ts';
-import type { LocalKeygate } from '../../infra/local/environment.ts';
 import { MAX_BODY_BYTES } from '../../shared/domain/errors.ts';
-import { ApiClient, portalUser, startTestApi, uniqueUser } from '../support/api.ts';
+import { ApiClient, portalUser, uniqueUser } from '../support/api.ts';
 import {
-  apiOriginFor,
   browserAvailability,
   browserFetch,
-  BrowserSession,
+  browserStage,
   HOSTS,
-  startPageServer,
   startWafStandIn,
   type BrowserFetchResult,
   type FetchInit,
-  type PageServer,
   type WafStandIn,
 } from './support.ts';
 
@@ -28,11 +24,7 @@ const availability = browserAvailability();
 
 const INVALID_API_KEY = { error: 'unauthorized', message: 'Invalid or missing API key', code: 'INVALID_API_KEY' };
 
-let keygate: LocalKeygate;
-let pages: PageServer;
-let browser: BrowserSession;
-/** The API as pages see it: http://api.keygate.test:<port>. */
-let api: string;
+const stage = browserStage();
 let owner: ApiClient;
 let orgId: string;
 /** Publishable key allowed for shop.example, and a secret key, of the same organization. */
@@ -44,32 +36,21 @@ const origins = {} as Record<'shop' | 'shopSub' | 'evil' | 'localhost', string>;
 
 beforeAll(async () => {
   if (!availability.run) return;
-  keygate = await startTestApi();
-  api = apiOriginFor(keygate.url);
-  pages = await startPageServer();
-  origins.shop = pages.origin(HOSTS.shop);
-  origins.shopSub = pages.origin(HOSTS.shopSub);
-  origins.evil = pages.origin(HOSTS.evil);
-  origins.localhost = pages.origin('localhost');
+  origins.shop = stage.pages.origin(HOSTS.shop);
+  origins.shopSub = stage.pages.origin(HOSTS.shopSub);
+  origins.evil = stage.pages.origin(HOSTS.evil);
+  origins.localhost = stage.pages.origin('localhost');
 
-  owner = await portalUser(keygate.url, uniqueUser('browser-owner'));
+  owner = await portalUser(stage.keygate.url, uniqueUser('browser-owner'));
   const org = await owner.post('/v1/organizations', { name: 'Browser Shop' });
   expect(org.status, org.text).toBe(201);
   orgId = org.body.id;
   // The pro plan, so that the per-minute limit never interferes with these requests.
-  const operator = await portalUser(keygate.url, uniqueUser('browser-operator'), ['operators']);
+  const operator = await portalUser(stage.keygate.url, uniqueUser('browser-operator'), ['operators']);
   const plan = await operator.patch(`/v1/organizations/${orgId}`, { plan: 'pro' });
   expect(plan.status, plan.text).toBe(200);
   pk = await createKey({ name: 'shop widget', type: 'publishable', allowedDomains: ['shop.example'] });
   sk = await createKey({ name: 'shop backend', type: 'secret' });
-
-  browser = await BrowserSession.start();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await pages?.close();
-  await keygate?.stop();
 });
 
 async function createKey(body: Record<string, unknown>): Promise<{ id: string; key: string }> {
@@ -80,14 +61,14 @@ async function createKey(body: Record<string, unknown>): Promise<{ id: string; k
 
 /** A page served from `origin`, e.g. `origins.shop`; close it when done. */
 function openPage(origin: string): Promise<Page> {
-  return browser.openPage(origin);
+  return stage.browser.openPage(origin);
 }
 
 /** Open a page on `origin`, fetch an API path from it, close the page. */
 async function fetchFrom(origin: string, path: string, init: FetchInit = {}): Promise<BrowserFetchResult> {
   const page = await openPage(origin);
   try {
-    return await browserFetch(page, api + path, init);
+    return await browserFetch(page, stage.api + path, init);
   } finally {
     await page.close();
   }
@@ -99,7 +80,7 @@ const createSessionFrom = (origin: string) =>
 
 /** The same request from Node, where nothing hides the response: what the server really sent. */
 function fromNode(origin: string, headers: Record<string, string>) {
-  return new ApiClient(keygate.url, { Origin: origin, ...headers });
+  return new ApiClient(stage.keygate.url, { Origin: origin, ...headers });
 }
 
 function expectReadable(result: BrowserFetchResult, status: number): asserts result is Extract<BrowserFetchResult, { blocked: false }> {
@@ -118,7 +99,7 @@ function expectBlocked(result: BrowserFetchResult): void {
 describe.skipIf(!availability.run)('CORS in a real browser', () => {
   describe('preflight (no key needed)', () => {
     it('OPTIONS /v1/auth/whoami answers 204 with the echoed origin, methods, headers and max-age', async () => {
-      const res = await new ApiClient(keygate.url).call('OPTIONS', '/v1/auth/whoami', undefined, {
+      const res = await new ApiClient(stage.keygate.url).call('OPTIONS', '/v1/auth/whoami', undefined, {
         Origin: origins.shop,
         'Access-Control-Request-Method': 'GET',
         'Access-Control-Request-Headers': 'x-api-key',
@@ -320,7 +301,7 @@ describe.skipIf(!availability.run)('CORS in a real browser', () => {
               endedAt: performance.now() - started,
             };
           },
-          { api, key: pk.key },
+          { api: stage.api, key: pk.key },
         );
         expect(run.createStatus).toBe(201);
         expect(run.sessionType).toBe('chat');

@@ -6,16 +6,13 @@
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WAF_BLOCK_RESPONSES } from '../../infra/constructs/waf.ts';
-import type { LocalKeygate } from '../../infra/local/environment.ts';
-import { portalUser, startTestApi, uniqueUser } from '../support/api.ts';
-import { apiOriginFor, browserAvailability, BrowserSession, HOSTS, startPageServer, startWafStandIn, type PageServer, type WafStandIn } from './support.ts';
+import { portalUser, uniqueUser } from '../support/api.ts';
+import { browserAvailability, browserStage, HOSTS, startWafStandIn, type WafStandIn } from './support.ts';
 
 const availability = browserAvailability();
 
-let keygate: LocalKeygate;
-let pages: PageServer;
-let browser: BrowserSession;
-let api: string;
+let script: string;
+const stage = browserStage((url) => (url.pathname === '/openai.js' ? { body: script, contentType: 'text/javascript' } : undefined));
 let key: string;
 
 beforeAll(async () => {
@@ -28,11 +25,8 @@ beforeAll(async () => {
     write: false,
     logLevel: 'silent',
   });
-  const script = sdk.outputFiles[0]!.text;
-  keygate = await startTestApi();
-  api = apiOriginFor(keygate.url);
-  pages = await startPageServer((url) => (url.pathname === '/openai.js' ? { body: script, contentType: 'text/javascript' } : undefined));
-  const owner = await portalUser(keygate.url, uniqueUser('sdk-owner'));
+  script = sdk.outputFiles[0]!.text;
+  const owner = await portalUser(stage.keygate.url, uniqueUser('sdk-owner'));
   const org = await owner.post('/v1/organizations', { name: 'Browser SDK Shop' });
   expect(org.status, org.text).toBe(201);
   const created = await owner.post(`/v1/organizations/${org.body.id}/api-keys`, {
@@ -40,18 +34,11 @@ beforeAll(async () => {
   });
   expect(created.status, created.text).toBe(201);
   key = created.body.key;
-  browser = await BrowserSession.start();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await pages?.close();
-  await keygate?.stop();
 });
 
 /** Runs the SDK in a page served from `origin`; returns what the page's script could see. */
 async function inPage(origin: string): Promise<any> {
-  const page = await browser.openPage(origin);
+  const page = await stage.browser.openPage(origin);
   await page.addScriptTag({ url: `${origin}/openai.js` });
   return page.evaluate(
     async ({ api, key }) => {
@@ -87,13 +74,13 @@ async function inPage(origin: string): Promise<any> {
         return { error: { name: error?.constructor?.name, status: error?.status, code: error?.code, message: error?.message } };
       }
     },
-    { api, key },
+    { api: stage.api, key },
   );
 }
 
 describe.skipIf(!availability.run)('the openai SDK in Chromium with a publishable key', () => {
   it('works from an allowed origin: models, a reply, a stream with usage, the rate-limit headers', async () => {
-    const result = await inPage(pages.origin(HOSTS.shop));
+    const result = await inPage(stage.pages.origin(HOSTS.shop));
     expect(result.error).toBeUndefined();
     expect(result.models).toEqual(['Default']);
     expect(result.reply).toContain('You said: from the page');
@@ -103,7 +90,7 @@ describe.skipIf(!availability.run)('the openai SDK in Chromium with a publishabl
   });
 
   it('another website gets PermissionDeniedError (403 CORS_ORIGIN_NOT_ALLOWED), which its script can read', async () => {
-    const result = await inPage(pages.origin(HOSTS.evil));
+    const result = await inPage(stage.pages.origin(HOSTS.evil));
     expect(result.error).toMatchObject({ name: 'PermissionDeniedError', status: 403, code: 'CORS_ORIGIN_NOT_ALLOWED' });
   });
 });
@@ -125,9 +112,9 @@ describe.skipIf(!availability.run)('the openai SDK in Chromium, from an address 
   });
 
   it('reads RateLimitError (429 RATE_LIMIT_EXCEEDED, Retry-After), not a connection error', async () => {
-    const page = await browser.openPage(pages.origin(HOSTS.shop));
+    const page = await stage.browser.openPage(stage.pages.origin(HOSTS.shop));
     try {
-      await page.addScriptTag({ url: `${pages.origin(HOSTS.shop)}/openai.js` });
+      await page.addScriptTag({ url: `${stage.pages.origin(HOSTS.shop)}/openai.js` });
       const result = await page.evaluate(
         async ({ api, key }) => {
           const OpenAI = (globalThis as any).OpenAI;

@@ -8,7 +8,10 @@ import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll } from 'vitest';
 import type { WafBlockResponse } from '../../infra/constructs/waf.ts';
+import type { LocalKeygate } from '../../infra/local/environment.ts';
+import { startTestApi } from '../support/api.ts';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
@@ -144,6 +147,36 @@ export async function startWafStandIn(answerFor: (method: string | undefined, bo
 /** `http://api.keygate.test:<port>`: the local API under a hostname of its own, so pages call it cross-origin. */
 export function apiOriginFor(localUrl: string): string {
   return `http://${HOSTS.api}:${new URL(localUrl).port}`;
+}
+
+/** What a browser test file runs against: the local API, the server of its test pages and a browser. */
+export interface BrowserStage {
+  keygate: LocalKeygate;
+  /** The API as pages see it: http://api.keygate.test:<port>. */
+  api: string;
+  pages: PageServer;
+  browser: BrowserSession;
+}
+
+/**
+ * Starts the stage before the file's tests (unless the browser suite is skipped) and stops it after
+ * them; the returned object is filled in by then. `sitePages` answers the file's own pages.
+ */
+export function browserStage(sitePages?: (url: URL) => PageResponse | undefined): BrowserStage {
+  const stage = {} as BrowserStage;
+  beforeAll(async () => {
+    if (!browserAvailability().run) return;
+    stage.keygate = await startTestApi();
+    stage.api = apiOriginFor(stage.keygate.url);
+    stage.pages = await startPageServer(sitePages);
+    stage.browser = await BrowserSession.start();
+  });
+  afterAll(async () => {
+    await stage.browser?.close();
+    await stage.pages?.close();
+    await stage.keygate?.stop();
+  });
+  return stage;
 }
 
 /** One browser context per test file; pages opened on it are closed with it. */

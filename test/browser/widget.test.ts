@@ -8,11 +8,10 @@ import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import AxeBuilder from '@axe-core/playwright';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Locator, Page } from 'playwright-core';
-import type { LocalKeygate } from '../../infra/local/environment.ts';
-import { ApiClient, portalUser, startTestApi, uniqueUser } from '../support/api.ts';
-import { apiOriginFor, browserAvailability, BrowserSession, HOSTS, startPageServer, type PageServer } from './support.ts';
+import { ApiClient, portalUser, uniqueUser } from '../support/api.ts';
+import { browserAvailability, browserStage, HOSTS } from './support.ts';
 
 // In-page code below runs in Chromium, where these exist.
 declare const document: any;
@@ -21,11 +20,6 @@ declare const getComputedStyle: any;
 
 const availability = browserAvailability();
 
-let keygate: LocalKeygate;
-let pages: PageServer;
-let browser: BrowserSession;
-/** The API as pages see it (http://api.keygate.test:<port>): it serves /widget.js too. */
-let api: string;
 let owner: ApiClient;
 let operator: ApiClient;
 let orgId: string;
@@ -85,7 +79,7 @@ function sitePage(url: URL) {
   const attributes = Object.entries({ 'data-key': options.key ?? siteKey, ...options.attributes })
     .map(([name, value]) => ` ${name}="${escapeAttr(value)}"`)
     .join('');
-  const snippet = options.withoutWidget ? '' : `<script src="${api}/widget.js"${attributes} async></script>`;
+  const snippet = options.withoutWidget ? '' : `<script src="${stage.api}/widget.js"${attributes} async></script>`;
   const body = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>My site</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="stylesheet" href="/page.css?theme=${theme}"></head>
@@ -95,32 +89,25 @@ function sitePage(url: URL) {
     body,
     headers: {
       // Only the API's origin (which serves widget.js) for scripts and connections; no inline styles or eval.
-      'Content-Security-Policy': `default-src 'none'; script-src ${api}; connect-src ${api}; style-src 'self'; img-src 'self'`,
+      'Content-Security-Policy': `default-src 'none'; script-src ${stage.api}; connect-src ${stage.api}; style-src 'self'; img-src 'self'`,
     },
   };
 }
 
+/** The API as pages see it (`stage.api`) serves /widget.js too. */
+const stage = browserStage(sitePage);
+
 beforeAll(async () => {
   if (!availability.run) return;
-  keygate = await startTestApi();
-  api = apiOriginFor(keygate.url);
-  pages = await startPageServer(sitePage);
-  origins.mysite = pages.origin(HOSTS.mysite);
-  origins.staging = pages.origin(HOSTS.mysiteStaging);
-  origins.evil = pages.origin(HOSTS.evilTest);
-  origins.localhost = pages.origin('localhost');
+  origins.mysite = stage.pages.origin(HOSTS.mysite);
+  origins.staging = stage.pages.origin(HOSTS.mysiteStaging);
+  origins.evil = stage.pages.origin(HOSTS.evilTest);
+  origins.localhost = stage.pages.origin('localhost');
 
-  owner = await portalUser(keygate.url, uniqueUser('widget-owner'));
-  operator = await portalUser(keygate.url, uniqueUser('widget-operator'), ['operators']);
+  owner = await portalUser(stage.keygate.url, uniqueUser('widget-owner'));
+  operator = await portalUser(stage.keygate.url, uniqueUser('widget-operator'), ['operators']);
   orgId = await createOrg('Widget Shop');
   siteKey = (await createKey(orgId, { name: 'site widget', type: 'widget', allowedDomains: ['mysite.test'] })).key;
-  browser = await BrowserSession.start();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await pages?.close();
-  await keygate?.stop();
 });
 
 /** An organization on the pro plan, so that rate limits stay out of the way unless a test sets its own. */
@@ -151,7 +138,7 @@ interface WidgetPage {
 
 /** A new tab (its own sessionStorage) on `origin`, showing the site page with the widget. */
 async function openSite(origin: string, options: PageOptions = {}): Promise<WidgetPage> {
-  const page = await browser.context.newPage();
+  const page = await stage.browser.context.newPage();
   const consoleErrors: string[] = [];
   page.on('console', (m) => {
     if (m.type() === 'error') consoleErrors.push(m.text());
@@ -324,14 +311,14 @@ describe.skipIf(!availability.run)('the chat widget in a real browser', () => {
 
   it('on localhost it works whatever the key allows: the demo page, key pasted into its form', async () => {
     const key = await createKey(orgId, { name: 'other site', type: 'widget', allowedDomains: ['elsewhere.example'] });
-    const page = await browser.context.newPage();
+    const page = await stage.browser.context.newPage();
     const consoleErrors: string[] = [];
     page.on('console', (m) => {
       if (m.type() === 'error') consoleErrors.push(m.text());
     });
     try {
       // The local API serves the demo page (under its own strict CSP) at http://localhost:<port>.
-      await page.goto(`${keygate.url}/widget-demo.html`);
+      await page.goto(`${stage.keygate.url}/widget-demo.html`);
       await page.getByRole('textbox', { name: 'Publishable key' }).fill(key.key);
       await page.getByRole('button', { name: 'Load the widget' }).click();
       const w = widgetOn(page, consoleErrors);
