@@ -124,11 +124,14 @@ async function oneShotMessage(req: ApiRequest): Promise<HttpResult> {
   const key = req.key!;
   const { message, conversation_id, assistant: requested } = parseOneShot(req.body);
   const idempotency = idempotencyKey(req.headers);
-  const assistant = await resolveAssistant({ key, requested, database: requestedDatabase(req.headers, req.query) });
   const now = new Date();
   const conversationId = conversation_id ?? newId('conv');
   const storedId = storedConversationId(conversationScope(key), conversationId);
-  const existing = conversation_id !== undefined ? await findConversation(storedId, now) : undefined;
+  // Two independent reads at once; their failures answer in the order they did one after the other.
+  const found = conversation_id !== undefined ? findConversation(storedId, now) : Promise.resolve(undefined);
+  found.catch(() => undefined);
+  const assistant = await resolveAssistant({ key, requested, database: requestedDatabase(req.headers, req.query) });
+  const existing = await found;
   // A publishable key is public: a chosen (guessable) id would let one visitor continue another's
   // conversation, so with one only ids Keygate returned to this key are accepted.
   if (key.type === 'publishable' && conversation_id !== undefined && !existing) {

@@ -28,6 +28,9 @@ export interface SessionClaims {
 
 let secretsClient: SecretsManagerClient | undefined;
 let cachedKey: Promise<Uint8Array> | undefined;
+/** The secret imported once as an HMAC key: jose would import the raw bytes again for every token it checks. */
+let verifyKey: { from: Promise<Uint8Array>; key: Promise<HmacKey> } | undefined;
+type HmacKey = Awaited<ReturnType<typeof crypto.subtle.importKey>>;
 
 async function loadSecret(env: NodeJS.ProcessEnv): Promise<Uint8Array> {
   if (env.SESSION_SECRET) return new TextEncoder().encode(env.SESSION_SECRET);
@@ -51,9 +54,19 @@ export function sessionSigningKey(env: NodeJS.ProcessEnv = process.env): Promise
   return cachedKey;
 }
 
+/** The signing key as a CryptoKey that verifies, imported once per key fetched. */
+function sessionVerifyKey(): Promise<HmacKey> {
+  const from = sessionSigningKey();
+  if (verifyKey?.from !== from) {
+    verifyKey = { from, key: from.then((raw) => crypto.subtle.importKey('raw', raw, { name: 'HMAC', hash: 'SHA-256' }, false, ['verify'])) };
+  }
+  return verifyKey.key;
+}
+
 /** Tests only: forget the cached key and client (a new cold start). */
 export function resetSessionSigningKey(client?: SecretsManagerClient): void {
   cachedKey = undefined;
+  verifyKey = undefined;
   secretsClient = client;
 }
 
@@ -99,7 +112,7 @@ function claimsOf(payload: Record<string, unknown>): SessionClaims | undefined {
 /** Check signature, issuer, audience and expiry. Never throws for a bad token. */
 export async function verifySessionToken(token: string | undefined): Promise<TokenVerdict> {
   if (!token || token.length > MAX_TOKEN_LENGTH) return { ok: false, reason: 'invalid' };
-  const secret = await sessionSigningKey();
+  const secret = await sessionVerifyKey();
   try {
     const { payload } = await jwtVerify(token, secret, {
       algorithms: ['HS256'],

@@ -174,3 +174,22 @@ describe('a session message before its upstream is called', () => {
     expect(calls.filter((c) => c.operation === 'TransactWriteItems')).toEqual([]);
   });
 });
+
+describe('a one-shot message continuing a conversation', () => {
+  it('reads the conversation while the assistant is resolved', async () => {
+    const key = await newKey();
+    const send = (body: Record<string, unknown>) => chatStream(event('POST', '/v1/chat/message', body, {}, key));
+    const started = await send({ message: 'Start one' });
+    expect(started.statusCode, started.body).toBe(200);
+    const conversationId = (JSON.parse(started.body) as { conversation_id: string }).conversation_id;
+    slow = (call) => (call.operation === 'GetItem' && call.tables.includes('sessions') ? { wait: SLOW_MS } : undefined);
+    const mark = counter.mark();
+    const res = await send({ message: 'And go on', conversation_id: conversationId });
+    expect(res.statusCode, res.body).toBe(200);
+    const calls = counter.since(mark);
+    const conversation = find(calls, 'GetItem', 'sessions')!;
+    const assistant = find(calls, 'GetItem', 'organizations')!;
+    expect(conversation && assistant, calls.map(describeCall).join(' -> ')).toBeTruthy();
+    expect(conversation.start).toBeLessThan(assistant.end!);
+  });
+});
