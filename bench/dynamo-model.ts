@@ -16,6 +16,7 @@ import type { Limits } from '../shared/domain/plans.ts';
 import { orgFullHint, type OrgDayCounters, type WriteKind } from '../shared/limits/counters.ts';
 import type { Assignment, CounterTarget, CountOptions, LimitsVersion, OrgFull, SharedBatch, SpendRequest, TakeResult } from '../shared/limits/store.ts';
 import { BATCHES, type HighVolumeStore } from '../shared/limits/credit-batches.ts';
+import { HOLD_SHARDS } from '../shared/limits/credit-holds.ts';
 import type { TokenCounters, TokenLimits, TokenStore, TokenTarget } from '../shared/limits/tokens.ts';
 import type { Window } from '../shared/limits/windows.ts';
 
@@ -127,9 +128,11 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
   /** The index partition of a hold (`byHoldDue`, HOLD_SHARDS of them): by its request key here. */
   private holdIndexKey(requestKey: string): string[] {
     if (this.legacyReservations) return [];
-    let h = 0;
-    for (let i = 0; i < requestKey.length; i++) h = (h * 31 + requestKey.charCodeAt(i)) >>> 0;
-    return [`hold#${h % 16}|index`];
+    // The code picks the shard at random; here a mixed hash of the key, so that runs repeat.
+    let h = 2_166_136_261;
+    for (let i = 0; i < requestKey.length; i++) h = Math.imul(h ^ requestKey.charCodeAt(i), 16_777_619);
+    h = Math.imul(h ^ (h >>> 16), 0x45d9f3b);
+    return [`hold#${((h ^ (h >>> 16)) >>> 0) % HOLD_SHARDS}|index`];
   }
   /** Simulated time (ms since the epoch) of the call being made; the simulation sets it. */
   now = 0;
@@ -440,7 +443,7 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
 
   private sharedBatch(key: string): SharedBatch {
     const item = this.get(key);
-    return { remaining: Number(item?.remaining ?? 0), charged: Number(item?.charged ?? 0), filledAt: Number(item?.filledAt ?? 0), filled: Number(item?.filled ?? 0) };
+    return { remaining: Number(item?.remaining ?? 0), charged: Number(item?.charged ?? 0), filledAt: Number(item?.filledAt ?? 0), filled: Number(item?.filled ?? 0), filling: Number(item?.filling ?? 0) };
   }
 
   async readBatch(organizationId: string, n: number) {
@@ -461,7 +464,15 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
     return found;
   }
 
-  async fillBatch(organizationId: string, n: number, seen: SharedBatch, size: number, now: Date) {
+  async claimBatch(organizationId: string, n: number, seen: SharedBatch, until: number, now: Date) {
+    const result = this.update(DynamoModel.sharedBatchKey(organizationId, n), (item) => {
+      if (Number(item?.filling ?? 0) > now.getTime() || Number(item?.filledAt ?? 0) !== seen.filledAt) return undefined;
+      return { ...item, filling: until };
+    });
+    return result.ok;
+  }
+
+  async fillBatch(organizationId: string, n: number, seen: SharedBatch, size: number, until: number, now: Date) {
     const balanceKey = DynamoModel.balanceKey(organizationId);
     const bKey = DynamoModel.sharedBatchKey(organizationId, n);
     const usageKey = DynamoModel.orgDayKey(organizationId, now.toISOString().slice(0, 10));
@@ -470,15 +481,16 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
     this.write(keys, () => {
       const org = this.get(balanceKey);
       const batch = this.get(bKey);
-      ok = org !== undefined && Number(org.credits) >= size && Number(batch?.filledAt ?? 0) === seen.filledAt;
+      ok = org !== undefined && Number(org.credits) >= size && batch?.filling === until;
       const nextOrg = { ...org, credits: Number(org?.credits) - size, creditsHeld: Number(org?.creditsHeld ?? 0) + size - seen.charged };
+      const { filling: _claim, ...unclaimed } = batch ?? {};
       const nextBatch: Item = {
-        ...batch,
+        ...unclaimed,
         remaining: Number(batch?.remaining ?? 0) + size,
         charged: Number(batch?.charged ?? 0) - seen.charged,
         filled: size,
         filledAt: now.getTime(),
-        holdShard: 'hold#0',
+        holdShard: `hold#${n % HOLD_SHARDS}`,
         holdDue: '000000000000000#x',
         ttl: TTL,
       };
@@ -498,7 +510,7 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
         ],
         failed: !ok,
       };
-    }, true, [`hold#${n % 16}|index`]);
+    }, true, [`hold#${n % HOLD_SHARDS}|index`]);
     return ok;
   }
 
@@ -556,7 +568,7 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
         ],
         failed: !ok,
       };
-    }, true, [`hold#${n % 16}|index`]);
+    }, true, [`hold#${n % HOLD_SHARDS}|index`]);
     return ok;
   }
 

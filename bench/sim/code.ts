@@ -149,6 +149,7 @@ export const CALLS: Record<string, CallKind> = {
   balance: 'read',
   readBatch: 'read',
   readBatches: 'read',
+  claimBatch: 'write',
   fillBatch: 'transaction',
   take: 'transaction',
   drainBatch: 'transaction',

@@ -16,7 +16,7 @@ import type { CreditStore, SharedBatch } from '../limits/store.ts';
 import { usageItemTtl } from '../limits/windows.ts';
 import { describeError, logger } from '../log.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
-import { db, transactWrite } from './client.ts';
+import { conditionalUpdate, db, transactWrite } from './client.ts';
 import { balanceChange, balanceOf, cancelled } from './credit-balance.ts';
 import { isCharged, newReservation, reservationPut, settleUpdate, type Hold } from './credit-reservations.ts';
 import { addUsage, keyCreditsScope, usageKey } from './usage.ts';
@@ -49,6 +49,7 @@ function batchOf(item: Record<string, unknown> | undefined): SharedBatch {
     charged: Number(item?.charged ?? 0),
     filledAt: Number(item?.filledAt ?? 0),
     filled: Number(item?.filled ?? 0),
+    filling: Number(item?.filling ?? 0),
   };
 }
 
@@ -94,7 +95,18 @@ export const creditStore: CreditStore = {
     return found;
   },
 
-  async fillBatch(organizationId, n, seen, size, now) {
+  async claimBatch(organizationId, n, seen, until, now) {
+    const claimed = await conditionalUpdate({
+      TableName: tableName('usage'),
+      Key: batchKey(organizationId, n),
+      UpdateExpression: 'SET filling = :until',
+      ConditionExpression: `(attribute_not_exists(filling) OR filling <= :now) AND ${seen.filledAt === 0 ? 'attribute_not_exists(filledAt)' : 'filledAt = :seenAt'}`,
+      ExpressionAttributeValues: { ':until': until, ':now': now.getTime(), ...(seen.filledAt === 0 ? {} : { ':seenAt': seen.filledAt }) },
+    });
+    return claimed !== undefined;
+  },
+
+  async fillBatch(organizationId, n, seen, size, until, now) {
     const day = utcDay(now);
     const result = await transactWrite({
       TransactItems: [
@@ -103,18 +115,18 @@ export const creditStore: CreditStore = {
           Update: {
             TableName: tableName('usage'),
             Key: batchKey(organizationId, n),
-            UpdateExpression: 'ADD remaining :size, charged :uncharged SET filled = :size, filledAt = :at, holdShard = :shard, holdDue = :due, #ttl = :ttl',
-            ConditionExpression: seen.filledAt === 0 ? 'attribute_not_exists(filledAt)' : 'filledAt = :seenAt',
+            UpdateExpression: 'ADD remaining :size, charged :uncharged SET filled = :size, filledAt = :at, holdShard = :shard, holdDue = :due, #ttl = :ttl REMOVE filling',
+            ConditionExpression: 'filling = :until',
             ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE },
             ExpressionAttributeValues: {
               ':size': size,
               ':uncharged': -seen.charged,
               ':at': now.getTime(),
+              ':until': until,
               ':shard': holdShardOf(),
               ':due': holdDueKey(now.getTime() + BATCH_IDLE_MS, `${organizationId}#${n}`),
               // Drained by the sweep long before; kept a while for the operators who read the table.
               ':ttl': epochSeconds(now) + 30 * 86_400,
-              ...(seen.filledAt === 0 ? {} : { ':seenAt': seen.filledAt }),
             },
           },
         },

@@ -8,9 +8,9 @@
 //  - Never paid twice: the reservation (keyed by the request key) is created in the same
 //    transaction as the hold, unless a live one exists.
 //  - The balance's load follows the reply rate, not the number of environments: a batch is filled
-//    by whichever environment finds it short, with about BATCH_SECONDS of its use (its last fill
-//    over the time since), and nothing belongs to an environment, so nothing is left behind when
-//    one stops.
+//    by whichever environment finds it short and claims it first (the others take again), with
+//    about BATCH_SECONDS of its use (its last fill over the time since), and nothing belongs to an
+//    environment, so nothing is left behind when one stops.
 //  - Near zero a fill takes at most 1/BALANCE_SHARE of the balance; once the balance is empty a
 //    hold tries BATCHES_TRIED batches, then drains every batch back into the balance before a 402
 //    (at most once per DRAIN_EVERY_MS per environment), and for EMPTY_RECHECK_MS an environment
@@ -34,6 +34,8 @@ export const EMPTY_RECHECK_MS = 1_000;
 export const DRAIN_EVERY_MS = 5_000;
 /** A batch not filled for this long is drained by the sweep (an organization that left the path, or went quiet). */
 export const BATCH_IDLE_MS = 60_000;
+/** How long an environment's claim to fill a batch stands (others take again meanwhile, then may claim it themselves). */
+export const FILL_CLAIM_MS = 500;
 /** Batches a hold tries (the one it picked, then others at random) before it is taken from the balance. */
 const BATCHES_TRIED = 3;
 /** Takes and fills of one hold (fills lost to concurrent environments included). */
@@ -108,11 +110,13 @@ export async function holdFromBatch(
       if (tried === 1 && attempt === 1) return { outcome: 'empty' };
     } else {
       const seen = await store.readBatch(organizationId, n);
-      if (seen.remaining >= request.credits) continue; // filled meanwhile: take again
+      // Filled meanwhile, or another environment is filling it: take again.
+      if (seen.remaining >= request.credits || seen.filling > nowMs) continue;
       const balance = await store.balance(organizationId);
       const size = fillSize(seen, nowMs, request.credits, balance);
       if (size !== undefined) {
-        await store.fillBatch(organizationId, n, seen, size, now);
+        const until = nowMs + FILL_CLAIM_MS;
+        if (await store.claimBatch(organizationId, n, seen, until, now)) await store.fillBatch(organizationId, n, seen, size, until, now);
         continue; // filled, by this environment or another: take again
       }
       if (balance > 0) return { outcome: 'fromBalance' };

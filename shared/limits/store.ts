@@ -132,6 +132,8 @@ export interface SharedBatch {
   /** When it was last filled (epoch ms, 0: never), and with how many credits: its rate of use. */
   filledAt: number;
   filled: number;
+  /** Epoch ms until which an environment's claim to fill it stands (0: none). */
+  filling: number;
 }
 
 export type TakeResult = 'taken' | 'alreadyCharged' | 'short';
@@ -154,11 +156,17 @@ export interface CreditStore {
   /** Every batch of the organization that holds something or charged something ([n, batch] pairs). */
   readBatches(organizationId: string): Promise<[number, SharedBatch][]>;
   /**
-   * Move `size` credits from the balance into batch `n`, and what it charged since `seen` into the
-   * organization's usage of `now`'s day, in one transaction (conditions: the balance holds `size`;
-   * nobody filled the batch since `seen` was read). False when a condition fails.
+   * Claim batch `n` for filling until `until` (epoch ms), on the batch item alone (conditions: no
+   * claim stands; nobody filled it since `seen` was read): of the environments that find a batch
+   * short at once, one fills it and the others wait for it, without a write on the balance.
    */
-  fillBatch(organizationId: string, n: number, seen: SharedBatch, size: number, now: Date): Promise<boolean>;
+  claimBatch(organizationId: string, n: number, seen: SharedBatch, until: number, now: Date): Promise<boolean>;
+  /**
+   * Move `size` credits from the balance into batch `n` (claimed until `until`), and what it charged
+   * since `seen` into the organization's usage of `now`'s day, and end the claim, in one transaction
+   * (conditions: the balance holds `size`; the claim is still this one). False when a condition fails.
+   */
+  fillBatch(organizationId: string, n: number, seen: SharedBatch, size: number, until: number, now: Date): Promise<boolean>;
   /**
    * One reply's hold, in one transaction: the reservation (its own item per request key, unless a
    * live one exists: alreadyCharged) and `credits` out of batch `n` (unless it holds fewer: short).

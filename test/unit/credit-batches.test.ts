@@ -42,7 +42,7 @@ async function reserve(model: DynamoModel, memory: CreditMemory, requestKey: str
 }
 
 describe('fillSize', () => {
-  const never = { remaining: 0, charged: 0, filledAt: 0, filled: 0 };
+  const never = { remaining: 0, charged: 0, filledAt: 0, filled: 0, filling: 0 };
 
   it('fills a batch never filled with MIN_FILL_HOLDS holds', () => {
     expect(fillSize(never, T.getTime(), 3, 1_000_000)).toBe(3 * MIN_FILL_HOLDS);
@@ -50,11 +50,11 @@ describe('fillSize', () => {
 
   it('fills about BATCH_SECONDS of use at the rate the last fill lasted', () => {
     // 800 credits lasted 2 s: 400 a second, so 1,600.
-    expect(fillSize({ remaining: 0, charged: 0, filledAt: T.getTime() - 2_000, filled: 800 }, T.getTime(), 1, 10_000_000)).toBe(400 * BATCH_SECONDS);
+    expect(fillSize({ ...never, filledAt: T.getTime() - 2_000, filled: 800 }, T.getTime(), 1, 10_000_000)).toBe(400 * BATCH_SECONDS);
   });
 
   it('takes at most 1/BALANCE_SHARE of the balance, but always what the hold in hand needs', () => {
-    const busy = { remaining: 0, charged: 0, filledAt: T.getTime() - 100, filled: 10_000 };
+    const busy = { ...never, filledAt: T.getTime() - 100, filled: 10_000 };
     expect(fillSize(busy, T.getTime(), 1, 51_200)).toBe(51_200 / BALANCE_SHARE);
     expect(fillSize({ ...busy, remaining: 2 }, T.getTime(), 5, 4)).toBe(3);
   });
