@@ -24,23 +24,18 @@ const availability = browserAvailability();
 
 const INVALID_API_KEY = { error: 'unauthorized', message: 'Invalid or missing API key', code: 'INVALID_API_KEY' };
 
-const stage = browserStage();
+const stage = browserStage({ shop: HOSTS.shop, shopSub: HOSTS.shopSub, evil: HOSTS.evil, localhost: 'localhost' });
+/** Origins of the test pages: `origins.shop` is http://shop.example:<pagePort>, and so on. */
+const { origins } = stage;
 let owner: ApiClient;
 let orgId: string;
 /** Publishable key allowed for shop.example, and a secret key, of the same organization. */
 let pk: { id: string; key: string };
 let sk: { id: string; key: string };
 
-/** Origins of the test pages: `origins.shop` is http://shop.example:<pagePort>, and so on. */
-const origins = {} as Record<'shop' | 'shopSub' | 'evil' | 'localhost', string>;
 
 beforeAll(async () => {
   if (!availability.run) return;
-  origins.shop = stage.pages.origin(HOSTS.shop);
-  origins.shopSub = stage.pages.origin(HOSTS.shopSub);
-  origins.evil = stage.pages.origin(HOSTS.evil);
-  origins.localhost = stage.pages.origin('localhost');
-
   owner = await portalUser(stage.keygate.url, uniqueUser('browser-owner'));
   const org = await owner.post('/v1/organizations', { name: 'Browser Shop' });
   expect(org.status, org.text).toBe(201);

@@ -12,7 +12,7 @@ import { browserAvailability, browserStage, HOSTS, startWafStandIn, type WafStan
 const availability = browserAvailability();
 
 let script: string;
-const stage = browserStage((url) => (url.pathname === '/openai.js' ? { body: script, contentType: 'text/javascript' } : undefined));
+const stage = browserStage({ shop: HOSTS.shop, evil: HOSTS.evil }, (url) => (url.pathname === '/openai.js' ? { body: script, contentType: 'text/javascript' } : undefined));
 let key: string;
 
 beforeAll(async () => {
@@ -80,7 +80,7 @@ async function inPage(origin: string): Promise<any> {
 
 describe.skipIf(!availability.run)('the openai SDK in Chromium with a publishable key', () => {
   it('works from an allowed origin: models, a reply, a stream with usage, the rate-limit headers', async () => {
-    const result = await inPage(stage.pages.origin(HOSTS.shop));
+    const result = await inPage(stage.origins.shop);
     expect(result.error).toBeUndefined();
     expect(result.models).toEqual(['Default']);
     expect(result.reply).toContain('You said: from the page');
@@ -90,7 +90,7 @@ describe.skipIf(!availability.run)('the openai SDK in Chromium with a publishabl
   });
 
   it('another website gets PermissionDeniedError (403 CORS_ORIGIN_NOT_ALLOWED), which its script can read', async () => {
-    const result = await inPage(stage.pages.origin(HOSTS.evil));
+    const result = await inPage(stage.origins.evil);
     expect(result.error).toMatchObject({ name: 'PermissionDeniedError', status: 403, code: 'CORS_ORIGIN_NOT_ALLOWED' });
   });
 });
@@ -112,9 +112,9 @@ describe.skipIf(!availability.run)('the openai SDK in Chromium, from an address 
   });
 
   it('reads RateLimitError (429 RATE_LIMIT_EXCEEDED, Retry-After), not a connection error', async () => {
-    const page = await stage.browser.openPage(stage.pages.origin(HOSTS.shop));
+    const page = await stage.browser.openPage(stage.origins.shop);
     try {
-      await page.addScriptTag({ url: `${stage.pages.origin(HOSTS.shop)}/openai.js` });
+      await page.addScriptTag({ url: `${stage.origins.shop}/openai.js` });
       const result = await page.evaluate(
         async ({ api, key }) => {
           const OpenAI = (globalThis as any).OpenAI;

@@ -150,25 +150,32 @@ export function apiOriginFor(localUrl: string): string {
 }
 
 /** What a browser test file runs against: the local API, the server of its test pages and a browser. */
-export interface BrowserStage {
+export interface BrowserStage<Site extends string> {
   keygate: LocalKeygate;
   /** The API as pages see it: http://api.keygate.test:<port>. */
   api: string;
   pages: PageServer;
+  /** The origin of each of the file's sites, e.g. `origins.shop` is http://shop.example:<pagePort>. */
+  origins: Record<Site, string>;
   browser: BrowserSession;
 }
 
 /**
  * Starts the stage before the file's tests (unless the browser suite is skipped) and stops it after
- * them; the returned object is filled in by then. `sitePages` answers the file's own pages.
+ * them; the returned object (and its `origins`) is filled in by then. `hosts` names the file's sites
+ * (`{ shop: HOSTS.shop }`); `sitePages` answers its own pages.
  */
-export function browserStage(sitePages?: (url: URL) => PageResponse | undefined): BrowserStage {
-  const stage = {} as BrowserStage;
+export function browserStage<Site extends string>(
+  hosts: Record<Site, string>,
+  sitePages?: (url: URL) => PageResponse | undefined,
+): BrowserStage<Site> {
+  const stage = { origins: {} } as BrowserStage<Site>;
   beforeAll(async () => {
     if (!browserAvailability().run) return;
     stage.keygate = await startTestApi();
     stage.api = apiOriginFor(stage.keygate.url);
     stage.pages = await startPageServer(sitePages);
+    for (const [site, host] of Object.entries(hosts) as [Site, string][]) stage.origins[site] = stage.pages.origin(host);
     stage.browser = await BrowserSession.start();
   });
   afterAll(async () => {

@@ -11,7 +11,7 @@ import AxeBuilder from '@axe-core/playwright';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Locator, Page } from 'playwright-core';
 import { ApiClient, portalUser, uniqueUser } from '../support/api.ts';
-import { browserAvailability, browserStage, HOSTS } from './support.ts';
+import { browserAvailability, browserStage, HOSTS, type PageResponse } from './support.ts';
 
 // In-page code below runs in Chromium, where these exist.
 declare const document: any;
@@ -26,7 +26,6 @@ let orgId: string;
 /** A widget key of mysite.test (so also staging.mysite.test), on the pro plan. */
 let siteKey: string;
 
-const origins = {} as Record<'mysite' | 'staging' | 'evil' | 'localhost', string>;
 
 /** The local backend's reply (README, "Backends"): a template around the visitor's words. */
 function localReply(message: string, turn: number): string {
@@ -69,7 +68,7 @@ function pagePath(options: PageOptions): string {
 }
 
 /** The test site's pages: some content, its own stylesheet, and the widget's snippet. */
-function sitePage(url: URL) {
+function sitePage(url: URL): PageResponse | undefined {
   if (url.pathname === '/page.css') {
     return { body: PAGE_CSS[(url.searchParams.get('theme') as Theme) ?? 'light'], contentType: 'text/css' };
   }
@@ -95,15 +94,11 @@ function sitePage(url: URL) {
 }
 
 /** The API as pages see it (`stage.api`) serves /widget.js too. */
-const stage = browserStage(sitePage);
+const stage = browserStage({ mysite: HOSTS.mysite, staging: HOSTS.mysiteStaging, evil: HOSTS.evilTest, localhost: 'localhost' }, sitePage);
+const { origins } = stage;
 
 beforeAll(async () => {
   if (!availability.run) return;
-  origins.mysite = stage.pages.origin(HOSTS.mysite);
-  origins.staging = stage.pages.origin(HOSTS.mysiteStaging);
-  origins.evil = stage.pages.origin(HOSTS.evilTest);
-  origins.localhost = stage.pages.origin('localhost');
-
   owner = await portalUser(stage.keygate.url, uniqueUser('widget-owner'));
   operator = await portalUser(stage.keygate.url, uniqueUser('widget-operator'), ['operators']);
   orgId = await createOrg('Widget Shop');
