@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { ApiClient } from '../support/api.ts';
-import { createKeyInPortal, expectAccessible, expectNoPageScroll, goTo, keyRow, PHONE, poll, PortalHarness, uniqueEmail } from './portal-support.ts';
+import { createKeyInPortal, expectAccessible, expectNoPageScroll, goTo, keyRow, openDialog, PHONE, poll, PortalHarness, uniqueEmail } from './portal-support.ts';
 import { browserAvailability } from './support.ts';
 
 declare const document: any;
@@ -96,9 +96,7 @@ describe.skipIf(!availability.run)('assistants and usage in the portal', () => {
   });
 
   it('edits an assistant in a dialog, refuses a duplicate name in an alert, and makes one the default', async () => {
-    await owner.getByRole('button', { name: 'Edit Support' }).click();
-    const dialog = owner.getByRole('dialog', { name: 'Edit Support' });
-    await dialog.waitFor();
+    const dialog = await openDialog(owner, 'Edit Support');
     await expectAccessible(owner, 'the edit-assistant dialog');
     expect(await dialog.getByRole('combobox', { name: 'Model' }).inputValue()).toBe('qwen3');
     await dialog.getByRole('combobox', { name: 'Model' }).selectOption('llama3.2');
@@ -183,8 +181,7 @@ describe.skipIf(!availability.run)('assistants and usage in the portal', () => {
 
   it('delete asks first; an assistant still in use is refused in the dialog, an unused one goes', async () => {
     await goTo(owner, 'Assistants', 'Assistants');
-    await owner.getByRole('button', { name: 'Delete Support' }).click();
-    let dialog = owner.getByRole('dialog', { name: 'Delete Support?' });
+    let dialog = await openDialog(owner, 'Delete Support', 'Delete Support?');
     await poll(() => owner.evaluate(() => document.activeElement?.textContent ?? '')).toBe('Cancel');
     await expectAccessible(owner, 'the delete-assistant dialog');
     await dialog.getByRole('button', { name: 'Delete assistant' }).click();
@@ -195,8 +192,7 @@ describe.skipIf(!availability.run)('assistants and usage in the portal', () => {
     await owner.getByRole('textbox', { name: 'Assistant name' }).fill('Scratch');
     await owner.getByRole('button', { name: 'Create assistant' }).click();
     await assistantRow(owner, 'Scratch').waitFor();
-    await owner.getByRole('button', { name: 'Delete Scratch' }).click();
-    dialog = owner.getByRole('dialog', { name: 'Delete Scratch?' });
+    dialog = await openDialog(owner, 'Delete Scratch', 'Delete Scratch?');
     await dialog.getByRole('button', { name: 'Delete assistant' }).click();
     await dialog.waitFor({ state: 'detached' });
     await assistantRow(owner, 'Scratch').waitFor({ state: 'detached' });
@@ -312,8 +308,7 @@ describe.skipIf(!availability.run)('assistants and usage in the portal', () => {
       expect(box.x + box.width, `${name} on screen`).toBeLessThanOrEqual(PHONE.width);
     }
     await expectAccessible(phone, 'the Assistants page at 375 px');
-    await phone.getByRole('button', { name: 'Edit Support' }).click();
-    await phone.getByRole('dialog', { name: 'Edit Support' }).waitFor();
+    await openDialog(phone, 'Edit Support');
     await expectNoPageScroll(phone, 'the edit-assistant dialog');
     await expectAccessible(phone, 'the edit-assistant dialog at 375 px');
     await phone.getByRole('button', { name: 'Cancel' }).click();

@@ -6,7 +6,7 @@ import AxeBuilder from '@axe-core/playwright';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import type { ApiClient } from '../support/api.ts';
-import { createKeyInPortal, expectAccessible, expectNoPageScroll, goTo, keyRow, PHONE, poll, PortalHarness, uniqueEmail } from './portal-support.ts';
+import { createKeyInPortal, expectAccessible, expectNoPageScroll, goTo, keyRow, openDialog, PHONE, poll, PortalHarness, uniqueEmail } from './portal-support.ts';
 import { browserAvailability } from './support.ts';
 
 declare const document: any;
@@ -83,9 +83,7 @@ describe.skipIf(!availability.run)('the portal for daily work', () => {
 
   it('edits a key in place: name and allowed domains change, the key string stays', async () => {
     const before = (await api.get(`/v1/organizations/${orgId}/api-keys`)).body.items[0];
-    await owner.getByRole('button', { name: 'Edit Shop Widget' }).click();
-    const dialog = owner.getByRole('dialog', { name: 'Edit Shop Widget' });
-    await dialog.waitFor();
+    const dialog = await openDialog(owner, 'Edit Shop Widget');
     await expectAccessible(owner, 'the edit dialog');
     expect(await dialog.getByRole('textbox', { name: 'Allowed domains' }).inputValue()).toBe('https://shop.example, blog.example');
     await dialog.getByRole('textbox', { name: 'Key name' }).fill('Shop Widget EU');
@@ -99,16 +97,14 @@ describe.skipIf(!availability.run)('the portal for daily work', () => {
     // A secret key's dialog has the name only.
     await createKey({ name: 'Server', type: 'secret' });
     await owner.reload();
-    await owner.getByRole('button', { name: 'Edit Server' }).click();
-    const secretDialog = owner.getByRole('dialog', { name: 'Edit Server' });
+    const secretDialog = await openDialog(owner, 'Edit Server');
     await secretDialog.getByRole('textbox', { name: 'Key name' }).waitFor();
     expect(await secretDialog.getByRole('textbox', { name: 'Allowed domains' }).count()).toBe(0);
     await secretDialog.getByRole('button', { name: 'Cancel' }).click();
   });
 
   it('after a roll the old key shows Replaced and when it expires; the new one does not', async () => {
-    await owner.getByRole('button', { name: 'Roll Server' }).click();
-    const dialog = owner.getByRole('dialog', { name: 'Roll Server' });
+    const dialog = await openDialog(owner, 'Roll Server');
     await dialog.getByRole('spinbutton', { name: 'Grace period (hours)' }).fill('24');
     await dialog.getByRole('button', { name: 'Roll API key' }).click();
     await owner.getByRole('dialog', { name: 'Your new API key' }).getByRole('button', { name: 'Done' }).click();
@@ -127,9 +123,7 @@ describe.skipIf(!availability.run)('the portal for daily work', () => {
 
   it('revoke asks first, with the focus on Cancel: Enter alone revokes nothing', async () => {
     const shop = (await api.get(`/v1/organizations/${orgId}/api-keys?type=publishable`)).body.items[0];
-    await owner.getByRole('button', { name: 'Revoke Shop Widget EU' }).click();
-    const dialog = owner.getByRole('dialog', { name: 'Revoke Shop Widget EU?' });
-    await dialog.waitFor();
+    const dialog = await openDialog(owner, 'Revoke Shop Widget EU', 'Revoke Shop Widget EU?');
     await poll(() => focusedText(owner)).toBe('Cancel');
     await owner.keyboard.press('Enter');
     await dialog.waitFor({ state: 'detached' });
@@ -164,8 +158,7 @@ describe.skipIf(!availability.run)('the portal for daily work', () => {
     // ...which the next success clears.
     expect(await owner.getByRole('alert').count()).toBe(0);
 
-    await owner.getByRole('button', { name: `Remove ${memberEmail}` }).click();
-    dialog = owner.getByRole('dialog', { name: `Remove ${memberEmail}?` });
+    dialog = await openDialog(owner, `Remove ${memberEmail}`, `Remove ${memberEmail}?`);
     await poll(() => focusedText(owner)).toBe('Cancel');
     await expectAccessible(owner, 'the remove-member dialog');
     await dialog.getByRole('button', { name: 'Remove member' }).click();
@@ -227,8 +220,7 @@ describe.skipIf(!availability.run)('the portal for daily work', () => {
 
     // The dialogs fit too: Edit, and a new widget key's with its snippet.
     await goTo(phone, 'API Keys', 'API Keys');
-    await phone.getByRole('button', { name: 'Edit Shop Widget EU' }).click();
-    const edit = phone.getByRole('dialog', { name: 'Edit Shop Widget EU' });
+    const edit = await openDialog(phone, 'Edit Shop Widget EU');
     await edit.getByRole('combobox', { name: 'Assistant' }).waitFor();
     await expectNoPageScroll(phone, 'the edit dialog');
     await expectOnScreen(phone, edit.getByRole('button', { name: 'Save changes' }), 'Save changes');

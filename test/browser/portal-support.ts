@@ -3,7 +3,7 @@
 // role and name, axe, the 375 px checks, and the API as a signed-in page's user.
 import AxeBuilder from '@axe-core/playwright';
 import { expect } from 'vitest';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import type { LocalKeygate } from '../../infra/local/environment.ts';
 import { ApiClient, startTestApi } from '../support/api.ts';
 import { launchBrowser } from './support.ts';
@@ -118,6 +118,14 @@ export async function expectNoPageScroll(page: Page, where = 'the page'): Promis
 export async function goTo(page: Page, link: string, heading: string): Promise<void> {
   await page.getByRole('navigation').getByRole('link', { name: link, exact: true }).click();
   await page.getByRole('heading', { level: 1, name: heading, exact: true }).waitFor();
+}
+
+/** Clicks the button `button` and waits for the dialog it opens (`dialog`, named as the button unless said). */
+export async function openDialog(page: Page, button: string, dialog = button): Promise<Locator> {
+  await page.getByRole('button', { name: button }).click();
+  const opened = page.getByRole('dialog', { name: dialog });
+  await opened.waitFor();
+  return opened;
 }
 
 /** A key's row in the key list (a table row, or a card on a phone). */
