@@ -17,7 +17,7 @@ import { orgFullHint, type OrgDayCounters, type WriteKind } from '../shared/limi
 import type { Assignment, CounterTarget, CountOptions, LimitsVersion, OrgFull, SharedBatch, SpendRequest, TakeResult } from '../shared/limits/store.ts';
 import { BATCHES, type HighVolumeStore } from '../shared/limits/credit-batches.ts';
 import { HOLD_SHARDS } from '../shared/limits/credit-holds.ts';
-import type { TokenCounters, TokenLimits, TokenStore, TokenTarget } from '../shared/limits/tokens.ts';
+import type { TokenAssignment, TokenCounters, TokenLimits, TokenStore, TokenTarget, TokenVersion } from '../shared/limits/tokens.ts';
 import type { Window } from '../shared/limits/windows.ts';
 
 export const ITEM_WCU_PER_SECOND = 1_000;
@@ -794,12 +794,37 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
     return target.shard === undefined ? `usage#org#${target.organizationId}#tw|${day}` : `usage#org#${target.organizationId}#tw#${target.shard}|${day}`;
   }
 
-  /** tokenUpdate's three forms: add `amount` if the item is in `minute` (or rolls it forward) and stays within `limits`. */
-  async takeTokens(target: TokenTarget, kind: WriteKind, minute: Window, day: string, limits: TokenLimits, amount: number) {
+  /**
+   * tokenUpdate's three forms: add `amount` if the item is in `minute` (or rolls it forward) and
+   * stays within `limits`; with `version` (an organization's item), versionedTokenUpdate's: under
+   * that version, not frozen, within its room.
+   */
+  async takeTokens(target: TokenTarget, kind: WriteKind, minute: Window, day: string, limits: TokenLimits, amount: number, version?: TokenVersion) {
+    const versioned = version !== undefined && !('keyId' in target);
     const result = this.update(DynamoModel.tokenKey(target, day), (item) => {
       const tw = item?.tw as string | undefined;
       const tm = Number(item?.tm ?? 0);
       const td = Number(item?.td ?? 0);
+      if (versioned) {
+        const perMinute = version.limits.perMinute !== undefined;
+        const perDay = version.limits.perDay !== undefined;
+        if (kind === 'fresh') {
+          if (item?.lv !== undefined || tw !== undefined || item?.fz !== undefined) return undefined;
+          return {
+            ...item, lv: version.v, hv: version.highVolume, tw: minute.id, tm: amount, td: amount, ttl: TTL,
+            ...(perMinute ? { xm: version.limits.perMinute, sm: limits.perMinute ?? 0, rm: (limits.perMinute ?? 0) - amount } : {}),
+            ...(perDay ? { xd: version.limits.perDay, rd: (limits.perDay ?? 0) - amount } : {}),
+          };
+        }
+        if (item?.lv !== version.v || item.fz !== undefined || (perDay && Number(item.rd) < amount)) return undefined;
+        const next: Item = { ...item, td: td + amount, ...(perDay ? { rd: Number(item.rd) - amount } : {}) };
+        if (kind === 'same') {
+          if (tw !== minute.id || (perMinute && Number(item.rm) < amount)) return undefined;
+          return { ...next, tm: tm + amount, ...(perMinute ? { rm: Number(item.rm) - amount } : {}) };
+        }
+        if (tw === undefined || tw >= minute.id || (perMinute && Number(item.sm) < amount)) return undefined;
+        return { ...next, tw: minute.id, tm: amount, ...(perMinute ? { rm: Number(item.sm) - amount } : {}) };
+      }
       const dayOk = limits.perDay === undefined || td <= limits.perDay - amount;
       switch (kind) {
         case 'same':
@@ -816,14 +841,51 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
     return result.ok ? { ok: true as const, state: { ...result.item } as TokenCounters } : { ok: false as const, old: result.old as TokenCounters | undefined };
   }
 
-  /** Give back `amount` tokens taken in `minute` (the minute's count too while the item is still in it). */
+  /** Give back `amount` tokens taken in `minute` (the minute's count too while the item is still in it; an organization's room as well). */
   async returnTokens(target: TokenTarget, minute: string, day: string, amount: number) {
+    const room = !('keyId' in target);
     this.update(DynamoModel.tokenKey(target, day), (item) => {
       if (item?.td === undefined) return undefined;
       const next: Item = { ...item, td: Number(item.td) - amount };
-      if (item.tw === minute) next.tm = Number(item.tm ?? 0) - amount;
+      if (room) next.rd = Number(item.rd ?? 0) + amount;
+      if (item.tw === minute) {
+        next.tm = Number(item.tm ?? 0) - amount;
+        if (room) next.rm = Number(item.rm ?? 0) + amount;
+      }
       return next;
     });
+  }
+
+  /** freezeTokens (shared/db/token-windows.ts): stop an organization token item for a limit change, keeping its counts. */
+  async freezeTokens(target: TokenTarget, day: string, version: TokenVersion, token: string) {
+    const result = this.update(DynamoModel.tokenKey(target, day), (item) => {
+      const lv = item?.lv as number | undefined;
+      if (!(lv === undefined || lv < version.v || item?.fz === token || (lv === version.v && item?.ftd === undefined))) return undefined;
+      const next: Item = {
+        ...item, fz: token, lv: version.v, hv: version.highVolume,
+        ftw: item?.tw ?? '', ftm: Number(item?.tm ?? 0), ftd: Number(item?.td ?? 0), ttl: item?.ttl ?? TTL,
+      };
+      delete next.xm;
+      delete next.xd;
+      if (version.limits.perMinute !== undefined) next.xm = version.limits.perMinute;
+      if (version.limits.perDay !== undefined) next.xd = version.limits.perDay;
+      return next;
+    });
+    return result.ok ? { ok: true as const, state: { ...result.item } as TokenCounters } : { ok: false as const, old: result.old as TokenCounters | undefined };
+  }
+
+  /** assignTokens: what the item may count, and let it count again, if still frozen by `token`. */
+  async assignTokens(target: TokenTarget, day: string, token: string, a: TokenAssignment) {
+    return this.update(DynamoModel.tokenKey(target, day), (item) => {
+      if (item?.fz !== token) return undefined;
+      const next: Item = { ...item, tw: a.tw, tm: a.tm, td: Number(item.td ?? 0) };
+      delete next.fz;
+      for (const [name, value] of [['rm', a.rm], ['sm', a.sm], ['rd', a.rd]] as const) {
+        if (value === undefined) delete next[name];
+        else next[name] = value;
+      }
+      return next;
+    }).ok;
   }
 
   // ---- the one-item path's other calls ----

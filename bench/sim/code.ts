@@ -6,7 +6,7 @@ import type { WindowCount } from '../../shared/limits/headers.ts';
 import { decide } from '../../shared/limits/limiter.ts';
 import { flushRefusals, LimiterMemory } from '../../shared/limits/sharded.ts';
 import { rebase, type LimitsVersion } from '../../shared/limits/store.ts';
-import { holdTokens, releaseTokens, type TokenHold, type TokenTake } from '../../shared/limits/tokens.ts';
+import { holdTokens, rebaseTokens, releaseTokens, tokenVersionOf, type TokenHold, type TokenTake } from '../../shared/limits/tokens.ts';
 import type { DynamoModel } from '../dynamo-model.ts';
 import type { CallKind, CallPolicy } from './engine.ts';
 
@@ -126,6 +126,9 @@ export const currentCode: CodeUnderTest = {
   },
   async applyLimits(store, organizationId, version, now) {
     await rebase(store, organizationId, version, now);
+    // The token windows too (applyOrgTokenLimits): the simulation applies it whatever was counted.
+    const tokens = tokenVersionOf({ orgLimits: version.limits, orgLimitsVersion: version.v });
+    if (tokens.limits.perMinute !== undefined || tokens.limits.perDay !== undefined) await rebaseTokens(store, organizationId, tokens, now);
   },
   tokens: {
     hold: (store, subject, want, atLeast, now, random) => holdTokens(store, subject, want, now, { atLeast, random }),

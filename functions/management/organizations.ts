@@ -16,9 +16,11 @@ import {
   userIdParam,
 } from '../../shared/domain/organization-rules.ts';
 import { effectiveLimits } from '../../shared/domain/plans.ts';
+import { tokenVersionOf } from '../../shared/limits/tokens.ts';
 import { parseInput } from '../../shared/domain/validation.ts';
 import { propagateOrgLimits } from '../../shared/db/api-keys.ts';
 import { applyOrgLimits } from '../../shared/db/rate-limits.ts';
+import { applyOrgTokenLimits } from '../../shared/db/token-windows.ts';
 import { grantCredits } from '../../shared/db/credits.ts';
 import { createDatabase, databaseView, listDatabases, requireDatabase, updateDatabase } from '../../shared/db/databases.ts';
 import {
@@ -128,6 +130,7 @@ export async function patchOrganization(req: ApiRequest) {
     org = await updatePlan(org, definedOnly({ plan: input.plan, limits: input.limits }), auditContext(req), now);
     const version = { v: org.limitsVersion ?? 0, limits: effectiveLimits(org.plan, org.limits) };
     await applyOrgLimits(org.id, version, now);
+    await applyOrgTokenLimits(org.id, tokenVersionOf({ orgLimits: version.limits, orgLimitsVersion: version.v }), now);
     await propagateOrgLimits(org.id, version.limits, version.v);
   }
   return json(200, organizationView(org));

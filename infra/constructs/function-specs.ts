@@ -55,7 +55,8 @@ export const FUNCTION_SPECS: Record<DeployedFunctionName, FunctionSpec> = {
       members: 'readWrite',
       databases: 'readWrite',
       apiKeys: 'readWrite',
-      usage: 'read',
+      // readUpdate: a limit change is applied to the counters (request and token windows) before it is copied to the keys.
+      usage: 'readUpdate',
       auditLog: 'readAppend',
       webhooks: 'readWrite',
     },

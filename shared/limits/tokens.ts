@@ -6,11 +6,14 @@
 // `atLeast`, or none) and settles when it ends (returnTokens gives back what it did not use). Each
 // window is a conditional counter: a write whose condition fails changes nothing, so a window never
 // counts more than its limit, under any concurrency. The key's windows (when it sets any) are on
-// the key's token item, the organization's on its token item (one-item path) or one of its 64
-// token shards, each holding an exact share of the organization's token limits (high-volume path).
+// the key's token item, checked against the limits the request carries. The organization's are on
+// its token item (one-item path) or one of its 64 token shards (high-volume path), which count
+// under a version of its limits (as its request counters do) and hold the room that version leaves
+// them: a limit change is applied to what they counted (rebaseTokens), so a lowered limit or a
+// change of path mid-window never lets the window count past the limit in force.
 // The key's item is written first; if the organization's refuses, the key's hold is given back.
 // Decisions are the pure functions here; the writes are a TokenStore (DynamoDB in
-// shared/db/rate-limits.ts).
+// shared/db/token-windows.ts).
 import type { Limits, RateSubject } from '../domain/plans.ts';
 import { isHighVolume, SHARD_COUNT, shardShare } from './counters.ts';
 import type { WindowCount } from './headers.ts';
@@ -26,11 +29,46 @@ export interface TokenLimits {
   perDay?: number | undefined;
 }
 
-/** What a token item holds: `tw`, the minute it counts in, `tm` its tokens, `td` the day's tokens. */
+/**
+ * What a token item holds: `tw`, the minute it counts in, `tm` its tokens, `td` the day's tokens.
+ * An organization's items (its token item and shards) also carry the version of the limits they
+ * count under (`lv`; `hv`, whether that version's path is the high-volume one; `xm`, `xd`, its
+ * token limits) and what they may still count: `rm` in minute `tw`, `sm` in a later minute, `rd`
+ * that day (each absent when the window is). While a limit change is applied: `fz`, and the counts
+ * as they were when it froze the item (`ftw`, `ftm`, `ftd`).
+ */
 export interface TokenCounters {
   tw?: string;
   tm?: number;
   td?: number;
+  lv?: number;
+  hv?: boolean;
+  xm?: number;
+  xd?: number;
+  rm?: number;
+  sm?: number;
+  rd?: number;
+  fz?: string;
+  ftw?: string;
+  ftm?: number;
+  ftd?: number;
+}
+
+/** The version of an organization's limits a token take counts under: its token limits, and whether its path is the high-volume one. */
+export interface TokenVersion {
+  v: number;
+  highVolume: boolean;
+  limits: TokenLimits;
+}
+
+/** What a limit change sets on one organization token item (rebaseTokens). */
+export interface TokenAssignment {
+  tw: string;
+  tm: number;
+  /** Room in minute `tw`, in each later minute, and that day (undefined: no such window). */
+  rm?: number | undefined;
+  sm?: number | undefined;
+  rd?: number | undefined;
 }
 
 export type TokenWrite = { ok: true; state: TokenCounters } | { ok: false; old: TokenCounters | undefined };
@@ -41,9 +79,21 @@ export interface TokenStore {
    * request counters): only if the item is in `minute` (or rolls it forward) and stays within
    * `limits` with them. The new counts, or the item as it was when the condition failed.
    */
-  takeTokens(target: TokenTarget, kind: WriteKind, minute: Window, day: string, limits: TokenLimits, amount: number): Promise<TokenWrite>;
-  /** Give back `amount` tokens taken in `minute` of `day` (the minute's count too while the item is still in it). */
+  takeTokens(target: TokenTarget, kind: WriteKind, minute: Window, day: string, limits: TokenLimits, amount: number, version?: TokenVersion): Promise<TokenWrite>;
+  /**
+   * Give back `amount` tokens taken in `minute` of `day` (the minute's count too while the item is
+   * still in it; on an organization's item, its room as well).
+   */
   returnTokens(target: TokenTarget, minute: string, day: string, amount: number): Promise<void>;
+  /**
+   * Stop an organization token item from counting while a limit change is applied: set `fz` to
+   * `token`, the version (`lv`, `hv`, `xm`, `xd`) and the counts as they are (`ftw`, `ftm`, `ftd`),
+   * unless it counts under a newer version or was released under this one (creating the item if
+   * need be). The item as it is now, or as it was when the condition failed.
+   */
+  freezeTokens(target: TokenTarget, day: string, version: TokenVersion, token: string): Promise<TokenWrite>;
+  /** Set what the item may count and let it count again, if it is still frozen by `token`. */
+  assignTokens(target: TokenTarget, day: string, token: string, assignment: TokenAssignment): Promise<boolean>;
 }
 
 /** What one hold took from one item: enough to give it back from anywhere (plain data). */
@@ -163,37 +213,41 @@ export const TOKEN_SHARD_MEMORY_MS = 1_000;
 
 /**
  * What one environment saw of an organization's token shards: per `<orgId>|<shard>`, the room it
- * had (day and minute), when and under which limits. A hold skips a shard seen within the last
- * second with less room than it needs, so a refused hold on the high-volume path does not cost 64
- * failed writes each time; it only saves writes (a skipped shard may have got tokens back since).
+ * had (day and minute), when and under which version of the limits. A hold skips a shard seen
+ * within the last second with less room than it needs, so a refused hold on the high-volume path
+ * does not cost 64 failed writes each time; it only saves writes (a skipped shard may have got
+ * tokens back since).
  */
 export class TokenMemory {
-  readonly shards = new Map<string, { at: number; minute: string; day: string; limits: string; minuteRoom: number; dayRoom: number }>();
+  readonly shards = new Map<string, { at: number; minute: string; day: string; v: number; minuteRoom: number; dayRoom: number }>();
+  /** `<orgId>|<day>|<version>`: the organization's token item is known to count under that version that day (shards may start). */
+  readonly anchored = new Set<string>();
 
-  note(org: string, shard: number, now: Date, minute: string, day: string, limits: TokenLimits, old: TokenCounters | undefined): void {
+  note(org: string, shard: number, now: Date, minute: string, day: string, version: TokenVersion, state: TokenCounters | undefined): void {
     if (this.shards.size >= 100_000) this.shards.clear();
-    const share = tokenShardLimits(limits, shard);
-    const minuteUsed = old?.tw === minute ? Number(old.tm ?? 0) : 0;
-    const dayUsed = old?.tw !== undefined && dayOfMinute(old.tw) === day ? Number(old.td ?? 0) : 0;
-    this.shards.set(`${org}|${shard}`, {
-      at: now.getTime(),
-      minute,
-      day,
-      limits: `${limits.perMinute}|${limits.perDay}`,
-      minuteRoom: share.perMinute === undefined ? Infinity : share.perMinute - minuteUsed,
-      dayRoom: share.perDay === undefined ? Infinity : share.perDay - dayUsed,
-    });
+    const counted = state !== undefined && state.fz === undefined && state.lv !== undefined && Number(state.lv) === version.v;
+    const minuteRoom = !counted || version.limits.perMinute === undefined ? Infinity : Number((state.tw === minute ? state.rm : state.sm) ?? Infinity);
+    const dayRoom = !counted || version.limits.perDay === undefined ? Infinity : Number(state.rd ?? Infinity);
+    this.shards.set(`${org}|${shard}`, { at: now.getTime(), minute, day, v: version.v, minuteRoom, dayRoom });
   }
 
-  /** Whether `shard` was seen, within the last second and under these limits, with less room than `atLeast`. */
-  short(org: string, shard: number, now: Date, limits: TokenLimits, atLeast: number): boolean {
+  /** Whether `shard` was seen, within the last second and under this version, with less room than `atLeast`. */
+  short(org: string, shard: number, now: Date, version: TokenVersion, atLeast: number): boolean {
     const seen = this.shards.get(`${org}|${shard}`);
     if (!seen || now.getTime() - seen.at >= TOKEN_SHARD_MEMORY_MS || now.getTime() < seen.at) return false;
-    if (seen.limits !== `${limits.perMinute}|${limits.perDay}` || seen.day !== dayWindow(now).id) return false;
+    if (seen.v !== version.v || seen.day !== dayWindow(now).id) return false;
     const minuteRoom = seen.minute === minuteWindow(now).id ? seen.minuteRoom : Infinity;
     return Math.min(minuteRoom, seen.dayRoom) < atLeast;
   }
+
+  noteAnchored(key: string): void {
+    if (this.anchored.size >= 10_000) this.anchored.clear();
+    this.anchored.add(key);
+  }
 }
+
+export type Sleep = (ms: number) => Promise<void>;
+const sleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Hold between `atLeast` and `want` tokens in every token window of the subject (the key's, then
@@ -203,10 +257,10 @@ export class TokenMemory {
  */
 export async function holdTokens(
   store: TokenStore,
-  subject: Pick<RateSubject, 'organizationId' | 'keyId' | 'orgLimits' | 'keyLimits'>,
+  subject: Pick<RateSubject, 'organizationId' | 'keyId' | 'orgLimits' | 'keyLimits' | 'orgLimitsVersion'>,
   want: number,
   now: Date,
-  { atLeast = want, random = Math.random, memory = new TokenMemory() }: { atLeast?: number; random?: Random; memory?: TokenMemory } = {},
+  { atLeast = want, random = Math.random, memory = new TokenMemory(), wait = sleep }: { atLeast?: number; random?: Random; memory?: TokenMemory; wait?: Sleep } = {},
 ): Promise<TokenTake> {
   if (!(want >= 1) || !Number.isInteger(want)) throw new RangeError('want must be a positive integer');
   const floor = Math.min(want, Math.max(1, Math.floor(atLeast)));
@@ -224,14 +278,27 @@ export async function holdTokens(
     parts.push({ target: { keyId: subject.keyId }, minute: key.minute.id, day: day.id, tokens: key.amount });
     windows.push(...tokenWindows(key.state, key.minute, day, limits.key, 'key'));
   }
-  if (hasTokenLimits(limits.org)) {
-    let org: Awaited<ReturnType<typeof takeOrg>>;
-    try {
-      org = await takeOrg(store, subject.organizationId, subject.orgLimits, limits.org, granted, floor, now, random, memory);
-    } catch (error) {
-      await giveBack(store, parts);
-      throw error;
+  let version = tokenVersionOf(subject);
+  let org: Awaited<ReturnType<typeof takeOrg>> | undefined;
+  if (hasTokenLimits(version.limits)) {
+    for (let decisions = 1; ; decisions++) {
+      try {
+        org = await takeOrg(store, subject.organizationId, version, granted, floor, now, random, memory, wait);
+        break;
+      } catch (error) {
+        // The organization's token items count under newer limits than the key's copy: take under those.
+        if (error instanceof StaleTokenLimits && decisions < 3 && error.version.v > version.v) {
+          version = error.version;
+          if (hasTokenLimits(version.limits)) continue;
+          org = undefined;
+          break;
+        }
+        await giveBack(store, parts);
+        throw error;
+      }
     }
+  }
+  if (org !== undefined) {
     if (!org.ok) {
       await giveBack(store, parts);
       return { ok: false, windows: [...org.windows, ...windows.map((w) => ({ ...w, used: Math.max(0, w.used - granted) }))] };
@@ -255,27 +322,200 @@ async function giveBack(store: TokenStore, parts: readonly TokenPart[]): Promise
   for (const part of parts) await store.returnTokens(part.target, part.minute, part.day, part.tokens).catch(() => undefined);
 }
 
+/** The version of the organization's limits a subject carries (its key's copy), for its token items. */
+export function tokenVersionOf(subject: Pick<RateSubject, 'orgLimits' | 'orgLimitsVersion'>): TokenVersion {
+  return { v: subject.orgLimitsVersion ?? 0, highVolume: isHighVolume(subject.orgLimits), limits: tokenLimitsOf({ orgLimits: subject.orgLimits, keyLimits: null }).org };
+}
+
+/** The version an organization token item counts under, as it records it. */
+export function itemTokenVersion(item: TokenCounters): TokenVersion {
+  return {
+    v: Number(item.lv ?? 0),
+    highVolume: item.hv === true,
+    limits: { perMinute: item.xm === undefined ? undefined : Number(item.xm), perDay: item.xd === undefined ? undefined : Number(item.xd) },
+  };
+}
+
+/** The organization's token items count under a newer version of its limits than the request carries: take under that one. */
+export class StaleTokenLimits extends Error {
+  readonly version: TokenVersion;
+  constructor(version: TokenVersion) {
+    super('token limits changed');
+    this.name = 'StaleTokenLimits';
+    this.version = version;
+  }
+}
+
+export type VersionedStep =
+  | { action: WriteKind; minute: Window; amount: number }
+  | { action: 'reject'; minute: Window }
+  /** The item is being changed (`fz`): wait, then apply that change. */
+  | { action: 'wait' }
+  /** The item counts under older limits (or none): apply this version first. */
+  | { action: 'rebase' }
+  | { action: 'stale'; version: TokenVersion };
+
 /**
- * The organization's take: on its one token item, or (high-volume path) on one of its token shards
- * that can hold at least `atLeast`, trying shards in a random order until one does or all refused.
- * The windows a client is told are what that item has left of its share (never more than the window has left).
+ * Decide a take on an organization token item from what it holds: its version first (being
+ * changed, older, newer), then its room: in its minute (`rm`, or `sm` for a later minute of the
+ * day: windows never move back) and its day (`rd`). `share` is what a fresh item starts with.
+ */
+export function versionedStep(old: TokenCounters | undefined, now: Date, version: TokenVersion, share: TokenLimits, want: number, atLeast: number): VersionedStep {
+  let minute = minuteWindow(now);
+  if (old === undefined || (old.lv === undefined && old.tw === undefined && old.fz === undefined)) {
+    const amount = Math.min(want, share.perMinute ?? Infinity, share.perDay ?? Infinity);
+    return amount < Math.max(1, atLeast) ? { action: 'reject', minute } : { action: 'fresh', minute, amount };
+  }
+  if (old.fz !== undefined) return { action: 'wait' };
+  if (old.lv === undefined || Number(old.lv) < version.v) return { action: 'rebase' };
+  if (Number(old.lv) > version.v) return { action: 'stale', version: itemTokenVersion(old) };
+  if (old.tw && old.tw > minute.id && dayOfMinute(old.tw) === dayWindow(now).id) minute = minuteWindowFromId(old.tw);
+  const sameMinute = old.tw === minute.id;
+  const minuteRoom = version.limits.perMinute === undefined ? Infinity : Number((sameMinute ? old.rm : old.sm) ?? 0);
+  const dayRoom = version.limits.perDay === undefined ? Infinity : Number(old.rd ?? 0);
+  const amount = Math.min(want, minuteRoom, dayRoom);
+  if (amount < Math.max(1, atLeast)) return { action: 'reject', minute };
+  return { action: sameMinute ? 'same' : 'roll', minute, amount };
+}
+
+/** Waits for a limit change being applied by someone else, before applying it itself (about 1.6 s in all). */
+const FROZEN_WAITS_MS = [25, 50, 100, 200, 400, 800] as const;
+
+type VersionedTake = { ok: true; amount: number; minute: Window; state: TokenCounters } | { ok: false; minute: Window; old: TokenCounters | undefined };
+
+/**
+ * Take between `atLeast` and `want` tokens on one organization token item under `version`: the
+ * first write guessed (this minute, room enough), then whatever the failed write's ALL_OLD says.
+ * An item being changed is waited for (then the change is applied again, in case whoever applied
+ * it stopped); an item under older limits gets `version` applied (rebaseTokens); an item under
+ * newer ones throws StaleTokenLimits. `beforeFresh` runs before an item's day is started.
+ */
+async function takeVersioned(
+  store: TokenStore,
+  target: TokenTarget & { organizationId: string },
+  version: TokenVersion,
+  share: TokenLimits,
+  want: number,
+  atLeast: number,
+  now: Date,
+  wait: Sleep,
+  beforeFresh?: () => Promise<void>,
+): Promise<VersionedTake> {
+  const day = dayWindow(now).id;
+  // First guess: a started item in this minute with room (the common case for a busy item); a
+  // failed write says what the item holds.
+  const guess = (): VersionedStep & { action: WriteKind } => ({ action: 'same', minute: minuteWindow(now), amount: want });
+  let step: VersionedStep = guess();
+  let old: TokenCounters | undefined;
+  let waits = 0;
+  let rebased = 0;
+  // One write per attempt; a wait or an applied change gives one more (both are bounded below).
+  let extra = 0;
+  for (let attempt = 1; attempt <= MAX_TOKEN_ATTEMPTS + extra; attempt++) {
+    if (step.action === 'reject') return { ok: false, minute: step.minute, old };
+    if (step.action === 'stale') throw new StaleTokenLimits(step.version);
+    let write: VersionedStep & { action: WriteKind };
+    if (step.action === 'wait' || step.action === 'rebase') {
+      const ms = step.action === 'wait' ? FROZEN_WAITS_MS[waits++] : undefined;
+      if (ms !== undefined) await wait(ms);
+      else {
+        if (rebased++ >= 2) throw new TokenContention();
+        waits = 0;
+        // An item frozen too long: apply its change (whoever applied it may have stopped); an older one: this version.
+        await rebaseTokens(store, target.organizationId, step.action === 'wait' ? itemTokenVersion(old as TokenCounters) : version, now);
+      }
+      extra += 1;
+      write = guess();
+    } else write = step;
+    if (write.action === 'fresh' && beforeFresh) await beforeFresh();
+    const result = await store.takeTokens(target, write.action, write.minute, day, share, write.amount, version);
+    if (result.ok) return { ok: true, amount: write.amount, minute: write.minute, state: result.state };
+    old = result.old;
+    step = versionedStep(old, now, version, share, want, atLeast);
+  }
+  throw new TokenContention();
+}
+
+/**
+ * On the high-volume path, before a token shard starts its day: the organization's token item
+ * must count under this version (created, with no room of its own, when it does not exist), so
+ * that no shard starts a day whose tokens were counted under other limits on the other path
+ * (that item is where the one-item path counts, and what a change applies first).
+ */
+async function ensureAnchor(store: TokenStore, organizationId: string, version: TokenVersion, now: Date, memory: TokenMemory, wait: Sleep): Promise<void> {
+  const day = dayWindow(now).id;
+  const key = `${organizationId}|${day}|${version.v}`;
+  if (memory.anchored.has(key)) return;
+  const none: TokenLimits = { perMinute: version.limits.perMinute === undefined ? undefined : 0, perDay: version.limits.perDay === undefined ? undefined : 0 };
+  let waits = 0;
+  let rebased = 0;
+  for (let attempt = 1; attempt <= MAX_TOKEN_ATTEMPTS + FROZEN_WAITS_MS.length; attempt++) {
+    const r = await store.takeTokens({ organizationId }, 'fresh', minuteWindow(now), day, none, 0, version);
+    const old = r.ok ? r.state : r.old;
+    if (old?.fz !== undefined) {
+      const ms = FROZEN_WAITS_MS[waits++];
+      if (ms !== undefined) await wait(ms);
+      else {
+        if (rebased++ >= 2) throw new TokenContention();
+        waits = 0;
+        await rebaseTokens(store, organizationId, itemTokenVersion(old), now);
+      }
+      continue;
+    }
+    if (r.ok || (old?.lv !== undefined && Number(old.lv) === version.v)) {
+      memory.noteAnchored(key);
+      return;
+    }
+    if (old?.lv !== undefined && Number(old.lv) > version.v) throw new StaleTokenLimits(itemTokenVersion(old));
+    if (old !== undefined) {
+      if (rebased++ >= 2) throw new TokenContention();
+      await rebaseTokens(store, organizationId, version, now);
+    }
+  }
+  throw new TokenContention();
+}
+
+/**
+ * The windows of an organization token item as a client is told them: the organization's limits,
+ * used up to what the item has left (its room, or `share` for an item not started): never more
+ * than the window has left.
+ */
+export function roomWindows(state: TokenCounters | undefined, minute: Window, day: Window, share: TokenLimits, limits: TokenLimits): WindowCount[] {
+  const windows: WindowCount[] = [];
+  const counted = state !== undefined && state.lv !== undefined && state.fz === undefined;
+  if (limits.perMinute !== undefined) {
+    const room = counted ? Number((state.tw === minute.id ? state.rm : state.sm) ?? 0) : (share.perMinute ?? 0);
+    windows.push({ scope: 'org', window: minute, limit: limits.perMinute, used: limits.perMinute - Math.min(limits.perMinute, Math.max(0, room)) });
+  }
+  if (limits.perDay !== undefined) {
+    const room = counted ? Number(state.rd ?? 0) : (share.perDay ?? 0);
+    windows.push({ scope: 'org', window: day, limit: limits.perDay, used: limits.perDay - Math.min(limits.perDay, Math.max(0, room)) });
+  }
+  return windows;
+}
+
+/**
+ * The organization's take, under `version` of its limits: on its one token item, or (high-volume
+ * path) on one of its token shards that can hold at least `atLeast`, trying shards in a random
+ * order until one does or all refused.
  */
 async function takeOrg(
   store: TokenStore,
   organizationId: string,
-  requestLimits: Limits,
-  limits: TokenLimits,
+  version: TokenVersion,
   want: number,
   atLeast: number,
   now: Date,
   random: Random,
   memory: TokenMemory,
+  wait: Sleep,
 ): Promise<{ ok: true; amount: number; part: TokenPart; windows: WindowCount[] } | { ok: false; windows: WindowCount[] }> {
   const day = dayWindow(now);
-  if (!isHighVolume(requestLimits)) {
-    const r = await takeOn(store, { organizationId }, limits, want, atLeast, now);
-    if (!r.ok) return { ok: false, windows: tokenWindows(r.old, r.minute, day, limits, 'org') };
-    return { ok: true, amount: r.amount, part: { target: { organizationId }, minute: r.minute.id, day: day.id, tokens: r.amount }, windows: tokenWindows(r.state, r.minute, day, limits, 'org') };
+  const limits = version.limits;
+  if (!version.highVolume) {
+    const r = await takeVersioned(store, { organizationId }, version, limits, want, atLeast, now, wait);
+    if (!r.ok) return { ok: false, windows: roomWindows(r.old, r.minute, day, limits, limits) };
+    return { ok: true, amount: r.amount, part: { target: { organizationId }, minute: r.minute.id, day: day.id, tokens: r.amount }, windows: roomWindows(r.state, r.minute, day, limits, limits) };
   }
   const order = Array.from({ length: SHARD_COUNT }, (_, i) => i);
   for (let i = order.length - 1; i > 0; i--) {
@@ -283,20 +523,21 @@ async function takeOrg(
     [order[i], order[j]] = [order[j] as number, order[i] as number];
   }
   let fullMinute = true;
+  const anchor = () => ensureAnchor(store, organizationId, version, now, memory, wait);
   for (const shard of order) {
-    if (memory.short(organizationId, shard, now, limits, atLeast)) continue;
+    if (memory.short(organizationId, shard, now, version, atLeast)) continue;
     const share = tokenShardLimits(limits, shard);
-    const r = await takeOn(store, { organizationId, shard }, share, want, atLeast, now);
-    memory.note(organizationId, shard, now, r.minute.id, day.id, limits, r.ok ? r.state : r.old);
+    const r = await takeVersioned(store, { organizationId, shard }, version, share, want, atLeast, now, wait, anchor);
+    memory.note(organizationId, shard, now, r.minute.id, day.id, version, r.ok ? r.state : r.old);
     if (r.ok) {
       return {
         ok: true,
         amount: r.amount,
         part: { target: { organizationId, shard }, minute: r.minute.id, day: day.id, tokens: r.amount },
-        windows: leftOfShare(tokenWindows(r.state, r.minute, day, share, 'org'), limits),
+        windows: roomWindows(r.state, r.minute, day, share, limits),
       };
     }
-    const seen = tokenWindows(r.old, r.minute, day, share, 'org');
+    const seen = roomWindows(r.old, r.minute, day, share, limits);
     if (seen.some((w) => w.window.period === 'day' && w.limit - w.used < atLeast)) fullMinute = false;
   }
   // No shard holds `atLeast`: the window(s) are told as full (what is left is scattered in pieces smaller than that).
@@ -307,12 +548,92 @@ async function takeOrg(
   };
 }
 
-/** A share's windows as the organization's: the share's rest is what the window is known to have left. */
-function leftOfShare(shareWindows: WindowCount[], limits: TokenLimits): WindowCount[] {
-  return shareWindows.map((w) => {
-    const limit = (w.window.period === 'minute' ? limits.perMinute : limits.perDay) as number;
-    return { ...w, limit, used: limit - Math.max(0, w.limit - w.used) };
+/** Calls in flight at once while a limit change is applied to the token items. */
+const REBASE_CONCURRENCY = 16;
+
+async function forEachLimited<T, R>(items: readonly T[], run: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await run(items[i] as T, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(REBASE_CONCURRENCY, items.length) }, worker));
+  return results;
+}
+
+/** The organization's token items: its token item, then its token shards. */
+export function orgTokenTargets(organizationId: string): (TokenTarget & { organizationId: string })[] {
+  return [{ organizationId }, ...Array.from({ length: SHARD_COUNT }, (_, shard) => ({ organizationId, shard }))];
+}
+
+/** Token limit changes being applied by this process: one at a time per organization, day and version. */
+const rebasing = new Map<string, Promise<'applied' | 'newer'>>();
+
+/**
+ * Apply `version` of the organization's limits to what its token windows have counted today,
+ * whichever path counted it (as rebase in store.ts does for requests): every token item of the
+ * organization (its token item and its 64 shards) stops counting (freezeTokens keeps its counts as
+ * they were), the minute's and the day's counts are summed, and what the new limits leave is shared
+ * out as room over the items of the path the new limits call for; the other path's items get none.
+ * A window already over its new limit gets no room anywhere: each item's room is minus its own
+ * count, so tokens given back later never make room while the window is over it (nothing more is
+ * taken in that window until it ends, or until another change). Exact: no item takes while frozen,
+ * and tokens given back only add to the room of the item they were counted in.
+ */
+export function rebaseTokens(store: TokenStore, organizationId: string, version: TokenVersion, now: Date): Promise<'applied' | 'newer'> {
+  const key = `${organizationId}|${dayWindow(now).id}|${version.v}`;
+  let running = rebasing.get(key);
+  if (!running) {
+    running = applyTokenVersion(store, organizationId, version, now).finally(() => rebasing.delete(key));
+    rebasing.set(key, running);
+  }
+  return running;
+}
+
+async function applyTokenVersion(store: TokenStore, organizationId: string, version: TokenVersion, now: Date): Promise<'applied' | 'newer'> {
+  const day = dayWindow(now).id;
+  const token = `v${version.v}`;
+  const targets = orgTokenTargets(organizationId);
+  const frozen = await forEachLimited(targets, (target) => store.freezeTokens(target, day, version, token));
+  const states: TokenCounters[] = [];
+  const stillFrozen: boolean[] = [];
+  for (const f of frozen) {
+    if (f.ok) {
+      states.push(f.state);
+      stillFrozen.push(true);
+      continue;
+    }
+    if (f.old?.lv !== undefined && Number(f.old.lv) > version.v) return 'newer';
+    // Released already under this version by someone applying the same change: its kept counts.
+    states.push(f.old ?? {});
+    stillFrozen.push(false);
+  }
+  let minute = '';
+  for (const s of states) if (s.ftw && dayOfMinute(s.ftw) === day && s.ftw > minute) minute = s.ftw;
+  if (!minute) minute = minuteWindow(now).id;
+  const minuteCount = (s: TokenCounters) => (s.ftw === minute ? Number(s.ftm ?? 0) : 0);
+  const minuteLeft = version.limits.perMinute === undefined ? undefined : version.limits.perMinute - states.reduce((sum, s) => sum + minuteCount(s), 0);
+  const dayLeft = version.limits.perDay === undefined ? undefined : version.limits.perDay - states.reduce((sum, s) => sum + Number(s.ftd ?? 0), 0);
+  const active = version.highVolume ? SHARD_COUNT : 1;
+  await forEachLimited(targets, async (target, i) => {
+    if (!stillFrozen[i]) return false;
+    const s = states[i] as TokenCounters;
+    const isActive = version.highVolume ? i > 0 : i === 0;
+    const index = version.highVolume ? i - 1 : i;
+    const room = (left: number, counted: number) => (left < 0 ? -counted : isActive ? shardShare(left, index, active) : 0);
+    const assignment: TokenAssignment = {
+      tw: minute,
+      tm: minuteCount(s),
+      rm: minuteLeft === undefined ? undefined : room(minuteLeft, minuteCount(s)),
+      sm: version.limits.perMinute === undefined ? undefined : isActive ? shardShare(version.limits.perMinute, index, active) : 0,
+      rd: dayLeft === undefined ? undefined : room(dayLeft, Number(s.ftd ?? 0)),
+    };
+    return store.assignTokens(target, day, token, assignment);
   });
+  return 'applied';
 }
 
 /**

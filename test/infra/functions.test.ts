@@ -52,7 +52,7 @@ describe('functions', () => {
       management: {
         memory: 512,
         timeout: 10,
-        tables: { organizations: 'readWrite', members: 'readWrite', databases: 'readWrite', 'api-keys': 'readWrite', usage: 'read', 'audit-log': 'readAppend', webhooks: 'readWrite' },
+        tables: { organizations: 'readWrite', members: 'readWrite', databases: 'readWrite', 'api-keys': 'readWrite', usage: 'readUpdate', 'audit-log': 'readAppend', webhooks: 'readWrite' },
       },
       publicApi: {
         memory: 512,

@@ -5,7 +5,7 @@ import { ApiError } from '../../shared/domain/errors.ts';
 import { parseCreateKey, parsePatchKey } from '../../shared/domain/key-rules.ts';
 import { patchOrganizationBody } from '../../shared/domain/organization-rules.ts';
 import { parseInput } from '../../shared/domain/validation.ts';
-import { tokenLimitsOf, tokenShardLimits, tokenStep } from '../../shared/limits/tokens.ts';
+import { tokenLimitsOf, tokenShardLimits, tokenStep, versionedStep } from '../../shared/limits/tokens.ts';
 
 const NOW = new Date('2031-07-08T09:10:20.000Z');
 const details = (fn: () => unknown) => {
@@ -70,5 +70,30 @@ describe('tokenStep', () => {
     let sum = 0;
     for (let shard = 0; shard < 64; shard++) sum += tokenShardLimits({ perMinute: 1_000 }, shard).perMinute!;
     expect(sum).toBe(1_000);
+  });
+});
+
+describe('versionedStep (an organization token item under a version of the limits)', () => {
+  const version = { v: 3, highVolume: false, limits: { perMinute: 1_000, perDay: 5_000 } };
+  const item = { lv: 3, hv: false, xm: 1_000, xd: 5_000, tw: '2031-07-08T09:10', tm: 100, td: 200, rm: 900, sm: 1_000, rd: 4_800 };
+
+  it('takes from its room: the minute\'s, or a later minute\'s, and the day\'s', () => {
+    expect(versionedStep(item, NOW, version, version.limits, 300, 300)).toMatchObject({ action: 'same', amount: 300 });
+    expect(versionedStep({ ...item, rm: 50 }, NOW, version, version.limits, 300, 16)).toMatchObject({ action: 'same', amount: 50 });
+    expect(versionedStep({ ...item, tw: '2031-07-08T09:09', rm: 0, rd: 120 }, NOW, version, version.limits, 300, 16)).toMatchObject({ action: 'roll', amount: 120 });
+    // A room at or below zero (a window over a lowered limit) holds nothing.
+    expect(versionedStep({ ...item, rd: -40 }, NOW, version, version.limits, 300, 16)).toMatchObject({ action: 'reject' });
+  });
+
+  it('an older or unversioned item gets this version applied first; a newer one is taken under its limits; a frozen one is waited for', () => {
+    expect(versionedStep({ ...item, lv: 2 }, NOW, version, version.limits, 300, 16)).toEqual({ action: 'rebase' });
+    expect(versionedStep({ tw: '2031-07-08T09:10', tm: 1, td: 1 }, NOW, version, version.limits, 300, 16)).toEqual({ action: 'rebase' });
+    expect(versionedStep({ ...item, lv: 4, hv: true, xd: 100 }, NOW, version, version.limits, 300, 16)).toEqual({
+      action: 'stale',
+      version: { v: 4, highVolume: true, limits: { perMinute: 1_000, perDay: 100 } },
+    });
+    expect(versionedStep({ ...item, fz: 'v4' }, NOW, version, version.limits, 300, 16)).toEqual({ action: 'wait' });
+    expect(versionedStep(undefined, NOW, version, { perMinute: 15, perDay: 78 }, 300, 10)).toMatchObject({ action: 'fresh', amount: 15 });
+    expect(versionedStep(undefined, NOW, version, { perMinute: 15, perDay: 78 }, 300, 16)).toMatchObject({ action: 'reject' });
   });
 });
