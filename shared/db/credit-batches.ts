@@ -16,7 +16,7 @@ import type { CreditStore, SharedBatch } from '../limits/store.ts';
 import { usageItemTtl } from '../limits/windows.ts';
 import { describeError, logger } from '../log.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
-import { conditionalUpdate, db, transactWrite } from './client.ts';
+import { conditionalUpdate, db, queryAll, transactWrite } from './client.ts';
 import { balanceChange, balanceOf, cancelled } from './credit-balance.ts';
 import { isCharged, newReservation, reservationPut, settleUpdate, type Hold } from './credit-reservations.ts';
 import { addUsage, keyCreditsScope, usageKey } from './usage.ts';
@@ -185,6 +185,8 @@ export const creditStore: CreditStore = {
   },
 
   isCharged,
+
+  drainOlder: (organizationId) => returnBatchesOf010(organizationId),
 };
 
 /**
@@ -220,3 +222,41 @@ export async function settleFromBatch(hold: Hold & { batch: number }, charged: n
   }
   return true;
 }
+
+/**
+ * Return the batches a stack of version 0.1.0 left (one environment's each, pk
+ * `credit-batch#org#<orgId>`): what each still holds back to the balance (0.1.0 took batches out of
+ * `credits` only), what was spent from it into its day's usage. What a 402 does with the shared
+ * batches' drain; nothing is found once they are gone. Returns the credits moved.
+ */
+export async function returnBatchesOf010(organizationId: string): Promise<number> {
+  const pk = `credit-batch#org#${organizationId}`;
+  const items = await queryAll<Record<string, unknown>>({
+    TableName: tableName('usage'),
+    KeyConditionExpression: 'pk = :pk',
+    ExpressionAttributeValues: { ':pk': pk },
+    ConsistentRead: true,
+  });
+  let returned = 0;
+  for (const item of items) {
+    const remaining = Number(item.remaining ?? 0);
+    const spent = Number(item.size ?? 0) - remaining;
+    const result = await transactWrite({
+      TransactItems: [
+        {
+          Delete: {
+            TableName: tableName('usage'),
+            Key: { pk, sk: item.sk },
+            ConditionExpression: 'remaining = :remaining',
+            ExpressionAttributeValues: { ':remaining': remaining },
+          },
+        },
+        balanceChange(organizationId, remaining, 0),
+        ...chargedIntoUsage(organizationId, spent, String(item.day ?? utcDay(new Date()))),
+      ],
+    });
+    if (result.ok) returned += remaining;
+  }
+  return returned;
+}
+

@@ -144,6 +144,7 @@ export async function drainBatches(store: CreditStore, memory: CreditMemory, org
   for (const [n, seen] of await store.readBatches(organizationId)) {
     if (seen.remaining > 0 && (await store.drainBatch(organizationId, n, seen, now))) returned += seen.remaining;
   }
+  if (store.drainOlder) returned += await store.drainOlder(organizationId);
   if (returned > 0) memory.emptyAt.delete(organizationId);
   return returned;
 }

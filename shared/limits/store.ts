@@ -178,6 +178,8 @@ export interface CreditStore {
    * transaction (condition: it still holds `seen.remaining`). False when it changed meanwhile.
    */
   drainBatch(organizationId: string, n: number, seen: SharedBatch, now: Date): Promise<boolean>;
+  /** Return what batches of an older version left to the balance (with the drain); the credits moved. */
+  drainOlder?(organizationId: string): Promise<number>;
   /**
    * Add to the key's credits that day (usage only), on the key's credits item
    * (`usage#key#<keyId>#credits`): not on its counter item, which each admission already writes.

@@ -2,7 +2,7 @@
 // decision code the simulation runs, with the DynamoDB store. Concurrent bursts admit exactly the
 // limit, windows roll with an injected clock, and credits held from shared batches are exact, and
 // come back to the balance at a 402 or when the batches go quiet. Each test uses fresh ids.
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { db } from '../../shared/db/client.ts';
 import { batchKey } from '../../shared/db/credit-batches.ts';
@@ -196,6 +196,20 @@ describe('credits from shared batches', () => {
     expect(outcomes.slice(0, parked)).toEqual(Array(parked).fill('served'));
     expect(outcomes.slice(parked)).toEqual(Array(3).fill('INSUFFICIENT_CREDITS'));
     expect((await balance(orgId)) + (await inBatches(orgId))).toBe(0);
+  });
+
+  it('a batch a 0.1.0 stack left is returned at the first 402 (what it still holds to the balance, what was spent from it to its day)', { timeout: 60_000 }, async () => {
+    const orgId = (await createOrganization('Upgraded Inc', 'owner', 0, TEST_AUDIT, T)).id;
+    const keyId = `key_${newId('req').slice(4)}`;
+    await db.send(new PutCommand({
+      TableName: tableName('usage'),
+      Item: { pk: `credit-batch#org#${orgId}`, sk: 'Zq3old', id: 'Zq3old', size: 5, remaining: 3, day: DAY, expiresAt: T.getTime() - 60_000, ttl: 4_000_000_000 },
+    }));
+    expect(await reserveCredit(orgId, 'after-upgrade', keyId, T)).toMatchObject({ alreadyCharged: false });
+    expect(await item(`credit-batch#org#${orgId}`, 'Zq3old')).toBeUndefined();
+    // 0.1.0 took batches out of `credits` only: 3 back, 1 of them now held by the reply.
+    expect(await getOrganization(orgId)).toMatchObject({ credits: 2, creditsHeld: 1 });
+    expect((await dailyUsage({ organizationId: orgId }, 1, T))[0]).toMatchObject({ credits: 2 });
   });
 
   it('a batch not filled for BATCH_IDLE_MS is drained by the sweep (it is in the byHoldDue index while it holds credits)', { timeout: 60_000 }, async () => {
