@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { ApiClient } from '../support/api.ts';
-import { createKeyInPortal, expectAccessible, expectNoPageScroll, goTo, keyRow, openDialog, PHONE, poll, PortalHarness, uniqueEmail } from './portal-support.ts';
+import { closeDialogWith, createKeyInPortal, expectAccessible, expectNoPageScroll, goTo, keyRow, openDialog, PHONE, poll, PortalHarness, uniqueEmail } from './portal-support.ts';
 import { browserAvailability } from './support.ts';
 
 declare const document: any;
@@ -101,8 +101,7 @@ describe.skipIf(!availability.run)('assistants and usage in the portal', () => {
     expect(await dialog.getByRole('combobox', { name: 'Model' }).inputValue()).toBe('qwen3');
     await dialog.getByRole('combobox', { name: 'Model' }).selectOption('llama3.2');
     await dialog.getByRole('spinbutton', { name: 'Temperature' }).fill('0.3');
-    await dialog.getByRole('button', { name: 'Save changes' }).click();
-    await dialog.waitFor({ state: 'detached' });
+    await closeDialogWith(dialog, 'Save changes');
     await poll(async () => (await assistantNamed('Support'))?.model).toBe('llama3.2');
     expect((await assistantNamed('Support'))?.temperature).toBe(0.3);
 
@@ -173,8 +172,7 @@ describe.skipIf(!availability.run)('assistants and usage in the portal', () => {
     const edit = dialog.getByRole('combobox', { name: 'Assistant' });
     await poll(() => edit.locator('option:checked').innerText()).toBe('Support');
     await edit.selectOption({ label: 'Default' });
-    await dialog.getByRole('button', { name: 'Save changes' }).click();
-    await dialog.waitFor({ state: 'detached' });
+    await closeDialogWith(dialog, 'Save changes');
     await poll(async () => (await shop()).assistantId).toBe(defaultOne.id);
     await keyRow(owner, 'Shop Widget').getByText('Assistant: Default').waitFor();
   });
@@ -193,8 +191,7 @@ describe.skipIf(!availability.run)('assistants and usage in the portal', () => {
     await owner.getByRole('button', { name: 'Create assistant' }).click();
     await assistantRow(owner, 'Scratch').waitFor();
     dialog = await openDialog(owner, 'Delete Scratch', 'Delete Scratch?');
-    await dialog.getByRole('button', { name: 'Delete assistant' }).click();
-    await dialog.waitFor({ state: 'detached' });
+    await closeDialogWith(dialog, 'Delete assistant');
     await assistantRow(owner, 'Scratch').waitFor({ state: 'detached' });
     expect(await assistantNamed('Scratch')).toBeUndefined();
   });

@@ -6,7 +6,7 @@ import AxeBuilder from '@axe-core/playwright';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import type { ApiClient } from '../support/api.ts';
-import { createKeyInPortal, expectAccessible, expectNoPageScroll, goTo, keyRow, openDialog, PHONE, poll, PortalHarness, uniqueEmail } from './portal-support.ts';
+import { closeDialogWith, createKeyInPortal, expectAccessible, expectNoPageScroll, goTo, keyRow, openDialog, PHONE, poll, PortalHarness, uniqueEmail } from './portal-support.ts';
 import { browserAvailability } from './support.ts';
 
 declare const document: any;
@@ -88,8 +88,7 @@ describe.skipIf(!availability.run)('the portal for daily work', () => {
     expect(await dialog.getByRole('textbox', { name: 'Allowed domains' }).inputValue()).toBe('https://shop.example, blog.example');
     await dialog.getByRole('textbox', { name: 'Key name' }).fill('Shop Widget EU');
     await dialog.getByRole('textbox', { name: 'Allowed domains' }).fill('https://shop.example, eu.shop.example');
-    await dialog.getByRole('button', { name: 'Save changes' }).click();
-    await dialog.waitFor({ state: 'detached' });
+    await closeDialogWith(dialog, 'Save changes');
     const row = keyRow(owner, 'Shop Widget EU');
     await row.getByText('https://shop.example, eu.shop.example', { exact: true }).waitFor();
     const after = (await api.get(`/v1/organizations/${orgId}/api-keys/${before.id}`)).body;
@@ -152,8 +151,7 @@ describe.skipIf(!availability.run)('the portal for daily work', () => {
     const role = async () => (await api.get(`/v1/organizations/${orgId}/members`)).body.items.find((m: { email: string }) => m.email === memberEmail)?.role;
     expect(await role()).toBe('member');
     await roleBox.selectOption('admin');
-    await dialog.getByRole('button', { name: 'Change role' }).click();
-    await dialog.waitFor({ state: 'detached' });
+    await closeDialogWith(dialog, 'Change role');
     await poll(role).toBe('admin');
     // ...which the next success clears.
     expect(await owner.getByRole('alert').count()).toBe(0);

@@ -128,6 +128,12 @@ export async function openDialog(page: Page, button: string, dialog = button): P
   return opened;
 }
 
+/** Clicks the dialog's button `button` and waits for the dialog to close. */
+export async function closeDialogWith(dialog: Locator, button: string): Promise<void> {
+  await dialog.getByRole('button', { name: button }).click();
+  await dialog.waitFor({ state: 'detached' });
+}
+
 /** A key's row in the key list (a table row, or a card on a phone). */
 export function keyRow(page: Page, name: string) {
   return page.getByRole('table').getByRole('row').filter({ has: page.getByRole('rowheader', { name, exact: true }) });

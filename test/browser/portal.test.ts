@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { ApiClient } from '../support/api.ts';
 import {
+  closeDialogWith,
   createKeyInPortal,
   expectAccessible,
   expectNoPageScroll,
@@ -231,8 +232,7 @@ describe.skipIf(!availability.run)('the portal in a real browser', () => {
     const dialog = owner.getByRole('dialog');
     await dialog.waitFor();
     await expectAccessible(owner, 'the revoke dialog');
-    await dialog.getByRole('button', { name: 'Revoke API key' }).click();
-    await dialog.waitFor({ state: 'detached' });
+    await closeDialogWith(dialog, 'Revoke API key');
     await poll(() => keyRow(owner, 'Production Server').filter({ hasText: 'Active' }).count()).toBe(0);
     expect(await whoami(rolledKey)).toEqual({ status: 401, code: 'INVALID_API_KEY' });
   });
