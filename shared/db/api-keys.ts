@@ -17,7 +17,7 @@ import { iso } from '../domain/time.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
 import { transactNamingAssistant } from './assistants.ts';
 import { auditPut } from './audit-log.ts';
-import { conditionalUpdate, db, queryAll, setClause, transactWrite } from './client.ts';
+import { conditionalUpdate, db, queryAll, setFieldsUpdate, transactWrite } from './client.ts';
 
 /** The settings an audit entry records for a key (never its plaintext or hash). */
 const AUDITED_KEY_FIELDS = ['name', 'type', 'expiresAt', 'allowedDomains', 'databaseId', 'assistantId', 'scopes', 'rateLimit'] as const;
@@ -121,19 +121,13 @@ function patchAction(current: ApiKeyItem, changes: KeyChanges): AuditAction {
 
 /** Apply a patch to `current` (as just read), with its audit entry. Returns the key after. */
 export async function updateKey(current: ApiKeyItem, changes: KeyChanges, audit: AuditContext, now: Date): Promise<ApiKeyItem> {
-  const set = setClause({ ...changes });
   const repinned = changes.assistantId !== current.assistantId ? changes.assistantId : undefined;
   const written = await transactNamingAssistant(current.organizationId, repinned, [
-    {
-      Update: {
-        TableName: tableName('apiKeys'),
-        Key: { id: current.id },
-        UpdateExpression: set.expression,
-        ConditionExpression: 'organizationId = :o AND #status <> :revoked',
-        ExpressionAttributeNames: { ...set.names, '#status': 'status' },
-        ExpressionAttributeValues: { ...set.values, ':o': current.organizationId, ':revoked': 'revoked' },
-      },
-    },
+    setFieldsUpdate('apiKeys', { id: current.id }, { ...changes }, {
+      condition: 'organizationId = :o AND #status <> :revoked',
+      names: { '#status': 'status' },
+      values: { ':o': current.organizationId, ':revoked': 'revoked' },
+    }),
     auditPut(audit, current.organizationId, {
       action: patchAction(current, changes),
       target: { type: 'api_key', id: current.id },

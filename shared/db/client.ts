@@ -10,6 +10,7 @@ import {
   type UpdateCommandOutput,
 } from '@aws-sdk/lib-dynamodb';
 import { ApiError } from '../domain/errors.ts';
+import { tableName, type TableKey } from '../tables.ts';
 import { dynamoClientConfig } from './config.ts';
 
 export function createDocumentClient(env: NodeJS.ProcessEnv = process.env, overrides: { maxAttempts?: number } = {}): DynamoDBDocumentClient {
@@ -95,7 +96,7 @@ export async function conditionalUpdate(input: UpdateCommandInput): Promise<Upda
 }
 
 /** `SET #a = :a, ...` for the defined fields of `changes`, with its names and values. */
-export function setClause(changes: Record<string, unknown>) {
+function setClause(changes: Record<string, unknown>) {
   const sets: string[] = [];
   const names: Record<string, string> = {};
   const values: Record<string, unknown> = {};
@@ -106,6 +107,30 @@ export function setClause(changes: Record<string, unknown>) {
     values[`:${field}`] = value;
   }
   return { expression: `SET ${sets.join(', ')}`, names, values };
+}
+
+/**
+ * A transaction's update of the item at `key` that sets the defined fields of `changes`, and does
+ * `also` (e.g. `ADD #v :one`), under `condition`; `names` and `values` are those `also` and
+ * `condition` use.
+ */
+export function setFieldsUpdate(
+  table: TableKey,
+  key: Record<string, unknown>,
+  changes: Record<string, unknown>,
+  more: { condition: string; also?: string; names?: Record<string, string>; values?: Record<string, unknown> },
+) {
+  const set = setClause(changes);
+  return {
+    Update: {
+      TableName: tableName(table),
+      Key: key,
+      UpdateExpression: more.also ? `${set.expression} ${more.also}` : set.expression,
+      ConditionExpression: more.condition,
+      ExpressionAttributeNames: { ...set.names, ...more.names },
+      ExpressionAttributeValues: { ...set.values, ...more.values },
+    },
+  };
 }
 
 /**

@@ -13,7 +13,7 @@ import { tableName } from '../tables.ts';
 import type { UpstreamChoice } from '../domain/assistants.ts';
 import { defaultAssistantItems, transactNamingAssistant } from './assistants.ts';
 import { auditPut } from './audit-log.ts';
-import { conditionalUpdate, db, queryAll, setClause, transactWrite } from './client.ts';
+import { conditionalUpdate, db, queryAll, setFieldsUpdate, transactWrite } from './client.ts';
 
 export interface OrganizationItem {
   id: string;
@@ -233,19 +233,14 @@ export async function updatePlan(
   audit: AuditContext,
   now: Date,
 ): Promise<OrganizationItem> {
-  const set = setClause(changes);
   const result = await transactWrite({
     TransactItems: [
-      {
-        Update: {
-          TableName: tableName('organizations'),
-          Key: { id: current.id },
-          UpdateExpression: `${set.expression} ADD #limitsVersion :one`,
-          ConditionExpression: 'attribute_exists(id)',
-          ExpressionAttributeNames: { ...set.names, '#limitsVersion': 'limitsVersion' },
-          ExpressionAttributeValues: { ...set.values, ':one': 1 },
-        },
-      },
+      setFieldsUpdate('organizations', { id: current.id }, changes, {
+        also: 'ADD #limitsVersion :one',
+        condition: 'attribute_exists(id)',
+        names: { '#limitsVersion': 'limitsVersion' },
+        values: { ':one': 1 },
+      }),
       auditPut(audit, current.id, {
         action: 'organization.updated',
         target: { type: 'organization', id: current.id },
@@ -301,18 +296,8 @@ export async function updateOrganizationSettings(
   const audited = changesBetween<OrganizationItem>(current, changes, ['name', 'defaultAssistantId']);
   if (audited.length === 0) return current;
   const newDefault = changes.defaultAssistantId !== current.defaultAssistantId ? changes.defaultAssistantId : undefined;
-  const set = setClause(changes);
   const written = await transactNamingAssistant(current.id, newDefault, [
-    {
-      Update: {
-        TableName: tableName('organizations'),
-        Key: { id: current.id },
-        UpdateExpression: set.expression,
-        ConditionExpression: 'attribute_exists(id)',
-        ExpressionAttributeNames: set.names,
-        ExpressionAttributeValues: set.values,
-      },
-    },
+    setFieldsUpdate('organizations', { id: current.id }, changes, { condition: 'attribute_exists(id)' }),
     auditPut(audit, current.id, {
       action: 'organization.updated',
       target: { type: 'organization', id: current.id },
