@@ -61,93 +61,51 @@ async function newWebhookId(): Promise<string> {
   return res.body.id;
 }
 
-/** A request per route that succeeds (2xx) for a persona allowed to make it. */
-const requests: Record<string, () => Promise<{ method: string; path: string; body?: unknown }>> = {
-  'POST /v1/organizations': async () => ({ method: 'POST', path: '/v1/organizations', body: { name: 'Another' } }),
-  'GET /v1/organizations': async () => ({ method: 'GET', path: '/v1/organizations' }),
-  'GET /v1/organizations/{orgId}': async () => ({ method: 'GET', path: `/v1/organizations/${orgId}` }),
-  'PATCH /v1/organizations/{orgId}': async () => ({ method: 'PATCH', path: `/v1/organizations/${orgId}`, body: { plan: 'free' } }),
-  'POST /v1/organizations/{orgId}/credits': async () => ({ method: 'POST', path: `/v1/organizations/${orgId}/credits`, body: { amount: 1 } }),
-  'GET /v1/organizations/{orgId}/members': async () => ({ method: 'GET', path: `/v1/organizations/${orgId}/members` }),
-  'POST /v1/organizations/{orgId}/members': async () => ({
-    method: 'POST',
-    path: `/v1/organizations/${orgId}/members`,
-    body: { email: `${uniqueUser('invitee')}@example.com`, role: 'member' },
-  }),
-  'PUT /v1/organizations/{orgId}/members/{userId}': async () => ({
-    method: 'PUT',
-    path: `/v1/organizations/${orgId}/members/${uniqueUser('new')}`,
-    body: { role: 'member' },
-  }),
-  'DELETE /v1/organizations/{orgId}/members/{userId}': async () => ({
-    method: 'DELETE',
-    path: `/v1/organizations/${orgId}/members/${await newMemberId()}`,
-  }),
-  'POST /v1/organizations/{orgId}/databases': async () => ({ method: 'POST', path: `/v1/organizations/${orgId}/databases`, body: { name: 'db' } }),
-  'GET /v1/organizations/{orgId}/databases': async () => ({ method: 'GET', path: `/v1/organizations/${orgId}/databases` }),
-  'PATCH /v1/organizations/{orgId}/databases/{databaseId}': async () => ({
-    method: 'PATCH',
-    path: `/v1/organizations/${orgId}/databases/${await newDatabaseId()}`,
-    body: { name: 'renamed' },
-  }),
-  'POST /v1/organizations/{orgId}/assistants': async () => ({
-    method: 'POST',
-    path: `/v1/organizations/${orgId}/assistants`,
-    body: { name: uniqueUser('asst').slice(0, 50), upstream: 'echo' },
-  }),
-  'GET /v1/organizations/{orgId}/assistants': async () => ({ method: 'GET', path: `/v1/organizations/${orgId}/assistants` }),
-  'GET /v1/organizations/{orgId}/assistants/{assistantId}': async () => ({
-    method: 'GET',
-    path: `/v1/organizations/${orgId}/assistants/${await newAssistantId()}`,
-  }),
-  'PATCH /v1/organizations/{orgId}/assistants/{assistantId}': async () => ({
-    method: 'PATCH',
-    path: `/v1/organizations/${orgId}/assistants/${await newAssistantId()}`,
-    body: { temperature: 0.5 },
-  }),
-  'DELETE /v1/organizations/{orgId}/assistants/{assistantId}': async () => ({
-    method: 'DELETE',
-    path: `/v1/organizations/${orgId}/assistants/${await newAssistantId()}`,
-  }),
-  'POST /v1/organizations/{orgId}/api-keys': async () => ({
-    method: 'POST',
-    path: `/v1/organizations/${orgId}/api-keys`,
-    body: { name: 'k', type: 'publishable', allowedDomains: ['example.org'] },
-  }),
-  'GET /v1/organizations/{orgId}/api-keys': async () => ({ method: 'GET', path: `/v1/organizations/${orgId}/api-keys` }),
-  'GET /v1/organizations/{orgId}/api-keys/{keyId}': async () => ({ method: 'GET', path: `/v1/organizations/${orgId}/api-keys/${await newKeyId()}` }),
-  'PATCH /v1/organizations/{orgId}/api-keys/{keyId}': async () => ({
-    method: 'PATCH',
-    path: `/v1/organizations/${orgId}/api-keys/${await newKeyId()}`,
-    body: { name: 'renamed' },
-  }),
-  'DELETE /v1/organizations/{orgId}/api-keys/{keyId}': async () => ({
-    method: 'DELETE',
-    path: `/v1/organizations/${orgId}/api-keys/${await newKeyId()}`,
-  }),
-  'POST /v1/organizations/{orgId}/api-keys/{keyId}/roll': async () => ({
-    method: 'POST',
-    path: `/v1/organizations/${orgId}/api-keys/${await newKeyId()}/roll`,
-    body: {},
-  }),
-  'GET /v1/organizations/{orgId}/api-keys/{keyId}/usage': async () => ({
-    method: 'GET',
-    path: `/v1/organizations/${orgId}/api-keys/${await newKeyId()}/usage?days=7`,
-  }),
-  'GET /v1/organizations/{orgId}/usage': async () => ({ method: 'GET', path: `/v1/organizations/${orgId}/usage` }),
-  'GET /v1/organizations/{orgId}/audit-log': async () => ({ method: 'GET', path: `/v1/organizations/${orgId}/audit-log` }),
-  'POST /v1/organizations/{orgId}/webhooks': async () => ({ method: 'POST', path: `/v1/organizations/${orgId}/webhooks`, body: WEBHOOK }),
-  'GET /v1/organizations/{orgId}/webhooks': async () => ({ method: 'GET', path: `/v1/organizations/${orgId}/webhooks` }),
-  'DELETE /v1/organizations/{orgId}/webhooks/{webhookId}': async () => ({
-    method: 'DELETE',
-    path: `/v1/organizations/${orgId}/webhooks/${await newWebhookId()}`,
-  }),
-  'POST /v1/organizations/{orgId}/webhooks/{webhookId}/test': async () => ({
-    method: 'POST',
-    path: `/v1/organizations/${orgId}/webhooks/${(sharedWebhookId ??= await newWebhookId())}/test`,
-  }),
-  'GET /v1/organizations/{orgId}/upstreams': async () => ({ method: 'GET', path: `/v1/organizations/${orgId}/upstreams` }),
+/**
+ * A request per route that succeeds (2xx) for a persona allowed to make it: the ids in its path
+ * besides the organization's, a query and a body (its method and path come from the route key).
+ */
+const requests: Record<string, () => Promise<{ ids?: Record<string, string>; query?: string; body?: unknown }>> = {
+  'POST /v1/organizations': async () => ({ body: { name: 'Another' } }),
+  'GET /v1/organizations': async () => ({}),
+  'GET /v1/organizations/{orgId}': async () => ({}),
+  'PATCH /v1/organizations/{orgId}': async () => ({ body: { plan: 'free' } }),
+  'POST /v1/organizations/{orgId}/credits': async () => ({ body: { amount: 1 } }),
+  'GET /v1/organizations/{orgId}/members': async () => ({}),
+  'POST /v1/organizations/{orgId}/members': async () => ({ body: { email: `${uniqueUser('invitee')}@example.com`, role: 'member' } }),
+  'PUT /v1/organizations/{orgId}/members/{userId}': async () => ({ ids: { userId: uniqueUser('new') }, body: { role: 'member' } }),
+  'DELETE /v1/organizations/{orgId}/members/{userId}': async () => ({ ids: { userId: await newMemberId() } }),
+  'POST /v1/organizations/{orgId}/databases': async () => ({ body: { name: 'db' } }),
+  'GET /v1/organizations/{orgId}/databases': async () => ({}),
+  'PATCH /v1/organizations/{orgId}/databases/{databaseId}': async () => ({ ids: { databaseId: await newDatabaseId() }, body: { name: 'renamed' } }),
+  'POST /v1/organizations/{orgId}/assistants': async () => ({ body: { name: uniqueUser('asst').slice(0, 50), upstream: 'echo' } }),
+  'GET /v1/organizations/{orgId}/assistants': async () => ({}),
+  'GET /v1/organizations/{orgId}/assistants/{assistantId}': async () => ({ ids: { assistantId: await newAssistantId() } }),
+  'PATCH /v1/organizations/{orgId}/assistants/{assistantId}': async () => ({ ids: { assistantId: await newAssistantId() }, body: { temperature: 0.5 } }),
+  'DELETE /v1/organizations/{orgId}/assistants/{assistantId}': async () => ({ ids: { assistantId: await newAssistantId() } }),
+  'POST /v1/organizations/{orgId}/api-keys': async () => ({ body: { name: 'k', type: 'publishable', allowedDomains: ['example.org'] } }),
+  'GET /v1/organizations/{orgId}/api-keys': async () => ({}),
+  'GET /v1/organizations/{orgId}/api-keys/{keyId}': async () => ({ ids: { keyId: await newKeyId() } }),
+  'PATCH /v1/organizations/{orgId}/api-keys/{keyId}': async () => ({ ids: { keyId: await newKeyId() }, body: { name: 'renamed' } }),
+  'DELETE /v1/organizations/{orgId}/api-keys/{keyId}': async () => ({ ids: { keyId: await newKeyId() } }),
+  'POST /v1/organizations/{orgId}/api-keys/{keyId}/roll': async () => ({ ids: { keyId: await newKeyId() }, body: {} }),
+  'GET /v1/organizations/{orgId}/api-keys/{keyId}/usage': async () => ({ ids: { keyId: await newKeyId() }, query: '?days=7' }),
+  'GET /v1/organizations/{orgId}/usage': async () => ({}),
+  'GET /v1/organizations/{orgId}/audit-log': async () => ({}),
+  'POST /v1/organizations/{orgId}/webhooks': async () => ({ body: WEBHOOK }),
+  'GET /v1/organizations/{orgId}/webhooks': async () => ({}),
+  'DELETE /v1/organizations/{orgId}/webhooks/{webhookId}': async () => ({ ids: { webhookId: await newWebhookId() } }),
+  'POST /v1/organizations/{orgId}/webhooks/{webhookId}/test': async () => ({ ids: { webhookId: (sharedWebhookId ??= await newWebhookId()) } }),
+  'GET /v1/organizations/{orgId}/upstreams': async () => ({}),
 };
+
+/** The request of a route key: its method, and its path with the organization's id and the route's `ids` filled in. */
+async function requestFor(key: string): Promise<{ method: string; path: string; body?: unknown }> {
+  const [method, template] = key.split(' ') as [string, string];
+  const { ids = {}, query = '', body } = await requests[key]!();
+  const path = template.replace(/\{(\w+)\}/g, (_, name: string) => (name === 'orgId' ? orgId : ids[name]!)) + query;
+  return { method, path, body };
+}
 
 type MinimumRole = 'user' | 'member' | 'admin' | 'owner' | 'operator';
 
@@ -217,7 +175,7 @@ describe('every portal route has a role test', () => {
 
 describe.each(Object.entries(CONTRACT_ROLES))('%s (contract: %s)', (key, role) => {
   it.each(PERSONAS)('%s', async (persona) => {
-    const { method, path, body } = await requests[key]!();
+    const { method, path, body } = await requestFor(key);
     const res = await as[persona].call(method, path, body);
     const orgScoped = key.includes('{orgId}');
     if (mayCall(persona, role, method)) {
