@@ -73,15 +73,24 @@ export function isConditionFailed(error: unknown): boolean {
   return (error as { name?: string })?.name === 'ConditionalCheckFailedException';
 }
 
+type StartKey = Record<string, unknown> | undefined;
+
+/** The pages `read` returns from each LastEvaluatedKey in turn, until the last one or until the caller stops reading. */
+export async function* pages<P extends { LastEvaluatedKey?: StartKey }>(read: (start: StartKey) => Promise<P>): AsyncGenerator<P> {
+  let start: StartKey;
+  do {
+    const page = await read(start);
+    yield page;
+    start = page.LastEvaluatedKey;
+  } while (start);
+}
+
 /** Every item of a query, following pagination. For small, bounded partitions (members, databases). */
 export async function queryAll<T>(input: QueryCommandInput): Promise<T[]> {
   const items: T[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await db.send(new QueryCommand({ ...input, ExclusiveStartKey: start }));
+  for await (const page of pages((start) => db.send(new QueryCommand({ ...input, ExclusiveStartKey: start })))) {
     items.push(...((page.Items ?? []) as T[]));
-    start = page.LastEvaluatedKey;
-  } while (start);
+  }
   return items;
 }
 

@@ -9,7 +9,7 @@ import { noticeBackfill, type NoticeFields } from '../domain/webhooks.ts';
 import { iso } from '../domain/time.ts';
 import { tableName } from '../tables.ts';
 import { noticeShard } from '../domain/key-mint.ts';
-import { conditionalUpdate, db } from './client.ts';
+import { conditionalUpdate, db, pages } from './client.ts';
 
 type ScannedKey = NoticeFields & { id: string; keyHash: string; organizationId: string };
 
@@ -70,9 +70,8 @@ export async function backfillNotices(options: BackfillOptions = {}): Promise<Ba
   const now = options.now ?? new Date();
   const progress: BackfillProgress = { pages: 0, scanned: 0, unindexed: 0, set: 0, skipped: { revoked: 0, expired: 0, notified: 0 }, changedMeanwhile: 0 };
   const org = options.organizationId;
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await db.send(
+  const scan = (start: Record<string, unknown> | undefined) =>
+    db.send(
       new ScanCommand({
         TableName: tableName('apiKeys'),
         // Only what the rule and the write need (never a publishable key's plaintext).
@@ -84,6 +83,7 @@ export async function backfillNotices(options: BackfillOptions = {}): Promise<Ba
         ExclusiveStartKey: start,
       }),
     );
+  for await (const page of pages(scan)) {
     progress.pages++;
     progress.scanned += page.ScannedCount ?? 0;
     for (const key of (page.Items ?? []) as ScannedKey[]) {
@@ -97,8 +97,7 @@ export async function backfillNotices(options: BackfillOptions = {}): Promise<Ba
         progress.changedMeanwhile++;
       }
     }
-    start = page.LastEvaluatedKey;
     options.onPage?.({ ...progress, skipped: { ...progress.skipped } });
-  } while (start);
+  }
   return progress;
 }

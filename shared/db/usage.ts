@@ -15,7 +15,7 @@ import { addDays, utcDay } from '../domain/time.ts';
 import type { DailyUsage } from '../domain/usage.ts';
 import { usageItemTtl } from '../limits/windows.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
-import { db, isConditionFailed, queryAll } from './client.ts';
+import { db, isConditionFailed, pages, queryAll } from './client.ts';
 
 /**
  * Keys counted per organization and day in the organization's item (each of its four per-key maps).
@@ -260,9 +260,8 @@ async function baseFromHistory(organizationId: string, keyId: string, day: strin
   let sum = 0;
   let base: number | undefined;
   let baseDay: string | undefined;
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await db.send(
+  const newestFirst = (start: Record<string, unknown> | undefined) =>
+    db.send(
       new QueryCommand({
         TableName: tableName('usage'),
         KeyConditionExpression: 'pk = :pk AND sk < :day',
@@ -275,6 +274,7 @@ async function baseFromHistory(organizationId: string, keyId: string, day: strin
         ExclusiveStartKey: start,
       }),
     );
+  for await (const page of pages(newestFirst)) {
     for (const item of page.Items ?? []) {
       sum += Number(item.requests ?? 0);
       if (typeof item.base === 'number') {
@@ -283,8 +283,8 @@ async function baseFromHistory(organizationId: string, keyId: string, day: strin
         break;
       }
     }
-    start = base === undefined ? page.LastEvaluatedKey : undefined;
-  } while (start);
+    if (base !== undefined) break;
+  }
   if (baseDay !== undefined) {
     const { Item: share } = await db.send(
       new GetCommand({
