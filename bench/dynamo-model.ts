@@ -13,11 +13,11 @@
 // high-volume.test.ts), which is what keeps this model honest.
 import type { AppliedLimits } from '../shared/limits/headers.ts';
 import type { Limits } from '../shared/domain/plans.ts';
-import { orgFullHint, type OrgDayCounters, type WriteKind } from '../shared/limits/counters.ts';
+import { orgFullHint, SHARD_COUNT, type OrgDayCounters, type WriteKind } from '../shared/limits/counters.ts';
 import type { Assignment, CounterTarget, CountOptions, LimitsVersion, OrgFull, SharedBatch, SpendRequest, TakeResult } from '../shared/limits/store.ts';
 import { BATCHES, type HighVolumeStore } from '../shared/limits/credit-batches.ts';
 import { HOLD_SHARDS } from '../shared/limits/credit-holds.ts';
-import type { TokenAssignment, TokenCounters, TokenLimits, TokenStore, TokenTarget, TokenVersion } from '../shared/limits/tokens.ts';
+import type { ShortMark, TokenAssignment, TokenCounters, TokenLimits, TokenStore, TokenTarget, TokenVersion } from '../shared/limits/tokens.ts';
 import type { Window } from '../shared/limits/windows.ts';
 
 export const ITEM_WCU_PER_SECOND = 1_000;
@@ -886,6 +886,21 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
       }
       return next;
     }).ok;
+  }
+
+  /** The organization's token shards of `day` (one BatchGetItem). */
+  async readTokenShards(organizationId: string, day: string) {
+    const keys = Array.from({ length: SHARD_COUNT }, (_, shard) => DynamoModel.tokenKey({ organizationId, shard }, day));
+    this.read(keys);
+    return keys.map((key) => {
+      const item = this.get(key);
+      return item ? ({ ...item } as TokenCounters) : undefined;
+    });
+  }
+
+  /** Leave a mark that every token shard was short (never over a later one; only on a started item). */
+  async markShort(target: TokenTarget, day: string, mark: ShortMark) {
+    this.update(DynamoModel.tokenKey(target, day), (item) => (item?.tw === undefined || Number(item.tfa ?? 0) >= mark.tfa ? undefined : { ...item, ...mark }));
   }
 
   // ---- the one-item path's other calls ----

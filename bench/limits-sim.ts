@@ -213,6 +213,8 @@ export interface SimResult {
   refused: number;
   /** 503s: errors the request ended with, by name. */
   unavailable: Record<string, number>;
+  /** The same, by name and the call (model method) that ended with it. */
+  unavailableCalls: Record<string, Record<string, number>>;
   lambdaThrottled: number;
   /** Windows (organization or key, minute or day) whose count went over the limits in force. */
   windowsOver: string[];
@@ -294,6 +296,7 @@ async function run(scenario: Scenario, code: CodeUnderTest, faults: { unconditio
     admitted: 0,
     refused: 0,
     unavailable: {},
+    unavailableCalls: {},
     lambdaThrottled: 0,
     windowsOver: [],
     admissionsOver: 0,
@@ -458,6 +461,9 @@ async function run(scenario: Scenario, code: CodeUnderTest, faults: { unconditio
   const fail = (error: unknown) => {
     const name = error instanceof ApiError ? error.code : ((error as Error)?.name ?? 'Error');
     result.unavailable[name] = (result.unavailable[name] ?? 0) + 1;
+    const call = String((error as { call?: unknown })?.call ?? '-');
+    const calls = (result.unavailableCalls[name] ??= {});
+    calls[call] = (calls[call] ?? 0) + 1;
     if (!['ThrottlingException', 'TimeoutError', 'CounterContention', 'SERVICE_UNAVAILABLE'].includes(name)) {
       // Anything else is the simulation or the code under test breaking: worth seeing.
       if ((result.unavailable[name] ?? 0) <= 3) console.error(`simulation: request failed with ${String((error as Error)?.stack ?? error)}`);
@@ -497,7 +503,7 @@ async function run(scenario: Scenario, code: CodeUnderTest, faults: { unconditio
       const want = inputTokens + scenario.tokens.outputCap;
       let take: TokenTake;
       try {
-        take = await code.tokens.hold(env.store, subject, want, inputTokens + 16, now, env.random);
+        take = await code.tokens.hold(env.store, env.memory, subject, want, inputTokens + 16, now, env.random);
       } catch (error) {
         fail(error);
         return;
@@ -747,6 +753,11 @@ export function unavailableCount(r: SimResult): number {
   return Object.values(r.unavailable).reduce((a, b) => a + b, 0);
 }
 
+/** `count call, …` for the calls that ended requests with one error, the most first. */
+function byCall(calls: Record<string, number> | undefined): string {
+  return Object.entries(calls ?? {}).sort((a, b) => b[1] - a[1]).map(([call, n]) => `${call} ${int(n)}`).join(', ');
+}
+
 export interface SimFigure {
   figure: string;
   measured: string;
@@ -790,7 +801,7 @@ export function figures(r: SimResult): SimFigure[] {
     },
     {
       figure: '503 / offered, from throttling or contention',
-      measured: `${pct(contended / Math.max(1, r.offered))} (${int(contended)}${contended ? `: ${Object.entries(r.unavailable).filter(([n]) => n !== LOST).map(([n, c]) => `${n} ${int(c)}`).join(', ')}` : ''})`,
+      measured: `${pct(contended / Math.max(1, r.offered))} (${int(contended)}${contended ? `: ${Object.entries(r.unavailable).filter(([n]) => n !== LOST).map(([n, c]) => `${n} ${int(c)} [${byCall(r.unavailableCalls[n])}]`).join(', ')}` : ''})`,
       goal: '0%',
       met: contended === 0,
     },
@@ -798,7 +809,7 @@ export function figures(r: SimResult): SimFigure[] {
       // A counting write whose answer is lost is checked with one consistent read; when that cannot
       // tell, the request gets a 503 counted at most once (docs/limits.md "A write whose answer is lost counts once").
       figure: '503 / offered, answer lost and unconfirmed',
-      measured: `${pct(lost / Math.max(1, r.offered))} (${int(lost)})`,
+      measured: `${pct(lost / Math.max(1, r.offered))} (${int(lost)}${lost ? ` [${byCall(r.unavailableCalls[LOST])}]` : ''})`,
       goal: `<= the answers lost (${int(r.sdk.lostAnswers)}: ${pct(r.sdk.lostAnswers / Math.max(1, r.calls))} of calls, injected)`,
       met: lost <= r.sdk.lostAnswers,
     },

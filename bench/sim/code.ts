@@ -49,7 +49,7 @@ export interface CodeUnderTest {
   versions: boolean;
   /** Token windows (absent: the code has none): hold between `atLeast` and `want` tokens, give back unused ones. */
   tokens?: {
-    hold(store: SimStore, subject: RateSubject, want: number, atLeast: number, now: Date, random: () => number): Promise<TokenTake>;
+    hold(store: SimStore, memory: { limiter: unknown }, subject: RateSubject, want: number, atLeast: number, now: Date, random: () => number): Promise<TokenTake>;
     release(store: SimStore, hold: TokenHold, tokens: number): Promise<TokenHold>;
   };
   /** How the store sends each method's call (shared/db: counter writes without SDK retries); 'sdk' when absent. */
@@ -131,7 +131,7 @@ export const currentCode: CodeUnderTest = {
     if (tokens.limits.perMinute !== undefined || tokens.limits.perDay !== undefined) await rebaseTokens(store, organizationId, tokens, now);
   },
   tokens: {
-    hold: (store, subject, want, atLeast, now, random) => holdTokens(store, subject, want, now, { atLeast, random }),
+    hold: (store, memory, subject, want, atLeast, now, random) => holdTokens(store, subject, want, now, { atLeast, random, memory: (memory.limiter as LimiterMemory).tokens }),
     release: (store, hold, tokens) => releaseTokens(store, hold, tokens),
   },
   conditionalCopies: true,
@@ -172,5 +172,7 @@ export const CALLS: Record<string, CallKind> = {
   readBalance: 'read',
   takeTokens: 'write',
   returnTokens: 'write',
+  readTokenShards: 'read',
+  markShort: 'write',
 };
 

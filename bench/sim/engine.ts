@@ -438,8 +438,13 @@ export function storeFor<T extends object>(
       if (!wrapped) {
         const fn = value as (...args: unknown[]) => unknown;
         const policy = policies[prop as string] ?? 'sdk';
+        // An error says which call it ended (the simulation tallies 503s by call).
+        const named = (error: unknown) => {
+          if (error !== null && typeof error === 'object' && !('call' in error)) Object.defineProperty(error, 'call', { value: prop });
+          throw error;
+        };
         wrapped = (...args: unknown[]) => {
-          if (policy !== 'counter' || !items) return network.call(actor, () => fn.apply(obj, args), kind, policy === 'counter' ? 'once' : policy);
+          if (policy !== 'counter' || !items) return network.call(actor, () => fn.apply(obj, args), kind, policy === 'counter' ? 'once' : policy).catch(named);
           // The write's own `lt` token: set on the item when the write changes it.
           const item = items.of(prop as string, args);
           const token = {};
@@ -449,7 +454,7 @@ export function storeFor<T extends object>(
             if (items.get(item) !== before) network.latestWrite.set(item, token);
             return result;
           };
-          return network.call(actor, op, kind, 'counter', () => network.latestWrite.get(item) === token);
+          return network.call(actor, op, kind, 'counter', () => network.latestWrite.get(item) === token).catch(named);
         };
         cache.set(prop, wrapped);
       }

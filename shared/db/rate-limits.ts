@@ -21,6 +21,7 @@ import { orgFullHint, type OrgDayCounters, type WriteKind } from '../limits/coun
 import { rateLimitExceeded, rateLimitHeaders, type AppliedLimits } from '../limits/headers.ts';
 import { decide } from '../limits/limiter.ts';
 import { flushRefusals, LimiterMemory } from '../limits/sharded.ts';
+import type { TokenMemory } from '../limits/tokens.ts';
 import { CounterContention, rebase, type Admission, type CounterStore, type CounterTarget, type LimitsVersion } from '../limits/store.ts';
 import { usageItemTtl, type Window } from '../limits/windows.ts';
 import { describeError, logger } from '../log.ts';
@@ -353,7 +354,12 @@ export function isHighVolumeOrg(organizationId: string, now: Date = new Date()):
 /** For tests: forget what this environment knows (a fresh Lambda environment), flushing tallied refusals first. */
 export async function resetLimiterMemory(now: Date = new Date()): Promise<void> {
   await flushRefusals(counterStore, memory.refusals, now, Math.random, true);
-  for (const map of [memory.views, memory.lastSeen, memory.keyMinuteFull, memory.overflowDay, highVolumeOrgs]) map.clear();
+  for (const map of [memory.views, memory.lastSeen, memory.keyMinuteFull, memory.overflowDay, memory.tokens.shards, memory.tokens.marks, highVolumeOrgs]) map.clear();
+}
+
+/** This environment's memory of organizations' token shards (shared/db/token-windows.ts). */
+export function tokenMemory(): TokenMemory {
+  return memory.tokens;
 }
 
 /**

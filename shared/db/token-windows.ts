@@ -5,17 +5,19 @@
 // Items (pk, sk the UTC day): `usage#key#<keyId>#tw` (a key's own token windows),
 // `usage#org#<orgId>#tw` (an organization's, one-item path) and `usage#org#<orgId>#tw#<0-63>` (its
 // shards, high-volume path); attributes `tw` (minute id), `tm` (tokens in that minute), `td`
-// (tokens that day), `ttl`.
+// (tokens that day), `ttl`; on shards, `tf`, `tfa`, `tfr` (every shard found short: ShortMark in
+// shared/limits/tokens.ts).
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, type BatchGetCommandInput, type BatchGetCommandOutput, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { RateSubject } from '../domain/plans.ts';
+import { SHARD_COUNT } from '../limits/counters.ts';
 import { rateLimitExceeded } from '../limits/headers.ts';
-import { holdTokens, rebaseTokens, releaseTokens, TokenMemory, type TokenAssignment, type TokenCounters, type TokenHold, type TokenLimits, type TokenStore, type TokenTarget, type TokenVersion } from '../limits/tokens.ts';
+import { holdTokens, rebaseTokens, releaseTokens, type TokenAssignment, type TokenCounters, type TokenHold, type TokenLimits, type TokenStore, type TokenTarget, type TokenVersion } from '../limits/tokens.ts';
 import { dayWindow, usageItemTtl } from '../limits/windows.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
 import { countingDb, db, isConditionFailed } from './client.ts';
-import { sendCounterWrite } from './rate-limits.ts';
+import { sendCounterWrite, tokenMemory } from './rate-limits.ts';
 
 export function tokenPartition(target: TokenTarget): string {
   if ('keyId' in target) return `usage#key#${target.keyId}#tw`;
@@ -241,10 +243,38 @@ export const tokenStore: TokenStore = {
       });
     }
   },
-};
 
-/** This environment's memory of token shards short of room (it only saves failed writes). */
-const memory = new TokenMemory();
+  async readTokenShards(organizationId, day) {
+    const table = tableName('usage');
+    const states: (TokenCounters | undefined)[] = Array.from({ length: SHARD_COUNT }, () => undefined);
+    const keys = states.map((_, shard) => ({ pk: tokenPartition({ organizationId, shard }), sk: day }));
+    let request: BatchGetCommandInput['RequestItems'] = { [table]: { Keys: keys, ConsistentRead: true } };
+    // A key left unprocessed after three attempts reads as no item: the hold then tries to write it.
+    for (let attempt = 1; request && Object.keys(request).length > 0 && attempt <= 3; attempt++) {
+      if (attempt > 1) await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt));
+      const out: BatchGetCommandOutput = await db.send(new BatchGetCommand({ RequestItems: request }));
+      for (const item of out.Responses?.[table] ?? []) {
+        const shard = Number(String(item.pk).slice(String(item.pk).lastIndexOf('#') + 1));
+        if (Number.isInteger(shard) && shard >= 0 && shard < SHARD_COUNT) states[shard] = item as TokenCounters;
+      }
+      request = out.UnprocessedKeys;
+    }
+    return states;
+  },
+
+  async markShort(target, day, mark) {
+    await db.send(new UpdateCommand({
+      TableName: tableName('usage'),
+      Key: { pk: tokenPartition(target), sk: day },
+      UpdateExpression: 'SET tf = :tf, tfa = :tfa, tfr = :tfr',
+      // Only on a started shard, and never over a later mark.
+      ConditionExpression: 'attribute_exists(tw) AND (attribute_not_exists(tfa) OR tfa < :tfa)',
+      ExpressionAttributeValues: { ':tf': mark.tf, ':tfa': mark.tfa, ':tfr': mark.tfr },
+    })).catch((error: unknown) => {
+      if (!isConditionFailed(error)) throw error;
+    });
+  },
+};
 
 /**
  * Hold tokens in every token window of the subject (its organization's `tokensPerMinute` /
@@ -259,7 +289,7 @@ export async function takeTokens(
   options: { atLeast?: number; now?: Date; random?: () => number } = {},
 ): Promise<TokenHold> {
   const now = options.now ?? new Date();
-  const take = await holdTokens(tokenStore, subject, want, now, { atLeast: options.atLeast, random: options.random, memory });
+  const take = await holdTokens(tokenStore, subject, want, now, { atLeast: options.atLeast, random: options.random, memory: tokenMemory() });
   if (!take.ok) throw rateLimitExceeded(take.windows, now);
   return take.hold;
 }

@@ -17,6 +17,7 @@ import type { Limits, RateSubject } from '../domain/plans.ts';
 import { asKeyWindows, firstGuessOnBusyItem, keyItemLimits, orgFullHint, orgWindowsOf, SHARD_COUNT, shardShare, windowCounts, type OrgDayCounters } from './counters.ts';
 import { appliedLimits, isExhausted, type AppliedLimits, type WindowCount } from './headers.ts';
 import { countIn, StaleLimits, versionOf, type Admission, type CounterStore, type CounterTarget, type LimitsVersion, type OrgFull } from './store.ts';
+import { TokenMemory } from './tokens.ts';
 import { dayOfMinute, dayWindow, minuteWindow, type Window } from './windows.ts';
 
 /**
@@ -248,6 +249,8 @@ export class LimiterMemory {
    * the one-item path after the organization was on it that day): its own day limit covers both.
    */
   readonly carried = new Map<string, number>();
+  /** What this environment saw of organizations' token shards (shared/limits/tokens.ts). */
+  readonly tokens = new TokenMemory();
 
   /** What this environment knows of the organization's shards, learnt under `limits` of `version`: a limit change starts it afresh. */
   view(organizationId: string, limits: Limits, version = 0): ShardView {

@@ -15,7 +15,7 @@
 // Decisions are the pure functions here; the writes are a TokenStore (DynamoDB in
 // shared/db/token-windows.ts).
 import type { Limits, RateSubject } from '../domain/plans.ts';
-import { isHighVolume, SHARD_COUNT, shardShare } from './counters.ts';
+import { isHighVolume, orgFullHint, SHARD_COUNT, shardShare } from './counters.ts';
 import type { WindowCount } from './headers.ts';
 import { dayOfMinute, dayWindow, minuteWindow, minuteWindowFromId, type Window } from './windows.ts';
 import type { WriteKind } from './counters.ts';
@@ -52,6 +52,21 @@ export interface TokenCounters {
   ftw?: string;
   ftm?: number;
   ftd?: number;
+  /**
+   * On an organization's token shards: every shard was found short (`tf`, tokenShortHint: the
+   * minute and the limits version), at `tfa` (epoch ms, the finder's clock), the most any shard had
+   * left being `tfr` tokens. See ShortMark.
+   */
+  tf?: string;
+  tfa?: number;
+  tfr?: number;
+}
+
+/** What an environment that found every token shard short leaves on each of them. */
+export interface ShortMark {
+  tf: string;
+  tfa: number;
+  tfr: number;
 }
 
 /** The version of an organization's limits a token take counts under: its token limits, and whether its path is the high-volume one. */
@@ -94,6 +109,10 @@ export interface TokenStore {
   freezeTokens(target: TokenTarget, day: string, version: TokenVersion, token: string): Promise<TokenWrite>;
   /** Set what the item may count and let it count again, if it is still frozen by `token`. */
   assignTokens(target: TokenTarget, day: string, token: string, assignment: TokenAssignment): Promise<boolean>;
+  /** The organization's SHARD_COUNT token shards of `day`, in shard order (one consistent batch read; undefined: no such item). */
+  readTokenShards(organizationId: string, day: string): Promise<(TokenCounters | undefined)[]>;
+  /** Leave `mark` on one token shard of `day` (only on a started shard, never replacing a later mark). */
+  markShort(target: TokenTarget, day: string, mark: ShortMark): Promise<void>;
 }
 
 /** What one hold took from one item: enough to give it back from anywhere (plain data). */
@@ -208,18 +227,29 @@ export class TokenContention extends Error {
 /** Which organization token shard to try next (Math.random in production; seeded in the simulation). */
 export type Random = () => number;
 
-/** How long a token shard seen short of room is skipped (tokens returned to it may give it room again). */
+/**
+ * How long a token shard seen short of room is skipped, and how long a mark saying every shard is
+ * short is trusted (tokens returned to a shard meanwhile may give it room again).
+ */
 export const TOKEN_SHARD_MEMORY_MS = 1_000;
+
+/** `<minute id>|<version>|<tokens per minute>|<tokens per day>`: every shard found short in this minute under this version of the limits. */
+export function tokenShortHint(minuteId: string, version: TokenVersion): string {
+  return orgFullHint(`${minuteId}|${version.v}`, { perMinute: version.limits.perMinute ?? -1, perDay: version.limits.perDay ?? -1 });
+}
 
 /**
  * What one environment saw of an organization's token shards: per `<orgId>|<shard>`, the room it
- * had (day and minute), when and under which version of the limits. A hold skips a shard seen
- * within the last second with less room than it needs, so a refused hold on the high-volume path
- * does not cost 64 failed writes each time; it only saves writes (a skipped shard may have got
- * tokens back since).
+ * had (day and minute), when and under which version of the limits; and per organization, the
+ * latest mark saying every shard is short that it trusts. A hold skips a shard seen within the
+ * last second with less room than it needs, and is refused without a write within a second of a
+ * mark that every shard had less than the hold needs. Both only save writes: a skipped shard may
+ * have got tokens back since (at most a second's worth).
  */
 export class TokenMemory {
   readonly shards = new Map<string, { at: number; minute: string; day: string; v: number; minuteRoom: number; dayRoom: number }>();
+  /** Per organization: the latest mark trusted (its hint, most room and time). */
+  readonly marks = new Map<string, { hint: string; room: number; at: number }>();
   /** `<orgId>|<day>|<version>`: the organization's token item is known to count under that version that day (shards may start). */
   readonly anchored = new Set<string>();
 
@@ -243,6 +273,35 @@ export class TokenMemory {
   noteAnchored(key: string): void {
     if (this.anchored.size >= 10_000) this.anchored.clear();
     this.anchored.add(key);
+  }
+
+  /**
+   * Whether a shard's mark says every shard is short for a hold of `atLeast` in `minute` under
+   * `version`: a mark of this minute and version, made within TOKEN_SHARD_MEMORY_MS of `now` by this
+   * clock, whose most room is less than `atLeast`. This environment then refuses such holds
+   * without a write until the mark is that old.
+   */
+  trust(org: string, state: TokenCounters | undefined, minute: string, version: TokenVersion, atLeast: number, now: Date): boolean {
+    if (state?.tf === undefined || state.tf !== tokenShortHint(minute, version)) return false;
+    const at = Number(state.tfa ?? 0);
+    const room = Number(state.tfr ?? 0);
+    if (Math.abs(now.getTime() - at) >= TOKEN_SHARD_MEMORY_MS || room >= atLeast) return false;
+    this.remember(org, { tf: state.tf, tfa: at, tfr: room });
+    return true;
+  }
+
+  /** Trust a mark (one this environment left, or met) until it is TOKEN_SHARD_MEMORY_MS old. */
+  remember(org: string, mark: ShortMark): void {
+    const known = this.marks.get(org);
+    if (known && known.hint === mark.tf && known.at >= mark.tfa) return;
+    if (this.marks.size >= 10_000) this.marks.clear();
+    this.marks.set(org, { hint: mark.tf, room: mark.tfr, at: mark.tfa });
+  }
+
+  /** Whether a trusted mark refuses a hold of `atLeast` in `minute` under `version` now, without a write. */
+  allShort(org: string, minute: string, version: TokenVersion, atLeast: number, now: Date): boolean {
+    const known = this.marks.get(org);
+    return known !== undefined && known.hint === tokenShortHint(minute, version) && known.room < atLeast && Math.abs(now.getTime() - known.at) < TOKEN_SHARD_MEMORY_MS;
   }
 }
 
@@ -400,13 +459,14 @@ async function takeVersioned(
   now: Date,
   wait: Sleep,
   beforeFresh?: () => Promise<void>,
+  known?: { state: TokenCounters | undefined },
 ): Promise<VersionedTake> {
   const day = dayWindow(now).id;
-  // First guess: a started item in this minute with room (the common case for a busy item); a
-  // failed write says what the item holds.
+  // First guess: a started item in this minute with room (the common case for a busy item), or
+  // what a read just found; a failed write says what the item holds.
   const guess = (): VersionedStep & { action: WriteKind } => ({ action: 'same', minute: minuteWindow(now), amount: want });
-  let step: VersionedStep = guess();
-  let old: TokenCounters | undefined;
+  let old: TokenCounters | undefined = known?.state;
+  let step: VersionedStep = known ? versionedStep(old, now, version, share, want, atLeast) : guess();
   let waits = 0;
   let rebased = 0;
   // One write per attempt; a wait or an applied change gives one more (both are bounded below).
@@ -496,8 +556,9 @@ export function roomWindows(state: TokenCounters | undefined, minute: Window, da
 
 /**
  * The organization's take, under `version` of its limits: on its one token item, or (high-volume
- * path) on one of its token shards that can hold at least `atLeast`, trying shards in a random
- * order until one does or all refused.
+ * path) on one of its token shards that can hold at least `atLeast`: one picked at random, then,
+ * unless its failed write carried a mark that every shard is short, those a read of all of them
+ * found with room; none: the mark is left on every shard (docs/limits.md, "Token windows").
  */
 async function takeOrg(
   store: TokenStore,
@@ -517,35 +578,74 @@ async function takeOrg(
     if (!r.ok) return { ok: false, windows: roomWindows(r.old, r.minute, day, limits, limits) };
     return { ok: true, amount: r.amount, part: { target: { organizationId }, minute: r.minute.id, day: day.id, tokens: r.amount }, windows: roomWindows(r.state, r.minute, day, limits, limits) };
   }
-  const order = Array.from({ length: SHARD_COUNT }, (_, i) => i);
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [order[i], order[j]] = [order[j] as number, order[i] as number];
-  }
-  let fullMinute = true;
+  const minute = minuteWindow(now);
+  let dayShort = false;
+  // Refused: no shard holds `atLeast` (what is left is scattered in pieces smaller than that): the
+  // minute told as full, the day too when a shard was short for the day.
+  const refused = () => ({
+    ok: false as const,
+    windows: tokenWindows(undefined, minute, day, limits, 'org').map((w) => (w.window.period === 'day' && !dayShort ? w : { ...w, used: w.limit })),
+  });
+  // An environment found every shard short within the last second: refused without a write.
+  if (memory.allShort(organizationId, minute.id, version, atLeast, now)) return refused();
+
   const anchor = () => ensureAnchor(store, organizationId, version, now, memory, wait);
-  for (const shard of order) {
-    if (memory.short(organizationId, shard, now, version, atLeast)) continue;
+  const roomOf = (state: TokenCounters | undefined, at: Window, share: TokenLimits) => Math.min(...roomWindows(state, at, day, share, limits).map((w) => w.limit - w.used));
+  const take = async (shard: number, known?: { state: TokenCounters | undefined }) => {
     const share = tokenShardLimits(limits, shard);
-    const r = await takeVersioned(store, { organizationId, shard }, version, share, want, atLeast, now, wait, anchor);
+    const r = await takeVersioned(store, { organizationId, shard }, version, share, want, atLeast, now, wait, anchor, known);
     memory.note(organizationId, shard, now, r.minute.id, day.id, version, r.ok ? r.state : r.old);
     if (r.ok) {
       return {
-        ok: true,
+        ok: true as const,
         amount: r.amount,
         part: { target: { organizationId, shard }, minute: r.minute.id, day: day.id, tokens: r.amount },
         windows: roomWindows(r.state, r.minute, day, share, limits),
       };
     }
-    const seen = roomWindows(r.old, r.minute, day, share, limits);
-    if (seen.some((w) => w.window.period === 'day' && w.limit - w.used < atLeast)) fullMinute = false;
-  }
-  // No shard holds `atLeast`: the window(s) are told as full (what is left is scattered in pieces smaller than that).
-  const minute = minuteWindow(now);
-  return {
-    ok: false,
-    windows: tokenWindows(undefined, minute, day, limits, 'org').map((w) => (w.window.period === 'day' && fullMinute ? w : { ...w, used: w.limit })),
+    if (roomWindows(r.old, r.minute, day, share, limits).some((w) => w.window.period === 'day' && w.limit - w.used < atLeast)) dayShort = true;
+    return { ...r, room: roomOf(r.old, r.minute, share) };
   };
+
+  // One shard at random (among those this environment has not just seen short).
+  const order = Array.from({ length: SHARD_COUNT }, (_, i) => i);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [order[i], order[j]] = [order[j] as number, order[i] as number];
+  }
+  const first = order.find((shard) => !memory.short(organizationId, shard, now, version, atLeast));
+  if (first !== undefined) {
+    const r = await take(first);
+    if (r.ok) return r;
+    // Its item carries a mark that every shard was short within the last second: refused with this
+    // one failed write, as the key's item carries `ofm` for requests.
+    if (memory.trust(organizationId, r.old, r.minute.id, version, atLeast, now)) return refused();
+  }
+
+  // Otherwise read every shard at once, and write those with room, the most first.
+  const states = await store.readTokenShards(organizationId, day.id);
+  let most = 0;
+  const open: { shard: number; amount: number }[] = [];
+  for (const shard of order) {
+    const share = tokenShardLimits(limits, shard);
+    const step = versionedStep(states[shard], now, version, share, want, atLeast);
+    if (step.action === 'reject') most = Math.max(most, roomOf(states[shard], step.minute, share));
+    else open.push({ shard, amount: 'amount' in step ? step.amount : 0 });
+  }
+  open.sort((a, b) => b.amount - a.amount);
+  for (const { shard } of open) {
+    const r = await take(shard, { state: states[shard] });
+    if (r.ok) return r;
+    most = Math.max(most, r.room);
+  }
+  // Another environment marked them meanwhile: trust its mark.
+  if (open.length === 0 && states.some((state) => memory.trust(organizationId, state, minute.id, version, atLeast, now))) return refused();
+  // Every shard short: say so on each of them (one write each, at once), so that other
+  // environments' holds are refused with one failed write for the next second, not 64.
+  const mark: ShortMark = { tf: tokenShortHint(minute.id, version), tfa: now.getTime(), tfr: Math.max(0, most) };
+  await Promise.all(order.map((shard) => store.markShort({ organizationId, shard }, day.id, mark).catch(() => undefined)));
+  memory.remember(organizationId, mark);
+  return refused();
 }
 
 /** Calls in flight at once while a limit change is applied to the token items. */

@@ -1,0 +1,119 @@
+// An organization's token shards at many environments (shared/limits/tokens.ts, high-volume path)
+// against the model of DynamoDB the simulation uses (bench/dynamo-model.ts): a full token minute
+// costs about one failed write per refused hold, whatever the number of environments.
+import { describe, expect, it } from 'vitest';
+import { DynamoModel } from '../../bench/dynamo-model.ts';
+import { seeded } from '../../bench/limits-sim.ts';
+import type { RateSubject } from '../../shared/domain/plans.ts';
+import { SHARD_COUNT } from '../../shared/limits/counters.ts';
+import { holdTokens, releaseTokens, TokenMemory, type TokenHold } from '../../shared/limits/tokens.ts';
+
+const T = new Date('2031-03-04T10:20:30.000Z');
+const DAY = '2031-03-04';
+const at = (ms: number) => new Date(T.getTime() + ms);
+/** High-volume request limits; 64,000 tokens a minute: a share of 1,000 per shard. */
+const subject: RateSubject = {
+  organizationId: 'org_t',
+  keyId: 'key_t',
+  orgLimits: { perMinute: 20_000, perDay: 10_000_000, tokensPerMinute: 64_000, tokensPerDay: 100_000_000 },
+  keyLimits: null,
+};
+
+/** The model, with every token write tallied: ok or failed. */
+function newModel() {
+  const model = new DynamoModel();
+  model.msPerCall = 1;
+  const writes = { ok: 0, failed: 0, marks: 0 };
+  const take = model.takeTokens.bind(model);
+  model.takeTokens = async (...args) => {
+    const result = await take(...args);
+    writes[result.ok ? 'ok' : 'failed'] += 1;
+    return result;
+  };
+  const mark = model.markShort?.bind(model);
+  if (mark) {
+    model.markShort = async (...args) => {
+      writes.marks += 1;
+      return mark(...args);
+    };
+  }
+  return { model, writes };
+}
+
+function minuteCount(model: DynamoModel): number {
+  let sum = 0;
+  for (let shard = 0; shard < SHARD_COUNT; shard++) sum += Number(model.items.get(DynamoModel.tokenKey({ organizationId: 'org_t', shard }, DAY))?.tm ?? 0);
+  return sum;
+}
+
+/** Fill the minute: 64 holds of 1,000 from one environment, each filling one shard. */
+async function fill(model: DynamoModel): Promise<TokenHold[]> {
+  const memory = new TokenMemory();
+  const random = seeded(3);
+  const holds: TokenHold[] = [];
+  for (let i = 0; i < SHARD_COUNT; i++) {
+    const take = await holdTokens(model, subject, 1_000, at(i), { atLeast: 1_000, random, memory });
+    if (!take.ok) throw new Error(`refused early, hold ${i}`);
+    holds.push(take.hold);
+  }
+  expect(minuteCount(model)).toBe(64_000);
+  return holds;
+}
+
+describe('token shards at many environments', () => {
+  it('a full minute costs about one failed write per refused hold, not one per shard and environment', async () => {
+    const { model, writes } = await (async () => {
+      const m = newModel();
+      await fill(m.model);
+      return m;
+    })();
+    writes.ok = writes.failed = 0;
+    const random = seeded(7);
+    const environments = Array.from({ length: 40 }, () => new TokenMemory());
+    let refused = 0;
+    // Each of 40 environments holds three times, 300 ms apart, all within the full minute.
+    for (let round = 0; round < 3; round++) {
+      for (const [i, memory] of environments.entries()) {
+        const take = await holdTokens(model, subject, 900, at(1_000 + round * 300 + i), { atLeast: 400, random, memory });
+        expect(take.ok).toBe(false);
+        refused += 1;
+      }
+    }
+    expect(refused).toBe(120);
+    expect(writes.ok).toBe(0);
+    // One environment tries every shard (and reads them all, then marks them); the others fail once each at most.
+    expect(writes.failed).toBeLessThanOrEqual(refused + SHARD_COUNT);
+    expect(writes.marks).toBeLessThanOrEqual(2 * SHARD_COUNT);
+    expect(minuteCount(model)).toBe(64_000);
+  });
+
+  it('tokens given back are taken again once the mark is a second old, and never past the limit', async () => {
+    const { model } = newModel();
+    const holds = await fill(model);
+    const memory = new TokenMemory();
+    const random = seeded(11);
+    expect((await holdTokens(model, subject, 900, at(1_000), { atLeast: 400, random, memory })).ok).toBe(false);
+    // Two replies give back 600 each; within the mark's second a hold may be refused, then it is admitted.
+    await releaseTokens(model, holds[5] as TokenHold, 600);
+    await releaseTokens(model, holds[40] as TokenHold, 600);
+    const later = await holdTokens(model, subject, 900, at(2_100), { atLeast: 400, random, memory });
+    expect(later).toMatchObject({ ok: true, hold: { tokens: 600 } });
+    const other = await holdTokens(model, subject, 900, at(2_200), { atLeast: 400, random, memory: new TokenMemory() });
+    expect(other).toMatchObject({ ok: true, hold: { tokens: 600 } });
+    expect(minuteCount(model)).toBe(64_000);
+    expect((await holdTokens(model, subject, 900, at(2_300), { atLeast: 400, random, memory })).ok).toBe(false);
+  });
+
+  it('a mark says nothing to a hold that fits in what the shards had left', async () => {
+    const { model } = newModel();
+    const holds = await fill(model);
+    await releaseTokens(model, holds[9] as TokenHold, 300);
+    const memory = new TokenMemory();
+    const random = seeded(13);
+    // Needs 400: every shard short, marked (most left: 300).
+    expect((await holdTokens(model, subject, 900, at(1_000), { atLeast: 400, random, memory })).ok).toBe(false);
+    // Needs 200: the 300 left fit, from another environment too.
+    expect(await holdTokens(model, subject, 900, at(1_100), { atLeast: 200, random, memory: new TokenMemory() })).toMatchObject({ ok: true, hold: { tokens: 300 } });
+    expect(minuteCount(model)).toBe(64_000);
+  });
+});
