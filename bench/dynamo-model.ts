@@ -443,7 +443,7 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
 
   private sharedBatch(key: string): SharedBatch {
     const item = this.get(key);
-    return { remaining: Number(item?.remaining ?? 0), charged: Number(item?.charged ?? 0), filledAt: Number(item?.filledAt ?? 0), filled: Number(item?.filled ?? 0), filling: Number(item?.filling ?? 0) };
+    return { remaining: Number(item?.remaining ?? 0), charged: Number(item?.charged ?? 0), filledAt: Number(item?.filledAt ?? 0), filled: Number(item?.filled ?? 0), filling: Number(item?.filling ?? 0), billingRev: Number(item?.billingRev ?? 0) };
   }
 
   async readBatch(organizationId: string, n: number) {

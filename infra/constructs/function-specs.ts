@@ -55,7 +55,7 @@ export const FUNCTION_SPECS: Record<DeployedFunctionName, FunctionSpec> = {
       members: 'readWrite',
       databases: 'readWrite',
       apiKeys: 'readWrite',
-      // readUpdate: a limit change is applied to the counters (request and token windows) before it is copied to the keys.
+      // readUpdate: a limit change is applied to the counters (request and token windows) before it is copied to the keys, and a billing change is stamped on the credit batches.
       usage: 'readUpdate',
       auditLog: 'readAppend',
       webhooks: 'readWrite',

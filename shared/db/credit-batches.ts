@@ -50,6 +50,7 @@ function batchOf(item: Record<string, unknown> | undefined): SharedBatch {
     filledAt: Number(item?.filledAt ?? 0),
     filled: Number(item?.filled ?? 0),
     filling: Number(item?.filling ?? 0),
+    billingRev: Number(item?.billingRev ?? 0),
   };
 }
 
@@ -106,16 +107,16 @@ export const creditStore: CreditStore = {
     return claimed !== undefined;
   },
 
-  async fillBatch(organizationId, n, seen, size, until, now) {
+  async fillBatch(organizationId, n, seen, size, until, now, billingRev = 0) {
     const day = utcDay(now);
     const result = await transactWrite({
       TransactItems: [
-        balanceChange(organizationId, -size, size - seen.charged, size),
+        balanceChange(organizationId, -size, size - seen.charged, size, billingRev),
         {
           Update: {
             TableName: tableName('usage'),
             Key: batchKey(organizationId, n),
-            UpdateExpression: 'ADD remaining :size, charged :uncharged SET filled = :size, filledAt = :at, holdShard = :shard, holdDue = :due, #ttl = :ttl REMOVE filling',
+            UpdateExpression: 'ADD remaining :size, charged :uncharged SET filled = :size, filledAt = :at, billingRev = :rev, holdShard = :shard, holdDue = :due, #ttl = :ttl REMOVE filling',
             ConditionExpression: 'filling = :until',
             ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE },
             ExpressionAttributeValues: {
@@ -123,6 +124,7 @@ export const creditStore: CreditStore = {
               ':uncharged': -seen.charged,
               ':at': now.getTime(),
               ':until': until,
+              ':rev': billingRev,
               ':shard': holdShardOf(),
               ':due': holdDueKey(now.getTime() + BATCH_IDLE_MS, `${organizationId}#${n}`),
               // Drained by the sweep long before; kept a while for the operators who read the table.
@@ -136,7 +138,7 @@ export const creditStore: CreditStore = {
     return result.ok;
   },
 
-  async take(organizationId, n, { requestKey, keyId, day, credits = 1, details }, now) {
+  async take(organizationId, n, { requestKey, keyId, day, credits = 1, details, billingRev = 0 }, now) {
     const given = details as BatchedHoldDetails | undefined;
     const hold: Hold = given
       ? { ...given.hold, batch: n }
@@ -149,8 +151,8 @@ export const creditStore: CreditStore = {
             TableName: tableName('usage'),
             Key: batchKey(organizationId, n),
             UpdateExpression: 'ADD remaining :minus',
-            ConditionExpression: 'remaining >= :credits',
-            ExpressionAttributeValues: { ':minus': -credits, ':credits': credits },
+            ConditionExpression: 'remaining >= :credits AND (attribute_not_exists(billingRev) OR billingRev <= :rev)',
+            ExpressionAttributeValues: { ':minus': -credits, ':credits': credits, ':rev': billingRev },
           },
         },
       ],
@@ -188,6 +190,31 @@ export const creditStore: CreditStore = {
 
   drainOlder: (organizationId) => returnBatchesOf010(organizationId),
 };
+
+/**
+ * Tell every batch of the organization that its billing is now revision `billingRev` (after a
+ * billing change): a hold priced with an older one can no longer take from any of them. Batches that
+ * do not exist are left alone. Each write is retried; one that still fails is logged (that batch
+ * then serves older prices until this environment's billing is 10 s old).
+ */
+export async function stampBillingRev(organizationId: string, billingRev: number): Promise<void> {
+  await Promise.all(Array.from({ length: BATCHES }, async (_, n) => {
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      try {
+        await conditionalUpdate({
+          TableName: tableName('usage'),
+          Key: batchKey(organizationId, n),
+          UpdateExpression: 'SET billingRev = :rev',
+          ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(billingRev) OR billingRev < :rev)',
+          ExpressionAttributeValues: { ':rev': billingRev },
+        });
+        return;
+      } catch (error) {
+        if (attempt === 3) logger.error('credit batch not told of a billing change', { organizationId, error: describeError(error) });
+      }
+    }
+  }));
+}
 
 /**
  * Settle a hold taken out of a batch: the rest goes back into the batch and the charge is counted on

@@ -20,9 +20,10 @@ export { creditStore } from './credit-batches.ts';
 export { markDelivered, recordTokenHold, renewHold, reservationKey, type Hold } from './credit-reservations.ts';
 
 /**
- * How stale the billing a high-volume hold is priced with may be: a batch spend does not touch the
- * organization item, so a billing change reaches that path within this long (the balance path's
- * hold is conditional on the billing revision: exact).
+ * How long this environment prices high-volume holds with the billing it read before reading it
+ * again. Exact all the same: a billing change stamps every batch with its revision, and a hold
+ * priced with an older one is refused by the batch and priced again (the balance path's hold is
+ * conditional on the billing revision).
  */
 export const BATCH_BILLING_MAX_AGE_MS = 10_000;
 
@@ -49,15 +50,20 @@ export async function holdCredits(
 ): Promise<HoldResult> {
   const dueMs = holdDueAt(deadlineMs, now.getTime());
   if (isHighVolumeOrg(organizationId, now)) {
-    const { billing } = await billingFor(organizationId, BATCH_BILLING_MAX_AGE_MS);
-    const priced = fullHold(billing, request);
-    const hold: Hold = { organizationId, requestKey, keyId, day: utcDay(now), held: priced.credits, billing, outputCap: priced.outputCap, reservedAt: iso(now) };
-    const details: BatchedHoldDetails = { hold, dueMs };
-    const batched = await holdFromBatch(highVolumeStore, creditMemory, organizationId, { requestKey, keyId, credits: priced.credits, details }, now);
-    if (batched.outcome === 'held') return { alreadyCharged: false, hold: { ...hold, batch: batched.batch } };
-    if (batched.outcome === 'alreadyCharged') return { alreadyCharged: true };
-    // The balance is empty: only credits parked in batches can serve it (no write on the balance otherwise).
-    if (batched.outcome === 'empty' && (await drained(organizationId, now)) === 0) throw new ApiError('INSUFFICIENT_CREDITS');
+    for (let pricing = 1; pricing <= 2; pricing++) {
+      // Priced with the billing this environment knows; a batch told of a newer one says `stale`, and it is read again.
+      const { billing, rev } = await billingFor(organizationId, pricing === 1 ? BATCH_BILLING_MAX_AGE_MS : 0);
+      const priced = fullHold(billing, request);
+      const hold: Hold = { organizationId, requestKey, keyId, day: utcDay(now), held: priced.credits, billing, outputCap: priced.outputCap, reservedAt: iso(now) };
+      const details: BatchedHoldDetails = { hold, dueMs };
+      const batched = await holdFromBatch(highVolumeStore, creditMemory, organizationId, { requestKey, keyId, credits: priced.credits, details, billingRev: rev }, now);
+      if (batched.outcome === 'held') return { alreadyCharged: false, hold: { ...hold, batch: batched.batch } };
+      if (batched.outcome === 'alreadyCharged') return { alreadyCharged: true };
+      if (batched.outcome === 'stale') continue;
+      // The balance is empty: only credits parked in batches can serve it (no write on the balance otherwise).
+      if (batched.outcome === 'empty' && (await drained(organizationId, now)) === 0) throw new ApiError('INSUFFICIENT_CREDITS');
+      break;
+    }
   }
   try {
     return await holdFromBalance(organizationId, requestKey, keyId, request, now, dueMs);

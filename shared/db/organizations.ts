@@ -14,6 +14,7 @@ import type { UpstreamChoice } from '../domain/assistants.ts';
 import { defaultAssistantItems, transactNamingAssistant } from './assistants.ts';
 import { auditPut } from './audit-log.ts';
 import { conditionalUpdate, db, queryAll, setFieldsUpdate, transactWrite } from './client.ts';
+import { stampBillingRev } from './credit-batches.ts';
 
 export interface OrganizationItem {
   id: string;
@@ -283,6 +284,8 @@ export async function updateBilling(current: OrganizationItem, billing: Billing,
     const org = await requireOrganization(current.id);
     throw new ApiError('CONFLICT', `The billing changed meanwhile (now ${JSON.stringify(billingOf(org))}), try again`);
   }
+  // Holds on the high-volume path priced with the old billing can no longer take credits from a batch.
+  await stampBillingRev(current.id, rev + 1);
   return requireOrganization(current.id);
 }
 

@@ -17,6 +17,9 @@
 //    refuses after one try without another write on the balance.
 //  - Settle returns the rest to the hold's batch and counts the charge on it; a fill or a drain
 //    takes what the batch charged off the organization's `creditsHeld` and into its day's usage.
+//  - Billed as the billing stood: a fill stamps the batch with the organization's billing revision
+//    (conditional on it), a billing change stamps every batch with the new one, and a hold priced
+//    with an older revision cannot take from a batch stamped newer (`stale`: price it again).
 import type { CounterStore, CreditStore, SharedBatch, SpendRequest } from './store.ts';
 import { dayWindow } from './windows.ts';
 
@@ -79,7 +82,9 @@ export type BatchedHold =
   /** The balance holds less than this hold but is not empty: hold it there (which lowers its output cap to what fits). */
   | { outcome: 'fromBalance' }
   /** The balance is empty and the batches tried were short: drain the batches, else 402. */
-  | { outcome: 'empty' };
+  | { outcome: 'empty' }
+  /** The organization's billing changed since the hold was priced: price it again. */
+  | { outcome: 'stale' };
 
 /**
  * Hold `credits` for a reply from a shared batch picked at random, filling it from the balance
@@ -110,13 +115,14 @@ export async function holdFromBatch(
       if (tried === 1 && attempt === 1) return { outcome: 'empty' };
     } else {
       const seen = await store.readBatch(organizationId, n);
+      if (seen.billingRev > (request.billingRev ?? 0)) return { outcome: 'stale' };
       // Filled meanwhile, or another environment is filling it: take again.
       if (seen.remaining >= request.credits || seen.filling > nowMs) continue;
       const balance = await store.balance(organizationId);
       const size = fillSize(seen, nowMs, request.credits, balance);
       if (size !== undefined) {
         const until = nowMs + FILL_CLAIM_MS;
-        if (await store.claimBatch(organizationId, n, seen, until, now)) await store.fillBatch(organizationId, n, seen, size, until, now);
+        if (await store.claimBatch(organizationId, n, seen, until, now)) await store.fillBatch(organizationId, n, seen, size, until, now, request.billingRev);
         continue; // filled, by this environment or another: take again
       }
       if (balance > 0) return { outcome: 'fromBalance' };

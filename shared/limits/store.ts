@@ -134,6 +134,8 @@ export interface SharedBatch {
   filled: number;
   /** Epoch ms until which an environment's claim to fill it stands (0: none). */
   filling: number;
+  /** The newest billing revision the batch was told of: a hold priced with an older one may not take from it. */
+  billingRev: number;
 }
 
 export type TakeResult = 'taken' | 'alreadyCharged' | 'short';
@@ -146,6 +148,8 @@ export interface SpendRequest {
   credits?: number;
   /** What the store keeps on the reservation (the hold's billing, output cap, due time). */
   details?: unknown;
+  /** The organization's billing revision the hold was priced with (absent: 0). */
+  billingRev?: number;
 }
 
 export interface CreditStore {
@@ -164,12 +168,14 @@ export interface CreditStore {
   /**
    * Move `size` credits from the balance into batch `n` (claimed until `until`), and what it charged
    * since `seen` into the organization's usage of `now`'s day, and end the claim, in one transaction
-   * (conditions: the balance holds `size`; the claim is still this one). False when a condition fails.
+   * (conditions: the balance holds `size`; the claim is still this one; the organization's billing
+   * revision is `billingRev`, which the batch takes). False when a condition fails.
    */
-  fillBatch(organizationId: string, n: number, seen: SharedBatch, size: number, until: number, now: Date): Promise<boolean>;
+  fillBatch(organizationId: string, n: number, seen: SharedBatch, size: number, until: number, now: Date, billingRev?: number): Promise<boolean>;
   /**
    * One reply's hold, in one transaction: the reservation (its own item per request key, unless a
-   * live one exists: alreadyCharged) and `credits` out of batch `n` (unless it holds fewer: short).
+   * live one exists: alreadyCharged) and `credits` out of batch `n` (unless it holds fewer, or was
+   * told of a newer billing revision than the hold's: short).
    * The key's usage is counted when the hold settles (countKeyCredits).
    */
   take(organizationId: string, n: number, reservation: SpendRequest, now: Date): Promise<TakeResult>;

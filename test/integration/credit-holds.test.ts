@@ -192,10 +192,11 @@ describe('token windows in the hold', () => {
 });
 
 describe('the sweep', () => {
-  // Before the real clock, so the local runtime's own sweeps (other test files) see these holds as
-  // due too, and no hold of another file (real time, or 2031) is due for this one.
-  const DEAD = new Date('2025-12-31T23:50:00.000Z');
-  const SWEEP_AT = new Date('2026-01-01T00:00:00.000Z');
+  // Two days before the real clock, so the local runtime's own sweeps (other test files) see these
+  // holds as due too, no hold of another file (real time, or 2031) is due for this one, and their
+  // items are within their TTL (DynamoDB Local deletes expired items).
+  const DEAD = new Date(Math.floor(Date.now() / 86_400_000) * 86_400_000 - 2 * 86_400_000);
+  const SWEEP_AT = new Date(DEAD.getTime() + 10 * 60_000);
 
   it('settles holds whose function died: returned whole if nothing reached the caller, else charged in full', { timeout: 30_000 }, async () => {
     const orgId = await newOrg(1_000, tokens(10, 100));

@@ -42,7 +42,7 @@ async function reserve(model: DynamoModel, memory: CreditMemory, requestKey: str
 }
 
 describe('fillSize', () => {
-  const never = { remaining: 0, charged: 0, filledAt: 0, filled: 0, filling: 0 };
+  const never = { remaining: 0, charged: 0, filledAt: 0, filled: 0, filling: 0, billingRev: 0 };
 
   it('fills a batch never filled with MIN_FILL_HOLDS holds', () => {
     expect(fillSize(never, T.getTime(), 3, 1_000_000)).toBe(3 * MIN_FILL_HOLDS);
