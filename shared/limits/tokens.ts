@@ -606,6 +606,19 @@ async function takeOrg(
     if (roomWindows(r.old, r.minute, day, share, limits).some((w) => w.window.period === 'day' && w.limit - w.used < atLeast)) dayShort = true;
     return { ...r, room: roomOf(r.old, r.minute, share) };
   };
+  // A shard's write that failed without an answer (lost and not confirmed, throttled, contended):
+  // the hold goes on to another shard instead of failing. Tokens that write may have counted stay
+  // counted until the window ends (never over; at most one hold's worth per such write).
+  let failed: { error: unknown } | undefined;
+  const attempt = async (shard: number, known?: { state: TokenCounters | undefined }) => {
+    try {
+      return await take(shard, known);
+    } catch (error) {
+      if (error instanceof StaleTokenLimits) throw error;
+      failed = { error };
+      return undefined;
+    }
+  };
 
   // One shard at random (among those this environment has not just seen short).
   const order = Array.from({ length: SHARD_COUNT }, (_, i) => i);
@@ -615,11 +628,11 @@ async function takeOrg(
   }
   const first = order.find((shard) => !memory.short(organizationId, shard, now, version, atLeast));
   if (first !== undefined) {
-    const r = await take(first);
-    if (r.ok) return r;
+    const r = await attempt(first);
+    if (r?.ok) return r;
     // Its item carries a mark that every shard was short within the last second: refused with this
     // one failed write, as the key's item carries `ofm` for requests.
-    if (memory.trust(organizationId, r.old, r.minute.id, version, atLeast, now)) return refused();
+    if (r && memory.trust(organizationId, r.old, r.minute.id, version, atLeast, now)) return refused();
   }
 
   // Otherwise read every shard at once, and write those with room, the most first.
@@ -633,11 +646,16 @@ async function takeOrg(
     else open.push({ shard, amount: 'amount' in step ? step.amount : 0 });
   }
   open.sort((a, b) => b.amount - a.amount);
+  let unanswered: { error: unknown } | undefined;
   for (const { shard } of open) {
-    const r = await take(shard, { state: states[shard] });
-    if (r.ok) return r;
-    most = Math.max(most, r.room);
+    failed = undefined;
+    const r = await attempt(shard, { state: states[shard] });
+    if (r?.ok) return r;
+    if (r) most = Math.max(most, r.room);
+    else unanswered = failed;
   }
+  // A shard with room whose write went unanswered: not known short, so not refused.
+  if (unanswered) throw unanswered.error;
   // Another environment marked them meanwhile: trust its mark.
   if (open.length === 0 && states.some((state) => memory.trust(organizationId, state, minute.id, version, atLeast, now))) return refused();
   // Every shard short: say so on each of them (one write each, at once), so that other
