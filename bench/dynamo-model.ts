@@ -473,45 +473,50 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
   }
 
   async fillBatch(organizationId: string, n: number, seen: SharedBatch, size: number, until: number, now: Date) {
+    return this.moveCredits(organizationId, n, seen, size, now, (org, batch) => Number(org?.credits) >= size && batch?.filling === until, (batch) => {
+      const { filling: _claim, ...unclaimed } = batch ?? {};
+      return { ...unclaimed, filled: size, filledAt: now.getTime(), holdShard: `hold#${n % HOLD_SHARDS}`, holdDue: '000000000000000#x', ttl: TTL };
+    });
+  }
+
+  /**
+   * fillBatch's and drainBatch's transaction: `toBatch` credits from the balance into batch n (a
+   * drain's is negative), what the batch charged (`seen.charged`) off `creditsHeld` and into the
+   * day's usage, if `ok` holds of the organization and batch items; `stamp` sets the rest of the batch.
+   */
+  private moveCredits(
+    organizationId: string,
+    n: number,
+    seen: SharedBatch,
+    toBatch: number,
+    now: Date,
+    ok: (org: Item | undefined, batch: Item | undefined) => boolean,
+    stamp: (batch: Item | undefined) => Item,
+  ): boolean {
     const balanceKey = DynamoModel.balanceKey(organizationId);
     const bKey = DynamoModel.sharedBatchKey(organizationId, n);
     const usageKey = DynamoModel.orgDayKey(organizationId, now.toISOString().slice(0, 10));
     const keys = [balanceKey, bKey, ...(seen.charged !== 0 ? [usageKey] : [])];
-    let ok = false;
+    let applied = false;
     this.write(keys, () => {
       const org = this.get(balanceKey);
       const batch = this.get(bKey);
-      ok = org !== undefined && Number(org.credits) >= size && batch?.filling === until;
-      const nextOrg = { ...org, credits: Number(org?.credits) - size, creditsHeld: Number(org?.creditsHeld ?? 0) + size - seen.charged };
-      const { filling: _claim, ...unclaimed } = batch ?? {};
-      const nextBatch: Item = {
-        ...unclaimed,
-        remaining: Number(batch?.remaining ?? 0) + size,
-        charged: Number(batch?.charged ?? 0) - seen.charged,
-        filled: size,
-        filledAt: now.getTime(),
-        holdShard: `hold#${n % HOLD_SHARDS}`,
-        holdDue: '000000000000000#x',
-        ttl: TTL,
-      };
+      applied = org !== undefined && ok(org, batch);
+      const nextOrg = { ...org, credits: Number(org?.credits) - toBatch, creditsHeld: Number(org?.creditsHeld ?? 0) + toBatch - seen.charged };
+      const nextBatch: Item = { ...stamp(batch), remaining: Number(batch?.remaining ?? 0) + toBatch, charged: Number(batch?.charged ?? 0) - seen.charged };
       const usage = this.get(usageKey);
       const nextUsage = { ttl: TTL, ...usage, credits: Number(usage?.credits ?? 0) + seen.charged };
+      const next = [nextOrg, nextBatch, nextUsage];
       return {
         apply: () => {
-          this.put(balanceKey, nextOrg);
-          this.put(bKey, nextBatch);
-          if (seen.charged !== 0) this.put(usageKey, nextUsage);
-          this.creditsInBatches += size;
+          keys.forEach((key, i) => this.put(key, next[i]));
+          this.creditsInBatches += toBatch;
         },
-        sizes: [
-          { before: this.sizeAt(balanceKey), after: itemSize(nextOrg) },
-          { before: this.sizeAt(bKey), after: itemSize(nextBatch) },
-          ...(seen.charged !== 0 ? [{ before: this.sizeAt(usageKey), after: itemSize(nextUsage) }] : []),
-        ],
-        failed: !ok,
+        sizes: keys.map((key, i) => ({ before: this.sizeAt(key), after: itemSize(next[i]) })),
+        failed: !applied,
       };
     }, true, [`hold#${n % HOLD_SHARDS}|index`]);
-    return ok;
+    return applied;
   }
 
   async take(organizationId: string, n: number, reservation: SpendRequest, now: Date): Promise<TakeResult> {
@@ -539,37 +544,10 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
   }
 
   async drainBatch(organizationId: string, n: number, seen: SharedBatch, now: Date) {
-    const balanceKey = DynamoModel.balanceKey(organizationId);
-    const bKey = DynamoModel.sharedBatchKey(organizationId, n);
-    const usageKey = DynamoModel.orgDayKey(organizationId, now.toISOString().slice(0, 10));
-    const keys = [bKey, balanceKey, ...(seen.charged !== 0 ? [usageKey] : [])];
-    let ok = false;
-    this.write(keys, () => {
-      const org = this.get(balanceKey);
-      const batch = this.get(bKey);
-      ok = batch !== undefined && Number(batch.remaining) === seen.remaining;
-      const nextBatch: Item = { ...batch, remaining: Number(batch?.remaining ?? 0) - seen.remaining, charged: Number(batch?.charged ?? 0) - seen.charged };
-      delete nextBatch.holdShard;
-      delete nextBatch.holdDue;
-      const nextOrg = { ...org, credits: Number(org?.credits) + seen.remaining, creditsHeld: Number(org?.creditsHeld ?? 0) - seen.remaining - seen.charged };
-      const usage = this.get(usageKey);
-      const nextUsage = { ttl: TTL, ...usage, credits: Number(usage?.credits ?? 0) + seen.charged };
-      return {
-        apply: () => {
-          this.put(bKey, nextBatch);
-          this.put(balanceKey, nextOrg);
-          if (seen.charged !== 0) this.put(usageKey, nextUsage);
-          this.creditsInBatches -= seen.remaining;
-        },
-        sizes: [
-          { before: this.sizeAt(bKey), after: itemSize(nextBatch) },
-          { before: this.sizeAt(balanceKey), after: itemSize(nextOrg) },
-          ...(seen.charged !== 0 ? [{ before: this.sizeAt(usageKey), after: itemSize(nextUsage) }] : []),
-        ],
-        failed: !ok,
-      };
-    }, true, [`hold#${n % HOLD_SHARDS}|index`]);
-    return ok;
+    return this.moveCredits(organizationId, n, seen, -seen.remaining, now, (_org, batch) => batch !== undefined && Number(batch.remaining) === seen.remaining, (batch) => {
+      const { holdShard: _shard, holdDue: _due, ...out } = batch ?? {};
+      return out;
+    });
   }
 
   // ---- batches owned by one environment (older code only: bench/sim/legacy.ts) ----
