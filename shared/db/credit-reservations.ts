@@ -7,14 +7,14 @@
 //   key may be held again), in the same transaction as the rest returns.
 // - While held it is in the usage table's sparse `byHoldDue` index (`holdShard`, `holdDue`), which
 //   the sweep reads to settle the holds whose function died.
-import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { Billing } from '../domain/billing.ts';
 import { epochSeconds, iso } from '../domain/time.ts';
 import { holdDueKey, holdShardOf } from '../limits/credit-holds.ts';
 import type { TokenHold } from '../limits/tokens.ts';
 import { reservationTtl } from '../limits/windows.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
-import { db, isConditionFailed } from './client.ts';
+import { conditionalUpdate, db } from './client.ts';
 
 export type ReservationState = 'held' | 'settled' | 'refunded';
 
@@ -152,47 +152,32 @@ export function holdOf(item: ReservationItem, outputCap = 0): Hold {
   };
 }
 
+/** A write on a reservation while it is still the same hold and held; false when it is not (settled meanwhile). */
+async function whileHeld(hold: Pick<Hold, 'organizationId' | 'requestKey' | 'reservedAt'>, set: string, values: Record<string, unknown>): Promise<boolean> {
+  const updated = await conditionalUpdate({
+    TableName: tableName('usage'),
+    Key: reservationKey(hold.organizationId, hold.requestKey),
+    UpdateExpression: `SET ${set}`,
+    ConditionExpression: '#state = :held AND reservedAt = :reservedAt',
+    ExpressionAttributeNames: { '#state': 'state' },
+    ExpressionAttributeValues: { ...values, ':held': 'held', ':reservedAt': hold.reservedAt },
+  });
+  return updated !== undefined;
+}
+
 /**
  * Record the reply's token hold on its reservation (one small write, only when a token window
  * applies), so that the settle that wins the reservation's flip, the reply's or the sweep's, gives
  * the tokens back, and only that one. False when it was not recorded (the reply then returns its
  * tokens itself; a dead function's stay counted until their windows end).
  */
-export async function recordTokenHold(hold: Pick<Hold, 'organizationId' | 'requestKey' | 'reservedAt'>, tokens: HeldTokens): Promise<boolean> {
-  try {
-    await db.send(
-      new UpdateCommand({
-        TableName: tableName('usage'),
-        Key: reservationKey(hold.organizationId, hold.requestKey),
-        UpdateExpression: 'SET tokenHold = :tokens',
-        ConditionExpression: '#state = :held AND reservedAt = :reservedAt',
-        ExpressionAttributeNames: { '#state': 'state' },
-        ExpressionAttributeValues: { ':tokens': { tokens: tokens.tokens, parts: tokens.parts }, ':held': 'held', ':reservedAt': hold.reservedAt },
-      }),
-    );
-    return true;
-  } catch (error) {
-    if (!isConditionFailed(error)) throw error;
-    return false;
-  }
+export function recordTokenHold(hold: Pick<Hold, 'organizationId' | 'requestKey' | 'reservedAt'>, tokens: HeldTokens): Promise<boolean> {
+  return whileHeld(hold, 'tokenHold = :tokens', { ':tokens': { tokens: tokens.tokens, parts: tokens.parts } });
 }
 
 /** A reply still running moves its hold's due time on (the sweep leaves it alone until then); a settled hold is left alone. */
 export async function renewHold(hold: Pick<Hold, 'organizationId' | 'requestKey' | 'reservedAt'>, dueMs: number): Promise<void> {
-  try {
-    await db.send(
-      new UpdateCommand({
-        TableName: tableName('usage'),
-        Key: reservationKey(hold.organizationId, hold.requestKey),
-        UpdateExpression: 'SET holdDue = :due',
-        ConditionExpression: '#state = :held AND reservedAt = :reservedAt',
-        ExpressionAttributeNames: { '#state': 'state' },
-        ExpressionAttributeValues: { ':due': holdDueKey(dueMs, hold.requestKey), ':held': 'held', ':reservedAt': hold.reservedAt },
-      }),
-    );
-  } catch (error) {
-    if (!isConditionFailed(error)) throw error;
-  }
+  await whileHeld(hold, 'holdDue = :due', { ':due': holdDueKey(dueMs, hold.requestKey) });
 }
 
 /**
@@ -200,18 +185,5 @@ export async function renewHold(hold: Pick<Hold, 'organizationId' | 'requestKey'
  * function dies. One small write on the reservation's own item; a hold settled meanwhile is left alone.
  */
 export async function markDelivered(hold: Pick<Hold, 'organizationId' | 'requestKey' | 'reservedAt'>): Promise<void> {
-  try {
-    await db.send(
-      new UpdateCommand({
-        TableName: tableName('usage'),
-        Key: reservationKey(hold.organizationId, hold.requestKey),
-        UpdateExpression: 'SET delivered = :true',
-        ConditionExpression: '#state = :held AND reservedAt = :reservedAt',
-        ExpressionAttributeNames: { '#state': 'state' },
-        ExpressionAttributeValues: { ':true': true, ':held': 'held', ':reservedAt': hold.reservedAt },
-      }),
-    );
-  } catch (error) {
-    if (!isConditionFailed(error)) throw error;
-  }
+  await whileHeld(hold, 'delivered = :true', { ':true': true });
 }
