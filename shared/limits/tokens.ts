@@ -233,6 +233,17 @@ export type Random = () => number;
  */
 export const TOKEN_SHARD_MEMORY_MS = 1_000;
 
+/**
+ * How far ahead of a reader's clock a mark may be and still be trusted (a writer whose clock runs
+ * ahead): a reader whose clock is d behind trusts a mark for TOKEN_SHARD_MEMORY_MS + d.
+ */
+export const MARK_AHEAD_MS = 5_000;
+
+/** Whether a mark made at `at` (its writer's clock) is trusted at `now` (the reader's). */
+function markFresh(at: number, now: Date): boolean {
+  return now.getTime() - at < TOKEN_SHARD_MEMORY_MS && at - now.getTime() < MARK_AHEAD_MS;
+}
+
 /** `<minute id>|<version>|<tokens per minute>|<tokens per day>`: every shard found short in this minute under this version of the limits. */
 export function tokenShortHint(minuteId: string, version: TokenVersion): string {
   return orgFullHint(`${minuteId}|${version.v}`, { perMinute: version.limits.perMinute ?? -1, perDay: version.limits.perDay ?? -1 });
@@ -277,15 +288,15 @@ export class TokenMemory {
 
   /**
    * Whether a shard's mark says every shard is short for a hold of `atLeast` in `minute` under
-   * `version`: a mark of this minute and version, made within TOKEN_SHARD_MEMORY_MS of `now` by this
-   * clock, whose most room is less than `atLeast`. This environment then refuses such holds
+   * `version`: a mark of this minute and version, made less than TOKEN_SHARD_MEMORY_MS before `now`
+   * by this clock (or by a clock ahead of it), whose most room is less than `atLeast`. This environment then refuses such holds
    * without a write until the mark is that old.
    */
   trust(org: string, state: TokenCounters | undefined, minute: string, version: TokenVersion, atLeast: number, now: Date): boolean {
     if (state?.tf === undefined || state.tf !== tokenShortHint(minute, version)) return false;
     const at = Number(state.tfa ?? 0);
     const room = Number(state.tfr ?? 0);
-    if (Math.abs(now.getTime() - at) >= TOKEN_SHARD_MEMORY_MS || room >= atLeast) return false;
+    if (!markFresh(at, now) || room >= atLeast) return false;
     this.remember(org, { tf: state.tf, tfa: at, tfr: room });
     return true;
   }
@@ -301,7 +312,7 @@ export class TokenMemory {
   /** Whether a trusted mark refuses a hold of `atLeast` in `minute` under `version` now, without a write. */
   allShort(org: string, minute: string, version: TokenVersion, atLeast: number, now: Date): boolean {
     const known = this.marks.get(org);
-    return known !== undefined && known.hint === tokenShortHint(minute, version) && known.room < atLeast && Math.abs(now.getTime() - known.at) < TOKEN_SHARD_MEMORY_MS;
+    return known !== undefined && known.hint === tokenShortHint(minute, version) && known.room < atLeast && markFresh(known.at, now);
   }
 }
 
@@ -661,7 +672,9 @@ async function takeOrg(
   // Every shard short: say so on each of them (one write each, at once), so that other
   // environments' holds are refused with one failed write for the next second, not 64.
   const mark: ShortMark = { tf: tokenShortHint(minute.id, version), tfa: now.getTime(), tfr: Math.max(0, most) };
-  await Promise.all(order.map((shard) => store.markShort({ organizationId, shard }, day.id, mark).catch(() => undefined)));
+  // Not where the read found a mark at least as new (a clock ahead of this one made it): that write would fail.
+  const stale = order.filter((shard) => !(Number(states[shard]?.tfa ?? 0) >= mark.tfa));
+  await Promise.all(stale.map((shard) => store.markShort({ organizationId, shard }, day.id, mark).catch(() => undefined)));
   memory.remember(organizationId, mark);
   return refused();
 }

@@ -23,7 +23,14 @@ const subject: RateSubject = {
 function newModel() {
   const model = new DynamoModel();
   model.msPerCall = 1;
-  const writes = { ok: 0, failed: 0, marks: 0 };
+  const writes = { ok: 0, failed: 0, marks: 0, reads: 0 };
+  const read = model.readTokenShards?.bind(model);
+  if (read) {
+    model.readTokenShards = async (...args) => {
+      writes.reads += 1;
+      return read(...args);
+    };
+  }
   const take = model.takeTokens.bind(model);
   model.takeTokens = async (...args) => {
     const result = await take(...args);
@@ -85,6 +92,25 @@ describe('token shards at many environments', () => {
     expect(writes.failed).toBeLessThanOrEqual(refused + SHARD_COUNT);
     expect(writes.marks).toBeLessThanOrEqual(2 * SHARD_COUNT);
     expect(minuteCount(model)).toBe(64_000);
+  });
+
+  it('clocks that differ by up to 3 s: the environments trust the marks of clocks ahead of theirs, so few read the shards', async () => {
+    const { model, writes } = newModel();
+    await fill(model);
+    writes.ok = writes.failed = writes.marks = writes.reads = 0;
+    const random = seeded(21);
+    const environments = Array.from({ length: 40 }, (_, i) => ({ memory: new TokenMemory(), skew: Math.round(((i * 37) % 40) / 39 * 3_000 - 1_500) }));
+    let refused = 0;
+    // Every 50 ms for 3 s (within the full minute), one environment in turn holds.
+    for (let step = 0; step < 60; step++) {
+      const env = environments[step % 40] as (typeof environments)[number];
+      const take = await holdTokens(model, subject, 900, at(2_000 + step * 50 + env.skew), { atLeast: 400, random, memory: env.memory });
+      expect(take.ok).toBe(false);
+      refused += 1;
+    }
+    expect(writes.failed).toBeLessThanOrEqual(refused + SHARD_COUNT);
+    expect(writes.reads).toBeLessThanOrEqual(8);
+    expect(writes.marks).toBeLessThanOrEqual(8 * SHARD_COUNT);
   });
 
   it('tokens given back are taken again once the mark is a second old, and never past the limit', async () => {
