@@ -20,8 +20,16 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     projects: [
-      // EMF metric lines stay off unless a test turns them on (test/unit/metrics.test.ts).
-      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], env: { POWERTOOLS_METRICS_DISABLED: 'true' } } },
+      // EMF metric lines stay off unless a test turns them on (test/unit/metrics.test.ts); table names
+      // and a silent log level come from test/support/unit-env.ts.
+      {
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+          env: { POWERTOOLS_METRICS_DISABLED: 'true' },
+          setupFiles: ['test/support/unit-env.ts'],
+        },
+      },
       {
         test: {
           name: 'integration',

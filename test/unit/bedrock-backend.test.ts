@@ -4,11 +4,8 @@
 // mapped to the code the stream's `error` event (or the JSON error before it) carries.
 import { BedrockRuntimeClient, ConverseStreamCommand, type ConverseStreamOutput } from '@aws-sdk/client-bedrock-runtime';
 import { mockClient } from 'aws-sdk-client-mock';
-import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 
-vi.hoisted(() => {
-  process.env.LOG_LEVEL = 'SILENT';
-});
 import { ReplyError, type ChatTurn, type TokenUsage } from '../../shared/chat/backend.ts';
 import { bedrockBackend, replyErrorFrom, toBedrockMessages } from '../../shared/chat/bedrock-backend.ts';
 import { DEFAULT_BEDROCK_MODEL } from '../../shared/chat/bedrock-model.ts';

@@ -3,13 +3,6 @@
 // the turn is stored only when the reply completes.
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 
-vi.hoisted(() => {
-  process.env.LOG_LEVEL = 'SILENT';
-  process.env.MESSAGES_TABLE = 'messages';
-  process.env.SESSIONS_TABLE = 'sessions';
-  process.env.USAGE_TABLE = 'usage';
-});
-
 const { credits, messages, heldReply } = await vi.hoisted(() => import('../support/reply-store-mocks.ts'));
 const replies = vi.hoisted(() => ({
   storedReply: vi.fn(async () => undefined as unknown),

@@ -7,11 +7,8 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
-vi.hoisted(() => {
-  process.env.LOG_LEVEL = 'SILENT';
-});
 import { createHttpUpstream, type KeygateRequest } from '../../examples/http-upstream/server.ts';
 import { SeenIds, verifyRequest } from '../../examples/http-upstream/verify.ts';
 import { ReplyError } from '../../shared/chat/backend.ts';

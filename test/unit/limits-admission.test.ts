@@ -4,16 +4,8 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 
-vi.hoisted(() => {
-  Object.assign(process.env, {
-    USAGE_TABLE: 'usage',
-    ORGANIZATIONS_TABLE: 'organizations',
-    API_KEYS_TABLE: 'api-keys',
-    LOG_LEVEL: 'SILENT',
-  });
-});
 import { reserveCredit } from '../../shared/db/credits.ts';
 import { admit, counterUpdate } from '../../shared/db/rate-limits.ts';
 import { ApiError } from '../../shared/domain/errors.ts';

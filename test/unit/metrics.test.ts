@@ -8,15 +8,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
 vi.hoisted(() => {
-  Object.assign(process.env, {
-    POWERTOOLS_METRICS_DISABLED: 'false',
-    STAGE: 'test',
-    LOG_LEVEL: 'SILENT',
-    API_KEYS_TABLE: 'keys',
-    MESSAGES_TABLE: 'messages',
-    SESSIONS_TABLE: 'sessions',
-    USAGE_TABLE: 'usage',
-  });
+  Object.assign(process.env, { POWERTOOLS_METRICS_DISABLED: 'false', STAGE: 'test' });
 });
 
 const { credits, messages } = await vi.hoisted(() => import('../support/reply-store-mocks.ts'));

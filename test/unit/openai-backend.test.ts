@@ -4,9 +4,6 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
-vi.hoisted(() => {
-  process.env.LOG_LEVEL = 'SILENT';
-});
 import { ReplyError } from '../../shared/chat/backend.ts';
 import { guardedReply } from '../../shared/chat/backends.ts';
 import { openaiBackend, opaqueUser } from '../../shared/chat/openai-backend.ts';

@@ -4,9 +4,6 @@ import { DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/li
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
-vi.hoisted(() => {
-  Object.assign(process.env, { API_KEYS_TABLE: 'api-keys', LOG_LEVEL: 'SILENT' });
-});
 import { PROPAGATE_CONCURRENCY, propagateOrgLimits } from '../../shared/db/api-keys.ts';
 
 const documents = mockClient(DynamoDBDocumentClient);
