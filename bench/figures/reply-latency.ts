@@ -23,6 +23,8 @@ const PER_SESSION = 20;
 const THINK_MS = 10;
 const TARGET = 'p50 <= 5 ms added';
 const COUNTED = 10;
+/** The DynamoDB calls of one reply before the latency work (a reply must not make more). */
+const CALLS_BEFORE = { session: 9, oneShot: 8 };
 
 interface UpstreamTiming {
   received: number;
@@ -179,11 +181,13 @@ export async function replyLatencyFigure(env: BenchEnvironment): Promise<void> {
         measured: `p50 ${ms(a.p50)}, p99 ${ms(a.p99)} (n=${REPLIES}); without the DynamoDB wait p50 ${ms(rest.p50)}, p99 ${ms(rest.p99)}`,
         target: TARGET,
         status: a.p50 <= 5 ? 'PASS' : 'GAP',
-        ...(a.p50 > 5 ? { note: `the DynamoDB calls before the upstream call (session token, admission, credit hold: one after the other) wait p50 ${ms(d.p50)}` } : {}),
+        ...(a.p50 > 5
+          ? { note: `${ms(a.p50 - 5)} over at p50: the session read, admission and the credit hold (one after the other, as they must be) wait p50 ${ms(d.p50)} on DynamoDB Local` }
+          : {}),
       });
 
       // DynamoDB calls of one reply: the session message, and a one-shot message.
-      const count = async (label: string, send: () => Promise<CallResult | { status: number }>) => {
+      const count = async (label: string, most: number, send: () => Promise<CallResult | { status: number }>) => {
         const windows: Window[] = [];
         for (let i = 0; i < COUNTED; i++) {
           const { result, calls, afterResponse } = await counter.window(send, SETTLE_MS);
@@ -194,19 +198,20 @@ export async function replyLatencyFigure(env: BenchEnvironment): Promise<void> {
         detail(`${label}: ${s.sameIn}/${windows.length} made ${s.sequence}`);
         for (const other of s.others) detail(`   others: ${other}`);
         detail(`   by command: ${s.commands}; reads ${s.maxReads}, writes ${s.maxWrites}`);
+        const answered = windows.every((w) => w.status === 200);
         rows.push({
           figure: `DynamoDB calls per reply, ${label}`,
           measured: `${Math.min(...totals)}..${Math.max(...totals)} calls: ${s.maxReads} read(s) + ${s.maxWrites} write(s) (${s.commands})`,
-          target: 'unchanged by the streaming move',
-          status: windows.every((w) => w.status === 200) ? 'info' : 'GAP',
-          ...(windows.some((w) => w.status !== 200) ? { note: 'a reply did not answer 200' } : {}),
+          target: `<= ${most} (no more than before)`,
+          status: answered && Math.max(...totals) <= most ? 'PASS' : 'GAP',
+          ...(!answered ? { note: 'a reply did not answer 200' } : Math.max(...totals) > most ? { note: `more calls than the ${most} a reply made` } : {}),
         });
         return sequence(windows[0]!.calls);
       };
       section('DynamoDB calls per reply');
-      await count('session message', reply);
+      await count('session message', CALLS_BEFORE.session, reply);
       const oneShot = new ApiClient(base, { 'X-API-Key': fx.secret.key });
-      await count('one-shot message', () => oneShot.post('/v1/chat/message', { message: 'Count my calls', assistant: assistantId }));
+      await count('one-shot message', CALLS_BEFORE.oneShot, () => oneShot.post('/v1/chat/message', { message: 'Count my calls', assistant: assistantId }));
     } finally {
       if (saved === undefined) delete process.env[UPSTREAMS_ENV];
       else process.env[UPSTREAMS_ENV] = saved;
