@@ -9,7 +9,7 @@
 import { Worker } from 'node:worker_threads';
 import { UPSTREAMS_ENV } from '../../shared/chat/upstreams.ts';
 import { ApiClient, type CallResult } from '../../test/support/api.ts';
-import { classify, sequence, type DynamoCall, type Window } from '../dynamo-counter.ts';
+import { classify, describeCall, sequence, type DynamoCall, type Window } from '../dynamo-counter.ts';
 import { ms, summarize } from '../stats.ts';
 import { SETTLE_MS, type BenchEnvironment } from './environment.ts';
 import { detail, figure, rows, section } from './report.ts';
@@ -176,6 +176,9 @@ export async function replyLatencyFigure(env: BenchEnvironment): Promise<void> {
         shapes.set(shape, (shapes.get(shape) ?? 0) + 1);
       }
       for (const [shape, n] of [...shapes].sort((x, y) => y[1] - x[1]).slice(0, 2)) detail(`   before the upstream call (${n}/${REPLIES}): ${shape}`);
+      const durations = new Map<string, number[]>();
+      for (const call of before.flat()) if (call.end !== undefined) durations.set(describeCall(call), [...(durations.get(describeCall(call)) ?? []), call.end - call.start]);
+      detail(`   each of them, p50: ${[...durations].map(([name, times]) => `${name} ${ms(summarize(times).p50)}`).join(', ')}`);
       rows.push({
         figure: 'Reply: time to first delta added by Keygate (local runtime, session message)',
         measured: `p50 ${ms(a.p50)}, p99 ${ms(a.p99)} (n=${REPLIES}); without the DynamoDB wait p50 ${ms(rest.p50)}, p99 ${ms(rest.p99)}`,

@@ -104,7 +104,6 @@ export const currentCode: CodeUnderTest = {
     if (held === 'empty' && (await drainBatches(store, credits, organizationId, now).catch(() => 0)) > 0) {
       held = await store.holdFromBalance(organizationId, requestKey, keyId, day, want, least, now);
     }
-    if (held !== 'empty') await store.readBalance(organizationId);
     return typeof held === 'number' ? { outcome: 'held', held } : { outcome: held };
   },
   async settle(store, _memory, _path, organizationId, requestKey, keyId, charged, now) {

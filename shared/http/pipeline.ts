@@ -1,5 +1,6 @@
 // The request pipeline every API function runs, in AWS and locally:
 // route -> authenticate (by the route's auth kind) -> admit (rate limits) -> parse body -> handler,
+// with the reads a handler asks for (`prefetch`) started between authentication and admission,
 // then CORS and rate-limit headers on whatever comes out, errors included.
 // Handlers stay thin: they get a parsed, authenticated ApiRequest and return an HttpResult.
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
