@@ -15,6 +15,7 @@ import type { Limits } from '../../shared/domain/plans.ts';
 import type { RateSubject } from '../../shared/domain/plans.ts';
 import { tableName } from '../../shared/tables.ts';
 import { widenDbPools } from '../support/db-pool.ts';
+import { expect429, rateHeaders } from '../support/rate-limit-answers.ts';
 import { rejectionOf } from '../support/rejection.ts';
 
 const BURST = 200;
@@ -56,23 +57,6 @@ const rejection = (promise: Promise<unknown>) => rejectionOf<ApiError>(promise, 
 async function usageItem(scope: { organizationId: string } | { keyId: string }, day: string) {
   const { Item } = await db.send(new GetCommand({ TableName: tableName('usage'), Key: usageKey(scope, day), ConsistentRead: true }));
   return Item;
-}
-
-/** The X-RateLimit-* headers of an answer (the window that binds: its limit, what remains, when it resets). */
-function rateHeaders(limit: number, remaining: number, reset: number): Record<string, string> {
-  return { 'X-RateLimit-Limit': String(limit), 'X-RateLimit-Remaining': String(remaining), 'X-RateLimit-Reset': String(reset) };
-}
-
-function expect429(error: ApiError, retryAfter: number, limit: number, reset: number) {
-  expect(error).toBeInstanceOf(ApiError);
-  expect(error.status).toBe(429);
-  expect(error.toBody()).toEqual({
-    error: 'rate_limit_exceeded',
-    message: `Rate limit exceeded. Try again in ${retryAfter} seconds.`,
-    code: 'RATE_LIMIT_EXCEEDED',
-    retry_after: retryAfter,
-  });
-  expect(error.headers).toEqual({ 'Retry-After': String(retryAfter), ...rateHeaders(limit, 0, reset) });
 }
 
 describe(`a burst of ${BURST} concurrent requests admits exactly L`, () => {

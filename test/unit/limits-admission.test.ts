@@ -11,6 +11,7 @@ import { admit, counterUpdate } from '../../shared/db/rate-limits.ts';
 import { ApiError } from '../../shared/domain/errors.ts';
 import { appliedLimits } from '../../shared/limits/headers.ts';
 import { minuteWindow } from '../../shared/limits/windows.ts';
+import { rateHeaders } from '../support/rate-limit-answers.ts';
 
 const documents = mockClient(DynamoDBDocumentClient);
 afterEach(() => documents.reset());
@@ -90,11 +91,7 @@ describe('admit', () => {
       .resolves({ Attributes: { lv: 0, am: 10, sm: 10, ad: 1000, mw: minute.id, mc: 1, requests: 41, km: { key_1: 1 }, kr: { key_1: 4 } } });
     // The key's first request of the minute: lastUsedAt and usageCount (base 0 recorded on the key's own item).
     documents.on(GetCommand).resolves({ Item: { base: 100 } });
-    expect(await admit(subject, NOW)).toEqual({
-      'X-RateLimit-Limit': '10',
-      'X-RateLimit-Remaining': '9',
-      'X-RateLimit-Reset': String(minute.resetAt),
-    });
+    expect(await admit(subject, NOW)).toEqual(rateHeaders(10, 9, minute.resetAt));
     const updates = documents.commandCalls(UpdateCommand).map((c) => c.args[0].input);
     expect(updates.map((u) => [u.TableName, u.UpdateExpression])).toEqual([
       ['usage', 'SET lt = :lt, kr.#k = if_not_exists(kr.#k, :zero) + :one, km.#k = if_not_exists(km.#k, :zero) + :one ADD requests :one, mc :one'],

@@ -1,6 +1,5 @@
 // Which window binds, the X-RateLimit-* headers, Retry-After and the 429 body (docs/api.md 4, 5).
 import { describe, expect, it } from 'vitest';
-import { ApiError } from '../../shared/domain/errors.ts';
 import {
   appliedLimits,
   bindingWindow,
@@ -11,9 +10,11 @@ import {
   type WindowCount,
 } from '../../shared/limits/headers.ts';
 import { dayWindow, minuteWindow } from '../../shared/limits/windows.ts';
+import { expect429, rateHeaders } from '../support/rate-limit-answers.ts';
 
 const NOW = new Date('2031-03-04T10:20:30.250Z');
-const minute = minuteWindow(NOW); // resets at 10:21:00
+const minute = minuteWindow(NOW);
+const MINUTE_END = Date.parse('2031-03-04T10:21:00Z') / 1000;
 const day = dayWindow(NOW); // resets at midnight
 
 const w = (scope: 'org' | 'key', window: typeof minute, limit: number, used: number): WindowCount => ({ scope, window, limit, used });
@@ -40,11 +41,7 @@ describe('bindingWindow', () => {
 
 describe('rateLimitHeaders', () => {
   it('Limit, Remaining and Reset (Unix seconds) of the binding window', () => {
-    expect(rateLimitHeaders([w('org', minute, 10, 1), w('org', day, 1000, 1)])).toEqual({
-      'X-RateLimit-Limit': '10',
-      'X-RateLimit-Remaining': '9',
-      'X-RateLimit-Reset': String(Date.parse('2031-03-04T10:21:00Z') / 1000),
-    });
+    expect(rateLimitHeaders([w('org', minute, 10, 1), w('org', day, 1000, 1)])).toEqual(rateHeaders(10, 9, MINUTE_END));
   });
 });
 
@@ -65,20 +62,7 @@ describe('retryAfterSeconds', () => {
 describe('rateLimitExceeded', () => {
   it('is the contract 429: body, Retry-After and X-RateLimit-* headers', () => {
     const error = rateLimitExceeded([w('org', minute, 10, 10), w('org', day, 1000, 10)], NOW);
-    expect(error).toBeInstanceOf(ApiError);
-    expect(error.status).toBe(429);
-    expect(error.toBody()).toEqual({
-      error: 'rate_limit_exceeded',
-      message: 'Rate limit exceeded. Try again in 30 seconds.',
-      code: 'RATE_LIMIT_EXCEEDED',
-      retry_after: 30,
-    });
-    expect(error.headers).toEqual({
-      'Retry-After': '30',
-      'X-RateLimit-Limit': '10',
-      'X-RateLimit-Remaining': '0',
-      'X-RateLimit-Reset': String(Date.parse('2031-03-04T10:21:00Z') / 1000),
-    });
+    expect429(error, 30, 10, MINUTE_END);
   });
 
   it('the message is exactly the contract sentence', () => {
