@@ -4,6 +4,12 @@ import { normalizeAllowedDomains } from '../../shared/domain/allowed-domains.ts'
 import { isOriginAllowed } from '../../shared/domain/origin-match.ts';
 
 describe('isOriginAllowed', () => {
+  /** Rows of one allowed-domains entry, the presented origin, and whether it passes. */
+  const entryCases = (kind: string, rows: [entry: string, origin: string, expected: boolean][]) =>
+    it.each(rows)(`${kind} entry %s: %s -> %s`, (entry, origin, expected) => {
+      expect(isOriginAllowed(origin, [entry])).toBe(expected);
+    });
+
   const mysite = ['mysite.com'];
 
   it.each([
@@ -30,7 +36,7 @@ describe('isOriginAllowed', () => {
     expect(isOriginAllowed(origin, mysite)).toBe(expected);
   });
 
-  it.each([
+  entryCases('wildcard', [
     ['*.mysite.com', 'https://mysite.com', false],
     ['*.mysite.com', 'https://app.mysite.com', true],
     ['*.mysite.com', 'http://a.b.mysite.com:81', true],
@@ -38,11 +44,9 @@ describe('isOriginAllowed', () => {
     ['https://*.mysite.com', 'https://app.mysite.com', true],
     ['https://*.mysite.com', 'http://app.mysite.com', false],
     ['https://*.mysite.com', 'https://mysite.com', false],
-  ])('wildcard entry %s: %s -> %s', (entry, origin, expected) => {
-    expect(isOriginAllowed(origin, [entry])).toBe(expected);
-  });
+  ]);
 
-  it.each([
+  entryCases('scheme', [
     ['https://mysite.com', 'https://mysite.com', true],
     ['https://mysite.com', 'https://app.mysite.com', true],
     ['https://mysite.com', 'http://mysite.com', false],
@@ -54,9 +58,7 @@ describe('isOriginAllowed', () => {
     ['http://mysite.com', 'https://mysite.com', false],
     ['http://mysite.com', 'http://mysite.com:80', true],
     ['http://mysite.com', 'http://mysite.com:8080', false],
-  ])('scheme entry %s: %s -> %s', (entry, origin, expected) => {
-    expect(isOriginAllowed(origin, [entry])).toBe(expected);
-  });
+  ]);
 
   it('an explicit default port keeps its lock: https://shop.example:443 admits that origin only, not :8443', () => {
     const result = normalizeAllowedDomains(['https://shop.example:443']);
@@ -71,7 +73,7 @@ describe('isOriginAllowed', () => {
     expect(isOriginAllowed('http://shop.example:8080', http)).toBe(false);
   });
 
-  it.each([
+  entryCases('port', [
     ['http://mysite.com:8080', 'http://mysite.com:8080', true],
     ['http://mysite.com:8080', 'http://app.mysite.com:8080', true],
     ['http://mysite.com:8080', 'http://mysite.com', false],
@@ -85,9 +87,7 @@ describe('isOriginAllowed', () => {
     ['http://mysite.com:443', 'http://mysite.com:443', true],
     ['https://mysite.com:443', 'https://mysite.com', true],
     ['mysite.com', 'https://mysite.com:1', true],
-  ])('port entry %s: %s -> %s', (entry, origin, expected) => {
-    expect(isOriginAllowed(origin, [entry])).toBe(expected);
-  });
+  ]);
 
   it.each([
     ['https://bücher.example', true],
@@ -99,7 +99,7 @@ describe('isOriginAllowed', () => {
     expect(isOriginAllowed(origin, ['xn--bcher-kva.example'])).toBe(expected);
   });
 
-  it.each([
+  entryCases('IP', [
     ['203.0.113.7', 'http://203.0.113.7', true],
     ['203.0.113.7', 'http://203.0.113.7:8080', true],
     ['203.0.113.7', 'http://1.203.0.113.7', false],
@@ -109,9 +109,7 @@ describe('isOriginAllowed', () => {
     ['[2001:db8::1]', 'https://[2001:DB8:0::1]:8443', true],
     ['[2001:db8::1]:8443', 'https://[2001:db8::1]', false],
     ['[2001:db8::1]', 'https://[2001:db8::2]', false],
-  ])('IP entry %s: %s -> %s', (entry, origin, expected) => {
-    expect(isOriginAllowed(origin, [entry])).toBe(expected);
-  });
+  ]);
 
   it.each([
     'http://localhost',
