@@ -3,6 +3,7 @@ import type { APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_AUDIT } from '../support/audit.ts';
+import { newKeySettings } from '../support/keys.ts';
 import { handler } from '../../functions/authorizer.ts';
 import { checksum, generateKey } from '../../shared/domain/api-key.ts';
 import { fromAuthorizerContext } from '../../shared/domain/key-identity.ts';
@@ -45,19 +46,8 @@ function event(headers: Record<string, string>, resource = '/v1/auth/whoami', me
 }
 
 let orgId: string;
-const base = (): Omit<NewKey, 'name' | 'type'> => ({
-  organizationId: orgId,
-  allowedDomains: [],
-  databaseId: null,
-  scopes: ['chat', 'export'],
-  expiresInDays: 365,
-  rateLimit: null,
-  orgLimits: { perMinute: 10, perDay: 1000 },
-  createdBy: 'tester',
-});
-
 async function newKey(overrides: Partial<NewKey> = {}) {
-  const input = { ...base(), name: 'k', type: 'secret' as const, ...overrides };
+  const input = newKeySettings({ organizationId: orgId, scopes: ['chat', 'export'], expiresInDays: 365, ...overrides });
   const minted = mintKey(input, { secret: 'sk_', publishable: 'pk_' }, new Date());
   await putNewKey(minted.item, TEST_AUDIT, new Date());
   return minted;

@@ -14,28 +14,14 @@ import { createOrganization } from '../../shared/db/organizations.ts';
 import { firstNoticeAt } from '../../shared/domain/webhooks.ts';
 import { tableName } from '../../shared/tables.ts';
 import { TEST_AUDIT } from '../support/audit.ts';
+import { newKeySettings } from '../support/keys.ts';
 
 const DAY = 86_400_000;
 const PREFIXES = { secret: 'sk_', publishable: 'pk_' };
 const now = new Date();
 
 async function storedKey(organizationId: string, expiresInDays: number, createdAt = now): Promise<ApiKeyItem> {
-  const { item } = mintKey(
-    {
-      organizationId,
-      name: 'legacy',
-      type: 'secret',
-      allowedDomains: [],
-      databaseId: null,
-      scopes: ['chat'],
-      expiresInDays,
-      rateLimit: null,
-      orgLimits: { perMinute: 10, perDay: 1000 },
-      createdBy: 'owner-1',
-    },
-    PREFIXES,
-    createdAt,
-  );
+  const { item } = mintKey(newKeySettings({ organizationId, name: 'legacy', expiresInDays }), PREFIXES, createdAt);
   await putNewKey(item, TEST_AUDIT, createdAt);
   return item;
 }
