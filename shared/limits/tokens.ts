@@ -646,7 +646,7 @@ async function takeOrg(
     if (r && memory.trust(organizationId, r.old, r.minute.id, version, atLeast, now)) return refused();
   }
 
-  // Otherwise read every shard at once, and write those with room, the most first.
+  // Otherwise read every shard at once, and write those with room.
   const states = await store.readTokenShards(organizationId, day.id);
   let most = 0;
   const open: { shard: number; amount: number }[] = [];
@@ -656,7 +656,7 @@ async function takeOrg(
     if (step.action === 'reject') most = Math.max(most, roomOf(states[shard], step.minute, share));
     else open.push({ shard, amount: 'amount' in step ? step.amount : 0 });
   }
-  open.sort((a, b) => b.amount - a.amount);
+  // In this hold's random order: holds reading at once would all write the one with the most room.
   let unanswered: { error: unknown } | undefined;
   for (const { shard } of open) {
     failed = undefined;
