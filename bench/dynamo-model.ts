@@ -530,27 +530,35 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
   }
 
   async take(organizationId: string, n: number, reservation: SpendRequest, now: Date): Promise<TakeResult> {
+    const { live, hasCredit } = this.holdOutOf(DynamoModel.sharedBatchKey(organizationId, n), organizationId, reservation, now, { batch: n, held: reservation.credits ?? 1 }, { batch: n });
+    if (live) return 'alreadyCharged';
+    return hasCredit ? 'taken' : 'short';
+  }
+
+  /**
+   * take's (and older code's spend's) transaction: the reservation (with `ref` on its item and
+   * `holdRef` in the holds) and `reservation.credits` out of the batch item `bKey`.
+   */
+  private holdOutOf(bKey: string, organizationId: string, reservation: SpendRequest, now: Date, ref: Item, holdRef: { batch: number } | { batchId: string }): { live: boolean; hasCredit: boolean } {
     const credits = reservation.credits ?? 1;
     const rKey = this.reservationKey(organizationId, reservation.requestKey);
-    const bKey = DynamoModel.sharedBatchKey(organizationId, n);
     const batch = this.get(bKey);
     const live = this.reservationLive(organizationId, reservation.requestKey, now.getTime());
     const hasCredit = batch !== undefined && Number(batch.remaining) >= credits;
-    const item: Item = { state: 'reserved', organizationId, keyId: reservation.keyId, day: reservation.day, batch: n, held: credits, reservedAt: now.toISOString(), ttl: Math.floor(now.getTime() / 1000) + 7 * 86_400 };
+    const item: Item = { state: 'reserved', organizationId, keyId: reservation.keyId, day: reservation.day, ...ref, reservedAt: now.toISOString(), ttl: Math.floor(now.getTime() / 1000) + 7 * 86_400 };
     const nextBatch = hasCredit ? { ...batch, remaining: Number(batch.remaining) - credits } : batch;
     this.write([rKey, bKey], () => ({
       apply: () => {
         this.put(rKey, item);
         this.put(bKey, nextBatch);
         this.creditsInBatches -= credits;
-        this.holds.set(rKey, { organizationId, keyId: reservation.keyId, day: reservation.day, held: credits, batch: n });
+        this.holds.set(rKey, { organizationId, keyId: reservation.keyId, day: reservation.day, held: credits, ...holdRef });
         this.heldCredits += credits;
       },
       sizes: [{ before: this.sizeAt(rKey), after: itemSize(item) }, { before: this.sizeAt(bKey), after: itemSize(nextBatch) }],
       failed: live || !hasCredit,
     }), true, this.holdIndexKey(reservation.requestKey));
-    if (live) return 'alreadyCharged';
-    return hasCredit ? 'taken' : 'short';
+    return { live, hasCredit };
   }
 
   async drainBatch(organizationId: string, n: number, seen: SharedBatch, now: Date) {
@@ -606,33 +614,7 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
   }
 
   async spend(organizationId: string, batchId: string, reservation: SpendRequest, now: Date): Promise<SpendResult> {
-    const credits = reservation.credits ?? 1;
-    const rKey = this.reservationKey(organizationId, reservation.requestKey);
-    const bKey = DynamoModel.batchKey(organizationId, batchId);
-    const batch = this.get(bKey);
-    const live = this.reservationLive(organizationId, reservation.requestKey, now.getTime());
-    const hasCredit = batch !== undefined && Number(batch.remaining) >= credits;
-    const item: Item = {
-      state: 'reserved',
-      organizationId,
-      keyId: reservation.keyId,
-      day: reservation.day,
-      batchId,
-      reservedAt: now.toISOString(),
-      ttl: Math.floor(now.getTime() / 1000) + 7 * 86_400,
-    };
-    const nextBatch = hasCredit ? { ...batch, remaining: Number(batch.remaining) - credits } : batch;
-    this.write([rKey, bKey], () => ({
-      apply: () => {
-        this.put(rKey, item);
-        this.put(bKey, nextBatch);
-        this.creditsInBatches -= credits;
-        this.holds.set(rKey, { organizationId, keyId: reservation.keyId, day: reservation.day, held: credits, batchId });
-        this.heldCredits += credits;
-      },
-      sizes: [{ before: this.sizeAt(rKey), after: itemSize(item) }, { before: itemSize(batch), after: itemSize(nextBatch) }],
-      failed: live || !hasCredit,
-    }), true, this.holdIndexKey(reservation.requestKey));
+    const { live, hasCredit } = this.holdOutOf(DynamoModel.batchKey(organizationId, batchId), organizationId, reservation, now, { batchId }, { batchId });
     if (live) return 'alreadyCharged';
     return hasCredit ? 'spent' : 'batchEmpty';
   }

@@ -28,7 +28,7 @@ import { describeError, logger } from '../log.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
 import { recordKeyUse, setOrgLimits } from './api-keys.ts';
 import { getOrganization } from './organizations.ts';
-import { countingDb, db, isConditionFailed, isNotApplied, isUnavailable } from './client.ts';
+import { conditionalUpdate, countingDb, db, isConditionFailed, isNotApplied, isUnavailable } from './client.ts';
 import { addKeyUsage, addUsage, keyUsageBase, MAX_KEYS_PER_ORG_DAY, shardScope, usageKey, type UsageScope } from './usage.ts';
 
 export interface CounterOptions {
@@ -285,19 +285,14 @@ export const counterStore: CounterStore = {
         values[':shards'] = a.shards;
       }
     }
-    try {
-      await db.send(new UpdateCommand({
-        TableName: tableName('usage'),
-        Key: usageKey(scopeOf(target), day),
-        UpdateExpression: `SET ${sets.join(', ')} REMOVE fz`,
-        ConditionExpression: 'fz = :token',
-        ExpressionAttributeValues: values,
-      }));
-      return true;
-    } catch (error) {
-      if (!isConditionFailed(error)) throw error;
-      return false;
-    }
+    const assigned = await conditionalUpdate({
+      TableName: tableName('usage'),
+      Key: usageKey(scopeOf(target), day),
+      UpdateExpression: `SET ${sets.join(', ')} REMOVE fz`,
+      ConditionExpression: 'fz = :token',
+      ExpressionAttributeValues: values,
+    });
+    return assigned !== undefined;
   },
 
   async markSharded(organizationId, day, shards, version) {

@@ -16,12 +16,30 @@ import { rateLimitExceeded } from '../limits/headers.ts';
 import { holdTokens, rebaseTokens, releaseTokens, type TokenAssignment, type TokenCounters, type TokenHold, type TokenLimits, type TokenStore, type TokenTarget, type TokenVersion } from '../limits/tokens.ts';
 import { dayWindow, usageItemTtl } from '../limits/windows.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
-import { countingDb, db, isConditionFailed } from './client.ts';
+import { conditionalUpdate, countingDb, db, isConditionFailed } from './client.ts';
 import { sendCounterWrite, tokenMemory } from './rate-limits.ts';
 
 export function tokenPartition(target: TokenTarget): string {
   if ('keyId' in target) return `usage#key#${target.keyId}#tw`;
   return target.shard === undefined ? `usage#org#${target.organizationId}#tw` : `usage#org#${target.organizationId}#tw#${target.shard}`;
+}
+
+
+/** A token item's conditional update, answering with the item after (or before, when refused). */
+function tokenItemUpdate(target: TokenTarget, day: string, update: string, condition: string, values: Record<string, unknown>, fresh: boolean) {
+  // DynamoDB refuses values an expression does not use.
+  const used = new Set(`${update} ${condition}`.match(/:[A-Za-z0-9_]+/g));
+  for (const name of Object.keys(values)) if (!used.has(name)) delete values[name];
+  return {
+    TableName: tableName('usage'),
+    Key: { pk: tokenPartition(target), sk: day },
+    UpdateExpression: update,
+    ConditionExpression: condition,
+    ...(fresh ? { ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE } } : {}),
+    ExpressionAttributeValues: values,
+    ReturnValues: 'ALL_NEW' as const,
+    ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
+  };
 }
 
 /** The UpdateItem that adds `amount` tokens. Exported for tests; the expressions are the design. */
@@ -54,19 +72,7 @@ export function tokenUpdate(target: TokenTarget, kind: 'same' | 'roll' | 'fresh'
       break;
   }
   const condition = conditions.join(' AND ');
-  // DynamoDB refuses values an expression does not use.
-  const used = new Set(`${update} ${condition}`.match(/:[A-Za-z0-9_]+/g));
-  for (const name of Object.keys(values)) if (!used.has(name)) delete values[name];
-  return {
-    TableName: tableName('usage'),
-    Key: { pk: tokenPartition(target), sk: day },
-    UpdateExpression: update,
-    ConditionExpression: condition,
-    ...(kind === 'fresh' ? { ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE } } : {}),
-    ExpressionAttributeValues: values,
-    ReturnValues: 'ALL_NEW' as const,
-    ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
-  };
+  return tokenItemUpdate(target, day, update, condition, values, kind === 'fresh');
 }
 
 /**
@@ -125,18 +131,7 @@ export function versionedTokenUpdate(target: TokenTarget, kind: 'same' | 'roll' 
   }
   const update = [sets.length ? `SET ${sets.join(', ')}` : '', adds.length ? `ADD ${adds.join(', ')}` : ''].filter(Boolean).join(' ');
   const condition = conditions.join(' AND ');
-  const used = new Set(`${update} ${condition}`.match(/:[A-Za-z0-9_]+/g));
-  for (const name of Object.keys(values)) if (!used.has(name)) delete values[name];
-  return {
-    TableName: tableName('usage'),
-    Key: { pk: tokenPartition(target), sk: day },
-    UpdateExpression: update,
-    ConditionExpression: condition,
-    ...(kind === 'fresh' ? { ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE } } : {}),
-    ExpressionAttributeValues: values,
-    ReturnValues: 'ALL_NEW' as const,
-    ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
-  };
+  return tokenItemUpdate(target, day, update, condition, values, kind === 'fresh');
 }
 
 function itemOf(error: unknown): TokenCounters | undefined {
@@ -202,19 +197,14 @@ export const tokenStore: TokenStore = {
         values[`:${name}`] = value;
       }
     }
-    try {
-      await db.send(new UpdateCommand({
-        TableName: tableName('usage'),
-        Key: { pk: tokenPartition(target), sk: day },
-        UpdateExpression: `SET ${sets.join(', ')} REMOVE ${removes.join(', ')}`,
-        ConditionExpression: 'fz = :token',
-        ExpressionAttributeValues: values,
-      }));
-      return true;
-    } catch (error) {
-      if (!isConditionFailed(error)) throw error;
-      return false;
-    }
+    const assigned = await conditionalUpdate({
+      TableName: tableName('usage'),
+      Key: { pk: tokenPartition(target), sk: day },
+      UpdateExpression: `SET ${sets.join(', ')} REMOVE ${removes.join(', ')}`,
+      ConditionExpression: 'fz = :token',
+      ExpressionAttributeValues: values,
+    });
+    return assigned !== undefined;
   },
 
   async returnTokens(target, minute, day, amount) {
