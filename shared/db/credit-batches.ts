@@ -192,13 +192,16 @@ export const creditStore: CreditStore = {
 };
 
 /**
- * Tell every batch of the organization that its billing is now revision `billingRev` (after a
- * billing change): a hold priced with an older one can no longer take from any of them. Batches that
- * do not exist are left alone. Each write is retried; one that still fails is logged (that batch
- * then serves older prices until this environment's billing is 10 s old).
+ * Tell the organization's batches that its billing is now revision `billingRev` (after a billing
+ * change): a hold priced with an older one can no longer take from any of them. Only batches that
+ * hold credits need it (two reads find them): an empty one serves no take, and its next fill is
+ * conditional on the organization's revision, which already is the new one. Each write is retried;
+ * one that still fails is logged (that batch then serves older prices until this environment's
+ * billing is 10 s old).
  */
 export async function stampBillingRev(organizationId: string, billingRev: number): Promise<void> {
-  await Promise.all(Array.from({ length: BATCHES }, async (_, n) => {
+  const holding = (await creditStore.readBatches(organizationId)).filter(([, batch]) => batch.remaining > 0);
+  await Promise.all(holding.map(async ([n]) => {
     for (let attempt = 1; attempt <= 3; attempt++) {
       try {
         await conditionalUpdate({
