@@ -5,7 +5,8 @@
 // call (a transaction counts as one). docs/limits.md has the design.
 import type { Limits } from '../domain/plans.ts';
 import type { AppliedLimits, WindowCount } from './headers.ts';
-import { firstGuess, isHighVolume, itemLimits, nextStep, orgFullHint, orgWindowsOf, SHARD_COUNT, shardShare, type OrgDayCounters, type WriteKind } from './counters.ts';
+import { firstGuess, isHighVolume, itemLimits, nextStep, orgFullHint, orgWindowsOf, SHARD_COUNT, type OrgDayCounters, type WriteKind } from './counters.ts';
+import { applyLimitChange, StaleVersion, type FrozenCounts, type ItemShare, type Totals } from './limit-change.ts';
 import { dayOfMinute, dayWindow, minuteWindow, minuteWindowFromId, type Window } from './windows.ts';
 
 /**
@@ -217,12 +218,9 @@ export class CounterContention extends Error {
  * The request carries older limits than the organization's counter items count under: decide it
  * again under `version` (the limits the organization shows), whatever its key's copy says.
  */
-export class StaleLimits extends Error {
-  readonly version: LimitsVersion;
+export class StaleLimits extends StaleVersion<LimitsVersion> {
   constructor(version: LimitsVersion) {
-    super('limits changed');
-    this.name = 'StaleLimits';
-    this.version = version;
+    super(version, 'StaleLimits', 'limits changed');
   }
 }
 
@@ -347,30 +345,6 @@ function laterMinute(old: OrgDayCounters | undefined, now: Date): Window {
   return minute;
 }
 
-/** The organization's counter items: its day item, then its shards. */
-export function orgCounterTargets(organizationId: string): CounterTarget[] {
-  return [{ organizationId }, ...Array.from({ length: SHARD_COUNT }, (_, shard) => ({ organizationId, shard }))];
-}
-
-/** Calls in flight at once while a limit change is applied (as when copying limits onto keys). */
-const REBASE_CONCURRENCY = 16;
-
-async function forEachLimited<T, R>(items: readonly T[], run: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await run(items[i] as T, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(REBASE_CONCURRENCY, items.length) }, worker));
-  return results;
-}
-
-/** Limit changes being applied by this process: one at a time per organization, day and version. */
-const rebasing = new Map<string, Promise<'applied' | 'newer'>>();
-
 /**
  * Apply the organization's limits of `version` to what its windows have already counted today,
  * whichever path counted it: every counter item of the organization (its day item and its 64
@@ -387,66 +361,28 @@ const rebasing = new Map<string, Promise<'applied' | 'newer'>>();
  * 'newer': an item already counts under a newer version (that change applies instead).
  */
 export function rebase(store: CounterStore, organizationId: string, version: LimitsVersion, now: Date): Promise<'applied' | 'newer'> {
-  const key = `${organizationId}|${dayWindow(now).id}|${version.v}`;
-  let running = rebasing.get(key);
-  if (!running) {
-    running = applyVersion(store, organizationId, version, now).finally(() => rebasing.delete(key));
-    rebasing.set(key, running);
-  }
-  return running;
+  const counts = (s: OrgDayCounters): FrozenCounts => ({ minute: s.fmw, minuteCount: s.fmc, dayCount: s.frq });
+  return applyLimitChange({ kind: 'requests', organizationId, version: version.v, highVolume: isHighVolume(version.limits), counts }, now, {
+    freeze: (target, day, token) => store.freeze(target, day, version, token),
+    assign: (target, day, token, item, totals) => store.assign(target, day, token, counterAssignment(version.limits, item, totals)),
+  });
 }
 
-async function applyVersion(store: CounterStore, organizationId: string, version: LimitsVersion, now: Date): Promise<'applied' | 'newer'> {
-  const day = dayWindow(now).id;
-  const token = `v${version.v}`;
-  const targets = orgCounterTargets(organizationId);
-  const frozen = await forEachLimited(targets, (target) => store.freeze(target, day, version, token));
-  const states: OrgDayCounters[] = [];
-  const stillFrozen: boolean[] = [];
-  for (const f of frozen) {
-    if (f.ok) {
-      states.push(f.state);
-      stillFrozen.push(true);
-      continue;
-    }
-    if (f.old?.lv !== undefined && f.old.lv > version.v) return 'newer';
-    // Released already under this version by someone applying the same change: its kept counts.
-    states.push(f.old ?? {});
-    stillFrozen.push(false);
+/** What a limit change allows one counter item: its counts plus its share of what `limits` leave. */
+export function counterAssignment(limits: Limits, item: ItemShare, totals: Totals): Assignment {
+  const assignment: Assignment = {
+    mw: totals.minute,
+    mc: item.minuteCount,
+    am: item.minuteCount + item.share(Math.max(0, limits.perMinute - totals.minuteTotal)),
+    sm: item.share(limits.perMinute),
+    ad: item.dayCount + item.share(Math.max(0, limits.perDay - totals.dayTotal)),
+  };
+  if (item.position === 0) {
+    // The day item: its per-key minute counts restart when the change moves it to a new minute.
+    assignment.resetKeyMinutes = !item.inMinute;
+    if (totals.shardsCounted) assignment.shards = SHARD_COUNT;
   }
-  // The minute being counted: the latest any item was in (all compute the same, whatever their clocks).
-  let minute = '';
-  for (const s of states) if (s.fmw && dayOfMinute(s.fmw) === day && s.fmw > minute) minute = s.fmw;
-  if (!minute) minute = minuteWindow(now).id;
-  const minuteCount = (s: OrgDayCounters) => (s.fmw === minute ? Number(s.fmc ?? 0) : 0);
-  const minuteTotal = states.reduce((sum, s) => sum + minuteCount(s), 0);
-  const dayTotal = states.reduce((sum, s) => sum + Number(s.frq ?? 0), 0);
-  const { perMinute, perDay } = version.limits;
-  const sharded = isHighVolume(version.limits);
-  const active = sharded ? SHARD_COUNT : 1;
-  const leftMinute = Math.max(0, perMinute - minuteTotal);
-  const leftDay = Math.max(0, perDay - dayTotal);
-  const shardsCounted = sharded || states.slice(1).some((s) => Number(s.frq ?? 0) > 0);
-  await forEachLimited(targets, async (target, i) => {
-    if (!stillFrozen[i]) return false;
-    const s = states[i] as OrgDayCounters;
-    // Index among the items of the new path (the day item is index 0 of one; shard i of 64).
-    const index = sharded ? i - 1 : i;
-    const isActive = sharded ? i > 0 : i === 0;
-    const assignment: Assignment = {
-      mw: minute,
-      mc: minuteCount(s),
-      am: minuteCount(s) + (isActive ? shardShare(leftMinute, index, active) : 0),
-      sm: isActive ? shardShare(perMinute, index, active) : 0,
-      ad: Number(s.frq ?? 0) + (isActive ? shardShare(leftDay, index, active) : 0),
-    };
-    if (i === 0) {
-      assignment.resetKeyMinutes = s.fmw !== minute;
-      if (shardsCounted) assignment.shards = SHARD_COUNT;
-    }
-    return store.assign(target, day, token, assignment);
-  });
-  return 'applied';
+  return assignment;
 }
 
 /** What the limiter decided for one request, on either path. */

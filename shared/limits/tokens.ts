@@ -17,6 +17,7 @@
 import type { Limits, RateSubject } from '../domain/plans.ts';
 import { isHighVolume, orgFullHint, SHARD_COUNT, shardShare } from './counters.ts';
 import type { WindowCount } from './headers.ts';
+import { applyLimitChange, StaleVersion, type FrozenCounts, type ItemShare, type Totals } from './limit-change.ts';
 import { dayOfMinute, dayWindow, minuteWindow, minuteWindowFromId, type Window } from './windows.ts';
 import type { WriteKind } from './counters.ts';
 
@@ -407,12 +408,9 @@ export function itemTokenVersion(item: TokenCounters): TokenVersion {
 }
 
 /** The organization's token items count under a newer version of its limits than the request carries: take under that one. */
-export class StaleTokenLimits extends Error {
-  readonly version: TokenVersion;
+export class StaleTokenLimits extends StaleVersion<TokenVersion> {
   constructor(version: TokenVersion) {
-    super('token limits changed');
-    this.name = 'StaleTokenLimits';
-    this.version = version;
+    super(version, 'StaleTokenLimits', 'token limits changed');
   }
 }
 
@@ -679,30 +677,6 @@ async function takeOrg(
   return refused();
 }
 
-/** Calls in flight at once while a limit change is applied to the token items. */
-const REBASE_CONCURRENCY = 16;
-
-async function forEachLimited<T, R>(items: readonly T[], run: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await run(items[i] as T, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(REBASE_CONCURRENCY, items.length) }, worker));
-  return results;
-}
-
-/** The organization's token items: its token item, then its token shards. */
-export function orgTokenTargets(organizationId: string): (TokenTarget & { organizationId: string })[] {
-  return [{ organizationId }, ...Array.from({ length: SHARD_COUNT }, (_, shard) => ({ organizationId, shard }))];
-}
-
-/** Token limit changes being applied by this process: one at a time per organization, day and version. */
-const rebasing = new Map<string, Promise<'applied' | 'newer'>>();
-
 /**
  * Apply `version` of the organization's limits to what its token windows have counted today,
  * whichever path counted it (as rebase in store.ts does for requests): every token item of the
@@ -715,56 +689,27 @@ const rebasing = new Map<string, Promise<'applied' | 'newer'>>();
  * and tokens given back only add to the room of the item they were counted in.
  */
 export function rebaseTokens(store: TokenStore, organizationId: string, version: TokenVersion, now: Date): Promise<'applied' | 'newer'> {
-  const key = `${organizationId}|${dayWindow(now).id}|${version.v}`;
-  let running = rebasing.get(key);
-  if (!running) {
-    running = applyTokenVersion(store, organizationId, version, now).finally(() => rebasing.delete(key));
-    rebasing.set(key, running);
-  }
-  return running;
+  const counts = (s: TokenCounters): FrozenCounts => ({ minute: s.ftw, minuteCount: s.ftm, dayCount: s.ftd });
+  return applyLimitChange({ kind: 'tokens', organizationId, version: version.v, highVolume: version.highVolume, counts }, now, {
+    freeze: (target, day, token) => store.freezeTokens(target, day, version, token),
+    assign: (target, day, token, item, totals) => store.assignTokens(target, day, token, tokenAssignment(version.limits, item, totals)),
+  });
 }
 
-async function applyTokenVersion(store: TokenStore, organizationId: string, version: TokenVersion, now: Date): Promise<'applied' | 'newer'> {
-  const day = dayWindow(now).id;
-  const token = `v${version.v}`;
-  const targets = orgTokenTargets(organizationId);
-  const frozen = await forEachLimited(targets, (target) => store.freezeTokens(target, day, version, token));
-  const states: TokenCounters[] = [];
-  const stillFrozen: boolean[] = [];
-  for (const f of frozen) {
-    if (f.ok) {
-      states.push(f.state);
-      stillFrozen.push(true);
-      continue;
-    }
-    if (f.old?.lv !== undefined && Number(f.old.lv) > version.v) return 'newer';
-    // Released already under this version by someone applying the same change: its kept counts.
-    states.push(f.old ?? {});
-    stillFrozen.push(false);
-  }
-  let minute = '';
-  for (const s of states) if (s.ftw && dayOfMinute(s.ftw) === day && s.ftw > minute) minute = s.ftw;
-  if (!minute) minute = minuteWindow(now).id;
-  const minuteCount = (s: TokenCounters) => (s.ftw === minute ? Number(s.ftm ?? 0) : 0);
-  const minuteLeft = version.limits.perMinute === undefined ? undefined : version.limits.perMinute - states.reduce((sum, s) => sum + minuteCount(s), 0);
-  const dayLeft = version.limits.perDay === undefined ? undefined : version.limits.perDay - states.reduce((sum, s) => sum + Number(s.ftd ?? 0), 0);
-  const active = version.highVolume ? SHARD_COUNT : 1;
-  await forEachLimited(targets, async (target, i) => {
-    if (!stillFrozen[i]) return false;
-    const s = states[i] as TokenCounters;
-    const isActive = version.highVolume ? i > 0 : i === 0;
-    const index = version.highVolume ? i - 1 : i;
-    const room = (left: number, counted: number) => (left < 0 ? -counted : isActive ? shardShare(left, index, active) : 0);
-    const assignment: TokenAssignment = {
-      tw: minute,
-      tm: minuteCount(s),
-      rm: minuteLeft === undefined ? undefined : room(minuteLeft, minuteCount(s)),
-      sm: version.limits.perMinute === undefined ? undefined : isActive ? shardShare(version.limits.perMinute, index, active) : 0,
-      rd: dayLeft === undefined ? undefined : room(dayLeft, Number(s.ftd ?? 0)),
-    };
-    return store.assignTokens(target, day, token, assignment);
-  });
-  return 'applied';
+/** What a limit change gives one token item: its share of what `limits` leave as room, or minus its count in a window already over. */
+export function tokenAssignment(limits: TokenLimits, item: ItemShare, totals: Totals): TokenAssignment {
+  const room = (limit: number | undefined, total: number, counted: number) => {
+    if (limit === undefined) return undefined;
+    const left = limit - total;
+    return left < 0 ? -counted : item.share(left);
+  };
+  return {
+    tw: totals.minute,
+    tm: item.minuteCount,
+    rm: room(limits.perMinute, totals.minuteTotal, item.minuteCount),
+    sm: limits.perMinute === undefined ? undefined : item.share(limits.perMinute),
+    rd: room(limits.perDay, totals.dayTotal, item.dayCount),
+  };
 }
 
 /**

@@ -1,0 +1,166 @@
+// Applying a change of an organization's limits to what its counter items have counted today, the
+// steps that request counters (rebase in store.ts) and token windows (rebaseTokens in tokens.ts)
+// share: freeze every item of either path, sum the counts they kept, and give each item of the new
+// path its share. What an item is then told (its allowances, or its room) is the caller's.
+import { SHARD_COUNT, shardShare } from './counters.ts';
+import { dayOfMinute, dayWindow, minuteWindow } from './windows.ts';
+
+/** One of an organization's counter items: its own (no shard), or shard `shard`. */
+export interface OrgItem {
+  organizationId: string;
+  shard?: number;
+}
+
+/** The organization's items: its own item, then its SHARD_COUNT shards. */
+export function orgItems(organizationId: string): OrgItem[] {
+  return [{ organizationId }, ...Array.from({ length: SHARD_COUNT }, (_, shard) => ({ organizationId, shard }))];
+}
+
+/**
+ * The organization's counter items count under a newer version of its limits than the caller
+ * carries: decide again under `version` (the one the items show).
+ */
+export class StaleVersion<V> extends Error {
+  readonly version: V;
+  constructor(version: V, name: string, message: string) {
+    super(message);
+    this.name = name;
+    this.version = version;
+  }
+}
+
+/** A freeze: the item as it is now, or as it was when the condition failed. */
+export type Frozen<S> = { ok: true; state: S } | { ok: false; old: S | undefined };
+
+/** An item's counts when it was frozen: its minute, that minute's count, the day's count. */
+export interface FrozenCounts {
+  minute: string | undefined;
+  minuteCount: number | undefined;
+  dayCount: number | undefined;
+}
+
+/** What a change found counted, over every item of the organization. */
+export interface Totals {
+  /** The minute being counted: the latest any item was in that day, else the clock's. */
+  minute: string;
+  minuteTotal: number;
+  dayTotal: number;
+  /** Whether any shard (an item other than the organization's own) counted that day. */
+  shardsCounted: boolean;
+}
+
+/** One item as the change finds it. */
+export interface ItemShare {
+  /** Its place in orgItems (0: the organization's own item). */
+  position: number;
+  /** Whether it was in the minute being counted; its count in that minute (0 when it was not), and that day. */
+  inMinute: boolean;
+  minuteCount: number;
+  dayCount: number;
+  /** Whether it is one of the new path's items (the organization's own item, or a shard). */
+  active: boolean;
+  /** Its share of `total` over the new path's items (nothing on the other path's). */
+  share(total: number): number;
+}
+
+export interface LimitChange<S> {
+  /** Which items (request counters, token windows): changes of different kinds run apart. */
+  kind: string;
+  organizationId: string;
+  version: number;
+  /** The new path: the shards (high volume), or the organization's own item. */
+  highVolume: boolean;
+  /** An item's counts as its freeze kept them. */
+  counts(state: S): FrozenCounts;
+}
+
+/** The writes of a limit change on one item: stop it counting, then tell it what it may count and release it. */
+export interface ChangeWrites<S> {
+  freeze(item: OrgItem, day: string, token: string): Promise<Frozen<S>>;
+  assign(item: OrgItem, day: string, token: string, share: ItemShare, totals: Totals): Promise<boolean>;
+}
+
+/** Calls in flight at once while a limit change is applied (as when copying limits onto keys). */
+const CONCURRENCY = 16;
+
+async function forEachLimited<T, R>(items: readonly T[], run: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await run(items[i] as T, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, items.length) }, worker));
+  return results;
+}
+
+/** Limit changes being applied by this process: one at a time per kind, organization, day and version. */
+const running = new Map<string, Promise<'applied' | 'newer'>>();
+
+/**
+ * Apply a limit change to every item of the organization (see rebase in store.ts). Everyone
+ * applying the same version computes the same thing from the same kept counts (the token is the
+ * version), so concurrent appliers agree; within this process they share one run.
+ * 'newer': an item already counts under a newer version (that change applies instead).
+ */
+export function applyLimitChange<S extends { lv?: number }>(change: LimitChange<S>, now: Date, writes: ChangeWrites<S>): Promise<'applied' | 'newer'> {
+  const key = `${change.kind}|${change.organizationId}|${dayWindow(now).id}|${change.version}`;
+  let run = running.get(key);
+  if (!run) {
+    run = apply(change, now, writes).finally(() => running.delete(key));
+    running.set(key, run);
+  }
+  return run;
+}
+
+async function apply<S extends { lv?: number }>(change: LimitChange<S>, now: Date, writes: ChangeWrites<S>): Promise<'applied' | 'newer'> {
+  const day = dayWindow(now).id;
+  const token = `v${change.version}`;
+  const items = orgItems(change.organizationId);
+  const frozen = await forEachLimited(items, (item) => writes.freeze(item, day, token));
+  const counts: FrozenCounts[] = [];
+  const stillFrozen: boolean[] = [];
+  for (const f of frozen) {
+    if (f.ok) {
+      counts.push(change.counts(f.state));
+      stillFrozen.push(true);
+      continue;
+    }
+    if (f.old?.lv !== undefined && Number(f.old.lv) > change.version) return 'newer';
+    // Released already under this version by someone applying the same change: its kept counts.
+    counts.push(f.old ? change.counts(f.old) : { minute: undefined, minuteCount: undefined, dayCount: undefined });
+    stillFrozen.push(false);
+  }
+  // The minute being counted: the latest any item was in (all compute the same, whatever their clocks).
+  let minute = '';
+  for (const c of counts) if (c.minute && dayOfMinute(c.minute) === day && c.minute > minute) minute = c.minute;
+  if (!minute) minute = minuteWindow(now).id;
+  const minuteCount = (c: FrozenCounts) => (c.minute === minute ? Number(c.minuteCount ?? 0) : 0);
+  const dayCount = (c: FrozenCounts) => Number(c.dayCount ?? 0);
+  const totals: Totals = {
+    minute,
+    minuteTotal: counts.reduce((sum, c) => sum + minuteCount(c), 0),
+    dayTotal: counts.reduce((sum, c) => sum + dayCount(c), 0),
+    shardsCounted: change.highVolume || counts.slice(1).some((c) => dayCount(c) > 0),
+  };
+  const activeCount = change.highVolume ? SHARD_COUNT : 1;
+  await forEachLimited(items, async (item, i) => {
+    if (!stillFrozen[i]) return false;
+    const c = counts[i] as FrozenCounts;
+    // Index among the items of the new path (the organization's own item is index 0 of one; shard i of 64).
+    const index = change.highVolume ? i - 1 : i;
+    const active = change.highVolume ? i > 0 : i === 0;
+    const share: ItemShare = {
+      position: i,
+      inMinute: c.minute === minute,
+      minuteCount: minuteCount(c),
+      dayCount: dayCount(c),
+      active,
+      share: (total) => (active ? shardShare(total, index, activeCount) : 0),
+    };
+    return writes.assign(item, day, token, share, totals);
+  });
+  return 'applied';
+}
