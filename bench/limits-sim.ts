@@ -83,72 +83,35 @@ const START = Date.parse('2031-03-04T11:59:30.000Z');
  * rates a few environments serve. Limits on the high-volume path are those of 15,000/min and more.
  */
 export const PROBES: OrgSpec[] = [
-  {
-    id: 'org_lowered',
-    note: 'high-volume path, day limit 6,400 lowered to 190 after about 200 were admitted, then raised to 260',
-    rate: 25,
-    keys: 40,
-    limits: { perMinute: 20_000, perDay: 6_400 },
-    credits: 1_000_000,
-    changes: [
-      { at: 8, limits: { perMinute: 20_000, perDay: 190 } },
-      { at: 40, limits: { perMinute: 20_000, perDay: 260 } },
-    ],
-  },
-  {
-    id: 'org_crossing',
-    note: 'day limit 300 throughout, minute limit 1,000 -> 15,000 -> 1,000 (the path changes twice); key 0 has 40/day of its own',
-    rate: 40,
-    keys: 20,
-    limits: { perMinute: 1_000, perDay: 300 },
-    keyLimits: { 0: { perDay: 40 } },
-    credits: 1_000_000,
-    changes: [
-      { at: 12, limits: { perMinute: 15_000, perDay: 300 } },
-      { at: 30, limits: { perMinute: 1_000, perDay: 300 } },
-    ],
-  },
-  {
-    id: 'org_two_changes',
-    note: '200 keys; 1,000/min, then PATCH 5,000/min and PATCH 5/min 20 ms apart',
-    rate: 30,
-    keys: 200,
-    limits: { perMinute: 1_000, perDay: 100_000 },
-    credits: 1_000_000,
-    changes: [
-      { at: 35, limits: { perMinute: 5_000, perDay: 100_000 } },
-      { at: 35.02, limits: { perMinute: 5, perDay: 100_000 } },
-    ],
-  },
-  {
-    id: 'org_lost_answers',
-    note: 'one-item path; its day (1,500) fills with about 1,500 counter writes, some of whose answers are lost',
-    rate: 45,
-    keys: 10,
-    limits: { perMinute: 600, perDay: 1_500 },
-    credits: 1_000_000,
-  },
-  {
-    id: 'org_tokens',
-    note: 'token windows: 600,000 tokens/min and 2,000,000/day; key 0 has 40,000 tokens/min of its own',
+  probe('org_lowered', 'high-volume path, day limit 6,400 lowered to 190 after about 200 were admitted, then raised to 260', { rate: 25, keys: 40, limits: { perMinute: 20_000, perDay: 6_400 } }, [
+    [8, { perMinute: 20_000, perDay: 190 }],
+    [40, { perMinute: 20_000, perDay: 260 }],
+  ]),
+  probe('org_crossing', 'day limit 300 throughout, minute limit 1,000 -> 15,000 -> 1,000 (the path changes twice); key 0 has 40/day of its own', { rate: 40, keys: 20, limits: { perMinute: 1_000, perDay: 300 }, keyLimits: { 0: { perDay: 40 } } }, [
+    [12, { perMinute: 15_000, perDay: 300 }],
+    [30, { perMinute: 1_000, perDay: 300 }],
+  ]),
+  probe('org_two_changes', '200 keys; 1,000/min, then PATCH 5,000/min and PATCH 5/min 20 ms apart', { rate: 30, keys: 200, limits: { perMinute: 1_000, perDay: 100_000 } }, [
+    [35, { perMinute: 5_000, perDay: 100_000 }],
+    [35.02, { perMinute: 5, perDay: 100_000 }],
+  ]),
+  probe('org_lost_answers', 'one-item path; its day (1,500) fills with about 1,500 counter writes, some of whose answers are lost', { rate: 45, keys: 10, limits: { perMinute: 600, perDay: 1_500 } }),
+  probe('org_tokens', 'token windows: 600,000 tokens/min and 2,000,000/day; key 0 has 40,000 tokens/min of its own', {
     rate: 30,
     keys: 10,
     limits: { perMinute: 1_000, perDay: 100_000, tokensPerMinute: 600_000, tokensPerDay: 2_000_000 },
     keyLimits: { 0: { tokensPerMinute: 40_000 } },
     billing: { inputPer1k: 2, outputPer1k: 6 },
-    credits: 1_000_000,
-  },
-  {
-    id: 'org_raised_day',
-    note: 'high-volume path, keys with 30/min of their own; the day limit (100) fills, then is raised to 5,000',
-    rate: 40,
-    keys: 4,
-    limits: { perMinute: 20_000, perDay: 100 },
-    keyLimits: { 0: { perMinute: 30 }, 1: { perMinute: 30 }, 2: { perMinute: 30 }, 3: { perMinute: 30 } },
-    credits: 1_000_000,
-    changes: [{ at: 38, limits: { perMinute: 20_000, perDay: 5_000 } }],
-  },
+  }),
+  probe('org_raised_day', 'high-volume path, keys with 30/min of their own; the day limit (100) fills, then is raised to 5,000', { rate: 40, keys: 4, limits: { perMinute: 20_000, perDay: 100 }, keyLimits: { 0: { perMinute: 30 }, 1: { perMinute: 30 }, 2: { perMinute: 30 }, 3: { perMinute: 30 } } }, [
+    [38, { perMinute: 20_000, perDay: 5_000 }],
+  ]),
 ];
+
+/** A probe: credits enough never to bind (1,000,000), and its limit changes as [seconds from the start, limits]. */
+function probe(id: string, note: string, traffic: Pick<OrgSpec, 'rate' | 'keys' | 'limits' | 'keyLimits' | 'billing'>, changes: [number, Limits][] = []): OrgSpec {
+  return { id, note, ...traffic, credits: 1_000_000, changes: changes.map(([at, limits]) => ({ at, limits })) };
+}
 
 /**
  * The organization with the traffic: about 10,000 requests/s, over its minute limit (11:59 fills
