@@ -58,13 +58,16 @@ export interface Operation {
 const ok = (schema: z.ZodType, description = 'OK'): SuccessResponse => ({ status: 200, description, schema });
 const created = (schema: z.ZodType, description = 'Created'): SuccessResponse => ({ status: 201, description, schema });
 const noContent = (description: string): SuccessResponse => ({ status: 204, description });
+/** A JSON body the handler validates with `schema`, and a request that succeeds. */
+const requestBody = (schema: z.ZodType, example: unknown): Pick<Operation, 'body' | 'bodyExample'> => ({ body: schema, bodyExample: example });
+/** The same, for a body that may be omitted altogether. */
+const optionalBody = (schema: z.ZodType, example: unknown): Pick<Operation, 'body' | 'bodyExample' | 'bodyOptional'> => ({ ...requestBody(schema, example), bodyOptional: true });
 
 const ONE_SHOT: Operation = {
   summary: 'One-shot message: a reply, continuing `conversation_id` (yours or one returned earlier)',
   description: 'Sends one message and answers with the whole reply as JSON, no session needed. Pass `conversation_id` to continue a conversation (one you name, or one returned earlier). Costs credits per reply (402 `INSUFFICIENT_CREDITS` when the balance is out); an `Idempotency-Key` makes a retry return the stored reply without charging again.',
   tag: 'Chat',
-  body: oneShotBody(),
-  bodyExample: { message: 'Show me sales data', conversation_id: 'conv-abc' },
+  ...requestBody(oneShotBody(), { message: 'Show me sales data', conversation_id: 'conv-abc' }),
   responses: [ok(S.OneShotReply)],
   idempotent: true,
   errors: ['CONFLICT', 'INSUFFICIENT_CREDITS'],
@@ -75,8 +78,7 @@ export const OPERATIONS: Record<RouteKey, Operation> = {
   'POST /v1/organizations': {
     summary: 'Create an organization (the caller becomes its owner; plan free, initial credits)', description: 'Creates an organization on the free plan with its initial credits; the signed-in user becomes its owner. A user can create a limited number of organizations (409 `CONFLICT` beyond).',
     tag: 'Organizations',
-    body: createOrganizationBody,
-    bodyExample: { name: 'Acme' },
+    ...requestBody(createOrganizationBody, { name: 'Acme' }),
     responses: [created(S.Organization)],
     // A user may create at most maxOrganizationsPerUser organizations (the free-credit bound).
     errors: ['CONFLICT'],
@@ -94,16 +96,13 @@ export const OPERATIONS: Record<RouteKey, Operation> = {
   [`PATCH ${ORG}`]: {
     summary: 'Change the plan, enterprise limits or billing (operators), or the name or default assistant (owner)', description: 'Platform operators move the organization to another plan or set enterprise limits (the change reaches every key\'s copy of the limits), or set its `billing`: `{"mode":"reply"}` (one credit per reply) or `{"mode":"tokens","inputPer1k":N,"outputPer1k":M}` (whole credits per 1,000 tokens; a reply costs `ceil((input × N + output × M) / 1000)`; a reply is billed as the billing stood when it started; audited as `organization.updated`). The owner renames it or chooses its default assistant.',
     tag: 'Organizations',
-    body: patchOrganizationBody,
-    bodyOptional: true,
-    bodyExample: { defaultAssistantId: 'asst_4fGh7JkLmN2pQrStUvWx' },
+    ...optionalBody(patchOrganizationBody, { defaultAssistantId: 'asst_4fGh7JkLmN2pQrStUvWx' }),
     responses: [ok(S.Organization)],
   },
   [`POST ${ORG}/credits`]: {
     summary: 'Grant (or, negative, take back) credits (operators)', description: 'Platform operators only: adds credits to the balance, or takes them back with a negative amount (never below zero: 409 `CONFLICT`). Answers the new balance.',
     tag: 'Organizations',
-    body: grantCreditsBody,
-    bodyExample: { amount: 500, reason: 'welcome' },
+    ...requestBody(grantCreditsBody, { amount: 500, reason: 'welcome' }),
     responses: [ok(S.Credits)],
     errors: ['CONFLICT'],
   },
@@ -112,16 +111,14 @@ export const OPERATIONS: Record<RouteKey, Operation> = {
     summary:
       'Add a member by email (owner); an email with no account is invited to the user pool first (at most 20 invitations a UTC day per organization, 429 beyond); 409 if already a member', description: 'The owner adds a member by verified email with a role. An email without an account is invited to the user pool first (a limited number of invitations per organization per day).',
     tag: 'Members',
-    body: addMemberBody,
-    bodyExample: { email: 'bob@example.com', role: 'admin' },
+    ...requestBody(addMemberBody, { email: 'bob@example.com', role: 'admin' }),
     responses: [created(S.Member)],
     errors: ['CONFLICT', 'RATE_LIMIT_EXCEEDED'],
   },
   [`PUT ${ORG}/members/{userId}`]: {
     summary: "Change a member's role (owner)", description: 'The owner changes a member\'s role. The last owner cannot be demoted (409 `CONFLICT`).',
     tag: 'Members',
-    body: memberRoleBody,
-    bodyExample: { role: 'admin' },
+    ...requestBody(memberRoleBody, { role: 'admin' }),
     responses: [ok(S.Member)],
     errors: ['CONFLICT'],
   },
@@ -134,25 +131,21 @@ export const OPERATIONS: Record<RouteKey, Operation> = {
   [`POST ${ORG}/databases`]: {
     summary: 'Create a database (owner, admin)', description: 'Owners and admins create a database: a name publishable keys can be scoped to, so a key only reaches that database\'s data.',
     tag: 'Databases',
-    body: createDatabaseBody,
-    bodyExample: { name: 'Sales' },
+    ...requestBody(createDatabaseBody, { name: 'Sales' }),
     responses: [created(S.Database)],
   },
   [`GET ${ORG}/databases`]: { summary: 'Databases (member+)', description: 'Lists the organization\'s databases. Any member may read them.', tag: 'Databases', responses: [ok(S.DatabaseList)] },
   [`PATCH ${ORG}/databases/{databaseId}`]: {
     summary: 'Rename a database or choose the assistant that answers for it (owner, admin); assistantId null: the org default', description: 'Owners and admins rename a database or choose the assistant that answers requests scoped to it; `assistantId: null` returns it to the organization\'s default.',
     tag: 'Databases',
-    body: patchDatabaseBody,
-    bodyOptional: true,
-    bodyExample: { assistantId: 'asst_4fGh7JkLmN2pQrStUvWx' },
+    ...optionalBody(patchDatabaseBody, { assistantId: 'asst_4fGh7JkLmN2pQrStUvWx' }),
     responses: [ok(S.Database)],
     errors: ['CONFLICT'],
   },
   [`POST ${ORG}/assistants`]: {
     summary: 'Create an assistant (owner): a deployed upstream and model, instructions, input and output caps, temperature; 409 for a name in use', description: 'The owner creates an assistant: which deployed upstream and model answer, the instructions (system prompt), input and output token caps and temperature. Names are unique in the organization (409 `CONFLICT`).',
     tag: 'Assistants',
-    body: createAssistantBody,
-    bodyExample: { name: 'Support', upstream: 'bedrock', instructions: 'Answer questions about our product. Be brief.', maxOutputTokens: 512 },
+    ...requestBody(createAssistantBody, { name: 'Support', upstream: 'bedrock', instructions: 'Answer questions about our product. Be brief.', maxOutputTokens: 512 }),
     responses: [created(S.Assistant)],
     errors: ['CONFLICT'],
   },
@@ -161,9 +154,7 @@ export const OPERATIONS: Record<RouteKey, Operation> = {
   [`PATCH ${ORG}/assistants/{assistantId}`]: {
     summary: "Change an assistant (owner); changing only the upstream moves to its first model. Sessions keep the settings they started with", description: 'The owner changes an assistant\'s settings; sessions already started keep the settings they started with. Changing only the upstream moves to that upstream\'s first model.',
     tag: 'Assistants',
-    body: patchAssistantBody,
-    bodyOptional: true,
-    bodyExample: { temperature: 0.2 },
+    ...optionalBody(patchAssistantBody, { temperature: 0.2 }),
     responses: [ok(S.Assistant)],
     errors: ['CONFLICT'],
   },
@@ -176,8 +167,7 @@ export const OPERATIONS: Record<RouteKey, Operation> = {
   [`POST ${ORG}/api-keys`]: {
     summary: 'Create a key (owner); the response holds its plaintext `key`, shown once for secret keys', description: 'The owner creates a secret key (server side) or a publishable key (browsers, limited to `allowedDomains`). The plaintext `key` is in this response; for a secret key it is never shown again.',
     tag: 'API keys',
-    body: createKeyBody,
-    bodyExample: { name: 'Website', type: 'widget', allowedDomains: ['mysite.com'], assistantId: 'asst_4fGh7JkLmN2pQrStUvWx' },
+    ...requestBody(createKeyBody, { name: 'Website', type: 'widget', allowedDomains: ['mysite.com'], assistantId: 'asst_4fGh7JkLmN2pQrStUvWx' }),
     responses: [created(S.ApiKey)],
   },
   [`GET ${ORG}/api-keys`]: {
@@ -190,9 +180,7 @@ export const OPERATIONS: Record<RouteKey, Operation> = {
   [`PATCH ${KEY}`]: {
     summary: "Rename, change allowed domains, disable or enable, set a rate limit, re-pin a publishable key's assistant (owner); effective at once", description: 'The owner renames a key, changes its allowed domains, disables or enables it, sets its own rate limit, or pins a publishable key to another assistant. The authorizer sees the change on the next request.',
     tag: 'API keys',
-    body: patchKeyBody,
-    bodyOptional: true,
-    bodyExample: { status: 'disabled' },
+    ...optionalBody(patchKeyBody, { status: 'disabled' }),
     responses: [ok(S.ApiKey)],
     errors: ['CONFLICT'],
   },
@@ -204,9 +192,7 @@ export const OPERATIONS: Record<RouteKey, Operation> = {
   [`POST ${KEY}/roll`]: {
     summary: 'Roll a key (owner): a replacement now, the old key expires after the grace period', description: 'The owner replaces a key: the replacement works at once and is in this response with its plaintext `key`; the old key keeps working until the grace period ends.',
     tag: 'API keys',
-    body: rollKeyBody,
-    bodyOptional: true,
-    bodyExample: { gracePeriodHours: 2 },
+    ...optionalBody(rollKeyBody, { gracePeriodHours: 2 }),
     responses: [created(S.ApiKey, 'The replacement, with its plaintext `key`')],
   },
   [`GET ${KEY}/usage`]: { summary: "A key's usage per UTC day (member+)", description: 'Requests, rate-limited requests and credits of one key per UTC day, newest first, for the last `days` days.', tag: 'Usage', query: usageQuery, responses: [ok(S.UsageDays)] },
@@ -220,8 +206,7 @@ export const OPERATIONS: Record<RouteKey, Operation> = {
   [`POST ${ORG}/webhooks`]: {
     summary: 'Create a webhook; the signing secret is in this response only (owner; at most 10)', description: 'The owner registers an HTTPS endpoint for key events (expiring, expired, revoked, ...). Deliveries are signed; the signing secret is in this response only. At most 10 webhooks per organization.',
     tag: 'Webhooks',
-    body: createWebhookBody,
-    bodyExample: { url: 'https://example.com/keygate', events: ['api_key.expiring', 'api_key.revoked'] },
+    ...requestBody(createWebhookBody, { url: 'https://example.com/keygate', events: ['api_key.expiring', 'api_key.revoked'] }),
     responses: [created(S.CreatedWebhook)],
     errors: ['CONFLICT'],
   },
@@ -243,18 +228,14 @@ export const OPERATIONS: Record<RouteKey, Operation> = {
   'POST /v1/chat/sessions': {
     summary: 'Start a chat session; its token authenticates the session routes', description: 'Starts a chat session and returns a short-lived session token; send the conversation\'s messages with that token. A publishable key binds the session to the Origin it was created from.',
     tag: 'Chat',
-    body: createSessionBody(),
-    bodyOptional: true,
-    bodyExample: { metadata: { page: 'checkout' } },
+    ...optionalBody(createSessionBody(), { metadata: { page: 'checkout' } }),
     responses: [created(S.Session)],
     errors: ['INSUFFICIENT_CREDITS'],
   },
   'POST /v1/chat/voice-sessions': {
     summary: 'Start a voice session', description: 'Starts a voice session; like a chat session, its token authenticates the session routes.',
     tag: 'Chat',
-    body: createSessionBody(),
-    bodyOptional: true,
-    bodyExample: { metadata: { page: 'support' } },
+    ...optionalBody(createSessionBody(), { metadata: { page: 'support' } }),
     responses: [created(S.Session)],
     errors: ['INSUFFICIENT_CREDITS'],
   },
@@ -290,8 +271,7 @@ export const OPERATIONS: Record<RouteKey, Operation> = {
     description:
       "OpenAI's `POST /v1/chat/completions`: point an OpenAI SDK's base URL at `<API URL>/v1`. `model` is an assistant's name or id; the client sends the whole conversation (nothing is stored). `tools`, `functions`, `n` > 1, a non-text `response_format`, audio and non-text content parts are refused with 400 naming the field in `param`. Limits, credits and `Idempotency-Key` as for one-shot messages; errors use OpenAI's body, and OpenAI's `x-ratelimit-*-requests` headers come beside `X-RateLimit-*`.",
     tag: 'OpenAI-compatible',
-    body: completionRequestSchema(),
-    bodyExample: { model: 'Support', messages: [{ role: 'user', content: 'Show me sales data' }] },
+    ...requestBody(completionRequestSchema(), { model: 'Support', messages: [{ role: 'user', content: 'Show me sales data' }] }),
     responses: [
       ok(S.ChatCompletion, 'without `stream`'),
       {
@@ -313,8 +293,7 @@ export const OPERATIONS: Record<RouteKey, Operation> = {
   [`POST ${SESSION}/messages`]: {
     summary: 'Send a message; the reply streams as Server-Sent Events (message.delta..., message.completed, or error)', description: 'Sends the user\'s message and streams the reply as Server-Sent Events: `message.delta` pieces, then `message.completed` with the stored reply and its cost, or `error`. An `Idempotency-Key` makes a retry replay the stored reply without charging again.',
     tag: 'Sessions',
-    body: sessionMessageBody(),
-    bodyExample: { content: 'Hello there' },
+    ...requestBody(sessionMessageBody(), { content: 'Hello there' }),
     responses: [
       {
         status: 200,
@@ -336,8 +315,7 @@ export const OPERATIONS: Record<RouteKey, Operation> = {
   'POST /_dev/token': {
     summary: 'Local runtime only: a portal token for any user (never deployed)', description: 'Local runtime only, never deployed: signs a portal token for any user id, as the user pool would. An `email` registers that user in the local user directory (unless `email_verified` is false), and `groups: ["operators"]` makes a platform operator.',
     tag: 'Local runtime',
-    body: devTokenBody,
-    bodyExample: { sub: 'alice', email: 'alice@example.com', email_verified: true, groups: ['operators'] },
+    ...requestBody(devTokenBody, { sub: 'alice', email: 'alice@example.com', email_verified: true, groups: ['operators'] }),
     responses: [ok(S.DevToken)],
     // The email is registered for that sub in the local user directory; another sub's email is 409.
     errors: ['CONFLICT'],
