@@ -295,13 +295,7 @@ export async function propagateOrgLimits(organizationId: string, orgLimits: Limi
  * version or a newer one (or was deleted meanwhile).
  */
 export async function setOrgLimits(keyId: string, orgLimits: Limits, version: number): Promise<void> {
-  await conditionalUpdate({
-    TableName: tableName('apiKeys'),
-    Key: { id: keyId },
-    UpdateExpression: 'SET orgLimits = :limits, orgLimitsVersion = :v',
-    ConditionExpression: 'attribute_exists(id) AND (attribute_not_exists(orgLimitsVersion) OR orgLimitsVersion < :v)',
-    ExpressionAttributeValues: { ':limits': orgLimits, ':v': version },
-  });
+  await updateForward(keyId, 'SET orgLimits = :limits, orgLimitsVersion = :v', ['orgLimitsVersion', ':v'], { ':limits': orgLimits, ':v': version });
 }
 
 /**
@@ -311,11 +305,19 @@ export async function setOrgLimits(keyId: string, orgLimits: Limits, version: nu
  * refreshes race, the larger count (and its time) wins. A key that no longer exists is left alone.
  */
 export async function recordKeyUse(keyId: string, usageCount: number, now: Date): Promise<void> {
-  await conditionalUpdate({
+  await updateForward(keyId, 'SET lastUsedAt = :now, usageCount = :count', ['usageCount', ':count'], { ':now': iso(now), ':count': usageCount });
+}
+
+/**
+ * `update` on a key that still exists, only where it moves `field` forward: the key has no `field`
+ * yet, or one below `value` (the placeholder `update` sets it to).
+ */
+function updateForward(keyId: string, update: string, [field, value]: [string, string], values: Record<string, unknown>) {
+  return conditionalUpdate({
     TableName: tableName('apiKeys'),
     Key: { id: keyId },
-    UpdateExpression: 'SET lastUsedAt = :now, usageCount = :count',
-    ConditionExpression: 'attribute_exists(id) AND (attribute_not_exists(usageCount) OR usageCount < :count)',
-    ExpressionAttributeValues: { ':now': iso(now), ':count': usageCount },
+    UpdateExpression: update,
+    ConditionExpression: `attribute_exists(id) AND (attribute_not_exists(${field}) OR ${field} < ${value})`,
+    ExpressionAttributeValues: values,
   });
 }

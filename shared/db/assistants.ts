@@ -27,7 +27,7 @@ import { newId } from '../domain/ids.ts';
 import { iso } from '../domain/time.ts';
 import { tableName } from '../tables.ts';
 import { auditPut } from './audit-log.ts';
-import { db, queryAll, transactWrite, type CancellationReason } from './client.ts';
+import { db, queryAll, transactUpdate, transactWrite, type CancellationReason } from './client.ts';
 
 type TransactItem = NonNullable<Parameters<typeof transactWrite>[0]['TransactItems']>[number];
 
@@ -355,15 +355,7 @@ const SYSTEM = actorContext({ type: 'system', id: 'keygate', email: null });
 
 /** Makes `assistantId` the organization's default, only where it has none yet. */
 function firstDefaultAssistant(organizationId: string, assistantId: string) {
-  return {
-    Update: {
-      TableName: tableName('organizations'),
-      Key: { id: organizationId },
-      UpdateExpression: 'SET defaultAssistantId = :a',
-      ConditionExpression: 'attribute_exists(id) AND attribute_not_exists(defaultAssistantId)',
-      ExpressionAttributeValues: { ':a': assistantId },
-    },
-  };
+  return transactUpdate('organizations', { id: organizationId }, 'SET defaultAssistantId = :a', 'attribute_exists(id) AND attribute_not_exists(defaultAssistantId)', { ':a': assistantId });
 }
 
 /**

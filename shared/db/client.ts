@@ -142,6 +142,11 @@ export function setFieldsUpdate(
   };
 }
 
+/** A transaction's update of the item at `key`: `update` under `condition`, with the `values` they use. */
+export function transactUpdate(table: TableKey, key: Record<string, unknown>, update: string, condition: string, values: Record<string, unknown>) {
+  return { Update: { TableName: tableName(table), Key: key, UpdateExpression: update, ConditionExpression: condition, ExpressionAttributeValues: values } };
+}
+
 /**
  * Transactions on a busy item (an organization's balance or owner count) can be cancelled with
  * TransactionConflict while another transaction holds it; they are retried with jittered backoff.

@@ -18,7 +18,7 @@ import { fullHold, holdWithin, type HoldRequest, type Priced } from '../limits/c
 import { describeError, logger } from '../log.ts';
 import { tableName } from '../tables.ts';
 import { auditPut } from './audit-log.ts';
-import { db, transactWrite } from './client.ts';
+import { db, transactUpdate, transactWrite } from './client.ts';
 import { isCharged, newReservation, reservationPut, settleUpdate, type Hold } from './credit-reservations.ts';
 import { addKeyUsage } from './usage.ts';
 
@@ -97,15 +97,7 @@ export function balanceChange(organizationId: string, delta: number, heldDelta: 
       values[':rev'] = billingRev;
     }
   }
-  return {
-    Update: {
-      TableName: tableName('organizations'),
-      Key: { id: organizationId },
-      UpdateExpression: 'ADD credits :delta, creditsHeld :held',
-      ConditionExpression: conditions.join(' AND '),
-      ExpressionAttributeValues: values,
-    },
-  };
+  return transactUpdate('organizations', { id: organizationId }, 'ADD credits :delta, creditsHeld :held', conditions.join(' AND '), values);
 }
 
 /** The error of a transaction cancelled for another reason than the conditions its caller answers. */
@@ -236,15 +228,7 @@ export async function grantCredits(
     if (after < 0) throw new ApiError('CONFLICT', 'The balance cannot go below zero');
     const result = await transactWrite({
       TransactItems: [
-        {
-          Update: {
-            TableName: tableName('organizations'),
-            Key: { id: organizationId },
-            UpdateExpression: 'SET credits = :after',
-            ConditionExpression: 'credits = :before',
-            ExpressionAttributeValues: { ':before': before, ':after': after },
-          },
-        },
+        transactUpdate('organizations', { id: organizationId }, 'SET credits = :after', 'credits = :before', { ':before': before, ':after': after }),
         auditPut(audit, organizationId, {
           action: 'credits.granted',
           target: { type: 'organization', id: organizationId },

@@ -13,7 +13,7 @@ import { tableName } from '../tables.ts';
 import type { UpstreamChoice } from '../domain/assistants.ts';
 import { defaultAssistantItems, transactNamingAssistant } from './assistants.ts';
 import { auditPut } from './audit-log.ts';
-import { conditionalUpdate, db, queryAll, setFieldsUpdate, transactWrite } from './client.ts';
+import { conditionalUpdate, db, queryAll, setFieldsUpdate, transactUpdate, transactWrite } from './client.ts';
 import { stampBillingRev } from './credit-batches.ts';
 
 export interface OrganizationItem {
@@ -264,15 +264,13 @@ export async function updateBilling(current: OrganizationItem, billing: Billing,
   const rev = current.billingRev ?? 0;
   const result = await transactWrite({
     TransactItems: [
-      {
-        Update: {
-          TableName: tableName('organizations'),
-          Key: { id: current.id },
-          UpdateExpression: 'SET billing = :billing, billingRev = :next',
-          ConditionExpression: rev === 0 ? 'attribute_exists(id) AND attribute_not_exists(billingRev)' : 'billingRev = :rev',
-          ExpressionAttributeValues: { ':billing': billing, ':next': rev + 1, ...(rev === 0 ? {} : { ':rev': rev }) },
-        },
-      },
+      transactUpdate(
+        'organizations',
+        { id: current.id },
+        'SET billing = :billing, billingRev = :next',
+        rev === 0 ? 'attribute_exists(id) AND attribute_not_exists(billingRev)' : 'billingRev = :rev',
+        { ':billing': billing, ':next': rev + 1, ...(rev === 0 ? {} : { ':rev': rev }) },
+      ),
       auditPut(audit, current.id, {
         action: 'organization.updated',
         target: { type: 'organization', id: current.id },
@@ -444,16 +442,9 @@ export async function removeMember(organizationId: string, userId: string, audit
 }
 
 function ownerCountUpdate(organizationId: string, delta: number) {
-  return {
-    Update: {
-      TableName: tableName('organizations'),
-      Key: { id: organizationId },
-      UpdateExpression: 'ADD ownerCount :delta',
-      // Removing an owner needs another one left; adding or keeping needs only the org to exist.
-      ConditionExpression: delta < 0 ? 'ownerCount > :one' : 'attribute_exists(id)',
-      ExpressionAttributeValues: delta < 0 ? { ':delta': delta, ':one': 1 } : { ':delta': delta },
-    },
-  };
+  // Removing an owner needs another one left; adding or keeping needs only the org to exist.
+  if (delta < 0) return transactUpdate('organizations', { id: organizationId }, 'ADD ownerCount :delta', 'ownerCount > :one', { ':delta': delta, ':one': 1 });
+  return transactUpdate('organizations', { id: organizationId }, 'ADD ownerCount :delta', 'attribute_exists(id)', { ':delta': delta });
 }
 
 /** Invitations of new accounts an organization may send per UTC day (docs/api.md "Routes"). */

@@ -11,7 +11,7 @@ import { MAX_WEBHOOKS_PER_ORG, SECRET_PREFIX, type DeliveryType, type EventType 
 import { tableName } from '../tables.ts';
 import { sealSecret } from '../webhooks/secret-box.ts';
 import { auditPut } from './audit-log.ts';
-import { db, isConditionFailed, queryAll, transactWrite } from './client.ts';
+import { db, isConditionFailed, queryAll, transactUpdate, transactWrite } from './client.ts';
 
 export interface WebhookItem {
   organizationId: string;
@@ -51,15 +51,13 @@ export async function createWebhook(
   };
   const result = await transactWrite({
     TransactItems: [
-      {
-        Update: {
-          TableName: tableName('organizations'),
-          Key: { id: organizationId },
-          UpdateExpression: 'ADD webhookCount :one',
-          ConditionExpression: 'attribute_exists(id) AND (attribute_not_exists(webhookCount) OR webhookCount < :max)',
-          ExpressionAttributeValues: { ':one': 1, ':max': MAX_WEBHOOKS_PER_ORG },
-        },
-      },
+      transactUpdate(
+        'organizations',
+        { id: organizationId },
+        'ADD webhookCount :one',
+        'attribute_exists(id) AND (attribute_not_exists(webhookCount) OR webhookCount < :max)',
+        { ':one': 1, ':max': MAX_WEBHOOKS_PER_ORG },
+      ),
       { Put: { TableName: tableName('webhooks'), Item: item, ConditionExpression: 'attribute_not_exists(id)' } },
       auditPut(audit, organizationId, {
         action: 'webhook.created',
@@ -102,22 +100,8 @@ export async function deleteWebhook(organizationId: string, id: string, audit: A
   const current = await requireWebhook(organizationId, id);
   const result = await transactWrite({
     TransactItems: [
-      {
-        Delete: {
-          TableName: tableName('webhooks'),
-          Key: { organizationId, id },
-          ConditionExpression: 'attribute_exists(id)',
-        },
-      },
-      {
-        Update: {
-          TableName: tableName('organizations'),
-          Key: { id: organizationId },
-          UpdateExpression: 'ADD webhookCount :minus',
-          ConditionExpression: 'attribute_exists(id)',
-          ExpressionAttributeValues: { ':minus': -1 },
-        },
-      },
+      { Delete: { TableName: tableName('webhooks'), Key: { organizationId, id }, ConditionExpression: 'attribute_exists(id)' } },
+      transactUpdate('organizations', { id: organizationId }, 'ADD webhookCount :minus', 'attribute_exists(id)', { ':minus': -1 }),
       auditPut(audit, organizationId, {
         action: 'webhook.deleted',
         target: { type: 'webhook', id },
