@@ -15,14 +15,10 @@ import {
   holdFromBatch,
   MIN_FILL_HOLDS,
 } from '../../shared/limits/credit-batches.ts';
+import { DAY, newModel, ORG, T } from '../support/model.ts';
 
-const T = new Date('2031-03-04T10:20:30.000Z');
-const DAY = '2031-03-04';
-const ORG = 'org_1';
-
-function newModel(credits: number): DynamoModel {
-  const model = new DynamoModel();
-  model.msPerCall = 5;
+function fundedModel(credits: number): DynamoModel {
+  const model = newModel();
   model.createOrganization(ORG, credits, { perMinute: 600_000, perDay: 100_000_000 });
   return model;
 }
@@ -66,7 +62,7 @@ describe('fillSize', () => {
 
 describe('holds from shared batches', () => {
   it('serves exactly the balance across environments, never below zero, each request key charged once', async () => {
-    const model = newModel(10_000);
+    const model = fundedModel(10_000);
     const envs = Array.from({ length: 10 }, () => new CreditMemory());
     const random = seeded(3);
     const outcomes = { served: 0, again: 0, refused: 0 };
@@ -81,7 +77,7 @@ describe('holds from shared batches', () => {
   });
 
   it('fills at the reply rate, not once per environment: 3,000 environments make a few hundred fills, not 3,000', async () => {
-    const model = newModel(10_000_000);
+    const model = fundedModel(10_000_000);
     const fill = vi.spyOn(model, 'fillBatch');
     const random = seeded(5);
     // 3,000 environments, a request each, 10,000 a second; then each again 2 s later.
@@ -97,7 +93,7 @@ describe('holds from shared batches', () => {
   });
 
   it('a settle returns the rest into its batch and counts the charge there; a fill or drain moves the charge off creditsHeld into the day\'s usage', async () => {
-    const model = newModel(100_000);
+    const model = fundedModel(100_000);
     const memory = new CreditMemory();
     const held = await holdFromBatch(model, memory, ORG, { requestKey: 'r1', keyId: 'key_a', credits: 10 }, T, () => 0);
     expect(held).toMatchObject({ outcome: 'held', batch: 0 });
@@ -115,7 +111,7 @@ describe('holds from shared batches', () => {
   });
 
   it('a refunded hold goes back into its batch; the request key may then be charged again', async () => {
-    const model = newModel(1_000);
+    const model = fundedModel(1_000);
     const memory = new CreditMemory();
     expect(await reserve(model, memory, 'req_x', T)).toBe('served');
     expect(org(model).credits + model.creditsInBatches).toBe(999);
@@ -126,7 +122,7 @@ describe('holds from shared batches', () => {
   });
 
   it('at 402 the credits parked in batches are drained back and served, at most once per DRAIN_EVERY_MS per environment', async () => {
-    const model = newModel(1_000);
+    const model = fundedModel(1_000);
     const memory = new CreditMemory();
     // The first hold fills a batch with MIN_FILL_HOLDS of the balance's 1,000 (at most 1/BALANCE_SHARE: 3).
     expect(await reserve(model, memory, 'first', T, () => 0)).toBe('served');

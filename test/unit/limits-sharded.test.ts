@@ -15,21 +15,12 @@ import {
   shardShare,
   LimiterMemory,
 } from '../../shared/limits/sharded.ts';
+import { DAY, newModel, ORG, T } from '../support/model.ts';
 
-const T = new Date('2031-03-04T10:20:30.000Z');
-const DAY = '2031-03-04';
-const ORG = 'org_1';
 const at = (iso: string) => new Date(iso);
 
 function subject(orgLimits: Limits, keyId = 'key_a', keyLimits: Partial<Limits> | null = null): RateSubject {
   return { organizationId: ORG, keyId, orgLimits, keyLimits };
-}
-
-/** The model's throughput clock: 5 ms per call, so no item is near its 1,000 WCU/s here. */
-function newModel(): DynamoModel {
-  const model = new DynamoModel();
-  model.msPerCall = 5;
-  return model;
 }
 
 /** Sum of a counter over the organization's shard items for a day. */
