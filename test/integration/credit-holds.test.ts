@@ -41,6 +41,14 @@ const account = async (id: string) => {
 };
 const keyId = () => `key_${newId('req').slice(4)}`;
 
+/** One admitted request at an enterprise minute limit (15,000): the organization's credits go through shared batches from then on. */
+const onHighVolumePath = (orgId: string, key: string, now: Date) => admit({ organizationId: orgId, keyId: key, orgLimits: { perMinute: 15_000, perDay: 100_000 }, keyLimits: null }, now);
+/** Both credit paths, as [name, whether on the high-volume path]. */
+const BOTH_PATHS = [
+  ['the balance path', false],
+  ['the high-volume path', true],
+] as const;
+
 async function reservation(orgId: string, requestKey: string) {
   const { Item } = await db.send(new GetCommand({ TableName: tableName('usage'), Key: reservationKey(orgId, requestKey), ConsistentRead: true }));
   return Item;
@@ -257,16 +265,13 @@ describe('writes per reply', () => {
     await pumpReply(reply, recordingSink().sink);
   };
 
-  it.each([
-    ['the balance path', false],
-    ['the high-volume path (its batch open)', true],
-  ])('a streamed reply on %s: the hold, the delivered mark, the turn, the settle and the usage count', { timeout: 30_000 }, async (_, highVolume) => {
+  it.each(BOTH_PATHS)('a streamed reply on %s: the hold, the delivered mark, the turn, the settle and the usage count', { timeout: 30_000 }, async (_, highVolume) => {
     const orgId = await newOrg(1_000);
     const key = keyId();
     setChatBackend(wordsBackend(20));
     if (highVolume) {
-      await admit({ organizationId: orgId, keyId: key, orgLimits: { perMinute: 15_000, perDay: 100_000 }, keyLimits: null }, new Date());
-      await streamedReply(orgId, key); // opens this environment's batch
+      await onHighVolumePath(orgId, key, new Date());
+      await streamedReply(orgId, key); // opens this environment's batch, so the reply measured holds from it
     }
     const writes = await writesOf(() => streamedReply(orgId, key));
     console.info(`writes per streamed reply, ${highVolume ? 'high-volume' : 'balance'} path:\n  ${writes.join('\n  ')}`);
@@ -277,13 +282,10 @@ describe('writes per reply', () => {
 });
 
 describe('the last credits under concurrency', () => {
-  it.each([
-    ['the balance path', false],
-    ['the high-volume path, in one process', true],
-  ])('200 concurrent replies on 100 credits (%s): 100 replies and 100 × 402, no 503', { timeout: 120_000 }, async (_, highVolume) => {
+  it.each(BOTH_PATHS)('200 concurrent replies on 100 credits (%s, in one process): 100 replies and 100 × 402, no 503', { timeout: 120_000 }, async (_, highVolume) => {
     const orgId = await newOrg(100);
     const key = keyId();
-    if (highVolume) await admit({ organizationId: orgId, keyId: key, orgLimits: { perMinute: 15_000, perDay: 100_000 }, keyLimits: null }, T);
+    if (highVolume) await onHighVolumePath(orgId, key, T);
     const results = await Promise.allSettled(Array.from({ length: 200 }, (_, i) => reserveCredit(orgId, `last-${i}`, key, T)));
     const codes = results.map((r) => (r.status === 'fulfilled' ? 'served' : (r.reason as ApiError).code));
     const counts = Object.fromEntries([...new Set(codes)].map((c) => [c, codes.filter((x) => x === c).length]));
