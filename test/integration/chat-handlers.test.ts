@@ -281,11 +281,7 @@ describe('one-shot conversations', () => {
     );
     const expired = await send('still there?');
     expect(expired.statusCode).toBe(409);
-    expect(JSON.parse(expired.body)).toEqual({
-      error: 'conflict',
-      message: 'Conversation has expired (they last 30 days); continue under a new conversation_id',
-      code: 'CONFLICT',
-    });
+    expect(JSON.parse(expired.body)).toEqual({ error: 'conflict', message: 'Conversation has expired (they last 30 days); continue under a new conversation_id', code: 'CONFLICT' });
   });
 });
 
@@ -309,11 +305,7 @@ describe('export, defensively', () => {
       event('GET', '/api/export', { key: { ...identity, scopes: ['chat', 'export'] }, query: { resource: 'sessions' }, headers: { origin: 'https://app.example.com' } }),
     );
     expect(res.statusCode).toBe(403);
-    expect(JSON.parse(res.body)).toEqual({
-      error: 'forbidden',
-      message: 'API key does not have access to this resource',
-      code: 'INSUFFICIENT_PERMISSIONS',
-    });
+    expect(JSON.parse(res.body)).toEqual({ error: 'forbidden', message: 'API key does not have access to this resource', code: 'INSUFFICIENT_PERMISSIONS' });
   });
 
   it('refuses a request without the authorizer context', async () => {

@@ -92,11 +92,7 @@ describe('DynamoDB unavailable', () => {
     documents.on(GetCommand).rejects(timeout());
     const res = await readOrganizationAs('u1');
     expect(res.statusCode).toBe(503);
-    expect(JSON.parse(res.body)).toEqual({
-      error: 'service_unavailable',
-      message: 'A dependency is unavailable, try again shortly',
-      code: 'SERVICE_UNAVAILABLE',
-    });
+    expect(JSON.parse(res.body)).toEqual({ error: 'service_unavailable', message: 'A dependency is unavailable, try again shortly', code: 'SERVICE_UNAVAILABLE' });
     expect(res.headers?.['Retry-After']).toBe('1');
   });
 
@@ -120,12 +116,7 @@ describe('DynamoDB unavailable', () => {
     documents.on(GetCommand).rejects(new TypeError('boom at secret place'));
     const res = await readOrganizationAs('u3');
     expect(res.statusCode).toBe(500);
-    expect(JSON.parse(res.body)).toEqual({
-      error: 'internal_error',
-      message: 'Internal server error',
-      code: 'INTERNAL_ERROR',
-      requestId: 'req-1',
-    });
+    expect(JSON.parse(res.body)).toEqual({ error: 'internal_error', message: 'Internal server error', code: 'INTERNAL_ERROR', requestId: 'req-1' });
     expect(res.body).not.toContain('boom');
   });
 });
