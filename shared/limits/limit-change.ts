@@ -45,7 +45,7 @@ export interface Totals {
   minute: string;
   minuteTotal: number;
   dayTotal: number;
-  /** Whether any shard (an item other than the organization's own) counted that day. */
+  /** Whether the day's counts are (or will be) on the shards too: the new path is theirs, or a shard counted that day. */
   shardsCounted: boolean;
 }
 
@@ -57,8 +57,6 @@ export interface ItemShare {
   inMinute: boolean;
   minuteCount: number;
   dayCount: number;
-  /** Whether it is one of the new path's items (the organization's own item, or a shard). */
-  active: boolean;
   /** Its share of `total` over the new path's items (nothing on the other path's). */
   share(total: number): number;
 }
@@ -157,7 +155,6 @@ async function apply<S extends { lv?: number }>(change: LimitChange<S>, now: Dat
       inMinute: c.minute === minute,
       minuteCount: minuteCount(c),
       dayCount: dayCount(c),
-      active,
       share: (total) => (active ? shardShare(total, index, activeCount) : 0),
     };
     return writes.assign(item, day, token, share, totals);
