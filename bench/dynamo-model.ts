@@ -439,6 +439,23 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
     }));
   }
 
+  /** The organization's request shards of `day` (one BatchGetItem). */
+  async readShards(organizationId: string, day: string) {
+    const keys = Array.from({ length: SHARD_COUNT }, (_, shard) => DynamoModel.counterKey({ organizationId, shard }, day));
+    this.readItems(keys);
+    return keys.map((key) => {
+      const item = this.get(key);
+      return item ? ({ ...item } as OrgDayCounters) : undefined;
+    });
+  }
+
+  /** Leave what was found full on a started shard (never over a later mark). */
+  async markFull(target: CounterTarget, day: string, orgFull: OrgFull) {
+    const [name, hint] = Object.entries(orgFull).find(([, value]) => value !== undefined) ?? [];
+    if (name === undefined || hint === undefined) return;
+    this.update(DynamoModel.counterKey(target, day), (item) => (item?.mw === undefined || (item[name] !== undefined && String(item[name]) >= hint) ? undefined : { ...item, [name]: hint }));
+  }
+
   async peek(target: CounterTarget, day: string) {
     const item = this.get(DynamoModel.counterKey(target, day));
     return item ? ({ ...item } as OrgDayCounters) : undefined;

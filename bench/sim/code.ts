@@ -145,6 +145,8 @@ export const CALLS: Record<string, CallKind> = {
   takeBack: 'write',
   addRefusals: 'write',
   markSharded: 'write',
+  readShards: 'read',
+  markFull: 'write',
   peek: 'read',
   freeze: 'write',
   assign: 'write',

@@ -1,8 +1,11 @@
 // One DynamoDB document client per process, created at module scope so warm invocations reuse it.
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
+  BatchGetCommand,
   DynamoDBDocumentClient,
   QueryCommand,
+  type BatchGetCommandInput,
+  type BatchGetCommandOutput,
   TransactWriteCommand,
   UpdateCommand,
   type QueryCommandInput,
@@ -90,6 +93,25 @@ export async function queryAll<T>(input: QueryCommandInput): Promise<T[]> {
   const items: T[] = [];
   for await (const page of pages((start) => db.send(new QueryCommand({ ...input, ExclusiveStartKey: start })))) {
     items.push(...((page.Items ?? []) as T[]));
+  }
+  return items;
+}
+
+/**
+ * The items of `keys` in one table (BatchGetItem, 100 keys a call), asking again for what DynamoDB
+ * left unprocessed, with a growing pause, up to `attempts` times: a key still left then is missing
+ * from the answer, as an absent item is (the callers treat both as "not known").
+ */
+export async function batchGet(table: string, keys: Record<string, unknown>[], { consistent = true, attempts = 3 }: { consistent?: boolean; attempts?: number } = {}): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  for (let first = 0; first < keys.length; first += 100) {
+    let request: BatchGetCommandInput['RequestItems'] = { [table]: { Keys: keys.slice(first, first + 100), ConsistentRead: consistent } };
+    for (let attempt = 1; request && Object.keys(request).length > 0 && attempt <= attempts; attempt++) {
+      if (attempt > 1) await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** Math.min(attempt, 6)));
+      const out: BatchGetCommandOutput = await db.send(new BatchGetCommand({ RequestItems: request }));
+      items.push(...((out.Responses?.[table] ?? []) as Record<string, unknown>[]));
+      request = out.UnprocessedKeys;
+    }
   }
   return items;
 }

@@ -8,7 +8,7 @@
 // the balance) and takes what the batch charged off `creditsHeld` and into the day's usage; a drain
 // moves everything back. While filled, a batch is in the `byHoldDue` index (due BATCH_IDLE_MS after
 // its last fill), so the sweep drains the batches of an organization that went quiet.
-import { BatchGetCommand, type BatchGetCommandInput, type BatchGetCommandOutput, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { epochSeconds, utcDay } from '../domain/time.ts';
 import { BATCH_IDLE_MS, BATCHES } from '../limits/credit-batches.ts';
 import { holdDueKey, holdShardOf } from '../limits/credit-holds.ts';
@@ -16,7 +16,7 @@ import type { CreditStore, SharedBatch } from '../limits/store.ts';
 import { usageItemTtl } from '../limits/windows.ts';
 import { describeError, logger } from '../log.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
-import { conditionalUpdate, db, queryAll, transactWrite } from './client.ts';
+import { batchGet, conditionalUpdate, db, queryAll, transactWrite } from './client.ts';
 import { balanceChange, balanceOf, cancelled } from './credit-balance.ts';
 import { isCharged, newReservation, reservationPut, settleUpdate, type Hold } from './credit-reservations.ts';
 import { addUsage, keyCreditsScope, usageKey } from './usage.ts';
@@ -77,21 +77,13 @@ export const creditStore: CreditStore = {
   },
 
   async readBatches(organizationId) {
-    const table = tableName('usage');
+    const keys = Array.from({ length: BATCHES }, (_, n) => batchKey(organizationId, n));
     const found: [number, SharedBatch][] = [];
-    for (let first = 0; first < BATCHES; first += 100) {
-      const keys = Array.from({ length: Math.min(100, BATCHES - first) }, (_, i) => batchKey(organizationId, first + i));
-      let request: BatchGetCommandInput['RequestItems'] = { [table]: { Keys: keys, ConsistentRead: true } };
-      for (let attempt = 1; request && Object.keys(request).length > 0; attempt++) {
-        if (attempt > 1) await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** Math.min(attempt, 6)));
-        const out: BatchGetCommandOutput = await db.send(new BatchGetCommand({ RequestItems: request }));
-        for (const item of out.Responses?.[table] ?? []) {
-          const batch = batchOf(item);
-          const at = batchOfKey(String(item.pk));
-          if (at && (batch.remaining !== 0 || batch.charged !== 0)) found.push([at.n, batch]);
-        }
-        request = out.UnprocessedKeys;
-      }
+    // Every batch, however long DynamoDB takes: a batch left unread would not be drained at a 402.
+    for (const item of await batchGet(tableName('usage'), keys, { attempts: Infinity })) {
+      const batch = batchOf(item);
+      const at = batchOfKey(String(item.pk));
+      if (at && (batch.remaining !== 0 || batch.charged !== 0)) found.push([at.n, batch]);
     }
     return found;
   },

@@ -17,7 +17,7 @@ import { GetCommand, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { ApiError } from '../domain/errors.ts';
 import { effectiveLimits, type Limits, type RateSubject } from '../domain/plans.ts';
-import { orgFullHint, type OrgDayCounters, type WriteKind } from '../limits/counters.ts';
+import { orgFullHint, SHARD_COUNT, type OrgDayCounters, type WriteKind } from '../limits/counters.ts';
 import { rateLimitExceeded, rateLimitHeaders, type AppliedLimits } from '../limits/headers.ts';
 import { decide } from '../limits/limiter.ts';
 import { flushRefusals, LimiterMemory } from '../limits/sharded.ts';
@@ -28,7 +28,7 @@ import { describeError, logger } from '../log.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
 import { recordKeyUse, setOrgLimits } from './api-keys.ts';
 import { getOrganization } from './organizations.ts';
-import { conditionalUpdate, countingDb, db, isConditionFailed, isNotApplied, isUnavailable } from './client.ts';
+import { batchGet, conditionalUpdate, countingDb, db, isConditionFailed, isNotApplied, isUnavailable } from './client.ts';
 import { addKeyUsage, addUsage, keyUsageBase, MAX_KEYS_PER_ORG_DAY, shardScope, usageKey, type UsageScope } from './usage.ts';
 
 export interface CounterOptions {
@@ -244,6 +244,30 @@ export const counterStore: CounterStore = {
       // The minute moved on (its count restarted): only the day still holds this request.
       await countingDb.send(new UpdateCommand({ ...input, UpdateExpression: `ADD requests :minus${set}`, ExpressionAttributeValues: { ':minus': -1, ...hintValues } }));
     }
+  },
+
+  async readShards(organizationId, day) {
+    const states: (OrgDayCounters | undefined)[] = Array.from({ length: SHARD_COUNT }, () => undefined);
+    const keys = states.map((_, shard) => usageKey(shardScope(organizationId, shard), day));
+    // A key left unprocessed reads as no item: the request then tries to write it.
+    for (const item of await batchGet(tableName('usage'), keys, { consistent: false })) {
+      const shard = Number(String(item.pk).slice(String(item.pk).lastIndexOf('#') + 1));
+      if (Number.isInteger(shard) && shard >= 0 && shard < SHARD_COUNT) states[shard] = item as OrgDayCounters;
+    }
+    return states;
+  },
+
+  async markFull(target, day, orgFull) {
+    const [name, hint] = Object.entries(orgFull).find(([, value]) => value !== undefined) ?? [];
+    if (name === undefined) return;
+    await conditionalUpdate({
+      TableName: tableName('usage'),
+      Key: usageKey(scopeOf(target), day),
+      UpdateExpression: `SET ${name} = :hint`,
+      // Only on a started item, and never over a later window's mark (hints sort by window id first).
+      ConditionExpression: `attribute_exists(mw) AND (attribute_not_exists(${name}) OR ${name} < :hint)`,
+      ExpressionAttributeValues: { ':hint': hint },
+    });
   },
 
   async addRefusals(target, day, amount) {

@@ -8,7 +8,7 @@
 // (tokens that day), `ttl`; on shards, `tf`, `tfa`, `tfr` (every shard found short: ShortMark in
 // shared/limits/tokens.ts).
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import { BatchGetCommand, type BatchGetCommandInput, type BatchGetCommandOutput, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { RateSubject } from '../domain/plans.ts';
 import { SHARD_COUNT } from '../limits/counters.ts';
@@ -16,7 +16,7 @@ import { rateLimitExceeded } from '../limits/headers.ts';
 import { holdTokens, rebaseTokens, releaseTokens, type TokenAssignment, type TokenCounters, type TokenHold, type TokenLimits, type TokenStore, type TokenTarget, type TokenVersion } from '../limits/tokens.ts';
 import { dayWindow, usageItemTtl } from '../limits/windows.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
-import { conditionalUpdate, countingDb, db, isConditionFailed } from './client.ts';
+import { batchGet, conditionalUpdate, countingDb, db, isConditionFailed } from './client.ts';
 import { sendCounterWrite, tokenMemory } from './rate-limits.ts';
 
 export function tokenPartition(target: TokenTarget): string {
@@ -235,19 +235,12 @@ export const tokenStore: TokenStore = {
   },
 
   async readTokenShards(organizationId, day) {
-    const table = tableName('usage');
     const states: (TokenCounters | undefined)[] = Array.from({ length: SHARD_COUNT }, () => undefined);
     const keys = states.map((_, shard) => ({ pk: tokenPartition({ organizationId, shard }), sk: day }));
-    let request: BatchGetCommandInput['RequestItems'] = { [table]: { Keys: keys, ConsistentRead: true } };
-    // A key left unprocessed after three attempts reads as no item: the hold then tries to write it.
-    for (let attempt = 1; request && Object.keys(request).length > 0 && attempt <= 3; attempt++) {
-      if (attempt > 1) await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt));
-      const out: BatchGetCommandOutput = await db.send(new BatchGetCommand({ RequestItems: request }));
-      for (const item of out.Responses?.[table] ?? []) {
-        const shard = Number(String(item.pk).slice(String(item.pk).lastIndexOf('#') + 1));
-        if (Number.isInteger(shard) && shard >= 0 && shard < SHARD_COUNT) states[shard] = item as TokenCounters;
-      }
-      request = out.UnprocessedKeys;
+    // A key left unprocessed reads as no item: the hold then tries to write it.
+    for (const item of await batchGet(tableName('usage'), keys)) {
+      const shard = Number(String(item.pk).slice(String(item.pk).lastIndexOf('#') + 1));
+      if (Number.isInteger(shard) && shard >= 0 && shard < SHARD_COUNT) states[shard] = item as TokenCounters;
     }
     return states;
   },

@@ -14,9 +14,9 @@
 // the shape the one-item path uses for keys beyond its bound), decided first with one conditional
 // write: two writes per admitted request, each on an item that takes a share of the load.
 import type { Limits, RateSubject } from '../domain/plans.ts';
-import { asKeyWindows, firstGuessOnBusyItem, keyItemLimits, orgFullHint, orgWindowsOf, SHARD_COUNT, shardShare, windowCounts, type OrgDayCounters } from './counters.ts';
+import { asKeyWindows, firstGuessOnBusyItem, itemLimits, keyItemLimits, nextStep, orgFullHint, orgWindowsOf, SHARD_COUNT, shardShare, windowCounts, type OrgDayCounters } from './counters.ts';
 import { appliedLimits, isExhausted, type AppliedLimits, type WindowCount } from './headers.ts';
-import { countIn, StaleLimits, versionOf, type Admission, type CounterStore, type CounterTarget, type LimitsVersion, type OrgFull } from './store.ts';
+import { countIn, laterMinute, StaleLimits, versionOf, type Admission, type CounterStore, type CounterTarget, type LimitsVersion, type OrgFull } from './store.ts';
 import { TokenMemory } from './tokens.ts';
 import { dayOfMinute, dayWindow, minuteWindow, type Window } from './windows.ts';
 
@@ -125,6 +125,11 @@ export class ShardView {
       else if (!state.minuteFull || w.window.id > state.minuteFull) state.minuteFull = w.window.id;
     }
     this.shards.set(shard, state);
+  }
+
+  /** Another environment found every shard full (`windows` at their limit): so does this one now. */
+  markAllFull(day: string, windows: readonly WindowCount[]): void {
+    for (let shard = 0; shard < SHARD_COUNT; shard++) this.markFull(shard, day, windows);
   }
 
   private isFull(shard: number, minute: Window, day: Window): 'minute' | 'day' | undefined {
@@ -394,11 +399,14 @@ export async function admitSharded(
     const windows = exhausted(view.windows(limits.org, key.minute, now), key.period);
     // The hint is what another environment proved: this one now knows it too, and refuses the
     // rest of the window without a write, whatever the key.
-    for (let shard = 0; shard < SHARD_COUNT; shard++) view.markFull(shard, day.id, windows);
+    view.markAllFull(day.id, windows);
     return refuse([...windows, ...ownItemWindows(windowCounts(key.old, key.minute, day, ownLimits, keyId), limits.key, carried)]);
   }
   const keyWindows = ownItemWindows(windowCounts(key.state, key.minute, day, ownLimits, keyId), limits.key, carried);
 
+  // Whether this request read every shard (at its first failed shard write), and what it found marked.
+  let read: (OrgDayCounters | undefined)[] | undefined;
+  let marked = false;
   for (let shard = view.pick(now, random); shard !== undefined; shard = view.pick(now, random)) {
     let counted: Awaited<ReturnType<typeof countIn>>;
     try {
@@ -428,15 +436,28 @@ export async function admitSharded(
     if (counted.outcome !== 'rejected') throw new Error('a shard neither overflows nor carries what was found full');
     view.observe(shard, day.id, counted.old);
     view.markFull(shard, day.id, counted.windows);
+    // Its item says an environment found every shard full in this window at these limits: refused
+    // with this one failed write.
+    const period = markedFull(counted.old, counted.windows, limits.org);
+    if (period) {
+      view.markAllFull(day.id, exhausted(view.windows(limits.org, minute, now), period));
+      marked = true;
+      break;
+    }
+    // Otherwise read every shard at once, and try only those the read found with room.
+    if (read === undefined) read = await readShards(store, view, subject, now);
   }
 
   // Every shard is full: the organization refuses. Give the key its count back, and leave on its
-  // item what was found full, so that the key's next request anywhere is refused by one write.
+  // item what was found full, so that the key's next request anywhere is refused by one write;
+  // and on every shard, so that any environment's next request is refused by one failed write.
+  const orgFull = orgFullOf(view, limits.org, now);
   try {
-    await store.takeBack(keyTarget, key.minute, day.id, orgFullOf(view, limits.org, now));
+    await store.takeBack(keyTarget, key.minute, day.id, orgFull);
   } catch {
     // The key's count stays one high for a refused request (docs/limits.md states this bound).
   }
+  if (read !== undefined && !marked) await markShards(store, organizationId, day.id, orgFull, read);
   return refuse([...view.windows(limits.org, minute, now), ...keyWindows.map((w) => ({ ...w, used: w.used - 1 }))]);
 }
 
@@ -493,6 +514,55 @@ async function toldToKey(store: CounterStore, keyId: string, day: string, versio
     const before = toldBefore(known, w.window.period, ids[w.window.period]);
     return before !== undefined && before < w.limit - w.used ? { ...w, used: w.limit - before } : w;
   });
+}
+
+/**
+ * Which window a shard's failed write says every shard was found full in, by its mark (`ofm`,
+ * `ofd`; see markShards): the window the write counted in, at the limits the request counts under.
+ */
+function markedFull(old: OrgDayCounters | undefined, windows: readonly WindowCount[], limits: Limits): 'minute' | 'day' | undefined {
+  const minute = windows.find((w) => w.window.period === 'minute')?.window.id;
+  const day = windows.find((w) => w.window.period === 'day')?.window.id;
+  if (old?.ofd !== undefined && day !== undefined && old.ofd === orgFullHint(day, limits)) return 'day';
+  if (old?.ofm !== undefined && minute !== undefined && old.ofm === orgFullHint(minute, limits)) return 'minute';
+  return undefined;
+}
+
+/**
+ * Read every shard of the organization (one BatchGetItem) into the view: each one the read shows
+ * full at the request's limits is marked so; the rest (room, no item, a limit change being
+ * applied, another version) is left for a write to tell. A failed read tells nothing: the shards
+ * are then tried one by one.
+ */
+async function readShards(store: CounterStore, view: ShardView, subject: RateSubject, now: Date): Promise<(OrgDayCounters | undefined)[]> {
+  const day = dayWindow(now).id;
+  let states: (OrgDayCounters | undefined)[];
+  try {
+    states = await store.readShards(subject.organizationId, day);
+  } catch {
+    return [];
+  }
+  const version = versionOf(subject);
+  for (const [shard, state] of states.entries()) {
+    if (state === undefined || state.fz !== undefined || Number(state.lv ?? state.sv ?? -1) !== version.v) continue;
+    view.observe(shard, day, state);
+    const allowed = itemLimits(state, laterMinute(state, now).id);
+    const step = nextStep(state, now, allowed ? { org: allowed, key: {} } : shardLimits(version.limits, shard), '');
+    if (step.action === 'reject') view.markFull(shard, day, step.windows);
+  }
+  return states;
+}
+
+/**
+ * Leave what this environment found full on every shard (one write each, at once; not where the
+ * read found it already): for the rest of the window, any environment's request that meets a
+ * shard is refused by that one failed write, instead of trying every shard itself.
+ */
+async function markShards(store: CounterStore, organizationId: string, day: string, orgFull: OrgFull, read: (OrgDayCounters | undefined)[]): Promise<void> {
+  const [name, hint] = Object.entries(orgFull).find(([, value]) => value !== undefined) ?? [];
+  if (name === undefined) return;
+  const shards = Array.from({ length: SHARD_COUNT }, (_, shard) => shard).filter((shard) => read[shard]?.[name as keyof OrgFull] !== hint);
+  await Promise.all(shards.map((shard) => store.markFull({ organizationId, shard }, day, orgFull).catch(() => undefined)));
 }
 
 /**

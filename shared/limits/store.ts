@@ -95,6 +95,16 @@ export interface CounterStore {
    * items (read by dailyUsage), and under which limits (`sv`, `lm`, `ld`), when known.
    */
   markSharded(organizationId: string, day: string, shards: number, version?: LimitsVersion): Promise<void>;
+  /**
+   * The organization's shard items of `day` (one BatchGetItem, eventually consistent: counts only
+   * rise within a window, so an older copy errs towards room). Undefined where there is none.
+   */
+  readShards(organizationId: string, day: string): Promise<(OrgDayCounters | undefined)[]>;
+  /**
+   * Leave on a started shard item what was found full (`ofm` or `ofd`, see orgFullOf), never over a
+   * later mark: a failed write on it then tells any environment the organization is full.
+   */
+  markFull(target: CounterTarget, day: string, orgFull: OrgFull): Promise<void>;
   /** Consistent read of one counter item (the organization's day item, before a shard's day starts). */
   peek(target: CounterTarget, day: string): Promise<OrgDayCounters | undefined>;
   /**
@@ -339,7 +349,7 @@ function versionCounted(item: OrgDayCounters | undefined): number | 'unversioned
 }
 
 /** The minute a write at `now` counts in on this item: the clock's, or a later one of the day another writer moved it to. */
-function laterMinute(old: OrgDayCounters | undefined, now: Date): Window {
+export function laterMinute(old: OrgDayCounters | undefined, now: Date): Window {
   const minute = minuteWindow(now);
   if (old?.mw && old.mw > minute.id && dayOfMinute(old.mw) === dayWindow(now).id) return minuteWindowFromId(old.mw);
   return minute;

@@ -76,6 +76,18 @@ describe('admission on shards under real concurrency', () => {
     expect(count.mock.calls.map(([target]) => target)).toEqual([{ keyId: keys[0] }]);
     expect(await item(`usage#key#${keys[0]}`, DAY)).toMatchObject({ requests: keyItem!.requests });
     expect((await dailyUsage({ organizationId }, 1, T))[0]).toMatchObject({ requests: 300 });
+    // And on every shard: a fresh environment's request with a key never refused tries one shard,
+    // whose failed write says every shard is full (no read of the shards, no other shard tried).
+    const shards = await counterStore.readShards(organizationId, DAY);
+    expect(shards.map((shard) => shard?.ofd)).toEqual(Array.from({ length: 64 }, () => '2031-05-06|15000|300'));
+    count.mockClear();
+    const readShards = vi.fn<typeof counterStore.readShards>(counterStore.readShards);
+    const newKey = `key_${newId('req').slice(4)}`;
+    const other = await admitSharded({ ...counterStore, count, readShards }, new LimiterMemory(), subject(HIGH(300), null, organizationId, newKey), T, Math.random);
+    expect(other).toMatchObject({ admitted: false });
+    expect(count.mock.calls.filter(([target]) => !('keyId' in target))).toHaveLength(1);
+    expect(readShards).not.toHaveBeenCalled();
+    expect(await item(`usage#key#${newKey}`, DAY)).toMatchObject({ requests: 0, ofd: '2031-05-06|15000|300' });
   });
 
   it("a key's own limit is exact on the high-volume path, and its refusals consume nothing", { timeout: 60_000 }, async () => {

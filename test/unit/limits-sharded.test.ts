@@ -198,6 +198,36 @@ describe('admission on shards', () => {
     expect((await admitSharded(model, new LimiterMemory(), { ...subject(raised, 'key_a'), orgLimitsVersion: 1 }, at('2031-03-04T10:21:00.000Z'), seeded(9))).admitted).toBe(true);
   });
 
+  it('a full minute costs about one failed shard write per environment, whatever the keys: the first to find every shard full marks them', async () => {
+    const model = newModel();
+    const perMinute = { perMinute: 15_000, perDay: 1_000_000 };
+    const filler = new LimiterMemory();
+    for (let i = 0; i < 15_000; i++) expect((await admitSharded(model, filler, subject(perMinute, `key_${i % 100}`), T, seeded(8))).admitted).toBe(true);
+    let failedShardWrites = 0;
+    const count = model.count.bind(model);
+    model.count = async (...args) => {
+      const result = await count(...args);
+      if (!result.ok && 'shard' in args[0] && args[0].shard !== undefined) failedShardWrites += 1;
+      return result;
+    };
+    // 40 environments, each with requests of three keys it has not seen refused, within the full minute.
+    const random = seeded(11);
+    let refused = 0;
+    for (let round = 0; round < 3; round++) {
+      for (let env = 0; env < 40; env++) {
+        const memory = new LimiterMemory();
+        const result = await admitSharded(model, memory, subject(perMinute, `key_${(env * 3 + round) % 100}`), at(`2031-03-04T10:20:4${round}.${String(env).padStart(3, '0')}Z`), random);
+        expect(result.admitted).toBe(false);
+        expect(rateLimitHeaders(result.windows)['X-RateLimit-Remaining']).toBe('0');
+        refused += 1;
+      }
+    }
+    // One environment walks the shards (then reads and marks them all); every other one fails once.
+    expect(failedShardWrites).toBeLessThanOrEqual(refused + SHARD_COUNT);
+    expect(model.items.get(`usage#org#${ORG}#17|${DAY}`)).toMatchObject({ mc: shardShare(15_000, 17), ofm: '2031-03-04T10:20|15000|1000000' });
+    expect(shardTotal(model, DAY, 'mc')).toBe(15_000);
+  });
+
   it('a raised limit is room again at once: what an environment saw full under the old limit is forgotten', async () => {
     const model = newModel();
     const seen = new LimiterMemory();
