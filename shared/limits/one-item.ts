@@ -4,11 +4,11 @@
 // records the key's usage. A key beyond the item's bound of keys a day is counted on its own day
 // item too. Written against the store interface, so the simulation runs this same code.
 import type { RateSubject } from '../domain/plans.ts';
-import { firstGuess, hasRoomFor, orgWindowsOf, windowCounts, type OrgDayCounters } from './counters.ts';
+import { firstGuess, hasRoomFor, orgFullHint, orgWindowsOf, windowCounts, type OrgDayCounters } from './counters.ts';
 import { appliedLimits, isExhausted, type AppliedLimits, type WindowCount } from './headers.ts';
-import { carriedRequests, ownItemLimits, ownItemWindows, type LimiterMemory } from './sharded.ts';
+import { carriedRequests, confirmLimits, ownItemLimits, ownItemWindows, type LimiterMemory } from './sharded.ts';
 import { countIn, versionOf, type Admission, type Counted, type CounterStore } from './store.ts';
-import { dayWindow, type Window } from './windows.ts';
+import { dayWindow, minuteWindow, type Window } from './windows.ts';
 
 /** Called when bookkeeping after a decision fails (logged by the caller; the decision stands). */
 export type OnBookkeepingError = (what: string, error: unknown) => void;
@@ -110,6 +110,14 @@ export async function admitOneItem(
   // A limit of zero (or a missing one) admits nothing; no write can tell us more.
   const empty = windowCounts(undefined, firstGuess(undefined, now).minute, day, limits, keyId);
   if (empty.some(isExhausted)) return { admitted: false, windows: empty, day: day.id };
+  // The organization's day item refused this minute (or day) at these limits: so it would again.
+  const full = memory.dayItemFull.get(organizationId);
+  for (const window of [day, minuteWindow(now)]) {
+    if (full !== dayItemFullHint(window, subject)) continue;
+    await confirmLimits(store, memory, subject, now);
+    const windows = windowCounts(undefined, minuteWindow(now), day, limits, keyId).map((w) => (w.scope === 'org' && w.window.period === window.period ? { ...w, used: w.limit } : w));
+    return { admitted: false, windows, day: day.id };
+  }
   if (memory.overflowDay.get(keyId) === day.id) return countOverflow(store, memory, subject, limits, now, onError);
 
   const counted = await countIn(store, { organizationId }, limits, now, memory.lastSeen, {
@@ -130,6 +138,8 @@ export async function admitOneItem(
         firstInMinute: counted.state.km?.[keyId] === 1,
       };
     case 'rejected': {
+      const orgFull = counted.windows.find((w) => w.scope === 'org' && isExhausted(w) && w.window.period === 'day') ?? counted.windows.find((w) => w.scope === 'org' && isExhausted(w));
+      if (orgFull) remember(memory.dayItemFull, organizationId, dayItemFullHint(orgFull.window, subject));
       // The refusal is counted for the key in the organization's item if the item has (or has
       // room for) the key in its `kl` map; otherwise on the key's own item.
       const kl = counted.old?.kl;
@@ -147,4 +157,9 @@ export async function admitOneItem(
 /** The organization's windows, and the key's as the organization's day item counts it. */
 function withKeyWindows(org: WindowCount[], state: OrgDayCounters, minute: Window, day: Window, limits: AppliedLimits, keyId: string): WindowCount[] {
   return [...org, ...windowCounts(state, minute, day, limits, keyId).filter((w) => w.scope === 'key')];
+}
+
+/** What an organization's day item was seen full in: the window, and the limits (with their version) it was full under. */
+function dayItemFullHint(window: Window, subject: RateSubject): string {
+  return orgFullHint(`${window.period}|${window.id}|${subject.orgLimitsVersion ?? 0}`, subject.orgLimits);
 }

@@ -244,6 +244,12 @@ export class LimiterMemory {
   readonly keyMinuteFull = new Map<string, string>();
   /** One-item path: keys seen to overflow their organization's day item, with the day (they skip the write that would fail). */
   readonly overflowDay = new Map<string, string>();
+  /**
+   * One-item path: per organization, the window its day item refused for the organization's own
+   * limit (`minute|<id>|…` or `day|<id>|…`, see dayItemFullHint). Its counts only rise within a
+   * window under one version of the limits, so the rest of that window is refused without a write.
+   */
+  readonly dayItemFull = new Map<string, string>();
   /** The newest version of each organization's limits this environment has seen (a request with an older copy is decided under it). */
   readonly orgVersions = new Map<string, LimitsVersion>();
   /** When (epoch ms, decision clock) this environment last read an organization's limits version before refusing from memory, and what it read. */
@@ -289,7 +295,7 @@ export const FULL_MEMORY_MS = 1_000;
  * the limits changed since the request's copy, decide it again under them (StaleLimits). Bounds
  * how long a process keeps refusing from memory after a raised limit: one second.
  */
-async function confirmLimits(store: CounterStore, memory: LimiterMemory, subject: RateSubject, now: Date): Promise<void> {
+export async function confirmLimits(store: CounterStore, memory: LimiterMemory, subject: RateSubject, now: Date): Promise<void> {
   const { organizationId } = subject;
   let check = memory.versionCheckedAt.get(organizationId);
   if (check === undefined || now.getTime() - check.at >= FULL_MEMORY_MS || now.getTime() < check.at) {

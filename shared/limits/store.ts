@@ -291,7 +291,9 @@ export async function countIn(
       if (dayItem?.fz !== undefined || (counted !== undefined && counted !== version.v)) old = { ...dayItem, mw: undefined };
     }
     if (versioned && old !== undefined && 'organizationId' in target) {
-      if (old.fz !== undefined) {
+      // Until the change is applied, read rather than write: a failed write on the frozen item
+      // costs its size in WCU (the one-item path's day item, several), a consistent read 1 RCU.
+      while (old?.fz !== undefined) {
         const ms = FROZEN_WAITS_MS[waits++];
         if (ms !== undefined) await wait(ms);
         else {
@@ -299,6 +301,9 @@ export async function countIn(
           waits = 0;
           await rebase(store, target.organizationId, { v: Number(old.lv), limits: { perMinute: Number(old.lm), perDay: Number(old.ld) } }, now);
         }
+        old = await store.peek(target, day);
+      }
+      if (old === undefined) {
         attempt -= 1;
         continue;
       }

@@ -1,0 +1,68 @@
+// The one-item path's decisions (shared/limits/one-item.ts) against the model of DynamoDB the
+// simulation uses (bench/dynamo-model.ts): what an environment remembers of a full day item.
+import { describe, expect, it } from 'vitest';
+import { DynamoModel } from '../../bench/dynamo-model.ts';
+import type { Limits, RateSubject } from '../../shared/domain/plans.ts';
+import { rateLimitHeaders } from '../../shared/limits/headers.ts';
+import { admitOneItem } from '../../shared/limits/one-item.ts';
+import { LimiterMemory } from '../../shared/limits/sharded.ts';
+
+const ORG = 'org_one';
+const at = (iso: string) => new Date(iso);
+
+function subject(orgLimits: Limits, keyId: string, orgLimitsVersion = 1): RateSubject {
+  return { organizationId: ORG, keyId, orgLimits, keyLimits: null, orgLimitsVersion };
+}
+
+/** The model, with every failed counter write on the organization's day item tallied. */
+function newModel() {
+  const model = new DynamoModel();
+  model.msPerCall = 1;
+  const tally = { failedDayItemWrites: 0 };
+  const count = model.count.bind(model);
+  model.count = async (...args) => {
+    const result = await count(...args);
+    if (!result.ok && 'organizationId' in args[0] && args[0].shard === undefined) tally.failedDayItemWrites += 1;
+    return result;
+  };
+  return { model, tally };
+}
+
+describe('a full day item, remembered', () => {
+  it('the rest of a full day is refused without a write: one failed write per environment, not per request', async () => {
+    const { model, tally } = newModel();
+    const limits = { perMinute: 1_000, perDay: 30 };
+    const memory = new LimiterMemory();
+    for (let i = 0; i < 30; i++) expect((await admitOneItem(model, memory, subject(limits, `key_${i % 5}`), at('2031-03-04T10:20:00.000Z'), 100)).admitted).toBe(true);
+    tally.failedDayItemWrites = 0;
+    for (let i = 0; i < 50; i++) {
+      const refused = await admitOneItem(model, memory, subject(limits, `key_${i % 7}`), at(`2031-03-04T10:2${1 + (i % 8)}:00.000Z`), 100);
+      expect(refused.admitted).toBe(false);
+      expect(rateLimitHeaders(refused.windows)).toMatchObject({ 'X-RateLimit-Limit': '30', 'X-RateLimit-Remaining': '0' });
+    }
+    expect(tally.failedDayItemWrites).toBe(1);
+    // A raised limit (a newer version) is room again at once, and the next day starts afresh.
+    expect((await admitOneItem(model, memory, subject({ perMinute: 1_000, perDay: 40 }, 'key_0', 2), at('2031-03-04T10:30:00.000Z'), 100)).admitted).toBe(true);
+    expect((await admitOneItem(model, memory, subject(limits, 'key_0'), at('2031-03-05T00:00:01.000Z'), 100)).admitted).toBe(true);
+  });
+
+  it('a full minute is refused without a write until it ends; the next minute counts again', async () => {
+    const { model, tally } = newModel();
+    const limits = { perMinute: 10, perDay: 1_000 };
+    const memory = new LimiterMemory();
+    for (let i = 0; i < 10; i++) expect((await admitOneItem(model, memory, subject(limits, 'key_a'), at('2031-03-04T10:20:01.000Z'), 100)).admitted).toBe(true);
+    tally.failedDayItemWrites = 0;
+    for (let i = 0; i < 20; i++) expect((await admitOneItem(model, memory, subject(limits, `key_${i}`), at(`2031-03-04T10:20:${String(10 + i * 2)}.000Z`), 100)).admitted).toBe(false);
+    expect(tally.failedDayItemWrites).toBe(1);
+    expect((await admitOneItem(model, memory, subject(limits, 'key_a'), at('2031-03-04T10:21:00.000Z'), 100)).admitted).toBe(true);
+  });
+
+  it("a key's own limit used up is not the organization's: another key is still admitted", async () => {
+    const { model } = newModel();
+    const memory = new LimiterMemory();
+    const limited: RateSubject = { ...subject({ perMinute: 1_000, perDay: 1_000 }, 'key_small'), keyLimits: { perMinute: 2 } };
+    for (let i = 0; i < 2; i++) expect((await admitOneItem(model, memory, limited, at('2031-03-04T10:20:01.000Z'), 100)).admitted).toBe(true);
+    expect((await admitOneItem(model, memory, limited, at('2031-03-04T10:20:02.000Z'), 100)).admitted).toBe(false);
+    expect((await admitOneItem(model, memory, subject({ perMinute: 1_000, perDay: 1_000 }, 'key_other'), at('2031-03-04T10:20:03.000Z'), 100)).admitted).toBe(true);
+  });
+});
