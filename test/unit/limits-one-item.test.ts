@@ -65,4 +65,25 @@ describe('a full day item, remembered', () => {
     expect((await admitOneItem(model, memory, limited, at('2031-03-04T10:20:02.000Z'), 100)).admitted).toBe(false);
     expect((await admitOneItem(model, memory, subject({ perMinute: 1_000, perDay: 1_000 }, 'key_other'), at('2031-03-04T10:20:03.000Z'), 100)).admitted).toBe(true);
   });
+
+  it('an item frozen by a limit change is read, not written, until the change is applied', async () => {
+    const { model, tally } = newModel();
+    const limits = { perMinute: 1_000, perDay: 1_000 };
+    const memory = new LimiterMemory();
+    expect((await admitOneItem(model, memory, subject(limits, 'key_a'), at('2031-03-04T10:20:01.000Z'), 100)).admitted).toBe(true);
+    const raised = { perMinute: 2_000, perDay: 2_000 };
+    await model.freeze({ organizationId: ORG }, '2031-03-04', { v: 2, limits: raised }, 'change');
+    tally.failedDayItemWrites = 0;
+    let reads = 0;
+    const peek = model.peek.bind(model);
+    model.peek = async (...args) => {
+      reads += 1;
+      return peek(...args);
+    };
+    // Whoever applies the change assigns the item 200 ms later.
+    setTimeout(() => void model.assign({ organizationId: ORG }, '2031-03-04', 'change', { mw: '2031-03-04T10:20', mc: 1, am: 2_000, sm: 2_000, ad: 2_000 }), 200);
+    expect((await admitOneItem(model, memory, subject(raised, 'key_b', 2), at('2031-03-04T10:20:02.000Z'), 100)).admitted).toBe(true);
+    expect(tally.failedDayItemWrites).toBe(1);
+    expect(reads).toBeGreaterThanOrEqual(3);
+  });
 });
