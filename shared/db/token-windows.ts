@@ -237,8 +237,9 @@ export const tokenStore: TokenStore = {
   async readTokenShards(organizationId, day) {
     const states: (TokenCounters | undefined)[] = Array.from({ length: SHARD_COUNT }, () => undefined);
     const keys = states.map((_, shard) => ({ pk: tokenPartition({ organizationId, shard }), sk: day }));
-    // A key left unprocessed reads as no item: the hold then tries to write it.
-    for (const item of await batchGet(tableName('usage'), keys)) {
+    // Eventually consistent: what it shows only picks which shards to write (a write decides); a
+    // key left unprocessed reads as no item, and the hold then tries to write it.
+    for (const item of await batchGet(tableName('usage'), keys, { consistent: false })) {
       const shard = Number(String(item.pk).slice(String(item.pk).lastIndexOf('#') + 1));
       if (Number.isInteger(shard) && shard >= 0 && shard < SHARD_COUNT) states[shard] = item as TokenCounters;
     }

@@ -64,6 +64,11 @@ export interface ItemShare {
 export interface LimitChange<S> {
   /** Which items (request counters, token windows): changes of different kinds run apart. */
   kind: string;
+  /**
+   * The store the change is written through: appliers through one store share a run. One per
+   * process in production; one per environment in the simulation, which runs many in one process.
+   */
+  store: object;
   organizationId: string;
   version: number;
   /** The new path: the shards (high volume), or the organization's own item. */
@@ -94,8 +99,8 @@ async function forEachLimited<T, R>(items: readonly T[], run: (item: T, index: n
   return results;
 }
 
-/** Limit changes being applied by this process: one at a time per kind, organization, day and version. */
-const running = new Map<string, Promise<'applied' | 'newer'>>();
+/** Limit changes being applied through each store: one at a time per kind, organization, day and version. */
+const runningBy = new WeakMap<object, Map<string, Promise<'applied' | 'newer'>>>();
 
 /**
  * Apply a limit change to every item of the organization (see rebase in store.ts). Everyone
@@ -105,6 +110,8 @@ const running = new Map<string, Promise<'applied' | 'newer'>>();
  */
 export function applyLimitChange<S extends { lv?: number }>(change: LimitChange<S>, now: Date, writes: ChangeWrites<S>): Promise<'applied' | 'newer'> {
   const key = `${change.kind}|${change.organizationId}|${dayWindow(now).id}|${change.version}`;
+  let running = runningBy.get(change.store);
+  if (!running) runningBy.set(change.store, (running = new Map()));
   let run = running.get(key);
   if (!run) {
     run = apply(change, now, writes).finally(() => running.delete(key));

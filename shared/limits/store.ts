@@ -377,7 +377,7 @@ export function laterMinute(old: OrgDayCounters | undefined, now: Date): Window 
  */
 export function rebase(store: CounterStore, organizationId: string, version: LimitsVersion, now: Date): Promise<'applied' | 'newer'> {
   const counts = (s: OrgDayCounters): FrozenCounts => ({ minute: s.fmw, minuteCount: s.fmc, dayCount: s.frq });
-  return applyLimitChange({ kind: 'requests', organizationId, version: version.v, highVolume: isHighVolume(version.limits), counts }, now, {
+  return applyLimitChange({ store, kind: 'requests', organizationId, version: version.v, highVolume: isHighVolume(version.limits), counts }, now, {
     freeze: (target, day, token) => store.freeze(target, day, version, token),
     assign: (target, day, token, item, totals) => store.assign(target, day, token, counterAssignment(version.limits, item, totals)),
   });

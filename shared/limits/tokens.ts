@@ -110,7 +110,7 @@ export interface TokenStore {
   freezeTokens(target: TokenTarget, day: string, version: TokenVersion, token: string): Promise<TokenWrite>;
   /** Set what the item may count and let it count again, if it is still frozen by `token`. */
   assignTokens(target: TokenTarget, day: string, token: string, assignment: TokenAssignment): Promise<boolean>;
-  /** The organization's SHARD_COUNT token shards of `day`, in shard order (one consistent batch read; undefined: no such item). */
+  /** The organization's SHARD_COUNT token shards of `day`, in shard order (one eventually consistent batch read; undefined: no such item). */
   readTokenShards(organizationId: string, day: string): Promise<(TokenCounters | undefined)[]>;
   /** Leave `mark` on one token shard of `day` (only on a started shard, never replacing a later mark). */
   markShort(target: TokenTarget, day: string, mark: ShortMark): Promise<void>;
@@ -710,7 +710,7 @@ async function takeOrg(
  */
 export function rebaseTokens(store: TokenStore, organizationId: string, version: TokenVersion, now: Date): Promise<'applied' | 'newer'> {
   const counts = (s: TokenCounters): FrozenCounts => ({ minute: s.ftw, minuteCount: s.ftm, dayCount: s.ftd });
-  return applyLimitChange({ kind: 'tokens', organizationId, version: version.v, highVolume: version.highVolume, counts }, now, {
+  return applyLimitChange({ store, kind: 'tokens', organizationId, version: version.v, highVolume: version.highVolume, counts }, now, {
     freeze: (target, day, token) => store.freezeTokens(target, day, version, token),
     assign: (target, day, token, item, totals) => store.assignTokens(target, day, token, tokenAssignment(version.limits, item, totals)),
   });
