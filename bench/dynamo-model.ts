@@ -17,6 +17,7 @@ import { orgFullHint, SHARD_COUNT, type OrgDayCounters, type WriteKind } from '.
 import type { Assignment, CounterTarget, CountOptions, LimitsVersion, OrgFull, SharedBatch, SpendRequest, TakeResult } from '../shared/limits/store.ts';
 import { BATCHES, type HighVolumeStore } from '../shared/limits/credit-batches.ts';
 import { HOLD_SHARDS } from '../shared/limits/credit-holds.ts';
+import { TAKEOVER_MS } from '../shared/limits/limit-change.ts';
 import type { ShortMark, TokenAssignment, TokenCounters, TokenLimits, TokenStore, TokenTarget, TokenVersion } from '../shared/limits/tokens.ts';
 import type { Window } from '../shared/limits/windows.ts';
 
@@ -440,6 +441,19 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
       ...item,
       shards,
     }));
+  }
+
+  /** Claim a limit change's takeover on an organization's own item (claimChange in shared/db/rate-limits.ts). */
+  private claim(key: string, token: string, at: number): boolean {
+    return this.update(key, (item) => ((item?.fz !== undefined && item.fz !== token) || (item?.fzc !== undefined && Number(item.fzc) > at - TAKEOVER_MS) ? undefined : { ...item, fzc: at })).ok;
+  }
+
+  async claimChange(target: CounterTarget, day: string, token: string, at: number) {
+    return this.claim(DynamoModel.counterKey(target, day), token, at);
+  }
+
+  async claimTokenChange(target: TokenTarget, day: string, token: string, at: number) {
+    return this.claim(DynamoModel.tokenKey(target, day), token, at);
   }
 
   /** The organization's request shards of `day` (one BatchGetItem). */

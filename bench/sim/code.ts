@@ -149,6 +149,8 @@ export const CALLS: Record<string, CallKind> = {
   markFull: 'write',
   peek: 'read',
   freeze: 'write',
+  claimChange: 'write',
+  claimTokenChange: 'write',
   assign: 'write',
   balance: 'read',
   readBatch: 'read',

@@ -19,6 +19,7 @@ import { ApiError } from '../domain/errors.ts';
 import { effectiveLimits, type Limits, type RateSubject } from '../domain/plans.ts';
 import { orgFullHint, SHARD_COUNT, type OrgDayCounters, type WriteKind } from '../limits/counters.ts';
 import { rateLimitExceeded, rateLimitHeaders, type AppliedLimits } from '../limits/headers.ts';
+import { TAKEOVER_MS } from '../limits/limit-change.ts';
 import { decide } from '../limits/limiter.ts';
 import { flushRefusals, LimiterMemory } from '../limits/sharded.ts';
 import type { TokenMemory } from '../limits/tokens.ts';
@@ -205,6 +206,22 @@ export async function sendCounterWrite(input: UpdateCommandInput): Promise<{ Att
   }
 }
 
+/**
+ * Claim the takeover of a limit change on an organization's own item (counters or tokens): `fzc`
+ * set to `at`, unless the item is frozen by another change or was claimed less than TAKEOVER_MS ago.
+ */
+export async function claimChange(key: { pk: string; sk: string }, token: string, at: number): Promise<boolean> {
+  const claimed = await conditionalUpdate({
+    TableName: tableName('usage'),
+    Key: key,
+    UpdateExpression: 'SET fzc = :at, #ttl = if_not_exists(#ttl, :ttl)',
+    ConditionExpression: '(attribute_not_exists(fz) OR fz = :token) AND (attribute_not_exists(fzc) OR fzc <= :stale)',
+    ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE },
+    ExpressionAttributeValues: { ':at': at, ':token': token, ':stale': at - TAKEOVER_MS, ':ttl': usageItemTtl(key.sk) },
+  });
+  return claimed !== undefined;
+}
+
 function scopeOf(target: CounterTarget): UsageScope {
   if ('keyId' in target) return { keyId: target.keyId };
   return target.shard === undefined ? { organizationId: target.organizationId } : shardScope(target.organizationId, target.shard);
@@ -245,6 +262,8 @@ export const counterStore: CounterStore = {
       await countingDb.send(new UpdateCommand({ ...input, UpdateExpression: `ADD requests :minus${set}`, ExpressionAttributeValues: { ':minus': -1, ...hintValues } }));
     }
   },
+
+  claimChange: (target, day, token, at) => claimChange(usageKey(scopeOf(target), day), token, at),
 
   async readShards(organizationId, day) {
     const states: (OrgDayCounters | undefined)[] = Array.from({ length: SHARD_COUNT }, () => undefined);

@@ -17,7 +17,7 @@ import { holdTokens, rebaseTokens, releaseTokens, type TokenAssignment, type Tok
 import { dayWindow, usageItemTtl } from '../limits/windows.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
 import { batchGet, conditionalUpdate, countingDb, db, isConditionFailed } from './client.ts';
-import { sendCounterWrite, tokenMemory } from './rate-limits.ts';
+import { claimChange, sendCounterWrite, tokenMemory } from './rate-limits.ts';
 
 export function tokenPartition(target: TokenTarget): string {
   if ('keyId' in target) return `usage#key#${target.keyId}#tw`;
@@ -233,6 +233,8 @@ export const tokenStore: TokenStore = {
       });
     }
   },
+
+  claimTokenChange: (target, day, token, at) => claimChange({ pk: tokenPartition(target), sk: day }, token, at),
 
   async readTokenShards(organizationId, day) {
     const states: (TokenCounters | undefined)[] = Array.from({ length: SHARD_COUNT }, () => undefined);

@@ -81,7 +81,19 @@ export interface LimitChange<S> {
 export interface ChangeWrites<S> {
   freeze(item: OrgItem, day: string, token: string): Promise<Frozen<S>>;
   assign(item: OrgItem, day: string, token: string, share: ItemShare, totals: Totals): Promise<boolean>;
+  /**
+   * Take over the change of `token` on the organization's own item (`fzc`, epoch ms): unless
+   * another applier took it over less than TAKEOVER_MS before `at`. False: someone else has.
+   */
+  claim(day: string, token: string, at: number): Promise<boolean>;
 }
+
+/**
+ * How long a takeover of a change is left to its applier before another may take it over. Items
+ * frozen longer than their waiters wait (a stalled applier: a lost answer waits out a 5 s request
+ * timeout) are released by one waiting request at a time, not by every environment at once.
+ */
+export const TAKEOVER_MS = 1_500;
 
 /** Calls in flight at once while a limit change is applied (as when copying limits onto keys). */
 const CONCURRENCY = 16;
@@ -100,29 +112,35 @@ async function forEachLimited<T, R>(items: readonly T[], run: (item: T, index: n
 }
 
 /** Limit changes being applied through each store: one at a time per kind, organization, day and version. */
-const runningBy = new WeakMap<object, Map<string, Promise<'applied' | 'newer'>>>();
+const runningBy = new WeakMap<object, Map<string, Promise<ChangeResult>>>();
+
+/** 'newer': an item counts under a newer version; 'busy': another applier took the change over (takeover). */
+export type ChangeResult = 'applied' | 'newer' | 'busy';
 
 /**
  * Apply a limit change to every item of the organization (see rebase in store.ts). Everyone
  * applying the same version computes the same thing from the same kept counts (the token is the
  * version), so concurrent appliers agree; within this process they share one run.
- * 'newer': an item already counts under a newer version (that change applies instead).
+ * 'newer': an item already counts under a newer version (that change applies instead). With
+ * `takeover` (a request finding the items frozen for longer than it waits), it first claims the
+ * change ('busy': another applier did less than TAKEOVER_MS ago).
  */
-export function applyLimitChange<S extends { lv?: number }>(change: LimitChange<S>, now: Date, writes: ChangeWrites<S>): Promise<'applied' | 'newer'> {
+export function applyLimitChange<S extends { lv?: number }>(change: LimitChange<S>, now: Date, writes: ChangeWrites<S>, { takeover = false } = {}): Promise<ChangeResult> {
   const key = `${change.kind}|${change.organizationId}|${dayWindow(now).id}|${change.version}`;
   let running = runningBy.get(change.store);
   if (!running) runningBy.set(change.store, (running = new Map()));
   let run = running.get(key);
   if (!run) {
-    run = apply(change, now, writes).finally(() => running.delete(key));
+    run = apply(change, now, writes, takeover).finally(() => running.delete(key));
     running.set(key, run);
   }
   return run;
 }
 
-async function apply<S extends { lv?: number }>(change: LimitChange<S>, now: Date, writes: ChangeWrites<S>): Promise<'applied' | 'newer'> {
+async function apply<S extends { lv?: number }>(change: LimitChange<S>, now: Date, writes: ChangeWrites<S>, takeover: boolean): Promise<ChangeResult> {
   const day = dayWindow(now).id;
   const token = `v${change.version}`;
+  if (takeover && !(await writes.claim(day, token, now.getTime()))) return 'busy';
   const items = orgItems(change.organizationId);
   const frozen = await forEachLimited(items, (item) => writes.freeze(item, day, token));
   const counts: FrozenCounts[] = [];

@@ -6,7 +6,7 @@
 import type { Limits } from '../domain/plans.ts';
 import type { AppliedLimits, WindowCount } from './headers.ts';
 import { firstGuess, isHighVolume, itemLimits, nextStep, orgFullHint, orgWindowsOf, SHARD_COUNT, type OrgDayCounters, type WriteKind } from './counters.ts';
-import { applyLimitChange, StaleVersion, type FrozenCounts, type ItemShare, type Totals } from './limit-change.ts';
+import { applyLimitChange, StaleVersion, type ChangeResult, type FrozenCounts, type ItemShare, type Totals } from './limit-change.ts';
 import { dayOfMinute, dayWindow, minuteWindow, minuteWindowFromId, type Window } from './windows.ts';
 
 /**
@@ -115,6 +115,11 @@ export interface CounterStore {
   freeze(target: CounterTarget, day: string, version: LimitsVersion, token: string): Promise<FreezeResult>;
   /** Set what the item may count and let it count again, if it is still frozen by `token`. */
   assign(target: CounterTarget, day: string, token: string, assignment: Assignment): Promise<boolean>;
+  /**
+   * Claim the takeover of the change `token` on the organization's day item: set `fzc` to `at`
+   * unless it is frozen by another change or `fzc` is less than TAKEOVER_MS older than `at`.
+   */
+  claimChange(target: CounterTarget, day: string, token: string, at: number): Promise<boolean>;
   /**
    * A key's own item (high-volume path): store the Remaining told for the organization's windows
    * (`hmw`/`hm`, `hdw`/`hd`: window ids with the limits version, and values), unless it holds a
@@ -268,6 +273,7 @@ export async function countIn(
   const versioned = version !== undefined && !('keyId' in target);
   let step = guess(lastSeen.get(name), now);
   let waits = 0;
+  let waited = 0;
   let rebased = 0;
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
     // An item's day starts at the request's limits: nothing to start with a limit below one.
@@ -295,11 +301,14 @@ export async function countIn(
       // costs its size in WCU (the one-item path's day item, several), a consistent read 1 RCU.
       while (old?.fz !== undefined) {
         const ms = FROZEN_WAITS_MS[waits++];
-        if (ms !== undefined) await wait(ms);
-        else {
+        if (ms !== undefined) {
+          await wait(ms);
+          waited += ms;
+        } else {
           if (rebased++ >= 2) throw new CounterContention();
           waits = 0;
-          await rebase(store, target.organizationId, { v: Number(old.lv), limits: { perMinute: Number(old.lm), perDay: Number(old.ld) } }, now);
+          // Frozen longer than its applier should take: take the change over, unless another request did.
+          await rebase(store, target.organizationId, { v: Number(old.lv), limits: { perMinute: Number(old.lm), perDay: Number(old.ld) } }, new Date(now.getTime() + waited), { takeover: true });
         }
         old = await store.peek(target, day);
       }
@@ -375,12 +384,13 @@ export function laterMinute(old: OrgDayCounters | undefined, now: Date): Window 
  * it may have stopped): an item already released is read, not frozen again. 65 + 65 writes.
  * 'newer': an item already counts under a newer version (that change applies instead).
  */
-export function rebase(store: CounterStore, organizationId: string, version: LimitsVersion, now: Date): Promise<'applied' | 'newer'> {
+export function rebase(store: CounterStore, organizationId: string, version: LimitsVersion, now: Date, options: { takeover?: boolean } = {}): Promise<ChangeResult> {
   const counts = (s: OrgDayCounters): FrozenCounts => ({ minute: s.fmw, minuteCount: s.fmc, dayCount: s.frq });
   return applyLimitChange({ store, kind: 'requests', organizationId, version: version.v, highVolume: isHighVolume(version.limits), counts }, now, {
     freeze: (target, day, token) => store.freeze(target, day, version, token),
     assign: (target, day, token, item, totals) => store.assign(target, day, token, counterAssignment(version.limits, item, totals)),
-  });
+    claim: (day, token, at) => store.claimChange({ organizationId }, day, token, at),
+  }, options);
 }
 
 /** What a limit change allows one counter item: its counts plus its share of what `limits` leave. */

@@ -17,7 +17,7 @@
 import type { Limits, RateSubject } from '../domain/plans.ts';
 import { isHighVolume, orgFullHint, SHARD_COUNT, shardShare } from './counters.ts';
 import type { WindowCount } from './headers.ts';
-import { applyLimitChange, StaleVersion, type FrozenCounts, type ItemShare, type Totals } from './limit-change.ts';
+import { applyLimitChange, StaleVersion, type ChangeResult, type FrozenCounts, type ItemShare, type Totals } from './limit-change.ts';
 import { dayOfMinute, dayWindow, minuteWindow, minuteWindowFromId, type Window } from './windows.ts';
 import type { WriteKind } from './counters.ts';
 
@@ -110,6 +110,8 @@ export interface TokenStore {
   freezeTokens(target: TokenTarget, day: string, version: TokenVersion, token: string): Promise<TokenWrite>;
   /** Set what the item may count and let it count again, if it is still frozen by `token`. */
   assignTokens(target: TokenTarget, day: string, token: string, assignment: TokenAssignment): Promise<boolean>;
+  /** Claim the takeover of the change `token` on the organization's token item (CounterStore.claimChange). */
+  claimTokenChange(target: TokenTarget, day: string, token: string, at: number): Promise<boolean>;
   /** The organization's SHARD_COUNT token shards of `day`, in shard order (one eventually consistent batch read; undefined: no such item). */
   readTokenShards(organizationId: string, day: string): Promise<(TokenCounters | undefined)[]>;
   /** Leave `mark` on one token shard of `day` (only on a started shard, never replacing a later mark). */
@@ -485,6 +487,7 @@ async function takeVersioned(
   let old: TokenCounters | undefined = known?.state;
   let step: VersionedStep = known ? versionedStep(old, now, version, share, want, atLeast) : guess();
   let waits = 0;
+  let waited = 0;
   let rebased = 0;
   // One write per attempt; a wait or an applied change gives one more (both are bounded below).
   let extra = 0;
@@ -494,12 +497,15 @@ async function takeVersioned(
     let write: VersionedStep & { action: WriteKind };
     if (step.action === 'wait' || step.action === 'rebase') {
       const ms = step.action === 'wait' ? FROZEN_WAITS_MS[waits++] : undefined;
-      if (ms !== undefined) await wait(ms);
-      else {
+      if (ms !== undefined) {
+        await wait(ms);
+        waited += ms;
+      } else {
         if (rebased++ >= 2) throw new TokenContention();
         waits = 0;
-        // An item frozen too long: apply its change (whoever applied it may have stopped); an older one: this version.
-        await rebaseTokens(store, target.organizationId, step.action === 'wait' ? itemTokenVersion(old as TokenCounters) : version, now);
+        // An item frozen too long: take its change over (whoever applied it may have stopped), unless another hold did; an older one: apply this version.
+        if (step.action === 'wait') await rebaseTokens(store, target.organizationId, itemTokenVersion(old as TokenCounters), new Date(now.getTime() + waited), { takeover: true });
+        else await rebaseTokens(store, target.organizationId, version, now);
       }
       extra += 1;
       write = guess();
@@ -525,17 +531,20 @@ async function ensureAnchor(store: TokenStore, organizationId: string, version: 
   if (memory.anchored.has(key)) return;
   const none: TokenLimits = { perMinute: version.limits.perMinute === undefined ? undefined : 0, perDay: version.limits.perDay === undefined ? undefined : 0 };
   let waits = 0;
+  let waited = 0;
   let rebased = 0;
   for (let attempt = 1; attempt <= MAX_TOKEN_ATTEMPTS + FROZEN_WAITS_MS.length; attempt++) {
     const r = await store.takeTokens({ organizationId }, 'fresh', minuteWindow(now), day, none, 0, version);
     const old = r.ok ? r.state : r.old;
     if (old?.fz !== undefined) {
       const ms = FROZEN_WAITS_MS[waits++];
-      if (ms !== undefined) await wait(ms);
-      else {
+      if (ms !== undefined) {
+        await wait(ms);
+        waited += ms;
+      } else {
         if (rebased++ >= 2) throw new TokenContention();
         waits = 0;
-        await rebaseTokens(store, organizationId, itemTokenVersion(old), now);
+        await rebaseTokens(store, organizationId, itemTokenVersion(old), new Date(now.getTime() + waited), { takeover: true });
       }
       continue;
     }
@@ -708,12 +717,13 @@ async function takeOrg(
  * taken in that window until it ends, or until another change). Exact: no item takes while frozen,
  * and tokens given back only add to the room of the item they were counted in.
  */
-export function rebaseTokens(store: TokenStore, organizationId: string, version: TokenVersion, now: Date): Promise<'applied' | 'newer'> {
+export function rebaseTokens(store: TokenStore, organizationId: string, version: TokenVersion, now: Date, options: { takeover?: boolean } = {}): Promise<ChangeResult> {
   const counts = (s: TokenCounters): FrozenCounts => ({ minute: s.ftw, minuteCount: s.ftm, dayCount: s.ftd });
   return applyLimitChange({ store, kind: 'tokens', organizationId, version: version.v, highVolume: version.highVolume, counts }, now, {
     freeze: (target, day, token) => store.freezeTokens(target, day, version, token),
     assign: (target, day, token, item, totals) => store.assignTokens(target, day, token, tokenAssignment(version.limits, item, totals)),
-  });
+    claim: (day, token, at) => store.claimTokenChange({ organizationId }, day, token, at),
+  }, options);
 }
 
 /** What a limit change gives one token item: its share of what `limits` leave as room, or minus its count in a window already over. */

@@ -6,7 +6,9 @@ import { db } from '../../shared/db/client.ts';
 import { mintKey } from '../../shared/domain/key-mint.ts';
 import { propagateOrgLimits, putNewKey, requireKey } from '../../shared/db/api-keys.ts';
 import { createOrganization, updatePlan } from '../../shared/db/organizations.ts';
-import { admit, applyOrgLimits } from '../../shared/db/rate-limits.ts';
+import { admit, applyOrgLimits, counterStore } from '../../shared/db/rate-limits.ts';
+import { tokenStore } from '../../shared/db/token-windows.ts';
+import { TAKEOVER_MS } from '../../shared/limits/limit-change.ts';
 import { dailyUsage } from '../../shared/db/usage.ts';
 import type { ApiError } from '../../shared/domain/errors.ts';
 import { newId } from '../../shared/domain/ids.ts';
@@ -136,5 +138,21 @@ describe('a changed limit applies to what the window has counted, on every path'
     // The older change applied late changes nothing.
     await applyOrgLimits(org, { v: 1, limits: stale }, T);
     expect((await count([subject(org, stale, 1)])).admitted).toHaveLength(0);
+  });
+});
+
+describe('taking over a stalled limit change', () => {
+  it('one claim at a time: refused while another is under TAKEOVER_MS old or the item is frozen by another change', async () => {
+    const organizationId = newId('org');
+    const day = '2031-05-06';
+    const version = { v: 2, limits: { perMinute: 2_000, perDay: 20_000 } };
+    await counterStore.freeze({ organizationId }, day, version, 'v2');
+    const at = Date.parse('2031-05-06T10:00:00Z');
+    expect(await counterStore.claimChange({ organizationId }, day, 'v2', at)).toBe(true);
+    expect(await counterStore.claimChange({ organizationId }, day, 'v2', at + TAKEOVER_MS - 1)).toBe(false);
+    expect(await counterStore.claimChange({ organizationId }, day, 'v3', at + TAKEOVER_MS)).toBe(false);
+    expect(await counterStore.claimChange({ organizationId }, day, 'v2', at + TAKEOVER_MS)).toBe(true);
+    // The token item's claims are its own.
+    expect(await tokenStore.claimTokenChange({ organizationId }, day, 'v2', at + TAKEOVER_MS)).toBe(true);
   });
 });
