@@ -39,6 +39,12 @@ function exhausted(windows: WindowCount[], period: 'minute' | 'day'): WindowCoun
   return windows.map((w) => (w.window.period === period ? { ...w, used: w.limit } : w));
 }
 
+/**
+ * How long a shard read frozen is taken to be still frozen: a change takes a fraction of this, a
+ * stalled one is taken over after about 1.6 s (TAKEOVER_MS in limit-change.ts).
+ */
+const FROZEN_MEMORY_MS = 2_000;
+
 interface ShardState {
   day: string;
   mw?: string;
@@ -127,6 +133,32 @@ export class ShardView {
     this.shards.set(shard, state);
   }
 
+  /** When (this environment's clock) a read found each shard frozen by a limit change. */
+  private readonly frozenAt = new Map<number, number>();
+
+  /** What a read showed of a shard: frozen at `now`, or not (no longer). */
+  noteFrozen(shard: number, now: Date, frozen: boolean): void {
+    if (frozen) this.frozenAt.set(shard, now.getTime());
+    else this.frozenAt.delete(shard);
+  }
+
+  /** Whether the last read of `shard` showed it frozen (however long ago): read again before writing it. */
+  seenFrozen(shard: number): boolean {
+    return this.frozenAt.has(shard);
+  }
+
+  /**
+   * While every shard not known full was read frozen (by a limit change) within the last second:
+   * what the others are full for. With every shard frozen, undefined: requests spread over them
+   * and wait for the change as on any item.
+   */
+  onlyFrozen(now: Date): 'minute' | 'day' | undefined {
+    const frozen = new Set<number>();
+    for (const [shard, at] of this.frozenAt) if (now.getTime() - at < FROZEN_MEMORY_MS && now.getTime() >= at) frozen.add(shard);
+    if (frozen.size === 0 || frozen.size >= SHARD_COUNT) return undefined;
+    return this.allFull(now, SHARD_COUNT, frozen);
+  }
+
   /** Another environment found every shard full (`windows` at their limit): so does this one now. */
   markAllFull(day: string, windows: readonly WindowCount[]): void {
     for (let shard = 0; shard < SHARD_COUNT; shard++) this.markFull(shard, day, windows);
@@ -140,17 +172,18 @@ export class ShardView {
     return undefined;
   }
 
-  /** What every shard is known full for at `now`: the day, this minute (some for the day), or neither. */
-  allFull(now: Date, shards: number = SHARD_COUNT): 'minute' | 'day' | undefined {
+  /** What every shard (but those in `except`) is known full for at `now`: the day, this minute (some for the day), or neither. */
+  allFull(now: Date, shards: number = SHARD_COUNT, except: ReadonlySet<number> = new Set()): 'minute' | 'day' | undefined {
     const minute = minuteWindow(now);
     const day = dayWindow(now);
     let dayFull = 0;
     for (let i = 0; i < shards; i++) {
+      if (except.has(i)) continue;
       const why = this.isFull(i, minute, day);
       if (!why) return undefined;
       if (why === 'day') dayFull += 1;
     }
-    return dayFull === shards ? 'day' : 'minute';
+    return dayFull === shards - except.size ? 'day' : 'minute';
   }
 
   /** Shards not known to be full at `now` (by this environment's clock). */
@@ -376,6 +409,11 @@ export async function admitSharded(
     return refuse([...view.windows(limits.org, minute, now), ...asKeyWindows(empty, limits.key)]);
   }
 
+  // Every shard not full is frozen by a limit change, as read within the last second: refused
+  // without a write (see "onlyFrozen" below).
+  const waiting = view.onlyFrozen(now);
+  if (waiting) return refuse([...exhausted(view.windows(limits.org, minute, now), waiting), ...asKeyWindows(empty, limits.key)]);
+
   // A key's own day limit covers what its organization's day item counted for it today.
   const carried = limits.key.perDay === undefined ? 0 : await carriedRequests(store, memory, organizationId, keyId, day.id);
   const ownLimits = ownItemLimits(limits.key, carried);
@@ -413,7 +451,16 @@ export async function admitSharded(
   // Whether this request read every shard (at its first failed shard write), and what it found marked.
   let read: (OrgDayCounters | undefined)[] | undefined;
   let marked = false;
+  let onlyFrozen: 'minute' | 'day' | undefined;
   for (let shard = view.pick(now, random); shard !== undefined; shard = view.pick(now, random)) {
+    onlyFrozen = view.onlyFrozen(now);
+    if (onlyFrozen) break;
+    // A shard last read frozen: read the shards again rather than write it (every environment
+    // whose other shards are full would write it, and wait on it, at once).
+    if (read === undefined && view.seenFrozen(shard)) {
+      read = await readShards(store, view, subject, now);
+      continue;
+    }
     let counted: Awaited<ReturnType<typeof countIn>>;
     try {
       counted = await countIn(store, { organizationId, shard }, shardLimits(limits.org, shard), now, memory.lastSeen, { guess: view.guess, version: versionOf(subject) });
@@ -454,6 +501,14 @@ export async function admitSharded(
     if (read === undefined) read = await readShards(store, view, subject, now);
   }
 
+  // Every shard but those a limit change is being applied to is full: refused, the key's count
+  // given back; nothing is left on the items (a frozen shard may get a share of what is left). A
+  // stalled change is taken over within a couple of seconds (TAKEOVER_MS), meanwhile every
+  // environment would otherwise write the frozen shards, each request once.
+  if (onlyFrozen) {
+    await store.takeBack(keyTarget, key.minute, day.id).catch(() => undefined);
+    return refuse([...exhausted(view.windows(limits.org, minute, now), onlyFrozen), ...keyWindows.map((w) => ({ ...w, used: w.used - 1 }))]);
+  }
   // Every shard is full: the organization refuses. Give the key its count back, and leave on its
   // item what was found full, so that the key's next request anywhere is refused by one write;
   // and on every shard, so that any environment's next request is refused by one failed write.
@@ -550,6 +605,7 @@ async function readShards(store: CounterStore, view: ShardView, subject: RateSub
   }
   const version = versionOf(subject);
   for (const [shard, state] of states.entries()) {
+    view.noteFrozen(shard, now, state?.fz !== undefined);
     if (state === undefined || state.fz !== undefined || Number(state.lv ?? state.sv ?? -1) !== version.v) continue;
     view.observe(shard, day, state);
     const allowed = itemLimits(state, laterMinute(state, now).id);

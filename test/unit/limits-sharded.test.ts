@@ -228,6 +228,31 @@ describe('admission on shards', () => {
     expect(shardTotal(model, DAY, 'mc')).toBe(15_000);
   });
 
+  it('a shard frozen by a limit change, the others full: environments refuse after one read, not by writing the frozen shard', { timeout: 20_000 }, async () => {
+    const model = newModel();
+    const tiny = { perMinute: 15_000, perDay: 64 };
+    const filler = new LimiterMemory();
+    for (let i = 0; i < 63; i++) expect((await admitSharded(model, filler, subject(tiny, `key_${i % 9}`), T, seeded(4))).admitted).toBe(true);
+    // The shard left with room is being changed (its applier stalled): frozen.
+    const open = Array.from({ length: SHARD_COUNT }, (_, i) => i).find((i) => Number(model.items.get(`usage#org#${ORG}#${i}|${DAY}`)?.requests ?? 0) === 0) as number;
+    await model.freeze({ organizationId: ORG, shard: open }, DAY, { v: 0, limits: tiny }, 'v0');
+    let writesOnFrozen = 0;
+    const count = model.count.bind(model);
+    model.count = async (...args) => {
+      if ('shard' in args[0] && args[0].shard === open) writesOnFrozen += 1;
+      return count(...args);
+    };
+    const random = seeded(12);
+    const environments = Array.from({ length: 20 }, () => new LimiterMemory());
+    // Three rounds a second apart; in each, the 20 environments' requests at once.
+    for (let round = 0; round < 3; round++) {
+      const results = await Promise.all(environments.map((memory, i) => admitSharded(model, memory, subject(tiny, `key_${i}`), at(`2031-03-04T10:20:3${round}.${String(i * 10).padStart(3, '0')}Z`), random)));
+      expect(results.map((r) => r.admitted)).toEqual(environments.map(() => false));
+    }
+    // A first pick may land on it (1 in 64); no environment writes it once the read has shown it frozen.
+    expect(writesOnFrozen).toBeLessThanOrEqual(3);
+  });
+
   it('a raised limit is room again at once: what an environment saw full under the old limit is forgotten', async () => {
     const model = newModel();
     const seen = new LimiterMemory();
