@@ -242,14 +242,6 @@ export const TOKEN_SHARD_MEMORY_MS = 1_000;
  */
 export const MARK_AHEAD_MS = 5_000;
 
-/**
- * How many of the shards a read of all of them found with room a hold writes before it is refused.
- * Room the read shows is raced for by every hold reading at that moment; when there is less than
- * they want (a window at its limit, getting tokens back as replies end), each further try would
- * be one more failed write on the few shards every racing environment writes.
- */
-export const TRIES_AFTER_READ = 2;
-
 /** Whether a mark made at `at` (its writer's clock) is trusted at `now` (the reader's). */
 function markFresh(at: number, now: Date): boolean {
   return now.getTime() - at < TOKEN_SHARD_MEMORY_MS && at - now.getTime() < MARK_AHEAD_MS;
@@ -674,11 +666,9 @@ async function takeOrg(
       memory.note(organizationId, shard, now, step.minute.id, day.id, version, states[shard]);
     } else open.push({ shard, amount: 'amount' in step ? step.amount : 0 });
   }
-  // In this hold's random order (holds reading at once would all write the one with the most
-  // room), at most TRIES_AFTER_READ of them.
-  const tries = open.slice(0, TRIES_AFTER_READ);
+  // In this hold's random order: holds reading at once would all write the one with the most room.
   let unanswered: { error: unknown } | undefined;
-  for (const { shard } of tries) {
+  for (const { shard } of open) {
     failed = undefined;
     const r = await attempt(shard, { state: states[shard] });
     if (r?.ok) return r;
@@ -687,13 +677,6 @@ async function takeOrg(
   }
   // A shard with room whose write went unanswered: not known short, so not refused.
   if (unanswered) throw unanswered.error;
-  // Lost the race for the room the read showed to holds running at once: refused, without a mark
-  // on the shards (those not tried may still have room). This environment refuses holds as large
-  // for a second without a call: the window's room is being raced for by more than it holds.
-  if (tries.length < open.length) {
-    memory.remember(organizationId, { tf: tokenShortHint(minute.id, version), tfa: now.getTime(), tfr: atLeast - 1 });
-    return refused();
-  }
   // Another environment marked them meanwhile: trust its mark.
   if (open.length === 0 && states.some((state) => memory.trust(organizationId, state, minute.id, version, atLeast, now))) return refused();
   // Every shard short: say so on each of them (one write each, at once), so that other
