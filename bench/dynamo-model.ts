@@ -456,14 +456,19 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
     return this.claim(DynamoModel.tokenKey(target, day), token, at);
   }
 
-  /** The organization's request shards of `day` (one BatchGetItem). */
-  async readShards(organizationId: string, day: string) {
-    const keys = Array.from({ length: SHARD_COUNT }, (_, shard) => DynamoModel.counterKey({ organizationId, shard }, day));
+  /** An organization's SHARD_COUNT shard items (`keyOf` each), in shard order: one eventually consistent BatchGetItem. */
+  private readShardItems<S>(keyOf: (shard: number) => string): (S | undefined)[] {
+    const keys = Array.from({ length: SHARD_COUNT }, (_, shard) => keyOf(shard));
     this.readItems(keys, false);
     return keys.map((key) => {
       const item = this.get(key);
-      return item ? ({ ...item } as OrgDayCounters) : undefined;
+      return item ? ({ ...item } as S) : undefined;
     });
+  }
+
+  /** The organization's request shards of `day`. */
+  async readShards(organizationId: string, day: string) {
+    return this.readShardItems<OrgDayCounters>((shard) => DynamoModel.counterKey({ organizationId, shard }, day));
   }
 
   /** Leave what was found full on a started shard (never over a later mark). */
@@ -892,14 +897,9 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
     }).ok;
   }
 
-  /** The organization's token shards of `day` (one BatchGetItem). */
+  /** The organization's token shards of `day`. */
   async readTokenShards(organizationId: string, day: string) {
-    const keys = Array.from({ length: SHARD_COUNT }, (_, shard) => DynamoModel.tokenKey({ organizationId, shard }, day));
-    this.readItems(keys, false);
-    return keys.map((key) => {
-      const item = this.get(key);
-      return item ? ({ ...item } as TokenCounters) : undefined;
-    });
+    return this.readShardItems<TokenCounters>((shard) => DynamoModel.tokenKey({ organizationId, shard }, day));
   }
 
   /** Leave a mark that every token shard was short (never over a later one; only on a started item). */

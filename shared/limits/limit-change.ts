@@ -95,6 +95,47 @@ export interface ChangeWrites<S> {
  */
 export const TAKEOVER_MS = 1_500;
 
+/** Waits for a limit change being applied by someone else, before taking it over (about 1.6 s in all). */
+export const FROZEN_WAITS_MS = [25, 50, 100, 200, 400, 800] as const;
+
+export type Sleep = (ms: number) => Promise<void>;
+
+/**
+ * One request's patience with an organization's items while limit changes are applied: pauses
+ * on an item frozen by a change (FROZEN_WAITS_MS), then a takeover of that change; and changes it
+ * applies itself (an item under older limits). At most three of those: then `giveUp`.
+ */
+export class ChangeWait {
+  private waits = 0;
+  private waited = 0;
+  private applied = 0;
+  private readonly wait: Sleep;
+  private readonly giveUp: () => Error;
+
+  constructor(wait: Sleep, giveUp: () => Error) {
+    this.wait = wait;
+    this.giveUp = giveUp;
+  }
+
+  /** The item is frozen: the next pause, or, after all of them, `takeOver` at the request's clock plus the time waited. */
+  async frozen(now: Date, takeOver: (at: Date) => Promise<unknown>): Promise<void> {
+    const ms = FROZEN_WAITS_MS[this.waits++];
+    if (ms !== undefined) {
+      await this.wait(ms);
+      this.waited += ms;
+      return;
+    }
+    await this.apply(() => takeOver(new Date(now.getTime() + this.waited)));
+  }
+
+  /** Apply a change (one more of the three), and wait afresh for the next one. */
+  async apply(change: () => Promise<unknown>): Promise<void> {
+    if (this.applied++ >= 2) throw this.giveUp();
+    this.waits = 0;
+    await change();
+  }
+}
+
 /** Calls in flight at once while a limit change is applied (as when copying limits onto keys). */
 const CONCURRENCY = 16;
 

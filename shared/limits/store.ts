@@ -6,7 +6,7 @@
 import type { Limits } from '../domain/plans.ts';
 import type { AppliedLimits, WindowCount } from './headers.ts';
 import { firstGuess, isHighVolume, itemLimits, nextStep, orgFullHint, orgWindowsOf, SHARD_COUNT, type OrgDayCounters, type WriteKind } from './counters.ts';
-import { applyLimitChange, StaleVersion, type ChangeResult, type FrozenCounts, type ItemShare, type Totals } from './limit-change.ts';
+import { applyLimitChange, ChangeWait, StaleVersion, type ChangeResult, type Sleep, type FrozenCounts, type ItemShare, type Totals } from './limit-change.ts';
 import { dayOfMinute, dayWindow, minuteWindow, minuteWindowFromId, type Window } from './windows.ts';
 
 /**
@@ -239,10 +239,6 @@ export class StaleLimits extends StaleVersion<LimitsVersion> {
   }
 }
 
-/** Waits for a limit change being applied by someone else, before applying it itself (about 1.6 s in all). */
-const FROZEN_WAITS_MS = [25, 50, 100, 200, 400, 800] as const;
-
-export type Sleep = (ms: number) => Promise<void>;
 const sleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -272,9 +268,7 @@ export async function countIn(
   const keyId = perKey?.keyId ?? ('keyId' in target ? target.keyId : '');
   const versioned = version !== undefined && !('keyId' in target);
   let step = guess(lastSeen.get(name), now);
-  let waits = 0;
-  let waited = 0;
-  let rebased = 0;
+  const changes = new ChangeWait(wait, () => new CounterContention());
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
     // An item's day starts at the request's limits: nothing to start with a limit below one.
     if (step.action === 'fresh' && (limits.org.perMinute < 1 || limits.org.perDay < 1)) {
@@ -300,16 +294,9 @@ export async function countIn(
       // Until the change is applied, read rather than write: a failed write on the frozen item
       // costs its size in WCU (the one-item path's day item, several), a consistent read 1 RCU.
       while (old?.fz !== undefined) {
-        const ms = FROZEN_WAITS_MS[waits++];
-        if (ms !== undefined) {
-          await wait(ms);
-          waited += ms;
-        } else {
-          if (rebased++ >= 2) throw new CounterContention();
-          waits = 0;
-          // Frozen longer than its applier should take: take the change over, unless another request did.
-          await rebase(store, target.organizationId, { v: Number(old.lv), limits: { perMinute: Number(old.lm), perDay: Number(old.ld) } }, new Date(now.getTime() + waited), { takeover: true });
-        }
+        // Frozen longer than its applier should take: take the change over, unless another request did.
+        const frozenBy: LimitsVersion = { v: Number(old.lv), limits: { perMinute: Number(old.lm), perDay: Number(old.ld) } };
+        await changes.frozen(now, (at) => rebase(store, target.organizationId, frozenBy, at, { takeover: true }));
         old = await store.peek(target, day);
       }
       if (old === undefined) {
@@ -322,8 +309,7 @@ export async function countIn(
       }
       if (counted === 'unversioned' || (counted !== undefined && counted < version.v)) {
         // Applied, or found newer, or taken over by another request applying it: the next write says which.
-        if (rebased++ >= 2) throw new CounterContention();
-        await rebase(store, target.organizationId, version, now);
+        await changes.apply(() => rebase(store, target.organizationId, version, now));
         attempt -= 1;
         continue;
       }

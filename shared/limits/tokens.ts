@@ -17,7 +17,7 @@
 import type { Limits, RateSubject } from '../domain/plans.ts';
 import { isHighVolume, orgFullHint, SHARD_COUNT, shardShare } from './counters.ts';
 import type { WindowCount } from './headers.ts';
-import { applyLimitChange, StaleVersion, type ChangeResult, type FrozenCounts, type ItemShare, type Totals } from './limit-change.ts';
+import { applyLimitChange, ChangeWait, FROZEN_WAITS_MS, StaleVersion, type ChangeResult, type Sleep, type FrozenCounts, type ItemShare, type Totals } from './limit-change.ts';
 import { dayOfMinute, dayWindow, minuteWindow, minuteWindowFromId, type Window } from './windows.ts';
 import type { WriteKind } from './counters.ts';
 
@@ -319,7 +319,6 @@ export class TokenMemory {
   }
 }
 
-export type Sleep = (ms: number) => Promise<void>;
 const sleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -448,9 +447,6 @@ export function versionedStep(old: TokenCounters | undefined, now: Date, version
   return { action: sameMinute ? 'same' : 'roll', minute, amount };
 }
 
-/** Waits for a limit change being applied by someone else, before applying it itself (about 1.6 s in all). */
-const FROZEN_WAITS_MS = [25, 50, 100, 200, 400, 800] as const;
-
 type VersionedTake = { ok: true; amount: number; minute: Window; state: TokenCounters } | { ok: false; minute: Window; old: TokenCounters | undefined };
 
 /**
@@ -478,27 +474,18 @@ async function takeVersioned(
   const guess = (): VersionedStep & { action: WriteKind } => ({ action: 'same', minute: minuteWindow(now), amount: want });
   let old: TokenCounters | undefined = known?.state;
   let step: VersionedStep = known ? versionedStep(old, now, version, share, want, atLeast) : guess();
-  let waits = 0;
-  let waited = 0;
-  let rebased = 0;
-  // One write per attempt; a wait or an applied change gives one more (both are bounded below).
+  const changes = new ChangeWait(wait, () => new TokenContention());
+  // One write per attempt; a wait or an applied change gives one more (both are bounded by `changes`).
   let extra = 0;
   for (let attempt = 1; attempt <= MAX_TOKEN_ATTEMPTS + extra; attempt++) {
     if (step.action === 'reject') return { ok: false, minute: step.minute, old };
     if (step.action === 'stale') throw new StaleTokenLimits(step.version);
     let write: VersionedStep & { action: WriteKind };
     if (step.action === 'wait' || step.action === 'rebase') {
-      const ms = step.action === 'wait' ? FROZEN_WAITS_MS[waits++] : undefined;
-      if (ms !== undefined) {
-        await wait(ms);
-        waited += ms;
-      } else {
-        if (rebased++ >= 2) throw new TokenContention();
-        waits = 0;
-        // An item frozen too long: take its change over (whoever applied it may have stopped), unless another hold did; an older one: apply this version.
-        if (step.action === 'wait') await rebaseTokens(store, target.organizationId, itemTokenVersion(old as TokenCounters), new Date(now.getTime() + waited), { takeover: true });
-        else await rebaseTokens(store, target.organizationId, version, now);
-      }
+      // An item frozen too long: take its change over (whoever applied it may have stopped), unless another hold did; an older one: apply this version.
+      const frozenBy = itemTokenVersion(old as TokenCounters);
+      if (step.action === 'wait') await changes.frozen(now, (at) => rebaseTokens(store, target.organizationId, frozenBy, at, { takeover: true }));
+      else await changes.apply(() => rebaseTokens(store, target.organizationId, version, now));
       extra += 1;
       write = guess();
     } else write = step;
@@ -522,22 +509,13 @@ async function ensureAnchor(store: TokenStore, organizationId: string, version: 
   const key = `${organizationId}|${day}|${version.v}`;
   if (memory.anchored.has(key)) return;
   const none: TokenLimits = { perMinute: version.limits.perMinute === undefined ? undefined : 0, perDay: version.limits.perDay === undefined ? undefined : 0 };
-  let waits = 0;
-  let waited = 0;
-  let rebased = 0;
+  const changes = new ChangeWait(wait, () => new TokenContention());
   for (let attempt = 1; attempt <= MAX_TOKEN_ATTEMPTS + FROZEN_WAITS_MS.length; attempt++) {
     const r = await store.takeTokens({ organizationId }, 'fresh', minuteWindow(now), day, none, 0, version);
     const old = r.ok ? r.state : r.old;
     if (old?.fz !== undefined) {
-      const ms = FROZEN_WAITS_MS[waits++];
-      if (ms !== undefined) {
-        await wait(ms);
-        waited += ms;
-      } else {
-        if (rebased++ >= 2) throw new TokenContention();
-        waits = 0;
-        await rebaseTokens(store, organizationId, itemTokenVersion(old), new Date(now.getTime() + waited), { takeover: true });
-      }
+      const frozenBy = itemTokenVersion(old);
+      await changes.frozen(now, (at) => rebaseTokens(store, organizationId, frozenBy, at, { takeover: true }));
       continue;
     }
     if (r.ok || (old?.lv !== undefined && Number(old.lv) === version.v)) {
@@ -545,10 +523,7 @@ async function ensureAnchor(store: TokenStore, organizationId: string, version: 
       return;
     }
     if (old?.lv !== undefined && Number(old.lv) > version.v) throw new StaleTokenLimits(itemTokenVersion(old));
-    if (old !== undefined) {
-      if (rebased++ >= 2) throw new TokenContention();
-      await rebaseTokens(store, organizationId, version, now);
-    }
+    if (old !== undefined) await changes.apply(() => rebaseTokens(store, organizationId, version, now));
   }
   throw new TokenContention();
 }
