@@ -813,12 +813,18 @@ export function quotaLines(r: SimResult, scenario: Scenario): string[] {
 
 export function describe(r: SimResult): string[] {
   const hot = r.hottest.slice(0, 4).map((h) => `${h.partition} ${int(h.offered)}`).join('; ');
+  // The busiest partition of each kind (the same key but for the organization, key or shard).
+  const kindOf = (partition: string) => partition.replace(/(org|key)_[a-z0-9_]+/g, '$1').replace(/#\d+$/, '#n');
+  const kinds = new Map<string, PartitionPeak>();
+  for (const h of r.hottest) if (!kinds.has(kindOf(h.partition))) kinds.set(kindOf(h.partition), h);
+  const byKind = [...kinds.values()].slice(0, 8).map((h) => `${h.partition} ${int(h.offered)}`).join('; ');
   return [
     `${r.scenario}, ${r.code}: offered ${int(r.offered)}, admitted ${int(r.admitted)}, 429 ${int(r.refused)}, 503 ${int(unavailableCount(r))}; ` +
       `DynamoDB calls ${int(r.calls)} (${int(r.throttledAttempts)} attempts throttled, ${int(r.sdk.retries)} SDK retries, ` +
       `${int(r.sdk.lostAnswers)} answers lost of which ${int(r.sdk.retriedApplied)} writes retried after being applied), ${int(r.wcu)} WRU, ${int(r.rcu)} RRU; ` +
       `simulated in ${(r.ms / 1000).toFixed(1)} s`,
     `   busiest partitions (peak WCU sent in one second): ${hot}`,
+    `   busiest of each kind: ${byKind}`,
     `   credits: charged ${int(r.credits.charged)}, ${int(r.credits.refunded)} replies charged nothing, ${int(r.credits.unsettled)} settles failed (left to the sweep), 402 ${int(r.credits.refused402)} (${int(r.credits.early402)} while credits sat in batches)` +
       (r.patchesFailed ? `; ${r.patchesFailed} limit changes failed` : ''),
     ...(r.windowsOver.length
