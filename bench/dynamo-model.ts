@@ -14,7 +14,7 @@
 import type { AppliedLimits } from '../shared/limits/headers.ts';
 import type { Limits } from '../shared/domain/plans.ts';
 import { orgFullHint, SHARD_COUNT, type OrgDayCounters, type WriteKind } from '../shared/limits/counters.ts';
-import type { Assignment, CounterTarget, CountOptions, LimitsVersion, OrgFull, SharedBatch, SpendRequest, TakeResult } from '../shared/limits/store.ts';
+import { fullMark, type Assignment, type CounterTarget, type CountOptions, type LimitsVersion, type OrgFull, type SharedBatch, type SpendRequest, type TakeResult } from '../shared/limits/store.ts';
 import { BATCHES, type HighVolumeStore } from '../shared/limits/credit-batches.ts';
 import { HOLD_SHARDS } from '../shared/limits/credit-holds.ts';
 import { TAKEOVER_MS } from '../shared/limits/limit-change.ts';
@@ -473,8 +473,9 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
 
   /** Leave what was found full on a started shard (never over a later mark). */
   async markFull(target: CounterTarget, day: string, orgFull: OrgFull) {
-    const [name, hint] = Object.entries(orgFull).find(([, value]) => value !== undefined) ?? [];
-    if (name === undefined || hint === undefined) return;
+    const mark = fullMark(orgFull);
+    if (!mark) return;
+    const [name, hint] = mark;
     this.update(DynamoModel.counterKey(target, day), (item) => (item?.mw === undefined || (item[name] !== undefined && String(item[name]) >= hint) ? undefined : { ...item, [name]: hint }));
   }
 

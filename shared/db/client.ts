@@ -98,11 +98,11 @@ export async function queryAll<T>(input: QueryCommandInput): Promise<T[]> {
 }
 
 /**
- * The items of `keys` in one table (BatchGetItem, 100 keys a call), asking again for what DynamoDB
- * left unprocessed, with a growing pause, up to `attempts` times: a key still left then is missing
- * from the answer, as an absent item is (the callers treat both as "not known").
+ * The items of `keys` in one table, in the order of `keys` (BatchGetItem, 100 keys a call), asking
+ * again for what DynamoDB left unprocessed, with a growing pause, up to `attempts` times: a key
+ * still left then reads as undefined, as an absent item does (the callers treat both as "not known").
  */
-export async function batchGet(table: string, keys: Record<string, unknown>[], { consistent = true, attempts = 3 }: { consistent?: boolean; attempts?: number } = {}): Promise<Record<string, unknown>[]> {
+export async function batchGet<T = Record<string, unknown>>(table: string, keys: Record<string, unknown>[], { consistent = true, attempts = 3 }: { consistent?: boolean; attempts?: number } = {}): Promise<(T | undefined)[]> {
   const items: Record<string, unknown>[] = [];
   for (let first = 0; first < keys.length; first += 100) {
     let request: BatchGetCommandInput['RequestItems'] = { [table]: { Keys: keys.slice(first, first + 100), ConsistentRead: consistent } };
@@ -113,7 +113,8 @@ export async function batchGet(table: string, keys: Record<string, unknown>[], {
       request = out.UnprocessedKeys;
     }
   }
-  return items;
+  // An item answers the key whose every attribute it carries with the same value.
+  return keys.map((key) => items.find((item) => Object.entries(key).every(([name, value]) => item[name] === value)) as T | undefined);
 }
 
 /** A conditional update: its output, or undefined when its condition failed (other errors throw). */

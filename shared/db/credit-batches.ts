@@ -80,10 +80,10 @@ export const creditStore: CreditStore = {
     const keys = Array.from({ length: BATCHES }, (_, n) => batchKey(organizationId, n));
     const found: [number, SharedBatch][] = [];
     // Every batch, however long DynamoDB takes: a batch left unread would not be drained at a 402.
-    for (const item of await batchGet(tableName('usage'), keys, { attempts: Infinity })) {
+    for (const [n, item] of (await batchGet(tableName('usage'), keys, { attempts: Infinity })).entries()) {
+      if (item === undefined) continue;
       const batch = batchOf(item);
-      const at = batchOfKey(String(item.pk));
-      if (at && (batch.remaining !== 0 || batch.charged !== 0)) found.push([at.n, batch]);
+      if (batch.remaining !== 0 || batch.charged !== 0) found.push([n, batch]);
     }
     return found;
   },

@@ -23,7 +23,7 @@ import { TAKEOVER_MS } from '../limits/limit-change.ts';
 import { decide } from '../limits/limiter.ts';
 import { flushRefusals, LimiterMemory } from '../limits/sharded.ts';
 import type { TokenMemory } from '../limits/tokens.ts';
-import { CounterContention, rebase, type Admission, type CounterStore, type CounterTarget, type LimitsVersion } from '../limits/store.ts';
+import { CounterContention, fullMark, rebase, type Admission, type CounterStore, type CounterTarget, type LimitsVersion } from '../limits/store.ts';
 import { usageItemTtl, type Window } from '../limits/windows.ts';
 import { describeError, logger } from '../log.ts';
 import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
@@ -265,20 +265,16 @@ export const counterStore: CounterStore = {
 
   claimChange: (target, day, token, at) => claimChange(usageKey(scopeOf(target), day), token, at),
 
-  async readShards(organizationId, day) {
-    const states: (OrgDayCounters | undefined)[] = Array.from({ length: SHARD_COUNT }, () => undefined);
-    const keys = states.map((_, shard) => usageKey(shardScope(organizationId, shard), day));
+  readShards(organizationId, day) {
+    const keys = Array.from({ length: SHARD_COUNT }, (_, shard) => usageKey(shardScope(organizationId, shard), day));
     // A key left unprocessed reads as no item: the request then tries to write it.
-    for (const item of await batchGet(tableName('usage'), keys, { consistent: false })) {
-      const shard = Number(String(item.pk).slice(String(item.pk).lastIndexOf('#') + 1));
-      if (Number.isInteger(shard) && shard >= 0 && shard < SHARD_COUNT) states[shard] = item as OrgDayCounters;
-    }
-    return states;
+    return batchGet<OrgDayCounters>(tableName('usage'), keys, { consistent: false });
   },
 
   async markFull(target, day, orgFull) {
-    const [name, hint] = Object.entries(orgFull).find(([, value]) => value !== undefined) ?? [];
-    if (name === undefined) return;
+    const mark = fullMark(orgFull);
+    if (!mark) return;
+    const [name, hint] = mark;
     await conditionalUpdate({
       TableName: tableName('usage'),
       Key: usageKey(scopeOf(target), day),

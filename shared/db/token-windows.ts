@@ -236,16 +236,11 @@ export const tokenStore: TokenStore = {
 
   claimTokenChange: (target, day, token, at) => claimChange({ pk: tokenPartition(target), sk: day }, token, at),
 
-  async readTokenShards(organizationId, day) {
-    const states: (TokenCounters | undefined)[] = Array.from({ length: SHARD_COUNT }, () => undefined);
-    const keys = states.map((_, shard) => ({ pk: tokenPartition({ organizationId, shard }), sk: day }));
+  readTokenShards(organizationId, day) {
+    const keys = Array.from({ length: SHARD_COUNT }, (_, shard) => ({ pk: tokenPartition({ organizationId, shard }), sk: day }));
     // Eventually consistent: what it shows only picks which shards to write (a write decides); a
     // key left unprocessed reads as no item, and the hold then tries to write it.
-    for (const item of await batchGet(tableName('usage'), keys, { consistent: false })) {
-      const shard = Number(String(item.pk).slice(String(item.pk).lastIndexOf('#') + 1));
-      if (Number.isInteger(shard) && shard >= 0 && shard < SHARD_COUNT) states[shard] = item as TokenCounters;
-    }
-    return states;
+    return batchGet<TokenCounters>(tableName('usage'), keys, { consistent: false });
   },
 
   async markShort(target, day, mark) {

@@ -112,7 +112,7 @@ export async function admitOneItem(
   if (empty.some(isExhausted)) return { admitted: false, windows: empty, day: day.id };
   // The organization's day item refused this minute (or day) at these limits: so it would again.
   const full = memory.dayItemFull.get(organizationId);
-  for (const window of [day, minuteWindow(now)]) {
+  for (const window of full === undefined ? [] : [day, minuteWindow(now)]) {
     if (full !== dayItemFullHint(window, subject)) continue;
     await confirmLimits(store, memory, subject, now);
     const windows = windowCounts(undefined, minuteWindow(now), day, limits, keyId).map((w) => (w.scope === 'org' && w.window.period === window.period ? { ...w, used: w.limit } : w));

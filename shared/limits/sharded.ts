@@ -14,9 +14,9 @@
 // the shape the one-item path uses for keys beyond its bound), decided first with one conditional
 // write: two writes per admitted request, each on an item that takes a share of the load.
 import type { Limits, RateSubject } from '../domain/plans.ts';
-import { asKeyWindows, firstGuessOnBusyItem, itemLimits, keyItemLimits, nextStep, orgFullHint, orgWindowsOf, SHARD_COUNT, shardShare, windowCounts, type OrgDayCounters } from './counters.ts';
+import { asKeyWindows, firstGuessOnBusyItem, keyItemLimits, nextStep, orgFullHint, orgWindowsOf, SHARD_COUNT, shardShare, windowCounts, type OrgDayCounters } from './counters.ts';
 import { appliedLimits, isExhausted, type AppliedLimits, type WindowCount } from './headers.ts';
-import { countIn, laterMinute, StaleLimits, versionOf, type Admission, type CounterStore, type CounterTarget, type LimitsVersion, type OrgFull } from './store.ts';
+import { countIn, fullMark, StaleLimits, versionOf, withAllowances, type Admission, type CounterStore, type CounterTarget, type LimitsVersion, type OrgFull } from './store.ts';
 import { TokenMemory } from './tokens.ts';
 import { dayOfMinute, dayWindow, minuteWindow, type Window } from './windows.ts';
 
@@ -153,6 +153,7 @@ export class ShardView {
    * and wait for the change as on any item.
    */
   onlyFrozen(now: Date): 'minute' | 'day' | undefined {
+    if (this.frozenAt.size === 0) return undefined;
     const frozen = new Set<number>();
     for (const [shard, at] of this.frozenAt) if (now.getTime() - at < FROZEN_MEMORY_MS && now.getTime() >= at) frozen.add(shard);
     if (frozen.size === 0 || frozen.size >= SHARD_COUNT) return undefined;
@@ -608,8 +609,7 @@ async function readShards(store: CounterStore, view: ShardView, subject: RateSub
     view.noteFrozen(shard, now, state?.fz !== undefined);
     if (state === undefined || state.fz !== undefined || Number(state.lv ?? state.sv ?? -1) !== version.v) continue;
     view.observe(shard, day, state);
-    const allowed = itemLimits(state, laterMinute(state, now).id);
-    const step = nextStep(state, now, allowed ? { org: allowed, key: {} } : shardLimits(version.limits, shard), '');
+    const step = nextStep(state, now, withAllowances(state, now, shardLimits(version.limits, shard)), '');
     if (step.action === 'reject') view.markFull(shard, day, step.windows);
   }
   return states;
@@ -621,9 +621,10 @@ async function readShards(store: CounterStore, view: ShardView, subject: RateSub
  * shard is refused by that one failed write, instead of trying every shard itself.
  */
 async function markShards(store: CounterStore, organizationId: string, day: string, orgFull: OrgFull, read: (OrgDayCounters | undefined)[]): Promise<void> {
-  const [name, hint] = Object.entries(orgFull).find(([, value]) => value !== undefined) ?? [];
-  if (name === undefined) return;
-  const shards = Array.from({ length: SHARD_COUNT }, (_, shard) => shard).filter((shard) => read[shard]?.[name as keyof OrgFull] !== hint);
+  const mark = fullMark(orgFull);
+  if (!mark) return;
+  const [name, hint] = mark;
+  const shards = Array.from({ length: SHARD_COUNT }, (_, shard) => shard).filter((shard) => read[shard]?.[name] !== hint);
   await Promise.all(shards.map((shard) => store.markFull({ organizationId, shard }, day, orgFull).catch(() => undefined)));
 }
 

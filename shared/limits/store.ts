@@ -69,6 +69,13 @@ export type FreezeResult = { ok: true; state: OrgDayCounters } | { ok: false; ol
 /** The organization's windows found full (every shard), as `orgFullHint` values. */
 export type OrgFull = Pick<OrgDayCounters, 'ofm' | 'ofd'>;
 
+/** The one mark an `OrgFull` carries (the attribute and its hint), if any. */
+export function fullMark(orgFull: OrgFull): ['ofm' | 'ofd', string] | undefined {
+  if (orgFull.ofd !== undefined) return ['ofd', orgFull.ofd];
+  if (orgFull.ofm !== undefined) return ['ofm', orgFull.ofm];
+  return undefined;
+}
+
 export type CounterWrite = { ok: true; state: OrgDayCounters } | { ok: false; old: OrgDayCounters | undefined };
 
 export interface CounterStore {
@@ -313,8 +320,7 @@ export async function countIn(
         attempt -= 1;
         continue;
       }
-      const allowed = itemLimits(old, laterMinute(old, now).id);
-      if (allowed) decideWith = { org: allowed, key: limits.key };
+      decideWith = withAllowances(old, now, limits);
     }
     if (unlessSharded && old?.shards !== undefined) return { outcome: 'overflow' };
     const next = nextStep(old, now, decideWith, keyId, perKey?.maxKeys);
@@ -349,10 +355,19 @@ function versionCounted(item: OrgDayCounters | undefined): number | 'unversioned
 }
 
 /** The minute a write at `now` counts in on this item: the clock's, or a later one of the day another writer moved it to. */
-export function laterMinute(old: OrgDayCounters | undefined, now: Date): Window {
+function laterMinute(old: OrgDayCounters | undefined, now: Date): Window {
   const minute = minuteWindow(now);
   if (old?.mw && old.mw > minute.id && dayOfMinute(old.mw) === dayWindow(now).id) return minuteWindowFromId(old.mw);
   return minute;
+}
+
+/**
+ * The limits an organization counter item decides a write at `now` under: its allowances after a
+ * limit change (or its share on a shard), as the organization's windows; `limits` otherwise.
+ */
+export function withAllowances(item: OrgDayCounters, now: Date, limits: AppliedLimits): AppliedLimits {
+  const allowed = itemLimits(item, laterMinute(item, now).id);
+  return allowed ? { org: allowed, key: limits.key } : limits;
 }
 
 /**
