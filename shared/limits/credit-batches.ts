@@ -23,14 +23,17 @@
 import type { CounterStore, CreditStore, SharedBatch, SpendRequest } from './store.ts';
 import { dayWindow } from './windows.ts';
 
-/** Shared batch items per organization: a reply's hold and settle each write one, so at 10,000 replies/s each takes about 160 of each a second. */
+/** Shared batch items per organization: a reply's hold and settle each write one, so at 10,000 replies/s each takes about 80 of each a second. */
 export const BATCHES = 128;
 /** A fill holds about this many seconds of the batch's use (fewer writes on the balance, more credits parked). */
 export const BATCH_SECONDS = 4;
 /** A fill takes at most 1/BALANCE_SHARE of the balance (with BATCHES batches, half the balance at most sits in them). */
 export const BALANCE_SHARE = 2 * BATCHES;
-/** A batch filled for the first time (or after a lull) holds this many holds' worth. */
-export const MIN_FILL_HOLDS = 32;
+/**
+ * A batch filled for the first time (or after a lull) holds this many holds' worth: more than a batch
+ * takes in a second at 10,000 replies/s (about 80), so a fleet's first second fills each batch once.
+ */
+export const MIN_FILL_HOLDS = 128;
 /** After the balance could not fill a batch, this environment does not try to fill one for this long. */
 export const EMPTY_RECHECK_MS = 1_000;
 /** One environment drains an organization's batches at most this often (a drain reads every batch). */
@@ -116,14 +119,20 @@ export async function holdFromBatch(
     } else {
       const seen = await store.readBatch(organizationId, n);
       if (seen.billingRev > (request.billingRev ?? 0)) return { outcome: 'stale' };
-      // Filled meanwhile, or another environment is filling it: take again.
-      if (seen.remaining >= request.credits || seen.filling > nowMs) continue;
+      if (seen.remaining >= request.credits) continue; // filled meanwhile: take again
+      // Another environment is filling it (its fill may be slow: a lost answer waits out a timeout):
+      // another batch, not takes that fail on this one until the claim ends.
+      if (seen.filling > nowMs) {
+        n = another(n, random);
+        continue;
+      }
       const balance = await store.balance(organizationId);
       const size = fillSize(seen, nowMs, request.credits, balance);
       if (size !== undefined) {
         const until = nowMs + FILL_CLAIM_MS;
         if (await store.claimBatch(organizationId, n, seen, until, now)) await store.fillBatch(organizationId, n, seen, size, until, now, request.billingRev);
-        continue; // filled, by this environment or another: take again
+        else n = another(n, random); // claimed by another environment since the read
+        continue; // filled by this environment, or take from another batch
       }
       if (balance > 0) return { outcome: 'fromBalance' };
       memory.emptyAt.set(organizationId, nowMs);

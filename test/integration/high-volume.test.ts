@@ -167,13 +167,14 @@ describe('credits from shared batches', () => {
   });
 
   it('a hold takes a shared batch once the organization is on the high-volume path; a retry is charged once', { timeout: 60_000 }, async () => {
-    const { orgId, keyId } = await highVolume(10_000);
+    // 1/256 of the balance holds MIN_FILL_HOLDS holds.
+    const { orgId, keyId } = await highVolume(100_000);
     expect(await reserveCredit(orgId, 'one', keyId, T)).toMatchObject({ alreadyCharged: false });
     expect(await readReservation(orgId, 'one')).toMatchObject({ state: 'held', batch: expect.any(Number) });
     // Its batch's first fill: MIN_FILL_HOLDS holds, less the one held.
     expect((await creditStore.readBatches(orgId)).map(([, b]) => b.remaining)).toEqual([MIN_FILL_HOLDS - 1]);
     expect(await reserveCredit(orgId, 'one', keyId, T)).toMatchObject({ alreadyCharged: true });
-    expect((await balance(orgId)) + (await inBatches(orgId))).toBe(9_999);
+    expect((await balance(orgId)) + (await inBatches(orgId))).toBe(99_999);
   });
 
   it('settles into the batch and counts the charge there; a drain takes it off creditsHeld and into the organization\'s usage', { timeout: 60_000 }, async () => {
@@ -194,7 +195,8 @@ describe('credits from shared batches', () => {
   });
 
   it('credits an organization left in batches come back once it is on the one-item path again', { timeout: 60_000 }, async () => {
-    const { orgId, keyId } = await highVolume(10_000);
+    // 1/256 of the balance holds MIN_FILL_HOLDS holds.
+    const { orgId, keyId } = await highVolume(100_000);
     expect(await reserveCredit(orgId, 'hv-1', keyId, T)).toMatchObject({ alreadyCharged: false });
     const parked = await inBatches(orgId);
     expect(parked).toBe(MIN_FILL_HOLDS - 1);

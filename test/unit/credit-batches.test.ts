@@ -11,6 +11,7 @@ import {
   CreditMemory,
   DRAIN_EVERY_MS,
   drainBatches,
+  FILL_CLAIM_MS,
   fillSize,
   holdFromBatch,
   MIN_FILL_HOLDS,
@@ -92,20 +93,45 @@ describe('holds from shared batches', () => {
     expect(fill.mock.calls.length).toBeLessThan(2.5 * BATCHES);
   });
 
+  it("a fleet's first second fills each batch once: its first fill lasts more than a second at 10,000 holds a second", async () => {
+    const model = fundedModel(10_000_000);
+    const fill = vi.spyOn(model, 'fillBatch');
+    const random = seeded(7);
+    // 3,000 environments starting at once, 10,000 holds of 4 credits in the first second.
+    const memories = Array.from({ length: 3_000 }, () => new CreditMemory());
+    for (let i = 0; i < 10_000; i++) {
+      const held = await holdFromBatch(model, memories[i % 3_000] as CreditMemory, ORG, { requestKey: `r${i}`, keyId: 'key_a', credits: 4 }, new Date(T.getTime() + i / 10), random);
+      expect(held.outcome).toBe('held');
+    }
+    // 10,000 / BATCHES = 78 holds a batch, fewer than MIN_FILL_HOLDS (before: 32 holds, then a second fill: 2 a batch).
+    expect(fill.mock.calls.length).toBe(BATCHES);
+  });
+
+  it('a hold that finds its batch claimed by a slow fill takes from another batch, not again and again from the claimed one', async () => {
+    const model = fundedModel(1_000_000);
+    // Another environment claimed batch 0, and its fill has not come (a lost answer waits out a timeout).
+    expect(await model.claimBatch(ORG, 0, await model.readBatch(ORG, 0), T.getTime() + FILL_CLAIM_MS, T)).toBe(true);
+    const take = vi.spyOn(model, 'take');
+    const held = await holdFromBatch(model, new CreditMemory(), ORG, { requestKey: 'r', keyId: 'key_a', credits: 4 }, T, () => 0);
+    expect(held).toEqual({ outcome: 'held', batch: 1 });
+    // One failed take on the claimed batch (before: one per attempt, 8, then the balance).
+    expect(take.mock.calls.filter(([, n]) => n === 0)).toHaveLength(1);
+  });
+
   it('a settle returns the rest into its batch and counts the charge there; a fill or drain moves the charge off creditsHeld into the day\'s usage', async () => {
-    const model = fundedModel(100_000);
+    const model = fundedModel(1_000_000);
     const memory = new CreditMemory();
     const held = await holdFromBatch(model, memory, ORG, { requestKey: 'r1', keyId: 'key_a', credits: 10 }, T, () => 0);
     expect(held).toMatchObject({ outcome: 'held', batch: 0 });
     const filled = 10 * MIN_FILL_HOLDS;
-    expect(org(model)).toMatchObject({ credits: 100_000 - filled, creditsHeld: filled });
+    expect(org(model)).toMatchObject({ credits: 1_000_000 - filled, creditsHeld: filled });
     expect(batch(model, 0)).toMatchObject({ remaining: filled - 10, charged: 0 });
     // The reply used 4 of its 10: 6 go back into the batch, 4 are counted on it.
     expect(await model.settle(ORG, 'r1', 4, T)).toMatchObject({ intoBatch: true, held: 10 });
     expect(batch(model, 0)).toMatchObject({ remaining: filled - 4, charged: 4 });
     // The settled balance (credits + creditsHeld) still counts the 4 until the batch is drained.
     expect(await drainBatches(model, memory, ORG, T)).toBe(filled - 4);
-    expect(org(model)).toMatchObject({ credits: 100_000 - 4, creditsHeld: 0 });
+    expect(org(model)).toMatchObject({ credits: 1_000_000 - 4, creditsHeld: 0 });
     expect(batch(model, 0)).toMatchObject({ remaining: 0, charged: 0 });
     expect(model.items.get(DynamoModel.orgDayKey(ORG, DAY))).toMatchObject({ credits: 4 });
   });
