@@ -27,8 +27,12 @@ import { dayWindow } from './windows.ts';
 export const BATCHES = 128;
 /** A fill holds about this many seconds of the batch's use (fewer writes on the balance, more credits parked). */
 export const BATCH_SECONDS = 4;
-/** A fill takes at most 1/BALANCE_SHARE of the balance (with BATCHES batches, half the balance at most sits in them). */
-export const BALANCE_SHARE = 2 * BATCHES;
+/**
+ * A fill takes at most 1/BALANCE_SHARE of the balance: with BATCHES batches, about as much as the
+ * balance at most sits in them, so near zero little does. The price: as the balance B runs low, the
+ * fills come faster, about BALANCE_SHARE × C / B a second when the organization spends C a second.
+ */
+export const BALANCE_SHARE = BATCHES;
 /**
  * A batch filled for the first time (or after a lull) holds this many holds' worth: more than a batch
  * takes in a second at 10,000 replies/s (about 80), so a fleet's first second fills each batch once.

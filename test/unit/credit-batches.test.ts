@@ -107,6 +107,25 @@ describe('holds from shared batches', () => {
     expect(fill.mock.calls.length).toBe(BATCHES);
   });
 
+  it('as the balance runs low its fills stay few: from 40,000 credits at 10,000 holds a second, its third second takes fewer than 100 fills', async () => {
+    const model = fundedModel(40_000);
+    const fills: number[] = [];
+    const fill = model.fillBatch.bind(model);
+    vi.spyOn(model, 'fillBatch').mockImplementation(async (...args) => {
+      fills.push(args[5].getTime() - T.getTime());
+      return fill(...args);
+    });
+    const random = seeded(9);
+    const memories = Array.from({ length: 3_000 }, () => new CreditMemory());
+    for (let i = 0; i < 30_000; i++) {
+      await holdFromBatch(model, memories[i % 3_000] as CreditMemory, ORG, { requestKey: `r${i}`, keyId: 'key_a', credits: 1 }, new Date(T.getTime() + i / 10), random);
+    }
+    // Each fill takes at most 1/BALANCE_SHARE of a balance that falls from about 24,000 to 9,000
+    // here: about BALANCE_SHARE × 10,000 / B fills a second (56; with 1/256: 149).
+    expect(fills.filter((t) => t >= 2_000 && t < 3_000).length).toBeLessThan(100);
+    expect(org(model).credits).toBeGreaterThan(0);
+  });
+
   it('a hold that finds its batch claimed by a slow fill takes from another batch, not again and again from the claimed one', async () => {
     const model = fundedModel(1_000_000);
     // Another environment claimed batch 0, and its fill has not come (a lost answer waits out a timeout).
@@ -150,7 +169,7 @@ describe('holds from shared batches', () => {
   it('at 402 the credits parked in batches are drained back and served, at most once per DRAIN_EVERY_MS per environment', async () => {
     const model = fundedModel(1_000);
     const memory = new CreditMemory();
-    // The first hold fills a batch with MIN_FILL_HOLDS of the balance's 1,000 (at most 1/BALANCE_SHARE: 3).
+    // The first hold fills a batch with MIN_FILL_HOLDS of the balance's 1,000 (at most 1/BALANCE_SHARE: 7).
     expect(await reserve(model, memory, 'first', T, () => 0)).toBe('served');
     const parked = model.creditsInBatches;
     expect(parked).toBeGreaterThan(0);
