@@ -8,7 +8,8 @@
 //  - Never paid twice: the reservation (keyed by the request key) is created in the same
 //    transaction as the hold, unless a live one exists.
 //  - The balance's load follows the reply rate, not the number of environments: a batch is filled
-//    by whichever environment finds it short and claims it first (the others take again), with
+//    by whichever environment finds it short and claims it first (the others take from another
+//    batch, not from the claimed one again and again while its filler waits), with
 //    about BATCH_SECONDS of its use (its last fill over the time since), and nothing belongs to an
 //    environment, so nothing is left behind when one stops.
 //  - Near zero a fill takes at most 1/BALANCE_SHARE of the balance; once the balance is empty a
