@@ -905,7 +905,7 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
 
   /** Leave a mark that every token shard was short (never over a later one; only on a started item). */
   async markShort(target: TokenTarget, day: string, mark: ShortMark) {
-    this.update(DynamoModel.tokenKey(target, day), (item) => (item?.tw === undefined || Number(item.tfa ?? 0) >= mark.tfa ? undefined : { ...item, ...mark }));
+    return this.update(DynamoModel.tokenKey(target, day), (item) => (item?.tw === undefined || Number(item.tfa ?? 0) >= mark.tfa ? undefined : { ...item, ...mark })).ok;
   }
 
   // ---- the one-item path's other calls ----

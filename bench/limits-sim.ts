@@ -818,6 +818,7 @@ export function describe(r: SimResult): string[] {
   const kinds = new Map<string, PartitionPeak>();
   for (const h of r.hottest) if (!kinds.has(kindOf(h.partition))) kinds.set(kindOf(h.partition), h);
   const byKind = [...kinds.values()].slice(0, 8).map((h) => `${h.partition} ${int(h.offered)}`).join('; ');
+  const readsHot = [...r.hottest].sort((a, b) => b.rcu - a.rcu).slice(0, 3).map((h) => `${h.partition} ${int(h.rcu)}`).join('; ');
   return [
     `${r.scenario}, ${r.code}: offered ${int(r.offered)}, admitted ${int(r.admitted)}, 429 ${int(r.refused)}, 503 ${int(unavailableCount(r))}; ` +
       `DynamoDB calls ${int(r.calls)} (${int(r.throttledAttempts)} attempts throttled, ${int(r.sdk.retries)} SDK retries, ` +
@@ -825,6 +826,7 @@ export function describe(r: SimResult): string[] {
       `simulated in ${(r.ms / 1000).toFixed(1)} s`,
     `   busiest partitions (peak WCU sent in one second): ${hot}`,
     `   busiest of each kind: ${byKind}`,
+    `   busiest reads (peak RCU in one second, of 3,000): ${readsHot}`,
     `   credits: charged ${int(r.credits.charged)}, ${int(r.credits.refunded)} replies charged nothing, ${int(r.credits.unsettled)} settles failed (left to the sweep), 402 ${int(r.credits.refused402)} (${int(r.credits.early402)} while credits sat in batches)` +
       (r.patchesFailed ? `; ${r.patchesFailed} limit changes failed` : ''),
     ...(r.windowsOver.length

@@ -244,15 +244,16 @@ export const tokenStore: TokenStore = {
   },
 
   async markShort(target, day, mark) {
-    await db.send(new UpdateCommand({
+    return db.send(new UpdateCommand({
       TableName: tableName('usage'),
       Key: { pk: tokenPartition(target), sk: day },
       UpdateExpression: 'SET tf = :tf, tfa = :tfa, tfr = :tfr',
-      // Only on a started shard, and never over a later mark.
+      // Only on a started shard, and never over a mark as new or newer.
       ConditionExpression: 'attribute_exists(tw) AND (attribute_not_exists(tfa) OR tfa < :tfa)',
       ExpressionAttributeValues: { ':tf': mark.tf, ':tfa': mark.tfa, ':tfr': mark.tfr },
-    })).catch((error: unknown) => {
+    })).then(() => true, (error: unknown) => {
       if (!isConditionFailed(error)) throw error;
+      return false;
     });
   },
 };

@@ -114,8 +114,8 @@ export interface TokenStore {
   claimTokenChange(target: TokenTarget, day: string, token: string, at: number): Promise<boolean>;
   /** The organization's SHARD_COUNT token shards of `day`, in shard order (one eventually consistent batch read; undefined: no such item). */
   readTokenShards(organizationId: string, day: string): Promise<(TokenCounters | undefined)[]>;
-  /** Leave `mark` on one token shard of `day` (only on a started shard, never replacing a later mark). */
-  markShort(target: TokenTarget, day: string, mark: ShortMark): Promise<void>;
+  /** Leave `mark` on one token shard of `day` (only on a started shard, never replacing a mark as new or newer): false when it was not left. */
+  markShort(target: TokenTarget, day: string, mark: ShortMark): Promise<boolean>;
 }
 
 /** What one hold took from one item: enough to give it back from anywhere (plain data). */
@@ -241,6 +241,9 @@ export const TOKEN_SHARD_MEMORY_MS = 1_000;
  * ahead): a reader whose clock is d behind trusts a mark for TOKEN_SHARD_MEMORY_MS + d.
  */
 export const MARK_AHEAD_MS = 5_000;
+
+/** The shards a hold that found every shard short marks first (then 8, 16, 32 and the rest: docs/limits.md, "Token windows"). */
+export const FIRST_MARKS = 4;
 
 /** Whether a mark made at `at` (its writer's clock) is trusted at `now` (the reader's). */
 function markFresh(at: number, now: Date): boolean {
@@ -654,12 +657,18 @@ async function takeOrg(
   if (unanswered) throw unanswered.error;
   // Another environment marked them meanwhile: trust its mark.
   if (open.length === 0 && states.some((state) => memory.trust(organizationId, state, minute.id, version, atLeast, now))) return refused();
-  // Every shard short: say so on each of them (one write each, at once), so that other
-  // environments' holds are refused with one failed write for the next second, not 64.
+  // Every shard short: say so on each of them, so that other environments' holds are refused with
+  // one failed write for the next second, not 64.
   const mark: ShortMark = { tf: tokenShortHint(minute.id, version), tfa: now.getTime(), tfr: Math.max(0, most) };
-  // Not where the read found a mark at least as new (a clock ahead of this one made it): that write would fail.
-  const stale = order.filter((shard) => !(Number(states[shard]?.tfa ?? 0) >= mark.tfa));
-  await Promise.all(stale.map((shard) => store.markShort({ organizationId, shard }, day.id, mark).catch(() => undefined)));
+  // Not where the read found a shard not started, or a mark at least as new (a clock ahead of this
+  // one made it): that write would fail. A few at first, then twice as many each time, stopping once
+  // one is refused: a newer mark is there, and whoever left it marks the rest (when many holds find
+  // every shard short at once, each would otherwise fail on nearly every shard).
+  const stale = order.filter((shard) => states[shard]?.tw !== undefined && !(Number(states[shard]?.tfa ?? 0) >= mark.tfa));
+  for (let from = 0, size = FIRST_MARKS; from < stale.length; from += size, size *= 2) {
+    const left = await Promise.all(stale.slice(from, from + size).map((shard) => store.markShort({ organizationId, shard }, day.id, mark).catch(() => true)));
+    if (left.includes(false)) break;
+  }
   memory.remember(organizationId, mark);
   return refused();
 }

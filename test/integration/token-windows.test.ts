@@ -5,11 +5,12 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { countingDb, db } from '../../shared/db/client.ts';
-import { returnTokens, takeTokens, tokenPartition } from '../../shared/db/token-windows.ts';
+import { returnTokens, takeTokens, tokenPartition, tokenStore } from '../../shared/db/token-windows.ts';
 import { ApiError } from '../../shared/domain/errors.ts';
 import { newId } from '../../shared/domain/ids.ts';
 import type { Limits, RateSubject } from '../../shared/domain/plans.ts';
 import type { TokenHold, TokenTarget } from '../../shared/limits/tokens.ts';
+import { minuteWindow } from '../../shared/limits/windows.ts';
 import { tableName } from '../../shared/tables.ts';
 import { widenDbPools } from '../support/db-pool.ts';
 
@@ -130,5 +131,19 @@ describe('returning tokens', () => {
 
   it('want must be a positive integer', async () => {
     await expect(takeTokens(subject({ perMinute: 600, perDay: 100_000, tokensPerDay: 10 }), 0, { now: T })).rejects.toThrow(RangeError);
+  });
+
+  it('a shard\'s short mark is left only on a started shard and over an older mark, and says whether it was', { timeout: 60_000 }, async () => {
+    const s = subject({ perMinute: 20_000, perDay: 10_000_000, tokensPerMinute: 64_000, tokensPerDay: 100_000_000 });
+    const shard = { organizationId: s.organizationId, shard: 3 };
+    const mark = (tfa: number) => tokenStore.markShort(shard, DAY, { tf: 'hint', tfa, tfr: 10 });
+    expect(await mark(T.getTime())).toBe(false);
+    // Start the shard (its day's first take).
+    const version = { v: 0, highVolume: true, limits: { perMinute: 64_000, perDay: 100_000_000 } };
+    expect((await tokenStore.takeTokens(shard, 'fresh', minuteWindow(T), DAY, { perMinute: 1_000, perDay: 1_000_000 }, 10, version)).ok).toBe(true);
+    expect(await mark(T.getTime())).toBe(true);
+    expect(await mark(T.getTime())).toBe(false);
+    expect(await mark(T.getTime() - 1)).toBe(false);
+    expect(await mark(T.getTime() + 1)).toBe(true);
   });
 });

@@ -143,6 +143,28 @@ describe('token shards at many environments', () => {
     expect(minuteCount(model)).toBe(64_000);
   });
 
+  it('the last room of a minute raced by many holds at once: all of it is taken, each refused hold fails about one take and leaves a few marks, not 64', async () => {
+    const { model, writes } = newModel();
+    const holds = await fill(model);
+    // Each shard gets room for one hold back: 900 returned on each.
+    for (const hold of holds) await releaseTokens(model, hold, 900);
+    writes.ok = writes.failed = writes.marks = writes.reads = 0;
+    const random = seeded(23);
+    // 40 environments hold 8 times each, all at once: 320 holds race for 64 holds' room.
+    const takes = await Promise.all(
+      Array.from({ length: 40 }, () => new TokenMemory()).flatMap((memory, env) =>
+        Array.from({ length: 8 }, (_, i) => holdTokens(model, subject, 900, at(1_000 + env * 3 + i), { atLeast: 400, random, memory })),
+      ),
+    );
+    const held = takes.filter((t) => t.ok).length;
+    expect(held).toBe(SHARD_COUNT);
+    expect(minuteCount(model)).toBe(64_000);
+    const refused = takes.length - held;
+    expect(writes.failed).toBeLessThanOrEqual(2 * refused);
+    // They all read before any mark was left: each marks a few shards, and stops at a newer mark.
+    expect(writes.marks).toBeLessThanOrEqual(16 * refused);
+  });
+
   it('a shard write whose answer is lost goes on to another shard instead of failing: what it counted stays counted, never over', async () => {
     const { model } = newModel();
     const take = model.takeTokens.bind(model);
