@@ -74,6 +74,9 @@ function itemSize(item: Item | undefined): number {
   return size;
 }
 
+/** A counter write's token `lt` (`<writer>.<sequence>`, shared/db/rate-limits.ts): its size is what matters here. */
+const COUNTER_TOKEN = 'k3v9x0qa.12345678';
+
 /** A TTL attribute's value (its size is what matters here). */
 const TTL = 1_999_999_999;
 
@@ -377,7 +380,9 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
     const applied = isDayItem && !perKey ? { org: limits.org, key: {} } : limits;
     const result = this.update(DynamoModel.counterKey(target, day), (item) => {
       if (unlessOrgFull && (item?.ofm === orgFullHint(minute.id, unlessOrgFull) || item?.ofd === orgFullHint(day, unlessOrgFull))) return undefined;
-      return counterStep(item, kind, minute.id, applied, isOrgItem, day, isDayItem ? perKey : undefined, v);
+      const next = counterStep(item, kind, minute.id, applied, isOrgItem, day, isDayItem ? perKey : undefined, v);
+      // sendCounterWrite sets its token `lt` on every counter write (it counts in the item's size).
+      return next && { ...next, lt: COUNTER_TOKEN };
     });
     if (!result.ok) return { ok: false as const, old: result.old as OrgDayCounters | undefined };
     // Versioned items answer with the whole item (ALL_NEW); the others with what the write changed.
@@ -408,8 +413,6 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
       if (isDayItem) {
         next.km = a.resetKeyMinutes ? {} : (item.km ?? {});
         next.kr = item.kr ?? {};
-        next.kl = item.kl ?? {};
-        next.kc = item.kc ?? {};
         if (a.shards !== undefined) next.shards = a.shards;
       }
       return next;
@@ -910,15 +913,23 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
 
   // ---- the one-item path's other calls ----
 
-  /** addKeyUsage (shared/db/usage.ts): the organization's item and the key's map entry, or two writes when it has no room. */
-  addKeyUsageToday(organizationId: string, keyId: string, day: string, counter: 'rateLimited' | 'credits', amount: number, maxKeys: number): void {
+  /**
+   * The older code's addKeyUsage (bench/sim/legacy.ts): the organization's item and the key's entry
+   * in its `kl` or `kc` map (which that code's first admission of the day created), or two writes
+   * when it has no room.
+   */
+  addKeyUsageInMaps(organizationId: string, keyId: string, day: string, counter: 'rateLimited' | 'credits', amount: number, maxKeys: number): void {
     const map = counter === 'rateLimited' ? 'kl' : 'kc';
     const result = this.update(DynamoModel.orgDayKey(organizationId, day), (item) => {
-      const keys = item?.[map] as Record<string, number> | undefined;
+      const keys = (item?.[map] ?? (item?.mw !== undefined ? {} : undefined)) as Record<string, number> | undefined;
       if (!item || !keys || (!(keyId in keys) && Object.keys(keys).length >= maxKeys)) return undefined;
       return { ...item, [counter]: Number(item[counter] ?? 0) + amount, [map]: { ...keys, [keyId]: (keys[keyId] ?? 0) + amount } };
     });
-    if (result.ok) return;
+    if (!result.ok) this.addKeyUsageToday(organizationId, keyId, day, counter, amount);
+  }
+
+  /** addKeyUsage (shared/db/usage.ts): the organization's total on its day item, the key's on its own day item. */
+  addKeyUsageToday(organizationId: string, keyId: string, day: string, counter: 'rateLimited' | 'credits', amount: number): void {
     for (const key of [DynamoModel.orgDayKey(organizationId, day), DynamoModel.keyDayKey(keyId, day)]) {
       this.update(key, (item) => ({ ttl: TTL, ...item, [counter]: Number(item?.[counter] ?? 0) + amount }));
     }
@@ -1050,8 +1061,6 @@ function counterStep(
       if (isOrg) {
         next.km = perKey ? { [k]: 1 } : {};
         next.kr = perKey ? { [k]: 1 } : {};
-        next.kl = item?.kl ?? {};
-        next.kc = item?.kc ?? {};
       }
       return next;
     }

@@ -7,8 +7,11 @@ import { decide } from '../../shared/limits/limiter.ts';
 import { flushRefusals, LimiterMemory } from '../../shared/limits/sharded.ts';
 import { rebase, type LimitsVersion } from '../../shared/limits/store.ts';
 import { holdTokens, rebaseTokens, releaseTokens, tokenVersionOf, type TokenHold, type TokenTake } from '../../shared/limits/tokens.ts';
+import { MAX_KEYS_PER_ORG_DAY } from '../../shared/db/usage.ts';
 import type { DynamoModel } from '../dynamo-model.ts';
 import type { CallKind, CallPolicy } from './engine.ts';
+
+export { MAX_KEYS_PER_ORG_DAY };
 
 
 export type Path = 'one-item' | 'sharded';
@@ -56,7 +59,6 @@ export interface CodeUnderTest {
   policies: Record<string, CallPolicy>;
 }
 
-export const MAX_KEYS_PER_ORG_DAY = 32;
 
 /** One-item path bookkeeping the simulation runs as the model's calls (shared/db/usage.ts and credits.ts make them). */
 export async function oneItemReserve(store: SimStore, organizationId: string, requestKey: string, keyId: string, now: Date): Promise<Reserved> {
@@ -64,7 +66,7 @@ export async function oneItemReserve(store: SimStore, organizationId: string, re
   const outcome = await store.reserveToday(organizationId, requestKey, keyId, day, now);
   if (outcome === 'spent') {
     await store.readBalance(organizationId);
-    await store.addKeyUsageToday(organizationId, keyId, day, 'credits', 1, MAX_KEYS_PER_ORG_DAY);
+    await store.addKeyUsageToday(organizationId, keyId, day, 'credits', 1);
   }
   return outcome;
 }
@@ -82,7 +84,7 @@ export const currentCode: CodeUnderTest = {
     if (decided.path === 'sharded') await flushRefusals(store, (memory.limiter as LimiterMemory).refusals, now, random).catch(() => 0);
     else if (!decided.admitted) {
       try {
-        await store.addKeyUsageToday(subject.organizationId, subject.keyId, now.toISOString().slice(0, 10), 'rateLimited', 1, MAX_KEYS_PER_ORG_DAY);
+        await store.addKeyUsageToday(subject.organizationId, subject.keyId, now.toISOString().slice(0, 10), 'rateLimited', 1);
       } catch {
         // logged by admit; the refusal stands
       }
@@ -115,7 +117,7 @@ export const currentCode: CodeUnderTest = {
       if (settled.intoBatch) await store.countKeyCredits(keyId, day, charge).catch(() => undefined);
       else {
         try {
-          await store.addKeyUsageToday(organizationId, keyId, day, 'credits', charge, MAX_KEYS_PER_ORG_DAY);
+          await store.addKeyUsageToday(organizationId, keyId, day, 'credits', charge);
         } catch {
           // usage only
         }
@@ -167,6 +169,7 @@ export const CALLS: Record<string, CallKind> = {
   openBatches: 'read',
   remaining: 'read',
   addKeyUsageToday: 'write',
+  addKeyUsageInMaps: 'write',
   addOrgDayCredits: 'write',
   reserveToday: 'transaction',
   holdFromBalance: 'transaction',

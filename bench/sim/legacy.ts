@@ -140,7 +140,7 @@ export async function legacyCode(root: string): Promise<CodeUnderTest> {
       if (decided.path === 'sharded') await sharded.flushRefusals(oldStore(store), (memory.limiter as Memory).sharded.refusals, now, random).catch(() => 0);
       else if (!decided.admitted) {
         try {
-          await store.addKeyUsageToday(subject.organizationId, subject.keyId, now.toISOString().slice(0, 10), 'rateLimited', 1, MAX_KEYS);
+          await store.addKeyUsageInMaps(subject.organizationId, subject.keyId, now.toISOString().slice(0, 10), 'rateLimited', 1, MAX_KEYS);
         } catch {
           // logged there
         }
@@ -161,7 +161,7 @@ export async function legacyCode(root: string): Promise<CodeUnderTest> {
       if (refunded === 'balance' && path === 'sharded') {
         await store.countKeyCredits(keyId, day, -1);
         await store.addOrgDayCredits(organizationId, day, -1);
-      } else if (refunded === 'balance') await store.addKeyUsageToday(organizationId, keyId, day, 'credits', -1, MAX_KEYS);
+      } else if (refunded === 'balance') await store.addKeyUsageInMaps(organizationId, keyId, day, 'credits', -1, MAX_KEYS);
       else {
         await store.countKeyCredits(keyId, day, -1);
         const held = (memory.credits as Any).held?.get(organizationId);

@@ -74,7 +74,6 @@ export function counterUpdate(
     ':maxKeys': options.maxKeys,
     ':km': perKey ? { [keyId]: 1 } : {},
     ':kr': perKey ? { [keyId]: 1 } : {},
-    ':empty': {},
     ':ttl': usageItemTtl(day),
     ':lv': options.version?.v,
     ':lm': options.version?.limits.perMinute,
@@ -126,15 +125,14 @@ export function counterUpdate(
       break;
     case 'fresh':
       // The first admitted request of the day. The item may already exist (credits or a refusal
-      // counted first), but without counters: nothing is counted per key before the day's first
-      // admission (see addKeyUsage).
+      // counted first), but without counters.
       conditions.push('attribute_not_exists(mw)', '(attribute_not_exists(requests) OR requests < :od)');
       sets.push('mw = :w', 'mc = :one');
       if (versioned) {
         conditions.push('attribute_not_exists(fz)', 'attribute_not_exists(lv)');
         sets.push('lv = :lv', 'lm = :lm', 'ld = :ld', 'am = :om', 'sm = :om', 'ad = :od');
       }
-      if (isOrg) sets.push('km = :km', 'kr = :kr', 'kl = if_not_exists(kl, :empty)', 'kc = if_not_exists(kc, :empty)');
+      if (isOrg) sets.push('km = :km', 'kr = :kr');
       sets.push('#ttl = :ttl');
       break;
   }
@@ -317,7 +315,7 @@ export const counterStore: CounterStore = {
     const values: Record<string, unknown> = { ':token': token, ':mw': a.mw, ':mc': a.mc, ':am': a.am, ':sm': a.sm, ':ad': a.ad, ':zero': 0 };
     if (!('keyId' in target) && target.shard === undefined) {
       // The organization's day item keeps its per-key maps (the one-item path's conditions need them).
-      sets.push(a.resetKeyMinutes ? 'km = :empty' : 'km = if_not_exists(km, :empty)', 'kr = if_not_exists(kr, :empty)', 'kl = if_not_exists(kl, :empty)', 'kc = if_not_exists(kc, :empty)');
+      sets.push(a.resetKeyMinutes ? 'km = :empty' : 'km = if_not_exists(km, :empty)', 'kr = if_not_exists(kr, :empty)');
       values[':empty'] = {};
       if (a.shards !== undefined) {
         sets.push('shards = :shards');
@@ -388,7 +386,7 @@ export function isHighVolumeOrg(organizationId: string, now: Date = new Date()):
 /** For tests: forget what this environment knows (a fresh Lambda environment), flushing tallied refusals first. */
 export async function resetLimiterMemory(now: Date = new Date()): Promise<void> {
   await flushRefusals(counterStore, memory.refusals, now, Math.random, true);
-  for (const map of [memory.views, memory.lastSeen, memory.keyMinuteFull, memory.overflowDay, memory.tokens.shards, memory.tokens.marks, highVolumeOrgs]) map.clear();
+  for (const map of [memory.views, memory.lastSeen, memory.keyMinuteFull, memory.overflowDay, memory.keysOfFullDayItem, memory.dayItemFull, memory.carried, memory.tokens.shards, memory.tokens.marks, highVolumeOrgs]) map.clear();
 }
 
 /** This environment's memory of organizations' token shards (shared/db/token-windows.ts). */
@@ -415,9 +413,9 @@ export async function recordUse(
   }
 }
 
-async function recordRejection(subject: RateSubject, admission: Admission, maxKeys: number): Promise<void> {
+async function recordRejection(subject: RateSubject, admission: Admission): Promise<void> {
   try {
-    await addKeyUsage(subject.organizationId, subject.keyId, admission.day, 'rateLimited', 1, { item: admission.keyItem, maxKeys });
+    await addKeyUsage(subject.organizationId, subject.keyId, admission.day, 'rateLimited', 1);
   } catch (error) {
     logger.warn('rate-limited request not counted', { organizationId: subject.organizationId, error: describeError(error) });
   }
@@ -456,7 +454,7 @@ export async function admit(
   } else {
     // Admitted on the one-item path: its credits go back to the one-item path too.
     highVolumeOrgs.delete(subject.organizationId);
-    if (!decision.admitted) await recordRejection(subject, decision, maxKeys);
+    if (!decision.admitted) await recordRejection(subject, decision);
   }
   await repairKeyCopy(subject);
   if (!decision.admitted) throw rateLimitExceeded(decision.windows, now);

@@ -1,14 +1,16 @@
 // Daily usage per organization and per key, in the usage table next to the rate-limit counters.
 //
 // The organization's day item (pk `usage#org#<orgId>`, sk `YYYY-MM-DD`) is also its rate-limit
-// counter (shared/db/rate-limits.ts) and holds every key's usage that day, in maps keyed by key id:
-// `kr` (admitted requests, written by the same conditional write that admits the request), `km`
-// (this minute's requests), `kl` (refused with 429) and `kc` (credits). The maps hold at most
-// MAX_KEYS_PER_ORG_DAY keys each, which keeps every admission write at a few write units.
+// counter (shared/db/rate-limits.ts): the organization's day figures, and its keys' requests in
+// maps keyed by key id, written by the same conditional write that admits the request: `kr`
+// (admitted today) and `km` (this minute). The maps hold at most MAX_KEYS_PER_ORG_DAY keys, which
+// keeps every write on the item at one write unit. (Items of earlier days may also hold `kl` and
+// `kc`, refusals and credits per key: still read.)
 //
 // A key's own day item (pk `usage#key#<keyId>`) holds `base`, the key's lifetime admitted requests
 // before that day (written once per key per day; usageCount on the key item is `base` plus the
-// day's count), and, for a key the organization's item has no room for, that key's counters.
+// day's count), the key's refusals and credits, and, for a key the organization's item has no room
+// for, its request counters.
 // See docs/limits.md.
 import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { addDays, utcDay } from '../domain/time.ts';
@@ -18,12 +20,13 @@ import { tableName, TTL_ATTRIBUTE } from '../tables.ts';
 import { db, isConditionFailed, pages, queryAll } from './client.ts';
 
 /**
- * Keys counted per organization and day in the organization's item (each of its four per-key maps).
- * A write is billed by the item's size (1 WCU per KB), and every request of the org rewrites this
- * item: at about 31 bytes per key and map, 32 keys keep it at 1 KB typically and 4 KB at worst, so
- * an admission costs 1-4 WCU. Keys beyond the bound are counted on their own item (a second write).
+ * Keys counted per organization and day in the organization's item (its maps `kr` and `km`). A
+ * write is billed by the item's size (1 WCU per KB started), and every request of the org writes
+ * this item (a failed conditional write too): at 12 keys, each in both maps with a 28-character id,
+ * and every counter at its widest, the item is under 1 KB, so every write on it costs 1 WCU. Keys
+ * beyond the bound are counted on their own item (a second, small write).
  */
-export const MAX_KEYS_PER_ORG_DAY = 32;
+export const MAX_KEYS_PER_ORG_DAY = 12;
 
 export type UsageScope = { organizationId: string } | { keyId: string };
 
@@ -169,43 +172,13 @@ export async function addUsage(scope: UsageScope, day: string, counter: UsageCou
   return Attributes;
 }
 
-export interface KeyUsageOptions {
-  /** Where the key is known to be counted today; unknown: try the organization's item first. */
-  item?: 'org' | 'own' | undefined;
-  maxKeys?: number;
-}
-
 /**
- * Count a refusal or credits for the organization and the key on `day`: one UpdateItem on the
- * organization's item (its total and the key's entry), if the item has its counters (the day has
- * an admitted request) and has or has room for the key. Otherwise two writes: the organization's
- * total, and the key's own item.
+ * Count a refusal or credits for the organization and the key on `day`: the organization's total
+ * on its day item, and the key's on its own day item (two small writes, at once). The
+ * organization's day item holds no per-key refusals or credits: it is the admission counter every
+ * request writes, billed by its size, so it keeps only what admission decides on.
  */
-export async function addKeyUsage(
-  organizationId: string,
-  keyId: string,
-  day: string,
-  counter: 'rateLimited' | 'credits',
-  amount: number,
-  { item, maxKeys = MAX_KEYS_PER_ORG_DAY }: KeyUsageOptions = {},
-): Promise<void> {
-  if (item !== 'own') {
-    try {
-      await db.send(
-        new UpdateCommand({
-          TableName: tableName('usage'),
-          Key: usageKey({ organizationId }, day),
-          UpdateExpression: 'ADD #counter :amount SET #map.#k = if_not_exists(#map.#k, :zero) + :amount',
-          ConditionExpression: 'attribute_exists(#map) AND (attribute_exists(#map.#k) OR size(#map) < :maxKeys)',
-          ExpressionAttributeNames: { '#counter': counter, '#map': KEY_MAP[counter], '#k': keyId },
-          ExpressionAttributeValues: { ':amount': amount, ':zero': 0, ':maxKeys': maxKeys },
-        }),
-      );
-      return;
-    } catch (error) {
-      if (!isConditionFailed(error)) throw error;
-    }
-  }
+export async function addKeyUsage(organizationId: string, keyId: string, day: string, counter: 'rateLimited' | 'credits', amount: number): Promise<void> {
   await Promise.all([addUsage({ organizationId }, day, counter, amount), addUsage({ keyId }, day, counter, amount)]);
 }
 

@@ -10,8 +10,9 @@ import { dayOfMinute, dayWindow, minuteWindow, minuteWindowFromId, type Window }
  * The day window's count is `requests` (the day's admitted requests, also the usage figure).
  * Every key used that day is counted in the same item (up to a bound, see `maxKeys` in
  * `nextStep`), so one conditional write decides the organization's and the key's limits together
- * and records the key's usage. The same shape, without the per-key maps, is the counter on a key's
- * own day item (pk `usage#key#<keyId>`) for keys beyond the bound.
+ * and records the key's requests (its refusals and credits are on its own day item: every write on
+ * this one is billed by its size). The same shape, without the per-key maps, is the counter on a
+ * key's own day item (pk `usage#key#<keyId>`) for keys beyond the bound.
  */
 export interface OrgDayCounters {
   /** Current minute window id, `YYYY-MM-DDTHH:MM`. */
@@ -24,10 +25,6 @@ export interface OrgDayCounters {
   km?: Record<string, number>;
   /** Per key: admitted requests this day (the key's day window and its usage figure). */
   kr?: Record<string, number>;
-  /** Per key: requests refused with 429 this day (usage only). */
-  kl?: Record<string, number>;
-  /** Per key: credits charged this day, net of refunds (usage only). */
-  kc?: Record<string, number>;
   /**
    * On a key's own item of a high-volume organization (shared/limits/sharded.ts): the minute, and
    * the day, in which every shard of the organization was found full, as `orgFullHint` values.

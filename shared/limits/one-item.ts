@@ -1,10 +1,10 @@
 // The one-item admission path (docs/limits.md, "How admission works"): an organization below the
 // high-volume threshold is counted on its day item, whose one conditional write decides the
 // organization's windows and the key's own (the key is counted in the item's per-key maps), and
-// records the key's usage. A key beyond the item's bound of keys a day is counted on its own day
+// records the key's requests. A key beyond the item's bound of keys a day is counted on its own day
 // item too. Written against the store interface, so the simulation runs this same code.
 import type { RateSubject } from '../domain/plans.ts';
-import { firstGuess, hasRoomFor, orgFullHint, orgWindowsOf, windowCounts, type OrgDayCounters } from './counters.ts';
+import { firstGuess, orgFullHint, orgWindowsOf, windowCounts, type OrgDayCounters } from './counters.ts';
 import { appliedLimits, isExhausted, type AppliedLimits, type WindowCount } from './headers.ts';
 import { carriedRequests, confirmLimits, ownItemLimits, ownItemWindows, type LimiterMemory } from './sharded.ts';
 import { countIn, versionOf, type Admission, type Counted, type CounterStore } from './store.ts';
@@ -60,6 +60,7 @@ async function countOverflow(
       throw error;
     }
     if (org.outcome === 'rejected') {
+      rememberFull(memory, subject, org.windows);
       await takeBackQuietly(store, keyId, key.minute, day.id, onError);
       return { admitted: false, windows: [...org.windows, ...keyWindows.map((w) => ({ ...w, used: w.used - 1 }))], day: day.id, keyItem: 'own' };
     }
@@ -74,7 +75,10 @@ async function countOverflow(
   }
 
   const org = await countOrg();
-  if (org.outcome === 'rejected') return { admitted: false, windows: org.windows, day: day.id, keyItem: 'own' };
+  if (org.outcome === 'rejected') {
+    rememberFull(memory, subject, org.windows);
+    return { admitted: false, windows: org.windows, day: day.id, keyItem: 'own' };
+  }
   const admission: Admission = { admitted: true, windows: orgWindows(org), day: day.id, keyItem: 'own' };
   try {
     // Usage only (no limit to check): a failure is reported, the request has been admitted.
@@ -118,7 +122,10 @@ export async function admitOneItem(
     const windows = windowCounts(undefined, minuteWindow(now), day, limits, keyId).map((w) => (w.scope === 'org' && w.window.period === window.period ? { ...w, used: w.limit } : w));
     return { admitted: false, windows, day: day.id };
   }
-  if (memory.overflowDay.get(keyId) === day.id) return countOverflow(store, memory, subject, limits, now, onError);
+  const fullOfKeys = memory.keysOfFullDayItem.get(organizationId);
+  if (memory.overflowDay.get(keyId) === day.id || (fullOfKeys?.day === day.id && !fullOfKeys.keys.has(keyId))) {
+    return countOverflow(store, memory, subject, limits, now, onError);
+  }
 
   const counted = await countIn(store, { organizationId }, limits, now, memory.lastSeen, {
     perKey: { keyId, maxKeys: Math.max(1, maxKeys) },
@@ -137,18 +144,19 @@ export async function admitOneItem(
         keyRequests: counted.state.kr?.[keyId],
         firstInMinute: counted.state.km?.[keyId] === 1,
       };
-    case 'rejected': {
-      const orgFull = counted.windows.find((w) => w.scope === 'org' && isExhausted(w) && w.window.period === 'day') ?? counted.windows.find((w) => w.scope === 'org' && isExhausted(w));
-      if (orgFull) remember(memory.dayItemFull, organizationId, dayItemFullHint(orgFull.window, subject));
-      // The refusal is counted for the key in the organization's item if the item has (or has
-      // room for) the key in its `kl` map; otherwise on the key's own item.
-      const kl = counted.old?.kl;
-      const keyItem = kl !== undefined && hasRoomFor({ kr: kl }, keyId, maxKeys) ? 'org' : 'own';
-      return { admitted: false, windows: counted.windows, day: day.id, keyItem };
-    }
-    case 'overflow':
+    case 'rejected':
+      rememberFull(memory, subject, counted.windows);
+      return { admitted: false, windows: counted.windows, day: day.id, keyItem: 'org' };
+    case 'overflow': {
       remember(memory.overflowDay, keyId, day.id);
+      // The item is full of keys: its keys are all it will count today (its maps only grow within a day).
+      const keys = Object.keys(counted.old?.kr ?? {});
+      if (keys.length >= Math.max(1, maxKeys)) {
+        if (memory.keysOfFullDayItem.size >= 10_000) memory.keysOfFullDayItem.clear();
+        memory.keysOfFullDayItem.set(organizationId, { day: day.id, keys: new Set(keys) });
+      }
       return countOverflow(store, memory, subject, limits, now, onError);
+    }
     case 'orgFull':
       throw new Error('only a key item carries what was found full');
   }
@@ -157,6 +165,12 @@ export async function admitOneItem(
 /** The organization's windows, and the key's as the organization's day item counts it. */
 function withKeyWindows(org: WindowCount[], state: OrgDayCounters, minute: Window, day: Window, limits: AppliedLimits, keyId: string): WindowCount[] {
   return [...org, ...windowCounts(state, minute, day, limits, keyId).filter((w) => w.scope === 'key')];
+}
+
+/** The organization's day item refused for the organization's own minute or day: so it will for the rest of that window (under these limits). */
+function rememberFull(memory: LimiterMemory, subject: RateSubject, windows: WindowCount[]): void {
+  const orgFull = windows.find((w) => w.scope === 'org' && isExhausted(w) && w.window.period === 'day') ?? windows.find((w) => w.scope === 'org' && isExhausted(w));
+  if (orgFull) remember(memory.dayItemFull, subject.organizationId, dayItemFullHint(orgFull.window, subject));
 }
 
 /** What an organization's day item was seen full in: the window, and the limits (with their version) it was full under. */

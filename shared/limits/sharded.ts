@@ -279,6 +279,12 @@ export class LimiterMemory {
   /** One-item path: keys seen to overflow their organization's day item, with the day (they skip the write that would fail). */
   readonly overflowDay = new Map<string, string>();
   /**
+   * One-item path: per organization, the keys its day item counts on a day it has no room for
+   * more (it takes no other key that day): any other key is counted on its own item without the
+   * write that would fail.
+   */
+  readonly keysOfFullDayItem = new Map<string, { day: string; keys: ReadonlySet<string> }>();
+  /**
    * One-item path: per organization, the window its day item refused for the organization's own
    * limit (`minute|<id>|…` or `day|<id>|…`, see dayItemFullHint). Its counts only rise within a
    * window under one version of the limits, so the rest of that window is refused without a write.

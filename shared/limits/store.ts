@@ -224,8 +224,8 @@ const MAX_ATTEMPTS = 5;
 export type Counted =
   | { outcome: 'admitted'; minute: Window; state: OrgDayCounters }
   | { outcome: 'rejected'; old: OrgDayCounters | undefined; windows: WindowCount[] }
-  /** The organization's day item has no room for the key (options.perKey): count it on its own item. */
-  | { outcome: 'overflow' }
+  /** The organization's day item has no room for the key (options.perKey): count it on its own item. The item as it was. */
+  | { outcome: 'overflow'; old?: OrgDayCounters | undefined }
   /** The item says the organization was found full in `minute` (period 'minute') or that day. */
   | { outcome: 'orgFull'; period: 'minute' | 'day'; minute: Window; old: OrgDayCounters };
 
@@ -331,7 +331,7 @@ export async function countIn(
       const windows = [...orgWindowsOf(old, minute, dayWindow(now), version.limits), ...next.windows.filter((w) => w.scope === 'key')];
       return { outcome: 'rejected', old, windows };
     }
-    if (next.action === 'overflow') return { outcome: 'overflow' };
+    if (next.action === 'overflow') return { outcome: 'overflow', old };
     if (unlessOrgFull && old) {
       if (old.ofd === orgFullHint(day, unlessOrgFull)) return { outcome: 'orgFull', period: 'day', minute: next.minute, old };
       if (old.ofm === orgFullHint(next.minute.id, unlessOrgFull)) return { outcome: 'orgFull', period: 'minute', minute: next.minute, old };

@@ -174,7 +174,7 @@ describe('refundCredit', () => {
 });
 
 describe('credits in usage', () => {
-  it("a key admitted that day: one write on the organization's day item, its total and the key's entry", async () => {
+  it("a reply's credits: the organization's total on its day item, the key's on its own day item (no per-key entry on the organization's)", async () => {
     const orgId = await newOrg(5);
     const key = keyId();
     await admit({ organizationId: orgId, keyId: key, orgLimits: { perMinute: 100, perDay: 1000 }, keyLimits: null }, T);
@@ -197,9 +197,10 @@ describe('credits in usage', () => {
       db.middlewareStack.remove(name);
     }
     // Counted once, when r1 settled (a hold counts nothing; a returned one has nothing to uncount).
-    expect(writes.filter((w) => w.startsWith(`${tableName('usage')}:usage#`))).toEqual([`${tableName('usage')}:usage#org#${orgId}`]);
+    expect(writes.filter((w) => w.startsWith(`${tableName('usage')}:usage#`)).sort()).toEqual([`${tableName('usage')}:usage#key#${key}`, `${tableName('usage')}:usage#org#${orgId}`]);
     const { Item } = await db.send(new GetCommand({ TableName: tableName('usage'), Key: usageKey({ organizationId: orgId }, DAY) }));
-    expect(Item).toMatchObject({ credits: 1, kc: { [key]: 1 } });
+    expect(Item).toMatchObject({ credits: 1 });
+    expect(Item?.kc).toBeUndefined();
     expect((await dailyUsage({ organizationId: orgId, keyId: key }, 1, T))[0]).toEqual({ date: DAY, requests: 1, rateLimited: 0, credits: 1, inputTokens: 0, outputTokens: 0 });
   });
 });

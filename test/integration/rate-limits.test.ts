@@ -8,7 +8,7 @@ import { mintKey } from '../../shared/domain/key-mint.ts';
 import { putNewKey, requireKey } from '../../shared/db/api-keys.ts';
 import { db } from '../../shared/db/client.ts';
 import { admit } from '../../shared/db/rate-limits.ts';
-import { dailyUsage, usageKey } from '../../shared/db/usage.ts';
+import { addKeyUsage, dailyUsage, MAX_KEYS_PER_ORG_DAY, usageKey } from '../../shared/db/usage.ts';
 import { ApiError } from '../../shared/domain/errors.ts';
 import { newId } from '../../shared/domain/ids.ts';
 import type { Limits } from '../../shared/domain/plans.ts';
@@ -237,7 +237,7 @@ describe('window roll-over (injected clock)', () => {
 });
 
 describe('counter items', () => {
-  it("the org's day item holds the counters, each key's usage and a TTL; no per-key usage item", async () => {
+  it("the org's day item holds the counters, each key's requests and a TTL; refusals per key on the key's own item", async () => {
     const s = subject({ perMinute: 1, perDay: 100 }, { perDay: 50 });
     const other = { ...s, keyId: `key_${newId('req').slice(4)}`, keyLimits: null };
     await admit(s, T);
@@ -256,8 +256,6 @@ describe('counter items', () => {
       mc: 1,
       km: { [s.keyId]: 1 },
       kr: { [s.keyId]: 1 },
-      kl: { [s.keyId]: 1, [other.keyId]: 1 },
-      kc: {},
       // The version of the organization's limits it counts under, those limits, and its allowances.
       lv: 0,
       lm: 1,
@@ -268,9 +266,9 @@ describe('counter items', () => {
       // The token of the latest counter write (a write whose answer was lost is resolved by it).
       lt: expect.any(String),
     });
-    // The key's own item only records its lifetime base (once a day, on its first request).
-    expect(await usageItem({ keyId: s.keyId }, '2031-03-04')).toEqual({ pk: `usage#key#${s.keyId}`, sk: '2031-03-04', base: 0, ttl });
-    expect(await usageItem({ keyId: other.keyId }, '2031-03-04')).toBeUndefined();
+    // The key's own item records its lifetime base (once a day, on its first request) and its refusals.
+    expect(await usageItem({ keyId: s.keyId }, '2031-03-04')).toEqual({ pk: `usage#key#${s.keyId}`, sk: '2031-03-04', base: 0, rateLimited: 1, ttl });
+    expect(await usageItem({ keyId: other.keyId }, '2031-03-04')).toEqual({ pk: `usage#key#${other.keyId}`, sk: '2031-03-04', rateLimited: 1, ttl });
     expect(await dailyUsage(s, 1, T)).toEqual([{ date: '2031-03-04', requests: 1, rateLimited: 1, credits: 0, inputTokens: 0, outputTokens: 0 }]);
     expect(await dailyUsage(other, 1, T)).toEqual([{ date: '2031-03-04', requests: 0, rateLimited: 1, credits: 0, inputTokens: 0, outputTokens: 0 }]);
   });
@@ -280,6 +278,32 @@ describe('counter items', () => {
     await rejection(admit(s, T));
     expect((await usageItem({ keyId: s.keyId }, '2031-03-04'))?.ttl).toBeGreaterThan(T.getTime() / 1000);
     expect(await dailyUsage(s, 1, T)).toEqual([{ date: '2031-03-04', requests: 0, rateLimited: 1, credits: 0, inputTokens: 0, outputTokens: 0 }]);
+  });
+});
+
+describe("the organization's day item stays small, whatever the number of keys", () => {
+  /** DynamoDB's item size: attribute names and values (numbers about 1 byte per 2 digits + 1; maps 3 bytes + 1 per entry). */
+  const sizeOf = (value: unknown): number => {
+    if (typeof value === 'string') return Buffer.byteLength(value);
+    if (typeof value === 'number') return Math.ceil(String(Math.abs(value)).replace(/^0+/, '').length / 2) + 1;
+    if (value && typeof value === 'object') return Object.entries(value).reduce((sum, [name, v]) => sum + name.length + sizeOf(v) + 1, 3);
+    return 1;
+  };
+
+  it('200 keys, each admitted, 50 refused and charged a credit: under 1 KB (1 WCU a write), usage per key exact', { timeout: 120_000 }, async () => {
+    const first = subject({ perMinute: 200, perDay: 100_000 });
+    const keys = Array.from({ length: 200 }, (_, i) => (i === 0 ? first : { ...first, keyId: `key_${newId('req').slice(4)}` }));
+    for (let i = 0; i < keys.length; i += 50) await Promise.all(keys.slice(i, i + 50).map((s) => admit(s, T)));
+    // The minute is full: 50 refusals.
+    await Promise.all(keys.slice(0, 50).map((s) => rejection(admit(s, T))));
+    await Promise.all(keys.slice(0, 50).map((s) => addKeyUsage(s.organizationId, s.keyId, '2031-03-04', 'credits', 1)));
+    const org = await usageItem({ organizationId: first.organizationId }, '2031-03-04');
+    expect(org).toMatchObject({ requests: 200, rateLimited: 50, credits: 50 });
+    expect(Object.keys(org?.kr as object)).toHaveLength(MAX_KEYS_PER_ORG_DAY);
+    expect(sizeOf(org)).toBeLessThan(1024);
+    expect(await dailyUsage(keys[7]!, 1, T)).toEqual([{ date: '2031-03-04', requests: 1, rateLimited: 1, credits: 1, inputTokens: 0, outputTokens: 0 }]);
+    expect(await dailyUsage(keys[150]!, 1, T)).toEqual([{ date: '2031-03-04', requests: 1, rateLimited: 0, credits: 0, inputTokens: 0, outputTokens: 0 }]);
+    expect(await dailyUsage({ organizationId: first.organizationId }, 1, T)).toEqual([{ date: '2031-03-04', requests: 200, rateLimited: 50, credits: 50, inputTokens: 0, outputTokens: 0 }]);
   });
 });
 

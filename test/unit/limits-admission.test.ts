@@ -56,13 +56,11 @@ describe('counterUpdate', () => {
     expect(input.ExpressionAttributeValues).toEqual({ ':w': '2031-03-04T10:20', ':one': 1, ':zero': 0, ':od': 1000, ':maxKeys': 1000, ':km': { key_1: 1 } });
   });
 
-  it('fresh: creates the counters, the per-key maps and the TTL', () => {
+  it('fresh: creates the counters, the per-key maps of requests (no per-key refusals or credits) and the TTL', () => {
     const input = counterUpdate('fresh', minute, DAY, ORG, 'key_1', appliedLimits({ perMinute: 10, perDay: 1000 }, { perDay: 5 }), MAX);
     expect(input.ConditionExpression).toBe('attribute_not_exists(mw) AND (attribute_not_exists(requests) OR requests < :od)');
-    expect(input.UpdateExpression).toBe(
-      'SET mw = :w, mc = :one, km = :km, kr = :kr, kl = if_not_exists(kl, :empty), kc = if_not_exists(kc, :empty), #ttl = :ttl ADD requests :one',
-    );
-    expect(input.ExpressionAttributeValues).toMatchObject({ ':km': { key_1: 1 }, ':kr': { key_1: 1 }, ':empty': {}, ':ttl': expect.any(Number) });
+    expect(input.UpdateExpression).toBe('SET mw = :w, mc = :one, km = :km, kr = :kr, #ttl = :ttl ADD requests :one');
+    expect(input.ExpressionAttributeValues).toMatchObject({ ':km': { key_1: 1 }, ':kr': { key_1: 1 }, ':ttl': expect.any(Number) });
     expect(input.ExpressionAttributeNames).toEqual({ '#ttl': 'ttl' });
   });
 
@@ -109,33 +107,19 @@ describe('admit', () => {
     expect(documents.calls()).toHaveLength(1);
   });
 
-  it('over a limit: 429, nothing counted, rateLimited added for the org and the key in one write', async () => {
+  it("over a limit: 429, nothing counted; rateLimited added for the organization (its total) and for the key (on its own day item), whether or not the organization's item counts the key", async () => {
     documents.on(UpdateCommand).resolves({});
     documents
       .on(UpdateCommand, { Key: { pk: 'usage#org#org_mock2', sk: DAY }, ConditionExpression: 'lv = :lv AND attribute_not_exists(fz) AND mw = :w AND mc < am AND requests < ad AND (attribute_exists(kr.#k) OR size(kr) < :maxKeys)' })
-      .rejects(conditionFailed({ lv: { N: '0' }, am: { N: '10' }, sm: { N: '10' }, ad: { N: '1000' }, mw: { S: minute.id }, mc: { N: '10' }, requests: { N: '40' }, kr: { M: { key_1: { N: '10' } } }, kl: { M: {} } }));
+      .rejects(conditionFailed({ lv: { N: '0' }, am: { N: '10' }, sm: { N: '10' }, ad: { N: '1000' }, mw: { S: minute.id }, mc: { N: '10' }, requests: { N: '40' }, kr: { M: { key_1: { N: '10' } } } }));
     const error = await admit({ ...subject, organizationId: 'org_mock2' }, NOW).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ApiError);
     expect((error as ApiError).headers).toMatchObject({ 'Retry-After': '30', 'X-RateLimit-Remaining': '0' });
-    const after = documents.commandCalls(UpdateCommand).slice(1).map((c) => c.args[0].input);
-    expect(after).toHaveLength(1);
-    expect(after[0]).toMatchObject({
-      Key: { pk: 'usage#org#org_mock2', sk: DAY },
-      UpdateExpression: 'ADD #counter :amount SET #map.#k = if_not_exists(#map.#k, :zero) + :amount',
-      ExpressionAttributeNames: { '#counter': 'rateLimited', '#map': 'kl', '#k': 'key_1' },
-    });
-  });
-
-  it("a refusal whose organization item has no room for the key: counted on the key's own item", async () => {
-    documents.on(UpdateCommand).resolves({});
-    documents
-      .on(UpdateCommand, { Key: { pk: 'usage#org#org_mock5', sk: DAY }, ReturnValues: 'ALL_NEW' })
-      .rejects(conditionFailed({ lv: { N: '0' }, am: { N: '10' }, sm: { N: '10' }, ad: { N: '1000' }, mw: { S: minute.id }, mc: { N: '10' }, requests: { N: '40' }, kr: { M: {} }, kl: { M: { key_2: { N: '1' } } } }));
-    await expect(admit({ ...subject, organizationId: 'org_mock5' }, NOW, 1)).rejects.toBeInstanceOf(ApiError);
-    const after = documents.commandCalls(UpdateCommand).slice(1).map((c) => [c.args[0].input.Key, c.args[0].input.UpdateExpression]);
+    const after = documents.commandCalls(UpdateCommand).slice(1).map((c) => [c.args[0].input.Key, c.args[0].input.UpdateExpression, c.args[0].input.ExpressionAttributeNames]);
+    // The organization's item holds no per-key refusals: it stays small, and every write on it is billed by its size.
     expect(after).toEqual([
-      [{ pk: 'usage#org#org_mock5', sk: DAY }, 'ADD #counter :amount SET #ttl = :ttl'],
-      [{ pk: 'usage#key#key_1', sk: DAY }, 'ADD #counter :amount SET #ttl = :ttl'],
+      [{ pk: 'usage#org#org_mock2', sk: DAY }, 'ADD #counter :amount SET #ttl = :ttl', { '#counter': 'rateLimited', '#ttl': 'ttl' }],
+      [{ pk: 'usage#key#key_1', sk: DAY }, 'ADD #counter :amount SET #ttl = :ttl', { '#counter': 'rateLimited', '#ttl': 'ttl' }],
     ]);
   });
 

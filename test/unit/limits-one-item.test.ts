@@ -2,6 +2,7 @@
 // simulation uses (bench/dynamo-model.ts): what an environment remembers of a full day item.
 import { describe, expect, it } from 'vitest';
 import { DynamoModel } from '../../bench/dynamo-model.ts';
+import { MAX_KEYS_PER_ORG_DAY } from '../../shared/db/usage.ts';
 import type { Limits, RateSubject } from '../../shared/domain/plans.ts';
 import { rateLimitHeaders } from '../../shared/limits/headers.ts';
 import { admitOneItem } from '../../shared/limits/one-item.ts';
@@ -87,3 +88,68 @@ describe('a full day item, remembered', () => {
     expect(reads).toBeGreaterThanOrEqual(3);
   });
 });
+
+describe('the day item stays under 1 KB, whatever the number of keys', () => {
+  /** The model, billing each write to the items it writes (as DynamoDB: the larger of the item before and after, 1 WCU per KB started; a failed write, the item's size). */
+  function billedModel() {
+    const model = new DynamoModel();
+    model.msPerCall = 1;
+    const writes = new Map<string, number[]>();
+    model.meter = {
+      admitWrite: () => {},
+      wrote: (keys, cost) => keys.forEach((key, i) => writes.set(key, [...(writes.get(key) ?? []), cost[i] as number])),
+      read: () => {},
+    };
+    return { model, writes };
+  }
+  /** Key ids as issued (28 characters). */
+  const keyId = (i: number) => `key_${String(i).padStart(24, '0')}`;
+
+  it('200 keys, every request from another environment, refusals and credits counted: every write on the day item 1 WCU', async () => {
+    const { model, writes } = billedModel();
+    const limits = { perMinute: 400, perDay: 100_000 };
+    const day = DynamoModel.orgDayKey(ORG, '2031-03-04');
+    for (let i = 0; i < 500; i++) {
+      const now = new Date(Date.parse('2031-03-04T10:20:00.000Z') + i * 100);
+      const s = subject(limits, keyId(i % 200));
+      // A fresh environment each time (at thousands of environments, each knows next to nothing).
+      const decided = await admitOneItem(model, new LimiterMemory(), s, now, MAX_KEYS_PER_ORG_DAY);
+      expect(decided.admitted).toBe(i < 400);
+      // As admit and a reply's settle do: the refusal, or a credit.
+      model.addKeyUsageToday(ORG, s.keyId, '2031-03-04', decided.admitted ? 'credits' : 'rateLimited', 1);
+    }
+    expect(model.items.get(day)).toMatchObject({ requests: 400, rateLimited: 100, credits: 400 });
+    expect(Object.keys(model.items.get(day)?.kr as object)).toHaveLength(MAX_KEYS_PER_ORG_DAY);
+    const billed = writes.get(day) ?? [];
+    expect(Math.max(...billed)).toBe(1);
+    // Each request: its count (a key beyond the bound: one failed write before, where its environment does not know it yet), and its refusal or credit.
+    expect(billed.length).toBeLessThanOrEqual(3 * 500 + 1);
+    // Each key's usage: in the day item, or on its own.
+    for (const i of [0, 57, 199]) expect((await dailyFigures(model, keyId(i))).requests).toBe(2);
+  });
+});
+
+describe('keys beyond the bound', () => {
+  it("an environment that saw the day item full of keys counts any other key on its own item without the write that would fail", async () => {
+    const { model, tally } = newModel();
+    const memory = new LimiterMemory();
+    const limits = { perMinute: 1_000, perDay: 10_000 };
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 30; i++) expect((await admitOneItem(model, memory, subject(limits, `key_${i}`), at(`2031-03-04T10:2${round}:${String(10 + i).padStart(2, '0')}.000Z`), 12)).admitted).toBe(true);
+    }
+    // The day's first write (guessed in a started minute) and the 13th key's: then it knows.
+    expect(tally.failedDayItemWrites).toBe(2);
+    expect(model.items.get(DynamoModel.orgDayKey(ORG, '2031-03-04'))).toMatchObject({ requests: 60 });
+    expect(model.items.get(DynamoModel.keyDayKey('key_29', '2031-03-04'))).toMatchObject({ requests: 2 });
+    expect((model.items.get(DynamoModel.orgDayKey(ORG, '2031-03-04'))?.kr as Record<string, number>).key_11).toBe(2);
+    // The next day starts afresh.
+    expect((await admitOneItem(model, memory, subject(limits, 'key_29'), at('2031-03-05T00:00:01.000Z'), 12)).keyItem).toBe('org');
+  });
+});
+
+/** A key's requests that day as the usage routes add them up: its entry in the organization's day item plus its own day item. */
+async function dailyFigures(model: DynamoModel, key: string) {
+  const org = model.items.get(DynamoModel.orgDayKey(ORG, '2031-03-04'));
+  const own = model.items.get(DynamoModel.keyDayKey(key, '2031-03-04'));
+  return { requests: Number((org?.kr as Record<string, number> | undefined)?.[key] ?? 0) + Number(own?.requests ?? 0) };
+}
