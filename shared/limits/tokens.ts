@@ -650,6 +650,8 @@ async function takeOrg(
     failed = undefined;
     const r = await attempt(shard, { state: states[shard] });
     if (r?.ok) return r;
+    // Another hold found every shard short since this one's read, and marked them: trust it, as the first write does.
+    if (r && memory.trust(organizationId, r.old, r.minute.id, version, atLeast, now)) return refused();
     if (r) most = Math.max(most, r.room);
     else unanswered = failed;
   }

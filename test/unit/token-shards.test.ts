@@ -165,6 +165,38 @@ describe('token shards at many environments', () => {
     expect(writes.marks).toBeLessThanOrEqual(16 * refused);
   });
 
+  it('holds going through the shards their read found with room stop at the first mark another hold left since', async () => {
+    const { model, writes } = newModel();
+    const holds = await fill(model);
+    // 16 shards get room for one hold back; the other 48 stay full.
+    for (const hold of holds.slice(0, 16)) await releaseTokens(model, hold, 900);
+    // Two holds read the shards (16 with room), and their answers are held back a while.
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const read = model.readTokenShards.bind(model);
+    let reads = 0;
+    model.readTokenShards = async (...args) => {
+      const states = await read(...args);
+      if (++reads <= 2) await gate;
+      return states;
+    };
+    writes.ok = writes.failed = 0;
+    const racing = [31, 37].map((seed) => holdTokens(model, subject, 900, at(1_000), { atLeast: 400, random: seeded(seed), memory: new TokenMemory() }));
+    while (reads < 2) await new Promise((resolve) => setImmediate(resolve));
+    // Their first writes fell on full shards (that is why they read).
+    expect(writes).toMatchObject({ ok: 0, failed: 2 });
+    // Meanwhile other holds take the 16, and one more finds every shard short and marks them.
+    const memory = new TokenMemory();
+    for (let i = 0; i < 16; i++) expect((await holdTokens(model, subject, 900, at(1_100 + i), { atLeast: 400, random: seeded(41 + i), memory })).ok).toBe(true);
+    expect((await holdTokens(model, subject, 900, at(1_200), { atLeast: 400, random: seeded(59), memory: new TokenMemory() })).ok).toBe(false);
+    writes.failed = 0;
+    open();
+    // Each fails on one of the 16 it read with room, finds the mark there and is refused (not 16 failed writes each).
+    for (const take of await Promise.all(racing)) expect(take.ok).toBe(false);
+    expect(writes.failed).toBe(2);
+    expect(minuteCount(model)).toBe(64_000);
+  });
+
   it('a shard write whose answer is lost goes on to another shard instead of failing: what it counted stays counted, never over', async () => {
     const { model } = newModel();
     const take = model.takeTokens.bind(model);
