@@ -354,6 +354,10 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
   static batchKey(organizationId: string, batchId: string): string {
     return `credit-batch#org#${organizationId}|${batchId}`;
   }
+  /** The organization's drain claim: a partition of its own (shared/db/credit-batches.ts). */
+  static drainKey(organizationId: string): string {
+    return `credit-drain#${organizationId}|drain`;
+  }
   /** Shared batch n: a partition of its own (shared/db/credit-batches.ts). */
   static sharedBatchKey(organizationId: string, n: number): string {
     return `credit-batch#${organizationId}#${n}|batch`;
@@ -505,16 +509,26 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
     return this.sharedBatch(key);
   }
 
-  async readBatches(organizationId: string) {
+  async readBatches(organizationId: string, { consistent = true }: { consistent?: boolean } = {}) {
     const keys = Array.from({ length: BATCHES }, (_, n) => DynamoModel.sharedBatchKey(organizationId, n));
     // BatchGetItem: at most 100 keys a call.
-    for (let first = 0; first < keys.length; first += 100) this.readItems(keys.slice(first, first + 100));
+    for (let first = 0; first < keys.length; first += 100) this.readItems(keys.slice(first, first + 100), consistent);
     const found: [number, SharedBatch][] = [];
     keys.forEach((key, n) => {
       const batch = this.sharedBatch(key);
       if (batch.remaining !== 0 || batch.charged !== 0) found.push([n, batch]);
     });
     return found;
+  }
+
+  async claimDrain(organizationId: string, until: number, now: Date) {
+    return this.update(DynamoModel.drainKey(organizationId), (item) => (Number(item?.draining ?? 0) > now.getTime() ? undefined : { ...item, draining: until, ttl: TTL })).ok;
+  }
+
+  async drainClaimedUntil(organizationId: string) {
+    const key = DynamoModel.drainKey(organizationId);
+    this.readItems([key], false);
+    return Number(this.get(key)?.draining ?? 0);
   }
 
   async claimBatch(organizationId: string, n: number, seen: SharedBatch, until: number, now: Date) {

@@ -1,7 +1,7 @@
 // The code the limits simulation (bench/limits-sim.ts) drives: this checkout's limiter and credits,
 // behind one interface that an older version can also be given through (bench/sim/legacy.ts).
 import type { RateSubject } from '../../shared/domain/plans.ts';
-import { CreditMemory, drainBatches, holdFromBatch } from '../../shared/limits/credit-batches.ts';
+import { CreditMemory, drainBatches, holdFromBatch, holdFromBatches, type EmptyBalanceHold } from '../../shared/limits/credit-batches.ts';
 import type { WindowCount } from '../../shared/limits/headers.ts';
 import { decide } from '../../shared/limits/limiter.ts';
 import { flushRefusals, LimiterMemory } from '../../shared/limits/sharded.ts';
@@ -91,20 +91,32 @@ export const currentCode: CodeUnderTest = {
     }
   },
   // As holdCredits and settleCredits in shared/db/credits.ts: from a shared batch on the
-  // high-volume path, else from the balance (after draining the batches once at 402); the rest
+  // high-volume path (when the balance is empty, from a batch its read of them all finds holding
+  // enough, else 402), else from the balance (after draining the batches once at 402); the rest
   // back into the hold's batch, or to the balance.
   async hold(store, memory, path, organizationId, requestKey, keyId, want, least, now, _newBatchId, random) {
     const credits = memory.credits as CreditMemory;
-    if (path === 'sharded') {
-      const batched = await holdFromBatch(store, credits, organizationId, { requestKey, keyId, credits: want }, now, random);
+    const day = now.toISOString().slice(0, 10);
+    if (path !== 'sharded') {
+      let held = await store.holdFromBalance(organizationId, requestKey, keyId, day, want, least, now);
+      if (held === 'empty' && (await drainBatches(store, credits, organizationId, now).catch(() => 0)) > 0) {
+        held = await store.holdFromBalance(organizationId, requestKey, keyId, day, want, least, now);
+      }
+      return typeof held === 'number' ? { outcome: 'held', held } : { outcome: held };
+    }
+    const request = { requestKey, keyId, credits: want, least };
+    let batched: EmptyBalanceHold = await holdFromBatch(store, credits, organizationId, request, now, random);
+    if (batched.outcome === 'empty') batched = await holdFromBatches(store, credits, organizationId, request, now, random);
+    if (batched.outcome === 'held') return { outcome: 'held', held: want };
+    if (batched.outcome === 'alreadyCharged') return { outcome: 'alreadyCharged' };
+    if (batched.outcome === 'refused') return { outcome: 'empty' };
+    let held = await store.holdFromBalance(organizationId, requestKey, keyId, day, want, least, now);
+    if (held === 'empty') {
+      credits.emptyAt.set(organizationId, now.getTime());
+      batched = await holdFromBatches(store, credits, organizationId, request, now, random);
       if (batched.outcome === 'held') return { outcome: 'held', held: want };
       if (batched.outcome === 'alreadyCharged') return { outcome: 'alreadyCharged' };
-      if (batched.outcome === 'empty' && (await drainBatches(store, credits, organizationId, now).catch(() => 0)) === 0) return { outcome: 'empty' };
-    }
-    const day = now.toISOString().slice(0, 10);
-    let held = await store.holdFromBalance(organizationId, requestKey, keyId, day, want, least, now);
-    if (held === 'empty' && (await drainBatches(store, credits, organizationId, now).catch(() => 0)) > 0) {
-      held = await store.holdFromBalance(organizationId, requestKey, keyId, day, want, least, now);
+      if (batched.outcome === 'drained') held = await store.holdFromBalance(organizationId, requestKey, keyId, day, want, least, now);
     }
     return typeof held === 'number' ? { outcome: 'held', held } : { outcome: held };
   },
@@ -158,6 +170,8 @@ export const CALLS: Record<string, CallKind> = {
   readBatch: 'read',
   readBatches: 'read',
   claimBatch: 'write',
+  claimDrain: 'write',
+  drainClaimedUntil: 'read',
   fillBatch: 'transaction',
   take: 'transaction',
   drainBatch: 'transaction',

@@ -34,6 +34,11 @@ export function batchKey(organizationId: string, n: number): { pk: string; sk: s
   return { pk: `${BATCH_PREFIX}${organizationId}#${n}`, sk: 'batch' };
 }
 
+/** The organization's drain claim (one drain of its batches at a time): a partition of its own, not the balance's. */
+function drainKey(organizationId: string): { pk: string; sk: string } {
+  return { pk: `credit-drain#${organizationId}`, sk: 'drain' };
+}
+
 /** The organization and batch number of a batch item's pk; undefined for any other item. */
 export function batchOfKey(pk: string): { organizationId: string; n: number } | undefined {
   if (!pk.startsWith(BATCH_PREFIX)) return undefined;
@@ -76,11 +81,11 @@ export const creditStore: CreditStore = {
     return batchOf(Item);
   },
 
-  async readBatches(organizationId) {
+  async readBatches(organizationId, { consistent = true } = {}) {
     const keys = Array.from({ length: BATCHES }, (_, n) => batchKey(organizationId, n));
     const found: [number, SharedBatch][] = [];
     // Every batch, however long DynamoDB takes: a batch left unread would not be drained at a 402.
-    for (const [n, item] of (await batchGet(tableName('usage'), keys, { attempts: Infinity })).entries()) {
+    for (const [n, item] of (await batchGet(tableName('usage'), keys, { attempts: Infinity, consistent })).entries()) {
       if (item === undefined) continue;
       const batch = batchOf(item);
       if (batch.remaining !== 0 || batch.charged !== 0) found.push([n, batch]);
@@ -97,6 +102,23 @@ export const creditStore: CreditStore = {
       ExpressionAttributeValues: { ':until': until, ':now': now.getTime(), ...(seen.filledAt === 0 ? {} : { ':seenAt': seen.filledAt }) },
     });
     return claimed !== undefined;
+  },
+
+  async claimDrain(organizationId, until, now) {
+    const claimed = await conditionalUpdate({
+      TableName: tableName('usage'),
+      Key: drainKey(organizationId),
+      UpdateExpression: 'SET draining = :until, #ttl = :ttl',
+      ConditionExpression: 'attribute_not_exists(draining) OR draining <= :now',
+      ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE },
+      ExpressionAttributeValues: { ':until': until, ':now': now.getTime(), ':ttl': epochSeconds(now) + 86_400 },
+    });
+    return claimed !== undefined;
+  },
+
+  async drainClaimedUntil(organizationId) {
+    const { Item } = await db.send(new GetCommand({ TableName: tableName('usage'), Key: drainKey(organizationId) }));
+    return Number(Item?.draining ?? 0);
   },
 
   async fillBatch(organizationId, n, seen, size, until, now, billingRev = 0) {

@@ -4,8 +4,8 @@
 // item they share is credit-reservations.ts, and the pure rules are shared/limits/credit-holds.ts.
 import { ApiError } from '../domain/errors.ts';
 import { iso, utcDay } from '../domain/time.ts';
-import { CreditMemory, drainBatches, holdFromBatch, type HighVolumeStore } from '../limits/credit-batches.ts';
-import { fullHold, holdDueAt, holdDueKey, HOLD_SHARDS, settledCharge, sweptCharge, type HoldRequest } from '../limits/credit-holds.ts';
+import { CreditMemory, drainBatches, holdFromBatch, holdFromBatches, type EmptyBalanceHold, type HighVolumeStore } from '../limits/credit-batches.ts';
+import { fullHold, holdDueAt, minimumHold, holdDueKey, HOLD_SHARDS, settledCharge, sweptCharge, type HoldRequest } from '../limits/credit-holds.ts';
 import { describeError, logger } from '../log.ts';
 import { tableName } from '../tables.ts';
 import { queryAll } from './client.ts';
@@ -49,33 +49,52 @@ export async function holdCredits(
   deadlineMs: number = now.getTime() + DEFAULT_DEADLINE_MS,
 ): Promise<HoldResult> {
   const dueMs = holdDueAt(deadlineMs, now.getTime());
-  if (isHighVolumeOrg(organizationId, now)) {
-    for (let pricing = 1; pricing <= 2; pricing++) {
-      // Priced with the billing this environment knows; a batch told of a newer one says `stale`, and it is read again.
-      const { billing, rev } = await billingFor(organizationId, pricing === 1 ? BATCH_BILLING_MAX_AGE_MS : 0);
-      const priced = fullHold(billing, request);
-      const hold: Hold = { organizationId, requestKey, keyId, day: utcDay(now), held: priced.credits, billing, outputCap: priced.outputCap, reservedAt: iso(now) };
-      const details: BatchedHoldDetails = { hold, dueMs };
-      const batched = await holdFromBatch(highVolumeStore, creditMemory, organizationId, { requestKey, keyId, credits: priced.credits, details, billingRev: rev }, now);
-      if (batched.outcome === 'held') return { alreadyCharged: false, hold: { ...hold, batch: batched.batch } };
-      if (batched.outcome === 'alreadyCharged') return { alreadyCharged: true };
-      if (batched.outcome === 'stale') continue;
-      // The balance is empty: only credits parked in batches can serve it (no write on the balance otherwise).
-      if (batched.outcome === 'empty' && (await drained(organizationId, now)) === 0) throw new ApiError('INSUFFICIENT_CREDITS');
-      break;
+  if (!isHighVolumeOrg(organizationId, now)) {
+    try {
+      return await holdFromBalance(organizationId, requestKey, keyId, request, now, dueMs);
+    } catch (error) {
+      // Credits may sit in the shared batches (the organization left the high-volume path): at
+      // 402, move them back to the balance and try once more.
+      if (!isRefusal(error) || (await drained(organizationId, now)) === 0) throw error;
+      return holdFromBalance(organizationId, requestKey, keyId, request, now, dueMs);
     }
+  }
+  let priced: { hold: Hold; request: Parameters<typeof holdFromBatches>[3] } | undefined;
+  for (let pricing = 1; pricing <= 2; pricing++) {
+    // Priced with the billing this environment knows; a batch told of a newer one says `stale`, and it is read again.
+    const { billing, rev } = await billingFor(organizationId, pricing === 1 ? BATCH_BILLING_MAX_AGE_MS : 0);
+    const full = fullHold(billing, request);
+    const hold: Hold = { organizationId, requestKey, keyId, day: utcDay(now), held: full.credits, billing, outputCap: full.outputCap, reservedAt: iso(now) };
+    const details: BatchedHoldDetails = { hold, dueMs };
+    priced = { hold, request: { requestKey, keyId, credits: full.credits, least: minimumHold(billing, request), details, billingRev: rev } };
+    let batched: EmptyBalanceHold = await holdFromBatch(highVolumeStore, creditMemory, organizationId, priced.request, now);
+    // The balance is empty: a batch the environment's read finds holding enough serves it, else 402 (no write on the balance).
+    if (batched.outcome === 'empty') batched = await holdFromBatches(highVolumeStore, creditMemory, organizationId, priced.request, now);
+    if (batched.outcome === 'held') return { alreadyCharged: false, hold: { ...hold, batch: batched.batch } };
+    if (batched.outcome === 'alreadyCharged') return { alreadyCharged: true };
+    if (batched.outcome === 'refused') throw new ApiError('INSUFFICIENT_CREDITS');
+    if (batched.outcome === 'stale') continue;
+    break; // fromBalance, or drained into the balance
   }
   try {
     return await holdFromBalance(organizationId, requestKey, keyId, request, now, dueMs);
   } catch (error) {
-    // Credits may sit in the shared batches (the organization left the high-volume path, or its
-    // batches hold the last credits): at 402, move them back to the balance and try once more.
-    if (!(error instanceof ApiError) || error.code !== 'INSUFFICIENT_CREDITS' || (await drained(organizationId, now)) === 0) throw error;
-    return holdFromBalance(organizationId, requestKey, keyId, request, now, dueMs);
+    if (!isRefusal(error) || !priced) throw error;
+    // The balance is empty after all: this environment leaves it alone for a while, and the batches decide.
+    creditMemory.emptyAt.set(organizationId, now.getTime());
+    const batched = await holdFromBatches(highVolumeStore, creditMemory, organizationId, priced.request, now);
+    if (batched.outcome === 'held') return { alreadyCharged: false, hold: { ...priced.hold, batch: batched.batch } };
+    if (batched.outcome === 'alreadyCharged') return { alreadyCharged: true };
+    if (batched.outcome === 'drained') return holdFromBalance(organizationId, requestKey, keyId, request, now, dueMs);
+    throw error;
   }
 }
 
-/** Drain the organization's batches into its balance (at most once per DRAIN_EVERY_MS here): the credits moved. */
+function isRefusal(error: unknown): boolean {
+  return error instanceof ApiError && error.code === 'INSUFFICIENT_CREDITS';
+}
+
+/** Drain the organization's batches into its balance (at most once per DRAIN_EVERY_MS here): the credits moved. For an organization off the high-volume path. */
 async function drained(organizationId: string, now: Date): Promise<number> {
   return drainBatches(creditStore, creditMemory, organizationId, now).catch((error: unknown) => {
     logger.warn('credit batches not drained', { organizationId, error: describeError(error) });

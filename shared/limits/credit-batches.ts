@@ -12,10 +12,14 @@
 //    batch, not from the claimed one again and again while its filler waits), with
 //    about BATCH_SECONDS of its use (its last fill over the time since), and nothing belongs to an
 //    environment, so nothing is left behind when one stops.
-//  - Near zero a fill takes at most 1/BALANCE_SHARE of the balance; once the balance is empty a
-//    hold tries BATCHES_TRIED batches, then drains every batch back into the balance before a 402
-//    (at most once per DRAIN_EVERY_MS per environment), and for EMPTY_RECHECK_MS an environment
-//    refuses after one try without another write on the balance.
+//  - Near zero a fill takes at most 1/BALANCE_SHARE of the balance, and a balance that cannot fill
+//    a batch for the hold in hand goes into it whole (not holds on the balance item); once it is empty a
+//    hold tries BATCHES_TRIED batches, then (holdFromBatches) reads every batch, eventually
+//    consistent, at most once per EMPTY_RECHECK_MS per environment, and takes from one that its
+//    read found holding enough: a 402 is decided by that read, not by draining. Only when no batch
+//    holds the hold but together they hold its minimum is there a drain back into the balance, by
+//    one environment at a time per organization (a claim on the organization's drain item), so the
+//    balance takes a few drains at the end of the credits, not every environment's.
 //  - Settle returns the rest to the hold's batch and counts the charge on it; a fill or a drain
 //    takes what the batch charged off the organization's `creditsHeld` and into its day's usage.
 //  - Billed as the billing stood: a fill stamps the batch with the organization's billing revision
@@ -41,8 +45,10 @@ export const BALANCE_SHARE = BATCHES;
 export const MIN_FILL_HOLDS = 128;
 /** After the balance could not fill a batch, this environment does not try to fill one for this long. */
 export const EMPTY_RECHECK_MS = 1_000;
-/** One environment drains an organization's batches at most this often (a drain reads every batch). */
+/** One environment drains an organization's batches (or tries to claim that drain) at most this often. */
 export const DRAIN_EVERY_MS = 5_000;
+/** How long a claim to drain an organization's batches stands: one drain at a time per organization. */
+export const DRAIN_CLAIM_MS = 2_000;
 /** A batch not filled for this long is drained by the sweep (an organization that left the path, or went quiet). */
 export const BATCH_IDLE_MS = 60_000;
 /** How long an environment's claim to fill a batch stands (others take again meanwhile, then may claim it themselves). */
@@ -76,9 +82,13 @@ export class CreditMemory {
   /** When the balance last could not fill a batch, per organization. */
   readonly emptyAt = new Map<string, number>();
   readonly lastDrain = new Map<string, number>();
+  /** This environment's last read of every batch, per organization: what each held (less what it took since). */
+  readonly batchView = new Map<string, { at: number; batches: Map<number, SharedBatch> }>();
+  /** When this environment may next try to claim the drain of an organization's batches. */
+  readonly drainAfter = new Map<string, number>();
 
   forget(): void {
-    for (const map of [this.emptyAt, this.lastDrain]) map.clear();
+    for (const map of [this.emptyAt, this.lastDrain, this.batchView, this.drainAfter]) map.clear();
   }
 }
 
@@ -87,17 +97,18 @@ export type HighVolumeStore = CounterStore & CreditStore;
 export type BatchedHold =
   | { outcome: 'held'; batch: number }
   | { outcome: 'alreadyCharged' }
-  /** The balance holds less than this hold but is not empty: hold it there (which lowers its output cap to what fits). */
+  /** Every fill this hold tried lost to other environments' while the balance could fill: hold it there. */
   | { outcome: 'fromBalance' }
-  /** The balance is empty and the batches tried were short: drain the batches, else 402. */
+  /** The balance is empty (or could not fill a batch for it) and the batches tried were short: holdFromBatches decides. */
   | { outcome: 'empty' }
   /** The organization's billing changed since the hold was priced: price it again. */
   | { outcome: 'stale' };
 
 /**
  * Hold `credits` for a reply from a shared batch picked at random, filling it from the balance
- * when it is short; other batches when the balance is empty. While the balance is known to be
- * empty (for EMPTY_RECHECK_MS), one batch is tried and nothing else is written.
+ * when it is short (with all the balance holds when that is less than the fill the hold needs);
+ * other batches when the balance is empty. While the balance is known to be empty (for
+ * EMPTY_RECHECK_MS), one batch is tried and nothing else is written.
  */
 export async function holdFromBatch(
   store: HighVolumeStore,
@@ -115,6 +126,8 @@ export async function holdFromBatch(
   };
   let n = Math.floor(random() * BATCHES);
   let tried = 1;
+  /** The last balance read could not fill a batch for this hold: the end of the credits, where the batches decide. */
+  let nearZero = false;
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
     const taken = await store.take(organizationId, n, spend, now);
     if (taken === 'taken') return { outcome: 'held', batch: n };
@@ -132,14 +145,18 @@ export async function holdFromBatch(
         continue;
       }
       const balance = await store.balance(organizationId);
-      const size = fillSize(seen, nowMs, request.credits, balance);
+      // A balance that cannot fill the batch for this hold goes into it whole: the last credits are
+      // held from batches too (a drain gathers them when no batch holds enough), not from the
+      // balance, whose every hold and settle would be a write on one item.
+      const fitting = fillSize(seen, nowMs, request.credits, balance);
+      nearZero = fitting === undefined;
+      const size = fitting ?? (balance > 0 ? balance : undefined);
       if (size !== undefined) {
         const until = nowMs + FILL_CLAIM_MS;
         if (await store.claimBatch(organizationId, n, seen, until, now)) await store.fillBatch(organizationId, n, seen, size, until, now, request.billingRev);
         else n = another(n, random); // claimed by another environment since the read
         continue; // filled by this environment, or take from another batch
       }
-      if (balance > 0) return { outcome: 'fromBalance' };
       memory.emptyAt.set(organizationId, nowMs);
     }
     // The balance is empty: another batch may still hold enough.
@@ -147,7 +164,8 @@ export async function holdFromBatch(
     n = another(n, random);
     tried += 1;
   }
-  return knownEmpty() ? { outcome: 'empty' } : { outcome: 'fromBalance' };
+  // Fills lost to other environments all along: the balance serves it, unless it is at its end.
+  return knownEmpty() || nearZero ? { outcome: 'empty' } : { outcome: 'fromBalance' };
 }
 
 /**
@@ -167,4 +185,72 @@ export async function drainBatches(store: CreditStore, memory: CreditMemory, org
   if (store.drainOlder) returned += await store.drainOlder(organizationId);
   if (returned > 0) memory.emptyAt.delete(organizationId);
   return returned;
+}
+
+export type EmptyBalanceHold =
+  | BatchedHold
+  /** The batches' credits are back on the balance (this environment drained them): hold from the balance. */
+  | { outcome: 'drained' }
+  /** 402: no batch held this hold when this environment last read them all, and no drain is due. */
+  | { outcome: 'refused' };
+
+/**
+ * A hold when the balance is empty: decided by reading the batches (one eventually consistent read
+ * of all BATCHES, at most once per EMPTY_RECHECK_MS here; between reads, what that read found less
+ * what this environment took since), not by draining them. Tries BATCHES_TRIED of the batches found
+ * holding `credits`, at random. When none holds it but together they hold `least` (the smallest
+ * hold the balance would give), one environment at a time drains them into the balance: the one
+ * whose claim on the organization's drain item wins (each environment tries at most once per
+ * DRAIN_EVERY_MS). Refused otherwise, without another write.
+ */
+export async function holdFromBatches(
+  store: HighVolumeStore,
+  memory: CreditMemory,
+  organizationId: string,
+  request: Omit<SpendRequest, 'day'> & { credits: number; least?: number },
+  now: Date,
+  random: () => number = Math.random,
+): Promise<EmptyBalanceHold> {
+  const nowMs = now.getTime();
+  const spend: SpendRequest = { ...request, day: dayWindow(now).id };
+  let view = memory.batchView.get(organizationId);
+  const fresh = view === undefined || nowMs - view.at >= EMPTY_RECHECK_MS;
+  if (fresh) {
+    view = { at: nowMs, batches: new Map(await store.readBatches(organizationId, { consistent: false })) };
+    memory.batchView.set(organizationId, view);
+  }
+  const batches = (view as { batches: Map<number, SharedBatch> }).batches;
+  const holding = [...batches].filter(([, b]) => b.remaining >= request.credits);
+  for (let tried = 0; tried < BATCHES_TRIED && holding.length > 0; tried++) {
+    const [n, seen] = holding.splice(Math.floor(random() * holding.length), 1)[0] as [number, SharedBatch];
+    if (seen.billingRev > (request.billingRev ?? 0)) return { outcome: 'stale' };
+    const taken = await store.take(organizationId, n, spend, now);
+    if (taken === 'alreadyCharged') return { outcome: 'alreadyCharged' };
+    if (taken === 'taken') {
+      batches.set(n, { ...seen, remaining: seen.remaining - request.credits });
+      return { outcome: 'held', batch: n };
+    }
+    batches.set(n, { ...seen, remaining: 0 }); // taken by others since the read
+  }
+  const total = [...batches.values()].reduce((sum, b) => sum + Math.max(0, b.remaining), 0);
+  if (!fresh || total < (request.least ?? request.credits) || nowMs < (memory.drainAfter.get(organizationId) ?? 0)) return { outcome: 'refused' };
+  // A claim read standing is not written again (environments that find the batches short at once
+  // read it, one writes it); this environment tries again once it has ended.
+  const claimedUntil = await store.drainClaimedUntil(organizationId);
+  if (claimedUntil > nowMs) {
+    memory.drainAfter.set(organizationId, claimedUntil);
+    return { outcome: 'refused' };
+  }
+  const claimed = await store.claimDrain(organizationId, nowMs + DRAIN_CLAIM_MS, now);
+  memory.drainAfter.set(organizationId, nowMs + (claimed ? DRAIN_EVERY_MS : DRAIN_CLAIM_MS));
+  if (!claimed) return { outcome: 'refused' };
+  let returned = 0;
+  // Consistent, for the drain's conditions (one environment at a time reads them so).
+  for (const [n, seen] of await store.readBatches(organizationId)) {
+    if (seen.remaining > 0 && (await store.drainBatch(organizationId, n, seen, now))) returned += seen.remaining;
+  }
+  memory.batchView.delete(organizationId);
+  if (returned === 0) return { outcome: 'refused' };
+  memory.emptyAt.delete(organizationId);
+  return { outcome: 'drained' };
 }

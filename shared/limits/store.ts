@@ -180,8 +180,18 @@ export interface CreditStore {
   balance(organizationId: string): Promise<number>;
   /** Consistent read of batch `n` (all zeros when it was never filled). */
   readBatch(organizationId: string, n: number): Promise<SharedBatch>;
-  /** Every batch of the organization that holds something or charged something ([n, batch] pairs). */
-  readBatches(organizationId: string): Promise<[number, SharedBatch][]>;
+  /**
+   * Every batch of the organization that holds something or charged something ([n, batch] pairs):
+   * strongly consistent unless `consistent: false` (half the read units, for a 402's decision).
+   */
+  readBatches(organizationId: string, options?: { consistent?: boolean }): Promise<[number, SharedBatch][]>;
+  /**
+   * Claim the drain of the organization's batches until `until` (epoch ms), on an item of its own
+   * (condition: no claim stands): one environment at a time drains them at the end of the credits.
+   */
+  claimDrain(organizationId: string, until: number, now: Date): Promise<boolean>;
+  /** Until when a drain claim stands (0: none), read eventually consistent. */
+  drainClaimedUntil(organizationId: string): Promise<number>;
   /**
    * Claim batch `n` for filling until `until` (epoch ms), on the batch item alone (conditions: no
    * claim stands; nobody filled it since `seen` was read): of the environments that find a batch

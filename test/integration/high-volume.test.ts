@@ -14,7 +14,7 @@ import { dailyUsage, usageKey } from '../../shared/db/usage.ts';
 import { ApiError } from '../../shared/domain/errors.ts';
 import { newId } from '../../shared/domain/ids.ts';
 import type { Limits, RateSubject } from '../../shared/domain/plans.ts';
-import { BATCH_IDLE_MS, CreditMemory, DRAIN_EVERY_MS, holdFromBatch, MIN_FILL_HOLDS } from '../../shared/limits/credit-batches.ts';
+import { BATCH_IDLE_MS, CreditMemory, DRAIN_CLAIM_MS, DRAIN_EVERY_MS, holdFromBatch, holdFromBatches, MIN_FILL_HOLDS } from '../../shared/limits/credit-batches.ts';
 import { admitSharded, LimiterMemory } from '../../shared/limits/sharded.ts';
 import { holdDueKey } from '../../shared/limits/credit-holds.ts';
 import { tableName } from '../../shared/tables.ts';
@@ -164,6 +164,34 @@ describe('credits from shared batches', () => {
     await expect(reserveCredit(orgId, 'one-more', keyId, new Date(later.getTime() + 500))).rejects.toMatchObject({ code: 'INSUFFICIENT_CREDITS' });
     // A retry of a charged request is told so, even now.
     expect(await reserveCredit(orgId, `reply-${outcomes.indexOf('served')}`, keyId, later)).toMatchObject({ alreadyCharged: true });
+  });
+
+  it('with the balance empty, a hold is decided by a read of the batches: one that holds it serves it; fragments are drained by one environment under a claim', { timeout: 60_000 }, async () => {
+    const { orgId, keyId } = await highVolume(17);
+    const park = async (n: number, size: number) => {
+      const seen = await creditStore.readBatch(orgId, n);
+      const until = T.getTime() + 500;
+      expect(await creditStore.claimBatch(orgId, n, seen, until, T)).toBe(true);
+      expect(await creditStore.fillBatch(orgId, n, seen, size, until, T)).toBe(true);
+    };
+    for (const n of [0, 1, 2, 3]) await park(n, 3);
+    await park(7, 5);
+    expect(await balance(orgId)).toBe(0);
+    const store = { ...counterStore, ...creditStore };
+    const hold = (requestKey: string, memory = new CreditMemory()) => holdFromBatches(store, memory, orgId, { requestKey, keyId, credits: 5, least: 2 }, T, () => 0);
+    const drains = vi.spyOn(creditStore, 'drainBatch');
+    // Batch 7 holds a whole hold: taken there, nothing drained.
+    expect(await hold('a')).toEqual({ outcome: 'held', batch: 7 });
+    expect(drains).not.toHaveBeenCalled();
+    // Four batches of 3: none holds 5, together they hold 12: drained into the balance by the claim's winner.
+    expect(await hold('b')).toEqual({ outcome: 'drained' });
+    expect(await balance(orgId)).toBe(12);
+    expect(await inBatches(orgId)).toBe(0);
+    // The claim stands for DRAIN_CLAIM_MS: no second drain meanwhile.
+    expect(await creditStore.drainClaimedUntil(orgId)).toBe(T.getTime() + DRAIN_CLAIM_MS);
+    expect(await creditStore.claimDrain(orgId, T.getTime() + DRAIN_CLAIM_MS, T)).toBe(false);
+    expect(await creditStore.claimDrain(orgId, T.getTime() + 2 * DRAIN_CLAIM_MS, new Date(T.getTime() + DRAIN_CLAIM_MS))).toBe(true);
+    drains.mockRestore();
   });
 
   it('a hold takes a shared batch once the organization is on the high-volume path; a retry is charged once', { timeout: 60_000 }, async () => {
