@@ -399,11 +399,11 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
     return { ok: true as const, state };
   }
 
-  async freeze(target: CounterTarget, day: string, version: LimitsVersion, token: string) {
+  async freeze(target: CounterTarget, day: string, version: LimitsVersion, token: string, claimedAt?: number) {
     const result = this.update(DynamoModel.counterKey(target, day), (item) => {
       if (item?.lv !== undefined && !(Number(item.lv) < version.v || item.fz === token || (Number(item.lv) === version.v && item.frq === undefined))) return undefined;
       const kept = { fmw: item?.mw ?? '', fmc: item?.mc ?? 0, frq: item?.requests ?? 0 };
-      return { ttl: TTL, ...item, ...kept, fz: token, lv: version.v, lm: version.limits.perMinute, ld: version.limits.perDay };
+      return { ttl: TTL, ...item, ...kept, fz: token, lv: version.v, lm: version.limits.perMinute, ld: version.limits.perDay, ...(claimedAt === undefined ? {} : { fzc: claimedAt }) };
     });
     return result.ok ? { ok: true as const, state: { ...result.item } as OrgDayCounters } : { ok: false as const, old: result.old as OrgDayCounters | undefined };
   }
@@ -884,13 +884,14 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
   }
 
   /** freezeTokens (shared/db/token-windows.ts): stop an organization token item for a limit change, keeping its counts. */
-  async freezeTokens(target: TokenTarget, day: string, version: TokenVersion, token: string) {
+  async freezeTokens(target: TokenTarget, day: string, version: TokenVersion, token: string, claimedAt?: number) {
     const result = this.update(DynamoModel.tokenKey(target, day), (item) => {
       const lv = item?.lv as number | undefined;
       if (!(lv === undefined || lv < version.v || item?.fz === token || (lv === version.v && item?.ftd === undefined))) return undefined;
       const next: Item = {
         ...item, fz: token, lv: version.v, hv: version.highVolume,
         ftw: item?.tw ?? '', ftm: Number(item?.tm ?? 0), ftd: Number(item?.td ?? 0), ttl: item?.ttl ?? TTL,
+        ...(claimedAt === undefined ? {} : { fzc: claimedAt }),
       };
       delete next.xm;
       delete next.xd;
@@ -920,7 +921,7 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
     return this.readShardItems<TokenCounters>((shard) => DynamoModel.tokenKey({ organizationId, shard }, day));
   }
 
-  /** Leave a mark that every token shard was short (never over a later one; only on a started item). */
+  /** Leave a mark that every token shard was short (only on a started item, never over one as new or newer): whether it was left. */
   async markShort(target: TokenTarget, day: string, mark: ShortMark) {
     return this.update(DynamoModel.tokenKey(target, day), (item) => (item?.tw === undefined || Number(item.tfa ?? 0) >= mark.tfa ? undefined : { ...item, ...mark })).ok;
   }

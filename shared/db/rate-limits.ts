@@ -288,17 +288,18 @@ export const counterStore: CounterStore = {
     return item.requests === undefined && Number(item.rateLimited) === amount;
   },
 
-  async freeze(target, day, version, token) {
+  async freeze(target, day, version, token, claimedAt) {
     try {
       const { Attributes = {} } = await db.send(new UpdateCommand({
         TableName: tableName('usage'),
         Key: usageKey(scopeOf(target), day),
         UpdateExpression:
-          'SET fz = :token, lv = :v, lm = :lm, ld = :ld, fmw = if_not_exists(mw, :none), fmc = if_not_exists(mc, :zero), frq = if_not_exists(requests, :zero), #ttl = if_not_exists(#ttl, :ttl)',
+          'SET fz = :token, lv = :v, lm = :lm, ld = :ld, fmw = if_not_exists(mw, :none), fmc = if_not_exists(mc, :zero), frq = if_not_exists(requests, :zero), #ttl = if_not_exists(#ttl, :ttl)' +
+          (claimedAt === undefined ? '' : ', fzc = :fzc'),
         // Also an item that started its day under this version without a change applied (no kept counts).
         ConditionExpression: 'attribute_not_exists(lv) OR lv < :v OR fz = :token OR (lv = :v AND attribute_not_exists(frq))',
         ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE },
-        ExpressionAttributeValues: { ':token': token, ':v': version.v, ':lm': version.limits.perMinute, ':ld': version.limits.perDay, ':ttl': usageItemTtl(day), ':none': '', ':zero': 0 },
+        ExpressionAttributeValues: { ':token': token, ':v': version.v, ':lm': version.limits.perMinute, ':ld': version.limits.perDay, ':ttl': usageItemTtl(day), ':none': '', ':zero': 0, ...(claimedAt === undefined ? {} : { ':fzc': claimedAt }) },
         ReturnValues: 'ALL_NEW',
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       }));

@@ -153,11 +153,15 @@ export const tokenStore: TokenStore = {
     }
   },
 
-  async freezeTokens(target, day, version, token) {
+  async freezeTokens(target, day, version, token, claimedAt) {
     const values: Record<string, unknown> = {
       ':token': token, ':v': version.v, ':hv': version.highVolume, ':ttl': usageItemTtl(day), ':none': '', ':zero': 0,
     };
     const sets = ['fz = :token', 'lv = :v', 'hv = :hv', 'ftw = if_not_exists(tw, :none)', 'ftm = if_not_exists(tm, :zero)', 'ftd = if_not_exists(td, :zero)', '#ttl = if_not_exists(#ttl, :ttl)'];
+    if (claimedAt !== undefined) {
+      sets.push('fzc = :fzc');
+      values[':fzc'] = claimedAt;
+    }
     const removes: string[] = [];
     if (version.limits.perMinute !== undefined) {
       sets.push('xm = :xm');

@@ -49,6 +49,8 @@ export interface OrgDayCounters {
   ad?: number;
   /** Set (to the change's token) while a limit change is applied: the item counts nothing meanwhile. */
   fz?: string;
+  /** When a request last took over a change on this item's organization (epoch ms): set by the claim and by a takeover's freeze, so that waiting requests see it and wait rather than claim. */
+  fzc?: number;
   /** The item's minute, minute count and day count when the change of version `lv` was applied to it. */
   fmw?: string;
   fmc?: number;

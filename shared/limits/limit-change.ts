@@ -79,7 +79,8 @@ export interface LimitChange<S> {
 
 /** The writes of a limit change on one item: stop it counting, then tell it what it may count and release it. */
 export interface ChangeWrites<S> {
-  freeze(item: OrgItem, day: string, token: string): Promise<Frozen<S>>;
+  /** `claimedAt`: a takeover's claim time, stamped on the item (`fzc`) for the requests waiting on it. */
+  freeze(item: OrgItem, day: string, token: string, claimedAt?: number): Promise<Frozen<S>>;
   assign(item: OrgItem, day: string, token: string, share: ItemShare, totals: Totals): Promise<boolean>;
   /**
    * Take over the change of `token` on the organization's own item (`fzc`, epoch ms): unless
@@ -117,15 +118,23 @@ export class ChangeWait {
     this.giveUp = giveUp;
   }
 
-  /** The item is frozen: the next pause, or, after all of them, `takeOver` at the request's clock plus the time waited. */
-  async frozen(now: Date, takeOver: (at: Date) => Promise<unknown>): Promise<void> {
+  /**
+   * The item is frozen: the next pause, or, after all of them, `takeOver` at the request's clock
+   * plus the time waited; unless the item says (`claimedAt`, its `fzc`) that a request took the
+   * change over less than TAKEOVER_MS ago: then pauses again, as after a takeover another request
+   * claimed. Without that, every waiting request of every environment tried the claim (a failed
+   * write on one item each), at the rate requests arrive.
+   */
+  async frozen(now: Date, takeOver: (at: Date) => Promise<unknown>, claimedAt?: number): Promise<void> {
     const ms = FROZEN_WAITS_MS[this.waits++];
     if (ms !== undefined) {
       await this.wait(ms);
       this.waited += ms;
       return;
     }
-    await this.apply(() => takeOver(new Date(now.getTime() + this.waited)));
+    const at = new Date(now.getTime() + this.waited);
+    const claimed = claimedAt !== undefined && Number(claimedAt) > at.getTime() - TAKEOVER_MS;
+    await this.apply(() => (claimed ? Promise.resolve() : takeOver(at)));
   }
 
   /** Apply a change (one more of the three), and wait afresh for the next one. */
@@ -183,7 +192,7 @@ async function apply<S extends { lv?: number }>(change: LimitChange<S>, now: Dat
   const token = `v${change.version}`;
   if (takeover && !(await writes.claim(day, token, now.getTime()))) return 'busy';
   const items = orgItems(change.organizationId);
-  const frozen = await forEachLimited(items, (item) => writes.freeze(item, day, token));
+  const frozen = await forEachLimited(items, (item) => writes.freeze(item, day, token, takeover ? now.getTime() : undefined));
   const counts: FrozenCounts[] = [];
   const stillFrozen: boolean[] = [];
   for (const f of frozen) {

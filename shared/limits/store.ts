@@ -117,9 +117,10 @@ export interface CounterStore {
   /**
    * Stop an organization counter item from counting while a limit change is applied: set `fz` to
    * `token` and `lv`/`lm`/`ld` to `version`, unless it counts under a newer version (creating the
-   * item if need be). The item as it is now (ALL_NEW), or as it was when the condition failed.
+   * item if need be); a takeover's freeze stamps `fzc` with `claimedAt`. The item as it is now
+   * (ALL_NEW), or as it was when the condition failed.
    */
-  freeze(target: CounterTarget, day: string, version: LimitsVersion, token: string): Promise<FreezeResult>;
+  freeze(target: CounterTarget, day: string, version: LimitsVersion, token: string, claimedAt?: number): Promise<FreezeResult>;
   /** Set what the item may count and let it count again, if it is still frozen by `token`. */
   assign(target: CounterTarget, day: string, token: string, assignment: Assignment): Promise<boolean>;
   /**
@@ -313,7 +314,7 @@ export async function countIn(
       while (old?.fz !== undefined) {
         // Frozen longer than its applier should take: take the change over, unless another request did.
         const frozenBy: LimitsVersion = { v: Number(old.lv), limits: { perMinute: Number(old.lm), perDay: Number(old.ld) } };
-        await changes.frozen(now, (at) => rebase(store, target.organizationId, frozenBy, at, { takeover: true }));
+        await changes.frozen(now, (at) => rebase(store, target.organizationId, frozenBy, at, { takeover: true }), old.fzc);
         old = await store.peek(target, day);
       }
       if (old === undefined) {
@@ -398,7 +399,7 @@ export function withAllowances(item: OrgDayCounters, now: Date, limits: AppliedL
 export function rebase(store: CounterStore, organizationId: string, version: LimitsVersion, now: Date, options: { takeover?: boolean } = {}): Promise<ChangeResult> {
   const counts = (s: OrgDayCounters): FrozenCounts => ({ minute: s.fmw, minuteCount: s.fmc, dayCount: s.frq });
   return applyLimitChange({ store, kind: 'requests', organizationId, version: version.v, highVolume: isHighVolume(version.limits), counts }, now, {
-    freeze: (target, day, token) => store.freeze(target, day, version, token),
+    freeze: (target, day, token, claimedAt) => store.freeze(target, day, version, token, claimedAt),
     assign: (target, day, token, item, totals) => store.assign(target, day, token, counterAssignment(version.limits, item, totals)),
     claim: (day, token, at) => store.claimChange({ organizationId }, day, token, at),
   }, options);

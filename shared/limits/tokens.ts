@@ -50,6 +50,8 @@ export interface TokenCounters {
   sm?: number;
   rd?: number;
   fz?: string;
+  /** When a request last took over a change on this item's organization (epoch ms): set by the claim and by a takeover's freeze, so that waiting requests see it and wait rather than claim. */
+  fzc?: number;
   ftw?: string;
   ftm?: number;
   ftd?: number;
@@ -105,9 +107,10 @@ export interface TokenStore {
    * Stop an organization token item from counting while a limit change is applied: set `fz` to
    * `token`, the version (`lv`, `hv`, `xm`, `xd`) and the counts as they are (`ftw`, `ftm`, `ftd`),
    * unless it counts under a newer version or was released under this one (creating the item if
-   * need be). The item as it is now, or as it was when the condition failed.
+   * need be); a takeover's freeze stamps `fzc` with `claimedAt`. The item as it is now, or as it was
+   * when the condition failed.
    */
-  freezeTokens(target: TokenTarget, day: string, version: TokenVersion, token: string): Promise<TokenWrite>;
+  freezeTokens(target: TokenTarget, day: string, version: TokenVersion, token: string, claimedAt?: number): Promise<TokenWrite>;
   /** Set what the item may count and let it count again, if it is still frozen by `token`. */
   assignTokens(target: TokenTarget, day: string, token: string, assignment: TokenAssignment): Promise<boolean>;
   /** Claim the takeover of the change `token` on the organization's token item (CounterStore.claimChange). */
@@ -487,7 +490,7 @@ async function takeVersioned(
     if (step.action === 'wait' || step.action === 'rebase') {
       // An item frozen too long: take its change over (whoever applied it may have stopped), unless another hold did; an older one: apply this version.
       const frozenBy = itemTokenVersion(old as TokenCounters);
-      if (step.action === 'wait') await changes.frozen(now, (at) => rebaseTokens(store, target.organizationId, frozenBy, at, { takeover: true }));
+      if (step.action === 'wait') await changes.frozen(now, (at) => rebaseTokens(store, target.organizationId, frozenBy, at, { takeover: true }), old?.fzc);
       else await changes.apply(() => rebaseTokens(store, target.organizationId, version, now));
       extra += 1;
       write = guess();
@@ -518,7 +521,7 @@ async function ensureAnchor(store: TokenStore, organizationId: string, version: 
     const old = r.ok ? r.state : r.old;
     if (old?.fz !== undefined) {
       const frozenBy = itemTokenVersion(old);
-      await changes.frozen(now, (at) => rebaseTokens(store, organizationId, frozenBy, at, { takeover: true }));
+      await changes.frozen(now, (at) => rebaseTokens(store, organizationId, frozenBy, at, { takeover: true }), old.fzc);
       continue;
     }
     if (r.ok || (old?.lv !== undefined && Number(old.lv) === version.v)) {
@@ -689,7 +692,7 @@ async function takeOrg(
 export function rebaseTokens(store: TokenStore, organizationId: string, version: TokenVersion, now: Date, options: { takeover?: boolean } = {}): Promise<ChangeResult> {
   const counts = (s: TokenCounters): FrozenCounts => ({ minute: s.ftw, minuteCount: s.ftm, dayCount: s.ftd });
   return applyLimitChange({ store, kind: 'tokens', organizationId, version: version.v, highVolume: version.highVolume, counts }, now, {
-    freeze: (target, day, token) => store.freezeTokens(target, day, version, token),
+    freeze: (target, day, token, claimedAt) => store.freezeTokens(target, day, version, token, claimedAt),
     assign: (target, day, token, item, totals) => store.assignTokens(target, day, token, tokenAssignment(version.limits, item, totals)),
     claim: (day, token, at) => store.claimTokenChange({ organizationId }, day, token, at),
   }, options);

@@ -53,4 +53,38 @@ describe('a limit change whose applier stalled', () => {
     expect(model.items.get(`usage#org#${ORG}|${DAY}`)).toMatchObject({ lv: 2, requests: 41 });
     expect(model.items.get(`usage#org#${ORG}|${DAY}`)?.fz).toBeUndefined();
   });
+
+  it('while a request that took it over is still applying it, the other waiting requests see its claim on their item and do not claim too', { timeout: 20_000 }, async () => {
+    const model = new DynamoModel();
+    model.msPerCall = 1;
+    const before = { perMinute: 1_000, perDay: 10_000 };
+    const after = { perMinute: 2_000, perDay: 20_000 };
+    expect((await admitOneItem(model, new LimiterMemory(), subject(before, 'key_a', 1), T, 100)).admitted).toBe(true);
+    for (const item of orgItems(ORG)) await model.freeze(item, DAY, { v: 2, limits: after }, 'v2');
+    let claims = 0;
+    const claim = model.claimChange.bind(model);
+    model.claimChange = async (...args) => {
+      claims += 1;
+      return claim(...args);
+    };
+    // The first request to take the change over is slow to release the items (2 s).
+    const slow = environmentStore(model);
+    const assign = model.assign.bind(model);
+    let stalled = false;
+    const first = new Proxy(slow, { get: (target, name) => (name === 'assign' ? async (...args: Parameters<typeof assign>) => {
+      if (!stalled) {
+        stalled = true;
+        await new Promise((resolve) => setTimeout(resolve, 2_000));
+      }
+      return assign(...args);
+    } : Reflect.get(target, name, target)) });
+    const taking = admitOneItem(first, new LimiterMemory(), subject(after, 'key_first', 2), T, 100);
+    // 40 environments' requests arrive half a second later: their waits end while it applies.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const results = await Promise.all([taking, ...Array.from({ length: 40 }, (_, i) => admitOneItem(environmentStore(model), new LimiterMemory(), subject(after, `key_${i}`, 2), T, 100))]);
+    expect(results.every((r) => r.admitted)).toBe(true);
+    // The one that took it over claimed; the others saw its claim (`fzc`) on the frozen day item.
+    expect(claims).toBe(1);
+    expect(model.items.get(`usage#org#${ORG}|${DAY}`)).toMatchObject({ lv: 2, requests: 42 });
+  });
 });
