@@ -31,15 +31,20 @@ function environmentStore(model: DynamoModel): CounterStore {
   } });
 }
 
+/** One request admitted under version 1; then the change to version 2 froze every item, and its applier stopped answering. */
+async function stalledChange() {
+  const model = new DynamoModel();
+  model.msPerCall = 1;
+  const before = { perMinute: 1_000, perDay: 10_000 };
+  const after = { perMinute: 2_000, perDay: 20_000 };
+  expect((await admitOneItem(model, new LimiterMemory(), subject(before, 'key_a', 1), T, 100)).admitted).toBe(true);
+  for (const item of orgItems(ORG)) await model.freeze(item, DAY, { v: 2, limits: after }, 'v2');
+  return { model, after };
+}
+
 describe('a limit change whose applier stalled', () => {
   it('one waiting environment takes it over, not every one: the items are frozen about once, not once per environment', { timeout: 20_000 }, async () => {
-    const model = new DynamoModel();
-    model.msPerCall = 1;
-    const before = { perMinute: 1_000, perDay: 10_000 };
-    const after = { perMinute: 2_000, perDay: 20_000 };
-    expect((await admitOneItem(model, new LimiterMemory(), subject(before, 'key_a', 1), T, 100)).admitted).toBe(true);
-    // The change to version 2 froze every item, then its applier stopped answering.
-    for (const item of orgItems(ORG)) await model.freeze(item, DAY, { v: 2, limits: after }, 'v2');
+    const { model, after } = await stalledChange();
     let freezes = 0;
     const freeze = model.freeze.bind(model);
     model.freeze = async (...args) => {
@@ -55,12 +60,7 @@ describe('a limit change whose applier stalled', () => {
   });
 
   it('while a request that took it over is still applying it, the other waiting requests see its claim on their item and do not claim too', { timeout: 20_000 }, async () => {
-    const model = new DynamoModel();
-    model.msPerCall = 1;
-    const before = { perMinute: 1_000, perDay: 10_000 };
-    const after = { perMinute: 2_000, perDay: 20_000 };
-    expect((await admitOneItem(model, new LimiterMemory(), subject(before, 'key_a', 1), T, 100)).admitted).toBe(true);
-    for (const item of orgItems(ORG)) await model.freeze(item, DAY, { v: 2, limits: after }, 'v2');
+    const { model, after } = await stalledChange();
     let claims = 0;
     const claim = model.claimChange.bind(model);
     model.claimChange = async (...args) => {
