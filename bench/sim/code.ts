@@ -13,7 +13,6 @@ import type { CallKind, CallPolicy } from './engine.ts';
 
 export { MAX_KEYS_PER_ORG_DAY };
 
-
 export type Path = 'one-item' | 'sharded';
 export interface Decided {
   admitted: boolean;
@@ -58,7 +57,6 @@ export interface CodeUnderTest {
   /** How the store sends each method's call (shared/db: counter writes without SDK retries); 'sdk' when absent. */
   policies: Record<string, CallPolicy>;
 }
-
 
 /** One-item path bookkeeping the simulation runs as the model's calls (shared/db/usage.ts and credits.ts make them). */
 export async function oneItemReserve(store: SimStore, organizationId: string, requestKey: string, keyId: string, now: Date): Promise<Reserved> {

@@ -70,8 +70,8 @@ export async function holdCredits(
     let batched: EmptyBalanceHold = await holdFromBatch(highVolumeStore, creditMemory, organizationId, priced.request, now);
     // The balance is empty: a batch the environment's read finds holding enough serves it, else 402 (no write on the balance).
     if (batched.outcome === 'empty') batched = await holdFromBatches(highVolumeStore, creditMemory, organizationId, priced.request, now);
-    if (batched.outcome === 'held') return { alreadyCharged: false, hold: { ...hold, batch: batched.batch } };
-    if (batched.outcome === 'alreadyCharged') return { alreadyCharged: true };
+    const answered = fromBatch(hold, batched);
+    if (answered) return answered;
     if (batched.outcome === 'refused') throw new ApiError('INSUFFICIENT_CREDITS');
     if (batched.outcome === 'stale') continue;
     break; // fromBalance, or drained into the balance
@@ -83,11 +83,18 @@ export async function holdCredits(
     // The balance is empty after all: this environment leaves it alone for a while, and the batches decide.
     creditMemory.emptyAt.set(organizationId, now.getTime());
     const batched = await holdFromBatches(highVolumeStore, creditMemory, organizationId, priced.request, now);
-    if (batched.outcome === 'held') return { alreadyCharged: false, hold: { ...priced.hold, batch: batched.batch } };
-    if (batched.outcome === 'alreadyCharged') return { alreadyCharged: true };
+    const answered = fromBatch(priced.hold, batched);
+    if (answered) return answered;
     if (batched.outcome === 'drained') return holdFromBalance(organizationId, requestKey, keyId, request, now, dueMs);
     throw error;
   }
+}
+
+/** A batch's answer as the caller's: held from that batch, or charged already; undefined for anything else. */
+function fromBatch(hold: Hold, batched: EmptyBalanceHold): HoldResult | undefined {
+  if (batched.outcome === 'held') return { alreadyCharged: false, hold: { ...hold, batch: batched.batch } };
+  if (batched.outcome === 'alreadyCharged') return { alreadyCharged: true };
+  return undefined;
 }
 
 function isRefusal(error: unknown): boolean {

@@ -177,13 +177,22 @@ export async function drainBatches(store: CreditStore, memory: CreditMemory, org
   const last = memory.lastDrain.get(organizationId);
   if (last !== undefined && now.getTime() - last < DRAIN_EVERY_MS) return 0;
   memory.lastDrain.set(organizationId, now.getTime());
+  let returned = await drainHolding(store, organizationId, now);
+  if (store.drainOlder) returned += await store.drainOlder(organizationId);
+  if (returned > 0) memory.emptyAt.delete(organizationId);
+  return returned;
+}
+
+/**
+ * Every batch that holds credits, drained back into the balance (read consistently, for the
+ * drains' conditions): the credits moved. Only what holds credits: what a batch charged reaches
+ * the balance item at its next fill, or the sweep's drain.
+ */
+async function drainHolding(store: CreditStore, organizationId: string, now: Date): Promise<number> {
   let returned = 0;
-  // Only what holds credits: what a batch charged reaches the balance item at its next fill, or the sweep's drain.
   for (const [n, seen] of await store.readBatches(organizationId)) {
     if (seen.remaining > 0 && (await store.drainBatch(organizationId, n, seen, now))) returned += seen.remaining;
   }
-  if (store.drainOlder) returned += await store.drainOlder(organizationId);
-  if (returned > 0) memory.emptyAt.delete(organizationId);
   return returned;
 }
 
@@ -244,11 +253,7 @@ export async function holdFromBatches(
   const claimed = await store.claimDrain(organizationId, nowMs + DRAIN_CLAIM_MS, now);
   memory.drainAfter.set(organizationId, nowMs + (claimed ? DRAIN_EVERY_MS : DRAIN_CLAIM_MS));
   if (!claimed) return { outcome: 'refused' };
-  let returned = 0;
-  // Consistent, for the drain's conditions (one environment at a time reads them so).
-  for (const [n, seen] of await store.readBatches(organizationId)) {
-    if (seen.remaining > 0 && (await store.drainBatch(organizationId, n, seen, now))) returned += seen.remaining;
-  }
+  const returned = await drainHolding(store, organizationId, now);
   memory.batchView.delete(organizationId);
   if (returned === 0) return { outcome: 'refused' };
   memory.emptyAt.delete(organizationId);
