@@ -450,17 +450,17 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
     }));
   }
 
-  /** Claim a limit change's takeover on an organization's own item (claimChange in shared/db/rate-limits.ts). */
-  private claim(key: string, token: string, at: number): boolean {
-    return this.update(key, (item) => ((item?.fz !== undefined && item.fz !== token) || (item?.fzc !== undefined && Number(item.fzc) > at - TAKEOVER_MS) ? undefined : { ...item, fzc: at })).ok;
+  /** Claim a limit change's takeover on one of an organization's items (claimChange in shared/db/rate-limits.ts; a shard only while frozen by `token`). */
+  private claim(key: string, token: string, at: number, frozenOnly: boolean): boolean {
+    return this.update(key, (item) => ((frozenOnly || item?.fz !== undefined) && item?.fz !== token) || (item?.fzc !== undefined && Number(item.fzc) > at - TAKEOVER_MS) ? undefined : { ...item, fzc: at }).ok;
   }
 
   async claimChange(target: CounterTarget, day: string, token: string, at: number) {
-    return this.claim(DynamoModel.counterKey(target, day), token, at);
+    return this.claim(DynamoModel.counterKey(target, day), token, at, 'shard' in target && target.shard !== undefined);
   }
 
   async claimTokenChange(target: TokenTarget, day: string, token: string, at: number) {
-    return this.claim(DynamoModel.tokenKey(target, day), token, at);
+    return this.claim(DynamoModel.tokenKey(target, day), token, at, 'shard' in target && target.shard !== undefined);
   }
 
   /** An organization's SHARD_COUNT shard items (`keyOf` each), in shard order: one eventually consistent BatchGetItem. */

@@ -205,15 +205,17 @@ export async function sendCounterWrite(input: UpdateCommandInput): Promise<{ Att
 }
 
 /**
- * Claim the takeover of a limit change on an organization's own item (counters or tokens): `fzc`
- * set to `at`, unless the item is frozen by another change or was claimed less than TAKEOVER_MS ago.
+ * Claim the takeover of a limit change on one of an organization's items (counters or tokens):
+ * `fzc` set to `at`, unless the item is frozen by another change or was claimed less than
+ * TAKEOVER_MS ago. A shard (`frozenOnly`) is claimed only while the change still freezes it; the
+ * organization's own item also when it was released already (its shards may not be).
  */
-export async function claimChange(key: { pk: string; sk: string }, token: string, at: number): Promise<boolean> {
+export async function claimChange(key: { pk: string; sk: string }, token: string, at: number, frozenOnly = false): Promise<boolean> {
   const claimed = await conditionalUpdate({
     TableName: tableName('usage'),
     Key: key,
     UpdateExpression: 'SET fzc = :at, #ttl = if_not_exists(#ttl, :ttl)',
-    ConditionExpression: '(attribute_not_exists(fz) OR fz = :token) AND (attribute_not_exists(fzc) OR fzc <= :stale)',
+    ConditionExpression: `(${frozenOnly ? '' : 'attribute_not_exists(fz) OR '}fz = :token) AND (attribute_not_exists(fzc) OR fzc <= :stale)`,
     ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE },
     ExpressionAttributeValues: { ':at': at, ':token': token, ':stale': at - TAKEOVER_MS, ':ttl': usageItemTtl(key.sk) },
   });
@@ -261,7 +263,7 @@ export const counterStore: CounterStore = {
     }
   },
 
-  claimChange: (target, day, token, at) => claimChange(usageKey(scopeOf(target), day), token, at),
+  claimChange: (target, day, token, at) => claimChange(usageKey(scopeOf(target), day), token, at, 'shard' in target && target.shard !== undefined),
 
   readShards(organizationId, day) {
     const keys = Array.from({ length: SHARD_COUNT }, (_, shard) => usageKey(shardScope(organizationId, shard), day));

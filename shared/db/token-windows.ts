@@ -238,7 +238,7 @@ export const tokenStore: TokenStore = {
     }
   },
 
-  claimTokenChange: (target, day, token, at) => claimChange({ pk: tokenPartition(target), sk: day }, token, at),
+  claimTokenChange: (target, day, token, at) => claimChange({ pk: tokenPartition(target), sk: day }, token, at, 'shard' in target && target.shard !== undefined),
 
   readTokenShards(organizationId, day) {
     const keys = Array.from({ length: SHARD_COUNT }, (_, shard) => ({ pk: tokenPartition({ organizationId, shard }), sk: day }));

@@ -83,10 +83,13 @@ export interface ChangeWrites<S> {
   freeze(item: OrgItem, day: string, token: string, claimedAt?: number): Promise<Frozen<S>>;
   assign(item: OrgItem, day: string, token: string, share: ItemShare, totals: Totals): Promise<boolean>;
   /**
-   * Take over the change of `token` on the organization's own item (`fzc`, epoch ms): unless
-   * another applier took it over less than TAKEOVER_MS before `at`. False: someone else has.
+   * Claim the takeover of the change of `token` on `item` (`fzc`, epoch ms): unless another
+   * request claimed it less than TAKEOVER_MS before `at`, or the item is frozen by another change
+   * (a shard: or not frozen by `token` at all). False: someone else has.
    */
-  claim(day: string, token: string, at: number): Promise<boolean>;
+  claim(item: OrgItem, day: string, token: string, at: number): Promise<boolean>;
+  /** The organization's own item's claim (`fzc`), read (not written); absent: the claim is written without reading first. */
+  claimedAt?(day: string): Promise<number | undefined>;
 }
 
 /**
@@ -172,10 +175,11 @@ export type ChangeResult = 'applied' | 'newer' | 'busy';
  * applying the same version computes the same thing from the same kept counts (the token is the
  * version), so concurrent appliers agree; within this process they share one run.
  * 'newer': an item already counts under a newer version (that change applies instead). With
- * `takeover` (a request finding the items frozen for longer than it waits), it first claims the
- * change ('busy': another applier did less than TAKEOVER_MS ago).
+ * `takeover` (the item a request found frozen for longer than it waits), it first claims the
+ * change, on that item and on the organization's own ('busy': another request did less than
+ * TAKEOVER_MS ago).
  */
-export function applyLimitChange<S extends { lv?: number }>(change: LimitChange<S>, now: Date, writes: ChangeWrites<S>, { takeover = false } = {}): Promise<ChangeResult> {
+export function applyLimitChange<S extends { lv?: number }>(change: LimitChange<S>, now: Date, writes: ChangeWrites<S>, { takeover }: { takeover?: OrgItem } = {}): Promise<ChangeResult> {
   const key = `${change.kind}|${change.organizationId}|${dayWindow(now).id}|${change.version}`;
   let running = runningBy.get(change.store);
   if (!running) runningBy.set(change.store, (running = new Map()));
@@ -187,10 +191,23 @@ export function applyLimitChange<S extends { lv?: number }>(change: LimitChange<
   return run;
 }
 
-async function apply<S extends { lv?: number }>(change: LimitChange<S>, now: Date, writes: ChangeWrites<S>, takeover: boolean): Promise<ChangeResult> {
+async function apply<S extends { lv?: number }>(change: LimitChange<S>, now: Date, writes: ChangeWrites<S>, takeover: OrgItem | undefined): Promise<ChangeResult> {
   const day = dayWindow(now).id;
   const token = `v${change.version}`;
-  if (takeover && !(await writes.claim(day, token, now.getTime()))) return 'busy';
+  if (takeover) {
+    // First on the item the request waited on (a shard), then on the organization's own item: the
+    // requests waiting on one item see the first claim there and wait, so the organization's own
+    // item is claimed at most once per item frozen, however many requests wait on each; and the
+    // requests that claimed other shards at about the same time read it first (a read, not a
+    // failed write, when one of them took the change over already).
+    const at = now.getTime();
+    if (takeover.shard !== undefined) {
+      if (!(await writes.claim(takeover, day, token, at))) return 'busy';
+      const claimedAt = await writes.claimedAt?.(day);
+      if (claimedAt !== undefined && Number(claimedAt) > at - TAKEOVER_MS) return 'busy';
+    }
+    if (!(await writes.claim({ organizationId: change.organizationId }, day, token, at))) return 'busy';
+  }
   const items = orgItems(change.organizationId);
   const frozen = await forEachLimited(items, (item) => writes.freeze(item, day, token, takeover ? now.getTime() : undefined));
   const counts: FrozenCounts[] = [];

@@ -6,7 +6,7 @@
 import type { Limits } from '../domain/plans.ts';
 import type { AppliedLimits, WindowCount } from './headers.ts';
 import { firstGuess, isHighVolume, itemLimits, nextStep, orgFullHint, orgWindowsOf, SHARD_COUNT, type OrgDayCounters, type WriteKind } from './counters.ts';
-import { applyLimitChange, ChangeWait, StaleVersion, type ChangeResult, type Sleep, type FrozenCounts, type ItemShare, type Totals } from './limit-change.ts';
+import { applyLimitChange, ChangeWait, StaleVersion, type ChangeResult, type Sleep, type FrozenCounts, type ItemShare, type OrgItem, type Totals } from './limit-change.ts';
 import { dayOfMinute, dayWindow, minuteWindow, minuteWindowFromId, type Window } from './windows.ts';
 
 /**
@@ -124,8 +124,9 @@ export interface CounterStore {
   /** Set what the item may count and let it count again, if it is still frozen by `token`. */
   assign(target: CounterTarget, day: string, token: string, assignment: Assignment): Promise<boolean>;
   /**
-   * Claim the takeover of the change `token` on the organization's day item: set `fzc` to `at`
-   * unless it is frozen by another change or `fzc` is less than TAKEOVER_MS older than `at`.
+   * Claim the takeover of the change `token` on an organization counter item (its day item, or
+   * the shard a request waited on): set `fzc` to `at` unless it is frozen by another change (a
+   * shard: unless frozen by `token`) or `fzc` is less than TAKEOVER_MS older than `at`.
    */
   claimChange(target: CounterTarget, day: string, token: string, at: number): Promise<boolean>;
   /**
@@ -285,6 +286,7 @@ export async function countIn(
   const day = dayWindow(now).id;
   const keyId = perKey?.keyId ?? ('keyId' in target ? target.keyId : '');
   const versioned = version !== undefined && !('keyId' in target);
+  const orgTarget = 'organizationId' in target ? target : undefined;
   let step = guess(lastSeen.get(name), now);
   const changes = new ChangeWait(wait, () => new CounterContention());
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
@@ -301,21 +303,28 @@ export async function countIn(
     let old = result.old;
     if (old?.mw) lastSeen.set(name, old.mw);
     let decideWith = limits;
+    // The item `old` was read from: a request waiting on a frozen item claims its takeover there first.
+    let readFrom: OrgItem | undefined = orgTarget;
     if (versioned && old === undefined && 'organizationId' in target && target.shard !== undefined) {
       // A shard's day starts only under the version the organization's day item shows (it
       // records what else counted today); anything else is applied first, or adopted.
       const dayItem = await store.peek({ organizationId: target.organizationId }, day);
       const counted = versionCounted(dayItem);
-      if (dayItem?.fz !== undefined || (counted !== undefined && counted !== version.v)) old = { ...dayItem, mw: undefined };
+      if (dayItem?.fz !== undefined || (counted !== undefined && counted !== version.v)) {
+        old = { ...dayItem, mw: undefined };
+        readFrom = { organizationId: target.organizationId };
+      }
     }
-    if (versioned && old !== undefined && 'organizationId' in target) {
+    if (versioned && old !== undefined && orgTarget && readFrom) {
       // Until the change is applied, read rather than write: a failed write on the frozen item
       // costs its size in WCU (the one-item path's day item, several), a consistent read 1 RCU.
       while (old?.fz !== undefined) {
         // Frozen longer than its applier should take: take the change over, unless another request did.
         const frozenBy: LimitsVersion = { v: Number(old.lv), limits: { perMinute: Number(old.lm), perDay: Number(old.ld) } };
-        await changes.frozen(now, (at) => rebase(store, target.organizationId, frozenBy, at, { takeover: true }), old.fzc);
+        const frozenItem: OrgItem = readFrom;
+        await changes.frozen(now, (at) => rebase(store, frozenItem.organizationId, frozenBy, at, { takeover: frozenItem }), old.fzc);
         old = await store.peek(target, day);
+        readFrom = orgTarget;
       }
       if (old === undefined) {
         attempt -= 1;
@@ -396,12 +405,13 @@ export function withAllowances(item: OrgDayCounters, now: Date, limits: AppliedL
  * it may have stopped): an item already released is read, not frozen again. 65 + 65 writes.
  * 'newer': an item already counts under a newer version (that change applies instead).
  */
-export function rebase(store: CounterStore, organizationId: string, version: LimitsVersion, now: Date, options: { takeover?: boolean } = {}): Promise<ChangeResult> {
+export function rebase(store: CounterStore, organizationId: string, version: LimitsVersion, now: Date, options: { takeover?: OrgItem } = {}): Promise<ChangeResult> {
   const counts = (s: OrgDayCounters): FrozenCounts => ({ minute: s.fmw, minuteCount: s.fmc, dayCount: s.frq });
   return applyLimitChange({ store, kind: 'requests', organizationId, version: version.v, highVolume: isHighVolume(version.limits), counts }, now, {
     freeze: (target, day, token, claimedAt) => store.freeze(target, day, version, token, claimedAt),
     assign: (target, day, token, item, totals) => store.assign(target, day, token, counterAssignment(version.limits, item, totals)),
-    claim: (day, token, at) => store.claimChange({ organizationId }, day, token, at),
+    claim: (item, day, token, at) => store.claimChange(item, day, token, at),
+    claimedAt: async (day) => (await store.peek({ organizationId }, day))?.fzc,
   }, options);
 }
 

@@ -17,7 +17,7 @@
 import type { Limits, RateSubject } from '../domain/plans.ts';
 import { isHighVolume, orgFullHint, SHARD_COUNT, shardShare } from './counters.ts';
 import type { WindowCount } from './headers.ts';
-import { applyLimitChange, ChangeWait, FROZEN_WAITS_MS, StaleVersion, type ChangeResult, type Sleep, type FrozenCounts, type ItemShare, type Totals } from './limit-change.ts';
+import { applyLimitChange, ChangeWait, FROZEN_WAITS_MS, StaleVersion, type ChangeResult, type Sleep, type FrozenCounts, type ItemShare, type OrgItem, type Totals } from './limit-change.ts';
 import { dayOfMinute, dayWindow, minuteWindow, minuteWindowFromId, type Window } from './windows.ts';
 import type { WriteKind } from './counters.ts';
 
@@ -113,7 +113,7 @@ export interface TokenStore {
   freezeTokens(target: TokenTarget, day: string, version: TokenVersion, token: string, claimedAt?: number): Promise<TokenWrite>;
   /** Set what the item may count and let it count again, if it is still frozen by `token`. */
   assignTokens(target: TokenTarget, day: string, token: string, assignment: TokenAssignment): Promise<boolean>;
-  /** Claim the takeover of the change `token` on the organization's token item (CounterStore.claimChange). */
+  /** Claim the takeover of the change `token` on an organization token item (as CounterStore.claimChange). */
   claimTokenChange(target: TokenTarget, day: string, token: string, at: number): Promise<boolean>;
   /** The organization's SHARD_COUNT token shards of `day`, in shard order (one eventually consistent batch read; undefined: no such item). */
   readTokenShards(organizationId: string, day: string): Promise<(TokenCounters | undefined)[]>;
@@ -490,7 +490,7 @@ async function takeVersioned(
     if (step.action === 'wait' || step.action === 'rebase') {
       // An item frozen too long: take its change over (whoever applied it may have stopped), unless another hold did; an older one: apply this version.
       const frozenBy = itemTokenVersion(old as TokenCounters);
-      if (step.action === 'wait') await changes.frozen(now, (at) => rebaseTokens(store, target.organizationId, frozenBy, at, { takeover: true }), old?.fzc);
+      if (step.action === 'wait') await changes.frozen(now, (at) => rebaseTokens(store, target.organizationId, frozenBy, at, { takeover: target }), old?.fzc);
       else await changes.apply(() => rebaseTokens(store, target.organizationId, version, now));
       extra += 1;
       write = guess();
@@ -521,7 +521,7 @@ async function ensureAnchor(store: TokenStore, organizationId: string, version: 
     const old = r.ok ? r.state : r.old;
     if (old?.fz !== undefined) {
       const frozenBy = itemTokenVersion(old);
-      await changes.frozen(now, (at) => rebaseTokens(store, organizationId, frozenBy, at, { takeover: true }), old.fzc);
+      await changes.frozen(now, (at) => rebaseTokens(store, organizationId, frozenBy, at, { takeover: { organizationId } }), old.fzc);
       continue;
     }
     if (r.ok || (old?.lv !== undefined && Number(old.lv) === version.v)) {
@@ -689,12 +689,12 @@ async function takeOrg(
  * taken in that window until it ends, or until another change). Exact: no item takes while frozen,
  * and tokens given back only add to the room of the item they were counted in.
  */
-export function rebaseTokens(store: TokenStore, organizationId: string, version: TokenVersion, now: Date, options: { takeover?: boolean } = {}): Promise<ChangeResult> {
+export function rebaseTokens(store: TokenStore, organizationId: string, version: TokenVersion, now: Date, options: { takeover?: OrgItem } = {}): Promise<ChangeResult> {
   const counts = (s: TokenCounters): FrozenCounts => ({ minute: s.ftw, minuteCount: s.ftm, dayCount: s.ftd });
   return applyLimitChange({ store, kind: 'tokens', organizationId, version: version.v, highVolume: version.highVolume, counts }, now, {
     freeze: (target, day, token, claimedAt) => store.freezeTokens(target, day, version, token, claimedAt),
     assign: (target, day, token, item, totals) => store.assignTokens(target, day, token, tokenAssignment(version.limits, item, totals)),
-    claim: (day, token, at) => store.claimTokenChange({ organizationId }, day, token, at),
+    claim: (item, day, token, at) => store.claimTokenChange(item, day, token, at),
   }, options);
 }
 

@@ -155,4 +155,19 @@ describe('taking over a stalled limit change', () => {
     // The token item's claims are its own.
     expect(await tokenStore.claimTokenChange({ organizationId }, day, 'v2', at + TAKEOVER_MS)).toBe(true);
   });
+
+  it('a shard is claimed only while the change freezes it, once per TAKEOVER_MS', async () => {
+    const organizationId = newId('org');
+    const day = '2031-05-06';
+    const version = { v: 2, limits: { perMinute: 20_000, perDay: 200_000 } };
+    const at = Date.parse('2031-05-06T10:00:00Z');
+    // Not frozen (here: no item at all): nothing to claim, and no item is written.
+    expect(await counterStore.claimChange({ organizationId, shard: 7 }, day, 'v2', at)).toBe(false);
+    expect(await counterStore.peek({ organizationId, shard: 7 }, day)).toBeUndefined();
+    await counterStore.freeze({ organizationId, shard: 7 }, day, version, 'v2');
+    expect(await counterStore.claimChange({ organizationId, shard: 7 }, day, 'v3', at)).toBe(false);
+    expect(await counterStore.claimChange({ organizationId, shard: 7 }, day, 'v2', at)).toBe(true);
+    expect(await counterStore.claimChange({ organizationId, shard: 7 }, day, 'v2', at + TAKEOVER_MS - 1)).toBe(false);
+    expect(await tokenStore.claimTokenChange({ organizationId, shard: 7 }, day, 'v2', at)).toBe(false);
+  });
 });

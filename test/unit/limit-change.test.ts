@@ -5,8 +5,8 @@ import { DynamoModel } from '../../bench/dynamo-model.ts';
 import type { Limits, RateSubject } from '../../shared/domain/plans.ts';
 import { orgItems } from '../../shared/limits/limit-change.ts';
 import { admitOneItem } from '../../shared/limits/one-item.ts';
-import { LimiterMemory } from '../../shared/limits/sharded.ts';
-import type { CounterStore } from '../../shared/limits/store.ts';
+import { LimiterMemory, shardLimits } from '../../shared/limits/sharded.ts';
+import { countIn, type CounterStore, type CounterTarget } from '../../shared/limits/store.ts';
 
 const ORG = 'org_stalled';
 const DAY = '2031-03-04';
@@ -86,5 +86,40 @@ describe('a limit change whose applier stalled', () => {
     // The one that took it over claimed; the others saw its claim (`fzc`) on the frozen day item.
     expect(claims).toBe(1);
     expect(model.items.get(`usage#org#${ORG}|${DAY}`)).toMatchObject({ lv: 2, requests: 42 });
+  });
+
+  it('requests waiting on shards the change froze without a claim stamp claim there first: the organization\'s day item takes a claim or two, not one per request or per shard', { timeout: 20_000 }, async () => {
+    const model = new DynamoModel();
+    const limits = { perMinute: 20_000, perDay: 200_000 };
+    const version = { v: 2, limits };
+    // The limit change froze every item (no claim stamp), and stalled; a request took it over
+    // (its claim, by a clock 600 ms ahead, on the day item) and froze half the items again,
+    // stamping them, before it stalled too. Shards 32 to 63 are not stamped.
+    for (const item of orgItems(ORG)) await model.freeze(item, DAY, version, 'v2');
+    const claimedAt = T.getTime() + 600;
+    expect(await model.claimChange({ organizationId: ORG }, DAY, 'v2', claimedAt)).toBe(true);
+    for (const item of orgItems(ORG).slice(0, 33)) await model.freeze(item, DAY, version, 'v2', claimedAt);
+    const claims = new Map<string, number>();
+    const claim = model.claimChange.bind(model);
+    model.claimChange = async (target: CounterTarget, ...rest) => {
+      const item = 'keyId' in target ? target.keyId : String(target.shard ?? 'day');
+      claims.set(item, (claims.get(item) ?? 0) + 1);
+      return claim(target, ...rest);
+    };
+    // 40 requests from environments whose clocks are off by up to half a second, arriving 10 ms
+    // apart, write shards 40 to 59 (two each) and wait on them.
+    const wait = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+    const results = await Promise.all(Array.from({ length: 40 }, async (_, i) => {
+      await wait(i * 10);
+      const skew = Math.round(((i * 37) % 41) / 40 * 1_000 - 500);
+      const shard = 40 + (i % 20);
+      return countIn(environmentStore(model), { organizationId: ORG, shard }, shardLimits(limits, shard), new Date(T.getTime() + skew), new Map(), { version, wait });
+    }));
+    expect(results.every((r) => r.outcome === 'admitted')).toBe(true);
+    // Every request's waits (FROZEN_WAITS_MS) end while that claim stands; then one takes the change over.
+    expect(claims.get('day')).toBeLessThanOrEqual(3);
+    expect(Math.max(...claims.values())).toBeLessThanOrEqual(3);
+    for (let shard = 40; shard < 60; shard++) expect(model.items.get(`usage#org#${ORG}#${shard}|${DAY}`)).toMatchObject({ lv: 2, requests: 2 });
+    for (const item of orgItems(ORG)) expect(model.items.get(item.shard === undefined ? `usage#org#${ORG}|${DAY}` : `usage#org#${ORG}#${item.shard}|${DAY}`)?.fz).toBeUndefined();
   });
 });
