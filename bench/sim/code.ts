@@ -1,7 +1,7 @@
 // The code the limits simulation (bench/limits-sim.ts) drives: this checkout's limiter and credits,
 // behind one interface that an older version can also be given through (bench/sim/legacy.ts).
 import type { RateSubject } from '../../shared/domain/plans.ts';
-import { CreditMemory, drainBatches, holdFromBatch, holdFromBatches, type EmptyBalanceHold } from '../../shared/limits/credit-batches.ts';
+import { CreditMemory, drainBatches, holdHighVolume } from '../../shared/limits/credit-batches.ts';
 import type { WindowCount } from '../../shared/limits/headers.ts';
 import { decide } from '../../shared/limits/limiter.ts';
 import { flushRefusals, LimiterMemory } from '../../shared/limits/sharded.ts';
@@ -102,21 +102,15 @@ export const currentCode: CodeUnderTest = {
       }
       return typeof held === 'number' ? { outcome: 'held', held } : { outcome: held };
     }
-    const request = { requestKey, keyId, credits: want, least };
-    let batched: EmptyBalanceHold = await holdFromBatch(store, credits, organizationId, request, now, random);
-    if (batched.outcome === 'empty') batched = await holdFromBatches(store, credits, organizationId, request, now, random);
-    if (batched.outcome === 'held') return { outcome: 'held', held: want };
-    if (batched.outcome === 'alreadyCharged') return { outcome: 'alreadyCharged' };
-    if (batched.outcome === 'refused') return { outcome: 'empty' };
-    let held = await store.holdFromBalance(organizationId, requestKey, keyId, day, want, least, now);
-    if (held === 'empty') {
-      credits.emptyAt.set(organizationId, now.getTime());
-      batched = await holdFromBatches(store, credits, organizationId, request, now, random);
-      if (batched.outcome === 'held') return { outcome: 'held', held: want };
-      if (batched.outcome === 'alreadyCharged') return { outcome: 'alreadyCharged' };
-      if (batched.outcome === 'drained') held = await store.holdFromBalance(organizationId, requestKey, keyId, day, want, least, now);
-    }
-    return typeof held === 'number' ? { outcome: 'held', held } : { outcome: held };
+    const fromBalance = async () => {
+      const held = await store.holdFromBalance(organizationId, requestKey, keyId, day, want, least, now);
+      return held === 'empty' ? ('empty' as const) : held;
+    };
+    const held = await holdHighVolume(store, credits, organizationId, { requestKey, keyId, credits: want, least }, now, fromBalance, random);
+    if (held.outcome === 'held') return { outcome: 'held', held: want };
+    if (held.outcome === 'balance') return typeof held.held === 'number' ? { outcome: 'held', held: held.held } : { outcome: held.held };
+    if (held.outcome === 'alreadyCharged') return { outcome: 'alreadyCharged' };
+    return { outcome: 'empty' };
   },
   async settle(store, _memory, _path, organizationId, requestKey, keyId, charged, now) {
     const settled = await store.settle(organizationId, requestKey, charged, now);

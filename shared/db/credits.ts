@@ -4,7 +4,7 @@
 // item they share is credit-reservations.ts, and the pure rules are shared/limits/credit-holds.ts.
 import { ApiError } from '../domain/errors.ts';
 import { iso, utcDay } from '../domain/time.ts';
-import { CreditMemory, drainBatches, holdFromBatch, holdFromBatches, type EmptyBalanceHold, type HighVolumeStore } from '../limits/credit-batches.ts';
+import { CreditMemory, drainBatches, holdHighVolume, type HighVolumeStore } from '../limits/credit-batches.ts';
 import { fullHold, holdDueAt, minimumHold, holdDueKey, HOLD_SHARDS, settledCharge, sweptCharge, type HoldRequest } from '../limits/credit-holds.ts';
 import { describeError, logger } from '../log.ts';
 import { tableName } from '../tables.ts';
@@ -59,42 +59,26 @@ export async function holdCredits(
       return holdFromBalance(organizationId, requestKey, keyId, request, now, dueMs);
     }
   }
-  let priced: { hold: Hold; request: Parameters<typeof holdFromBatches>[3] } | undefined;
+  // The balance's refusal as the shared order's 'empty' (any other error ends the hold).
+  const fromBalance = () => holdFromBalance(organizationId, requestKey, keyId, request, now, dueMs).catch((error: unknown) => {
+    if (isRefusal(error)) return 'empty' as const;
+    throw error;
+  });
   for (let pricing = 1; pricing <= 2; pricing++) {
     // Priced with the billing this environment knows; a batch told of a newer one says `stale`, and it is read again.
     const { billing, rev } = await billingFor(organizationId, pricing === 1 ? BATCH_BILLING_MAX_AGE_MS : 0);
     const full = fullHold(billing, request);
     const hold: Hold = { organizationId, requestKey, keyId, day: utcDay(now), held: full.credits, billing, outputCap: full.outputCap, reservedAt: iso(now) };
     const details: BatchedHoldDetails = { hold, dueMs };
-    priced = { hold, request: { requestKey, keyId, credits: full.credits, least: minimumHold(billing, request), details, billingRev: rev } };
-    let batched: EmptyBalanceHold = await holdFromBatch(highVolumeStore, creditMemory, organizationId, priced.request, now);
-    // The balance is empty: a batch the environment's read finds holding enough serves it, else 402 (no write on the balance).
-    if (batched.outcome === 'empty') batched = await holdFromBatches(highVolumeStore, creditMemory, organizationId, priced.request, now);
-    const answered = fromBatch(hold, batched);
-    if (answered) return answered;
-    if (batched.outcome === 'refused') throw new ApiError('INSUFFICIENT_CREDITS');
-    if (batched.outcome === 'stale') continue;
-    break; // fromBalance, or drained into the balance
+    const held = await holdHighVolume(highVolumeStore, creditMemory, organizationId, { requestKey, keyId, credits: full.credits, least: minimumHold(billing, request), details, billingRev: rev }, now, fromBalance);
+    if (held.outcome === 'stale') continue;
+    if (held.outcome === 'held') return { alreadyCharged: false, hold: { ...hold, batch: held.batch } };
+    if (held.outcome === 'alreadyCharged') return { alreadyCharged: true };
+    if (held.outcome === 'balance') return held.held;
+    throw new ApiError('INSUFFICIENT_CREDITS');
   }
-  try {
-    return await holdFromBalance(organizationId, requestKey, keyId, request, now, dueMs);
-  } catch (error) {
-    if (!isRefusal(error) || !priced) throw error;
-    // The balance is empty after all: this environment leaves it alone for a while, and the batches decide.
-    creditMemory.emptyAt.set(organizationId, now.getTime());
-    const batched = await holdFromBatches(highVolumeStore, creditMemory, organizationId, priced.request, now);
-    const answered = fromBatch(priced.hold, batched);
-    if (answered) return answered;
-    if (batched.outcome === 'drained') return holdFromBalance(organizationId, requestKey, keyId, request, now, dueMs);
-    throw error;
-  }
-}
-
-/** A batch's answer as the caller's: held from that batch, or charged already; undefined for anything else. */
-function fromBatch(hold: Hold, batched: EmptyBalanceHold): HoldResult | undefined {
-  if (batched.outcome === 'held') return { alreadyCharged: false, hold: { ...hold, batch: batched.batch } };
-  if (batched.outcome === 'alreadyCharged') return { alreadyCharged: true };
-  return undefined;
+  // Priced twice against a billing that changed each time: the balance alone decides.
+  return holdFromBalance(organizationId, requestKey, keyId, request, now, dueMs);
 }
 
 function isRefusal(error: unknown): boolean {

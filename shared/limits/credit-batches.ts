@@ -259,3 +259,43 @@ export async function holdFromBatches(
   memory.emptyAt.delete(organizationId);
   return { outcome: 'drained' };
 }
+
+/** Where a high-volume hold's credits came from (holdHighVolume): a batch, the balance (`held`, what it held), or nowhere (402). */
+export type HighVolumeHold<B> =
+  | { outcome: 'held'; batch: number }
+  | { outcome: 'alreadyCharged' }
+  | { outcome: 'balance'; held: B }
+  /** The organization's billing changed since the hold was priced: price it again. */
+  | { outcome: 'stale' }
+  | { outcome: 'empty' };
+
+/**
+ * The order a high-volume hold takes its credits in (docs/limits.md, "Credits in shared batches"):
+ * a shared batch (holdFromBatch); when the balance is known to be empty, a batch the
+ * environment's read of them all finds holding it (holdFromBatches; else 402, the balance
+ * untouched); otherwise the balance (`fromBalance`: what it held, or 'empty'), and when that is
+ * empty after all, the batches decide (the balance again once they were drained into it).
+ */
+export async function holdHighVolume<B>(
+  store: HighVolumeStore,
+  memory: CreditMemory,
+  organizationId: string,
+  request: Omit<SpendRequest, 'day'> & { credits: number; least?: number },
+  now: Date,
+  fromBalance: () => Promise<B | 'empty'>,
+  random: () => number = Math.random,
+): Promise<HighVolumeHold<B>> {
+  let batched: EmptyBalanceHold = await holdFromBatch(store, memory, organizationId, request, now, random);
+  if (batched.outcome === 'empty') batched = await holdFromBatches(store, memory, organizationId, request, now, random);
+  if (batched.outcome === 'held' || batched.outcome === 'alreadyCharged' || batched.outcome === 'stale') return batched;
+  if (batched.outcome === 'refused') return { outcome: 'empty' };
+  const held = await fromBalance();
+  if (held !== 'empty') return { outcome: 'balance', held };
+  // The balance is empty after all: this environment leaves it alone for a while, and the batches decide.
+  memory.emptyAt.set(organizationId, now.getTime());
+  batched = await holdFromBatches(store, memory, organizationId, request, now, random);
+  if (batched.outcome === 'held' || batched.outcome === 'alreadyCharged') return batched;
+  if (batched.outcome !== 'drained') return { outcome: 'empty' };
+  const again = await fromBalance();
+  return again === 'empty' ? { outcome: 'empty' } : { outcome: 'balance', held: again };
+}
