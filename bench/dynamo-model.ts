@@ -883,6 +883,17 @@ export class DynamoModel implements HighVolumeStore, TokenStore {
     });
   }
 
+  /** returnToShard (shared/db/token-windows.ts): give back to a token shard that counted at least `amount`. */
+  async returnToShard(target: TokenTarget, minute: string | undefined, day: string, amount: number): Promise<{ ok: true } | { ok: false; tw?: string | undefined }> {
+    const result = this.update(DynamoModel.tokenKey(target, day), (item) => {
+      if (item === undefined || item.fz !== undefined || !(Number(item.td) >= amount)) return undefined;
+      if (minute === undefined) return { ...item, td: Number(item.td) - amount, rd: Number(item.rd ?? 0) + amount };
+      if (item.tw !== minute || !(Number(item.tm) >= amount)) return undefined;
+      return { ...item, tm: Number(item.tm) - amount, td: Number(item.td) - amount, rm: Number(item.rm ?? 0) + amount, rd: Number(item.rd ?? 0) + amount };
+    });
+    return result.ok ? { ok: true } : { ok: false, tw: result.old?.tw as string | undefined };
+  }
+
   /** freezeTokens (shared/db/token-windows.ts): stop an organization token item for a limit change, keeping its counts. */
   async freezeTokens(target: TokenTarget, day: string, version: TokenVersion, token: string, claimedAt?: number) {
     const result = this.update(DynamoModel.tokenKey(target, day), (item) => {

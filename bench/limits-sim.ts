@@ -482,7 +482,7 @@ async function run(scenario: Scenario, code: CodeUnderTest, faults: { unconditio
       if (!tokenHold || !code.tokens) return;
       const back = tokenHold.tokens - used;
       try {
-        await code.tokens.release(env.store, tokenHold, back);
+        await code.tokens.release(env.store, tokenHold, back, env.random);
         judgeTokens(org.id, keyId, { ...tokenHold, tokens: back }, -1, arrivedAt, env.t);
       } catch (error) {
         // A lost answer: the model applied the return (the code cannot know); anything else did not.

@@ -52,7 +52,7 @@ export interface CodeUnderTest {
   /** Token windows (absent: the code has none): hold between `atLeast` and `want` tokens, give back unused ones. */
   tokens?: {
     hold(store: SimStore, memory: { limiter: unknown }, subject: RateSubject, want: number, atLeast: number, now: Date, random: () => number): Promise<TokenTake>;
-    release(store: SimStore, hold: TokenHold, tokens: number): Promise<TokenHold>;
+    release(store: SimStore, hold: TokenHold, tokens: number, random: () => number): Promise<TokenHold>;
   };
   /** How the store sends each method's call (shared/db: counter writes without SDK retries); 'sdk' when absent. */
   policies: Record<string, CallPolicy>;
@@ -137,12 +137,12 @@ export const currentCode: CodeUnderTest = {
   },
   tokens: {
     hold: (store, memory, subject, want, atLeast, now, random) => holdTokens(store, subject, want, now, { atLeast, random, memory: (memory.limiter as LimiterMemory).tokens }),
-    release: (store, hold, tokens) => releaseTokens(store, hold, tokens),
+    release: (store, hold, tokens, random) => releaseTokens(store, hold, tokens, random),
   },
   conditionalCopies: true,
   versions: true,
   // shared/db/rate-limits.ts: count through sendCounterWrite, takeBack on the counting client (one attempt).
-  policies: { count: 'counter', takeBack: 'once', takeTokens: 'counter', returnTokens: 'once' },
+  policies: { count: 'counter', takeBack: 'once', takeTokens: 'counter', returnTokens: 'once', returnToShard: 'once' },
 };
 
 /** The kind of SDK call each model method is (everything else on the model is not a DynamoDB call). */
@@ -184,6 +184,7 @@ export const CALLS: Record<string, CallKind> = {
   readBalance: 'read',
   takeTokens: 'write',
   returnTokens: 'write',
+  returnToShard: 'write',
   readTokenShards: 'read',
   markShort: 'write',
 };

@@ -211,6 +211,25 @@ export const tokenStore: TokenStore = {
     return assigned !== undefined;
   },
 
+  async returnToShard(target, minute, day, amount) {
+    // The minute and the day, or the day only; never below zero, never while a limit change holds the shard.
+    const counts = minute === undefined ? 'td >= :n' : 'tw = :w AND tm >= :n AND td >= :n';
+    try {
+      await countingDb.send(new UpdateCommand({
+        TableName: tableName('usage'),
+        Key: { pk: tokenPartition(target), sk: day },
+        UpdateExpression: minute === undefined ? 'ADD td :minus, rd :n' : 'ADD tm :minus, td :minus, rm :n, rd :n',
+        ConditionExpression: `attribute_not_exists(fz) AND ${counts}`,
+        ExpressionAttributeValues: { ':minus': -amount, ':n': amount, ...(minute === undefined ? {} : { ':w': minute }) },
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }));
+      return { ok: true };
+    } catch (error) {
+      if (!isConditionFailed(error)) throw error;
+      return { ok: false, tw: itemOf(error)?.tw };
+    }
+  },
+
   async returnTokens(target, minute, day, amount) {
     const Key = { pk: tokenPartition(target), sk: day };
     // An organization's item gets the room back too (a key's counts against the limits its requests carry).

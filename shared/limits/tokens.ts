@@ -104,6 +104,13 @@ export interface TokenStore {
    */
   returnTokens(target: TokenTarget, minute: string, day: string, amount: number): Promise<void>;
   /**
+   * On an organization's token shard: give back `amount` tokens to `minute` of `day` (and that
+   * day; to the day only when `minute` is undefined), only if the shard is not being changed and
+   * counted at least that many there, so that no shard's count goes below zero whichever shard
+   * counted them (releaseTokens). Whether it did, and if not, the minute the shard was in.
+   */
+  returnToShard(target: TokenTarget, minute: string | undefined, day: string, amount: number): Promise<{ ok: true } | { ok: false; tw?: string | undefined }>;
+  /**
    * Stop an organization token item from counting while a limit change is applied: set `fz` to
    * `token`, the version (`lv`, `hv`, `xm`, `xd`) and the counts as they are (`ftw`, `ftm`, `ftd`),
    * unless it counts under a newer version or was released under this one (creating the item if
@@ -719,14 +726,53 @@ export function tokenAssignment(limits: TokenLimits, item: ItemShare, totals: To
  * the whole hold when the reply failed. Taken from the parts in reverse order (the organization's
  * first), each at most what it holds. Returns the hold as it is after (what remains counted).
  */
-export async function releaseTokens(store: TokenStore, hold: TokenHold, tokens: number = hold.tokens): Promise<TokenHold> {
+export async function releaseTokens(store: TokenStore, hold: TokenHold, tokens: number = hold.tokens, random: Random = Math.random): Promise<TokenHold> {
   const back = Math.max(0, Math.min(hold.tokens, Math.floor(tokens)));
   if (back === 0) return hold;
   const parts = hold.parts.map((p) => ({ ...p }));
   for (const part of parts) {
     const n = Math.min(back, part.tokens);
-    if (n > 0) await store.returnTokens(part.target, part.minute, part.day, n);
+    if (n > 0) await returnPart(store, part, n, random);
     part.tokens -= n;
   }
   return { ...hold, tokens: hold.tokens - back, parts };
+}
+
+/**
+ * Give back `n` tokens of one part of a hold. To an organization's token shard picked at random
+ * (then the one that counted them), not to the shard the hold took them from: tokens come back
+ * spread over the shards as evenly as holds' first writes spread, so no shard gets back more room
+ * because many holds just took from it, which would draw the next holds' writes (and their
+ * returns) to it in turn. Only where the shard counted at least what it gets back, in that minute
+ * and day (returnToShard's condition): no shard's count goes below zero, so a shard's count plus
+ * its room stays what a limit change left it, the window's count is still the sum of the shards'
+ * counts, and a window over a lowered limit still takes nothing more (every room stays at most
+ * zero). A shard already in a later minute takes them back to its day only (that minute is over
+ * for it). When both counted fewer (other holds' tokens came back to them), the shards a read finds
+ * counting them take them, in pieces if need be; what is left goes back to the day only (never
+ * over: a window keeps what was not returned until it ends). Any other item: back to where they
+ * were counted.
+ */
+async function returnPart(store: TokenStore, part: TokenPart, n: number, random: Random): Promise<void> {
+  const target = part.target;
+  if (!('organizationId' in target) || target.shard === undefined) return store.returnTokens(target, part.minute, part.day, n);
+  const organizationId = target.organizationId;
+  const back = (shard: number, minute: string | undefined, tokens: number) => store.returnToShard({ organizationId, shard }, minute, part.day, tokens);
+  for (const shard of [Math.floor(random() * SHARD_COUNT), target.shard]) {
+    const r = await back(shard, part.minute, n);
+    if (r.ok) return;
+    if (r.tw !== undefined && r.tw > part.minute && (await back(shard, undefined, n)).ok) return;
+  }
+  let left = n;
+  const states = await store.readTokenShards(organizationId, part.day);
+  const counting = states
+    .map((state, shard) => ({ shard, tm: state?.tw === part.minute && state.fz === undefined ? Number(state.tm ?? 0) : 0 }))
+    .filter(({ tm }) => tm > 0)
+    .sort((a, b) => b.tm - a.tm);
+  for (const { shard, tm } of counting) {
+    if (left === 0) return;
+    const piece = Math.min(left, tm);
+    if ((await back(shard, part.minute, piece)).ok) left -= piece;
+  }
+  if (left > 0) await back(target.shard, undefined, left);
 }

@@ -146,4 +146,28 @@ describe('returning tokens', () => {
     expect(await mark(T.getTime() - 1)).toBe(false);
     expect(await mark(T.getTime() + 1)).toBe(true);
   });
+
+  it('a shard takes tokens back only while it counted at least as many in that minute (to its day only once it is in a later one), never while frozen', { timeout: 60_000 }, async () => {
+    const s = subject({ perMinute: 20_000, perDay: 10_000_000, tokensPerMinute: 64_000, tokensPerDay: 100_000_000 });
+    const shard = { organizationId: s.organizationId, shard: 5 };
+    const minute = minuteWindow(T).id;
+    // Not started: nothing counted there.
+    expect(await tokenStore.returnToShard(shard, minute, DAY, 1)).toEqual({ ok: false, tw: undefined });
+    const version = { v: 0, highVolume: true, limits: { perMinute: 64_000, perDay: 100_000_000 } };
+    expect((await tokenStore.takeTokens(shard, 'fresh', minuteWindow(T), DAY, { perMinute: 1_000, perDay: 1_000_000 }, 300, version)).ok).toBe(true);
+    expect(await tokenStore.returnToShard(shard, minute, DAY, 301)).toEqual({ ok: false, tw: minute });
+    expect(await tokenStore.returnToShard(shard, minute, DAY, 200)).toEqual({ ok: true });
+    expect(await counts(shard)).toEqual({ minute: 100, day: 100 });
+    // A later minute: the earlier one's tokens go back to the day only.
+    const later = new Date(T.getTime() + 60_000);
+    expect((await tokenStore.takeTokens(shard, 'roll', minuteWindow(later), DAY, { perMinute: 1_000, perDay: 1_000_000 }, 50, version)).ok).toBe(true);
+    expect(await tokenStore.returnToShard(shard, minute, DAY, 100)).toEqual({ ok: false, tw: minuteWindow(later).id });
+    expect(await tokenStore.returnToShard(shard, undefined, DAY, 151)).toMatchObject({ ok: false });
+    expect(await tokenStore.returnToShard(shard, undefined, DAY, 100)).toEqual({ ok: true });
+    expect(await counts(shard)).toEqual({ minute: 50, day: 50 });
+    // Frozen by a limit change: nothing comes back to it.
+    expect((await tokenStore.freezeTokens(shard, DAY, { ...version, v: 1 }, 'change')).ok).toBe(true);
+    expect(await tokenStore.returnToShard(shard, minuteWindow(later).id, DAY, 10)).toMatchObject({ ok: false });
+    expect(await counts(shard)).toEqual({ minute: 50, day: 50 });
+  });
 });

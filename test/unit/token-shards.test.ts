@@ -53,6 +53,9 @@ function minuteCount(model: DynamoModel): number {
   return sum;
 }
 
+/** A `random` for releaseTokens that gives a hold's tokens back to the shard it took them from (a layout the test sets up). */
+const toOwnShard = (hold: TokenHold) => () => (((hold.parts[0]?.target as { shard: number }).shard) + 0.5) / SHARD_COUNT;
+
 /** Fill the minute: 64 holds of 1,000 from one environment, each filling one shard. */
 async function fill(model: DynamoModel): Promise<TokenHold[]> {
   const memory = new TokenMemory();
@@ -130,6 +133,28 @@ describe('token shards at many environments', () => {
     expect((await holdTokens(model, subject, 900, at(2_300), { atLeast: 400, random, memory })).ok).toBe(false);
   });
 
+  it('tokens given back spread over the shards, not back to the shard the holds took them from (whose room would draw every next hold)', async () => {
+    const { model } = newModel();
+    const memory = new TokenMemory();
+    const random = seeded(5);
+    // 640 holds of 100 fill the minute: 10 on each shard.
+    const holds: TokenHold[] = [];
+    for (let i = 0; i < 640; i++) {
+      const take = await holdTokens(model, subject, 100, at(i), { atLeast: 100, random, memory });
+      if (!take.ok) throw new Error(`refused early, hold ${i}`);
+      holds.push(take.hold);
+    }
+    const shardOf = (hold: TokenHold) => (hold.parts[0]?.target as { shard: number }).shard;
+    // The 10 replies that took from shard 7 end, each using nothing.
+    for (const hold of holds.filter((h) => shardOf(h) === 7)) await releaseTokens(model, hold, 100, random);
+    const rooms = Array.from({ length: SHARD_COUNT }, (_, shard) => Number(model.items.get(DynamoModel.tokenKey({ organizationId: 'org_t', shard }, DAY))?.rm ?? 0));
+    expect(rooms.reduce((a, b) => a + b, 0)).toBe(1_000);
+    expect(minuteCount(model)).toBe(63_000);
+    // At most a few returns on one shard (all ten on shard 7 before).
+    expect(Math.max(...rooms)).toBeLessThanOrEqual(300);
+    expect(rooms.filter((room) => room > 0).length).toBeGreaterThanOrEqual(6);
+  });
+
   it('a mark says nothing to a hold that fits in what the shards had left', async () => {
     const { model } = newModel();
     const holds = await fill(model);
@@ -169,7 +194,7 @@ describe('token shards at many environments', () => {
     const { model, writes } = newModel();
     const holds = await fill(model);
     // 16 shards get room for one hold back; the other 48 stay full.
-    for (const hold of holds.slice(0, 16)) await releaseTokens(model, hold, 900);
+    for (const hold of holds.slice(0, 16)) await releaseTokens(model, hold, 900, toOwnShard(hold));
     // Two holds read the shards (16 with room), and their answers are held back a while.
     let open!: () => void;
     const gate = new Promise<void>((resolve) => (open = resolve));
