@@ -267,34 +267,35 @@ export function tokenShortHint(minuteId: string, version: TokenVersion): string 
 
 /**
  * What one environment saw of an organization's token shards: per `<orgId>|<shard>`, the room it
- * had (day and minute), when and under which version of the limits; and per organization, the
- * latest mark saying every shard is short that it trusts. A hold skips a shard seen within the
- * last second with less room than it needs, and is refused without a write within a second of a
- * mark that every shard had less than the hold needs. Both only save writes: a skipped shard may
- * have got tokens back since (at most a second's worth).
+ * had left that day, when and under which version of the limits; and per organization, the latest
+ * mark saying every shard is short that it trusts. A hold's first write skips a shard seen within
+ * the last second with less room for the day than it needs, and a hold is refused without a write
+ * within a second of a mark that every shard had less than the hold needs. Both only save writes:
+ * a skipped shard may have got tokens back since (at most a second's worth). A shard's room in the
+ * minute is not remembered: tokens come back to any shard at random (releaseTokens), so a shard
+ * seen short a moment ago is as likely as any to have room again, and environments whose reads
+ * found the same few shards with room would otherwise all write those next.
  */
 export class TokenMemory {
-  readonly shards = new Map<string, { at: number; minute: string; day: string; v: number; minuteRoom: number; dayRoom: number }>();
+  readonly shards = new Map<string, { at: number; day: string; v: number; dayRoom: number }>();
   /** Per organization: the latest mark trusted (its hint, most room and time). */
   readonly marks = new Map<string, { hint: string; room: number; at: number }>();
   /** `<orgId>|<day>|<version>`: the organization's token item is known to count under that version that day (shards may start). */
   readonly anchored = new Set<string>();
 
-  note(org: string, shard: number, now: Date, minute: string, day: string, version: TokenVersion, state: TokenCounters | undefined): void {
+  note(org: string, shard: number, now: Date, day: string, version: TokenVersion, state: TokenCounters | undefined): void {
     if (this.shards.size >= 100_000) this.shards.clear();
     const counted = state !== undefined && state.fz === undefined && state.lv !== undefined && Number(state.lv) === version.v;
-    const minuteRoom = !counted || version.limits.perMinute === undefined ? Infinity : Number((state.tw === minute ? state.rm : state.sm) ?? Infinity);
     const dayRoom = !counted || version.limits.perDay === undefined ? Infinity : Number(state.rd ?? Infinity);
-    this.shards.set(`${org}|${shard}`, { at: now.getTime(), minute, day, v: version.v, minuteRoom, dayRoom });
+    this.shards.set(`${org}|${shard}`, { at: now.getTime(), day, v: version.v, dayRoom });
   }
 
-  /** Whether `shard` was seen, within the last second and under this version, with less room than `atLeast`. */
+  /** Whether `shard` was seen, within the last second and under this version, with less room for the day than `atLeast`. */
   short(org: string, shard: number, now: Date, version: TokenVersion, atLeast: number): boolean {
     const seen = this.shards.get(`${org}|${shard}`);
     if (!seen || now.getTime() - seen.at >= TOKEN_SHARD_MEMORY_MS || now.getTime() < seen.at) return false;
     if (seen.v !== version.v || seen.day !== dayWindow(now).id) return false;
-    const minuteRoom = seen.minute === minuteWindow(now).id ? seen.minuteRoom : Infinity;
-    return Math.min(minuteRoom, seen.dayRoom) < atLeast;
+    return seen.dayRoom < atLeast;
   }
 
   noteAnchored(key: string): void {
@@ -600,7 +601,7 @@ async function takeOrg(
   const take = async (shard: number, known?: { state: TokenCounters | undefined }) => {
     const share = tokenShardLimits(limits, shard);
     const r = await takeVersioned(store, { organizationId, shard }, version, share, want, atLeast, now, wait, anchor, known);
-    memory.note(organizationId, shard, now, r.minute.id, day.id, version, r.ok ? r.state : r.old);
+    memory.note(organizationId, shard, now, day.id, version, r.ok ? r.state : r.old);
     if (r.ok) {
       return {
         ok: true as const,
@@ -626,7 +627,7 @@ async function takeOrg(
     }
   };
 
-  // One shard at random (among those this environment has not just seen short).
+  // One shard at random (among those this environment has not just seen short for the day).
   const order = Array.from({ length: SHARD_COUNT }, (_, i) => i);
   for (let i = order.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
@@ -643,6 +644,10 @@ async function takeOrg(
 
   // Otherwise read every shard at once, and write those with room.
   const states = await store.readTokenShards(organizationId, day.id);
+  // A shard marked since the minute ran out (within the last second): refused, as when the first
+  // write meets the mark, rather than writing the shards that got tokens back since, which every
+  // hold that read them races for.
+  if (states.some((state) => memory.trust(organizationId, state, minute.id, version, atLeast, now))) return refused();
   let most = 0;
   const open: { shard: number; amount: number }[] = [];
   for (const shard of order) {
@@ -650,8 +655,8 @@ async function takeOrg(
     const step = versionedStep(states[shard], now, version, share, want, atLeast);
     if (step.action === 'reject') {
       most = Math.max(most, roomOf(states[shard], step.minute, share));
-      // This environment's next holds skip it for a second, as if its write had failed.
-      memory.note(organizationId, shard, now, step.minute.id, day.id, version, states[shard]);
+      // Short for the day: this environment's next holds skip it for a second, as if its write had failed.
+      memory.note(organizationId, shard, now, day.id, version, states[shard]);
     } else open.push({ shard, amount: 'amount' in step ? step.amount : 0 });
   }
   // In this hold's random order: holds reading at once would all write the one with the most room.
@@ -667,8 +672,6 @@ async function takeOrg(
   }
   // A shard with room whose write went unanswered: not known short, so not refused.
   if (unanswered) throw unanswered.error;
-  // Another environment marked them meanwhile: trust its mark.
-  if (open.length === 0 && states.some((state) => memory.trust(organizationId, state, minute.id, version, atLeast, now))) return refused();
   // Every shard short: say so on each of them, so that other environments' holds are refused with
   // one failed write for the next second, not 64.
   const mark: ShortMark = { tf: tokenShortHint(minute.id, version), tfa: now.getTime(), tfr: Math.max(0, most) };

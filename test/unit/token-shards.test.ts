@@ -6,7 +6,8 @@ import { DynamoModel } from '../../bench/dynamo-model.ts';
 import { seeded } from '../../bench/limits-sim.ts';
 import type { RateSubject } from '../../shared/domain/plans.ts';
 import { SHARD_COUNT } from '../../shared/limits/counters.ts';
-import { holdTokens, releaseTokens, TokenMemory, type TokenHold } from '../../shared/limits/tokens.ts';
+import { holdTokens, releaseTokens, tokenShardLimits, tokenShortHint, TokenMemory, tokenVersionOf, type TokenHold } from '../../shared/limits/tokens.ts';
+import { minuteWindow } from '../../shared/limits/windows.ts';
 
 const T = new Date('2031-03-04T10:20:30.000Z');
 const DAY = '2031-03-04';
@@ -153,6 +154,53 @@ describe('token shards at many environments', () => {
     // At most a few returns on one shard (all ten on shard 7 before).
     expect(Math.max(...rooms)).toBeLessThanOrEqual(300);
     expect(rooms.filter((room) => room > 0).length).toBeGreaterThanOrEqual(6);
+  });
+
+  it('environments whose reads found the same few shards with room do not all write those first next time (they may be full by then)', async () => {
+    const { model } = newModel();
+    // 6,400,000 tokens a minute: 100,000 a shard. Shards 4-63 full, 0-3 empty.
+    const big: RateSubject = { ...subject, orgLimits: { ...subject.orgLimits, tokensPerMinute: 6_400_000 } };
+    const version = tokenVersionOf(big);
+    const fillShard = (shard: number, tokens: number, ms: number) => model.takeTokens({ organizationId: 'org_t', shard }, 'fresh', minuteWindow(at(ms)), DAY, tokenShardLimits(version.limits, shard), tokens, version);
+    for (let shard = 4; shard < SHARD_COUNT; shard++) expect((await fillShard(shard, 100_000, 0)).ok).toBe(true);
+    // 40 environments each hold once: their first writes mostly fail, their reads find shards 0-3 with room.
+    const memories = Array.from({ length: 40 }, () => new TokenMemory());
+    const random = seeded(19);
+    for (const memory of memories) expect((await holdTokens(model, big, 400, at(100), { atLeast: 400, random, memory })).ok).toBe(true);
+    // Then shards 0-3 fill, and shards 10-13 get tokens back.
+    for (let shard = 0; shard < 4; shard++) {
+      const left = Number(model.items.get(DynamoModel.tokenKey({ organizationId: 'org_t', shard }, DAY))?.rm);
+      expect((await model.takeTokens({ organizationId: 'org_t', shard }, 'same', minuteWindow(at(200)), DAY, tokenShardLimits(version.limits, shard), left, version)).ok).toBe(true);
+    }
+    for (let shard = 10; shard < 14; shard++) expect((await model.returnToShard({ organizationId: 'org_t', shard }, minuteWindow(at(200)).id, DAY, 50_000)).ok).toBe(true);
+    // Each holds again: its first write goes to any shard, not to the four its read found with room.
+    const failedOn = new Map<number, number>();
+    const take = model.takeTokens.bind(model);
+    model.takeTokens = async (...args) => {
+      const result = await take(...args);
+      const shard = (args[0] as { shard?: number }).shard;
+      if (!result.ok && shard !== undefined) failedOn.set(shard, (failedOn.get(shard) ?? 0) + 1);
+      return result;
+    };
+    for (const memory of memories) expect((await holdTokens(model, big, 400, at(300), { atLeast: 400, random, memory })).ok).toBe(true);
+    const onFormerlyOpen = [0, 1, 2, 3].reduce((sum, shard) => sum + (failedOn.get(shard) ?? 0), 0);
+    expect(onFormerlyOpen).toBeLessThanOrEqual(8);
+  });
+
+  it('a hold whose read finds a shard marked within the last second is refused by that mark, not written where tokens came back since', async () => {
+    const { model, writes } = newModel();
+    const holds = await fill(model);
+    const shardOf = (hold: TokenHold) => (hold.parts[0]?.target as { shard: number }).shard;
+    const version = tokenVersionOf(subject);
+    // Shard 1 carries a mark left now (most room anywhere: 0); shard 2 then gets 900 back; shard 0 is full.
+    expect(await model.markShort({ organizationId: 'org_t', shard: 1 }, DAY, { tf: tokenShortHint(minuteWindow(at(1_000)).id, version), tfa: at(1_000).getTime(), tfr: 0 })).toBe(true);
+    const onTwo = holds.find((hold) => shardOf(hold) === 2) as TokenHold;
+    await releaseTokens(model, onTwo, 900, toOwnShard(onTwo));
+    writes.ok = writes.failed = writes.reads = 0;
+    // Its first write goes to shard 0 (no swap in its shuffle), fails without a mark there, and it reads.
+    const take = await holdTokens(model, subject, 900, at(1_100), { atLeast: 400, random: () => 0.999, memory: new TokenMemory() });
+    expect(take.ok).toBe(false);
+    expect(writes).toMatchObject({ ok: 0, failed: 1, reads: 1 });
   });
 
   it('a mark says nothing to a hold that fits in what the shards had left', async () => {
