@@ -13,7 +13,9 @@
 //    about BATCH_SECONDS of its use (its last fill over the time since), and nothing belongs to an
 //    environment, so nothing is left behind when one stops.
 //  - Near zero a fill takes at most 1/BALANCE_SHARE of the balance, and a balance that cannot fill
-//    a batch for the hold in hand goes into it whole (not holds on the balance item); once it is empty a
+//    a batch for the hold in hand goes into it whole (not holds on the balance item; a fill that fails on
+//    the balance's condition, or a hold whose tries all met others' claims soon after its environment
+//    found the balance short, goes to the batches as well); once it is empty a
 //    hold tries BATCHES_TRIED batches, then (holdFromBatches) reads every batch, eventually
 //    consistent, at most once per EMPTY_RECHECK_MS per environment, and takes from one that its
 //    read found holding enough: a 402 is decided by that read, not by draining. Only when no batch
@@ -81,6 +83,8 @@ function another(n: number, random: () => number): number {
 export class CreditMemory {
   /** When the balance last could not fill a batch, per organization. */
   readonly emptyAt = new Map<string, number>();
+  /** When this environment last found the balance short of a fill (too low for the hold, or a fill's condition failed), per organization. */
+  readonly shortAt = new Map<string, number>();
   readonly lastDrain = new Map<string, number>();
   /** This environment's last read of every batch, per organization: what each held (less what it took since). */
   readonly batchView = new Map<string, { at: number; batches: Map<number, SharedBatch> }>();
@@ -88,7 +92,7 @@ export class CreditMemory {
   readonly drainAfter = new Map<string, number>();
 
   forget(): void {
-    for (const map of [this.emptyAt, this.lastDrain, this.batchView, this.drainAfter]) map.clear();
+    for (const map of [this.emptyAt, this.shortAt, this.lastDrain, this.batchView, this.drainAfter]) map.clear();
   }
 }
 
@@ -128,6 +132,8 @@ export async function holdFromBatch(
   let tried = 1;
   /** The last balance read could not fill a batch for this hold: the end of the credits, where the batches decide. */
   let nearZero = false;
+  /** This hold read the balance (else every batch it tried was claimed by another environment's fill). */
+  let readBalance = false;
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
     const taken = await store.take(organizationId, n, spend, now);
     if (taken === 'taken') return { outcome: 'held', batch: n };
@@ -145,16 +151,25 @@ export async function holdFromBatch(
         continue;
       }
       const balance = await store.balance(organizationId);
+      readBalance = true;
       // A balance that cannot fill the batch for this hold goes into it whole: the last credits are
       // held from batches too (a drain gathers them when no batch holds enough), not from the
       // balance, whose every hold and settle would be a write on one item.
       const fitting = fillSize(seen, nowMs, request.credits, balance);
       nearZero = fitting === undefined;
+      if (nearZero) memory.shortAt.set(organizationId, nowMs);
       const size = fitting ?? (balance > 0 ? balance : undefined);
       if (size !== undefined) {
         const until = nowMs + FILL_CLAIM_MS;
-        if (await store.claimBatch(organizationId, n, seen, until, now)) await store.fillBatch(organizationId, n, seen, size, until, now, request.billingRev);
-        else n = another(n, random); // claimed by another environment since the read
+        if (await store.claimBatch(organizationId, n, seen, until, now)) {
+          // A fill whose condition failed found the balance lower than its read: the end of the
+          // credits, where other environments' fills took it; the batches decide, not the balance.
+          if (!(await store.fillBatch(organizationId, n, seen, size, until, now, request.billingRev))) {
+            nearZero = true;
+            memory.shortAt.set(organizationId, nowMs);
+            n = another(n, random);
+          }
+        } else n = another(n, random); // claimed by another environment since the read
         continue; // filled by this environment, or take from another batch
       }
       memory.emptyAt.set(organizationId, nowMs);
@@ -164,8 +179,11 @@ export async function holdFromBatch(
     n = another(n, random);
     tried += 1;
   }
-  // Fills lost to other environments all along: the balance serves it, unless it is at its end.
-  return knownEmpty() || nearZero ? { outcome: 'empty' } : { outcome: 'fromBalance' };
+  // Fills lost to other environments all along: the balance serves it, unless it is at its end: this
+  // hold found it short, or every batch it tried was claimed and this environment found it short lately.
+  const shortAt = memory.shortAt.get(organizationId);
+  const recentlyShort = !readBalance && shortAt !== undefined && nowMs - shortAt < DRAIN_EVERY_MS;
+  return knownEmpty() || nearZero || recentlyShort ? { outcome: 'empty' } : { outcome: 'fromBalance' };
 }
 
 /**
@@ -179,7 +197,10 @@ export async function drainBatches(store: CreditStore, memory: CreditMemory, org
   memory.lastDrain.set(organizationId, now.getTime());
   let returned = await drainHolding(store, organizationId, now);
   if (store.drainOlder) returned += await store.drainOlder(organizationId);
-  if (returned > 0) memory.emptyAt.delete(organizationId);
+  if (returned > 0) {
+    memory.emptyAt.delete(organizationId);
+    memory.shortAt.delete(organizationId);
+  }
   return returned;
 }
 
@@ -257,6 +278,7 @@ export async function holdFromBatches(
   memory.batchView.delete(organizationId);
   if (returned === 0) return { outcome: 'refused' };
   memory.emptyAt.delete(organizationId);
+  memory.shortAt.delete(organizationId);
   return { outcome: 'drained' };
 }
 

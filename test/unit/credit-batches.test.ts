@@ -241,7 +241,7 @@ describe('the end of the credits at 3,000 environments', () => {
    * 150 ms later at 3 (its rest back into its batch), through the last of 60,000 credits (they run out in the third second), as
    * holdCredits makes them (bench/sim/code.ts drives the same code in the simulation).
    */
-  async function runOut() {
+  async function runOut(together = 1) {
     const model = fundedModel(60_000);
     const balanceKey = DynamoModel.balanceKey(ORG);
     let second = 0;
@@ -252,30 +252,38 @@ describe('the end of the credits at 3,000 environments', () => {
       read: () => undefined,
     };
     const drains = vi.spyOn(model, 'drainBatch');
+    const balanceHolds = vi.spyOn(model, 'holdFromBalance');
     const random = seeded(11);
     const memories = Array.from({ length: 3_000 }, () => currentCode.newMemory());
     const open: { at: number; requestKey: string }[] = [];
     const outcomes = { held: 0, refused: 0, refusedWhileABatchHeldIt: 0 };
-    for (let i = 0; i < 60_000; i++) {
+    // `together` holds (of as many environments) at once: their reads, claims and fills interleave.
+    for (let i = 0; i < 60_000; i += together) {
       const at = T.getTime() + i / 10;
       second = Math.floor(i / 10_000);
       while (open.length > 0 && (open[0] as { at: number }).at <= at) {
         const { requestKey } = open.shift() as { requestKey: string };
         await model.settle(ORG, requestKey, 3, new Date(at));
       }
-      const requestKey = `r${i}`;
-      const held = await currentCode.hold(model, memories[i % 3_000] as ReturnType<typeof currentCode.newMemory>, 'sharded', ORG, requestKey, 'key_a', 5, 2, new Date(at), () => requestKey, random);
-      if (held.outcome === 'held') {
-        outcomes.held += 1;
-        open.push({ at: at + 150, requestKey });
-      } else {
-        outcomes.refused += 1;
-        if (Array.from({ length: BATCHES }, (_, n) => batch(model, n)?.remaining ?? 0).some((r) => r >= 5)) outcomes.refusedWhileABatchHeldIt += 1;
+      const helds = await Promise.all(
+        Array.from({ length: together }, (_, j) => {
+          const requestKey = `r${i + j}`;
+          return currentCode.hold(model, memories[(i + j) % 3_000] as ReturnType<typeof currentCode.newMemory>, 'sharded', ORG, requestKey, 'key_a', 5, 2, new Date(at), () => requestKey, random).then((held) => ({ held, requestKey }));
+        }),
+      );
+      for (const { held, requestKey } of helds) {
+        if (held.outcome === 'held') {
+          outcomes.held += 1;
+          open.push({ at: at + 150, requestKey });
+        } else {
+          outcomes.refused += 1;
+          if (Array.from({ length: BATCHES }, (_, n) => batch(model, n)?.remaining ?? 0).some((r) => r >= 5)) outcomes.refusedWhileABatchHeldIt += 1;
+        }
       }
       expect(org(model).credits).toBeGreaterThanOrEqual(0);
     }
     for (const { requestKey } of open) await model.settle(ORG, requestKey, 3, new Date(T.getTime() + 7_000));
-    return { model, outcomes, drains: drains.mock.calls.length, balancePeakWcu: Math.max(...balanceWcu.values()) };
+    return { model, outcomes, drains: drains.mock.calls.length, balanceHolds: balanceHolds.mock.calls.length, balanceWcu, balancePeakWcu: Math.max(...balanceWcu.values()) };
   }
 
   it('the balance is drained by one environment at a time, and a 402 is decided by a read of the batches, not by draining them', async () => {
@@ -292,5 +300,17 @@ describe('the end of the credits at 3,000 environments', () => {
     // The bound: a 402 while a batch holds the hold's credits only for rests settled into it since
     // the environment's last read of every batch (at most EMPTY_RECHECK_MS ago): about 5% of the 402s here.
     expect(outcomes.refusedWhileABatchHeldIt).toBeLessThan(outcomes.refused / 10);
+  });
+
+  it('holds 100 at a time: a hold whose fills lost to others near the end is decided by the batches, not held on the balance', async () => {
+    const { model, outcomes, balanceHolds } = await runOut(100);
+    expect(org(model).credits + model.creditsInBatches + model.heldCredits + model.chargedCredits).toBe(60_000);
+    expect(model.heldCredits).toBe(0);
+    expect(outcomes.held).toBeGreaterThan(19_500);
+    // Before: a hold whose fills all failed (the balance lower than its read, other environments'
+    // fills took it) or whose tries all met other environments' claims went to the balance: 91
+    // holds on the balance item, most of them failed writes once it was empty. Now the batches
+    // decide those: 7 (the drains' winners).
+    expect(balanceHolds).toBeLessThan(20);
   });
 });
