@@ -282,6 +282,8 @@ export class TokenMemory {
   readonly marks = new Map<string, { hint: string; room: number; at: number }>();
   /** `<orgId>|<day>|<version>`: the organization's token item is known to count under that version that day (shards may start). */
   readonly anchored = new Set<string>();
+  /** Per organization: the newest version of its limits its token items were found counting under (keys' copies lag a change). */
+  readonly versions = new Map<string, TokenVersion>();
 
   note(org: string, shard: number, now: Date, day: string, version: TokenVersion, state: TokenCounters | undefined): void {
     if (this.shards.size >= 100_000) this.shards.clear();
@@ -296,6 +298,17 @@ export class TokenMemory {
     if (!seen || now.getTime() - seen.at >= TOKEN_SHARD_MEMORY_MS || now.getTime() < seen.at) return false;
     if (seen.v !== version.v || seen.day !== dayWindow(now).id) return false;
     return seen.dayRoom < atLeast;
+  }
+
+  /** `version`, or the newer one this environment found the organization's token items counting under: taken under at once, not after a failed write. */
+  newest(org: string, version: TokenVersion): TokenVersion {
+    const known = this.versions.get(org);
+    return known !== undefined && known.v > version.v ? known : version;
+  }
+
+  noteVersion(org: string, version: TokenVersion): void {
+    if (this.versions.size >= 10_000) this.versions.clear();
+    if (version.v > (this.versions.get(org)?.v ?? -1)) this.versions.set(org, version);
   }
 
   noteAnchored(key: string): void {
@@ -364,7 +377,8 @@ export async function holdTokens(
     parts.push({ target: { keyId: subject.keyId }, minute: key.minute.id, day: day.id, tokens: key.amount });
     windows.push(...tokenWindows(key.state, key.minute, day, limits.key, 'key'));
   }
-  let version = tokenVersionOf(subject);
+  // A key's copy of its organization's limits may lag a change: the newest version this environment met.
+  let version = memory.newest(subject.organizationId, tokenVersionOf(subject));
   let org: Awaited<ReturnType<typeof takeOrg>> | undefined;
   if (hasTokenLimits(version.limits)) {
     for (let decisions = 1; ; decisions++) {
@@ -374,6 +388,7 @@ export async function holdTokens(
       } catch (error) {
         // The organization's token items count under newer limits than the key's copy: take under those.
         if (error instanceof StaleTokenLimits && decisions < 3 && error.version.v > version.v) {
+          memory.noteVersion(subject.organizationId, error.version);
           version = error.version;
           if (hasTokenLimits(version.limits)) continue;
           org = undefined;
