@@ -664,7 +664,7 @@ async function takeOrg(
   // hold that read them races for.
   if (states.some((state) => memory.trust(organizationId, state, minute.id, version, atLeast, now))) return refused();
   let most = 0;
-  const open: { shard: number; amount: number }[] = [];
+  const open: { shard: number; room: number }[] = [];
   for (const shard of order) {
     const share = tokenShardLimits(limits, shard);
     const step = versionedStep(states[shard], now, version, share, want, atLeast);
@@ -672,11 +672,15 @@ async function takeOrg(
       most = Math.max(most, roomOf(states[shard], step.minute, share));
       // Short for the day: this environment's next holds skip it for a second, as if its write had failed.
       memory.note(organizationId, shard, now, day.id, version, states[shard]);
-    } else open.push({ shard, amount: 'amount' in step ? step.amount : 0 });
+    } else if ('minute' in step) open.push({ shard, room: roomOf(states[shard], step.minute, share) });
+    else open.push({ shard, room: 1 });
   }
-  // In this hold's random order: holds reading at once would all write the one with the most room.
+  // In a random order weighted by room (each shard's key random^(1/room), highest first): a shard
+  // with more room can serve more of the holds that read at once, so more of them try it first; not
+  // the roomiest first, which all of them would write.
+  const tried = open.map(({ shard, room }) => ({ shard, key: Math.pow(random(), 1 / Math.max(1, room)) })).sort((a, b) => b.key - a.key);
   let unanswered: { error: unknown } | undefined;
-  for (const { shard } of open) {
+  for (const { shard } of tried) {
     failed = undefined;
     const r = await attempt(shard, { state: states[shard] });
     if (r?.ok) return r;

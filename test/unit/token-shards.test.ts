@@ -6,7 +6,7 @@ import { DynamoModel } from '../../bench/dynamo-model.ts';
 import { seeded } from '../../bench/limits-sim.ts';
 import type { RateSubject } from '../../shared/domain/plans.ts';
 import { SHARD_COUNT } from '../../shared/limits/counters.ts';
-import { holdTokens, releaseTokens, tokenShardLimits, tokenShortHint, TokenMemory, tokenVersionOf, type TokenHold } from '../../shared/limits/tokens.ts';
+import { holdTokens, rebaseTokens, releaseTokens, tokenShardLimits, tokenShortHint, TokenMemory, tokenVersionOf, type TokenHold } from '../../shared/limits/tokens.ts';
 import { minuteWindow } from '../../shared/limits/windows.ts';
 
 const T = new Date('2031-03-04T10:20:30.000Z');
@@ -201,6 +201,51 @@ describe('token shards at many environments', () => {
     const take = await holdTokens(model, subject, 900, at(1_100), { atLeast: 400, random: () => 0.999, memory: new TokenMemory() });
     expect(take.ok).toBe(false);
     expect(writes).toMatchObject({ ok: 0, failed: 1, reads: 1 });
+  });
+
+  it('after a limit change, requests whose key still carries the older limits cost one failed write per environment, not one each', async () => {
+    const { model, writes } = newModel();
+    const memory = new TokenMemory();
+    const random = seeded(29);
+    for (let i = 0; i < 10; i++) expect((await holdTokens(model, subject, 100, at(i), { atLeast: 100, random, memory })).ok).toBe(true);
+    // The organization's token limits change (version 1); its keys' copies still say version 0.
+    await rebaseTokens(model, 'org_t', { ...tokenVersionOf(subject), v: 1 }, at(100));
+    writes.ok = writes.failed = 0;
+    for (let i = 0; i < 10; i++) expect((await holdTokens(model, subject, 100, at(200 + i), { atLeast: 100, random, memory })).ok).toBe(true);
+    expect(writes).toMatchObject({ ok: 10, failed: 1 });
+  });
+
+  it('a hold tries the shards its read found with room in an order weighted by their room, not the roomiest first', async () => {
+    // Shard A has 900 back, shard B 300; a hold needing 250 whose first write failed reads and tries one.
+    let readers = 0;
+    let aFirst = 0;
+    for (let trial = 0; trial < 120; trial++) {
+      const { model } = newModel();
+      const holds = await fill(model);
+      const [a, b] = [holds[0] as TokenHold, holds[1] as TokenHold];
+      await releaseTokens(model, a, 900, toOwnShard(a));
+      await releaseTokens(model, b, 300, toOwnShard(b));
+      let read = false;
+      let firstAfterRead: number | undefined;
+      const take = model.takeTokens.bind(model);
+      model.takeTokens = async (...args) => {
+        if (read && firstAfterRead === undefined) firstAfterRead = (args[0] as { shard: number }).shard;
+        return take(...args);
+      };
+      const readShards = model.readTokenShards.bind(model);
+      model.readTokenShards = async (...args) => {
+        read = true;
+        return readShards(...args);
+      };
+      expect((await holdTokens(model, subject, 900, at(1_000), { atLeast: 250, random: seeded(100 + trial), memory: new TokenMemory() })).ok).toBe(true);
+      if (!read) continue;
+      readers += 1;
+      if (firstAfterRead === (a.parts[0]?.target as { shard: number }).shard) aFirst += 1;
+    }
+    // About 900 / 1,200 of them try A first (half of them, in any order); never all of them.
+    expect(readers).toBeGreaterThan(100);
+    expect(aFirst / readers).toBeGreaterThan(0.65);
+    expect(aFirst / readers).toBeLessThan(0.9);
   });
 
   it('a mark says nothing to a hold that fits in what the shards had left', async () => {
