@@ -716,7 +716,7 @@ async function takeOrg(
  * A window already over its new limit gets no room anywhere: each item's room is minus its own
  * count, so tokens given back later never make room while the window is over it (nothing more is
  * taken in that window until it ends, or until another change). Exact: no item takes while frozen,
- * and tokens given back only add to the room of the item they were counted in.
+ * and tokens given back only add to the room of an item that counted at least as many (returnPart).
  */
 export function rebaseTokens(store: TokenStore, organizationId: string, version: TokenVersion, now: Date, options: { takeover?: OrgItem } = {}): Promise<ChangeResult> {
   const counts = (s: TokenCounters): FrozenCounts => ({ minute: s.ftw, minuteCount: s.ftm, dayCount: s.ftd });
@@ -745,8 +745,9 @@ export function tokenAssignment(limits: TokenLimits, item: ItemShare, totals: To
 
 /**
  * Give back `tokens` of a hold (all of it when omitted): its unused part when the reply ends, or
- * the whole hold when the reply failed. Taken from the parts in reverse order (the organization's
- * first), each at most what it holds. Returns the hold as it is after (what remains counted).
+ * the whole hold when the reply failed. Every part gets them back (the key's window and the
+ * organization's each counted the whole hold), each at most what it holds (returnPart). Returns
+ * the hold as it is after (what remains counted).
  */
 export async function releaseTokens(store: TokenStore, hold: TokenHold, tokens: number = hold.tokens, random: Random = Math.random): Promise<TokenHold> {
   const back = Math.max(0, Math.min(hold.tokens, Math.floor(tokens)));
