@@ -49,6 +49,8 @@ export const MIN_FILL_HOLDS = 128;
 export const EMPTY_RECHECK_MS = 1_000;
 /** One environment drains an organization's batches (or tries to claim that drain) at most this often. */
 export const DRAIN_EVERY_MS = 5_000;
+/** How long an environment that found the balance short sends holds whose tries all met claims to the batches (as long as it waits between drains). */
+export const SHORT_BALANCE_MS = DRAIN_EVERY_MS;
 /** How long a claim to drain an organization's batches stands: one drain at a time per organization. */
 export const DRAIN_CLAIM_MS = 2_000;
 /** A batch not filled for this long is drained by the sweep (an organization that left the path, or went quiet). */
@@ -90,6 +92,12 @@ export class CreditMemory {
   readonly batchView = new Map<string, { at: number; batches: Map<number, SharedBatch> }>();
   /** When this environment may next try to claim the drain of an organization's batches. */
   readonly drainAfter = new Map<string, number>();
+
+  /** Credits came back to the balance (a drain): it is no longer known empty or short. */
+  refilled(organizationId: string): void {
+    this.emptyAt.delete(organizationId);
+    this.shortAt.delete(organizationId);
+  }
 
   forget(): void {
     for (const map of [this.emptyAt, this.shortAt, this.lastDrain, this.batchView, this.drainAfter]) map.clear();
@@ -182,7 +190,7 @@ export async function holdFromBatch(
   // Fills lost to other environments all along: the balance serves it, unless it is at its end: this
   // hold found it short, or every batch it tried was claimed and this environment found it short lately.
   const shortAt = memory.shortAt.get(organizationId);
-  const recentlyShort = !readBalance && shortAt !== undefined && nowMs - shortAt < DRAIN_EVERY_MS;
+  const recentlyShort = !readBalance && shortAt !== undefined && nowMs - shortAt < SHORT_BALANCE_MS;
   return knownEmpty() || nearZero || recentlyShort ? { outcome: 'empty' } : { outcome: 'fromBalance' };
 }
 
@@ -197,10 +205,7 @@ export async function drainBatches(store: CreditStore, memory: CreditMemory, org
   memory.lastDrain.set(organizationId, now.getTime());
   let returned = await drainHolding(store, organizationId, now);
   if (store.drainOlder) returned += await store.drainOlder(organizationId);
-  if (returned > 0) {
-    memory.emptyAt.delete(organizationId);
-    memory.shortAt.delete(organizationId);
-  }
+  if (returned > 0) memory.refilled(organizationId);
   return returned;
 }
 
@@ -277,8 +282,7 @@ export async function holdFromBatches(
   const returned = await drainHolding(store, organizationId, now);
   memory.batchView.delete(organizationId);
   if (returned === 0) return { outcome: 'refused' };
-  memory.emptyAt.delete(organizationId);
-  memory.shortAt.delete(organizationId);
+  memory.refilled(organizationId);
   return { outcome: 'drained' };
 }
 

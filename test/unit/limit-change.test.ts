@@ -31,6 +31,14 @@ function environmentStore(model: DynamoModel): CounterStore {
   } });
 }
 
+/** Count the calls of one of the model's methods (each still runs as before): the count so far. */
+function countCalls(model: DynamoModel, method: 'freeze' | 'claimChange'): () => number {
+  let calls = 0;
+  const original = (model[method] as (...args: unknown[]) => Promise<unknown>).bind(model);
+  Object.assign(model, { [method]: (...args: unknown[]) => { calls += 1; return original(...args); } });
+  return () => calls;
+}
+
 /** One request admitted under version 1; then the change to version 2 froze every item, and its applier stopped answering. */
 async function stalledChange() {
   const model = new DynamoModel();
@@ -45,28 +53,18 @@ async function stalledChange() {
 describe('a limit change whose applier stalled', () => {
   it('one waiting environment takes it over, not every one: the items are frozen about once, not once per environment', { timeout: 20_000 }, async () => {
     const { model, after } = await stalledChange();
-    let freezes = 0;
-    const freeze = model.freeze.bind(model);
-    model.freeze = async (...args) => {
-      freezes += 1;
-      return freeze(...args);
-    };
+    const freezes = countCalls(model, 'freeze');
     // 40 environments' requests arrive, each waiting on the frozen day item.
     const results = await Promise.all(Array.from({ length: 40 }, (_, i) => admitOneItem(environmentStore(model), new LimiterMemory(), subject(after, `key_${i}`, 2), T, 100)));
     expect(results.every((r) => r.admitted)).toBe(true);
-    expect(freezes).toBeLessThanOrEqual(2 * orgItems(ORG).length);
+    expect(freezes()).toBeLessThanOrEqual(2 * orgItems(ORG).length);
     expect(model.items.get(`usage#org#${ORG}|${DAY}`)).toMatchObject({ lv: 2, requests: 41 });
     expect(model.items.get(`usage#org#${ORG}|${DAY}`)?.fz).toBeUndefined();
   });
 
   it('while a request that took it over is still applying it, the other waiting requests see its claim on their item and do not claim too', { timeout: 20_000 }, async () => {
     const { model, after } = await stalledChange();
-    let claims = 0;
-    const claim = model.claimChange.bind(model);
-    model.claimChange = async (...args) => {
-      claims += 1;
-      return claim(...args);
-    };
+    const claims = countCalls(model, 'claimChange');
     // The first request to take the change over is slow to release the items (2 s).
     const slow = environmentStore(model);
     const assign = model.assign.bind(model);
@@ -84,7 +82,7 @@ describe('a limit change whose applier stalled', () => {
     const results = await Promise.all([taking, ...Array.from({ length: 40 }, (_, i) => admitOneItem(environmentStore(model), new LimiterMemory(), subject(after, `key_${i}`, 2), T, 100))]);
     expect(results.every((r) => r.admitted)).toBe(true);
     // The one that took it over claimed; the others saw its claim (`fzc`) on the frozen day item.
-    expect(claims).toBe(1);
+    expect(claims()).toBe(1);
     expect(model.items.get(`usage#org#${ORG}|${DAY}`)).toMatchObject({ lv: 2, requests: 42 });
   });
 
